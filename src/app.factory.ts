@@ -1,0 +1,72 @@
+import helmet from '@fastify/helmet';
+import { LogLevel, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module.js';
+import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { createValidationPipe } from './common/validation.js';
+import { AppConfig } from './config/app-config.js';
+import type { AppConfigOptions } from './config/config.module.js';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export interface CreateAppOptions extends AppConfigOptions {
+  /** Nest logger levels; tests keep it quiet. */
+  logger?: LogLevel[] | false;
+}
+
+/**
+ * Builds the whole application as it runs in production: main.ts and the end-to-end tests both
+ * call this, so tests exercise the same pipes, filters, guards and plugins.
+ */
+export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const bodyLimit = Number(options.overrides?.BODY_LIMIT_BYTES) || undefined;
+  const adapter = new FastifyAdapter({ bodyLimit: bodyLimit ?? 1024 * 1024, trustProxy: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
+    logger: options.logger ?? ['fatal', 'error', 'warn', 'log'],
+    bufferLogs: false,
+    abortOnError: false,
+  });
+  const config = app.get(AppConfig);
+  if (options.logger === undefined) app.useLogger(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
+
+  app.setGlobalPrefix('api');
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.enableShutdownHooks();
+
+  await app.register(helmet, {
+    // Swagger UI needs inline scripts and styles; everything else keeps helmet's defaults.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+      },
+    },
+  });
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('SMS backbone')
+      .setDescription(
+        'Send SMS through Twilio (single, templated, bulk), format phone numbers, and read the journal. ' +
+          'Sign in with POST /api/auth/login, then paste access_token in "Authorize".',
+      )
+      .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup('api/docs', app, document, {
+    jsonDocumentUrl: 'api/docs-json',
+    swaggerOptions: { persistAuthorization: true },
+  });
+
+  if (config.jwt.secretGenerated) {
+    new Logger('Config').warn('JWT_SECRET is not set: using a random secret for this run (tokens end when the process stops)');
+  }
+  return app;
+}

@@ -1,0 +1,14 @@
+/** Every action the journal knows. The SMS ones are the brief's own names. */
+export enum AuditAction {
+  LoginSucceeded = 'login_success',
+  LoginFailed = 'login_failure',
+  UserCreated = 'user_created',
+  UserUpdated = 'user_updated',
+  SendSms = 'send_sms',
+  SendNotificationSms = 'send_notification_sms',
+  SendBulkSms = 'send_bulk_sms',
+  AppointmentCreated = 'appointment_created',
+  AppointmentUpdated = 'appointment_updated',
+  AppointmentConfirmed = 'appointment_confirmed',
+  AppointmentCancelled = 'appointment_cancelled',
+}

@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import type { Actor } from '../common/actor.js';
+import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { AuditAction } from './audit-action.enum.js';
+import { AuditLog } from './audit-log.entity.js';
+import { ListAuditQueryDto } from './dto/list-audit-query.dto.js';
+
+export interface AuditEntry {
+  action: AuditAction;
+  /** Who acted; null for the system itself (scheduler) or an unknown caller (failed sign-in). */
+  actor: Partial<Actor> | null;
+  target?: { type: string; id: string | null };
+  metadata?: Record<string, unknown>;
+  ip?: string | null;
+}
+
+/** The one way every module journals what happened. */
+@Injectable()
+export class AuditService {
+  constructor(@InjectRepository(AuditLog) private readonly logs: Repository<AuditLog>) {}
+
+  async record(entry: AuditEntry): Promise<void> {
+    await this.logs.insert(this.logs.create(this.toRow(entry)));
+  }
+
+  /** Builds the row without writing it, for callers that insert inside their own transaction. */
+  toRow(entry: AuditEntry): Partial<AuditLog> {
+    return {
+      action: entry.action,
+      actorId: entry.actor?.id ?? null,
+      actorEmail: entry.actor?.email ?? null,
+      actorRole: entry.actor?.role ?? null,
+      targetType: entry.target?.type ?? null,
+      targetId: entry.target?.id ?? null,
+      metadata: entry.metadata ?? null,
+      ip: entry.ip ?? entry.actor?.ip ?? null,
+    };
+  }
+
+  async list(query: ListAuditQueryDto): Promise<Page<AuditLog>> {
+    const qb = this.logs.createQueryBuilder('log');
+    if (query.action) qb.andWhere('log.action = :action', { action: query.action });
+    if (query.actor) {
+      // `actor` is an id or an email.
+      qb.andWhere(query.actor.includes('@') ? 'log.actorEmail = :actor' : 'log.actorId = :actor', {
+        actor: query.actor.includes('@') ? query.actor.toLowerCase() : query.actor,
+      });
+    }
+    if (query.from) qb.andWhere('log.createdAt >= :from', { from: query.from });
+    if (query.to) qb.andWhere('log.createdAt <= :to', { to: query.to });
+    qb.orderBy('log.createdAt', 'DESC').addOrderBy('log.id', 'DESC');
+    qb.skip((query.page - 1) * query.limit).take(query.limit);
+    const [items, total] = await qb.getManyAndCount();
+    return toPage(items, total, query);
+  }
+}

@@ -1,0 +1,64 @@
+import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditService } from '../audit/audit.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { PasswordService } from '../users/password.service.js';
+import { UsersService } from '../users/users.service.js';
+import { TokenResponseDto } from './dto/login.dto.js';
+import { LoginAttemptsService } from './login-attempts.service.js';
+
+export interface JwtPayload {
+  sub: string;
+  email: string;
+  role: string;
+  iat?: number;
+  exp?: number;
+}
+
+/** Same answer, and about the same time, for a wrong password and an unknown email. */
+const INVALID_CREDENTIALS = 'Invalid email or password';
+
+@Injectable()
+export class AuthService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly passwords: PasswordService,
+    private readonly jwt: JwtService,
+    private readonly attempts: LoginAttemptsService,
+    private readonly audit: AuditService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async login(rawEmail: string, password: string, ip: string): Promise<TokenResponseDto> {
+    const email = rawEmail.trim().toLowerCase();
+    this.attempts.assertAllowed(email, ip);
+    const user = await this.users.findForSignIn(email);
+    const valid = user ? await this.passwords.verify(user.passwordHash, password) : await this.passwords.verifyAgainstDummy(password);
+    if (!user || !valid || user.disabled) {
+      this.attempts.recordFailure(email, ip);
+      const reason = !user ? 'unknown_email' : !valid ? 'wrong_password' : 'disabled';
+      await this.audit.record({
+        action: AuditAction.LoginFailed,
+        actor: user ? { id: user.id, email: user.email, role: user.role } : { email },
+        metadata: { email, reason },
+        ip,
+      });
+      // Only someone who knows the password learns that the account is disabled.
+      throw new UnauthorizedException(reason === 'disabled' ? 'This account is disabled' : INVALID_CREDENTIALS);
+    }
+    this.attempts.recordSuccess(email);
+    await this.audit.record({
+      action: AuditAction.LoginSucceeded,
+      actor: { id: user.id, email: user.email, role: user.role },
+      metadata: { email },
+      ip,
+    });
+    const payload: JwtPayload = { sub: user.id, email: user.email, role: user.role };
+    return {
+      access_token: await this.jwt.signAsync(payload),
+      token_type: 'Bearer',
+      expires_in: this.config.jwt.expiresInSeconds,
+    };
+  }
+}

@@ -1,0 +1,38 @@
+import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import type { AuthenticatedUser } from '../common/actor.js';
+import { AppConfig } from '../config/app-config.js';
+import { UsersService } from '../users/users.service.js';
+import type { JwtPayload } from './auth.service.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks the signature and expiry, then the user as it is now: a disabled user, or a token issued
+ * before the password changed, is refused; the role comes from the database, not the token.
+ */
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy) {
+  constructor(
+    config: AppConfig,
+    private readonly users: UsersService,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      ignoreExpiration: false,
+      secretOrKey: config.jwt.secret,
+      algorithms: ['HS256'],
+    });
+  }
+
+  async validate(payload: JwtPayload): Promise<AuthenticatedUser> {
+    const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findById(payload.sub) : null;
+    if (!user) throw new UnauthorizedException('This token does not belong to an existing user');
+    if (user.disabled) throw new UnauthorizedException('This account is disabled');
+    if (user.tokensValidAfter && (payload.iat ?? 0) * 1000 < user.tokensValidAfter.getTime()) {
+      throw new UnauthorizedException('This token was revoked; sign in again');
+    }
+    return { id: user.id, email: user.email, role: user.role };
+  }
+}

@@ -1,0 +1,76 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+
+/** The one error body every route answers with. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  /** Validation errors: one entry per field. */
+  details?: { field: string; problems: string[] }[];
+  /** Twilio errors (SMS routes): Twilio's code, link and a hint. */
+  [extra: string]: unknown;
+}
+
+/** Errors Fastify raises itself (body parsing, body size) carry a 4xx statusCode. */
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+}
+
+/**
+ * Turns every error into `{statusCode, error, message}`. Known HTTP errors keep their text; anything
+ * else is logged and answered as a bare 500 without its stack, SQL or secrets.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const { body, headers } = this.toBody(exception);
+    for (const [name, value] of Object.entries(headers)) void reply.header(name, value);
+    void reply.status(body.statusCode).send(body);
+  }
+
+  toBody(exception: unknown): { body: ErrorBody; headers: Record<string, string> } {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const base = { statusCode: status, error: STATUS_CODES[status] ?? 'Error' };
+      if (typeof response === 'string') return { body: { ...base, message: response }, headers: {} };
+      const { headers, ...rest } = response as Record<string, unknown> & { headers?: Record<string, string> };
+      const message = Array.isArray(rest.message) ? rest.message.join('; ') : String(rest.message ?? base.error);
+      return { body: { ...base, ...rest, statusCode: status, error: base.error, message } as ErrorBody, headers: headers ?? {} };
+    }
+    const fastifyError = exception as FastifyLikeError;
+    if (fastifyError && typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      const status = fastifyError.statusCode;
+      return {
+        body: { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: this.fastifyMessage(fastifyError) },
+        headers: {},
+      };
+    }
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    return {
+      body: { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'An unexpected error occurred' },
+      headers: {},
+    };
+  }
+
+  private fastifyMessage(error: FastifyLikeError): string {
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return 'Request body is too large';
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return 'Unsupported Content-Type: send application/json';
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return 'Body cannot be empty when Content-Type is application/json';
+      default:
+        if (error instanceof SyntaxError || /JSON/i.test(error.message ?? '')) return 'Malformed JSON in request body';
+        return error.message ?? 'Bad request';
+    }
+  }
+}

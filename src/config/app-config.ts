@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { EnvironmentVariables, validateEnvironment } from './env.validation.js';
+
+export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
+
+export interface QuietHours {
+  /** Minutes after local midnight when quiet hours begin / end (end may be before start: overnight). */
+  startMinute: number;
+  endMinute: number;
+  text: string;
+}
+
+function parseDatabaseUrl(url: string): DatabaseConfig {
+  if (url.startsWith('sqlite:')) return { type: 'sqlite', path: url.slice('sqlite:'.length) };
+  return { type: 'postgres', url };
+}
+
+function parseQuietHours(text: string): QuietHours | null {
+  if (!text) return null;
+  const [start, end] = text.split('-').map((part) => {
+    const [h, m] = part.split(':').map(Number);
+    return h * 60 + m;
+  });
+  return start === end ? null : { startMinute: start, endMinute: end, text };
+}
+
+function durationToSeconds(value: string): number {
+  const match = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(value)!;
+  const n = Number(match[1]);
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? 's']!;
+  return Math.max(1, Math.round(n * factor));
+}
+
+/**
+ * The service's configuration, validated once at boot and read everywhere through this class.
+ * Nothing outside src/config reads process.env.
+ */
+export class AppConfig {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly isProduction: boolean;
+  readonly port: number;
+  readonly logLevel: EnvironmentVariables['LOG_LEVEL'] & string;
+  readonly database: DatabaseConfig;
+  readonly databaseUrl: string;
+  readonly jwt: { secret: string; secretGenerated: boolean; expiresInSeconds: number };
+  readonly admin: { email?: string; password?: string };
+  readonly twilio: {
+    accountSid?: string;
+    authToken?: string;
+    phoneNumber?: string;
+    messagingServiceSid?: string;
+    apiBaseUrl: string;
+    timeoutMs: number;
+  };
+  readonly sms: {
+    provider: 'twilio' | 'dry-run';
+    providerExplicit: boolean;
+    bulkMaxRecipients: number;
+    bulkConcurrency: number;
+  };
+  readonly publicBaseUrl?: string;
+  readonly defaultCountry: string;
+  readonly defaultTimeZone: string;
+  readonly redisUrl?: string;
+  readonly bodyLimitBytes: number;
+  readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly reminders: { leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
+
+  constructor(env: EnvironmentVariables) {
+    this.nodeEnv = env.NODE_ENV ?? 'development';
+    this.isProduction = this.nodeEnv === 'production';
+    this.port = env.PORT ?? 3000;
+    this.logLevel = env.LOG_LEVEL ?? 'log';
+    this.databaseUrl = env.DATABASE_URL ?? 'sqlite:data/app.sqlite';
+    this.database = parseDatabaseUrl(this.databaseUrl);
+    this.jwt = {
+      // Outside production a random secret per run keeps `npm start` one command; tokens die with the process.
+      secret: env.JWT_SECRET ?? randomBytes(48).toString('base64url'),
+      secretGenerated: !env.JWT_SECRET,
+      expiresInSeconds: durationToSeconds(env.JWT_EXPIRES_IN ?? '1h'),
+    };
+    this.admin = { email: env.ADMIN_EMAIL?.toLowerCase(), password: env.ADMIN_PASSWORD };
+    this.twilio = {
+      accountSid: env.TWILIO_ACCOUNT_SID,
+      authToken: env.TWILIO_AUTH_TOKEN,
+      phoneNumber: env.TWILIO_PHONE_NUMBER,
+      messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID,
+      apiBaseUrl: (env.TWILIO_API_BASE_URL ?? 'https://api.twilio.com').replace(/\/+$/, ''),
+      timeoutMs: env.TWILIO_TIMEOUT_MS ?? 10_000,
+    };
+    const hasCredentials = !!(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN);
+    this.sms = {
+      provider: env.SMS_PROVIDER ?? (hasCredentials ? 'twilio' : 'dry-run'),
+      providerExplicit: !!env.SMS_PROVIDER,
+      bulkMaxRecipients: env.SMS_BULK_MAX_RECIPIENTS ?? 10_000,
+      bulkConcurrency: env.SMS_BULK_CONCURRENCY ?? 8,
+    };
+    this.publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
+    this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();
+    this.defaultTimeZone = env.DEFAULT_TIMEZONE ?? 'Europe/Paris';
+    this.redisUrl = env.REDIS_URL;
+    this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
+    this.login = {
+      maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
+      maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
+      windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
+    };
+    this.reminders = {
+      leadHours: env.REMINDER_LEAD_HOURS ?? 24,
+      scanIntervalSeconds: env.REMINDER_SCAN_INTERVAL_SECONDS ?? 30,
+      quietHours: parseQuietHours(env.QUIET_HOURS ?? '21:00-08:00'),
+    };
+  }
+
+  /** Validates a raw environment (process.env plus test overrides) and builds the typed config. */
+  static fromEnvironment(raw: Record<string, unknown>): AppConfig {
+    return new AppConfig(validateEnvironment(raw));
+  }
+}

@@ -1,0 +1,112 @@
+import { AppConfig } from './app-config.js';
+import { ConfigValidationError, validateEnvironment } from './env.validation.js';
+
+const SID = 'AC' + 'a'.repeat(32);
+const problemsOf = (env: Record<string, string>): string[] => {
+  try {
+    validateEnvironment(env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error.problems;
+    throw error;
+  }
+};
+
+describe(validateEnvironment.name, () => {
+  it('accepts an empty environment (the embedded default)', () => {
+    expect(problemsOf({})).toEqual([]);
+  });
+
+  it.each([
+    ['PORT', 'abc', /PORT/],
+    ['PORT', '70000', /PORT/],
+    ['NODE_ENV', 'staging', /NODE_ENV/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL must be sqlite/],
+    ['JWT_SECRET', 'short', /JWT_SECRET must be at least 32/],
+    ['JWT_EXPIRES_IN', 'forever', /JWT_EXPIRES_IN must be a duration/],
+    ['ADMIN_EMAIL', 'nope', /ADMIN_EMAIL must be an email/],
+    ['ADMIN_PASSWORD', 'short', /ADMIN_PASSWORD must be at least 12/],
+    ['TWILIO_ACCOUNT_SID', 'AC123', /TWILIO_ACCOUNT_SID must be "AC" followed by 32/],
+    ['TWILIO_PHONE_NUMBER', '0612345678', /TWILIO_PHONE_NUMBER must be an E.164/],
+    ['TWILIO_MESSAGING_SERVICE_SID', 'MG1', /TWILIO_MESSAGING_SERVICE_SID/],
+    ['TWILIO_API_BASE_URL', 'not a url', /TWILIO_API_BASE_URL must be an http/],
+    ['SMS_PROVIDER', 'carrier-pigeon', /SMS_PROVIDER/],
+    ['PUBLIC_BASE_URL', 'ftp://x', /PUBLIC_BASE_URL/],
+    ['DEFAULT_COUNTRY', 'France', /DEFAULT_COUNTRY must be a two-letter/],
+    ['DEFAULT_TIMEZONE', 'Mars/Olympus', /DEFAULT_TIMEZONE must be an IANA/],
+    ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['QUIET_HOURS', '9pm-8am', /QUIET_HOURS must be HH:MM-HH:MM/],
+    ['REMINDER_LEAD_HOURS', '0', /REMINDER_LEAD_HOURS/],
+  ])('refuses %s=%s with one line naming it', (name, value, pattern) => {
+    // Twilio variables come as a set, so give the rest of the set to isolate the one under test.
+    const twilioSet: Record<string, string> = name.startsWith('TWILIO_')
+      ? { TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'token-123456', TWILIO_PHONE_NUMBER: '+33612345678' }
+      : {};
+    const problems = problemsOf({ ...twilioSet, [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(pattern);
+  });
+
+  it('requires the JWT secret and the first admin in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', SMS_PROVIDER: 'dry-run' });
+    expect(problems).toEqual([
+      expect.stringMatching(/JWT_SECRET is required in production/),
+      expect.stringMatching(/ADMIN_EMAIL is required/),
+      expect.stringMatching(/ADMIN_PASSWORD is required/),
+    ]);
+  });
+
+  it('requires Twilio credentials in production unless dry-run is explicit', () => {
+    const base = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'p'.repeat(12) };
+    expect(problemsOf(base)).toEqual([expect.stringMatching(/TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production/)]);
+    expect(problemsOf({ ...base, SMS_PROVIDER: 'dry-run' })).toEqual([]);
+  });
+
+  it('wants the SID and token together, and a sender with them', () => {
+    expect(problemsOf({ TWILIO_ACCOUNT_SID: SID })).toEqual([expect.stringMatching(/must be set together/)]);
+    expect(problemsOf({ TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'token-123456' })).toEqual([
+      expect.stringMatching(/TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID/),
+    ]);
+    expect(problemsOf({ TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'token-123456', TWILIO_PHONE_NUMBER: 'Cabinet' })).toEqual([]);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(problemsOf({ PORT: '', TWILIO_ACCOUNT_SID: '', QUIET_HOURS: '' })).toEqual([]);
+  });
+});
+
+describe(AppConfig.name, () => {
+  it('applies the documented defaults', () => {
+    const sut = AppConfig.fromEnvironment({});
+    expect(sut.port).toBe(3000);
+    expect(sut.database).toEqual({ type: 'sqlite', path: 'data/app.sqlite' });
+    expect(sut.jwt.secretGenerated).toBe(true);
+    expect(sut.jwt.secret.length).toBeGreaterThanOrEqual(32);
+    expect(sut.jwt.expiresInSeconds).toBe(3600);
+    expect(sut.sms.provider).toBe('dry-run');
+    expect(sut.defaultCountry).toBe('FR');
+    expect(sut.defaultTimeZone).toBe('Europe/Paris');
+    expect(sut.twilio.apiBaseUrl).toBe('https://api.twilio.com');
+    expect(sut.reminders).toEqual({
+      leadHours: 24,
+      scanIntervalSeconds: 30,
+      quietHours: { startMinute: 21 * 60, endMinute: 8 * 60, text: '21:00-08:00' },
+    });
+  });
+
+  it('picks Twilio when credentials are set, and parses PostgreSQL URLs and durations', () => {
+    const sut = AppConfig.fromEnvironment({
+      TWILIO_ACCOUNT_SID: SID,
+      TWILIO_AUTH_TOKEN: 'token-123456',
+      TWILIO_PHONE_NUMBER: '+33612345678',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+      JWT_EXPIRES_IN: '15m',
+      QUIET_HOURS: '',
+    });
+    expect(sut.sms.provider).toBe('twilio');
+    expect(sut.database).toEqual({ type: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' });
+    expect(sut.jwt.expiresInSeconds).toBe(900);
+    expect(sut.reminders.quietHours).toBeNull();
+  });
+});

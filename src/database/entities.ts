@@ -1,0 +1,5 @@
+import { AuditLog } from '../audit/audit-log.entity.js';
+import { User } from '../users/user.entity.js';
+
+/** Every entity, listed explicitly (TypeORM's glob loading breaks under Vitest). */
+export const ENTITIES = [User, AuditLog];

@@ -1,0 +1,35 @@
+import type { QueryRunner, TableColumnOptions } from 'typeorm';
+
+/**
+ * Column helpers so one migration serves SQLite and PostgreSQL: the QueryRunner API writes the
+ * SQL for each, and these pick the type each database calls the same thing.
+ */
+export function columnTypes(queryRunner: QueryRunner) {
+  const postgres = queryRunner.connection.driver.options.type === 'postgres';
+  return {
+    postgres,
+    uuidPrimary: (name = 'id'): TableColumnOptions => ({
+      name,
+      type: postgres ? 'uuid' : 'varchar',
+      length: postgres ? undefined : '36',
+      isPrimary: true,
+      isGenerated: true,
+      generationStrategy: 'uuid',
+    }),
+    uuid: (name: string, isNullable = false): TableColumnOptions => ({
+      name,
+      type: postgres ? 'uuid' : 'varchar',
+      length: postgres ? undefined : '36',
+      isNullable,
+    }),
+    /** UTC timestamps (see data-source.ts for how PostgreSQL keeps them UTC). */
+    timestamp: (name: string, options: { isNullable?: boolean; now?: boolean } = {}): TableColumnOptions => ({
+      name,
+      type: postgres ? 'timestamp' : 'datetime',
+      isNullable: options.isNullable ?? false,
+      // PostgreSQL's now() is in the server's zone; the columns hold UTC, so ask for UTC explicitly.
+      default: options.now ? (postgres ? "timezone('utc', now())" : "datetime('now')") : undefined,
+    }),
+    json: (name: string, isNullable = true): TableColumnOptions => ({ name, type: 'json', isNullable }),
+  };
+}

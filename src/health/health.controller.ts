@@ -1,0 +1,34 @@
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { readFileSync } from 'node:fs';
+import { DataSource } from 'typeorm';
+import { Public } from '../common/decorators/public.decorator.js';
+
+// Same relative path from src/health (tests) and dist/health (built app).
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  @Public()
+  @Get()
+  @ApiOperation({ summary: 'Liveness and database reachability' })
+  @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up', version: '0.1.0' } } })
+  @ApiServiceUnavailableResponse({ description: 'The database does not answer' })
+  async check() {
+    try {
+      await this.dataSource.query('SELECT 1');
+    } catch {
+      throw new ServiceUnavailableException({
+        message: 'The database does not answer',
+        status: 'error',
+        database: 'down',
+        version: VERSION,
+      });
+    }
+    return { status: 'ok', database: 'up', version: VERSION };
+  }
+}

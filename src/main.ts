@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory.js';
+import { AppConfig } from './config/app-config.js';
+import { ConfigValidationError } from './config/env.validation.js';
+import { loadConfigFromProcess } from './config/process-config.js';
+
+async function bootstrap(): Promise<void> {
+  // Checked before Nest starts, so a bad variable is one line, not Nest's logged stack trace.
+  loadConfigFromProcess();
+  const app = await createApp();
+  const config = app.get(AppConfig);
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  const url = `http://localhost:${config.port}`;
+  new Logger('Bootstrap').log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
+}
+
+bootstrap().catch((error: unknown) => {
+  // A bad environment is a one-line message, not a stack trace.
+  if (error instanceof ConfigValidationError) {
+    console.error(error.message);
+  } else {
+    console.error(`Failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  process.exit(1);
+});

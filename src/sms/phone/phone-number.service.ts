@@ -1,0 +1,175 @@
+import { Inject, Injectable } from '@nestjs/common';
+// The `/max` metadata build: the default (`min`) build only checks lengths, so it cannot tell a mobile
+// from a landline nor reject numbers in unallocated ranges.
+import {
+  isSupportedCountry,
+  parsePhoneNumberWithError,
+  ParseError,
+  validatePhoneNumberLength,
+  type CountryCode,
+  type PhoneNumber,
+} from 'libphonenumber-js/max';
+
+/** Injection token of the country assumed for numbers written in national format (ISO 3166-1 alpha-2, e.g. 'FR'). */
+export const DEFAULT_PHONE_COUNTRY = Symbol('DEFAULT_PHONE_COUNTRY');
+
+/**
+ * Twilio's documented magic test numbers (https://www.twilio.com/docs/iam/test-credentials): with test
+ * credentials, Twilio answers sends to these with fixed outcomes (invalid number, unroutable, blocked, ...),
+ * and the test suite uses them against the Twilio stand-in. Depending on the metadata version, libphonenumber
+ * may call them invalid US numbers (area code 500), so they are always accepted. Nothing else is special-cased.
+ */
+export const TWILIO_MAGIC_TEST_NUMBERS: ReadonlySet<string> = new Set(
+  Array.from({ length: 10 }, (_, i) => `+1500555${String(i + 1).padStart(4, '0')}`),
+);
+
+/** Why a number was refused. The messages are English; the HTTP layer translates by code. */
+export type PhoneNumberErrorCode = 'NOT_A_NUMBER' | 'INVALID_COUNTRY' | 'TOO_SHORT' | 'TOO_LONG' | 'INVALID_LENGTH' | 'INVALID_NUMBER';
+
+export interface PhoneNumberProblem {
+  code: PhoneNumberErrorCode;
+  message: string;
+}
+
+export interface PhoneFormatResult {
+  /** The input as given (empty string when it was not a string). */
+  input: string;
+  /** E.164 (`+33612345678`); null unless valid. */
+  e164: string | null;
+  valid: boolean;
+  /** ISO 3166-1 alpha-2 country of the number; null unless valid (or when the calling code is shared, e.g. +800). */
+  country: string | null;
+  /** libphonenumber's getType(): MOBILE, FIXED_LINE, FIXED_LINE_OR_MOBILE, VOIP, ...; null unless known. */
+  type: string | null;
+  /** National format (`06 12 34 56 78`); null unless valid. */
+  national: string | null;
+  /** International format (`+33 6 12 34 56 78`); null unless valid. */
+  international: string | null;
+  /** Present exactly when `valid` is false. */
+  reason?: PhoneNumberProblem;
+}
+
+const MESSAGES: Record<PhoneNumberErrorCode, string> = {
+  NOT_A_NUMBER: 'The input is not a phone number.',
+  INVALID_COUNTRY: 'The country could not be determined: unknown country calling code or country.',
+  TOO_SHORT: 'The number is too short.',
+  TOO_LONG: 'The number is too long.',
+  INVALID_LENGTH: 'The number has an invalid length for its country.',
+  INVALID_NUMBER: 'The number does not exist in its country numbering plan.',
+};
+
+const PARSE_ERROR_CODES = new Set<string>(['NOT_A_NUMBER', 'INVALID_COUNTRY', 'TOO_SHORT', 'TOO_LONG', 'INVALID_LENGTH']);
+
+/** Thrown by {@link PhoneNumberService.normalize}. */
+export class InvalidPhoneNumberError extends Error {
+  override readonly name = 'InvalidPhoneNumberError';
+
+  constructor(
+    readonly input: string,
+    readonly code: PhoneNumberErrorCode,
+    message: string = MESSAGES[code],
+  ) {
+    super(message);
+  }
+}
+
+function problem(code: PhoneNumberErrorCode, message: string = MESSAGES[code]): PhoneNumberProblem {
+  return { code, message };
+}
+
+/**
+ * Phone number parsing, validation and formatting. Numbers written in national format (`06 12 34 56 78`)
+ * are read as numbers of the given country, else of the default country; international ones (`+33…`,
+ * `0033…` from France) carry their own country.
+ */
+@Injectable()
+export class PhoneNumberService {
+  private readonly defaultCountry: CountryCode;
+
+  constructor(@Inject(DEFAULT_PHONE_COUNTRY) defaultCountry: string) {
+    const country = typeof defaultCountry === 'string' ? defaultCountry.trim().toUpperCase() : '';
+    if (!isSupportedCountry(country)) {
+      throw new Error(
+        `PhoneNumberService: unsupported default country "${String(defaultCountry)}" (expected an ISO 3166-1 alpha-2 code such as FR)`,
+      );
+    }
+    this.defaultCountry = country;
+  }
+
+  /** Parses and describes `input`; never throws. */
+  format(input: string, country?: string): PhoneFormatResult {
+    const text = typeof input === 'string' ? input : '';
+    const invalid = (reason: PhoneNumberProblem): PhoneFormatResult => ({
+      input: text,
+      e164: null,
+      valid: false,
+      country: null,
+      type: null,
+      national: null,
+      international: null,
+      reason,
+    });
+
+    if (typeof input !== 'string' || input.trim() === '') return invalid(problem('NOT_A_NUMBER'));
+
+    let defaultCountry = this.defaultCountry;
+    if (country !== undefined && country !== null && country !== '') {
+      const requested = typeof country === 'string' ? country.trim().toUpperCase() : '';
+      if (!isSupportedCountry(requested)) {
+        return invalid(
+          problem('INVALID_COUNTRY', `Unknown country "${String(country)}" (expected an ISO 3166-1 alpha-2 code such as FR).`),
+        );
+      }
+      defaultCountry = requested;
+    }
+
+    const trimmed = input.trim();
+    let parsed: PhoneNumber;
+    try {
+      // extract: false — the whole input must be a phone number ("0612345678a" is refused, not salvaged).
+      parsed = parsePhoneNumberWithError(trimmed, { defaultCountry, extract: false });
+    } catch (error) {
+      if (error instanceof ParseError && PARSE_ERROR_CODES.has(error.message)) {
+        return invalid(problem(error.message as PhoneNumberErrorCode));
+      }
+      return invalid(problem('NOT_A_NUMBER'));
+    }
+
+    const e164 = parsed.number;
+    if (!parsed.isValid() && !TWILIO_MAGIC_TEST_NUMBERS.has(e164)) {
+      return invalid(problem(this.lengthProblem(trimmed, defaultCountry) ?? 'INVALID_NUMBER'));
+    }
+    return {
+      input: text,
+      e164,
+      valid: true,
+      country: parsed.country ?? null,
+      type: parsed.getType() ?? null,
+      national: parsed.formatNational(),
+      international: parsed.formatInternational(),
+    };
+  }
+
+  /**
+   * The number in E.164, ready for Twilio; throws {@link InvalidPhoneNumberError} when it is not valid.
+   * Every route that takes a number goes through this before contacting Twilio.
+   */
+  normalize(input: string, country?: string): string {
+    const result = this.format(input, country);
+    if (!result.valid || result.e164 === null) {
+      const reason = result.reason ?? problem('INVALID_NUMBER');
+      throw new InvalidPhoneNumberError(result.input, reason.code, reason.message);
+    }
+    return result.e164;
+  }
+
+  /** The length verdict of libphonenumber for a parsed but invalid number, if it has one. */
+  private lengthProblem(input: string, country: CountryCode): PhoneNumberErrorCode | undefined {
+    try {
+      const verdict = validatePhoneNumberLength(input, country);
+      return verdict && PARSE_ERROR_CODES.has(verdict) ? (verdict as PhoneNumberErrorCode) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

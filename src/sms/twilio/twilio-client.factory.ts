@@ -1,0 +1,212 @@
+import http from 'node:http';
+import twilio from 'twilio';
+// Type-only deep imports (erased at runtime): the index re-exports the class
+// but not its RequestOptions / Response types.
+import type SdkRequestClient from 'twilio/lib/base/RequestClient.js';
+import type * as SdkResponse from 'twilio/lib/http/response.js';
+
+/**
+ * Builds the official Twilio SDK client, optionally pointed at another base
+ * URL (the loopback stand-in in tests, a recording proxy, ...), and turns what
+ * the SDK throws into a small, serialisable failure description.
+ *
+ * twilio v6 hard-codes `https://api.twilio.com` in its domain objects; the only
+ * supported seam is the `httpClient` option, so the redirection happens in a
+ * `RequestClient` subclass that rewrites the URI just before the request leaves.
+ */
+
+/** Where the SDK sends Messages API calls when nothing else is configured. */
+export const TWILIO_API_BASE_URL = 'https://api.twilio.com';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+export interface TwilioClientOptions {
+  accountSid: string;
+  authToken: string;
+  /** Origin (optionally with a path prefix) replacing https://api.twilio.com. */
+  baseUrl?: string;
+  /** Per-request timeout, also used as the agent's socket idle timeout. */
+  timeoutMs?: number;
+}
+
+export type TwilioFailure =
+  | {
+      kind: 'twilio';
+      code?: number;
+      status?: number;
+      message: string;
+      moreInfo?: string;
+      retryAfterSeconds?: number;
+    }
+  | { kind: 'timeout' | 'network'; message: string };
+
+/** The SDK's legacy error class (`twilio.RestException`), with what we may attach. */
+export type TwilioRestException = InstanceType<typeof twilio.RestException> & {
+  /** Parsed `Retry-After` of the error response, set by our request client. */
+  retryAfterSeconds?: number;
+};
+
+/**
+ * The SDK builds hostnames as api[.edge][.region].twilio.com (TWILIO_EDGE and
+ * TWILIO_REGION are read from process.env even when not passed), so the
+ * rewrite accepts those variants, not only the bare api.twilio.com.
+ */
+const TWILIO_API_ORIGIN = /^https:\/\/api(?:\.[a-z0-9-]+)*\.twilio\.com(?::443)?(?=\/|\?|$)/i;
+
+/** Replaces the Twilio API origin of `uri` by `baseUrl`; other URIs pass through. */
+export function rewriteTwilioUri(uri: string, baseUrl: string): string {
+  return uri.replace(TWILIO_API_ORIGIN, () => baseUrl.replace(/\/+$/, ''));
+}
+
+/** Seconds from a Retry-After header: delta-seconds or an HTTP-date. */
+function parseRetryAfter(value: unknown): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (typeof raw !== 'string' && typeof raw !== 'number') return undefined;
+  const text = String(raw).trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function headerValue(headers: unknown, name: string): unknown {
+  if (!headers || typeof headers !== 'object') return undefined;
+  // axios hands over an AxiosHeaders instance (case-insensitive `get`) or a plain object.
+  const maybeGet = (headers as { get?: (n: string) => unknown }).get;
+  if (typeof maybeGet === 'function') return maybeGet.call(headers, name);
+  const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
+  return entry?.[1];
+}
+
+function isRfc9457Body(body: unknown): boolean {
+  if (typeof body === 'string') {
+    try {
+      return isRfc9457Body(JSON.parse(body));
+    } catch {
+      return false;
+    }
+  }
+  const b = body as Record<string, unknown> | null;
+  return (
+    !!b &&
+    typeof b === 'object' &&
+    typeof b.type === 'string' &&
+    typeof b.title === 'string' &&
+    typeof b.status === 'number' &&
+    typeof b.code === 'number'
+  );
+}
+
+class BaseUrlRequestClient extends twilio.RequestClient {
+  private readonly baseUrl: string | undefined;
+
+  constructor(baseUrl: string | undefined, opts: SdkRequestClient.RequestClientOptions) {
+    super(opts);
+    this.baseUrl = baseUrl;
+    // RequestClient only configures an https.Agent (httpsAgent); a plain-http
+    // base URL would otherwise fall back to Node's global agent and lose the
+    // socket timeout and pool limits.
+    if (baseUrl?.startsWith('http:')) {
+      this.axios.defaults.httpAgent = new http.Agent({
+        keepAlive: opts.keepAlive !== false,
+        timeout: opts.timeout,
+        maxSockets: opts.maxSockets ?? 20,
+        maxFreeSockets: opts.maxFreeSockets ?? 5,
+      });
+    }
+  }
+
+  override async request<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse.default<TData>> {
+    const uri = this.baseUrl ? rewriteTwilioUri(opts.uri, this.baseUrl) : opts.uri;
+    const response = await super.request<TData>({ ...opts, uri });
+    // The SDK turns an error response into a RestException built from status
+    // and body only, so the Retry-After header is lost. When there is one, we
+    // raise the very same exception one step earlier with the value attached.
+    // RFC 9457 bodies are left to the SDK (it throws TwilioServiceException).
+    const retryAfter = headerValue(response.headers, 'retry-after');
+    if (response.statusCode >= 400 && retryAfter !== undefined && !isRfc9457Body(response.body)) {
+      const error: TwilioRestException = new twilio.RestException(response);
+      error.retryAfterSeconds = parseRetryAfter(retryAfter);
+      throw error;
+    }
+    return response;
+  }
+}
+
+/** The SDK client; requests go to `baseUrl` (default: Twilio itself). */
+export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio {
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Twilio's own base URL means no rewrite at all, which keeps TWILIO_EDGE / TWILIO_REGION routing intact.
+  const custom = options.baseUrl?.replace(/\/+$/, '');
+  const baseUrl = custom && custom !== TWILIO_API_BASE_URL ? custom : undefined;
+  const httpClient = new BaseUrlRequestClient(baseUrl, { timeout, keepAlive: true });
+  return new twilio.Twilio(options.accountSid, options.authToken, {
+    httpClient,
+    timeout,
+    keepAlive: true,
+  });
+}
+
+/** True for the SDK's RestException (also across duplicate copies of the package). */
+export function isTwilioRestException(err: unknown): err is TwilioRestException {
+  if (err instanceof twilio.RestException) return true;
+  return err instanceof Error && err.constructor?.name === 'RestException' && typeof (err as { status?: unknown }).status === 'number';
+}
+
+/** The SDK's RFC 9457 error (not exported from the package index). */
+function isTwilioServiceException(
+  err: unknown,
+): err is Error & { status: number; code: number; title: string; type: string; detail?: string } {
+  const e = err as Record<string, unknown>;
+  return (
+    err instanceof Error &&
+    typeof e.status === 'number' &&
+    typeof e.code === 'number' &&
+    typeof e.title === 'string' &&
+    typeof e.type === 'string'
+  );
+}
+
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Belt and braces: transport messages should not carry credentials, but never let them. */
+function redact(message: string): string {
+  return message.replace(/(Basic|Bearer)\s+[A-Za-z0-9+/=._-]+/gi, '$1 [redacted]').replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//[redacted]@');
+}
+
+/**
+ * Classifies anything thrown by an SDK call:
+ * - `twilio`: Twilio answered with an error (status, Twilio code, docs link);
+ * - `timeout`: no answer within the timeout (the request may still have been
+ *   processed by Twilio: a POST that timed out is not proof of non-delivery);
+ * - `network`: any other failure before an answer (refused, reset, DNS, ...).
+ *   Errors we cannot attribute to Twilio also land here, with their message.
+ */
+export function toTwilioFailure(err: unknown): TwilioFailure {
+  if (isTwilioRestException(err)) {
+    return {
+      kind: 'twilio',
+      code: err.code,
+      status: err.status,
+      message: redact(err.message || `HTTP ${err.status}`),
+      moreInfo: err.moreInfo,
+      retryAfterSeconds: err.retryAfterSeconds,
+    };
+  }
+  if (isTwilioServiceException(err)) {
+    return {
+      kind: 'twilio',
+      code: err.code,
+      status: err.status,
+      message: redact(err.detail || err.title),
+      moreInfo: err.type,
+    };
+  }
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const causeCode = typeof e.cause?.code === 'string' ? e.cause.code : undefined;
+  // Node 20's happy-eyeballs AggregateError has an empty message: fall back to the code.
+  const message = redact((typeof e.message === 'string' && e.message) || code || causeCode || String(err));
+  const timedOut =
+    (code && TIMEOUT_CODES.has(code)) || (causeCode && TIMEOUT_CODES.has(causeCode)) || /\btime(?:d)?[ -]?out\b/i.test(message);
+  return { kind: timedOut ? 'timeout' : 'network', message };
+}

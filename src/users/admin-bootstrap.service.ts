@@ -1,0 +1,44 @@
+import { ConflictException, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { AppConfig } from '../config/app-config.js';
+import { Role } from './role.enum.js';
+import { UsersService } from './users.service.js';
+
+/**
+ * First start: with no superadmin, create one from ADMIN_EMAIL/ADMIN_PASSWORD; outside production,
+ * without them, admin@localhost with a random password printed once so a newcomer can sign in.
+ */
+@Injectable()
+export class AdminBootstrapService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('AdminBootstrap');
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if ((await this.users.countSuperAdmins()) > 0) return;
+    const email = this.config.admin.email ?? 'admin@localhost';
+    const generated = !this.config.admin.password;
+    const password = this.config.admin.password ?? randomBytes(12).toString('base64url');
+    const existing = await this.users.findForSignIn(email);
+    if (existing) {
+      this.logger.warn(`No superadmin exists and ${email} is already a ${existing.role}; promote a user with PATCH /api/users/:id`);
+      return;
+    }
+    try {
+      await this.users.create({ email, password, role: Role.SuperAdmin, name: 'Administrator' }, null);
+    } catch (error) {
+      // Another instance starting at the same moment created it first.
+      if (error instanceof ConflictException) return;
+      throw error;
+    }
+    if (generated) {
+      // Printed once, on purpose: the only way a newcomer learns it. Set ADMIN_PASSWORD to avoid it.
+      this.logger.warn(`Created superadmin ${email} with the generated password: ${password}`);
+    } else {
+      this.logger.log(`Created superadmin ${email} from ADMIN_EMAIL`);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { CurrentActor, type Actor } from '../common/actor.js';
+import { Roles } from '../common/decorators/roles.decorator.js';
+import { PaginationQueryDto } from '../common/dto/pagination.dto.js';
+import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
+import { STAFF_ROLES } from './role.enum.js';
+import { UsersService } from './users.service.js';
+
+@ApiTags('users')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
+@ApiForbiddenResponse({ description: 'Role not allowed (admins manage users; only a superadmin grants admin roles)' })
+@Controller('users')
+@Roles(...STAFF_ROLES)
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a user', description: 'Only a superadmin creates admins and superadmins.' })
+  @ApiCreatedResponse({ type: UserView })
+  @ApiBadRequestResponse({ description: 'Invalid field (email, password under 12 characters, role, phone)' })
+  @ApiConflictResponse({ description: 'The email is taken' })
+  create(@Body() dto: CreateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
+    return this.users.create(dto, actor);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List users (paginated)' })
+  @ApiOkResponse({ description: '{items: UserView[], total, page, limit}' })
+  list(@Query() query: PaginationQueryDto) {
+    return this.users.list(query);
+  }
+
+  @Patch(':id')
+  @ApiOperation({
+    summary: 'Change role, password, name, phone or disabled',
+    description: 'Disabling or changing the password revokes earlier tokens.',
+  })
+  @ApiOkResponse({ type: UserView })
+  @ApiNotFoundResponse({ description: 'No such user' })
+  @ApiConflictResponse({ description: 'Would leave no active superadmin' })
+  update(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: UpdateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
+    return this.users.update(id, dto, actor);
+  }
+}

@@ -1,0 +1,158 @@
+import { BadRequestException, ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { QueryFailedError, Repository } from 'typeorm';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
+import { Clock } from '../common/clock.js';
+import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
+import { PasswordService } from './password.service.js';
+import { Role } from './role.enum.js';
+import { User } from './user.entity.js';
+
+/** Roles only a superadmin may grant, or act on. */
+const PRIVILEGED_ROLES: Role[] = [Role.Admin, Role.SuperAdmin];
+
+function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const driverError = error.driverError as { code?: string };
+  return driverError?.code === '23505' || driverError?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly passwords: PasswordService,
+    private readonly phones: PhoneNumberService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  findById(id: string): Promise<User | null> {
+    return this.users.findOneBy({ id });
+  }
+
+  /** With the password hash, for sign-in only. */
+  findForSignIn(email: string): Promise<User | null> {
+    return this.users
+      .createQueryBuilder('user')
+      .addSelect('user.passwordHash')
+      .where('user.email = :email', { email: email.trim().toLowerCase() })
+      .getOne();
+  }
+
+  async list(query: PaginationQueryDto): Promise<Page<UserView>> {
+    const [users, total] = await this.users.findAndCount({
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: (query.page - 1) * query.limit,
+      take: query.limit,
+    });
+    return toPage(users.map(UserView.from), total, query);
+  }
+
+  async create(dto: CreateUserDto, actor: Actor | null): Promise<UserView> {
+    if (actor && PRIVILEGED_ROLES.includes(dto.role) && actor.role !== Role.SuperAdmin) {
+      throw new ForbiddenException(`Only a superadmin can create a user with the role ${dto.role}`);
+    }
+    const user = this.users.create({
+      email: dto.email.toLowerCase(),
+      passwordHash: await this.passwords.hash(dto.password),
+      role: dto.role,
+      name: dto.name || null,
+      phone: dto.phone ? this.normalizePhone(dto.phone) : null,
+      disabled: false,
+    });
+    try {
+      await this.users.insert(user);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictException(`A user with the email ${user.email} already exists`);
+      throw error;
+    }
+    const saved = (await this.findById(user.id))!;
+    await this.audit.record({
+      action: AuditAction.UserCreated,
+      actor,
+      target: { type: 'user', id: saved.id },
+      metadata: { email: saved.email, role: saved.role },
+    });
+    return UserView.from(saved);
+  }
+
+  async update(id: string, dto: UpdateUserDto, actor: Actor): Promise<UserView> {
+    const user = await this.findById(id);
+    if (!user) throw new NotFoundException(`No user with id ${id}`);
+    const isSuper = actor.role === Role.SuperAdmin;
+    if (!isSuper && PRIVILEGED_ROLES.includes(user.role) && user.id !== actor.id) {
+      throw new ForbiddenException('Only a superadmin can change an admin or a superadmin');
+    }
+    if (dto.role && dto.role !== user.role && !isSuper) {
+      throw new ForbiddenException('Only a superadmin can change roles');
+    }
+    const changes: Partial<User> = {};
+    const changed: string[] = [];
+    if (dto.role !== undefined && dto.role !== user.role) {
+      changes.role = dto.role;
+      changed.push('role');
+    }
+    if (dto.name !== undefined) {
+      changes.name = dto.name || null;
+      changed.push('name');
+    }
+    if (dto.phone !== undefined) {
+      changes.phone = dto.phone ? this.normalizePhone(dto.phone) : null;
+      changed.push('phone');
+    }
+    if (dto.password !== undefined) {
+      changes.passwordHash = await this.passwords.hash(dto.password);
+      changes.tokensValidAfter = this.revocationInstant();
+      changed.push('password');
+    }
+    if (dto.disabled !== undefined && dto.disabled !== user.disabled) {
+      if (dto.disabled && user.id === actor.id) throw new BadRequestException('You cannot disable your own account');
+      changes.disabled = dto.disabled;
+      if (dto.disabled) changes.tokensValidAfter = this.revocationInstant();
+      changed.push('disabled');
+    }
+    const losesSuper = user.role === Role.SuperAdmin && ((changes.role && changes.role !== Role.SuperAdmin) || changes.disabled);
+    if (losesSuper && (await this.users.countBy({ role: Role.SuperAdmin, disabled: false })) <= 1) {
+      throw new ConflictException('This is the last active superadmin: promote another one first');
+    }
+    if (changed.length) {
+      await this.users.update({ id }, changes);
+      await this.audit.record({
+        action: AuditAction.UserUpdated,
+        actor,
+        target: { type: 'user', id },
+        // Which fields changed, and the new role/state; never the password.
+        metadata: { email: user.email, changed, role: changes.role ?? user.role, disabled: changes.disabled ?? user.disabled },
+      });
+    }
+    return UserView.from((await this.findById(id))!);
+  }
+
+  async countSuperAdmins(): Promise<number> {
+    return this.users.countBy({ role: Role.SuperAdmin });
+  }
+
+  /**
+   * Tokens carry their issue time in whole seconds (JWT `iat`), so revocation is kept to the second:
+   * a token signed in the same second as the change still passes, one signed just after it too.
+   */
+  private revocationInstant(): Date {
+    return new Date(Math.floor(this.clock.now().getTime() / 1000) * 1000);
+  }
+
+  private normalizePhone(phone: string): string {
+    try {
+      return this.phones.normalize(phone);
+    } catch (error) {
+      if (error instanceof InvalidPhoneNumberError) {
+        throw new BadRequestException({ message: `phone: ${error.message}`, details: [{ field: 'phone', problems: [error.message] }] });
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { ROOT_EMAIL, TestApp, USER_PASSWORD } from './support/test-app.js';
+
+describeEachDatabase('Audit journal', (kind) => {
+  let t: TestApp;
+  let root: string;
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+  beforeAll(async () => {
+    t = await TestApp.start(kind);
+    root = await t.rootToken();
+  });
+  afterAll(() => t?.close());
+
+  it('journals sign-in success and failure with the IP, never the password', async () => {
+    await t.http.post('/api/auth/login').send({ email: 'ghost@example.test', password: 'secret-attempt-xyz' }).expect(401);
+    const failures = await t.http.get('/api/audit?action=login_failure').set(auth(root)).expect(200);
+    expect(failures.body.items[0]).toMatchObject({
+      action: 'login_failure',
+      actorEmail: 'ghost@example.test',
+      metadata: { email: 'ghost@example.test', reason: 'unknown_email' },
+      ip: expect.stringMatching(/127\.0\.0\.1/),
+    });
+    expect(JSON.stringify(failures.body)).not.toContain('secret-attempt-xyz');
+    const successes = await t.http.get('/api/audit?action=login_success').set(auth(root)).expect(200);
+    expect(successes.body.items.some((e: { actorEmail: string }) => e.actorEmail === ROOT_EMAIL)).toBe(true);
+  });
+
+  it('journals user creation and changes with the actor and what changed', async () => {
+    const user = await t.userWithRole(Role.User, 'journaled@example.test');
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: 'New name', password: 'another-long-password' }).expect(200);
+    const created = await t.http.get('/api/audit?action=user_created').set(auth(root)).expect(200);
+    expect(created.body.items[0]).toMatchObject({
+      actorEmail: ROOT_EMAIL,
+      actorRole: 'superadmin',
+      targetType: 'user',
+      targetId: user.id,
+      metadata: { email: 'journaled@example.test', role: 'user' },
+    });
+    const updated = await t.http.get('/api/audit?action=user_updated').set(auth(root)).expect(200);
+    expect(updated.body.items[0].metadata).toMatchObject({ changed: ['name', 'password'] });
+    expect(JSON.stringify(updated.body)).not.toContain('another-long-password');
+  });
+
+  it('filters by actor and time range, newest first, paginated', async () => {
+    const admin = await t.userWithRole(Role.Admin, 'auditor@example.test');
+    const before = new Date(Date.now() - 1000).toISOString();
+    await t.http
+      .post('/api/users')
+      .set(auth(admin.token))
+      .send({ email: 'by-auditor@example.test', password: USER_PASSWORD, role: 'user' })
+      .expect(201);
+    const byActor = await t.http.get(`/api/audit?actor=auditor@example.test`).set(auth(root)).expect(200);
+    expect(byActor.body.items.length).toBeGreaterThan(0);
+    expect(byActor.body.items.every((e: { actorEmail: string }) => e.actorEmail === 'auditor@example.test')).toBe(true);
+    const byId = await t.http.get(`/api/audit?actor=${admin.id}&action=user_created`).set(auth(root)).expect(200);
+    expect(byId.body.total).toBe(1);
+
+    const all = await t.http.get(`/api/audit?from=${before}`).set(auth(root)).expect(200);
+    const times = all.body.items.map((e: { createdAt: string }) => Date.parse(e.createdAt));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(times.every((x: number) => x >= Date.parse(before))).toBe(true);
+    const future = await t.http.get(`/api/audit?from=2999-01-01T00:00:00Z`).set(auth(root)).expect(200);
+    expect(future.body.total).toBe(0);
+    const past = await t.http.get(`/api/audit?to=2000-01-01T00:00:00Z`).set(auth(root)).expect(200);
+    expect(past.body.total).toBe(0);
+    const page = await t.http.get('/api/audit?limit=1&page=2').set(auth(root)).expect(200);
+    expect(page.body.items).toHaveLength(1);
+  });
+
+  it('stores times in UTC', async () => {
+    const res = await t.http.get('/api/audit?limit=1').set(auth(root)).expect(200);
+    expect(Math.abs(Date.parse(res.body.items[0].createdAt) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('refuses bad filters with 400 naming the field', async () => {
+    const res = await t.http.get('/api/audit?from=yesterday').set(auth(root)).expect(400);
+    expect(res.body.message).toMatch(/from must be an ISO 8601/);
+    const action = await t.http.get('/api/audit?action=nope').set(auth(root)).expect(400);
+    expect(action.body.message).toMatch(/action must be one of/);
+  });
+});

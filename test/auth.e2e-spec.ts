@@ -1,0 +1,106 @@
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, USER_PASSWORD } from './support/test-app.js';
+
+describeEachDatabase('Authentication', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '3', LOGIN_MAX_ATTEMPTS_PER_IP: '1000', LOGIN_WINDOW_SECONDS: '60' });
+  });
+  afterAll(() => t?.close());
+
+  it('signs in the first superadmin created from ADMIN_EMAIL/ADMIN_PASSWORD', async () => {
+    const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(200);
+    expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600 });
+    const me = await t.http.get('/api/auth/me').set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
+    expect(me.body).toMatchObject({ email: ROOT_EMAIL, role: 'superadmin', disabled: false });
+    expect(me.body).not.toHaveProperty('passwordHash');
+  });
+
+  it('treats the email case-insensitively', async () => {
+    await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL.toUpperCase(), password: ROOT_PASSWORD }).expect(200);
+  });
+
+  it('answers a wrong password and an unknown email with the same 401 and message', async () => {
+    const wrong = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: 'not-the-password' }).expect(401);
+    const unknown = await t.http.post('/api/auth/login').send({ email: 'nobody@example.test', password: 'not-the-password' }).expect(401);
+    expect(wrong.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'Invalid email or password' });
+    expect(unknown.body).toEqual(wrong.body);
+  });
+
+  it('spends about the same time on an unknown email as on a wrong password', async () => {
+    const time = async (email: string) => {
+      const start = process.hrtime.bigint();
+      await t.http.post('/api/auth/login').send({ email, password: 'timing-check-password' });
+      return Number(process.hrtime.bigint() - start) / 1e6;
+    };
+    // Distinct emails so the failure throttle does not kick in; medians of three to smooth noise.
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1];
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const user = await t.userWithRole(Role.User);
+      known.push(await time(user.email));
+      unknown.push(await time(`ghost-${i}-${Date.now()}@example.test`));
+    }
+    // An unknown email still pays for one argon2 verification: same order of magnitude, not ~0 ms.
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.4);
+  });
+
+  it('refuses a disabled user at sign-in and revokes the tokens it already had', async () => {
+    const user = await t.userWithRole(Role.Admin);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(200);
+    await t.http
+      .patch(`/api/users/${user.id}`)
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .send({ disabled: true })
+      .expect(200);
+    const me = await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(401);
+    expect(me.body.message).toBe('This account is disabled');
+    const login = await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(401);
+    expect(login.body.message).toBe('This account is disabled');
+  });
+
+  it('throttles repeated failures for one email with 429 and Retry-After', async () => {
+    const user = await t.userWithRole(Role.User);
+    for (let i = 0; i < 3; i++) {
+      await t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' }).expect(401);
+    }
+    const res = await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(res.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+  });
+
+  it('rejects a missing, malformed, forged or expired token with 401', async () => {
+    expect((await t.http.get('/api/auth/me').expect(401)).body.message).toMatch(/bearer token is required/i);
+    await t.http.get('/api/auth/me').set('Authorization', 'Bearer not-a-jwt').expect(401);
+    const token = await t.rootToken();
+    const [h, p] = token.split('.');
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${h}.${p}.forged-signature`).expect(401);
+    const { JwtService } = await import('@nestjs/jwt');
+    const expired = await t.get(JwtService).signAsync({ sub: 'x', email: 'x', role: 'superadmin' }, { expiresIn: -10 });
+    const res = await t.http.get('/api/auth/me').set('Authorization', `Bearer ${expired}`).expect(401);
+    expect(res.body.message).toMatch(/expired/);
+  });
+
+  it('validates the sign-in body', async () => {
+    const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL }).expect(400);
+    expect(res.body.details).toEqual([{ field: 'password', problems: expect.any(Array) }]);
+  });
+});
+
+describeEachDatabase('Authentication: sign-in throttled per IP', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '5', LOGIN_MAX_ATTEMPTS_PER_IP: '2', LOGIN_WINDOW_SECONDS: '60' });
+  });
+  afterAll(() => t?.close());
+
+  it('blocks an IP that sprays different emails', async () => {
+    await t.http.post('/api/auth/login').send({ email: 'a@example.test', password: 'x' }).expect(401);
+    await t.http.post('/api/auth/login').send({ email: 'b@example.test', password: 'x' }).expect(401);
+    const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(429);
+    expect(res.headers['retry-after']).toBeDefined();
+  });
+});

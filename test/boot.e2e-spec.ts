@@ -1,0 +1,51 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { baseEnvironment } from './support/test-app.js';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Runs the built service with this environment and returns what it printed and its exit code. */
+function boot(env: Record<string, string>) {
+  const result = spawnSync(process.execPath, ['dist/main.js'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { status: result.status, stderr: result.stderr, stdout: result.stdout };
+}
+
+describe('Booting the built service', () => {
+  beforeAll(() => {
+    // The real entry point, as `npm run start:prod` runs it.
+    execFileSync('npx', ['nest', 'build'], { cwd: root, stdio: 'pipe' });
+    expect(existsSync(join(root, 'dist/main.js'))).toBe(true);
+  }, 180_000);
+
+  const dir = mkdtempSync(join(tmpdir(), 'sms-boot-'));
+  const env = { ...baseEnvironment(`sqlite:${join(dir, 'boot.sqlite')}`), PORT: '0' };
+
+  it.each([
+    ['TWILIO_ACCOUNT_SID', 'AC123', 'TWILIO_ACCOUNT_SID must be "AC" followed by 32 hexadecimal characters'],
+    ['JWT_SECRET', 'short', 'JWT_SECRET must be at least 32 characters long'],
+    ['DATABASE_URL', 'mysql://nope', 'DATABASE_URL must be sqlite:'],
+    ['DEFAULT_TIMEZONE', 'Nowhere/City', 'DEFAULT_TIMEZONE must be an IANA time zone'],
+    ['PORT', 'eighty', 'PORT'],
+  ])('stops on a bad %s with one line naming it, no stack trace', (name, value, expected) => {
+    const result = boot({ ...env, [name]: value });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(expected);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('stops in production without JWT_SECRET, ADMIN_* and Twilio credentials', () => {
+    const result = boot({ ...env, NODE_ENV: 'production', JWT_SECRET: '', ADMIN_EMAIL: '', ADMIN_PASSWORD: '' });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/JWT_SECRET is required in production.*ADMIN_EMAIL.*TWILIO_ACCOUNT_SID/);
+  });
+});

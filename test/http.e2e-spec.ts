@@ -1,0 +1,113 @@
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp } from './support/test-app.js';
+
+describeEachDatabase('HTTP surface', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { BODY_LIMIT_BYTES: '4096' });
+  });
+  afterAll(() => t?.close());
+
+  it('reports health without a token', async () => {
+    const res = await t.http.get('/api/health').expect(200);
+    expect(res.body).toEqual({ status: 'ok', database: 'up', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+  });
+
+  it('answers 413 past the body limit, in the common error shape', async () => {
+    const res = await t.http
+      .post('/api/auth/login')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ email: 'x@example.test', password: 'y'.repeat(8000) }))
+      .expect(413);
+    expect(res.body).toEqual({ statusCode: 413, error: 'Payload Too Large', message: 'Request body is too large' });
+  });
+
+  it('answers 400 to malformed JSON without echoing parser internals', async () => {
+    const res = await t.http
+      .post('/api/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('{"email": "x@example.test",')
+      .expect(400);
+    expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/not valid JSON/) });
+  });
+
+  it('answers 404 in the common shape for unknown routes', async () => {
+    const res = await t.http.get('/api/nope').expect(404);
+    expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found', message: expect.any(String) });
+  });
+
+  it('sets security headers (helmet)', async () => {
+    const res = await t.http.get('/api/health').expect(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toBeDefined();
+  });
+
+  it('serves Swagger UI and a document with bearer auth and every route', async () => {
+    const ui = await t.http.get('/api/docs').redirects(1).expect(200);
+    expect(ui.text).toContain('swagger-ui');
+    const doc = await t.http.get('/api/docs-json').expect(200);
+    expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    for (const path of ['/api/auth/login', '/api/auth/me', '/api/users', '/api/users/{id}', '/api/audit', '/api/health']) {
+      expect(Object.keys(doc.body.paths)).toContain(path);
+    }
+    expect(doc.body.paths['/api/users'].post.requestBody).toBeDefined();
+  });
+
+  it('never leaks internals in a 500', async () => {
+    // A token for a user id that is not a UUID makes PostgreSQL raise; SQLite simply finds nobody.
+    const { JwtService } = await import('@nestjs/jwt');
+    const token = await t.get(JwtService).signAsync({ sub: "x' OR 1=1 --", email: 'x', role: Role.SuperAdmin });
+    const res = await t.http.get('/api/auth/me').set('Authorization', `Bearer ${token}`);
+    expect([401, 500]).toContain(res.status);
+    expect(JSON.stringify(res.body)).not.toMatch(/SELECT|syntax|uuid|stack|at .*\.js/i);
+  });
+});
+
+/** Who may call what: no token → 401, wrong role → 403, right role → not 401/403. */
+describeEachDatabase('Access matrix', (kind) => {
+  let t: TestApp;
+  const tokens: Record<string, string | null> = {};
+  beforeAll(async () => {
+    t = await TestApp.start(kind);
+    tokens.none = null;
+    tokens.user = (await t.userWithRole(Role.User)).token;
+    tokens.admin = (await t.userWithRole(Role.Admin)).token;
+    tokens.superadmin = await t.rootToken();
+  });
+  afterAll(() => t?.close());
+
+  type Who = 'none' | 'user' | 'admin' | 'superadmin';
+  const staffOnly: Record<Who, 'denied401' | 'denied403' | 'allowed'> = {
+    none: 'denied401',
+    user: 'denied403',
+    admin: 'allowed',
+    superadmin: 'allowed',
+  };
+  const anySignedIn: Record<Who, 'denied401' | 'denied403' | 'allowed'> = {
+    none: 'denied401',
+    user: 'allowed',
+    admin: 'allowed',
+    superadmin: 'allowed',
+  };
+  const routes: { method: 'get' | 'post' | 'patch'; path: string; body?: object; rule: typeof staffOnly }[] = [
+    { method: 'get', path: '/api/auth/me', rule: anySignedIn },
+    { method: 'get', path: '/api/users', rule: staffOnly },
+    { method: 'post', path: '/api/users', body: {}, rule: staffOnly },
+    { method: 'patch', path: '/api/users/00000000-0000-4000-8000-000000000000', body: {}, rule: staffOnly },
+    { method: 'get', path: '/api/audit', rule: staffOnly },
+  ];
+
+  for (const route of routes) {
+    for (const who of ['none', 'user', 'admin', 'superadmin'] as Who[]) {
+      it(`${route.method.toUpperCase()} ${route.path} as ${who}: ${route.rule[who]}`, async () => {
+        let req = t.http[route.method](route.path);
+        if (tokens[who]) req = req.set('Authorization', `Bearer ${tokens[who]}`);
+        const res = await (route.body ? req.send(route.body) : req);
+        if (route.rule[who] === 'denied401') expect(res.status).toBe(401);
+        else if (route.rule[who] === 'denied403') expect(res.status).toBe(403);
+        else expect([401, 403]).not.toContain(res.status);
+      });
+    }
+  }
+});

@@ -1,0 +1,95 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import request from 'supertest';
+import type TestAgent from 'supertest/lib/agent.js';
+import { createApp } from '../../src/app.factory.js';
+import { Role } from '../../src/users/role.enum.js';
+import { createTestDatabase, DatabaseKind, TestDatabase } from './databases.js';
+
+export const ROOT_EMAIL = 'root@example.test';
+export const ROOT_PASSWORD = 'root-password-for-tests';
+export const USER_PASSWORD = 'a-long-enough-password';
+
+/** Every variable the app reads, set explicitly so nothing leaks in from the machine's environment. */
+export function baseEnvironment(databaseUrl: string): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long',
+    JWT_EXPIRES_IN: '1h',
+    ADMIN_EMAIL: ROOT_EMAIL,
+    ADMIN_PASSWORD: ROOT_PASSWORD,
+    TWILIO_ACCOUNT_SID: '',
+    TWILIO_AUTH_TOKEN: '',
+    TWILIO_PHONE_NUMBER: '',
+    TWILIO_MESSAGING_SERVICE_SID: '',
+    TWILIO_API_BASE_URL: '',
+    SMS_PROVIDER: '',
+    PUBLIC_BASE_URL: '',
+    DEFAULT_COUNTRY: 'FR',
+    DEFAULT_TIMEZONE: 'Europe/Paris',
+    REDIS_URL: '',
+    LOG_LEVEL: 'error',
+    LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
+    QUIET_HOURS: '',
+  };
+}
+
+/** The real application over HTTP on a fresh database. */
+export class TestApp {
+  private tokens = new Map<string, string>();
+
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly db: TestDatabase,
+    private readonly ownsDatabase: boolean,
+  ) {}
+
+  static async start(kind: DatabaseKind, overrides: Record<string, string> = {}, shared?: TestDatabase): Promise<TestApp> {
+    const db = shared ?? (await createTestDatabase(kind));
+    const app = await createApp({ overrides: { ...baseEnvironment(db.url), ...overrides }, ignoreEnvFile: true, logger: ['fatal'] });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    return new TestApp(app, db, !shared);
+  }
+
+  get http(): TestAgent {
+    return request(this.app.getHttpServer());
+  }
+
+  get<T>(token: abstract new (...args: never[]) => T): T {
+    return this.app.get(token as never) as T;
+  }
+
+  async login(email: string, password: string): Promise<string> {
+    const key = `${email}\n${password}`;
+    const cached = this.tokens.get(key);
+    if (cached) return cached;
+    const res = await this.http.post('/api/auth/login').send({ email, password });
+    if (res.status !== 200) throw new Error(`login ${email} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    this.tokens.set(key, res.body.access_token);
+    return res.body.access_token;
+  }
+
+  rootToken(): Promise<string> {
+    return this.login(ROOT_EMAIL, ROOT_PASSWORD);
+  }
+
+  /** Creates a user with this role (as the superadmin) and returns its id and token. */
+  async userWithRole(
+    role: Role,
+    email = `${role}-${Math.random().toString(36).slice(2, 8)}@example.test`,
+  ): Promise<{ id: string; email: string; token: string }> {
+    const res = await this.http
+      .post('/api/users')
+      .set('Authorization', `Bearer ${await this.rootToken()}`)
+      .send({ email, password: USER_PASSWORD, role });
+    if (res.status !== 201) throw new Error(`create ${role} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { id: res.body.id, email, token: await this.login(email, USER_PASSWORD) };
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    if (this.ownsDatabase) await this.db.drop();
+  }
+}
