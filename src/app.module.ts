@@ -6,6 +6,7 @@ import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { PhoneModule } from './sms/phone/phone.module.js';
+import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 
 @Module({})
@@ -22,6 +23,7 @@ export class AppModule {
         UsersModule,
         AuthModule,
         HealthModule,
+        SmsModule,
       ],
     };
   }

@@ -36,6 +36,8 @@ export class AuditService {
       targetId: entry.target?.id ?? null,
       metadata: entry.metadata ?? null,
       ip: entry.ip ?? entry.actor?.ip ?? null,
+      // Set here, not by the database: SQLite's default has whole seconds, too coarse for "newest first".
+      createdAt: new Date(),
     };
   }
 

@@ -1,5 +1,6 @@
 import { AuditLog } from '../audit/audit-log.entity.js';
+import { SmsMessage } from '../sms/sms-message.entity.js';
 import { User } from '../users/user.entity.js';
 
 /** Every entity, listed explicitly (TypeORM's glob loading breaks under Vitest). */
-export const ENTITIES = [User, AuditLog];
+export const ENTITIES = [User, AuditLog, SmsMessage];

@@ -93,3 +93,14 @@ export class TestApp {
     if (this.ownsDatabase) await this.db.drop();
   }
 }
+
+/** The app's Twilio settings pointing at a running stand-in. */
+export function twilioEnvironment(standIn: { baseUrl: string; accountSid: string }, authToken: string): Record<string, string> {
+  return {
+    TWILIO_ACCOUNT_SID: standIn.accountSid,
+    TWILIO_AUTH_TOKEN: authToken,
+    TWILIO_PHONE_NUMBER: '+33700000000',
+    TWILIO_API_BASE_URL: standIn.baseUrl,
+    TWILIO_TIMEOUT_MS: '1500',
+  };
+}

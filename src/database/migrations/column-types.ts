@@ -28,7 +28,8 @@ export function columnTypes(queryRunner: QueryRunner) {
       type: postgres ? 'timestamp' : 'datetime',
       isNullable: options.isNullable ?? false,
       // PostgreSQL's now() is in the server's zone; the columns hold UTC, so ask for UTC explicitly.
-      default: options.now ? (postgres ? "timezone('utc', now())" : "datetime('now')") : undefined,
+      // SQLite's datetime('now') has whole seconds: keep milliseconds so "newest first" holds.
+      default: options.now ? (postgres ? "timezone('utc', now())" : "(strftime('%Y-%m-%d %H:%M:%f', 'now'))") : undefined,
     }),
     json: (name: string, isNullable = true): TableColumnOptions => ({ name, type: 'json', isNullable }),
   };

@@ -1,0 +1,257 @@
+import {
+  DEFAULT_PHONE_COUNTRY,
+  InvalidPhoneNumberError,
+  PhoneNumberService,
+  TWILIO_MAGIC_TEST_NUMBERS,
+  type PhoneNumberErrorCode,
+} from './phone-number.service.js';
+
+const FRENCH_MOBILE_SPELLINGS = [
+  '0612345678',
+  '06 12 34 56 78',
+  '+33612345678',
+  '0033612345678',
+  '06.12.34.56.78',
+  '06-12-34-56-78',
+  '(06) 12 34 56 78',
+  '+33 6 12 34 56 78',
+  '+33 (0)6 12 34 56 78',
+  '0033 6 12 34 56 78',
+  '  06 12 34 56 78  ',
+];
+
+const codeOf = (fn: () => unknown): PhoneNumberErrorCode | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    if (error instanceof InvalidPhoneNumberError) return error.code;
+    throw error;
+  }
+};
+
+describe(PhoneNumberService.name, () => {
+  let sut: PhoneNumberService;
+
+  beforeEach(() => {
+    sut = new PhoneNumberService('FR');
+  });
+
+  describe('constructor', () => {
+    it('exports a symbol injection token for the default country', () => {
+      expect(typeof DEFAULT_PHONE_COUNTRY).toBe('symbol');
+    });
+
+    it('accepts a lowercase default country', () => {
+      expect(new PhoneNumberService('fr').normalize('0612345678')).toBe('+33612345678');
+    });
+
+    it('reads national numbers in the configured default country', () => {
+      expect(new PhoneNumberService('BE').normalize('0470 12 34 56')).toBe('+32470123456');
+    });
+
+    it.each(['XX', 'France', ''])('refuses the unsupported default country %j at construction', (country) => {
+      expect(() => new PhoneNumberService(country)).toThrow(/unsupported default country/);
+    });
+  });
+
+  describe('format', () => {
+    it.each(FRENCH_MOBILE_SPELLINGS)('reads %j as the French mobile +33612345678', (input) => {
+      expect(sut.format(input)).toEqual({
+        input,
+        e164: '+33612345678',
+        valid: true,
+        country: 'FR',
+        type: 'MOBILE',
+        national: '06 12 34 56 78',
+        international: '+33 6 12 34 56 78',
+      });
+    });
+
+    it('handles the 00 international prefix dialled from France (0033…) natively', () => {
+      expect(sut.format('0033 1 23 45 67 89')).toMatchObject({ e164: '+33123456789', valid: true, type: 'FIXED_LINE' });
+      expect(sut.format('0032 470 12 34 56')).toMatchObject({ e164: '+32470123456', valid: true, country: 'BE' });
+    });
+
+    it.each([
+      ['01 23 45 67 89', '+33123456789', 'FIXED_LINE'],
+      ['09 51 23 45 67', '+33951234567', 'VOIP'],
+      ['07 81 23 45 67', '+33781234567', 'MOBILE'],
+      ['+1 202 555 0100', '+12025550100', 'FIXED_LINE_OR_MOBILE'],
+      ['+44 7911 123456', '+447911123456', 'MOBILE'],
+    ])('reports the libphonenumber type of %j', (input, e164, type) => {
+      expect(sut.format(input)).toMatchObject({ e164, valid: true, type });
+    });
+
+    it('keeps the country of an international number whatever the default country', () => {
+      expect(sut.format('+32 470 12 34 56')).toMatchObject({ e164: '+32470123456', country: 'BE', national: '0470 12 34 56' });
+    });
+
+    it('reads a national number in the country passed for this call', () => {
+      expect(sut.format('0470 12 34 56', 'BE')).toMatchObject({ e164: '+32470123456', valid: true, country: 'BE' });
+      expect(sut.format('0470 12 34 56', 'be')).toMatchObject({ valid: true, country: 'BE' });
+    });
+
+    it('falls back to the default country when the country argument is empty', () => {
+      expect(sut.format('0612345678', '')).toMatchObject({ valid: true, country: 'FR' });
+    });
+
+    it('refuses an unknown country argument with INVALID_COUNTRY', () => {
+      expect(sut.format('0612345678', 'XX')).toMatchObject({ valid: false, e164: null, reason: { code: 'INVALID_COUNTRY' } });
+    });
+
+    it.each<[string, PhoneNumberErrorCode]>([
+      ['123', 'TOO_SHORT'],
+      ['06 12 34 56', 'TOO_SHORT'],
+      ['+33', 'TOO_SHORT'],
+      ['06 12 34 56 78 9', 'TOO_LONG'],
+      ['061234567890123', 'TOO_LONG'],
+      ['+999 123456', 'INVALID_COUNTRY'],
+      ['abc', 'NOT_A_NUMBER'],
+      ['0612345678a', 'NOT_A_NUMBER'],
+      ['06_12_34_56_78', 'NOT_A_NUMBER'],
+      ['++33612345678', 'NOT_A_NUMBER'],
+      ['+44 7700 900123', 'INVALID_NUMBER'],
+      ['07 00 00 00 00', 'INVALID_NUMBER'],
+      ['+1 212 123 4567', 'INVALID_NUMBER'],
+      ['+44 77777777', 'INVALID_LENGTH'],
+    ])('refuses %j with reason %s and no formatted values', (input, code) => {
+      const result = sut.format(input);
+      expect(result).toEqual({
+        input,
+        e164: null,
+        valid: false,
+        country: null,
+        type: null,
+        national: null,
+        international: null,
+        reason: { code, message: expect.any(String) },
+      });
+      expect(result.reason!.message).toMatch(/^[A-Z][\x20-\x7e]+\.$/);
+    });
+
+    it.each([[''], ['   '], [undefined], [null], [612345678], [{}], [['0612345678']]])(
+      'refuses the empty or non-string input %j with NOT_A_NUMBER',
+      (input) => {
+        const result = sut.format(input as unknown as string);
+        expect(result).toMatchObject({ valid: false, e164: null, reason: { code: 'NOT_A_NUMBER' } });
+        expect(typeof result.input).toBe('string');
+      },
+    );
+
+    it('accepts every Twilio magic test number, +15005550001 to +15005550010', () => {
+      expect([...TWILIO_MAGIC_TEST_NUMBERS]).toHaveLength(10);
+      for (const number of TWILIO_MAGIC_TEST_NUMBERS) {
+        expect(sut.format(number)).toMatchObject({ e164: number, valid: true, country: 'US' });
+      }
+    });
+
+    it('does not list anything but the ten documented Twilio test numbers', () => {
+      expect([...TWILIO_MAGIC_TEST_NUMBERS]).toEqual([
+        '+15005550001',
+        '+15005550002',
+        '+15005550003',
+        '+15005550004',
+        '+15005550005',
+        '+15005550006',
+        '+15005550007',
+        '+15005550008',
+        '+15005550009',
+        '+15005550010',
+      ]);
+    });
+
+    it('never throws, even on very long input', () => {
+      expect(sut.format('1'.repeat(1000))).toMatchObject({ valid: false, reason: { code: 'TOO_LONG' } });
+    });
+  });
+
+  describe('normalize', () => {
+    it.each(FRENCH_MOBILE_SPELLINGS)('returns E.164 +33612345678 for %j', (input) => {
+      expect(sut.normalize(input)).toBe('+33612345678');
+    });
+
+    it('uses the country argument for national numbers', () => {
+      expect(sut.normalize('0470 12 34 56', 'BE')).toBe('+32470123456');
+    });
+
+    it('returns the Twilio magic test numbers unchanged', () => {
+      expect(sut.normalize('+15005550006')).toBe('+15005550006');
+      expect(sut.normalize('+1 500 555 0001')).toBe('+15005550001');
+    });
+
+    it('throws an InvalidPhoneNumberError carrying the input, the code and an English message', () => {
+      let thrown: unknown;
+      try {
+        sut.normalize('06 12');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidPhoneNumberError);
+      expect(thrown).toBeInstanceOf(Error);
+      expect(thrown).toMatchObject({
+        name: 'InvalidPhoneNumberError',
+        input: '06 12',
+        code: 'TOO_SHORT',
+        message: 'The number is too short.',
+      });
+    });
+
+    it.each<[unknown, PhoneNumberErrorCode]>([
+      ['', 'NOT_A_NUMBER'],
+      [undefined, 'NOT_A_NUMBER'],
+      ['abc', 'NOT_A_NUMBER'],
+      ['+44 7700 900123', 'INVALID_NUMBER'],
+      ['0612345678999', 'TOO_LONG'],
+    ])('throws for %j with code %s', (input, code) => {
+      expect(codeOf(() => sut.normalize(input as string))).toBe(code);
+    });
+
+    it('throws INVALID_COUNTRY for an unknown country argument', () => {
+      expect(codeOf(() => sut.normalize('0612345678', 'ZZ'))).toBe('INVALID_COUNTRY');
+    });
+  });
+});
+
+/**
+ * libphonenumber's metadata decides whether +1 500 555 00xx is a valid US number (recent metadata says yes,
+ * older or `min` metadata said no). The allowance must not depend on it: with a libphonenumber that
+ * calls every number invalid, the Twilio test numbers must still be accepted, and only they.
+ */
+describe(`${PhoneNumberService.name} with metadata that rejects the Twilio test numbers`, () => {
+  let Service: typeof PhoneNumberService;
+
+  beforeAll(async () => {
+    vi.resetModules();
+    vi.doMock('libphonenumber-js/max', async (importOriginal) => {
+      const actual = await importOriginal<typeof import('libphonenumber-js/max')>();
+      return {
+        ...actual,
+        parsePhoneNumberWithError: (...args: Parameters<typeof actual.parsePhoneNumberWithError>) => {
+          const parsed = actual.parsePhoneNumberWithError(...args);
+          parsed.isValid = () => false;
+          return parsed;
+        },
+      };
+    });
+    ({ PhoneNumberService: Service } = await import('./phone-number.service.js'));
+  });
+
+  afterAll(() => {
+    vi.doUnmock('libphonenumber-js/max');
+    vi.resetModules();
+  });
+
+  it('still accepts the Twilio test numbers', () => {
+    const sut = new Service('FR');
+    expect(sut.normalize('+15005550001')).toBe('+15005550001');
+    expect(sut.format('+15005550010')).toMatchObject({ valid: true, e164: '+15005550010' });
+  });
+
+  it('rejects the neighbours of the Twilio test numbers and everything else', () => {
+    const sut = new Service('FR');
+    expect(sut.format('+15005550011')).toMatchObject({ valid: false, reason: { code: 'INVALID_NUMBER' } });
+    expect(sut.format('+15005550000')).toMatchObject({ valid: false });
+    expect(sut.format('0612345678')).toMatchObject({ valid: false });
+  });
+});

@@ -1,0 +1,148 @@
+import { HttpStatus } from '@nestjs/common';
+import type { ProviderFailure } from './providers/sms-provider.js';
+
+export type Lang = 'fr' | 'en';
+
+interface Explanation {
+  status: HttpStatus;
+  fr: { explanation: string; hint: string };
+  en: { explanation: string; hint: string };
+}
+
+/** Twilio's codes the brief names, and the ones a sender meets most, in plain words. */
+const TWILIO_CODES: Record<number, Explanation> = {
+  21211: {
+    status: HttpStatus.BAD_REQUEST,
+    fr: { explanation: 'Le numéro du destinataire est invalide.', hint: 'Vérifiez le format du numéro (par exemple +33612345678).' },
+    en: { explanation: "The recipient's number is invalid.", hint: 'Check the number format (for example +33612345678).' },
+  },
+  21608: {
+    status: HttpStatus.FORBIDDEN,
+    fr: {
+      explanation: "Compte d'essai Twilio : ce numéro n'est pas vérifié.",
+      hint: 'Ajoutez le numéro dans votre console Twilio ou passez en mode production.',
+    },
+    en: {
+      explanation: 'Twilio trial account: this number is not verified.',
+      hint: 'Verify the number in your Twilio console or upgrade the account.',
+    },
+  },
+  21408: {
+    status: HttpStatus.FORBIDDEN,
+    fr: {
+      explanation: "Vous n'avez pas la permission d'envoyer des SMS vers ce pays ou ce numéro.",
+      hint: 'Vérifiez les restrictions géographiques de votre compte Twilio.',
+    },
+    en: {
+      explanation: 'Sending SMS to this region or number is not permitted.',
+      hint: "Check your Twilio account's geographic permissions.",
+    },
+  },
+  21610: {
+    status: HttpStatus.FORBIDDEN,
+    fr: {
+      explanation: "Le destinataire s'est désabonné (STOP) : il ne reçoit plus vos SMS.",
+      hint: 'Il doit renvoyer START pour se réabonner.',
+    },
+    en: {
+      explanation: 'The recipient has unsubscribed (STOP) and no longer receives your SMS.',
+      hint: 'They must reply START to opt back in.',
+    },
+  },
+  21614: {
+    status: HttpStatus.UNPROCESSABLE_ENTITY,
+    fr: { explanation: "Ce numéro n'est pas un mobile : il ne peut pas recevoir de SMS.", hint: 'Utilisez un numéro de mobile.' },
+    en: { explanation: 'This number is not a mobile number and cannot receive SMS.', hint: 'Use a mobile number.' },
+  },
+  21612: {
+    status: HttpStatus.UNPROCESSABLE_ENTITY,
+    fr: {
+      explanation: 'Twilio ne peut pas acheminer de SMS vers ce numéro.',
+      hint: "Vérifiez le numéro, ou qu'il peut recevoir des SMS depuis votre expéditeur.",
+    },
+    en: { explanation: 'Twilio cannot route SMS to this number.', hint: 'Check the number, and that it can receive SMS from your sender.' },
+  },
+  21617: {
+    status: HttpStatus.BAD_REQUEST,
+    fr: { explanation: 'Le message dépasse 1600 caractères.', hint: 'Raccourcissez le message.' },
+    en: { explanation: 'The message is longer than 1600 characters.', hint: 'Shorten the message.' },
+  },
+  20003: {
+    status: HttpStatus.BAD_GATEWAY,
+    fr: {
+      explanation: 'Twilio a refusé les identifiants du service.',
+      hint: 'Un administrateur doit vérifier TWILIO_ACCOUNT_SID et TWILIO_AUTH_TOKEN.',
+    },
+    en: {
+      explanation: "Twilio refused the service's credentials.",
+      hint: 'An administrator must check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.',
+    },
+  },
+  20429: {
+    status: HttpStatus.SERVICE_UNAVAILABLE,
+    fr: { explanation: 'Twilio limite le débit : trop de requêtes.', hint: 'Réessayez après le délai indiqué (Retry-After).' },
+    en: { explanation: 'Twilio is rate limiting: too many requests.', hint: 'Retry after the delay given in Retry-After.' },
+  },
+};
+
+const TIMEOUT: Explanation = {
+  status: HttpStatus.GATEWAY_TIMEOUT,
+  fr: {
+    explanation: "Twilio n'a pas répondu à temps.",
+    hint: 'Le SMS a peut-être été envoyé : consultez /api/sms/messages avant de réessayer.',
+  },
+  en: { explanation: 'Twilio did not answer in time.', hint: 'The SMS may have been sent: check /api/sms/messages before retrying.' },
+};
+const UNREACHABLE: Explanation = {
+  status: HttpStatus.BAD_GATEWAY,
+  fr: { explanation: 'Twilio est injoignable.', hint: 'Réessayez plus tard.' },
+  en: { explanation: 'Twilio cannot be reached.', hint: 'Try again later.' },
+};
+const TWILIO_DOWN: Explanation = {
+  status: HttpStatus.BAD_GATEWAY,
+  fr: { explanation: 'Twilio a rencontré une erreur.', hint: 'Réessayez plus tard.' },
+  en: { explanation: 'Twilio had an error.', hint: 'Try again later.' },
+};
+const OTHER_REJECTION: Explanation = {
+  status: HttpStatus.UNPROCESSABLE_ENTITY,
+  fr: { explanation: 'Twilio a refusé le message.', hint: 'Voir le lien more_info pour le détail de ce code.' },
+  en: { explanation: 'Twilio refused the message.', hint: 'See the more_info link for this code.' },
+};
+
+export interface ExplainedFailure {
+  httpStatus: number;
+  /** Twilio's numeric code, or TIMEOUT / NETWORK when Twilio never answered. */
+  code: string;
+  providerMessage: string;
+  moreInfo?: string;
+  retryAfterSeconds?: number;
+  explanation: string;
+  hint: string;
+}
+
+/** Turns a provider failure into what the caller is told, in their language. */
+export function explainFailure(failure: ProviderFailure, lang: Lang): ExplainedFailure {
+  if (failure.kind !== 'rejected') {
+    const e = failure.kind === 'timeout' ? TIMEOUT : UNREACHABLE;
+    return { httpStatus: e.status, code: failure.kind.toUpperCase(), providerMessage: failure.message, ...e[lang] };
+  }
+  const rateLimited = failure.code === 20429 || failure.status === 429;
+  const known = rateLimited ? TWILIO_CODES[20429] : failure.code ? TWILIO_CODES[failure.code] : undefined;
+  const e = known ?? ((failure.status ?? 500) >= 500 ? TWILIO_DOWN : OTHER_REJECTION);
+  return {
+    httpStatus: e.status,
+    code: String(failure.code ?? failure.status ?? 'UNKNOWN'),
+    providerMessage: failure.message,
+    moreInfo: failure.moreInfo,
+    // A 429 without Retry-After still gets one: clients need a number to wait on.
+    retryAfterSeconds: rateLimited ? (failure.retryAfterSeconds ?? 1) : undefined,
+    ...e[lang],
+  };
+}
+
+/** `Accept-Language: en…` answers in English; anything else in French (the platform's language). */
+export function languageOf(acceptLanguage: string | undefined): Lang {
+  if (!acceptLanguage) return 'fr';
+  const first = acceptLanguage.split(',')[0]?.trim().toLowerCase() ?? '';
+  return first.startsWith('en') ? 'en' : 'fr';
+}

@@ -1,0 +1,88 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export enum SmsKind {
+  Single = 'single',
+  Notification = 'notification',
+  Bulk = 'bulk',
+}
+
+/**
+ * Our side of a message's life: `pending` is written before the provider is called, so a crash
+ * between the two leaves a trace; then the provider's own status (queued, accepted, sent…) or `failed`.
+ */
+export const SMS_PENDING = 'pending';
+export const SMS_FAILED = 'failed';
+
+@Entity('sms_messages')
+@Index('IDX_sms_messages_created', ['createdAt'])
+@Index('IDX_sms_messages_to_created', ['to', 'createdAt'])
+@Index('IDX_sms_messages_status_created', ['status', 'createdAt'])
+@Index('IDX_sms_messages_type_created', ['templateType', 'createdAt'])
+@Index('IDX_sms_messages_batch', ['batchId'])
+@Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
+export class SmsMessage {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 20 })
+  to: string;
+
+  /** The sender used: a number, an alphanumeric ID, or the Messaging Service SID. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  from: string | null;
+
+  @Column({ type: 'text' })
+  body: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  kind: SmsKind;
+
+  @Column({ name: 'template_type', type: 'varchar', length: 40, nullable: true })
+  templateType: string | null;
+
+  @Column({ type: 'varchar', length: 8, nullable: true })
+  locale: string | null;
+
+  @Column({ name: 'batch_id', type: 'varchar', length: 36, nullable: true })
+  batchId: string | null;
+
+  /** What the message is about, for other modules (e.g. `appointment` + its id). */
+  @Column({ name: 'related_type', type: 'varchar', length: 32, nullable: true })
+  relatedType: string | null;
+
+  @Column({ name: 'related_id', type: 'varchar', length: 64, nullable: true })
+  relatedId: string | null;
+
+  @Column({ type: 'varchar', length: 16 })
+  provider: string;
+
+  @Column({ type: 'varchar', length: 24 })
+  status: string;
+
+  @Column({ name: 'provider_sid', type: 'varchar', length: 64, nullable: true })
+  providerSid: string | null;
+
+  @Column({ name: 'error_code', type: 'varchar', length: 32, nullable: true })
+  errorCode: string | null;
+
+  @Column({ name: 'error_message', type: 'varchar', length: 500, nullable: true })
+  errorMessage: string | null;
+
+  @Column({ type: 'integer' })
+  segments: number;
+
+  @Column({ type: 'varchar', length: 8 })
+  encoding: string;
+
+  @Column({ name: 'actor_id', type: 'varchar', length: 36, nullable: true })
+  actorId: string | null;
+
+  @Column({ name: 'actor_email', type: 'varchar', length: 254, nullable: true })
+  actorEmail: string | null;
+
+  @CreateDateColumn({ name: 'created_at' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at' })
+  updatedAt: Date;
+}

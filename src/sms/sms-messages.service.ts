@@ -1,0 +1,50 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
+import { PhoneNumberService } from './phone/phone-number.service.js';
+import { SmsKind, SmsMessage } from './sms-message.entity.js';
+import { SmsInputError } from './sms.errors.js';
+
+/** Reads the stored messages (the send path lives in SmsService). */
+@Injectable()
+export class SmsMessagesService {
+  constructor(
+    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    private readonly phones: PhoneNumberService,
+  ) {}
+
+  async list(query: ListMessagesQueryDto): Promise<Page<SmsMessage>> {
+    const qb = this.messages.createQueryBuilder('m');
+    if (query.phone) {
+      const phone = this.phones.format(query.phone);
+      if (!phone.valid) throw new SmsInputError('phone', `phone ${JSON.stringify(query.phone)} ${phone.reason?.message ?? 'is invalid'}`);
+      qb.andWhere('m.to = :to', { to: phone.e164 });
+    }
+    if (query.status) qb.andWhere('m.status = :status', { status: query.status });
+    if (query.type) {
+      // `single` and `bulk` are kinds; anything else is a notification type.
+      if (query.type === SmsKind.Single || query.type === SmsKind.Bulk || query.type === SmsKind.Notification)
+        qb.andWhere('m.kind = :kind', { kind: query.type });
+      else qb.andWhere('m.templateType = :type', { type: query.type });
+    }
+    if (query.since) qb.andWhere('m.createdAt >= :since', { since: query.since });
+    if (query.until) qb.andWhere('m.createdAt <= :until', { until: query.until });
+    qb.orderBy('m.createdAt', 'DESC').addOrderBy('m.id', 'DESC');
+    qb.skip((query.page - 1) * query.limit).take(query.limit);
+    const [items, total] = await qb.getManyAndCount();
+    return toPage(items, total, query);
+  }
+
+  async get(id: string): Promise<SmsMessage> {
+    const message = await this.messages.findOneBy({ id });
+    if (!message) throw new NotFoundException(`No SMS with id ${id}`);
+    return message;
+  }
+
+  /** The messages sent about one thing (e.g. an appointment), oldest first. */
+  findRelated(type: string, id: string): Promise<SmsMessage[]> {
+    return this.messages.find({ where: { relatedType: type, relatedId: id }, order: { createdAt: 'ASC' } });
+  }
+}

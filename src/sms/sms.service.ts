@@ -1,0 +1,317 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import { Repository } from 'typeorm';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditService } from '../audit/audit.service.js';
+import { AppConfig } from '../config/app-config.js';
+import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
+import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
+import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
+import { SmsInputError, SmsSendError } from './sms.errors.js';
+import type { BulkRecipient, BulkRecipientResult, BulkResult, SmsContext, SmsSendResult } from './sms.types.js';
+import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
+
+/** Recipients whose summary goes into the bulk journal entry; the rest is in sms_messages by batch. */
+const BULK_AUDIT_RECIPIENTS = 1000;
+/** Bulk retries on Twilio rate limits (never on timeouts: the first try may have been sent). */
+const BULK_RATE_LIMIT_RETRIES = 2;
+const MAX_RETRY_WAIT_MS = 5000;
+
+interface Draft {
+  to: string;
+  body: string;
+  kind: SmsKind;
+  templateType?: string;
+  locale?: string;
+  batchId?: string;
+}
+
+/**
+ * The one public door for sending SMS: controllers and other modules (appointments, dossiers…)
+ * inject this. Every attempt is stored as `pending` before the provider is called, then updated
+ * with the provider's answer, and journaled.
+ */
+@Injectable()
+export class SmsService {
+  private readonly logger = new Logger(SmsService.name);
+
+  constructor(
+    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
+    private readonly phones: PhoneNumberService,
+    private readonly templates: SmsTemplateService,
+    private readonly audit: AuditService,
+    private readonly config: AppConfig,
+  ) {}
+
+  get providerName(): string {
+    return this.provider.name;
+  }
+
+  /** A free-text SMS. Throws SmsInputError (bad number or body) or SmsSendError (provider). */
+  async send(to: string, body: string, context: SmsContext): Promise<SmsSendResult> {
+    const draft: Draft = { to: this.normalize(to, 'to'), body, kind: SmsKind.Single };
+    return this.sendOne(draft, this.analyze(body, 'message'), context, AuditAction.SendSms);
+  }
+
+  /** A templated SMS of one of the notification types, in the context's locale (French by default). */
+  async sendNotification(to: string, type: string, data: Record<string, unknown>, context: SmsContext): Promise<SmsSendResult> {
+    const e164 = this.normalize(to, 'to');
+    const body = this.render(type, data, context.locale);
+    const draft: Draft = { to: e164, body, kind: SmsKind.Notification, templateType: type, locale: context.locale ?? 'fr' };
+    return this.sendOne(draft, this.analyze(body, 'data'), context, AuditAction.SendNotificationSms);
+  }
+
+  /**
+   * One message to many: `{{name}}` is personalised, numbers are deduplicated once normalised, an
+   * invalid number is reported for its recipient without failing the others. Sends run with bounded
+   * concurrency towards the provider. One journal entry for the batch.
+   */
+  async sendBulk(recipients: BulkRecipient[], body: string, context: SmsContext): Promise<BulkResult> {
+    const max = this.config.sms.bulkMaxRecipients;
+    if (recipients.length > max)
+      throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
+    const batchId = randomUUID();
+    const seen = new Set<string>();
+    const results: BulkRecipientResult[] = [];
+    const toSend: { result: BulkRecipientResult; draft: Draft; analysis: SmsBodyAnalysis }[] = [];
+
+    for (const recipient of recipients) {
+      const result: BulkRecipientResult = { phone: recipient.phone, name: recipient.name, to: null, status: 'invalid' };
+      results.push(result);
+      const format = this.phones.format(recipient.phone);
+      if (!format.valid || !format.e164) {
+        result.error = {
+          code: format.reason?.code ?? 'INVALID_NUMBER',
+          message: `phone ${JSON.stringify(recipient.phone)} ${format.reason?.message ?? 'is invalid'}`,
+        };
+        continue;
+      }
+      result.to = format.e164;
+      if (seen.has(format.e164)) {
+        result.status = 'duplicate';
+        continue;
+      }
+      seen.add(format.e164);
+      const personal = personalize(body, recipient.name);
+      const analysis = analyzeSmsBody(personal);
+      if (personal.length > MAX_SMS_BODY_LENGTH) {
+        result.error = {
+          code: 'BODY_TOO_LONG',
+          message: `message is ${personal.length} characters once personalised (max ${MAX_SMS_BODY_LENGTH})`,
+        };
+        continue;
+      }
+      toSend.push({ result, analysis, draft: { to: format.e164, body: personal, kind: SmsKind.Bulk, batchId } });
+    }
+
+    const limit = pLimit(this.config.sms.bulkConcurrency);
+    // Credentials refused: every further call would fail the same way, so stop calling.
+    let fatal: ProviderFailure | null = null;
+    await Promise.all(
+      toSend.map(({ result, draft, analysis }) =>
+        limit(async () => {
+          try {
+            const sent = await this.dispatch(draft, analysis, context, fatal);
+            Object.assign(result, { status: 'sent', id: sent.id, sid: sent.sid, providerStatus: sent.status, segments: sent.segments });
+          } catch (error) {
+            if (!(error instanceof SmsSendError)) throw error;
+            if (error.failure.kind === 'rejected' && error.failure.code === 20003) fatal = error.failure;
+            Object.assign(result, {
+              status: 'failed',
+              id: error.messageId,
+              segments: analysis.segments,
+              error: { code: failureCode(error.failure), message: error.failure.message },
+            });
+          }
+        }),
+      ),
+    );
+
+    const count = (status: string) => results.filter((r) => r.status === status).length;
+    const summary: BulkResult = {
+      batchId,
+      provider: this.provider.name,
+      total: recipients.length,
+      sent: count('sent'),
+      failed: count('failed'),
+      invalid: count('invalid'),
+      duplicates: count('duplicate'),
+      segments: results.reduce((sum, r) => sum + (r.status === 'sent' ? (r.segments ?? 0) : 0), 0),
+      results,
+    };
+    await this.audit.record({
+      action: AuditAction.SendBulkSms,
+      actor: context.actor,
+      target: { type: 'sms_batch', id: batchId },
+      metadata: {
+        batchId,
+        message: body,
+        provider: this.provider.name,
+        total: summary.total,
+        sent: summary.sent,
+        failed: summary.failed,
+        invalid: summary.invalid,
+        duplicates: summary.duplicates,
+        recipients: results
+          .slice(0, BULK_AUDIT_RECIPIENTS)
+          .map((r) => ({ to: r.to ?? r.phone, status: r.status, sid: r.sid, errorCode: r.error?.code })),
+        recipientsTruncated: results.length > BULK_AUDIT_RECIPIENTS,
+      },
+    });
+    return summary;
+  }
+
+  private async sendOne(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext, action: AuditAction): Promise<SmsSendResult> {
+    let result: SmsSendResult | undefined;
+    let failure: SmsSendError | undefined;
+    try {
+      result = await this.dispatch(draft, analysis, context, null);
+    } catch (error) {
+      if (!(error instanceof SmsSendError)) throw error;
+      failure = error;
+    }
+    await this.audit.record({
+      action,
+      actor: context.actor,
+      target: context.related ?? { type: 'sms_message', id: result?.id ?? failure!.messageId },
+      metadata: {
+        messageId: result?.id ?? failure!.messageId,
+        to: draft.to,
+        message: draft.body,
+        ...(draft.templateType ? { type: draft.templateType, locale: draft.locale } : {}),
+        provider: this.provider.name,
+        status: result?.status ?? SMS_FAILED,
+        sid: result?.sid ?? null,
+        ...(failure ? { errorCode: failureCode(failure.failure), error: failure.failure.message } : {}),
+      },
+    });
+    if (failure) throw failure;
+    return result!;
+  }
+
+  /**
+   * Stores the attempt, calls the provider, stores the answer. `abortWith` fails the attempt without
+   * calling the provider (a bulk batch whose credentials were refused).
+   */
+  private async dispatch(
+    draft: Draft,
+    analysis: SmsBodyAnalysis,
+    context: SmsContext,
+    abortWith: ProviderFailure | null,
+  ): Promise<SmsSendResult> {
+    const row = this.messages.create({
+      id: randomUUID(),
+      to: draft.to,
+      from: this.provider.sender,
+      body: draft.body,
+      kind: draft.kind,
+      templateType: draft.templateType ?? null,
+      locale: draft.locale ?? null,
+      batchId: draft.batchId ?? null,
+      relatedType: context.related?.type ?? null,
+      relatedId: context.related?.id ?? null,
+      provider: this.provider.name,
+      status: SMS_PENDING,
+      segments: analysis.segments,
+      encoding: analysis.encoding,
+      actorId: context.actor?.id ?? null,
+      actorEmail: context.actor?.email ?? null,
+      // Millisecond times from here: SQLite's own default has whole seconds.
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    await this.messages.insert(row);
+    try {
+      if (abortWith) throw new SmsProviderError(abortWith);
+      const receipt = await this.callProvider(draft);
+      await this.messages.update({ id: row.id }, { status: receipt.status, providerSid: receipt.sid, from: receipt.from });
+      return {
+        id: row.id,
+        sid: receipt.sid,
+        status: receipt.status,
+        to: draft.to,
+        from: receipt.from,
+        segments: analysis.segments,
+        encoding: analysis.encoding,
+        ucs2Characters: analysis.ucs2Characters,
+        ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(draft.body, analysis) } : {}),
+        provider: this.provider.name,
+      };
+    } catch (error) {
+      const failure: ProviderFailure =
+        error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
+      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${String(error)}`);
+      await this.messages.update(
+        { id: row.id },
+        { status: SMS_FAILED, errorCode: failureCode(failure), errorMessage: failure.message.slice(0, 500) },
+      );
+      throw new SmsSendError(failure, row.id, draft.to);
+    }
+  }
+
+  /** Bulk sends wait and retry when Twilio rate-limits; single sends answer 503 + Retry-After at once. */
+  private async callProvider(draft: Draft) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.provider.send({ to: draft.to, body: draft.body });
+      } catch (error) {
+        const rateLimited =
+          error instanceof SmsProviderError &&
+          error.failure.kind === 'rejected' &&
+          (error.failure.code === 20429 || error.failure.status === 429);
+        if (!rateLimited || draft.kind !== SmsKind.Bulk || attempt >= BULK_RATE_LIMIT_RETRIES) throw error;
+        const waitSeconds = (error.failure.kind === 'rejected' && error.failure.retryAfterSeconds) || attempt + 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds * 1000, MAX_RETRY_WAIT_MS)));
+      }
+    }
+  }
+
+  private normalize(phone: string, field: string): string {
+    try {
+      return this.phones.normalize(phone);
+    } catch (error) {
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, `${field}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  private render(type: string, data: Record<string, unknown>, locale?: string): string {
+    try {
+      return this.templates.render(type, data, locale);
+    } catch (error) {
+      if (!(error instanceof TemplateDataError)) throw error;
+      const field = ['type', 'locale', 'data'].includes(error.field) ? error.field : `data.${error.field}`;
+      throw new SmsInputError(field, error.message, error.allowed);
+    }
+  }
+
+  private analyze(body: string, field: string): SmsBodyAnalysis {
+    if (body.length > MAX_SMS_BODY_LENGTH) {
+      throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
+    }
+    return analyzeSmsBody(body);
+  }
+}
+
+/** `{{name}}` per recipient; without a name the placeholder goes, and the punctuation stays tidy. */
+export function personalize(body: string, name: string | undefined): string {
+  const value = name?.trim() ?? '';
+  const replaced = body.replace(/\{\{\s*name\s*\}\}/g, value);
+  return value ? replaced : replaced.replace(/ +([,.!?])/g, '$1').replace(/ {2,}/g, ' ');
+}
+
+function failureCode(failure: ProviderFailure): string {
+  return failure.kind === 'rejected' ? String(failure.code ?? failure.status ?? 'UNKNOWN') : failure.kind.toUpperCase();
+}
+
+/** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */
+function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
+  const forcing = analysis.ucs2Characters.join(' ');
+  const withoutThem = analyzeSmsBody([...body].filter((ch) => !analysis.ucs2Characters.includes(ch)).join(''));
+  const plural = (n: number) => `${n} segment${n > 1 ? 's' : ''}`;
+  return `UCS-2 because of ${forcing}: ${plural(analysis.segments)} (${plural(withoutThem.segments)} without ${analysis.ucs2Characters.length > 1 ? 'them' : 'it'})`;
+}

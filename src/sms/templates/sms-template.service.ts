@@ -1,0 +1,242 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
+import {
+  DEFAULT_LOCALE,
+  loadTemplateCatalogs,
+  SUPPORTED_LOCALES,
+  type TemplateCatalog,
+  type TemplateFieldSpec,
+  type TemplateLocale,
+  type TemplateSpec,
+} from './template-catalog.js';
+import { renderTemplate } from './template-renderer.js';
+
+/** Injection token of the IANA time zone in which `startsAt` is written (e.g. 'Europe/Paris'). */
+export const DEFAULT_TIME_ZONE = Symbol('DEFAULT_TIME_ZONE');
+
+/** The field that, when given, supplies `date` and `time`. */
+const STARTS_AT = 'startsAt';
+
+export type TemplateDataProblem =
+  'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
+
+/** The data (or type, or locale) given to {@link SmsTemplateService.render} cannot make an SMS. */
+export class TemplateDataError extends Error {
+  override readonly name = 'TemplateDataError';
+
+  constructor(
+    /** The offending input: a data field name, or `type`, `locale`, `data`. */
+    readonly field: string,
+    readonly problem: TemplateDataProblem,
+    message: string,
+    /** The accepted values, for `unknown_type` (the public types) and `unsupported_locale`. */
+    readonly allowed?: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface TemplateDescription {
+  type: NotificationType;
+  description: string;
+  fields: TemplateFieldSpec[];
+  example: { data: Record<string, string>; text: string };
+}
+
+/** How each locale writes an instant: French `lundi 15 janvier 2024` / `14:30`, English `Monday, January 15, 2024` / `2:30 PM`. */
+const MOMENT_FORMATS: Record<TemplateLocale, { tag: string; date: Intl.DateTimeFormatOptions; time: Intl.DateTimeFormatOptions }> = {
+  fr: {
+    tag: 'fr-FR',
+    date: { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' },
+    time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+  },
+  en: {
+    tag: 'en-US',
+    date: { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' },
+    time: { hour: 'numeric', minute: '2-digit', hour12: true },
+  },
+};
+
+/** ISO 8601 date-time with an explicit offset or Z; seconds and fractions optional. */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/;
+
+function parseIsoInstant(text: string): Date | undefined {
+  const match = ISO_INSTANT.exec(text);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second = '0', offsetHours = '0', offsetMinutes = '0'] = match.slice(1);
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
+  const inRange =
+    Number(month) >= 1 &&
+    Number(month) <= 12 &&
+    Number(day) >= 1 &&
+    Number(day) <= daysInMonth &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHours) <= 23 &&
+    Number(offsetMinutes) <= 59;
+  const time = Date.parse(text);
+  return inRange && !Number.isNaN(time) ? new Date(time) : undefined;
+}
+
+/** Intl may separate `2:30` and `PM` with a narrow no-break space, which is not GSM-7: plain spaces only. */
+const toPlainSpaces = (text: string): string => text.replace(/[\s\u00a0\u202f]+/g, ' ');
+
+/**
+ * Renders the SMS texts of the notification types from the per-locale template files, after checking the data.
+ * Locales: 'fr' (default) and 'en'; regional tags ('fr-FR', 'en-GB') use their base language.
+ */
+@Injectable()
+export class SmsTemplateService {
+  private readonly catalogs: Record<TemplateLocale, TemplateCatalog>;
+
+  constructor(@Inject(DEFAULT_TIME_ZONE) private readonly defaultTimeZone: string) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: defaultTimeZone });
+    } catch {
+      throw new Error(`SmsTemplateService: unknown time zone "${String(defaultTimeZone)}" (expected an IANA name such as Europe/Paris)`);
+    }
+    this.catalogs = loadTemplateCatalogs();
+  }
+
+  supportedLocales(): TemplateLocale[] {
+    return [...SUPPORTED_LOCALES];
+  }
+
+  /** The public types, with their fields and an example rendered from the fields' examples. */
+  list(locale?: string): TemplateDescription[] {
+    const resolved = this.resolveLocale(locale);
+    return NOTIFICATION_TYPES.map((type) => {
+      const spec = this.catalogs[resolved][type];
+      // A field replacing others (startsAt) is left out: the example shows the text fields it would replace.
+      const replacing = new Set(spec.fields.flatMap((field) => (field.requiredUnless ? [field.requiredUnless] : [])));
+      const data = Object.fromEntries(
+        spec.fields.filter((field) => !replacing.has(field.name)).map((field) => [field.name, field.example]),
+      );
+      return {
+        type,
+        description: spec.description,
+        fields: spec.fields.map((field) => ({ ...field })),
+        example: { data, text: this.render(type, data, resolved) },
+      };
+    });
+  }
+
+  /**
+   * The SMS text of `type` for `data`, in `locale` ('fr' by default). Values are trimmed; numbers are taken
+   * as text; fields the type does not declare are ignored. For appointment types, `startsAt` (ISO 8601 with
+   * an offset) takes precedence over `date` and `time`, written in the locale and the default time zone.
+   * Throws {@link TemplateDataError}.
+   */
+  render(type: string, data: Record<string, unknown>, locale?: string): string {
+    const resolved = this.resolveLocale(locale);
+    if (!isRenderableNotificationType(type)) {
+      throw new TemplateDataError(
+        'type',
+        'unknown_type',
+        `Unknown notification type "${String(type)}"; expected one of: ${NOTIFICATION_TYPES.join(', ')}`,
+        [...NOTIFICATION_TYPES],
+      );
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      throw new TemplateDataError('data', 'not_an_object', 'The notification data must be an object of field values');
+    }
+    const spec = this.catalogs[resolved][type];
+    const values = this.collectValues(spec, data, resolved);
+    this.checkRequired(spec, values, data);
+    return renderTemplate(spec.template, values).trim();
+  }
+
+  private resolveLocale(locale: string | undefined): TemplateLocale {
+    if (locale === undefined || locale === null || locale === '') return DEFAULT_LOCALE;
+    const base = typeof locale === 'string' ? locale.trim().toLowerCase().split(/[-_]/)[0] : '';
+    const found = SUPPORTED_LOCALES.find((supported) => supported === base);
+    if (!found) {
+      throw new TemplateDataError(
+        'locale',
+        'unsupported_locale',
+        `Unsupported locale "${String(locale)}"; supported: ${SUPPORTED_LOCALES.join(', ')}`,
+        [...SUPPORTED_LOCALES],
+      );
+    }
+    return found;
+  }
+
+  /** Declared fields as trimmed text (absent when missing, null or blank); `date`/`time` from `startsAt`. */
+  private collectValues(spec: TemplateSpec, data: Record<string, unknown>, locale: TemplateLocale): Record<string, string | undefined> {
+    const values: Record<string, string | undefined> = {};
+    for (const field of spec.fields) {
+      const raw = data[field.name];
+      if (field.name === STARTS_AT && raw instanceof Date) {
+        // Accepted from other modules holding a Date; an invalid Date is refused like an invalid text below.
+        values[field.name] = Number.isNaN(raw.getTime()) ? String(raw) : raw.toISOString();
+      } else if (raw === undefined || raw === null) {
+        values[field.name] = undefined;
+      } else if (typeof raw === 'string') {
+        values[field.name] = raw.trim() || undefined;
+      } else if (typeof raw === 'number' && Number.isFinite(raw)) {
+        values[field.name] = String(raw);
+      } else {
+        throw new TemplateDataError(field.name, 'not_text', `${field.name} must be text`);
+      }
+    }
+
+    const startsAt = values[STARTS_AT];
+    if (startsAt !== undefined && spec.fields.some((field) => field.name === STARTS_AT)) {
+      const instant = parseIsoInstant(startsAt);
+      if (!instant) {
+        throw new TemplateDataError(
+          STARTS_AT,
+          'invalid_date',
+          `${STARTS_AT} must be an ISO 8601 date and time with an offset or Z, such as 2024-01-15T14:30:00+01:00`,
+        );
+      }
+      values.date = this.formatDate(instant, locale);
+      values.time = this.formatTime(instant, locale);
+    }
+    return values;
+  }
+
+  private checkRequired(spec: TemplateSpec, values: Record<string, string | undefined>, data: Record<string, unknown>): void {
+    for (const field of spec.fields) {
+      if (!field.required || values[field.name] !== undefined) continue;
+      const given = data[field.name] !== undefined && data[field.name] !== null;
+      if (field.requiredUnless !== undefined) {
+        // Name every way to satisfy the requirement: the fields sharing this alternative, or the alternative.
+        const group = spec.fields.filter((other) => other.requiredUnless === field.requiredUnless).map((other) => other.name);
+        const missing = group.filter((name) => values[name] === undefined);
+        throw new TemplateDataError(
+          field.name,
+          given ? 'empty' : 'missing',
+          `${joinNames(group)} ${group.length > 1 ? 'are' : 'is'} required (as text), or ${field.requiredUnless}; missing: ${joinNames(missing)}`,
+        );
+      }
+      throw new TemplateDataError(
+        field.name,
+        given ? 'empty' : 'missing',
+        given ? `${field.name} must not be empty` : `${field.name} is required`,
+      );
+    }
+  }
+
+  private formatDate(instant: Date, locale: TemplateLocale): string {
+    const { tag, date } = MOMENT_FORMATS[locale];
+    const format = new Intl.DateTimeFormat(tag, { ...date, timeZone: this.defaultTimeZone });
+    if (locale !== 'fr') return toPlainSpaces(format.format(instant));
+    const parts = Object.fromEntries(format.formatToParts(instant).map((part) => [part.type, part.value]));
+    // French writes the first day of a month "1er". "août" is written "aout" (spelling allowed since the 1990
+    // reform): û is not GSM-7 and would turn every August SMS into UCS-2, i.e. two or three billed segments.
+    const day = parts.day === '1' ? '1er' : parts.day;
+    const month = parts.month === 'août' ? 'aout' : parts.month;
+    return `${parts.weekday} ${day} ${month} ${parts.year}`;
+  }
+
+  private formatTime(instant: Date, locale: TemplateLocale): string {
+    const { tag, time } = MOMENT_FORMATS[locale];
+    return toPlainSpaces(new Intl.DateTimeFormat(tag, { ...time, timeZone: this.defaultTimeZone }).format(instant));
+  }
+}
+
+function joinNames(names: string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}

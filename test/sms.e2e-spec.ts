@@ -1,0 +1,455 @@
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const BRIEF_SEND = { to: '+33612345678', message: 'Votre message SMS ici' };
+const BRIEF_NOTIFICATION = {
+  to: '+33612345678',
+  type: 'appointment_confirmed',
+  data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
+};
+const BRIEF_BULK = {
+  recipients: [
+    { phone: '+33612345678', name: 'Jean Dupont' },
+    { phone: '+33687654321', name: 'Marie Martin' },
+  ],
+  message: 'Message pour tous les destinataires',
+};
+
+describeEachDatabase('SMS through Twilio', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let admin: string;
+  let user: string;
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      SMS_BULK_MAX_RECIPIENTS: '5',
+      SMS_BULK_CONCURRENCY: '2',
+    });
+    admin = (await t.userWithRole(Role.Admin)).token;
+    user = (await t.userWithRole(Role.User)).token;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+  beforeEach(() => standIn.reset());
+
+  describe('POST /api/sms/send', () => {
+    it("sends the brief's example through the SDK, stores and journals it", async () => {
+      const res = await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(201);
+      expect(res.body).toEqual({
+        id: expect.any(String),
+        sid: expect.stringMatching(/^SM[0-9a-f]{32}$/),
+        status: 'queued',
+        to: '+33612345678',
+        from: '+33700000000',
+        segments: 1,
+        encoding: 'GSM-7',
+        ucs2Characters: [],
+        provider: 'twilio',
+      });
+      expect(standIn.requests).toHaveLength(1);
+      expect(standIn.requests[0].form).toMatchObject({ To: '+33612345678', From: '+33700000000', Body: 'Votre message SMS ici' });
+      expect(standIn.requests[0].headers.authorization).toBe(
+        `Basic ${Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64')}`,
+      );
+
+      const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set(auth(admin)).expect(200);
+      expect(stored.body).toMatchObject({
+        to: '+33612345678',
+        body: 'Votre message SMS ici',
+        status: 'queued',
+        providerSid: res.body.sid,
+        kind: 'single',
+        provider: 'twilio',
+      });
+
+      const audit = await t.http.get('/api/audit?action=send_sms&limit=1').set(auth(admin)).expect(200);
+      expect(audit.body.items[0]).toMatchObject({
+        action: 'send_sms',
+        actorRole: 'admin',
+        metadata: { to: '+33612345678', message: 'Votre message SMS ici', status: 'queued', sid: res.body.sid, messageId: res.body.id },
+      });
+    });
+
+    it.each(['0612345678', '06 12 34 56 78', '+33612345678', '0033612345678', '06.12.34.56.78'])(
+      'normalises %s to +33612345678 before sending',
+      async (to) => {
+        const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'Bonjour' }).expect(201);
+        expect(res.body.to).toBe('+33612345678');
+        expect(standIn.requests[0].form.To).toBe('+33612345678');
+      },
+    );
+
+    it('refuses a number that cannot be valid with 400, before calling Twilio', async () => {
+      const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '06 12', message: 'Bonjour' }).expect(400);
+      expect(res.body).toMatchObject({ statusCode: 400, details: [{ field: 'to', problems: [expect.stringMatching(/too short/)] }] });
+      expect(standIn.requests).toHaveLength(0);
+    });
+
+    it('refuses missing fields, unknown fields and bodies over 1600 characters', async () => {
+      const missing = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '+33612345678' }).expect(400);
+      expect(missing.body.details.map((d: { field: string }) => d.field)).toEqual(['message']);
+      await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .send({ ...BRIEF_SEND, priority: 'high' })
+        .expect(400);
+      const long = await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .send({ to: '+33612345678', message: 'a'.repeat(1601) })
+        .expect(400);
+      expect(long.body.message).toMatch(/1600/);
+      await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .send({ to: '+33612345678', message: 'a'.repeat(1600) })
+        .expect(201);
+      expect(standIn.requests).toHaveLength(1);
+    });
+  });
+
+  describe('segments and encoding', () => {
+    const send = (message: string) => t.http.post('/api/sms/send').set(auth(admin)).send({ to: '+33612345678', message }).expect(201);
+
+    it('counts GSM-7 at 160 per single SMS and 153 per part', async () => {
+      expect((await send('a'.repeat(160))).body).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+      expect((await send('a'.repeat(161))).body).toMatchObject({ encoding: 'GSM-7', segments: 2 });
+      expect((await send('é'.repeat(306))).body).toMatchObject({ encoding: 'GSM-7', segments: 2 });
+    });
+
+    it('counts extension characters such as € and { twice', async () => {
+      expect((await send('€'.repeat(80))).body).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+      expect((await send('{'.repeat(81))).body).toMatchObject({ encoding: 'GSM-7', segments: 2 });
+    });
+
+    it('names the characters that force UCS-2 and what they cost', async () => {
+      const res = await send('Rappel : votre rendez-vous est confirmé, à la fête de fin d’année nous serons fermés pour deux jours.');
+      expect(res.body).toMatchObject({ encoding: 'UCS-2', segments: 2, ucs2Characters: ['ê', '’'] });
+      expect(res.body.encodingNote).toMatch(/UCS-2 because of ê ’: 2 segments \(1 segment without them\)/);
+      expect((await send('😀'.repeat(35))).body).toMatchObject({ encoding: 'UCS-2', segments: 1 });
+      expect((await send('😀'.repeat(36))).body).toMatchObject({ encoding: 'UCS-2', segments: 2 });
+    });
+  });
+
+  describe("Twilio's errors", () => {
+    const cases: [string, number, number][] = [
+      [TWILIO_MAGIC_NUMBERS.invalid, 21211, 400],
+      [TWILIO_MAGIC_NUMBERS.unverifiedTrial, 21608, 403],
+      [TWILIO_MAGIC_NUMBERS.regionNotEnabled, 21408, 403],
+      [TWILIO_MAGIC_NUMBERS.unsubscribed, 21610, 403],
+      [TWILIO_MAGIC_NUMBERS.notMobile, 21614, 422],
+      [TWILIO_MAGIC_NUMBERS.cannotRoute, 21612, 422],
+    ];
+    it.each(cases)(
+      '%s → Twilio %i → HTTP %i with the code, link and a French explanation; stored and journaled',
+      async (to, code, status) => {
+        const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'Bonjour' }).expect(status);
+        expect(res.body).toMatchObject({
+          statusCode: status,
+          code: String(code),
+          more_info: `https://www.twilio.com/docs/errors/${code}`,
+          message: expect.any(String),
+          hint: expect.any(String),
+          messageId: expect.any(String),
+        });
+        const stored = await t.http.get(`/api/sms/messages/${res.body.messageId}`).set(auth(admin)).expect(200);
+        expect(stored.body).toMatchObject({ status: 'failed', errorCode: String(code) });
+        const audit = await t.http.get('/api/audit?action=send_sms&limit=1').set(auth(admin)).expect(200);
+        expect(audit.body.items[0].metadata).toMatchObject({ to, status: 'failed', errorCode: String(code), sid: null });
+      },
+    );
+
+    it('explains in French by default and in English on request', async () => {
+      const fr = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: TWILIO_MAGIC_NUMBERS.invalid, message: 'x' }).expect(400);
+      expect(fr.body.message).toBe('Le numéro du destinataire est invalide.');
+      expect(fr.body.hint).toMatch(/Vérifiez le format/);
+      const en = await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .set('Accept-Language', 'en-GB,en;q=0.8')
+        .send({ to: TWILIO_MAGIC_NUMBERS.invalid, message: 'x' })
+        .expect(400);
+      expect(en.body.message).toBe("The recipient's number is invalid.");
+    });
+
+    it('answers refused credentials (20003) with 502 without leaking them', async () => {
+      standIn.setBehaviour({ authFails: true });
+      const res = await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(502);
+      expect(res.body).toMatchObject({ code: '20003', more_info: 'https://www.twilio.com/docs/errors/20003' });
+      const everything = JSON.stringify(res.body) + JSON.stringify((await t.http.get('/api/audit?limit=5').set(auth(admin))).body);
+      expect(everything).not.toContain(credentials.authToken);
+      expect(everything).not.toContain(Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64'));
+    });
+
+    it('answers a Twilio rate limit with 503 and Retry-After', async () => {
+      standIn.setBehaviour({ failRate: 1, failStatus: 429, retryAfterSeconds: 7 });
+      const res = await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(503);
+      expect(res.headers['retry-after']).toBe('7');
+      expect(res.body.code).toBe('20429');
+    });
+
+    it('answers a Twilio 5xx with 502 and a timeout with 504', async () => {
+      standIn.setBehaviour({ failRate: 1, failStatus: 500 });
+      expect((await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(502)).body.code).toBe('20500');
+      standIn.setBehaviour({ hang: true });
+      const timeout = await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(504);
+      expect(timeout.body).toMatchObject({ code: 'TIMEOUT', hint: expect.stringMatching(/peut-être/) });
+      const stored = await t.http.get(`/api/sms/messages/${timeout.body.messageId}`).set(auth(admin)).expect(200);
+      expect(stored.body).toMatchObject({ status: 'failed', errorCode: 'TIMEOUT' });
+    });
+  });
+
+  describe('POST /api/sms/notification', () => {
+    it("renders the brief's example in French and journals send_notification_sms", async () => {
+      const res = await t.http.post('/api/sms/notification').set(auth(admin)).send(BRIEF_NOTIFICATION).expect(201);
+      const body = standIn.requests[0].form.Body;
+      expect(body).toContain('Jean Dupont');
+      expect(body).toContain('lundi 15 janvier 2024');
+      expect(body).toContain('14:30');
+      expect(body).not.toMatch(/undefined|null|\{\{|\}\}/);
+      const audit = await t.http.get('/api/audit?action=send_notification_sms&limit=1').set(auth(admin)).expect(200);
+      expect(audit.body.items[0].metadata).toMatchObject({
+        type: 'appointment_confirmed',
+        to: '+33612345678',
+        message: body,
+        sid: res.body.sid,
+      });
+      const stored = await t.http.get(`/api/sms/messages?type=appointment_confirmed`).set(auth(admin)).expect(200);
+      expect(stored.body.items[0]).toMatchObject({
+        id: res.body.id,
+        kind: 'notification',
+        templateType: 'appointment_confirmed',
+        locale: 'fr',
+      });
+    });
+
+    it('writes an ISO startsAt in French and in Paris time, or in English on request', async () => {
+      await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '0612345678', type: 'appointment_reminder', data: { name: 'Jean', startsAt: '2024-01-15T13:30:00Z' } })
+        .expect(201);
+      expect(standIn.requests[0].form.Body).toMatch(/lundi 15 janvier 2024.*14:30/);
+      await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '0612345678', type: 'appointment_reminder', locale: 'en', data: { name: 'Jean', startsAt: '2024-01-15T13:30:00Z' } })
+        .expect(201);
+      expect(standIn.requests[1].form.Body).toMatch(/Monday, January 15, 2024.*2:30 PM/);
+    });
+
+    it('sends the three other types without their optional fields', async () => {
+      for (const type of ['dossier_updated', 'document_uploaded', 'message_received']) {
+        await t.http
+          .post('/api/sms/notification')
+          .set(auth(admin))
+          .send({ to: '0612345678', type, data: { name: 'Jean Dupont' } })
+          .expect(201);
+      }
+      for (const request of standIn.requests) expect(request.form.Body).not.toMatch(/undefined|null|\{\{|\}\}/);
+    });
+
+    it('names a missing field and lists the types for an unknown one', async () => {
+      const missing = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '0612345678', type: 'appointment_confirmed', data: { name: 'Jean' } })
+        .expect(400);
+      expect(missing.body.message).toMatch(/date|startsAt/);
+      expect(missing.body.details[0].field).toMatch(/^data\./);
+      const noName = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '0612345678', type: 'dossier_updated', data: {} })
+        .expect(400);
+      expect(noName.body.details[0].field).toBe('data.name');
+      const unknown = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '0612345678', type: 'birthday', data: { name: 'Jean' } })
+        .expect(400);
+      expect(unknown.body.message).toContain(
+        'appointment_confirmed, appointment_reminder, appointment_cancelled, dossier_updated, document_uploaded, message_received',
+      );
+      expect(standIn.requests).toHaveLength(0);
+    });
+
+    it('lists the templates with their fields and a rendered example', async () => {
+      const res = await t.http.get('/api/sms/templates').set(auth(admin)).expect(200);
+      expect(res.body.map((x: { type: string }) => x.type)).toEqual([
+        'appointment_confirmed',
+        'appointment_reminder',
+        'appointment_cancelled',
+        'dossier_updated',
+        'document_uploaded',
+        'message_received',
+      ]);
+      for (const template of res.body) {
+        expect(template.fields.some((f: { name: string }) => f.name === 'name')).toBe(true);
+        expect(template.example.text).not.toMatch(/undefined|null|\{\{|\}\}/);
+      }
+    });
+  });
+
+  describe('POST /api/sms/bulk', () => {
+    it("sends the brief's example and journals one send_bulk_sms with counts", async () => {
+      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send(BRIEF_BULK).expect(201);
+      expect(res.body).toMatchObject({ provider: 'twilio', total: 2, sent: 2, failed: 0, invalid: 0, duplicates: 0, segments: 2 });
+      expect(standIn.requests.map((r) => r.form.To).sort()).toEqual(['+33612345678', '+33687654321']);
+      const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=5').set(auth(admin)).expect(200);
+      const entry = audit.body.items.find((e: { metadata: { batchId: string } }) => e.metadata.batchId === res.body.batchId);
+      expect(entry.metadata).toMatchObject({ total: 2, sent: 2, failed: 0, message: BRIEF_BULK.message });
+      expect(entry.metadata.recipients).toHaveLength(2);
+      const stored = await t.http.get('/api/sms/messages?type=bulk').set(auth(admin)).expect(200);
+      expect(stored.body.items.filter((m: { batchId: string }) => m.batchId === res.body.batchId)).toHaveLength(2);
+    });
+
+    it('personalises {{name}}, deduplicates by normalised number, and reports invalid and failed members alone', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({
+          recipients: [
+            { phone: '06 12 34 56 78', name: 'Jean' },
+            { phone: '+33612345678', name: 'Jean again' },
+            { phone: '12', name: 'Broken' },
+            { phone: TWILIO_MAGIC_NUMBERS.invalid, name: 'Refused' },
+            { phone: '0687654321' },
+          ],
+          message: 'Bonjour {{name}}, votre dossier est prêt.',
+        })
+        .expect(201);
+      expect(res.body).toMatchObject({ total: 5, sent: 2, failed: 1, invalid: 1, duplicates: 1 });
+      expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['sent', 'duplicate', 'invalid', 'failed', 'sent']);
+      expect(res.body.results[2].error.message).toMatch(/too short/);
+      expect(res.body.results[3].error.code).toBe('21211');
+      const bodies = Object.fromEntries(standIn.requests.map((r) => [r.form.To, r.form.Body]));
+      expect(bodies['+33612345678']).toBe('Bonjour Jean, votre dossier est prêt.');
+      expect(bodies['+33687654321']).toBe('Bonjour, votre dossier est prêt.');
+    });
+
+    it('retries members that Twilio rate-limits', async () => {
+      standIn.setBehaviour({ failRate: 0.5, failStatus: 429, retryAfterSeconds: 0 });
+      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send(BRIEF_BULK).expect(201);
+      expect(res.body.sent).toBe(2);
+    });
+
+    it('refuses more recipients than SMS_BULK_MAX_RECIPIENTS, and an empty list', async () => {
+      const recipients = Array.from({ length: 6 }, (_, i) => ({ phone: `+3361234567${i}` }));
+      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send({ recipients, message: 'x' }).expect(400);
+      expect(res.body.message).toMatch(/at most 5/);
+      await t.http.post('/api/sms/bulk').set(auth(admin)).send({ recipients: [], message: 'x' }).expect(400);
+      expect(standIn.requests).toHaveLength(0);
+    });
+  });
+
+  describe('POST /api/sms/format-phone', () => {
+    it.each(['0612345678', '06 12 34 56 78', '+33612345678', '0033612345678', '06.12.34.56.78'])(
+      'formats %s for any signed-in user',
+      async (phone) => {
+        const res = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone }).expect(200);
+        expect(res.body).toEqual({
+          input: phone,
+          e164: '+33612345678',
+          valid: true,
+          country: 'FR',
+          type: 'MOBILE',
+          national: '06 12 34 56 78',
+          international: '+33 6 12 34 56 78',
+        });
+      },
+    );
+
+    it('says why a number cannot be valid, and takes another country', async () => {
+      const bad = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0612' }).expect(200);
+      expect(bad.body).toMatchObject({ valid: false, e164: null, reason: { code: 'TOO_SHORT' } });
+      const be = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0470123456', country: 'BE' }).expect(200);
+      expect(be.body).toMatchObject({ valid: true, e164: '+32470123456', country: 'BE' });
+    });
+  });
+
+  describe('GET /api/sms/messages', () => {
+    it('filters by phone, status and time, newest first', async () => {
+      await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '+33611111111', message: 'one' }).expect(201);
+      await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '+33611111111', message: 'two' }).expect(201);
+      await t.http.post('/api/sms/send').set(auth(admin)).send({ to: TWILIO_MAGIC_NUMBERS.notMobile, message: 'three' }).expect(422);
+      const byPhone = await t.http.get('/api/sms/messages?phone=06 11 11 11 11').set(auth(admin)).expect(200);
+      expect(byPhone.body.items.map((m: { body: string }) => m.body)).toEqual(['two', 'one']);
+      const failed = await t.http.get('/api/sms/messages?status=failed').set(auth(admin)).expect(200);
+      expect(failed.body.items.every((m: { status: string }) => m.status === 'failed')).toBe(true);
+      const future = await t.http.get('/api/sms/messages?since=2999-01-01T00:00:00Z').set(auth(admin)).expect(200);
+      expect(future.body.total).toBe(0);
+      await t.http.get('/api/sms/messages?phone=12').set(auth(admin)).expect(400);
+      await t.http.get('/api/sms/messages/00000000-0000-4000-8000-000000000000').set(auth(admin)).expect(404);
+    });
+  });
+
+  describe('who may send', () => {
+    const routes: [string, object][] = [
+      ['/api/sms/send', BRIEF_SEND],
+      ['/api/sms/notification', BRIEF_NOTIFICATION],
+      ['/api/sms/bulk', BRIEF_BULK],
+    ];
+    it.each(routes)('%s: 401 without a token, 403 for a user, and nothing sent', async (path, body) => {
+      await t.http.post(path).send(body).expect(401);
+      const res = await t.http.post(path).set(auth(user)).send(body).expect(403);
+      expect(res.body.message).toMatch(/admin, superadmin/);
+      expect(standIn.requests).toHaveLength(0);
+    });
+
+    it('lets a user format numbers but not read messages, templates or the journal', async () => {
+      await t.http.post('/api/sms/format-phone').send({ phone: '0612345678' }).expect(401);
+      await t.http.get('/api/sms/messages').set(auth(user)).expect(403);
+      await t.http.get('/api/sms/templates').set(auth(user)).expect(403);
+    });
+  });
+});
+
+describeEachDatabase('SMS providers', (kind) => {
+  it('dry-run: sends nothing, says so, and still stores and journals', async () => {
+    const t = await TestApp.start(kind);
+    try {
+      const admin = await t.rootToken();
+      const res = await t.http.post('/api/sms/send').set('Authorization', `Bearer ${admin}`).send(BRIEF_SEND).expect(201);
+      expect(res.body).toMatchObject({ provider: 'dry-run', sid: expect.stringMatching(/^SMDRYRUN/), status: 'dry-run' });
+      const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set('Authorization', `Bearer ${admin}`).expect(200);
+      expect(stored.body).toMatchObject({ provider: 'dry-run', status: 'dry-run' });
+      const bulk = await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send(BRIEF_BULK).expect(201);
+      expect(bulk.body).toMatchObject({ provider: 'dry-run', sent: 2 });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('sends through the Messaging Service when TWILIO_MESSAGING_SERVICE_SID is set', async () => {
+    const credentials = testTwilioCredentials();
+    const standIn = await TwilioStandIn.start(credentials);
+    const messagingServiceSid = 'MG' + 'e'.repeat(32);
+    const t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      TWILIO_MESSAGING_SERVICE_SID: messagingServiceSid,
+    });
+    try {
+      const res = await t.http
+        .post('/api/sms/send')
+        .set('Authorization', `Bearer ${await t.rootToken()}`)
+        .send(BRIEF_SEND)
+        .expect(201);
+      expect(standIn.requests[0].form).toMatchObject({ MessagingServiceSid: messagingServiceSid });
+      expect(standIn.requests[0].form.From).toBeUndefined();
+      expect(res.body.status).toBe('accepted');
+    } finally {
+      await t.close();
+      await standIn.stop();
+    }
+  });
+});
