@@ -1,4 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AppointmentsModule } from './appointments/appointments.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
@@ -17,6 +20,8 @@ export class AppModule {
       imports: [
         AppConfigModule.forRoot(options),
         CommonModule,
+        EventEmitterModule.forRoot(),
+        ScheduleModule.forRoot(),
         DatabaseModule,
         AuditModule,
         PhoneModule,
@@ -24,6 +29,7 @@ export class AppModule {
         AuthModule,
         HealthModule,
         SmsModule,
+        AppointmentsModule,
       ],
     };
   }

@@ -64,7 +64,7 @@ export class AppConfig {
   readonly redisUrl?: string;
   readonly bodyLimitBytes: number;
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
-  readonly reminders: { leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
+  readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV ?? 'development';
@@ -106,6 +106,7 @@ export class AppConfig {
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
     };
     this.reminders = {
+      enabled: env.REMINDERS_ENABLED !== 'false',
       leadHours: env.REMINDER_LEAD_HOURS ?? 24,
       scanIntervalSeconds: env.REMINDER_SCAN_INTERVAL_SECONDS ?? 30,
       quietHours: parseQuietHours(env.QUIET_HOURS ?? '21:00-08:00'),

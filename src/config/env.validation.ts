@@ -212,6 +212,11 @@ export class EnvironmentVariables {
   REMINDER_SCAN_INTERVAL_SECONDS?: number;
 
   @IsOptional()
+  @IsIn(['true', 'false'], { message: 'REMINDERS_ENABLED must be true or false' })
+  @emptyAsUndefined
+  REMINDERS_ENABLED?: 'true' | 'false';
+
+  @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
   @Matches(new RegExp(`^(${QUIET_HOURS.source.slice(1, -1)})?$`), {
     message: 'QUIET_HOURS must be HH:MM-HH:MM (for example 21:00-08:00) or empty',

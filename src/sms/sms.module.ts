@@ -1,6 +1,7 @@
 import { Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { AppointmentSmsListener } from './listeners/appointment-sms.listener.js';
 import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
 import { TwilioSmsProvider } from './providers/twilio-sms.provider.js';
@@ -31,6 +32,7 @@ function createProvider(config: AppConfig): SmsProvider {
     SmsTemplateService,
     SmsService,
     SmsMessagesService,
+    AppointmentSmsListener,
   ],
   exports: [SmsService, SmsMessagesService, SmsTemplateService],
 })

@@ -32,6 +32,7 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     LOG_LEVEL: 'error',
     LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
     QUIET_HOURS: '',
+    REMINDERS_ENABLED: 'false',
   };
 }
 

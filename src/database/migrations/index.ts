@@ -1,5 +1,6 @@
 import { Foundation1764000000000 } from './1764000000000-foundation.js';
 import { SmsMessages1764100000000 } from './1764100000000-sms-messages.js';
+import { Appointments1764200000000 } from './1764200000000-appointments.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
-export const MIGRATIONS = [Foundation1764000000000, SmsMessages1764100000000];
+export const MIGRATIONS = [Foundation1764000000000, SmsMessages1764100000000, Appointments1764200000000];

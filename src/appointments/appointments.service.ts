@@ -1,0 +1,233 @@
+import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
+import { Clock } from '../common/clock.js';
+import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { SmsMessage } from '../sms/sms-message.entity.js';
+import { Appointment, AppointmentStatus } from './appointment.entity.js';
+import {
+  APPOINTMENT_EVENTS,
+  type AppointmentCancelledEvent,
+  type AppointmentEvent,
+  type AppointmentRescheduledEvent,
+  type AppointmentSnapshot,
+} from './appointment.events.js';
+import { CreateAppointmentDto, ListAppointmentsQueryDto, UpdateAppointmentDto } from './dto/appointment.dto.js';
+import { ReminderPolicy } from './reminder-policy.js';
+
+/** The appointment's SMS as shown with it: what was sent about it, and how it went. */
+export interface AppointmentMessage {
+  id: string;
+  type: string | null;
+  status: string;
+  sid: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+}
+
+/**
+ * Appointment rules and transitions. Every change is a conditional update on the current status,
+ * so two concurrent requests cannot both confirm or cancel. SMS go out through events, after the
+ * change is stored: a failed SMS never undoes it.
+ */
+@Injectable()
+export class AppointmentsService {
+  constructor(
+    @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
+    // Read-only: the SMS journal rows about an appointment, to show them with it.
+    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    private readonly phones: PhoneNumberService,
+    private readonly policy: ReminderPolicy,
+    private readonly events: EventEmitter2,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(dto: CreateAppointmentDto, actor: Actor): Promise<Appointment> {
+    this.assertFuture(dto.startsAt);
+    const now = this.clock.now();
+    const appointment = this.appointments.create({
+      clientName: dto.clientName,
+      clientPhone: this.normalizePhone(dto.clientPhone),
+      clientLocale: dto.clientLocale ?? 'fr',
+      startsAt: dto.startsAt,
+      durationMinutes: dto.durationMinutes ?? 30,
+      location: dto.location || null,
+      notes: dto.notes || null,
+      status: AppointmentStatus.Pending,
+      cancelReason: null,
+      reminderDueAt: null,
+      reminderSentAt: null,
+      createdById: actor.id,
+      createdByEmail: actor.email,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await this.appointments.insert(appointment);
+    await this.journal(AuditAction.AppointmentCreated, appointment, actor, { startsAt: appointment.startsAt.toISOString() });
+    return this.get(appointment.id);
+  }
+
+  async list(query: ListAppointmentsQueryDto): Promise<Page<Appointment>> {
+    const qb = this.appointments.createQueryBuilder('a');
+    if (query.status) qb.andWhere('a.status = :status', { status: query.status });
+    if (query.from) qb.andWhere('a.startsAt >= :from', { from: query.from });
+    if (query.to) qb.andWhere('a.startsAt <= :to', { to: query.to });
+    if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.normalizePhone(query.phone, 'phone') });
+    qb.orderBy('a.startsAt', 'ASC').addOrderBy('a.id', 'ASC');
+    qb.skip((query.page - 1) * query.limit).take(query.limit);
+    const [items, total] = await qb.getManyAndCount();
+    return toPage(items, total, query);
+  }
+
+  async get(id: string): Promise<Appointment> {
+    const appointment = await this.appointments.findOneBy({ id });
+    if (!appointment) throw new NotFoundException(`No appointment with id ${id}`);
+    return appointment;
+  }
+
+  async getWithMessages(id: string): Promise<Appointment & { messages: AppointmentMessage[] }> {
+    const appointment = await this.get(id);
+    const rows = await this.messages.find({ where: { relatedType: 'appointment', relatedId: id }, order: { createdAt: 'ASC' } });
+    return {
+      ...appointment,
+      messages: rows.map((m) => ({
+        id: m.id,
+        type: m.templateType,
+        status: m.status,
+        sid: m.providerSid,
+        errorCode: m.errorCode,
+        errorMessage: m.errorMessage,
+        createdAt: m.createdAt,
+      })),
+    };
+  }
+
+  async update(id: string, dto: UpdateAppointmentDto, actor: Actor): Promise<Appointment> {
+    const current = await this.get(id);
+    if (current.status === AppointmentStatus.Cancelled || current.status === AppointmentStatus.Completed) {
+      throw this.conflict(current, 'edited');
+    }
+    const changes: Partial<Appointment> = {};
+    if (dto.clientName !== undefined) changes.clientName = dto.clientName;
+    if (dto.clientPhone !== undefined) changes.clientPhone = this.normalizePhone(dto.clientPhone);
+    if (dto.clientLocale !== undefined) changes.clientLocale = dto.clientLocale;
+    if (dto.durationMinutes !== undefined) changes.durationMinutes = dto.durationMinutes;
+    if (dto.location !== undefined) changes.location = dto.location || null;
+    if (dto.notes !== undefined) changes.notes = dto.notes || null;
+    const moved = dto.startsAt !== undefined && dto.startsAt.getTime() !== current.startsAt.getTime();
+    if (moved) {
+      this.assertFuture(dto.startsAt!);
+      changes.startsAt = dto.startsAt;
+      if (current.status === AppointmentStatus.Confirmed) {
+        // A new time gets a new reminder, even if the old one was already sent.
+        changes.reminderDueAt = this.policy.dueAt(dto.startsAt!);
+        changes.reminderSentAt = null;
+      }
+    }
+    if (Object.keys(changes).length === 0) return current;
+    changes.updatedAt = this.clock.now();
+    const result = await this.appointments.update({ id, status: current.status }, changes);
+    if (!result.affected) throw this.conflict(await this.get(id), 'edited');
+    const updated = await this.get(id);
+    await this.journal(AuditAction.AppointmentUpdated, updated, actor, {
+      changed: Object.keys(changes).filter((k) => !['updatedAt', 'reminderDueAt', 'reminderSentAt'].includes(k)),
+      ...(moved ? { previousStartsAt: current.startsAt.toISOString(), startsAt: updated.startsAt.toISOString() } : {}),
+    });
+    if (moved && updated.status === AppointmentStatus.Confirmed) {
+      const event: AppointmentRescheduledEvent = { appointment: snapshot(updated), actor, previousStartsAt: current.startsAt };
+      await this.events.emitAsync(APPOINTMENT_EVENTS.rescheduled, event);
+    }
+    return updated;
+  }
+
+  async confirm(id: string, actor: Actor): Promise<Appointment> {
+    const current = await this.get(id);
+    if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
+    if (current.startsAt.getTime() <= this.clock.now().getTime()) {
+      throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+    }
+    const result = await this.appointments.update(
+      { id, status: AppointmentStatus.Pending },
+      {
+        status: AppointmentStatus.Confirmed,
+        reminderDueAt: this.policy.dueAt(current.startsAt),
+        reminderSentAt: null,
+        updatedAt: this.clock.now(),
+      },
+    );
+    if (!result.affected) throw this.conflict(await this.get(id), 'confirmed');
+    const confirmed = await this.get(id);
+    await this.journal(AuditAction.AppointmentConfirmed, confirmed, actor, {
+      reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null,
+    });
+    const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
+    await this.events.emitAsync(APPOINTMENT_EVENTS.confirmed, event);
+    return confirmed;
+  }
+
+  async cancel(id: string, reason: string | undefined, actor: Actor): Promise<Appointment> {
+    const current = await this.get(id);
+    if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
+      throw this.conflict(current, 'cancelled');
+    const result = await this.appointments.update(
+      { id, status: current.status },
+      { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: this.clock.now() },
+    );
+    if (!result.affected) throw this.conflict(await this.get(id), 'cancelled');
+    const cancelled = await this.get(id);
+    await this.journal(AuditAction.AppointmentCancelled, cancelled, actor, { reason: reason || null, previousStatus: current.status });
+    const event: AppointmentCancelledEvent = { appointment: snapshot(cancelled), actor, reason: reason || null };
+    await this.events.emitAsync(APPOINTMENT_EVENTS.cancelled, event);
+    return cancelled;
+  }
+
+  private assertFuture(startsAt: Date): void {
+    if (startsAt.getTime() <= this.clock.now().getTime()) {
+      throw new BadRequestException({
+        message: 'startsAt must be in the future',
+        details: [{ field: 'startsAt', problems: ['startsAt must be in the future'] }],
+      });
+    }
+  }
+
+  private conflict(current: Appointment, verb: string): ConflictException {
+    return new ConflictException({ message: `A ${current.status} appointment cannot be ${verb}`, currentStatus: current.status });
+  }
+
+  private normalizePhone(phone: string, field = 'clientPhone'): string {
+    try {
+      return this.phones.normalize(phone);
+    } catch (error) {
+      if (!(error instanceof InvalidPhoneNumberError)) throw error;
+      throw new BadRequestException({ message: `${field}: ${error.message}`, details: [{ field, problems: [error.message] }] });
+    }
+  }
+
+  private journal(action: AuditAction, appointment: Appointment, actor: Actor, metadata: Record<string, unknown>): Promise<void> {
+    return this.audit.record({
+      action,
+      actor,
+      target: { type: 'appointment', id: appointment.id },
+      metadata: { clientPhone: appointment.clientPhone, status: appointment.status, ...metadata },
+    });
+  }
+}
+
+export function snapshot(a: Appointment): AppointmentSnapshot {
+  return {
+    id: a.id,
+    clientName: a.clientName,
+    clientPhone: a.clientPhone,
+    clientLocale: a.clientLocale,
+    startsAt: a.startsAt,
+    durationMinutes: a.durationMinutes,
+    location: a.location,
+  };
+}

@@ -1,0 +1,102 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { InjectRepository } from '@nestjs/typeorm';
+import { LessThanOrEqual, Repository } from 'typeorm';
+import { Clock } from '../common/clock.js';
+import { AppConfig } from '../config/app-config.js';
+import { Appointment, AppointmentStatus } from './appointment.entity.js';
+import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
+import { snapshot } from './appointments.service.js';
+import { ReminderPolicy } from './reminder-policy.js';
+
+/** Reminders claimed per scan; the next scan takes the rest. */
+export const REMINDER_BATCH = 100;
+const INTERVAL_NAME = 'appointment-reminders';
+
+export interface ScanResult {
+  claimed: number;
+  /** Due reminders whose appointment already started (the service was down too long): dropped. */
+  expired: number;
+  skippedForQuietHours: boolean;
+}
+
+/**
+ * Sends each confirmed appointment its reminder exactly once, with any number of instances on one
+ * database: a scan reads due rows through the reminder_due_at index, then claims each with a
+ * conditional UPDATE (only the instance whose update changes the row sends). Reminders that fell due
+ * while the service was down go out at the first scan, if the appointment is still ahead; never
+ * during quiet hours.
+ */
+@Injectable()
+export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ReminderScheduler.name);
+  private running: Promise<ScanResult> | null = null;
+
+  constructor(
+    @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
+    private readonly policy: ReminderPolicy,
+    private readonly events: EventEmitter2,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+    private readonly scheduler: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.reminders.enabled) return;
+    const interval = setInterval(
+      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${String(error)}`)),
+      this.config.reminders.scanIntervalSeconds * 1000,
+    );
+    this.scheduler.addInterval(INTERVAL_NAME, interval);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.scheduler.doesExist('interval', INTERVAL_NAME)) this.scheduler.deleteInterval(INTERVAL_NAME);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass; overlapping calls in one instance share the pass under way. */
+  scan(): Promise<ScanResult> {
+    this.running ??= this.scanOnce().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async scanOnce(): Promise<ScanResult> {
+    const now = this.clock.now();
+    if (this.policy.quietWindowAt(now)) return { claimed: 0, expired: 0, skippedForQuietHours: true };
+    const due = await this.appointments.find({
+      where: { reminderDueAt: LessThanOrEqual(now) },
+      order: { reminderDueAt: 'ASC' },
+      take: REMINDER_BATCH,
+    });
+    let claimed = 0;
+    let expired = 0;
+    for (const appointment of due) {
+      const stillAhead = appointment.startsAt.getTime() > now.getTime();
+      const won = await this.claim(appointment.id, now, stillAhead);
+      if (!won) continue;
+      if (!stillAhead) {
+        expired++;
+        this.logger.warn(`Reminder for appointment ${appointment.id} dropped: it started at ${appointment.startsAt.toISOString()}`);
+        continue;
+      }
+      claimed++;
+      const event: AppointmentEvent = { appointment: snapshot(appointment), actor: null };
+      await this.events.emitAsync(APPOINTMENT_EVENTS.reminderDue, event);
+    }
+    return { claimed, expired, skippedForQuietHours: false };
+  }
+
+  /**
+   * The atomic claim: clears the due time only if it is still set, still due and the appointment
+   * still confirmed. Exactly one instance sees `affected = 1`.
+   */
+  private async claim(id: string, now: Date, send: boolean): Promise<boolean> {
+    const result = await this.appointments.update(
+      { id, status: AppointmentStatus.Confirmed, reminderDueAt: LessThanOrEqual(now) },
+      { reminderDueAt: null, reminderSentAt: send ? now : null },
+    );
+    return result.affected === 1;
+  }
+}

@@ -1,0 +1,204 @@
+import { HttpException, HttpStatus, UnauthorizedException } from '@nestjs/common';
+import type { JwtService } from '@nestjs/jwt';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AppConfig } from '../config/app-config.js';
+import type { PasswordService } from '../users/password.service.js';
+import { Role } from '../users/role.enum.js';
+import type { User } from '../users/user.entity.js';
+import type { UsersService } from '../users/users.service.js';
+import { AuthService } from './auth.service.js';
+import type { LoginAttemptsService } from './login-attempts.service.js';
+
+const PASSWORD = 'correct-horse-battery';
+const IP = '203.0.113.7';
+
+const aUser = (overrides: Partial<User> = {}): User =>
+  ({
+    id: 'user-1',
+    email: 'marie@example.com',
+    passwordHash: '$argon2id$stored',
+    role: Role.Admin,
+    name: 'Marie',
+    phone: null,
+    disabled: false,
+    tokensValidAfter: null,
+    ...overrides,
+  }) as User;
+
+describe(AuthService.name, () => {
+  let sut: AuthService;
+  let users: { findForSignIn: ReturnType<typeof vi.fn> };
+  let passwords: { verify: ReturnType<typeof vi.fn>; verifyAgainstDummy: ReturnType<typeof vi.fn> };
+  let jwt: { signAsync: ReturnType<typeof vi.fn> };
+  let attempts: {
+    assertAllowed: ReturnType<typeof vi.fn>;
+    recordFailure: ReturnType<typeof vi.fn>;
+    recordSuccess: ReturnType<typeof vi.fn>;
+  };
+  let audit: { record: ReturnType<typeof vi.fn> };
+
+  /** The rejection of a login, for inspection. */
+  const failedLogin = (email: string, password: string) => sut.login(email, password, IP).catch((e: unknown) => e);
+
+  beforeEach(() => {
+    users = { findForSignIn: vi.fn().mockResolvedValue(aUser()) };
+    passwords = {
+      verify: vi.fn(async (_hash: string, password: string) => password === PASSWORD),
+      verifyAgainstDummy: vi.fn().mockResolvedValue(false),
+    };
+    jwt = { signAsync: vi.fn().mockResolvedValue('signed.jwt.token') };
+    attempts = { assertAllowed: vi.fn(), recordFailure: vi.fn(), recordSuccess: vi.fn() };
+    audit = { record: vi.fn().mockResolvedValue(undefined) };
+    sut = new AuthService(
+      users as unknown as UsersService,
+      passwords as unknown as PasswordService,
+      jwt as unknown as JwtService,
+      attempts as unknown as LoginAttemptsService,
+      audit as unknown as AuditService,
+      { jwt: { expiresInSeconds: 3600 } } as unknown as AppConfig,
+    );
+  });
+
+  describe('login', () => {
+    it('should look the user up by the trimmed, lower-cased email', async () => {
+      await sut.login('  Marie@Example.COM ', PASSWORD, IP);
+
+      expect(attempts.assertAllowed).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(users.findForSignIn).toHaveBeenCalledWith('marie@example.com');
+    });
+
+    it('should refuse before looking anything up when the attempts are blocked', async () => {
+      const blocked = new HttpException('Too many failed sign-in attempts', HttpStatus.TOO_MANY_REQUESTS);
+      attempts.assertAllowed.mockImplementation(() => {
+        throw blocked;
+      });
+
+      await expect(sut.login('marie@example.com', PASSWORD, IP)).rejects.toBe(blocked);
+
+      expect(users.findForSignIn).not.toHaveBeenCalled();
+      expect(passwords.verify).not.toHaveBeenCalled();
+      expect(attempts.recordFailure).not.toHaveBeenCalled();
+      expect(jwt.signAsync).not.toHaveBeenCalled();
+    });
+
+    it('should spend a dummy verification on an unknown email', async () => {
+      users.findForSignIn.mockResolvedValue(null);
+
+      await failedLogin('ghost@example.com', PASSWORD);
+
+      expect(passwords.verifyAgainstDummy).toHaveBeenCalledTimes(1);
+      expect(passwords.verifyAgainstDummy).toHaveBeenCalledWith(PASSWORD);
+      expect(passwords.verify).not.toHaveBeenCalled();
+    });
+
+    it('should not spend a dummy verification on a known email', async () => {
+      await failedLogin('marie@example.com', 'wrong-password');
+
+      expect(passwords.verify).toHaveBeenCalledWith('$argon2id$stored', 'wrong-password');
+      expect(passwords.verifyAgainstDummy).not.toHaveBeenCalled();
+    });
+
+    it('should answer an unknown email and a wrong password with the same 401', async () => {
+      const wrongPassword = await failedLogin('marie@example.com', 'wrong-password');
+      users.findForSignIn.mockResolvedValue(null);
+      const unknownEmail = await failedLogin('ghost@example.com', PASSWORD);
+
+      expect(wrongPassword).toBeInstanceOf(UnauthorizedException);
+      expect(unknownEmail).toBeInstanceOf(UnauthorizedException);
+      expect((unknownEmail as UnauthorizedException).message).toBe('Invalid email or password');
+      expect((wrongPassword as UnauthorizedException).message).toBe((unknownEmail as UnauthorizedException).message);
+    });
+
+    it('should record a failure for the email and the IP, and no success, on a wrong password', async () => {
+      await failedLogin('Marie@example.com', 'wrong-password');
+
+      expect(attempts.recordFailure).toHaveBeenCalledTimes(1);
+      expect(attempts.recordFailure).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+      expect(jwt.signAsync).not.toHaveBeenCalled();
+    });
+
+    it('should record a failure for an unknown email', async () => {
+      users.findForSignIn.mockResolvedValue(null);
+
+      await failedLogin('ghost@example.com', PASSWORD);
+
+      expect(attempts.recordFailure).toHaveBeenCalledWith('ghost@example.com', IP);
+      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+    });
+
+    it('should journal login_failure with reason wrong_password, the user as actor and never the password', async () => {
+      await failedLogin('marie@example.com', 'wrong-password');
+
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.LoginFailed,
+        actor: { id: 'user-1', email: 'marie@example.com', role: Role.Admin },
+        metadata: { email: 'marie@example.com', reason: 'wrong_password' },
+        ip: IP,
+      });
+      expect(JSON.stringify(audit.record.mock.calls)).not.toContain('wrong-password');
+    });
+
+    it('should journal login_failure with reason unknown_email, an email-only actor and never the password', async () => {
+      users.findForSignIn.mockResolvedValue(null);
+
+      await failedLogin('ghost@example.com', PASSWORD);
+
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.LoginFailed,
+        actor: { email: 'ghost@example.com' },
+        metadata: { email: 'ghost@example.com', reason: 'unknown_email' },
+        ip: IP,
+      });
+      expect(JSON.stringify(audit.record.mock.calls)).not.toContain(PASSWORD);
+    });
+
+    it('should tell a disabled user who knows the password that the account is disabled', async () => {
+      users.findForSignIn.mockResolvedValue(aUser({ disabled: true }));
+
+      const error = await failedLogin('marie@example.com', PASSWORD);
+
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect((error as UnauthorizedException).message).toBe('This account is disabled');
+      expect(attempts.recordFailure).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(audit.record).toHaveBeenCalledWith(
+        expect.objectContaining({ action: AuditAction.LoginFailed, metadata: { email: 'marie@example.com', reason: 'disabled' } }),
+      );
+      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+      expect(jwt.signAsync).not.toHaveBeenCalled();
+    });
+
+    it('should not reveal that an account is disabled to a wrong password', async () => {
+      users.findForSignIn.mockResolvedValue(aUser({ disabled: true }));
+
+      const error = await failedLogin('marie@example.com', 'wrong-password');
+
+      expect((error as UnauthorizedException).message).toBe('Invalid email or password');
+    });
+
+    it("should clear the email's failures and journal login_success on success", async () => {
+      await sut.login('Marie@Example.com', PASSWORD, IP);
+
+      expect(attempts.recordSuccess).toHaveBeenCalledWith('marie@example.com');
+      expect(attempts.recordFailure).not.toHaveBeenCalled();
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.LoginSucceeded,
+        actor: { id: 'user-1', email: 'marie@example.com', role: Role.Admin },
+        metadata: { email: 'marie@example.com' },
+        ip: IP,
+      });
+      expect(JSON.stringify(audit.record.mock.calls)).not.toContain(PASSWORD);
+    });
+
+    it('should sign {sub, email, role} and answer a Bearer token with its lifetime', async () => {
+      const token = await sut.login('marie@example.com', PASSWORD, IP);
+
+      expect(jwt.signAsync).toHaveBeenCalledTimes(1);
+      expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'user-1', email: 'marie@example.com', role: Role.Admin });
+      expect(token).toEqual({ access_token: 'signed.jwt.token', token_type: 'Bearer', expires_in: 3600 });
+    });
+  });
+});

@@ -1,0 +1,341 @@
+import { vi } from 'vitest';
+import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
+import { Clock } from '../src/common/clock.js';
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const HOUR = 3_600_000;
+const inHours = (hours: number) => new Date(Date.now() + hours * HOUR).toISOString();
+
+describeEachDatabase('Appointments', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let admin: string;
+  let adminEmail: string;
+  const auth = () => ({ Authorization: `Bearer ${admin}` });
+  const create = async (body: Record<string, unknown> = {}) =>
+    (
+      await t.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean Dupont', clientPhone: '06 12 34 56 78', startsAt: inHours(72), ...body })
+        .expect(201)
+    ).body;
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, twilioEnvironment(standIn, credentials.authToken));
+    const a = await t.userWithRole(Role.Admin);
+    admin = a.token;
+    adminEmail = a.email;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+  beforeEach(() => standIn.reset());
+  afterEach(() => vi.restoreAllMocks());
+
+  it('creates a pending appointment with a normalised phone', async () => {
+    const startsAt = inHours(48);
+    const created = await create({ startsAt, location: 'Cabinet Paris 11e', durationMinutes: 45 });
+    expect(created).toMatchObject({
+      id: expect.any(String),
+      clientName: 'Jean Dupont',
+      clientPhone: '+33612345678',
+      clientLocale: 'fr',
+      startsAt,
+      durationMinutes: 45,
+      location: 'Cabinet Paris 11e',
+      status: 'pending',
+      reminderDueAt: null,
+    });
+    expect(standIn.requests).toHaveLength(0);
+  });
+
+  it('refuses a start in the past, a bad phone and a bad date with 400 naming the field', async () => {
+    const past = await t.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: 'A', clientPhone: '0612345678', startsAt: inHours(-1) })
+      .expect(400);
+    expect(past.body.details[0].field).toBe('startsAt');
+    const phone = await t.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: 'A', clientPhone: '0612', startsAt: inHours(5) })
+      .expect(400);
+    expect(phone.body.details[0].field).toBe('clientPhone');
+    const date = await t.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: 'A', clientPhone: '0612345678', startsAt: 'demain' })
+      .expect(400);
+    expect(date.body.message).toMatch(/startsAt must be an ISO 8601/);
+  });
+
+  it('confirm texts the client, journals the send with the acting user, and shows the SMS on the appointment', async () => {
+    const appointment = await create({ startsAt: '2030-01-15T13:30:00Z' });
+    const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    expect(res.body.status).toBe('confirmed');
+    expect(standIn.requests).toHaveLength(1);
+    expect(standIn.requests[0].form.To).toBe('+33612345678');
+    expect(standIn.requests[0].form.Body).toMatch(/Jean Dupont.*mardi 15 janvier 2030.*14:30.*confirm/);
+
+    const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(details.body.messages).toEqual([
+      expect.objectContaining({ type: 'appointment_confirmed', status: 'queued', sid: expect.stringMatching(/^SM/) }),
+    ]);
+    const audit = await t.http.get('/api/audit?action=send_notification_sms&limit=1').set(auth()).expect(200);
+    expect(audit.body.items[0]).toMatchObject({
+      actorEmail: adminEmail,
+      targetType: 'appointment',
+      targetId: appointment.id,
+      metadata: { type: 'appointment_confirmed' },
+    });
+  });
+
+  it('writes the SMS in the client locale', async () => {
+    const appointment = await create({ startsAt: '2030-01-15T13:30:00Z', clientLocale: 'en' });
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    expect(standIn.requests[0].form.Body).toMatch(/Tuesday, January 15, 2030.*2:30 PM/);
+  });
+
+  it('cancel texts the client with the reason; impossible transitions answer 409 with the current status', async () => {
+    const appointment = await create();
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    const again = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(409);
+    expect(again.body).toMatchObject({ statusCode: 409, currentStatus: 'confirmed' });
+    standIn.reset();
+    const cancelled = await t.http
+      .post(`/api/appointments/${appointment.id}/cancel`)
+      .set(auth())
+      .send({ reason: 'Conseiller absent' })
+      .expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'cancelled', cancelReason: 'Conseiller absent', reminderDueAt: null });
+    expect(standIn.requests).toHaveLength(1);
+    expect(standIn.requests[0].form.Body).toMatch(/annul.*Conseiller absent/s);
+    const twice = await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({}).expect(409);
+    expect(twice.body.currentStatus).toBe('cancelled');
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(409);
+    await t.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ notes: 'x' }).expect(409);
+    expect(standIn.requests).toHaveLength(1);
+  });
+
+  it('refuses to confirm an appointment whose start has passed', async () => {
+    const appointment = await create({ startsAt: inHours(1) });
+    vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(Date.now() + 2 * HOUR));
+    const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(409);
+    expect(res.body).toMatchObject({ currentStatus: 'pending', message: expect.stringMatching(/past/) });
+  });
+
+  it('keeps the change when the SMS fails, and records the failure on the appointment', async () => {
+    const appointment = await create({ clientPhone: TWILIO_MAGIC_NUMBERS.notMobile });
+    const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    expect(res.body.status).toBe('confirmed');
+    const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(details.body.status).toBe('confirmed');
+    expect(details.body.messages).toEqual([
+      expect.objectContaining({ type: 'appointment_confirmed', status: 'failed', errorCode: '21614' }),
+    ]);
+
+    standIn.setBehaviour({ hang: true });
+    const cancelled = await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({}).expect(200);
+    expect(cancelled.body.status).toBe('cancelled');
+  });
+
+  it('reschedules: texts a confirmed client and moves the reminder; a pending one is moved silently', async () => {
+    const appointment = await create({ startsAt: '2030-03-10T09:00:00Z' });
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    standIn.reset();
+    const moved = await t.http
+      .patch(`/api/appointments/${appointment.id}`)
+      .set(auth())
+      .send({ startsAt: '2030-03-12T09:00:00Z' })
+      .expect(200);
+    expect(moved.body.reminderDueAt).toBe('2030-03-11T09:00:00.000Z');
+    expect(standIn.requests).toHaveLength(1);
+    expect(standIn.requests[0].form.Body).toMatch(/mardi 12 mars 2030.*10:00/);
+
+    const pending = await create({ startsAt: '2030-03-10T09:00:00Z' });
+    standIn.reset();
+    await t.http.patch(`/api/appointments/${pending.id}`).set(auth()).send({ startsAt: '2030-03-11T09:00:00Z' }).expect(200);
+    expect(standIn.requests).toHaveLength(0);
+    await t.http
+      .patch(`/api/appointments/${pending.id}`)
+      .set(auth())
+      .send({ startsAt: inHours(-3) })
+      .expect(400);
+  });
+
+  it('lists by status, start range and phone', async () => {
+    const a = await create({ startsAt: '2031-05-01T10:00:00Z', clientPhone: '0699999999' });
+    await create({ startsAt: '2031-05-02T10:00:00Z', clientPhone: '0699999999' });
+    await t.http.post(`/api/appointments/${a.id}/confirm`).set(auth()).expect(200);
+    const byPhone = await t.http.get('/api/appointments?phone=06 99 99 99 99').set(auth()).expect(200);
+    expect(byPhone.body.total).toBe(2);
+    const confirmed = await t.http.get('/api/appointments?phone=0699999999&status=confirmed').set(auth()).expect(200);
+    expect(confirmed.body.items.map((x: { id: string }) => x.id)).toEqual([a.id]);
+    const range = await t.http.get('/api/appointments?from=2031-05-02T00:00:00Z&to=2031-05-03T00:00:00Z').set(auth()).expect(200);
+    expect(range.body.items.every((x: { startsAt: string }) => x.startsAt.startsWith('2031-05-02'))).toBe(true);
+    await t.http.get('/api/appointments?status=lost').set(auth()).expect(400);
+  });
+
+  it('is for admins only', async () => {
+    const user = await t.userWithRole(Role.User);
+    await t.http.get('/api/appointments').set('Authorization', `Bearer ${user.token}`).expect(403);
+    await t.http.post('/api/appointments').send({}).expect(401);
+  });
+});
+
+describeEachDatabase('Appointment reminders', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let a: TestApp;
+  let b: TestApp;
+  let admin: string;
+  const auth = () => ({ Authorization: `Bearer ${admin}` });
+  const env = () => ({ ...twilioEnvironment(standIn, credentials.authToken), QUIET_HOURS: '21:00-08:00', REMINDER_LEAD_HOURS: '24' });
+  const reminders = () => standIn.requests.filter((r) => /rappel/i.test(String(r.form.Body ?? '')));
+  /** Both instances' clocks at this instant. */
+  const setNow = (iso: string) => {
+    for (const app of [a, b]) vi.spyOn(app.get(Clock), 'now').mockReturnValue(new Date(iso));
+  };
+  const confirmed = async (startsAt: string, phone = '0612345678') => {
+    const created = (
+      await a.http.post('/api/appointments').set(auth()).send({ clientName: 'Jean Dupont', clientPhone: phone, startsAt }).expect(201)
+    ).body;
+    return (await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200)).body;
+  };
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    a = await TestApp.start(kind, env());
+    // A second instance of the service on the same database.
+    b = await TestApp.start(kind, env(), a.db);
+    admin = await a.rootToken();
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await standIn?.stop();
+  });
+  beforeEach(() => standIn.reset());
+  afterEach(() => vi.restoreAllMocks());
+
+  it('sends due reminders exactly once with two instances scanning at the same time', async () => {
+    setNow('2030-06-01T10:00:00Z');
+    const due = await Promise.all([1, 2, 3, 4, 5].map((i) => confirmed(`2030-06-02T0${i}:00:00Z`, `06123456${10 + i}`)));
+    standIn.reset();
+    setNow('2030-06-01T12:00:00Z');
+    await Promise.all([
+      a.get(ReminderScheduler).scan(),
+      b.get(ReminderScheduler).scan(),
+      a.get(ReminderScheduler).scan(),
+      b.get(ReminderScheduler).scan(),
+    ]);
+    await Promise.all([a.get(ReminderScheduler).scan(), b.get(ReminderScheduler).scan()]);
+    expect(
+      reminders()
+        .map((r) => r.form.To)
+        .sort(),
+    ).toEqual(due.map((d) => d.clientPhone).sort());
+    const details = await a.http.get(`/api/appointments/${due[0].id}`).set(auth()).expect(200);
+    expect(details.body).toMatchObject({ reminderDueAt: null, reminderSentAt: '2030-06-01T12:00:00.000Z' });
+    expect(details.body.messages.map((m: { type: string }) => m.type)).toEqual(['appointment_confirmed', 'appointment_reminder']);
+    const audit = await a.http.get('/api/audit?action=send_notification_sms&limit=1').set(auth()).expect(200);
+    expect(audit.body.items[0]).toMatchObject({ actorId: null, metadata: { type: 'appointment_reminder' } });
+  });
+
+  it('waits until REMINDER_LEAD_HOURS before the start, and follows a reschedule', async () => {
+    setNow('2030-07-01T10:00:00Z');
+    const appt = await confirmed('2030-07-05T10:00:00Z');
+    expect(appt.reminderDueAt).toBe('2030-07-04T10:00:00.000Z');
+    standIn.reset();
+    setNow('2030-07-04T09:59:00Z');
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(0);
+    await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-07-06T10:00:00Z' }).expect(200);
+    setNow('2030-07-04T10:01:00Z');
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(0);
+    setNow('2030-07-05T10:00:00Z');
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(1);
+    expect(reminders()[0].form.Body).toMatch(/samedi 6 juillet 2030/);
+  });
+
+  it('sends nothing for cancelled or unconfirmed appointments', async () => {
+    setNow('2030-08-01T10:00:00Z');
+    const cancelledOne = await confirmed('2030-08-02T09:00:00Z');
+    await a.http.post(`/api/appointments/${cancelledOne.id}/cancel`).set(auth()).send({}).expect(200);
+    await a.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: 'Pending', clientPhone: '0612345600', startsAt: '2030-08-02T09:00:00Z' })
+      .expect(201);
+    standIn.reset();
+    setNow('2030-08-01T12:00:00Z');
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(0);
+  });
+
+  it('moves a reminder that would fall in quiet hours to just before they begin, and never sends during them', async () => {
+    setNow('2030-01-10T10:00:00Z');
+    // 06:30 in Paris: 24 hours before is 06:30 the day before, inside 21:00-08:00, so 20:55 the evening before that.
+    const early = await confirmed('2030-01-15T05:30:00Z');
+    expect(early.reminderDueAt).toBe('2030-01-13T19:55:00.000Z');
+    standIn.reset();
+    setNow('2030-01-13T19:56:00Z'); // 20:56 in Paris
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(1);
+
+    // Due while the service was down, back during quiet hours: waits for them to end.
+    setNow('2030-02-01T10:00:00Z');
+    await confirmed('2030-02-03T10:00:00Z');
+    standIn.reset();
+    setNow('2030-02-02T22:00:00Z'); // 23:00 in Paris
+    expect((await a.get(ReminderScheduler).scan()).skippedForQuietHours).toBe(true);
+    expect(reminders()).toHaveLength(0);
+    setNow('2030-02-03T07:01:00Z'); // 08:01 in Paris
+    await a.get(ReminderScheduler).scan();
+    expect(reminders()).toHaveLength(1);
+  });
+
+  it('catches up after a restart, unless the appointment has started', async () => {
+    setNow('2030-09-01T10:00:00Z');
+    const ahead = await confirmed('2030-09-03T12:00:00Z');
+    const missed = await confirmed('2030-09-02T12:00:00Z');
+    standIn.reset();
+    // Instance "a" goes down; a fresh instance starts on the same database later.
+    const c = await TestApp.start(kind, env(), a.db);
+    try {
+      vi.spyOn(c.get(Clock), 'now').mockReturnValue(new Date('2030-09-02T13:00:00Z'));
+      const result = await c.get(ReminderScheduler).scan();
+      expect(result).toMatchObject({ claimed: 1, expired: 1 });
+      expect(reminders().map((r) => r.form.To)).toEqual([ahead.clientPhone]);
+      const dropped = await c.http.get(`/api/appointments/${missed.id}`).set(auth()).expect(200);
+      expect(dropped.body).toMatchObject({ reminderDueAt: null, reminderSentAt: null });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('scans by itself on the configured interval', async () => {
+    const c = await TestApp.start(
+      kind,
+      { ...env(), QUIET_HOURS: '', REMINDERS_ENABLED: 'true', REMINDER_SCAN_INTERVAL_SECONDS: '1' },
+      a.db,
+    );
+    try {
+      const soon = await confirmed(inHours(2));
+      standIn.reset();
+      await vi.waitFor(() => expect(reminders().map((r) => r.form.To)).toContain(soon.clientPhone), { timeout: 5000, interval: 100 });
+    } finally {
+      await c.close();
+    }
+  });
+});
