@@ -1,0 +1,221 @@
+/**
+ * Benchmark of POST /api/sms/send through the whole stack (Fastify, JWT guard, validation, database,
+ * Twilio SDK) against a bare node:http server making the same SDK call: how many requests per second
+ * does everything the app adds cost? Both talk to the Twilio stand-in, which answers at once.
+ * Usage and how to read the figures: bench/README.md.
+ */
+import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
+import { createDatabase } from './database.js';
+import {
+  ask,
+  baseEnv,
+  freePort,
+  HarnessError,
+  onCleanup,
+  runCleanups,
+  startApp,
+  startTsChild,
+  waitForOk,
+  type AppProcess,
+} from './processes.js';
+import { printReport, type Row } from './report.js';
+
+const USAGE = `Usage: npm run bench:send -- [--duration 10] [--warmup 3] [--connections 50] [--route send|me]
+                           [--databases sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
+(env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL)`;
+
+const FROM = '+33700000000';
+const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };
+const SEND_BODY = JSON.stringify({ to: '+33612345678', message: 'Bonjour, votre rendez-vous est confirmé.' });
+/** `me` exists to check the harness end to end on a route that is always there (no SMS sent). */
+const ROUTES = {
+  send: { method: 'POST', path: '/api/sms/send', body: SEND_BODY },
+  me: { method: 'GET', path: '/api/auth/me', body: undefined },
+} as const;
+const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+interface Target {
+  label: string;
+  url: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: Object.fromEntries(
+      ['duration', 'warmup', 'connections', 'route', 'databases', 'postgres-url', 'help'].map((name) => [
+        name,
+        { type: name === 'help' ? 'boolean' : 'string' },
+      ]),
+    ) as Record<string, { type: 'string' | 'boolean' }>,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const pick = (flag: string): string | undefined =>
+    (values[flag] as string | undefined) ?? process.env[`BENCH_${flag.toUpperCase().replace('-', '_')}`];
+  const whole = (flag: string, fallback: number, min: number): number => {
+    const value = Number(pick(flag) ?? fallback);
+    if (!Number.isInteger(value) || value < min) throw new HarnessError(`--${flag} must be a whole number >= ${min}\n${USAGE}`);
+    return value;
+  };
+  const route = pick('route') ?? 'send';
+  if (!(route in ROUTES)) throw new HarnessError(`--route must be one of ${Object.keys(ROUTES).join(', ')}\n${USAGE}`);
+  const databases = (pick('databases') ?? 'sqlite,postgres').split(',').map((d) => d.trim());
+  if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError(`--databases takes sqlite and/or postgres`);
+  return {
+    duration: whole('duration', 10, 1),
+    warmup: whole('warmup', 3, 0),
+    connections: whole('connections', 50, 1),
+    route: route as keyof typeof ROUTES,
+    databases: databases as Array<'sqlite' | 'postgres'>,
+    postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  };
+}
+type Options = ReturnType<typeof parseOptions>;
+
+/** One request before loading: a target that does not answer 2xx cannot be measured. */
+async function preflight(target: Target, app?: AppProcess): Promise<void> {
+  const res = await fetch(target.url, { method: target.method, headers: target.headers, body: target.body });
+  const text = await res.text();
+  console.log(`  ${target.label}: ${target.method} ${new URL(target.url).pathname} -> ${res.status}`);
+  if (!res.ok) throw new HarnessError(`${target.label} answered ${res.status}: ${text.slice(0, 300)}${app ? `\n${app.tail()}` : ''}`);
+}
+
+/** Warm-up (discarded), then the measured run; the stand-in's message count brackets the latter. */
+async function measure(target: Target, options: Options, standIn: Parameters<typeof ask>[0]): Promise<Row> {
+  const load = (duration: number) =>
+    autocannon({ ...target, connections: options.connections, duration, timeout: 10 }).catch((error: unknown) => {
+      throw new HarnessError(`autocannon on ${target.label}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  console.log(`  ${target.label}: warm-up ${options.warmup} s, then ${options.duration} s measured`);
+  if (options.warmup > 0) await load(options.warmup);
+  await ask(standIn, { type: 'take' }, 'taken');
+  const result = await load(options.duration);
+  const { messages } = await ask<{ messages: number }>(standIn, { type: 'take' }, 'taken');
+  return { label: target.label, result, twilioMessages: messages };
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  if (!existsSync(DIST_MAIN)) throw new HarnessError(`${DIST_MAIN} is missing: run \`npm run build\` first`);
+  const route = ROUTES[options.route];
+  const cpu = cpus();
+  console.log(
+    `bench:send - node ${process.version}, ${cpu.length} CPU (${cpu[0]?.model.trim()}); ${options.connections} connections, ` +
+      `${options.warmup} s warm-up + ${options.duration} s per target; app route ${route.method} ${route.path}`,
+  );
+  if (options.route !== 'send') console.log(`  note: --route ${options.route} sends no SMS; the ratio compares unlike work`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-send-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const credentials = testTwilioCredentials();
+  const standIn = await startTsChild<{ baseUrl: string }>(new URL('./stand-in-server.ts', import.meta.url), baseEnv(), 'stand-in');
+  const baseline = await startTsChild<{ port: number }>(
+    new URL('./baseline-server.ts', import.meta.url),
+    {
+      ...baseEnv(),
+      BENCH_TWILIO_ACCOUNT_SID: credentials.accountSid,
+      BENCH_TWILIO_AUTH_TOKEN: credentials.authToken,
+      BENCH_TWILIO_FROM: FROM,
+      BENCH_TWILIO_BASE_URL: standIn.ready.baseUrl,
+    },
+    'baseline',
+  );
+  const json = { 'content-type': 'application/json' };
+  const baselineTarget: Target = {
+    label: 'baseline',
+    url: `http://127.0.0.1:${baseline.ready.port}/send`,
+    method: 'POST',
+    headers: json,
+    body: SEND_BODY,
+  };
+  await preflight(baselineTarget);
+
+  const rows: Row[] = [];
+  const ratios: string[] = [];
+  for (const kind of options.databases) {
+    const database = await createDatabase(kind, dir, options.postgresUrl);
+    if ('skipped' in database) {
+      console.log(`  ${kind}: skipped: ${database.skipped}`);
+      ratios.push(`${kind}: skipped: ${database.skipped}`);
+      continue;
+    }
+    const port = await freePort();
+    const app = startApp(
+      DIST_MAIN,
+      {
+        ...baseEnv(),
+        PORT: String(port),
+        NODE_ENV: 'production',
+        DATABASE_URL: database.url,
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        TWILIO_ACCOUNT_SID: credentials.accountSid,
+        TWILIO_AUTH_TOKEN: credentials.authToken,
+        TWILIO_PHONE_NUMBER: FROM,
+        TWILIO_API_BASE_URL: standIn.ready.baseUrl,
+        LOG_LEVEL: 'warn',
+        QUIET_HOURS: '',
+      },
+      dir, // not the repository: a developer's .env there must not leak into the measured app
+    );
+    const origin = `http://127.0.0.1:${port}`;
+    await waitForOk(`${origin}/api/health`, app);
+    const login = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: json, body: JSON.stringify(ADMIN) });
+    const { access_token: token } = (await login.json().catch(() => ({}))) as { access_token?: string };
+    if (login.status !== 200 || !token) throw new HarnessError(`sign-in answered ${login.status}:\n${app.tail()}`);
+
+    const appTarget: Target = {
+      label: `app [${kind}]`,
+      url: `${origin}${route.path}`,
+      method: route.method,
+      headers: { ...(route.body ? json : {}), authorization: `Bearer ${token}` },
+      body: route.body,
+    };
+    await preflight(appTarget, app);
+    // Baseline measured next to each app pass, so that each ratio compares runs under the same conditions.
+    const base = await measure({ ...baselineTarget, label: `baseline (${kind} pass)` }, options, standIn.child);
+    const measured = await measure(appTarget, options, standIn.child);
+    rows.push(base, measured);
+    const ratio = measured.result.requests.average / base.result.requests.average;
+    ratios.push(
+      `${kind}: ${ratio.toFixed(2)} (${measured.result.requests.average.toFixed(1)} / ${base.result.requests.average.toFixed(1)})`,
+    );
+    if (measured.result.non2xx + measured.result.errors > 0) console.error(`app output (last lines):\n${app.tail()}`);
+    await app.stop();
+  }
+  return printReport(rows, ratios) ? 0 : 2;
+}
+
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every child process`);
+    void runCleanups().finally(() => process.exit(code));
+  });
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(
+    `\nbench:send failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
+  );
+  process.exitCode = 1;
+} finally {
+  await runCleanups();
+}

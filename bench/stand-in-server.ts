@@ -1,0 +1,23 @@
+/**
+ * Child process of bench/send.ts: the loopback Twilio stand-in, answering at once. It gets its own
+ * process so that serving Twilio calls does not share an event loop with the load generator.
+ *
+ * IPC: sends `{ type: 'ready', baseUrl }` once listening; answers `{ type: 'take' }` with
+ * `{ type: 'taken', messages }` (messages created since the last take) and forgets them, which also
+ * keeps memory flat over long runs.
+ */
+import { TwilioStandIn, testTwilioCredentials } from '../test/support/twilio-stand-in.js';
+
+const standIn = await TwilioStandIn.start({ ...testTwilioCredentials(), recordRequests: false });
+
+process.on('message', (message: { type?: string }) => {
+  if (message.type !== 'take') return;
+  const messages = standIn.messages.length;
+  standIn.reset();
+  process.send?.({ type: 'taken', messages });
+});
+
+// The parent gone (even killed without cleanup) means the benchmark is over.
+process.on('disconnect', () => void standIn.stop().finally(() => process.exit(0)));
+
+process.send?.({ type: 'ready', baseUrl: standIn.baseUrl });
