@@ -128,6 +128,15 @@ describe(LoginAttemptsService.name, () => {
       expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
     });
 
+    it('should start a new full window with the first failure after expiry', () => {
+      fail('marie@example.com', IP, MAX_PER_EMAIL);
+      advance(WINDOW_SECONDS * 1000);
+
+      fail('marie@example.com', IP, MAX_PER_EMAIL);
+
+      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe(String(WINDOW_SECONDS));
+    });
+
     it('should answer with the longer Retry-After when the email is blocked for longer than the IP', () => {
       fail('x@example.com', IP, MAX_PER_IP - MAX_PER_EMAIL);
       advance(30_000);

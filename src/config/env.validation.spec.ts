@@ -89,6 +89,7 @@ describe(AppConfig.name, () => {
     expect(sut.defaultTimeZone).toBe('Europe/Paris');
     expect(sut.twilio.apiBaseUrl).toBe('https://api.twilio.com');
     expect(sut.reminders).toEqual({
+      enabled: true,
       leadHours: 24,
       scanIntervalSeconds: 30,
       quietHours: { startMinute: 21 * 60, endMinute: 8 * 60, text: '21:00-08:00' },

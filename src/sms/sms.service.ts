@@ -264,7 +264,7 @@ export class SmsService {
           error.failure.kind === 'rejected' &&
           (error.failure.code === 20429 || error.failure.status === 429);
         if (!rateLimited || draft.kind !== SmsKind.Bulk || attempt >= BULK_RATE_LIMIT_RETRIES) throw error;
-        const waitSeconds = (error.failure.kind === 'rejected' && error.failure.retryAfterSeconds) || attempt + 1;
+        const waitSeconds = (error.failure.kind === 'rejected' ? error.failure.retryAfterSeconds : undefined) ?? attempt + 1;
         await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds * 1000, MAX_RETRY_WAIT_MS)));
       }
     }
@@ -297,11 +297,12 @@ export class SmsService {
   }
 }
 
-/** `{{name}}` per recipient; without a name the placeholder goes, and the punctuation stays tidy. */
+/** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {
   const value = name?.trim() ?? '';
-  const replaced = body.replace(/\{\{\s*name\s*\}\}/g, value);
-  return value ? replaced : replaced.replace(/ +([,.!?])/g, '$1').replace(/ {2,}/g, ' ');
+  // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
+  if (value) return body.replace(/\{\{\s*name\s*\}\}/g, () => value);
+  return body.replace(/ *\{\{\s*name\s*\}\}/g, '').trimStart();
 }
 
 function failureCode(failure: ProviderFailure): string {

@@ -116,7 +116,9 @@ export class UsersService {
       if (dto.disabled) changes.tokensValidAfter = this.revocationInstant();
       changed.push('disabled');
     }
-    const losesSuper = user.role === Role.SuperAdmin && ((changes.role && changes.role !== Role.SuperAdmin) || changes.disabled);
+    // Only an active superadmin counts: demoting or disabling a disabled one changes nothing.
+    const losesSuper =
+      user.role === Role.SuperAdmin && !user.disabled && ((changes.role && changes.role !== Role.SuperAdmin) || changes.disabled);
     if (losesSuper && (await this.users.countBy({ role: Role.SuperAdmin, disabled: false })) <= 1) {
       throw new ConflictException('This is the last active superadmin: promote another one first');
     }

@@ -1,0 +1,339 @@
+import { BadRequestException, ConflictException, ForbiddenException, NotFoundException } from '@nestjs/common';
+import { QueryFailedError, type Repository } from 'typeorm';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
+import type { Clock } from '../common/clock.js';
+import { PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import type { CreateUserDto } from './dto/user.dto.js';
+import type { PasswordService } from './password.service.js';
+import { Role } from './role.enum.js';
+import type { User } from './user.entity.js';
+import { UsersService } from './users.service.js';
+
+const NEW_PASSWORD = 'a-brand-new-passphrase';
+const NOW = new Date('2024-01-15T10:00:00.789Z');
+const NOW_TO_THE_SECOND = new Date('2024-01-15T10:00:00.000Z');
+
+const superAdmin: Actor = { id: 'super-1', email: 'root@example.com', role: Role.SuperAdmin };
+const admin: Actor = { id: 'admin-1', email: 'admin@example.com', role: Role.Admin };
+
+const aUser = (overrides: Partial<User> = {}): User =>
+  ({
+    id: 'user-1',
+    email: 'marie@example.com',
+    role: Role.User,
+    name: 'Marie',
+    phone: null,
+    disabled: false,
+    tokensValidAfter: null,
+    createdAt: new Date('2024-01-01T00:00:00Z'),
+    updatedAt: new Date('2024-01-01T00:00:00Z'),
+    ...overrides,
+  }) as User;
+
+const uniqueViolation = (code: string) =>
+  new QueryFailedError('INSERT INTO users ...', [], Object.assign(new Error('duplicate'), { code }));
+
+describe(UsersService.name, () => {
+  let sut: UsersService;
+  let users: {
+    create: ReturnType<typeof vi.fn>;
+    insert: ReturnType<typeof vi.fn>;
+    update: ReturnType<typeof vi.fn>;
+    findOneBy: ReturnType<typeof vi.fn>;
+    countBy: ReturnType<typeof vi.fn>;
+  };
+  let passwords: { hash: ReturnType<typeof vi.fn> };
+  let audit: { record: ReturnType<typeof vi.fn> };
+
+  beforeEach(() => {
+    users = {
+      create: vi.fn((fields: Partial<User>) => ({ id: 'new-user', ...fields })),
+      insert: vi.fn().mockResolvedValue(undefined),
+      update: vi.fn().mockResolvedValue(undefined),
+      findOneBy: vi.fn().mockResolvedValue(aUser()),
+      countBy: vi.fn().mockResolvedValue(2),
+    };
+    passwords = { hash: vi.fn(async (password: string) => `hashed(${password})`) };
+    audit = { record: vi.fn().mockResolvedValue(undefined) };
+    sut = new UsersService(
+      users as unknown as Repository<User>,
+      passwords as unknown as PasswordService,
+      new PhoneNumberService('FR'),
+      audit as unknown as AuditService,
+      { now: () => NOW } as Clock,
+    );
+  });
+
+  describe('create', () => {
+    const dto = (overrides: Partial<CreateUserDto> = {}): CreateUserDto => ({
+      email: 'Marie.Martin@Example.COM',
+      password: 'correct-horse-battery',
+      role: Role.User,
+      ...overrides,
+    });
+
+    beforeEach(() => {
+      // findById after the insert reads back what was inserted.
+      users.findOneBy.mockImplementation(async () => ({ ...users.insert.mock.calls[0][0], createdAt: NOW, updatedAt: NOW }));
+    });
+
+    it.each([Role.Admin, Role.SuperAdmin])('should forbid an admin to create a %s', async (role) => {
+      await expect(sut.create(dto({ role }), admin)).rejects.toBeInstanceOf(ForbiddenException);
+
+      expect(passwords.hash).not.toHaveBeenCalled();
+      expect(users.insert).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should let an admin create a user', async () => {
+      await sut.create(dto({ role: Role.User }), admin);
+
+      expect(users.insert).toHaveBeenCalledTimes(1);
+    });
+
+    it.each([Role.Admin, Role.SuperAdmin])('should let a superadmin create a %s', async (role) => {
+      await sut.create(dto({ role }), superAdmin);
+
+      expect(users.insert).toHaveBeenCalledWith(expect.objectContaining({ role }));
+    });
+
+    it('should let the system (no actor) create a superadmin', async () => {
+      await sut.create(dto({ role: Role.SuperAdmin }), null);
+
+      expect(users.insert).toHaveBeenCalledWith(expect.objectContaining({ role: Role.SuperAdmin }));
+    });
+
+    it('should store the email lower-cased and the password hashed, enabled', async () => {
+      await sut.create(dto(), superAdmin);
+
+      expect(passwords.hash).toHaveBeenCalledWith('correct-horse-battery');
+      expect(users.insert).toHaveBeenCalledWith(
+        expect.objectContaining({ email: 'marie.martin@example.com', passwordHash: 'hashed(correct-horse-battery)', disabled: false }),
+      );
+      expect(JSON.stringify(users.insert.mock.calls)).not.toContain('"correct-horse-battery"');
+    });
+
+    it('should store the phone in E.164', async () => {
+      await sut.create(dto({ phone: '06 12 34 56 78' }), superAdmin);
+
+      expect(users.insert).toHaveBeenCalledWith(expect.objectContaining({ phone: '+33612345678' }));
+    });
+
+    it('should store no phone and no name when none is given', async () => {
+      await sut.create(dto({ name: '' }), superAdmin);
+
+      expect(users.insert).toHaveBeenCalledWith(expect.objectContaining({ phone: null, name: null }));
+    });
+
+    it('should refuse an invalid phone with a 400 naming the field, without inserting', async () => {
+      const error = await sut.create(dto({ phone: '12345' }), superAdmin).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(BadRequestException);
+      expect((error as BadRequestException).getResponse()).toMatchObject({ details: [{ field: 'phone' }] });
+      expect(users.insert).not.toHaveBeenCalled();
+    });
+
+    it.each(['23505', 'SQLITE_CONSTRAINT_UNIQUE'])('should answer 409 for a duplicate email (driver code %s)', async (code) => {
+      users.insert.mockRejectedValue(uniqueViolation(code));
+
+      const error = await sut.create(dto(), superAdmin).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(ConflictException);
+      expect((error as ConflictException).message).toContain('marie.martin@example.com');
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should pass any other database error through untouched', async () => {
+      const other = new QueryFailedError('INSERT', [], Object.assign(new Error('not null'), { code: '23502' }));
+      users.insert.mockRejectedValue(other);
+
+      await expect(sut.create(dto(), superAdmin)).rejects.toBe(other);
+    });
+
+    it('should journal user_created with the email and role, never the password', async () => {
+      const view = await sut.create(dto({ role: Role.Admin }), superAdmin);
+
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.UserCreated,
+        actor: superAdmin,
+        target: { type: 'user', id: 'new-user' },
+        metadata: { email: 'marie.martin@example.com', role: Role.Admin },
+      });
+      expect(JSON.stringify(audit.record.mock.calls)).not.toMatch(/correct-horse-battery/);
+      expect(view).not.toHaveProperty('passwordHash');
+    });
+  });
+
+  describe('update', () => {
+    it('should answer 404 for an unknown user', async () => {
+      users.findOneBy.mockResolvedValue(null);
+
+      await expect(sut.update('nobody', { name: 'X' }, superAdmin)).rejects.toBeInstanceOf(NotFoundException);
+      expect(users.update).not.toHaveBeenCalled();
+    });
+
+    it.each([Role.Admin, Role.SuperAdmin])('should forbid an admin to modify another %s', async (role) => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other', role }));
+
+      await expect(sut.update('other', { name: 'X' }, admin)).rejects.toBeInstanceOf(ForbiddenException);
+      expect(users.update).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should let an admin modify a user', async () => {
+      await sut.update('user-1', { name: 'Marie M.' }, admin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { name: 'Marie M.' });
+    });
+
+    it('should let an admin modify their own account', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: admin.id, role: Role.Admin }));
+
+      await sut.update(admin.id, { name: 'Me' }, admin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: admin.id }, { name: 'Me' });
+    });
+
+    it('should let a superadmin modify an admin', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other', role: Role.Admin }));
+
+      await sut.update('other', { name: 'X' }, superAdmin);
+
+      expect(users.update).toHaveBeenCalledTimes(1);
+    });
+
+    it('should forbid an admin to change a role', async () => {
+      await expect(sut.update('user-1', { role: Role.Admin }, admin)).rejects.toBeInstanceOf(ForbiddenException);
+      expect(users.update).not.toHaveBeenCalled();
+    });
+
+    it('should hash a new password and revoke earlier tokens, to the second', async () => {
+      await sut.update('user-1', { password: NEW_PASSWORD }, superAdmin);
+
+      expect(passwords.hash).toHaveBeenCalledWith(NEW_PASSWORD);
+      expect(users.update).toHaveBeenCalledWith(
+        { id: 'user-1' },
+        { passwordHash: `hashed(${NEW_PASSWORD})`, tokensValidAfter: NOW_TO_THE_SECOND },
+      );
+    });
+
+    it('should revoke earlier tokens, to the second, when disabling a user', async () => {
+      await sut.update('user-1', { disabled: true }, superAdmin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: true, tokensValidAfter: NOW_TO_THE_SECOND });
+    });
+
+    it('should not touch tokensValidAfter when enabling a user', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ disabled: true }));
+
+      await sut.update('user-1', { disabled: false }, superAdmin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: false });
+    });
+
+    it('should refuse to let an actor disable their own account', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: superAdmin.id, role: Role.SuperAdmin }));
+
+      await expect(sut.update(superAdmin.id, { disabled: true }, superAdmin)).rejects.toBeInstanceOf(BadRequestException);
+      expect(users.update).not.toHaveBeenCalled();
+    });
+
+    it('should store a new phone in E.164', async () => {
+      await sut.update('user-1', { phone: '06 12 34 56 78' }, admin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { phone: '+33612345678' });
+    });
+
+    it('should refuse an invalid phone with a 400, without updating', async () => {
+      await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(BadRequestException);
+      expect(users.update).not.toHaveBeenCalled();
+    });
+
+    it('should refuse to demote the last active superadmin', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
+      users.countBy.mockResolvedValue(1);
+
+      await expect(sut.update('other-super', { role: Role.Admin }, superAdmin)).rejects.toBeInstanceOf(ConflictException);
+      expect(users.countBy).toHaveBeenCalledWith({ role: Role.SuperAdmin, disabled: false });
+      expect(users.update).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should refuse to disable the last active superadmin', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
+      users.countBy.mockResolvedValue(1);
+
+      await expect(sut.update('other-super', { disabled: true }, superAdmin)).rejects.toBeInstanceOf(ConflictException);
+      expect(users.update).not.toHaveBeenCalled();
+    });
+
+    it('should let a superadmin be demoted while another active superadmin remains', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
+      users.countBy.mockResolvedValue(2);
+
+      await sut.update('other-super', { role: Role.Admin }, superAdmin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'other-super' }, { role: Role.Admin });
+    });
+
+    it('should not count superadmins for a change that keeps the superadmin active', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
+
+      await sut.update('other-super', { name: 'Root' }, superAdmin);
+
+      expect(users.countBy).not.toHaveBeenCalled();
+      expect(users.update).toHaveBeenCalledTimes(1);
+    });
+
+    it('should let a disabled superadmin be demoted while the only active superadmin is someone else', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'old-super', role: Role.SuperAdmin, disabled: true }));
+      users.countBy.mockResolvedValue(1);
+
+      await sut.update('old-super', { role: Role.Admin }, superAdmin);
+
+      expect(users.update).toHaveBeenCalledWith({ id: 'old-super' }, expect.objectContaining({ role: Role.Admin }));
+    });
+
+    it('should journal user_updated with the changed fields, never the password', async () => {
+      await sut.update('user-1', { name: 'Marie M.', password: NEW_PASSWORD }, superAdmin);
+
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.UserUpdated,
+        actor: superAdmin,
+        target: { type: 'user', id: 'user-1' },
+        metadata: { email: 'marie@example.com', changed: ['name', 'password'], role: Role.User, disabled: false },
+      });
+      const journaled = JSON.stringify(audit.record.mock.calls);
+      expect(journaled).not.toContain(NEW_PASSWORD);
+      expect(journaled).not.toContain('passwordHash');
+    });
+
+    it('should journal the new role and state', async () => {
+      await sut.update('user-1', { role: Role.Admin, disabled: true }, superAdmin);
+
+      expect(audit.record).toHaveBeenCalledWith(
+        expect.objectContaining({ metadata: expect.objectContaining({ changed: ['role', 'disabled'], role: Role.Admin, disabled: true }) }),
+      );
+    });
+
+    it('should neither write nor journal when nothing changes', async () => {
+      await sut.update('user-1', { role: Role.User, disabled: false }, superAdmin);
+
+      expect(users.update).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should answer the user as read back after the update, without the password hash', async () => {
+      users.findOneBy.mockResolvedValueOnce(aUser()).mockResolvedValueOnce(aUser({ name: 'Marie M.', passwordHash: 'secret' }));
+
+      const view = await sut.update('user-1', { name: 'Marie M.' }, superAdmin);
+
+      expect(view).toMatchObject({ id: 'user-1', name: 'Marie M.' });
+      expect(view).not.toHaveProperty('passwordHash');
+    });
+  });
+});
