@@ -94,6 +94,30 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests).toHaveLength(0);
     });
 
+    it('stores every one of many concurrent sends with its own outcome (group-committed writes)', async () => {
+      standIn.setBehaviour({ failRate: 0.25, failStatus: 500 });
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          t.http
+            .post('/api/sms/send')
+            .set(auth(admin))
+            .send({ to: `+336123457${String(i).padStart(2, '0')}`, message: `n${i}` }),
+        ),
+      );
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(30);
+      expect(answers.filter((a) => a.status === 502)).toHaveLength(10);
+      for (const answer of answers) {
+        const id = answer.body.id ?? answer.body.messageId;
+        const stored = await t.http.get(`/api/sms/messages/${id}`).set(auth(admin)).expect(200);
+        if (answer.status === 201)
+          expect(stored.body).toMatchObject({ status: 'queued', providerSid: answer.body.sid, to: answer.body.to });
+        else expect(stored.body).toMatchObject({ status: 'failed', errorCode: '20500', providerSid: null });
+      }
+      const audit = await t.http.get('/api/audit?action=send_sms&limit=40').set(auth(admin)).expect(200);
+      const journaled = new Set(audit.body.items.map((e: { metadata: { messageId: string } }) => e.metadata.messageId));
+      for (const answer of answers) expect(journaled.has(answer.body.id ?? answer.body.messageId)).toBe(true);
+    });
+
     it('refuses missing fields, unknown fields and bodies over 1600 characters', async () => {
       const missing = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '+33612345678' }).expect(400);
       expect(missing.body.details.map((d: { field: string }) => d.field)).toEqual(['message']);

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { Actor } from '../common/actor.js';
 import { Page, toPage } from '../common/dto/pagination.dto.js';
 import { AuditAction } from './audit-action.enum.js';
+import { InsertBatcher } from '../database/insert-batcher.js';
 import { AuditLog } from './audit-log.entity.js';
 import { ListAuditQueryDto } from './dto/list-audit-query.dto.js';
 
@@ -19,10 +21,15 @@ export interface AuditEntry {
 /** The one way every module journals what happened. */
 @Injectable()
 export class AuditService {
-  constructor(@InjectRepository(AuditLog) private readonly logs: Repository<AuditLog>) {}
+  // Concurrent entries share one INSERT (group commit); each caller still waits for its own row.
+  private readonly batcher: InsertBatcher<AuditLog>;
+
+  constructor(@InjectRepository(AuditLog) private readonly logs: Repository<AuditLog>) {
+    this.batcher = new InsertBatcher(logs);
+  }
 
   async record(entry: AuditEntry): Promise<void> {
-    await this.logs.insert(this.logs.create(this.toRow(entry)));
+    await this.batcher.insert({ id: randomUUID(), ...this.toRow(entry) });
   }
 
   /** Builds the row without writing it, for callers that insert inside their own transaction. */

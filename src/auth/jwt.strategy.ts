@@ -30,7 +30,7 @@ export class JwtStrategy extends PassportStrategy(Strategy) {
   }
 
   async validate(payload: JwtPayload): Promise<AuthenticatedUser> {
-    const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findById(payload.sub) : null;
+    const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findForToken(payload.sub) : null;
     if (!user) throw new UnauthorizedException('This token does not belong to an existing user');
     if (user.disabled) throw new UnauthorizedException('This account is disabled');
     if (user.tokensValidAfter && (payload.iat ?? 0) * 1000 < user.tokensValidAfter.getTime()) {

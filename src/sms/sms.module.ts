@@ -6,6 +6,7 @@ import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
 import { TwilioSmsProvider } from './providers/twilio-sms.provider.js';
 import { SmsMessage } from './sms-message.entity.js';
+import { SmsMessageStore } from './sms-message.store.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsController } from './sms.controller.js';
 import { SmsService } from './sms.service.js';
@@ -30,6 +31,7 @@ function createProvider(config: AppConfig): SmsProvider {
     { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: createProvider },
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
     SmsTemplateService,
+    SmsMessageStore,
     SmsService,
     SmsMessagesService,
     AppointmentSmsListener,

@@ -8,6 +8,7 @@ import { Role } from '../users/role.enum.js';
 import { PhoneNumberService } from './phone/phone-number.service.js';
 import { SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
 import { SmsKind, type SmsMessage } from './sms-message.entity.js';
+import type { SmsMessageStore, SmsOutcome } from './sms-message.store.js';
 import { SmsInputError, SmsSendError } from './sms.errors.js';
 import { personalize, SmsService } from './sms.service.js';
 import type { SmsContext } from './sms.types.js';
@@ -48,8 +49,15 @@ describe(SmsService.name, () => {
     provider = { name: 'fake', sender: SENDER, send: vi.fn().mockResolvedValue(receipt('SM-1')) };
     audit = { record: vi.fn().mockResolvedValue(undefined) };
     config = { sms: { bulkMaxRecipients: 10, bulkConcurrency: 4 } };
+    // The store group-commits in production; here it forwards to the repository mock so each
+    // dispatch's insert and outcome can be checked in order.
+    const store = {
+      insertPending: messages.insert,
+      recordOutcome: vi.fn((id: string, outcome: SmsOutcome) => (messages.update as (...args: unknown[]) => unknown)({ id }, outcome)),
+    };
     sut = new SmsService(
       messages as unknown as Repository<SmsMessage>,
+      store as unknown as SmsMessageStore,
       provider as SmsProvider,
       new PhoneNumberService('FR'),
       new SmsTemplateService('Europe/Paris'),
@@ -97,7 +105,10 @@ describe(SmsService.name, () => {
 
       const { id } = insertedRow();
       expect(messages.update).toHaveBeenCalledTimes(1);
-      expect(messages.update).toHaveBeenCalledWith({ id }, { status: 'accepted', providerSid: 'SM-42', from: SENDER });
+      expect(messages.update).toHaveBeenCalledWith(
+        { id },
+        expect.objectContaining({ status: 'accepted', providerSid: 'SM-42', from: SENDER }),
+      );
       expect(provider.send.mock.invocationCallOrder[0]).toBeLessThan(messages.update.mock.invocationCallOrder[0]);
       expect(result).toMatchObject({ id, sid: 'SM-42', status: 'accepted', to: '+33612345678', provider: 'fake', segments: 1 });
     });
@@ -134,7 +145,7 @@ describe(SmsService.name, () => {
       expect(messages.update).toHaveBeenCalledTimes(1);
       expect(messages.update).toHaveBeenCalledWith(
         { id },
-        { status: 'failed', errorCode: '21610', errorMessage: 'Attempt to send to unsubscribed recipient' },
+        expect.objectContaining({ status: 'failed', errorCode: '21610', errorMessage: 'Attempt to send to unsubscribed recipient' }),
       );
     });
 

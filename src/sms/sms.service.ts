@@ -10,6 +10,7 @@ import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './enc
 import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
+import { SmsMessageStore } from './sms-message.store.js';
 import { SmsInputError, SmsSendError } from './sms.errors.js';
 import type { BulkRecipient, BulkRecipientResult, BulkResult, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
@@ -40,6 +41,7 @@ export class SmsService {
 
   constructor(
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    private readonly store: SmsMessageStore,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
     private readonly phones: PhoneNumberService,
     private readonly templates: SmsTemplateService,
@@ -224,11 +226,17 @@ export class SmsService {
       createdAt: new Date(),
       updatedAt: new Date(),
     });
-    await this.messages.insert(row);
+    await this.store.insertPending(row);
     try {
       if (abortWith) throw new SmsProviderError(abortWith);
       const receipt = await this.callProvider(draft);
-      await this.messages.update({ id: row.id }, { status: receipt.status, providerSid: receipt.sid, from: receipt.from });
+      await this.store.recordOutcome(row.id, {
+        status: receipt.status,
+        providerSid: receipt.sid,
+        from: receipt.from,
+        errorCode: null,
+        errorMessage: null,
+      });
       return {
         id: row.id,
         sid: receipt.sid,
@@ -245,10 +253,13 @@ export class SmsService {
       const failure: ProviderFailure =
         error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
       if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${String(error)}`);
-      await this.messages.update(
-        { id: row.id },
-        { status: SMS_FAILED, errorCode: failureCode(failure), errorMessage: failure.message.slice(0, 500) },
-      );
+      await this.store.recordOutcome(row.id, {
+        status: SMS_FAILED,
+        providerSid: null,
+        from: null,
+        errorCode: failureCode(failure),
+        errorMessage: failure.message,
+      });
       throw new SmsSendError(failure, row.id, draft.to);
     }
   }

@@ -1,9 +1,10 @@
 import { BadRequestException, ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { QueryFailedError, Repository } from 'typeorm';
+import { In, QueryFailedError, Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
+import { BatchLoader } from '../common/batch-loader.js';
 import { Clock } from '../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
@@ -34,6 +35,19 @@ export class UsersService {
   findById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id });
   }
+
+  /**
+   * The user as it is now, for checking a token on every request: look-ups made together are one
+   * query, and nothing is cached, so a disabled user or a new password takes effect at once.
+   */
+  findForToken(id: string): Promise<User | null> {
+    return this.tokenLoader.load(id);
+  }
+
+  private readonly tokenLoader = new BatchLoader<string, User>(async (ids) => {
+    const users = await this.users.findBy({ id: In(ids) });
+    return new Map(users.map((u) => [u.id, u]));
+  });
 
   /** With the password hash, for sign-in only. */
   findForSignIn(email: string): Promise<User | null> {

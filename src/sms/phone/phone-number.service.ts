@@ -11,6 +11,9 @@ import {
 } from 'libphonenumber-js/max';
 
 /** Injection token of the country assumed for numbers written in national format (ISO 3166-1 alpha-2, e.g. 'FR'). */
+/** How many recent format results are kept (oldest dropped first). */
+const RECENT_RESULTS = 5000;
+
 export const DEFAULT_PHONE_COUNTRY = Symbol('DEFAULT_PHONE_COUNTRY');
 
 /**
@@ -98,6 +101,22 @@ export class PhoneNumberService {
 
   /** Parses and describes `input`; never throws. */
   format(input: string, country?: string): PhoneFormatResult {
+    // Parsing with full metadata costs tens of microseconds; the same few numbers come back often
+    // (a clinic's clients, bulk lists), so recent results are kept.
+    const key = typeof input === 'string' ? `${country ?? ''}|${input}` : null;
+    const cached = key === null ? undefined : this.recent.get(key);
+    if (cached) return { ...cached };
+    const result = this.parse(input, country);
+    if (key !== null) {
+      if (this.recent.size >= RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.set(key, result);
+    }
+    return { ...result };
+  }
+
+  private readonly recent = new Map<string, PhoneFormatResult>();
+
+  private parse(input: string, country?: string): PhoneFormatResult {
     const text = typeof input === 'string' ? input : '';
     const invalid = (reason: PhoneNumberProblem): PhoneFormatResult => ({
       input: text,
