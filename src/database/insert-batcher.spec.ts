@@ -5,24 +5,19 @@ interface Row {
   id: string;
 }
 
-/** A repository whose query builder records each INSERT's rows and fails on demand. */
-function fakeRepository(failWhen: (rows: Row[]) => boolean) {
-  const statements: Row[][] = [];
-  const builder = {
-    insert: () => builder,
-    into: () => builder,
-    values: (rows: Row[]) => {
-      builder.rows = rows;
-      return builder;
+/** A repository (one `id` column) that records each INSERT's ids and fails on demand. */
+function fakeRepository(failWhen: (ids: string[]) => boolean) {
+  const statements: { id: string }[][] = [];
+  const column = { isInsert: true, databaseName: 'id', getEntityValue: (row: Row) => row.id };
+  const repository = {
+    metadata: { tableName: 'rows', columns: [column] },
+    manager: { connection: { driver: { options: { type: 'better-sqlite3' }, escape: (n: string) => `"${n}"`, preparePersistentValue: (v: unknown) => v } } },
+    query: async (sql: string, params: string[]) => {
+      expect(sql).toBe(`INSERT INTO "rows" ("id") VALUES ${params.map(() => '(?)').join(', ')}`);
+      if (failWhen(params)) throw new Error('constraint failed');
+      statements.push(params.map((id) => ({ id })));
     },
-    updateEntity: () => builder,
-    rows: [] as Row[],
-    execute: async () => {
-      if (failWhen(builder.rows)) throw new Error('constraint failed');
-      statements.push(builder.rows);
-    },
-  };
-  const repository = { target: 'rows', manager: { createQueryBuilder: () => builder } } as unknown as Repository<Row>;
+  } as unknown as Repository<Row>;
   return { repository, statements };
 }
 
@@ -37,7 +32,7 @@ describe(InsertBatcher.name, () => {
   });
 
   it('retries a failed batch row by row, so a bad row fails only its own caller', async () => {
-    const { repository, statements } = fakeRepository((rows) => rows.some((r) => r.id === 'bad'));
+    const { repository, statements } = fakeRepository((ids) => ids.includes('bad'));
     const sut = new InsertBatcher<Row>(repository);
 
     const results = await Promise.allSettled(['a', 'bad', 'c'].map((id) => sut.insert({ id })));

@@ -8,7 +8,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
-import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
+import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
 import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
 import { SmsMessageStore } from './sms-message.store.js';
 import { SmsInputError, SmsSendError } from './sms.errors.js';
@@ -168,31 +168,23 @@ export class SmsService {
   }
 
   private async sendOne(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext, action: AuditAction): Promise<SmsSendResult> {
-    let result: SmsSendResult | undefined;
-    let failure: SmsSendError | undefined;
-    try {
-      result = await this.dispatch(draft, analysis, context, null);
-    } catch (error) {
-      if (!(error instanceof SmsSendError)) throw error;
-      failure = error;
-    }
-    await this.audit.record({
-      action,
-      actor: context.actor,
-      target: context.related ?? { type: 'sms_message', id: result?.id ?? failure!.messageId },
-      metadata: {
-        messageId: result?.id ?? failure!.messageId,
-        to: draft.to,
-        message: draft.body,
-        ...(draft.templateType ? { type: draft.templateType, locale: draft.locale } : {}),
-        provider: this.provider.name,
-        status: result?.status ?? SMS_FAILED,
-        sid: result?.sid ?? null,
-        ...(failure ? { errorCode: failureCode(failure.failure), error: failure.failure.message } : {}),
-      },
-    });
-    if (failure) throw failure;
-    return result!;
+    const journal = (messageId: string, result?: SmsSendResult, failure?: ProviderFailure) =>
+      this.audit.record({
+        action,
+        actor: context.actor,
+        target: context.related ?? { type: 'sms_message', id: messageId },
+        metadata: {
+          messageId,
+          to: draft.to,
+          message: draft.body,
+          ...(draft.templateType ? { type: draft.templateType, locale: draft.locale } : {}),
+          provider: this.provider.name,
+          status: result?.status ?? SMS_FAILED,
+          sid: result?.sid ?? null,
+          ...(failure ? { errorCode: failureCode(failure), error: failure.message } : {}),
+        },
+      });
+    return this.dispatch(draft, analysis, context, null, journal);
   }
 
   /**
@@ -204,6 +196,8 @@ export class SmsService {
     analysis: SmsBodyAnalysis,
     context: SmsContext,
     abortWith: ProviderFailure | null,
+    /** Journals the outcome; written together with it (single sends; bulk journals once per batch). */
+    journal?: (messageId: string, result?: SmsSendResult, failure?: ProviderFailure) => Promise<void>,
   ): Promise<SmsSendResult> {
     const row = this.messages.create({
       id: randomUUID(),
@@ -227,41 +221,34 @@ export class SmsService {
       updatedAt: new Date(),
     });
     await this.store.insertPending(row);
+    let receipt: ProviderReceipt;
     try {
       if (abortWith) throw new SmsProviderError(abortWith);
-      const receipt = await this.callProvider(draft);
-      await this.store.recordOutcome(row.id, {
-        status: receipt.status,
-        providerSid: receipt.sid,
-        from: receipt.from,
-        errorCode: null,
-        errorMessage: null,
-      });
-      return {
-        id: row.id,
-        sid: receipt.sid,
-        status: receipt.status,
-        to: draft.to,
-        from: receipt.from,
-        segments: analysis.segments,
-        encoding: analysis.encoding,
-        ucs2Characters: analysis.ucs2Characters,
-        ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(draft.body, analysis) } : {}),
-        provider: this.provider.name,
-      };
+      receipt = await this.callProvider(draft);
     } catch (error) {
       const failure: ProviderFailure =
         error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
       if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${String(error)}`);
-      await this.store.recordOutcome(row.id, {
-        status: SMS_FAILED,
-        providerSid: null,
-        from: null,
-        errorCode: failureCode(failure),
-        errorMessage: failure.message,
-      });
+      const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
+      await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
       throw new SmsSendError(failure, row.id, draft.to);
     }
+    const result: SmsSendResult = {
+      id: row.id,
+      sid: receipt.sid,
+      status: receipt.status,
+      to: draft.to,
+      from: receipt.from,
+      segments: analysis.segments,
+      encoding: analysis.encoding,
+      ucs2Characters: analysis.ucs2Characters,
+      ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(draft.body, analysis) } : {}),
+      provider: this.provider.name,
+    };
+    const outcome = { status: receipt.status, providerSid: receipt.sid, from: receipt.from, errorCode: null, errorMessage: null };
+    // The outcome and its journal entry are independent writes: issue them together.
+    await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, result)]);
+    return result;
   }
 
   /** Bulk sends wait and retry when Twilio rate-limits; single sends answer 503 + Retry-After at once. */
