@@ -11,7 +11,11 @@ function fakeRepository(failWhen: (ids: string[]) => boolean) {
   const column = { isInsert: true, databaseName: 'id', getEntityValue: (row: Row) => row.id };
   const repository = {
     metadata: { tableName: 'rows', columns: [column] },
-    manager: { connection: { driver: { options: { type: 'better-sqlite3' }, escape: (n: string) => `"${n}"`, preparePersistentValue: (v: unknown) => v } } },
+    manager: {
+      connection: {
+        driver: { options: { type: 'better-sqlite3' }, escape: (n: string) => `"${n}"`, preparePersistentValue: (v: unknown) => v },
+      },
+    },
     query: async (sql: string, params: string[]) => {
       expect(sql).toBe(`INSERT INTO "rows" ("id") VALUES ${params.map(() => '(?)').join(', ')}`);
       if (failWhen(params)) throw new Error('constraint failed');

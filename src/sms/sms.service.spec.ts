@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
@@ -56,7 +55,6 @@ describe(SmsService.name, () => {
       recordOutcome: vi.fn((id: string, outcome: SmsOutcome) => (messages.update as (...args: unknown[]) => unknown)({ id }, outcome)),
     };
     sut = new SmsService(
-      messages as unknown as Repository<SmsMessage>,
       store as unknown as SmsMessageStore,
       provider as SmsProvider,
       new PhoneNumberService('FR'),

@@ -1,8 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import { Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -40,7 +38,6 @@ export class SmsService {
   private readonly logger = new Logger(SmsService.name);
 
   constructor(
-    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
     private readonly store: SmsMessageStore,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
     private readonly phones: PhoneNumberService,
@@ -199,7 +196,8 @@ export class SmsService {
     /** Journals the outcome; written together with it (single sends; bulk journals once per batch). */
     journal?: (messageId: string, result?: SmsSendResult, failure?: ProviderFailure) => Promise<void>,
   ): Promise<SmsSendResult> {
-    const row = this.messages.create({
+    // A plain construction: repository.create() walks the entity metadata on every send.
+    const row: SmsMessage = Object.assign(new SmsMessage(), {
       id: randomUUID(),
       to: draft.to,
       from: this.provider.sender,
