@@ -34,7 +34,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.setGlobalPrefix('api');
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
-  app.enableShutdownHooks();
 
   await app.register(helmet, {
     // Swagger UI needs inline scripts and styles; everything else keeps helmet's defaults.

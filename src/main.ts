@@ -12,7 +12,26 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const url = `http://localhost:${config.port}`;
-  new Logger('Bootstrap').log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
+  const logger = new Logger('Bootstrap');
+  logger.log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
+
+  // Graceful shutdown: stop accepting requests, let those in flight finish, stop the reminder
+  // scanner, close the database, then exit 0.
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.log(`${signal} received: shutting down`);
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
 
 bootstrap().catch((error: unknown) => {

@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
 import { baseEnvironment } from './support/test-app.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -47,5 +48,31 @@ describe('Booting the built service', () => {
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/JWT_SECRET is required in production.*ADMIN_EMAIL.*TWILIO_ACCOUNT_SID/);
+  });
+
+  it('serves, then shuts down cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, PORT: '3917', LOG_LEVEL: 'log' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    try {
+      await vi.waitFor(
+        async () => {
+          const res = await fetch('http://127.0.0.1:3917/api/health');
+          expect(res.status).toBe(200);
+        },
+        { timeout: 20_000, interval: 200 },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('Listening on');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });

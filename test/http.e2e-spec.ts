@@ -64,6 +64,8 @@ describeEachDatabase('HTTP surface', (kind) => {
   });
 });
 
+const NO_SUCH_ID = '00000000-0000-4000-8000-000000000000';
+
 /** Who may call what: no token → 401, wrong role → 403, right role → not 401/403. */
 describeEachDatabase('Access matrix', (kind) => {
   let t: TestApp;
@@ -94,8 +96,21 @@ describeEachDatabase('Access matrix', (kind) => {
     { method: 'get', path: '/api/auth/me', rule: anySignedIn },
     { method: 'get', path: '/api/users', rule: staffOnly },
     { method: 'post', path: '/api/users', body: {}, rule: staffOnly },
-    { method: 'patch', path: '/api/users/00000000-0000-4000-8000-000000000000', body: {}, rule: staffOnly },
+    { method: 'patch', path: `/api/users/${NO_SUCH_ID}`, body: {}, rule: staffOnly },
     { method: 'get', path: '/api/audit', rule: staffOnly },
+    { method: 'post', path: '/api/sms/send', body: {}, rule: staffOnly },
+    { method: 'post', path: '/api/sms/notification', body: {}, rule: staffOnly },
+    { method: 'post', path: '/api/sms/bulk', body: {}, rule: staffOnly },
+    { method: 'post', path: '/api/sms/format-phone', body: { phone: '0612345678' }, rule: anySignedIn },
+    { method: 'get', path: '/api/sms/templates', rule: staffOnly },
+    { method: 'get', path: '/api/sms/messages', rule: staffOnly },
+    { method: 'get', path: `/api/sms/messages/${NO_SUCH_ID}`, rule: staffOnly },
+    { method: 'get', path: '/api/appointments', rule: staffOnly },
+    { method: 'post', path: '/api/appointments', body: {}, rule: staffOnly },
+    { method: 'get', path: `/api/appointments/${NO_SUCH_ID}`, rule: staffOnly },
+    { method: 'patch', path: `/api/appointments/${NO_SUCH_ID}`, body: {}, rule: staffOnly },
+    { method: 'post', path: `/api/appointments/${NO_SUCH_ID}/confirm`, rule: staffOnly },
+    { method: 'post', path: `/api/appointments/${NO_SUCH_ID}/cancel`, body: {}, rule: staffOnly },
   ];
 
   for (const route of routes) {
