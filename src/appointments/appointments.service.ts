@@ -6,7 +6,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
-import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
 import { SmsMessage } from '../sms/sms-message.entity.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
@@ -80,10 +80,7 @@ export class AppointmentsService {
     if (query.from) qb.andWhere('a.startsAt >= :from', { from: query.from });
     if (query.to) qb.andWhere('a.startsAt <= :to', { to: query.to });
     if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.normalizePhone(query.phone, 'phone') });
-    qb.orderBy('a.startsAt', 'ASC').addOrderBy('a.id', 'ASC');
-    qb.skip((query.page - 1) * query.limit).take(query.limit);
-    const [items, total] = await qb.getManyAndCount();
-    return toPage(items, total, query);
+    return paginate(qb, query, 'startsAt', 'ASC');
   }
 
   async get(id: string): Promise<Appointment> {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { Actor } from '../common/actor.js';
-import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { AuditAction } from './audit-action.enum.js';
 import { InsertBatcher } from '../database/insert-batcher.js';
 import { AuditLog } from './audit-log.entity.js';
@@ -59,9 +59,6 @@ export class AuditService {
     }
     if (query.from) qb.andWhere('log.createdAt >= :from', { from: query.from });
     if (query.to) qb.andWhere('log.createdAt <= :to', { to: query.to });
-    qb.orderBy('log.createdAt', 'DESC').addOrderBy('log.id', 'DESC');
-    qb.skip((query.page - 1) * query.limit).take(query.limit);
-    const [items, total] = await qb.getManyAndCount();
-    return toPage(items, total, query);
+    return paginate(qb, query, 'createdAt', 'DESC');
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { GroupCommit } from '../database/group-commit.js';
 import { InsertBatcher } from '../database/insert-batcher.js';
 import { SmsMessage } from './sms-message.entity.js';
 
@@ -15,11 +16,7 @@ export interface SmsOutcome {
 interface PendingOutcome {
   id: string;
   outcome: SmsOutcome;
-  resolve: () => void;
-  reject: (error: unknown) => void;
 }
-
-const MAX_ROWS_PER_STATEMENT = 200;
 
 /**
  * The send path's writes to sms_messages, group-committed: concurrent sends share one multi-row
@@ -29,9 +26,7 @@ const MAX_ROWS_PER_STATEMENT = 200;
 @Injectable()
 export class SmsMessageStore {
   private readonly inserts: InsertBatcher<SmsMessage>;
-  private outcomes: PendingOutcome[] = [];
-  private flushing: Promise<void> | null = null;
-  private scheduled = false;
+  private readonly outcomes = new GroupCommit<PendingOutcome>((batch) => this.update(batch));
   private readonly postgres: boolean;
 
   constructor(@InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>) {
@@ -46,32 +41,7 @@ export class SmsMessageStore {
 
   /** Stores the provider's answer (or the failure) on the attempt. */
   recordOutcome(id: string, outcome: SmsOutcome): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.outcomes.push({ id, outcome, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.flushing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flushing = this.flush().finally(() => {
-        this.flushing = null;
-        if (this.outcomes.length) this.schedule();
-      });
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.outcomes.splice(0, MAX_ROWS_PER_STATEMENT);
-    try {
-      await this.update(batch);
-      for (const p of batch) p.resolve();
-    } catch {
-      for (const p of batch) await this.update([p]).then(p.resolve, p.reject);
-    }
+    return this.outcomes.submit({ id, outcome });
   }
 
   /**

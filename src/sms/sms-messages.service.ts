@@ -1,7 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { Page, toPage } from '../common/dto/pagination.dto.js';
+import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { PhoneNumberService } from './phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
@@ -31,10 +31,7 @@ export class SmsMessagesService {
     }
     if (query.since) qb.andWhere('m.createdAt >= :since', { since: query.since });
     if (query.until) qb.andWhere('m.createdAt <= :until', { until: query.until });
-    qb.orderBy('m.createdAt', 'DESC').addOrderBy('m.id', 'DESC');
-    qb.skip((query.page - 1) * query.limit).take(query.limit);
-    const [items, total] = await qb.getManyAndCount();
-    return toPage(items, total, query);
+    return paginate(qb, query, 'createdAt', 'DESC');
   }
 
   async get(id: string): Promise<SmsMessage> {
