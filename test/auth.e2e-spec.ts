@@ -1,3 +1,5 @@
+import { Logger } from '@nestjs/common';
+import { vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, USER_PASSWORD } from './support/test-app.js';
@@ -102,5 +104,22 @@ describeEachDatabase('Authentication: sign-in throttled per IP', (kind) => {
     await t.http.post('/api/auth/login').send({ email: 'b@example.test', password: 'x' }).expect(401);
     const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(429);
     expect(res.headers['retry-after']).toBeDefined();
+  });
+});
+
+describeEachDatabase('First start without ADMIN_EMAIL / ADMIN_PASSWORD', (kind) => {
+  it('creates admin@localhost with a generated password, printed once, that signs in', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const t = await TestApp.start(kind, { ADMIN_EMAIL: '', ADMIN_PASSWORD: '' });
+    try {
+      const line = warn.mock.calls.map((c) => String(c[0])).find((m) => m.includes('admin@localhost'));
+      const password = /generated password: (\S+)/.exec(line ?? '')?.[1];
+      expect(password).toBeDefined();
+      await t.http.post('/api/auth/login').send({ email: 'admin@localhost', password }).expect(200);
+      expect(warn.mock.calls.filter((c) => String(c[0]).includes(password!))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      await t.close();
+    }
   });
 });
