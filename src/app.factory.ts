@@ -43,6 +43,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
         scriptSrc: ["'self'", "'unsafe-inline'"],
+        // The service is often reached over plain http (local runs, an internal host): upgrading
+        // Swagger UI's asset requests to https would break the page.
+        upgradeInsecureRequests: null,
       },
     },
   });
