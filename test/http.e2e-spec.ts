@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
@@ -126,4 +127,18 @@ describeEachDatabase('Access matrix', (kind) => {
       });
     }
   }
+});
+
+describeEachDatabase('Health when the database is gone', (kind) => {
+  it('answers 503 with database: down', async () => {
+    const t = await TestApp.start(kind);
+    try {
+      await t.get(DataSource).destroy();
+      const res = await t.http.get('/api/health').expect(503);
+      expect(res.body).toMatchObject({ statusCode: 503, status: 'error', database: 'down' });
+    } finally {
+      await t.close().catch(() => undefined);
+      await t.db.drop();
+    }
+  });
 });
