@@ -8,6 +8,7 @@ import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import { AppConfig } from './config/app-config.js';
 import type { AppConfigOptions } from './config/config.module.js';
+import { loadConfigFromProcess } from './config/process-config.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -21,8 +22,9 @@ export interface CreateAppOptions extends AppConfigOptions {
  * call this, so tests exercise the same pipes, filters, guards and plugins.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
-  const bodyLimit = Number(options.overrides?.BODY_LIMIT_BYTES) || undefined;
-  const adapter = new FastifyAdapter({ bodyLimit: bodyLimit ?? 1024 * 1024, trustProxy: false });
+  // The adapter exists before Nest's config module does, so read the body limit the same way here.
+  const { bodyLimitBytes } = loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
+  const adapter = new FastifyAdapter({ bodyLimit: bodyLimitBytes, trustProxy: false });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
     logger: options.logger ?? ['fatal', 'error', 'warn', 'log'],
     bufferLogs: false,
