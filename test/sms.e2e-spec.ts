@@ -54,6 +54,7 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         encoding: 'GSM-7',
         ucs2Characters: [],
         provider: 'twilio',
+        body: 'Votre message SMS ici',
       });
       expect(standIn.requests).toHaveLength(1);
       expect(standIn.requests[0].form).toMatchObject({ To: '+33612345678', From: '+33700000000', Body: 'Votre message SMS ici' });
@@ -236,6 +237,7 @@ describeEachDatabase('SMS through Twilio', (kind) => {
     it("renders the brief's example in French and journals send_notification_sms", async () => {
       const res = await t.http.post('/api/sms/notification').set(auth(admin)).send(BRIEF_NOTIFICATION).expect(201);
       const body = standIn.requests[0].form.Body;
+      expect(res.body.body).toBe(body);
       expect(body).toContain('Jean Dupont');
       expect(body).toContain('lundi 15 janvier 2024');
       expect(body).toContain('14:30');

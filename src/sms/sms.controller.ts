@@ -36,6 +36,7 @@ const SEND_EXAMPLE = {
   encoding: 'GSM-7',
   ucs2Characters: [],
   provider: 'twilio',
+  body: 'Votre message SMS ici',
 };
 const TWILIO_ERROR_EXAMPLE = {
   statusCode: 400,

@@ -242,6 +242,7 @@ export class SmsService {
       ucs2Characters: analysis.ucs2Characters,
       ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(draft.body, analysis) } : {}),
       provider: this.provider.name,
+      body: draft.body,
     };
     const outcome = { status: receipt.status, providerSid: receipt.sid, from: receipt.from, errorCode: null, errorMessage: null };
     // The outcome and its journal entry are independent writes: issue them together.

@@ -24,6 +24,8 @@ export interface SmsSendResult {
   ucs2Characters: string[];
   encodingNote?: string;
   provider: string;
+  /** The text sent (a notification's rendered template), so a caller sees exactly what went out. */
+  body: string;
 }
 
 export interface BulkRecipient {
