@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
+import pLimit from 'p-limit';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { AppConfig } from '../config/app-config.js';
@@ -12,6 +13,8 @@ import { ReminderPolicy } from './reminder-policy.js';
 
 /** Reminders claimed per scan; the next scan takes the rest. */
 export const REMINDER_BATCH = 100;
+/** Reminder SMS in flight at once during a scan. */
+const REMINDER_SEND_CONCURRENCY = 8;
 const INTERVAL_NAME = 'appointment-reminders';
 
 export interface ScanResult {
@@ -70,21 +73,29 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       order: { reminderDueAt: 'ASC' },
       take: REMINDER_BATCH,
     });
-    let claimed = 0;
     let expired = 0;
+    const toSend: Appointment[] = [];
     for (const appointment of due) {
       const stillAhead = appointment.startsAt.getTime() > now.getTime();
-      const won = await this.claim(appointment.id, now, stillAhead);
-      if (!won) continue;
-      if (!stillAhead) {
+      if (!(await this.claim(appointment.id, now, stillAhead))) continue;
+      if (stillAhead) {
+        toSend.push(appointment);
+      } else {
         expired++;
         this.logger.warn(`Reminder for appointment ${appointment.id} dropped: it started at ${appointment.startsAt.toISOString()}`);
-        continue;
       }
-      claimed++;
-      const event: AppointmentEvent = { appointment: snapshot(appointment), actor: null };
-      await this.events.emitAsync(APPOINTMENT_EVENTS.reminderDue, event);
     }
+    // Claimed reminders go out a few at a time, not one Twilio round trip after another.
+    const limit = pLimit(REMINDER_SEND_CONCURRENCY);
+    await Promise.all(
+      toSend.map((appointment) =>
+        limit(() => {
+          const event: AppointmentEvent = { appointment: snapshot(appointment), actor: null };
+          return this.events.emitAsync(APPOINTMENT_EVENTS.reminderDue, event);
+        }),
+      ),
+    );
+    const claimed = toSend.length;
     return { claimed, expired, skippedForQuietHours: false };
   }
 
