@@ -80,6 +80,22 @@ export class SmsMessage {
   @Column({ name: 'actor_email', type: 'varchar', length: 254, nullable: true })
   actorEmail: string | null;
 
+  /** Not sent before this instant (send later, retry backoff); null: as soon as possible. */
+  @Column({ name: 'not_before', type: Date, nullable: true })
+  notBefore: Date | null;
+
+  /** While `sending`: the claiming worker owns the row until then; past it another worker takes it up. */
+  @Column({ name: 'lease_until', type: Date, nullable: true })
+  leaseUntil: Date | null;
+
+  /** Provider calls made so far. */
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
+  /** Unique key of the request or event that asked for this message: a replay finds it instead of making another. */
+  @Column({ name: 'dedupe_key', type: 'varchar', length: 160, nullable: true })
+  dedupeKey: string | null;
+
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;
 

@@ -214,6 +214,10 @@ export class SmsService {
       encoding: analysis.encoding,
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
+      notBefore: null,
+      leaseUntil: null,
+      attempts: 0,
+      dedupeKey: context.dedupeKey ?? null,
       // Millisecond times from here: SQLite's own default has whole seconds.
       createdAt: new Date(),
       updatedAt: new Date(),

@@ -8,6 +8,8 @@ export interface SmsContext {
   locale?: string;
   /** What the message is about, stored with it (e.g. { type: 'appointment', id }). */
   related?: { type: string; id: string };
+  /** Unique key of the request or event asking for this SMS: a second call with it makes no second message. */
+  dedupeKey?: string;
 }
 
 export interface SmsSendResult {
