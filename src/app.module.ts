@@ -7,8 +7,10 @@ import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
 import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { PhoneModule } from './sms/phone/phone.module.js';
+import { SmsPortsModule } from './sms/sms-ports.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -23,12 +25,14 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         ScheduleModule.forRoot(),
         DatabaseModule,
+        EventsModule,
         AuditModule,
         PhoneModule,
         UsersModule,
         AuthModule,
         HealthModule,
         SmsModule,
+        SmsPortsModule,
         AppointmentsModule,
       ],
     };

@@ -64,6 +64,7 @@ export class AppConfig {
   readonly redisUrl?: string;
   readonly bodyLimitBytes: number;
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly events: { relayEnabled: boolean };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
 
   constructor(env: EnvironmentVariables) {
@@ -105,6 +106,7 @@ export class AppConfig {
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
     };
+    this.events = { relayEnabled: env.EVENT_RELAY_ENABLED !== 'false' };
     this.reminders = {
       enabled: env.REMINDERS_ENABLED !== 'false',
       leadHours: env.REMINDER_LEAD_HOURS ?? 24,

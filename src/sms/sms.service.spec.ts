@@ -1,3 +1,4 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Logger } from '@nestjs/common';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
@@ -61,6 +62,7 @@ describe(SmsService.name, () => {
       new SmsTemplateService('Europe/Paris'),
       audit as unknown as AuditService,
       config as unknown as AppConfig,
+      new EventEmitter2(),
     );
   });
 
