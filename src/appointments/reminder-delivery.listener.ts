@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, IsNull, Repository } from 'typeorm';
-import { withSqliteWriteLock } from '../events/sqlite-write-lock.js';
+import { InjectRepository } from '@nestjs/typeorm';
+import { IsNull, Repository } from 'typeorm';
 import { SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
 import { Appointment } from './appointment.entity.js';
 
@@ -16,10 +15,7 @@ export const REMINDER_TEMPLATE = 'appointment_reminder';
  */
 @Injectable()
 export class ReminderDeliveryListener {
-  constructor(
-    @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
-    @InjectDataSource() private readonly dataSource: DataSource,
-  ) {}
+  constructor(@InjectRepository(Appointment) private readonly appointments: Repository<Appointment>) {}
 
   @OnEvent(SMS_EVENTS.messageUpdated, { suppressErrors: false })
   async onMessageUpdated(input: SmsMessageUpdatedEvent | { payload: SmsMessageUpdatedEvent }): Promise<void> {
@@ -28,8 +24,6 @@ export class ReminderDeliveryListener {
     if (event.templateType !== REMINDER_TEMPLATE || event.relatedType !== 'appointment' || !event.relatedId) return;
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
-    await withSqliteWriteLock(this.dataSource, () =>
-      this.appointments.update({ id, reminderDueAt: IsNull(), reminderSentAt: IsNull() }, { reminderSentAt: new Date(event.at) }),
-    );
+    await this.appointments.update({ id, reminderDueAt: IsNull(), reminderSentAt: IsNull() }, { reminderSentAt: new Date(event.at) });
   }
 }

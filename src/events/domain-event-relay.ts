@@ -1,12 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
 import pLimit from 'p-limit';
-import { DataSource, IsNull, Repository } from 'typeorm';
+import { IsNull, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { DomainEvent } from './domain-event.entity.js';
 import type { DomainEventEnvelope } from './domain-event.types.js';
-import { withSqliteWriteLock } from './sqlite-write-lock.js';
 
 /** How often each relay looks for events nobody woke it for (written by a process that died, retries). */
 export const RELAY_POLL_MS = 1000;
@@ -40,7 +39,6 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
 
   constructor(
     @InjectRepository(DomainEvent) private readonly events: Repository<DomainEvent>,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly emitter: EventEmitter2,
     private readonly config: AppConfig,
   ) {}
@@ -107,17 +105,15 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
 
   /** The atomic claim: only one relay's UPDATE matches an unleased, unprocessed, due event. */
   private async claim(event: DomainEvent, now: Date): Promise<boolean> {
-    const result = await this.write(() =>
-      this.events
-        .createQueryBuilder()
-        .update(DomainEvent)
-        .set({ leaseUntil: new Date(now.getTime() + RELAY_LEASE_MS), attempts: () => 'attempts + 1' })
-        .where('id = :id', { id: event.id })
-        .andWhere('processed_at IS NULL')
-        .andWhere('next_attempt_at <= :now', { now })
-        .andWhere('(lease_until IS NULL OR lease_until <= :now)', { now })
-        .execute(),
-    );
+    const result = await this.events
+      .createQueryBuilder()
+      .update(DomainEvent)
+      .set({ leaseUntil: new Date(now.getTime() + RELAY_LEASE_MS), attempts: () => 'attempts + 1' })
+      .where('id = :id', { id: event.id })
+      .andWhere('processed_at IS NULL')
+      .andWhere('next_attempt_at <= :now', { now })
+      .andWhere('(lease_until IS NULL OR lease_until <= :now)', { now })
+      .execute();
     if (result.affected !== 1) return false;
     event.attempts += 1;
     return true;
@@ -135,16 +131,12 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
       this.logger.warn(
         `Event ${event.type} ${event.id} failed (attempt ${event.attempts}), retried after ${nextAttemptAt.toISOString()}: ${message}`,
       );
-      await this.write(() =>
-        this.events.update({ id: event.id, processedAt: IsNull() }, { leaseUntil: null, nextAttemptAt, lastError: message.slice(0, 500) }),
+      await this.events.update(
+        { id: event.id, processedAt: IsNull() },
+        { leaseUntil: null, nextAttemptAt, lastError: message.slice(0, 500) },
       );
       return;
     }
-    await this.write(() => this.events.update({ id: event.id }, { processedAt: new Date(), leaseUntil: null, lastError: null }));
-  }
-
-  /** SQLite: the relay's writes take turns with the outbox's transactions (see withSqliteWriteLock). */
-  private write<T>(work: () => Promise<T>): Promise<T> {
-    return withSqliteWriteLock(this.dataSource, work);
+    await this.events.update({ id: event.id }, { processedAt: new Date(), leaseUntil: null, lastError: null });
   }
 }

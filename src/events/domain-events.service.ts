@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
+import { runTransaction } from '../database/transactions.js';
 import { DomainEvent } from './domain-event.entity.js';
 import { DomainEventRelay } from './domain-event-relay.js';
-import { withSqliteWriteLock } from './sqlite-write-lock.js';
 
 /** What a unit of work gets: the transaction's EntityManager, and `publish` to raise events in it. */
 export interface UnitOfWork {
@@ -28,20 +28,17 @@ export class DomainEvents {
 
   async transaction<T>(work: (unit: UnitOfWork) => Promise<T>): Promise<T> {
     let published = 0;
-    const run = () =>
-      this.dataSource.transaction(async (manager) => {
-        const unit: UnitOfWork = {
-          manager,
-          publish: async (type, payload) => {
-            const id = await this.insert(manager, type, payload);
-            published++;
-            return id;
-          },
-        };
-        return work(unit);
-      });
-    // SQLite: transactions take turns (see withSqliteWriteLock).
-    const result = await withSqliteWriteLock(this.dataSource, run);
+    const result = await runTransaction(this.dataSource, async (manager) => {
+      const unit: UnitOfWork = {
+        manager,
+        publish: async (type, payload) => {
+          const id = await this.insert(manager, type, payload);
+          published++;
+          return id;
+        },
+      };
+      return work(unit);
+    });
     if (published) this.relay.wake();
     return result;
   }
