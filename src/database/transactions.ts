@@ -48,8 +48,13 @@ async function exclusive<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Makes statements from outside the open transaction wait for its end (see runTransaction). */
-function installSqliteGate(dataSource: DataSource): void {
+/**
+ * Makes this database's statements from outside the open transaction wait for its end (see
+ * runTransaction). Installed at boot for the app's database (DomainEvents); idempotent; a no-op on
+ * PostgreSQL.
+ */
+export function installSqliteGate(dataSource: DataSource): void {
+  if (dataSource.options.type === 'postgres') return;
   // better-sqlite3: createQueryRunner() always hands out the same runner, so one patch covers all.
   const runner = dataSource.driver.createQueryRunner('master');
   if (gated.has(runner)) return;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { runTransaction } from '../database/transactions.js';
+import { installSqliteGate, runTransaction } from '../database/transactions.js';
 import { DomainEvent } from './domain-event.entity.js';
 import { DomainEventRelay } from './domain-event-relay.js';
 
@@ -24,7 +24,10 @@ export class DomainEvents {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly relay: DomainEventRelay,
-  ) {}
+  ) {
+    // SQLite: from boot on, statements wait for an open transaction rather than join it.
+    installSqliteGate(dataSource);
+  }
 
   async transaction<T>(work: (unit: UnitOfWork) => Promise<T>): Promise<T> {
     let published = 0;
