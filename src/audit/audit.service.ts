@@ -31,7 +31,8 @@ export class AuditService {
   /**
    * Journals one entry. With `manager` (a transaction's EntityManager) the entry is written inside that
    * transaction, so it is committed or rolled back with the change it describes; without it, the entry
-   * is group-committed on its own.
+   * is group-committed on its own. Inside a transaction, always pass its manager (on SQLite a write from
+   * outside an open transaction waits for its end, see runTransaction).
    */
   async record(entry: AuditEntry, manager?: EntityManager): Promise<void> {
     if (manager) await manager.insert(AuditLog, { id: randomUUID(), ...this.toRow(entry) });
