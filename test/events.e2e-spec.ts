@@ -124,6 +124,21 @@ describeEachDatabase('Domain event outbox', (kind) => {
     expect(standIn.requests).toHaveLength(1);
   });
 
+  it('deletes processed events after a week, never unprocessed ones', async () => {
+    const appointment = await create();
+    await confirm(appointment.id);
+    await t.settle();
+    const [event] = await eventsAbout(appointment.id);
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3_600_000);
+    const waiting = await t.get(DomainEvents).insert(t.get(DataSource).manager, 'test.unhandled', { note: 'never processed' });
+    await events().update({ id: waiting }, { createdAt: eightDaysAgo, nextAttemptAt: new Date(Date.now() + 3_600_000) });
+    await events().update({ id: event.id }, { processedAt: eightDaysAgo });
+    expect(await t.get(DomainEventRelay).prune()).toBeGreaterThanOrEqual(1);
+    expect(await events().findOneBy({ id: event.id })).toBeNull();
+    expect(await events().findOneBy({ id: waiting })).not.toBeNull();
+    await events().delete({ id: waiting });
+  });
+
   it('claims an event once with several relays delivering at once', async () => {
     const appointments = await Promise.all([1, 2, 3, 4].map((i) => create(`2030-05-1${i}T08:00:00Z`, `06123456${20 + i}`)));
     const relay = t.get(DomainEventRelay);

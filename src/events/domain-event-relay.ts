@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import pLimit from 'p-limit';
-import { IsNull, Repository } from 'typeorm';
+import { IsNull, LessThan, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { DomainEvent } from './domain-event.entity.js';
 import type { DomainEventEnvelope } from './domain-event.types.js';
@@ -11,6 +11,9 @@ import type { DomainEventEnvelope } from './domain-event.types.js';
 export const RELAY_POLL_MS = 1000;
 /** A claimed event is this relay's until then; a relay that dies loses it, and another takes it up. */
 export const RELAY_LEASE_MS = 120_000;
+/** Processed events are kept this long (to look into), then deleted; checked once an hour. */
+export const RELAY_KEEP_PROCESSED_MS = 7 * 24 * 3_600_000;
+const PRUNE_EVERY_MS = 3_600_000;
 /** Events claimed per pass, and delivered at once. */
 const RELAY_BATCH = 50;
 const RELAY_CONCURRENCY = 8;
@@ -36,6 +39,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
   private passQueued = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private lastPrune = 0;
 
   constructor(
     @InjectRepository(DomainEvent) private readonly events: Repository<DomainEvent>,
@@ -49,7 +53,10 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
 
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
-    this.timer = setInterval(() => this.wake(), RELAY_POLL_MS);
+    this.timer = setInterval(() => {
+      this.wake();
+      if (Date.now() - this.lastPrune >= PRUNE_EVERY_MS) void this.prune();
+    }, RELAY_POLL_MS);
     this.timer.unref();
     this.wake();
   }
@@ -101,6 +108,18 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
     const limit = pLimit(RELAY_CONCURRENCY);
     await Promise.all(claimed.map((event) => limit(() => this.deliver(event))));
     return claimed.length;
+  }
+
+  /** Deletes events processed more than RELAY_KEEP_PROCESSED_MS ago (their SMS keep their own dedupe keys). */
+  async prune(): Promise<number> {
+    this.lastPrune = Date.now();
+    try {
+      const result = await this.events.delete({ processedAt: LessThan(new Date(Date.now() - RELAY_KEEP_PROCESSED_MS)) });
+      return result.affected ?? 0;
+    } catch (error) {
+      this.logger.error(`Pruning processed events failed: ${String(error)}`);
+      return 0;
+    }
   }
 
   /** The atomic claim: only one relay's UPDATE matches an unleased, unprocessed, due event. */
