@@ -124,6 +124,18 @@ describeEachDatabase('Domain event outbox', (kind) => {
     expect(standIn.requests).toHaveLength(1);
   });
 
+  it('finds by polling an event nobody woke it for (written by another process, say)', async () => {
+    const appointment = await create();
+    const pending = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    // Written straight into the outbox: no commit hook wakes this relay.
+    await t.get(DomainEvents).insert(t.get(DataSource).manager, 'appointment.confirmed', {
+      appointment: { ...pending.body, messages: undefined },
+      actor: null,
+    });
+    await vi.waitFor(() => expect(standIn.requests).toHaveLength(1), { timeout: 10_000, interval: 100 });
+    expect(standIn.requests[0].form.Body).toMatch(/Jean Dupont/);
+  });
+
   it('deletes processed events after a week, never unprocessed ones', async () => {
     const appointment = await create();
     await confirm(appointment.id);
