@@ -76,7 +76,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
 
   /**
    * Runs passes until one finds nothing to deliver: every event due now and not leased by another
-   * instance has been handled (delivered, or failed and scheduled again). For tests and shutdown.
+   * instance has been handled (delivered, or failed and scheduled again). For tests.
    */
   async drain(): Promise<void> {
     while ((await this.enqueue()) > 0);
