@@ -186,7 +186,9 @@ describeEachDatabase('Users: the last active superadmin under concurrency', (kin
       expect([403, 409]).toContain(answers.find((r) => r.status !== 200)!.status);
 
       const { body } = await t.http.get('/api/users?limit=100').set(auth(a.token)).expect(200);
-      const active = (body.items as { id: string; role: string; disabled: boolean }[]).filter((u) => u.role === 'superadmin' && !u.disabled);
+      const active = (body.items as { id: string; role: string; disabled: boolean }[]).filter(
+        (u) => u.role === 'superadmin' && !u.disabled,
+      );
       expect(active).toHaveLength(1);
       // The survivor promotes the other back for the next trial.
       const survivor = supers.find((s) => s.id === active[0].id)!;
@@ -218,7 +220,9 @@ describeEachDatabase('Users: the last active superadmin under concurrency', (kin
       expect([401, 409]).toContain(answers.find((r) => r.status !== 200)!.status);
       const [survivor, disabled] = answers[0].status === 200 ? supers : [supers[1], supers[0]];
       const list = await t.http.get('/api/users?limit=100').set(auth(survivor.token)).expect(200);
-      const active = (list.body.items as { id: string; role: string; disabled: boolean }[]).filter((u) => u.role === 'superadmin' && !u.disabled);
+      const active = (list.body.items as { id: string; role: string; disabled: boolean }[]).filter(
+        (u) => u.role === 'superadmin' && !u.disabled,
+      );
       expect(active.map((u) => u.id)).toEqual([survivor.id]);
       // Re-enabled for the next trial; the disable revoked its tokens, so it signs in again.
       await t.http.patch(`/api/users/${disabled.id}`).set(auth(survivor.token)).send({ disabled: false }).expect(200);

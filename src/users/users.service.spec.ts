@@ -1,5 +1,6 @@
 import { BadRequestException, ConflictException, ForbiddenException, NotFoundException } from '@nestjs/common';
 import { QueryFailedError, type Repository } from 'typeorm';
+import type { Mock } from 'vitest';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
@@ -40,11 +41,15 @@ describe(UsersService.name, () => {
     insert: ReturnType<typeof vi.fn>;
     update: ReturnType<typeof vi.fn>;
     findOneBy: ReturnType<typeof vi.fn>;
-    countBy: ReturnType<typeof vi.fn>;
     manager: { connection: { driver: { options: { type: string } } }; createQueryBuilder: ReturnType<typeof vi.fn> };
   };
   /** The conditional UPDATE that keeps an active superadmin: what it sets, its conditions, and how many rows it changes. */
-  let guarded: { set: ReturnType<typeof vi.fn>; where: ReturnType<typeof vi.fn>; andWhere: ReturnType<typeof vi.fn>; affected: number };
+  let guarded: {
+    set: Mock<(...args: unknown[]) => void>;
+    where: Mock<(...args: unknown[]) => void>;
+    andWhere: Mock<(...args: unknown[]) => void>;
+    affected: number;
+  };
   let passwords: { hash: ReturnType<typeof vi.fn> };
   let audit: { record: ReturnType<typeof vi.fn> };
 
@@ -54,7 +59,6 @@ describe(UsersService.name, () => {
       insert: vi.fn().mockResolvedValue(undefined),
       update: vi.fn().mockResolvedValue(undefined),
       findOneBy: vi.fn().mockResolvedValue(aUser()),
-      countBy: vi.fn().mockResolvedValue(2),
       manager: { connection: { driver: { options: { type: 'sqlite' } } }, createQueryBuilder: vi.fn() },
     };
     guarded = { set: vi.fn(), where: vi.fn(), andWhere: vi.fn(), affected: 1 };
@@ -271,9 +275,12 @@ describe(UsersService.name, () => {
 
       expect(guarded.set).toHaveBeenCalledWith({ role: Role.Admin });
       expect(guarded.where).toHaveBeenCalledWith('id = :id', { id: 'other-super' });
-      expect(guarded.andWhere).toHaveBeenCalledWith(expect.stringMatching(/^EXISTS \(SELECT 1 FROM users other WHERE .*other\.id <> :id\)$/), {
-        superadmin: Role.SuperAdmin,
-      });
+      expect(guarded.andWhere).toHaveBeenCalledWith(
+        expect.stringMatching(/^EXISTS \(SELECT 1 FROM users other WHERE .*other\.id <> :id\)$/),
+        {
+          superadmin: Role.SuperAdmin,
+        },
+      );
       expect(users.update).not.toHaveBeenCalled();
       expect(audit.record).toHaveBeenCalledTimes(1);
     });
