@@ -1,4 +1,7 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
 import type { AppConfig } from '../config/app-config.js';
 import { LoginAttempt, LoginAttemptsService } from './login-attempts.service.js';
 
@@ -204,6 +207,71 @@ describe(LoginAttemptsService.name, () => {
       await (await sut.begin('marie@example.com', IP)).succeeded();
 
       expect((await attempt('paul@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    });
+  });
+});
+
+describe(`${LoginAttemptsService.name} with Redis`, () => {
+  const config = (prefix: string) =>
+    ({
+      redisKeyPrefix: prefix,
+      login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
+    }) as unknown as AppConfig;
+
+  it('should keep counting, per instance, while Redis does not answer', async () => {
+    // Nothing listens on port 1: every command fails after one quick retry.
+    const redis = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, retryStrategy: () => 20 });
+    redis.on('error', () => undefined);
+    try {
+      const sut = new LoginAttemptsService(config('down:'), redis);
+      for (let i = 0; i < MAX_PER_EMAIL; i++) await sut.begin('marie@example.com', IP);
+
+      expect((await refusal(sut.begin('marie@example.com', IP)))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  const redisUrl = inject('redisUrl');
+
+  describe.skipIf(!redisUrl)('on a Redis server', () => {
+    const prefix = `sms-unit-${randomBytes(6).toString('hex')}:`;
+    let redis: Redis;
+    beforeAll(() => {
+      redis = new Redis(redisUrl!);
+    });
+    afterAll(async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    });
+
+    it('should share the counts between instances, atomically', async () => {
+      const one = new LoginAttemptsService(config(prefix), redis);
+      // Its own connection, as another instance would have.
+      const other = redis.duplicate();
+      try {
+        const two = new LoginAttemptsService(config(prefix), other);
+
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => refusal((i % 2 ? one : two).begin('marie@example.com', IP))),
+        );
+
+        expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
+        expect(await redis.exists(`${prefix}login-email:marie@example.com`)).toBe(1);
+      } finally {
+        await other.quit();
+      }
+    });
+
+    it('should clear the email for every instance on success', async () => {
+      const one = new LoginAttemptsService(config(prefix), redis);
+      const two = new LoginAttemptsService(config(prefix), redis);
+      for (let i = 0; i < MAX_PER_EMAIL - 1; i++) await one.begin('paul@example.com', OTHER_IP);
+
+      await (await two.begin('paul@example.com', OTHER_IP)).succeeded();
+
+      for (let i = 0; i < MAX_PER_EMAIL; i++) expect(await refusal(one.begin('paul@example.com', '192.0.2.1'))).toBeUndefined();
     });
   });
 });
