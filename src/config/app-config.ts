@@ -62,6 +62,8 @@ export class AppConfig {
   readonly defaultCountry: string;
   readonly defaultTimeZone: string;
   readonly redisUrl?: string;
+  /** Prepended to every key this service writes in Redis, so instances of one deployment share and others do not. */
+  readonly redisKeyPrefix: string;
   readonly bodyLimitBytes: number;
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
@@ -99,6 +101,7 @@ export class AppConfig {
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();
     this.defaultTimeZone = env.DEFAULT_TIMEZONE ?? 'Europe/Paris';
     this.redisUrl = env.REDIS_URL;
+    this.redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'sms-backbone:';
     this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,

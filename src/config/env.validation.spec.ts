@@ -35,6 +35,7 @@ describe(validateEnvironment.name, () => {
     ['DEFAULT_COUNTRY', 'France', /DEFAULT_COUNTRY must be a two-letter/],
     ['DEFAULT_TIMEZONE', 'Mars/Olympus', /DEFAULT_TIMEZONE must be an IANA/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis/],
+    ['REDIS_KEY_PREFIX', 'has spaces', /REDIS_KEY_PREFIX must be 1 to 64/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['QUIET_HOURS', '9pm-8am', /QUIET_HOURS must be HH:MM-HH:MM/],
     ['REMINDER_LEAD_HOURS', '0', /REMINDER_LEAD_HOURS/],

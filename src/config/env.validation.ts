@@ -165,6 +165,11 @@ export class EnvironmentVariables {
   REDIS_URL?: string;
 
   @IsOptional()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1 to 64 letters, digits or : _ . -' })
+  @emptyAsUndefined
+  REDIS_KEY_PREFIX?: string;
+
+  @IsOptional()
   @IsIn(LOG_LEVELS)
   @emptyAsUndefined
   LOG_LEVEL?: (typeof LOG_LEVELS)[number];
