@@ -1,6 +1,8 @@
 import { vi } from 'vitest';
 import { DataSource } from 'typeorm';
 import { Clock } from '../src/common/clock.js';
+import { IdempotencyKey } from '../src/idempotency/idempotency-key.entity.js';
+import { IdempotencyService, requestHash } from '../src/idempotency/idempotency.service.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -26,6 +28,7 @@ describeEachDatabase('Idempotency-Key', (kind) => {
   let standIn: TwilioStandIn;
   let t: TestApp;
   let admin: string;
+  let adminId: string;
   let otherAdmin: string;
   let keyCounter = 0;
   const newKey = () => `key-${kind}-${Date.now()}-${++keyCounter}`;
@@ -43,7 +46,9 @@ describeEachDatabase('Idempotency-Key', (kind) => {
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
     t = await TestApp.start(kind, environment());
-    admin = (await t.userWithRole(Role.Admin)).token;
+    const created = await t.userWithRole(Role.Admin);
+    admin = created.token;
+    adminId = created.id;
     otherAdmin = (await t.userWithRole(Role.Admin)).token;
   });
   afterAll(async () => {
@@ -104,6 +109,41 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(1);
   });
 
+  it('a claim whose request died is taken over once its lease runs out (409 until then)', async () => {
+    const key = newKey();
+    const keys = t.get(DataSource).getRepository(IdempotencyKey);
+    const now = Date.now();
+    // What a process killed mid-request leaves behind.
+    await keys.insert({
+      id: crypto.randomUUID(),
+      userId: adminId,
+      key,
+      requestHash: requestHash('POST', '/api/sms/send', SEND),
+      state: 'running',
+      lockedUntil: new Date(now + 30_000),
+      responseStatus: null,
+      responseBody: null,
+      createdAt: new Date(now),
+      expiresAt: new Date(now + DAY),
+    });
+    await post('send', SEND, key).expect(409).expect('Retry-After', '1');
+    expect(sends()).toBe(0);
+    await keys.update({ userId: adminId, key }, { lockedUntil: new Date(now - 1000) });
+    const taken = await post('send', SEND, key).expect(201);
+    expect(taken.headers['idempotency-replayed']).toBeUndefined();
+    await post('send', SEND, key).expect(201).expect('Idempotency-Replayed', 'true');
+    expect(sends()).toBe(1);
+  });
+
+  it('documents the header and the 409 on the three routes in the OpenAPI description', async () => {
+    const doc = (await t.http.get('/api/docs-json').expect(200)).body;
+    for (const route of ['send', 'notification', 'bulk']) {
+      const operation = doc.paths[`/api/sms/${route}`].post;
+      expect(operation.parameters.map((p: { name: string }) => p.name)).toContain('Idempotency-Key');
+      expect(operation.responses['409']).toBeDefined();
+    }
+  });
+
   it('a key longer than 255 characters → 400 naming the header; 255 is accepted', async () => {
     const long = await post('send', SEND, 'k'.repeat(256)).expect(400);
     expect(long.body.details).toEqual([{ field: 'Idempotency-Key', problems: ['Idempotency-Key must be at most 255 characters'] }]);
@@ -154,6 +194,12 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(2);
     const rows = await t.get(DataSource).query(`SELECT count(*) AS n FROM idempotency_keys WHERE idempotency_key = '${key}'`);
     expect(Number(rows[0].n)).toBe(1);
+
+    // The periodic purge removes whatever has expired, accessed or not.
+    vi.spyOn(clock, 'now').mockReturnValue(new Date(later.getTime() + DAY + 60_000));
+    expect(await t.get(IdempotencyService).purgeExpired()).toBeGreaterThanOrEqual(1);
+    const left = await t.get(DataSource).query(`SELECT count(*) AS n FROM idempotency_keys`);
+    expect(Number(left[0].n)).toBe(0);
   });
 
   it('without the header nothing changes: two identical sends send twice', async () => {
