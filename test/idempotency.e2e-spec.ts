@@ -171,7 +171,7 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(1);
   });
 
-  it('a 5xx answer is not kept: a retry with the key runs again', async () => {
+  it('a 502 (Twilio failed) is not kept: a retry with the key runs again', async () => {
     const key = newKey();
     standIn.setBehaviour({ failRate: 1, failStatus: 500 });
     await post('send', SEND, key).expect(502);

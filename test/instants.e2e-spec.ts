@@ -20,6 +20,21 @@ async function setDatabaseZone(db: TestDatabase): Promise<void> {
   await client.end();
 }
 
+/** The Node process too runs away from UTC in this file (Node applies a TZ change at once). */
+const PROCESS_ZONE = 'America/New_York';
+const processZone = process.env.TZ;
+beforeAll(() => {
+  process.env.TZ = PROCESS_ZONE;
+});
+afterAll(() => {
+  if (processZone === undefined) delete process.env.TZ;
+  else process.env.TZ = processZone;
+});
+
+it('runs with a non-UTC Node process zone (the premise of these suites)', () => {
+  expect(new Date('2030-01-15T12:00:00Z').getTimezoneOffset()).toBe(300);
+});
+
 describeEachDatabase('Instants (PostgreSQL session and Node process in non-UTC zones)', (kind) => {
   let t: TestApp;
   let db: TestDatabase;
@@ -80,6 +95,24 @@ describeEachDatabase('Instants (PostgreSQL session and Node process in non-UTC z
         );
       expect(row.same).toBe(true);
     }
+  });
+
+  it("a row updated by TypeORM's @UpdateDateColumn (SQL CURRENT_TIMESTAMP) gets now, not now shifted by the session zone", async () => {
+    const root = await t.rootToken();
+    const user = await t.userWithRole(Role.User);
+    await t.http
+      .patch(`/api/users/${user.id}`)
+      .set({ Authorization: `Bearer ${root}` })
+      .send({ name: 'Renamed' })
+      .expect(200);
+    const listed = await t.http
+      .get('/api/users')
+      .query({ limit: 100 })
+      .set({ Authorization: `Bearer ${root}` })
+      .expect(200);
+    const updated = listed.body.items.find((u: { id: string }) => u.id === user.id);
+    expect(updated.name).toBe('Renamed');
+    expect(Math.abs(Date.parse(updated.updatedAt) - Date.now())).toBeLessThan(5 * MINUTE);
   });
 
   it('a sent SMS carries creation and update instants of now (database default and raw group-committed UPDATE alike)', async () => {
