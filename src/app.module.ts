@@ -9,6 +9,7 @@ import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { IdempotencyModule } from './idempotency/idempotency.module.js';
 import { PhoneModule } from './sms/phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -30,6 +31,7 @@ export class AppModule {
         UsersModule,
         AuthModule,
         HealthModule,
+        IdempotencyModule,
         SmsModule,
         AppointmentsModule,
       ],
