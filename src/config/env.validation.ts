@@ -284,7 +284,7 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   if (parseTrustProxy(env.TRUST_PROXY) === null) {
     problems.push(
       /^\s*\d+\s*$/.test(env.TRUST_PROXY!)
-        ? 'TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies\' addresses or CIDRs'
+        ? "TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies' addresses or CIDRs"
         : 'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses/CIDRs (10.0.0.0/8,::1, loopback)',
     );
   }

@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from './data-source.js';
-import { runMigrationsLocked } from './run-migrations.js';
+import { initializeAndMigrate } from './run-migrations.js';
 
 /** The database the config names; pending migrations run at start (never `synchronize`). */
 @Module({
@@ -13,16 +12,7 @@ import { runMigrationsLocked } from './run-migrations.js';
       useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config.database), retryAttempts: 0 }),
       // Migrations run here rather than through `migrationsRun`: on PostgreSQL they run under an
       // advisory lock, so instances booting together apply each migration once (run-migrations.ts).
-      dataSourceFactory: async (options) => {
-        const dataSource = await new DataSource(options!).initialize();
-        try {
-          await runMigrationsLocked(dataSource);
-        } catch (error) {
-          await dataSource.destroy();
-          throw error;
-        }
-        return dataSource;
-      },
+      dataSourceFactory: (options) => initializeAndMigrate(options!),
     }),
   ],
 })
