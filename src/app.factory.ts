@@ -26,11 +26,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const config = options.config ?? loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
   const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
-    logger: options.logger ?? ['fatal', 'error', 'warn', 'log'],
+    // LOG_LEVEL applies from the first line of the boot, since the config is known before Nest starts.
+    logger: options.logger ?? LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
     bufferLogs: false,
     abortOnError: false,
   });
-  if (options.logger === undefined) app.useLogger(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
 
   app.setGlobalPrefix('api');
   app.useGlobalPipes(createValidationPipe());

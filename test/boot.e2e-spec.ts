@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JwtService } from '@nestjs/jwt';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { vi } from 'vitest';
 import { createApp } from '../src/app.factory.js';
 import { AppConfig } from '../src/config/app-config.js';
 import { validateEnvironment } from '../src/config/env.validation.js';
 import { loadConfigFromProcess } from '../src/config/process-config.js';
+import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { createTestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD } from './support/test-app.js';
 
@@ -62,6 +64,38 @@ describe('Booting the built service', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/JWT_SECRET is required in production.*ADMIN_EMAIL.*TWILIO_ACCOUNT_SID/);
   });
+
+  it('starts two processes together on one new SQLite file: both serve, each migration recorded once', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sms-boot-race-')), 'shared.sqlite');
+    const ports = [3918, 3919];
+    const children = ports.map((port) =>
+      spawn(process.execPath, ['dist/main.js'], {
+        cwd: root,
+        env: { PATH: process.env.PATH, ...baseEnvironment(`sqlite:${file}`), PORT: String(port) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
+    const errors = children.map(() => '');
+    children.forEach((child, i) => child.stderr!.on('data', (d) => (errors[i] += d)));
+    try {
+      await vi.waitFor(
+        async () => {
+          for (const [i, port] of ports.entries()) {
+            expect(children[i].exitCode, errors[i]).toBeNull();
+            expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+          }
+        },
+        { timeout: 40_000, interval: 250 },
+      );
+      const dataSource = await new DataSource({ type: 'better-sqlite3', database: file }).initialize();
+      const rows: { name: string; n: number }[] = await dataSource.query('SELECT name, COUNT(*) AS n FROM migrations GROUP BY name');
+      await dataSource.destroy();
+      expect(rows.map((row) => row.name).sort()).toEqual(MIGRATIONS.map((migration) => migration.name).sort());
+      expect(rows.every((row) => row.n === 1)).toBe(true);
+    } finally {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('serves, then shuts down cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['dist/main.js'], {
