@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
 import { AppConfig } from './config/app-config.js';
 import type { AppConfigOptions } from './config/config.module.js';
@@ -34,6 +35,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (options.logger === undefined) app.useLogger(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
 
   app.setGlobalPrefix('api');
+  installInputGuards(app, config);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

@@ -8,7 +8,7 @@ import { CommonModule } from './common/common.module.js';
 import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
-import { PhoneModule } from './sms/phone/phone.module.js';
+import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 

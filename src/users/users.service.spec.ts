@@ -4,7 +4,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import type { Clock } from '../common/clock.js';
-import { PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import type { CreateUserDto } from './dto/user.dto.js';
 import type { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';

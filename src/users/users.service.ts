@@ -7,7 +7,7 @@ import type { Actor } from '../common/actor.js';
 import { BatchLoader } from '../common/batch-loader.js';
 import { Clock } from '../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
 import { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';
@@ -94,7 +94,7 @@ export class UsersService {
       passwordHash: await this.passwords.hash(dto.password),
       role: dto.role,
       name: dto.name || null,
-      phone: dto.phone ? this.normalizePhone(dto.phone) : null,
+      phone: dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null,
       disabled: false,
     });
     try {
@@ -134,7 +134,7 @@ export class UsersService {
       changed.push('name');
     }
     if (dto.phone !== undefined) {
-      changes.phone = dto.phone ? this.normalizePhone(dto.phone) : null;
+      changes.phone = dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null;
       changed.push('phone');
     }
     if (dto.password !== undefined) {
@@ -179,14 +179,4 @@ export class UsersService {
     return new Date(Math.floor(this.clock.now().getTime() / 1000) * 1000);
   }
 
-  private normalizePhone(phone: string): string {
-    try {
-      return this.phones.normalize(phone);
-    } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) {
-        throw new BadRequestException({ message: `phone: ${error.message}`, details: [{ field: 'phone', problems: [error.message] }] });
-      }
-      throw error;
-    }
-  }
 }

@@ -1,4 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { InputError } from '../../common/errors/mapped-error.js';
+import { quoteInput } from '../../common/log-safe.js';
 import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
 import {
   DEFAULT_LOCALE,
@@ -21,18 +23,18 @@ export type TemplateDataProblem =
   'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
 
 /** The data (or type, or locale) given to {@link SmsTemplateService.render} cannot make an SMS. */
-export class TemplateDataError extends Error {
+export class TemplateDataError extends InputError {
   override readonly name = 'TemplateDataError';
 
   constructor(
     /** The offending input: a data field name, or `type`, `locale`, `data`. */
-    readonly field: string,
+    field: string,
     readonly problem: TemplateDataProblem,
     message: string,
     /** The accepted values, for `unknown_type` (the public types) and `unsupported_locale`. */
-    readonly allowed?: readonly string[],
+    allowed?: readonly string[],
   ) {
-    super(message);
+    super(field, message, allowed);
   }
 }
 
@@ -134,7 +136,7 @@ export class SmsTemplateService {
       throw new TemplateDataError(
         'type',
         'unknown_type',
-        `Unknown notification type "${String(type)}"; expected one of: ${NOTIFICATION_TYPES.join(', ')}`,
+        `Unknown notification type ${quoteInput(type)}; expected one of: ${NOTIFICATION_TYPES.join(', ')}`,
         [...NOTIFICATION_TYPES],
       );
     }
@@ -155,7 +157,7 @@ export class SmsTemplateService {
       throw new TemplateDataError(
         'locale',
         'unsupported_locale',
-        `Unsupported locale "${String(locale)}"; supported: ${SUPPORTED_LOCALES.join(', ')}`,
+        `Unsupported locale ${quoteInput(locale)}; supported: ${SUPPORTED_LOCALES.join(', ')}`,
         [...SUPPORTED_LOCALES],
       );
     }
