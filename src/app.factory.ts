@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
@@ -36,6 +37,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
 
   app.setGlobalPrefix('api');
   installInputGuards(app, config);
+  setDateOnlyTimeZone(config.defaultTimeZone);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { parseIsoInstant } from '../../common/dto/iso-date.js';
 import { InputError } from '../../common/errors/mapped-error.js';
 import { quoteInput } from '../../common/log-safe.js';
 import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
@@ -58,28 +59,6 @@ const MOMENT_FORMATS: Record<TemplateLocale, { tag: string; date: Intl.DateTimeF
     time: { hour: 'numeric', minute: '2-digit', hour12: true },
   },
 };
-
-/** ISO 8601 date-time with an explicit offset or Z; seconds and fractions optional. */
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/;
-
-function parseIsoInstant(text: string): Date | undefined {
-  const match = ISO_INSTANT.exec(text);
-  if (!match) return undefined;
-  const [year, month, day, hour, minute, second = '0', offsetHours = '0', offsetMinutes = '0'] = match.slice(1);
-  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
-  const inRange =
-    Number(month) >= 1 &&
-    Number(month) <= 12 &&
-    Number(day) >= 1 &&
-    Number(day) <= daysInMonth &&
-    Number(hour) <= 23 &&
-    Number(minute) <= 59 &&
-    Number(second) <= 59 &&
-    Number(offsetHours) <= 23 &&
-    Number(offsetMinutes) <= 59;
-  const time = Date.parse(text);
-  return inRange && !Number.isNaN(time) ? new Date(time) : undefined;
-}
 
 /** Intl may separate `2:30` and `PM` with a narrow no-break space, which is not GSM-7: plain spaces only. */
 const toPlainSpaces = (text: string): string => text.replace(/[\s\u00a0\u202f]+/g, ' ');
