@@ -178,5 +178,4 @@ export class UsersService {
   private revocationInstant(): Date {
     return new Date(Math.floor(this.clock.now().getTime() / 1000) * 1000);
   }
-
 }

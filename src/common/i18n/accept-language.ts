@@ -3,11 +3,7 @@
  * read with their `q` weights (`de, en;q=0.8` → `en` when German is not supported), regional tags
  * count for their base language (`en-GB` → `en`), and `fallback` answers when nothing matches.
  */
-export function preferredLanguage<L extends string>(
-  header: string | string[] | undefined,
-  supported: readonly L[],
-  fallback: L,
-): L {
+export function preferredLanguage<L extends string>(header: string | string[] | undefined, supported: readonly L[], fallback: L): L {
   const text = Array.isArray(header) ? header.join(',') : header;
   if (!text) return fallback;
   const ranked = text

@@ -56,7 +56,9 @@ export class AppointmentSmsListener {
       );
     } catch (error) {
       // Stored as failed by SmsService; the appointment change stands.
-      this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error instanceof Error ? error.message : error)}`);
+      this.logger.warn(
+        `${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error instanceof Error ? error.message : error)}`,
+      );
     }
   }
 }
