@@ -132,7 +132,7 @@ describeEachDatabase('Fuzzing every route from the OpenAPI document', (kind) => 
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run', SMS_BULK_MAX_RECIPIENTS: '50', LOGIN_MAX_ATTEMPTS: '1000' });
+    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run', SMS_BULK_MAX_RECIPIENTS: '50' });
     token = await t.rootToken();
     doc = (await t.http.get('/api/docs-json').expect(200)).body as Document;
     // Real ids for the routes taking one; the fuzzed user is not the signed-in superadmin, whose
@@ -186,6 +186,7 @@ describeEachDatabase('Fuzzing every route from the OpenAPI document', (kind) => 
 
   it('answers every malformed request with a 4xx (or a 2xx), never a 5xx, a stack or SQL', { timeout: 240_000 }, async () => {
     const failures: string[] = [];
+    const spent = new Map<string, number>();
     let count = 0;
     const limit = pLimit(8);
     const jobs: Promise<void>[] = [];
@@ -194,11 +195,14 @@ describeEachDatabase('Fuzzing every route from the OpenAPI document', (kind) => 
       jobs.push(
         limit(async () => {
           count++;
+          const started = Date.now();
           let req = t.http[method as 'get'](url);
           if (!url.startsWith('/api/auth/login')) req = req.set('Authorization', `Bearer ${token}`);
           if (body !== undefined) req = req.set('Content-Type', contentType).send(body);
           const res = await req;
           const text = res.text ?? '';
+          const route = `${method.toUpperCase()} ${url.split('?')[0]!.replace(/\/api\/(\w+)\/.*$/, '/api/$1/…')}`;
+          spent.set(route, (spent.get(route) ?? 0) + Date.now() - started);
           if (res.status >= 500 || LEAK.test(text)) {
             failures.push(
               `${method.toUpperCase()} ${url.slice(0, 120)} ${(body ?? '').slice(0, 100)} → ${res.status} ${text.slice(0, 200)}`,
@@ -224,7 +228,13 @@ describeEachDatabase('Fuzzing every route from the OpenAPI document', (kind) => 
         const schema = operation.requestBody?.content['application/json']?.schema;
         if (!schema) continue;
         const props = resolve(schema).properties ?? {};
-        const base = Object.fromEntries(Object.entries(props).map(([key, value]) => [key, sample(key, value)]));
+        // A valid password in every request would hash it (argon2) hundreds of times: a PATCH leaves it
+        // out and a creation sends one too short, except when the password itself is fuzzed.
+        const base = Object.fromEntries(
+          Object.entries(props)
+            .filter(([key]) => !(method === 'patch' && key === 'password'))
+            .map(([key, value]) => [key, key === 'password' && !template.includes('login') ? 'short' : sample(key, value)]),
+        );
         for (const raw of RAW_BODIES) fire(method, url, raw);
         fire(method, url, 'email=a&__proto__[x]=1', 'application/x-www-form-urlencoded');
         fire(method, url, 'plain text', 'text/plain');
@@ -247,6 +257,7 @@ describeEachDatabase('Fuzzing every route from the OpenAPI document', (kind) => 
     }
 
     await Promise.all(jobs);
+    if (process.env.FUZZ_TIMINGS) console.log([...spent].sort((a, b) => b[1] - a[1]).slice(0, 8));
     expect(count).toBeGreaterThan(1000);
     expect(count).toBeLessThan(6000);
     expect(failures, `${failures.length} of ${count} requests failed:\n${failures.slice(0, 40).join('\n')}`).toEqual([]);
