@@ -139,6 +139,16 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(bulk.body.details[0].field).toBe('recipients.1.name');
     });
 
+    it('checks a form body like a JSON one', async () => {
+      const res = await t.http
+        .post('/api/users')
+        .set(auth())
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send('email=form%40example.test&password=a-long-enough-password&role=user&name=Jean%00')
+        .expect(400);
+      expect(res.body.details[0].field).toBe('name');
+    });
+
     it('answers 400 naming the filter for a NUL in a query string', async () => {
       const res = await t.http.get('/api/audit?actor=%00admin').set(auth()).expect(400);
       expect(res.body.details[0].field).toBe('actor');

@@ -7,7 +7,7 @@ import { findInputProblem, inputProblemException, parseJsonBody } from './input-
 /**
  * Installs, before any route is registered:
  * - the JSON body parser (bounded depth, keys and values; no unpaired surrogate or NUL in any string);
- * - the same checks on the query string and path parameters (`preValidation`, before guards and pipes);
+ * - the same checks on the query string, path parameters and form bodies (`preValidation`, before guards and pipes);
  * - per-route body limits from {@link BodyLimit}.
  */
 export function installInputGuards(app: NestFastifyApplication, config: AppConfig): void {
@@ -27,9 +27,12 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
   });
 
   fastify.addHook('preValidation', (request, _reply, done) => {
+    // JSON bodies were checked while parsed; other parsed bodies (a form) are checked here.
+    const formBody = request.body !== undefined && !/^application\/json\b/i.test(request.headers['content-type'] ?? '');
     const problem =
       findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }) ??
-      findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 });
+      findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }) ??
+      (formBody ? findInputProblem(request.body) : undefined);
     done(problem ? inputProblemException(problem) : undefined);
   });
 }
