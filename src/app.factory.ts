@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
@@ -33,6 +35,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
 
   app.setGlobalPrefix('api');
+  installInputGuards(app, config);
+  setDateOnlyTimeZone(config.defaultTimeZone);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

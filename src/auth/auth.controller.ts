@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequests
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { ClientIp, CurrentActor, type Actor } from '../common/actor.js';
 import { Public } from '../common/decorators/public.decorator.js';
+import { BodyLimit, LOGIN_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
 import { UserView } from '../users/dto/user.dto.js';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
@@ -18,6 +19,7 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @BodyLimit(LOGIN_BODY_LIMIT)
   @HttpCode(HttpStatus.OK)
   // Backstop on raw volume per IP (60/min); repeated failures are throttled sooner by LoginAttemptsService.
   @UseGuards(ThrottlerGuard)

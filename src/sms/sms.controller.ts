@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
   ApiBadGatewayResponse,
   ApiBadRequestResponse,
@@ -18,11 +18,12 @@ import {
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { BodyLimit, BULK_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
-import { SmsExceptionFilter } from './sms-exception.filter.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
+import { languageOf } from './sms-errors.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
@@ -55,7 +56,6 @@ const TWILIO_ERROR_EXAMPLE = {
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
 @ApiHeader({ name: 'Accept-Language', required: false, description: 'fr (default) or en: the language of error explanations' })
-@UseFilters(SmsExceptionFilter)
 @Controller('sms')
 export class SmsController {
   constructor(
@@ -94,6 +94,7 @@ export class SmsController {
   }
 
   @Post('bulk')
+  @BodyLimit(BULK_BODY_LIMIT)
   @Roles(...STAFF_ROLES)
   @Idempotent()
   @ApiOperation({
@@ -156,7 +157,7 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @ApiOperation({ summary: 'Notification types, their fields and a rendered example' })
   templatesList(@Query('locale') locale?: string, @Headers('accept-language') acceptLanguage?: string) {
-    return this.templates.list(locale ?? (acceptLanguage?.toLowerCase().startsWith('en') ? 'en' : 'fr'));
+    return this.templates.list(locale ?? languageOf(acceptLanguage));
   }
 
   @Get('messages')
