@@ -96,12 +96,21 @@ describeEachDatabase('DTO validation', (kind) => {
     expect(last.body).toMatchObject({ items: [], page: 100000, limit: 200 });
   });
 
-  it('refuses a recipient that is not an object (an array inside the array) with 400', async () => {
-    for (const recipients of [[[{ phone: '+33612345678' }]], ['+33612345678'], [null]]) {
+  it('refuses recipients that are not an array of objects (an array inside the array included) with one 400 message', async () => {
+    const problem = /must be an array of objects such as/;
+    for (const [recipients, field] of [
+      [[[{ phone: '+33612345678' }]], 'recipients'],
+      [null, 'recipients'],
+      ['+33612345678', 'recipients'],
+      [['+33612345678'], 'recipients.0'],
+      [[null], 'recipients.0'],
+    ] as const) {
       const res = await t.http.post('/api/sms/bulk').set(auth()).send({ recipients, message: 'Bonjour' });
       expect(res.status, JSON.stringify(recipients)).toBe(400);
-      expect(res.body.message).toMatch(/recipients must be an object/);
+      expect(res.body.details, JSON.stringify(recipients)).toEqual([{ field, problems: [expect.stringMatching(problem)] }]);
     }
+    const empty = await t.http.post('/api/sms/bulk').set(auth()).send({ recipients: [], message: 'Bonjour' }).expect(400);
+    expect(empty.body.details).toEqual([{ field: 'recipients', problems: ['recipients must hold at least one recipient'] }]);
   });
 
   it('answers one clear problem for a missing, null, blank or too long message', async () => {

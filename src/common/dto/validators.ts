@@ -108,3 +108,18 @@ export function IsEmailAddress(max = 254): PropertyDecorator {
     }
   });
 }
+
+/**
+ * A non-empty array of objects (use with `@ValidateNested({ each: true, message })` and `@Type`, giving it the same
+ * `message`): arrays inside the array are refused here, `null` and other non-objects by the nested validation, so
+ * each failure gives one message.
+ */
+export function IsObjectList(message: string, emptyMessage: string): PropertyDecorator {
+  return register('isObjectList', (value) => {
+    if (value === undefined) return 'is required';
+    if (value === null || typeof value !== 'object') return null;
+    if (!Array.isArray(value)) return message;
+    if (value.length === 0) return emptyMessage;
+    return value.some((item) => Array.isArray(item)) ? message : null;
+  });
+}

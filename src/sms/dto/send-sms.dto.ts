@@ -1,11 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMinSize, IsArray, IsObject, Matches, ValidateNested } from 'class-validator';
-import { IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
+import { IsObject, Matches, ValidateNested } from 'class-validator';
+import { IsObjectList, IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { MAX_SMS_BODY_LENGTH } from '../encoding/sms-encoding.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
 
 const PHONE_MAX = 32;
+const RECIPIENTS_MESSAGE = 'must be an array of objects such as [{"phone": "+33612345678", "name": "Jean Dupont"}]';
 const TOO_LONG = `must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)`;
 
 export class SendSmsDto {
@@ -61,10 +62,8 @@ export class SendBulkSmsDto {
       { phone: '+33687654321', name: 'Marie Martin' },
     ],
   })
-  @IsArray({ message: 'recipients must be an array such as [{"phone": "+33612345678"}]' })
-  @ArrayMinSize(1, { message: 'recipients must hold at least one recipient' })
-  @IsObject({ each: true, message: 'each of recipients must be an object such as {"phone": "+33612345678"}' })
-  @ValidateNested({ each: true })
+  @IsObjectList(RECIPIENTS_MESSAGE, 'must hold at least one recipient')
+  @ValidateNested({ each: true, message: `recipients ${RECIPIENTS_MESSAGE}` })
   @Type(() => BulkRecipientDto)
   recipients: BulkRecipientDto[];
 
