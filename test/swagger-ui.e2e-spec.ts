@@ -91,7 +91,7 @@ describe.skipIf(!chromiumPath)('Swagger UI in headless Chromium: every route run
     method: string,
     path: string,
     prepare?: (block: Locator) => Promise<void>,
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<{ status: number; body: string; url: string }> {
     const block = operation(on, method, path);
     await block.scrollIntoViewIfNeeded();
     if (!(await block.locator('.try-out').isVisible())) await block.locator('.opblock-summary').first().click();
@@ -105,9 +105,10 @@ describe.skipIf(!chromiumPath)('Swagger UI in headless Chromium: every route run
     });
     const code = Number((await status.textContent())?.trim().match(/^\d{3}/)?.[0]);
     const body = (await block.locator('.live-responses-table .response-col_description pre').first().textContent()) ?? '';
+    const url = (await block.locator('.request-url pre').first().textContent())?.trim() ?? '';
     // Close it again so the page stays short and the next block is found without scrolling past long answers.
     await block.locator('.opblock-summary').first().click();
-    return { status: code, body };
+    return { status: code, body, url };
   }
 
   it('signs in through "Try it out", authorizes with the token, and executes every GET route and the SMS routes with a 2xx', async ({
@@ -147,11 +148,15 @@ describe.skipIf(!chromiumPath)('Swagger UI in headless Chromium: every route run
       ['post', '/api/sms/format-phone'],
       ...getRoutes.map((path): [string, string] => ['get', path]),
     ];
+    const prefilled: string[] = [];
     for (const [method, path] of jobs) {
-      const { status } = await execute(page, method, path, async (block) => {
+      const { status, url } = await execute(page, method, path, async (block) => {
         if (path.includes('{')) await block.locator('.parameters input[placeholder="id"]').fill(ids[path] ?? '');
       });
       results[`${method.toUpperCase()} ${path}`] = status;
+      // Filters start empty: only the pagination defaults may be sent.
+      const sent = [...new URL(url).searchParams.keys()].filter((name) => name !== 'page' && name !== 'limit');
+      if (sent.length) prefilled.push(`${path}?${sent.join('&')}`);
     }
 
     await page.screenshot({ path: join(ARTIFACTS, 'swagger-ui.png'), fullPage: true });
@@ -161,5 +166,6 @@ describe.skipIf(!chromiumPath)('Swagger UI in headless Chromium: every route run
     );
     const failures = Object.entries(results).filter(([, status]) => !(status >= 200 && status < 300));
     expect(failures).toEqual([]);
+    expect(prefilled).toEqual([]);
   }, 60_000);
 });
