@@ -90,7 +90,11 @@ const AcceptLanguage = createParamDecorator((_data: unknown, context: ExecutionC
 @ApiTags('sms')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
-@ApiHeader({ name: 'Accept-Language', required: false, description: 'fr (default) or en: the language of error explanations' })
+@ApiHeader({
+  name: 'Accept-Language',
+  required: false,
+  description: 'fr (default) or en: the language of error explanations (and of GET /api/sms/templates without ?locale)',
+})
 @UseFilters(SmsExceptionFilter)
 @Controller('sms')
 export class SmsController {
@@ -130,8 +134,18 @@ export class SmsController {
       "{{name}} is replaced by each recipient's name; duplicates (same number once normalised) are sent once; an invalid number or a " +
       'Twilio refusal is reported for its recipient only; refused credentials stop the batch. Journaled once as send_bulk_sms.',
   })
-  @ApiCreatedResponse({ type: BulkResultDto, description: 'Per-recipient results and counts' })
-  @ApiSmsErrors('No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, or an empty message')
+  @ApiCreatedResponse({
+    type: BulkResultDto,
+    description:
+      'Per-recipient results and counts. Twilio fails a recipient the same ways it fails POST /api/sms/send (README, "Twilio errors"): ' +
+      'that recipient is `failed` with the code in `error.code` (21211, 21608, 21610, 21614, 20429, TIMEOUT, NETWORK…) and the others go on; ' +
+      'refused credentials (20003) fail every remaining recipient without calling Twilio again.',
+  })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, or an empty message',
+  })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkResultDto> {
     return this.sms.sendBulk(dto.recipients, dto.message, { actor });
   }
