@@ -40,6 +40,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 
+  if (config.corsOrigins.length) {
+    // @fastify/cors (through Nest's adapter, which runs its hook before everything else): browsers on these
+    // origins may call the API. Tokens travel in the Authorization header, never in cookies: no credentials.
+    app.enableCors({
+      origin: config.corsOrigins[0] === '*' ? '*' : config.corsOrigins,
+      credentials: false,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key'],
+      exposedHeaders: ['Retry-After', 'Idempotency-Replayed', 'X-Request-Id'],
+      maxAge: 600,
+    });
+  }
+
   await app.register(helmet, {
     // Swagger UI needs inline scripts and styles; everything else keeps helmet's defaults.
     contentSecurityPolicy: {

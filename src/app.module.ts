@@ -9,7 +9,9 @@ import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RetentionModule } from './retention/retention.module.js';
 import { IdempotencyModule } from './idempotency/idempotency.module.js';
+import { LimitsModule } from './limits/limits.module.js';
 import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -32,8 +34,10 @@ export class AppModule {
         AuthModule,
         HealthModule,
         IdempotencyModule,
+        LimitsModule,
         SmsModule,
         AppointmentsModule,
+        RetentionModule,
       ],
     };
   }

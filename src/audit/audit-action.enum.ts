@@ -11,4 +11,6 @@ export enum AuditAction {
   AppointmentUpdated = 'appointment_updated',
   AppointmentConfirmed = 'appointment_confirmed',
   AppointmentCancelled = 'appointment_cancelled',
+  /** Data retention removed old personal data (RETENTION_DAYS); metadata holds the counts. */
+  RetentionPurge = 'retention_purge',
 }

@@ -1,7 +1,8 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config.js';
+import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
 import { REDIS } from '../redis/redis.module.js';
 
 /** An attempt let through: settle it with `succeeded()` or leave it counted as a failure. */
@@ -27,12 +28,8 @@ export class LoginAttemptsService {
 
   constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
     const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds } = config.login;
-    const limiter = (name: string, points: number): RateLimiterAbstract => {
-      const keyPrefix = `${config.redisKeyPrefix}login-${name}`;
-      const memory = new RateLimiterMemory({ keyPrefix, points, duration: windowSeconds });
-      if (!redis) return memory;
-      return new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: windowSeconds, insuranceLimiter: memory });
-    };
+    const limiter = (name: string, points: number): RateLimiterAbstract =>
+      createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds: windowSeconds });
     this.perEmail = limiter('email', maxAttemptsPerEmail);
     this.perIp = limiter('ip', maxAttemptsPerIp);
   }
@@ -50,7 +47,7 @@ export class LoginAttemptsService {
       if (byEmail.status === 'fulfilled') await this.perEmail.reward(email);
       if (byIp.status === 'fulfilled') await this.perIp.reward(ip);
       if (storeError) throw storeError;
-      const retryAfter = Math.max(...refusals.map((r) => Math.max(1, Math.ceil((r as RateLimiterRes).msBeforeNext / 1000))));
+      const retryAfter = Math.max(...refusals.map((r) => retryAfterSeconds(r as RateLimiterRes)));
       throw new HttpException(
         {
           message: `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EnvironmentVariables, parseTrustProxy, validateEnvironment } from './env.validation.js';
+import { EnvironmentVariables, parseCorsOrigins, parseTrustProxy, validateEnvironment } from './env.validation.js';
 
 export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
 
@@ -72,6 +72,12 @@ export class AppConfig {
   readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
+  /** SMS a user may ask for per minute on the sending routes (a bulk counts its recipients); null: no limit. */
+  readonly smsUserMaxPerMinute: number | null;
+  /** Origins allowed to call the API from a browser (`['*']`: any); empty: CORS off. */
+  readonly corsOrigins: string[];
+  /** Data retention; null: off (nothing is purged). */
+  readonly retention: { days: number; intervalMinutes: number; chunkSize: number; chunkPauseMs: number } | null;
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV ?? 'development';
@@ -120,6 +126,16 @@ export class AppConfig {
       scanIntervalSeconds: env.REMINDER_SCAN_INTERVAL_SECONDS ?? 30,
       quietHours: parseQuietHours(env.QUIET_HOURS ?? '21:00-08:00'),
     };
+    this.smsUserMaxPerMinute = env.SMS_USER_MAX_PER_MINUTE ? env.SMS_USER_MAX_PER_MINUTE : null;
+    this.corsOrigins = parseCorsOrigins(env.CORS_ORIGINS) ?? [];
+    this.retention = env.RETENTION_DAYS
+      ? {
+          days: env.RETENTION_DAYS,
+          intervalMinutes: env.RETENTION_INTERVAL_MINUTES ?? 60,
+          chunkSize: env.RETENTION_CHUNK_SIZE ?? 500,
+          chunkPauseMs: env.RETENTION_CHUNK_PAUSE_MS ?? 100,
+        }
+      : null;
   }
 
   /** Validates a raw environment (process.env plus test overrides) and builds the typed config. */

@@ -233,6 +233,48 @@ export class EnvironmentVariables {
     message: 'QUIET_HOURS must be HH:MM-HH:MM (for example 21:00-08:00) or empty',
   })
   QUIET_HOURS?: string;
+
+  // --- Limits and retention (README, "Limits and retention") ---
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  @toInt
+  SMS_USER_MAX_PER_MINUTE?: number;
+
+  @IsOptional()
+  @IsString()
+  @emptyAsUndefined
+  CORS_ORIGINS?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(36500)
+  @toInt
+  RETENTION_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 60)
+  @toInt
+  RETENTION_INTERVAL_MINUTES?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  @toInt
+  RETENTION_CHUNK_SIZE?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  @toInt
+  RETENTION_CHUNK_PAUSE_MS?: number;
 }
 
 function flatten(errors: ValidationError[]): string[] {
@@ -281,6 +323,32 @@ export function parseTrustProxy(value: string | undefined): boolean | string[] |
   return entries.every(isProxyAddress) ? entries : null;
 }
 
+/**
+ * `CORS_ORIGINS` as a list of origins (`scheme://host[:port]`, lower-cased, no path), `['*']` for any origin,
+ * `[]` when unset (CORS off). Returns null when an entry is not an origin.
+ */
+export function parseCorsOrigins(value: string | undefined): string[] | null {
+  if (value === undefined) return [];
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.length === 1 && entries[0] === '*') return ['*'];
+  const origins: string[] = [];
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return null;
+    }
+    // An origin is scheme, host and port only: what a browser sends in its Origin header.
+    if (!['http:', 'https:'].includes(url.protocol) || url.origin !== entry.replace(/\/$/, '').toLowerCase()) return null;
+    origins.push(url.origin);
+  }
+  return origins.length ? origins : null;
+}
+
 /** Validates the raw environment and applies the cross-field rules (production requirements). */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { excludeExtraneousValues: false });
@@ -291,6 +359,11 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
       /^\s*\d+\s*$/.test(env.TRUST_PROXY!)
         ? "TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies' addresses or CIDRs"
         : 'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses/CIDRs (10.0.0.0/8,::1, loopback)',
+    );
+  }
+  if (parseCorsOrigins(env.CORS_ORIGINS) === null) {
+    problems.push(
+      'CORS_ORIGINS must be * or a comma-separated list of origins such as https://app.example.com,http://localhost:5173 (no path)',
     );
   }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {

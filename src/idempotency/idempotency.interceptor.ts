@@ -37,14 +37,15 @@ export const IDEMPOTENCY_STATE = Symbol('idempotency');
 export type IdempotentRequest = FastifyRequest & { user?: AuthenticatedUser; [IDEMPOTENCY_STATE]?: IdempotencyState };
 
 /**
- * Whether an answer is final for its key. 2xx and 4xx are (the same request would get the same answer).
- * 502 and 503 are not kept, so a retry with the key runs again: Twilio refused or could not be reached, it
- * rate-limited us, or our database was too busy to take the request. 500 and 504 are kept: an unexpected
- * error may have struck after the SMS went, and a provider timeout may hide a sent SMS, so running the
- * request again could send it twice.
+ * Whether an answer is final for its key. 2xx and 4xx are (the same request would get the same answer), except
+ * 429: the user's send limit (SMS_USER_MAX_PER_MINUTE) refused the request before it ran, so a retry with the
+ * key after Retry-After runs it. 502 and 503 are not kept, so a retry with the key runs again: Twilio refused or
+ * could not be reached, it rate-limited us, or our database was too busy to take the request. 500 and 504 are
+ * kept: an unexpected error may have struck after the SMS went, and a provider timeout may hide a sent SMS, so
+ * running the request again could send it twice.
  */
 export function isFinalAnswer(status: number): boolean {
-  return status !== 502 && status !== 503;
+  return status !== 429 && status !== 502 && status !== 503;
 }
 
 /**

@@ -33,8 +33,8 @@ describe(requestHash.name, () => {
 });
 
 describe(isFinalAnswer.name, () => {
-  it('keeps 2xx and 4xx answers, and 500 / 504 (the SMS may have gone); drops 502 / 503 so a retry runs again', () => {
-    for (const status of [200, 201, 202, 400, 403, 404, 409, 422, 429, 500, 504]) expect(isFinalAnswer(status)).toBe(true);
-    for (const status of [502, 503]) expect(isFinalAnswer(status)).toBe(false);
+  it('keeps 2xx and 4xx answers, and 500 / 504 (the SMS may have gone); drops 429 (the send limit refused it before it ran) and 502 / 503 so a retry runs again', () => {
+    for (const status of [200, 201, 202, 400, 403, 404, 409, 422, 500, 504]) expect(isFinalAnswer(status)).toBe(true);
+    for (const status of [429, 502, 503]) expect(isFinalAnswer(status)).toBe(false);
   });
 });

@@ -31,6 +31,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
+import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
 import { BodyLimit, BULK_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
 import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
@@ -108,6 +109,7 @@ export class SmsController {
   @Post('send')
   @Roles(...STAFF_ROLES)
   @Idempotent()
+  @SendQuota()
   @ApiOperation({ summary: 'Send one SMS', description: 'Admin and superadmin. Journaled as send_sms.' })
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Accepted by the provider' })
   @ApiSmsErrors('Invalid number or message (missing, empty, over 1,600 characters)')
@@ -118,6 +120,7 @@ export class SmsController {
   @Post('notification')
   @Roles(...STAFF_ROLES)
   @Idempotent()
+  @SendQuota()
   @ApiOperation({
     summary: 'Send a templated notification SMS',
     description: 'Types and fields: GET /api/sms/templates. Journaled as send_notification_sms.',
@@ -132,6 +135,7 @@ export class SmsController {
   @BodyLimit(BULK_BODY_LIMIT)
   @Roles(...STAFF_ROLES)
   @Idempotent()
+  @SendQuota(bulkRecipients)
   @ApiOperation({
     summary: 'Send one message to many recipients',
     description:
