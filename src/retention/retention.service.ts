@@ -135,37 +135,42 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  /** The SQL of one chunk, for both databases (exposed for tests and EXPLAIN). */
+  /**
+   * The SQL of one chunk, for both databases. On PostgreSQL the chunk's ids are taken first in a MATERIALIZED CTE
+   * (evaluated once: a `LIMIT … FOR UPDATE SKIP LOCKED` subquery inside `IN` may be rescanned and change more rows
+   * than the limit), skipping rows another transaction holds; SQLite evaluates the `IN (SELECT … LIMIT n)` once.
+   */
   statement(step: PurgeStep, cutoff: Date, now: Date, limit: number): { sql: string; params: unknown[] } {
     const postgres = this.dataSource.options.type === 'postgres';
     const params: unknown[] = [];
-    // Instants as each database stores them: a Date for pg (timestamptz), TypeORM's UTC text on SQLite.
+    // Instants as each database stores them: a Date for pg (timestamptz), TypeORM's UTC text on SQLite. Values
+    // are bound in the order their placeholders appear in the SQLite text (its `?` are positional).
     const bind: Bind = (value) => {
       params.push(value instanceof Date && !postgres ? value.toISOString().replace('T', ' ').replace('Z', '') : value);
       return postgres ? `$${params.length}` : '?';
     };
     const table = quote(step.table);
     const time = quote(step.timeColumn);
-    const lock = postgres ? ' FOR UPDATE SKIP LOCKED' : '';
-    // Values are bound in the order their placeholders appear in the text (SQLite's `?` are positional).
+    const chunk = (conditions: string) =>
+      `SELECT "id" FROM ${table} WHERE ${conditions} ORDER BY ${time} LIMIT ${limit}${postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`;
+    const wrap = (select: string, write: (ids: string) => string) =>
+      postgres ? `WITH "chunk" AS MATERIALIZED (${select}) ${write('SELECT "id" FROM "chunk"')}` : write(select);
+
     if (step.kind === 'delete') {
-      const older = `${time} < ${bind(cutoff)}`;
-      const extra = step.where ? ` AND (${step.where(bind, cutoff)})` : '';
-      return {
-        sql: `DELETE FROM ${table} WHERE "id" IN (SELECT "id" FROM ${table} WHERE ${older}${extra} ORDER BY ${time} LIMIT ${limit}${lock})`,
-        params,
-      };
+      const conditions = `${time} < ${bind(cutoff)}${step.where ? ` AND (${step.where(bind, cutoff)})` : ''}`;
+      return { sql: wrap(chunk(conditions), (ids) => `DELETE FROM ${table} WHERE "id" IN (${ids})`), params };
     }
     const marker = quote(step.marker);
+    // Assignments first: on SQLite they come first in the text; pg's placeholders are numbered, any order works.
     const assignments = [
       ...Object.entries(step.set).map(([column, value]) => `${quote(column)} = ${bind(value)}`),
       `${marker} = ${bind(now)}`,
     ];
-    const older = `${marker} IS NULL AND ${time} < ${bind(cutoff)}`;
-    const extra = step.where ? ` AND (${step.where(bind, cutoff)})` : '';
-    const sql =
-      `UPDATE ${table} SET ${assignments.join(', ')} WHERE "id" IN ` +
-      `(SELECT "id" FROM ${table} WHERE ${older}${extra} ORDER BY ${time} LIMIT ${limit}${lock}) AND ${marker} IS NULL`;
+    const conditions = `${marker} IS NULL AND ${time} < ${bind(cutoff)}${step.where ? ` AND (${step.where(bind, cutoff)})` : ''}`;
+    const sql = wrap(
+      chunk(conditions),
+      (ids) => `UPDATE ${table} SET ${assignments.join(', ')} WHERE "id" IN (${ids}) AND ${marker} IS NULL`,
+    );
     return { sql, params };
   }
 }
