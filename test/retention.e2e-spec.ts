@@ -5,7 +5,7 @@ import { vi } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.entity.js';
 import { Clock } from '../src/common/clock.js';
 import { RetentionService } from '../src/retention/retention.service.js';
-import { PURGED } from '../src/retention/retention-steps.js';
+import { PURGED, RETENTION_STEPS } from '../src/retention/retention-steps.js';
 import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
@@ -201,6 +201,15 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(NOW.getTime() + 21 * DAY));
 
     expect((await t.get(RetentionService).purge()).steps.smsMessages.rows).toBe(1);
+  });
+
+  it.skipIf(kind !== 'sqlite')('finds the messages to purge through the partial index (SQLite query plan)', async () => {
+    const step = RETENTION_STEPS.find((s) => s.name === 'smsMessages')!;
+    const { sql, params } = t.get(RetentionService).statement(step, ago(30), NOW, 500);
+
+    const plan = await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, params);
+
+    expect(JSON.stringify(plan)).toContain('IDX_sms_messages_unpurged_created');
   });
 
   it('runs on a schedule (RETENTION_INTERVAL_MINUTES, 60 by default)', () => {
