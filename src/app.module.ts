@@ -10,6 +10,8 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { IdempotencyModule } from './idempotency/idempotency.module.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -21,6 +23,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(options),
+        LoggingModule,
+        MetricsModule,
         CommonModule,
         EventEmitterModule.forRoot(),
         ScheduleModule.forRoot(),

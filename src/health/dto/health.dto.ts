@@ -5,3 +5,19 @@ export class HealthDto {
   @ApiProperty({ example: 'up' }) database: string;
   @ApiProperty({ example: '0.1.0' }) version: string;
 }
+
+export class LivenessDto {
+  @ApiProperty({ example: 'ok' }) status: string;
+  @ApiProperty({ example: '0.1.0' }) version: string;
+  @ApiProperty({ example: 3600, description: 'Seconds since the process started' }) uptimeSeconds: number;
+}
+
+export class ReadinessDto {
+  @ApiProperty({ example: 'ok' }) status: string;
+  @ApiProperty({
+    description: 'Each part checked, with `status: "up"`',
+    example: { database: { status: 'up' }, 'sms-provider': { status: 'up', detail: 'twilio' } },
+  })
+  info: Record<string, unknown>;
+  @ApiProperty({ example: '0.1.0' }) version: string;
+}
