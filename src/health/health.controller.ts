@@ -75,7 +75,7 @@ export class HealthController {
     summary: 'Readiness for orchestrators: the database, Redis (when REDIS_URL is set), the dispatcher and the SMS provider',
   })
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A part is down: `message` and `error` name it' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A part is down: `message` and `failing` name it, `checks` says why' })
   async ready(): Promise<ReadinessDto> {
     const checks = [
       () => this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),
@@ -84,16 +84,16 @@ export class HealthController {
     ];
     try {
       const result = await this.health.check(checks);
-      return { status: 'ok', info: result.info ?? {}, version: VERSION };
+      return { status: 'ok', checks: result.details, version: VERSION };
     } catch (error) {
       const response = error instanceof ServiceUnavailableException ? (error.getResponse() as Record<string, unknown>) : {};
       const failed = Object.keys((response.error as Record<string, unknown> | undefined) ?? {});
+      // `error` is the common error body's own field: terminus' `details` (every part, up or down) become `checks`.
       throw new ServiceUnavailableException({
         message: `Not ready: ${failed.length ? failed.join(', ') : 'a check failed'}`,
         status: 'error',
         failing: failed,
-        info: response.info ?? {},
-        error: response.error ?? {},
+        checks: response.details ?? {},
         version: VERSION,
       });
     }

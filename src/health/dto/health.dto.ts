@@ -15,9 +15,9 @@ export class LivenessDto {
 export class ReadinessDto {
   @ApiProperty({ example: 'ok' }) status: string;
   @ApiProperty({
-    description: 'Each part checked, with `status: "up"`',
+    description: 'Each part checked, with `status: "up"` (the database, redis when REDIS_URL is set, the dispatcher, the SMS provider)',
     example: { database: { status: 'up' }, 'sms-provider': { status: 'up', detail: 'twilio' } },
   })
-  info: Record<string, unknown>;
+  checks: Record<string, unknown>;
   @ApiProperty({ example: '0.1.0' }) version: string;
 }
