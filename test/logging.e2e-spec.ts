@@ -68,7 +68,7 @@ describeEachDatabase('Structured logs', (kind) => {
     expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
   });
 
-  it("never logs a number in clear, a message body, the Authorization header or a password", async () => {
+  it('never logs a number in clear, a message body, the Authorization header or a password', async () => {
     capture.clear();
     const body = 'Rendez-vous confirmé, code 481516';
     const send = await t.http
@@ -77,10 +77,7 @@ describeEachDatabase('Structured logs', (kind) => {
       .set('Cookie', 'session=cookie-secret-value')
       .send({ to: '06 12 34 56 78', message: body })
       .expect(201);
-    const listed = await t.http
-      .get('/api/sms/messages?phone=0612345678&limit=5')
-      .set('Authorization', `Bearer ${token}`)
-      .expect(200);
+    const listed = await t.http.get('/api/sms/messages?phone=0612345678&limit=5').set('Authorization', `Bearer ${token}`).expect(200);
     const login = await t.http.post('/api/auth/login').send({ email: 'root@example.test', password: ROOT_PASSWORD }).expect(200);
     const refused = await t.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'wrong-password-0612345678' });
     expect(refused.status).toBe(401);

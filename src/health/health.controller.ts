@@ -1,11 +1,6 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import {
-  HealthCheckService,
-  HealthIndicatorResult,
-  HealthIndicatorService,
-  TypeOrmHealthIndicator,
-} from '@nestjs/terminus';
+import { HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
@@ -75,7 +70,10 @@ export class HealthController {
     summary: 'Readiness for orchestrators: the database, Redis (when REDIS_URL is set), the dispatcher and the SMS provider',
   })
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'A part is down: `message` and `failing` name it, `checks` says why' })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description: 'A part is down: `message` and `failing` name it, `checks` says why',
+  })
   async ready(): Promise<ReadinessDto> {
     const checks = [
       () => this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),
@@ -114,7 +112,11 @@ export class HealthController {
     const name = indicator.readinessName;
     const session = this.indicators.check(name);
     try {
-      const { ready, detail } = await withTimeout(Promise.resolve().then(() => indicator.readiness()), CHECK_TIMEOUT_MS, name);
+      const { ready, detail } = await withTimeout(
+        Promise.resolve().then(() => indicator.readiness()),
+        CHECK_TIMEOUT_MS,
+        name,
+      );
       return ready ? session.up(detail ? { detail } : {}) : session.down({ message: detail ?? `${name} is not ready` });
     } catch (error) {
       return session.down({ message: error instanceof Error ? error.message : String(error) });

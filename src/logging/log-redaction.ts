@@ -8,7 +8,6 @@ const PHONE_KEYS = ['to', 'from', 'phone', 'clientPhone', 'recipient'];
  */
 const SECRET_KEYS = [
   'body',
-  'message',
   'password',
   'newPassword',
   'token',
@@ -41,15 +40,17 @@ function pathsFor(keys: string[]): string[] {
 
 const PHONE_PATHS = new Set(pathsFor(PHONE_KEYS));
 
-/** pino's `redact` option: phone numbers masked, secrets and bodies replaced by `[redacted]`. */
+/**
+ * pino's `redact` option: phone numbers masked, secrets and bodies replaced by `[redacted]`. An SMS text
+ * logged as `message` is caught at the top of a log object only: deeper, `message` is an error's own text
+ * (the `err` serializer masks it), and pino's wildcard paths cannot tell the two apart.
+ */
 export const LOG_REDACTION = {
-  paths: [...PHONE_PATHS, ...pathsFor(SECRET_KEYS)],
-  censor: (value: unknown, path: string[]): unknown => {
+  paths: [...PHONE_PATHS, ...pathsFor(SECRET_KEYS), 'message', 'sms.message', 'dto.message'],
+  censor: (value: unknown, path: (string | symbol)[]): unknown => {
     const key = path[path.length - 1];
-    if (PHONE_KEYS.includes(key) && (typeof value === 'string' || typeof value === 'number')) return maskPhone(value);
-    // A `message` that is our own log text (an error's) is not a message body: keep it, masked.
-    if (key === 'message' && ['err', 'error'].includes(path[path.length - 2]) && typeof value === 'string') {
-      return maskPhonesInText(value);
+    if (typeof key === 'string' && PHONE_KEYS.includes(key) && (typeof value === 'string' || typeof value === 'number')) {
+      return maskPhone(value);
     }
     return '[redacted]';
   },

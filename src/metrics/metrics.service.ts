@@ -32,6 +32,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class MetricsService implements OnModuleDestroy {
   readonly registry = new Registry();
   private queueProbe: QueueProbe | null = null;
+  private queueSnapshot: QueueSnapshot | null = null;
   private readonly exporters = new Map<string, ExternalExporter>();
 
   private readonly httpRequests = new Counter({
@@ -86,31 +87,25 @@ export class MetricsService implements OnModuleDestroy {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-    // Gauges computed at scrape time from the database (the row is the truth, whatever queue is used).
-    const probe = (): Promise<QueueSnapshot | null> => (this.queueProbe ? this.queueProbe() : Promise.resolve(null));
-    let pending: Promise<QueueSnapshot | null> | null = null;
-    // Both gauges share one probe per scrape.
-    const snapshot = () => {
-      pending ??= probe().finally(() => setImmediate(() => (pending = null)));
-      return pending;
-    };
+    // Gauges computed at scrape time from the database (the row is the truth, whatever queue is used):
+    // scrape() takes one snapshot, then both gauges read it.
+    const snapshot = () => this.queueSnapshot;
     new Gauge({
       name: 'sms_queue_depth',
       help: 'SMS waiting in the queue (state queued): due now, or scheduled for later',
       labelNames: ['when'] as const,
       registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        this.set({ when: 'due' }, s?.due ?? 0);
-        this.set({ when: 'scheduled' }, s?.scheduled ?? 0);
+      collect() {
+        this.set({ when: 'due' }, snapshot()?.due ?? 0);
+        this.set({ when: 'scheduled' }, snapshot()?.scheduled ?? 0);
       },
     });
     new Gauge({
       name: 'sms_queue_oldest_age_seconds',
       help: 'Seconds the oldest due SMS has been waiting in the queue (0 when none)',
       registers: [this.registry],
-      async collect() {
-        this.set((await snapshot())?.oldestDueAgeSeconds ?? 0);
+      collect() {
+        this.set(snapshot()?.oldestDueAgeSeconds ?? 0);
       },
     });
   }
@@ -171,10 +166,10 @@ export class MetricsService implements OnModuleDestroy {
 
   /** The whole exposition, in Prometheus' text format. */
   async scrape(): Promise<string> {
+    // A failing probe (the database is down) leaves the gauges at 0 rather than failing the scrape.
+    this.queueSnapshot = this.queueProbe ? await this.queueProbe().catch(() => null) : null;
     const own = await this.registry.metrics();
-    const external = await Promise.all(
-      [...this.exporters.values()].map((exporter) => exporter().catch(() => '')),
-    );
+    const external = await Promise.all([...this.exporters.values()].map((exporter) => exporter().catch(() => '')));
     return [own.trimEnd(), ...external.filter(Boolean).map((text) => text.trimEnd())].join('\n') + '\n';
   }
 }

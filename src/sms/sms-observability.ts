@@ -50,7 +50,11 @@ export class SmsObservability implements OnModuleInit, ReadinessIndicator {
       this.messages.count({ where: { ...queued, notBefore: IsNull() } }),
       this.messages.count({ where: { ...queued, notBefore: LessThanOrEqual(now) } }),
       this.messages.count({ where: { ...queued, notBefore: MoreThan(now) } }),
-      this.messages.findOne({ select: { id: true, createdAt: true }, where: { ...queued, notBefore: IsNull() }, order: { createdAt: 'ASC' } }),
+      this.messages.findOne({
+        select: { id: true, createdAt: true },
+        where: { ...queued, notBefore: IsNull() },
+        order: { createdAt: 'ASC' },
+      }),
       this.messages.findOne({
         select: { id: true, notBefore: true },
         where: { ...queued, notBefore: LessThanOrEqual(now) },

@@ -161,7 +161,8 @@ class BaseUrlRequestClient extends twilio.RequestClient {
       return response;
     } catch (error) {
       const failure = toTwilioFailure(error);
-      const errorCode = failure.kind === 'twilio' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
+      const errorCode =
+        failure.kind === 'twilio' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
       this.observer({ operation, durationMs: performance.now() - started, errorCode });
       throw error;
     }
