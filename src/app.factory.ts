@@ -93,7 +93,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       .addTag('appointments', 'Appointments: their SMS and reminders are sent by the service')
       .addTag('users', 'Staff accounts (admin and superadmin)')
       .addTag('audit', 'The journal of every send and change')
-      .addTag('health', 'Liveness')
+      .addTag('health', 'Liveness, readiness and Prometheus metrics')
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, {
