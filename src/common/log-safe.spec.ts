@@ -50,6 +50,9 @@ describe('maskPhone', () => {
   it('makes a URL safe for the log', () => {
     expect(safeUrlForLog('/api/sms/messages?phone=%2B33612345678&limit=5')).toBe('/api/sms/messages?phone=+33 6 ** ** ** 78&limit=5');
     expect(safeUrlForLog('/x?password=p&api_key=k&ok=1')).toBe('/x?password=[redacted]&api_key=[redacted]&ok=1');
+    expect(safeUrlForLog('/api/sms/opt-outs/+33612345678?phone=+33612345679')).toBe(
+      '/api/sms/opt-outs/+33 6 ** ** ** 78?phone= 33*******79',
+    );
     expect(safeUrlForLog('/x/%E0%A4%A?a=1\n')).toBe('/x/%E0%A4%A?a=1\\u000a');
   });
 });

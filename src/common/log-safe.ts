@@ -82,25 +82,30 @@ const SECRET_QUERY_KEY = /token|password|secret|key|signature|auth/i;
  * escaped, and the whole kept short.
  */
 export function safeUrlForLog(url: string): string {
-  let decoded = url;
-  try {
-    decoded = decodeURIComponent(url.replace(/\+/g, ' '));
-  } catch {
-    // keep the raw text: malformed escapes are still masked below
-  }
-  const [path, query] = splitOnce(decoded, '?');
+  const [rawPath, rawQuery] = splitOnce(url, '?');
+  const path = decode(rawPath);
   const safeQuery =
-    query === undefined
+    rawQuery === undefined
       ? ''
       : '?' +
-        query
+        rawQuery
           .split('&')
           .map((pair) => {
-            const [key, value] = splitOnce(pair, '=');
+            // A query string is form-encoded: `+` is a space there (and only there).
+            const [key, value] = splitOnce(decode(pair.replace(/\+/g, ' ')), '=');
             return value === undefined ? key : `${key}=${SECRET_QUERY_KEY.test(key) ? '[redacted]' : value}`;
           })
           .join('&');
   return safeLogText(maskPhonesInText(path + safeQuery), 500);
+}
+
+/** URL-decoded text, or the raw text when its escapes are malformed (it is still masked). */
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function splitOnce(text: string, separator: string): [string, string | undefined] {
