@@ -1,5 +1,7 @@
 import helmet from '@fastify/helmet';
 import { LogLevel, Logger } from '@nestjs/common';
+import { LogController } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -10,12 +12,17 @@ import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+import { AppLogger, createRootLogger, pinoLevelFor } from './logging/app-logger.js';
+import { requestIdFor } from './logging/request-id.js';
+import { installRequestLogging } from './logging/request-logging.js';
+import { installHttpMetrics } from './metrics/http-metrics.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 export interface CreateAppOptions extends AppConfigOptions {
-  /** Nest logger levels; tests keep it quiet. */
+  /** Log levels (Nest's names) instead of LOG_LEVEL; `false` logs nothing. Tests keep it quiet. */
   logger?: LogLevel[] | false;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -26,15 +33,30 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // The environment is validated here, once: the adapter needs it before Nest exists, and the
   // same AppConfig instance (with its one generated JWT secret, if any) is what every module injects.
   const config = options.config ?? loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
-  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
+  // One pino logger per app, built before Nest so the boot lines are JSON too (LOG_LEVEL applies
+  // from the first line). Fastify derives each request's logger from it, bound to the request id.
+  const root = createRootLogger(config, {
+    level: options.logger === undefined ? undefined : pinoLevelFor(options.logger),
+    destination: options.logDestination,
+  });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    loggerInstance: root,
+    genReqId: requestIdFor,
+    // Fastify's own request lines are off: installRequestLogging writes one per request, URL masked.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+  });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
-    // LOG_LEVEL applies from the first line of the boot, since the config is known before Nest starts.
-    logger: options.logger ?? LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
+    logger: new AppLogger(root),
     bufferLogs: false,
     abortOnError: false,
   });
 
   app.setGlobalPrefix('api');
+  const fastify = app.getHttpAdapter().getInstance();
+  installRequestLogging(fastify);
+  installHttpMetrics(fastify, app.get(MetricsService));
   installInputGuards(app, config);
   setDateOnlyTimeZone(config.defaultTimeZone);
   app.useGlobalPipes(createValidationPipe());
@@ -85,7 +107,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       .addTag('appointments', 'Appointments: their SMS and reminders are sent by the service')
       .addTag('users', 'Staff accounts (admin and superadmin)')
       .addTag('audit', 'The journal of every send and change')
-      .addTag('health', 'Liveness')
+      .addTag('health', 'Liveness, readiness and Prometheus metrics')
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, {

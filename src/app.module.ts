@@ -12,6 +12,8 @@ import { RedisModule } from './redis/redis.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { IdempotencyModule } from './idempotency/idempotency.module.js';
 import { LimitsModule } from './limits/limits.module.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -23,6 +25,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(options),
+        LoggingModule,
+        MetricsModule,
         CommonModule,
         EventEmitterModule.forRoot(),
         ScheduleModule.forRoot(),

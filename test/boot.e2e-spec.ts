@@ -104,7 +104,8 @@ describe('Booting the built service', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
+    let stdout = '';
+    child.stdout.on('data', (d) => ((output += d), (stdout += d)));
     child.stderr.on('data', (d) => (output += d));
     try {
       await vi.waitFor(
@@ -118,6 +119,32 @@ describe('Booting the built service', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(output).toContain('Listening on');
+      // Every line is JSON (pino), boot and shutdown lines included, the health request with its id.
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; msg: string; context?: string; requestId?: string });
+      expect(lines.find((line) => line.msg.startsWith('Listening on'))).toMatchObject({ level: 30, context: 'Bootstrap' });
+      expect(lines.some((line) => line.msg === 'SIGTERM received: shutting down')).toBe(true);
+      expect(lines.some((line) => line.msg === 'request completed' && typeof line.requestId === 'string')).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('prints readable lines (pino-pretty) with NODE_ENV=development', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, NODE_ENV: 'development', PORT: '3916', LOG_LEVEL: 'log' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    try {
+      await vi.waitFor(() => expect(stdout).toContain('Listening on'), { timeout: 20_000, interval: 200 });
+      const line = stdout.split('\n').find((l) => l.includes('Listening on'))!;
+      expect(() => JSON.parse(line)).toThrow();
+      expect(line).toMatch(/INFO/);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -65,6 +65,8 @@ export class AppConfig {
   /** Prepended to every key this service writes in Redis, so instances of one deployment share and others do not. */
   readonly redisKeyPrefix: string;
   readonly bodyLimitBytes: number;
+  /** Bearer token that may read GET /api/metrics besides a superadmin's (a Prometheus scraper's); unset: superadmins only. */
+  readonly metricsToken?: string;
   /**
    * Fastify's `trustProxy`: whether (and which) proxies' X-Forwarded-For / -Proto / -Host headers
    * are believed. Off by default: `request.ip` (sign-in throttling, the journal) is the socket's peer.
@@ -114,6 +116,7 @@ export class AppConfig {
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'sms-backbone:';
     this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
+    this.metricsToken = env.METRICS_TOKEN;
     this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,

@@ -176,6 +176,13 @@ export class EnvironmentVariables {
   LOG_LEVEL?: (typeof LOG_LEVELS)[number];
 
   @IsOptional()
+  @IsString()
+  @MinLength(24, { message: 'METRICS_TOKEN must be at least 24 characters long' })
+  @Matches(/^[\x21-\x7e]+$/, { message: 'METRICS_TOKEN must be printable ASCII without spaces' })
+  @emptyAsUndefined
+  METRICS_TOKEN?: string;
+
+  @IsOptional()
   @IsInt()
   @Min(1024)
   @Max(50 * 1024 * 1024)

@@ -3,6 +3,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import type { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { Role } from '../users/role.enum.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
@@ -61,6 +62,7 @@ describe(SmsService.name, () => {
       new SmsTemplateService('Europe/Paris'),
       audit as unknown as AuditService,
       config as unknown as AppConfig,
+      new MetricsService(),
     );
   });
 

@@ -5,6 +5,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
@@ -34,6 +35,9 @@ interface Draft {
  * inject this. Every attempt is stored as `pending` before the provider is called, then updated
  * with the provider's answer, and journaled.
  */
+/** Every send is transactional until marketing batches exist (the `category` label of the metrics). */
+const SMS_CATEGORY = 'transactional';
+
 @Injectable()
 export class SmsService {
   private readonly logger = new Logger(SmsService.name);
@@ -45,6 +49,7 @@ export class SmsService {
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   get providerName(): string {
@@ -225,6 +230,7 @@ export class SmsService {
       updatedAt: new Date(),
     });
     await this.store.insertPending(row);
+    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_PENDING);
     let receipt: ProviderReceipt;
     try {
       if (abortWith) throw new SmsProviderError(abortWith);
@@ -235,6 +241,7 @@ export class SmsService {
       if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
       const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
       await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
+      this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_FAILED);
       throw new SmsSendError(failure, row.id, draft.to);
     }
     const result: SmsSendResult = {
@@ -253,6 +260,7 @@ export class SmsService {
     const outcome = { status: receipt.status, providerSid: receipt.sid, from: receipt.from, errorCode: null, errorMessage: null };
     // The outcome and its journal entry are independent writes: issue them together.
     await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, result)]);
+    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, receipt.status);
     return result;
   }
 
@@ -268,6 +276,7 @@ export class SmsService {
           (error.failure.code === 20429 || error.failure.status === 429);
         if (!rateLimited || draft.kind !== SmsKind.Bulk || attempt >= BULK_RATE_LIMIT_RETRIES) throw error;
         const waitSeconds = (error.failure.kind === 'rejected' ? error.failure.retryAfterSeconds : undefined) ?? attempt + 1;
+        this.metrics.retry('rate_limited');
         await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds * 1000, MAX_RETRY_WAIT_MS)));
       }
     }
