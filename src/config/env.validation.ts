@@ -8,6 +8,7 @@ import {
   IsUrl,
   Matches,
   Max,
+  MaxLength,
   Min,
   MinLength,
   validateSync,
@@ -35,7 +36,11 @@ const toInt = Transform(({ value }) => {
   return /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 });
 
+/** Keeps an empty value as '' (a deliberate "off"), trimming the rest. */
+const keepEmpty = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
+
 const DURATION = /^\d+\s*(ms|s|m|h|d)?$/;
+const KEYWORD_LIST = /^[^,]+(,[^,]+)*$/;
 const QUIET_HOURS = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
 /**
@@ -222,6 +227,40 @@ export class EnvironmentVariables {
     message: 'QUIET_HOURS must be HH:MM-HH:MM (for example 21:00-08:00) or empty',
   })
   QUIET_HOURS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_OUT_KEYWORDS must be a comma-separated list of words (for example STOP,ARRET)' })
+  @emptyAsUndefined
+  SMS_OPT_OUT_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_IN_KEYWORDS must be a comma-separated list of words (for example START,OUI)' })
+  @emptyAsUndefined
+  SMS_OPT_IN_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_HELP_KEYWORDS must be a comma-separated list of words (for example HELP,AIDE)' })
+  @emptyAsUndefined
+  SMS_HELP_KEYWORDS?: string;
+
+  /** The three reply texts: unset → the French default; set but empty → no reply. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_HELP_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_OUT_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_IN_REPLY?: string;
 }
 
 function flatten(errors: ValidationError[]): string[] {

@@ -21,6 +21,7 @@ import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
 import { PhoneNumberService } from './phone/phone-number.service.js';
+import { languageOf } from './sms-errors.js';
 import { SmsExceptionFilter } from './sms-exception.filter.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
@@ -167,9 +168,12 @@ export class SmsController {
 
   @Get('messages/:id')
   @Roles(...STAFF_ROLES)
-  @ApiOperation({ summary: 'One stored SMS' })
+  @ApiOperation({
+    summary: 'One stored SMS',
+    description: 'With errorExplanation (in the caller’s language) and history: the statuses Twilio reported, in the order they came.',
+  })
   @ApiNotFoundResponse({ description: 'No such message' })
-  getMessage(@Param('id', new ParseUUIDPipe()) id: string) {
-    return this.messages.get(id);
+  getMessage(@Param('id', new ParseUUIDPipe()) id: string, @Headers('accept-language') acceptLanguage?: string) {
+    return this.messages.get(id, languageOf(acceptLanguage));
   }
 }

@@ -1,6 +1,9 @@
 import { Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
+import { SmsStatsModule } from './stats/sms-stats.module.js';
+import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
 import { AppointmentSmsListener } from './listeners/appointment-sms.listener.js';
 import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
@@ -25,7 +28,7 @@ function createProvider(config: AppConfig): SmsProvider {
 }
 
 @Module({
-  imports: [TypeOrmModule.forFeature([SmsMessage])],
+  imports: [TypeOrmModule.forFeature([SmsMessage]), SmsOptOutsModule, SmsWebhooksModule, SmsStatsModule],
   controllers: [SmsController],
   providers: [
     { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: createProvider },
@@ -36,6 +39,6 @@ function createProvider(config: AppConfig): SmsProvider {
     SmsMessagesService,
     AppointmentSmsListener,
   ],
-  exports: [SmsService, SmsMessagesService, SmsTemplateService],
+  exports: [SmsService, SmsMessagesService, SmsTemplateService, SmsOptOutsModule],
 })
 export class SmsModule {}
