@@ -26,8 +26,16 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
   const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   /** A webhook request signed by the SDK's own helper over the URL as configured (not the Host the request used). */
-  const signed = (path: string, params: Record<string, string>, options: { token?: string; url?: string; headers?: Record<string, string> } = {}) => {
-    const signature = twilio.getExpectedTwilioSignature(options.token ?? credentials.authToken, options.url ?? PUBLIC_BASE_URL + path, params);
+  const signed = (
+    path: string,
+    params: Record<string, string>,
+    options: { token?: string; url?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const signature = twilio.getExpectedTwilioSignature(
+      options.token ?? credentials.authToken,
+      options.url ?? PUBLIC_BASE_URL + path,
+      params,
+    );
     return t.http
       .post(path)
       .type('form')
@@ -35,7 +43,11 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       .send(params);
   };
   const statusCallback = (sid: string, status: string, extra: Record<string, string> = {}, headers?: Record<string, string>) =>
-    signed(STATUS_PATH, { MessageSid: sid, MessageStatus: status, AccountSid: credentials.accountSid, ApiVersion: '2010-04-01', ...extra }, { headers });
+    signed(
+      STATUS_PATH,
+      { MessageSid: sid, MessageStatus: status, AccountSid: credentials.accountSid, ApiVersion: '2010-04-01', ...extra },
+      { headers },
+    );
   const inbound = (from: string, body: string, extra: Record<string, string> = {}) =>
     signed(INBOUND_PATH, {
       MessageSid: 'SM' + Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32),
@@ -55,7 +67,12 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
   const message = async (id: string, lang = 'fr') =>
     (await t.http.get(`/api/sms/messages/${id}`).set(auth(admin)).set('Accept-Language', lang).expect(200)).body;
   const optOutOf = async (phone: string) =>
-    (await t.http.get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`).set(auth(admin)).expect(200)).body.items[0] ?? null;
+    (
+      await t.http
+        .get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`)
+        .set(auth(admin))
+        .expect(200)
+    ).body.items[0] ?? null;
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
@@ -98,7 +115,10 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         expect(res.body).toMatchObject({ statusCode: 403, message: 'Missing or invalid X-Twilio-Signature' });
       }
       // A genuine signature replayed over another body (the status changed after signing).
-      const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + STATUS_PATH, { ...params, MessageStatus: 'sent' });
+      const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + STATUS_PATH, {
+        ...params,
+        MessageStatus: 'sent',
+      });
       await t.http.post(STATUS_PATH).type('form').set('X-Twilio-Signature', signature).send(params).expect(403);
 
       expect(await message(id)).toMatchObject({ status: 'queued', history: [] });
@@ -135,7 +155,11 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       const listener = (e: SmsReceivedEvent) => received.push(e);
       t.get(EventEmitter2).on(SMS_RECEIVED, listener);
       try {
-        await t.http.post(INBOUND_PATH).type('form').send({ MessageSid: 'SM' + 'a'.repeat(32), From: phone, Body: 'STOP' }).expect(403);
+        await t.http
+          .post(INBOUND_PATH)
+          .type('form')
+          .send({ MessageSid: 'SM' + 'a'.repeat(32), From: phone, Body: 'STOP' })
+          .expect(403);
         expect(await optOutOf(phone)).toBeNull();
         expect(received).toHaveLength(0);
       } finally {
@@ -148,7 +172,10 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       const missing = await signed(STATUS_PATH, { MessageSid: sid }).expect(400);
       expect(missing.body).toMatchObject({ details: [{ field: 'MessageStatus', problems: ['MessageStatus is required'] }] });
       const unknown = await statusCallback(sid, 'teleported').expect(400);
-      expect(unknown.body.details[0]).toMatchObject({ field: 'MessageStatus', problems: [expect.stringContaining('must be one of accepted, scheduled')] });
+      expect(unknown.body.details[0]).toMatchObject({
+        field: 'MessageStatus',
+        problems: [expect.stringContaining('must be one of accepted, scheduled')],
+      });
       const badSid = await statusCallback('not-a-sid', 'sent').expect(400);
       expect(badSid.body.details[0].field).toBe('MessageSid');
     });
@@ -190,8 +217,16 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       await statusCallback(sid, 'sent').expect(200);
       await statusCallback(sid, 'undelivered', { ErrorCode: '30003', ErrorMessage: 'Unreachable destination handset' }).expect(200);
       const fr = await message(id, 'fr');
-      expect(fr).toMatchObject({ status: 'undelivered', errorCode: '30003', errorExplanation: expect.stringMatching(/^Téléphone injoignable/) });
-      expect(fr.history[1]).toMatchObject({ status: 'undelivered', errorCode: '30003', errorExplanation: expect.stringMatching(/injoignable/) });
+      expect(fr).toMatchObject({
+        status: 'undelivered',
+        errorCode: '30003',
+        errorExplanation: expect.stringMatching(/^Téléphone injoignable/),
+      });
+      expect(fr.history[1]).toMatchObject({
+        status: 'undelivered',
+        errorCode: '30003',
+        errorExplanation: expect.stringMatching(/injoignable/),
+      });
       const en = await message(id, 'en');
       expect(en.errorExplanation).toMatch(/^Unreachable handset/);
 
@@ -210,7 +245,13 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       for (const { id } of sends) {
         const stored = await message(id);
         expect(stored.status).toBe('delivered');
-        expect(stored.history.map((h: { status: string }) => h.status).sort()).toEqual(['accepted', 'delivered', 'queued', 'sending', 'sent']);
+        expect(stored.history.map((h: { status: string }) => h.status).sort()).toEqual([
+          'accepted',
+          'delivered',
+          'queued',
+          'sending',
+          'sent',
+        ]);
         expect(stored.history.filter((h: { status: string; applied: boolean }) => h.status === 'delivered' && h.applied)).toHaveLength(1);
       }
     });
@@ -285,7 +326,12 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       const listener = (e: SmsReceivedEvent) => received.push(e);
       t.get(EventEmitter2).on(SMS_RECEIVED, listener);
       try {
-        const params = { MessageSid: 'SM' + 'b'.repeat(32), From: phone.replace('+33', '0'), To: '+33700000000', Body: 'stop, je serai en retard' };
+        const params = {
+          MessageSid: 'SM' + 'b'.repeat(32),
+          From: phone.replace('+33', '0'),
+          To: '+33700000000',
+          Body: 'stop, je serai en retard',
+        };
         const first = await signed(INBOUND_PATH, params).expect(200);
         expect(first.text).toBe(EMPTY_TWIML);
         const again = await signed(INBOUND_PATH, params).expect(200);
@@ -312,8 +358,18 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
     it('adds by hand (201, then 200 unchanged), lists, removes (204, then 404), each journaled; admin and superadmin only', async () => {
       const phone = nextPhone();
       const national = phone.replace('+33', '0');
-      const created = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone: national, reason: 'Courrier du 12 mars' }).expect(201);
-      expect(created.body).toMatchObject({ phone, source: 'manual', reason: 'Courrier du 12 mars', created: true, optedOutAt: expect.any(String) });
+      const created = await t.http
+        .post('/api/sms/opt-outs')
+        .set(auth(admin))
+        .send({ phone: national, reason: 'Courrier du 12 mars' })
+        .expect(201);
+      expect(created.body).toMatchObject({
+        phone,
+        source: 'manual',
+        reason: 'Courrier du 12 mars',
+        created: true,
+        optedOutAt: expect.any(String),
+      });
       const again = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone }).expect(200);
       expect(again.body).toMatchObject({ id: created.body.id, created: false, reason: 'Courrier du 12 mars' });
 
@@ -322,10 +378,19 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
 
       const user = await t.userWithRole(Role.User);
       await t.http.get('/api/sms/opt-outs').set(auth(user.token)).expect(403);
-      await t.http.delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`).set(auth(user.token)).expect(403);
+      await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
+        .set(auth(user.token))
+        .expect(403);
 
-      await t.http.delete(`/api/sms/opt-outs/${encodeURIComponent(national)}`).set(auth(admin)).expect(204);
-      const gone = await t.http.delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`).set(auth(admin)).expect(404);
+      await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(national)}`)
+        .set(auth(admin))
+        .expect(204);
+      const gone = await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
+        .set(auth(admin))
+        .expect(404);
       expect(gone.body.message).toBe(`${phone} is not on the opt-out list`);
       expect(await optOutOf(phone)).toBeNull();
 

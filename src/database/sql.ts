@@ -10,7 +10,9 @@ export class SqlParams {
 
   /** Adds a value and returns its placeholder; call in the order the placeholders appear. */
   add(value: unknown): string {
-    this.values.push(value instanceof Date ? sqlTime(value, this.postgres) : typeof value === 'boolean' && !this.postgres ? Number(value) : value);
+    this.values.push(
+      value instanceof Date ? sqlTime(value, this.postgres) : typeof value === 'boolean' && !this.postgres ? Number(value) : value,
+    );
     return this.postgres ? `$${this.values.length}` : '?';
   }
 

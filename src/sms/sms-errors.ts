@@ -162,10 +162,16 @@ const DELIVERY_CODES: Record<number, { fr: string; en: string }> = {
     fr: 'Téléphone injoignable : éteint, hors réseau ou sans service.',
     en: 'Unreachable handset: switched off, out of coverage or without service.',
   },
-  30004: { fr: 'Message bloqué : le destinataire ou son opérateur bloque ces SMS.', en: 'Message blocked by the recipient or their carrier.' },
-  30005: { fr: "Numéro inconnu : il n'existe pas ou n'est plus attribué.", en: 'Unknown number: it does not exist or is no longer assigned.' },
+  30004: {
+    fr: 'Message bloqué : le destinataire ou son opérateur bloque ces SMS.',
+    en: 'Message blocked by the recipient or their carrier.',
+  },
+  30005: {
+    fr: "Numéro inconnu : il n'existe pas ou n'est plus attribué.",
+    en: 'Unknown number: it does not exist or is no longer assigned.',
+  },
   30006: {
-    fr: "Ligne fixe ou opérateur injoignable : ce numéro ne peut pas recevoir de SMS.",
+    fr: 'Ligne fixe ou opérateur injoignable : ce numéro ne peut pas recevoir de SMS.',
     en: 'Landline or unreachable carrier: this number cannot receive SMS.',
   },
   30007: { fr: "Message filtré par l'opérateur (contenu jugé indésirable).", en: 'Message filtered by the carrier (seen as unwanted).' },
@@ -188,5 +194,7 @@ export function explainErrorCode(code: string | null | undefined, lang: Lang): s
   if (sendTime) return sendTime[lang].explanation;
   if (code === 'TIMEOUT') return TIMEOUT[lang].explanation;
   if (code === 'NETWORK') return UNREACHABLE[lang].explanation;
-  return lang === 'en' ? `Twilio error ${code} (see https://www.twilio.com/docs/errors/${code}).` : `Erreur Twilio ${code} (voir https://www.twilio.com/docs/errors/${code}).`;
+  return lang === 'en'
+    ? `Twilio error ${code} (see https://www.twilio.com/docs/errors/${code}).`
+    : `Erreur Twilio ${code} (voir https://www.twilio.com/docs/errors/${code}).`;
 }

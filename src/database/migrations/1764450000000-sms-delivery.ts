@@ -69,7 +69,10 @@ export class SmsDelivery1764450000000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.addColumn('sms_messages', new TableColumn({ name: 'category', type: 'varchar', length: '16', default: "'transactional'" }));
+    await queryRunner.addColumn(
+      'sms_messages',
+      new TableColumn({ name: 'category', type: 'varchar', length: '16', default: "'transactional'" }),
+    );
     // Status callbacks find their message by Twilio's SID.
     await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_provider_sid', columnNames: ['provider_sid'] }));
     // The statistics read only these columns over a range of created_at: an index-only scan.

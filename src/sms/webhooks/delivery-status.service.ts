@@ -71,7 +71,11 @@ export class DeliveryStatusService {
     return this.dataSource.transaction(async (manager) => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
-      const found = await runner.query(`SELECT "id", "status" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`, find.values, true);
+      const found = await runner.query(
+        `SELECT "id", "status" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
+        find.values,
+        true,
+      );
       const message = (found.records?.[0] as { id: string; status: string } | undefined) ?? null;
 
       const eventId = randomUUID();
@@ -92,7 +96,8 @@ export class DeliveryStatusService {
         insert.values,
         true,
       );
-      if (!inserted.records?.length) return { outcome: 'duplicate' as const, messageId: message?.id ?? null, status: message?.status ?? null };
+      if (!inserted.records?.length)
+        return { outcome: 'duplicate' as const, messageId: message?.id ?? null, status: message?.status ?? null };
       if (!message) {
         this.logger.warn(`Status callback for an unknown message SID (${callback.status}); kept in the history`);
         return { outcome: 'unknown_message' as const, messageId: null, status: null };
@@ -118,7 +123,9 @@ export class DeliveryStatusService {
 
   /** The statuses Twilio reported for a message, in the order they came, explained in `lang`. */
   async history(messageId: string, lang: Lang): Promise<StatusHistoryEntry[]> {
-    const events = await this.dataSource.getRepository(SmsStatusEvent).find({ where: { messageId }, order: { receivedAt: 'ASC', id: 'ASC' } });
+    const events = await this.dataSource
+      .getRepository(SmsStatusEvent)
+      .find({ where: { messageId }, order: { receivedAt: 'ASC', id: 'ASC' } });
     return events.map((e) => ({
       status: e.status,
       errorCode: e.errorCode,

@@ -12,7 +12,11 @@ export function invalidField(field: string, problem: string): BadRequestExceptio
 /** One form field as a string: a 400 naming it when it is missing (if required), repeated or malformed. */
 export function formField(form: unknown, field: string, options: { required: true; pattern?: RegExp; max?: number }): string;
 export function formField(form: unknown, field: string, options?: { required?: false; pattern?: RegExp; max?: number }): string | null;
-export function formField(form: unknown, field: string, options: { required?: boolean; pattern?: RegExp; max?: number } = {}): string | null {
+export function formField(
+  form: unknown,
+  field: string,
+  options: { required?: boolean; pattern?: RegExp; max?: number } = {},
+): string | null {
   const value = typeof form === 'object' && form !== null ? (form as WebhookForm)[field] : undefined;
   if (value === undefined || value === '') {
     if (options.required) throw invalidField(field, 'is required');
