@@ -419,3 +419,52 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
     });
   });
 });
+
+describeEachDatabase('Inbound keywords and replies as configured', (kind) => {
+  const credentials = testTwilioCredentials();
+  let t: TestApp;
+  const inbound = (from: string, body: string) => {
+    const params = { MessageSid: 'SM' + randomHex(32), From: from, To: '+33700000000', Body: body };
+    const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + INBOUND_PATH, params);
+    return t.http.post(INBOUND_PATH).type('form').set('X-Twilio-Signature', signature).send(params).expect(200);
+  };
+
+  beforeAll(async () => {
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment({ baseUrl: 'http://127.0.0.1:9', accountSid: credentials.accountSid }, credentials.authToken),
+      PUBLIC_BASE_URL,
+      SMS_OPT_OUT_KEYWORDS: 'STOP,Résilier',
+      SMS_OPT_IN_KEYWORDS: 'REVENIR',
+      SMS_HELP_KEYWORDS: 'SOS',
+      SMS_HELP_REPLY: 'Cabinet Martin, 01 23 45 67 89',
+      SMS_OPT_OUT_REPLY: '',
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('uses the configured keyword lists and texts; an empty text answers empty TwiML', async () => {
+    const admin = await t.rootToken();
+    const optOut = async (phone: string) =>
+      (
+        await t.http
+          .get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`)
+          .set('Authorization', `Bearer ${admin}`)
+          .expect(200)
+      ).body.items[0];
+    expect((await inbound('+33611111111', 'résilier')).text).toBe(EMPTY_TWIML);
+    expect(await optOut('+33611111111')).toMatchObject({ source: 'keyword' });
+    // ARRET is not in this configuration's list: an ordinary reply.
+    expect((await inbound('+33622222222', 'ARRET')).text).toBe(EMPTY_TWIML);
+    expect(await optOut('+33622222222')).toBeUndefined();
+    expect((await inbound('+33611111111', 'Revenir')).text).toBe(
+      twiml('Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.'),
+    );
+    expect(await optOut('+33611111111')).toBeUndefined();
+    expect((await inbound('+33633333333', 'sos')).text).toBe(twiml('Cabinet Martin, 01 23 45 67 89'));
+    expect((await inbound('+33633333333', 'HELP')).text).toBe(EMPTY_TWIML);
+  });
+});
+
+function randomHex(length: number): string {
+  return Array.from({ length }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
