@@ -6,7 +6,6 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { createValidationPipe } from './common/validation.js';
-import { AppConfig } from './config/app-config.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
 
@@ -22,16 +21,16 @@ export interface CreateAppOptions extends AppConfigOptions {
  * call this, so tests exercise the same pipes, filters, guards and plugins.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
-  // The adapter exists before Nest's config module does, so read the body limit the same way here.
-  const { bodyLimitBytes } = loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
-  const adapter = new FastifyAdapter({ bodyLimit: bodyLimitBytes, trustProxy: false });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
-    logger: options.logger ?? ['fatal', 'error', 'warn', 'log'],
+  // The environment is validated here, once: the adapter needs it before Nest exists, and the
+  // same AppConfig instance (with its one generated JWT secret, if any) is what every module injects.
+  const config = options.config ?? loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
+  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
+    // LOG_LEVEL applies from the first line of the boot, since the config is known before Nest starts.
+    logger: options.logger ?? LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
     bufferLogs: false,
     abortOnError: false,
   });
-  const config = app.get(AppConfig);
-  if (options.logger === undefined) app.useLogger(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
 
   app.setGlobalPrefix('api');
   app.useGlobalPipes(createValidationPipe());

@@ -8,6 +8,8 @@ import { CommonModule } from './common/common.module.js';
 import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { IdempotencyModule } from './idempotency/idempotency.module.js';
 import { PhoneModule } from './sms/phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -23,11 +25,13 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         ScheduleModule.forRoot(),
         DatabaseModule,
+        RedisModule,
         AuditModule,
         PhoneModule,
         UsersModule,
         AuthModule,
         HealthModule,
+        IdempotencyModule,
         SmsModule,
         AppointmentsModule,
       ],

@@ -131,7 +131,13 @@ export class AppointmentsService {
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();
     const result = await this.appointments.update({ id, status: current.status }, changes);
-    if (!result.affected) throw this.conflict(await this.get(id), 'edited');
+    if (!result.affected) {
+      // Confirmed (or cancelled) in between: redo the edit from what the row is now, so a reschedule
+      // of a just-confirmed appointment also moves its reminder.
+      const latest = await this.get(id);
+      if (latest.status === current.status) throw this.conflict(latest, 'edited');
+      return this.update(id, dto, actor);
+    }
     const updated = await this.get(id);
     await this.journal(AuditAction.AppointmentUpdated, updated, actor, {
       changed: Object.keys(changes).filter((k) => !['updatedAt', 'reminderDueAt', 'reminderSentAt'].includes(k)),
@@ -145,21 +151,27 @@ export class AppointmentsService {
   }
 
   async confirm(id: string, actor: Actor): Promise<Appointment> {
-    const current = await this.get(id);
-    if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
-    if (current.startsAt.getTime() <= this.clock.now().getTime()) {
-      throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+    // The reminder's due time comes from the start time read here, so the UPDATE applies only while
+    // that is still the row's start time: a reschedule landing in between makes the confirm read the
+    // new time and try again, instead of scheduling the reminder for the old one.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(id);
+      if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
+      if (current.startsAt.getTime() <= this.clock.now().getTime()) {
+        throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+      }
+      const result = await this.appointments.update(
+        { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
+        {
+          status: AppointmentStatus.Confirmed,
+          reminderDueAt: this.policy.dueAt(current.startsAt),
+          reminderSentAt: null,
+          updatedAt: this.clock.now(),
+        },
+      );
+      if (result.affected) break;
+      if (attempt === 5) throw this.conflict(await this.get(id), 'confirmed');
     }
-    const result = await this.appointments.update(
-      { id, status: AppointmentStatus.Pending },
-      {
-        status: AppointmentStatus.Confirmed,
-        reminderDueAt: this.policy.dueAt(current.startsAt),
-        reminderSentAt: null,
-        updatedAt: this.clock.now(),
-      },
-    );
-    if (!result.affected) throw this.conflict(await this.get(id), 'confirmed');
     const confirmed = await this.get(id);
     await this.journal(AuditAction.AppointmentConfirmed, confirmed, actor, {
       reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EnvironmentVariables, validateEnvironment } from './env.validation.js';
+import { EnvironmentVariables, parseTrustProxy, validateEnvironment } from './env.validation.js';
 
 export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
 
@@ -96,7 +96,14 @@ export class AppConfig {
   readonly defaultCountry: string;
   readonly defaultTimeZone: string;
   readonly redisUrl?: string;
+  /** Prepended to every key this service writes in Redis, so instances of one deployment share and others do not. */
+  readonly redisKeyPrefix: string;
   readonly bodyLimitBytes: number;
+  /**
+   * Fastify's `trustProxy`: whether (and which) proxies' X-Forwarded-For / -Proto / -Host headers
+   * are believed. Off by default: `request.ip` (sign-in throttling, the journal) is the socket's peer.
+   */
+  readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
   readonly inbound: InboundSmsConfig;
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
@@ -134,7 +141,9 @@ export class AppConfig {
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();
     this.defaultTimeZone = env.DEFAULT_TIMEZONE ?? 'Europe/Paris';
     this.redisUrl = env.REDIS_URL;
+    this.redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'sms-backbone:';
     this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
+    this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,

@@ -35,9 +35,14 @@ describe(validateEnvironment.name, () => {
     ['DEFAULT_COUNTRY', 'France', /DEFAULT_COUNTRY must be a two-letter/],
     ['DEFAULT_TIMEZONE', 'Mars/Olympus', /DEFAULT_TIMEZONE must be an IANA/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis/],
+    ['REDIS_KEY_PREFIX', 'has spaces', /REDIS_KEY_PREFIX must be 1 to 64/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['QUIET_HOURS', '9pm-8am', /QUIET_HOURS must be HH:MM-HH:MM/],
     ['REMINDER_LEAD_HOURS', '0', /REMINDER_LEAD_HOURS/],
+    ['TRUST_PROXY', 'yes', /TRUST_PROXY must be true, false, or a comma-separated list/],
+    ['TRUST_PROXY', '10.0.0.0/33', /TRUST_PROXY must be/],
+    ['TRUST_PROXY', '10.0.0.1,proxy.internal', /TRUST_PROXY must be/],
+    ['TRUST_PROXY', '2', /TRUST_PROXY cannot be a hop count/],
   ])('refuses %s=%s with one line naming it', (name, value, pattern) => {
     // Twilio variables come as a set, so give the rest of the set to isolate the one under test.
     const twilioSet: Record<string, string> = name.startsWith('TWILIO_')
@@ -109,5 +114,16 @@ describe(AppConfig.name, () => {
     expect(sut.database).toEqual({ type: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' });
     expect(sut.jwt.expiresInSeconds).toBe(900);
     expect(sut.reminders.quietHours).toBeNull();
+  });
+
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['false', false],
+    ['TRUE', true],
+    ['10.0.0.1', ['10.0.0.1']],
+    [' 10.0.0.0/8, ::1 ,fd00::/8,loopback', ['10.0.0.0/8', '::1', 'fd00::/8', 'loopback']],
+  ])('reads TRUST_PROXY=%s as Fastify trustProxy %j (off by default)', (value, expected) => {
+    expect(AppConfig.fromEnvironment(value === undefined ? {} : { TRUST_PROXY: value }).trustProxy).toEqual(expected);
   });
 });

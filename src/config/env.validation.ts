@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -170,6 +171,11 @@ export class EnvironmentVariables {
   REDIS_URL?: string;
 
   @IsOptional()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1 to 64 letters, digits or : _ . -' })
+  @emptyAsUndefined
+  REDIS_KEY_PREFIX?: string;
+
+  @IsOptional()
   @IsIn(LOG_LEVELS)
   @emptyAsUndefined
   LOG_LEVEL?: (typeof LOG_LEVELS)[number];
@@ -180,6 +186,11 @@ export class EnvironmentVariables {
   @Max(50 * 1024 * 1024)
   @toInt
   BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @IsString()
+  @emptyAsUndefined
+  TRUST_PROXY?: string;
 
   @IsOptional()
   @IsInt()
@@ -280,11 +291,47 @@ function isValidTimeZone(tz: string): boolean {
   }
 }
 
+/** proxy-addr's (Fastify's) names for address ranges, usable in a TRUST_PROXY list. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address or CIDR, as Fastify's `trustProxy` list accepts them (IPv4/IPv6, or a range name). */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  const version = isIP(address);
+  if (!version || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * `TRUST_PROXY` as Fastify's `trustProxy` option: `true` (trust every peer's X-Forwarded-* headers),
+ * `false` (none), or a comma-separated list of the proxies' addresses and CIDRs. A hop count is
+ * refused: Fastify 5 dropped it (it trusts nothing with a number, since the peer is not checked).
+ * Returns null when the value is none of these.
+ */
+export function parseTrustProxy(value: string | undefined): boolean | string[] | null {
+  if (value === undefined) return false;
+  const text = value.trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  const entries = text.split(',').map((entry) => entry.trim());
+  return entries.every(isProxyAddress) ? entries : null;
+}
+
 /** Validates the raw environment and applies the cross-field rules (production requirements). */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { excludeExtraneousValues: false });
   const problems = flatten(validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false }));
 
+  if (parseTrustProxy(env.TRUST_PROXY) === null) {
+    problems.push(
+      /^\s*\d+\s*$/.test(env.TRUST_PROXY!)
+        ? "TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies' addresses or CIDRs"
+        : 'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses/CIDRs (10.0.0.0/8,::1, loopback)',
+    );
+  }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');
   }

@@ -19,7 +19,7 @@ export class SqlParams {
   /** A timestamp placeholder (cast on PostgreSQL, where an untyped parameter could be text). */
   time(value: Date): string {
     const slot = this.add(value);
-    return this.postgres ? `${slot}::timestamp` : slot;
+    return this.postgres ? `${slot}::timestamptz` : slot;
   }
 }
 

@@ -16,6 +16,7 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
@@ -67,6 +68,7 @@ export class SmsController {
 
   @Post('send')
   @Roles(...STAFF_ROLES)
+  @Idempotent()
   @ApiOperation({ summary: 'Send one SMS', description: 'Admin and superadmin. Journaled as send_sms.' })
   @ApiCreatedResponse({ description: 'Accepted by the provider', schema: { example: SEND_EXAMPLE } })
   @ApiBadRequestResponse({ description: 'Invalid number or message, or Twilio 21211', schema: { example: TWILIO_ERROR_EXAMPLE } })
@@ -81,6 +83,7 @@ export class SmsController {
 
   @Post('notification')
   @Roles(...STAFF_ROLES)
+  @Idempotent()
   @ApiOperation({
     summary: 'Send a templated notification SMS',
     description: 'Types and fields: GET /api/sms/templates. Journaled as send_notification_sms.',
@@ -93,6 +96,7 @@ export class SmsController {
 
   @Post('bulk')
   @Roles(...STAFF_ROLES)
+  @Idempotent()
   @ApiOperation({
     summary: 'Send one message to many recipients',
     description:

@@ -69,7 +69,7 @@ export class SmsStatsService {
       if (query.category) sql += ` AND "category" = ${p.add(query.category)}`;
       return sql;
     };
-    const day = this.postgres ? `to_char("created_at", 'YYYY-MM-DD')` : `substr("created_at", 1, 10)`;
+    const day = this.postgres ? `to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD')` : `substr("created_at", 1, 10)`;
 
     const p1 = new SqlParams(this.postgres);
     const p2 = new SqlParams(this.postgres);
