@@ -256,6 +256,17 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       }
     });
 
+    it('a failed callback with 21610 (unsubscribed at Twilio) puts the number on the opt-out list', async () => {
+      const { id, sid, to } = await sendOne();
+      await statusCallback(sid, 'failed', { ErrorCode: '21610' }).expect(200);
+      expect(await message(id)).toMatchObject({
+        status: 'failed',
+        errorCode: '21610',
+        errorExplanation: expect.stringMatching(/désabonné/),
+      });
+      expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+    });
+
     it('keeps a callback for an unknown SID without touching any message', async () => {
       const res = await statusCallback('SM' + '0'.repeat(32), 'delivered').expect(200);
       expect(res.body).toEqual({ outcome: 'unknown_message', messageId: null, status: null });

@@ -4,10 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Clock } from '../../common/clock.js';
 import { SqlParams } from '../../database/sql.js';
+import { OptOutService } from '../opt-outs/opt-out.service.js';
+import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { explainErrorCode, type Lang } from '../sms-errors.js';
 import { FINAL_STATUSES, isTwilioStatus, TWILIO_STATUSES, statusRank, statusRankSql } from './message-status.js';
 import { SmsStatusEvent } from './sms-status-event.entity.js';
 import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
+
+/** Twilio's "attempt to send to unsubscribed recipient". */
+export const TWILIO_UNSUBSCRIBED = '21610';
 
 export interface StatusCallback {
   sid: string;
@@ -50,6 +55,7 @@ export class DeliveryStatusService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly optOuts: OptOutService,
   ) {
     this.postgres = dataSource.driver.options.type === 'postgres';
   }
@@ -67,16 +73,26 @@ export class DeliveryStatusService {
   }
 
   async apply(callback: StatusCallback): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null }> {
+    const result = await this.record(callback);
+    // Twilio refused the number as unsubscribed (21610): it is on our list too from now on.
+    if (result.outcome !== 'duplicate' && result.to && callback.errorCode === TWILIO_UNSUBSCRIBED)
+      await this.optOuts.optOut(result.to, { source: OptOutSource.Twilio21610, reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)` });
+    return { outcome: result.outcome, messageId: result.messageId, status: result.status };
+  }
+
+  private record(
+    callback: StatusCallback,
+  ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string }> {
     const now = this.clock.now();
     return this.dataSource.transaction(async (manager) => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
       const found = await runner.query(
-        `SELECT "id", "status" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
+        `SELECT "id", "status", "to" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
         find.values,
         true,
       );
-      const message = (found.records?.[0] as { id: string; status: string } | undefined) ?? null;
+      const message = (found.records?.[0] as { id: string; status: string; to: string } | undefined) ?? null;
 
       const eventId = randomUUID();
       const insert = new SqlParams(this.postgres);
@@ -114,10 +130,10 @@ export class DeliveryStatusService {
         update.values,
         true,
       );
-      if (!updated.records?.length) return { outcome: 'stale' as const, messageId: message.id, status: message.status };
+      if (!updated.records?.length) return { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
       const mark = new SqlParams(this.postgres);
       await runner.query(`UPDATE "sms_status_events" SET "applied" = ${mark.add(true)} WHERE "id" = ${mark.add(eventId)}`, mark.values);
-      return { outcome: 'applied' as const, messageId: message.id, status: callback.status };
+      return { outcome: 'applied' as const, messageId: message.id, status: callback.status, to: message.to };
     });
   }
 
