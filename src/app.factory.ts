@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
@@ -33,6 +35,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
 
   app.setGlobalPrefix('api');
+  installInputGuards(app, config);
+  setDateOnlyTimeZone(config.defaultTimeZone);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 
@@ -61,11 +65,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       )
       .setVersion('0.1.0')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      // Swagger UI lists the tags in this order: what a newcomer needs first.
+      .addTag('auth', 'Sign in here first, then paste access_token in "Authorize"')
+      .addTag('sms', 'Send SMS, format numbers, read the templates and the stored messages')
+      .addTag('appointments', 'Appointments: their SMS and reminders are sent by the service')
+      .addTag('users', 'Staff accounts (admin and superadmin)')
+      .addTag('audit', 'The journal of every send and change')
+      .addTag('health', 'Liveness')
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, {
     jsonDocumentUrl: 'api/docs-json',
-    swaggerOptions: { persistAuthorization: true },
+    customSiteTitle: 'SMS backbone API',
+    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
   });
 
   if (config.jwt.secretGenerated) {

@@ -10,7 +10,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { IdempotencyModule } from './idempotency/idempotency.module.js';
-import { PhoneModule } from './sms/phone/phone.module.js';
+import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 

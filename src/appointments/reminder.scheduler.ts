@@ -5,6 +5,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import pLimit from 'p-limit';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
@@ -48,7 +49,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   onApplicationBootstrap(): void {
     if (!this.config.reminders.enabled) return;
     const interval = setInterval(
-      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${String(error)}`)),
+      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${describeError(error)}`)),
       this.config.reminders.scanIntervalSeconds * 1000,
     );
     this.scheduler.addInterval(INTERVAL_NAME, interval);

@@ -4,6 +4,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { readFileSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/decorators/public.decorator.js';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
+import { HealthDto } from './dto/health.dto.js';
 
 // Same relative path from src/health (tests) and dist/health (built app).
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -16,9 +18,9 @@ export class HealthController {
   @Public()
   @Get()
   @ApiOperation({ summary: 'Liveness and database reachability' })
-  @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up', version: '0.1.0' } } })
-  @ApiServiceUnavailableResponse({ description: 'The database does not answer' })
-  async check() {
+  @ApiOkResponse({ type: HealthDto })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'The database does not answer' })
+  async check(): Promise<HealthDto> {
     try {
       await this.dataSource.query('SELECT 1');
     } catch {

@@ -1,7 +1,9 @@
 import { HttpStatus } from '@nestjs/common';
+import { preferredLanguage } from '../common/i18n/accept-language.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
 
-export type Lang = 'fr' | 'en';
+const LANGS = ['fr', 'en'] as const;
+export type Lang = (typeof LANGS)[number];
 
 interface Explanation {
   status: HttpStatus;
@@ -140,11 +142,9 @@ export function explainFailure(failure: ProviderFailure, lang: Lang): ExplainedF
   };
 }
 
-/** `Accept-Language: en…` answers in English; anything else in French (the platform's language). */
-export function languageOf(acceptLanguage: string | undefined): Lang {
-  if (!acceptLanguage) return 'fr';
-  const first = acceptLanguage.split(',')[0]?.trim().toLowerCase() ?? '';
-  return first.startsWith('en') ? 'en' : 'fr';
+/** `Accept-Language` preferring English answers in English; anything else in French (the platform's language). */
+export function languageOf(acceptLanguage: string | string[] | undefined): Lang {
+  return preferredLanguage(acceptLanguage, LANGS, 'fr');
 }
 
 /**

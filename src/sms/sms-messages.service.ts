@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
 import { explainErrorCode, type Lang } from './sms-errors.js';
 import { SmsInputError } from './sms.errors.js';

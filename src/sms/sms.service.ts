@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
+import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
 import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
 import { SmsMessageStore } from './sms-message.store.js';
@@ -73,6 +74,7 @@ export class SmsService {
     const max = this.config.sms.bulkMaxRecipients;
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
+    if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
     const batchId = randomUUID();
     const seen = new Set<string>();
     const results: BulkRecipientResult[] = [];
@@ -81,7 +83,7 @@ export class SmsService {
     for (const recipient of recipients) {
       const result: BulkRecipientResult = { phone: recipient.phone, name: recipient.name, to: null, status: 'invalid' };
       results.push(result);
-      const format = this.phones.format(recipient.phone);
+      const format = this.phones.formatRecipient(recipient.phone);
       if (!format.valid || !format.e164) {
         result.error = {
           code: format.reason?.code ?? 'INVALID_NUMBER',
@@ -230,7 +232,7 @@ export class SmsService {
     } catch (error) {
       const failure: ProviderFailure =
         error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
-      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${String(error)}`);
+      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
       const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
       await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
       throw new SmsSendError(failure, row.id, draft.to);
@@ -273,9 +275,9 @@ export class SmsService {
 
   private normalize(phone: string, field: string): string {
     try {
-      return this.phones.normalize(phone);
+      return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, `${field}: ${error.message}`);
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message);
       throw error;
     }
   }
@@ -291,6 +293,7 @@ export class SmsService {
   }
 
   private analyze(body: string, field: string): SmsBodyAnalysis {
+    if (body.trim() === '') throw new SmsInputError(field, `${field} must contain text, not only spaces`);
     if (body.length > MAX_SMS_BODY_LENGTH) {
       throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
     }

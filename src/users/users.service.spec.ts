@@ -4,7 +4,7 @@ import type { Mock } from 'vitest';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
-import { PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import type { CreateUserDto } from './dto/user.dto.js';
 import type { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';
@@ -144,8 +144,9 @@ describe(UsersService.name, () => {
     it('should refuse an invalid phone with a 400 naming the field, without inserting', async () => {
       const error = await sut.create(dto({ phone: '12345' }), superAdmin).catch((e: unknown) => e);
 
-      expect(error).toBeInstanceOf(BadRequestException);
-      expect((error as BadRequestException).getResponse()).toMatchObject({ details: [{ field: 'phone' }] });
+      // An InputError: the app-wide filter answers it with 400 naming the field.
+      expect(error).toBeInstanceOf(InvalidPhoneNumberError);
+      expect((error as InvalidPhoneNumberError).toHttp()).toMatchObject({ status: 400, body: { details: [{ field: 'phone' }] } });
       expect(users.insert).not.toHaveBeenCalled();
     });
 
@@ -264,7 +265,7 @@ describe(UsersService.name, () => {
     });
 
     it('should refuse an invalid phone with a 400, without updating', async () => {
-      await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(BadRequestException);
+      await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(InvalidPhoneNumberError);
       expect(users.update).not.toHaveBeenCalled();
     });
 

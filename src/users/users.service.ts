@@ -6,7 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { BatchLoader } from '../common/batch-loader.js';
 import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
 import { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';
@@ -92,7 +92,7 @@ export class UsersService {
       passwordHash: await this.passwords.hash(dto.password),
       role: dto.role,
       name: dto.name || null,
-      phone: dto.phone ? this.normalizePhone(dto.phone) : null,
+      phone: dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null,
       disabled: false,
     });
     try {
@@ -132,7 +132,7 @@ export class UsersService {
       changed.push('name');
     }
     if (dto.phone !== undefined) {
-      changes.phone = dto.phone ? this.normalizePhone(dto.phone) : null;
+      changes.phone = dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null;
       changed.push('phone');
     }
     if (dto.password !== undefined) {
@@ -194,16 +194,5 @@ export class UsersService {
     };
     const affected = postgres ? await this.users.manager.transaction(apply) : await apply(this.users.manager);
     if (!affected) throw new ConflictException('This is the last active superadmin: promote another one first');
-  }
-
-  private normalizePhone(phone: string): string {
-    try {
-      return this.phones.normalize(phone);
-    } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) {
-        throw new BadRequestException({ message: `phone: ${error.message}`, details: [{ field: 'phone', problems: [error.message] }] });
-      }
-      throw error;
-    }
   }
 }

@@ -7,7 +7,7 @@ import { AuditService } from '../../audit/audit.service.js';
 import type { Actor } from '../../common/actor.js';
 import { Clock } from '../../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
-import { PhoneNumberService } from '../phone/phone-number.service.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { SmsInputError } from '../sms.errors.js';
 import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
 

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -13,7 +13,6 @@ import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../../common/actor.js';
 import { Roles } from '../../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../../users/role.enum.js';
-import { SmsExceptionFilter } from '../sms-exception.filter.js';
 import { CreateOptOutDto, ListOptOutsQueryDto } from './opt-out.dto.js';
 import { OptOutService } from './opt-out.service.js';
 
@@ -29,7 +28,6 @@ const EXAMPLE = {
 
 @ApiTags('sms opt-outs')
 @ApiBearerAuth()
-@UseFilters(SmsExceptionFilter)
 @Roles(...STAFF_ROLES)
 @Controller('sms/opt-outs')
 export class OptOutsController {

@@ -1,5 +1,6 @@
-import { Controller, Get, Headers, Query } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AcceptLanguage } from '../../common/i18n/accept-language.decorator.js';
 import { Roles } from '../../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../../users/role.enum.js';
 import { languageOf } from '../sms-errors.js';
@@ -31,7 +32,7 @@ export class SmsStatsController {
       },
     },
   })
-  get(@Query() query: SmsStatsQueryDto, @Headers('accept-language') acceptLanguage?: string) {
+  get(@Query() query: SmsStatsQueryDto, @AcceptLanguage() acceptLanguage?: string) {
     return this.stats.compute(query, languageOf(acceptLanguage));
   }
 }

@@ -8,7 +8,7 @@ import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
-import { PhoneNumberService } from '../phone/phone-number.service.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { classifyInbound } from './inbound-keywords.js';
 import { InboundSms, type InboundKeyword } from './inbound-sms.entity.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from './sms-received.event.js';
