@@ -32,8 +32,7 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       const res = await t.http.get('/api/sms/templates').query({ locale }).set(auth()).expect(400);
       expect(res.body).toMatchObject({
         statusCode: 400,
-        details: [{ field: 'locale', problems: [expect.any(String)] }],
-        allowed: ['fr', 'en'],
+        details: [{ field: 'locale', problems: [expect.stringMatching(/fr.*en/)] }],
       });
       expect(res.body.message).not.toContain('\n');
     });
