@@ -366,7 +366,7 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
   });
 
   describe('opt-out list', () => {
-    it('adds by hand (201, then 200 unchanged), lists, removes (204, then 404), each journaled; admin and superadmin only', async () => {
+    it('adds by hand (201, then 200 unchanged), lists, removes (200, then 404), each journaled; admin and superadmin only', async () => {
       const phone = nextPhone();
       const national = phone.replace('+33', '0');
       const created = await t.http
@@ -394,10 +394,11 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         .set(auth(user.token))
         .expect(403);
 
-      await t.http
+      const removed = await t.http
         .delete(`/api/sms/opt-outs/${encodeURIComponent(national)}`)
         .set(auth(admin))
-        .expect(204);
+        .expect(200);
+      expect(removed.body).toMatchObject({ id: created.body.id, phone, removed: true });
       const gone = await t.http
         .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
         .set(auth(admin))

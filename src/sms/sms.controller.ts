@@ -26,7 +26,7 @@ import { FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from 
 import {
   BulkResultDto,
   FormatPhoneResultDto,
-  SmsMessageDto,
+  SmsMessageDetailDto,
   SmsMessagePageDto,
   SmsSendResultDto,
   TemplateDescriptionDto,
@@ -173,7 +173,7 @@ export class SmsController {
     summary: 'One stored SMS',
     description: 'With errorExplanation (in the caller’s language) and history: the statuses Twilio reported, in the order they came.',
   })
-  @ApiOkResponse({ type: SmsMessageDto })
+  @ApiOkResponse({ type: SmsMessageDetailDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })

@@ -79,19 +79,19 @@ export class OptOutService {
     return { optOut: winner ?? row, created };
   }
 
-  /** Opts a number back in; false when it was not opted out. */
-  async optIn(e164: string, request: { source: 'keyword' | 'manual'; actor?: Actor | null }): Promise<boolean> {
+  /** Opts a number back in: the entry removed, or null when it was not opted out. */
+  async optIn(e164: string, request: { source: 'keyword' | 'manual'; actor?: Actor | null }): Promise<SmsOptOut | null> {
     const existing = await this.isOptedOut(e164);
-    if (!existing) return false;
+    if (!existing) return null;
     const result = await this.optOuts.delete({ id: existing.id });
-    if (!result.affected) return false;
+    if (!result.affected) return null;
     await this.audit.record({
       action: AuditAction.SmsOptIn,
       actor: request.actor ?? null,
       target: { type: 'sms_opt_out', id: existing.id },
       metadata: { phone: e164, source: request.source, optedOutAt: existing.optedOutAt.toISOString(), optOutSource: existing.source },
     });
-    return true;
+    return existing;
   }
 
   async list(query: PaginationQueryDto & { phone?: string }): Promise<Page<SmsOptOut>> {
@@ -110,10 +110,12 @@ export class OptOutService {
     return this.optOut(this.normalize(phone, 'phone'), { source: OptOutSource.Manual, reason: reason ?? null, actor });
   }
 
-  /** Staff: remove a number from the list (404 when it is not on it). */
-  async removeManual(phone: string, actor: Actor): Promise<void> {
+  /** Staff: remove a number from the list (404 when it is not on it); answers the removed entry. */
+  async removeManual(phone: string, actor: Actor): Promise<SmsOptOut> {
     const e164 = this.normalize(phone, 'phone');
-    if (!(await this.optIn(e164, { source: 'manual', actor }))) throw new NotFoundException(`${e164} is not on the opt-out list`);
+    const removed = await this.optIn(e164, { source: 'manual', actor });
+    if (!removed) throw new NotFoundException(`${e164} is not on the opt-out list`);
+    return removed;
   }
 
   /** Any written form of a number → E.164, or a 400 naming the field. */

@@ -1,32 +1,27 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiCreatedResponse,
-  ApiNoContentResponse,
+  ApiForbiddenResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../../common/actor.js';
 import { Roles } from '../../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../../users/role.enum.js';
+import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
+import { OptOutCreatedDto, OptOutPageDto, OptOutRemovedDto } from './opt-out-responses.dto.js';
 import { CreateOptOutDto, ListOptOutsQueryDto } from './opt-out.dto.js';
 import { OptOutService } from './opt-out.service.js';
 
-const EXAMPLE = {
-  id: '6a1f…',
-  phone: '+33612345678',
-  optedOutAt: '2026-03-12T09:30:00.000Z',
-  source: 'keyword',
-  reason: 'STOP',
-  actorId: null,
-  actorEmail: null,
-};
-
-@ApiTags('sms opt-outs')
+@ApiTags('sms')
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed (admin and superadmin only)' })
 @ApiBearerAuth()
 @Roles(...STAFF_ROLES)
 @Controller('sms/opt-outs')
@@ -35,7 +30,8 @@ export class OptOutsController {
 
   @Get()
   @ApiOperation({ summary: 'Numbers that must not be texted, newest first', description: 'Admin and superadmin. Filter: phone.' })
-  @ApiOkResponse({ schema: { example: { items: [EXAMPLE], total: 1, page: 1, limit: 50 } } })
+  @ApiOkResponse({ type: OptOutPageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid phone filter or page' })
   list(@Query() query: ListOptOutsQueryDto) {
     return this.optOuts.list(query);
   }
@@ -46,8 +42,9 @@ export class OptOutsController {
     description:
       'For consent withdrawn another way (a letter, a call; an alphanumeric sender cannot receive STOP). 201 when added, 200 with the existing entry when the number was already opted out. Journaled as sms_opt_out.',
   })
-  @ApiCreatedResponse({ schema: { example: { ...EXAMPLE, source: 'manual', reason: 'Demande par courrier', created: true } } })
-  @ApiBadRequestResponse({ description: 'Invalid phone' })
+  @ApiCreatedResponse({ type: OptOutCreatedDto, description: 'Added' })
+  @ApiOkResponse({ type: OptOutCreatedDto, description: 'Already on the list (unchanged, created: false)' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid phone or reason' })
   async create(@Body() dto: CreateOptOutDto, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const { optOut, created } = await this.optOuts.addManual(dto.phone, dto.reason, actor);
     void reply.status(created ? HttpStatus.CREATED : HttpStatus.OK);
@@ -55,11 +52,14 @@ export class OptOutsController {
   }
 
   @Delete(':phone')
-  @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Remove a number from the list (opt back in)', description: 'Journaled as sms_opt_in.' })
-  @ApiNoContentResponse({ description: 'Removed' })
-  @ApiNotFoundResponse({ description: 'The number is not on the list' })
-  remove(@Param('phone') phone: string, @CurrentActor() actor: Actor) {
-    return this.optOuts.removeManual(phone, actor);
+  @ApiOperation({
+    summary: 'Remove a number from the list (opt back in)',
+    description: 'The number in any format, URL-encoded (%2B33612345678). Answers the removed entry. Journaled as sms_opt_in.',
+  })
+  @ApiOkResponse({ type: OptOutRemovedDto, description: 'Removed' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid phone' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'The number is not on the list' })
+  async remove(@Param('phone') phone: string, @CurrentActor() actor: Actor) {
+    return { ...(await this.optOuts.removeManual(phone, actor)), removed: true };
   }
 }

@@ -1,5 +1,15 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
+import { SmsStatsDto } from './sms-stats.dto.js';
 import { AcceptLanguage } from '../../common/i18n/accept-language.decorator.js';
 import { Roles } from '../../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../../users/role.enum.js';
@@ -9,6 +19,7 @@ import { SmsStatsQueryDto } from './stats-query.dto.js';
 
 @ApiTags('sms')
 @ApiBearerAuth()
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
 @Controller('sms/stats')
 export class SmsStatsController {
   constructor(private readonly stats: SmsStatsService) {}
@@ -20,18 +31,9 @@ export class SmsStatsController {
     description:
       'Counts by status and by UTC day, delivery rate, segments sent, top error codes explained in the caller’s language, opt-outs gained. Admin and superadmin.',
   })
-  @ApiOkResponse({
-    schema: {
-      example: {
-        total: 120,
-        byStatus: { delivered: 110, undelivered: 6, failed: 4 },
-        deliveryRate: 0.9167,
-        segmentsSent: 131,
-        topErrors: [{ code: '30003', count: 5, explanation: 'Téléphone injoignable : éteint, hors réseau ou sans service.' }],
-        optOutsGained: { total: 2, bySource: { keyword: 2 } },
-      },
-    },
-  })
+  @ApiOkResponse({ type: SmsStatsDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid since / until / kind / category, or a period over 366 days' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   get(@Query() query: SmsStatsQueryDto, @AcceptLanguage() acceptLanguage?: string) {
     return this.stats.compute(query, languageOf(acceptLanguage));
   }

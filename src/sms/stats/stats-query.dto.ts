@@ -1,28 +1,33 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
+import { IsOneOf, Optional } from '../../common/dto/validators.js';
 
 export const SMS_KINDS = ['single', 'notification', 'bulk'] as const;
 export const SMS_CATEGORIES = ['transactional', 'marketing'] as const;
 
+// Filters carry a description, never an example: Swagger UI's "Try it out" would pre-fill it.
 export class SmsStatsQueryDto {
-  @ApiPropertyOptional({ example: '2026-01-01T00:00:00Z', description: 'Messages created from (default: 30 days before until)' })
-  @IsOptional()
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Messages created from this instant (default: 30 days before until)',
+  })
+  @Optional()
   @IsIsoDateTime()
   since?: Date;
 
-  @ApiPropertyOptional({ example: '2026-02-01T00:00:00Z', description: 'Messages created before (default: now)' })
-  @IsOptional()
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Messages created before this instant (default: now)' })
+  @Optional()
   @IsIsoDateTime()
   until?: Date;
 
   @ApiPropertyOptional({ enum: SMS_KINDS })
-  @IsOptional()
-  @IsIn(SMS_KINDS)
+  @Optional()
+  @IsOneOf(SMS_KINDS)
   kind?: (typeof SMS_KINDS)[number];
 
   @ApiPropertyOptional({ enum: SMS_CATEGORIES })
-  @IsOptional()
-  @IsIn(SMS_CATEGORIES)
+  @Optional()
+  @IsOneOf(SMS_CATEGORIES)
   category?: (typeof SMS_CATEGORIES)[number];
 }

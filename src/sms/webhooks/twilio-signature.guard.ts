@@ -5,6 +5,7 @@ import twilio from 'twilio';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { Public } from '../../common/decorators/public.decorator.js';
+import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { AppConfig } from '../../config/app-config.js';
 import { WebhookRefusals, type WebhookRefusalReason } from './webhook-refusals.js';
 
@@ -67,7 +68,11 @@ export function TwilioWebhook(): MethodDecorator {
     Public(),
     UseGuards(TwilioSignatureGuard),
     ApiConsumes('application/x-www-form-urlencoded'),
-    ApiHeader({ name: 'X-Twilio-Signature', required: true, description: "Twilio's signature of the request (checked)" }),
-    ApiForbiddenResponse({ description: 'Missing or invalid X-Twilio-Signature (counted and journaled, nothing changes)' }),
+    // Declared optional so Swagger UI sends the request; without a valid one the answer is 403.
+    ApiHeader({ name: 'X-Twilio-Signature', required: false, description: "Twilio's signature of the request: required, checked" }),
+    ApiForbiddenResponse({
+      type: ErrorResponseDto,
+      description: 'Missing or invalid X-Twilio-Signature (counted and journaled, nothing changes)',
+    }),
   );
 }
