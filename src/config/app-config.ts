@@ -106,6 +106,8 @@ export class AppConfig {
   readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
   readonly inbound: InboundSmsConfig;
+  /** Marketing batches: when they may leave and the opt-out mention they carry. */
+  readonly marketing: { hours: string; holidaysCountry: string; stopMention: string };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
 
   constructor(env: EnvironmentVariables) {
@@ -156,6 +158,11 @@ export class AppConfig {
       helpReply: env.SMS_HELP_REPLY ?? DEFAULT_HELP_REPLY,
       optOutReply: env.SMS_OPT_OUT_REPLY ?? DEFAULT_OPT_OUT_REPLY,
       optInReply: env.SMS_OPT_IN_REPLY ?? DEFAULT_OPT_IN_REPLY,
+    };
+    this.marketing = {
+      hours: env.SMS_MARKETING_HOURS ?? 'Mon-Sat 08:00-20:00',
+      holidaysCountry: (env.SMS_MARKETING_HOLIDAYS ?? 'FR').toUpperCase(),
+      stopMention: env.SMS_MARKETING_STOP_MENTION ?? 'Désabonnement : répondez STOP',
     };
     this.reminders = {
       enabled: env.REMINDERS_ENABLED !== 'false',

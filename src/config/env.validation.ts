@@ -41,6 +41,8 @@ const toInt = Transform(({ value }) => {
 const keepEmpty = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
 
 const DURATION = /^\d+\s*(ms|s|m|h|d)?$/;
+const MARKETING_HOURS =
+  /^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?\s+([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\s*$/i;
 const KEYWORD_LIST = /^[^,]+(,[^,]+)*$/;
 const QUIET_HOURS = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
@@ -254,6 +256,23 @@ export class EnvironmentVariables {
   @emptyAsUndefined
   SMS_HELP_KEYWORDS?: string;
 
+  @IsOptional()
+  @Matches(MARKETING_HOURS, { message: 'SMS_MARKETING_HOURS must be days and hours such as Mon-Sat 08:00-20:00' })
+  @emptyAsUndefined
+  SMS_MARKETING_HOURS?: string;
+
+  /** Country whose public holidays hold marketing SMS (date-holidays); empty: none. */
+  @IsOptional()
+  @Matches(/^([A-Za-z]{2})?$/, { message: 'SMS_MARKETING_HOLIDAYS must be a two-letter country code such as FR, or empty' })
+  @keepEmpty
+  SMS_MARKETING_HOLIDAYS?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  @emptyAsUndefined
+  SMS_MARKETING_STOP_MENTION?: string;
+
   /** The three reply texts: unset → the French default; set but empty → no reply. */
   @IsOptional()
   @IsString()
@@ -331,6 +350,10 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
         ? "TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies' addresses or CIDRs"
         : 'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses/CIDRs (10.0.0.0/8,::1, loopback)',
     );
+  }
+  const marketing = env.SMS_MARKETING_HOURS ? MARKETING_HOURS.exec(env.SMS_MARKETING_HOURS) : null;
+  if (marketing && Number(marketing[6]) * 60 + Number(marketing[7]) <= Number(marketing[4]) * 60 + Number(marketing[5])) {
+    problems.push('SMS_MARKETING_HOURS must end after it starts, within one day (for example Mon-Sat 08:00-20:00)');
   }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');
