@@ -1,5 +1,7 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import twilio from 'twilio';
+import { DataSource } from 'typeorm';
+import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from '../src/sms/webhooks/sms-received.event.js';
 import { Role } from '../src/users/role.enum.js';
@@ -265,6 +267,28 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         errorExplanation: expect.stringMatching(/désabonné/),
       });
       expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+    });
+
+    it('callbacks that came before the SID was stored join their message once it is, the furthest applied', async () => {
+      const early = 'SM' + randomHex(32);
+      await statusCallback(early, 'sent').expect(200);
+      expect((await statusCallback(early, 'delivered').expect(200)).body.outcome).toBe('unknown_message');
+      const { id } = await sendOne();
+      // The send's answer is stored now, with the SID Twilio had already called back about.
+      await t
+        .get(DataSource)
+        .query(
+          `UPDATE "sms_messages" SET "provider_sid" = ${kind === 'postgres' ? '$1' : '?'} WHERE "id" = ${kind === 'postgres' ? '$2' : '?'}`,
+          [early, id],
+        );
+      expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(2);
+      const stored = await message(id);
+      expect(stored.status).toBe('delivered');
+      expect(stored.history.map((h: { status: string; applied: boolean }) => [h.status, h.applied])).toEqual([
+        ['sent', false],
+        ['delivered', true],
+      ]);
+      expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(0);
     });
 
     it('keeps a callback for an unknown SID without touching any message', async () => {

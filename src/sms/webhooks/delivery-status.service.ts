@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 import { Clock } from '../../common/clock.js';
 import { SqlParams } from '../../database/sql.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
@@ -51,6 +51,7 @@ export interface StatusHistoryEntry {
 export class DeliveryStatusService {
   private readonly logger = new Logger('DeliveryStatus');
   private readonly postgres: boolean;
+  private lastReceivedAt = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -80,10 +81,17 @@ export class DeliveryStatusService {
     return { outcome: result.outcome, messageId: result.messageId, status: result.status };
   }
 
+  /** Reception times strictly increase within this instance, so the history keeps the order callbacks came in. */
+  private receivedAt(): Date {
+    const now = this.clock.now().getTime();
+    this.lastReceivedAt = Math.max(now, this.lastReceivedAt + 1);
+    return new Date(this.lastReceivedAt);
+  }
+
   private record(
     callback: StatusCallback,
   ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string }> {
-    const now = this.clock.now();
+    const now = this.receivedAt();
     return this.dataSource.transaction(async (manager) => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
@@ -119,22 +127,73 @@ export class DeliveryStatusService {
         return { outcome: 'unknown_message' as const, messageId: null, status: null };
       }
 
-      const update = new SqlParams(this.postgres);
-      const set =
-        `"status" = ${update.add(callback.status)}, ` +
-        // A final status carries its error code (or clears one); earlier ones leave it as it is.
-        (FINAL_STATUSES.has(callback.status) ? `"error_code" = ${update.add(callback.errorCode)}, ` : '') +
-        `"updated_at" = ${update.time(now)}`;
-      const updated = await runner.query(
-        `UPDATE "sms_messages" SET ${set} WHERE "id" = ${update.add(message.id)} AND ${statusRankSql('"status"')} < ${update.add(statusRank(callback.status))} RETURNING "id"`,
-        update.values,
+      const moved = await this.moveForward(runner, message.id, eventId, callback.status, callback.errorCode, now);
+      return moved
+        ? { outcome: 'applied' as const, messageId: message.id, status: callback.status, to: message.to }
+        : { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
+    });
+  }
+
+  /**
+   * Callbacks that came before their message had its SID stored (Twilio can call back before the send's
+   * answer is written) are kept under the SID alone; once the SID is stored, they join the message and
+   * the furthest of them moves it forward, by the same conditional UPDATE.
+   */
+  async adoptEarlyCallbacks(messageId: string, sid: string): Promise<number> {
+    const now = this.clock.now();
+    const adopted = await this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner!;
+      const claim = new SqlParams(this.postgres);
+      const rows = await runner.query(
+        `UPDATE "sms_status_events" SET "message_id" = ${claim.add(messageId)} WHERE "provider_sid" = ${claim.add(sid)} AND "message_id" IS NULL ` +
+          `RETURNING "id", "status", "error_code"`,
+        claim.values,
         true,
       );
-      if (!updated.records?.length) return { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
-      const mark = new SqlParams(this.postgres);
-      await runner.query(`UPDATE "sms_status_events" SET "applied" = ${mark.add(true)} WHERE "id" = ${mark.add(eventId)}`, mark.values);
-      return { outcome: 'applied' as const, messageId: message.id, status: callback.status, to: message.to };
+      const events = (rows.records ?? []) as { id: string; status: string; error_code: string | null }[];
+      if (!events.length) return [];
+      const furthest = events.reduce((a, b) => (statusRank(b.status) > statusRank(a.status) ? b : a));
+      await this.moveForward(runner, messageId, furthest.id, furthest.status, furthest.error_code, now);
+      return events;
     });
+    if (adopted.some((e) => e.error_code === TWILIO_UNSUBSCRIBED)) {
+      const message = await this.dataSource.query<{ to: string }[]>(
+        `SELECT "to" FROM "sms_messages" WHERE "id" = ${this.postgres ? '$1' : '?'}`,
+        [messageId],
+      );
+      if (message[0])
+        await this.optOuts.optOut(message[0].to, {
+          source: OptOutSource.Twilio21610,
+          reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)`,
+        });
+    }
+    return adopted.length;
+  }
+
+  /** The conditional UPDATE: the message takes `status` only if it ranks higher than its current one. */
+  private async moveForward(
+    runner: QueryRunner,
+    messageId: string,
+    eventId: string,
+    status: string,
+    errorCode: string | null,
+    now: Date,
+  ): Promise<boolean> {
+    const update = new SqlParams(this.postgres);
+    const set =
+      `"status" = ${update.add(status)}, ` +
+      // A final status carries its error code (or clears one); earlier ones leave it as it is.
+      (FINAL_STATUSES.has(status) ? `"error_code" = ${update.add(errorCode)}, ` : '') +
+      `"updated_at" = ${update.time(now)}`;
+    const updated = await runner.query(
+      `UPDATE "sms_messages" SET ${set} WHERE "id" = ${update.add(messageId)} AND ${statusRankSql('"status"')} < ${update.add(statusRank(status))} RETURNING "id"`,
+      update.values,
+      true,
+    );
+    if (!updated.records?.length) return false;
+    const mark = new SqlParams(this.postgres);
+    await runner.query(`UPDATE "sms_status_events" SET "applied" = ${mark.add(true)} WHERE "id" = ${mark.add(eventId)}`, mark.values);
+    return true;
   }
 
   /** The statuses Twilio reported for a message, in the order they came, explained in `lang`. */
