@@ -1,4 +1,4 @@
-import { statusRank, statusRankSql, STATUS_RANK, TWILIO_STATUSES } from './message-status.js';
+import { deliveryCounts, statusRank, statusRankSql, STATUS_RANK, TWILIO_STATUSES } from './message-status.js';
 
 describe('message status order', () => {
   it("ranks every one of Twilio's 13 statuses above our own pre-send states", () => {
@@ -21,5 +21,24 @@ describe('message status order', () => {
     const sql = statusRankSql('"status"');
     for (const [status, rank] of Object.entries(STATUS_RANK)) if (rank > 0) expect(sql).toContain(`WHEN '${status}' THEN ${rank}`);
     expect(sql).toMatch(/^\(CASE "status" .* ELSE 0 END\)$/);
+  });
+});
+
+describe('deliveryCounts', () => {
+  it('sorts statuses into delivered, undelivered, failed, skipped, cancelled and waiting', () => {
+    expect(
+      deliveryCounts([
+        { status: 'delivered', count: 3 },
+        { status: 'read' },
+        { status: 'undelivered' },
+        { status: 'failed', count: 2 },
+        { status: 'skipped' },
+        { status: 'cancelled' },
+        { status: 'canceled' },
+        { status: 'queued', count: 4 },
+        { status: 'sending' },
+        { status: 'sent' },
+      ]),
+    ).toEqual({ total: 16, delivered: 4, undelivered: 1, failed: 2, skipped: 1, cancelled: 2, waiting: 6 });
   });
 });

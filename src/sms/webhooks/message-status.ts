@@ -65,3 +65,32 @@ export function statusRankSql(column: string): string {
     .join(' ');
   return `(CASE ${column} ${whens} ELSE 0 END)`;
 }
+
+/** Delivery counts of a group of messages (a batch, an appointment), from their statuses. */
+export interface DeliveryCounts {
+  total: number;
+  /** delivered (or read) */
+  delivered: number;
+  undelivered: number;
+  /** failed at Twilio or at our side (refused, retries exhausted) */
+  failed: number;
+  /** not sent on purpose: the number opted out, or the message was cancelled */
+  skipped: number;
+  cancelled: number;
+  /** everything still on its way: waiting to leave, sending, or sent without a final answer yet */
+  waiting: number;
+}
+
+export function deliveryCounts(statuses: Iterable<{ status: string; count?: number }>): DeliveryCounts {
+  const counts: DeliveryCounts = { total: 0, delivered: 0, undelivered: 0, failed: 0, skipped: 0, cancelled: 0, waiting: 0 };
+  for (const { status, count = 1 } of statuses) {
+    counts.total += count;
+    if (DELIVERED_STATUSES.includes(status)) counts.delivered += count;
+    else if (status === 'undelivered') counts.undelivered += count;
+    else if (status === 'failed') counts.failed += count;
+    else if (status === 'skipped') counts.skipped += count;
+    else if (status === 'cancelled' || status === 'canceled') counts.cancelled += count;
+    else counts.waiting += count;
+  }
+  return counts;
+}
