@@ -10,6 +10,40 @@ export interface QuietHours {
   text: string;
 }
 
+/** Keywords and replies for inbound SMS (STOP/START/HELP); replies '' mean "answer nothing". */
+export interface InboundSmsConfig {
+  /** Folded (upper case, no accents, single spaces): compare with foldKeyword(body). */
+  optOutKeywords: string[];
+  optInKeywords: string[];
+  helpKeywords: string[];
+  helpReply: string;
+  optOutReply: string;
+  optInReply: string;
+}
+
+// Twilio's default opt-out/opt-in/help keywords, plus their French counterparts.
+export const DEFAULT_OPT_OUT_KEYWORDS = 'STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,ARRET,ARRÊT,STOP SMS,DESABONNER,DÉSABONNER';
+export const DEFAULT_OPT_IN_KEYWORDS = 'START,UNSTOP,YES,OUI,DEMARRER,DÉMARRER,REPRENDRE';
+export const DEFAULT_HELP_KEYWORDS = 'HELP,INFO,AIDE';
+export const DEFAULT_HELP_REPLY =
+  'Messages de votre prise de rendez-vous. Répondez STOP pour ne plus recevoir de SMS, START pour les recevoir à nouveau.';
+export const DEFAULT_OPT_OUT_REPLY = 'Vous ne recevrez plus de SMS de notre part. Répondez START pour vous réabonner.';
+export const DEFAULT_OPT_IN_REPLY = 'Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.';
+
+/** `" Arrêt "` → `"ARRET"`: upper case, accents removed, spaces collapsed, surrounding punctuation dropped. */
+export function foldKeyword(text: string): string {
+  return text
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
+    .toUpperCase()
+    .replace(/[\s\u00a0]+/g, ' ')
+    .replace(/^[\s.!?,;:'"()-]+|[\s.!?,;:'"()-]+$/g, '');
+}
+
+function parseKeywords(list: string): string[] {
+  return [...new Set(list.split(',').map(foldKeyword).filter(Boolean))];
+}
+
 function parseDatabaseUrl(url: string): DatabaseConfig {
   if (url.startsWith('sqlite:')) return { type: 'sqlite', path: url.slice('sqlite:'.length) };
   return { type: 'postgres', url };
@@ -73,6 +107,9 @@ export class AppConfig {
    */
   readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly inbound: InboundSmsConfig;
+  /** Marketing batches: when they may leave and the opt-out mention they carry. */
+  readonly marketing: { hours: string; holidaysCountry: string; stopMention: string };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
   /** SMS a user may ask for per minute on the sending routes (a bulk counts its recipients); null: no limit. */
   readonly smsUserMaxPerMinute: number | null;
@@ -122,6 +159,19 @@ export class AppConfig {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
+    };
+    this.inbound = {
+      optOutKeywords: parseKeywords(env.SMS_OPT_OUT_KEYWORDS ?? DEFAULT_OPT_OUT_KEYWORDS),
+      optInKeywords: parseKeywords(env.SMS_OPT_IN_KEYWORDS ?? DEFAULT_OPT_IN_KEYWORDS),
+      helpKeywords: parseKeywords(env.SMS_HELP_KEYWORDS ?? DEFAULT_HELP_KEYWORDS),
+      helpReply: env.SMS_HELP_REPLY ?? DEFAULT_HELP_REPLY,
+      optOutReply: env.SMS_OPT_OUT_REPLY ?? DEFAULT_OPT_OUT_REPLY,
+      optInReply: env.SMS_OPT_IN_REPLY ?? DEFAULT_OPT_IN_REPLY,
+    };
+    this.marketing = {
+      hours: env.SMS_MARKETING_HOURS ?? 'Mon-Sat 08:00-20:00',
+      holidaysCountry: (env.SMS_MARKETING_HOLIDAYS ?? 'FR').toUpperCase(),
+      stopMention: env.SMS_MARKETING_STOP_MENTION ?? 'Désabonnement : répondez STOP',
     };
     this.reminders = {
       enabled: env.REMINDERS_ENABLED !== 'false',

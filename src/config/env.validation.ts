@@ -9,6 +9,7 @@ import {
   IsUrl,
   Matches,
   Max,
+  MaxLength,
   Min,
   MinLength,
   validateSync,
@@ -36,7 +37,13 @@ const toInt = Transform(({ value }) => {
   return /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 });
 
+/** Keeps an empty value as '' (a deliberate "off"), trimming the rest. */
+const keepEmpty = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
+
 const DURATION = /^\d+\s*(ms|s|m|h|d)?$/;
+const MARKETING_HOURS =
+  /^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?\s+([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\s*$/i;
+const KEYWORD_LIST = /^[^,]+(,[^,]+)*$/;
 const QUIET_HOURS = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
 /**
@@ -282,6 +289,56 @@ export class EnvironmentVariables {
   @Max(60_000)
   @toInt
   RETENTION_CHUNK_PAUSE_MS?: number;
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_OUT_KEYWORDS must be a comma-separated list of words (for example STOP,ARRET)' })
+  @emptyAsUndefined
+  SMS_OPT_OUT_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_IN_KEYWORDS must be a comma-separated list of words (for example START,OUI)' })
+  @emptyAsUndefined
+  SMS_OPT_IN_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_HELP_KEYWORDS must be a comma-separated list of words (for example HELP,AIDE)' })
+  @emptyAsUndefined
+  SMS_HELP_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(MARKETING_HOURS, { message: 'SMS_MARKETING_HOURS must be days and hours such as Mon-Sat 08:00-20:00' })
+  @emptyAsUndefined
+  SMS_MARKETING_HOURS?: string;
+
+  /** Country whose public holidays hold marketing SMS (date-holidays); empty: none. */
+  @IsOptional()
+  @Matches(/^([A-Za-z]{2})?$/, { message: 'SMS_MARKETING_HOLIDAYS must be a two-letter country code such as FR, or empty' })
+  @keepEmpty
+  SMS_MARKETING_HOLIDAYS?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  @emptyAsUndefined
+  SMS_MARKETING_STOP_MENTION?: string;
+
+  /** The three reply texts: unset → the French default; set but empty → no reply. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_HELP_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_OUT_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_IN_REPLY?: string;
 }
 
 function flatten(errors: ValidationError[]): string[] {
@@ -372,6 +429,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     problems.push(
       'CORS_ORIGINS must be * or a comma-separated list of origins such as https://app.example.com,http://localhost:5173 (no path)',
     );
+  const marketing = env.SMS_MARKETING_HOURS ? MARKETING_HOURS.exec(env.SMS_MARKETING_HOURS) : null;
+  if (marketing && Number(marketing[6]) * 60 + Number(marketing[7]) <= Number(marketing[4]) * 60 + Number(marketing[5])) {
+    problems.push('SMS_MARKETING_HOURS must end after it starts, within one day (for example Mon-Sat 08:00-20:00)');
   }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');

@@ -38,7 +38,9 @@ export class InsertBatcher<T extends ObjectLiteral> {
     const params: unknown[] = [];
     const tuples = rows.map((row) => {
       const slots = columns.map((column) => {
-        const value = column.getEntityValue(row as ObjectLiteral);
+        // A column the caller left out takes its declared default (a plain value), else NULL.
+        const given = column.getEntityValue(row as ObjectLiteral);
+        const value = given === undefined && typeof column.default !== 'function' ? column.default : given;
         params.push(value === undefined ? null : driver.preparePersistentValue(value, column));
         return this.slot(params);
       });

@@ -21,6 +21,8 @@ export const SMS_FAILED = 'failed';
 @Index('IDX_sms_messages_batch', ['batchId'])
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
 @Index('IDX_sms_messages_unpurged_created', ['createdAt'], { where: '"purged_at" IS NULL' })
+@Index('IDX_sms_messages_provider_sid', ['providerSid'])
+@Index('IDX_sms_messages_stats', ['createdAt', 'kind', 'category', 'status', 'segments', 'errorCode'])
 export class SmsMessage {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -100,6 +102,9 @@ export class SmsMessage {
   /** Set when data retention (RETENTION_DAYS) removed the number, text and error text; null until then. */
   @Column({ name: 'purged_at', type: Date, nullable: true })
   purgedAt: Date | null;
+  /** `transactional` (appointments, dossiers) or `marketing`; what the statistics filter on. */
+  @Column({ type: 'varchar', length: 16, default: 'transactional' })
+  category: string;
 
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;

@@ -1,17 +1,4 @@
-import {
-  applyDecorators,
-  Body,
-  Controller,
-  createParamDecorator,
-  ExecutionContext,
-  Get,
-  HttpCode,
-  HttpStatus,
-  Param,
-  ParseUUIDPipe,
-  Post,
-  Query,
-} from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
   ApiBadGatewayResponse,
   ApiBadRequestResponse,
@@ -28,7 +15,6 @@ import {
   ApiUnauthorizedResponse,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
@@ -41,13 +27,14 @@ import { FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from 
 import {
   BulkResultDto,
   FormatPhoneResultDto,
-  SmsMessageDto,
+  SmsMessageDetailDto,
   SmsMessagePageDto,
   SmsSendResultDto,
   TemplateDescriptionDto,
 } from './dto/sms-responses.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { languageOf } from './sms-errors.js';
+import { AcceptLanguage } from '../common/i18n/accept-language.decorator.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
@@ -82,12 +69,6 @@ function ApiSmsErrors(badRequest: string) {
     ApiGatewayTimeoutResponse({ ...error, description: 'Twilio did not answer in time (TIMEOUT): check GET /api/sms/messages' }),
   );
 }
-
-/** The raw Accept-Language header, read without declaring a second (required) header parameter in OpenAPI. */
-const AcceptLanguage = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined => {
-  const value = context.switchToHttp().getRequest<FastifyRequest>().headers['accept-language'];
-  return typeof value === 'string' ? value : undefined;
-});
 
 @ApiTags('sms')
 @ApiBearerAuth()
@@ -192,12 +173,15 @@ export class SmsController {
 
   @Get('messages/:id')
   @Roles(...STAFF_ROLES)
-  @ApiOperation({ summary: 'One stored SMS' })
-  @ApiOkResponse({ type: SmsMessageDto })
+  @ApiOperation({
+    summary: 'One stored SMS',
+    description: 'With errorExplanation (in the caller’s language) and history: the statuses Twilio reported, in the order they came.',
+  })
+  @ApiOkResponse({ type: SmsMessageDetailDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
-  getMessage(@Param('id', new ParseUUIDPipe()) id: string) {
-    return this.messages.get(id);
+  getMessage(@Param('id', new ParseUUIDPipe()) id: string, @AcceptLanguage() acceptLanguage?: string) {
+    return this.messages.get(id, languageOf(acceptLanguage));
   }
 }

@@ -3,6 +3,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { maskPhone } from '../common/log-safe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
+import { SmsStatsModule } from './stats/sms-stats.module.js';
+import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
 import { AppointmentSmsListener } from './listeners/appointment-sms.listener.js';
 import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
@@ -28,7 +31,7 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
 }
 
 @Module({
-  imports: [TypeOrmModule.forFeature([SmsMessage])],
+  imports: [TypeOrmModule.forFeature([SmsMessage]), SmsOptOutsModule, SmsWebhooksModule, SmsStatsModule],
   controllers: [SmsController],
   providers: [
     { provide: SMS_PROVIDER, inject: [AppConfig, MetricsService], useFactory: createProvider },
@@ -40,6 +43,6 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
     AppointmentSmsListener,
     SmsObservability,
   ],
-  exports: [SmsService, SmsMessagesService, SmsTemplateService],
+  exports: [SmsService, SmsMessagesService, SmsTemplateService, SmsOptOutsModule],
 })
 export class SmsModule {}

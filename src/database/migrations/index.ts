@@ -6,6 +6,7 @@ import { UserTokenVersion1764410000000 } from './1764410000000-user-token-versio
 import { Timestamptz1764420000000 } from './1764420000000-timestamptz.js';
 import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.js';
 import { Retention1764460000000 } from './1764460000000-retention.js';
+import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   Timestamptz1764420000000,
   IdempotencyKeys1764420000001,
   Retention1764460000000,
+  SmsDelivery1764450000000,
 ];

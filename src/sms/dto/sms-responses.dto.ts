@@ -199,8 +199,27 @@ export class SmsMessageDto {
   @ApiProperty({ type: String, nullable: true, format: 'uuid' }) actorId: string | null;
   @ApiProperty({ type: String, nullable: true }) actorEmail: string | null;
   @ApiProperty({ type: 'integer' }) attempts: number;
+  @ApiProperty({ enum: ['transactional', 'marketing'] }) category: string;
   @ApiProperty() createdAt: Date;
   @ApiProperty() updatedAt: Date;
+}
+
+/** One status Twilio reported for a message (status callback). */
+export class SmsStatusHistoryEntryDto {
+  @ApiProperty({ example: 'delivered' }) status: string;
+  @ApiProperty({ type: String, nullable: true, example: '30003' }) errorCode: string | null;
+  @ApiProperty({ type: String, nullable: true, description: "The error code in plain words, in the caller's language" })
+  errorExplanation: string | null;
+  @ApiProperty({ description: 'Whether it moved the message (false for a late or repeated status)' }) applied: boolean;
+  @ApiProperty({ description: 'When the callback was received' }) at: Date;
+}
+
+/** One stored SMS with what happened to it after the send. */
+export class SmsMessageDetailDto extends SmsMessageDto {
+  @ApiProperty({ type: String, nullable: true, description: "errorCode in plain words, in the caller's language" })
+  errorExplanation: string | null;
+  @ApiProperty({ type: [SmsStatusHistoryEntryDto], description: 'The statuses Twilio reported, in the order they came' })
+  history: SmsStatusHistoryEntryDto[];
 }
 
 export const SmsMessagePageDto = PageOf(SmsMessageDto, 'SmsMessagePageDto');
