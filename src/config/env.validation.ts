@@ -429,6 +429,7 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     problems.push(
       'CORS_ORIGINS must be * or a comma-separated list of origins such as https://app.example.com,http://localhost:5173 (no path)',
     );
+  }
   const marketing = env.SMS_MARKETING_HOURS ? MARKETING_HOURS.exec(env.SMS_MARKETING_HOURS) : null;
   if (marketing && Number(marketing[6]) * 60 + Number(marketing[7]) <= Number(marketing[4]) * 60 + Number(marketing[5])) {
     problems.push('SMS_MARKETING_HOURS must end after it starts, within one day (for example Mon-Sat 08:00-20:00)');
