@@ -8,7 +8,7 @@ import { Clock } from '../common/clock.js';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { RelatedMessages, type RelatedMessage } from '../common/related-messages.js';
 import { DomainEvents } from '../events/domain-events.service.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import {
   APPOINTMENT_EVENTS,
@@ -47,7 +47,7 @@ export class AppointmentsService {
     const now = this.clock.now();
     const appointment = this.appointments.create({
       clientName: dto.clientName,
-      clientPhone: this.normalizePhone(dto.clientPhone),
+      clientPhone: this.phones.normalize(dto.clientPhone, { field: 'clientPhone', sms: true }),
       clientLocale: dto.clientLocale ?? 'fr',
       startsAt: dto.startsAt,
       durationMinutes: dto.durationMinutes ?? 30,
@@ -74,7 +74,7 @@ export class AppointmentsService {
     if (query.status) qb.andWhere('a.status = :status', { status: query.status });
     if (query.from) qb.andWhere('a.startsAt >= :from', { from: query.from });
     if (query.to) qb.andWhere('a.startsAt <= :to', { to: query.to });
-    if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.normalizePhone(query.phone, 'phone') });
+    if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.phones.normalize(query.phone, { field: 'phone' }) });
     return paginate(qb, query, 'startsAt', 'ASC');
   }
 
@@ -96,7 +96,7 @@ export class AppointmentsService {
     }
     const changes: Partial<Appointment> = {};
     if (dto.clientName !== undefined) changes.clientName = dto.clientName;
-    if (dto.clientPhone !== undefined) changes.clientPhone = this.normalizePhone(dto.clientPhone);
+    if (dto.clientPhone !== undefined) changes.clientPhone = this.phones.normalize(dto.clientPhone, { field: 'clientPhone', sms: true });
     if (dto.clientLocale !== undefined) changes.clientLocale = dto.clientLocale;
     if (dto.durationMinutes !== undefined) changes.durationMinutes = dto.durationMinutes;
     if (dto.location !== undefined) changes.location = dto.location || null;
@@ -137,42 +137,54 @@ export class AppointmentsService {
       }
       return updated;
     });
-    if (!updated) throw this.conflict(await this.get(id), 'edited');
+    if (!updated) {
+      // Confirmed (or cancelled) in between: redo the edit from what the row is now, so a reschedule
+      // of a just-confirmed appointment also moves its reminder.
+      const latest = await this.get(id);
+      if (latest.status === current.status) throw this.conflict(latest, 'edited');
+      return this.update(id, dto, actor);
+    }
     return updated;
   }
 
   async confirm(id: string, actor: Actor): Promise<Appointment> {
-    const current = await this.get(id);
-    if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
-    if (current.startsAt.getTime() <= this.clock.now().getTime()) {
-      throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+    // The reminder's due time comes from the start time read here, so the UPDATE applies only while
+    // that is still the row's start time: a reschedule landing in between makes the confirm read the
+    // new time and try again, instead of scheduling the reminder for the old one.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(id);
+      if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
+      if (current.startsAt.getTime() <= this.clock.now().getTime()) {
+        throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+      }
+      // The change, its journal entry and the event asking for the SMS: one transaction.
+      const confirmed = await this.events.transaction(async ({ manager, publish }) => {
+        const result = await manager.update(
+          Appointment,
+          { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
+          {
+            status: AppointmentStatus.Confirmed,
+            reminderDueAt: this.policy.dueAt(current.startsAt),
+            reminderSentAt: null,
+            updatedAt: this.clock.now(),
+          },
+        );
+        if (!result.affected) return null;
+        const confirmed = await manager.findOneByOrFail(Appointment, { id });
+        await this.journal(
+          AuditAction.AppointmentConfirmed,
+          confirmed,
+          actor,
+          { reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null },
+          manager,
+        );
+        const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
+        await publish(APPOINTMENT_EVENTS.confirmed, event);
+        return confirmed;
+      });
+      if (confirmed) return confirmed;
+      if (attempt === 5) throw this.conflict(await this.get(id), 'confirmed');
     }
-    const confirmed = await this.events.transaction(async ({ manager, publish }) => {
-      const result = await manager.update(
-        Appointment,
-        { id, status: AppointmentStatus.Pending },
-        {
-          status: AppointmentStatus.Confirmed,
-          reminderDueAt: this.policy.dueAt(current.startsAt),
-          reminderSentAt: null,
-          updatedAt: this.clock.now(),
-        },
-      );
-      if (!result.affected) return null;
-      const confirmed = await manager.findOneByOrFail(Appointment, { id });
-      await this.journal(
-        AuditAction.AppointmentConfirmed,
-        confirmed,
-        actor,
-        { reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null },
-        manager,
-      );
-      const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
-      await publish(APPOINTMENT_EVENTS.confirmed, event);
-      return confirmed;
-    });
-    if (!confirmed) throw this.conflict(await this.get(id), 'confirmed');
-    return confirmed;
   }
 
   async cancel(id: string, reason: string | undefined, actor: Actor): Promise<Appointment> {
@@ -213,15 +225,6 @@ export class AppointmentsService {
 
   private conflict(current: Appointment, verb: string): ConflictException {
     return new ConflictException({ message: `A ${current.status} appointment cannot be ${verb}`, currentStatus: current.status });
-  }
-
-  private normalizePhone(phone: string, field = 'clientPhone'): string {
-    try {
-      return this.phones.normalize(phone);
-    } catch (error) {
-      if (!(error instanceof InvalidPhoneNumberError)) throw error;
-      throw new BadRequestException({ message: `${field}: ${error.message}`, details: [{ field, problems: [error.message] }] });
-    }
   }
 
   /** The journal entry of a change, written in the change's transaction. */

@@ -3,8 +3,10 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
 import { DomainEvents } from '../events/domain-events.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
 import { snapshot } from './appointments.service.js';
@@ -43,12 +45,13 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.config.reminders.enabled) return;
     const interval = setInterval(
-      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${String(error)}`)),
+      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${describeError(error)}`)),
       this.config.reminders.scanIntervalSeconds * 1000,
     );
     this.scheduler.addInterval(INTERVAL_NAME, interval);
@@ -80,6 +83,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       if (!(await this.claim(appointment, now, stillAhead))) continue;
       if (stillAhead) {
         claimed++;
+        this.metrics.reminderSent();
       } else {
         expired++;
         this.logger.warn(`Reminder for appointment ${appointment.id} dropped: it started at ${appointment.startsAt.toISOString()}`);

@@ -69,7 +69,7 @@ export class SmsMessageStore {
     const t = '"sms_messages"';
     const sql =
       `UPDATE ${t} SET "status" = v.column2, "provider_sid" = v.column3, "from" = COALESCE(v.column4, ${t}."from"), ` +
-      `"error_code" = v.column5, "error_message" = v.column6, "updated_at" = ${updatedAt}${this.postgres ? '::timestamp' : ''} ` +
+      `"error_code" = v.column5, "error_message" = v.column6, "updated_at" = ${updatedAt}${this.postgres ? '::timestamptz' : ''} ` +
       `FROM (VALUES ${rows.join(', ')}) AS v WHERE ${t}."id" = ${this.postgres ? 'v.column1::uuid' : 'v.column1'}`;
     await this.messages.query(sql, params);
   }

@@ -5,8 +5,9 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import type { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { Role } from '../users/role.enum.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
 import { SmsKind, type SmsMessage } from './sms-message.entity.js';
 import type { SmsMessageStore, SmsOutcome } from './sms-message.store.js';
@@ -68,6 +69,7 @@ describe(SmsService.name, () => {
       new SmsTemplateService('Europe/Paris'),
       audit as unknown as AuditService,
       config as unknown as AppConfig,
+      new MetricsService(),
       emitter,
     );
   });

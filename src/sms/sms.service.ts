@@ -5,9 +5,11 @@ import pLimit from 'p-limit';
 import { QueryFailedError } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
+import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
 import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
 import { SmsMessageStore } from './sms-message.store.js';
@@ -36,6 +38,9 @@ interface Draft {
  * inject this. Every attempt is stored as `pending` before the provider is called, then updated
  * with the provider's answer, and journaled.
  */
+/** Every send is transactional until marketing batches exist (the `category` label of the metrics). */
+const SMS_CATEGORY = 'transactional';
+
 @Injectable()
 export class SmsService {
   private readonly logger = new Logger(SmsService.name);
@@ -47,6 +52,7 @@ export class SmsService {
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
     private readonly events: EventEmitter2,
   ) {}
 
@@ -77,6 +83,7 @@ export class SmsService {
     const max = this.config.sms.bulkMaxRecipients;
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
+    if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
     const batchId = randomUUID();
     const seen = new Set<string>();
     const results: BulkRecipientResult[] = [];
@@ -85,7 +92,7 @@ export class SmsService {
     for (const recipient of recipients) {
       const result: BulkRecipientResult = { phone: recipient.phone, name: recipient.name, to: null, status: 'invalid' };
       results.push(result);
-      const format = this.phones.format(recipient.phone);
+      const format = this.phones.formatRecipient(recipient.phone);
       if (!format.valid || !format.e164) {
         result.error = {
           code: format.reason?.code ?? 'INVALID_NUMBER',
@@ -216,7 +223,7 @@ export class SmsService {
       await this.events.emitAsync(SMS_EVENTS.messageUpdated, event);
     } catch (error) {
       // A listener's failure is its own: the send stands.
-      this.logger.error(`A listener of ${SMS_EVENTS.messageUpdated} failed for message ${row.id}: ${String(error)}`);
+      this.logger.error(`A listener of ${SMS_EVENTS.messageUpdated} failed for message ${row.id}: ${describeError(error)}`);
     }
   }
   // --- end sms.message.updated ---
@@ -260,6 +267,7 @@ export class SmsService {
       updatedAt: new Date(),
     });
     await this.store.insertPending(row);
+    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_PENDING);
     let receipt: ProviderReceipt;
     try {
       if (abortWith) throw new SmsProviderError(abortWith);
@@ -267,9 +275,10 @@ export class SmsService {
     } catch (error) {
       const failure: ProviderFailure =
         error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
-      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${String(error)}`);
+      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
       const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
       await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
+      this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_FAILED);
       await this.announce(row, SMS_FAILED);
       throw new SmsSendError(failure, row.id, draft.to);
     }
@@ -289,6 +298,7 @@ export class SmsService {
     const outcome = { status: receipt.status, providerSid: receipt.sid, from: receipt.from, errorCode: null, errorMessage: null };
     // The outcome and its journal entry are independent writes: issue them together.
     await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, result)]);
+    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, receipt.status);
     await this.announce(row, receipt.status);
     return result;
   }
@@ -305,6 +315,7 @@ export class SmsService {
           (error.failure.code === 20429 || error.failure.status === 429);
         if (!rateLimited || draft.kind !== SmsKind.Bulk || attempt >= BULK_RATE_LIMIT_RETRIES) throw error;
         const waitSeconds = (error.failure.kind === 'rejected' ? error.failure.retryAfterSeconds : undefined) ?? attempt + 1;
+        this.metrics.retry('rate_limited');
         await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds * 1000, MAX_RETRY_WAIT_MS)));
       }
     }
@@ -312,9 +323,9 @@ export class SmsService {
 
   private normalize(phone: string, field: string): string {
     try {
-      return this.phones.normalize(phone);
+      return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, `${field}: ${error.message}`);
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message);
       throw error;
     }
   }
@@ -330,6 +341,7 @@ export class SmsService {
   }
 
   private analyze(body: string, field: string): SmsBodyAnalysis {
+    if (body.trim() === '') throw new SmsInputError(field, `${field} must contain text, not only spaces`);
     if (body.length > MAX_SMS_BODY_LENGTH) {
       throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
     }

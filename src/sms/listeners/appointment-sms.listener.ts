@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
+import { safeLogText } from '../../common/log-safe.js';
 import {
   APPOINTMENT_EVENTS,
   type AppointmentCancelledEvent,
@@ -67,7 +68,7 @@ export class AppointmentSmsListener {
     } catch (error) {
       // Stored as failed by SmsService, and a replay would find the same outcome: the change stands.
       if (!(error instanceof SmsSendError) && !(error instanceof SmsInputError)) throw error;
-      this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${error.message}`);
+      this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error.message)}`);
     }
   }
 }

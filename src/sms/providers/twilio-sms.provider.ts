@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type twilio from 'twilio';
 import { AppConfig } from '../../config/app-config.js';
+import type { MetricsService } from '../../metrics/metrics.service.js';
 import { createTwilioClient, toTwilioFailure } from '../twilio/twilio-client.factory.js';
 import { OutgoingSms, ProviderReceipt, SmsProvider, SmsProviderError } from './sms-provider.js';
 
@@ -16,9 +17,16 @@ export class TwilioSmsProvider implements SmsProvider {
   private readonly messagingServiceSid?: string;
   private readonly from?: string;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, metrics?: MetricsService) {
     const { accountSid, authToken, apiBaseUrl, timeoutMs, messagingServiceSid, phoneNumber } = config.twilio;
-    this.client = createTwilioClient({ accountSid: accountSid!, authToken: authToken!, baseUrl: apiBaseUrl, timeoutMs });
+    this.client = createTwilioClient({
+      accountSid: accountSid!,
+      authToken: authToken!,
+      baseUrl: apiBaseUrl,
+      timeoutMs,
+      // Every SDK call's latency and error code (twilio_request_duration_seconds, twilio_errors_total).
+      observer: metrics && ((call) => metrics.twilioCall(call.durationMs, call.errorCode, call.operation)),
+    });
     this.messagingServiceSid = messagingServiceSid;
     this.from = messagingServiceSid ? undefined : phoneNumber;
     this.sender = messagingServiceSid ?? phoneNumber ?? null;

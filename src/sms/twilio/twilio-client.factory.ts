@@ -27,6 +27,39 @@ export interface TwilioClientOptions {
   baseUrl?: string;
   /** Per-request timeout, also used as the agent's socket idle timeout. */
   timeoutMs?: number;
+  /** Told about every API call once it ends (metrics): never the request or the answer itself. */
+  observer?: (call: TwilioCallObservation) => void;
+}
+
+/** One call to Twilio's API, as the observer sees it. */
+export interface TwilioCallObservation {
+  /** `POST Messages`, `GET Messages`, `GET Message`… (the resource, never an id or a number). */
+  operation: string;
+  durationMs: number;
+  /** Set when the call failed: Twilio's error code, else the HTTP status, `timeout` or `network`. */
+  errorCode?: string;
+}
+
+/** `POST /2010-04-01/Accounts/AC…/Messages.json` → `POST Messages`; `/Messages/SM….json` → `GET Message`. */
+export function twilioOperation(method: string, uri: string): string {
+  const path = uri.replace(/^[a-z]+:\/\/[^/]+/i, '').split('?')[0];
+  const parts = path.split('/').filter(Boolean);
+  const last = (parts[parts.length - 1] ?? '').replace(/\.json$/, '');
+  const resource = /^[A-Z]{2}[0-9a-f]{32}$/.test(last) ? `${parts[parts.length - 2] ?? ''}`.replace(/s$/, '') : last;
+  return `${method.toUpperCase()} ${resource || 'unknown'}`;
+}
+
+function errorCodeOf(statusCode: number, body: unknown): string {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = undefined;
+    }
+  }
+  const code = (parsed as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' || (typeof code === 'string' && /^\d+$/.test(code)) ? String(code) : `http_${statusCode}`;
 }
 
 export type TwilioFailure =
@@ -98,10 +131,12 @@ function isRfc9457Body(body: unknown): boolean {
 
 class BaseUrlRequestClient extends twilio.RequestClient {
   private readonly baseUrl: string | undefined;
+  private readonly observer: TwilioClientOptions['observer'];
 
-  constructor(baseUrl: string | undefined, opts: SdkRequestClient.RequestClientOptions) {
+  constructor(baseUrl: string | undefined, opts: SdkRequestClient.RequestClientOptions, observer?: TwilioClientOptions['observer']) {
     super(opts);
     this.baseUrl = baseUrl;
+    this.observer = observer;
     // RequestClient only configures an https.Agent (httpsAgent); a plain-http
     // base URL would otherwise fall back to Node's global agent and lose the
     // socket timeout and pool limits.
@@ -116,6 +151,24 @@ class BaseUrlRequestClient extends twilio.RequestClient {
   }
 
   override async request<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse.default<TData>> {
+    if (!this.observer) return this.send(opts);
+    const started = performance.now();
+    const operation = twilioOperation(opts.method, opts.uri);
+    try {
+      const response = await this.send(opts);
+      const errorCode = response.statusCode >= 400 ? errorCodeOf(response.statusCode, response.body) : undefined;
+      this.observer({ operation, durationMs: performance.now() - started, errorCode });
+      return response;
+    } catch (error) {
+      const failure = toTwilioFailure(error);
+      const errorCode =
+        failure.kind === 'twilio' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
+      this.observer({ operation, durationMs: performance.now() - started, errorCode });
+      throw error;
+    }
+  }
+
+  private async send<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse.default<TData>> {
     const uri = this.baseUrl ? rewriteTwilioUri(opts.uri, this.baseUrl) : opts.uri;
     const response = await super.request<TData>({ ...opts, uri });
     // The SDK turns an error response into a RestException built from status
@@ -143,7 +196,11 @@ export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio 
   const baseUrl = custom && custom !== TWILIO_API_BASE_URL ? custom : undefined;
   // Keep every pooled connection open between bursts: with the SDK's default of 5 idle sockets out
   // of 20, each burst of sends re-opens connections (a TLS handshake each, against Twilio).
-  const httpClient = new BaseUrlRequestClient(baseUrl, { timeout, keepAlive: true, maxSockets: POOL_SIZE, maxFreeSockets: POOL_SIZE });
+  const httpClient = new BaseUrlRequestClient(
+    baseUrl,
+    { timeout, keepAlive: true, maxSockets: POOL_SIZE, maxFreeSockets: POOL_SIZE },
+    options.observer,
+  );
   return new twilio.Twilio(options.accountSid, options.authToken, {
     httpClient,
     timeout,
