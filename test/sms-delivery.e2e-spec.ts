@@ -291,6 +291,29 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(0);
     });
 
+    it("an appointment shows its SMS's delivery counts as callbacks come", async () => {
+      const startsAt = new Date(Date.now() + 3 * 24 * 3600_000).toISOString();
+      const created = await t.http
+        .post('/api/appointments')
+        .set(auth(admin))
+        .send({ clientName: 'Jean Dupont', clientPhone: nextPhone(), startsAt })
+        .expect(201);
+      await t.http
+        .post(`/api/appointments/${created.body.id}/confirm`)
+        .set(auth(admin))
+        .expect((r) => expect([200, 201]).toContain(r.status));
+      let view = (await t.http.get(`/api/appointments/${created.body.id}`).set(auth(admin)).expect(200)).body;
+      for (let i = 0; i < 100 && !view.messages[0]?.sid; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        view = (await t.http.get(`/api/appointments/${created.body.id}`).set(auth(admin)).expect(200)).body;
+      }
+      expect(view.delivery).toMatchObject({ total: 1, waiting: 1, delivered: 0 });
+      await statusCallback(view.messages[0].sid, 'delivered').expect(200);
+      view = (await t.http.get(`/api/appointments/${created.body.id}`).set(auth(admin)).expect(200)).body;
+      expect(view.delivery).toEqual({ total: 1, delivered: 1, undelivered: 0, failed: 0, skipped: 0, cancelled: 0, waiting: 0 });
+      expect(view.messages[0].status).toBe('delivered');
+    });
+
     it('keeps a callback for an unknown SID without touching any message', async () => {
       const res = await statusCallback('SM' + '0'.repeat(32), 'delivered').expect(200);
       expect(res.body).toEqual({ outcome: 'unknown_message', messageId: null, status: null });

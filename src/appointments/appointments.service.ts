@@ -6,7 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
-import { RelatedMessages, type RelatedMessage } from '../common/related-messages.js';
+import { RelatedMessages, type DeliveryCounts, type RelatedMessage } from '../common/related-messages.js';
 import { DomainEvents } from '../events/domain-events.service.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
@@ -84,9 +84,10 @@ export class AppointmentsService {
     return appointment;
   }
 
-  async getWithMessages(id: string): Promise<Appointment & { messages: AppointmentMessage[] }> {
+  async getWithMessages(id: string): Promise<Appointment & { messages: AppointmentMessage[]; delivery: DeliveryCounts }> {
     const appointment = await this.get(id);
-    return { ...appointment, messages: await this.messages.findRelated('appointment', id) };
+    const messages = await this.messages.findRelated('appointment', id);
+    return { ...appointment, messages, delivery: this.messages.deliveryCounts(messages) };
   }
 
   async update(id: string, dto: UpdateAppointmentDto, actor: Actor): Promise<Appointment> {

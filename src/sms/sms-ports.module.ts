@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { RelatedMessages, type RelatedMessage } from '../common/related-messages.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsModule } from './sms.module.js';
+import { deliveryCounts } from './webhooks/message-status.js';
 
 /**
  * What the SMS module offers to modules that must not import it (AppointmentsModule): the
@@ -25,6 +26,7 @@ import { SmsModule } from './sms.module.js';
             errorMessage: m.errorMessage,
             createdAt: m.createdAt,
           })),
+        deliveryCounts: (list) => deliveryCounts(list),
       }),
     },
   ],

@@ -34,8 +34,20 @@ export class AppointmentMessageDto {
   @ApiProperty({ type: String, format: 'date-time' }) createdAt: Date;
 }
 
+/** How the SMS about one thing went. */
+export class DeliveryCountsDto {
+  @ApiProperty({ type: 'integer' }) total: number;
+  @ApiProperty({ type: 'integer', description: 'delivered (or read)' }) delivered: number;
+  @ApiProperty({ type: 'integer' }) undelivered: number;
+  @ApiProperty({ type: 'integer', description: 'failed at Twilio or on our side' }) failed: number;
+  @ApiProperty({ type: 'integer', description: 'not sent: the number opted out' }) skipped: number;
+  @ApiProperty({ type: 'integer' }) cancelled: number;
+  @ApiProperty({ type: 'integer', description: 'waiting to leave, sending, or sent without a final answer yet' }) waiting: number;
+}
+
 export class AppointmentWithMessagesDto extends AppointmentDto {
   @ApiProperty({ type: [AppointmentMessageDto] }) messages: AppointmentMessageDto[];
+  @ApiProperty({ type: DeliveryCountsDto }) delivery: DeliveryCountsDto;
 }
 
 export const AppointmentPageDto = PageOf(AppointmentDto, 'AppointmentPageDto');

@@ -9,6 +9,7 @@ import {
 } from '../../appointments/appointment.events.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsInputError, SmsSendError } from '../sms.errors.js';
+import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsService } from '../sms.service.js';
 
 /**
@@ -66,6 +67,11 @@ export class AppointmentSmsListener {
         },
       );
     } catch (error) {
+      // The client opted out: the message is stored as skipped (OPTED_OUT), visible on the appointment.
+      if (error instanceof SmsOptedOutError) {
+        this.logger.log(`${type} SMS for appointment ${appointment.id} skipped: the number opted out`);
+        return;
+      }
       // Stored as failed by SmsService, and a replay would find the same outcome: the change stands.
       if (!(error instanceof SmsSendError) && !(error instanceof SmsInputError)) throw error;
       this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error.message)}`);

@@ -1,3 +1,5 @@
+import type { DeliveryCounts } from '../../common/related-messages.js';
+
 /**
  * Twilio's 13 message statuses and the order a message moves through them. Callbacks arrive out of
  * order and more than once: a status is applied only when its rank is higher than the stored one,
@@ -66,21 +68,9 @@ export function statusRankSql(column: string): string {
   return `(CASE ${column} ${whens} ELSE 0 END)`;
 }
 
-/** Delivery counts of a group of messages (a batch, an appointment), from their statuses. */
-export interface DeliveryCounts {
-  total: number;
-  /** delivered (or read) */
-  delivered: number;
-  undelivered: number;
-  /** failed at Twilio or at our side (refused, retries exhausted) */
-  failed: number;
-  /** not sent on purpose: the number opted out, or the message was cancelled */
-  skipped: number;
-  cancelled: number;
-  /** everything still on its way: waiting to leave, sending, or sent without a final answer yet */
-  waiting: number;
-}
+export type { DeliveryCounts };
 
+/** Delivery counts of a group of messages (a batch, an appointment), from their statuses. */
 export function deliveryCounts(statuses: Iterable<{ status: string; count?: number }>): DeliveryCounts {
   const counts: DeliveryCounts = { total: 0, delivered: 0, undelivered: 0, failed: 0, skipped: 0, cancelled: 0, waiting: 0 };
   for (const { status, count = 1 } of statuses) {
