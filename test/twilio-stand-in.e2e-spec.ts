@@ -144,7 +144,7 @@ describe('Twilio stand-in through the real SDK', () => {
     expect(isTwilioRestException(err)).toBe(true);
     expect(err).toMatchObject({ status: spec.status, code: spec.code, message: spec.message });
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 400,
       code: spec.code,
       message: spec.message,
@@ -188,7 +188,7 @@ describe('Twilio stand-in through the real SDK', () => {
 
     for (const err of errors) {
       const failure = toTwilioFailure(err);
-      expect(failure).toMatchObject({ kind: 'twilio', status: 401, code: 20003, message: 'Authenticate' });
+      expect(failure).toMatchObject({ kind: 'rejected', status: 401, code: 20003, message: 'Authenticate' });
       expect(JSON.stringify(failure)).not.toContain(creds.authToken);
       expect(JSON.stringify(failure)).not.toContain(wrongToken);
     }
@@ -198,7 +198,7 @@ describe('Twilio stand-in through the real SDK', () => {
     standIn.setBehaviour({ failRate: 1, failStatus: 429, retryAfterSeconds: 7 });
     const tooMany = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
     expect(isTwilioRestException(tooMany)).toBe(true);
-    expect(toTwilioFailure(tooMany)).toMatchObject({ kind: 'twilio', status: 429, code: 20429, retryAfterSeconds: 7 });
+    expect(toTwilioFailure(tooMany)).toMatchObject({ kind: 'rejected', status: 429, code: 20429, retryAfterSeconds: 7 });
 
     standIn.setBehaviour({ failRate: 1, failStatus: 503 });
     const unavailable = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
@@ -209,7 +209,7 @@ describe('Twilio stand-in through the real SDK', () => {
     standIn.setBehaviour({ failRate: 1 });
     const err = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 500,
       code: 20500,
       message: 'Internal Server Error',

@@ -1,7 +1,8 @@
 import { Appointment } from '../appointments/appointment.entity.js';
 import { AuditLog } from '../audit/audit-log.entity.js';
+import { SmsBatch } from '../sms/sms-batch.entity.js';
 import { SmsMessage } from '../sms/sms-message.entity.js';
 import { User } from '../users/user.entity.js';
 
 /** Every entity, listed explicitly (TypeORM's glob loading breaks under Vitest). */
-export const ENTITIES = [User, AuditLog, SmsMessage, Appointment];
+export const ENTITIES = [User, AuditLog, SmsMessage, SmsBatch, Appointment];

@@ -2,6 +2,7 @@ import { Foundation1764000000000 } from './1764000000000-foundation.js';
 import { SmsMessages1764100000000 } from './1764100000000-sms-messages.js';
 import { Appointments1764200000000 } from './1764200000000-appointments.js';
 import { SmsOutbox1764300000000 } from './1764300000000-sms-outbox.js';
+import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
-export const MIGRATIONS = [Foundation1764000000000, SmsMessages1764100000000, Appointments1764200000000, SmsOutbox1764300000000];
+export const MIGRATIONS = [Foundation1764000000000, SmsMessages1764100000000, Appointments1764200000000, SmsOutbox1764300000000, SmsDispatch1764440000000];

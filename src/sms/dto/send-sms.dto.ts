@@ -12,7 +12,9 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
+import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { MAX_SMS_BODY_LENGTH } from '../encoding/sms-encoding.js';
+import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
 
 const PHONE_MAX = 32;
@@ -29,6 +31,15 @@ export class SendSmsDto {
   @IsNotEmpty()
   @MaxLength(MAX_SMS_BODY_LENGTH, { message: `message must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)` })
   message: string;
+
+  @ApiPropertyOptional({
+    example: '2030-01-15T14:30:00+01:00',
+    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(40)
+  sendAt?: string;
 }
 
 export class SendNotificationDto {
@@ -54,6 +65,15 @@ export class SendNotificationDto {
   @IsString()
   @MaxLength(10)
   locale?: string;
+
+  @ApiPropertyOptional({
+    example: '2030-01-15T14:30:00+01:00',
+    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(40)
+  sendAt?: string;
 }
 
 export class BulkRecipientDto {
@@ -88,6 +108,22 @@ export class SendBulkSmsDto {
   @IsNotEmpty()
   @MaxLength(MAX_SMS_BODY_LENGTH, { message: `message must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)` })
   message: string;
+
+  @ApiPropertyOptional({
+    example: '2030-01-15T14:30:00+01:00',
+    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(40)
+  sendAt?: string;
+}
+
+export class BatchMessagesQueryDto extends PaginationQueryDto {
+  @ApiPropertyOptional({ enum: BATCH_STATES, description: 'Only messages in this state (sent: taken by the provider, whatever its status)' })
+  @IsOptional()
+  @IsIn(BATCH_STATES, { message: `state must be one of: ${BATCH_STATES.join(', ')}` })
+  state?: BatchState;
 }
 
 export class FormatPhoneDto {

@@ -1,0 +1,116 @@
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from '../../config/app-config.js';
+import type { DispatchQueue } from './dispatch-queue.js';
+import type { SmsDispatcher } from './sms-dispatcher.js';
+import type { SmsOutbox } from './sms-outbox.js';
+
+/**
+ * The embedded dispatcher (no Redis): one loop per process claims due rows from the database, at most
+ * `maxConcurrency` in flight and `maxPerSecond` started in any second. Woken at once when a row is
+ * written, by a timer for the next retry it knows of, and by polling otherwise (rows written by
+ * another process, leases that ran out).
+ */
+export class InlineDispatchQueue implements DispatchQueue {
+  readonly kind = 'inline';
+  private readonly logger = new Logger('InlineDispatchQueue');
+  private readonly starts: number[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private looping = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private poller: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly outbox: SmsOutbox,
+    private readonly dispatcher: SmsDispatcher,
+    private readonly config: AppConfig['dispatch'],
+  ) {}
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.poller = setInterval(() => this.wake(), this.config.pollIntervalMs);
+    this.poller.unref();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.poller) clearInterval(this.poller);
+    if (this.timer) clearTimeout(this.timer);
+    // Calls in flight finish and store their answer; rows not yet claimed stay queued for the next start.
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
+    let soonest = Infinity;
+    for (const m of messages) soonest = Math.min(soonest, m.notBefore?.getTime() ?? 0);
+    if (soonest <= Date.now()) this.wake();
+    else if (soonest !== Infinity) this.wakeAt(soonest);
+  }
+
+  private wakeAt(at: number): void {
+    if (!this.running || at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  private wake(): void {
+    if (!this.running) return;
+    if (this.looping) {
+      this.again = true;
+      return;
+    }
+    this.looping = true;
+    void this.loop().finally(() => {
+      this.looping = false;
+      if (this.again) this.wake();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      const now = Date.now();
+      while (this.starts.length && this.starts[0] <= now - 1000) this.starts.shift();
+      const slots = Math.min(this.config.maxConcurrency - this.inFlight.size, this.config.maxPerSecond - this.starts.length);
+      if (slots <= 0) {
+        // Full: a finishing call wakes the loop; an exhausted second ends when its oldest start is 1 s old.
+        if (this.starts.length >= this.config.maxPerSecond) this.wakeAt(this.starts[0] + 1000);
+        return;
+      }
+      let claimed;
+      try {
+        claimed = await this.outbox.claimDue(slots, this.config.leaseMs);
+      } catch (error) {
+        this.logger.error(`Claiming SMS to send failed: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      for (const message of claimed) {
+        this.starts.push(Date.now());
+        const run = this.dispatcher
+          .process(message)
+          .then((result) => {
+            if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
+          })
+          .catch((error) => this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`))
+          .finally(() => {
+            this.inFlight.delete(run);
+            this.wake();
+          });
+        this.inFlight.add(run);
+      }
+      if (claimed.length === slots) this.again = true;
+    } while (this.again && this.running);
+  }
+}
