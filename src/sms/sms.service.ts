@@ -214,7 +214,8 @@ export class SmsService {
       return this.awaitOutcome(existing);
     }
     this.queue.notify([{ id: row.id, notBefore }]);
-    return this.awaitOutcome(row);
+    // Send later answers at once; the caller cancels or polls with the id.
+    return notBefore ? this.result(row) : this.awaitOutcome(row);
   }
 
   /**

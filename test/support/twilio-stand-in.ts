@@ -84,6 +84,8 @@ export interface StandInBehaviour {
   /** Fraction of requests failed, spread evenly and deterministically: 0.5 fails every 2nd, 1 all. */
   failRate?: number;
   failStatus?: 500 | 429 | 503;
+  /** The first n requests fail with failStatus (then failRate, if any, applies). */
+  failFirst?: number;
   /** Retry-After sent with 429 and 503 (default 1). */
   retryAfterSeconds?: number;
   /** Never answer; the socket stays open until stop(). */
@@ -264,6 +266,8 @@ export class TwilioStandIn {
         form: parseForm(Buffer.concat(chunks).toString('utf8')),
       };
       if (this.options.recordRequests !== false) this.requests.push(recorded);
+      // Arrival of each message creation (before any configured delay).
+      if (recorded.method === 'POST' && recorded.path.endsWith('/Messages.json')) this.createTimes.push(Date.now());
 
       const { hang, delayMs } = this.behaviour;
       if (hang) return; // never answered; stop() destroys the socket
@@ -279,7 +283,6 @@ export class TwilioStandIn {
 
   private answer(req: RecordedRequest, url: URL, res: http.ServerResponse): void {
     const create = req.method === 'POST' && req.path.endsWith('/Messages.json');
-    if (create) this.createTimes.push(Date.now());
     try {
       this.injectFault();
       const draw = this.behaviour.faults?.length || this.behaviour.dropReplyRate ? this.random() : 1;
@@ -311,10 +314,11 @@ export class TwilioStandIn {
 
   /** Deterministic failRate: request n fails when floor(n·rate) steps up (Bresenham-style). */
   private injectFault(): void {
-    const { failRate = 0, failStatus = 500, retryAfterSeconds = 1 } = this.behaviour;
-    if (failRate <= 0) return;
+    const { failRate = 0, failStatus = 500, retryAfterSeconds = 1, failFirst = 0 } = this.behaviour;
+    if (failRate <= 0 && failFirst <= 0) return;
     const n = ++this.faultCounter;
-    if (Math.floor(n * failRate) === Math.floor((n - 1) * failRate)) return;
+    const first = n <= failFirst;
+    if (!first && (failRate <= 0 || Math.floor(n * failRate) === Math.floor((n - 1) * failRate))) return;
     const { code, message } = FAULTS[failStatus];
     const headers: Record<string, string> = failStatus === 500 ? {} : { 'Retry-After': String(retryAfterSeconds) };
     throw new HttpError(failStatus, code, message, headers);

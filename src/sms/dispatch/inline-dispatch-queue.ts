@@ -1,19 +1,21 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
 import type { DispatchQueue } from './dispatch-queue.js';
+import { RateGate } from './rate-gate.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
 /**
  * The embedded dispatcher (no Redis): one loop per process claims due rows from the database, at most
- * `maxConcurrency` in flight and `maxPerSecond` started in any second. Woken at once when a row is
+ * `maxConcurrency` in flight; a rate gate lets at most `maxPerSecond` provider calls start in any
+ * sliding second (taken right before the call). Woken at once when a row is
  * written, by a timer for the next retry it knows of, and by polling otherwise (rows written by
  * another process, leases that ran out).
  */
 export class InlineDispatchQueue implements DispatchQueue {
   readonly kind = 'inline';
   private readonly logger = new Logger('InlineDispatchQueue');
-  private readonly starts: number[] = [];
+  private readonly gate: RateGate;
   private readonly inFlight = new Set<Promise<void>>();
   private running = false;
   private looping = false;
@@ -26,7 +28,9 @@ export class InlineDispatchQueue implements DispatchQueue {
     private readonly outbox: SmsOutbox,
     private readonly dispatcher: SmsDispatcher,
     private readonly config: AppConfig['dispatch'],
-  ) {}
+  ) {
+    this.gate = new RateGate(config.maxPerSecond);
+  }
 
   async start(): Promise<void> {
     this.running = true;
@@ -81,14 +85,9 @@ export class InlineDispatchQueue implements DispatchQueue {
   private async loop(): Promise<void> {
     do {
       this.again = false;
-      const now = Date.now();
-      while (this.starts.length && this.starts[0] <= now - 1000) this.starts.shift();
-      const slots = Math.min(this.config.maxConcurrency - this.inFlight.size, this.config.maxPerSecond - this.starts.length);
-      if (slots <= 0) {
-        // Full: a finishing call wakes the loop; an exhausted second ends when its oldest start is 1 s old.
-        if (this.starts.length >= this.config.maxPerSecond) this.wakeAt(this.starts[0] + 1000);
-        return;
-      }
+      // Full: a finishing call wakes the loop.
+      const slots = this.config.maxConcurrency - this.inFlight.size;
+      if (slots <= 0) return;
       let claimed;
       try {
         claimed = await this.outbox.claimDue(slots, this.config.leaseMs);
@@ -97,9 +96,8 @@ export class InlineDispatchQueue implements DispatchQueue {
         return;
       }
       for (const message of claimed) {
-        this.starts.push(Date.now());
         const run = this.dispatcher
-          .process(message)
+          .process(message, () => this.gate.take())
           .then((result) => {
             if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
           })

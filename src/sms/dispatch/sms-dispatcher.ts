@@ -50,7 +50,8 @@ export class SmsDispatcher {
     this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
   }
 
-  async process(message: SmsMessage): Promise<DispatchResult> {
+  /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
+  async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
     if (message.batchId) await this.markStarted(message.batchId);
 
@@ -72,6 +73,7 @@ export class SmsDispatcher {
     }
 
     try {
+      await beforeSend?.();
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
     } catch (error) {
