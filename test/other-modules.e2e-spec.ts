@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { AppModule } from '../src/app.module.js';
 import { AuditService } from '../src/audit/audit.service.js';
 import { AuditAction } from '../src/audit/audit-action.enum.js';
-import { SmsInputError, SmsSendError } from '../src/sms/sms.errors.js';
+import { SmsInputError, SmsSendError } from '../src/sms/sms-exceptions.js';
 import { DossierNotifier, DossiersModule } from './examples/dossier-notifier.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, twilioEnvironment } from './support/test-app.js';

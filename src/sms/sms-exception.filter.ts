@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { explainFailure, languageOf } from './sms-errors.js';
-import { SmsInputError, SmsSendError } from './sms.errors.js';
+import { explainFailure, languageOf } from './failure-explanations.js';
+import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 
 /**
  * SMS errors in the common error shape: bad input → 400 naming the field; a provider failure →

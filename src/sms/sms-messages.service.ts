@@ -5,7 +5,7 @@ import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { PhoneNumberService } from './phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
-import { SmsInputError } from './sms.errors.js';
+import { SmsInputError } from './sms-exceptions.js';
 
 /** Reads the stored messages (the send path lives in SmsService). */
 @Injectable()

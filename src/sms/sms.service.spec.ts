@@ -1,5 +1,5 @@
 import { parseSendAt, personalize } from './sms.service.js';
-import { SmsInputError } from './sms.errors.js';
+import { SmsInputError } from './sms-exceptions.js';
 
 describe('parseSendAt', () => {
   const now = new Date('2030-01-10T12:00:00Z');

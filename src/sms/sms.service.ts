@@ -15,7 +15,7 @@ import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './provider
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
-import { SmsInputError, SmsSendError } from './sms.errors.js';
+import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 
