@@ -74,9 +74,17 @@ describeEachDatabase('Bulk sends', (kind) => {
     it.skipIf(skip)('accepts 2,000 recipients in one request, in one transaction, nothing sent in it', async () => {
       standIn.reset();
       standIn.setBehaviour({ hang: true }); // anything sent during the request would show up in createTimes
-      const body = { recipients: recipients(2000, 500_000), message: 'Bonjour {{name}}', sendAt: new Date(Date.now() + 3_600_000).toISOString() };
+      const body = {
+        recipients: recipients(2000, 500_000),
+        message: 'Bonjour {{name}}',
+        sendAt: new Date(Date.now() + 3_600_000).toISOString(),
+      };
       // Warm-up (first-use costs: statement preparation, JIT) with a small batch.
-      await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send({ ...body, recipients: recipients(50, 900_000) }).expect(202);
+      await t.http
+        .post('/api/sms/bulk')
+        .set('Authorization', `Bearer ${admin}`)
+        .send({ ...body, recipients: recipients(50, 900_000) })
+        .expect(202);
       const started = performance.now();
       const res = await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send(body).expect(202);
       const ms = performance.now() - started;
@@ -117,7 +125,8 @@ describeEachDatabase('Bulk sends', (kind) => {
         expect(failed).toBeLessThan(10);
         const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=20').set('Authorization', `Bearer ${admin}`).expect(200);
         const end = audit.body.items.find(
-          (e: { metadata: { batchId: string; phase: string } }) => e.metadata.batchId === res.body.batchId && e.metadata.phase === 'finished',
+          (e: { metadata: { batchId: string; phase: string } }) =>
+            e.metadata.batchId === res.body.batchId && e.metadata.phase === 'finished',
         );
         expect(end.metadata).toMatchObject({ status: 'completed', sent, failed });
       },
@@ -133,7 +142,10 @@ describeEachDatabase('Bulk sends', (kind) => {
       const list = recipients(1500);
       // PostgreSQL refuses a NUL byte in text: the statement of the third chunk fails.
       list[1200].name = 'Nul\u0000';
-      const res = await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send({ recipients: list, message: 'Bonjour {{name}}' });
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set('Authorization', `Bearer ${admin}`)
+        .send({ recipients: list, message: 'Bonjour {{name}}' });
       expect(res.status).not.toBe(202);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(await t.get(DataSource).getRepository(SmsMessage).count()).toBe(0);

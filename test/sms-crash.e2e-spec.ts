@@ -103,78 +103,74 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       await db?.drop();
     });
 
-    it(
-      'ends with every recipient sent exactly once at Twilio or failed with a reason',
-      async () => {
-        const env = {
-          ...baseEnvironment(db.url),
-          ...twilioEnvironment(standIn, credentials.authToken),
-          SMS_MAX_CONCURRENCY: '10',
-          SMS_MAX_PER_SECOND: '500',
-          SMS_MAX_ATTEMPTS: '6',
-          SMS_RETRY_BASE_MS: '10',
-          SMS_RETRY_MAX_MS: '200',
-          SMS_LEASE_MS: '2000',
-          SMS_POLL_INTERVAL_MS: '200',
-          LOG_LEVEL: 'error',
-        };
-        standIn.setBehaviour({
-          delayMs: 5,
-          faults: [
-            { status: 500, rate: 0.1 },
-            { status: 429, rate: 0.1 },
-          ],
-          dropReplyRate: 0.02,
-          retryAfterSeconds: 0,
-          seed: 11,
-        });
-        let app = await AppProcess.start(env);
-        apps.push(app);
-        const recipients = Array.from({ length: 2000 }, (_, i) => ({ phone: `+3362${String(i).padStart(7, '0')}`, name: `C${i}` }));
-        const accepted = await app.json('POST', '/api/sms/bulk', await app.token(), { recipients, message: 'Bonjour {{name}}' });
-        expect(accepted.status).toBe(202);
-        const batchId = accepted.body.batchId as string;
+    it('ends with every recipient sent exactly once at Twilio or failed with a reason', async () => {
+      const env = {
+        ...baseEnvironment(db.url),
+        ...twilioEnvironment(standIn, credentials.authToken),
+        SMS_MAX_CONCURRENCY: '10',
+        SMS_MAX_PER_SECOND: '500',
+        SMS_MAX_ATTEMPTS: '6',
+        SMS_RETRY_BASE_MS: '10',
+        SMS_RETRY_MAX_MS: '200',
+        SMS_LEASE_MS: '2000',
+        SMS_POLL_INTERVAL_MS: '200',
+        LOG_LEVEL: 'error',
+      };
+      standIn.setBehaviour({
+        delayMs: 5,
+        faults: [
+          { status: 500, rate: 0.1 },
+          { status: 429, rate: 0.1 },
+        ],
+        dropReplyRate: 0.02,
+        retryAfterSeconds: 0,
+        seed: 11,
+      });
+      let app = await AppProcess.start(env);
+      apps.push(app);
+      const recipients = Array.from({ length: 2000 }, (_, i) => ({ phone: `+3362${String(i).padStart(7, '0')}`, name: `C${i}` }));
+      const accepted = await app.json('POST', '/api/sms/bulk', await app.token(), { recipients, message: 'Bonjour {{name}}' });
+      expect(accepted.status).toBe(202);
+      const batchId = accepted.body.batchId as string;
 
-        // Kill it in the middle of the batch, calls in flight included.
-        while (standIn.createTimes.length < 700) await new Promise((resolve) => setTimeout(resolve, 20));
-        await app.kill();
-        const atKill = standIn.messages.length;
-        expect(atKill).toBeLessThan(2000);
+      // Kill it in the middle of the batch, calls in flight included.
+      while (standIn.createTimes.length < 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      await app.kill();
+      const atKill = standIn.messages.length;
+      expect(atKill).toBeLessThan(2000);
 
-        app = await AppProcess.start(env);
-        apps.push(app);
-        const token = await app.token();
-        const deadline = Date.now() + 240_000;
-        let batch;
-        for (;;) {
-          batch = (await app.json('GET', `/api/sms/bulk/${batchId}`, token)).body;
-          if (batch.status !== 'running' || Date.now() > deadline) break;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-        expect(batch.status).toBe('completed');
-        expect(standIn.messages.length).toBeGreaterThan(atKill);
+      app = await AppProcess.start(env);
+      apps.push(app);
+      const token = await app.token();
+      const deadline = Date.now() + 240_000;
+      let batch;
+      for (;;) {
+        batch = (await app.json('GET', `/api/sms/bulk/${batchId}`, token)).body;
+        if (batch.status !== 'running' || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(batch.status).toBe('completed');
+      expect(standIn.messages.length).toBeGreaterThan(atKill);
 
-        const rows: { to: string; status: string; providerSid: string | null; errorCode: string | null }[] = [];
-        for (let page = 1; rows.length < 2000; page++) {
-          const res = await app.json('GET', `/api/sms/bulk/${batchId}/messages?page=${page}&limit=200`, token);
-          expect(res.status).toBe(200);
-          if (!res.body.items.length) break;
-          rows.push(...res.body.items);
-        }
-        expect(rows).toHaveLength(2000);
-        const atTwilio = new Map<string, string[]>();
-        for (const m of standIn.messages) atTwilio.set(m.to, [...(atTwilio.get(m.to) ?? []), m.sid]);
-        for (const [to, sids] of atTwilio) expect(sids, `messages to ${to}`).toHaveLength(1);
-        for (const row of rows) {
-          const sids = atTwilio.get(row.to) ?? [];
-          if (row.status === 'failed') {
-            expect(row.errorCode).toBeTruthy();
-            expect(sids.length).toBeLessThanOrEqual(1);
-          } else expect(row.providerSid, row.to).toBe(sids[0]);
-        }
-        expect(batch.counts).toMatchObject({ queued: 0, sending: 0 });
-      },
-      360_000,
-    );
+      const rows: { to: string; status: string; providerSid: string | null; errorCode: string | null }[] = [];
+      for (let page = 1; rows.length < 2000; page++) {
+        const res = await app.json('GET', `/api/sms/bulk/${batchId}/messages?page=${page}&limit=200`, token);
+        expect(res.status).toBe(200);
+        if (!res.body.items.length) break;
+        rows.push(...res.body.items);
+      }
+      expect(rows).toHaveLength(2000);
+      const atTwilio = new Map<string, string[]>();
+      for (const m of standIn.messages) atTwilio.set(m.to, [...(atTwilio.get(m.to) ?? []), m.sid]);
+      for (const [to, sids] of atTwilio) expect(sids, `messages to ${to}`).toHaveLength(1);
+      for (const row of rows) {
+        const sids = atTwilio.get(row.to) ?? [];
+        if (row.status === 'failed') {
+          expect(row.errorCode).toBeTruthy();
+          expect(sids.length).toBeLessThanOrEqual(1);
+        } else expect(row.providerSid, row.to).toBe(sids[0]);
+      }
+      expect(batch.counts).toMatchObject({ queued: 0, sending: 0 });
+    }, 360_000);
   });
 });

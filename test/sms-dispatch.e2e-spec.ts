@@ -174,7 +174,9 @@ describeEachDatabase('SMS dispatch', (kind) => {
           expect(cancelled.body).toMatchObject({ id: later.body.id, status: 'cancelled' });
           const again = await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth()).expect(409);
           expect(again.body.currentStatus).toBe('cancelled');
-          expect(events).toContainEqual(expect.objectContaining({ messageId: later.body.id, status: 'cancelled', templateType: 'dossier_updated' }));
+          expect(events).toContainEqual(
+            expect.objectContaining({ messageId: later.body.id, status: 'cancelled', templateType: 'dossier_updated' }),
+          );
 
           const sent = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
           expect(events).toContainEqual(expect.objectContaining({ messageId: sent.body.id, status: 'queued', at: expect.any(Date) }));
@@ -221,12 +223,21 @@ describeEachDatabase('SMS dispatch', (kind) => {
         const res = await t.http
           .post('/api/sms/bulk')
           .set(auth())
-          .send({ recipients: [{ phone: '0611111111' }, { phone: '0622222222' }, { phone: '0633333333' }], message: 'Plus tard', sendAt: inMinutes(30) })
+          .send({
+            recipients: [{ phone: '0611111111' }, { phone: '0622222222' }, { phone: '0633333333' }],
+            message: 'Plus tard',
+            sendAt: inMinutes(30),
+          })
           .expect(202);
         const running = await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200);
         expect(running.body).toMatchObject({ status: 'running', counts: { queued: 3 }, progress: 0, startedAt: null });
         const cancelled = await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth()).expect(200);
-        expect(cancelled.body).toMatchObject({ status: 'cancelled', counts: { queued: 0, cancelled: 3 }, progress: 1, finishedAt: expect.any(String) });
+        expect(cancelled.body).toMatchObject({
+          status: 'cancelled',
+          counts: { queued: 0, cancelled: 3 },
+          progress: 1,
+          finishedAt: expect.any(String),
+        });
         await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth()).expect(409);
         const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=cancelled&limit=2`).set(auth()).expect(200);
         expect(listed.body).toMatchObject({ total: 3, limit: 2 });
@@ -235,7 +246,8 @@ describeEachDatabase('SMS dispatch', (kind) => {
         await t.http.get(`/api/sms/bulk/${randomUUID()}`).set(auth()).expect(404);
         const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=10').set(auth()).expect(200);
         const end = audit.body.items.find(
-          (e: { metadata: { batchId: string; phase: string } }) => e.metadata.batchId === res.body.batchId && e.metadata.phase === 'finished',
+          (e: { metadata: { batchId: string; phase: string } }) =>
+            e.metadata.batchId === res.body.batchId && e.metadata.phase === 'finished',
         );
         expect(end.metadata).toMatchObject({ status: 'cancelled', cancelled: 3, sent: 0 });
         await sleep(300);

@@ -386,7 +386,9 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         .expect(202);
       expect(res.body).toMatchObject({ total: 5, queued: 3 });
       expect(res.body.duplicates).toEqual([{ index: 1, phone: '+33612345678', to: '+33612345678' }]);
-      expect(res.body.invalid).toEqual([{ index: 2, phone: '12', name: 'Broken', code: 'TOO_SHORT', message: expect.stringMatching(/too short/) }]);
+      expect(res.body.invalid).toEqual([
+        { index: 2, phone: '12', name: 'Broken', code: 'TOO_SHORT', message: expect.stringMatching(/too short/) },
+      ]);
       const batch = await waitForBatch(res.body.batchId);
       expect(batch.counts).toMatchObject({ sent: 2, failed: 1 });
       const failed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=failed`).set(auth(admin)).expect(200);

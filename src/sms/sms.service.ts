@@ -90,7 +90,13 @@ export class SmsService {
       const format = this.phones.format(recipient.phone);
       if (!format.valid || !format.e164) {
         const reason = format.reason?.message ?? 'is invalid';
-        invalid.push({ index, phone: recipient.phone, name: recipient.name, code: format.reason?.code ?? 'INVALID_NUMBER', message: `phone ${reason}` });
+        invalid.push({
+          index,
+          phone: recipient.phone,
+          name: recipient.name,
+          code: format.reason?.code ?? 'INVALID_NUMBER',
+          message: `phone ${reason}`,
+        });
         return;
       }
       if (seen.has(format.e164)) {
@@ -191,7 +197,15 @@ export class SmsService {
     const at = new Date();
     for (const id of ids) {
       // Bulk messages are not journaled one by one; the event still tells listeners.
-      const message = Object.assign(new SmsMessage(), { id, status: SMS_CANCELLED, kind: SmsKind.Bulk, batchId, relatedType: null, relatedId: null, templateType: null });
+      const message = Object.assign(new SmsMessage(), {
+        id,
+        status: SMS_CANCELLED,
+        kind: SmsKind.Bulk,
+        batchId,
+        relatedType: null,
+        relatedId: null,
+        templateType: null,
+      });
       await this.dispatcher.afterFinal(message, at);
     }
     if (finished) await this.batches.journalFinished(batchId);
@@ -284,7 +298,14 @@ export class SmsService {
     };
   }
 
-  private row(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext, notBefore: Date | null, now: Date, batchId?: string): SmsMessage {
+  private row(
+    draft: Draft,
+    analysis: SmsBodyAnalysis,
+    context: SmsContext,
+    notBefore: Date | null,
+    now: Date,
+    batchId?: string,
+  ): SmsMessage {
     // A plain construction: repository.create() walks the entity metadata on every row.
     return Object.assign(new SmsMessage(), {
       id: randomUUID(),
@@ -347,7 +368,12 @@ export class SmsService {
 }
 
 function isFinal(row: SmsMessage): boolean {
-  return !!row.providerSid || row.status === SMS_FAILED || row.status === SMS_CANCELLED || (row.status !== SMS_QUEUED && row.status !== SMS_SENDING);
+  return (
+    !!row.providerSid ||
+    row.status === SMS_FAILED ||
+    row.status === SMS_CANCELLED ||
+    (row.status !== SMS_QUEUED && row.status !== SMS_SENDING)
+  );
 }
 
 /**

@@ -40,7 +40,13 @@ export async function waitForBatch(t: TestApp, token: string, batchId: string, t
 }
 
 /** Polls one message until `done` says so. */
-export async function waitForMessage(t: TestApp, token: string, id: string, done: (m: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
+export async function waitForMessage(
+  t: TestApp,
+  token: string,
+  id: string,
+  done: (m: Record<string, unknown>) => boolean,
+  timeoutMs = 20_000,
+) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const res = await t.http.get(`/api/sms/messages/${id}`).set('Authorization', `Bearer ${token}`).expect(200);

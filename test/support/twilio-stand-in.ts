@@ -291,7 +291,8 @@ export class TwilioStandIn {
         edge += fault.rate;
         if (draw < edge) {
           const { code, message } = FAULTS[fault.status];
-          const headers: Record<string, string> = fault.status === 500 ? {} : { 'Retry-After': String(this.behaviour.retryAfterSeconds ?? 1) };
+          const headers: Record<string, string> =
+            fault.status === 500 ? {} : { 'Retry-After': String(this.behaviour.retryAfterSeconds ?? 1) };
           throw new HttpError(fault.status, code, message, headers);
         }
       }

@@ -17,7 +17,10 @@ export class SmsDispatch1764440000000 implements MigrationInterface {
       new TableColumn(t.timestamp('sent_at', { isNullable: true })),
       new TableColumn({ name: 'actor_role', type: 'varchar', length: '16', isNullable: true }),
     ]);
-    await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_batch_status', columnNames: ['batch_id', 'status'] }));
+    await queryRunner.createIndex(
+      'sms_messages',
+      new TableIndex({ name: 'IDX_sms_messages_batch_status', columnNames: ['batch_id', 'status'] }),
+    );
     await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_provider_sid', columnNames: ['provider_sid'] }));
     await queryRunner.createTable(
       new Table({

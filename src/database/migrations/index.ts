@@ -5,4 +5,10 @@ import { SmsOutbox1764300000000 } from './1764300000000-sms-outbox.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
-export const MIGRATIONS = [Foundation1764000000000, SmsMessages1764100000000, Appointments1764200000000, SmsOutbox1764300000000, SmsDispatch1764440000000];
+export const MIGRATIONS = [
+  Foundation1764000000000,
+  SmsMessages1764100000000,
+  Appointments1764200000000,
+  SmsOutbox1764300000000,
+  SmsDispatch1764440000000,
+];

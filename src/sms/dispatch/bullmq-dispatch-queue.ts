@@ -70,7 +70,9 @@ export class BullmqDispatchQueue implements DispatchQueue {
 
   notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
     void this.add(messages).catch((error) =>
-      this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${error instanceof Error ? error.message : String(error)}`),
+      this.logger.error(
+        `Queueing ${messages.length} SMS failed (the sweep will retry): ${error instanceof Error ? error.message : String(error)}`,
+      ),
     );
   }
 

@@ -101,7 +101,9 @@ export class InlineDispatchQueue implements DispatchQueue {
           .then((result) => {
             if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
           })
-          .catch((error) => this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`))
+          .catch((error) =>
+            this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`),
+          )
           .finally(() => {
             this.inFlight.delete(run);
             this.wake();

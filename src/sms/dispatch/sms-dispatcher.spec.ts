@@ -99,7 +99,12 @@ describe(SmsDispatcher.name, () => {
     provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'boom' }));
     const result = await sut.process(claimed());
     expect(result).toEqual({ final: false, retryAt: expect.any(Date) });
-    expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 1, expect.objectContaining({ kind: 'retry', errorCode: '20500' }), expect.any(Date));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      1,
+      expect.objectContaining({ kind: 'retry', errorCode: '20500' }),
+      expect.any(Date),
+    );
     expect(events.emit).not.toHaveBeenCalled();
     expect(audit.record).not.toHaveBeenCalled();
   });
@@ -111,7 +116,12 @@ describe(SmsDispatcher.name, () => {
     sut.settled.on('failure', (id, f) => signals.push([id, f]));
     await sut.process(claimed());
     expect(signals).toEqual([['m-1', failure]]);
-    expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 1, { kind: 'failed', errorCode: '21211', errorMessage: 'invalid' }, expect.any(Date));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      1,
+      { kind: 'failed', errorCode: '21211', errorMessage: 'invalid' },
+      expect.any(Date),
+    );
     expect(events.emit).toHaveBeenCalledWith(SMS_MESSAGE_UPDATED, expect.objectContaining({ status: 'failed' }));
   });
 
@@ -124,7 +134,12 @@ describe(SmsDispatcher.name, () => {
     await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
     expect(provider.findSent).toHaveBeenCalledWith({ to: '+33612345678', body: 'Bonjour', since: new Date('2030-01-01T10:00:00Z') });
     expect(provider.send).not.toHaveBeenCalled();
-    expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, expect.objectContaining({ kind: 'sent', sid: 'SM-ours' }), expect.any(Date));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-ours' }),
+      expect.any(Date),
+    );
   });
 
   it('sends when the look-up finds nothing', async () => {
@@ -138,14 +153,24 @@ describe(SmsDispatcher.name, () => {
     const result = await sut.process(claimed({ errorCode: 'CONNECTION_LOST', attempts: 2 }));
     expect(result).toMatchObject({ final: false });
     expect(provider.send).not.toHaveBeenCalled();
-    expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, expect.objectContaining({ kind: 'retry', errorCode: 'CONNECTION_LOST' }), expect.any(Date));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'retry', errorCode: 'CONNECTION_LOST' }),
+      expect.any(Date),
+    );
   });
 
   it('asks Twilio once more before failing a last attempt whose outcome is unknown', async () => {
     provider.send.mockRejectedValue(new SmsProviderError({ kind: 'timeout', message: 'timeout' }));
     provider.findSent.mockResolvedValue([{ sid: 'SM-late', status: 'queued', from: null }]);
     await sut.process(claimed({ attempts: 3 }));
-    expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 3, expect.objectContaining({ kind: 'sent', sid: 'SM-late' }), expect.any(Date));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      3,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-late' }),
+      expect.any(Date),
+    );
   });
 
   it('does nothing more when its lease was lost (another worker owns the row)', async () => {

@@ -64,7 +64,11 @@ export class SmsDispatcher {
         // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up.
         const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
         const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry);
-        return this.store(message, attempt, decision.retry ? { kind: 'retry', notBefore: later(decision.delayMs), ...unknown } : { kind: 'failed', ...unknown });
+        return this.store(
+          message,
+          attempt,
+          decision.retry ? { kind: 'retry', notBefore: later(decision.delayMs), ...unknown } : { kind: 'failed', ...unknown },
+        );
       }
       if (found) return this.store(message, attempt, { kind: 'sent', ...found });
       if (attempt > this.retry.maxAttempts) {
@@ -80,7 +84,13 @@ export class SmsDispatcher {
       const failure = asFailure(error, this.logger);
       const code = failureCode(failure);
       const decision = decideRetry(failure, attempt, this.retry);
-      if (decision.retry) return this.store(message, attempt, { kind: 'retry', notBefore: later(decision.delayMs), errorCode: code, errorMessage: failure.message });
+      if (decision.retry)
+        return this.store(message, attempt, {
+          kind: 'retry',
+          notBefore: later(decision.delayMs),
+          errorCode: code,
+          errorMessage: failure.message,
+        });
       if (isAmbiguous(failure)) {
         // The last attempt's outcome is unknown: ask once before calling it failed.
         const found = await this.lookUp(message).catch(() => null);
@@ -149,7 +159,10 @@ export class SmsDispatcher {
     return this.audit.record({
       action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
       actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
-      target: message.relatedType && message.relatedId ? { type: message.relatedType, id: message.relatedId } : { type: 'sms_message', id: message.id },
+      target:
+        message.relatedType && message.relatedId
+          ? { type: message.relatedType, id: message.relatedId }
+          : { type: 'sms_message', id: message.id },
       metadata: {
         messageId: message.id,
         to: message.to,

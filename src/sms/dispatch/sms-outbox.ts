@@ -215,7 +215,10 @@ export class SmsOutbox {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(batchId, t);
     return this.atomic.run(function* () {
-      yield { sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running'`, params: [t, batchId] };
+      yield {
+        sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running'`,
+        params: [t, batchId],
+      };
       const rows = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
         params: [t, batchId],

@@ -34,7 +34,8 @@ export class SendSmsDto {
 
   @ApiPropertyOptional({
     example: '2030-01-15T14:30:00+01:00',
-    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+    description:
+      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
   })
   @IsOptional()
   @IsString()
@@ -68,7 +69,8 @@ export class SendNotificationDto {
 
   @ApiPropertyOptional({
     example: '2030-01-15T14:30:00+01:00',
-    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+    description:
+      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
   })
   @IsOptional()
   @IsString()
@@ -111,7 +113,8 @@ export class SendBulkSmsDto {
 
   @ApiPropertyOptional({
     example: '2030-01-15T14:30:00+01:00',
-    description: 'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
+    description:
+      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
   })
   @IsOptional()
   @IsString()
@@ -120,7 +123,10 @@ export class SendBulkSmsDto {
 }
 
 export class BatchMessagesQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ enum: BATCH_STATES, description: 'Only messages in this state (sent: taken by the provider, whatever its status)' })
+  @ApiPropertyOptional({
+    enum: BATCH_STATES,
+    description: 'Only messages in this state (sent: taken by the provider, whatever its status)',
+  })
   @IsOptional()
   @IsIn(BATCH_STATES, { message: `state must be one of: ${BATCH_STATES.join(', ')}` })
   state?: BatchState;
