@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditLog } from '../audit/audit-log.entity.js';
 import { AppConfig } from '../config/app-config.js';
@@ -62,7 +62,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
   ],
   exports: [SmsService, SmsMessagesService, SmsTemplateService],
 })
-export class SmsModule implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SmsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(@Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue) {}
 
   /** Sending starts once the app (and its migrations) is up; rows left by a previous run go out then. */
@@ -70,8 +70,11 @@ export class SmsModule implements OnApplicationBootstrap, OnApplicationShutdown 
     return this.queue.start();
   }
 
-  /** In-flight calls finish and store their answers; what was not claimed waits for the next start. */
-  onApplicationShutdown(): Promise<void> {
+  /**
+   * Before the database closes: in-flight calls finish and store their answers; what was not claimed
+   * waits for the next start.
+   */
+  beforeApplicationShutdown(): Promise<void> {
     return this.queue.stop();
   }
 }

@@ -236,17 +236,20 @@ export class SmsOutbox {
     return new Set(rows.map((r) => r.providerSid!));
   }
 
-  /** Ids of due or abandoned rows (the queue's sweeper hands them to the queue again). */
+  /** Ids of due or abandoned rows (the BullMQ sweep hands them to the queue again; future ones have their delayed job). */
   async dueIds(limit: number, now = new Date()): Promise<{ id: string; notBefore: Date | null }[]> {
     const t = this.atomic.time(now);
     const rows = await this.messages
       .createQueryBuilder('m')
       .select(['m.id', 'm.notBefore'])
-      .where(`(m.status = :queued AND m.providerSid IS NULL) OR (m.status = :sending AND m.leaseUntil < :t)`, {
-        queued: SMS_QUEUED,
-        sending: SMS_SENDING,
-        t,
-      })
+      .where(
+        `(m.status = :queued AND m.providerSid IS NULL AND (m.notBefore IS NULL OR m.notBefore <= :t)) OR (m.status = :sending AND m.leaseUntil < :t)`,
+        {
+          queued: SMS_QUEUED,
+          sending: SMS_SENDING,
+          t,
+        },
+      )
       .orderBy('m.createdAt', 'ASC')
       .take(limit)
       .getMany();
