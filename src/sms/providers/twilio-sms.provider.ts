@@ -24,7 +24,9 @@ export class TwilioSmsProvider implements SmsProvider {
 
   constructor(config: AppConfig) {
     const { accountSid, authToken, apiBaseUrl, timeoutMs, messagingServiceSid, phoneNumber } = config.twilio;
-    this.client = createTwilioClient({ accountSid: accountSid!, authToken: authToken!, baseUrl: apiBaseUrl, timeoutMs });
+    // A look-up and a send never overlap for one message, so the pool needs one connection per call in flight.
+    const poolSize = Math.max(20, config.dispatch.maxConcurrency);
+    this.client = createTwilioClient({ accountSid: accountSid!, authToken: authToken!, baseUrl: apiBaseUrl, timeoutMs, poolSize });
     this.messagingServiceSid = messagingServiceSid;
     this.from = messagingServiceSid ? undefined : phoneNumber;
     this.sender = messagingServiceSid ?? phoneNumber ?? null;

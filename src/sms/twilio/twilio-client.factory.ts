@@ -28,6 +28,8 @@ export interface TwilioClientOptions {
   baseUrl?: string;
   /** Per-request timeout, also used as the agent's socket idle timeout. */
   timeoutMs?: number;
+  /** Connections kept open to Twilio (default 20); at least the requests allowed in flight at once. */
+  poolSize?: number;
 }
 
 /** The SDK's legacy error class (`twilio.RestException`), with what we may attach. */
@@ -123,7 +125,7 @@ class BaseUrlRequestClient extends twilio.RequestClient {
 }
 
 /** The SDK client; requests go to `baseUrl` (default: Twilio itself). */
-/** Connections kept to Twilio per process. */
+/** Connections kept to Twilio per process, unless more requests may be in flight at once. */
 const POOL_SIZE = 20;
 
 export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio {
@@ -137,8 +139,8 @@ export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio 
   const httpClient = new BaseUrlRequestClient(baseUrl, {
     timeout,
     keepAlive: true,
-    maxSockets: POOL_SIZE,
-    maxFreeSockets: POOL_SIZE,
+    maxSockets: options.poolSize ?? POOL_SIZE,
+    maxFreeSockets: options.poolSize ?? POOL_SIZE,
     autoRetry: false,
   });
   return new twilio.Twilio(options.accountSid, options.authToken, {
