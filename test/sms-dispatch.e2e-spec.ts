@@ -264,10 +264,13 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(batch.counts.sent).toBe(50);
         expect(standIn.peakInFlight).toBeLessThanOrEqual(4);
         expect(standIn.peakInFlight).toBeGreaterThanOrEqual(2);
-        // Arrivals are stamped when the stand-in's JavaScript runs, in this same busy process: a stall of the
-        // event loop squeezes a few into one second, hence 10 % of slack. BullMQ counts its limit in fixed
-        // windows, so a sliding second may straddle two of them. (RateGate's own spec checks the exact rule.)
-        expect(standIn.peakCreatesPerSecond()).toBeLessThanOrEqual(mode === 'inline' ? 22 : 40);
+        // Over the whole run: 50 starts at 20 per second span at least (50 - 20) / 20 = 1.5 s.
+        const span = standIn.createTimes.at(-1)! - standIn.createTimes[0];
+        expect(span).toBeGreaterThanOrEqual(1400);
+        // Within any one second: arrivals are stamped when the stand-in's JavaScript runs, in this same busy
+        // process, so a stall of the event loop squeezes a few into one second (RateGate's own spec checks the
+        // exact rule). BullMQ counts its limit in fixed windows: a sliding second may straddle two of them.
+        expect(standIn.peakCreatesPerSecond()).toBeLessThanOrEqual(mode === 'inline' ? 25 : 45);
         // 50 sends at 4 in flight × 150 ms each cannot take less than ~1.9 s.
         expect(seconds).toBeGreaterThan(1.5);
       });
