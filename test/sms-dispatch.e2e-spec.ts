@@ -219,6 +219,13 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(standIn.messages).toHaveLength(1);
       });
 
+      it('lets a caller not wait (waitMs: 0): the message is written and goes out in the background', async () => {
+        standIn.setBehaviour({ delayMs: 300 });
+        const result = await t.get(SmsService).send(SEND.to, 'No wait', { actor: null, waitMs: 0 });
+        expect(result).toMatchObject({ state: 'queued', sid: null });
+        await waitForMessage(t, admin, result.id, (m) => !!m.providerSid);
+      });
+
       it('bulk: cancels what has not left, says so per state, and journals the end', async () => {
         const res = await t.http
           .post('/api/sms/bulk')

@@ -216,7 +216,7 @@ export class SmsService {
     const notBefore = parseSendAt(context.sendAt);
     if (context.dedupeKey) {
       const existing = await this.outbox.findByDedupeKey(context.dedupeKey);
-      if (existing) return this.awaitOutcome(existing);
+      if (existing) return this.awaitOutcome(existing, context.waitMs);
     }
     const row = this.row(draft, analysis, context, notBefore, new Date());
     try {
@@ -225,11 +225,11 @@ export class SmsService {
       // Two calls with one dedupe key at once: the unique index lets one row in; the other waits on it.
       const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
       if (!existing) throw error;
-      return this.awaitOutcome(existing);
+      return this.awaitOutcome(existing, context.waitMs);
     }
     this.queue.notify([{ id: row.id, notBefore }]);
     // Send later answers at once; the caller cancels or polls with the id.
-    return notBefore ? this.result(row) : this.awaitOutcome(row);
+    return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
   }
 
   /**
@@ -237,8 +237,8 @@ export class SmsService {
    * or re-reading the row when another instance sends it). Sent: the provider's answer. Failed for good:
    * SmsSendError. Still waiting (send later, retries, slow provider): `state: 'queued'`.
    */
-  private async awaitOutcome(row: SmsMessage): Promise<SmsSendResult> {
-    const deadline = Date.now() + this.config.dispatch.sendWaitMs;
+  private async awaitOutcome(row: SmsMessage, waitMs = this.config.dispatch.sendWaitMs): Promise<SmsSendResult> {
+    const deadline = Date.now() + waitMs;
     let current = row;
     let failure: ProviderFailure | undefined;
     const listener = (id: string, f?: ProviderFailure) => {

@@ -15,6 +15,11 @@ export interface SmsContext {
    * answers at once (`state: 'queued'`); the message waits until then and can be cancelled.
    */
   sendAt?: string | Date;
+  /**
+   * How long to wait for the provider's answer before resolving `state: 'queued'` (default
+   * SMS_SEND_WAIT_MS). 0: do not wait (an event relay that only needs the message written).
+   */
+  waitMs?: number;
 }
 
 /**
