@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
-import { SMS_MESSAGE_UPDATED, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
+import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
 import { createTwilioClient } from '../src/sms/twilio/twilio-client.factory.js';
 import { describeEachDatabase } from './support/databases.js';
@@ -163,7 +163,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
         const events: SmsMessageUpdatedEvent[] = [];
         const emitter = t.get(EventEmitter2);
         const listener = (e: SmsMessageUpdatedEvent) => events.push(e);
-        emitter.on(SMS_MESSAGE_UPDATED, listener);
+        emitter.on(SMS_EVENTS.messageUpdated, listener);
         try {
           const later = await t.http
             .post('/api/sms/notification')
@@ -185,7 +185,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
           await t.http.post(`/api/sms/messages/${randomUUID()}/cancel`).set(auth()).expect(404);
           expect(standIn.createTimes).toHaveLength(1);
         } finally {
-          emitter.off(SMS_MESSAGE_UPDATED, listener);
+          emitter.off(SMS_EVENTS.messageUpdated, listener);
         }
       });
 

@@ -5,7 +5,7 @@ import type { AppConfig } from '../../config/app-config.js';
 import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
 import type { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsKind, SmsMessage } from '../sms-message.entity.js';
-import { SMS_MESSAGE_UPDATED } from '../sms.events.js';
+import { SMS_EVENTS } from '../sms.events.js';
 import { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
@@ -84,7 +84,7 @@ describe(SmsDispatcher.name, () => {
         metadata: expect.objectContaining({ messageId: 'm-1', status: 'queued', sid: 'SM-new' }),
       }),
     );
-    expect(events.emit).toHaveBeenCalledWith(SMS_MESSAGE_UPDATED, {
+    expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, {
       messageId: 'm-1',
       status: 'queued',
       relatedType: 'appointment',
@@ -122,7 +122,7 @@ describe(SmsDispatcher.name, () => {
       { kind: 'failed', errorCode: '21211', errorMessage: 'invalid' },
       expect.any(Date),
     );
-    expect(events.emit).toHaveBeenCalledWith(SMS_MESSAGE_UPDATED, expect.objectContaining({ status: 'failed' }));
+    expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, expect.objectContaining({ status: 'failed' }));
   });
 
   it('adopts the message Twilio has when the previous outcome is unknown, without sending again', async () => {

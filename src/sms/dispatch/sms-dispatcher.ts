@@ -6,7 +6,7 @@ import { AuditService } from '../../audit/audit.service.js';
 import { AppConfig } from '../../config/app-config.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
 import { SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
-import { SMS_MESSAGE_UPDATED, type SmsMessageUpdatedEvent } from '../sms.events.js';
+import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../sms.events.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
 import { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
@@ -145,7 +145,7 @@ export class SmsDispatcher {
         templateType: message.templateType,
         at,
       };
-      this.events.emit(SMS_MESSAGE_UPDATED, event);
+      this.events.emit(SMS_EVENTS.messageUpdated, event);
       if (finishedBatchId) await this.batches.journalFinished(finishedBatchId);
     } catch (error) {
       this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${error instanceof Error ? error.message : String(error)}`);
