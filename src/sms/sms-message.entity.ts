@@ -27,6 +27,7 @@ export const SMS_CANCELLED = 'cancelled';
 @Index('IDX_sms_messages_batch', ['batchId'])
 @Index('IDX_sms_messages_batch_status', ['batchId', 'status'])
 @Index('IDX_sms_messages_provider_sid', ['providerSid'])
+@Index('IDX_sms_messages_outbox', ['status', 'providerSid', 'notBefore'])
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
 export class SmsMessage {
   @PrimaryGeneratedColumn('uuid')
@@ -99,7 +100,7 @@ export class SmsMessage {
   @Column({ name: 'sent_at', type: Date, nullable: true })
   sentAt: Date | null;
 
-  /** Not sent before this instant (send later, retry backoff); null: as soon as possible. */
+  /** Not sent before this instant: its creation (as soon as possible), sendAt, or the next retry. */
   @Column({ name: 'not_before', type: Date, nullable: true })
   notBefore: Date | null;
 

@@ -328,7 +328,8 @@ export class SmsService {
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
       actorRole: context.actor?.role ?? null,
-      notBefore,
+      // Due from now unless sent later: the dispatcher reads due rows as one index range.
+      notBefore: notBefore ?? now,
       leaseUntil: null,
       attempts: 0,
       dedupeKey: context.dedupeKey ?? null,

@@ -5,7 +5,7 @@ import { columnTypes } from './column-types.js';
  * What the dispatcher needs beside the outbox columns: when the latest provider call started
  * (`last_attempt_at`, the start of the window a reconciliation looks Twilio up in), when Twilio took the
  * message (`sent_at`), the sender's role for the journal written when the outcome is known, and
- * `sms_batches`: one row per bulk send with its counts, times and the number of messages still to settle.
+ * an index for the dispatcher's claims, and `sms_batches`: one row per bulk send with its counts, times and the number of messages still to settle.
  */
 export class SmsDispatch1764440000000 implements MigrationInterface {
   name = 'SmsDispatch1764440000000';
@@ -22,6 +22,12 @@ export class SmsDispatch1764440000000 implements MigrationInterface {
       new TableIndex({ name: 'IDX_sms_messages_batch_status', columnNames: ['batch_id', 'status'] }),
     );
     await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_provider_sid', columnNames: ['provider_sid'] }));
+    // The dispatcher's claim: waiting rows (status queued, no SID yet) in not_before order, without reading
+    // the sent ones that carry Twilio's own `queued` status.
+    await queryRunner.createIndex(
+      'sms_messages',
+      new TableIndex({ name: 'IDX_sms_messages_outbox', columnNames: ['status', 'provider_sid', 'not_before'] }),
+    );
     await queryRunner.createTable(
       new Table({
         name: 'sms_batches',
@@ -50,6 +56,7 @@ export class SmsDispatch1764440000000 implements MigrationInterface {
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropTable('sms_batches');
+    await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_outbox');
     await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_provider_sid');
     await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_batch_status');
     for (const column of ['actor_role', 'sent_at', 'last_attempt_at']) await queryRunner.dropColumn('sms_messages', column);

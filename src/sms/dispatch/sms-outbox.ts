@@ -28,9 +28,14 @@ export interface SettleResult {
 
 const T = '"sms_messages"';
 const B = '"sms_batches"';
-/** A row ours to send: waiting, no provider SID, due. */
-const DUE = `("status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND ("not_before" IS NULL OR "not_before" <= ?))`;
-/** A row whose worker's lease ran out: the outcome of its call is unknown. */
+/**
+ * A row ours to send: waiting, no provider SID, due. Every row is written with `not_before` (its creation
+ * time unless sent later), so this is one range of IDX_sms_messages_outbox (status, provider_sid,
+ * not_before), read in `not_before` order: first in, first out, however many sent rows share Twilio's
+ * `queued` status.
+ */
+const DUE = `("status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND "not_before" <= ?)`;
+/** A row whose worker's lease ran out: the outcome of its call is unknown (few rows: at most those in flight). */
 const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
 
 /**
@@ -100,13 +105,21 @@ export class SmsOutbox {
   async claimDue(limit: number, leaseMs: number, now = new Date()): Promise<SmsMessage[]> {
     if (limit <= 0) return [];
     const t = this.atomic.time(now);
+    const lease = this.atomic.time(new Date(now.getTime() + leaseMs));
     const lock = this.atomic.postgres ? ' FOR UPDATE SKIP LOCKED' : '';
-    const rows = await this.atomic.query(
-      `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${DUE} OR ${ABANDONED} ` +
-        `ORDER BY COALESCE("not_before", "created_at") LIMIT ?${lock}) RETURNING "id"`,
-      [this.atomic.time(new Date(now.getTime() + leaseMs)), t, t, t, t, limit],
+    // Abandoned rows first (they have waited longest), then due ones in not_before order.
+    const abandoned = await this.atomic.query(
+      `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING "id"`,
+      [lease, t, t, t, limit],
     );
-    return this.load(rows);
+    const due =
+      abandoned.length < limit
+        ? await this.atomic.query(
+            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${DUE} ORDER BY "not_before" LIMIT ?${lock}) RETURNING "id"`,
+            [lease, t, t, t, limit - abandoned.length],
+          )
+        : [];
+    return this.load([...abandoned, ...due]);
   }
 
   /** Claims one row by id if it is due or abandoned (a queue job's message); null otherwise. */
@@ -250,8 +263,8 @@ export class SmsOutbox {
           t,
         },
       )
-      .orderBy('m.createdAt', 'ASC')
-      .take(limit)
+      .orderBy('m.notBefore', 'ASC')
+      .limit(limit)
       .getMany();
     return rows.map((r) => ({ id: r.id, notBefore: r.notBefore }));
   }
