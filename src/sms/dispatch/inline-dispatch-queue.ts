@@ -23,6 +23,8 @@ export class InlineDispatchQueue implements DispatchQueue {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private poller: NodeJS.Timeout | null = null;
+  /** Abandoned leases are looked for once per poll interval, not on every wake. */
+  private lastAbandonedCheck = 0;
 
   constructor(
     private readonly outbox: SmsOutbox,
@@ -90,7 +92,10 @@ export class InlineDispatchQueue implements DispatchQueue {
       if (slots <= 0) return;
       let claimed;
       try {
-        claimed = await this.outbox.claimDue(slots, this.config.leaseMs);
+        const now = new Date();
+        const withAbandoned = now.getTime() - this.lastAbandonedCheck >= this.config.pollIntervalMs;
+        if (withAbandoned) this.lastAbandonedCheck = now.getTime();
+        claimed = await this.outbox.claimDue(slots, this.config.leaseMs, now, withAbandoned);
       } catch (error) {
         this.logger.error(`Claiming SMS to send failed: ${error instanceof Error ? error.message : String(error)}`);
         return;

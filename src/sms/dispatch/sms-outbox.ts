@@ -98,20 +98,23 @@ export class SmsOutbox {
   }
 
   /**
-   * Claims up to `limit` due or abandoned rows for `leaseMs`: one conditional UPDATE (on PostgreSQL its
+   * Claims up to `limit` abandoned, then due, rows for `leaseMs`: conditional UPDATEs (on PostgreSQL their
    * candidates are locked with FOR UPDATE SKIP LOCKED, so concurrent claimers never wait on each other
    * nor take the same row). A reclaimed abandoned row is marked LEASE_EXPIRED: it is looked up first.
+   * `withAbandoned` false skips looking for abandoned rows (the inline loop does that once per poll).
    */
-  async claimDue(limit: number, leaseMs: number, now = new Date()): Promise<SmsMessage[]> {
+  async claimDue(limit: number, leaseMs: number, now = new Date(), withAbandoned = true): Promise<SmsMessage[]> {
     if (limit <= 0) return [];
     const t = this.atomic.time(now);
     const lease = this.atomic.time(new Date(now.getTime() + leaseMs));
     const lock = this.atomic.postgres ? ' FOR UPDATE SKIP LOCKED' : '';
     // Abandoned rows first (they have waited longest), then due ones in not_before order.
-    const abandoned = await this.atomic.query(
-      `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING "id"`,
-      [lease, t, t, t, limit],
-    );
+    const abandoned = withAbandoned
+      ? await this.atomic.query(
+          `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING "id"`,
+          [lease, t, t, t, limit],
+        )
+      : [];
     const due =
       abandoned.length < limit
         ? await this.atomic.query(
