@@ -1,5 +1,18 @@
-import { parseSendAt, personalize } from './sms.service.js';
+import type { Repository } from 'typeorm';
+import type { AuditLog } from '../audit/audit-log.entity.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AppConfig } from '../config/app-config.js';
+import type { DispatchQueue } from './dispatch/dispatch-queue.js';
+import type { SmsDispatcher } from './dispatch/sms-dispatcher.js';
+import type { SmsOutbox } from './dispatch/sms-outbox.js';
+import { PhoneNumberService } from './phone/phone-number.service.js';
+import type { SmsProvider } from './providers/sms-provider.js';
+import type { SmsBatch } from './sms-batch.entity.js';
+import type { SmsBatchesService } from './sms-batches.service.js';
 import { SmsInputError } from './sms-exceptions.js';
+import type { SmsMessage } from './sms-message.entity.js';
+import { parseSendAt, personalize, SmsService } from './sms.service.js';
+import type { SmsTemplateService } from './templates/sms-template.service.js';
 
 describe('parseSendAt', () => {
   const now = new Date('2030-01-10T12:00:00Z');
@@ -44,5 +57,75 @@ describe('personalize', () => {
 
   it('should insert a name containing replacement patterns literally', () => {
     expect(personalize('Bonjour {{name}}', "$& $' $1")).toBe("Bonjour $& $' $1");
+  });
+});
+
+describe('SmsService.sendBulk', () => {
+  const build = () => {
+    const outbox = {
+      insertBatch: vi.fn().mockResolvedValue(undefined),
+      insertStatement: vi.fn().mockReturnValue({ sql: 'INSERT audit', params: [] }),
+    };
+    const queue = { notify: vi.fn() };
+    const audit = { toRow: vi.fn((entry: object) => ({ ...entry })) };
+    const config = { sms: { bulkMaxRecipients: 5 }, dispatch: { sendWaitMs: 1000 } };
+    const sut = new SmsService(
+      outbox as unknown as SmsOutbox,
+      {} as SmsDispatcher,
+      {} as SmsBatchesService,
+      queue as unknown as DispatchQueue,
+      { name: 'twilio', sender: '+33700000000' } as unknown as SmsProvider,
+      {} as Repository<AuditLog>,
+      new PhoneNumberService('FR'),
+      {} as SmsTemplateService,
+      audit as unknown as AuditService,
+      config as unknown as AppConfig,
+    );
+    return { sut, outbox, queue, audit };
+  };
+
+  it('writes one batch of personalised rows in one call, reports invalid and duplicate recipients by index, sends nothing', async () => {
+    const { sut, outbox, queue, audit } = build();
+    const accepted = await sut.sendBulk(
+      [{ phone: '06 12 34 56 78', name: 'Jean' }, { phone: '+33612345678' }, { phone: '12' }, { phone: '0687654321' }],
+      'Bonjour {{name}}',
+      { actor: null },
+    );
+    expect(accepted).toMatchObject({ total: 4, queued: 2, status: 'running', notBefore: null });
+    expect(accepted.duplicates).toEqual([{ index: 1, phone: '+33612345678', to: '+33612345678' }]);
+    expect(accepted.invalid).toEqual([expect.objectContaining({ index: 2, phone: '12', code: 'TOO_SHORT' })]);
+    expect(outbox.insertBatch).toHaveBeenCalledTimes(1);
+    const [batch, rows, extra] = outbox.insertBatch.mock.calls[0] as [SmsBatch, SmsMessage[], unknown[]];
+    expect(batch).toMatchObject({ id: accepted.batchId, total: 4, queued: 2, invalid: 1, duplicates: 1, remaining: 2 });
+    expect(rows.map((r) => [r.to, r.body, r.status, r.kind, r.batchId])).toEqual([
+      ['+33612345678', 'Bonjour Jean', 'queued', 'bulk', accepted.batchId],
+      ['+33687654321', 'Bonjour', 'queued', 'bulk', accepted.batchId],
+    ]);
+    expect(extra).toHaveLength(1);
+    expect(audit.toRow).toHaveBeenCalledWith(
+      expect.objectContaining({ metadata: expect.objectContaining({ phase: 'accepted', queued: 2 }) }),
+    );
+    expect(queue.notify).toHaveBeenCalledWith(rows.map((r) => ({ id: r.id, notBefore: null })));
+  });
+
+  it('refuses more recipients than the maximum on field recipients, writing nothing', async () => {
+    const { sut, outbox } = build();
+    const error = await sut
+      .sendBulk(
+        Array.from({ length: 6 }, () => ({ phone: '0612345678' })),
+        'x',
+        { actor: null },
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SmsInputError);
+    expect((error as SmsInputError).field).toBe('recipients');
+    expect(outbox.insertBatch).not.toHaveBeenCalled();
+  });
+
+  it('ends at once a batch in which nothing was valid', async () => {
+    const { sut, outbox } = build();
+    const accepted = await sut.sendBulk([{ phone: '12' }], 'x', { actor: null });
+    expect(accepted).toMatchObject({ status: 'completed', queued: 0 });
+    expect(outbox.insertBatch.mock.calls[0][0]).toMatchObject({ status: 'completed', finishedAt: expect.any(Date) });
   });
 });
