@@ -1,4 +1,6 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
@@ -217,6 +219,22 @@ describeEachDatabase('SMS dispatch', (kind) => {
         const again = await sms.sendNotification(SEND.to, 'message_received', { name: 'Jean' }, { actor: null, dedupeKey });
         expect(again.id).toBe(results[0].id);
         expect(standIn.messages).toHaveLength(1);
+      });
+
+      it.runIf(mode === 'bullmq')('does nothing for a job redelivered after its message went (the row decides)', async () => {
+        const sent = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
+        const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+        const queue = new Queue(queueName, { connection });
+        try {
+          await queue.add('send', { id: sent.body.id }, { jobId: sent.body.id, removeOnComplete: true });
+          await vi.waitFor(async () => expect(await queue.getJob(sent.body.id)).toBeUndefined(), { timeout: 10_000, interval: 50 });
+        } finally {
+          await queue.close();
+          await connection.quit();
+        }
+        expect(standIn.messages).toHaveLength(1);
+        const stored = await t.http.get(`/api/sms/messages/${sent.body.id}`).set(auth()).expect(200);
+        expect(stored.body).toMatchObject({ providerSid: sent.body.sid, attempts: 1 });
       });
 
       it('lets a caller not wait (waitMs: 0): the message is written and goes out in the background', async () => {

@@ -100,6 +100,12 @@ describe('createTwilioClient', () => {
     expect(quick.httpClient).toMatchObject({ keepAlive: true, defaultTimeout: 300 });
   });
 
+  it("keeps the SDK's autoRetry off (the dispatcher owns retries) and a pool as large as asked", () => {
+    const client = createTwilioClient({ accountSid, authToken, baseUrl: 'http://127.0.0.1:4010', poolSize: 50 });
+    expect(client.httpClient).toMatchObject({ autoRetry: false });
+    expect(client.httpClient.axios.defaults.httpAgent).toMatchObject({ maxSockets: 50, maxFreeSockets: 50 });
+  });
+
   it('attaches Retry-After (seconds or HTTP-date) to the RestException the SDK would throw', async () => {
     const client = createTwilioClient({ accountSid, authToken, baseUrl: 'http://127.0.0.1:4010' });
     const tooMany = {
