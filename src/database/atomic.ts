@@ -49,11 +49,20 @@ export class Atomic {
     return this.postgres ? iso : iso.replace('T', ' ').replace('Z', '');
   }
 
-  /** Runs one statement on its own (no transaction) and returns its rows. */
+  /** Runs one statement on its own (atomic by itself: no BEGIN / COMMIT round trips) and returns its rows. */
   async query(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return this.run(function* (): Work<Row[]> {
-      return yield { sql, params };
-    });
+    if (!this.postgres) {
+      return this.run(function* (): Work<Row[]> {
+        return yield { sql, params };
+      });
+    }
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = await runner.query(numbered(sql), params as unknown[], true);
+      return (result.records ?? []) as Row[];
+    } finally {
+      await runner.release();
+    }
   }
 
   async run<T>(work: () => Work<T>): Promise<T> {

@@ -250,8 +250,8 @@ export class SmsService {
         if (isFinal(current)) break;
         const waitingUntil = current.notBefore?.getTime() ?? 0;
         if (waitingUntil > deadline || Date.now() >= deadline) break;
-        await this.signalOrTimeout(row.id, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
-        current = (await this.outbox.get(row.id)) ?? current;
+        const settled = await this.signalOrTimeout(row.id, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
+        current = settled ?? (await this.outbox.get(row.id)) ?? current;
       }
     } finally {
       this.dispatcher.settled.off('failure', listener);
@@ -260,12 +260,13 @@ export class SmsService {
     return this.result(current);
   }
 
-  private signalOrTimeout(id: string, ms: number): Promise<void> {
+  /** The final row when this process's dispatcher settled it; undefined on a reschedule or a timeout (read the row). */
+  private signalOrTimeout(id: string, ms: number): Promise<SmsMessage | undefined> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (message?: SmsMessage) => {
         clearTimeout(timer);
         this.dispatcher.settled.off(id, done);
-        resolve();
+        resolve(message);
       };
       const timer = setTimeout(done, ms);
       this.dispatcher.settled.once(id, done);

@@ -150,7 +150,8 @@ export class SmsDispatcher {
     } catch (error) {
       this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
-      this.settled.emit(message.id);
+      // The final row as stored: a request waiting on it answers without reading it again.
+      this.settled.emit(message.id, message);
     }
   }
 

@@ -182,6 +182,10 @@ export class SmsOutbox {
       params: [...params, t, message.id, attempt],
     };
     const finish = this.finishStatements(batchId, t);
+    if (!final || !batchId) {
+      // One statement: no transaction needed.
+      return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
+    }
     return this.atomic.run(function* (): Work<SettleResult> {
       const changed = yield update;
       if (!changed.length) return { applied: false };
