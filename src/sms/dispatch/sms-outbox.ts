@@ -115,15 +115,18 @@ export class SmsOutbox {
     const lock = this.atomic.postgres ? ' FOR UPDATE SKIP LOCKED' : '';
     // Abandoned rows first (they have waited longest), then due ones in not_before order.
     const abandoned = withAbandoned
-      ? await this.atomic.query(
-          `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING "id"`,
-          [lease, t, t, t, limit],
-        )
+      ? await this.atomic.query(`${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING *`, [
+          lease,
+          t,
+          t,
+          t,
+          limit,
+        ])
       : [];
     const due =
       abandoned.length < limit
         ? await this.atomic.query(
-            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${DUE} ORDER BY "not_before" LIMIT ?${lock}) RETURNING "id"`,
+            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${DUE} ORDER BY "not_before" LIMIT ?${lock}) RETURNING *`,
             [lease, t, t, t, limit - abandoned.length],
           )
         : [];
@@ -133,7 +136,7 @@ export class SmsOutbox {
   /** Claims one row by id if it is due or abandoned (a queue job's message); null otherwise. */
   async claimById(id: string, leaseMs: number, now = new Date()): Promise<SmsMessage | null> {
     const t = this.atomic.time(now);
-    const rows = await this.atomic.query(`${this.claimSet()} WHERE "id" = ? AND (${DUE} OR ${ABANDONED}) RETURNING "id"`, [
+    const rows = await this.atomic.query(`${this.claimSet()} WHERE "id" = ? AND (${DUE} OR ${ABANDONED}) RETURNING *`, [
       this.atomic.time(new Date(now.getTime() + leaseMs)),
       t,
       t,
@@ -141,7 +144,7 @@ export class SmsOutbox {
       t,
       t,
     ]);
-    return (await this.load(rows))[0] ?? null;
+    return this.load(rows)[0] ?? null;
   }
 
   private claimSet(): string {
@@ -152,9 +155,15 @@ export class SmsOutbox {
     );
   }
 
-  private async load(rows: Row[]): Promise<SmsMessage[]> {
-    if (!rows.length) return [];
-    return this.messages.findBy({ id: In(rows.map((r) => String(r.id))) });
+  /** Claimed rows as entities, from what the UPDATE returned (the driver's own conversions, as TypeORM reads them). */
+  private load(rows: Row[]): SmsMessage[] {
+    const { metadata } = this.messages;
+    const driver = this.messages.manager.connection.driver;
+    return rows.map((raw) => {
+      const message = new SmsMessage();
+      for (const column of metadata.columns) column.setEntityValue(message, driver.prepareHydratedValue(raw[column.databaseName], column));
+      return message;
+    });
   }
 
   /**
