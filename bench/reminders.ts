@@ -19,6 +19,7 @@ import type { ReminderPolicy } from '../src/appointments/reminder-policy.js';
 import type { ReminderScheduler as Scheduler } from '../src/appointments/reminder.scheduler.js';
 import type { Clock } from '../src/common/clock.js';
 import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
+import type { MetricsService } from '../src/metrics/metrics.service.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { createDatabase } from './database.js';
 import { HarnessError, onCleanup, runCleanups } from './processes.js';
@@ -123,7 +124,8 @@ function realScheduler(repo: Repository<Appointment>, now: Date): Scheduler {
   const policy = { quietWindowAt: () => null } as unknown as ReminderPolicy;
   const events = { emitAsync: async () => [] } as unknown as EventEmitter2;
   const clock = { now: () => now } as Clock;
-  return new ReminderScheduler(repo, policy, events, clock, {} as AppConfig, {} as SchedulerRegistry);
+  const metrics = { reminderSent: () => undefined } as unknown as MetricsService;
+  return new ReminderScheduler(repo, policy, events, clock, {} as AppConfig, {} as SchedulerRegistry, metrics);
 }
 
 async function openStand(kind: 'sqlite' | 'postgres', dir: string, options: Options, now: Date): Promise<Stand | { skipped: string }> {

@@ -1,20 +1,28 @@
 import helmet from '@fastify/helmet';
 import { LogLevel, Logger } from '@nestjs/common';
+import { LogController } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { installInputGuards } from './common/http/input-hooks.js';
 import { createValidationPipe } from './common/validation.js';
-import { AppConfig } from './config/app-config.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+import { AppLogger, createRootLogger, pinoLevelFor } from './logging/app-logger.js';
+import { requestIdFor } from './logging/request-id.js';
+import { installRequestLogging } from './logging/request-logging.js';
+import { installHttpMetrics } from './metrics/http-metrics.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 export interface CreateAppOptions extends AppConfigOptions {
-  /** Nest logger levels; tests keep it quiet. */
+  /** Log levels (Nest's names) instead of LOG_LEVEL; `false` logs nothing. Tests keep it quiet. */
   logger?: LogLevel[] | false;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -22,29 +30,60 @@ export interface CreateAppOptions extends AppConfigOptions {
  * call this, so tests exercise the same pipes, filters, guards and plugins.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
-  // The adapter exists before Nest's config module does, so read the body limit the same way here.
-  const { bodyLimitBytes } = loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
-  const adapter = new FastifyAdapter({ bodyLimit: bodyLimitBytes, trustProxy: false });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
-    logger: options.logger ?? ['fatal', 'error', 'warn', 'log'],
+  // The environment is validated here, once: the adapter needs it before Nest exists, and the
+  // same AppConfig instance (with its one generated JWT secret, if any) is what every module injects.
+  const config = options.config ?? loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
+  // One pino logger per app, built before Nest so the boot lines are JSON too (LOG_LEVEL applies
+  // from the first line). Fastify derives each request's logger from it, bound to the request id.
+  const root = createRootLogger(config, {
+    level: options.logger === undefined ? undefined : pinoLevelFor(options.logger),
+    destination: options.logDestination,
+  });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    loggerInstance: root,
+    genReqId: requestIdFor,
+    // Fastify's own request lines are off: installRequestLogging writes one per request, URL masked.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
+    logger: new AppLogger(root),
     bufferLogs: false,
     abortOnError: false,
   });
-  const config = app.get(AppConfig);
-  if (options.logger === undefined) app.useLogger(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
 
   app.setGlobalPrefix('api');
+  const fastify = app.getHttpAdapter().getInstance();
+  installRequestLogging(fastify);
+  installHttpMetrics(fastify, app.get(MetricsService));
+  installInputGuards(app, config);
+  setDateOnlyTimeZone(config.defaultTimeZone);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 
+  if (config.corsOrigins.length) {
+    // @fastify/cors (through Nest's adapter, which runs its hook before everything else): browsers on these
+    // origins may call the API. Tokens travel in the Authorization header, never in cookies: no credentials.
+    app.enableCors({
+      origin: config.corsOrigins[0] === '*' ? '*' : config.corsOrigins,
+      credentials: false,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key'],
+      exposedHeaders: ['Retry-After', 'Idempotency-Replayed', 'X-Request-Id'],
+      maxAge: 600,
+    });
+  }
+
   await app.register(helmet, {
-    // Swagger UI needs inline scripts and styles; everything else keeps helmet's defaults.
+    // Swagger UI's page has inline styles (its scripts are files: no inline script is allowed); everything else
+    // keeps helmet's defaults. test/hardening.e2e-spec.ts loads it in Chromium and expects no CSP violation.
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
-        scriptSrc: ["'self'", "'unsafe-inline'"],
+        scriptSrc: ["'self'"],
         // The service is often reached over plain http (local runs, an internal host): upgrading
         // Swagger UI's asset requests to https would break the page.
         upgradeInsecureRequests: null,
@@ -62,11 +101,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       )
       .setVersion('0.1.0')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      // Swagger UI lists the tags in this order: what a newcomer needs first.
+      .addTag('auth', 'Sign in here first, then paste access_token in "Authorize"')
+      .addTag('sms', 'Send SMS, format numbers, read the templates and the stored messages')
+      .addTag('appointments', 'Appointments: their SMS and reminders are sent by the service')
+      .addTag('users', 'Staff accounts (admin and superadmin)')
+      .addTag('audit', 'The journal of every send and change')
+      .addTag('health', 'Liveness, readiness and Prometheus metrics')
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, {
     jsonDocumentUrl: 'api/docs-json',
-    swaggerOptions: { persistAuthorization: true },
+    customSiteTitle: 'SMS backbone API',
+    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
   });
 
   if (config.jwt.secretGenerated) {

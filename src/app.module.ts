@@ -8,7 +8,13 @@ import { CommonModule } from './common/common.module.js';
 import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
-import { PhoneModule } from './sms/phone/phone.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { RetentionModule } from './retention/retention.module.js';
+import { IdempotencyModule } from './idempotency/idempotency.module.js';
+import { LimitsModule } from './limits/limits.module.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { PhoneModule } from './phone/phone.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -19,17 +25,23 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(options),
+        LoggingModule,
+        MetricsModule,
         CommonModule,
         EventEmitterModule.forRoot(),
         ScheduleModule.forRoot(),
         DatabaseModule,
+        RedisModule,
         AuditModule,
         PhoneModule,
         UsersModule,
         AuthModule,
         HealthModule,
+        IdempotencyModule,
+        LimitsModule,
         SmsModule,
         AppointmentsModule,
+        RetentionModule,
       ],
     };
   }

@@ -1,15 +1,14 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
-import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError } from './config/env.validation.js';
 import { loadConfigFromProcess } from './config/process-config.js';
 
 async function bootstrap(): Promise<void> {
-  // Checked before Nest starts, so a bad variable is one line, not Nest's logged stack trace.
-  loadConfigFromProcess();
-  const app = await createApp();
-  const config = app.get(AppConfig);
+  // Validated once, before Nest starts: a bad variable is one line, not Nest's logged stack trace,
+  // and this AppConfig instance is the one the whole app uses.
+  const config = loadConfigFromProcess();
+  const app = await createApp({ config });
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const url = `http://localhost:${config.port}`;
   const logger = new Logger('Bootstrap');

@@ -171,6 +171,31 @@ describeEachDatabase('Appointments', (kind) => {
       .expect(400);
   });
 
+  it('keeps the reminder on the final start time when a confirm races a reschedule', async () => {
+    // Twelve appointments, each confirmed and rescheduled at the same moment (in both orders), all at once.
+    const trials = await Promise.all(
+      Array.from({ length: 12 }, async (_, trial) => {
+        const day = String(trial + 1).padStart(2, '0');
+        return { trial, appointment: await create({ startsAt: `2032-01-${day}T09:00:00Z` }), movedTo: `2032-02-${day}T15:00:00.000Z` };
+      }),
+    );
+    await Promise.all(
+      trials.map(async ({ trial, appointment, movedTo }) => {
+        const confirm = () => t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth());
+        const reschedule = () => t.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ startsAt: movedTo });
+        const answers = await Promise.all(trial % 2 ? [confirm(), reschedule()] : [reschedule(), confirm()]);
+        expect(answers.map((r) => r.status)).toEqual([200, 200]);
+      }),
+    );
+    for (const { appointment, movedTo } of trials) {
+      const { body } = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+      expect(body.status).toBe('confirmed');
+      expect(body.startsAt).toBe(movedTo);
+      // REMINDER_LEAD_HOURS (24) before the final start; the tests run without quiet hours.
+      expect(body.reminderDueAt).toBe(new Date(Date.parse(movedTo) - 24 * HOUR).toISOString());
+    }
+  });
+
   it('lists by status, start range and phone', async () => {
     const a = await create({ startsAt: '2031-05-01T10:00:00Z', clientPhone: '0699999999' });
     await create({ startsAt: '2031-05-02T10:00:00Z', clientPhone: '0699999999' });

@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject, vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
-import { describeEachDatabase } from './support/databases.js';
+import { createTestDatabase, describeEachDatabase } from './support/databases.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, USER_PASSWORD } from './support/test-app.js';
 
 describeEachDatabase('Authentication', (kind) => {
@@ -105,6 +107,102 @@ describeEachDatabase('Authentication: sign-in throttled per IP', (kind) => {
     const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(429);
     expect(res.headers['retry-after']).toBeDefined();
   });
+});
+
+describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '5', LOGIN_MAX_ATTEMPTS_PER_IP: '12', LOGIN_WINDOW_SECONDS: '60' });
+  });
+  afterAll(() => t?.close());
+
+  it('lets at most the limit of 30 concurrent wrong passwords be tried, and answers 429 to the rest', async () => {
+    const user = await t.userWithRole(Role.User);
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' })),
+    );
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    expect(answers.find((r) => r.status === 429)?.headers['retry-after']).toBeDefined();
+    // The right password is refused too until the window ends.
+    await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(429);
+  });
+
+  it('holds the per-IP limit under concurrency too, and successful sign-ins do not count', async () => {
+    // The IP has room for 12 failures; the earlier test used 5 of them, and userWithRole's sign-ins none.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.http.post('/api/auth/login').send({ email: `spray-${i}@example.test`, password: 'wrong-password' }),
+      ),
+    );
+    expect(answers.filter((r) => r.status === 401).length).toBeLessThanOrEqual(12 - 5);
+    expect(answers.filter((r) => r.status !== 401 && r.status !== 429)).toEqual([]);
+  });
+});
+
+const redisUrl = inject('redisUrl');
+
+describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in throttle through Redis', () => {
+  for (const kind of ['sqlite', ...(inject('postgresUrl') ? ['postgres' as const] : [])] as const) {
+    describe(kind, () => {
+      // A prefix of its own, so parallel runs never share counts; its keys are removed afterwards.
+      const prefix = `sms-test-${randomBytes(6).toString('hex')}:`;
+      const settings = {
+        LOGIN_MAX_ATTEMPTS: '5',
+        LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
+        LOGIN_WINDOW_SECONDS: '60',
+        REDIS_URL: redisUrl!,
+        REDIS_KEY_PREFIX: prefix,
+      };
+      let a: TestApp;
+      let b: TestApp;
+      beforeAll(async () => {
+        const db = await createTestDatabase(kind);
+        a = await TestApp.start(kind, settings, db);
+        b = await TestApp.start(kind, settings, db);
+      });
+      afterAll(async () => {
+        await b?.close();
+        await a?.close();
+        await a?.db.drop();
+        const redis = new Redis(redisUrl!);
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length) await redis.del(...keys);
+        await redis.quit();
+      });
+
+      it('counts failures made on either instance against one limit', async () => {
+        const user = await a.userWithRole(Role.User);
+        const wrong = (t: TestApp) => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' });
+        for (let i = 0; i < 3; i++) await wrong(a).expect(401);
+        for (let i = 0; i < 2; i++) await wrong(b).expect(401);
+        const res = await wrong(b).expect(429);
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        await a.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(429);
+      });
+
+      it('holds the limit across instances under concurrency', async () => {
+        const user = await a.userWithRole(Role.User);
+        const answers = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            (i % 2 ? a : b).http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password' }),
+          ),
+        );
+        expect(answers.filter((r) => r.status === 401).length).toBeLessThanOrEqual(5);
+        expect(answers.filter((r) => r.status !== 401 && r.status !== 429)).toEqual([]);
+      });
+
+      it("forgets an email's failures on either instance once it signs in", async () => {
+        const user = await a.userWithRole(Role.User);
+        const wrong = (t: TestApp) => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' });
+        for (let i = 0; i < 4; i++) await wrong(a).expect(401);
+        await b.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+        for (let i = 0; i < 5; i++) await wrong(a).expect(401);
+        await wrong(b).expect(429);
+      });
+    });
+  }
 });
 
 describeEachDatabase('First start without ADMIN_EMAIL / ADMIN_PASSWORD', (kind) => {

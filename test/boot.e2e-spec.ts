@@ -2,8 +2,23 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JwtService } from '@nestjs/jwt';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { vi } from 'vitest';
-import { baseEnvironment } from './support/test-app.js';
+import { createApp } from '../src/app.factory.js';
+import { AppConfig } from '../src/config/app-config.js';
+import { validateEnvironment } from '../src/config/env.validation.js';
+import { loadConfigFromProcess } from '../src/config/process-config.js';
+import { MIGRATIONS } from '../src/database/migrations/index.js';
+import { createTestDatabase } from './support/databases.js';
+import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD } from './support/test-app.js';
+
+// The real validation, counted: the environment must be validated once per boot.
+vi.mock('../src/config/env.validation.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/config/env.validation.js')>();
+  return { ...original, validateEnvironment: vi.fn(original.validateEnvironment) };
+});
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -50,6 +65,38 @@ describe('Booting the built service', () => {
     expect(result.stderr).toMatch(/JWT_SECRET is required in production.*ADMIN_EMAIL.*TWILIO_ACCOUNT_SID/);
   });
 
+  it('starts two processes together on one new SQLite file: both serve, each migration recorded once', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sms-boot-race-')), 'shared.sqlite');
+    const ports = [3918, 3919];
+    const children = ports.map((port) =>
+      spawn(process.execPath, ['dist/main.js'], {
+        cwd: root,
+        env: { PATH: process.env.PATH, ...baseEnvironment(`sqlite:${file}`), PORT: String(port) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
+    const errors = children.map(() => '');
+    children.forEach((child, i) => child.stderr!.on('data', (d) => (errors[i] += d)));
+    try {
+      await vi.waitFor(
+        async () => {
+          for (const [i, port] of ports.entries()) {
+            expect(children[i].exitCode, errors[i]).toBeNull();
+            expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+          }
+        },
+        { timeout: 40_000, interval: 250 },
+      );
+      const dataSource = await new DataSource({ type: 'better-sqlite3', database: file }).initialize();
+      const rows: { name: string; n: number }[] = await dataSource.query('SELECT name, COUNT(*) AS n FROM migrations GROUP BY name');
+      await dataSource.destroy();
+      expect(rows.map((row) => row.name).sort()).toEqual(MIGRATIONS.map((migration) => migration.name).sort());
+      expect(rows.every((row) => row.n === 1)).toBe(true);
+    } finally {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('serves, then shuts down cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,
@@ -57,7 +104,8 @@ describe('Booting the built service', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
+    let stdout = '';
+    child.stdout.on('data', (d) => ((output += d), (stdout += d)));
     child.stderr.on('data', (d) => (output += d));
     try {
       await vi.waitFor(
@@ -71,8 +119,74 @@ describe('Booting the built service', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(output).toContain('Listening on');
+      // Every line is JSON (pino), boot and shutdown lines included, the health request with its id.
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; msg: string; context?: string; requestId?: string });
+      expect(lines.find((line) => line.msg.startsWith('Listening on'))).toMatchObject({ level: 30, context: 'Bootstrap' });
+      expect(lines.some((line) => line.msg === 'SIGTERM received: shutting down')).toBe(true);
+      expect(lines.some((line) => line.msg === 'request completed' && typeof line.requestId === 'string')).toBe(true);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('prints readable lines (pino-pretty) with NODE_ENV=development', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, NODE_ENV: 'development', PORT: '3916', LOG_LEVEL: 'log' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    try {
+      await vi.waitFor(() => expect(stdout).toContain('Listening on'), { timeout: 20_000, interval: 200 });
+      const line = stdout.split('\n').find((l) => l.includes('Listening on'))!;
+      expect(() => JSON.parse(line)).toThrow();
+      expect(line).toMatch(/INFO/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('Configuration at boot', () => {
+  it('is validated once, and the one AppConfig (with its one generated JWT secret) is what the app uses', async () => {
+    const db = await createTestDatabase('sqlite');
+    vi.mocked(validateEnvironment).mockClear();
+    const app = await createApp({ overrides: { ...baseEnvironment(db.url), JWT_SECRET: '' }, ignoreEnvFile: true, logger: false });
+    try {
+      await app.init();
+      await app.getHttpAdapter().getInstance().ready();
+      expect(validateEnvironment).toHaveBeenCalledTimes(1);
+
+      const config = app.get(AppConfig);
+      expect(config.jwt.secretGenerated).toBe(true);
+      // A token signed at boot verifies against the app's own secret, and the API accepts it.
+      const login = await request(app.getHttpServer()).post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD });
+      expect(login.status).toBe(200);
+      const token: string = login.body.access_token;
+      expect(app.get(JwtService).verify(token, { secret: config.jwt.secret })).toMatchObject({ email: ROOT_EMAIL });
+      expect((await request(app.getHttpServer()).get('/api/auth/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    } finally {
+      await app.close();
+      await db.drop();
+    }
+  });
+
+  it('uses the AppConfig main.ts validated, without validating again', async () => {
+    const db = await createTestDatabase('sqlite');
+    const config = loadConfigFromProcess({ overrides: { ...baseEnvironment(db.url), JWT_SECRET: '' }, ignoreEnvFile: true });
+    vi.mocked(validateEnvironment).mockClear();
+    const app = await createApp({ config, logger: false });
+    try {
+      await app.init();
+      expect(validateEnvironment).not.toHaveBeenCalled();
+      expect(app.get(AppConfig)).toBe(config);
+    } finally {
+      await app.close();
+      await db.drop();
     }
   });
 });

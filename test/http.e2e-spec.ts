@@ -50,7 +50,19 @@ describeEachDatabase('HTTP surface', (kind) => {
     expect(ui.text).toContain('swagger-ui');
     const doc = await t.http.get('/api/docs-json').expect(200);
     expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
-    for (const path of ['/api/auth/login', '/api/auth/me', '/api/users', '/api/users/{id}', '/api/audit', '/api/health']) {
+    for (const path of [
+      '/api/auth/login',
+      '/api/auth/me',
+      '/api/users',
+      '/api/users/{id}',
+      '/api/audit',
+      '/api/health',
+      '/api/sms/webhooks/status',
+      '/api/sms/webhooks/inbound',
+      '/api/sms/opt-outs',
+      '/api/sms/opt-outs/{phone}',
+      '/api/sms/stats',
+    ]) {
       expect(Object.keys(doc.body.paths)).toContain(path);
     }
     expect(doc.body.paths['/api/users'].post.requestBody).toBeDefined();
@@ -94,7 +106,7 @@ describeEachDatabase('Access matrix', (kind) => {
     admin: 'allowed',
     superadmin: 'allowed',
   };
-  const routes: { method: 'get' | 'post' | 'patch'; path: string; body?: object; rule: typeof staffOnly }[] = [
+  const routes: { method: 'get' | 'post' | 'patch' | 'delete'; path: string; body?: object; rule: typeof staffOnly }[] = [
     { method: 'get', path: '/api/auth/me', rule: anySignedIn },
     { method: 'get', path: '/api/users', rule: staffOnly },
     { method: 'post', path: '/api/users', body: {}, rule: staffOnly },
@@ -107,6 +119,10 @@ describeEachDatabase('Access matrix', (kind) => {
     { method: 'get', path: '/api/sms/templates', rule: staffOnly },
     { method: 'get', path: '/api/sms/messages', rule: staffOnly },
     { method: 'get', path: `/api/sms/messages/${NO_SUCH_ID}`, rule: staffOnly },
+    { method: 'get', path: '/api/sms/stats', rule: staffOnly },
+    { method: 'get', path: '/api/sms/opt-outs', rule: staffOnly },
+    { method: 'post', path: '/api/sms/opt-outs', body: {}, rule: staffOnly },
+    { method: 'delete', path: '/api/sms/opt-outs/%2B33612345678', rule: staffOnly },
     { method: 'get', path: '/api/appointments', rule: staffOnly },
     { method: 'post', path: '/api/appointments', body: {}, rule: staffOnly },
     { method: 'get', path: `/api/appointments/${NO_SUCH_ID}`, rule: staffOnly },

@@ -194,7 +194,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
       it.each([
         ['2020-01-01T10:00:00Z', /future/],
         ['2030-01-15T14:30', /offset/],
-        ['2030-01-15', /ISO 8601/],
+        ['2030-01-15', /time and its offset/],
         ['2030-02-31T10:00:00Z', /real date/],
         [new Date(Date.now() + 36 * 86_400_000).toISOString(), /35 days/],
       ])('refuses sendAt %s with 400 naming sendAt', async (sendAt, problem) => {

@@ -94,11 +94,52 @@ describeEachDatabase('Users', (kind) => {
 
   it('changes a password: the old one and older tokens stop working', async () => {
     const user = await t.userWithRole(Role.User);
-    await new Promise((r) => setTimeout(r, 1100)); // tokens carry whole seconds
     await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ password: 'a-brand-new-password' }).expect(200);
     await t.http.get('/api/auth/me').set(auth(user.token)).expect(401);
     await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(401);
     await t.http.post('/api/auth/login').send({ email: user.email, password: 'a-brand-new-password' }).expect(200);
+  });
+
+  /** A token as sign-in would sign it from the user's current state (what a sign-in racing a change produces). */
+  const tokenAsSignedFrom = async (accessToken: string) => {
+    const { JwtService } = await import('@nestjs/jwt');
+    const jwt = t.get(JwtService);
+    const { sub, email, role, ver } = jwt.decode<Record<string, unknown>>(accessToken);
+    // Signed now, so its `iat` is the second of the change (or later): a whole-second comparison lets it through.
+    return (ver2: unknown = ver) => jwt.signAsync({ sub, email, role, ver: ver2 });
+  };
+
+  it('revokes a token issued in the same second as a password change, and accepts one issued just after', async () => {
+    const user = await t.userWithRole(Role.User);
+    const resign = await tokenAsSignedFrom(user.token);
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ password: 'another-new-password' }).expect(200);
+    const sameSecond = await resign();
+    const after = (await t.http.post('/api/auth/login').send({ email: user.email, password: 'another-new-password' }).expect(200)).body
+      .access_token;
+
+    const revoked = await t.http.get('/api/auth/me').set(auth(sameSecond)).expect(401);
+    expect(revoked.body.message).toMatch(/revoked/);
+    await t.http.get('/api/auth/me').set(auth(after)).expect(200);
+  });
+
+  it('revokes a token issued in the same second as a disable, even once the user is enabled again', async () => {
+    const user = await t.userWithRole(Role.User);
+    const resign = await tokenAsSignedFrom(user.token);
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ disabled: true }).expect(200);
+    const sameSecond = await resign();
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ disabled: false }).expect(200);
+
+    await t.http.get('/api/auth/me').set(auth(sameSecond)).expect(401);
+    await t.http.get('/api/auth/me').set(auth(user.token)).expect(401);
+    const after = (await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200)).body.access_token;
+    await t.http.get('/api/auth/me').set(auth(after)).expect(200);
+  });
+
+  it('refuses a token that carries no token version', async () => {
+    const user = await t.userWithRole(Role.User);
+    const { JwtService } = await import('@nestjs/jwt');
+    const legacy = await t.get(JwtService).signAsync({ sub: user.id, email: user.email, role: 'user' });
+    await t.http.get('/api/auth/me').set(auth(legacy)).expect(401);
   });
 
   it('lists users page by page', async () => {
@@ -114,5 +155,78 @@ describeEachDatabase('Users', (kind) => {
   it('answers 404 for an unknown user and 400 for a malformed id', async () => {
     await t.http.patch('/api/users/00000000-0000-4000-8000-000000000000').set(auth(root)).send({ name: 'x' }).expect(404);
     await t.http.patch('/api/users/not-a-uuid').set(auth(root)).send({ name: 'x' }).expect(400);
+  });
+});
+
+describeEachDatabase('Users: the last active superadmin under concurrency', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind);
+  });
+  afterAll(() => t?.close());
+
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  it('lets exactly one of two concurrent demotions of the only two superadmins through, every time', async () => {
+    const rootId = (await t.http.get('/api/auth/me').set(auth(await t.rootToken()))).body.id as string;
+    const second = await t.userWithRole(Role.SuperAdmin);
+    const supers = [
+      { id: rootId, token: await t.rootToken() },
+      { id: second.id, token: second.token },
+    ];
+    for (let trial = 0; trial < 8; trial++) {
+      // Each superadmin demotes the other at the same moment (alternating who goes first).
+      const [a, b] = trial % 2 ? [supers[1], supers[0]] : supers;
+      const answers = await Promise.all([
+        t.http.patch(`/api/users/${b.id}`).set(auth(a.token)).send({ role: 'admin' }),
+        t.http.patch(`/api/users/${a.id}`).set(auth(b.token)).send({ role: 'admin' }),
+      ]);
+      // The loser gets 409 (the last superadmin), or 403 when its actor was already demoted by the winner.
+      expect(answers.filter((r) => r.status === 200)).toHaveLength(1);
+      expect([403, 409]).toContain(answers.find((r) => r.status !== 200)!.status);
+
+      const { body } = await t.http.get('/api/users?limit=100').set(auth(a.token)).expect(200);
+      const active = (body.items as { id: string; role: string; disabled: boolean }[]).filter(
+        (u) => u.role === 'superadmin' && !u.disabled,
+      );
+      expect(active).toHaveLength(1);
+      // The survivor promotes the other back for the next trial.
+      const survivor = supers.find((s) => s.id === active[0].id)!;
+      const demoted = supers.find((s) => s.id !== active[0].id)!;
+      await t.http.patch(`/api/users/${demoted.id}`).set(auth(survivor.token)).send({ role: 'superadmin' }).expect(200);
+    }
+  });
+
+  it('lets exactly one of two concurrent disables of the only two superadmins through', async () => {
+    const third = await t.userWithRole(Role.SuperAdmin);
+    const fourth = await t.userWithRole(Role.SuperAdmin);
+    // Leave only third and fourth active: the root (and the earlier test's second superadmin) become admins.
+    const { body } = await t.http.get('/api/users?limit=100').set(auth(third.token)).expect(200);
+    for (const u of body.items as { id: string; role: string }[]) {
+      if (u.role === 'superadmin' && u.id !== third.id && u.id !== fourth.id) {
+        await t.http.patch(`/api/users/${u.id}`).set(auth(third.token)).send({ role: 'admin' }).expect(200);
+      }
+    }
+    const signIn = async (email: string) =>
+      (await t.http.post('/api/auth/login').send({ email, password: USER_PASSWORD }).expect(200)).body.access_token as string;
+    const supers = [third, fourth];
+    for (let trial = 0; trial < 4; trial++) {
+      const answers = await Promise.all([
+        t.http.patch(`/api/users/${supers[1].id}`).set(auth(supers[0].token)).send({ disabled: true }),
+        t.http.patch(`/api/users/${supers[0].id}`).set(auth(supers[1].token)).send({ disabled: true }),
+      ]);
+      // The loser gets 409 (the last superadmin), or 401 when its actor was already disabled by the winner.
+      expect(answers.filter((r) => r.status === 200)).toHaveLength(1);
+      expect([401, 409]).toContain(answers.find((r) => r.status !== 200)!.status);
+      const [survivor, disabled] = answers[0].status === 200 ? supers : [supers[1], supers[0]];
+      const list = await t.http.get('/api/users?limit=100').set(auth(survivor.token)).expect(200);
+      const active = (list.body.items as { id: string; role: string; disabled: boolean }[]).filter(
+        (u) => u.role === 'superadmin' && !u.disabled,
+      );
+      expect(active.map((u) => u.id)).toEqual([survivor.id]);
+      // Re-enabled for the next trial; the disable revoked its tokens, so it signs in again.
+      await t.http.patch(`/api/users/${disabled.id}`).set(auth(survivor.token)).send({ disabled: false }).expect(200);
+      disabled.token = await signIn(disabled.email);
+    }
   });
 });

@@ -13,21 +13,27 @@ import {
 } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { ConflictResponseDto, ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { AppointmentsService } from './appointments.service.js';
+import { AppointmentDto, AppointmentPageDto, AppointmentWithMessagesDto } from './dto/appointment-view.dto.js';
 import { CancelAppointmentDto, CreateAppointmentDto, ListAppointmentsQueryDto, UpdateAppointmentDto } from './dto/appointment.dto.js';
 
-const CONFLICT = {
-  description: 'Impossible transition; the body gives currentStatus',
-  schema: {
-    example: { statusCode: 409, error: 'Conflict', message: 'A cancelled appointment cannot be cancelled', currentStatus: 'cancelled' },
-  },
-};
+/** A refused transition (409), with an example that speaks of the action it documents. */
+function conflict(message: string, currentStatus: string) {
+  return ApiConflictResponse({
+    type: ConflictResponseDto,
+    description: 'Impossible transition; the body gives currentStatus',
+    example: { statusCode: 409, error: 'Conflict', message, currentStatus },
+  });
+}
+const INVALID_ID = ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID, or an invalid field' });
+const NOT_FOUND = ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such appointment' });
 
 @ApiTags('appointments')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
-@ApiForbiddenResponse({ description: 'Only admin and superadmin manage appointments' })
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Only admin and superadmin manage appointments' })
 @Controller('appointments')
 @Roles(...STAFF_ROLES)
 export class AppointmentsController {
@@ -35,29 +41,35 @@ export class AppointmentsController {
 
   @Post()
   @ApiOperation({ summary: 'Create an appointment (pending)' })
-  @ApiCreatedResponse({ description: 'The appointment with its id' })
-  @ApiBadRequestResponse({ description: 'Invalid field, invalid phone, or startsAt in the past' })
+  @ApiCreatedResponse({ type: AppointmentDto, description: 'The appointment with its id' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid field, invalid phone, or startsAt in the past' })
   create(@Body() dto: CreateAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.create(dto, actor);
   }
 
   @Get()
   @ApiOperation({ summary: 'List appointments by start time', description: 'Filters: status, from, to (start time range), phone.' })
+  @ApiOkResponse({ type: AppointmentPageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid filter, page or limit' })
   list(@Query() query: ListAppointmentsQueryDto) {
     return this.appointments.list(query);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One appointment, with the SMS sent about it and their states' })
-  @ApiNotFoundResponse({ description: 'No such appointment' })
+  @ApiOkResponse({ type: AppointmentWithMessagesDto })
+  @INVALID_ID
+  @NOT_FOUND
   get(@Param('id', new ParseUUIDPipe()) id: string) {
     return this.appointments.getWithMessages(id);
   }
 
   @Patch(':id')
   @ApiOperation({ summary: 'Edit or reschedule', description: 'Moving a confirmed appointment texts the client and moves its reminder.' })
-  @ApiOkResponse({ description: 'The updated appointment' })
-  @ApiConflictResponse(CONFLICT)
+  @ApiOkResponse({ type: AppointmentDto, description: 'The updated appointment' })
+  @INVALID_ID
+  @NOT_FOUND
+  @conflict('A cancelled appointment cannot be edited', 'cancelled')
   update(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: UpdateAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.update(id, dto, actor);
   }
@@ -65,7 +77,10 @@ export class AppointmentsController {
   @Post(':id/confirm')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Confirm', description: 'Texts the client (appointment_confirmed) and schedules the reminder.' })
-  @ApiConflictResponse(CONFLICT)
+  @ApiOkResponse({ type: AppointmentDto, description: 'The confirmed appointment' })
+  @INVALID_ID
+  @NOT_FOUND
+  @conflict('A confirmed appointment cannot be confirmed', 'confirmed')
   confirm(@Param('id', new ParseUUIDPipe()) id: string, @CurrentActor() actor: Actor) {
     return this.appointments.confirm(id, actor);
   }
@@ -73,7 +88,10 @@ export class AppointmentsController {
   @Post(':id/cancel')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel', description: 'Texts the client (appointment_cancelled) and drops the reminder.' })
-  @ApiConflictResponse(CONFLICT)
+  @ApiOkResponse({ type: AppointmentDto, description: 'The cancelled appointment' })
+  @INVALID_ID
+  @NOT_FOUND
+  @conflict('A cancelled appointment cannot be cancelled', 'cancelled')
   cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: CancelAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.cancel(id, dto.reason, actor);
   }

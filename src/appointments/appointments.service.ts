@@ -7,7 +7,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsMessage } from '../sms/sms-message.entity.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import {
@@ -54,7 +54,7 @@ export class AppointmentsService {
     const now = this.clock.now();
     const appointment = this.appointments.create({
       clientName: dto.clientName,
-      clientPhone: this.normalizePhone(dto.clientPhone),
+      clientPhone: this.phones.normalize(dto.clientPhone, { field: 'clientPhone', sms: true }),
       clientLocale: dto.clientLocale ?? 'fr',
       startsAt: dto.startsAt,
       durationMinutes: dto.durationMinutes ?? 30,
@@ -79,7 +79,7 @@ export class AppointmentsService {
     if (query.status) qb.andWhere('a.status = :status', { status: query.status });
     if (query.from) qb.andWhere('a.startsAt >= :from', { from: query.from });
     if (query.to) qb.andWhere('a.startsAt <= :to', { to: query.to });
-    if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.normalizePhone(query.phone, 'phone') });
+    if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.phones.normalize(query.phone, { field: 'phone' }) });
     return paginate(qb, query, 'startsAt', 'ASC');
   }
 
@@ -113,7 +113,7 @@ export class AppointmentsService {
     }
     const changes: Partial<Appointment> = {};
     if (dto.clientName !== undefined) changes.clientName = dto.clientName;
-    if (dto.clientPhone !== undefined) changes.clientPhone = this.normalizePhone(dto.clientPhone);
+    if (dto.clientPhone !== undefined) changes.clientPhone = this.phones.normalize(dto.clientPhone, { field: 'clientPhone', sms: true });
     if (dto.clientLocale !== undefined) changes.clientLocale = dto.clientLocale;
     if (dto.durationMinutes !== undefined) changes.durationMinutes = dto.durationMinutes;
     if (dto.location !== undefined) changes.location = dto.location || null;
@@ -131,7 +131,13 @@ export class AppointmentsService {
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();
     const result = await this.appointments.update({ id, status: current.status }, changes);
-    if (!result.affected) throw this.conflict(await this.get(id), 'edited');
+    if (!result.affected) {
+      // Confirmed (or cancelled) in between: redo the edit from what the row is now, so a reschedule
+      // of a just-confirmed appointment also moves its reminder.
+      const latest = await this.get(id);
+      if (latest.status === current.status) throw this.conflict(latest, 'edited');
+      return this.update(id, dto, actor);
+    }
     const updated = await this.get(id);
     await this.journal(AuditAction.AppointmentUpdated, updated, actor, {
       changed: Object.keys(changes).filter((k) => !['updatedAt', 'reminderDueAt', 'reminderSentAt'].includes(k)),
@@ -145,21 +151,27 @@ export class AppointmentsService {
   }
 
   async confirm(id: string, actor: Actor): Promise<Appointment> {
-    const current = await this.get(id);
-    if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
-    if (current.startsAt.getTime() <= this.clock.now().getTime()) {
-      throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+    // The reminder's due time comes from the start time read here, so the UPDATE applies only while
+    // that is still the row's start time: a reschedule landing in between makes the confirm read the
+    // new time and try again, instead of scheduling the reminder for the old one.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(id);
+      if (current.status !== AppointmentStatus.Pending) throw this.conflict(current, 'confirmed');
+      if (current.startsAt.getTime() <= this.clock.now().getTime()) {
+        throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
+      }
+      const result = await this.appointments.update(
+        { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
+        {
+          status: AppointmentStatus.Confirmed,
+          reminderDueAt: this.policy.dueAt(current.startsAt),
+          reminderSentAt: null,
+          updatedAt: this.clock.now(),
+        },
+      );
+      if (result.affected) break;
+      if (attempt === 5) throw this.conflict(await this.get(id), 'confirmed');
     }
-    const result = await this.appointments.update(
-      { id, status: AppointmentStatus.Pending },
-      {
-        status: AppointmentStatus.Confirmed,
-        reminderDueAt: this.policy.dueAt(current.startsAt),
-        reminderSentAt: null,
-        updatedAt: this.clock.now(),
-      },
-    );
-    if (!result.affected) throw this.conflict(await this.get(id), 'confirmed');
     const confirmed = await this.get(id);
     await this.journal(AuditAction.AppointmentConfirmed, confirmed, actor, {
       reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null,
@@ -196,15 +208,6 @@ export class AppointmentsService {
 
   private conflict(current: Appointment, verb: string): ConflictException {
     return new ConflictException({ message: `A ${current.status} appointment cannot be ${verb}`, currentStatus: current.status });
-  }
-
-  private normalizePhone(phone: string, field = 'clientPhone'): string {
-    try {
-      return this.phones.normalize(phone);
-    } catch (error) {
-      if (!(error instanceof InvalidPhoneNumberError)) throw error;
-      throw new BadRequestException({ message: `${field}: ${error.message}`, details: [{ field, problems: [error.message] }] });
-    }
   }
 
   private journal(action: AuditAction, appointment: Appointment, actor: Actor, metadata: Record<string, unknown>): Promise<void> {

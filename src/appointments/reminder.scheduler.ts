@@ -5,7 +5,9 @@ import { InjectRepository } from '@nestjs/typeorm';
 import pLimit from 'p-limit';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
 import { snapshot } from './appointments.service.js';
@@ -43,12 +45,13 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.config.reminders.enabled) return;
     const interval = setInterval(
-      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${String(error)}`)),
+      () => void this.scan().catch((error) => this.logger.error(`Reminder scan failed: ${describeError(error)}`)),
       this.config.reminders.scanIntervalSeconds * 1000,
     );
     this.scheduler.addInterval(INTERVAL_NAME, interval);
@@ -91,6 +94,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       toSend.map((appointment) =>
         limit(() => {
           const event: AppointmentEvent = { appointment: snapshot(appointment), actor: null };
+          this.metrics.reminderSent();
           return this.events.emitAsync(APPOINTMENT_EVENTS.reminderDue, event);
         }),
       ),

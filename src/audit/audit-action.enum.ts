@@ -11,4 +11,10 @@ export enum AuditAction {
   AppointmentUpdated = 'appointment_updated',
   AppointmentConfirmed = 'appointment_confirmed',
   AppointmentCancelled = 'appointment_cancelled',
+  /** Data retention removed old personal data (RETENTION_DAYS); metadata holds the counts. */
+  RetentionPurge = 'retention_purge',
+  /** A Twilio webhook refused for a missing or wrong signature (journaled without its payload). */
+  SmsWebhookRefused = 'sms_webhook_refused',
+  SmsOptOut = 'sms_opt_out',
+  SmsOptIn = 'sms_opt_in',
 }

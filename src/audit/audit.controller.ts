@@ -1,14 +1,24 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { AuditService } from './audit.service.js';
+import { AuditPageDto } from './dto/audit-entry.dto.js';
 import { ListAuditQueryDto } from './dto/list-audit-query.dto.js';
 
 @ApiTags('audit')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
-@ApiForbiddenResponse({ description: 'Only admin and superadmin read the journal' })
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Only admin and superadmin read the journal' })
 @Controller('audit')
 @Roles(...STAFF_ROLES)
 export class AuditController {
@@ -16,7 +26,8 @@ export class AuditController {
 
   @Get()
   @ApiOperation({ summary: 'The journal, newest first', description: 'Filters: action, actor (id or email), from, to.' })
-  @ApiOkResponse({ description: '{items, total, page, limit}' })
+  @ApiOkResponse({ type: AuditPageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid filter, page or limit' })
   list(@Query() query: ListAuditQueryDto) {
     return this.audit.list(query);
   }

@@ -1,8 +1,18 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { ClientIp, CurrentActor, type Actor } from '../common/actor.js';
 import { Public } from '../common/decorators/public.decorator.js';
+import { BodyLimit, LOGIN_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { UserView } from '../users/dto/user.dto.js';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
@@ -18,13 +28,15 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @BodyLimit(LOGIN_BODY_LIMIT)
   @HttpCode(HttpStatus.OK)
   // Backstop on raw volume per IP (60/min); repeated failures are throttled sooner by LoginAttemptsService.
   @UseGuards(ThrottlerGuard)
   @ApiOperation({ summary: 'Sign in', description: 'Paste access_token in "Authorize" to call the other routes.' })
   @ApiOkResponse({ type: TokenResponseDto })
-  @ApiUnauthorizedResponse({ description: 'Invalid email or password (same answer for both)' })
-  @ApiTooManyRequestsResponse({ description: 'Too many failed attempts for this email or IP; see Retry-After' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'email or password missing or not a string' })
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Invalid email or password (same answer for both)' })
+  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Too many failed attempts for this email or IP; see Retry-After' })
   login(@Body() dto: LoginDto, @ClientIp() ip: string): Promise<TokenResponseDto> {
     return this.auth.login(dto.email, dto.password, ip);
   }
@@ -33,7 +45,7 @@ export class AuthController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'The signed-in user' })
   @ApiOkResponse({ type: UserView })
-  @ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
   async me(@CurrentActor() actor: Actor): Promise<UserView> {
     return UserView.from((await this.users.findById(actor.id))!);
   }

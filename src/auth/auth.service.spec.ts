@@ -22,7 +22,7 @@ const aUser = (overrides: Partial<User> = {}): User =>
     name: 'Marie',
     phone: null,
     disabled: false,
-    tokensValidAfter: null,
+    tokenVersion: 4,
     ...overrides,
   }) as User;
 
@@ -31,11 +31,8 @@ describe(AuthService.name, () => {
   let users: { findForSignIn: ReturnType<typeof vi.fn> };
   let passwords: { verify: ReturnType<typeof vi.fn>; verifyAgainstDummy: ReturnType<typeof vi.fn> };
   let jwt: { signAsync: ReturnType<typeof vi.fn> };
-  let attempts: {
-    assertAllowed: ReturnType<typeof vi.fn>;
-    recordFailure: ReturnType<typeof vi.fn>;
-    recordSuccess: ReturnType<typeof vi.fn>;
-  };
+  let attempts: { begin: ReturnType<typeof vi.fn> };
+  let attempt: { succeeded: ReturnType<typeof vi.fn> };
   let audit: { record: ReturnType<typeof vi.fn> };
 
   /** The rejection of a login, for inspection. */
@@ -48,7 +45,8 @@ describe(AuthService.name, () => {
       verifyAgainstDummy: vi.fn().mockResolvedValue(false),
     };
     jwt = { signAsync: vi.fn().mockResolvedValue('signed.jwt.token') };
-    attempts = { assertAllowed: vi.fn(), recordFailure: vi.fn(), recordSuccess: vi.fn() };
+    attempt = { succeeded: vi.fn().mockResolvedValue(undefined) };
+    attempts = { begin: vi.fn().mockResolvedValue(attempt) };
     audit = { record: vi.fn().mockResolvedValue(undefined) };
     sut = new AuthService(
       users as unknown as UsersService,
@@ -64,21 +62,18 @@ describe(AuthService.name, () => {
     it('should look the user up by the trimmed, lower-cased email', async () => {
       await sut.login('  Marie@Example.COM ', PASSWORD, IP);
 
-      expect(attempts.assertAllowed).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
       expect(users.findForSignIn).toHaveBeenCalledWith('marie@example.com');
     });
 
     it('should refuse before looking anything up when the attempts are blocked', async () => {
       const blocked = new HttpException('Too many failed sign-in attempts', HttpStatus.TOO_MANY_REQUESTS);
-      attempts.assertAllowed.mockImplementation(() => {
-        throw blocked;
-      });
+      attempts.begin.mockRejectedValue(blocked);
 
       await expect(sut.login('marie@example.com', PASSWORD, IP)).rejects.toBe(blocked);
 
       expect(users.findForSignIn).not.toHaveBeenCalled();
       expect(passwords.verify).not.toHaveBeenCalled();
-      expect(attempts.recordFailure).not.toHaveBeenCalled();
       expect(jwt.signAsync).not.toHaveBeenCalled();
     });
 
@@ -110,22 +105,23 @@ describe(AuthService.name, () => {
       expect((wrongPassword as UnauthorizedException).message).toBe((unknownEmail as UnauthorizedException).message);
     });
 
-    it('should record a failure for the email and the IP, and no success, on a wrong password', async () => {
+    it('should count the attempt before checking the password, and leave it counted on a wrong password', async () => {
       await failedLogin('Marie@example.com', 'wrong-password');
 
-      expect(attempts.recordFailure).toHaveBeenCalledTimes(1);
-      expect(attempts.recordFailure).toHaveBeenCalledWith('marie@example.com', IP);
-      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+      expect(attempts.begin).toHaveBeenCalledTimes(1);
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.begin.mock.invocationCallOrder[0]).toBeLessThan(passwords.verify.mock.invocationCallOrder[0]);
+      expect(attempt.succeeded).not.toHaveBeenCalled();
       expect(jwt.signAsync).not.toHaveBeenCalled();
     });
 
-    it('should record a failure for an unknown email', async () => {
+    it('should leave the attempt counted for an unknown email', async () => {
       users.findForSignIn.mockResolvedValue(null);
 
       await failedLogin('ghost@example.com', PASSWORD);
 
-      expect(attempts.recordFailure).toHaveBeenCalledWith('ghost@example.com', IP);
-      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+      expect(attempts.begin).toHaveBeenCalledWith('ghost@example.com', IP);
+      expect(attempt.succeeded).not.toHaveBeenCalled();
     });
 
     it('should journal login_failure with reason wrong_password, the user as actor and never the password', async () => {
@@ -162,11 +158,10 @@ describe(AuthService.name, () => {
 
       expect(error).toBeInstanceOf(UnauthorizedException);
       expect((error as UnauthorizedException).message).toBe('This account is disabled');
-      expect(attempts.recordFailure).toHaveBeenCalledWith('marie@example.com', IP);
       expect(audit.record).toHaveBeenCalledWith(
         expect.objectContaining({ action: AuditAction.LoginFailed, metadata: { email: 'marie@example.com', reason: 'disabled' } }),
       );
-      expect(attempts.recordSuccess).not.toHaveBeenCalled();
+      expect(attempt.succeeded).not.toHaveBeenCalled();
       expect(jwt.signAsync).not.toHaveBeenCalled();
     });
 
@@ -181,8 +176,8 @@ describe(AuthService.name, () => {
     it("should clear the email's failures and journal login_success on success", async () => {
       await sut.login('Marie@Example.com', PASSWORD, IP);
 
-      expect(attempts.recordSuccess).toHaveBeenCalledWith('marie@example.com');
-      expect(attempts.recordFailure).not.toHaveBeenCalled();
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempt.succeeded).toHaveBeenCalledTimes(1);
       expect(audit.record).toHaveBeenCalledTimes(1);
       expect(audit.record).toHaveBeenCalledWith({
         action: AuditAction.LoginSucceeded,
@@ -193,11 +188,11 @@ describe(AuthService.name, () => {
       expect(JSON.stringify(audit.record.mock.calls)).not.toContain(PASSWORD);
     });
 
-    it('should sign {sub, email, role} and answer a Bearer token with its lifetime', async () => {
+    it('should sign {sub, email, role, ver} with the user token version and answer a Bearer token with its lifetime', async () => {
       const token = await sut.login('marie@example.com', PASSWORD, IP);
 
       expect(jwt.signAsync).toHaveBeenCalledTimes(1);
-      expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'user-1', email: 'marie@example.com', role: Role.Admin });
+      expect(jwt.signAsync).toHaveBeenCalledWith({ sub: 'user-1', email: 'marie@example.com', role: Role.Admin, ver: 4 });
       expect(token).toEqual({ access_token: 'signed.jwt.token', token_type: 'Bearer', expires_in: 3600 });
     });
   });

@@ -12,6 +12,8 @@ export interface JwtPayload {
   sub: string;
   email: string;
   role: string;
+  /** The user's token version when signed; a password change or a disable bumps it, revoking the token. */
+  ver: number;
   iat?: number;
   exp?: number;
 }
@@ -32,11 +34,11 @@ export class AuthService {
 
   async login(rawEmail: string, password: string, ip: string): Promise<TokenResponseDto> {
     const email = rawEmail.trim().toLowerCase();
-    this.attempts.assertAllowed(email, ip);
+    // Counted before the (slow) password check, so concurrent guesses cannot all pass the limit.
+    const attempt = await this.attempts.begin(email, ip);
     const user = await this.users.findForSignIn(email);
     const valid = user ? await this.passwords.verify(user.passwordHash, password) : await this.passwords.verifyAgainstDummy(password);
     if (!user || !valid || user.disabled) {
-      this.attempts.recordFailure(email, ip);
       const reason = !user ? 'unknown_email' : !valid ? 'wrong_password' : 'disabled';
       await this.audit.record({
         action: AuditAction.LoginFailed,
@@ -47,14 +49,14 @@ export class AuthService {
       // Only someone who knows the password learns that the account is disabled.
       throw new UnauthorizedException(reason === 'disabled' ? 'This account is disabled' : INVALID_CREDENTIALS);
     }
-    this.attempts.recordSuccess(email);
+    await attempt.succeeded();
     await this.audit.record({
       action: AuditAction.LoginSucceeded,
       actor: { id: user.id, email: user.email, role: user.role },
       metadata: { email },
       ip,
     });
-    const payload: JwtPayload = { sub: user.id, email: user.email, role: user.role };
+    const payload: JwtPayload = { sub: user.id, email: user.email, role: user.role, ver: user.tokenVersion };
     return {
       access_token: await this.jwt.signAsync(payload),
       token_type: 'Bearer',

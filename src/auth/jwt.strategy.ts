@@ -10,8 +10,9 @@ import type { JwtPayload } from './auth.service.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Checks the signature and expiry, then the user as it is now: a disabled user, or a token issued
- * before the password changed, is refused; the role comes from the database, not the token.
+ * Checks the signature and expiry, then the user as it is now: a disabled user, or a token whose
+ * version (`ver`) is not the user's current one (the password changed, or the user was disabled
+ * since it was signed), is refused; the role comes from the database, not the token.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy) {
@@ -33,7 +34,8 @@ export class JwtStrategy extends PassportStrategy(Strategy) {
     const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findForToken(payload.sub) : null;
     if (!user) throw new UnauthorizedException('This token does not belong to an existing user');
     if (user.disabled) throw new UnauthorizedException('This account is disabled');
-    if (user.tokensValidAfter && (payload.iat ?? 0) * 1000 < user.tokensValidAfter.getTime()) {
+    // Exact, unlike an issue-time comparison (whole seconds): a token signed before the bump never passes.
+    if (payload.ver !== user.tokenVersion) {
       throw new UnauthorizedException('This token was revoked; sign in again');
     }
     return { id: user.id, email: user.email, role: user.role };

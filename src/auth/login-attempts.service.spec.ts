@@ -1,7 +1,9 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
-import type { Clock } from '../common/clock.js';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
 import type { AppConfig } from '../config/app-config.js';
-import { LoginAttemptsService } from './login-attempts.service.js';
+import { LoginAttempt, LoginAttemptsService } from './login-attempts.service.js';
 
 const MAX_PER_EMAIL = 3;
 const MAX_PER_IP = 5;
@@ -9,10 +11,10 @@ const WINDOW_SECONDS = 60;
 const IP = '203.0.113.7';
 const OTHER_IP = '198.51.100.9';
 
-/** What assertAllowed threw, or undefined when it let the attempt through. */
-function refusal(fn: () => void): HttpException | undefined {
+/** The 429 begin() threw, or undefined when it let the attempt through (the attempt then counts). */
+async function refusal(attempt: Promise<LoginAttempt>): Promise<HttpException | undefined> {
   try {
-    fn();
+    await attempt;
     return undefined;
   } catch (error) {
     if (error instanceof HttpException) return error;
@@ -25,161 +27,251 @@ const retryAfterOf = (error: HttpException | undefined) =>
 
 describe(LoginAttemptsService.name, () => {
   let sut: LoginAttemptsService;
-  let now: Date;
 
-  const advance = (ms: number) => {
-    now = new Date(now.getTime() + ms);
+  const advance = (ms: number) => vi.advanceTimersByTime(ms);
+  /** Attempts that are let through and never succeed: failed sign-ins. */
+  const fail = async (email: string, ip = IP, times = 1) => {
+    for (let i = 0; i < times; i++) await sut.begin(email, ip);
   };
-  const fail = (email: string, ip = IP, times = 1) => {
-    for (let i = 0; i < times; i++) sut.recordFailure(email, ip);
-  };
+  const attempt = (email: string, ip = IP) => refusal(sut.begin(email, ip));
 
   beforeEach(() => {
-    now = new Date('2024-01-15T10:00:00.000Z');
-    const clock = { now: () => now } as Clock;
-    const config = { login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS } };
-    sut = new LoginAttemptsService(config as unknown as AppConfig, clock);
+    vi.useFakeTimers({ now: new Date('2024-01-15T10:00:00.000Z') });
+    const config = {
+      redisKeyPrefix: 'test:',
+      login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
+    };
+    sut = new LoginAttemptsService(config as unknown as AppConfig, null);
   });
 
-  describe('assertAllowed', () => {
-    it('should let an email with no failures through', () => {
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  describe('begin', () => {
+    it('should let an email with no failures through', async () => {
+      expect(await attempt('marie@example.com')).toBeUndefined();
     });
 
-    it('should let an email through while it is under its limit', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
+    it('should let an email through while it is under its limit', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
 
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
+      expect(await attempt('marie@example.com')).toBeUndefined();
     });
 
-    it('should answer 429 with Retry-After once an email reaches its limit', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should answer 429 with Retry-After once an email reaches its limit', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
-      const error = refusal(() => sut.assertAllowed('marie@example.com', IP));
+      const error = await attempt('marie@example.com');
 
       expect(error?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
       expect(retryAfterOf(error)).toBe(String(WINDOW_SECONDS));
       expect(error?.message).toContain(`${WINDOW_SECONDS} seconds`);
     });
 
-    it('should block the email whatever the IP it comes from next', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should count concurrent attempts atomically: only the limit gets through', async () => {
+      const outcomes = await Promise.all(Array.from({ length: 30 }, () => attempt('marie@example.com')));
 
-      expect(refusal(() => sut.assertAllowed('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
+      expect(outcomes.filter((o) => o?.getStatus() === HttpStatus.TOO_MANY_REQUESTS)).toHaveLength(30 - MAX_PER_EMAIL);
     });
 
-    it('should not block another email from another IP', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should block the email whatever the IP it comes from next', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
-      expect(refusal(() => sut.assertAllowed('paul@example.com', OTHER_IP))).toBeUndefined();
+      expect((await attempt('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
     });
 
-    it('should count failures per IP across emails, with the IP limit', () => {
-      for (let i = 0; i < MAX_PER_IP - 1; i++) fail(`user${i}@example.com`);
-      expect(refusal(() => sut.assertAllowed('new@example.com', IP))).toBeUndefined();
+    it('should not block another email from another IP', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
-      fail(`user${MAX_PER_IP}@example.com`);
-
-      expect(refusal(() => sut.assertAllowed('new@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
-      expect(refusal(() => sut.assertAllowed('new@example.com', OTHER_IP))).toBeUndefined();
+      expect(await attempt('paul@example.com', OTHER_IP)).toBeUndefined();
     });
 
-    it('should hold the IP to its own limit, not the email limit', () => {
-      fail('a@example.com', IP, MAX_PER_EMAIL);
+    it('should count failures per IP across emails, with the IP limit', async () => {
+      for (let i = 0; i < MAX_PER_IP - 1; i++) await fail(`user${i}@example.com`);
+      expect(await attempt('new@example.com')).toBeUndefined();
 
-      expect(refusal(() => sut.assertAllowed('a@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
-      expect(refusal(() => sut.assertAllowed('b@example.com', IP))).toBeUndefined();
+      expect((await attempt('newer@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(await attempt('newer@example.com', OTHER_IP)).toBeUndefined();
     });
 
-    it('should count Retry-After down with the clock, rounding up to the second', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should hold the IP to its own limit, not the email limit', async () => {
+      await fail('a@example.com', IP, MAX_PER_EMAIL);
+
+      expect((await attempt('a@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(await attempt('b@example.com')).toBeUndefined();
+    });
+
+    it('should count a refused attempt against neither the email nor the IP', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
+      for (let i = 0; i < 10; i++) expect(await attempt('marie@example.com')).toBeDefined();
+
+      // The IP has MAX_PER_EMAIL failures, not MAX_PER_EMAIL + 10: it still has room.
+      expect(await attempt('paul@example.com')).toBeUndefined();
+    });
+
+    it('should count Retry-After down with the clock, rounding up to the second', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
       advance(20_000);
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe('40');
+      expect(retryAfterOf(await attempt('marie@example.com'))).toBe('40');
 
       advance(39_500);
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe('1');
+      expect(retryAfterOf(await attempt('marie@example.com'))).toBe('1');
     });
 
-    it('should time the window from the first failure, not the last', () => {
-      fail('marie@example.com');
+    it('should time the window from the first failure, not the last', async () => {
+      await fail('marie@example.com');
       advance(30_000);
-      fail('marie@example.com');
+      await fail('marie@example.com');
       advance(20_000);
-      fail('marie@example.com');
+      await fail('marie@example.com');
 
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe('10');
+      expect(retryAfterOf(await attempt('marie@example.com'))).toBe('10');
     });
 
-    it('should unblock once the window has passed', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should unblock once the window has passed', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
       advance(WINDOW_SECONDS * 1000);
 
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
+      expect(await attempt('marie@example.com')).toBeUndefined();
     });
 
-    it('should not count failures of an expired window towards a new one', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
+    it('should not count failures of an expired window towards a new one', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
       advance(WINDOW_SECONDS * 1000);
 
-      fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
+      await fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
 
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
+      expect(await attempt('marie@example.com')).toBeUndefined();
     });
 
-    it('should start a new full window with the first failure after expiry', () => {
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+    it('should start a new full window with the first failure after expiry', async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
       advance(WINDOW_SECONDS * 1000);
 
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe(String(WINDOW_SECONDS));
+      expect(retryAfterOf(await attempt('marie@example.com'))).toBe(String(WINDOW_SECONDS));
     });
 
-    it('should answer with the longer Retry-After when the email is blocked for longer than the IP', () => {
-      fail('x@example.com', IP, MAX_PER_IP - MAX_PER_EMAIL);
+    it('should answer with the longer Retry-After when the email is blocked for longer than the IP', async () => {
+      for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`, IP);
       advance(30_000);
-      fail('marie@example.com', IP, MAX_PER_EMAIL);
+      await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL);
 
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe('60');
+      expect(retryAfterOf(await attempt('marie@example.com', IP))).toBe('60');
+      expect(retryAfterOf(await attempt('paul@example.com', IP))).toBe('30');
     });
 
-    it('should answer with the longer Retry-After when the IP is blocked for longer than the email', () => {
-      fail('marie@example.com', OTHER_IP, 1);
+    it('should answer with the longer Retry-After when the IP is blocked for longer than the email', async () => {
+      await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL);
       advance(30_000);
-      fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
-      fail('x@example.com', IP, MAX_PER_IP - (MAX_PER_EMAIL - 1));
+      for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`, IP);
 
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', IP)))).toBe('60');
-      expect(retryAfterOf(refusal(() => sut.assertAllowed('marie@example.com', '192.0.2.1')))).toBe('30');
+      expect(retryAfterOf(await attempt('marie@example.com', IP))).toBe('60');
+      expect(retryAfterOf(await attempt('marie@example.com', '192.0.2.1'))).toBe('30');
     });
   });
 
-  describe('recordSuccess', () => {
-    it("should clear the email's failures", () => {
-      fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL);
+  describe('succeeded', () => {
+    it("should clear the email's failures", async () => {
+      await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL - 1);
 
-      sut.recordSuccess('marie@example.com');
+      await (await sut.begin('marie@example.com', IP)).succeeded();
 
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))).toBeUndefined();
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
+      expect((await attempt('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
     });
 
-    it("should not clear the IP's failures", () => {
-      fail('marie@example.com', IP, MAX_PER_IP);
+    it('should not count successful sign-ins against the IP', async () => {
+      for (let i = 0; i < MAX_PER_IP * 3; i++) await (await sut.begin(`user${i}@example.com`, IP)).succeeded();
 
-      sut.recordSuccess('marie@example.com');
-
-      expect(refusal(() => sut.assertAllowed('marie@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
-      expect(refusal(() => sut.assertAllowed('marie@example.com', OTHER_IP))).toBeUndefined();
+      expect(await attempt('new@example.com')).toBeUndefined();
     });
 
-    it("should not clear another email's failures", () => {
-      fail('paul@example.com', OTHER_IP, MAX_PER_EMAIL);
+    it("should not clear the IP's failures", async () => {
+      for (let i = 0; i < MAX_PER_IP - 1; i++) await fail(`user${i}@example.com`, IP);
 
-      sut.recordSuccess('marie@example.com');
+      await (await sut.begin('marie@example.com', IP)).succeeded();
 
-      expect(refusal(() => sut.assertAllowed('paul@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(await attempt('b@example.com')).toBeUndefined();
+      expect((await attempt('c@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    });
+
+    it("should not clear another email's failures", async () => {
+      await fail('paul@example.com', OTHER_IP, MAX_PER_EMAIL);
+
+      await (await sut.begin('marie@example.com', IP)).succeeded();
+
+      expect((await attempt('paul@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    });
+  });
+});
+
+describe(`${LoginAttemptsService.name} with Redis`, () => {
+  const config = (prefix: string) =>
+    ({
+      redisKeyPrefix: prefix,
+      login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
+    }) as unknown as AppConfig;
+
+  it('should keep counting, per instance, while Redis does not answer', async () => {
+    // Nothing listens on port 1: every command fails after one quick retry.
+    const redis = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, retryStrategy: () => 20 });
+    redis.on('error', () => undefined);
+    try {
+      const sut = new LoginAttemptsService(config('down:'), redis);
+      for (let i = 0; i < MAX_PER_EMAIL; i++) await sut.begin('marie@example.com', IP);
+
+      expect((await refusal(sut.begin('marie@example.com', IP)))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  const redisUrl = inject('redisUrl');
+
+  describe.skipIf(!redisUrl)('on a Redis server', () => {
+    const prefix = `sms-unit-${randomBytes(6).toString('hex')}:`;
+    let redis: Redis;
+    beforeAll(() => {
+      redis = new Redis(redisUrl!);
+    });
+    afterAll(async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    });
+
+    it('should share the counts between instances, atomically', async () => {
+      const one = new LoginAttemptsService(config(prefix), redis);
+      // Its own connection, as another instance would have.
+      const other = redis.duplicate();
+      try {
+        const two = new LoginAttemptsService(config(prefix), other);
+
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => refusal((i % 2 ? one : two).begin('marie@example.com', IP))),
+        );
+
+        expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
+        expect(await redis.exists(`${prefix}login-email:marie@example.com`)).toBe(1);
+      } finally {
+        await other.quit();
+      }
+    });
+
+    it('should clear the email for every instance on success', async () => {
+      const one = new LoginAttemptsService(config(prefix), redis);
+      const two = new LoginAttemptsService(config(prefix), redis);
+      for (let i = 0; i < MAX_PER_EMAIL - 1; i++) await one.begin('paul@example.com', OTHER_IP);
+
+      await (await two.begin('paul@example.com', OTHER_IP)).succeeded();
+
+      for (let i = 0; i < MAX_PER_EMAIL; i++) expect(await refusal(one.begin('paul@example.com', '192.0.2.1'))).toBeUndefined();
     });
   });
 });

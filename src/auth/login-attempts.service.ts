@@ -1,34 +1,53 @@
-import { HttpException, HttpStatus, Injectable } from '@nestjs/common';
+import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config.js';
-import { Clock } from '../common/clock.js';
+import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
+import { REDIS } from '../redis/redis.module.js';
 
-interface Window {
-  failures: number;
-  startedAt: number;
+/** An attempt let through: settle it with `succeeded()` or leave it counted as a failure. */
+export interface LoginAttempt {
+  /** The password was right: the attempt stops counting, and the email's failures are forgotten. */
+  succeeded(): Promise<void>;
 }
 
 /**
- * Counts failed sign-ins per email and per IP in a sliding-start window; past the limit, sign-in
- * answers 429 with Retry-After until the window ends. In memory: each instance counts its own
- * (a shared store would go in Redis when REDIS_URL serves several instances).
+ * Limits failed sign-ins per email and per IP in a fixed window that starts with the first attempt;
+ * past either limit, sign-in answers 429 with Retry-After until that window ends.
+ *
+ * Each attempt takes its point before the password is checked, atomically (an increment in memory, a
+ * Lua script in Redis): thirty concurrent guesses cannot all pass a check made before any of them is
+ * recorded. A successful sign-in gives its point back, so only failures count, and clears the email.
+ * With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
+ * instance counts its own. If Redis stops answering, each instance counts in memory meanwhile.
  */
 @Injectable()
 export class LoginAttemptsService {
-  private readonly windows = new Map<string, Window>();
+  private readonly perEmail: RateLimiterAbstract;
+  private readonly perIp: RateLimiterAbstract;
 
-  constructor(
-    private readonly config: AppConfig,
-    private readonly clock: Clock,
-  ) {}
+  constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
+    const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds } = config.login;
+    const limiter = (name: string, points: number): RateLimiterAbstract =>
+      createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds: windowSeconds });
+    this.perEmail = limiter('email', maxAttemptsPerEmail);
+    this.perIp = limiter('ip', maxAttemptsPerIp);
+  }
 
-  /** Throws 429 when either key is over the limit. */
-  assertAllowed(email: string, ip: string): void {
-    const now = this.clock.now().getTime();
-    const retryAfter = Math.max(
-      this.retryAfter(`email:${email}`, now, this.config.login.maxAttemptsPerEmail),
-      this.retryAfter(`ip:${ip}`, now, this.config.login.maxAttemptsPerIp),
-    );
-    if (retryAfter > 0) {
+  /**
+   * Counts one attempt for the email and the IP, or throws 429 (with the longer Retry-After) when
+   * either is already at its limit; a refused attempt counts against neither.
+   */
+  async begin(email: string, ip: string): Promise<LoginAttempt> {
+    const [byEmail, byIp] = await Promise.allSettled([this.perEmail.consume(email), this.perIp.consume(ip)]);
+    const refusals = [byEmail, byIp].filter((r) => r.status === 'rejected').map((r) => r.reason as unknown);
+    if (refusals.length) {
+      // An error of the store itself (not a refusal) is not the caller's fault: let it be a 500.
+      const storeError = refusals.find((reason) => !(reason instanceof RateLimiterRes));
+      if (byEmail.status === 'fulfilled') await this.perEmail.reward(email);
+      if (byIp.status === 'fulfilled') await this.perIp.reward(ip);
+      if (storeError) throw storeError;
+      const retryAfter = Math.max(...refusals.map((r) => retryAfterSeconds(r as RateLimiterRes)));
       throw new HttpException(
         {
           message: `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,
@@ -37,39 +56,10 @@ export class LoginAttemptsService {
         HttpStatus.TOO_MANY_REQUESTS,
       );
     }
-  }
-
-  recordFailure(email: string, ip: string): void {
-    const now = this.clock.now().getTime();
-    for (const key of [`email:${email}`, `ip:${ip}`]) {
-      const window = this.current(key, now);
-      window.failures += 1;
-      this.windows.set(key, window);
-    }
-    this.prune(now);
-  }
-
-  recordSuccess(email: string): void {
-    this.windows.delete(`email:${email}`);
-  }
-
-  private current(key: string, now: number): Window {
-    const window = this.windows.get(key);
-    if (!window || now - window.startedAt >= this.config.login.windowSeconds * 1000) return { failures: 0, startedAt: now };
-    return window;
-  }
-
-  private retryAfter(key: string, now: number, limit: number): number {
-    const window = this.current(key, now);
-    if (window.failures < limit) return 0;
-    return Math.ceil((window.startedAt + this.config.login.windowSeconds * 1000 - now) / 1000);
-  }
-
-  /** Keeps the map bounded under a spray of distinct emails. */
-  private prune(now: number): void {
-    if (this.windows.size < 10_000) return;
-    for (const [key, window] of this.windows) {
-      if (now - window.startedAt >= this.config.login.windowSeconds * 1000) this.windows.delete(key);
-    }
+    return {
+      succeeded: async () => {
+        await Promise.all([this.perEmail.delete(email), this.perIp.reward(ip)]);
+      },
+    };
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EnvironmentVariables, validateEnvironment } from './env.validation.js';
+import { EnvironmentVariables, parseCorsOrigins, parseTrustProxy, validateEnvironment } from './env.validation.js';
 
 export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
 
@@ -8,6 +8,40 @@ export interface QuietHours {
   startMinute: number;
   endMinute: number;
   text: string;
+}
+
+/** Keywords and replies for inbound SMS (STOP/START/HELP); replies '' mean "answer nothing". */
+export interface InboundSmsConfig {
+  /** Folded (upper case, no accents, single spaces): compare with foldKeyword(body). */
+  optOutKeywords: string[];
+  optInKeywords: string[];
+  helpKeywords: string[];
+  helpReply: string;
+  optOutReply: string;
+  optInReply: string;
+}
+
+// Twilio's default opt-out/opt-in/help keywords, plus their French counterparts.
+export const DEFAULT_OPT_OUT_KEYWORDS = 'STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,ARRET,ARRÊT,STOP SMS,DESABONNER,DÉSABONNER';
+export const DEFAULT_OPT_IN_KEYWORDS = 'START,UNSTOP,YES,OUI,DEMARRER,DÉMARRER,REPRENDRE';
+export const DEFAULT_HELP_KEYWORDS = 'HELP,INFO,AIDE';
+export const DEFAULT_HELP_REPLY =
+  'Messages de votre prise de rendez-vous. Répondez STOP pour ne plus recevoir de SMS, START pour les recevoir à nouveau.';
+export const DEFAULT_OPT_OUT_REPLY = 'Vous ne recevrez plus de SMS de notre part. Répondez START pour vous réabonner.';
+export const DEFAULT_OPT_IN_REPLY = 'Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.';
+
+/** `" Arrêt "` → `"ARRET"`: upper case, accents removed, spaces collapsed, surrounding punctuation dropped. */
+export function foldKeyword(text: string): string {
+  return text
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
+    .toUpperCase()
+    .replace(/[\s\u00a0]+/g, ' ')
+    .replace(/^[\s.!?,;:'"()-]+|[\s.!?,;:'"()-]+$/g, '');
+}
+
+function parseKeywords(list: string): string[] {
+  return [...new Set(list.split(',').map(foldKeyword).filter(Boolean))];
 }
 
 function parseDatabaseUrl(url: string): DatabaseConfig {
@@ -73,9 +107,27 @@ export class AppConfig {
   readonly defaultCountry: string;
   readonly defaultTimeZone: string;
   readonly redisUrl?: string;
+  /** Prepended to every key this service writes in Redis, so instances of one deployment share and others do not. */
+  readonly redisKeyPrefix: string;
   readonly bodyLimitBytes: number;
+  /** Bearer token that may read GET /api/metrics besides a superadmin's (a Prometheus scraper's); unset: superadmins only. */
+  readonly metricsToken?: string;
+  /**
+   * Fastify's `trustProxy`: whether (and which) proxies' X-Forwarded-For / -Proto / -Host headers
+   * are believed. Off by default: `request.ip` (sign-in throttling, the journal) is the socket's peer.
+   */
+  readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly inbound: InboundSmsConfig;
+  /** Marketing batches: when they may leave and the opt-out mention they carry. */
+  readonly marketing: { hours: string; holidaysCountry: string; stopMention: string };
   readonly reminders: { enabled: boolean; leadHours: number; scanIntervalSeconds: number; quietHours: QuietHours | null };
+  /** SMS a user may ask for per minute on the sending routes (a bulk counts its recipients); null: no limit. */
+  readonly smsUserMaxPerMinute: number | null;
+  /** Origins allowed to call the API from a browser (`['*']`: any); empty: CORS off. */
+  readonly corsOrigins: string[];
+  /** Data retention; null: off (nothing is purged). */
+  readonly retention: { days: number; intervalMinutes: number; chunkSize: number; chunkPauseMs: number } | null;
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV ?? 'development';
@@ -121,11 +173,27 @@ export class AppConfig {
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();
     this.defaultTimeZone = env.DEFAULT_TIMEZONE ?? 'Europe/Paris';
     this.redisUrl = env.REDIS_URL;
+    this.redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'sms-backbone:';
     this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
+    this.metricsToken = env.METRICS_TOKEN;
+    this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
+    };
+    this.inbound = {
+      optOutKeywords: parseKeywords(env.SMS_OPT_OUT_KEYWORDS ?? DEFAULT_OPT_OUT_KEYWORDS),
+      optInKeywords: parseKeywords(env.SMS_OPT_IN_KEYWORDS ?? DEFAULT_OPT_IN_KEYWORDS),
+      helpKeywords: parseKeywords(env.SMS_HELP_KEYWORDS ?? DEFAULT_HELP_KEYWORDS),
+      helpReply: env.SMS_HELP_REPLY ?? DEFAULT_HELP_REPLY,
+      optOutReply: env.SMS_OPT_OUT_REPLY ?? DEFAULT_OPT_OUT_REPLY,
+      optInReply: env.SMS_OPT_IN_REPLY ?? DEFAULT_OPT_IN_REPLY,
+    };
+    this.marketing = {
+      hours: env.SMS_MARKETING_HOURS ?? 'Mon-Sat 08:00-20:00',
+      holidaysCountry: (env.SMS_MARKETING_HOLIDAYS ?? 'FR').toUpperCase(),
+      stopMention: env.SMS_MARKETING_STOP_MENTION ?? 'Désabonnement : répondez STOP',
     };
     this.reminders = {
       enabled: env.REMINDERS_ENABLED !== 'false',
@@ -133,6 +201,16 @@ export class AppConfig {
       scanIntervalSeconds: env.REMINDER_SCAN_INTERVAL_SECONDS ?? 30,
       quietHours: parseQuietHours(env.QUIET_HOURS ?? '21:00-08:00'),
     };
+    this.smsUserMaxPerMinute = env.SMS_USER_MAX_PER_MINUTE ? env.SMS_USER_MAX_PER_MINUTE : null;
+    this.corsOrigins = parseCorsOrigins(env.CORS_ORIGINS) ?? [];
+    this.retention = env.RETENTION_DAYS
+      ? {
+          days: env.RETENTION_DAYS,
+          intervalMinutes: env.RETENTION_INTERVAL_MINUTES ?? 60,
+          chunkSize: env.RETENTION_CHUNK_SIZE ?? 500,
+          chunkPauseMs: env.RETENTION_CHUNK_PAUSE_MS ?? 100,
+        }
+      : null;
   }
 
   /** Validates a raw environment (process.env plus test overrides) and builds the typed config. */

@@ -35,9 +35,24 @@ describe(validateEnvironment.name, () => {
     ['DEFAULT_COUNTRY', 'France', /DEFAULT_COUNTRY must be a two-letter/],
     ['DEFAULT_TIMEZONE', 'Mars/Olympus', /DEFAULT_TIMEZONE must be an IANA/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis/],
+    ['REDIS_KEY_PREFIX', 'has spaces', /REDIS_KEY_PREFIX must be 1 to 64/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['QUIET_HOURS', '9pm-8am', /QUIET_HOURS must be HH:MM-HH:MM/],
     ['REMINDER_LEAD_HOURS', '0', /REMINDER_LEAD_HOURS/],
+    ['TRUST_PROXY', 'yes', /TRUST_PROXY must be true, false, or a comma-separated list/],
+    ['TRUST_PROXY', '10.0.0.0/33', /TRUST_PROXY must be/],
+    ['TRUST_PROXY', '10.0.0.1,proxy.internal', /TRUST_PROXY must be/],
+    ['TRUST_PROXY', '2', /TRUST_PROXY cannot be a hop count/],
+    ['SMS_USER_MAX_PER_MINUTE', '-1', /SMS_USER_MAX_PER_MINUTE/],
+    ['SMS_USER_MAX_PER_MINUTE', 'lots', /SMS_USER_MAX_PER_MINUTE/],
+    ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS must be \* or a comma-separated list of origins/],
+    ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS must be/],
+    ['CORS_ORIGINS', 'https://a.example.com,*', /CORS_ORIGINS must be/],
+    ['CORS_ORIGINS', 'ftp://files.example.com', /CORS_ORIGINS must be/],
+    ['RETENTION_DAYS', '0', /RETENTION_DAYS/],
+    ['RETENTION_INTERVAL_MINUTES', '0', /RETENTION_INTERVAL_MINUTES/],
+    ['RETENTION_CHUNK_SIZE', '100000', /RETENTION_CHUNK_SIZE/],
+    ['RETENTION_CHUNK_PAUSE_MS', '-5', /RETENTION_CHUNK_PAUSE_MS/],
   ])('refuses %s=%s with one line naming it', (name, value, pattern) => {
     // Twilio variables come as a set, so give the rest of the set to isolate the one under test.
     const twilioSet: Record<string, string> = name.startsWith('TWILIO_')
@@ -94,6 +109,31 @@ describe(AppConfig.name, () => {
       scanIntervalSeconds: 30,
       quietHours: { startMinute: 21 * 60, endMinute: 8 * 60, text: '21:00-08:00' },
     });
+    // Limits and retention are off until configured.
+    expect(sut.smsUserMaxPerMinute).toBeNull();
+    expect(sut.corsOrigins).toEqual([]);
+    expect(sut.retention).toBeNull();
+  });
+
+  it('reads the limits and retention settings', () => {
+    const sut = AppConfig.fromEnvironment({
+      SMS_USER_MAX_PER_MINUTE: '30',
+      CORS_ORIGINS: ' https://App.example.com , http://localhost:5173/ ',
+      RETENTION_DAYS: '365',
+    });
+    expect(sut.smsUserMaxPerMinute).toBe(30);
+    expect(sut.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(sut.retention).toEqual({ days: 365, intervalMinutes: 60, chunkSize: 500, chunkPauseMs: 100 });
+    expect(AppConfig.fromEnvironment({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+    expect(AppConfig.fromEnvironment({ SMS_USER_MAX_PER_MINUTE: '0' }).smsUserMaxPerMinute).toBeNull();
+    expect(
+      AppConfig.fromEnvironment({
+        RETENTION_DAYS: '30',
+        RETENTION_INTERVAL_MINUTES: '15',
+        RETENTION_CHUNK_SIZE: '1000',
+        RETENTION_CHUNK_PAUSE_MS: '0',
+      }).retention,
+    ).toEqual({ days: 30, intervalMinutes: 15, chunkSize: 1000, chunkPauseMs: 0 });
   });
 
   it('picks Twilio when credentials are set, and parses PostgreSQL URLs and durations', () => {
@@ -109,5 +149,16 @@ describe(AppConfig.name, () => {
     expect(sut.database).toEqual({ type: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' });
     expect(sut.jwt.expiresInSeconds).toBe(900);
     expect(sut.reminders.quietHours).toBeNull();
+  });
+
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['false', false],
+    ['TRUE', true],
+    ['10.0.0.1', ['10.0.0.1']],
+    [' 10.0.0.0/8, ::1 ,fd00::/8,loopback', ['10.0.0.0/8', '::1', 'fd00::/8', 'loopback']],
+  ])('reads TRUST_PROXY=%s as Fastify trustProxy %j (off by default)', (value, expected) => {
+    expect(AppConfig.fromEnvironment(value === undefined ? {} : { TRUST_PROXY: value }).trustProxy).toEqual(expected);
   });
 });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -8,6 +9,7 @@ import {
   IsUrl,
   Matches,
   Max,
+  MaxLength,
   Min,
   MinLength,
   validateSync,
@@ -35,7 +37,13 @@ const toInt = Transform(({ value }) => {
   return /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 });
 
+/** Keeps an empty value as '' (a deliberate "off"), trimming the rest. */
+const keepEmpty = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
+
 const DURATION = /^\d+\s*(ms|s|m|h|d)?$/;
+const MARKETING_HOURS =
+  /^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?\s+([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\s*$/i;
+const KEYWORD_LIST = /^[^,]+(,[^,]+)*$/;
 const QUIET_HOURS = /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/;
 
 /**
@@ -219,9 +227,21 @@ export class EnvironmentVariables {
   REDIS_URL?: string;
 
   @IsOptional()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1 to 64 letters, digits or : _ . -' })
+  @emptyAsUndefined
+  REDIS_KEY_PREFIX?: string;
+
+  @IsOptional()
   @IsIn(LOG_LEVELS)
   @emptyAsUndefined
   LOG_LEVEL?: (typeof LOG_LEVELS)[number];
+
+  @IsOptional()
+  @IsString()
+  @MinLength(24, { message: 'METRICS_TOKEN must be at least 24 characters long' })
+  @Matches(/^[\x21-\x7e]+$/, { message: 'METRICS_TOKEN must be printable ASCII without spaces' })
+  @emptyAsUndefined
+  METRICS_TOKEN?: string;
 
   @IsOptional()
   @IsInt()
@@ -229,6 +249,11 @@ export class EnvironmentVariables {
   @Max(50 * 1024 * 1024)
   @toInt
   BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @IsString()
+  @emptyAsUndefined
+  TRUST_PROXY?: string;
 
   @IsOptional()
   @IsInt()
@@ -276,6 +301,98 @@ export class EnvironmentVariables {
     message: 'QUIET_HOURS must be HH:MM-HH:MM (for example 21:00-08:00) or empty',
   })
   QUIET_HOURS?: string;
+
+  // --- Limits and retention (README, "Limits and retention") ---
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  @toInt
+  SMS_USER_MAX_PER_MINUTE?: number;
+
+  @IsOptional()
+  @IsString()
+  @emptyAsUndefined
+  CORS_ORIGINS?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(36500)
+  @toInt
+  RETENTION_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 60)
+  @toInt
+  RETENTION_INTERVAL_MINUTES?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  @toInt
+  RETENTION_CHUNK_SIZE?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  @toInt
+  RETENTION_CHUNK_PAUSE_MS?: number;
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_OUT_KEYWORDS must be a comma-separated list of words (for example STOP,ARRET)' })
+  @emptyAsUndefined
+  SMS_OPT_OUT_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_OPT_IN_KEYWORDS must be a comma-separated list of words (for example START,OUI)' })
+  @emptyAsUndefined
+  SMS_OPT_IN_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(KEYWORD_LIST, { message: 'SMS_HELP_KEYWORDS must be a comma-separated list of words (for example HELP,AIDE)' })
+  @emptyAsUndefined
+  SMS_HELP_KEYWORDS?: string;
+
+  @IsOptional()
+  @Matches(MARKETING_HOURS, { message: 'SMS_MARKETING_HOURS must be days and hours such as Mon-Sat 08:00-20:00' })
+  @emptyAsUndefined
+  SMS_MARKETING_HOURS?: string;
+
+  /** Country whose public holidays hold marketing SMS (date-holidays); empty: none. */
+  @IsOptional()
+  @Matches(/^([A-Za-z]{2})?$/, { message: 'SMS_MARKETING_HOLIDAYS must be a two-letter country code such as FR, or empty' })
+  @keepEmpty
+  SMS_MARKETING_HOLIDAYS?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  @emptyAsUndefined
+  SMS_MARKETING_STOP_MENTION?: string;
+
+  /** The three reply texts: unset → the French default; set but empty → no reply. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_HELP_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_OUT_REPLY?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1600)
+  @keepEmpty
+  SMS_OPT_IN_REPLY?: string;
 }
 
 function flatten(errors: ValidationError[]): string[] {
@@ -295,11 +412,82 @@ function isValidTimeZone(tz: string): boolean {
   }
 }
 
+/** proxy-addr's (Fastify's) names for address ranges, usable in a TRUST_PROXY list. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address or CIDR, as Fastify's `trustProxy` list accepts them (IPv4/IPv6, or a range name). */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  const version = isIP(address);
+  if (!version || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * `TRUST_PROXY` as Fastify's `trustProxy` option: `true` (trust every peer's X-Forwarded-* headers),
+ * `false` (none), or a comma-separated list of the proxies' addresses and CIDRs. A hop count is
+ * refused: Fastify 5 dropped it (it trusts nothing with a number, since the peer is not checked).
+ * Returns null when the value is none of these.
+ */
+export function parseTrustProxy(value: string | undefined): boolean | string[] | null {
+  if (value === undefined) return false;
+  const text = value.trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  const entries = text.split(',').map((entry) => entry.trim());
+  return entries.every(isProxyAddress) ? entries : null;
+}
+
+/**
+ * `CORS_ORIGINS` as a list of origins (`scheme://host[:port]`, lower-cased, no path), `['*']` for any origin,
+ * `[]` when unset (CORS off). Returns null when an entry is not an origin.
+ */
+export function parseCorsOrigins(value: string | undefined): string[] | null {
+  if (value === undefined) return [];
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.length === 1 && entries[0] === '*') return ['*'];
+  const origins: string[] = [];
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return null;
+    }
+    // An origin is scheme, host and port only: what a browser sends in its Origin header.
+    if (!['http:', 'https:'].includes(url.protocol) || url.origin !== entry.replace(/\/$/, '').toLowerCase()) return null;
+    origins.push(url.origin);
+  }
+  return origins.length ? origins : null;
+}
+
 /** Validates the raw environment and applies the cross-field rules (production requirements). */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { excludeExtraneousValues: false });
   const problems = flatten(validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false }));
 
+  if (parseTrustProxy(env.TRUST_PROXY) === null) {
+    problems.push(
+      /^\s*\d+\s*$/.test(env.TRUST_PROXY!)
+        ? "TRUST_PROXY cannot be a hop count (Fastify 5 ignores it): list the proxies' addresses or CIDRs"
+        : 'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses/CIDRs (10.0.0.0/8,::1, loopback)',
+    );
+  }
+  if (parseCorsOrigins(env.CORS_ORIGINS) === null) {
+    problems.push(
+      'CORS_ORIGINS must be * or a comma-separated list of origins such as https://app.example.com,http://localhost:5173 (no path)',
+    );
+  }
+  const marketing = env.SMS_MARKETING_HOURS ? MARKETING_HOURS.exec(env.SMS_MARKETING_HOURS) : null;
+  if (marketing && Number(marketing[6]) * 60 + Number(marketing[7]) <= Number(marketing[4]) * 60 + Number(marketing[5])) {
+    problems.push('SMS_MARKETING_HOURS must end after it starts, within one day (for example Mon-Sat 08:00-20:00)');
+  }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');
   }

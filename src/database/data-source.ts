@@ -1,20 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 
-// PostgreSQL `timestamp` columns hold UTC: send JS dates as UTC and read them back as UTC,
-// whatever the server process's own time zone is (SQLite already stores UTC strings).
-pg.defaults.parseInputDatesAsUTC = true;
-pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (value) => new Date(`${value.replace(' ', 'T')}Z`));
-
 /**
  * The one description of the database the app, the tests and the TypeORM CLI share.
  * Entities and migrations are explicit arrays (no globs): Node's import() of .ts globs
  * fails under Vitest.
+ *
+ * Instants are `timestamptz` on PostgreSQL (UTC `datetime` text on SQLite): a JS Date goes in with its
+ * offset and comes back as the same instant whatever the session's or the process's time zone, so no
+ * process-wide `pg` setting is changed here (other users of `pg` in the process keep its defaults).
  */
 export function buildDataSourceOptions(db: DatabaseConfig): DataSourceOptions {
   const common = {

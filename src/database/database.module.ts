@@ -2,19 +2,17 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from './data-source.js';
+import { initializeAndMigrate } from './run-migrations.js';
 
 /** The database the config names; pending migrations run at start (never `synchronize`). */
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        ...buildDataSourceOptions(config.database),
-        migrationsRun: true,
-        // One instance at a time applies migrations; the others wait (PostgreSQL advisory lock).
-        migrationsTransactionMode: 'each',
-        retryAttempts: 0,
-      }),
+      useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config.database), retryAttempts: 0 }),
+      // Migrations run here rather than through `migrationsRun`: on PostgreSQL they run under an
+      // advisory lock, so instances booting together apply each migration once (run-migrations.ts).
+      dataSourceFactory: (options) => initializeAndMigrate(options!),
     }),
   ],
 })

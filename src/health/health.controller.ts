@@ -1,24 +1,48 @@
-import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/decorators/public.decorator.js';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
+import { REDIS } from '../redis/redis.module.js';
+import { HealthDto, LivenessDto, ReadinessDto } from './dto/health.dto.js';
+import { ReadinessIndicator, ReadinessRegistry } from './readiness.registry.js';
 
 // Same relative path from src/health (tests) and dist/health (built app).
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
+/** How long each readiness check may take before it counts as down. */
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(REDIS) private readonly redis: Redis | null,
+    private readonly health: HealthCheckService,
+    private readonly typeOrm: TypeOrmHealthIndicator,
+    private readonly indicators: HealthIndicatorService,
+    private readonly readiness: ReadinessRegistry,
+  ) {}
 
   @Public()
   @Get()
   @ApiOperation({ summary: 'Liveness and database reachability' })
-  @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up', version: '0.1.0' } } })
-  @ApiServiceUnavailableResponse({ description: 'The database does not answer' })
-  async check() {
+  @ApiOkResponse({ type: HealthDto })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'The database does not answer' })
+  async check(): Promise<HealthDto> {
     try {
       await this.dataSource.query('SELECT 1');
     } catch {
@@ -30,5 +54,72 @@ export class HealthController {
       });
     }
     return { status: 'ok', database: 'up', version: VERSION };
+  }
+
+  @Public()
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness for orchestrators: the process answers (no dependency is checked)' })
+  @ApiOkResponse({ type: LivenessDto })
+  live(): LivenessDto {
+    return { status: 'ok', version: VERSION, uptimeSeconds: Math.round(process.uptime()) };
+  }
+
+  @Public()
+  @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness for orchestrators: the database, Redis (when REDIS_URL is set), the dispatcher and the SMS provider',
+  })
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description: 'A part is down: `message` and `failing` name it, `checks` says why',
+  })
+  async ready(): Promise<ReadinessDto> {
+    const checks = [
+      () => this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),
+      ...(this.redis ? [() => this.redisCheck(this.redis!)] : []),
+      ...this.readiness.list().map((indicator) => () => this.indicatorCheck(indicator)),
+    ];
+    try {
+      const result = await this.health.check(checks);
+      return { status: 'ok', checks: result.details, version: VERSION };
+    } catch (error) {
+      const response = error instanceof ServiceUnavailableException ? (error.getResponse() as Record<string, unknown>) : {};
+      const failed = Object.keys((response.error as Record<string, unknown> | undefined) ?? {});
+      // `error` is the common error body's own field: terminus' `details` (every part, up or down) become `checks`.
+      throw new ServiceUnavailableException({
+        message: `Not ready: ${failed.length ? failed.join(', ') : 'a check failed'}`,
+        status: 'error',
+        failing: failed,
+        checks: response.details ?? {},
+        version: VERSION,
+      });
+    }
+  }
+
+  private async redisCheck(redis: Redis): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check('redis');
+    try {
+      await withTimeout(redis.ping(), CHECK_TIMEOUT_MS, 'Redis');
+      return session.up();
+    } catch (error) {
+      // ioredis' message names the host and port, never the password of the URL.
+      return session.down({ message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  private async indicatorCheck(indicator: ReadinessIndicator): Promise<HealthIndicatorResult> {
+    const name = indicator.readinessName;
+    const session = this.indicators.check(name);
+    try {
+      const { ready, detail } = await withTimeout(
+        Promise.resolve().then(() => indicator.readiness()),
+        CHECK_TIMEOUT_MS,
+        name,
+      );
+      return ready ? session.up(detail ? { detail } : {}) : session.down({ message: detail ?? `${name} is not ready` });
+    } catch (error) {
+      return session.down({ message: error instanceof Error ? error.message : String(error) });
+    }
   }
 }

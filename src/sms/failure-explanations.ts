@@ -3,9 +3,11 @@
  * explanation and hint in French or English.
  */
 import { HttpStatus } from '@nestjs/common';
+import { preferredLanguage } from '../common/i18n/accept-language.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
 
-export type Lang = 'fr' | 'en';
+const LANGS = ['fr', 'en'] as const;
+export type Lang = (typeof LANGS)[number];
 
 interface Explanation {
   status: HttpStatus;
@@ -146,9 +148,59 @@ export function explainFailure(failure: ProviderFailure, lang: Lang): ExplainedF
   };
 }
 
-/** `Accept-Language: en…` answers in English; anything else in French (the platform's language). */
-export function languageOf(acceptLanguage: string | undefined): Lang {
-  if (!acceptLanguage) return 'fr';
-  const first = acceptLanguage.split(',')[0]?.trim().toLowerCase() ?? '';
-  return first.startsWith('en') ? 'en' : 'fr';
+/** `Accept-Language` preferring English answers in English; anything else in French (the platform's language). */
+export function languageOf(acceptLanguage: string | string[] | undefined): Lang {
+  return preferredLanguage(acceptLanguage, LANGS, 'fr');
+}
+
+/**
+ * Why a message Twilio accepted did not arrive: the ErrorCode of an `undelivered` or `failed` status
+ * callback, in plain words. Codes outside this table fall back to the send-time table, then to a
+ * generic sentence with the code.
+ */
+const DELIVERY_CODES: Record<number, { fr: string; en: string }> = {
+  30001: {
+    fr: "File d'attente saturée : Twilio n'a pas pu envoyer le message à temps.",
+    en: 'Queue overflow: Twilio could not send the message in time.',
+  },
+  30002: { fr: 'Compte Twilio suspendu.', en: 'Twilio account suspended.' },
+  30003: {
+    fr: 'Téléphone injoignable : éteint, hors réseau ou sans service.',
+    en: 'Unreachable handset: switched off, out of coverage or without service.',
+  },
+  30004: {
+    fr: 'Message bloqué : le destinataire ou son opérateur bloque ces SMS.',
+    en: 'Message blocked by the recipient or their carrier.',
+  },
+  30005: {
+    fr: "Numéro inconnu : il n'existe pas ou n'est plus attribué.",
+    en: 'Unknown number: it does not exist or is no longer assigned.',
+  },
+  30006: {
+    fr: 'Ligne fixe ou opérateur injoignable : ce numéro ne peut pas recevoir de SMS.',
+    en: 'Landline or unreachable carrier: this number cannot receive SMS.',
+  },
+  30007: { fr: "Message filtré par l'opérateur (contenu jugé indésirable).", en: 'Message filtered by the carrier (seen as unwanted).' },
+  30008: { fr: "Erreur inconnue chez l'opérateur.", en: 'Unknown error at the carrier.' },
+  30009: { fr: "Une partie du message s'est perdue.", en: 'A part of the message was lost.' },
+  30010: { fr: 'Le prix du message dépasse le maximum fixé.', en: 'The message price is above the maximum set.' },
+  30034: {
+    fr: "Expéditeur non enregistré : le numéro d'envoi doit être enregistré (A2P 10DLC) pour ce pays.",
+    en: 'Unregistered sender: the sending number must be registered (A2P 10DLC) for this country.',
+  },
+};
+
+/** A plain explanation of a stored error code (delivery or send time), in the caller's language. */
+export function explainErrorCode(code: string | null | undefined, lang: Lang): string | null {
+  if (!code) return null;
+  const n = Number(code);
+  const delivery = DELIVERY_CODES[n];
+  if (delivery) return delivery[lang];
+  const sendTime = TWILIO_CODES[n];
+  if (sendTime) return sendTime[lang].explanation;
+  if (code === 'TIMEOUT') return TIMEOUT[lang].explanation;
+  if (code === 'NETWORK') return UNREACHABLE[lang].explanation;
+  return lang === 'en'
+    ? `Twilio error ${code} (see https://www.twilio.com/docs/errors/${code}).`
+    : `Erreur Twilio ${code} (voir https://www.twilio.com/docs/errors/${code}).`;
 }

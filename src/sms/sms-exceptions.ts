@@ -1,20 +1,23 @@
+import { InputError, MappedError, type AnswerContext, type HttpAnswer } from '../common/errors/mapped-error.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
+import { explainFailure, languageOf } from './failure-explanations.js';
 
-/** An input the SMS service refuses before any provider is called (bad number, template data, body). */
-export class SmsInputError extends Error {
-  constructor(
-    /** The request field at fault, e.g. `to`, `message`, `data.date`, `recipients`. */
-    readonly field: string,
-    message: string,
-    readonly allowed?: readonly string[],
-  ) {
-    super(message);
+/**
+ * An input the SMS service refuses before any provider is called (bad number, template data, body):
+ * 400 naming the field, from any controller (the app-wide filter maps it).
+ */
+export class SmsInputError extends InputError {
+  constructor(field: string, message: string, allowed?: readonly string[]) {
+    super(field, message, allowed);
     this.name = 'SmsInputError';
   }
 }
 
-/** The provider refused or never answered; the attempt is stored as `failed` under `messageId`. */
-export class SmsSendError extends Error {
+/**
+ * The provider refused or never answered; the attempt is stored as `failed` under `messageId`.
+ * Answers with Twilio's code, its more_info link, and a plain explanation and hint in the caller's language.
+ */
+export class SmsSendError extends MappedError {
   constructor(
     readonly failure: ProviderFailure,
     readonly messageId: string,
@@ -22,5 +25,22 @@ export class SmsSendError extends Error {
   ) {
     super(failure.message);
     this.name = 'SmsSendError';
+  }
+
+  toHttp(context: AnswerContext): HttpAnswer {
+    const explained = explainFailure(this.failure, languageOf(context.acceptLanguage));
+    return {
+      status: explained.httpStatus,
+      headers: explained.retryAfterSeconds ? { 'Retry-After': String(explained.retryAfterSeconds) } : {},
+      body: {
+        message: explained.explanation,
+        hint: explained.hint,
+        code: explained.code,
+        more_info: explained.moreInfo ?? null,
+        providerMessage: explained.providerMessage,
+        messageId: this.messageId,
+        to: this.to,
+      },
+    };
   }
 }

@@ -26,9 +26,11 @@ export const SMS_CANCELLED = 'cancelled';
 @Index('IDX_sms_messages_type_created', ['templateType', 'createdAt'])
 @Index('IDX_sms_messages_batch', ['batchId'])
 @Index('IDX_sms_messages_batch_status', ['batchId', 'status'])
-@Index('IDX_sms_messages_provider_sid', ['providerSid'])
 @Index('IDX_sms_messages_outbox', ['status', 'providerSid', 'notBefore'])
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
+@Index('IDX_sms_messages_unpurged_created', ['createdAt'], { where: '"purged_at" IS NULL' })
+@Index('IDX_sms_messages_provider_sid', ['providerSid'])
+@Index('IDX_sms_messages_stats', ['createdAt', 'kind', 'category', 'status', 'segments', 'errorCode'])
 export class SmsMessage {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -115,6 +117,13 @@ export class SmsMessage {
   /** Unique key of the request or event that asked for this message: a replay finds it instead of making another. */
   @Column({ name: 'dedupe_key', type: 'varchar', length: 160, nullable: true })
   dedupeKey: string | null;
+
+  /** Set when data retention (RETENTION_DAYS) removed the number, text and error text; null until then. */
+  @Column({ name: 'purged_at', type: Date, nullable: true })
+  purgedAt: Date | null;
+  /** `transactional` (appointments, dossiers) or `marketing`; what the statistics filter on. */
+  @Column({ type: 'varchar', length: 16, default: 'transactional' })
+  category: string;
 
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;

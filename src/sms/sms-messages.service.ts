@@ -3,9 +3,11 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
+import { explainErrorCode, type Lang } from './failure-explanations.js';
 import { SmsInputError } from './sms-exceptions.js';
+import { DeliveryStatusService, type StatusHistoryEntry } from './webhooks/delivery-status.service.js';
 
 /** Reads the stored messages (the send path lives in SmsService). */
 @Injectable()
@@ -13,6 +15,7 @@ export class SmsMessagesService {
   constructor(
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
     private readonly phones: PhoneNumberService,
+    private readonly statuses: DeliveryStatusService,
   ) {}
 
   async list(query: ListMessagesQueryDto): Promise<Page<SmsMessage>> {
@@ -34,10 +37,11 @@ export class SmsMessagesService {
     return paginate(qb, query, 'createdAt', 'DESC');
   }
 
-  async get(id: string): Promise<SmsMessage> {
+  /** One message, its error code explained in `lang`, and the statuses Twilio reported (`history`). */
+  async get(id: string, lang: Lang = 'fr'): Promise<SmsMessage & { errorExplanation: string | null; history: StatusHistoryEntry[] }> {
     const message = await this.messages.findOneBy({ id });
     if (!message) throw new NotFoundException(`No SMS with id ${id}`);
-    return message;
+    return { ...message, errorExplanation: explainErrorCode(message.errorCode, lang), history: await this.statuses.history(id, lang) };
   }
 
   /** The messages sent about one thing (e.g. an appointment), oldest first. */

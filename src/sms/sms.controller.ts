@@ -1,10 +1,11 @@
-import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query, Res, UseFilters } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import {
-  ApiBadGatewayResponse,
   ApiAcceptedResponse,
+  ApiBadGatewayResponse,
   ApiBadRequestResponse,
-  ApiConflictResponse,
   ApiBearerAuth,
+  ApiBody,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
   ApiGatewayTimeoutResponse,
@@ -19,47 +20,66 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
+import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { BodyLimit, BULK_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
+import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
-import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
+import { ListMessagesQueryDto, TemplatesQueryDto } from './dto/list-messages-query.dto.js';
 import { BatchMessagesQueryDto, FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
+import {
+  BatchViewDto,
+  BulkAcceptedDto,
+  FormatPhoneResultDto,
+  SmsMessageDetailDto,
+  SmsMessageDto,
+  SmsMessagePageDto,
+  SmsSendResultDto,
+  TemplateDescriptionDto,
+} from './dto/sms-responses.dto.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
+import { languageOf } from './failure-explanations.js';
 import { SmsBatchesService } from './sms-batches.service.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
-import { SmsExceptionFilter } from './sms-exception.filter.js';
+import { AcceptLanguage } from '../common/i18n/accept-language.decorator.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
 import type { SmsSendResult } from './sms.types.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
 
-const SEND_EXAMPLE = {
-  state: 'sent',
-  id: '3f1c2a9e-5b7d-4c1e-9a0b-2d4e6f8a1c3e',
-  sid: 'SM0123456789abcdef0123456789abcdef',
-  status: 'queued',
-  to: '+33612345678',
-  from: '+33700000000',
-  segments: 1,
-  encoding: 'GSM-7',
-  ucs2Characters: [],
-  provider: 'twilio',
-  body: 'Votre message SMS ici',
-};
-const QUEUED_EXAMPLE = {
-  ...SEND_EXAMPLE,
-  state: 'queued',
-  sid: null,
-  status: 'queued',
-  notBefore: '2030-01-15T13:30:00.000Z',
-  attempts: 0,
-  lastError: null,
-};
 const QUEUED_DESCRIPTION =
-  'Accepted, not sent yet: sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS (retries, slow answer). Poll GET /api/sms/messages/:id';
+  'Accepted, not sent yet (state: queued, sid: null): sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS ' +
+  '(retries, a slow answer; lastError says why). Poll GET /api/sms/messages/{id}; cancel with POST /api/sms/messages/{id}/cancel';
+
+/**
+ * "Try it out" bodies: sends now (Swagger UI would otherwise fill sendAt with the current time, already
+ * past when it arrives). Send later by adding sendAt.
+ */
+const NOW = 'Sends now; add "sendAt": "<ISO 8601 with offset>" to send later';
+const SEND_BODY = { now: { summary: NOW, value: { to: '+33612345678', message: 'Votre message SMS ici' } } };
+const NOTIFICATION_BODY = {
+  now: {
+    summary: NOW,
+    value: { to: '+33612345678', type: 'appointment_confirmed', data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' } },
+  },
+};
+const BULK_BODY = {
+  now: {
+    summary: NOW,
+    value: {
+      recipients: [
+        { phone: '+33612345678', name: 'Jean Dupont' },
+        { phone: '+33687654321', name: 'Marie Martin' },
+      ],
+      message: 'Bonjour {{name}}, votre dossier est à jour.',
+    },
+  },
+};
 
 /** 201 once the provider took it, 202 while it is still waiting in the outbox. */
-function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResult {
+function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {
   void reply.status(result.state === 'sent' ? HttpStatus.CREATED : HttpStatus.ACCEPTED);
-  return result;
+  return result as SmsSendResultDto;
 }
 
 const TWILIO_ERROR_EXAMPLE = {
@@ -74,11 +94,33 @@ const TWILIO_ERROR_EXAMPLE = {
   to: '+15005550001',
 };
 
+/** The ways a send can fail (README, "Twilio errors"): the same for send, notification and bulk. */
+function ApiSmsErrors(badRequest: string) {
+  const error = { type: SmsErrorResponseDto };
+  return applyDecorators(
+    ApiBadRequestResponse({ ...error, description: `${badRequest}, or Twilio 21211 / 21617`, example: TWILIO_ERROR_EXAMPLE }),
+    ApiForbiddenResponse({
+      ...error,
+      description: 'Role not allowed, or Twilio 21608 (unverified number on a trial account) / 21408 / 21610 (STOP)',
+    }),
+    ApiUnprocessableEntityResponse({ ...error, description: 'Twilio 21614 (not a mobile) / 21612 (unreachable) / another Twilio 4xx' }),
+    ApiBadGatewayResponse({
+      ...error,
+      description: 'Twilio refused the credentials (20003), failed (5xx) or could not be reached (NETWORK)',
+    }),
+    ApiServiceUnavailableResponse({ ...error, description: 'Twilio rate limit (20429 / 429); see Retry-After' }),
+    ApiGatewayTimeoutResponse({ ...error, description: 'Twilio did not answer in time (TIMEOUT): check GET /api/sms/messages' }),
+  );
+}
+
 @ApiTags('sms')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
-@ApiHeader({ name: 'Accept-Language', required: false, description: 'fr (default) or en: the language of error explanations' })
-@UseFilters(SmsExceptionFilter)
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiHeader({
+  name: 'Accept-Language',
+  required: false,
+  description: 'fr (default) or en: the language of error explanations (and of GET /api/sms/templates without ?locale)',
+})
 @Controller('sms')
 export class SmsController {
   constructor(
@@ -91,74 +133,83 @@ export class SmsController {
 
   @Post('send')
   @Roles(...STAFF_ROLES)
-  @ApiOperation({ summary: 'Send one SMS', description: 'Admin and superadmin. Journaled as send_sms.' })
-  @ApiCreatedResponse({ description: 'Accepted by the provider', schema: { example: SEND_EXAMPLE } })
-  @ApiBadRequestResponse({ description: 'Invalid number or message, or Twilio 21211', schema: { example: TWILIO_ERROR_EXAMPLE } })
-  @ApiForbiddenResponse({ description: 'Role not allowed, or Twilio 21608 / 21408 / 21610' })
-  @ApiUnprocessableEntityResponse({ description: 'Twilio 21614 (not a mobile) / 21612 (unreachable)' })
-  @ApiBadGatewayResponse({ description: 'Twilio refused the credentials (20003), failed (5xx) or could not be reached' })
-  @ApiServiceUnavailableResponse({ description: 'Twilio rate limit (20429 / 429); see Retry-After' })
-  @ApiGatewayTimeoutResponse({ description: 'Twilio did not answer in time' })
-  @ApiAcceptedResponse({ description: QUEUED_DESCRIPTION, schema: { example: QUEUED_EXAMPLE } })
-  async send(@Body() dto: SendSmsDto, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
+  @Idempotent()
+  @SendQuota()
+  @ApiOperation({
+    summary: 'Send one SMS',
+    description: 'Admin and superadmin. Waits up to SMS_SEND_WAIT_MS for Twilio; retries what can be retried. Journaled as send_sms.',
+  })
+  @ApiBody({ type: SendSmsDto, examples: SEND_BODY })
+  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent)' })
+  @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiSmsErrors('Invalid number, message or sendAt (missing, empty, over 1,600 characters; sendAt past, without offset, over 35 days)')
+  async send(@Body() dto: SendSmsDto, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply): Promise<SmsSendResultDto> {
     return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }));
   }
 
   @Post('notification')
   @Roles(...STAFF_ROLES)
+  @Idempotent()
+  @SendQuota()
   @ApiOperation({
     summary: 'Send a templated notification SMS',
     description: 'Types and fields: GET /api/sms/templates. Journaled as send_notification_sms.',
   })
-  @ApiCreatedResponse({ schema: { example: SEND_EXAMPLE } })
-  @ApiBadRequestResponse({ description: 'Unknown type (the answer lists the types), missing field (named), invalid number' })
-  @ApiAcceptedResponse({ description: QUEUED_DESCRIPTION, schema: { example: QUEUED_EXAMPLE } })
-  async sendNotification(@Body() dto: SendNotificationDto, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
+  @ApiBody({ type: SendNotificationDto, examples: NOTIFICATION_BODY })
+  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent); body is the rendered text' })
+  @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiSmsErrors('Unknown type (the answer lists the types), missing field (named), unsupported locale, invalid number or sendAt')
+  async sendNotification(
+    @Body() dto: SendNotificationDto,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SmsSendResultDto> {
     return answer(reply, await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt }));
   }
 
   @Post('bulk')
+  @BodyLimit(BULK_BODY_LIMIT)
   @Roles(...STAFF_ROLES)
+  @Idempotent()
+  @SendQuota(bulkRecipients)
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
     summary: 'Send one message to many recipients (accepted at once, sent in the background)',
     description:
-      '{{name}} is personalised; duplicates (same number once normalised) are sent once; an invalid number is reported by its index. ' +
-      'Every message is written in one transaction, then sent within SMS_MAX_CONCURRENCY and SMS_MAX_PER_SECOND. ' +
-      'Follow it with GET /api/sms/bulk/:batchId. Journaled as send_bulk_sms at acceptance and at its end.',
+      "{{name}} is replaced by each recipient's name; duplicates (same number once normalised) are sent once; an invalid number is " +
+      'reported by its index. The batch and every message are written in one transaction, then sent within SMS_MAX_CONCURRENCY and ' +
+      'SMS_MAX_PER_SECOND, each retried like a single send. Follow it with GET /api/sms/bulk/{batchId}. ' +
+      'Journaled as send_bulk_sms at acceptance and at its end.',
   })
-  @ApiAcceptedResponse({
-    schema: {
-      example: {
-        batchId: 'b7e0c4d2-1f3a-4b5c-8d9e-0a1b2c3d4e5f',
-        status: 'running',
-        provider: 'twilio',
-        total: 3,
-        queued: 2,
-        segments: 2,
-        notBefore: null,
-        invalid: [{ index: 2, phone: '0612', code: 'TOO_SHORT', message: 'phone is too short' }],
-        duplicates: [],
-      },
-    },
+  @ApiBody({ type: SendBulkSmsDto, examples: BULK_BODY })
+  @ApiAcceptedResponse({ type: BulkAcceptedDto, description: 'Written; nothing sent yet' })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, an empty message, or a bad sendAt',
   })
-  @ApiBadRequestResponse({ description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, an empty message, or a bad sendAt' })
-  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor) {
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkAcceptedDto> {
     return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt });
   }
 
   @Get('bulk/:batchId')
   @Roles(...STAFF_ROLES)
   @ApiOperation({ summary: 'A bulk batch: counts per state, progress, times, status (running, completed, cancelled)' })
-  @ApiNotFoundResponse({ description: 'No such batch' })
-  getBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string) {
+  @ApiOkResponse({ type: BatchViewDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
+  getBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
     return this.batches.view(batchId);
   }
 
   @Get('bulk/:batchId/messages')
   @Roles(...STAFF_ROLES)
   @ApiOperation({ summary: "A bulk batch's messages, oldest first, paged, optionally in one state" })
-  @ApiNotFoundResponse({ description: 'No such batch' })
+  @ApiOkResponse({ type: SmsMessagePageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID, unknown state, or invalid page' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
   getBatchMessages(@Param('batchId', new ParseUUIDPipe()) batchId: string, @Query() query: BatchMessagesQueryDto) {
     return this.batches.listMessages(batchId, query);
   }
@@ -167,37 +218,32 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel what has not left of a batch (marked cancelled); messages in flight finish' })
-  @ApiNotFoundResponse({ description: 'No such batch' })
-  @ApiConflictResponse({ description: 'The batch already completed or was cancelled' })
-  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string) {
+  @ApiOkResponse({ type: BatchViewDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The batch already completed or was cancelled' })
+  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
     return this.sms.cancelBatch(batchId);
   }
 
   @Post('format-phone')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Format a phone number', description: 'Any signed-in user. 0612345678 → +33612345678.' })
-  @ApiOkResponse({
-    schema: {
-      example: {
-        input: '0612345678',
-        e164: '+33612345678',
-        valid: true,
-        country: 'FR',
-        type: 'MOBILE',
-        national: '06 12 34 56 78',
-        international: '+33 6 12 34 56 78',
-      },
-    },
-  })
-  formatPhone(@Body() dto: FormatPhoneDto) {
+  @ApiOkResponse({ type: FormatPhoneResultDto, description: 'valid: false with a reason when the number cannot be valid' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'phone missing or not a string, country not two letters' })
+  formatPhone(@Body() dto: FormatPhoneDto): FormatPhoneResultDto {
     return this.phones.format(dto.phone, dto.country);
   }
 
   @Get('templates')
   @Roles(...STAFF_ROLES)
   @ApiOperation({ summary: 'Notification types, their fields and a rendered example' })
-  templatesList(@Query('locale') locale?: string, @Headers('accept-language') acceptLanguage?: string) {
-    return this.templates.list(locale ?? (acceptLanguage?.toLowerCase().startsWith('en') ? 'en' : 'fr'));
+  @ApiOkResponse({ type: [TemplateDescriptionDto] })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Unsupported locale' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  templatesList(@Query() query: TemplatesQueryDto, @AcceptLanguage() acceptLanguage?: string): TemplateDescriptionDto[] {
+    return this.templates.list(query.locale ?? languageOf(acceptLanguage));
   }
 
   @Get('messages')
@@ -206,24 +252,36 @@ export class SmsController {
     summary: 'Stored SMS, newest first',
     description: 'Filters: phone, status, type (notification type, or single / bulk), since, until.',
   })
+  @ApiOkResponse({ type: SmsMessagePageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid filter or page' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   listMessages(@Query() query: ListMessagesQueryDto) {
     return this.messages.list(query);
   }
 
   @Get('messages/:id')
   @Roles(...STAFF_ROLES)
-  @ApiOperation({ summary: 'One stored SMS' })
-  @ApiNotFoundResponse({ description: 'No such message' })
-  getMessage(@Param('id', new ParseUUIDPipe()) id: string) {
-    return this.messages.get(id);
+  @ApiOperation({
+    summary: 'One stored SMS',
+    description: 'With errorExplanation (in the caller’s language) and history: the statuses Twilio reported, in the order they came.',
+  })
+  @ApiOkResponse({ type: SmsMessageDetailDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
+  getMessage(@Param('id', new ParseUUIDPipe()) id: string, @AcceptLanguage() acceptLanguage?: string) {
+    return this.messages.get(id, languageOf(acceptLanguage));
   }
 
   @Post('messages/:id/cancel')
   @Roles(...STAFF_ROLES)
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel a message that has not left (send later, waiting for a retry)' })
-  @ApiNotFoundResponse({ description: 'No such message' })
-  @ApiConflictResponse({ description: 'It already left (or failed, or was cancelled): currentStatus says which' })
+  @ApiOkResponse({ type: SmsMessageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
   cancelMessage(@Param('id', new ParseUUIDPipe()) id: string) {
     return this.sms.cancel(id);
   }

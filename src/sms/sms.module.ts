@@ -8,6 +8,11 @@ import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js
 import { InlineDispatchQueue } from './dispatch/inline-dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox } from './dispatch/sms-outbox.js';
+import { maskPhone } from '../common/log-safe.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
+import { SmsStatsModule } from './stats/sms-stats.module.js';
+import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
 import { AppointmentSmsListener } from './listeners/appointment-sms.listener.js';
 import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
@@ -17,15 +22,16 @@ import { SmsBatchesService } from './sms-batches.service.js';
 import { SmsMessage } from './sms-message.entity.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsController } from './sms.controller.js';
+import { SmsObservability } from './sms-observability.js';
 import { SmsService } from './sms.service.js';
 import { DEFAULT_TIME_ZONE, SmsTemplateService } from './templates/sms-template.service.js';
 
 /** Picks the provider once at boot and says which. */
-function createProvider(config: AppConfig): SmsProvider {
+function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider {
   const logger = new Logger('SmsModule');
   if (config.sms.provider === 'twilio') {
-    const provider = new TwilioSmsProvider(config);
-    logger.log(`SMS provider: twilio (sender ${provider.sender})`);
+    const provider = new TwilioSmsProvider(config, metrics);
+    logger.log(`SMS provider: twilio (sender ${maskPhone(provider.sender)})`);
     return provider;
   }
   logger.warn('SMS provider: dry-run — no SMS is sent (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER to send)');
@@ -45,10 +51,10 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
 }
 
 @Module({
-  imports: [TypeOrmModule.forFeature([SmsMessage, SmsBatch, AuditLog])],
+  imports: [TypeOrmModule.forFeature([SmsMessage, SmsBatch, AuditLog]), SmsOptOutsModule, SmsWebhooksModule, SmsStatsModule],
   controllers: [SmsController],
   providers: [
-    { provide: SMS_PROVIDER, inject: [AppConfig], useFactory: createProvider },
+    { provide: SMS_PROVIDER, inject: [AppConfig, MetricsService], useFactory: createProvider },
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
     { provide: DISPATCH_QUEUE, inject: [AppConfig, SmsOutbox, SmsDispatcher], useFactory: createQueue },
     Atomic,
@@ -59,8 +65,9 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     SmsService,
     SmsMessagesService,
     AppointmentSmsListener,
+    SmsObservability,
   ],
-  exports: [SmsService, SmsMessagesService, SmsTemplateService],
+  exports: [SmsService, SmsMessagesService, SmsTemplateService, SmsOptOutsModule],
 })
 export class SmsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(@Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue) {}

@@ -2,10 +2,11 @@ import type { Repository } from 'typeorm';
 import type { AuditLog } from '../audit/audit-log.entity.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AppConfig } from '../config/app-config.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
 import type { DispatchQueue } from './dispatch/dispatch-queue.js';
 import type { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import type { SmsOutbox } from './dispatch/sms-outbox.js';
-import { PhoneNumberService } from './phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import type { SmsProvider } from './providers/sms-provider.js';
 import type { SmsBatch } from './sms-batch.entity.js';
 import type { SmsBatchesService } from './sms-batches.service.js';
@@ -35,8 +36,8 @@ describe('parseSendAt', () => {
   });
 
   it('refuses no offset, impossible dates, the past, and more than 35 days ahead', () => {
-    expect(problem('2030-01-15T14:30')).toMatch(/add an offset/);
-    expect(problem('2030-01-15')).toMatch(/ISO 8601/);
+    expect(problem('2030-01-15T14:30')).toMatch(/offset/);
+    expect(problem('2030-01-15')).toMatch(/time and its offset/);
     expect(problem('2030-02-31T10:00:00Z')).toMatch(/not a real date/);
     expect(problem('2030-01-15T24:00:00Z')).toMatch(/not a real date/);
     expect(problem('2030-01-10T11:59:59Z')).toMatch(/future/);
@@ -80,6 +81,7 @@ describe('SmsService.sendBulk', () => {
       {} as SmsTemplateService,
       audit as unknown as AuditService,
       config as unknown as AppConfig,
+      { smsStateChanged: vi.fn() } as unknown as MetricsService,
     );
     return { sut, outbox, queue, audit };
   };

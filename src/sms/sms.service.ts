@@ -10,7 +10,9 @@ import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from './phone/phone-number.service.js';
+import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
@@ -23,7 +25,8 @@ import { SmsTemplateService, TemplateDataError } from './templates/sms-template.
 const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;
 /** How often a waiting request re-reads its row when no local signal came (the worker may be another instance). */
 const WAIT_POLL_MS = 250;
-const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+/** Every send is transactional until marketing batches exist (the `category` label of the metrics and statistics). */
+export const SMS_CATEGORY = 'transactional';
 
 interface Draft {
   to: string;
@@ -52,6 +55,7 @@ export class SmsService {
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
@@ -77,6 +81,7 @@ export class SmsService {
     const max = this.config.sms.bulkMaxRecipients;
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
+    if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
     const notBefore = parseSendAt(context.sendAt);
     const batchId = randomUUID();
     const now = new Date();
@@ -87,7 +92,7 @@ export class SmsService {
     let segments = 0;
 
     recipients.forEach((recipient, index) => {
-      const format = this.phones.format(recipient.phone);
+      const format = this.phones.formatRecipient(recipient.phone);
       if (!format.valid || !format.e164) {
         const reason = format.reason?.message ?? 'is invalid';
         invalid.push({
@@ -156,6 +161,7 @@ export class SmsService {
     });
     const journal = this.outbox.insertStatement(this.auditLogs, [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })]);
     await this.outbox.insertBatch(batch, rows, [journal]);
+    for (let i = 0; i < rows.length; i++) this.metrics.smsStateChanged(SmsKind.Bulk, SMS_CATEGORY, SMS_QUEUED);
     this.queue.notify(rows.map((r) => ({ id: r.id, notBefore })));
     return {
       batchId,
@@ -227,6 +233,7 @@ export class SmsService {
       if (!existing) throw error;
       return this.awaitOutcome(existing, context.waitMs);
     }
+    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_QUEUED);
     this.queue.notify([{ id: row.id, notBefore }]);
     // Send later answers at once; the caller cancels or polls with the id.
     return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
@@ -334,6 +341,7 @@ export class SmsService {
       leaseUntil: null,
       attempts: 0,
       dedupeKey: context.dedupeKey ?? null,
+      category: SMS_CATEGORY,
       lastAttemptAt: null,
       sentAt: null,
       // Millisecond times from here: SQLite's own default has whole seconds.
@@ -344,9 +352,9 @@ export class SmsService {
 
   private normalize(phone: string, field: string): string {
     try {
-      return this.phones.normalize(phone);
+      return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, `${field}: ${error.message}`);
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message);
       throw error;
     }
   }
@@ -362,6 +370,7 @@ export class SmsService {
   }
 
   private analyze(body: string, field: string): SmsBodyAnalysis {
+    if (body.trim() === '') throw new SmsInputError(field, `${field} must contain text, not only spaces`);
     if (body.length > MAX_SMS_BODY_LENGTH) {
       throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
     }
@@ -387,17 +396,10 @@ export function parseSendAt(value: string | Date | undefined, now = new Date()):
   let date: Date;
   if (value instanceof Date) date = value;
   else {
-    const match = ISO_WITH_OFFSET.exec(value);
-    if (!match) {
-      const hint = /T\d{2}:\d{2}/.test(value) && !/(Z|[+-]\d{2}:\d{2})$/i.test(value) ? ': add an offset such as Z or +01:00' : '';
-      throw new SmsInputError('sendAt', `sendAt must be an ISO 8601 date-time with an offset, e.g. 2030-01-15T14:30:00+01:00${hint}`);
-    }
-    const [, y, m, d, hh, mm, ss] = match.map((part) => part && Number(part)) as number[];
-    const daysInMonth = new Date(Date.UTC(y, m, 0)).getUTCDate();
-    if (m < 1 || m > 12 || d < 1 || d > daysInMonth || hh > 23 || mm > 59 || (ss ?? 0) > 59) {
-      throw new SmsInputError('sendAt', `sendAt ${JSON.stringify(value)} is not a real date and time`);
-    }
-    date = new Date(value);
+    // The one date rule of the API (src/common/dto/iso-date.ts): an offset is required, no rollover.
+    const parsed = parseIsoDate(value, { dateOnly: false });
+    if (!parsed.ok) throw new SmsInputError('sendAt', isoDateMessage('sendAt', parsed.problem));
+    date = parsed.date;
   }
   if (Number.isNaN(date.getTime())) throw new SmsInputError('sendAt', 'sendAt is not a valid date');
   if (date.getTime() <= now.getTime()) throw new SmsInputError('sendAt', 'sendAt must be in the future');

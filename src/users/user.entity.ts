@@ -26,9 +26,12 @@ export class User {
   @Column({ type: 'boolean', default: false })
   disabled: boolean;
 
-  /** Tokens issued before this instant are refused (set when a user is disabled or changes password). */
-  @Column({ name: 'tokens_valid_after', type: Date, nullable: true })
-  tokensValidAfter: Date | null;
+  /**
+   * Signed into every token (`ver`); bumped when the password changes or the user is disabled, which
+   * revokes every token issued before, to the request (not to the second).
+   */
+  @Column({ name: 'token_version', type: 'integer', default: 0 })
+  tokenVersion: number;
 
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;

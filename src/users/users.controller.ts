@@ -13,15 +13,19 @@ import {
 } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { PaginationQueryDto } from '../common/dto/pagination.dto.js';
-import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
+import { CreateUserDto, UpdateUserDto, UserPageDto, UserView } from './dto/user.dto.js';
 import { STAFF_ROLES } from './role.enum.js';
 import { UsersService } from './users.service.js';
 
 @ApiTags('users')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, invalid or expired token' })
-@ApiForbiddenResponse({ description: 'Role not allowed (admins manage users; only a superadmin grants admin roles)' })
+@ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiForbiddenResponse({
+  type: ErrorResponseDto,
+  description: 'Role not allowed (admins manage users; only a superadmin grants admin roles)',
+})
 @Controller('users')
 @Roles(...STAFF_ROLES)
 export class UsersController {
@@ -30,15 +34,16 @@ export class UsersController {
   @Post()
   @ApiOperation({ summary: 'Create a user', description: 'Only a superadmin creates admins and superadmins.' })
   @ApiCreatedResponse({ type: UserView })
-  @ApiBadRequestResponse({ description: 'Invalid field (email, password under 12 characters, role, phone)' })
-  @ApiConflictResponse({ description: 'The email is taken' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid field (email, password under 12 characters, role, phone)' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The email is taken' })
   create(@Body() dto: CreateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
     return this.users.create(dto, actor);
   }
 
   @Get()
   @ApiOperation({ summary: 'List users (paginated)' })
-  @ApiOkResponse({ description: '{items: UserView[], total, page, limit}' })
+  @ApiOkResponse({ type: UserPageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'page or limit is not an integer in range' })
   list(@Query() query: PaginationQueryDto) {
     return this.users.list(query);
   }
@@ -49,8 +54,12 @@ export class UsersController {
     description: 'Disabling or changing the password revokes earlier tokens.',
   })
   @ApiOkResponse({ type: UserView })
-  @ApiNotFoundResponse({ description: 'No such user' })
-  @ApiConflictResponse({ description: 'Would leave no active superadmin' })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'Invalid field (null is refused for role, password and disabled; it clears name and phone), or disabling yourself',
+  })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such user' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'Would leave no active superadmin' })
   update(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: UpdateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
     return this.users.update(id, dto, actor);
   }

@@ -1,10 +1,10 @@
 import { BadRequestException, ConflictException, ForbiddenException, NotFoundException } from '@nestjs/common';
 import { QueryFailedError, type Repository } from 'typeorm';
+import type { Mock } from 'vitest';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
-import type { Clock } from '../common/clock.js';
-import { PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import type { CreateUserDto } from './dto/user.dto.js';
 import type { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';
@@ -13,7 +13,6 @@ import { UsersService } from './users.service.js';
 
 const NEW_PASSWORD = 'a-brand-new-passphrase';
 const NOW = new Date('2024-01-15T10:00:00.789Z');
-const NOW_TO_THE_SECOND = new Date('2024-01-15T10:00:00.000Z');
 
 const superAdmin: Actor = { id: 'super-1', email: 'root@example.com', role: Role.SuperAdmin };
 const admin: Actor = { id: 'admin-1', email: 'admin@example.com', role: Role.Admin };
@@ -26,7 +25,7 @@ const aUser = (overrides: Partial<User> = {}): User =>
     name: 'Marie',
     phone: null,
     disabled: false,
-    tokensValidAfter: null,
+    tokenVersion: 0,
     createdAt: new Date('2024-01-01T00:00:00Z'),
     updatedAt: new Date('2024-01-01T00:00:00Z'),
     ...overrides,
@@ -42,7 +41,14 @@ describe(UsersService.name, () => {
     insert: ReturnType<typeof vi.fn>;
     update: ReturnType<typeof vi.fn>;
     findOneBy: ReturnType<typeof vi.fn>;
-    countBy: ReturnType<typeof vi.fn>;
+    manager: { connection: { driver: { options: { type: string } } }; createQueryBuilder: ReturnType<typeof vi.fn> };
+  };
+  /** The conditional UPDATE that keeps an active superadmin: what it sets, its conditions, and how many rows it changes. */
+  let guarded: {
+    set: Mock<(...args: unknown[]) => void>;
+    where: Mock<(...args: unknown[]) => void>;
+    andWhere: Mock<(...args: unknown[]) => void>;
+    affected: number;
   };
   let passwords: { hash: ReturnType<typeof vi.fn> };
   let audit: { record: ReturnType<typeof vi.fn> };
@@ -53,8 +59,17 @@ describe(UsersService.name, () => {
       insert: vi.fn().mockResolvedValue(undefined),
       update: vi.fn().mockResolvedValue(undefined),
       findOneBy: vi.fn().mockResolvedValue(aUser()),
-      countBy: vi.fn().mockResolvedValue(2),
+      manager: { connection: { driver: { options: { type: 'sqlite' } } }, createQueryBuilder: vi.fn() },
     };
+    guarded = { set: vi.fn(), where: vi.fn(), andWhere: vi.fn(), affected: 1 };
+    const builder = {
+      update: () => builder,
+      set: (v: unknown) => (guarded.set(v), builder),
+      where: (...a: unknown[]) => (guarded.where(...a), builder),
+      andWhere: (...a: unknown[]) => (guarded.andWhere(...a), builder),
+      execute: async () => ({ affected: guarded.affected }),
+    };
+    users.manager.createQueryBuilder.mockReturnValue(builder);
     passwords = { hash: vi.fn(async (password: string) => `hashed(${password})`) };
     audit = { record: vi.fn().mockResolvedValue(undefined) };
     sut = new UsersService(
@@ -62,7 +77,6 @@ describe(UsersService.name, () => {
       passwords as unknown as PasswordService,
       new PhoneNumberService('FR'),
       audit as unknown as AuditService,
-      { now: () => NOW } as Clock,
     );
   });
 
@@ -130,8 +144,9 @@ describe(UsersService.name, () => {
     it('should refuse an invalid phone with a 400 naming the field, without inserting', async () => {
       const error = await sut.create(dto({ phone: '12345' }), superAdmin).catch((e: unknown) => e);
 
-      expect(error).toBeInstanceOf(BadRequestException);
-      expect((error as BadRequestException).getResponse()).toMatchObject({ details: [{ field: 'phone' }] });
+      // An InputError: the app-wide filter answers it with 400 naming the field.
+      expect(error).toBeInstanceOf(InvalidPhoneNumberError);
+      expect((error as InvalidPhoneNumberError).toHttp()).toMatchObject({ status: 400, body: { details: [{ field: 'phone' }] } });
       expect(users.insert).not.toHaveBeenCalled();
     });
 
@@ -210,28 +225,30 @@ describe(UsersService.name, () => {
       expect(users.update).not.toHaveBeenCalled();
     });
 
-    it('should hash a new password and revoke earlier tokens, to the second', async () => {
+    it('should hash a new password and revoke earlier tokens by bumping the token version', async () => {
       await sut.update('user-1', { password: NEW_PASSWORD }, superAdmin);
 
       expect(passwords.hash).toHaveBeenCalledWith(NEW_PASSWORD);
-      expect(users.update).toHaveBeenCalledWith(
-        { id: 'user-1' },
-        { passwordHash: `hashed(${NEW_PASSWORD})`, tokensValidAfter: NOW_TO_THE_SECOND },
-      );
+      const [criteria, changes] = users.update.mock.calls[0];
+      expect(criteria).toEqual({ id: 'user-1' });
+      expect(changes).toEqual({ passwordHash: `hashed(${NEW_PASSWORD})`, tokenVersion: expect.any(Function) });
+      expect(changes.tokenVersion()).toBe('token_version + 1');
     });
 
-    it('should revoke earlier tokens, to the second, when disabling a user', async () => {
+    it('should revoke earlier tokens by bumping the token version when disabling a user', async () => {
       await sut.update('user-1', { disabled: true }, superAdmin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: true, tokensValidAfter: NOW_TO_THE_SECOND });
+      const [, changes] = users.update.mock.calls[0];
+      expect(changes).toEqual({ disabled: true, tokenVersion: expect.any(Function) });
+      expect(changes.tokenVersion()).toBe('token_version + 1');
     });
 
-    it('should not touch tokensValidAfter when enabling a user', async () => {
+    it('should not bump the token version when enabling a user or changing a name or role', async () => {
       users.findOneBy.mockResolvedValue(aUser({ disabled: true }));
 
-      await sut.update('user-1', { disabled: false }, superAdmin);
+      await sut.update('user-1', { disabled: false, name: 'M', role: Role.Admin }, superAdmin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: false });
+      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: false, name: 'M', role: Role.Admin });
     });
 
     it('should refuse to let an actor disable their own account', async () => {
@@ -248,52 +265,59 @@ describe(UsersService.name, () => {
     });
 
     it('should refuse an invalid phone with a 400, without updating', async () => {
-      await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(BadRequestException);
+      await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(InvalidPhoneNumberError);
       expect(users.update).not.toHaveBeenCalled();
     });
 
-    it('should refuse to demote the last active superadmin', async () => {
+    it('should demote a superadmin only if another active superadmin remains, in one conditional UPDATE', async () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
-      users.countBy.mockResolvedValue(1);
+
+      await sut.update('other-super', { role: Role.Admin }, superAdmin);
+
+      expect(guarded.set).toHaveBeenCalledWith({ role: Role.Admin });
+      expect(guarded.where).toHaveBeenCalledWith('id = :id', { id: 'other-super' });
+      expect(guarded.andWhere).toHaveBeenCalledWith(
+        expect.stringMatching(/^EXISTS \(SELECT 1 FROM users other WHERE .*other\.id <> :id\)$/),
+        {
+          superadmin: Role.SuperAdmin,
+        },
+      );
+      expect(users.update).not.toHaveBeenCalled();
+      expect(audit.record).toHaveBeenCalledTimes(1);
+    });
+
+    it('should refuse to demote the last active superadmin with 409, journaling nothing', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
+      guarded.affected = 0;
 
       await expect(sut.update('other-super', { role: Role.Admin }, superAdmin)).rejects.toBeInstanceOf(ConflictException);
-      expect(users.countBy).toHaveBeenCalledWith({ role: Role.SuperAdmin, disabled: false });
       expect(users.update).not.toHaveBeenCalled();
       expect(audit.record).not.toHaveBeenCalled();
     });
 
     it('should refuse to disable the last active superadmin', async () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
-      users.countBy.mockResolvedValue(1);
+      guarded.affected = 0;
 
       await expect(sut.update('other-super', { disabled: true }, superAdmin)).rejects.toBeInstanceOf(ConflictException);
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).toHaveBeenCalledWith({ disabled: true, tokenVersion: expect.any(Function) });
     });
 
-    it('should let a superadmin be demoted while another active superadmin remains', async () => {
-      users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
-      users.countBy.mockResolvedValue(2);
-
-      await sut.update('other-super', { role: Role.Admin }, superAdmin);
-
-      expect(users.update).toHaveBeenCalledWith({ id: 'other-super' }, { role: Role.Admin });
-    });
-
-    it('should not count superadmins for a change that keeps the superadmin active', async () => {
+    it('should not guard a change that keeps the superadmin active', async () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
 
       await sut.update('other-super', { name: 'Root' }, superAdmin);
 
-      expect(users.countBy).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
       expect(users.update).toHaveBeenCalledTimes(1);
     });
 
-    it('should let a disabled superadmin be demoted while the only active superadmin is someone else', async () => {
+    it('should not guard demoting a disabled superadmin', async () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'old-super', role: Role.SuperAdmin, disabled: true }));
-      users.countBy.mockResolvedValue(1);
 
       await sut.update('old-super', { role: Role.Admin }, superAdmin);
 
+      expect(guarded.set).not.toHaveBeenCalled();
       expect(users.update).toHaveBeenCalledWith({ id: 'old-super' }, expect.objectContaining({ role: Role.Admin }));
     });
 

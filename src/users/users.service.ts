@@ -1,20 +1,19 @@
 import { BadRequestException, ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { QueryFailedError, Repository } from 'typeorm';
+import { EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { BatchLoader } from '../common/batch-loader.js';
-import { Clock } from '../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../sms/phone/phone-number.service.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
 import { PasswordService } from './password.service.js';
 import { Role } from './role.enum.js';
 import { User } from './user.entity.js';
 
 /** What a token check needs to know of its user. */
-const TOKEN_COLUMNS = ['id', 'email', 'role', 'disabled', 'tokensValidAfter'] as const;
+const TOKEN_COLUMNS = ['id', 'email', 'role', 'disabled', 'tokenVersion'] as const;
 
 /** Roles only a superadmin may grant, or act on. */
 const PRIVILEGED_ROLES: Role[] = [Role.Admin, Role.SuperAdmin];
@@ -32,7 +31,6 @@ export class UsersService {
     private readonly passwords: PasswordService,
     private readonly phones: PhoneNumberService,
     private readonly audit: AuditService,
-    private readonly clock: Clock,
   ) {}
 
   findById(id: string): Promise<User | null> {
@@ -94,7 +92,7 @@ export class UsersService {
       passwordHash: await this.passwords.hash(dto.password),
       role: dto.role,
       name: dto.name || null,
-      phone: dto.phone ? this.normalizePhone(dto.phone) : null,
+      phone: dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null,
       disabled: false,
     });
     try {
@@ -134,28 +132,27 @@ export class UsersService {
       changed.push('name');
     }
     if (dto.phone !== undefined) {
-      changes.phone = dto.phone ? this.normalizePhone(dto.phone) : null;
+      changes.phone = dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null;
       changed.push('phone');
     }
     if (dto.password !== undefined) {
       changes.passwordHash = await this.passwords.hash(dto.password);
-      changes.tokensValidAfter = this.revocationInstant();
       changed.push('password');
     }
     if (dto.disabled !== undefined && dto.disabled !== user.disabled) {
       if (dto.disabled && user.id === actor.id) throw new BadRequestException('You cannot disable your own account');
       changes.disabled = dto.disabled;
-      if (dto.disabled) changes.tokensValidAfter = this.revocationInstant();
       changed.push('disabled');
     }
     // Only an active superadmin counts: demoting or disabling a disabled one changes nothing.
     const losesSuper =
       user.role === Role.SuperAdmin && !user.disabled && ((changes.role && changes.role !== Role.SuperAdmin) || changes.disabled);
-    if (losesSuper && (await this.users.countBy({ role: Role.SuperAdmin, disabled: false })) <= 1) {
-      throw new ConflictException('This is the last active superadmin: promote another one first');
-    }
     if (changed.length) {
-      await this.users.update({ id }, changes);
+      // A new password or a disable revokes every token issued so far (the strategy compares versions).
+      const revokes = changes.passwordHash !== undefined || changes.disabled === true;
+      const set = { ...changes, ...(revokes ? { tokenVersion: () => 'token_version + 1' } : {}) } as Partial<User>;
+      if (losesSuper) await this.updateKeepingASuperadmin(id, set);
+      else await this.users.update({ id }, set);
       await this.audit.record({
         action: AuditAction.UserUpdated,
         actor,
@@ -172,21 +169,30 @@ export class UsersService {
   }
 
   /**
-   * Tokens carry their issue time in whole seconds (JWT `iat`), so revocation is kept to the second:
-   * a token signed in the same second as the change still passes, one signed just after it too.
+   * Applies a change that takes an active superadmin away, only if another active superadmin remains,
+   * in one conditional UPDATE. On SQLite a statement runs alone, so that is enough. On PostgreSQL two
+   * such UPDATEs (demoting A, demoting B) could each see the other still superadmin in their snapshot:
+   * the active superadmins' rows are locked first (in id order), so the second waits for the first to
+   * commit and then sees its result.
    */
-  private revocationInstant(): Date {
-    return new Date(Math.floor(this.clock.now().getTime() / 1000) * 1000);
-  }
-
-  private normalizePhone(phone: string): string {
-    try {
-      return this.phones.normalize(phone);
-    } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) {
-        throw new BadRequestException({ message: `phone: ${error.message}`, details: [{ field: 'phone', problems: [error.message] }] });
+  private async updateKeepingASuperadmin(id: string, set: Partial<User>): Promise<void> {
+    const postgres = this.users.manager.connection.driver.options.type === 'postgres';
+    const apply = async (manager: EntityManager): Promise<number> => {
+      if (postgres) {
+        await manager.query(`SELECT "id" FROM "users" WHERE "role" = $1 AND NOT "disabled" ORDER BY "id" FOR UPDATE`, [Role.SuperAdmin]);
       }
-      throw error;
-    }
+      const result = await manager
+        .createQueryBuilder()
+        .update(User)
+        .set(set)
+        .where('id = :id', { id })
+        .andWhere('EXISTS (SELECT 1 FROM users other WHERE other.role = :superadmin AND NOT other.disabled AND other.id <> :id)', {
+          superadmin: Role.SuperAdmin,
+        })
+        .execute();
+      return result.affected ?? 0;
+    };
+    const affected = postgres ? await this.users.manager.transaction(apply) : await apply(this.users.manager);
+    if (!affected) throw new ConflictException('This is the last active superadmin: promote another one first');
   }
 }

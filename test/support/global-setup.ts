@@ -31,7 +31,9 @@ function probeRedis(url: string): Promise<string | null> {
     };
     socket.setTimeout(2000, () => done('no answer within 2 s'));
     socket.once('error', (error) => done(error.message));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG') ? null : `unexpected answer ${JSON.stringify(data.toString())}`));
+    socket.once('data', (data) =>
+      done(data.toString().startsWith('+PONG') ? null : `unexpected answer ${JSON.stringify(data.toString())}`),
+    );
     socket.connect(Number(port || 6379), hostname, () => socket.write('PING\r\n'));
   });
 }

@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { DestinationStream } from 'pino';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { createApp } from '../../src/app.factory.js';
@@ -29,6 +30,7 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     DEFAULT_COUNTRY: 'FR',
     DEFAULT_TIMEZONE: 'Europe/Paris',
     REDIS_URL: '',
+    METRICS_TOKEN: '',
     LOG_LEVEL: 'error',
     LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
     QUIET_HOURS: '',
@@ -46,9 +48,19 @@ export class TestApp {
     private readonly ownsDatabase: boolean,
   ) {}
 
-  static async start(kind: DatabaseKind, overrides: Record<string, string> = {}, shared?: TestDatabase): Promise<TestApp> {
+  /** `options.logDestination`: the app's JSON log lines go there, at LOG_LEVEL (else only fatal lines, to stdout). */
+  static async start(
+    kind: DatabaseKind,
+    overrides: Record<string, string> = {},
+    shared?: TestDatabase,
+    options: { logDestination?: DestinationStream } = {},
+  ): Promise<TestApp> {
     const db = shared ?? (await createTestDatabase(kind));
-    const app = await createApp({ overrides: { ...baseEnvironment(db.url), ...overrides }, ignoreEnvFile: true, logger: ['fatal'] });
+    const app = await createApp({
+      overrides: { ...baseEnvironment(db.url), ...overrides },
+      ignoreEnvFile: true,
+      ...(options.logDestination ? { logDestination: options.logDestination } : { logger: ['fatal'] }),
+    });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     return new TestApp(app, db, !shared);

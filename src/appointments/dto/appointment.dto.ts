@@ -1,132 +1,131 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
+import { IsIntegerInRange, IsOneOf, IsText, Nullable, Optional } from '../../common/dto/validators.js';
 import { AppointmentStatus } from '../appointment.entity.js';
 
 const trim = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
 export const CLIENT_LOCALES = ['fr', 'en'] as const;
 const STATUSES = Object.values(AppointmentStatus);
+const MIN_DURATION = 5;
+const MAX_DURATION = 1440;
 
 export class CreateAppointmentDto {
-  @ApiProperty({ example: 'Jean Dupont' })
+  @ApiProperty({ example: 'Jean Dupont', maxLength: 120 })
   @trim
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(120)
+  @IsText({ max: 120 })
   clientName: string;
 
-  @ApiProperty({ example: '06 12 34 56 78', description: 'Normalised to E.164 (France by default)' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(32)
+  @ApiProperty({ example: '06 12 34 56 78', maxLength: 32, description: 'Normalised to E.164 (France by default)' })
+  @IsText({ max: 32 })
   clientPhone: string;
 
-  @ApiProperty({ example: '2030-01-15T13:30:00Z', description: 'ISO 8601; must be in the future' })
+  @ApiProperty({ type: String, format: 'date-time', example: '2030-01-15T13:30:00Z', description: 'ISO 8601; must be in the future' })
   @IsIsoDateTime()
   startsAt: Date;
 
-  @ApiPropertyOptional({ example: 30, default: 30, minimum: 5, maximum: 1440 })
-  @IsOptional()
-  @IsInt()
-  @Min(5)
-  @Max(1440)
+  @ApiPropertyOptional({ type: 'integer', example: 30, default: 30, minimum: MIN_DURATION, maximum: MAX_DURATION })
+  @Optional()
+  @IsIntegerInRange(MIN_DURATION, MAX_DURATION)
   durationMinutes?: number;
 
-  @ApiPropertyOptional({ example: 'Cabinet Paris 11e' })
-  @IsOptional()
+  @ApiPropertyOptional({ example: 'Cabinet Paris 11e', maxLength: 200 })
+  @Optional()
   @trim
-  @IsString()
-  @MaxLength(200)
+  @IsText({ max: 200, min: 0 })
   location?: string;
 
-  @ApiPropertyOptional({ example: 'Apporter les justificatifs' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(2000)
+  @ApiPropertyOptional({ example: 'Apporter les justificatifs', maxLength: 2000 })
+  @Optional()
+  @IsText({ max: 2000, min: 0 })
   notes?: string;
 
   @ApiPropertyOptional({ enum: CLIENT_LOCALES, default: 'fr', description: 'Language of the SMS the client receives' })
-  @IsOptional()
-  @IsIn(CLIENT_LOCALES, { message: `clientLocale must be one of: ${CLIENT_LOCALES.join(', ')}` })
+  @Optional()
+  @IsOneOf(CLIENT_LOCALES)
   clientLocale?: string;
 }
 
+/**
+ * Every field may be left out (kept as is). `location` and `notes` may be null (or empty) to clear them; null is
+ * refused for the other fields, which always have a value.
+ */
 export class UpdateAppointmentDto {
-  @ApiPropertyOptional({ example: 'Jean Dupont' })
-  @IsOptional()
+  @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: 120 })
+  @Optional()
   @trim
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(120)
+  @IsText({ max: 120 })
   clientName?: string;
 
-  @ApiPropertyOptional({ example: '+33612345678' })
-  @IsOptional()
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(32)
+  @ApiPropertyOptional({ example: '+33612345678', maxLength: 32 })
+  @Optional()
+  @IsText({ max: 32 })
   clientPhone?: string;
 
-  @ApiPropertyOptional({ example: '2030-01-16T09:00:00Z', description: 'Reschedules; a confirmed client is told by SMS' })
-  @IsOptional()
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    example: '2030-01-16T09:00:00Z',
+    description: 'Reschedules; a confirmed client is told by SMS',
+  })
+  @Optional()
   @IsIsoDateTime()
   startsAt?: Date;
 
-  @ApiPropertyOptional({ example: 45 })
-  @IsOptional()
-  @IsInt()
-  @Min(5)
-  @Max(1440)
+  @ApiPropertyOptional({ type: 'integer', example: 45, minimum: MIN_DURATION, maximum: MAX_DURATION })
+  @Optional()
+  @IsIntegerInRange(MIN_DURATION, MAX_DURATION)
   durationMinutes?: number;
 
-  @ApiPropertyOptional({ example: 'Cabinet Lyon' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  location?: string;
+  @ApiPropertyOptional({ type: String, example: 'Cabinet Lyon', maxLength: 200, nullable: true, description: 'null or "" clears it' })
+  @Nullable()
+  @trim
+  @IsText({ max: 200, min: 0 })
+  location?: string | null;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @MaxLength(2000)
-  notes?: string;
+  @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true, description: 'null or "" clears it' })
+  @Nullable()
+  @IsText({ max: 2000, min: 0 })
+  notes?: string | null;
 
   @ApiPropertyOptional({ enum: CLIENT_LOCALES })
-  @IsOptional()
-  @IsIn(CLIENT_LOCALES, { message: `clientLocale must be one of: ${CLIENT_LOCALES.join(', ')}` })
+  @Optional()
+  @IsOneOf(CLIENT_LOCALES)
   clientLocale?: string;
 }
 
 export class CancelAppointmentDto {
-  @ApiPropertyOptional({ example: 'Indisponibilité du conseiller', description: 'Included in the cancellation SMS' })
-  @IsOptional()
+  @ApiPropertyOptional({ example: 'Indisponibilité du conseiller', maxLength: 200, description: 'Included in the cancellation SMS' })
+  @Optional()
   @trim
-  @IsString()
-  @MaxLength(200)
+  @IsText({ max: 200, min: 0 })
   reason?: string;
 }
 
+// Filters carry a description, never an example: Swagger UI's "Try it out" would pre-fill it and filter the answer.
 export class ListAppointmentsQueryDto extends PaginationQueryDto {
   @ApiPropertyOptional({ enum: STATUSES })
-  @IsOptional()
-  @IsIn(STATUSES, { message: `status must be one of: ${STATUSES.join(', ')}` })
+  @Optional()
+  @IsOneOf(STATUSES)
   status?: AppointmentStatus;
 
-  @ApiPropertyOptional({ example: '2030-01-01T00:00:00Z', description: 'Starting at or after' })
-  @IsOptional()
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Starting at or after this instant (ISO 8601, e.g. 2030-01-01T00:00:00Z)',
+  })
+  @Optional()
   @IsIsoDateTime()
   from?: Date;
 
-  @ApiPropertyOptional({ example: '2030-01-31T23:59:59Z', description: 'Starting at or before' })
-  @IsOptional()
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Starting at or before this instant (ISO 8601)' })
+  @Optional()
   @IsIsoDateTime()
   to?: Date;
 
-  @ApiPropertyOptional({ example: '0612345678' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(32)
+  @ApiPropertyOptional({ type: String, maxLength: 32, description: "The client's number, in any format" })
+  @Optional()
+  @IsText({ max: 32 })
   phone?: string;
 }

@@ -1,28 +1,32 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEnum, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
+import { IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { AuditAction } from '../audit-action.enum.js';
 
+// Filters carry a description, never an example: Swagger UI's "Try it out" would pre-fill it and filter the answer.
 export class ListAuditQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ enum: AuditAction, example: AuditAction.SendSms })
-  @IsOptional()
-  @IsEnum(AuditAction, { message: `action must be one of: ${Object.values(AuditAction).join(', ')}` })
+  @ApiPropertyOptional({ enum: AuditAction, description: 'Only this action (send_sms, login_success…)' })
+  @Optional()
+  @IsOneOf(Object.values(AuditAction))
   action?: AuditAction;
 
-  @ApiPropertyOptional({ description: "The actor's user id or email", example: 'admin@example.com' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(254)
+  @ApiPropertyOptional({ type: String, maxLength: 254, description: "The actor's user id or email" })
+  @Optional()
+  @IsText({ max: 254 })
   actor?: string;
 
-  @ApiPropertyOptional({ description: 'Entries at or after this instant (ISO 8601)', example: '2024-01-01T00:00:00Z' })
-  @IsOptional()
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Entries at or after this instant (ISO 8601, e.g. 2030-01-01T00:00:00Z)',
+  })
+  @Optional()
   @IsIsoDateTime()
   from?: Date;
 
-  @ApiPropertyOptional({ description: 'Entries at or before this instant (ISO 8601)', example: '2024-12-31T23:59:59Z' })
-  @IsOptional()
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Entries at or before this instant (ISO 8601)' })
+  @Optional()
   @IsIsoDateTime()
   to?: Date;
 }

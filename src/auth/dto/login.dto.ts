@@ -1,17 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength, MinLength } from 'class-validator';
+import { IsText } from '../../common/dto/validators.js';
 
 export class LoginDto {
-  @ApiProperty({ example: 'admin@localhost' })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(254)
+  @ApiProperty({ example: 'admin@localhost', maxLength: 254 })
+  @IsText({ max: 254 })
   email: string;
 
-  @ApiProperty({ example: 'the password printed at first start, or ADMIN_PASSWORD' })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(256)
+  @ApiProperty({ example: 'the password printed at first start, or ADMIN_PASSWORD', maxLength: 256 })
+  @IsText({ max: 256 })
   password: string;
 }
 
@@ -22,6 +18,6 @@ export class TokenResponseDto {
   @ApiProperty({ example: 'Bearer' })
   token_type: 'Bearer';
 
-  @ApiProperty({ example: 3600, description: 'Lifetime in seconds' })
+  @ApiProperty({ type: 'integer', example: 3600, description: 'Lifetime in seconds' })
   expires_in: number;
 }

@@ -1,19 +1,103 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsDate } from 'class-validator';
+import { ValidateBy, type ValidationArguments } from 'class-validator';
+import { DateTime } from 'luxon';
 
 /**
- * An ISO 8601 date-time in a query or body, turned into a Date; anything unparseable is refused
- * with "<field> must be an ISO 8601 date-time".
+ * The one rule for every date the API reads (bodies, filters, template data):
+ * - a date-time must carry its offset: `2030-01-15T14:30:00+01:00` or `2030-01-15T13:30:00Z`
+ *   (seconds and fractions optional); without one it is refused, never read in the server's zone;
+ * - an impossible date or time (`2030-02-31`, `25:00`, offset `+24:00`) is refused, never rolled over;
+ * - a date alone (`2030-01-15`), where the field accepts one, is the start of that day in
+ *   DEFAULT_TIMEZONE (see {@link setDateOnlyTimeZone}).
  */
-export function IsIsoDateTime(): PropertyDecorator {
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+export type IsoDateProblem = 'format' | 'impossible' | 'no_offset' | 'date_only';
+
+export type IsoDateResult = { ok: true; date: Date; dateOnly: boolean } | { ok: false; problem: IsoDateProblem };
+
+export interface IsoDateOptions {
+  /** Accept a date alone (start of that day in `timeZone`); default true. */
+  dateOnly?: boolean;
+  /** Zone of a date alone; default the one set by {@link setDateOnlyTimeZone} (DEFAULT_TIMEZONE). */
+  timeZone?: string;
+}
+
+let dateOnlyTimeZone = 'Europe/Paris';
+
+/** Called once at boot with DEFAULT_TIMEZONE: the zone in which a date alone is read. */
+export function setDateOnlyTimeZone(timeZone: string): void {
+  if (!DateTime.now().setZone(timeZone).isValid) throw new Error(`Unknown time zone ${JSON.stringify(timeZone)}`);
+  dateOnlyTimeZone = timeZone;
+}
+
+/** Parses `text` by the rule above; never throws. */
+export function parseIsoDate(text: unknown, options: IsoDateOptions = {}): IsoDateResult {
+  if (typeof text !== 'string' || text.length > 40) return { ok: false, problem: 'format' };
+  const match = ISO_DATE.exec(text);
+  if (!match) return { ok: false, problem: 'format' };
+  const [, , , , hour, , , offset] = match;
+  if (hour === undefined) {
+    if (options.dateOnly === false) return { ok: false, problem: 'date_only' };
+    const day = DateTime.fromISO(text, { zone: options.timeZone ?? dateOnlyTimeZone });
+    return day.isValid ? { ok: true, date: day.startOf('day').toJSDate(), dateOnly: true } : { ok: false, problem: 'impossible' };
+  }
+  if (offset === undefined) return { ok: false, problem: 'no_offset' };
+  // Luxon reads 24:00 as the next midnight: the rule refuses every rollover.
+  if (Number(hour) > 23) return { ok: false, problem: 'impossible' };
+  if (offset !== 'Z') {
+    const digits = offset.replace(':', '');
+    if (Number(digits.slice(1, 3)) > 23 || Number(digits.slice(3, 5)) > 59) return { ok: false, problem: 'impossible' };
+  }
+  const instant = DateTime.fromISO(text, { setZone: true });
+  return instant.isValid ? { ok: true, date: instant.toJSDate(), dateOnly: false } : { ok: false, problem: 'impossible' };
+}
+
+/** An ISO 8601 date-time with an offset (never a date alone), or undefined: template data's `startsAt`. */
+export function parseIsoInstant(text: string): Date | undefined {
+  const result = parseIsoDate(text, { dateOnly: false });
+  return result.ok ? result.date : undefined;
+}
+
+/** What the caller is told, per problem. */
+export function isoDateMessage(field: string, problem: IsoDateProblem): string {
+  switch (problem) {
+    case 'no_offset':
+      return `${field} must say its offset from UTC: add Z or an offset such as +01:00 (e.g. 2030-01-15T14:30:00+01:00)`;
+    case 'impossible':
+      return `${field} is not a real date and time (check the day of the month, the hour and the offset)`;
+    case 'date_only':
+      return `${field} needs a time and its offset, not only a date (e.g. 2030-01-15T14:30:00+01:00)`;
+    default:
+      return `${field} must be an ISO 8601 date-time with an offset, such as 2030-01-15T14:30:00+01:00 or 2030-01-15T13:30:00Z`;
+  }
+}
+
+/** What a refused value becomes after the transform, so the validator can say why. */
+class InvalidIsoDate {
+  constructor(readonly problem: IsoDateProblem) {}
+}
+
+/**
+ * An ISO 8601 date-time in a query or body, turned into a Date by {@link parseIsoDate}; a refused
+ * value is a 400 saying why (`startsAt must say its offset from UTC: add Z or …`).
+ * `@IsIsoDateTime({ dateOnly: false })` for instants (`startsAt`, `sendAt`); filters accept a date alone.
+ */
+export function IsIsoDateTime(options: IsoDateOptions = {}): PropertyDecorator {
   return applyDecorators(
     Transform(({ value }) => {
-      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-        return value instanceof Date ? value : new Date(NaN);
-      }
-      return new Date(value);
+      if (value instanceof Date) return value;
+      const result = parseIsoDate(value, options);
+      return result.ok ? result.date : new InvalidIsoDate(result.problem);
     }),
-    IsDate({ message: ({ property }) => `${property} must be an ISO 8601 date-time such as 2024-01-15T14:30:00Z` }),
+    ValidateBy({
+      name: 'isIsoDateTime',
+      validator: {
+        validate: (value: unknown) => value instanceof Date && !Number.isNaN(value.getTime()),
+        defaultMessage: (args?: ValidationArguments) =>
+          isoDateMessage(args?.property ?? 'date', args?.value instanceof InvalidIsoDate ? args.value.problem : 'format'),
+      },
+    }),
   );
 }

@@ -1,25 +1,44 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { IsIntegerInRange, Optional, ToInteger } from './validators.js';
 
 export const MAX_PAGE_SIZE = 200;
+/** Past this page every listing is empty anyway; the bound keeps OFFSET within every database's integers. */
+export const MAX_PAGE = 100_000;
 
 export class PaginationQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1, example: 1 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  page = 1;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })
+  @Optional()
+  @ToInteger()
+  @IsIntegerInRange(1, MAX_PAGE)
+  page: number = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 50, example: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_PAGE_SIZE)
-  limit = 50;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 50, description: 'Items per page' })
+  @Optional()
+  @ToInteger()
+  @IsIntegerInRange(1, MAX_PAGE_SIZE)
+  limit: number = 50;
+}
+
+type Constructor = abstract new (...args: never[]) => unknown;
+
+/** The OpenAPI class of one page of `item`s: `{items, total, page, limit}`. */
+export function PageOf(item: Constructor, name: string) {
+  class PageDto {
+    @ApiProperty({ type: item, isArray: true })
+    items: unknown[];
+
+    @ApiProperty({ type: 'integer', description: 'Items matching the filters, on every page' })
+    total: number;
+
+    @ApiProperty({ type: 'integer', example: 1 })
+    page: number;
+
+    @ApiProperty({ type: 'integer', example: 50 })
+    limit: number;
+  }
+  Object.defineProperty(PageDto, 'name', { value: name });
+  return PageDto;
 }
 
 export interface Page<T> {

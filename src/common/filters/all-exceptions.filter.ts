@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { MappedError, type AnswerContext } from '../errors/mapped-error.js';
+import { describeError } from '../log-safe.js';
 
 /** The one error body every route answers with. */
 export interface ErrorBody {
@@ -21,21 +23,33 @@ interface FastifyLikeError {
 }
 
 /**
- * Turns every error into `{statusCode, error, message}`. Known HTTP errors keep their text; anything
- * else is logged and answered as a bare 500 without its stack, SQL or secrets.
+ * Turns every error into `{statusCode, error, message}`, for every controller of every module. Known
+ * HTTP errors keep their text; domain errors ({@link MappedError}: SMS input and send errors, phone
+ * numbers, template data) answer what they say; anything else is logged (escaped, one line plus its
+ * stack frames) and answered as a bare 500 without its stack, SQL or secrets.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { body, headers } = this.toBody(exception);
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const acceptLanguage = http.getRequest<FastifyRequest | undefined>()?.headers?.['accept-language'];
+    const { body, headers } = this.toBody(exception, { acceptLanguage });
     for (const [name, value] of Object.entries(headers)) void reply.header(name, value);
     void reply.status(body.statusCode).send(body);
   }
 
-  toBody(exception: unknown): { body: ErrorBody; headers: Record<string, string> } {
+  toBody(exception: unknown, context: AnswerContext = {}): { body: ErrorBody; headers: Record<string, string> } {
+    if (exception instanceof MappedError) {
+      const answer = exception.toHttp(context);
+      const status = answer.status;
+      return {
+        body: { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: exception.message, ...answer.body } as ErrorBody,
+        headers: answer.headers ?? {},
+      };
+    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
@@ -53,7 +67,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
         headers: {},
       };
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    this.logger.error(describeError(exception));
     return {
       body: { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'An unexpected error occurred' },
       headers: {},

@@ -21,7 +21,10 @@ export class SmsOutbox1764300000000 implements MigrationInterface {
       'sms_messages',
       new TableIndex({ name: 'UQ_sms_messages_dedupe_key', columnNames: ['dedupe_key'], isUnique: true }),
     );
-    await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_status_not_before', columnNames: ['status', 'not_before'] }));
+    await queryRunner.createIndex(
+      'sms_messages',
+      new TableIndex({ name: 'IDX_sms_messages_status_not_before', columnNames: ['status', 'not_before'] }),
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -21,7 +21,6 @@ export class SmsDispatch1764440000000 implements MigrationInterface {
       'sms_messages',
       new TableIndex({ name: 'IDX_sms_messages_batch_status', columnNames: ['batch_id', 'status'] }),
     );
-    await queryRunner.createIndex('sms_messages', new TableIndex({ name: 'IDX_sms_messages_provider_sid', columnNames: ['provider_sid'] }));
     // The dispatcher's claim: waiting rows (status queued, no SID yet) in not_before order, without reading
     // the sent ones that carry Twilio's own `queued` status.
     await queryRunner.createIndex(
@@ -57,7 +56,6 @@ export class SmsDispatch1764440000000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropTable('sms_batches');
     await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_outbox');
-    await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_provider_sid');
     await queryRunner.dropIndex('sms_messages', 'IDX_sms_messages_batch_status');
     for (const column of ['actor_role', 'sent_at', 'last_attempt_at']) await queryRunner.dropColumn('sms_messages', column);
   }

@@ -22,14 +22,16 @@ export function columnTypes(queryRunner: QueryRunner) {
       length: postgres ? undefined : '36',
       isNullable,
     }),
-    /** UTC timestamps (see data-source.ts for how PostgreSQL keeps them UTC). */
+    /**
+     * Instants: `timestamptz` on PostgreSQL (an absolute time, read back the same whatever the session's
+     * TimeZone), `datetime` text in UTC on SQLite (TypeORM writes and reads it as UTC).
+     */
     timestamp: (name: string, options: { isNullable?: boolean; now?: boolean } = {}): TableColumnOptions => ({
       name,
-      type: postgres ? 'timestamp' : 'datetime',
+      type: postgres ? 'timestamptz' : 'datetime',
       isNullable: options.isNullable ?? false,
-      // PostgreSQL's now() is in the server's zone; the columns hold UTC, so ask for UTC explicitly.
       // SQLite's datetime('now') has whole seconds: keep milliseconds so "newest first" holds.
-      default: options.now ? (postgres ? "timezone('utc', now())" : "(strftime('%Y-%m-%d %H:%M:%f', 'now'))") : undefined,
+      default: options.now ? (postgres ? 'now()' : "(strftime('%Y-%m-%d %H:%M:%f', 'now'))") : undefined,
     }),
     json: (name: string, isNullable = true): TableColumnOptions => ({ name, type: 'json', isNullable }),
   };

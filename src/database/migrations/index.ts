@@ -2,6 +2,11 @@ import { Foundation1764000000000 } from './1764000000000-foundation.js';
 import { SmsMessages1764100000000 } from './1764100000000-sms-messages.js';
 import { Appointments1764200000000 } from './1764200000000-appointments.js';
 import { SmsOutbox1764300000000 } from './1764300000000-sms-outbox.js';
+import { UserTokenVersion1764410000000 } from './1764410000000-user-token-version.js';
+import { Timestamptz1764420000000 } from './1764420000000-timestamptz.js';
+import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.js';
+import { Retention1764460000000 } from './1764460000000-retention.js';
+import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
@@ -10,5 +15,10 @@ export const MIGRATIONS = [
   SmsMessages1764100000000,
   Appointments1764200000000,
   SmsOutbox1764300000000,
+  UserTokenVersion1764410000000,
+  Timestamptz1764420000000,
+  IdempotencyKeys1764420000001,
   SmsDispatch1764440000000,
+  SmsDelivery1764450000000,
+  Retention1764460000000,
 ];

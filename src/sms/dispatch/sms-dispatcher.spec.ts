@@ -2,6 +2,7 @@ import type { EventEmitter2 } from '@nestjs/event-emitter';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import type { AppConfig } from '../../config/app-config.js';
+import type { MetricsService } from '../../metrics/metrics.service.js';
 import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
 import type { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsKind, SmsMessage } from '../sms-message.entity.js';
@@ -65,6 +66,7 @@ describe(SmsDispatcher.name, () => {
       events as unknown as EventEmitter2,
       batches as unknown as SmsBatchesService,
       config,
+      { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
     );
   });
 

@@ -3,7 +3,9 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { EventEmitter } from 'node:events';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
+import { describeError } from '../../common/log-safe.js';
 import { AppConfig } from '../../config/app-config.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
 import { SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../sms.events.js';
@@ -46,6 +48,7 @@ export class SmsDispatcher {
     private readonly events: EventEmitter2,
     private readonly batches: SmsBatchesService,
     config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
   }
@@ -118,6 +121,7 @@ export class SmsDispatcher {
       return { final: false, lostLease: true };
     }
     if (settlement.kind === 'retry') {
+      this.metrics.retry(retryReason(settlement.errorCode));
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore };
     }
@@ -129,6 +133,7 @@ export class SmsDispatcher {
       errorCode: settlement.kind === 'failed' ? settlement.errorCode : null,
       errorMessage: settlement.kind === 'failed' ? settlement.errorMessage : null,
     });
+    this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
     await this.afterFinal(message, now, result.finishedBatchId);
     return { final: true };
   }
@@ -148,7 +153,7 @@ export class SmsDispatcher {
       this.events.emit(SMS_EVENTS.messageUpdated, event);
       if (finishedBatchId) await this.batches.journalFinished(finishedBatchId);
     } catch (error) {
-      this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${describeError(error)}`);
     } finally {
       // The final row as stored: a request waiting on it answers without reading it again.
       this.settled.emit(message.id, message);
@@ -186,13 +191,22 @@ export class SmsDispatcher {
   }
 }
 
+/** The metrics' retry reason for a stored error code. */
+function retryReason(code: string): string {
+  if (code === '20429' || code === '429') return 'rate_limited';
+  if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
+  if (code === 'NETWORK') return 'network';
+  if (code === 'TIMEOUT') return 'timeout';
+  return 'unknown_outcome';
+}
+
 function later(ms: number): Date {
   return new Date(Date.now() + ms);
 }
 
 function asFailure(error: unknown, logger: Logger): ProviderFailure {
   if (error instanceof SmsProviderError) return error.failure;
-  logger.error(`SMS provider call failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`);
+  logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
   // Not attributable: the request may have left, so it counts as an unknown outcome.
   return { kind: 'lost', message: 'Unexpected error while calling the SMS provider' };
 }

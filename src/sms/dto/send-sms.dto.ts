@@ -1,93 +1,82 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  ArrayMinSize,
-  IsArray,
-  IsIn,
-  IsNotEmpty,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  MaxLength,
-  ValidateNested,
-} from 'class-validator';
+import { IsObject, Matches, ValidateNested } from 'class-validator';
+import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
+import { IsObjectList, IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { MAX_SMS_BODY_LENGTH } from '../encoding/sms-encoding.js';
 import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
 
 const PHONE_MAX = 32;
+const RECIPIENTS_MESSAGE = 'must be an array of objects such as [{"phone": "+33612345678", "name": "Jean Dupont"}]';
+const TOO_LONG = `must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)`;
+
+/** Send later: the same property on send, notification and bulk. */
+function SendAt(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: String,
+      format: 'date-time',
+      example: '2030-01-15T14:30:00+01:00',
+      description:
+        'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; ' +
+        'cancel with POST /api/sms/messages/{id}/cancel (bulk: POST /api/sms/bulk/{batchId}/cancel)',
+    }),
+    Optional(),
+    IsIsoDateTime({ dateOnly: false }),
+  );
+}
 
 export class SendSmsDto {
-  @ApiProperty({ example: '+33612345678', description: 'Any common format; national numbers default to France' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(PHONE_MAX)
+  @ApiProperty({ example: '+33612345678', maxLength: PHONE_MAX, description: 'Any common format; national numbers default to France' })
+  @IsText({ max: PHONE_MAX })
   to: string;
 
   @ApiProperty({ example: 'Votre message SMS ici', maxLength: MAX_SMS_BODY_LENGTH })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX_SMS_BODY_LENGTH, { message: `message must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)` })
+  @IsText({ max: MAX_SMS_BODY_LENGTH, tooLong: TOO_LONG })
   message: string;
 
-  @ApiPropertyOptional({
-    example: '2030-01-15T14:30:00+01:00',
-    description:
-      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(40)
-  sendAt?: string;
+  @SendAt()
+  sendAt?: Date;
 }
 
 export class SendNotificationDto {
-  @ApiProperty({ example: '+33612345678' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(PHONE_MAX)
+  @ApiProperty({ example: '+33612345678', maxLength: PHONE_MAX })
+  @IsText({ max: PHONE_MAX })
   to: string;
 
   @ApiProperty({ enum: NOTIFICATION_TYPES, example: 'appointment_confirmed' })
-  @IsIn(NOTIFICATION_TYPES, { message: `type must be one of: ${NOTIFICATION_TYPES.join(', ')}` })
+  @IsOneOf(NOTIFICATION_TYPES)
   type: string;
 
   @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
     example: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
     description: 'Fields of the type (GET /api/sms/templates lists them). Appointment types take date and time, or an ISO startsAt.',
   })
   @IsObject({ message: 'data must be an object such as {"name": "Jean Dupont"}' })
   data: Record<string, unknown>;
 
-  @ApiPropertyOptional({ example: 'fr', description: 'Template language: fr (default) or en' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(10)
+  @ApiPropertyOptional({ example: 'fr', maxLength: 10, description: 'Template language: fr (default) or en' })
+  @Optional()
+  @IsText({ max: 10 })
   locale?: string;
 
-  @ApiPropertyOptional({
-    example: '2030-01-15T14:30:00+01:00',
-    description:
-      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(40)
-  sendAt?: string;
+  @SendAt()
+  sendAt?: Date;
 }
 
 export class BulkRecipientDto {
-  @ApiProperty({ example: '+33612345678' })
-  @IsString()
-  @MaxLength(PHONE_MAX)
+  @ApiProperty({ example: '+33612345678', maxLength: PHONE_MAX, description: 'An invalid number is reported for this recipient only' })
+  @IsText({ max: PHONE_MAX, min: 0 })
   phone: string;
 
-  @ApiPropertyOptional({ example: 'Jean Dupont' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(120)
+  @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: 120, description: 'Replaces {{name}} in the message' })
+  @Optional()
+  @IsText({ max: 120, min: 0 })
   name?: string;
 }
 
@@ -99,47 +88,37 @@ export class SendBulkSmsDto {
       { phone: '+33687654321', name: 'Marie Martin' },
     ],
   })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ValidateNested({ each: true })
+  @IsObjectList(RECIPIENTS_MESSAGE, 'must hold at least one recipient')
+  @ValidateNested({ each: true, message: `recipients ${RECIPIENTS_MESSAGE}` })
   @Type(() => BulkRecipientDto)
   recipients: BulkRecipientDto[];
 
-  @ApiProperty({ example: 'Message pour tous les destinataires', description: "{{name}} is replaced by each recipient's name" })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(MAX_SMS_BODY_LENGTH, { message: `message must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)` })
+  @ApiProperty({
+    example: 'Bonjour {{name}}, votre dossier est à jour.',
+    maxLength: MAX_SMS_BODY_LENGTH,
+    description: "{{name}} is replaced by each recipient's name (and tidily removed when there is none)",
+  })
+  @IsText({ max: MAX_SMS_BODY_LENGTH, tooLong: TOO_LONG })
   message: string;
 
-  @ApiPropertyOptional({
-    example: '2030-01-15T14:30:00+01:00',
-    description:
-      'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; cancel with POST /api/sms/messages/:id/cancel',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(40)
-  sendAt?: string;
+  @SendAt()
+  sendAt?: Date;
 }
 
 export class BatchMessagesQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({
-    enum: BATCH_STATES,
-    description: 'Only messages in this state (sent: taken by the provider, whatever its status)',
-  })
-  @IsOptional()
-  @IsIn(BATCH_STATES, { message: `state must be one of: ${BATCH_STATES.join(', ')}` })
+  @ApiPropertyOptional({ enum: BATCH_STATES, description: 'Only messages in this state (sent: taken by the provider, whatever its status)' })
+  @Optional()
+  @IsOneOf(BATCH_STATES)
   state?: BatchState;
 }
 
 export class FormatPhoneDto {
-  @ApiProperty({ example: '0612345678' })
-  @IsString()
-  @MaxLength(PHONE_MAX)
+  @ApiProperty({ example: '0612345678', maxLength: PHONE_MAX })
+  @IsText({ max: PHONE_MAX, min: 0 })
   phone: string;
 
   @ApiPropertyOptional({ example: 'FR', description: 'ISO country for national numbers (default DEFAULT_COUNTRY)' })
-  @IsOptional()
+  @Optional()
   @Matches(/^[A-Za-z]{2}$/, { message: 'country must be a two-letter ISO country code such as FR' })
   country?: string;
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
+import { safeLogText } from '../../common/log-safe.js';
 import {
   APPOINTMENT_EVENTS,
   type AppointmentCancelledEvent,
@@ -55,7 +56,9 @@ export class AppointmentSmsListener {
       );
     } catch (error) {
       // Stored as failed by SmsService; the appointment change stands.
-      this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error instanceof Error ? error.message : error)}`,
+      );
     }
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type twilio from 'twilio';
 import { AppConfig } from '../../config/app-config.js';
+import type { MetricsService } from '../../metrics/metrics.service.js';
 import { createTwilioClient, toTwilioFailure } from '../twilio/twilio-client.factory.js';
 import { OutgoingSms, ProviderReceipt, SentMessageQuery, SmsProvider, SmsProviderError } from './sms-provider.js';
 
@@ -22,11 +23,19 @@ export class TwilioSmsProvider implements SmsProvider {
   private readonly messagingServiceSid?: string;
   private readonly from?: string;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, metrics?: MetricsService) {
     const { accountSid, authToken, apiBaseUrl, timeoutMs, messagingServiceSid, phoneNumber } = config.twilio;
     // A look-up and a send never overlap for one message, so the pool needs one connection per call in flight.
     const poolSize = Math.max(20, config.dispatch.maxConcurrency);
-    this.client = createTwilioClient({ accountSid: accountSid!, authToken: authToken!, baseUrl: apiBaseUrl, timeoutMs, poolSize });
+    this.client = createTwilioClient({
+      accountSid: accountSid!,
+      authToken: authToken!,
+      baseUrl: apiBaseUrl,
+      timeoutMs,
+      poolSize,
+      // Every SDK call's latency and error code (twilio_request_duration_seconds, twilio_errors_total).
+      observer: metrics && ((call) => metrics.twilioCall(call.durationMs, call.errorCode, call.operation)),
+    });
     this.messagingServiceSid = messagingServiceSid;
     this.from = messagingServiceSid ? undefined : phoneNumber;
     this.sender = messagingServiceSid ?? phoneNumber ?? null;

@@ -1,4 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { parseIsoInstant } from '../../common/dto/iso-date.js';
+import { InputError } from '../../common/errors/mapped-error.js';
+import { quoteInput } from '../../common/log-safe.js';
 import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
 import {
   DEFAULT_LOCALE,
@@ -21,18 +24,18 @@ export type TemplateDataProblem =
   'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
 
 /** The data (or type, or locale) given to {@link SmsTemplateService.render} cannot make an SMS. */
-export class TemplateDataError extends Error {
+export class TemplateDataError extends InputError {
   override readonly name = 'TemplateDataError';
 
   constructor(
     /** The offending input: a data field name, or `type`, `locale`, `data`. */
-    readonly field: string,
+    field: string,
     readonly problem: TemplateDataProblem,
     message: string,
     /** The accepted values, for `unknown_type` (the public types) and `unsupported_locale`. */
-    readonly allowed?: readonly string[],
+    allowed?: readonly string[],
   ) {
-    super(message);
+    super(field, message, allowed);
   }
 }
 
@@ -56,28 +59,6 @@ const MOMENT_FORMATS: Record<TemplateLocale, { tag: string; date: Intl.DateTimeF
     time: { hour: 'numeric', minute: '2-digit', hour12: true },
   },
 };
-
-/** ISO 8601 date-time with an explicit offset or Z; seconds and fractions optional. */
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/;
-
-function parseIsoInstant(text: string): Date | undefined {
-  const match = ISO_INSTANT.exec(text);
-  if (!match) return undefined;
-  const [year, month, day, hour, minute, second = '0', offsetHours = '0', offsetMinutes = '0'] = match.slice(1);
-  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
-  const inRange =
-    Number(month) >= 1 &&
-    Number(month) <= 12 &&
-    Number(day) >= 1 &&
-    Number(day) <= daysInMonth &&
-    Number(hour) <= 23 &&
-    Number(minute) <= 59 &&
-    Number(second) <= 59 &&
-    Number(offsetHours) <= 23 &&
-    Number(offsetMinutes) <= 59;
-  const time = Date.parse(text);
-  return inRange && !Number.isNaN(time) ? new Date(time) : undefined;
-}
 
 /** Intl may separate `2:30` and `PM` with a narrow no-break space, which is not GSM-7: plain spaces only. */
 const toPlainSpaces = (text: string): string => text.replace(/[\s\u00a0\u202f]+/g, ' ');
@@ -134,7 +115,7 @@ export class SmsTemplateService {
       throw new TemplateDataError(
         'type',
         'unknown_type',
-        `Unknown notification type "${String(type)}"; expected one of: ${NOTIFICATION_TYPES.join(', ')}`,
+        `Unknown notification type ${quoteInput(type)}; expected one of: ${NOTIFICATION_TYPES.join(', ')}`,
         [...NOTIFICATION_TYPES],
       );
     }
@@ -155,7 +136,7 @@ export class SmsTemplateService {
       throw new TemplateDataError(
         'locale',
         'unsupported_locale',
-        `Unsupported locale "${String(locale)}"; supported: ${SUPPORTED_LOCALES.join(', ')}`,
+        `Unsupported locale ${quoteInput(locale)}; supported: ${SUPPORTED_LOCALES.join(', ')}`,
         [...SUPPORTED_LOCALES],
       );
     }

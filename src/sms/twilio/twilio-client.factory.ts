@@ -30,6 +30,39 @@ export interface TwilioClientOptions {
   timeoutMs?: number;
   /** Connections kept open to Twilio (default 20); at least the requests allowed in flight at once. */
   poolSize?: number;
+  /** Told about every API call once it ends (metrics): never the request or the answer itself. */
+  observer?: (call: TwilioCallObservation) => void;
+}
+
+/** One call to Twilio's API, as the observer sees it. */
+export interface TwilioCallObservation {
+  /** `POST Messages`, `GET Messages`, `GET Message`… (the resource, never an id or a number). */
+  operation: string;
+  durationMs: number;
+  /** Set when the call failed: Twilio's error code, else the HTTP status, `timeout` or `network`. */
+  errorCode?: string;
+}
+
+/** `POST /2010-04-01/Accounts/AC…/Messages.json` → `POST Messages`; `/Messages/SM….json` → `GET Message`. */
+export function twilioOperation(method: string, uri: string): string {
+  const path = uri.replace(/^[a-z]+:\/\/[^/]+/i, '').split('?')[0];
+  const parts = path.split('/').filter(Boolean);
+  const last = (parts[parts.length - 1] ?? '').replace(/\.json$/, '');
+  const resource = /^[A-Z]{2}[0-9a-f]{32}$/.test(last) ? `${parts[parts.length - 2] ?? ''}`.replace(/s$/, '') : last;
+  return `${method.toUpperCase()} ${resource || 'unknown'}`;
+}
+
+function errorCodeOf(statusCode: number, body: unknown): string {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      parsed = undefined;
+    }
+  }
+  const code = (parsed as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' || (typeof code === 'string' && /^\d+$/.test(code)) ? String(code) : `http_${statusCode}`;
 }
 
 /** The SDK's legacy error class (`twilio.RestException`), with what we may attach. */
@@ -90,10 +123,12 @@ function isRfc9457Body(body: unknown): boolean {
 
 class BaseUrlRequestClient extends twilio.RequestClient {
   private readonly baseUrl: string | undefined;
+  private readonly observer: TwilioClientOptions['observer'];
 
-  constructor(baseUrl: string | undefined, opts: SdkRequestClient.RequestClientOptions) {
+  constructor(baseUrl: string | undefined, opts: SdkRequestClient.RequestClientOptions, observer?: TwilioClientOptions['observer']) {
     super(opts);
     this.baseUrl = baseUrl;
+    this.observer = observer;
     // RequestClient only configures an https.Agent (httpsAgent); a plain-http
     // base URL would otherwise fall back to Node's global agent and lose the
     // socket timeout and pool limits.
@@ -108,6 +143,24 @@ class BaseUrlRequestClient extends twilio.RequestClient {
   }
 
   override async request<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse.default<TData>> {
+    if (!this.observer) return this.send(opts);
+    const started = performance.now();
+    const operation = twilioOperation(opts.method, opts.uri);
+    try {
+      const response = await this.send(opts);
+      const errorCode = response.statusCode >= 400 ? errorCodeOf(response.statusCode, response.body) : undefined;
+      this.observer({ operation, durationMs: performance.now() - started, errorCode });
+      return response;
+    } catch (error) {
+      const failure = toTwilioFailure(error);
+      const errorCode =
+        failure.kind === 'rejected' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
+      this.observer({ operation, durationMs: performance.now() - started, errorCode });
+      throw error;
+    }
+  }
+
+  private async send<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse.default<TData>> {
     const uri = this.baseUrl ? rewriteTwilioUri(opts.uri, this.baseUrl) : opts.uri;
     const response = await super.request<TData>({ ...opts, uri });
     // The SDK turns an error response into a RestException built from status
@@ -136,13 +189,17 @@ export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio 
   // Keep every pooled connection open between bursts: with the SDK's default of 5 idle sockets out
   // of 20, each burst of sends re-opens connections (a TLS handshake each, against Twilio).
   // autoRetry stays off (explicitly): the dispatcher owns retries, and a blind resend could send twice.
-  const httpClient = new BaseUrlRequestClient(baseUrl, {
-    timeout,
-    keepAlive: true,
-    maxSockets: options.poolSize ?? POOL_SIZE,
-    maxFreeSockets: options.poolSize ?? POOL_SIZE,
-    autoRetry: false,
-  });
+  const httpClient = new BaseUrlRequestClient(
+    baseUrl,
+    {
+      timeout,
+      keepAlive: true,
+      maxSockets: options.poolSize ?? POOL_SIZE,
+      maxFreeSockets: options.poolSize ?? POOL_SIZE,
+      autoRetry: false,
+    },
+    options.observer,
+  );
   return new twilio.Twilio(options.accountSid, options.authToken, {
     httpClient,
     timeout,

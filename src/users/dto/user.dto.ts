@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsEmail, IsEnum, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { PageOf } from '../../common/dto/pagination.dto.js';
+import { IsBool, IsEmailAddress, IsOneOf, IsText, Nullable, Optional } from '../../common/dto/validators.js';
 import { Role, ROLES } from '../role.enum.js';
 import type { User } from '../user.entity.js';
 
@@ -8,65 +9,60 @@ export const MIN_PASSWORD_LENGTH = 12;
 const trim = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
 
 export class CreateUserDto {
-  @ApiProperty({ example: 'marie.martin@example.com' })
+  @ApiProperty({ example: 'marie.martin@example.com', maxLength: 254 })
   @trim
-  @IsEmail({}, { message: 'email must be an email address' })
-  @MaxLength(254)
+  @IsEmailAddress(254)
   email: string;
 
-  @ApiProperty({ minLength: MIN_PASSWORD_LENGTH, example: 'correct-horse-battery' })
-  @IsString()
-  @MinLength(MIN_PASSWORD_LENGTH, { message: `password must be at least ${MIN_PASSWORD_LENGTH} characters long` })
-  @MaxLength(256)
+  @ApiProperty({ minLength: MIN_PASSWORD_LENGTH, maxLength: 256, example: 'correct-horse-battery' })
+  @IsText({ min: MIN_PASSWORD_LENGTH, max: 256 })
   password: string;
 
   @ApiProperty({ enum: ROLES, example: Role.Admin })
-  @IsEnum(Role, { message: `role must be one of: ${ROLES.join(', ')}` })
+  @IsOneOf(ROLES)
   role: Role;
 
-  @ApiPropertyOptional({ example: 'Marie Martin' })
-  @IsOptional()
+  @ApiPropertyOptional({ example: 'Marie Martin', maxLength: 120 })
+  @Optional()
   @trim
-  @IsString()
-  @MaxLength(120)
+  @IsText({ max: 120, min: 0 })
   name?: string;
 
-  @ApiPropertyOptional({ example: '0612345678', description: 'Normalised to E.164 (France by default)' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(32)
+  @ApiPropertyOptional({ example: '0612345678', maxLength: 32, description: 'Normalised to E.164 (France by default)' })
+  @Optional()
+  @IsText({ max: 32, min: 0 })
   phone?: string;
 }
 
+/**
+ * Every field may be left out (kept as is). `name` and `phone` may be null (or empty) to clear them; null is
+ * refused for `role`, `password` and `disabled`, which always have a value.
+ */
 export class UpdateUserDto {
   @ApiPropertyOptional({ enum: ROLES })
-  @IsOptional()
-  @IsEnum(Role, { message: `role must be one of: ${ROLES.join(', ')}` })
+  @Optional()
+  @IsOneOf(ROLES)
   role?: Role;
 
-  @ApiPropertyOptional({ minLength: MIN_PASSWORD_LENGTH })
-  @IsOptional()
-  @IsString()
-  @MinLength(MIN_PASSWORD_LENGTH, { message: `password must be at least ${MIN_PASSWORD_LENGTH} characters long` })
-  @MaxLength(256)
+  @ApiPropertyOptional({ minLength: MIN_PASSWORD_LENGTH, maxLength: 256 })
+  @Optional()
+  @IsText({ min: MIN_PASSWORD_LENGTH, max: 256 })
   password?: string;
 
-  @ApiPropertyOptional({ example: 'Marie Martin', nullable: true })
-  @IsOptional()
+  @ApiPropertyOptional({ type: String, example: 'Marie Martin', maxLength: 120, nullable: true, description: 'null or "" clears it' })
+  @Nullable()
   @trim
-  @IsString()
-  @MaxLength(120)
-  name?: string;
+  @IsText({ max: 120, min: 0 })
+  name?: string | null;
 
-  @ApiPropertyOptional({ example: '+33612345678', nullable: true })
-  @IsOptional()
-  @IsString()
-  @MaxLength(32)
-  phone?: string;
+  @ApiPropertyOptional({ type: String, example: '+33612345678', maxLength: 32, nullable: true, description: 'null or "" clears it' })
+  @Nullable()
+  @IsText({ max: 32, min: 0 })
+  phone?: string | null;
 
-  @ApiPropertyOptional({ description: 'A disabled user cannot sign in; their tokens stop working' })
-  @IsOptional()
-  @IsBoolean()
+  @ApiPropertyOptional({ type: Boolean, description: 'A disabled user cannot sign in; their tokens stop working' })
+  @Optional()
+  @IsBool()
   disabled?: boolean;
 }
 
@@ -94,3 +90,5 @@ export class UserView {
     };
   }
 }
+
+export const UserPageDto = PageOf(UserView, 'UserPageDto');

@@ -172,7 +172,7 @@ describe(PhoneNumberService.name, () => {
     });
 
     it('uses the country argument for national numbers', () => {
-      expect(sut.normalize('0470 12 34 56', 'BE')).toBe('+32470123456');
+      expect(sut.normalize('0470 12 34 56', { country: 'BE' })).toBe('+32470123456');
     });
 
     it('returns the Twilio magic test numbers unchanged', () => {
@@ -193,7 +193,9 @@ describe(PhoneNumberService.name, () => {
         name: 'InvalidPhoneNumberError',
         input: '06 12',
         code: 'TOO_SHORT',
-        message: 'The number is too short.',
+        field: 'phone',
+        reason: 'The number is too short.',
+        message: 'phone: The number is too short.',
       });
     });
 
@@ -207,8 +209,31 @@ describe(PhoneNumberService.name, () => {
       expect(codeOf(() => sut.normalize(input as string))).toBe(code);
     });
 
+    it('refuses a French landline for SMS, naming the field, but keeps it as a contact number', () => {
+      expect(() => sut.normalize('0144556677', { field: 'to', sms: true })).toThrow(InvalidPhoneNumberError);
+      const error = (() => {
+        try {
+          sut.normalize('0144556677', { field: 'to', sms: true });
+        } catch (e) {
+          return e as InvalidPhoneNumberError;
+        }
+        throw new Error('expected a refusal');
+      })();
+      expect(error).toMatchObject({ code: 'NOT_SMS_CAPABLE', field: 'to', message: expect.stringMatching(/^to: .*landline/) });
+      expect(sut.normalize('0144556677')).toBe('+33144556677');
+      expect(sut.format('0144556677')).toMatchObject({ valid: true, type: 'FIXED_LINE' });
+      expect(sut.formatRecipient('0144556677')).toMatchObject({ valid: false, reason: { code: 'NOT_SMS_CAPABLE' } });
+    });
+
+    it('keeps FIXED_LINE_OR_MOBILE numbers for SMS', () => {
+      // US numbers are FIXED_LINE_OR_MOBILE: libphonenumber cannot tell, Twilio can deliver.
+      expect(sut.format('+12015550123').type).toBe('FIXED_LINE_OR_MOBILE');
+      expect(sut.normalize('+12015550123', { sms: true })).toBe('+12015550123');
+      expect(sut.normalize('0612345678', { sms: true })).toBe('+33612345678');
+    });
+
     it('throws INVALID_COUNTRY for an unknown country argument', () => {
-      expect(codeOf(() => sut.normalize('0612345678', 'ZZ'))).toBe('INVALID_COUNTRY');
+      expect(codeOf(() => sut.normalize('0612345678', { country: 'ZZ' }))).toBe('INVALID_COUNTRY');
     });
   });
 });

@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config.js';
+import { AppConfig } from '../config/app-config.js';
 import { DEFAULT_PHONE_COUNTRY, PhoneNumberService } from './phone-number.service.js';
 
 /** One PhoneNumberService for every module that takes a number (users, SMS, appointments). */

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { InputError } from '../common/errors/mapped-error.js';
 // The `/max` metadata build: the default (`min`) build only checks lengths, so it cannot tell a mobile
 // from a landline nor reject numbers in unallocated ranges.
 import {
@@ -27,7 +28,8 @@ export const TWILIO_MAGIC_TEST_NUMBERS: ReadonlySet<string> = new Set(
 );
 
 /** Why a number was refused. The messages are English; the HTTP layer translates by code. */
-export type PhoneNumberErrorCode = 'NOT_A_NUMBER' | 'INVALID_COUNTRY' | 'TOO_SHORT' | 'TOO_LONG' | 'INVALID_LENGTH' | 'INVALID_NUMBER';
+export type PhoneNumberErrorCode =
+  'NOT_A_NUMBER' | 'INVALID_COUNTRY' | 'TOO_SHORT' | 'TOO_LONG' | 'INVALID_LENGTH' | 'INVALID_NUMBER' | 'NOT_SMS_CAPABLE';
 
 export interface PhoneNumberProblem {
   code: PhoneNumberErrorCode;
@@ -59,20 +61,32 @@ const MESSAGES: Record<PhoneNumberErrorCode, string> = {
   TOO_LONG: 'The number is too long.',
   INVALID_LENGTH: 'The number has an invalid length for its country.',
   INVALID_NUMBER: 'The number does not exist in its country numbering plan.',
+  NOT_SMS_CAPABLE: 'The number is a landline (fixed line): it cannot receive SMS.',
 };
+
+export interface NormalizeOptions {
+  /** The request field holding the number, named in the error (default `phone`). */
+  field?: string;
+  /** Country of a number written in national format (default: DEFAULT_COUNTRY). */
+  country?: string;
+  /** The number will receive SMS: a fixed line (libphonenumber's FIXED_LINE) is refused; FIXED_LINE_OR_MOBILE is kept. */
+  sms?: boolean;
+}
 
 const PARSE_ERROR_CODES = new Set<string>(['NOT_A_NUMBER', 'INVALID_COUNTRY', 'TOO_SHORT', 'TOO_LONG', 'INVALID_LENGTH']);
 
-/** Thrown by {@link PhoneNumberService.normalize}. */
-export class InvalidPhoneNumberError extends Error {
+/** Thrown by {@link PhoneNumberService.normalize}: a 400 naming the field, from any controller. */
+export class InvalidPhoneNumberError extends InputError {
   override readonly name = 'InvalidPhoneNumberError';
 
   constructor(
     readonly input: string,
     readonly code: PhoneNumberErrorCode,
-    message: string = MESSAGES[code],
+    /** Why, without the field: `The number is too short.` */
+    readonly reason: string = MESSAGES[code],
+    field = 'phone',
   ) {
-    super(message);
+    super(field, `${field}: ${reason}`);
   }
 }
 
@@ -170,14 +184,25 @@ export class PhoneNumberService {
   }
 
   /**
-   * The number in E.164, ready for Twilio; throws {@link InvalidPhoneNumberError} when it is not valid.
-   * Every route that takes a number goes through this before contacting Twilio.
+   * Like {@link format}, for a number that will receive SMS: a valid fixed line comes back invalid
+   * with `NOT_SMS_CAPABLE` (Twilio would only fail it with 21614 after storing and journaling).
    */
-  normalize(input: string, country?: string): string {
+  formatRecipient(input: string, country?: string): PhoneFormatResult {
     const result = this.format(input, country);
+    if (!result.valid || result.type !== 'FIXED_LINE') return result;
+    return { ...result, e164: null, valid: false, reason: problem('NOT_SMS_CAPABLE') };
+  }
+
+  /**
+   * The number in E.164, ready for Twilio; throws {@link InvalidPhoneNumberError} (400 naming
+   * `options.field`) when it is not valid, or is a landline and `options.sms` is set. Every route that
+   * takes a number goes through this.
+   */
+  normalize(input: string, options: NormalizeOptions = {}): string {
+    const result = options.sms ? this.formatRecipient(input, options.country) : this.format(input, options.country);
     if (!result.valid || result.e164 === null) {
       const reason = result.reason ?? problem('INVALID_NUMBER');
-      throw new InvalidPhoneNumberError(result.input, reason.code, reason.message);
+      throw new InvalidPhoneNumberError(result.input, reason.code, reason.message, options.field);
     }
     return result.e164;
   }

@@ -1,0 +1,51 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export class FieldProblemDto {
+  @ApiProperty({ example: 'message' })
+  field: string;
+
+  @ApiProperty({ type: [String], example: ['message is required'] })
+  problems: string[];
+}
+
+/** The one error body of every route (see AllExceptionsFilter). */
+export class ErrorResponseDto {
+  @ApiProperty({ type: 'integer', example: 400 })
+  statusCode: number;
+
+  @ApiProperty({ example: 'Bad Request' })
+  error: string;
+
+  @ApiProperty({ example: 'message is required' })
+  message: string;
+
+  @ApiPropertyOptional({ type: [FieldProblemDto], description: 'Invalid input: one entry per field' })
+  details?: FieldProblemDto[];
+}
+
+/** A Twilio error as the SMS routes answer it. */
+export class SmsErrorResponseDto extends ErrorResponseDto {
+  @ApiPropertyOptional({ example: '21211', description: "Twilio's error code, or TIMEOUT / NETWORK" })
+  code?: string;
+
+  @ApiPropertyOptional({ example: 'https://www.twilio.com/docs/errors/21211' })
+  more_info?: string;
+
+  @ApiPropertyOptional({ example: 'Vérifiez le format du numéro (par exemple +33612345678).', description: 'In the Accept-Language' })
+  hint?: string;
+
+  @ApiPropertyOptional({ example: "The 'To' number +15005550001 is not a valid phone number." })
+  providerMessage?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'The stored failed attempt' })
+  messageId?: string;
+
+  @ApiPropertyOptional({ example: '+15005550001' })
+  to?: string;
+}
+
+/** A refused transition: the appointment's current status comes with it. */
+export class ConflictResponseDto extends ErrorResponseDto {
+  @ApiProperty({ example: 'confirmed' })
+  currentStatus: string;
+}

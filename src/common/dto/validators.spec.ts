@@ -1,0 +1,63 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { IsBool, IsEmailAddress, IsIntegerInRange, IsObjectList, IsOneOf, IsText, Nullable, Optional, ToInteger } from './validators.js';
+
+class Sample {
+  @IsText({ max: 5 }) text: string;
+  @Optional() @IsOneOf(['fr', 'en']) locale?: string;
+  @Nullable() @IsText({ max: 5, min: 0 }) note?: string | null;
+  @Optional() @ToInteger() @IsIntegerInRange(1, 10) page?: number;
+  @Optional() @IsBool() flag?: boolean;
+  @Optional() @IsEmailAddress(20) email?: string;
+  @Optional() @IsObjectList('must be an array of objects', 'must not be empty') list?: unknown;
+}
+
+/** The problems of each invalid field, for a plain payload. */
+function problems(plain: Record<string, unknown>): Record<string, string[]> {
+  const errors = validateSync(plainToInstance(Sample, plain), { forbidUnknownValues: false });
+  return Object.fromEntries(errors.map((e) => [e.property, Object.values(e.constraints ?? {})]));
+}
+
+describe('DTO validators: one message per failure', () => {
+  it('IsText says what is wrong, once', () => {
+    expect(problems({})).toEqual({ text: ['text is required'] });
+    expect(problems({ text: null })).toEqual({ text: ['text must be a string, not null'] });
+    expect(problems({ text: 3 })).toEqual({ text: ['text must be a string'] });
+    expect(problems({ text: '  ' })).toEqual({ text: ['text must not be empty'] });
+    expect(problems({ text: '123456' })).toEqual({ text: ['text must be at most 5 characters'] });
+    expect(problems({ text: 'ok' })).toEqual({});
+  });
+
+  it('Optional skips only a missing field; Nullable also lets null through (to clear a value)', () => {
+    expect(problems({ text: 'ok', locale: null })).toEqual({ locale: ['locale must be one of: fr, en'] });
+    expect(problems({ text: 'ok', locale: 'de' })).toEqual({ locale: ['locale must be one of: fr, en'] });
+    expect(problems({ text: 'ok', note: null })).toEqual({});
+    expect(problems({ text: 'ok', note: '' })).toEqual({});
+    expect(problems({ text: 'ok', flag: null })).toEqual({ flag: ['flag must be true or false'] });
+    expect(problems({ text: 'ok', flag: 'true' })).toEqual({ flag: ['flag must be true or false'] });
+  });
+
+  it('ToInteger + IsIntegerInRange take digits only, within bounds', () => {
+    for (const page of ['1e21', '1.5', 'abc', '', '0', '11', ['1', '2'], 1e21, null]) {
+      expect(problems({ text: 'ok', page }), JSON.stringify(page)).toEqual({ page: ['page must be an integer from 1 to 10'] });
+    }
+    expect(problems({ text: 'ok', page: '10' })).toEqual({});
+    expect(plainToInstance(Sample, { page: '7' }).page).toBe(7);
+  });
+
+  it('IsEmailAddress refuses a lone surrogate instead of throwing', () => {
+    expect(problems({ text: 'ok', email: '\ud800@x.io' })).toEqual({ email: ['email must be an email address'] });
+    expect(problems({ text: 'ok', email: 'a@example.com' })).toEqual({});
+    expect(problems({ text: 'ok', email: 'a'.repeat(20) + '@x.io' })).toEqual({
+      email: ['email must be an email address of at most 20 characters'],
+    });
+  });
+
+  it('IsObjectList refuses arrays inside the array and an empty list; defers other non-objects to nested validation', () => {
+    expect(problems({ text: 'ok', list: [[{}]] })).toEqual({ list: ['list must be an array of objects'] });
+    expect(problems({ text: 'ok', list: [] })).toEqual({ list: ['list must not be empty'] });
+    expect(problems({ text: 'ok', list: {} })).toEqual({ list: ['list must be an array of objects'] });
+    expect(problems({ text: 'ok', list: [{}] })).toEqual({});
+    expect(problems({ text: 'ok', list: null })).toEqual({});
+  });
+});

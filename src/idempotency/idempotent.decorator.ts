@@ -1,0 +1,23 @@
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiConflictResponse, ApiHeader } from '@nestjs/swagger';
+
+export const IDEMPOTENT_METADATA = 'idempotency:enabled';
+
+/**
+ * The route honours an `Idempotency-Key` header (IdempotencyInterceptor): the same key and body replay the
+ * first answer with `Idempotency-Replayed: true`; another body → 422; still running → 409 + Retry-After.
+ */
+export function Idempotent(): MethodDecorator {
+  return applyDecorators(
+    SetMetadata(IDEMPOTENT_METADATA, true),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description:
+        'Optional, at most 255 characters, unique per request (e.g. a UUID). Kept 24 h per user: a retry with the same key and body ' +
+        'gets the first answer again (header Idempotency-Replayed: true) and sends nothing; the same key with another body → 422; ' +
+        'longer than 255 characters → 400.',
+    }),
+    ApiConflictResponse({ description: 'A request with this Idempotency-Key is still running; see Retry-After' }),
+  );
+}

@@ -1,0 +1,108 @@
+import { AppConfig } from '../config/app-config.js';
+import { createRootLogger, pinoLevelFor } from './app-logger.js';
+
+function capture() {
+  const lines: string[] = [];
+  const config = AppConfig.fromEnvironment({ NODE_ENV: 'test', LOG_LEVEL: 'debug' });
+  const logger = createRootLogger(config, { destination: { write: (line: string) => void lines.push(line) } });
+  return { logger, lines, parsed: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+describe('the log redaction safety net', () => {
+  it('masks phone numbers under the usual keys, at the top and nested', () => {
+    const { logger, parsed } = capture();
+    logger.info({ to: '+33612345678', sms: { phone: '0612345678', from: 'MyClinic' }, deep: { a: { clientPhone: '+14155550123' } } }, 'x');
+    const [line] = parsed();
+    expect(line.to).toBe('+33 6 ** ** ** 78');
+    expect(line.sms).toEqual({ phone: '06******78', from: 'MyClinic' });
+    expect(line.deep).toEqual({ a: { clientPhone: '+1 4** *** **23' } });
+  });
+
+  it('never writes bodies, passwords, tokens, cookies, Authorization or Twilio credentials', () => {
+    const { logger, lines } = capture();
+    logger.info(
+      {
+        body: 'the message text',
+        password: 'hunter2-hunter2',
+        req: { headers: { authorization: 'Bearer abc.def.ghi', cookie: 'sid=s3cr3t' } },
+        twilio: { authToken: 'tw-auth-token-1234', accountSid: 'AC' + 'f'.repeat(32) },
+        user: { token: 'jwt-token-value', access_token: 'access-token-value' },
+      },
+      'x',
+    );
+    const text = lines.join('');
+    for (const secret of [
+      'the message text',
+      'hunter2',
+      'abc.def.ghi',
+      's3cr3t',
+      'tw-auth-token',
+      'f'.repeat(32),
+      'jwt-token-value',
+      'access-token-value',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain('[redacted]');
+  });
+
+  it('masks numbers in every message and its interpolated values', () => {
+    const { logger, parsed } = capture();
+    logger.warn('SMS to +33612345678 failed');
+    logger.warn('SMS to %s failed at %s', '06 12 34 56 78', '2030-01-15T14:30:00.000Z');
+    const [first, second] = parsed();
+    expect(first.msg).toBe('SMS to +33 6 ** ** ** 78 failed');
+    expect(second.msg).toBe('SMS to 06 ** ** ** 78 failed at 2030-01-15T14:30:00.000Z');
+  });
+
+  it('logs an error by its type, code and masked message, never its other properties (an SDK error holds the request)', () => {
+    const { logger, lines, parsed } = capture();
+    const error = Object.assign(new Error("The 'To' number +15005550001 is not valid\nforged line"), {
+      code: 21211,
+      status: 400,
+      config: { auth: { username: 'AC' + '1'.repeat(32), password: 'twilio-auth-token' } },
+    });
+    logger.error({ err: error }, 'send failed');
+    const [line] = parsed();
+    expect(line.err).toMatchObject({
+      type: 'Error',
+      code: 21211,
+      status: 400,
+      message: "The 'To' number +1 5** *** **01 is not valid\\u000aforged line",
+    });
+    expect(lines.join('')).not.toContain('twilio-auth-token');
+    expect(lines.join('')).not.toContain('5005550001');
+  });
+
+  it('serializes a request as method, masked URL and route only', () => {
+    const { logger, parsed } = capture();
+    logger.info({
+      req: {
+        method: 'DELETE',
+        url: '/api/sms/opt-outs/%2B33612345678?token=abc&x=1',
+        routeOptions: { url: '/api/sms/opt-outs/:phone' },
+        headers: { authorization: 'Bearer x' },
+        body: { password: 'p' },
+      },
+    });
+    expect(parsed()[0].req).toEqual({
+      method: 'DELETE',
+      url: '/api/sms/opt-outs/+33 6 ** ** ** 78?token=[redacted]&x=1',
+      route: '/api/sms/opt-outs/:phone',
+    });
+  });
+
+  it('maps LOG_LEVEL and Nest level lists to pino levels', () => {
+    expect(
+      createRootLogger(AppConfig.fromEnvironment({ NODE_ENV: 'test', LOG_LEVEL: 'log' }), { destination: { write: () => undefined } })
+        .level,
+    ).toBe('info');
+    expect(
+      createRootLogger(AppConfig.fromEnvironment({ NODE_ENV: 'test', LOG_LEVEL: 'verbose' }), { destination: { write: () => undefined } })
+        .level,
+    ).toBe('trace');
+    expect(pinoLevelFor(['fatal'])).toBe('fatal');
+    expect(pinoLevelFor(['fatal', 'error', 'warn', 'log'])).toBe('info');
+    expect(pinoLevelFor(false)).toBe('silent');
+  });
+});

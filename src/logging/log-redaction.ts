@@ -1,0 +1,111 @@
+import { maskPhone, maskPhonesInText, safeLogText, safeUrlForLog } from '../common/log-safe.js';
+
+/** Keys whose values are phone numbers: logged masked (`+33 6 ** ** ** 78`), never in clear. */
+const PHONE_KEYS = ['to', 'from', 'phone', 'clientPhone', 'recipient'];
+/**
+ * Keys whose values are never logged at all: message bodies, credentials, tokens, cookies, and the
+ * Twilio settings. A safety net: no log line of the service logs them on purpose.
+ */
+const SECRET_KEYS = [
+  'body',
+  'password',
+  'newPassword',
+  'token',
+  'access_token',
+  'accessToken',
+  'refreshToken',
+  'authorization',
+  'Authorization',
+  'cookie',
+  'Cookie',
+  'set-cookie',
+  'authToken',
+  'auth_token',
+  'apiKey',
+  'secret',
+  'accountSid',
+  'TWILIO_AUTH_TOKEN',
+  'TWILIO_ACCOUNT_SID',
+  'METRICS_TOKEN',
+  'JWT_SECRET',
+  'ADMIN_PASSWORD',
+];
+
+function pathsFor(keys: string[]): string[] {
+  const quoted = keys.map((key) => (/^[A-Za-z_$][\w$]*$/.test(key) ? key : `["${key}"]`));
+  const join = (prefix: string, key: string) => (key.startsWith('[') ? `${prefix}${key}` : `${prefix}.${key}`);
+  // pino's redaction matches fixed paths: the key at the top of a log object, one and two levels down.
+  return quoted.flatMap((key) => [key, join('*', key), join('*.*', key)]);
+}
+
+const PHONE_PATHS = new Set(pathsFor(PHONE_KEYS));
+
+/**
+ * pino's `redact` option: phone numbers masked, secrets and bodies replaced by `[redacted]`. An SMS text
+ * logged as `message` is caught at the top of a log object only: deeper, `message` is an error's own text
+ * (the `err` serializer masks it), and pino's wildcard paths cannot tell the two apart.
+ */
+export const LOG_REDACTION = {
+  paths: [...PHONE_PATHS, ...pathsFor(SECRET_KEYS), 'message', 'sms.message', 'dto.message'],
+  censor: (value: unknown, path: (string | symbol)[]): unknown => {
+    const key = path[path.length - 1];
+    if (typeof key === 'string' && PHONE_KEYS.includes(key) && (typeof value === 'string' || typeof value === 'number')) {
+      return maskPhone(value);
+    }
+    return '[redacted]';
+  },
+};
+
+interface RequestLike {
+  method?: string;
+  url?: string;
+  routeOptions?: { url?: string };
+}
+
+interface ReplyLike {
+  statusCode?: number;
+}
+
+/**
+ * What a request is in a log line: method, the URL with numbers masked and secret query values
+ * removed, and the route pattern. Never headers, cookies or body.
+ */
+function serializeRequest(request: RequestLike): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: request.url === undefined ? undefined : safeUrlForLog(request.url),
+    route: request.routeOptions?.url,
+  };
+}
+
+function serializeReply(reply: ReplyLike): Record<string, unknown> {
+  return { statusCode: reply.statusCode };
+}
+
+/**
+ * An error in a log line: its type, code, status, and its message and stack with numbers masked and
+ * control characters escaped. Never its other properties: an SDK error carries the request it made
+ * (with the Basic auth header).
+ */
+function serializeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: maskPhonesInText(safeLogText(error)) };
+  const e = error as Error & { code?: unknown; status?: unknown; statusCode?: unknown };
+  return {
+    type: error.name,
+    message: maskPhonesInText(safeLogText(error.message)),
+    ...(typeof e.code === 'string' || typeof e.code === 'number' ? { code: e.code } : {}),
+    ...(typeof e.status === 'number' ? { status: e.status } : typeof e.statusCode === 'number' ? { status: e.statusCode } : {}),
+    stack: error.stack
+      ?.split('\n')
+      .filter((line) => /^\s+at /.test(line))
+      .map((line) => maskPhonesInText(safeLogText(line.trim())))
+      .join('\n'),
+  };
+}
+
+export const LOG_SERIALIZERS = { req: serializeRequest, res: serializeReply, err: serializeError, error: serializeError };
+
+/** Masks phone numbers in every string argument of a log call (the message and its interpolations). */
+export function maskLogArguments(args: unknown[]): unknown[] {
+  return args.map((arg) => (typeof arg === 'string' ? maskPhonesInText(arg) : arg));
+}

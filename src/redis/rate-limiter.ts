@@ -1,0 +1,81 @@
+import type { Redis } from 'ioredis';
+import { type IRateLimiterOptions, RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+
+export interface RateLimiterSettings {
+  /** Appended to REDIS_KEY_PREFIX (the caller passes the whole prefix), e.g. `sms-backbone:login-email`. */
+  keyPrefix: string;
+  /** Points allowed per window. */
+  points: number;
+  /** The window, in seconds; it starts with the first point counted and is fixed (not sliding). */
+  durationSeconds: number;
+  /**
+   * A consumption that does not fit is refused without being counted (rate-limiter-flexible's default counts
+   * it anyway): a refused 500-recipient bulk must not eat the points that a single SMS could still use.
+   */
+  fitOnly?: boolean;
+}
+
+/**
+ * rate-limiter-flexible's own script with one change: the increment happens only when it fits (or gives points
+ * back). A refusal still returns `consumed + asked` so the library rejects it with the key's time left.
+ * ARGV: points asked, window seconds, the limit (the library passes its `points` third).
+ */
+const FIT_ONLY_INCR_LUA = `redis.call('set', KEYS[1], 0, 'EX', ARGV[2], 'NX')
+local asked = tonumber(ARGV[1])
+local consumed = tonumber(redis.call('get', KEYS[1]))
+if asked <= 0 or consumed + asked <= tonumber(ARGV[3]) then
+  consumed = redis.call('incrby', KEYS[1], asked)
+else
+  consumed = consumed + asked
+end
+local ttl = redis.call('pttl', KEYS[1])
+if ttl == -1 then
+  redis.call('expire', KEYS[1], ARGV[2])
+  ttl = 1000 * ARGV[2]
+end
+return {consumed, ttl}`;
+
+/** What RateLimiterMemory keeps per key (its MemoryStorage; read synchronously, see below). */
+interface MemoryStorageLike {
+  get(key: string): RateLimiterRes | null;
+}
+
+/**
+ * RateLimiterMemory that refuses, without counting, a consumption that does not fit. The check and the library's
+ * own increment run in one synchronous stretch (its `consume` increments inside its Promise executor), so no other
+ * consumption can come in between: the same guarantee as the Redis script, within one process.
+ */
+export class FitOnlyMemoryRateLimiter extends RateLimiterMemory {
+  override consume(key: string | number, pointsToConsume = 1, options: { [key: string]: unknown } = {}): Promise<RateLimiterRes> {
+    const storage = (this as unknown as { _memoryStorage: MemoryStorageLike })._memoryStorage;
+    const current = storage.get(this.getKey(key));
+    const consumed = current?.consumedPoints ?? 0;
+    if (pointsToConsume > 0 && consumed + pointsToConsume > this.points) {
+      const msBeforeNext = current ? current.msBeforeNext : this.duration * 1000;
+      return Promise.reject(new RateLimiterRes(Math.max(0, this.points - consumed), msBeforeNext, consumed + pointsToConsume, false));
+    }
+    return super.consume(key, pointsToConsume, options);
+  }
+}
+
+/**
+ * The one way this service builds a rate limiter: in Redis (shared by every instance, under REDIS_KEY_PREFIX)
+ * when REDIS_URL is configured, with an in-memory limiter as insurance while Redis does not answer; in memory
+ * (per instance) otherwise.
+ */
+export function createRateLimiter(redis: Redis | null, settings: RateLimiterSettings): RateLimiterAbstract {
+  const options: IRateLimiterOptions = { keyPrefix: settings.keyPrefix, points: settings.points, duration: settings.durationSeconds };
+  const memory = settings.fitOnly ? new FitOnlyMemoryRateLimiter(options) : new RateLimiterMemory(options);
+  if (!redis) return memory;
+  return new RateLimiterRedis({
+    ...options,
+    storeClient: redis,
+    insuranceLimiter: memory,
+    ...(settings.fitOnly ? { customIncrTtlLuaScript: FIT_ONLY_INCR_LUA } : {}),
+  });
+}
+
+/** Whole seconds until a refused key's window ends (at least 1), for Retry-After. */
+export function retryAfterSeconds(refusal: RateLimiterRes): number {
+  return Math.max(1, Math.ceil(refusal.msBeforeNext / 1000));
+}

@@ -1,0 +1,60 @@
+/** What a purged message's number and text become (the columns are NOT NULL; the row stays for statistics). */
+export const PURGED = '[purged]';
+
+/** Builds a statement's parameters in order: `bind(value)` returns the placeholder for that value. */
+export type Bind = (value: unknown) => string;
+
+interface StepBase {
+  /** The key of this step's count in the `retention_purge` journal entry and in the run's report. */
+  name: string;
+  table: string;
+  /** The row's age: rows whose `timeColumn` is older than RETENTION_DAYS are purged. Index it. */
+  timeColumn: string;
+  /** More conditions on the rows to purge, in SQL (quoted column names; values through `bind`). */
+  where?: (bind: Bind, cutoff: Date) => string;
+}
+
+/** Deletes old rows. */
+export interface DeleteStep extends StepBase {
+  kind: 'delete';
+}
+
+/**
+ * Keeps old rows but overwrites their personal columns (`set`: column → value, null allowed where the column is
+ * nullable) and stamps `marker`, so a row is purged once and the next run skips it (index `timeColumn` where
+ * `marker` is null).
+ */
+export interface ScrubStep extends StepBase {
+  kind: 'scrub';
+  set: Record<string, string | null>;
+  marker: string;
+}
+
+export type PurgeStep = DeleteStep | ScrubStep;
+
+/**
+ * Everything data retention purges, in order. A new table holding personal data gets one line here (e.g. a
+ * `delete` step for inbound messages by `received_at`).
+ */
+export const RETENTION_STEPS: readonly PurgeStep[] = [
+  {
+    // Number, text, and the provider's error text (Twilio's messages quote the number); kind, category, status,
+    // segments, encoding, error code, batch, related appointment and times stay for statistics.
+    name: 'smsMessages',
+    kind: 'scrub',
+    table: 'sms_messages',
+    timeColumn: 'created_at',
+    marker: 'purged_at',
+    set: { to: PURGED, body: PURGED, error_message: null },
+    // A message still waiting to leave (sent later, or between retries) keeps its data until it has gone.
+    where: (bind, cutoff) =>
+      `NOT ("provider_sid" IS NULL AND "status" IN ('queued', 'sending')) AND ("not_before" IS NULL OR "not_before" < ${bind(cutoff)})`,
+  },
+  {
+    // The journal: its metadata holds numbers and messages, its rows staff emails and IPs.
+    name: 'auditLogs',
+    kind: 'delete',
+    table: 'audit_logs',
+    timeColumn: 'created_at',
+  },
+];

@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock.js';
+import { AppConfig } from '../../config/app-config.js';
+import { MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+
+export type SmsCategory = 'transactional' | 'marketing';
+
+/**
+ * The French rules for marketing SMS, from the configuration: the opt-out mention they carry
+ * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS in DEFAULT_TIMEZONE,
+ * never on a public holiday of SMS_MARKETING_HOLIDAYS). Transactional messages are not held.
+ */
+@Injectable()
+export class MarketingPolicy {
+  private readonly window: MarketingWindow;
+  private readonly mention: string;
+
+  constructor(
+    config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    const hours = parseMarketingHours(config.marketing.hours);
+    if (!hours) throw new Error(`SMS_MARKETING_HOURS is invalid: ${config.marketing.hours}`);
+    this.window = new MarketingWindow(hours, config.defaultTimeZone, new PublicHolidays(config.marketing.holidaysCountry));
+    this.mention = config.marketing.stopMention;
+  }
+
+  /** The text a marketing message goes out with (the mention appended when missing). */
+  withMention(body: string): { body: string; appended: boolean } {
+    return withStopMention(body, this.mention);
+  }
+
+  /** When a message of this category may leave, asked to leave at `requested` (now by default). */
+  notBefore(category: SmsCategory, requested?: Date | null): Date | null {
+    if (category !== 'marketing') return requested ?? null;
+    const at = requested ?? this.clock.now();
+    const opening = this.window.nextOpening(at);
+    return opening.getTime() === at.getTime() ? (requested ?? null) : opening;
+  }
+
+  isOpen(at: Date): boolean {
+    return this.window.isOpen(at);
+  }
+}

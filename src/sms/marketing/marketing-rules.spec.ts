@@ -1,0 +1,64 @@
+import { MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+
+const paris = (iso: string) => new Date(iso); // ISO strings below carry their offset
+
+describe('parseMarketingHours', () => {
+  it('reads days and hours', () => {
+    const hours = parseMarketingHours('Mon-Sat 08:00-20:00')!;
+    expect([...hours.days]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(hours).toMatchObject({ startMinute: 480, endMinute: 1200 });
+    expect([...parseMarketingHours('sat-mon 09:30-12:00')!.days]).toEqual([6, 7, 1]);
+    expect([...parseMarketingHours('Wed 10:00-11:00')!.days]).toEqual([3]);
+  });
+  it.each(['', 'Mon-Sat', 'Mon-Sat 20:00-08:00', 'Lun-Sam 08:00-20:00', 'Mon-Sat 8:00-20:00'])('refuses %j', (text) =>
+    expect(parseMarketingHours(text)).toBeNull(),
+  );
+});
+
+describe('MarketingWindow (Mon-Sat 08:00-20:00, Europe/Paris, French public holidays)', () => {
+  const window = new MarketingWindow(parseMarketingHours('Mon-Sat 08:00-20:00')!, 'Europe/Paris', new PublicHolidays('FR'));
+
+  it('lets a message leave at once inside the window', () => {
+    const at = paris('2026-03-11T10:15:00+01:00'); // Wednesday
+    expect(window.nextOpening(at)).toEqual(at);
+    expect(window.isOpen(at)).toBe(true);
+  });
+
+  it('holds a batch accepted at 21:00 on a Saturday until Monday 08:00', () => {
+    expect(window.nextOpening(paris('2026-03-14T21:00:00+01:00'))).toEqual(paris('2026-03-16T08:00:00+01:00'));
+  });
+
+  it('holds one accepted before 08:00 until 08:00 the same day, and one at 20:00 until the next day', () => {
+    expect(window.nextOpening(paris('2026-03-11T06:59:00+01:00'))).toEqual(paris('2026-03-11T08:00:00+01:00'));
+    expect(window.nextOpening(paris('2026-03-11T20:00:00+01:00'))).toEqual(paris('2026-03-12T08:00:00+01:00'));
+  });
+
+  it('skips French public holidays (Easter Monday 2026, 1 May, 14 July) from date-holidays', () => {
+    // Saturday 4 April 2026 evening → Monday 6 April is Lundi de Pâques → Tuesday 7 April.
+    expect(window.nextOpening(paris('2026-04-04T20:30:00+02:00'))).toEqual(paris('2026-04-07T08:00:00+02:00'));
+    expect(window.nextOpening(paris('2026-05-01T10:00:00+02:00'))).toEqual(paris('2026-05-02T08:00:00+02:00'));
+    expect(window.isOpen(paris('2026-07-14T12:00:00+02:00'))).toBe(false);
+  });
+
+  it('opens at 08:00 local time across the DST change', () => {
+    // Saturday 28 March 2026 21:00 (UTC+1) → Sunday is the change → Monday 30 March 08:00 is UTC+2.
+    expect(window.nextOpening(paris('2026-03-28T21:00:00+01:00')).toISOString()).toBe('2026-03-30T06:00:00.000Z');
+  });
+
+  it('without a holiday country, a public holiday is an ordinary day', () => {
+    const noHolidays = new MarketingWindow(parseMarketingHours('Mon-Sat 08:00-20:00')!, 'Europe/Paris', new PublicHolidays(''));
+    expect(noHolidays.isOpen(paris('2026-07-14T12:00:00+02:00'))).toBe(true);
+  });
+});
+
+describe('withStopMention', () => {
+  it('appends the mention on its own line when it is missing', () => {
+    expect(withStopMention('Soldes -20% ce week-end ', 'STOP au 36111')).toEqual({
+      body: 'Soldes -20% ce week-end\nSTOP au 36111',
+      appended: true,
+    });
+  });
+  it('leaves a text that already carries it (case and accents folded)', () => {
+    expect(withStopMention('Soldes ! stop AU 36111', 'STOP au 36111')).toEqual({ body: 'Soldes ! stop AU 36111', appended: false });
+  });
+});

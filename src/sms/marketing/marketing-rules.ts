@@ -1,0 +1,100 @@
+import Holidays from 'date-holidays';
+import { DateTime } from 'luxon';
+import { foldKeyword } from '../../config/app-config.js';
+
+/** Days (1 = Monday … 7 = Sunday, luxon's weekday) and local minutes when marketing SMS may leave. */
+export interface MarketingHours {
+  days: ReadonlySet<number>;
+  startMinute: number;
+  endMinute: number;
+  text: string;
+}
+
+const DAY_NAMES = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+export const MARKETING_HOURS_PATTERN =
+  /^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?\s+([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\s*$/i;
+
+/** `Mon-Sat 08:00-20:00` → the days and minutes; null when the text does not fit (validated at boot). */
+export function parseMarketingHours(text: string): MarketingHours | null {
+  const match = MARKETING_HOURS_PATTERN.exec(text);
+  if (!match) return null;
+  const first = DAY_NAMES.indexOf(match[1].toLowerCase()) + 1;
+  const last = match[3] ? DAY_NAMES.indexOf(match[3].toLowerCase()) + 1 : first;
+  const days = new Set<number>();
+  // A range may wrap around the week (Sat-Mon).
+  for (let d = first; ; d = (d % 7) + 1) {
+    days.add(d);
+    if (d === last) break;
+  }
+  const startMinute = Number(match[4]) * 60 + Number(match[5]);
+  const endMinute = Number(match[6]) * 60 + Number(match[7]);
+  if (endMinute <= startMinute || endMinute > 24 * 60) return null;
+  return { days, startMinute, endMinute, text: text.trim() };
+}
+
+/** Public holidays of one country from date-holidays (a maintained library), by local date `yyyy-MM-dd`. */
+export class PublicHolidays {
+  private readonly holidays: Holidays | null;
+  private readonly years = new Map<number, Set<string>>();
+
+  /** `country`: ISO code (FR); empty: no holidays. */
+  constructor(country: string) {
+    this.holidays = country ? new Holidays(country) : null;
+  }
+
+  /** Whether this local date is a public holiday. */
+  on(date: DateTime): boolean {
+    if (!this.holidays) return false;
+    let year = this.years.get(date.year);
+    if (!year) {
+      year = new Set(
+        this.holidays
+          .getHolidays(date.year)
+          .filter((h) => h.type === 'public')
+          .map((h) => h.date.slice(0, 10)),
+      );
+      this.years.set(date.year, year);
+    }
+    return year.has(date.toFormat('yyyy-MM-dd'));
+  }
+}
+
+/**
+ * When a marketing SMS may leave: inside the allowed hours of an allowed day, in the service's time
+ * zone, never on a public holiday. `nextOpening(at)` is `at` itself inside the window, else the next
+ * opening (a batch accepted at 21:00 on a Saturday leaves on Monday at 08:00).
+ */
+export class MarketingWindow {
+  constructor(
+    private readonly hours: MarketingHours,
+    private readonly timeZone: string,
+    private readonly holidays: PublicHolidays,
+  ) {}
+
+  isOpen(at: Date): boolean {
+    return this.nextOpening(at).getTime() === at.getTime();
+  }
+
+  nextOpening(at: Date): Date {
+    const local = DateTime.fromJSDate(at, { zone: this.timeZone });
+    // A year ahead always holds an allowed day unless the configuration allows none (refused at boot).
+    for (let i = 0; i < 370; i++) {
+      const day = local.startOf('day').plus({ days: i });
+      if (!this.hours.days.has(day.weekday) || this.holidays.on(day)) continue;
+      const open = day.set({ hour: Math.floor(this.hours.startMinute / 60), minute: this.hours.startMinute % 60 });
+      const close = day.plus({ minutes: this.hours.endMinute });
+      if (i === 0 && local >= close) continue;
+      return i === 0 && local >= open ? at : open.toJSDate();
+    }
+    throw new Error(`No allowed marketing hour within a year (${this.hours.text})`);
+  }
+}
+
+/**
+ * The opt-out mention a marketing SMS must carry ("STOP au 36xxx"): appended on its own line unless the
+ * text already contains it (case, accents and spacing folded).
+ */
+export function withStopMention(body: string, mention: string): { body: string; appended: boolean } {
+  if (!mention || foldKeyword(body).includes(foldKeyword(mention))) return { body, appended: false };
+  return { body: `${body.trimEnd()}\n${mention}`, appended: true };
+}

@@ -1,0 +1,128 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { In, Repository } from 'typeorm';
+import { AuditAction } from '../../audit/audit-action.enum.js';
+import { AuditService } from '../../audit/audit.service.js';
+import type { Actor } from '../../common/actor.js';
+import { Clock } from '../../common/clock.js';
+import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
+import { SmsInputError } from '../sms-exceptions.js';
+import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
+
+/** Numbers per IN (…) look-up: well under both databases' bound-parameter limits. */
+const CHECK_CHUNK = 500;
+
+export interface OptOutRequest {
+  source: OptOutSource;
+  reason?: string | null;
+  actor?: Actor | null;
+}
+
+/**
+ * The list of numbers that must not be texted. Every send path asks `isOptedOut` / `check` before
+ * writing a message; keywords, staff and Twilio's 21610 add to it; an opt-in keyword or staff remove
+ * from it. Each change is journaled (sms_opt_out / sms_opt_in).
+ */
+@Injectable()
+export class OptOutService {
+  constructor(
+    @InjectRepository(SmsOptOut) private readonly optOuts: Repository<SmsOptOut>,
+    private readonly phones: PhoneNumberService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The opt-out of this E.164 number, or null when it may be texted. */
+  isOptedOut(e164: string): Promise<SmsOptOut | null> {
+    return this.optOuts.findOneBy({ phone: e164 });
+  }
+
+  /** The opted-out numbers among these (E.164), in one query per 500 numbers. */
+  async check(e164s: readonly string[]): Promise<Map<string, SmsOptOut>> {
+    const found = new Map<string, SmsOptOut>();
+    const unique = [...new Set(e164s)];
+    for (let i = 0; i < unique.length; i += CHECK_CHUNK) {
+      const rows = await this.optOuts.findBy({ phone: In(unique.slice(i, i + CHECK_CHUNK)) });
+      for (const row of rows) found.set(row.phone, row);
+    }
+    return found;
+  }
+
+  /**
+   * Opts a number out; already opted out → the existing entry, unchanged (`created: false`).
+   * Safe under concurrency: the unique phone index decides, the loser reads the winner's row.
+   */
+  async optOut(e164: string, request: OptOutRequest): Promise<{ optOut: SmsOptOut; created: boolean }> {
+    const existing = await this.isOptedOut(e164);
+    if (existing) return { optOut: existing, created: false };
+    const row = this.optOuts.create({
+      id: randomUUID(),
+      phone: e164,
+      optedOutAt: this.clock.now(),
+      source: request.source,
+      reason: request.reason?.slice(0, 500) ?? null,
+      actorId: request.actor?.id ?? null,
+      actorEmail: request.actor?.email ?? null,
+    });
+    await this.optOuts.createQueryBuilder().insert().values(row).orIgnore().execute();
+    const winner = await this.isOptedOut(e164);
+    const created = !!winner && winner.id === row.id;
+    if (created)
+      await this.audit.record({
+        action: AuditAction.SmsOptOut,
+        actor: request.actor ?? null,
+        target: { type: 'sms_opt_out', id: row.id },
+        metadata: { phone: e164, source: request.source, reason: row.reason },
+      });
+    return { optOut: winner ?? row, created };
+  }
+
+  /** Opts a number back in: the entry removed, or null when it was not opted out. */
+  async optIn(e164: string, request: { source: 'keyword' | 'manual'; actor?: Actor | null }): Promise<SmsOptOut | null> {
+    const existing = await this.isOptedOut(e164);
+    if (!existing) return null;
+    const result = await this.optOuts.delete({ id: existing.id });
+    if (!result.affected) return null;
+    await this.audit.record({
+      action: AuditAction.SmsOptIn,
+      actor: request.actor ?? null,
+      target: { type: 'sms_opt_out', id: existing.id },
+      metadata: { phone: e164, source: request.source, optedOutAt: existing.optedOutAt.toISOString(), optOutSource: existing.source },
+    });
+    return existing;
+  }
+
+  async list(query: PaginationQueryDto & { phone?: string }): Promise<Page<SmsOptOut>> {
+    const where = query.phone ? { phone: this.normalize(query.phone, 'phone') } : {};
+    const [items, total] = await this.optOuts.findAndCount({
+      where,
+      order: { optedOutAt: 'DESC', id: 'DESC' },
+      skip: (query.page - 1) * query.limit,
+      take: query.limit,
+    });
+    return toPage(items, total, query);
+  }
+
+  /** Staff: record an opt-out given another way (a letter, a call, an alphanumeric sender). */
+  addManual(phone: string, reason: string | undefined, actor: Actor) {
+    return this.optOut(this.normalize(phone, 'phone'), { source: OptOutSource.Manual, reason: reason ?? null, actor });
+  }
+
+  /** Staff: remove a number from the list (404 when it is not on it); answers the removed entry. */
+  async removeManual(phone: string, actor: Actor): Promise<SmsOptOut> {
+    const e164 = this.normalize(phone, 'phone');
+    const removed = await this.optIn(e164, { source: 'manual', actor });
+    if (!removed) throw new NotFoundException(`${e164} is not on the opt-out list`);
+    return removed;
+  }
+
+  /** Any written form of a number → E.164, or a 400 naming the field. */
+  normalize(phone: string, field: string): string {
+    const result = this.phones.format(phone);
+    if (!result.valid || !result.e164)
+      throw new SmsInputError(field, `${field} ${result.reason?.message ?? 'is not a valid phone number'}`);
+    return result.e164;
+  }
+}

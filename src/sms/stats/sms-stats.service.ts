@@ -1,0 +1,146 @@
+import { BadRequestException, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Clock } from '../../common/clock.js';
+import { SqlParams } from '../../database/sql.js';
+import { explainErrorCode, type Lang } from '../failure-explanations.js';
+import { DELIVERED_STATUSES, NOT_DELIVERED_STATUSES } from '../webhooks/message-status.js';
+import type { SmsStatsQueryDto } from './stats-query.dto.js';
+
+const DAY_MS = 86_400_000;
+const DEFAULT_RANGE_DAYS = 30;
+const MAX_RANGE_DAYS = 366;
+const TOP_ERRORS = 10;
+/** Statuses of messages that left for Twilio (their segments are billed). */
+const LEFT_STATUSES = new Set([
+  'accepted',
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'partially_delivered',
+  'delivered',
+  'undelivered',
+  'read',
+]);
+
+export interface SmsStats {
+  since: Date;
+  until: Date;
+  filters: { kind: string | null; category: string | null };
+  total: number;
+  byStatus: Record<string, number>;
+  /** UTC days, oldest first, with their counts by status. */
+  byDay: { day: string; total: number; byStatus: Record<string, number> }[];
+  delivered: number;
+  notDelivered: number;
+  /** delivered / (delivered + undelivered + failed + canceled); null when none has a final answer. */
+  deliveryRate: number | null;
+  segmentsSent: number;
+  topErrors: { code: string; count: number; explanation: string | null }[];
+  optOutsGained: { total: number; bySource: Record<string, number> };
+}
+
+/**
+ * Statistics computed by the database: one GROUP BY (day, status, error code) over a created_at range,
+ * which reads only IDX_sms_messages_stats (created_at, kind, category, status, segments, error_code),
+ * and every figure derived from its few groups; plus one GROUP BY over the opt-outs of the period.
+ */
+@Injectable()
+export class SmsStatsService {
+  private readonly postgres: boolean;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+  ) {
+    this.postgres = dataSource.driver.options.type === 'postgres';
+  }
+
+  async compute(query: SmsStatsQueryDto, lang: Lang): Promise<SmsStats> {
+    const until = query.until ?? this.clock.now();
+    const since = query.since ?? new Date(until.getTime() - DEFAULT_RANGE_DAYS * DAY_MS);
+    if (since >= until) throw this.invalid('since', 'since must be before until');
+    if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * DAY_MS)
+      throw this.invalid('since', `the range must be at most ${MAX_RANGE_DAYS} days`);
+
+    // One scan of the index for the messages (every figure is derived from these few groups), one for opt-outs.
+    const grouped = this.groupedQuery(since, until, query);
+    const p2 = new SqlParams(this.postgres);
+    const [groups, optOutRows] = await Promise.all([
+      this.dataSource.query<{ day: string; status: string; code: string | null; n: string | number; segments: string | number | null }[]>(
+        grouped.sql,
+        grouped.values,
+      ),
+      this.dataSource.query<{ source: string; n: string | number }[]>(
+        `SELECT "source", COUNT(*) AS n FROM "sms_opt_outs" WHERE "opted_out_at" >= ${p2.time(since)} AND "opted_out_at" < ${p2.time(until)} GROUP BY "source"`,
+        p2.values,
+      ),
+    ]);
+
+    const byStatus: Record<string, number> = {};
+    const days = new Map<string, { day: string; total: number; byStatus: Record<string, number> }>();
+    const errors = new Map<string, number>();
+    let total = 0;
+    let segmentsSent = 0;
+    for (const group of groups) {
+      const n = Number(group.n);
+      total += n;
+      byStatus[group.status] = (byStatus[group.status] ?? 0) + n;
+      if (LEFT_STATUSES.has(group.status)) segmentsSent += Number(group.segments ?? 0);
+      if (group.code) errors.set(group.code, (errors.get(group.code) ?? 0) + n);
+      const entry = days.get(group.day) ?? { day: group.day, total: 0, byStatus: {} };
+      entry.byStatus[group.status] = (entry.byStatus[group.status] ?? 0) + n;
+      entry.total += n;
+      days.set(group.day, entry);
+    }
+    const topErrors = [...errors]
+      .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+      .slice(0, TOP_ERRORS)
+      .map(([code, count]) => ({ code, count, explanation: explainErrorCode(code, lang) }));
+    const count = (statuses: readonly string[]) => statuses.reduce((sum, s) => sum + (byStatus[s] ?? 0), 0);
+    const delivered = count(DELIVERED_STATUSES);
+    const notDelivered = count(NOT_DELIVERED_STATUSES);
+    const bySource: Record<string, number> = {};
+    for (const row of optOutRows) bySource[row.source] = Number(row.n);
+
+    return {
+      since,
+      until,
+      filters: { kind: query.kind ?? null, category: query.category ?? null },
+      total,
+      byStatus,
+      byDay: [...days.values()],
+      delivered,
+      notDelivered,
+      deliveryRate: delivered + notDelivered ? Math.round((delivered / (delivered + notDelivered)) * 10_000) / 10_000 : null,
+      segmentsSent,
+      topErrors,
+      optOutsGained: { total: Object.values(bySource).reduce((a, b) => a + b, 0), bySource },
+    };
+  }
+
+  /**
+   * Messages of the period grouped by UTC day, status and error code. PostgreSQL groups on
+   * date_trunc (cheaper per row than formatting) and formats the few groups; SQLite's UTC text starts
+   * with the day. SQLite is told the index to read: its planner would rather skip-scan the
+   * (status, created_at) index and then read the table for the other columns.
+   */
+  groupedQuery(since: Date, until: Date, filters: Pick<SmsStatsQueryDto, 'kind' | 'category'>): { sql: string; values: unknown[] } {
+    const p = new SqlParams(this.postgres);
+    let where = `"created_at" >= ${p.time(since)} AND "created_at" < ${p.time(until)}`;
+    if (filters.kind) where += ` AND "kind" = ${p.add(filters.kind)}`;
+    if (filters.category) where += ` AND "category" = ${p.add(filters.category)}`;
+    const sql = this.postgres
+      ? `SELECT to_char(g.d, 'YYYY-MM-DD') AS day, g.status, g.code, g.n, g.segments FROM (` +
+        `SELECT date_trunc('day', "created_at" AT TIME ZONE 'UTC') AS d, "status" AS status, "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
+        `FROM "sms_messages" WHERE ${where} GROUP BY 1, 2, 3) AS g ORDER BY g.d`
+      : `SELECT substr("created_at", 1, 10) AS day, "status", "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
+        `FROM "sms_messages" INDEXED BY "IDX_sms_messages_stats" WHERE ${where} GROUP BY 1, 2, 3 ORDER BY 1`;
+    return { sql, values: p.values };
+  }
+
+  private invalid(field: string, message: string): BadRequestException {
+    return new BadRequestException({ message, details: [{ field, problems: [message] }] });
+  }
+}

@@ -1,0 +1,212 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { Clock } from '../../common/clock.js';
+import { SqlParams } from '../../database/sql.js';
+import { OptOutService } from '../opt-outs/opt-out.service.js';
+import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
+import { explainErrorCode, type Lang } from '../failure-explanations.js';
+import { FINAL_STATUSES, isTwilioStatus, TWILIO_STATUSES, statusRank, statusRankSql } from './message-status.js';
+import { SmsStatusEvent } from './sms-status-event.entity.js';
+import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
+
+/** Twilio's "attempt to send to unsubscribed recipient". */
+export const TWILIO_UNSUBSCRIBED = '21610';
+
+export interface StatusCallback {
+  sid: string;
+  status: string;
+  errorCode: string | null;
+  /** Twilio's `I-Twilio-Idempotency-Token` header: the same callback delivered again carries the same one. */
+  idempotencyToken: string | null;
+}
+
+export type StatusOutcome =
+  /** The message moved to this status. */
+  | 'applied'
+  /** Kept in the history, but the message already had this status or a later one. */
+  | 'stale'
+  /** The same callback again (same token, or same SID and status): nothing changed. */
+  | 'duplicate'
+  /** No message of ours has this SID: kept in the history under the SID only. */
+  | 'unknown_message';
+
+export interface StatusHistoryEntry {
+  status: string;
+  errorCode: string | null;
+  errorExplanation: string | null;
+  /** Whether it moved the message (false for a late or repeated status). */
+  applied: boolean;
+  at: Date;
+}
+
+/**
+ * Applies Twilio's status callbacks to sms_messages. Each callback is first recorded in
+ * sms_status_events, whose unique keys (SID + status, idempotency token) make a repeated callback a
+ * no-op; the message then moves only with a conditional UPDATE whose WHERE compares the ranks in SQL,
+ * so concurrent or out-of-order callbacks can never move it backwards. Both in one transaction.
+ */
+@Injectable()
+export class DeliveryStatusService {
+  private readonly logger = new Logger('DeliveryStatus');
+  private readonly postgres: boolean;
+  private lastReceivedAt = 0;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly optOuts: OptOutService,
+  ) {
+    this.postgres = dataSource.driver.options.type === 'postgres';
+  }
+
+  /** Reads and checks a status callback's form (400 naming the field otherwise). */
+  parse(form: unknown, idempotencyToken: string | undefined): StatusCallback {
+    const sid = formField(form, 'MessageSid', { required: true, pattern: MESSAGE_SID });
+    // Twilio sends both MessageStatus and the older SmsStatus; MessageStatus is the one documented.
+    const status = formField(form, 'MessageStatus', { max: 24 }) ?? formField(form, 'SmsStatus', { max: 24 });
+    if (!status) throw invalidField('MessageStatus', 'is required');
+    if (!isTwilioStatus(status)) throw invalidField('MessageStatus', `must be one of ${TWILIO_STATUSES.join(', ')}`);
+    const errorCode = formField(form, 'ErrorCode', { pattern: /^\d{1,10}$/ });
+    const token = idempotencyToken?.trim() ? idempotencyToken.trim().slice(0, 128) : null;
+    return { sid, status, errorCode: errorCode && errorCode !== '0' ? errorCode : null, idempotencyToken: token };
+  }
+
+  async apply(callback: StatusCallback): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null }> {
+    const result = await this.record(callback);
+    // Twilio refused the number as unsubscribed (21610): it is on our list too from now on.
+    if (result.outcome !== 'duplicate' && result.to && callback.errorCode === TWILIO_UNSUBSCRIBED)
+      await this.optOuts.optOut(result.to, { source: OptOutSource.Twilio21610, reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)` });
+    return { outcome: result.outcome, messageId: result.messageId, status: result.status };
+  }
+
+  /** Reception times strictly increase within this instance, so the history keeps the order callbacks came in. */
+  private receivedAt(): Date {
+    const now = this.clock.now().getTime();
+    this.lastReceivedAt = Math.max(now, this.lastReceivedAt + 1);
+    return new Date(this.lastReceivedAt);
+  }
+
+  private record(
+    callback: StatusCallback,
+  ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string }> {
+    const now = this.receivedAt();
+    return this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner!;
+      const find = new SqlParams(this.postgres);
+      const found = await runner.query(
+        `SELECT "id", "status", "to" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
+        find.values,
+        true,
+      );
+      const message = (found.records?.[0] as { id: string; status: string; to: string } | undefined) ?? null;
+
+      const eventId = randomUUID();
+      const insert = new SqlParams(this.postgres);
+      const values = [
+        insert.add(eventId),
+        insert.add(message?.id ?? null),
+        insert.add(callback.sid),
+        insert.add(callback.status),
+        insert.add(callback.errorCode),
+        insert.add(callback.idempotencyToken),
+        insert.add(false),
+        insert.time(now),
+      ];
+      const inserted = await runner.query(
+        `INSERT INTO "sms_status_events" ("id", "message_id", "provider_sid", "status", "error_code", "idempotency_token", "applied", "received_at") ` +
+          `VALUES (${values.join(', ')}) ON CONFLICT DO NOTHING RETURNING "id"`,
+        insert.values,
+        true,
+      );
+      if (!inserted.records?.length)
+        return { outcome: 'duplicate' as const, messageId: message?.id ?? null, status: message?.status ?? null };
+      if (!message) {
+        this.logger.warn(`Status callback for an unknown message SID (${callback.status}); kept in the history`);
+        return { outcome: 'unknown_message' as const, messageId: null, status: null };
+      }
+
+      const moved = await this.moveForward(runner, message.id, eventId, callback.status, callback.errorCode, now);
+      return moved
+        ? { outcome: 'applied' as const, messageId: message.id, status: callback.status, to: message.to }
+        : { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
+    });
+  }
+
+  /**
+   * Callbacks that came before their message had its SID stored (Twilio can call back before the send's
+   * answer is written) are kept under the SID alone; once the SID is stored, they join the message and
+   * the furthest of them moves it forward, by the same conditional UPDATE.
+   */
+  async adoptEarlyCallbacks(messageId: string, sid: string): Promise<number> {
+    const now = this.clock.now();
+    const adopted = await this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner!;
+      const claim = new SqlParams(this.postgres);
+      const rows = await runner.query(
+        `UPDATE "sms_status_events" SET "message_id" = ${claim.add(messageId)} WHERE "provider_sid" = ${claim.add(sid)} AND "message_id" IS NULL ` +
+          `RETURNING "id", "status", "error_code"`,
+        claim.values,
+        true,
+      );
+      const events = (rows.records ?? []) as { id: string; status: string; error_code: string | null }[];
+      if (!events.length) return [];
+      const furthest = events.reduce((a, b) => (statusRank(b.status) > statusRank(a.status) ? b : a));
+      await this.moveForward(runner, messageId, furthest.id, furthest.status, furthest.error_code, now);
+      return events;
+    });
+    if (adopted.some((e) => e.error_code === TWILIO_UNSUBSCRIBED)) {
+      const message = await this.dataSource.query<{ to: string }[]>(
+        `SELECT "to" FROM "sms_messages" WHERE "id" = ${this.postgres ? '$1' : '?'}`,
+        [messageId],
+      );
+      if (message[0])
+        await this.optOuts.optOut(message[0].to, {
+          source: OptOutSource.Twilio21610,
+          reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)`,
+        });
+    }
+    return adopted.length;
+  }
+
+  /** The conditional UPDATE: the message takes `status` only if it ranks higher than its current one. */
+  private async moveForward(
+    runner: QueryRunner,
+    messageId: string,
+    eventId: string,
+    status: string,
+    errorCode: string | null,
+    now: Date,
+  ): Promise<boolean> {
+    const update = new SqlParams(this.postgres);
+    const set =
+      `"status" = ${update.add(status)}, ` +
+      // A final status carries its error code (or clears one); earlier ones leave it as it is.
+      (FINAL_STATUSES.has(status) ? `"error_code" = ${update.add(errorCode)}, ` : '') +
+      `"updated_at" = ${update.time(now)}`;
+    const updated = await runner.query(
+      `UPDATE "sms_messages" SET ${set} WHERE "id" = ${update.add(messageId)} AND ${statusRankSql('"status"')} < ${update.add(statusRank(status))} RETURNING "id"`,
+      update.values,
+      true,
+    );
+    if (!updated.records?.length) return false;
+    const mark = new SqlParams(this.postgres);
+    await runner.query(`UPDATE "sms_status_events" SET "applied" = ${mark.add(true)} WHERE "id" = ${mark.add(eventId)}`, mark.values);
+    return true;
+  }
+
+  /** The statuses Twilio reported for a message, in the order they came, explained in `lang`. */
+  async history(messageId: string, lang: Lang): Promise<StatusHistoryEntry[]> {
+    const events = await this.dataSource
+      .getRepository(SmsStatusEvent)
+      .find({ where: { messageId }, order: { receivedAt: 'ASC', id: 'ASC' } });
+    return events.map((e) => ({
+      status: e.status,
+      errorCode: e.errorCode,
+      errorExplanation: explainErrorCode(e.errorCode, lang),
+      applied: e.applied,
+      at: e.receivedAt,
+    }));
+  }
+}

@@ -1,0 +1,62 @@
+import { AppConfig, foldKeyword } from '../../config/app-config.js';
+import { classifyInbound } from './inbound-keywords.js';
+
+const defaults = AppConfig.fromEnvironment({}).inbound;
+
+describe('foldKeyword', () => {
+  it.each([
+    ['  Arrêt ', 'ARRET'],
+    ['désabonner', 'DESABONNER'],
+    ['stop\t \u00a0sms', 'STOP SMS'],
+    ['Oui !', 'OUI'],
+    ['"STOP."', 'STOP'],
+    ['Démarrer', 'DEMARRER'],
+  ])('%j → %j', (input, folded) => expect(foldKeyword(input)).toBe(folded));
+});
+
+describe('classifyInbound', () => {
+  it.each(['STOP', 'stopall', 'Unsubscribe', 'cancel', 'END', 'quit', 'revoke', 'OPTOUT', 'arrêt', 'ARRET', 'Stop Sms', 'désabonner'])(
+    '%j is an opt-out',
+    (body) => expect(classifyInbound(body, null, defaults)).toBe('opt_out'),
+  );
+  it.each(['START', 'unstop', 'Yes', 'oui', 'DÉMARRER'])('%j is an opt-in', (body) =>
+    expect(classifyInbound(body, null, defaults)).toBe('opt_in'),
+  );
+  it.each(['HELP', 'aide', 'Info'])('%j asks for help', (body) => expect(classifyInbound(body, null, defaults)).toBe('help'));
+  it.each(['stop, je serai en retard', 'Merci', '', 'STOPPER'])('%j is an ordinary reply', (body) =>
+    expect(classifyInbound(body, null, defaults)).toBeNull(),
+  );
+
+  it("lets Twilio's OptOutType decide when present", () => {
+    expect(classifyInbound('Plus jamais', 'STOP', defaults)).toBe('opt_out');
+    expect(classifyInbound('STOP', 'start', defaults)).toBe('opt_in');
+    expect(classifyInbound('?', 'HELP', defaults)).toBe('help');
+    expect(classifyInbound('STOP', 'SOMETHING', defaults)).toBe('opt_out');
+  });
+
+  it('uses the configured lists, folded the same way', () => {
+    const config = AppConfig.fromEnvironment({
+      SMS_OPT_OUT_KEYWORDS: 'Résilier, STOP',
+      SMS_OPT_IN_KEYWORDS: 'REVENIR',
+      SMS_HELP_KEYWORDS: '?',
+    }).inbound;
+    expect(config.optOutKeywords).toEqual(['RESILIER', 'STOP']);
+    expect(classifyInbound('résilier', null, config)).toBe('opt_out');
+    expect(classifyInbound('ARRET', null, config)).toBeNull();
+    expect(classifyInbound('revenir', null, config)).toBe('opt_in');
+  });
+});
+
+describe('inbound replies configuration', () => {
+  it('has French defaults; an empty reply turns it off', () => {
+    expect(defaults.optOutReply).toMatch(/^Vous ne recevrez plus/);
+    const off = AppConfig.fromEnvironment({ SMS_HELP_REPLY: '', SMS_OPT_OUT_REPLY: '  ', SMS_OPT_IN_REPLY: 'Re-bonjour' }).inbound;
+    expect(off).toMatchObject({ helpReply: '', optOutReply: '', optInReply: 'Re-bonjour' });
+  });
+
+  it('refuses an empty keyword list entry', () => {
+    expect(() => AppConfig.fromEnvironment({ SMS_OPT_OUT_KEYWORDS: 'STOP,,ARRET' })).toThrow(
+      /SMS_OPT_OUT_KEYWORDS must be a comma-separated list/,
+    );
+  });
+});

@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import twilio from 'twilio';
+import { Repository } from 'typeorm';
+import { Clock } from '../../common/clock.js';
+import { AppConfig } from '../../config/app-config.js';
+import { OptOutService } from '../opt-outs/opt-out.service.js';
+import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
+import { classifyInbound } from './inbound-keywords.js';
+import { InboundSms, type InboundKeyword } from './inbound-sms.entity.js';
+import { SMS_RECEIVED, type SmsReceivedEvent } from './sms-received.event.js';
+import { formField, MESSAGE_SID } from './webhook-form.js';
+
+export interface InboundResult {
+  /** TwiML to answer Twilio with (an empty <Response/> when there is nothing to say). */
+  twiml: string;
+  keyword: InboundKeyword | null;
+  duplicate: boolean;
+}
+
+/**
+ * Inbound SMS: stored once per Twilio SID, acted on (opt-out, opt-in, help), announced as
+ * `sms.received`, and answered in TwiML. When Twilio's Advanced Opt-Out handled the keyword
+ * (`OptOutType` present), Twilio has already replied: the answer is empty.
+ */
+@Injectable()
+export class InboundSmsService {
+  constructor(
+    @InjectRepository(InboundSms) private readonly inbound: Repository<InboundSms>,
+    private readonly optOuts: OptOutService,
+    private readonly phones: PhoneNumberService,
+    private readonly events: EventEmitter2,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  async receive(form: unknown): Promise<InboundResult> {
+    const sid = formField(form, 'MessageSid', { required: true, pattern: MESSAGE_SID });
+    const rawFrom = formField(form, 'From', { required: true, max: 64 });
+    const to = formField(form, 'To', { max: 64 });
+    const body = formField(form, 'Body', { max: 10_000 }) ?? '';
+    const optOutType = formField(form, 'OptOutType', { max: 16 });
+
+    const phone = this.phones.format(rawFrom);
+    // A short code or an alphanumeric sender cannot be opted out; it is kept as written.
+    const from = phone.valid && phone.e164 ? phone.e164 : rawFrom.slice(0, 20);
+    const keyword = classifyInbound(body, optOutType, this.config.inbound);
+
+    const row = this.inbound.create({
+      id: randomUUID(),
+      providerSid: sid,
+      from,
+      to,
+      body,
+      keyword,
+      optOutType: optOutType?.toUpperCase() ?? null,
+      receivedAt: this.clock.now(),
+    });
+    await this.inbound.createQueryBuilder().insert().values(row).orIgnore().execute();
+    const stored = await this.inbound.findOneBy({ providerSid: sid });
+    // Twilio retried a message we already have: nothing again, nothing to answer.
+    if (!stored || stored.id !== row.id) return { twiml: emptyResponse(), keyword, duplicate: true };
+
+    if (phone.valid && phone.e164) {
+      if (keyword === 'opt_out') await this.optOuts.optOut(phone.e164, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
+      else if (keyword === 'opt_in') await this.optOuts.optIn(phone.e164, { source: 'keyword' });
+    }
+
+    const event: SmsReceivedEvent = { id: row.id, providerSid: sid, from, to, body, keyword, receivedAt: row.receivedAt };
+    this.events.emit(SMS_RECEIVED, event);
+
+    return { twiml: optOutType ? emptyResponse() : this.reply(keyword), keyword, duplicate: false };
+  }
+
+  private reply(keyword: InboundKeyword | null): string {
+    const { helpReply, optOutReply, optInReply } = this.config.inbound;
+    const text = keyword === 'help' ? helpReply : keyword === 'opt_out' ? optOutReply : keyword === 'opt_in' ? optInReply : '';
+    if (!text) return emptyResponse();
+    const response = new twilio.twiml.MessagingResponse();
+    response.message(text);
+    return response.toString();
+  }
+}
+
+function emptyResponse(): string {
+  return new twilio.twiml.MessagingResponse().toString();
+}

@@ -1,0 +1,362 @@
+import { Body, Controller, Module, Post } from '@nestjs/common';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { AppModule } from '../src/app.module.js';
+import { Public } from '../src/common/decorators/public.decorator.js';
+import { AllExceptionsFilter } from '../src/common/filters/all-exceptions.filter.js';
+import { SmsModule } from '../src/sms/sms.module.js';
+import { SmsService } from '../src/sms/sms.service.js';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
+import { baseEnvironment, ROOT_EMAIL, TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const nested = (levels: number) => `{"email":${'['.repeat(levels)}${']'.repeat(levels)},"password":"x"}`;
+const manyKeys = (count: number) => `{${Array.from({ length: count }, (_, i) => `"${i.toString(36)}":1`).join(',')}}`;
+const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+
+/** Every refusal of bad input: a 400 naming the field, never a 500. */
+describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => {
+  let t: TestApp;
+  let root: string;
+  const auth = () => ({ Authorization: `Bearer ${root}` });
+
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run', BODY_LIMIT_BYTES: '65536' });
+    root = await t.rootToken();
+  });
+  afterAll(() => t?.close());
+
+  describe('GET /api/sms/templates?locale', () => {
+    it.each(['de', 'zz-ZZ', 'line1\nline2'])('answers 400 naming locale for the unsupported %j', async (locale) => {
+      const res = await t.http.get('/api/sms/templates').query({ locale }).set(auth()).expect(400);
+      expect(res.body).toMatchObject({
+        statusCode: 400,
+        details: [{ field: 'locale', problems: [expect.stringMatching(/fr.*en/)] }],
+      });
+      expect(res.body.message).not.toContain('\n');
+    });
+
+    it('answers 400 naming locale when it is repeated', async () => {
+      const res = await t.http.get('/api/sms/templates?locale=en&locale=fr').set(auth()).expect(400);
+      expect(res.body.details[0].field).toBe('locale');
+    });
+
+    it('reads Accept-Language with its weights when no locale is given', async () => {
+      const res = await t.http.get('/api/sms/templates').set(auth()).set('Accept-Language', 'de, en;q=0.8').expect(200);
+      expect(res.body[0].example.text).toMatch(/Hello|Dear|Your|Hi/);
+    });
+  });
+
+  describe('JSON bodies are bounded before anything reads them', () => {
+    it('answers 400 naming the depth on an authenticated route (below its size limit)', async () => {
+      const res = await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .set('Content-Type', 'application/json')
+        .send(`{"to":"0612345678","message":${'['.repeat(5000)}${']'.repeat(5000)}}`)
+        .expect(400);
+      expect(res.body.message).toMatch(/^message(\.0)+ is nested more than 32 levels deep$/);
+    });
+
+    it('answers 400 to an object with too many keys, before validation', async () => {
+      const res = await t.http.post('/api/sms/send').set(auth()).set('Content-Type', 'application/json').send(manyKeys(5000)).expect(400);
+      expect(res.body.message).toBe('body has more than 200 keys');
+    });
+
+    it('answers 400 to a prototype key', async () => {
+      const res = await t.http
+        .post('/api/sms/format-phone')
+        .set(auth())
+        .set('Content-Type', 'application/json')
+        .send('{"phone":"0612345678","constructor":{"prototype":{"x":1}}}')
+        .expect(400);
+      expect(res.body.details[0].field).toBe('constructor');
+    });
+
+    it('keeps the login limit small (4 KB) and the default for other routes', async () => {
+      const padding = 'p'.repeat(5000);
+      await t.http.post('/api/auth/login').send({ email: 'a@b.io', password: padding }).expect(413);
+      const send = await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .send({ to: '0612345678', message: `x${padding}` });
+      expect(send.status).toBe(400); // too long for an SMS, but read
+      await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .send({ to: '0612345678', message: 'x'.repeat(70_000) })
+        .expect(413);
+    });
+
+    it('lets a bulk body past the default limit', async () => {
+      const recipients = Array.from({ length: 800 }, (_, i) => ({
+        phone: `06${String(10_000_000 + i)}`,
+        name: `Client numéro ${i}, un nom assez long pour la taille`,
+      }));
+      const body = JSON.stringify({ recipients, message: 'Bonjour {{name}}' });
+      expect(body.length).toBeGreaterThan(65_536);
+      const res = await t.http.post('/api/sms/bulk').set(auth()).set('Content-Type', 'application/json').send(body);
+      expect(res.status).not.toBe(413);
+      expect(res.status).toBeLessThan(500);
+    });
+  });
+
+  describe('strings the database or the validators cannot take', () => {
+    it('answers 400 naming email for a lone surrogate in the login email', async () => {
+      const res = await t.http
+        .post('/api/auth/login')
+        .set('Content-Type', 'application/json')
+        .send('{"email":"\\ud800@x.io","password":"x"}')
+        .expect(400);
+      expect(res.body).toMatchObject({ details: [{ field: 'email', problems: [expect.stringMatching(/unpaired surrogate/)] }] });
+    });
+
+    it('answers 400 naming email for a NUL in the login email', async () => {
+      const res = await t.http.post('/api/auth/login').send({ email: 'a\u0000@x.io', password: 'whatever-password' }).expect(400);
+      expect(res.body.details[0]).toEqual({ field: 'email', problems: [expect.stringMatching(/NUL/)] });
+    });
+
+    it('answers 400 naming the field for a NUL in a stored name, nested or not', async () => {
+      const user = await t.http
+        .post('/api/users')
+        .set(auth())
+        .send({ email: 'nul@example.test', password: 'a-long-enough-password', role: 'user', name: 'Jean\u0000' })
+        .expect(400);
+      expect(user.body.details[0].field).toBe('name');
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [
+            { phone: '0612345678', name: 'ok' },
+            { phone: '0612345679', name: 'x\u0000' },
+          ],
+          message: 'Bonjour',
+        })
+        .expect(400);
+      expect(bulk.body.details[0].field).toBe('recipients.1.name');
+    });
+
+    it('checks a form body like a JSON one', async () => {
+      const res = await t.http
+        .post('/api/users')
+        .set(auth())
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send('email=form%40example.test&password=a-long-enough-password&role=user&name=Jean%00')
+        .expect(400);
+      expect(res.body.details[0].field).toBe('name');
+    });
+
+    it('answers 400 naming the filter for a NUL in a query string', async () => {
+      const res = await t.http.get('/api/audit?actor=%00admin').set(auth()).expect(400);
+      expect(res.body.details[0].field).toBe('actor');
+      const phone = await t.http.get('/api/appointments?phone=06%0012').set(auth()).expect(400);
+      expect(phone.body.details[0].field).toBe('phone');
+    });
+  });
+
+  describe('one date rule', () => {
+    const appointment = (startsAt: string) => ({ clientName: 'Jean Dupont', clientPhone: '0612345678', startsAt });
+
+    it('refuses an impossible date instead of rolling it over', async () => {
+      const res = await t.http.post('/api/appointments').set(auth()).send(appointment('2030-02-31T10:00:00Z')).expect(400);
+      expect(res.body.details).toEqual([{ field: 'startsAt', problems: [expect.stringMatching(/not a real date/)] }]);
+    });
+
+    it('refuses a date-time without an offset, saying to add one', async () => {
+      const res = await t.http.post('/api/appointments').set(auth()).send(appointment('2030-01-15T14:30')).expect(400);
+      expect(res.body.message).toMatch(/startsAt must say its offset from UTC: add Z or an offset such as \+01:00/);
+    });
+
+    it('stores a date-time with its offset exactly', async () => {
+      const res = await t.http.post('/api/appointments').set(auth()).send(appointment('2030-01-15T14:30:00+01:00')).expect(201);
+      expect(new Date(res.body.startsAt).toISOString()).toBe('2030-01-15T13:30:00.000Z');
+    });
+
+    it('reads a date alone in a filter as the start of that day in DEFAULT_TIMEZONE', async () => {
+      await t.http.post('/api/appointments').set(auth()).send(appointment('2031-03-09T23:30:00Z')).expect(201); // 10 March 00:30 in Paris
+      const from = await t.http.get('/api/appointments?from=2031-03-10&to=2031-03-11').set(auth()).expect(200);
+      expect(from.body.items.map((a: { startsAt: string }) => new Date(a.startsAt).toISOString())).toEqual(['2031-03-09T23:30:00.000Z']);
+      await t.http.get('/api/audit?from=2030-02-30').set(auth()).expect(400);
+      await t.http.get('/api/sms/messages?since=2030-01-15T10:00').set(auth()).expect(400);
+    });
+  });
+
+  describe('messages and numbers that cannot make an SMS', () => {
+    it.each([' ', '   \n\t  '])('refuses the whitespace-only message %j with 400 before any send', async (message) => {
+      const before = (await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total;
+      const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678', message }).expect(400);
+      expect(res.body.details[0].field).toBe('message');
+      expect((await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total).toBe(before);
+    });
+
+    it('refuses a whitespace-only bulk message', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: '0612345678' }], message: '  ' })
+        .expect(400);
+      expect(res.body.details[0].field).toBe('message');
+    });
+
+    it('refuses a French landline with 400 naming to, and reports it per recipient in a bulk', async () => {
+      const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0144556677', message: 'Bonjour' }).expect(400);
+      expect(res.body.details).toEqual([{ field: 'to', problems: [expect.stringMatching(/landline/)] }]);
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: '0144556677' }, { phone: '0612345678' }], message: 'Bonjour' })
+        .expect(201);
+      expect(bulk.body.results[0]).toMatchObject({ status: 'invalid', error: { code: 'NOT_SMS_CAPABLE' } });
+      expect(bulk.body.results[1]).toMatchObject({ status: 'sent' });
+      const appointment = await t.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean', clientPhone: '01 44 55 66 77', startsAt: inDays(3) })
+        .expect(400);
+      expect(appointment.body.details[0].field).toBe('clientPhone');
+    });
+
+    it('keeps formatting a landline (it is a valid number)', async () => {
+      const res = await t.http.post('/api/sms/format-phone').set(auth()).send({ phone: '0144556677' }).expect(200);
+      expect(res.body).toMatchObject({ valid: true, type: 'FIXED_LINE' });
+    });
+  });
+
+  it('answers one problem per field', async () => {
+    const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678' }).expect(400);
+    expect(res.body).toMatchObject({ message: 'message is required', details: [{ field: 'message', problems: ['message is required'] }] });
+  });
+
+  it('signs in still works (sanity)', async () => {
+    await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: 'wrong-password-here' }).expect(401);
+  });
+});
+
+/** What a request may cost before it is authenticated, with the default body limit (1 MiB). */
+describeEachDatabase('Request cost is bounded before authentication', (kind) => {
+  let t: TestApp;
+  let root: string;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run' });
+    root = await t.rootToken();
+  });
+  afterAll(() => t?.close());
+
+  it.each([20_000, 50_000])('answers 413 to JSON nested %i levels on the public login (4 KB limit)', async (levels) => {
+    await t.http.post('/api/auth/login').set('Content-Type', 'application/json').send(nested(levels)).expect(413);
+  });
+
+  it.each([
+    ['/api/sms/send', 20_000],
+    ['/api/users', 50_000],
+    ['/api/appointments', 50_000],
+  ])('answers 400 to JSON nested deep on %s (%i levels)', async (url, levels) => {
+    const res = await t.http
+      .post(url)
+      .set('Authorization', `Bearer ${root}`)
+      .set('Content-Type', 'application/json')
+      .send(nested(levels))
+      .expect(400);
+    expect(res.body.message).toMatch(/^email(\.0)+ is nested more than 32 levels deep$/);
+  });
+
+  it('answers the 852 KB, 100,000-key login at once (413) without stalling other requests', async () => {
+    const body = manyKeys(100_000);
+    expect(body.length).toBeGreaterThan(800_000);
+    const started = Date.now();
+    let healthAt = 0;
+    const [login] = await Promise.all([
+      t.http.post('/api/auth/login').set('Content-Type', 'application/json').send(body),
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await t.http.get('/api/health').expect(200);
+        healthAt = Date.now() - started;
+      })(),
+    ]);
+    expect(login.status).toBe(413);
+    // 5–11 s before; generous bounds for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(healthAt).toBeLessThan(3000);
+  });
+
+  it('answers 100,000 keys on an authenticated route at once (400), without stalling other requests', async () => {
+    const started = Date.now();
+    const [res] = await Promise.all([
+      t.http.post('/api/sms/send').set('Authorization', `Bearer ${root}`).set('Content-Type', 'application/json').send(manyKeys(100_000)),
+      t.http.get('/api/health').expect(200),
+    ]);
+    expect(res.status).toBe(400);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+/** A controller of another module calling SmsService: its domain errors answer 4xx through the app-wide filter. */
+@Controller('dossiers')
+class DossierController {
+  constructor(private readonly sms: SmsService) {}
+
+  @Public()
+  @Post('notify')
+  notify(@Body() body: { phone: string }) {
+    return this.sms.send(body.phone, 'Votre dossier a changé', { actor: null });
+  }
+}
+
+@Module({ imports: [SmsModule], controllers: [DossierController] })
+class DossierHttpModule {}
+
+describeEachDatabase('SMS errors from any module (app-wide mapping)', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let db: TestDatabase;
+  let app: NestFastifyApplication;
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    db = await createTestDatabase(kind);
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        AppModule.forRoot({
+          overrides: { ...baseEnvironment(db.url), ...twilioEnvironment(standIn, credentials.authToken) },
+          ignoreEnvFile: true,
+        }),
+        DossierHttpModule,
+      ],
+    }).compile();
+    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+    // What createApp installs app-wide; the controller above has no filter of its own.
+    app.useGlobalFilters(new AllExceptionsFilter());
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    await standIn?.stop();
+  });
+
+  it('answers 400 naming the field for a bad number (SmsInputError), not 500', async () => {
+    const res = await request(app.getHttpServer()).post('/dossiers/notify').send({ phone: '06 12' }).expect(400);
+    expect(res.body).toMatchObject({
+      statusCode: 400,
+      error: 'Bad Request',
+      details: [{ field: 'to', problems: [expect.stringMatching(/too short/)] }],
+    });
+  });
+
+  it("answers Twilio's refusal (SmsSendError) with its status, code and English hint on request", async () => {
+    const res = await request(app.getHttpServer())
+      .post('/dossiers/notify')
+      .set('Accept-Language', 'en-GB')
+      .send({ phone: TWILIO_MAGIC_NUMBERS.notMobile })
+      .expect(422);
+    expect(res.body).toMatchObject({
+      statusCode: 422,
+      code: '21614',
+      message: expect.stringMatching(/not a mobile/),
+      hint: 'Use a mobile number.',
+    });
+  });
+});

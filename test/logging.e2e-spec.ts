@@ -1,0 +1,118 @@
+import { describeEachDatabase } from './support/databases.js';
+import { LogCapture } from './support/log-capture.js';
+import { ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const credentials = testTwilioCredentials();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+// One capture for the whole file: Nest's logger for lines outside a request is process-wide, so
+// every app of this file writes to the same place; each test reads the lines of its own requests.
+const capture = new LogCapture();
+
+describeEachDatabase('Structured logs', (kind) => {
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let token: string;
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), LOG_LEVEL: 'log' }, undefined, {
+      logDestination: capture,
+    });
+    token = await t.rootToken();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  it('writes JSON lines with pino levels, boot lines included', () => {
+    const lines = capture.lines;
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatchObject({ level: expect.any(Number), time: expect.any(String), msg: expect.any(String) });
+    expect(lines.some((line) => line.context === 'SmsModule' && String(line.msg).startsWith('SMS provider: twilio'))).toBe(true);
+  });
+
+  it("keeps the caller's X-Request-Id, answers it, and puts it on every line of the request", async () => {
+    const requestId = `obs-${kind}-${Date.now()}`;
+    const res = await t.http.get('/api/health').set('X-Request-Id', requestId).expect(200);
+    expect(res.headers['x-request-id']).toBe(requestId);
+    const lines = capture.forRequest(requestId);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      req: { method: 'GET', url: '/api/health', route: '/api/health' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
+  });
+
+  it.each([
+    ['too long', 'x'.repeat(200)],
+    ['with spaces', 'two words'],
+    ['with a quote', 'a"b'],
+  ])('generates a fresh id when the given one is %s', async (_, given) => {
+    const res = await t.http.get('/api/health').set('X-Request-Id', given).expect(200);
+    expect(res.headers['x-request-id']).toMatch(UUID);
+    expect(capture.forRequest(res.headers['x-request-id'])).toHaveLength(1);
+    expect(capture.text).not.toContain(given);
+  });
+
+  it('generates an id without the header, different per request', async () => {
+    const [a, b] = await Promise.all([t.http.get('/api/health'), t.http.get('/api/health')]);
+    expect(a.headers['x-request-id']).toMatch(UUID);
+    expect(b.headers['x-request-id']).toMatch(UUID);
+    expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
+  });
+
+  it('never logs a number in clear, a message body, the Authorization header or a password', async () => {
+    capture.clear();
+    const body = 'Rendez-vous confirmé, code 481516';
+    const send = await t.http
+      .post('/api/sms/send')
+      .set('Authorization', `Bearer ${token}`)
+      .set('Cookie', 'session=cookie-secret-value')
+      .send({ to: '06 12 34 56 78', message: body })
+      .expect(201);
+    const listed = await t.http.get('/api/sms/messages?phone=0612345678&limit=5').set('Authorization', `Bearer ${token}`).expect(200);
+    const login = await t.http.post('/api/auth/login').send({ email: 'root@example.test', password: ROOT_PASSWORD }).expect(200);
+    const refused = await t.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'wrong-password-0612345678' });
+    expect(refused.status).toBe(401);
+
+    for (const res of [send, listed, login, refused]) expect(capture.forRequest(res.headers['x-request-id']).length).toBeGreaterThan(0);
+    const text = capture.text;
+    for (const secret of ['0612345678', '612345678', '06 12 34 56 78', '12 34 56', body, '481516', token, ROOT_PASSWORD]) {
+      expect(text).not.toContain(secret);
+    }
+    for (const secret of [credentials.authToken, login.body.access_token, 'cookie-secret-value', 'wrong-password']) {
+      expect(text).not.toContain(secret);
+    }
+    // The listing's URL is logged with the number masked.
+    const [listLine] = capture.forRequest(listed.headers['x-request-id']);
+    expect(listLine.req).toMatchObject({ route: '/api/sms/messages', url: '/api/sms/messages?phone=06******78&limit=5' });
+  });
+
+  it("carries the request id on the app's own lines in a request, with Twilio's error text masked", async () => {
+    const created = await t.http
+      .post('/api/appointments')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ clientName: 'Jean Dupont', clientPhone: TWILIO_MAGIC_NUMBERS.invalid, startsAt: inHours(72) })
+      .expect(201);
+    const requestId = `confirm-${kind}-${Date.now()}`;
+    await t.http
+      .post(`/api/appointments/${created.body.id}/confirm`)
+      .set('Authorization', `Bearer ${token}`)
+      .set('X-Request-Id', requestId)
+      .expect(200);
+    const lines = capture.forRequest(requestId);
+    const warning = lines.find((line) => line.context === 'AppointmentSmsListener');
+    // Twilio's message names the number ("The 'To' number +15005550001 is not a valid phone number.").
+    expect(warning).toMatchObject({ level: 40, msg: expect.stringContaining('+1 5** *** **01') });
+    expect(lines.map((line) => line.msg)).toContain('request completed');
+    expect(capture.text).not.toContain('5005550001');
+    expect(capture.text).not.toContain('500 555 0001');
+  });
+});

@@ -1,0 +1,124 @@
+import { TestApp } from './support/test-app.js';
+
+interface Parameter {
+  name: string;
+  in: 'query' | 'path' | 'header' | 'cookie';
+  required?: boolean;
+  example?: unknown;
+  examples?: unknown;
+  schema?: { type?: string; $ref?: string; allOf?: unknown[]; example?: unknown };
+}
+interface Operation {
+  tags?: string[];
+  parameters?: Parameter[];
+  responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+}
+interface OpenApiDocument {
+  info: { title: string };
+  tags?: { name: string }[];
+  paths: Record<string, Record<string, Operation>>;
+}
+
+const PRIMITIVES = ['string', 'integer', 'number', 'boolean'];
+
+// The generated OpenAPI document is what Swagger UI executes: these rules keep every route usable from its defaults.
+describe('OpenAPI document (/api/docs-json)', () => {
+  let t: TestApp;
+  let doc: OpenApiDocument;
+  const operations: { route: string; op: Operation }[] = [];
+  beforeAll(async () => {
+    t = await TestApp.start('sqlite');
+    const res = await t.http.get('/api/docs-json').expect(200);
+    doc = res.body;
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) operations.push({ route: `${method.toUpperCase()} ${path}`, op });
+    }
+  });
+  afterAll(() => t?.close());
+
+  it('documents every route', () => {
+    expect(operations.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('gives every parameter a primitive schema type (never an object Swagger UI would parse as JSON)', () => {
+    const bad = operations.flatMap(({ route, op }) =>
+      (op.parameters ?? []).filter((p) => !PRIMITIVES.includes(p.schema?.type ?? '')).map((p) => `${route} ${p.in}:${p.name}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it('pre-fills no query filter: no query parameter carries an example', () => {
+    const bad = operations.flatMap(({ route, op }) =>
+      (op.parameters ?? [])
+        .filter((p) => p.in === 'query' && (p.example !== undefined || p.examples !== undefined || p.schema?.example !== undefined))
+        .map((p) => `${route} ${p.name}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it('requires no query or header parameter (GET /api/sms/templates included)', () => {
+    const bad = operations.flatMap(({ route, op }) =>
+      (op.parameters ?? []).filter((p) => (p.in === 'header' || p.in === 'query') && p.required).map((p) => `${route} ${p.in}:${p.name}`),
+    );
+    expect(bad).toEqual([]);
+    const templates = doc.paths['/api/sms/templates'].get.parameters ?? [];
+    expect(templates.filter((p) => p.in === 'header').map((p) => p.name)).toEqual(['Accept-Language']);
+  });
+
+  it('documents a 2xx answer with a response class on every operation (not only an example)', () => {
+    const isClass = (schema: unknown) => {
+      const s = schema as { $ref?: string; type?: string; items?: { $ref?: string } } | undefined;
+      return Boolean(s?.$ref || (s?.type === 'array' && s.items?.$ref));
+    };
+    // GET /api/metrics answers Prometheus' text format (text/plain), not JSON.
+    const textOnly = (op: (typeof operations)[number]['op']) =>
+      Object.entries(op.responses).some(([status, response]) => /^2/.test(status) && response.content?.['text/plain']);
+    const bad = operations
+      .filter(({ op }) => !textOnly(op))
+      .filter(({ op }) =>
+        Object.entries(op.responses).every(
+          // Any media type: the Twilio inbound webhook answers TwiML (text/xml), described by a class too.
+          ([status, response]) => !/^2/.test(status) || !Object.values(response.content ?? {}).some((media) => isClass(media.schema)),
+        ),
+      )
+      .map(({ route }) => route);
+    expect(bad).toEqual([]);
+  });
+
+  it('documents the errors each route can give', () => {
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses);
+    // Notification fails the ways send does; bulk answers them per recipient (and says so).
+    for (const path of ['/api/sms/send', '/api/sms/notification']) {
+      expect(statuses(path, 'post'), path).toEqual(expect.arrayContaining(['400', '401', '403', '422', '502', '503', '504']));
+    }
+    expect(statuses('/api/sms/bulk', 'post')).toEqual(expect.arrayContaining(['201', '400', '401', '403']));
+    expect((doc.paths['/api/sms/bulk'].post.responses['201'] as { description: string }).description).toMatch(/21211.*TIMEOUT.*20003/s);
+    const missing = operations
+      .filter(({ route }) => !route.startsWith('GET /api/health') && !route.startsWith('GET /api/docs'))
+      .filter(({ op }) => !Object.keys(op.responses).some((status) => /^4/.test(status)))
+      .map(({ route }) => route);
+    expect(missing).toEqual([]);
+    const confirm = doc.paths['/api/appointments/{id}/confirm'].post.responses['409'] as {
+      content: Record<string, { example?: { message: string } }>;
+    };
+    expect(confirm.content['application/json'].example?.message).toMatch(/confirmed/);
+  });
+
+  it('lists the tags in the order a newcomer needs them, auth first', () => {
+    expect(doc.tags?.map((tag) => tag.name)).toEqual(['auth', 'sms', 'appointments', 'users', 'audit', 'health']);
+    const used = new Set(operations.flatMap(({ op }) => op.tags ?? []));
+    expect([...used].sort()).toEqual([...(doc.tags ?? []).map((tag) => tag.name)].sort());
+  });
+
+  it('names the service in the document and in the Swagger UI page title', async () => {
+    expect(doc.info.title).toMatch(/SMS backbone/);
+    const page = await t.http.get('/api/docs').redirects(1);
+    expect(page.text).toMatch(/<title>SMS backbone API<\/title>/);
+  });
+
+  it('shows {{name}} in the bulk example', () => {
+    const schemas = (doc as unknown as { components: { schemas: Record<string, { properties: Record<string, { example?: unknown }> }> } })
+      .components.schemas;
+    expect(schemas.SendBulkSmsDto.properties.message.example).toMatch(/\{\{name\}\}/);
+  });
+});

@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { SendQuotaService } from '../src/limits/send-quota.service.js';
+import { Role } from '../src/users/role.enum.js';
+import { createTestDatabase, describeEachDatabase, type DatabaseKind } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const LIMIT = 5;
+const SEND = { to: '+33612345678', message: 'Votre rendez-vous est confirmé' };
+const NOTIFICATION = {
+  to: '+33612345678',
+  type: 'appointment_confirmed',
+  data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
+};
+const bulk = (n: number) => ({
+  recipients: Array.from({ length: n }, (_, i) => ({ phone: `+3361234${String(5000 + i).padStart(4, '0')}`, name: `Client ${i}` })),
+  message: 'Bonjour {{name}}',
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: { message?: string; details?: { field: string; problems: string[] }[] };
+}
+
+describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let users: { id: string; token: string }[];
+  let keyCounter = 0;
+  const newKey = () => `limits-${kind}-${Date.now()}-${++keyCounter}`;
+  const sends = () => standIn.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json')).length;
+  const post = (route: string, body: object, token: string, key?: string): Promise<Answer> => {
+    const req = t.http.post(`/api/sms/${route}`).set('Authorization', `Bearer ${token}`);
+    if (key) void req.set('Idempotency-Key', key);
+    return req.send(body) as unknown as Promise<Answer>;
+  };
+  const expectRefused = (res: Answer) => {
+    expect(res.status).toBe(429);
+    const retryAfter = Number(res.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(res.body.message).toMatch(/^Too many SMS: at most 5 per minute for each user/);
+    expect(res.body.message).toContain(`try again in ${retryAfter} seconds`);
+  };
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      TWILIO_TIMEOUT_MS: '10000',
+      SMS_USER_MAX_PER_MINUTE: String(LIMIT),
+    });
+    users = [await t.userWithRole(Role.Admin), await t.userWithRole(Role.Admin), await t.userWithRole(Role.SuperAdmin)];
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+  beforeEach(async () => {
+    standIn.reset();
+    // Each test starts with fresh minutes (as the window's end would give).
+    for (const user of users) await t.get(SendQuotaService).reset(user.id);
+  });
+
+  it('lets exactly the limit through among concurrent sends and notifications of one user; the rest get 429 with Retry-After', async () => {
+    const [alice, bob] = users;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? post('send', SEND, alice.token) : post('notification', NOTIFICATION, alice.token))),
+    );
+
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(LIMIT);
+    const refused = answers.filter((a) => a.status !== 201);
+    expect(refused).toHaveLength(12 - LIMIT);
+    refused.forEach(expectRefused);
+    expect(sends()).toBe(LIMIT);
+
+    // Another user has their own minute.
+    const others = await Promise.all(Array.from({ length: LIMIT }, () => post('send', SEND, bob.token)));
+    expect(others.map((a) => a.status)).toEqual(Array(LIMIT).fill(201));
+    expect(sends()).toBe(2 * LIMIT);
+    expectRefused(await post('send', SEND, bob.token));
+  });
+
+  it('counts a bulk by its recipients, and refuses a bulk that does not fit whole, sending none of it', async () => {
+    const [alice] = users;
+    expect((await post('bulk', bulk(3), alice.token)).status).toBe(201);
+    expect(sends()).toBe(3);
+
+    const tooMany = await post('bulk', bulk(3), alice.token);
+    expectRefused(tooMany);
+    expect(tooMany.body.message).toContain('this request needs 3 and 2 are left');
+    expect(sends()).toBe(3);
+
+    // The refused bulk cost nothing: the two points left are still there.
+    expect((await post('send', SEND, alice.token)).status).toBe(201);
+    expect((await post('bulk', bulk(1), alice.token)).status).toBe(201);
+    expectRefused(await post('send', SEND, alice.token));
+    expect(sends()).toBe(LIMIT);
+  });
+
+  it('answers 400 naming recipients for a bulk larger than the whole limit, at no cost', async () => {
+    const [alice] = users;
+    const res = await post('bulk', bulk(LIMIT + 1), alice.token);
+
+    expect(res.status).toBe(400);
+    expect(res.body.details).toEqual([{ field: 'recipients', problems: [expect.stringMatching(/6 recipients is more than the 5 SMS/)] }]);
+    expect(sends()).toBe(0);
+    const after = await Promise.all(Array.from({ length: LIMIT }, () => post('send', SEND, alice.token)));
+    expect(after.map((a) => a.status)).toEqual(Array(LIMIT).fill(201));
+  });
+
+  it('gives back the points of a request refused as bad input (nothing was sent)', async () => {
+    const [alice] = users;
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const res = await post('send', { to: SEND.to }, alice.token);
+      expect(res.status).toBe(400);
+    }
+    const after = await Promise.all(Array.from({ length: LIMIT }, () => post('send', SEND, alice.token)));
+    expect(after.map((a) => a.status)).toEqual(Array(LIMIT).fill(201));
+  });
+
+  it('does not charge an Idempotency-Key replay, and does not keep a 429 as the answer of its key', async () => {
+    const [alice] = users;
+    const key = newKey();
+    const first = await post('send', SEND, alice.token, key);
+    expect(first.status).toBe(201);
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const replay = await post('send', SEND, alice.token, key);
+      expect(replay.status).toBe(201);
+      expect(replay.headers['idempotency-replayed']).toBe('true');
+    }
+    // Replays took nothing: four of the five points are left.
+    for (let i = 0; i < LIMIT - 1; i++) expect((await post('send', SEND, alice.token)).status).toBe(201);
+    expect(sends()).toBe(LIMIT);
+
+    const laterKey = newKey();
+    expectRefused(await post('send', SEND, alice.token, laterKey));
+    // The minute ends: the same key now runs the request (the 429 was not stored as its answer).
+    await t.get(SendQuotaService).reset(alice.id);
+    const retried = await post('send', SEND, alice.token, laterKey);
+    expect(retried.status).toBe(201);
+    expect(retried.headers['idempotency-replayed']).toBeUndefined();
+    expect(sends()).toBe(LIMIT + 1);
+  });
+
+  it('documents the 429 on the three sending routes only', async () => {
+    const doc = (await t.http.get('/api/docs-json').expect(200)).body as { paths: Record<string, Record<string, { responses: object }>> };
+    const with429 = Object.entries(doc.paths)
+      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method} ${path}`, op })))
+      .filter(({ op }) => '429' in op.responses)
+      .map(({ route }) => route)
+      .sort();
+    expect(with429).toEqual(['post /api/auth/login', 'post /api/sms/bulk', 'post /api/sms/notification', 'post /api/sms/send']);
+  });
+});
+
+// Two app instances in one process: last in the file (the passport strategy is registered per process).
+const redisUrl = inject('redisUrl');
+describe.skipIf(!redisUrl)('Per-user send limit shared through Redis by two instances', () => {
+  const kinds: DatabaseKind[] = inject('postgresUrl') ? ['sqlite', 'postgres'] : ['sqlite'];
+
+  it.each(kinds)('two instances on one %s database and one Redis let exactly the limit through together', async (kind) => {
+    const credentials = testTwilioCredentials();
+    const standIn = await TwilioStandIn.start(credentials);
+    const prefix = `sms-e2e-limits-${randomBytes(6).toString('hex')}:`;
+    const redis = new Redis(redisUrl!);
+    const db = await createTestDatabase(kind);
+    const environment = {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      TWILIO_TIMEOUT_MS: '10000',
+      SMS_USER_MAX_PER_MINUTE: String(LIMIT),
+      REDIS_URL: redisUrl!,
+      REDIS_KEY_PREFIX: prefix,
+    };
+    let one: TestApp | undefined;
+    let two: TestApp | undefined;
+    try {
+      one = await TestApp.start(kind, environment, db);
+      two = await TestApp.start(kind, environment, db);
+      const alice = await one.userWithRole(Role.Admin);
+      const bob = await one.userWithRole(Role.Admin);
+      const send = (app: TestApp, token: string) =>
+        app.http.post('/api/sms/send').set('Authorization', `Bearer ${token}`).send(SEND) as unknown as Promise<Answer>;
+
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => send(i % 2 ? one! : two!, alice.token)));
+
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(LIMIT);
+      for (const refused of answers.filter((a) => a.status !== 201)) {
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      }
+      // The count lives in Redis under the deployment's prefix, whichever instance took it.
+      expect(await redis.get(`${prefix}sms-user:${alice.id}`)).toBe(String(LIMIT));
+      // A bulk on one instance sees what the other took.
+      expect((await send(two, bob.token)).status).toBe(201);
+      const bulkRes = await one.http.post('/api/sms/bulk').set('Authorization', `Bearer ${bob.token}`).send(bulk(LIMIT));
+      expect(bulkRes.status).toBe(429);
+      expect(bulkRes.body.message).toContain(`this request needs ${LIMIT} and ${LIMIT - 1} are left`);
+    } finally {
+      await one?.close();
+      await two?.close();
+      await db.drop();
+      await standIn.stop();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    }
+  });
+});

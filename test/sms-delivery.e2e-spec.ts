@@ -1,0 +1,506 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import twilio from 'twilio';
+import { DataSource } from 'typeorm';
+import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
+import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
+import { SMS_RECEIVED, type SmsReceivedEvent } from '../src/sms/webhooks/sms-received.event.js';
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+/** What the app believes its public address is; requests reach it on 127.0.0.1 regardless. */
+const PUBLIC_BASE_URL = 'https://sms.example.test/backbone';
+const STATUS_PATH = '/api/sms/webhooks/status';
+const INBOUND_PATH = '/api/sms/webhooks/inbound';
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+const twiml = (text: string) => `<?xml version="1.0" encoding="UTF-8"?><Response><Message>${text}</Message></Response>`;
+
+let phoneCounter = 0;
+/** A fresh French mobile number per use, so tests never share an opt-out. */
+const nextPhone = () => `+3361${String(1_000_000 + ++phoneCounter * 37).padStart(7, '0')}`;
+
+describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let admin: string;
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  /** A webhook request signed by the SDK's own helper over the URL as configured (not the Host the request used). */
+  const signed = (
+    path: string,
+    params: Record<string, string>,
+    options: { token?: string; url?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const signature = twilio.getExpectedTwilioSignature(
+      options.token ?? credentials.authToken,
+      options.url ?? PUBLIC_BASE_URL + path,
+      params,
+    );
+    return t.http
+      .post(path)
+      .type('form')
+      .set({ 'X-Twilio-Signature': signature, ...(options.headers ?? {}) })
+      .send(params);
+  };
+  const statusCallback = (sid: string, status: string, extra: Record<string, string> = {}, headers?: Record<string, string>) =>
+    signed(
+      STATUS_PATH,
+      { MessageSid: sid, MessageStatus: status, AccountSid: credentials.accountSid, ApiVersion: '2010-04-01', ...extra },
+      { headers },
+    );
+  const inbound = (from: string, body: string, extra: Record<string, string> = {}) =>
+    signed(INBOUND_PATH, {
+      MessageSid: 'SM' + Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32),
+      AccountSid: credentials.accountSid,
+      From: from,
+      To: '+33700000000',
+      Body: body,
+      NumMedia: '0',
+      ...extra,
+    });
+
+  /** Sends one SMS through the app and the stand-in; returns our id and Twilio's SID. */
+  const sendOne = async (to = nextPhone()) => {
+    const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'Rappel : rendez-vous demain' }).expect(201);
+    return { id: res.body.id as string, sid: res.body.sid as string, to };
+  };
+  const message = async (id: string, lang = 'fr') =>
+    (await t.http.get(`/api/sms/messages/${id}`).set(auth(admin)).set('Accept-Language', lang).expect(200)).body;
+  const optOutOf = async (phone: string) =>
+    (
+      await t.http
+        .get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`)
+        .set(auth(admin))
+        .expect(200)
+    ).body.items[0] ?? null;
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), PUBLIC_BASE_URL });
+    admin = (await t.userWithRole(Role.Admin)).token;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  describe('signature', () => {
+    it('a valid callback moves the message and answers what happened', async () => {
+      const { id, sid } = await sendOne();
+      const res = await statusCallback(sid, 'delivered').expect(200);
+      expect(res.body).toEqual({ outcome: 'applied', messageId: id, status: 'delivered' });
+      expect(await message(id)).toMatchObject({ status: 'delivered', history: [{ status: 'delivered', applied: true }] });
+    });
+
+    it('refuses missing, forged, wrongly keyed, tampered and Host-based signatures with 403, changing nothing, counted and journaled without the payload', async () => {
+      const { id, sid } = await sendOne();
+      const refusals = t.get(WebhookRefusals);
+      const before = refusals.total;
+      const params = { MessageSid: sid, MessageStatus: 'delivered', AccountSid: credentials.accountSid };
+      const attempts = [
+        // no signature at all
+        t.http.post(STATUS_PATH).type('form').send(params),
+        // a made-up one
+        t.http.post(STATUS_PATH).type('form').set('X-Twilio-Signature', 'bm90IGEgc2lnbmF0dXJl').send(params),
+        // signed with another auth token
+        signed(STATUS_PATH, params, { token: 'another-auth-token-0123456789' }),
+        // signed for the Host the caller chose, not the configured public URL
+        signed(STATUS_PATH, params, { url: `https://attacker.test${STATUS_PATH}`, headers: { Host: 'attacker.test' } }),
+        // signed for another path
+        signed(STATUS_PATH, params, { url: PUBLIC_BASE_URL + INBOUND_PATH }),
+      ];
+      for (const attempt of attempts) {
+        const res = await attempt;
+        expect(res.status).toBe(403);
+        expect(res.body).toMatchObject({ statusCode: 403, message: 'Missing or invalid X-Twilio-Signature' });
+      }
+      // A genuine signature replayed over another body (the status changed after signing).
+      const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + STATUS_PATH, {
+        ...params,
+        MessageStatus: 'sent',
+      });
+      await t.http.post(STATUS_PATH).type('form').set('X-Twilio-Signature', signature).send(params).expect(403);
+
+      expect(await message(id)).toMatchObject({ status: 'queued', history: [] });
+      expect(refusals.total - before).toBe(6);
+      expect(refusals.snapshot()).toEqual(
+        expect.arrayContaining([
+          { route: STATUS_PATH, reason: 'missing_signature', count: expect.any(Number) },
+          { route: STATUS_PATH, reason: 'invalid_signature', count: expect.any(Number) },
+        ]),
+      );
+      const audit = await t.http.get('/api/audit?action=sms_webhook_refused&limit=6').set(auth(admin)).expect(200);
+      expect(audit.body.items).toHaveLength(6);
+      for (const entry of audit.body.items) {
+        expect(entry).toMatchObject({ action: 'sms_webhook_refused', actorId: null, targetType: 'sms_webhook', targetId: STATUS_PATH });
+        expect(Object.keys(entry.metadata).sort()).toEqual(['reason', 'route']);
+        expect(JSON.stringify(entry)).not.toContain(sid);
+      }
+    });
+
+    it('checks the query string as configured too', async () => {
+      const { id, sid } = await sendOne();
+      const params = { MessageSid: sid, MessageStatus: 'sent' };
+      const path = `${STATUS_PATH}?source=console`;
+      const good = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + path, params);
+      const withoutQuery = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + STATUS_PATH, params);
+      await t.http.post(path).type('form').set('X-Twilio-Signature', withoutQuery).send(params).expect(403);
+      await t.http.post(path).type('form').set('X-Twilio-Signature', good).send(params).expect(200);
+      expect((await message(id)).status).toBe('sent');
+    });
+
+    it('refuses inbound messages without a valid signature, storing and opting out nothing', async () => {
+      const phone = nextPhone();
+      const received: SmsReceivedEvent[] = [];
+      const listener = (e: SmsReceivedEvent) => received.push(e);
+      t.get(EventEmitter2).on(SMS_RECEIVED, listener);
+      try {
+        await t.http
+          .post(INBOUND_PATH)
+          .type('form')
+          .send({ MessageSid: 'SM' + 'a'.repeat(32), From: phone, Body: 'STOP' })
+          .expect(403);
+        expect(await optOutOf(phone)).toBeNull();
+        expect(received).toHaveLength(0);
+      } finally {
+        t.get(EventEmitter2).off(SMS_RECEIVED, listener);
+      }
+    });
+
+    it('names a missing or unknown status with 400', async () => {
+      const { sid } = await sendOne();
+      const missing = await signed(STATUS_PATH, { MessageSid: sid }).expect(400);
+      expect(missing.body).toMatchObject({ details: [{ field: 'MessageStatus', problems: ['MessageStatus is required'] }] });
+      const unknown = await statusCallback(sid, 'teleported').expect(400);
+      expect(unknown.body.details[0]).toMatchObject({
+        field: 'MessageStatus',
+        problems: [expect.stringContaining('must be one of accepted, scheduled')],
+      });
+      const badSid = await statusCallback('not-a-sid', 'sent').expect(400);
+      expect(badSid.body.details[0].field).toBe('MessageSid');
+    });
+  });
+
+  describe('status lifecycle', () => {
+    it('moves only forward: a late sent never overwrites delivered, and the history keeps both', async () => {
+      const { id, sid } = await sendOne();
+      expect((await statusCallback(sid, 'sent').expect(200)).body.outcome).toBe('applied');
+      expect((await statusCallback(sid, 'delivered').expect(200)).body.outcome).toBe('applied');
+      expect((await statusCallback(sid, 'sending').expect(200)).body).toMatchObject({ outcome: 'stale', status: 'delivered' });
+      expect((await statusCallback(sid, 'undelivered', { ErrorCode: '30003' }).expect(200)).body.outcome).toBe('stale');
+      const stored = await message(id);
+      expect(stored).toMatchObject({ status: 'delivered', errorCode: null });
+      expect(stored.history.map((h: { status: string; applied: boolean }) => [h.status, h.applied])).toEqual([
+        ['sent', true],
+        ['delivered', true],
+        ['sending', false],
+        ['undelivered', false],
+      ]);
+      for (const h of stored.history) expect(new Date(h.at).getTime()).toBeGreaterThan(0);
+    });
+
+    it('a repeated callback (same SID and status, or same idempotency token) changes nothing', async () => {
+      const { id, sid } = await sendOne();
+      await statusCallback(sid, 'sent', {}, { 'I-Twilio-Idempotency-Token': 'tok-1' }).expect(200);
+      expect((await statusCallback(sid, 'sent').expect(200)).body.outcome).toBe('duplicate');
+      // Same token, even with another body: Twilio delivering the same callback again.
+      expect((await statusCallback(sid, 'delivered', {}, { 'I-Twilio-Idempotency-Token': 'tok-1' }).expect(200)).body.outcome).toBe(
+        'duplicate',
+      );
+      const stored = await message(id);
+      expect(stored.status).toBe('sent');
+      expect(stored.history).toHaveLength(1);
+    });
+
+    it('stores the error code of an undelivered message, explained in the caller’s language', async () => {
+      const { id, sid } = await sendOne();
+      await statusCallback(sid, 'sent').expect(200);
+      await statusCallback(sid, 'undelivered', { ErrorCode: '30003', ErrorMessage: 'Unreachable destination handset' }).expect(200);
+      const fr = await message(id, 'fr');
+      expect(fr).toMatchObject({
+        status: 'undelivered',
+        errorCode: '30003',
+        errorExplanation: expect.stringMatching(/^Téléphone injoignable/),
+      });
+      expect(fr.history[1]).toMatchObject({
+        status: 'undelivered',
+        errorCode: '30003',
+        errorExplanation: expect.stringMatching(/injoignable/),
+      });
+      const en = await message(id, 'en');
+      expect(en.errorExplanation).toMatch(/^Unreachable handset/);
+
+      const other = await sendOne();
+      await statusCallback(other.sid, 'failed', { ErrorCode: '30034' }).expect(200);
+      expect((await message(other.id, 'en')).errorExplanation).toMatch(/Unregistered sender/);
+    });
+
+    it('concurrent, shuffled and repeated callbacks end at the highest status, each status once in the history', async () => {
+      const sends = await Promise.all(Array.from({ length: 4 }, () => sendOne()));
+      const statuses = ['accepted', 'queued', 'sending', 'sent', 'delivered', 'sent', 'delivered', 'queued'];
+      const calls = sends.flatMap(({ sid }) => statuses.map((s) => () => statusCallback(sid, s)));
+      calls.sort(() => Math.random() - 0.5);
+      const answers = await Promise.all(calls.map((call) => call()));
+      for (const answer of answers) expect(answer.status).toBe(200);
+      for (const { id } of sends) {
+        const stored = await message(id);
+        expect(stored.status).toBe('delivered');
+        expect(stored.history.map((h: { status: string }) => h.status).sort()).toEqual([
+          'accepted',
+          'delivered',
+          'queued',
+          'sending',
+          'sent',
+        ]);
+        expect(stored.history.filter((h: { status: string; applied: boolean }) => h.status === 'delivered' && h.applied)).toHaveLength(1);
+      }
+    });
+
+    it('a failed callback with 21610 (unsubscribed at Twilio) puts the number on the opt-out list', async () => {
+      const { id, sid, to } = await sendOne();
+      await statusCallback(sid, 'failed', { ErrorCode: '21610' }).expect(200);
+      expect(await message(id)).toMatchObject({
+        status: 'failed',
+        errorCode: '21610',
+        errorExplanation: expect.stringMatching(/désabonné/),
+      });
+      expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+    });
+
+    it('callbacks that came before the SID was stored join their message once it is, the furthest applied', async () => {
+      const early = 'SM' + randomHex(32);
+      await statusCallback(early, 'sent').expect(200);
+      expect((await statusCallback(early, 'delivered').expect(200)).body.outcome).toBe('unknown_message');
+      const { id } = await sendOne();
+      // The send's answer is stored now, with the SID Twilio had already called back about.
+      await t
+        .get(DataSource)
+        .query(
+          `UPDATE "sms_messages" SET "provider_sid" = ${kind === 'postgres' ? '$1' : '?'} WHERE "id" = ${kind === 'postgres' ? '$2' : '?'}`,
+          [early, id],
+        );
+      expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(2);
+      const stored = await message(id);
+      expect(stored.status).toBe('delivered');
+      expect(stored.history.map((h: { status: string; applied: boolean }) => [h.status, h.applied])).toEqual([
+        ['sent', false],
+        ['delivered', true],
+      ]);
+      expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(0);
+    });
+
+    it('keeps a callback for an unknown SID without touching any message', async () => {
+      const res = await statusCallback('SM' + '0'.repeat(32), 'delivered').expect(200);
+      expect(res.body).toEqual({ outcome: 'unknown_message', messageId: null, status: null });
+    });
+  });
+
+  describe('inbound SMS and keywords', () => {
+    it.each([
+      'STOP',
+      'stop',
+      '  Stop  ',
+      'STOPALL',
+      'unsubscribe',
+      'CANCEL',
+      'end',
+      'Quit',
+      'REVOKE',
+      'optout',
+      'ARRET',
+      'Arrêt',
+      'arrêt.',
+      'STOP SMS',
+      'stop  sms',
+      'DESABONNER',
+      'Désabonner',
+      'DÉSABONNER',
+    ])('%j opts the number out and confirms in TwiML', async (body) => {
+      const phone = nextPhone();
+      const res = await inbound(phone, body).expect(200);
+      expect(res.headers['content-type']).toMatch(/^text\/xml/);
+      expect(res.text).toBe(twiml('Vous ne recevrez plus de SMS de notre part. Répondez START pour vous réabonner.'));
+      expect(await optOutOf(phone)).toMatchObject({ phone, source: 'keyword', reason: body.trim() });
+    });
+
+    it.each(['START', 'start', 'UNSTOP', 'yes', 'OUI', 'Oui !', 'DEMARRER', 'Démarrer'])('%j opts the number back in', async (body) => {
+      const phone = nextPhone();
+      await inbound(phone, 'ARRET').expect(200);
+      expect(await optOutOf(phone)).not.toBeNull();
+      const res = await inbound(phone, body).expect(200);
+      expect(res.text).toBe(twiml('Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.'));
+      expect(await optOutOf(phone)).toBeNull();
+    });
+
+    it.each(['HELP', 'help', 'AIDE', 'Aide', 'INFO'])('%j answers the help text and changes nothing', async (body) => {
+      const phone = nextPhone();
+      const res = await inbound(phone, body).expect(200);
+      expect(res.text).toBe(
+        twiml('Messages de votre prise de rendez-vous. Répondez STOP pour ne plus recevoir de SMS, START pour les recevoir à nouveau.'),
+      );
+      expect(await optOutOf(phone)).toBeNull();
+    });
+
+    it("honours Twilio's OptOutType (Advanced Opt-Out) and answers empty TwiML, Twilio having replied", async () => {
+      const phone = nextPhone();
+      // Advanced Opt-Out can have custom keywords our lists do not know.
+      const stop = await inbound(phone, 'Plus de SMS merci', { OptOutType: 'STOP' }).expect(200);
+      expect(stop.text).toBe(EMPTY_TWIML);
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      const start = await inbound(phone, 'Reprendre', { OptOutType: 'START' }).expect(200);
+      expect(start.text).toBe(EMPTY_TWIML);
+      expect(await optOutOf(phone)).toBeNull();
+      expect((await inbound(phone, 'HELP', { OptOutType: 'HELP' }).expect(200)).text).toBe(EMPTY_TWIML);
+    });
+
+    it('stores an ordinary reply, emits sms.received once, and answers empty TwiML; a replay by Twilio does nothing again', async () => {
+      const phone = nextPhone();
+      const received: SmsReceivedEvent[] = [];
+      const listener = (e: SmsReceivedEvent) => received.push(e);
+      t.get(EventEmitter2).on(SMS_RECEIVED, listener);
+      try {
+        const params = {
+          MessageSid: 'SM' + 'b'.repeat(32),
+          From: phone.replace('+33', '0'),
+          To: '+33700000000',
+          Body: 'stop, je serai en retard',
+        };
+        const first = await signed(INBOUND_PATH, params).expect(200);
+        expect(first.text).toBe(EMPTY_TWIML);
+        const again = await signed(INBOUND_PATH, params).expect(200);
+        expect(again.text).toBe(EMPTY_TWIML);
+        expect(received).toEqual([
+          {
+            id: expect.any(String),
+            providerSid: params.MessageSid,
+            from: phone,
+            to: '+33700000000',
+            body: 'stop, je serai en retard',
+            keyword: null,
+            receivedAt: expect.any(Date),
+          },
+        ]);
+        expect(await optOutOf(phone)).toBeNull();
+      } finally {
+        t.get(EventEmitter2).off(SMS_RECEIVED, listener);
+      }
+    });
+  });
+
+  describe('opt-out list', () => {
+    it('adds by hand (201, then 200 unchanged), lists, removes (200, then 404), each journaled; admin and superadmin only', async () => {
+      const phone = nextPhone();
+      const national = phone.replace('+33', '0');
+      const created = await t.http
+        .post('/api/sms/opt-outs')
+        .set(auth(admin))
+        .send({ phone: national, reason: 'Courrier du 12 mars' })
+        .expect(201);
+      expect(created.body).toMatchObject({
+        phone,
+        source: 'manual',
+        reason: 'Courrier du 12 mars',
+        created: true,
+        optedOutAt: expect.any(String),
+      });
+      const again = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone }).expect(200);
+      expect(again.body).toMatchObject({ id: created.body.id, created: false, reason: 'Courrier du 12 mars' });
+
+      const list = await t.http.get('/api/sms/opt-outs?limit=1').set(auth(admin)).expect(200);
+      expect(list.body).toMatchObject({ page: 1, limit: 1, total: expect.any(Number), items: [expect.objectContaining({ phone })] });
+
+      const user = await t.userWithRole(Role.User);
+      await t.http.get('/api/sms/opt-outs').set(auth(user.token)).expect(403);
+      await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
+        .set(auth(user.token))
+        .expect(403);
+
+      const removed = await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(national)}`)
+        .set(auth(admin))
+        .expect(200);
+      expect(removed.body).toMatchObject({ id: created.body.id, phone, removed: true });
+      const gone = await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
+        .set(auth(admin))
+        .expect(404);
+      expect(gone.body.message).toBe(`${phone} is not on the opt-out list`);
+      expect(await optOutOf(phone)).toBeNull();
+
+      const outs = await t.http.get('/api/audit?action=sms_opt_out&limit=50').set(auth(admin)).expect(200);
+      expect(outs.body.items.filter((e: { metadata: { phone: string } }) => e.metadata.phone === phone)).toEqual([
+        expect.objectContaining({ actorRole: 'admin', metadata: { phone, source: 'manual', reason: 'Courrier du 12 mars' } }),
+      ]);
+      const ins = await t.http.get('/api/audit?action=sms_opt_in&limit=50').set(auth(admin)).expect(200);
+      expect(ins.body.items.filter((e: { metadata: { phone: string } }) => e.metadata.phone === phone)).toHaveLength(1);
+    });
+
+    it('refuses an invalid number or an unknown field with 400 naming it', async () => {
+      const bad = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone: '06 12' }).expect(400);
+      expect(bad.body.details).toEqual([{ field: 'phone', problems: [expect.stringMatching(/^phone /)] }]);
+      const extra = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone: nextPhone(), source: 'x' }).expect(400);
+      expect(extra.body.details[0].field).toBe('source');
+    });
+
+    it('concurrent opt-outs of one number make one entry and one journal line', async () => {
+      const phone = nextPhone();
+      const answers = await Promise.all(Array.from({ length: 6 }, () => t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone })));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 201]);
+      expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+      const outs = await t.http.get('/api/audit?action=sms_opt_out&limit=200').set(auth(admin)).expect(200);
+      expect(outs.body.items.filter((e: { metadata: { phone: string } }) => e.metadata.phone === phone)).toHaveLength(1);
+    });
+  });
+});
+
+describeEachDatabase('Inbound keywords and replies as configured', (kind) => {
+  const credentials = testTwilioCredentials();
+  let t: TestApp;
+  const inbound = (from: string, body: string) => {
+    const params = { MessageSid: 'SM' + randomHex(32), From: from, To: '+33700000000', Body: body };
+    const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + INBOUND_PATH, params);
+    return t.http.post(INBOUND_PATH).type('form').set('X-Twilio-Signature', signature).send(params).expect(200);
+  };
+
+  beforeAll(async () => {
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment({ baseUrl: 'http://127.0.0.1:9', accountSid: credentials.accountSid }, credentials.authToken),
+      PUBLIC_BASE_URL,
+      SMS_OPT_OUT_KEYWORDS: 'STOP,Résilier',
+      SMS_OPT_IN_KEYWORDS: 'REVENIR',
+      SMS_HELP_KEYWORDS: 'SOS',
+      SMS_HELP_REPLY: 'Cabinet Martin, 01 23 45 67 89',
+      SMS_OPT_OUT_REPLY: '',
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('uses the configured keyword lists and texts; an empty text answers empty TwiML', async () => {
+    const admin = await t.rootToken();
+    const optOut = async (phone: string) =>
+      (
+        await t.http
+          .get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`)
+          .set('Authorization', `Bearer ${admin}`)
+          .expect(200)
+      ).body.items[0];
+    expect((await inbound('+33611111111', 'résilier')).text).toBe(EMPTY_TWIML);
+    expect(await optOut('+33611111111')).toMatchObject({ source: 'keyword' });
+    // ARRET is not in this configuration's list: an ordinary reply.
+    expect((await inbound('+33622222222', 'ARRET')).text).toBe(EMPTY_TWIML);
+    expect(await optOut('+33622222222')).toBeUndefined();
+    expect((await inbound('+33611111111', 'Revenir')).text).toBe(
+      twiml('Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.'),
+    );
+    expect(await optOut('+33611111111')).toBeUndefined();
+    expect((await inbound('+33633333333', 'sos')).text).toBe(twiml('Cabinet Martin, 01 23 45 67 89'));
+    expect((await inbound('+33633333333', 'HELP')).text).toBe(EMPTY_TWIML);
+  });
+});
+
+function randomHex(length: number): string {
+  return Array.from({ length }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
