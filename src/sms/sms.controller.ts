@@ -182,7 +182,13 @@ export class SmsController {
       'Journaled as send_bulk_sms at acceptance and at its end.',
   })
   @ApiBody({ type: SendBulkSmsDto, examples: BULK_BODY })
-  @ApiAcceptedResponse({ type: BulkAcceptedDto, description: 'Written; nothing sent yet' })
+  @ApiAcceptedResponse({
+    type: BulkAcceptedDto,
+    description:
+      'Written; nothing sent yet. Each message is then sent and retried like POST /api/sms/send; a Twilio refusal fails that message only, ' +
+      'with its code (21211, 21608, 21610, 21614, TIMEOUT, NETWORK…) in GET /api/sms/bulk/{batchId}/messages?state=failed; ' +
+      'refused credentials (20003) are not retried.',
+  })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
     description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, an empty message, or a bad sendAt',

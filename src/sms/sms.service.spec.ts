@@ -2,7 +2,6 @@ import type { Repository } from 'typeorm';
 import type { AuditLog } from '../audit/audit-log.entity.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AppConfig } from '../config/app-config.js';
-import type { MetricsService } from '../metrics/metrics.service.js';
 import type { DispatchQueue } from './dispatch/dispatch-queue.js';
 import type { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import type { SmsOutbox } from './dispatch/sms-outbox.js';
@@ -81,7 +80,6 @@ describe('SmsService.sendBulk', () => {
       {} as SmsTemplateService,
       audit as unknown as AuditService,
       config as unknown as AppConfig,
-      { smsStateChanged: vi.fn() } as unknown as MetricsService,
     );
     return { sut, outbox, queue, audit };
   };

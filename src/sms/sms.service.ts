@@ -11,7 +11,6 @@ import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
-import { MetricsService } from '../metrics/metrics.service.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
@@ -55,7 +54,6 @@ export class SmsService {
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
-    private readonly metrics: MetricsService,
   ) {}
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
@@ -161,7 +159,6 @@ export class SmsService {
     });
     const journal = this.outbox.insertStatement(this.auditLogs, [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })]);
     await this.outbox.insertBatch(batch, rows, [journal]);
-    for (let i = 0; i < rows.length; i++) this.metrics.smsStateChanged(SmsKind.Bulk, SMS_CATEGORY, SMS_QUEUED);
     this.queue.notify(rows.map((r) => ({ id: r.id, notBefore })));
     return {
       batchId,
@@ -233,7 +230,6 @@ export class SmsService {
       if (!existing) throw error;
       return this.awaitOutcome(existing, context.waitMs);
     }
-    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_QUEUED);
     this.queue.notify([{ id: row.id, notBefore }]);
     // Send later answers at once; the caller cancels or polls with the id.
     return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
