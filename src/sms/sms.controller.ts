@@ -60,7 +60,11 @@ const SEND_BODY = { now: { summary: NOW, value: { to: '+33612345678', message: '
 const NOTIFICATION_BODY = {
   now: {
     summary: NOW,
-    value: { to: '+33612345678', type: 'appointment_confirmed', data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' } },
+    value: {
+      to: '+33612345678',
+      type: 'appointment_confirmed',
+      data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
+    },
   },
 };
 const BULK_BODY = {
@@ -143,7 +147,11 @@ export class SmsController {
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent)' })
   @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
   @ApiSmsErrors('Invalid number, message or sendAt (missing, empty, over 1,600 characters; sendAt past, without offset, over 35 days)')
-  async send(@Body() dto: SendSmsDto, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply): Promise<SmsSendResultDto> {
+  async send(
+    @Body() dto: SendSmsDto,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SmsSendResultDto> {
     return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }));
   }
 

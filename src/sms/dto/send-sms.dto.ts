@@ -106,7 +106,10 @@ export class SendBulkSmsDto {
 }
 
 export class BatchMessagesQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ enum: BATCH_STATES, description: 'Only messages in this state (sent: taken by the provider, whatever its status)' })
+  @ApiPropertyOptional({
+    enum: BATCH_STATES,
+    description: 'Only messages in this state (sent: taken by the provider, whatever its status)',
+  })
   @Optional()
   @IsOneOf(BATCH_STATES)
   state?: BatchState;

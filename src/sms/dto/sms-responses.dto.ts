@@ -16,7 +16,10 @@ export class SmsLastErrorDto {
  * it, 202 `state: queued` while it waits in the outbox (send later, retries, a slow answer).
  */
 export class SmsSendResultDto {
-  @ApiProperty({ enum: ['sent', 'queued'], description: 'sent: Twilio took it (201); queued: not yet (202), poll GET /api/sms/messages/{id}' })
+  @ApiProperty({
+    enum: ['sent', 'queued'],
+    description: 'sent: Twilio took it (201); queued: not yet (202), poll GET /api/sms/messages/{id}',
+  })
   state: 'sent' | 'queued';
 
   @ApiProperty({ format: 'uuid', description: 'Our id of the stored message (GET /api/sms/messages/{id})' })
@@ -57,7 +60,12 @@ export class SmsSendResultDto {
   @ApiProperty({ example: 'Votre message SMS ici', description: 'The text sent (a notification: the rendered template)' })
   body: string;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'Queued: when it may leave (sendAt, or the next retry)' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'Queued: when it may leave (sendAt, or the next retry)',
+  })
   notBefore?: Date | null;
 
   @ApiPropertyOptional({ type: 'integer', description: 'Queued: calls to Twilio so far' })
@@ -144,7 +152,12 @@ export class BatchViewDto {
   @ApiProperty({ type: 'integer' }) invalid: number;
   @ApiProperty({ type: 'integer' }) duplicates: number;
   @ApiProperty({ type: BatchCountsDto }) counts: BatchCountsDto;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' }, example: { queued: 2 }, description: "Twilio's statuses among the sent" })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    example: { queued: 2 },
+    description: "Twilio's statuses among the sent",
+  })
   providerStatuses: Record<string, number>;
   @ApiProperty({ example: 0.5, description: 'Settled (sent, failed, cancelled) over accepted' }) progress: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) notBefore: Date | null;
