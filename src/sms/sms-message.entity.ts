@@ -18,6 +18,8 @@ export const SMS_QUEUED = 'queued';
 export const SMS_SENDING = 'sending';
 export const SMS_FAILED = 'failed';
 export const SMS_CANCELLED = 'cancelled';
+/** Not sent on purpose: the number opted out (error code OPTED_OUT). */
+export const SMS_SKIPPED = 'skipped';
 
 @Entity('sms_messages')
 @Index('IDX_sms_messages_created', ['createdAt'])

@@ -11,6 +11,7 @@ import type { SmsBatch } from './sms-batch.entity.js';
 import type { SmsBatchesService } from './sms-batches.service.js';
 import { SmsInputError } from './sms-exceptions.js';
 import type { SmsMessage } from './sms-message.entity.js';
+import type { OptOutService } from './opt-outs/opt-out.service.js';
 import { parseSendAt, personalize, SmsService } from './sms.service.js';
 import type { SmsTemplateService } from './templates/sms-template.service.js';
 
@@ -80,6 +81,7 @@ describe('SmsService.sendBulk', () => {
       {} as SmsTemplateService,
       audit as unknown as AuditService,
       config as unknown as AppConfig,
+      { check: vi.fn().mockResolvedValue(new Map()) } as unknown as OptOutService,
     );
     return { sut, outbox, queue, audit };
   };

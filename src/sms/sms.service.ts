@@ -15,7 +15,10 @@ import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-numb
 import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from './sms-message.entity.js';
+import { describeOptOut, OPTED_OUT, SmsOptedOutError } from './opt-outs/opted-out.error.js';
+import { OptOutService } from './opt-outs/opt-out.service.js';
+import { OptOutSource, type SmsOptOut } from './opt-outs/sms-opt-out.entity.js';
 import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
@@ -54,6 +57,7 @@ export class SmsService {
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly optOuts: OptOutService,
   ) {}
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
@@ -88,9 +92,12 @@ export class SmsService {
     const duplicates: BulkAccepted['duplicates'] = [];
     const rows: SmsMessage[] = [];
     let segments = 0;
+    const formats = recipients.map((recipient) => this.phones.formatRecipient(recipient.phone));
+    // Numbers on the opt-out list are skipped, each with its opt-out (one query per 500 numbers).
+    const optedOut = await this.optOuts.check(formats.flatMap((f) => (f.valid && f.e164 ? [f.e164] : [])));
 
     recipients.forEach((recipient, index) => {
-      const format = this.phones.formatRecipient(recipient.phone);
+      const format = formats[index];
       if (!format.valid || !format.e164) {
         const reason = format.reason?.message ?? 'is invalid';
         invalid.push({
@@ -107,6 +114,11 @@ export class SmsService {
         return;
       }
       seen.set(format.e164, index);
+      const optOut = optedOut.get(format.e164);
+      if (optOut) {
+        invalid.push({ index, phone: recipient.phone, name: recipient.name, code: OPTED_OUT, message: describeOptOut(optOut) });
+        return;
+      }
       const personal = personalize(body, recipient.name);
       if (personal.length > MAX_SMS_BODY_LENGTH) {
         invalid.push({
@@ -222,6 +234,8 @@ export class SmsService {
       if (existing) return this.awaitOutcome(existing, context.waitMs);
     }
     const row = this.row(draft, analysis, context, notBefore, new Date());
+    const optOut = await this.optOuts.isOptedOut(draft.to);
+    if (optOut) return this.skipOptedOut(row, optOut, context);
     try {
       await this.outbox.insert(row);
     } catch (error) {
@@ -233,6 +247,24 @@ export class SmsService {
     this.queue.notify([{ id: row.id, notBefore }]);
     // Send later answers at once; the caller cancels or polls with the id.
     return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
+  }
+
+  /**
+   * A send to an opted-out number: stored as `skipped` (OPTED_OUT, with the opt-out in words), journaled
+   * like any final message, and refused with SmsOptedOutError (409). A replay with the same dedupe key
+   * finds the skipped row and is refused the same way.
+   */
+  private async skipOptedOut(row: SmsMessage, optOut: SmsOptOut, context: SmsContext): Promise<never> {
+    Object.assign(row, { status: SMS_SKIPPED, errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut), notBefore: null });
+    try {
+      await this.outbox.insert(row);
+    } catch (error) {
+      const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
+      if (!existing) throw error;
+      throw new SmsOptedOutError(optOut, existing.id);
+    }
+    await this.dispatcher.afterFinal(row, new Date());
+    throw new SmsOptedOutError(optOut, row.id);
   }
 
   /**
@@ -260,6 +292,11 @@ export class SmsService {
       this.dispatcher.settled.off('failure', listener);
     }
     if (current.status === SMS_FAILED) throw new SmsSendError(failure ?? storedFailure(current), current.id, current.to);
+    if (current.status === SMS_SKIPPED && current.errorCode === OPTED_OUT) {
+      // Opted out before it left (or a replay of a refused send): refused like a send to an opted-out number.
+      const optOut = await this.optOuts.isOptedOut(current.to);
+      throw new SmsOptedOutError(optOut ?? { phone: current.to, optedOutAt: current.updatedAt, source: OptOutSource.Manual }, current.id);
+    }
     return this.result(current);
   }
 

@@ -7,6 +7,8 @@ import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js
 import type { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsKind, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS } from '../sms.events.js';
+import type { OptOutService } from '../opt-outs/opt-out.service.js';
+import type { DeliveryStatusService } from '../webhooks/delivery-status.service.js';
 import { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
@@ -41,6 +43,7 @@ describe(SmsDispatcher.name, () => {
   let audit: { record: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
   let batches: { journalFinished: ReturnType<typeof vi.fn> };
+  let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
   let sut: SmsDispatcher;
 
   beforeEach(() => {
@@ -59,6 +62,7 @@ describe(SmsDispatcher.name, () => {
     events = { emit: vi.fn() };
     batches = { journalFinished: vi.fn().mockResolvedValue(undefined) };
     const config = { dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 } } as AppConfig;
+    optOuts = { isOptedOut: vi.fn().mockResolvedValue(null), optOut: vi.fn().mockResolvedValue({ created: true }) };
     sut = new SmsDispatcher(
       outbox as unknown as SmsOutbox,
       provider as unknown as SmsProvider,
@@ -67,6 +71,8 @@ describe(SmsDispatcher.name, () => {
       batches as unknown as SmsBatchesService,
       config,
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
+      optOuts as unknown as OptOutService,
+      { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
     );
   });
 
@@ -200,5 +206,25 @@ describe(SmsDispatcher.name, () => {
       order.push('gate');
     });
     expect(order).toEqual(['gate', 'send']);
+  });
+
+  it('does not send a message whose number opted out after it was queued: settled as skipped (OPTED_OUT)', async () => {
+    optOuts.isOptedOut.mockResolvedValue({ phone: '+33612345678', optedOutAt: new Date('2026-03-12T09:30:00Z'), source: 'keyword' });
+    expect(await sut.process(claimed())).toEqual({ final: true });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      expect.any(Number),
+      { kind: 'skipped', errorCode: 'OPTED_OUT', errorMessage: expect.stringContaining('opted out on 2026-03-12T09:30:00.000Z') },
+      expect.any(Date),
+    );
+  });
+
+  it('puts the number on the opt-out list when Twilio answers 21610', async () => {
+    provider.send.mockRejectedValue(
+      new SmsProviderError({ kind: 'rejected', code: 21610, status: 400, message: 'Attempt to send to unsubscribed recipient' }),
+    );
+    expect(await sut.process(claimed())).toEqual({ final: true });
+    expect(optOuts.optOut).toHaveBeenCalledWith(expect.stringMatching(/^\+/), expect.objectContaining({ source: 'twilio_21610' }));
   });
 });

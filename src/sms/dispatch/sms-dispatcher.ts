@@ -7,8 +7,12 @@ import { describeError } from '../../common/log-safe.js';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
-import { SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
+import { SMS_SKIPPED, SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../sms.events.js';
+import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
+import { OptOutService } from '../opt-outs/opt-out.service.js';
+import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
+import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
 import { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
@@ -49,6 +53,8 @@ export class SmsDispatcher {
     private readonly batches: SmsBatchesService,
     config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly optOuts: OptOutService,
+    private readonly deliveryStatus: DeliveryStatusService,
   ) {
     this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
   }
@@ -78,6 +84,10 @@ export class SmsDispatcher {
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage: 'Not sent; no attempt left' });
       }
     }
+
+    // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.
+    const optOut = await this.optOuts.isOptedOut(message.to);
+    if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
     try {
       await beforeSend?.();
@@ -125,17 +135,35 @@ export class SmsDispatcher {
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore };
     }
-    const status = settlement.kind === 'sent' ? settlement.status : SMS_FAILED;
+    const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
     Object.assign(message, {
       status,
       providerSid: settlement.kind === 'sent' ? settlement.sid : null,
       from: settlement.kind === 'sent' ? (settlement.from ?? message.from) : message.from,
-      errorCode: settlement.kind === 'failed' ? settlement.errorCode : null,
-      errorMessage: settlement.kind === 'failed' ? settlement.errorMessage : null,
+      errorCode: settlement.kind === 'sent' ? null : settlement.errorCode,
+      errorMessage: settlement.kind === 'sent' ? null : settlement.errorMessage,
     });
+    await this.afterDelivery(message, settlement);
     this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
     await this.afterFinal(message, now, result.finishedBatchId);
     return { final: true };
+  }
+
+  /**
+   * What the delivery side learns from a settled attempt: Twilio's 21610 puts the number on the opt-out
+   * list; a stored SID picks up the status callbacks that came before it. Never fails the send.
+   */
+  private async afterDelivery(message: SmsMessage, settlement: Settlement): Promise<void> {
+    try {
+      if (settlement.kind === 'failed' && settlement.errorCode === TWILIO_UNSUBSCRIBED)
+        await this.optOuts.optOut(message.to, {
+          source: OptOutSource.Twilio21610,
+          reason: `Twilio ${TWILIO_UNSUBSCRIBED}: ${settlement.errorMessage}`,
+        });
+      if (settlement.kind === 'sent') await this.deliveryStatus.adoptEarlyCallbacks(message.id, settlement.sid);
+    } catch (error) {
+      this.logger.error(`SMS ${message.id}: delivery bookkeeping failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** After a final state is committed: journal, event, waiters, and the batch's end. */

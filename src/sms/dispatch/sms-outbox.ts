@@ -4,7 +4,7 @@ import { In, Repository } from 'typeorm';
 import { Atomic, type Row, type Statement, type Work } from '../../database/atomic.js';
 import { InsertBatcher } from '../../database/insert-batcher.js';
 import { SmsBatch } from '../sms-batch.entity.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
 export const UNKNOWN_OUTCOME_CODES = ['TIMEOUT', 'CONNECTION_LOST', 'LEASE_EXPIRED'] as const;
@@ -17,6 +17,8 @@ const INSERT_CHUNK = 500;
 export type Settlement =
   | { kind: 'sent'; sid: string; status: string; from: string | null }
   | { kind: 'failed'; errorCode: string; errorMessage: string }
+  /** Not sent on purpose (the number opted out before the message left). */
+  | { kind: 'skipped'; errorCode: string; errorMessage: string }
   | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string };
 
 export interface SettleResult {
@@ -177,8 +179,8 @@ export class SmsOutbox {
     if (settlement.kind === 'sent') {
       set = `"status" = ?, "provider_sid" = ?, "from" = COALESCE(?, "from"), "error_code" = NULL, "error_message" = NULL, "sent_at" = ?`;
       params = [settlement.status, settlement.sid, settlement.from, t];
-    } else if (settlement.kind === 'failed') {
-      set = `"status" = '${SMS_FAILED}', "error_code" = ?, "error_message" = ?`;
+    } else if (settlement.kind === 'failed' || settlement.kind === 'skipped') {
+      set = `"status" = '${settlement.kind === 'failed' ? SMS_FAILED : SMS_SKIPPED}', "error_code" = ?, "error_message" = ?`;
       params = [settlement.errorCode, settlement.errorMessage.slice(0, 500)];
     } else {
       set = `"status" = '${SMS_QUEUED}', "not_before" = ?, "error_code" = ?, "error_message" = ?`;

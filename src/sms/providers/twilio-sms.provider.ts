@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type twilio from 'twilio';
 import { AppConfig } from '../../config/app-config.js';
+import { STATUS_CALLBACK_PATH } from '../webhooks/webhook-paths.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { createTwilioClient, toTwilioFailure } from '../twilio/twilio-client.factory.js';
 import { OutgoingSms, ProviderReceipt, SentMessageQuery, SmsProvider, SmsProviderError } from './sms-provider.js';
@@ -20,10 +21,13 @@ export class TwilioSmsProvider implements SmsProvider {
   readonly name = 'twilio';
   readonly sender: string | null;
   private readonly client: twilio.Twilio;
+  /** PUBLIC_BASE_URL + the status webhook's path, when PUBLIC_BASE_URL is set. */
+  private readonly statusCallback?: string;
   private readonly messagingServiceSid?: string;
   private readonly from?: string;
 
   constructor(config: AppConfig, metrics?: MetricsService) {
+    this.statusCallback = config.publicBaseUrl ? `${config.publicBaseUrl}${STATUS_CALLBACK_PATH}` : undefined;
     const { accountSid, authToken, apiBaseUrl, timeoutMs, messagingServiceSid, phoneNumber } = config.twilio;
     // A look-up and a send never overlap for one message, so the pool needs one connection per call in flight.
     const poolSize = Math.max(20, config.dispatch.maxConcurrency);
@@ -47,6 +51,8 @@ export class TwilioSmsProvider implements SmsProvider {
         to: message.to,
         body: message.body,
         ...(this.messagingServiceSid ? { messagingServiceSid: this.messagingServiceSid } : { from: this.from }),
+        // Twilio reports each status change there (signed; see src/sms/webhooks).
+        ...(this.statusCallback ? { statusCallback: this.statusCallback } : {}),
       });
       return { sid: created.sid, status: created.status, from: created.from ?? this.sender };
     } catch (error) {

@@ -1,0 +1,126 @@
+import { Role } from '../src/users/role.enum.js';
+import { describeEachDatabase } from './support/databases.js';
+import { waitForBatch, waitForMessage } from './support/dispatch.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const PUBLIC_BASE_URL = 'https://sms.example.test';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let counter = 0;
+const nextPhone = () => `+3362${String(2_000_000 + ++counter * 53).padStart(7, '0')}`;
+
+/** Every send path honours the opt-out list; Twilio's 21610 adds to it; sends ask Twilio for status callbacks. */
+describeEachDatabase('Opt-outs on every send path', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let admin: string;
+  const auth = () => ({ Authorization: `Bearer ${admin}` });
+  const optOut = (phone: string) => t.http.post('/api/sms/opt-outs').set(auth()).send({ phone, reason: 'Courrier' }).expect(201);
+  const sentTo = (phone: string) => standIn.requests.filter((r) => r.method === 'POST' && r.form?.To === phone);
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      PUBLIC_BASE_URL,
+      SMS_SEND_WAIT_MS: '4000',
+      SMS_POLL_INTERVAL_MS: '100',
+    });
+    admin = (await t.userWithRole(Role.Admin)).token;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  it('asks Twilio for status callbacks at PUBLIC_BASE_URL/api/sms/webhooks/status', async () => {
+    const phone = nextPhone();
+    await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' }).expect(201);
+    expect(sentTo(phone)[0].form).toMatchObject({ To: phone, StatusCallback: `${PUBLIC_BASE_URL}/api/sms/webhooks/status` });
+  });
+
+  it('a single send or a notification to an opted-out number → 409 naming the opt-out and its date; stored as skipped, never sent', async () => {
+    const phone = nextPhone();
+    const added = await optOut(phone);
+    const single = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' }).expect(409);
+    expect(single.body).toMatchObject({
+      statusCode: 409,
+      code: 'OPTED_OUT',
+      to: phone,
+      optedOutAt: added.body.optedOutAt,
+      optOutSource: 'manual',
+      message: expect.stringContaining(`${phone} s'est désabonné le ${added.body.optedOutAt}`),
+    });
+    const english = await t.http
+      .post('/api/sms/notification')
+      .set(auth())
+      .set('Accept-Language', 'en')
+      .send({ to: phone, type: 'dossier_updated', data: { name: 'Jean', reference: 'D-1' } })
+      .expect(409);
+    expect(english.body.message).toBe(`${phone} opted out on ${added.body.optedOutAt} (recorded by staff): no SMS is sent to it.`);
+    const stored = await t.http.get(`/api/sms/messages/${single.body.messageId}`).set(auth()).expect(200);
+    expect(stored.body).toMatchObject({ status: 'skipped', errorCode: 'OPTED_OUT', providerSid: null });
+    expect(sentTo(phone)).toHaveLength(0);
+  });
+
+  it('a bulk recipient who opted out is skipped with that reason; the others go', async () => {
+    const [out, ok] = [nextPhone(), nextPhone()];
+    const added = await optOut(out);
+    const res = await t.http
+      .post('/api/sms/bulk')
+      .set(auth())
+      .send({ recipients: [{ phone: out }, { phone: ok }], message: 'Le cabinet sera fermé lundi' })
+      .expect(202);
+    expect(res.body).toMatchObject({ total: 2, queued: 1 });
+    expect(res.body.invalid).toEqual([
+      expect.objectContaining({ index: 0, phone: out, code: 'OPTED_OUT', message: expect.stringContaining(added.body.optedOutAt) }),
+    ]);
+    await waitForBatch(t, admin, res.body.batchId);
+    expect(sentTo(ok)).toHaveLength(1);
+    expect(sentTo(out)).toHaveLength(0);
+  });
+
+  it('a queued message whose number opts out before it leaves is not sent (checked when it is claimed)', async () => {
+    const phone = nextPhone();
+    const sendAt = new Date(Date.now() + 1500).toISOString();
+    const res = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Rappel', sendAt }).expect(202);
+    await optOut(phone);
+    const stored = await waitForMessage(t, admin, res.body.id, (m) => m.status !== 'queued' && m.status !== 'sending', 15_000);
+    expect(stored).toMatchObject({ status: 'skipped', errorCode: 'OPTED_OUT', providerSid: null });
+    await sleep(300);
+    expect(sentTo(phone)).toHaveLength(0);
+  });
+
+  it('an automatic appointment SMS to an opted-out client is recorded as skipped, visible on the appointment', async () => {
+    const phone = nextPhone();
+    await optOut(phone);
+    const startsAt = new Date(Date.now() + 3 * 24 * 3600_000).toISOString();
+    const created = await t.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: 'Jean Dupont', clientPhone: phone, startsAt })
+      .expect(201);
+    await t.http.post(`/api/appointments/${created.body.id}/confirm`).set(auth()).expect((r) => expect([200, 201]).toContain(r.status));
+    let messages: { type: string; status: string; errorCode: string }[] = [];
+    for (let i = 0; i < 100 && !messages.length; i++) {
+      messages = (await t.http.get(`/api/appointments/${created.body.id}`).set(auth()).expect(200)).body.messages;
+      if (!messages.length) await sleep(100);
+    }
+    expect(messages).toEqual([expect.objectContaining({ type: 'appointment_confirmed', status: 'skipped', errorCode: 'OPTED_OUT' })]);
+    expect(sentTo(phone)).toHaveLength(0);
+  });
+
+  it("Twilio's 21610 (unsubscribed) puts the number on the list; the next send is refused before Twilio", async () => {
+    const phone = TWILIO_MAGIC_NUMBERS.unsubscribed;
+    const first = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' });
+    expect(first.body.code).toBe('21610');
+    const list = await t.http.get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`).set(auth()).expect(200);
+    expect(list.body.items).toEqual([expect.objectContaining({ phone, source: 'twilio_21610' })]);
+    const before = sentTo(phone).length;
+    const second = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' }).expect(409);
+    expect(second.body).toMatchObject({ code: 'OPTED_OUT', optOutSource: 'twilio_21610' });
+    expect(sentTo(phone)).toHaveLength(before);
+  });
+});
