@@ -77,7 +77,8 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
     expect(res.body.invalid).toEqual([
       expect.objectContaining({ index: 0, phone: out, code: 'OPTED_OUT', message: expect.stringContaining(added.body.optedOutAt) }),
     ]);
-    await waitForBatch(t, admin, res.body.batchId);
+    const batch = await waitForBatch(t, admin, res.body.batchId);
+    expect(batch).toMatchObject({ counts: { sent: 1, skipped: 0 }, delivery: { total: 1, waiting: 1, delivered: 0 } });
     expect(sentTo(ok)).toHaveLength(1);
     expect(sentTo(out)).toHaveLength(0);
   });

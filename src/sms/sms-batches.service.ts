@@ -1,3 +1,5 @@
+import type { DeliveryCounts } from '../common/related-messages.js';
+import { deliveryCounts } from './webhooks/message-status.js';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -5,7 +7,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsMessage } from './sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsMessage, SMS_SKIPPED } from './sms-message.entity.js';
 
 /** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
 export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
@@ -17,6 +19,8 @@ export interface BatchCounts {
   sent: number;
   failed: number;
   cancelled: number;
+  /** Not sent: the number opted out before its message left. */
+  skipped: number;
 }
 
 export interface BatchView {
@@ -29,8 +33,10 @@ export interface BatchView {
   counts: BatchCounts;
   /** The provider's own statuses among the sent ones. */
   providerStatuses: Record<string, number>;
-  /** Settled (sent, failed, cancelled) over accepted, 0..1. */
+  /** Settled (sent, failed, cancelled, skipped) over accepted, 0..1. */
   progress: number;
+  /** How the messages went after the send, from Twilio's status callbacks. */
+  delivery: DeliveryCounts;
   notBefore: Date | null;
   acceptedAt: Date;
   startedAt: Date | null;
@@ -55,8 +61,8 @@ export class SmsBatchesService {
 
   async view(batchId: string): Promise<BatchView> {
     const batch = await this.find(batchId);
-    const { counts, providerStatuses } = await this.counts(batchId);
-    const settled = counts.sent + counts.failed + counts.cancelled;
+    const { counts, providerStatuses, statuses } = await this.counts(batchId);
+    const settled = counts.sent + counts.failed + counts.cancelled + counts.skipped;
     return {
       batchId: batch.id,
       status: batch.status,
@@ -67,6 +73,7 @@ export class SmsBatchesService {
       counts,
       providerStatuses,
       progress: batch.queued ? Math.round((settled / batch.queued) * 1000) / 1000 : 1,
+      delivery: deliveryCounts(statuses),
       notBefore: batch.notBefore,
       acceptedAt: batch.createdAt,
       startedAt: batch.startedAt,
@@ -76,7 +83,9 @@ export class SmsBatchesService {
   }
 
   /** One GROUP BY over the batch's rows (index on batch_id, status). */
-  async counts(batchId: string): Promise<{ counts: BatchCounts; providerStatuses: Record<string, number> }> {
+  async counts(
+    batchId: string,
+  ): Promise<{ counts: BatchCounts; providerStatuses: Record<string, number>; statuses: { status: string; count: number }[] }> {
     const rows: { status: string; waiting: unknown; n: unknown }[] = await this.messages
       .createQueryBuilder('m')
       .select('m.status', 'status')
@@ -86,21 +95,24 @@ export class SmsBatchesService {
       .groupBy('m.status')
       .addGroupBy('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END')
       .getRawMany();
-    const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0 };
+    const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
     const providerStatuses: Record<string, number> = {};
+    const statuses: { status: string; count: number }[] = [];
     for (const row of rows) {
       const n = Number(row.n);
+      statuses.push({ status: row.status, count: n });
       const waiting = Number(row.waiting) === 1;
       if (row.status === SMS_QUEUED && waiting) counts.queued += n;
       else if (row.status === SMS_SENDING) counts.sending += n;
       else if (row.status === SMS_FAILED) counts.failed += n;
       else if (row.status === SMS_CANCELLED) counts.cancelled += n;
+      else if (row.status === SMS_SKIPPED) counts.skipped += n;
       else {
         counts.sent += n;
         providerStatuses[row.status] = (providerStatuses[row.status] ?? 0) + n;
       }
     }
-    return { counts, providerStatuses };
+    return { counts, providerStatuses, statuses };
   }
 
   /** A batch's messages, oldest first, optionally in one state. */

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { DeliveryCountsDto } from '../../common/dto/delivery-counts.dto.js';
 import { PageOf } from '../../common/dto/pagination.dto.js';
 import { AppointmentStatus } from '../appointment.entity.js';
 
@@ -32,17 +33,6 @@ export class AppointmentMessageDto {
   @ApiProperty({ type: String, nullable: true }) errorCode: string | null;
   @ApiProperty({ type: String, nullable: true }) errorMessage: string | null;
   @ApiProperty({ type: String, format: 'date-time' }) createdAt: Date;
-}
-
-/** How the SMS about one thing went. */
-export class DeliveryCountsDto {
-  @ApiProperty({ type: 'integer' }) total: number;
-  @ApiProperty({ type: 'integer', description: 'delivered (or read)' }) delivered: number;
-  @ApiProperty({ type: 'integer' }) undelivered: number;
-  @ApiProperty({ type: 'integer', description: 'failed at Twilio or on our side' }) failed: number;
-  @ApiProperty({ type: 'integer', description: 'not sent: the number opted out' }) skipped: number;
-  @ApiProperty({ type: 'integer' }) cancelled: number;
-  @ApiProperty({ type: 'integer', description: 'waiting to leave, sending, or sent without a final answer yet' }) waiting: number;
 }
 
 export class AppointmentWithMessagesDto extends AppointmentDto {

@@ -1,3 +1,4 @@
+import { DeliveryCountsDto } from '../../common/dto/delivery-counts.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PageOf } from '../../common/dto/pagination.dto.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
@@ -141,6 +142,7 @@ export class BatchCountsDto {
   @ApiProperty({ type: 'integer', description: 'Taken by Twilio (any of its statuses)' }) sent: number;
   @ApiProperty({ type: 'integer' }) failed: number;
   @ApiProperty({ type: 'integer' }) cancelled: number;
+  @ApiProperty({ type: 'integer', description: 'Not sent: the number opted out before its message left' }) skipped: number;
 }
 
 /** GET /api/sms/bulk/{batchId}. */
@@ -159,7 +161,9 @@ export class BatchViewDto {
     description: "Twilio's statuses among the sent",
   })
   providerStatuses: Record<string, number>;
-  @ApiProperty({ example: 0.5, description: 'Settled (sent, failed, cancelled) over accepted' }) progress: number;
+  @ApiProperty({ example: 0.5, description: 'Settled (sent, failed, cancelled, skipped) over accepted' }) progress: number;
+  @ApiProperty({ type: DeliveryCountsDto, description: "How the messages went after the send (Twilio's status callbacks)" })
+  delivery: DeliveryCountsDto;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) notBefore: Date | null;
   @ApiProperty({ type: String, format: 'date-time' }) acceptedAt: Date;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) startedAt: Date | null;
