@@ -203,7 +203,7 @@ export class SmsController {
   })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkAcceptedDto> {
-    return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt });
+    return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt, category: dto.category });
   }
 
   @Get('bulk/:batchId')

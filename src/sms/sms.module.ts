@@ -10,6 +10,7 @@ import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { maskPhone } from '../common/log-safe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { MarketingPolicy } from './marketing/marketing-policy.js';
 import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
 import { SmsStatsModule } from './stats/sms-stats.module.js';
 import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
@@ -63,6 +64,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     SmsBatchesService,
     SmsTemplateService,
     SmsService,
+    MarketingPolicy,
     SmsMessagesService,
     AppointmentSmsListener,
     SmsObservability,

@@ -12,6 +12,7 @@ import type { SmsBatchesService } from './sms-batches.service.js';
 import { SmsInputError } from './sms-exceptions.js';
 import type { SmsMessage } from './sms-message.entity.js';
 import type { OptOutService } from './opt-outs/opt-out.service.js';
+import type { MarketingPolicy } from './marketing/marketing-policy.js';
 import { parseSendAt, personalize, SmsService } from './sms.service.js';
 import type { SmsTemplateService } from './templates/sms-template.service.js';
 
@@ -82,6 +83,10 @@ describe('SmsService.sendBulk', () => {
       audit as unknown as AuditService,
       config as unknown as AppConfig,
       { check: vi.fn().mockResolvedValue(new Map()) } as unknown as OptOutService,
+      {
+        withMention: (body: string) => ({ body, appended: false }),
+        notBefore: (_c: string, at?: Date | null) => at ?? null,
+      } as unknown as MarketingPolicy,
     );
     return { sut, outbox, queue, audit };
   };

@@ -18,6 +18,7 @@ import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from './sms-message.entity.js';
 import { describeOptOut, OPTED_OUT, SmsOptedOutError } from './opt-outs/opted-out.error.js';
 import { OptOutService } from './opt-outs/opt-out.service.js';
+import { MarketingPolicy } from './marketing/marketing-policy.js';
 import { OptOutSource, type SmsOptOut } from './opt-outs/sms-opt-out.entity.js';
 import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
@@ -27,11 +28,12 @@ import { SmsTemplateService, TemplateDataError } from './templates/sms-template.
 const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;
 /** How often a waiting request re-reads its row when no local signal came (the worker may be another instance). */
 const WAIT_POLL_MS = 250;
-/** Every send is transactional until marketing batches exist (the `category` label of the metrics and statistics). */
-export const SMS_CATEGORY = 'transactional';
+/** The default category (the `category` label of the metrics and statistics); bulk sends may say `marketing`. */
+export const SMS_CATEGORY: 'transactional' | 'marketing' = 'transactional';
 
 interface Draft {
   to: string;
+  category?: 'transactional' | 'marketing';
   body: string;
   kind: SmsKind;
   templateType?: string;
@@ -58,6 +60,7 @@ export class SmsService {
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     private readonly optOuts: OptOutService,
+    private readonly marketing: MarketingPolicy,
   ) {}
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
@@ -84,7 +87,11 @@ export class SmsService {
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
     if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
-    const notBefore = parseSendAt(context.sendAt);
+    const category = context.category ?? SMS_CATEGORY;
+    // Marketing: the opt-out mention is part of the text (and of its segments); it leaves only within the allowed hours.
+    const mention = category === 'marketing' ? this.marketing.withMention(body) : { body, appended: false };
+    body = mention.body;
+    const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
     const batchId = randomUUID();
     const now = new Date();
     const seen = new Map<string, number>();
@@ -132,7 +139,7 @@ export class SmsService {
       }
       const analysis = analyzeSmsBody(personal);
       segments += analysis.segments;
-      rows.push(this.row({ to: format.e164, body: personal, kind: SmsKind.Bulk }, analysis, context, notBefore, now, batchId));
+      rows.push(this.row({ to: format.e164, body: personal, kind: SmsKind.Bulk, category }, analysis, context, notBefore, now, batchId));
     });
 
     const batch: SmsBatch = Object.assign(new SmsBatch(), {
@@ -180,6 +187,8 @@ export class SmsService {
       queued: rows.length,
       segments,
       notBefore,
+      category,
+      stopMentionAppended: mention.appended,
       invalid,
       duplicates,
     };
@@ -374,7 +383,7 @@ export class SmsService {
       leaseUntil: null,
       attempts: 0,
       dedupeKey: context.dedupeKey ?? null,
-      category: SMS_CATEGORY,
+      category: draft.category ?? SMS_CATEGORY,
       lastAttemptAt: null,
       sentAt: null,
       // Millisecond times from here: SQLite's own default has whole seconds.

@@ -20,6 +20,11 @@ export interface SmsContext {
    * SMS_SEND_WAIT_MS). 0: do not wait (an event relay that only needs the message written).
    */
   waitMs?: number;
+  /**
+   * Bulk: `transactional` (default) or `marketing`: a marketing message carries SMS_MARKETING_STOP_MENTION and
+   * leaves only within SMS_MARKETING_HOURS, never on a public holiday.
+   */
+  category?: 'transactional' | 'marketing';
 }
 
 /**
@@ -67,6 +72,9 @@ export interface BulkAccepted {
   queued: number;
   segments: number;
   notBefore: Date | null;
+  category: 'transactional' | 'marketing';
+  /** Marketing: whether the opt-out mention was appended (it is then in every message and their segments). */
+  stopMentionAppended: boolean;
   invalid: { index: number; phone: string; name?: string; code: string; message: string }[];
   duplicates: { index: number; phone: string; to: string }[];
 }

@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { SMS_CATEGORIES } from '../stats/stats-query.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsObject, Matches, ValidateNested } from 'class-validator';
@@ -103,6 +104,16 @@ export class SendBulkSmsDto {
 
   @SendAt()
   sendAt?: Date;
+
+  @ApiPropertyOptional({
+    enum: SMS_CATEGORIES,
+    default: 'transactional',
+    description:
+      'marketing: SMS_MARKETING_STOP_MENTION is appended when missing (counted in segments) and the messages leave only within SMS_MARKETING_HOURS, never on a public holiday',
+  })
+  @Optional()
+  @IsOneOf(SMS_CATEGORIES)
+  category?: (typeof SMS_CATEGORIES)[number];
 }
 
 export class BatchMessagesQueryDto extends PaginationQueryDto {

@@ -126,8 +126,16 @@ export class BulkAcceptedDto {
   @ApiProperty({ type: 'integer', example: 2 })
   segments: number;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'sendAt, when given' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'sendAt when given; for a marketing batch outside the allowed hours, when they open',
+  })
   notBefore: Date | null;
+  @ApiProperty({ enum: ['transactional', 'marketing'] }) category: string;
+  @ApiProperty({ description: 'Marketing: whether SMS_MARKETING_STOP_MENTION was appended (it is in every message and its segments)' })
+  stopMentionAppended: boolean;
 
   @ApiProperty({ type: [BulkInvalidRecipientDto] })
   invalid: BulkInvalidRecipientDto[];
