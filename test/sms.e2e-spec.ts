@@ -351,6 +351,8 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         queued: 2,
         segments: 2,
         notBefore: null,
+        category: 'transactional',
+        stopMentionAppended: false,
         invalid: [],
         duplicates: [],
       });
