@@ -7,6 +7,7 @@ import { Clock } from '../src/common/clock.js';
 import { RetentionService } from '../src/retention/retention.service.js';
 import { PURGED, RETENTION_STEPS } from '../src/retention/retention-steps.js';
 import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
+import { InboundSms } from '../src/sms/webhooks/inbound-sms.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
 
@@ -40,6 +41,17 @@ function journal(createdAt: Date): Partial<AuditLog> {
     metadata: { to: '+33612345678', message: 'Bonjour Jean' },
     ip: '203.0.113.7',
     createdAt,
+  };
+}
+
+function inbound(receivedAt: Date): Partial<InboundSms> {
+  return {
+    id: randomUUID(),
+    providerSid: `SM${randomUUID().replace(/-/g, '')}`,
+    from: '+33612345678',
+    to: '+33700000000',
+    body: 'Oui je serai là, merci',
+    receivedAt,
   };
 }
 
@@ -79,6 +91,7 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     vi.spyOn(t.get(Clock), 'now').mockReturnValue(NOW);
     await dataSource.getRepository(SmsMessage).clear();
     await dataSource.getRepository(AuditLog).clear();
+    await dataSource.getRepository(InboundSms).clear();
   });
   afterEach(() => vi.restoreAllMocks());
 
@@ -170,7 +183,13 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(left.slice(0, 2).map((e) => e.createdAt.getTime())).toEqual([ago(29).getTime(), ago(0).getTime()]);
     const entry = left[2];
     expect(entry.actorId).toBeNull();
-    expect(entry.metadata).toEqual({ retentionDays: 30, cutoff: ago(30).toISOString(), smsMessages: 1, auditLogs: 700 });
+    expect(entry.metadata).toEqual({
+      retentionDays: 30,
+      cutoff: ago(30).toISOString(),
+      smsMessages: 1,
+      inboundMessages: 0,
+      auditLogs: 700,
+    });
 
     // Readable through the journal's route like any entry.
     const res = await t.http
@@ -181,6 +200,20 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(res.body.items).toHaveLength(1);
   });
 
+  it('deletes old inbound messages (replies, STOP…) and keeps recent ones', async () => {
+    const old = Array.from({ length: 3 }, (_, i) => inbound(ago(31 + i)));
+    const recent = [inbound(ago(29)), inbound(ago(0))];
+    await insertMany(InboundSms, [...old, ...recent]);
+
+    const report = await t.get(RetentionService).purge();
+
+    expect(report.steps.inboundMessages).toEqual({ rows: 3, statements: 1 });
+    const left = await dataSource.getRepository(InboundSms).find();
+    expect(left.map((m) => m.id).sort()).toEqual(recent.map((m) => m.id).sort());
+    const [entry] = await dataSource.getRepository(AuditLog).findBy({ action: 'retention_purge' });
+    expect(entry.metadata).toMatchObject({ inboundMessages: 3, smsMessages: 0, auditLogs: 0 });
+  });
+
   it('is idempotent: a second pass finds nothing, runs one statement per step and journals nothing', async () => {
     await insertMany(SmsMessage, [message(ago(31)), message(ago(32))]);
     await t.get(RetentionService).purge();
@@ -189,8 +222,12 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
 
     const again = await t.get(RetentionService).purge();
 
-    expect(again.steps).toEqual({ smsMessages: { rows: 0, statements: 1 }, auditLogs: { rows: 0, statements: 1 } });
-    expect(statements(/(UPDATE|DELETE FROM) "(sms_messages|audit_logs)"/)).toHaveLength(2);
+    expect(again.steps).toEqual({
+      smsMessages: { rows: 0, statements: 1 },
+      inboundMessages: { rows: 0, statements: 1 },
+      auditLogs: { rows: 0, statements: 1 },
+    });
+    expect(statements(/(UPDATE|DELETE FROM) "(sms_messages|sms_inbound_messages|audit_logs)"/)).toHaveLength(3);
     expect(await dataSource.getRepository(AuditLog).count()).toBe(journaled);
   });
 

@@ -33,8 +33,7 @@ export interface ScrubStep extends StepBase {
 export type PurgeStep = DeleteStep | ScrubStep;
 
 /**
- * Everything data retention purges, in order. A new table holding personal data gets one line here (e.g. a
- * `delete` step for inbound messages by `received_at`).
+ * Everything data retention purges, in order. A new table holding personal data gets one entry here.
  */
 export const RETENTION_STEPS: readonly PurgeStep[] = [
   {
@@ -49,6 +48,13 @@ export const RETENTION_STEPS: readonly PurgeStep[] = [
     // A message still waiting to leave (sent later, or between retries) keeps its data until it has gone.
     where: (bind, cutoff) =>
       `NOT ("provider_sid" IS NULL AND "status" IN ('queued', 'sending')) AND ("not_before" IS NULL OR "not_before" < ${bind(cutoff)})`,
+  },
+  {
+    // SMS clients sent us (replies, STOP…): number and text. The opt-out list itself is kept (consent records).
+    name: 'inboundMessages',
+    kind: 'delete',
+    table: 'sms_inbound_messages',
+    timeColumn: 'received_at',
   },
   {
     // The journal: its metadata holds numbers and messages, its rows staff emails and IPs.

@@ -17,6 +17,6 @@ export const MIGRATIONS = [
   UserTokenVersion1764410000000,
   Timestamptz1764420000000,
   IdempotencyKeys1764420000001,
-  Retention1764460000000,
   SmsDelivery1764450000000,
+  Retention1764460000000,
 ];
