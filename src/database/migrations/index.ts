@@ -6,8 +6,9 @@ import { UserTokenVersion1764410000000 } from './1764410000000-user-token-versio
 import { Timestamptz1764420000000 } from './1764420000000-timestamptz.js';
 import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.js';
 import { DomainEvents1764430000000 } from './1764430000000-domain-events.js';
-import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { Retention1764460000000 } from './1764460000000-retention.js';
+import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
+import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   Timestamptz1764420000000,
   IdempotencyKeys1764420000001,
   DomainEvents1764430000000,
+  SmsDispatch1764440000000,
   SmsDelivery1764450000000,
   Retention1764460000000,
 ];
