@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import twilio from 'twilio';
 import { DataSource } from 'typeorm';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
@@ -9,6 +10,7 @@ import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './su
 
 const credentials = testTwilioCredentials();
 const METRICS_TOKEN = 'scraper-token-' + 'x'.repeat(20);
+const PUBLIC_BASE_URL = 'https://sms.example.test';
 const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The value of one sample (`name{labels} value`) in a Prometheus exposition, or undefined. */
@@ -34,6 +36,7 @@ describeEachDatabase('Metrics', (kind) => {
       ...twilioEnvironment(standIn, credentials.authToken),
       METRICS_TOKEN,
       REMINDER_LEAD_HOURS: '24',
+      PUBLIC_BASE_URL,
     });
     root = await t.rootToken();
   });
@@ -143,6 +146,34 @@ describeEachDatabase('Metrics', (kind) => {
     expect(age).toBeLessThan(400);
     await dataSource.query(`DELETE FROM sms_messages WHERE status = 'queued'`);
     expect(sample(await scrape(), 'sms_queue_depth', { when: 'due' })).toBe(0);
+  });
+
+  it('counts webhooks accepted and refused for their signature, and what status callbacks did', async () => {
+    const auth = { Authorization: `Bearer ${root}` };
+    const sent = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' }).expect(201);
+    const webhook = (path: string, params: Record<string, string>, signature: string) =>
+      t.http.post(path).type('form').set('X-Twilio-Signature', signature).send(params);
+    const sign = (path: string, params: Record<string, string>) =>
+      twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + path, params);
+    const status = { MessageSid: sent.body.sid, MessageStatus: 'delivered', AccountSid: credentials.accountSid };
+    const inbound = { MessageSid: 'SM' + 'a'.repeat(32), From: '+33612345678', To: '+33700000000', Body: 'Merci' };
+
+    await webhook('/api/sms/webhooks/status', status, sign('/api/sms/webhooks/status', status)).expect(200);
+    await webhook('/api/sms/webhooks/status', status, sign('/api/sms/webhooks/status', status)).expect(200);
+    await webhook('/api/sms/webhooks/status', status, 'forged').expect(403);
+    await t.http.post('/api/sms/webhooks/inbound').type('form').send(inbound).expect(403);
+    await webhook('/api/sms/webhooks/inbound', inbound, sign('/api/sms/webhooks/inbound', inbound)).expect(200);
+
+    const text = await scrape();
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'accepted' })).toBe(2);
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'refused_signature' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'refused_signature' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'accepted' })).toBe(1);
+    expect(sample(text, 'sms_status_callbacks_total', { result: 'applied' })).toBe(1);
+    expect(
+      sample(text, 'sms_status_callbacks_total', { result: 'stale' }) ??
+        sample(text, 'sms_status_callbacks_total', { result: 'duplicate' }),
+    ).toBe(1);
   });
 
   it('counts the reminders sent', async () => {
