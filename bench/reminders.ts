@@ -5,7 +5,6 @@
  * Usage and how to read the figures: bench/README.md.
  */
 import 'reflect-metadata';
-import type { EventEmitter2 } from '@nestjs/event-emitter';
 import type { SchedulerRegistry } from '@nestjs/schedule';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { register } from 'node:module';
@@ -21,6 +20,7 @@ import type { Clock } from '../src/common/clock.js';
 import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
 import type { MetricsService } from '../src/metrics/metrics.service.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
+import type { DomainEvents, UnitOfWork } from '../src/events/domain-events.service.js';
 import { createDatabase } from './database.js';
 import { HarnessError, onCleanup, runCleanups } from './processes.js';
 import {
@@ -122,7 +122,11 @@ interface Stand {
 /** The real class; quiet hours off, events dropped, clock fixed: only the database work is left. */
 function realScheduler(repo: Repository<Appointment>, now: Date): Scheduler {
   const policy = { quietWindowAt: () => null } as unknown as ReminderPolicy;
-  const events = { emitAsync: async () => [] } as unknown as EventEmitter2;
+  // The claim's real transaction; the events it would publish are dropped.
+  const events = {
+    transaction: (work: (unit: UnitOfWork) => Promise<unknown>) =>
+      repo.manager.transaction((manager) => work({ manager, publish: async () => 'dropped' })),
+  } as unknown as DomainEvents;
   const clock = { now: () => now } as Clock;
   const metrics = { reminderSent: () => undefined } as unknown as MetricsService;
   return new ReminderScheduler(repo, policy, events, clock, {} as AppConfig, {} as SchedulerRegistry, metrics);

@@ -7,6 +7,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
 import { AppConfigModule, AppConfigOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { RetentionModule } from './retention/retention.module.js';
@@ -15,6 +16,7 @@ import { LimitsModule } from './limits/limits.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PhoneModule } from './phone/phone.module.js';
+import { SmsPortsModule } from './sms/sms-ports.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -32,6 +34,7 @@ export class AppModule {
         ScheduleModule.forRoot(),
         DatabaseModule,
         RedisModule,
+        EventsModule,
         AuditModule,
         PhoneModule,
         UsersModule,
@@ -40,6 +43,7 @@ export class AppModule {
         IdempotencyModule,
         LimitsModule,
         SmsModule,
+        SmsPortsModule,
         AppointmentsModule,
         RetentionModule,
       ],

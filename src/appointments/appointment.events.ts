@@ -1,6 +1,10 @@
 import type { Actor } from '../common/actor.js';
 
-/** Event names the appointments module emits; it does not know who listens. */
+/**
+ * Event names the appointments module raises. They are written to the outbox (domain_events) in the
+ * same transaction as the change, then delivered by the relay as a DomainEventEnvelope of the payloads
+ * below; the module does not know who listens.
+ */
 export const APPOINTMENT_EVENTS = {
   confirmed: 'appointment.confirmed',
   cancelled: 'appointment.cancelled',
@@ -8,13 +12,13 @@ export const APPOINTMENT_EVENTS = {
   reminderDue: 'appointment.reminder_due',
 } as const;
 
-/** What listeners get: the appointment as it is after the change, and who made it. */
+/** What listeners get: the appointment as it is after the change (plain JSON: dates are ISO 8601). */
 export interface AppointmentSnapshot {
   id: string;
   clientName: string;
   clientPhone: string;
   clientLocale: string;
-  startsAt: Date;
+  startsAt: string;
   durationMinutes: number;
   location: string | null;
 }
@@ -30,5 +34,5 @@ export interface AppointmentCancelledEvent extends AppointmentEvent {
 }
 
 export interface AppointmentRescheduledEvent extends AppointmentEvent {
-  previousStartsAt: Date;
+  previousStartsAt: string;
 }

@@ -1,14 +1,14 @@
 import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
+import { RelatedMessages, type RelatedMessage } from '../common/related-messages.js';
+import { DomainEvents } from '../events/domain-events.service.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
-import { SmsMessage } from '../sms/sms-message.entity.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import {
   APPOINTMENT_EVENTS,
@@ -21,30 +21,23 @@ import { CreateAppointmentDto, ListAppointmentsQueryDto, UpdateAppointmentDto } 
 import { ReminderPolicy } from './reminder-policy.js';
 
 /** The appointment's SMS as shown with it: what was sent about it, and how it went. */
-export interface AppointmentMessage {
-  id: string;
-  type: string | null;
-  status: string;
-  sid: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  createdAt: Date;
-}
+export type AppointmentMessage = RelatedMessage;
 
 /**
  * Appointment rules and transitions. Every change is a conditional update on the current status,
- * so two concurrent requests cannot both confirm or cancel. SMS go out through events, after the
- * change is stored: a failed SMS never undoes it.
+ * so two concurrent requests cannot both confirm or cancel. A change, its journal entry and the event
+ * that asks for an SMS are written in one transaction (the outbox, see DomainEvents): all or nothing.
+ * The SMS goes out after the commit, when the relay delivers the event: a failed SMS never undoes it.
  */
 @Injectable()
 export class AppointmentsService {
   constructor(
     @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
-    // Read-only: the SMS journal rows about an appointment, to show them with it.
-    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    // The SMS sent about an appointment, through the port the SMS module provides (one door into SMS data).
+    private readonly messages: RelatedMessages,
     private readonly phones: PhoneNumberService,
     private readonly policy: ReminderPolicy,
-    private readonly events: EventEmitter2,
+    private readonly events: DomainEvents,
     private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
@@ -69,8 +62,10 @@ export class AppointmentsService {
       createdAt: now,
       updatedAt: now,
     });
-    await this.appointments.insert(appointment);
-    await this.journal(AuditAction.AppointmentCreated, appointment, actor, { startsAt: appointment.startsAt.toISOString() });
+    await this.events.transaction(async ({ manager }) => {
+      await manager.insert(Appointment, appointment);
+      await this.journal(AuditAction.AppointmentCreated, appointment, actor, { startsAt: appointment.startsAt.toISOString() }, manager);
+    });
     return this.get(appointment.id);
   }
 
@@ -91,19 +86,7 @@ export class AppointmentsService {
 
   async getWithMessages(id: string): Promise<Appointment & { messages: AppointmentMessage[] }> {
     const appointment = await this.get(id);
-    const rows = await this.messages.find({ where: { relatedType: 'appointment', relatedId: id }, order: { createdAt: 'ASC' } });
-    return {
-      ...appointment,
-      messages: rows.map((m) => ({
-        id: m.id,
-        type: m.templateType,
-        status: m.status,
-        sid: m.providerSid,
-        errorCode: m.errorCode,
-        errorMessage: m.errorMessage,
-        createdAt: m.createdAt,
-      })),
-    };
+    return { ...appointment, messages: await this.messages.findRelated('appointment', id) };
   }
 
   async update(id: string, dto: UpdateAppointmentDto, actor: Actor): Promise<Appointment> {
@@ -130,22 +113,36 @@ export class AppointmentsService {
     }
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();
-    const result = await this.appointments.update({ id, status: current.status }, changes);
-    if (!result.affected) {
+    const updated = await this.events.transaction(async ({ manager, publish }) => {
+      const result = await manager.update(Appointment, { id, status: current.status }, changes);
+      if (!result.affected) return null;
+      const updated = await manager.findOneByOrFail(Appointment, { id });
+      await this.journal(
+        AuditAction.AppointmentUpdated,
+        updated,
+        actor,
+        {
+          changed: Object.keys(changes).filter((k) => !['updatedAt', 'reminderDueAt', 'reminderSentAt'].includes(k)),
+          ...(moved ? { previousStartsAt: current.startsAt.toISOString(), startsAt: updated.startsAt.toISOString() } : {}),
+        },
+        manager,
+      );
+      if (moved && updated.status === AppointmentStatus.Confirmed) {
+        const event: AppointmentRescheduledEvent = {
+          appointment: snapshot(updated),
+          actor,
+          previousStartsAt: current.startsAt.toISOString(),
+        };
+        await publish(APPOINTMENT_EVENTS.rescheduled, event);
+      }
+      return updated;
+    });
+    if (!updated) {
       // Confirmed (or cancelled) in between: redo the edit from what the row is now, so a reschedule
       // of a just-confirmed appointment also moves its reminder.
       const latest = await this.get(id);
       if (latest.status === current.status) throw this.conflict(latest, 'edited');
       return this.update(id, dto, actor);
-    }
-    const updated = await this.get(id);
-    await this.journal(AuditAction.AppointmentUpdated, updated, actor, {
-      changed: Object.keys(changes).filter((k) => !['updatedAt', 'reminderDueAt', 'reminderSentAt'].includes(k)),
-      ...(moved ? { previousStartsAt: current.startsAt.toISOString(), startsAt: updated.startsAt.toISOString() } : {}),
-    });
-    if (moved && updated.status === AppointmentStatus.Confirmed) {
-      const event: AppointmentRescheduledEvent = { appointment: snapshot(updated), actor, previousStartsAt: current.startsAt };
-      await this.events.emitAsync(APPOINTMENT_EVENTS.rescheduled, event);
     }
     return updated;
   }
@@ -160,40 +157,60 @@ export class AppointmentsService {
       if (current.startsAt.getTime() <= this.clock.now().getTime()) {
         throw new ConflictException({ message: 'This appointment is in the past and cannot be confirmed', currentStatus: current.status });
       }
-      const result = await this.appointments.update(
-        { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
-        {
-          status: AppointmentStatus.Confirmed,
-          reminderDueAt: this.policy.dueAt(current.startsAt),
-          reminderSentAt: null,
-          updatedAt: this.clock.now(),
-        },
-      );
-      if (result.affected) break;
+      // The change, its journal entry and the event asking for the SMS: one transaction.
+      const confirmed = await this.events.transaction(async ({ manager, publish }) => {
+        const result = await manager.update(
+          Appointment,
+          { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
+          {
+            status: AppointmentStatus.Confirmed,
+            reminderDueAt: this.policy.dueAt(current.startsAt),
+            reminderSentAt: null,
+            updatedAt: this.clock.now(),
+          },
+        );
+        if (!result.affected) return null;
+        const confirmed = await manager.findOneByOrFail(Appointment, { id });
+        await this.journal(
+          AuditAction.AppointmentConfirmed,
+          confirmed,
+          actor,
+          { reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null },
+          manager,
+        );
+        const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
+        await publish(APPOINTMENT_EVENTS.confirmed, event);
+        return confirmed;
+      });
+      if (confirmed) return confirmed;
       if (attempt === 5) throw this.conflict(await this.get(id), 'confirmed');
     }
-    const confirmed = await this.get(id);
-    await this.journal(AuditAction.AppointmentConfirmed, confirmed, actor, {
-      reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null,
-    });
-    const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
-    await this.events.emitAsync(APPOINTMENT_EVENTS.confirmed, event);
-    return confirmed;
   }
 
   async cancel(id: string, reason: string | undefined, actor: Actor): Promise<Appointment> {
     const current = await this.get(id);
     if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
       throw this.conflict(current, 'cancelled');
-    const result = await this.appointments.update(
-      { id, status: current.status },
-      { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: this.clock.now() },
-    );
-    if (!result.affected) throw this.conflict(await this.get(id), 'cancelled');
-    const cancelled = await this.get(id);
-    await this.journal(AuditAction.AppointmentCancelled, cancelled, actor, { reason: reason || null, previousStatus: current.status });
-    const event: AppointmentCancelledEvent = { appointment: snapshot(cancelled), actor, reason: reason || null };
-    await this.events.emitAsync(APPOINTMENT_EVENTS.cancelled, event);
+    const cancelled = await this.events.transaction(async ({ manager, publish }) => {
+      const result = await manager.update(
+        Appointment,
+        { id, status: current.status },
+        { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: this.clock.now() },
+      );
+      if (!result.affected) return null;
+      const cancelled = await manager.findOneByOrFail(Appointment, { id });
+      await this.journal(
+        AuditAction.AppointmentCancelled,
+        cancelled,
+        actor,
+        { reason: reason || null, previousStatus: current.status },
+        manager,
+      );
+      const event: AppointmentCancelledEvent = { appointment: snapshot(cancelled), actor, reason: reason || null };
+      await publish(APPOINTMENT_EVENTS.cancelled, event);
+      return cancelled;
+    });
+    if (!cancelled) throw this.conflict(await this.get(id), 'cancelled');
     return cancelled;
   }
 
@@ -210,13 +227,23 @@ export class AppointmentsService {
     return new ConflictException({ message: `A ${current.status} appointment cannot be ${verb}`, currentStatus: current.status });
   }
 
-  private journal(action: AuditAction, appointment: Appointment, actor: Actor, metadata: Record<string, unknown>): Promise<void> {
-    return this.audit.record({
-      action,
-      actor,
-      target: { type: 'appointment', id: appointment.id },
-      metadata: { clientPhone: appointment.clientPhone, status: appointment.status, ...metadata },
-    });
+  /** The journal entry of a change, written in the change's transaction. */
+  private journal(
+    action: AuditAction,
+    appointment: Appointment,
+    actor: Actor,
+    metadata: Record<string, unknown>,
+    manager: EntityManager,
+  ): Promise<void> {
+    return this.audit.record(
+      {
+        action,
+        actor,
+        target: { type: 'appointment', id: appointment.id },
+        metadata: { clientPhone: appointment.clientPhone, status: appointment.status, ...metadata },
+      },
+      manager,
+    );
   }
 }
 
@@ -226,7 +253,7 @@ export function snapshot(a: Appointment): AppointmentSnapshot {
     clientName: a.clientName,
     clientPhone: a.clientPhone,
     clientLocale: a.clientLocale,
-    startsAt: a.startsAt,
+    startsAt: a.startsAt.toISOString(),
     durationMinutes: a.durationMinutes,
     location: a.location,
   };

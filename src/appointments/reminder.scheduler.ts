@@ -1,12 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectRepository } from '@nestjs/typeorm';
-import pLimit from 'p-limit';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
+import { DomainEvents } from '../events/domain-events.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
@@ -15,8 +14,6 @@ import { ReminderPolicy } from './reminder-policy.js';
 
 /** Reminders claimed per scan; the next scan takes the rest. */
 export const REMINDER_BATCH = 100;
-/** Reminder SMS in flight at once during a scan. */
-const REMINDER_SEND_CONCURRENCY = 8;
 const INTERVAL_NAME = 'appointment-reminders';
 
 export interface ScanResult {
@@ -29,9 +26,12 @@ export interface ScanResult {
 /**
  * Sends each confirmed appointment its reminder exactly once, with any number of instances on one
  * database: a scan reads due rows through the reminder_due_at index, then claims each with a
- * conditional UPDATE (only the instance whose update changes the row sends). Reminders that fell due
- * while the service was down go out at the first scan, if the appointment is still ahead; never
- * during quiet hours.
+ * conditional UPDATE (only the instance whose update changes the row goes on), and the claim and the
+ * `appointment.reminder_due` event are committed in one transaction: a crash after the claim cannot
+ * lose the reminder, and the event's id makes the SMS's dedupe key, so a replay cannot send it twice.
+ * `reminder_sent_at` is set only when the SMS has really gone (ReminderDeliveryListener). Reminders
+ * that fell due while the service was down go out at the first scan, if the appointment is still
+ * ahead; never during quiet hours.
  */
 @Injectable()
 export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,7 +41,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   constructor(
     @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
     private readonly policy: ReminderPolicy,
-    private readonly events: EventEmitter2,
+    private readonly events: DomainEvents,
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
@@ -76,42 +76,44 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       order: { reminderDueAt: 'ASC' },
       take: REMINDER_BATCH,
     });
+    let claimed = 0;
     let expired = 0;
-    const toSend: Appointment[] = [];
     for (const appointment of due) {
       const stillAhead = appointment.startsAt.getTime() > now.getTime();
-      if (!(await this.claim(appointment.id, now, stillAhead))) continue;
+      if (!(await this.claim(appointment, now, stillAhead))) continue;
       if (stillAhead) {
-        toSend.push(appointment);
+        claimed++;
+        this.metrics.reminderSent();
       } else {
         expired++;
         this.logger.warn(`Reminder for appointment ${appointment.id} dropped: it started at ${appointment.startsAt.toISOString()}`);
       }
     }
-    // Claimed reminders go out a few at a time, not one Twilio round trip after another.
-    const limit = pLimit(REMINDER_SEND_CONCURRENCY);
-    await Promise.all(
-      toSend.map((appointment) =>
-        limit(() => {
-          const event: AppointmentEvent = { appointment: snapshot(appointment), actor: null };
-          this.metrics.reminderSent();
-          return this.events.emitAsync(APPOINTMENT_EVENTS.reminderDue, event);
-        }),
-      ),
-    );
-    const claimed = toSend.length;
+    // The claimed reminders' events were committed with their claims; the relay, woken by each
+    // commit, sends them (a few at a time) without holding up the scan.
     return { claimed, expired, skippedForQuietHours: false };
   }
 
   /**
    * The atomic claim: clears the due time only if it is still set, still due and the appointment
-   * still confirmed. Exactly one instance sees `affected = 1`.
+   * still confirmed. Exactly one instance sees `affected = 1`, and only that one writes the event, in
+   * the same transaction.
    */
-  private async claim(id: string, now: Date, send: boolean): Promise<boolean> {
-    const result = await this.appointments.update(
-      { id, status: AppointmentStatus.Confirmed, reminderDueAt: LessThanOrEqual(now) },
-      { reminderDueAt: null, reminderSentAt: send ? now : null },
-    );
-    return result.affected === 1;
+  private claim(appointment: Appointment, now: Date, send: boolean): Promise<boolean> {
+    return this.events.transaction(async ({ manager, publish }) => {
+      const result = await manager.update(
+        Appointment,
+        { id: appointment.id, status: AppointmentStatus.Confirmed, reminderDueAt: LessThanOrEqual(now) },
+        { reminderDueAt: null },
+      );
+      if (result.affected !== 1) return false;
+      if (send) {
+        // Read in the transaction: the reminder names the appointment as it is now.
+        const current = await manager.findOneByOrFail(Appointment, { id: appointment.id });
+        const event: AppointmentEvent = { appointment: snapshot(current), actor: null };
+        await publish(APPOINTMENT_EVENTS.reminderDue, event);
+      }
+      return true;
+    });
   }
 }

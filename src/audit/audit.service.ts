@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import type { Actor } from '../common/actor.js';
 import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { AuditAction } from './audit-action.enum.js';
@@ -28,8 +28,15 @@ export class AuditService {
     this.batcher = new InsertBatcher(logs);
   }
 
-  async record(entry: AuditEntry): Promise<void> {
-    await this.batcher.insert({ id: randomUUID(), ...this.toRow(entry) });
+  /**
+   * Journals one entry. With `manager` (a transaction's EntityManager) the entry is written inside that
+   * transaction, so it is committed or rolled back with the change it describes; without it, the entry
+   * is group-committed on its own. Inside a transaction, always pass its manager (on SQLite a write from
+   * outside an open transaction waits for its end, see runTransaction).
+   */
+  async record(entry: AuditEntry, manager?: EntityManager): Promise<void> {
+    if (manager) await manager.insert(AuditLog, { id: randomUUID(), ...this.toRow(entry) });
+    else await this.batcher.insert({ id: randomUUID(), ...this.toRow(entry) });
   }
 
   /** Builds the row without writing it, for callers that insert inside their own transaction. */

@@ -107,6 +107,7 @@ export class AppConfig {
    */
   readonly trustProxy: boolean | string[];
   readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly events: { relayEnabled: boolean };
   readonly inbound: InboundSmsConfig;
   /** Marketing batches: when they may leave and the opt-out mention they carry. */
   readonly marketing: { hours: string; holidaysCountry: string; stopMention: string };
@@ -160,6 +161,7 @@ export class AppConfig {
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
     };
+    this.events = { relayEnabled: env.EVENT_RELAY_ENABLED !== 'false' };
     this.inbound = {
       optOutKeywords: parseKeywords(env.SMS_OPT_OUT_KEYWORDS ?? DEFAULT_OPT_OUT_KEYWORDS),
       optInKeywords: parseKeywords(env.SMS_OPT_IN_KEYWORDS ?? DEFAULT_OPT_IN_KEYWORDS),

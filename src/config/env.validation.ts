@@ -242,6 +242,11 @@ export class EnvironmentVariables {
   REMINDERS_ENABLED?: 'true' | 'false';
 
   @IsOptional()
+  @IsIn(['true', 'false'], { message: 'EVENT_RELAY_ENABLED must be true or false' })
+  @emptyAsUndefined
+  EVENT_RELAY_ENABLED?: 'true' | 'false';
+
+  @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
   @Matches(new RegExp(`^(${QUIET_HOURS.source.slice(1, -1)})?$`), {
     message: 'QUIET_HOURS must be HH:MM-HH:MM (for example 21:00-08:00) or empty',

@@ -1,5 +1,6 @@
 import { Appointment } from '../appointments/appointment.entity.js';
 import { AuditLog } from '../audit/audit-log.entity.js';
+import { DomainEvent } from '../events/domain-event.entity.js';
 import { IdempotencyKey } from '../idempotency/idempotency-key.entity.js';
 import { SmsMessage } from '../sms/sms-message.entity.js';
 import { SmsOptOut } from '../sms/opt-outs/sms-opt-out.entity.js';
@@ -8,4 +9,4 @@ import { SmsStatusEvent } from '../sms/webhooks/sms-status-event.entity.js';
 import { User } from '../users/user.entity.js';
 
 /** Every entity, listed explicitly (TypeORM's glob loading breaks under Vitest). */
-export const ENTITIES = [User, AuditLog, SmsMessage, Appointment, IdempotencyKey, SmsStatusEvent, InboundSms, SmsOptOut];
+export const ENTITIES = [User, AuditLog, SmsMessage, Appointment, IdempotencyKey, SmsStatusEvent, InboundSms, SmsOptOut, DomainEvent];

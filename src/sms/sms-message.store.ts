@@ -39,6 +39,11 @@ export class SmsMessageStore {
     return this.inserts.insert(row);
   }
 
+  /** The message made under this dedupe key, if any (issue 8: a replayed event finds its message). */
+  findByDedupeKey(dedupeKey: string): Promise<SmsMessage | null> {
+    return this.messages.findOneBy({ dedupeKey });
+  }
+
   /** Stores the provider's answer (or the failure) on the attempt. */
   recordOutcome(id: string, outcome: SmsOutcome): Promise<void> {
     return this.outcomes.submit({ id, outcome });

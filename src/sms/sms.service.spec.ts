@@ -1,4 +1,6 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Logger } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
@@ -36,6 +38,8 @@ describe(SmsService.name, () => {
   let provider: { name: string; sender: string | null; send: ReturnType<typeof vi.fn> };
   let audit: { record: ReturnType<typeof vi.fn> };
   let config: { sms: { bulkMaxRecipients: number; bulkConcurrency: number } };
+  let dedupe: ReturnType<typeof vi.fn>;
+  let emitter: EventEmitter2;
 
   /** The row handed to insert() by the n-th dispatch. */
   const insertedRow = (n = 0) => messages.insert.mock.calls[n][0] as SmsMessage;
@@ -53,8 +57,11 @@ describe(SmsService.name, () => {
     // dispatch's insert and outcome can be checked in order.
     const store = {
       insertPending: messages.insert,
+      findByDedupeKey: vi.fn().mockResolvedValue(null),
       recordOutcome: vi.fn((id: string, outcome: SmsOutcome) => (messages.update as (...args: unknown[]) => unknown)({ id }, outcome)),
     };
+    dedupe = store.findByDedupeKey;
+    emitter = new EventEmitter2();
     sut = new SmsService(
       store as unknown as SmsMessageStore,
       provider as SmsProvider,
@@ -63,6 +70,7 @@ describe(SmsService.name, () => {
       audit as unknown as AuditService,
       config as unknown as AppConfig,
       new MetricsService(),
+      emitter,
     );
   });
 
@@ -311,6 +319,76 @@ describe(SmsService.name, () => {
       expect(error).toBeInstanceOf(SmsInputError);
       expect((error as SmsInputError).field).toBe('to');
       expect(provider.send).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('dedupe key and sms.message.updated (outbox events)', () => {
+    const keyed: SmsContext = { actor: null, related: { type: 'appointment', id: 'A-1' }, dedupeKey: 'event:E-1' };
+    const stored = (over: Partial<SmsMessage>): SmsMessage =>
+      ({
+        id: 'M-1',
+        to: '+33612345678',
+        from: SENDER,
+        body: 'Bonjour',
+        provider: 'fake',
+        status: 'queued',
+        providerSid: 'SM-first',
+        errorCode: null,
+        errorMessage: null,
+        ...over,
+      }) as SmsMessage;
+
+    it('should answer with the first message of a key already used, without calling the provider', async () => {
+      dedupe.mockResolvedValueOnce(stored({}));
+      const result = await sut.sendNotification(mobile(1), 'message_received', { name: 'Jean' }, keyed);
+      expect(result).toMatchObject({ id: 'M-1', sid: 'SM-first', status: 'queued' });
+      expect(dedupe).toHaveBeenCalledWith('event:E-1');
+      expect(provider.send).not.toHaveBeenCalled();
+      expect(messages.insert).not.toHaveBeenCalled();
+    });
+
+    it('should rethrow the first failure of a key already used', async () => {
+      dedupe.mockResolvedValueOnce(stored({ status: 'failed', providerSid: null, errorCode: '21614', errorMessage: 'not mobile' }));
+      await expect(sut.sendNotification(mobile(1), 'message_received', { name: 'Jean' }, keyed)).rejects.toMatchObject({
+        constructor: SmsSendError,
+        messageId: 'M-1',
+        failure: { kind: 'rejected', code: 21614 },
+      });
+      expect(provider.send).not.toHaveBeenCalled();
+    });
+
+    it('should store the key, and answer with the winner when a concurrent send took it first', async () => {
+      await sut.sendNotification(mobile(1), 'message_received', { name: 'Jean' }, keyed);
+      expect(insertedRow().dedupeKey).toBe('event:E-1');
+
+      messages.insert.mockRejectedValueOnce(new QueryFailedError('INSERT', [], Object.assign(new Error('dup'), { code: '23505' })));
+      dedupe.mockResolvedValueOnce(null).mockResolvedValueOnce(stored({ id: 'M-winner', providerSid: 'SM-winner' }));
+      const result = await sut.sendNotification(mobile(1), 'message_received', { name: 'Jean' }, keyed);
+      expect(result).toMatchObject({ id: 'M-winner', sid: 'SM-winner' });
+      expect(provider.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('should emit sms.message.updated once the outcome is stored, failures included', async () => {
+      const seen: unknown[] = [];
+      emitter.on('sms.message.updated', (event: unknown) => {
+        // The outcome is already stored when listeners hear about it.
+        expect(messages.update).toHaveBeenCalled();
+        seen.push(event);
+      });
+      await sut.sendNotification(mobile(1), 'appointment_reminder', { name: 'Jean', startsAt: '2030-01-15T13:30:00Z' }, keyed);
+      provider.send.mockRejectedValueOnce(rejection({ code: 21614, status: 400 }));
+      await expect(sut.send(mobile(2), 'Bonjour', context)).rejects.toBeInstanceOf(SmsSendError);
+      expect(seen).toEqual([
+        {
+          messageId: expect.any(String),
+          status: 'queued',
+          relatedType: 'appointment',
+          relatedId: 'A-1',
+          templateType: 'appointment_reminder',
+          at: expect.any(String),
+        },
+        expect.objectContaining({ status: 'failed', relatedType: null, templateType: null }),
+      ]);
     });
   });
 

@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import { QueryFailedError } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { describeError } from '../common/log-safe.js';
@@ -12,6 +14,7 @@ import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderRece
 import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
 import { SmsMessageStore } from './sms-message.store.js';
 import { SmsInputError, SmsSendError } from './sms.errors.js';
+import { SMS_EVENTS, type SmsMessageUpdatedEvent } from './sms.events.js';
 import type { BulkRecipient, BulkRecipientResult, BulkResult, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 
@@ -50,6 +53,7 @@ export class SmsService {
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly events: EventEmitter2,
   ) {}
 
   get providerName(): string {
@@ -188,8 +192,41 @@ export class SmsService {
           ...(failure ? { errorCode: failureCode(failure), error: failure.message } : {}),
         },
       });
-    return this.dispatch(draft, analysis, context, null, journal);
+    // --- dedupe (issue 8): a key already used gives its first message's outcome, never a second send ---
+    if (context.dedupeKey) {
+      const existing = await this.store.findByDedupeKey(context.dedupeKey);
+      if (existing) return replayOutcome(existing);
+    }
+    try {
+      return await this.dispatch(draft, analysis, context, null, journal);
+    } catch (error) {
+      // Two concurrent sends with one key: the unique index lets one row in; the other finds it.
+      if (!context.dedupeKey || !isUniqueViolation(error)) throw error;
+      const existing = await this.store.findByDedupeKey(context.dedupeKey);
+      if (!existing) throw error;
+      return replayOutcome(existing);
+    }
+    // --- end dedupe ---
   }
+
+  // --- sms.message.updated (issue 8): other modules hear about a message's new state once it is stored ---
+  private async announce(row: SmsMessage, status: string): Promise<void> {
+    const event: SmsMessageUpdatedEvent = {
+      messageId: row.id,
+      status,
+      relatedType: row.relatedType,
+      relatedId: row.relatedId,
+      templateType: row.templateType,
+      at: new Date().toISOString(),
+    };
+    try {
+      await this.events.emitAsync(SMS_EVENTS.messageUpdated, event);
+    } catch (error) {
+      // A listener's failure is its own: the send stands.
+      this.logger.error(`A listener of ${SMS_EVENTS.messageUpdated} failed for message ${row.id}: ${describeError(error)}`);
+    }
+  }
+  // --- end sms.message.updated ---
 
   /**
    * Stores the attempt, calls the provider, stores the answer. `abortWith` fails the attempt without
@@ -242,6 +279,7 @@ export class SmsService {
       const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
       await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
       this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_FAILED);
+      await this.announce(row, SMS_FAILED);
       throw new SmsSendError(failure, row.id, draft.to);
     }
     const result: SmsSendResult = {
@@ -261,6 +299,7 @@ export class SmsService {
     // The outcome and its journal entry are independent writes: issue them together.
     await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, result)]);
     this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, receipt.status);
+    await this.announce(row, receipt.status);
     return result;
   }
 
@@ -309,6 +348,40 @@ export class SmsService {
     return analyzeSmsBody(body);
   }
 }
+
+// --- dedupe (issue 8) helpers ---
+/** The outcome of a message already made under a dedupe key, as its first send answered (or failed). */
+function replayOutcome(row: SmsMessage): SmsSendResult {
+  if (row.status === SMS_FAILED) {
+    const code = Number(row.errorCode);
+    const failure: ProviderFailure =
+      row.errorCode === 'TIMEOUT' || row.errorCode === 'NETWORK'
+        ? { kind: row.errorCode === 'TIMEOUT' ? 'timeout' : 'network', message: row.errorMessage ?? 'SMS failed' }
+        : { kind: 'rejected', code: Number.isFinite(code) ? code : undefined, message: row.errorMessage ?? 'SMS failed' };
+    throw new SmsSendError(failure, row.id, row.to);
+  }
+  const analysis = analyzeSmsBody(row.body);
+  return {
+    id: row.id,
+    sid: row.providerSid ?? '',
+    status: row.status,
+    to: row.to,
+    from: row.from,
+    segments: analysis.segments,
+    encoding: analysis.encoding,
+    ucs2Characters: analysis.ucs2Characters,
+    ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(row.body, analysis) } : {}),
+    provider: row.provider,
+    body: row.body,
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const code = (error.driverError as { code?: string } | undefined)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+// --- end dedupe helpers ---
 
 /** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {

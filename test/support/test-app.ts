@@ -3,6 +3,7 @@ import type { DestinationStream } from 'pino';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { createApp } from '../../src/app.factory.js';
+import { DomainEventRelay } from '../../src/events/domain-event-relay.js';
 import { Role } from '../../src/users/role.enum.js';
 import { createTestDatabase, DatabaseKind, TestDatabase } from './databases.js';
 
@@ -35,6 +36,7 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
     QUIET_HOURS: '',
     REMINDERS_ENABLED: 'false',
+    EVENT_RELAY_ENABLED: 'true',
   };
 }
 
@@ -99,6 +101,11 @@ export class TestApp {
       .send({ email, password: USER_PASSWORD, role });
     if (res.status !== 201) throw new Error(`create ${role} failed: ${res.status} ${JSON.stringify(res.body)}`);
     return { id: res.body.id, email, token: await this.login(email, USER_PASSWORD) };
+  }
+
+  /** Waits until this instance's event relay has delivered every due event (the SMS they ask for included). */
+  settle(): Promise<void> {
+    return this.get(DomainEventRelay).drain();
   }
 
   async close(): Promise<void> {

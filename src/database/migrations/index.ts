@@ -5,6 +5,7 @@ import { SmsOutbox1764300000000 } from './1764300000000-sms-outbox.js';
 import { UserTokenVersion1764410000000 } from './1764410000000-user-token-version.js';
 import { Timestamptz1764420000000 } from './1764420000000-timestamptz.js';
 import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.js';
+import { DomainEvents1764430000000 } from './1764430000000-domain-events.js';
 import { Retention1764460000000 } from './1764460000000-retention.js';
 import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 
@@ -17,6 +18,7 @@ export const MIGRATIONS = [
   UserTokenVersion1764410000000,
   Timestamptz1764420000000,
   IdempotencyKeys1764420000001,
+  DomainEvents1764430000000,
   Retention1764460000000,
   SmsDelivery1764450000000,
 ];

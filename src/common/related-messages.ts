@@ -1,0 +1,21 @@
+/** A message sent about something of another module (an appointment, a dossier…), and how it went. */
+export interface RelatedMessage {
+  id: string;
+  /** The notification type (`appointment_confirmed`…), null for a free-text SMS. */
+  type: string | null;
+  status: string;
+  sid: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+}
+
+/**
+ * The port through which a module shows the SMS sent about its things without importing the SMS
+ * module or reading its tables: the SMS module provides it globally (SmsPortsModule, backed by
+ * SmsMessagesService, the one reader of sms_messages). Inject it by this class.
+ */
+export abstract class RelatedMessages {
+  /** The messages about `type` + `id` (e.g. `appointment`, its id), oldest first. */
+  abstract findRelated(type: string, id: string): Promise<RelatedMessage[]>;
+}

@@ -1,0 +1,201 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { DataSource, IsNull } from 'typeorm';
+import { vi } from 'vitest';
+import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
+import { Clock } from '../src/common/clock.js';
+import { DomainEventRelay } from '../src/events/domain-event-relay.js';
+import { DomainEvent } from '../src/events/domain-event.entity.js';
+import type { DomainEventEnvelope } from '../src/events/domain-event.types.js';
+import { DomainEvents } from '../src/events/domain-events.service.js';
+import { SmsService } from '../src/sms/sms.service.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+/** The outbox of domain events between the appointments and the SMS they ask for. */
+describeEachDatabase('Domain event outbox', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let admin: string;
+  const auth = () => ({ Authorization: `Bearer ${admin}` });
+  const events = () => t.get(DataSource).getRepository(DomainEvent);
+  const create = async (startsAt = '2030-05-10T08:00:00Z', clientPhone = '0612345678') =>
+    (await t.http.post('/api/appointments').set(auth()).send({ clientName: 'Jean Dupont', clientPhone, startsAt }).expect(201)).body;
+  const confirm = async (id: string) => (await t.http.post(`/api/appointments/${id}/confirm`).set(auth()).expect(200)).body;
+  const journal = async (action: string, id: string) =>
+    (await t.http.get(`/api/audit?action=${action}&limit=100`).set(auth()).expect(200)).body.items.filter(
+      (e: { targetId: string }) => e.targetId === id,
+    );
+  const eventsAbout = async (id: string) =>
+    (await events().find({ order: { createdAt: 'ASC' } })).filter((e) => e.payload.appointment?.id === id);
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), QUIET_HOURS: '' });
+    admin = await t.rootToken();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+  beforeEach(async () => {
+    await t.settle();
+    standIn.reset();
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('commits the change, its journal entry and its event together, and the relay marks the event processed', async () => {
+    const appointment = await create();
+    await confirm(appointment.id);
+    const [event] = await eventsAbout(appointment.id);
+    expect(event).toMatchObject({ type: 'appointment.confirmed', payload: { actor: { email: 'root@example.test' } } });
+    expect(await journal('appointment_confirmed', appointment.id)).toHaveLength(1);
+    await t.settle();
+    expect(await events().findOneByOrFail({ id: event.id })).toMatchObject({
+      processedAt: expect.any(Date),
+      attempts: 1,
+      leaseUntil: null,
+    });
+    expect(standIn.requests).toHaveLength(1);
+  });
+
+  it('writes nothing when the event cannot be written: no change, no journal entry, no SMS', async () => {
+    const appointment = await create();
+    vi.spyOn(t.get(DomainEvents), 'insert').mockRejectedValueOnce(new Error('outbox unavailable'));
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(500);
+    const after = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(after.body).toMatchObject({ status: 'pending', reminderDueAt: null });
+    expect(await journal('appointment_confirmed', appointment.id)).toHaveLength(0);
+    await t.settle();
+    expect(standIn.requests).toHaveLength(0);
+    expect(await eventsAbout(appointment.id)).toHaveLength(0);
+
+    // The same for a cancellation and a reschedule; then the confirmation goes through.
+    await confirm(appointment.id);
+    vi.spyOn(t.get(DomainEvents), 'insert').mockRejectedValueOnce(new Error('outbox unavailable'));
+    await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({ reason: 'x' }).expect(500);
+    vi.spyOn(t.get(DomainEvents), 'insert').mockRejectedValueOnce(new Error('outbox unavailable'));
+    await t.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ startsAt: '2030-05-11T08:00:00Z' }).expect(500);
+    const still = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(still.body).toMatchObject({ status: 'confirmed', startsAt: '2030-05-10T08:00:00.000Z' });
+    expect(await journal('appointment_cancelled', appointment.id)).toHaveLength(0);
+    expect(await journal('appointment_updated', appointment.id)).toHaveLength(0);
+  });
+
+  it('a replayed event makes no second SMS: redelivered by the relay, or delivered twice at once', async () => {
+    const appointment = await create();
+    await confirm(appointment.id);
+    await t.settle();
+    expect(standIn.requests).toHaveLength(1);
+    const [event] = await eventsAbout(appointment.id);
+
+    // A relay that died after the send but before marking the event processed: it is delivered again.
+    await events().update({ id: event.id }, { processedAt: null, nextAttemptAt: new Date() });
+    await t.settle();
+    expect(await events().findOneByOrFail({ id: event.id })).toMatchObject({ processedAt: expect.any(Date), attempts: 2 });
+
+    // Two relays delivering the same event at the same moment (the dedupe key's unique index decides).
+    const envelope: DomainEventEnvelope = { id: event.id, type: event.type, payload: event.payload, attempt: 3 };
+    const emitter = t.get(EventEmitter2);
+    await Promise.all([emitter.emitAsync(event.type, envelope), emitter.emitAsync(event.type, envelope)]);
+
+    expect(standIn.requests).toHaveLength(1);
+    const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(details.body.messages).toHaveLength(1);
+    const messages = await t.http.get('/api/sms/messages?type=appointment_confirmed&limit=100').set(auth()).expect(200);
+    expect(messages.body.items.filter((m: { relatedId: string }) => m.relatedId === appointment.id)).toHaveLength(1);
+  });
+
+  it('delivers an event again later when a listener fails for an unexpected reason', async () => {
+    const appointment = await create();
+    vi.spyOn(t.get(SmsService), 'sendNotification').mockRejectedValueOnce(new Error('database went away'));
+    await confirm(appointment.id);
+    await t.settle();
+    const [event] = await eventsAbout(appointment.id);
+    expect(event).toMatchObject({ processedAt: null, attempts: 1, lastError: 'database went away', leaseUntil: null });
+    expect(event.nextAttemptAt.getTime()).toBeGreaterThan(Date.now());
+    expect(standIn.requests).toHaveLength(0);
+
+    // Its retry time comes: delivered, once.
+    await events().update({ id: event.id }, { nextAttemptAt: new Date() });
+    await t.settle();
+    expect(await events().findOneByOrFail({ id: event.id })).toMatchObject({ processedAt: expect.any(Date), attempts: 2 });
+    expect(standIn.requests).toHaveLength(1);
+  });
+
+  it('finds by polling an event nobody woke it for (written by another process, say)', async () => {
+    const appointment = await create();
+    const pending = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    // Written straight into the outbox: no commit hook wakes this relay.
+    await t.get(DomainEvents).insert(t.get(DataSource).manager, 'appointment.confirmed', {
+      appointment: { ...pending.body, messages: undefined },
+      actor: null,
+    });
+    await vi.waitFor(() => expect(standIn.requests).toHaveLength(1), { timeout: 10_000, interval: 100 });
+    expect(standIn.requests[0].form.Body).toMatch(/Jean Dupont/);
+  });
+
+  it('deletes processed events after a week, never unprocessed ones', async () => {
+    const appointment = await create();
+    await confirm(appointment.id);
+    await t.settle();
+    const [event] = await eventsAbout(appointment.id);
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3_600_000);
+    const waiting = await t.get(DomainEvents).insert(t.get(DataSource).manager, 'test.unhandled', { note: 'never processed' });
+    await events().update({ id: waiting }, { createdAt: eightDaysAgo, nextAttemptAt: new Date(Date.now() + 3_600_000) });
+    await events().update({ id: event.id }, { processedAt: eightDaysAgo });
+    expect(await t.get(DomainEventRelay).prune()).toBeGreaterThanOrEqual(1);
+    expect(await events().findOneBy({ id: event.id })).toBeNull();
+    expect(await events().findOneBy({ id: waiting })).not.toBeNull();
+    await events().delete({ id: waiting });
+  });
+
+  it('claims an event once with several relays delivering at once', async () => {
+    const appointments = await Promise.all([1, 2, 3, 4].map((i) => create(`2030-05-1${i}T08:00:00Z`, `06123456${20 + i}`)));
+    const relay = t.get(DomainEventRelay);
+    // The relay of this instance is woken by each commit; three more passes race it.
+    await Promise.all(appointments.map((a) => confirm(a.id)));
+    await Promise.all([relay.drain(), relay.drain(), relay.drain()]);
+    expect(standIn.requests.map((r) => r.form.To).sort()).toEqual(appointments.map((a) => a.clientPhone).sort());
+    expect(await events().countBy({ processedAt: IsNull() })).toBe(0);
+  });
+
+  it('reminder: the claim and its event are one transaction; Twilio failing leaves reminder_sent_at null', async () => {
+    const clock = vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date('2030-06-01T10:00:00Z'));
+    const one = await create('2030-06-02T09:00:00Z', '0612345631');
+    const fine = await create('2030-06-02T09:30:00Z', '0612345632');
+    await confirm(one.id);
+    await confirm(fine.id);
+    await t.settle();
+    standIn.reset();
+
+    // The event of one claim cannot be written: that claim is rolled back, its reminder stays due.
+    clock.mockReturnValue(new Date('2030-06-01T12:00:00Z'));
+    vi.spyOn(t.get(DomainEvents), 'insert').mockRejectedValueOnce(new Error('outbox unavailable'));
+    await expect(t.get(ReminderScheduler).scan()).rejects.toThrow('outbox unavailable');
+    const first = await t.http.get(`/api/appointments/${one.id}`).set(auth()).expect(200);
+    expect(first.body).toMatchObject({ reminderDueAt: '2030-06-01T09:00:00.000Z', reminderSentAt: null });
+
+    // Twilio fails one of the two reminders (every 2nd request answers 500) and accepts the other.
+    standIn.setBehaviour({ failRate: 0.5, failStatus: 500 });
+    expect(await t.get(ReminderScheduler).scan()).toMatchObject({ claimed: 2 });
+    await t.settle();
+    expect(standIn.requests).toHaveLength(2);
+    const after = await Promise.all(
+      [first.body.id, fine.id].map(async (id) => (await t.http.get(`/api/appointments/${id}`).set(auth()).expect(200)).body),
+    );
+    const failed = after.find((a) => a.messages.at(-1).status === 'failed');
+    const sent = after.find((a) => a.messages.at(-1).status === 'queued');
+    expect(failed.messages.at(-1)).toMatchObject({ type: 'appointment_reminder', errorCode: '20500' });
+    expect(failed).toMatchObject({ reminderDueAt: null, reminderSentAt: null });
+    expect(sent.messages.at(-1)).toMatchObject({ type: 'appointment_reminder' });
+    expect(sent).toMatchObject({ reminderDueAt: null, reminderSentAt: expect.any(String) });
+
+    // Claimed once: later scans send nothing more.
+    standIn.reset();
+    await t.get(ReminderScheduler).scan();
+    await t.settle();
+    expect(standIn.requests).toHaveLength(0);
+  });
+});

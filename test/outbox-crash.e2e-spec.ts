@@ -1,0 +1,163 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { copyFileSync, cpSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { DataSource, IsNull } from 'typeorm';
+import { vi } from 'vitest';
+import { buildDataSourceOptions } from '../src/database/data-source.js';
+import { DomainEvent } from '../src/events/domain-event.entity.js';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
+import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const root = new URL('..', import.meta.url).pathname;
+/** The app built for this file only (boot.e2e-spec builds dist/ itself; two builds must not share a folder). */
+const buildDir = join(root, '.tmp', `outbox-crash-${randomBytes(4).toString('hex')}`);
+
+beforeAll(() => {
+  // The real entry point, compiled as `nest build` does (tsc, then the template files beside the code).
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', join(buildDir, 'dist')], { cwd: root, stdio: 'pipe' });
+  cpSync(join(root, 'src/sms/templates'), join(buildDir, 'dist/sms/templates'), { recursive: true, filter: (f) => !f.endsWith('.ts') });
+  // `"type": "module"` and the version the health route reads.
+  copyFileSync(join(root, 'package.json'), join(buildDir, 'package.json'));
+}, 180_000);
+afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+interface AppProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+async function startApp(env: Record<string, string>): Promise<AppProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(buildDir, 'dist/main.js')], {
+    cwd: buildDir,
+    env: { PATH: process.env.PATH, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const app = { child, url: `http://127.0.0.1:${port}`, output: () => output };
+  await vi.waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the app exited while starting:\n${output}`);
+      expect((await fetch(`${app.url}/api/health`)).status).toBe(200);
+    },
+    { timeout: 60_000, interval: 200 },
+  );
+  return app;
+}
+
+async function kill(app: AppProcess): Promise<void> {
+  if (app.child.exitCode !== null || app.child.signalCode !== null) return;
+  const exited = once(app.child, 'exit');
+  app.child.kill('SIGKILL');
+  await exited;
+}
+
+async function call(app: AppProcess, method: string, path: string, token?: string, body?: unknown) {
+  const res = await fetch(`${app.url}${path}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let db: TestDatabase;
+  /** A second connection to the app's database, to read the outbox. */
+  let reader: DataSource;
+  const apps: AppProcess[] = [];
+  const env = (relay: boolean) => ({
+    ...baseEnvironment(db.url),
+    ...twilioEnvironment(standIn, credentials.authToken),
+    QUIET_HOURS: '',
+    REMINDERS_ENABLED: 'true',
+    REMINDER_SCAN_INTERVAL_SECONDS: '1',
+    EVENT_RELAY_ENABLED: String(relay),
+  });
+  const unprocessed = () => reader.getRepository(DomainEvent).find({ where: { processedAt: IsNull() } });
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    db = await createTestDatabase(kind);
+  });
+  afterAll(async () => {
+    for (const app of apps) await kill(app);
+    if (reader?.isInitialized) await reader.destroy();
+    await db?.drop();
+    await standIn?.stop();
+  });
+
+  it('a confirmation and a reminder committed but not sent when the process dies go out exactly once after a restart', async () => {
+    // First life: its relay does not run, so the kill finds both events committed and not delivered,
+    // the state a crash right after the commits leaves (the scanner's claim included).
+    const first = await startApp(env(false));
+    apps.push(first);
+    const login = await call(first, 'POST', '/api/auth/login', undefined, { email: ROOT_EMAIL, password: ROOT_PASSWORD });
+    const token = login.body.access_token as string;
+    const startsAt = new Date(Date.now() + 2 * 3_600_000).toISOString();
+    const created = await call(first, 'POST', '/api/appointments', token, {
+      clientName: 'Jean Dupont',
+      clientPhone: '0612345678',
+      startsAt,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect((await call(first, 'POST', `/api/appointments/${id}/confirm`, token)).status).toBe(200);
+    // Its reminder (due at once: the appointment is less than REMINDER_LEAD_HOURS away) is claimed by the scanner.
+    await vi.waitFor(async () => expect((await call(first, 'GET', `/api/appointments/${id}`, token)).body.reminderDueAt).toBeNull(), {
+      timeout: 20_000,
+      interval: 200,
+    });
+    await kill(first);
+
+    reader = new DataSource(
+      buildDataSourceOptions(
+        kind === 'sqlite' ? { type: 'sqlite', path: db.url.slice('sqlite:'.length) } : { type: 'postgres', url: db.url },
+      ),
+    );
+    await reader.initialize();
+    expect((await unprocessed()).map((e) => e.type).sort()).toEqual(['appointment.confirmed', 'appointment.reminder_due']);
+    expect(standIn.requests).toHaveLength(0);
+
+    // Second life, relay on: each SMS goes once.
+    const second = await startApp(env(true));
+    apps.push(second);
+    await vi.waitFor(async () => expect(await unprocessed()).toHaveLength(0), { timeout: 30_000, interval: 200 });
+    const details = await vi.waitFor(
+      async () => {
+        const res = await call(second, 'GET', `/api/appointments/${id}`, token);
+        expect(res.body.reminderSentAt).not.toBeNull();
+        return res.body;
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    // A few more polls of the relay and scans: nothing more goes.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(standIn.requests).toHaveLength(2);
+    const bodies = standIn.requests.map((r) => String(r.form.Body));
+    expect(bodies.filter((b) => /rappel/i.test(b))).toHaveLength(1);
+    expect(bodies.filter((b) => /confirm/i.test(b))).toHaveLength(1);
+    expect(details.messages.map((m: { type: string }) => m.type).sort()).toEqual(['appointment_confirmed', 'appointment_reminder']);
+  }, 180_000);
+});
