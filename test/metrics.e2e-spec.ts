@@ -176,7 +176,7 @@ describeEachDatabase('Metrics', (kind) => {
     ).toBe(1);
   });
 
-  it('counts the reminders sent', async () => {
+  it('counts the reminders sent, once the SMS has really gone', async () => {
     const auth = { Authorization: `Bearer ${root}` };
     const created = await t.http
       .post('/api/appointments')
@@ -187,7 +187,12 @@ describeEachDatabase('Metrics', (kind) => {
     const before = sample(await scrape(), 'appointment_reminders_sent_total') ?? 0;
     const result = await t.get(ReminderScheduler).scan();
     expect(result.claimed).toBe(1);
-    expect(sample(await scrape(), 'appointment_reminders_sent_total')).toBe(before + 1);
+    await vi.waitFor(async () => expect(sample(await scrape(), 'appointment_reminders_sent_total')).toBe(before + 1), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    const appointment = await t.http.get(`/api/appointments/${created.body.id}`).set(auth).expect(200);
+    expect(appointment.body.reminderSentAt).toEqual(expect.any(String));
   });
 
   it('keeps a registry per app: two apps in one process count apart', async () => {
