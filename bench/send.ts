@@ -166,6 +166,9 @@ async function main(): Promise<number> {
         TWILIO_AUTH_TOKEN: credentials.authToken,
         TWILIO_PHONE_NUMBER: FROM,
         TWILIO_API_BASE_URL: standIn.ready.baseUrl,
+        // The stand-in has no rate limit: measure the app, not Twilio's default 10 sends per second.
+        SMS_MAX_PER_SECOND: '10000',
+        SMS_MAX_CONCURRENCY: '100',
         LOG_LEVEL: 'warn',
         QUIET_HOURS: '',
       },

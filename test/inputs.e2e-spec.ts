@@ -207,9 +207,9 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .post('/api/sms/bulk')
         .set(auth())
         .send({ recipients: [{ phone: '0144556677' }, { phone: '0612345678' }], message: 'Bonjour' })
-        .expect(201);
-      expect(bulk.body.results[0]).toMatchObject({ status: 'invalid', error: { code: 'NOT_SMS_CAPABLE' } });
-      expect(bulk.body.results[1]).toMatchObject({ status: 'sent' });
+        .expect(202);
+      expect(bulk.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'NOT_SMS_CAPABLE' })]);
+      expect(bulk.body.queued).toBe(1);
       const appointment = await t.http
         .post('/api/appointments')
         .set(auth())

@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { AppModule } from '../src/app.module.js';
 import { AuditService } from '../src/audit/audit.service.js';
 import { AuditAction } from '../src/audit/audit-action.enum.js';
-import { SmsInputError, SmsSendError } from '../src/sms/sms.errors.js';
+import { SmsInputError, SmsSendError } from '../src/sms/sms-exceptions.js';
 import { DossierNotifier, DossiersModule } from './examples/dossier-notifier.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, twilioEnvironment } from './support/test-app.js';
@@ -45,7 +45,7 @@ describeEachDatabase('Another module sending through SmsService (README example)
       { id: 'D-42', reference: 'DOS-2024-042', status: 'complet' },
       null,
     );
-    expect(result).toMatchObject({ to: '+33612345678', status: 'queued', provider: 'twilio' });
+    expect(result).toMatchObject({ state: 'sent', to: '+33612345678', status: 'queued', provider: 'twilio' });
     expect(standIn.requests[0].form.Body).toMatch(/Jean Dupont.*DOS-2024-042/);
     const audit = await app.get(AuditService).list({ action: AuditAction.SendNotificationSms, page: 1, limit: 1 });
     expect(audit.items[0]).toMatchObject({

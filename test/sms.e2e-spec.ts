@@ -30,7 +30,10 @@ describeEachDatabase('SMS through Twilio', (kind) => {
     t = await TestApp.start(kind, {
       ...twilioEnvironment(standIn, credentials.authToken),
       SMS_BULK_MAX_RECIPIENTS: '5',
-      SMS_BULK_CONCURRENCY: '2',
+      // One attempt: Twilio's errors reach the caller at once, and no retry spills into the next test
+      // (retries have their own suite: test/sms-dispatch.e2e-spec.ts).
+      SMS_MAX_ATTEMPTS: '1',
+      SMS_MAX_PER_SECOND: '1000',
     });
     admin = (await t.userWithRole(Role.Admin)).token;
     user = (await t.userWithRole(Role.User)).token;
@@ -41,10 +44,21 @@ describeEachDatabase('SMS through Twilio', (kind) => {
   });
   beforeEach(() => standIn.reset());
 
+  /** Polls a batch until it is no longer running. */
+  async function waitForBatch(batchId: string, timeoutMs = 20_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await t.http.get(`/api/sms/bulk/${batchId}`).set(auth(admin)).expect(200);
+      if (res.body.status !== 'running' || Date.now() > until) return res.body;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   describe('POST /api/sms/send', () => {
     it("sends the brief's example through the SDK, stores and journals it", async () => {
       const res = await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(201);
       expect(res.body).toEqual({
+        state: 'sent',
         id: expect.any(String),
         sid: expect.stringMatching(/^SM[0-9a-f]{32}$/),
         status: 'queued',
@@ -327,14 +341,30 @@ describeEachDatabase('SMS through Twilio', (kind) => {
   });
 
   describe('POST /api/sms/bulk', () => {
-    it("sends the brief's example and journals one send_bulk_sms with counts", async () => {
-      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send(BRIEF_BULK).expect(201);
-      expect(res.body).toMatchObject({ provider: 'twilio', total: 2, sent: 2, failed: 0, invalid: 0, duplicates: 0, segments: 2 });
+    it("accepts the brief's example at once (202), sends it in the background and journals acceptance and end", async () => {
+      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send(BRIEF_BULK).expect(202);
+      expect(res.body).toEqual({
+        batchId: expect.any(String),
+        status: 'running',
+        provider: 'twilio',
+        total: 2,
+        queued: 2,
+        segments: 2,
+        notBefore: null,
+        invalid: [],
+        duplicates: [],
+      });
+      const batch = await waitForBatch(res.body.batchId);
+      expect(batch).toMatchObject({ status: 'completed', total: 2, accepted: 2, counts: { sent: 2, failed: 0, queued: 0 }, progress: 1 });
+      expect(batch.startedAt).toEqual(expect.any(String));
+      expect(batch.finishedAt).toEqual(expect.any(String));
       expect(standIn.requests.map((r) => r.form.To).sort()).toEqual(['+33612345678', '+33687654321']);
       const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=5').set(auth(admin)).expect(200);
-      const entry = audit.body.items.find((e: { metadata: { batchId: string } }) => e.metadata.batchId === res.body.batchId);
-      expect(entry.metadata).toMatchObject({ total: 2, sent: 2, failed: 0, message: BRIEF_BULK.message });
-      expect(entry.metadata.recipients).toHaveLength(2);
+      const entries = audit.body.items.filter((e: { metadata: { batchId: string } }) => e.metadata.batchId === res.body.batchId);
+      const phases = Object.fromEntries(entries.map((e: { metadata: { phase: string } }) => [e.metadata.phase, e]));
+      expect(phases.accepted.metadata).toMatchObject({ total: 2, queued: 2, message: BRIEF_BULK.message });
+      expect(phases.accepted.actorRole).toBe('admin');
+      expect(phases.finished.metadata).toMatchObject({ total: 2, sent: 2, failed: 0, status: 'completed' });
       const stored = await t.http.get('/api/sms/messages?type=bulk').set(auth(admin)).expect(200);
       expect(stored.body.items.filter((m: { batchId: string }) => m.batchId === res.body.batchId)).toHaveLength(2);
     });
@@ -353,20 +383,20 @@ describeEachDatabase('SMS through Twilio', (kind) => {
           ],
           message: 'Bonjour {{name}}, votre dossier est prêt.',
         })
-        .expect(201);
-      expect(res.body).toMatchObject({ total: 5, sent: 2, failed: 1, invalid: 1, duplicates: 1 });
-      expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['sent', 'duplicate', 'invalid', 'failed', 'sent']);
-      expect(res.body.results[2].error.message).toMatch(/too short/);
-      expect(res.body.results[3].error.code).toBe('21211');
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 5, queued: 3 });
+      expect(res.body.duplicates).toEqual([{ index: 1, phone: '+33612345678', to: '+33612345678' }]);
+      expect(res.body.invalid).toEqual([
+        { index: 2, phone: '12', name: 'Broken', code: 'TOO_SHORT', message: expect.stringMatching(/too short/) },
+      ]);
+      const batch = await waitForBatch(res.body.batchId);
+      expect(batch.counts).toMatchObject({ sent: 2, failed: 1 });
+      const failed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=failed`).set(auth(admin)).expect(200);
+      expect(failed.body.items).toHaveLength(1);
+      expect(failed.body.items[0]).toMatchObject({ to: TWILIO_MAGIC_NUMBERS.invalid, status: 'failed', errorCode: '21211' });
       const bodies = Object.fromEntries(standIn.requests.map((r) => [r.form.To, r.form.Body]));
       expect(bodies['+33612345678']).toBe('Bonjour Jean, votre dossier est prêt.');
       expect(bodies['+33687654321']).toBe('Bonjour, votre dossier est prêt.');
-    });
-
-    it('retries members that Twilio rate-limits', async () => {
-      standIn.setBehaviour({ failRate: 0.5, failStatus: 429, retryAfterSeconds: 0 });
-      const res = await t.http.post('/api/sms/bulk').set(auth(admin)).send(BRIEF_BULK).expect(201);
-      expect(res.body.sent).toBe(2);
     });
 
     it('refuses more recipients than SMS_BULK_MAX_RECIPIENTS, and an empty list', async () => {
@@ -449,8 +479,15 @@ describeEachDatabase('SMS providers', (kind) => {
       expect(res.body).toMatchObject({ provider: 'dry-run', sid: expect.stringMatching(/^SMDRYRUN/), status: 'dry-run' });
       const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set('Authorization', `Bearer ${admin}`).expect(200);
       expect(stored.body).toMatchObject({ provider: 'dry-run', status: 'dry-run' });
-      const bulk = await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send(BRIEF_BULK).expect(201);
-      expect(bulk.body).toMatchObject({ provider: 'dry-run', sent: 2 });
+      const bulk = await t.http.post('/api/sms/bulk').set('Authorization', `Bearer ${admin}`).send(BRIEF_BULK).expect(202);
+      expect(bulk.body).toMatchObject({ provider: 'dry-run', queued: 2 });
+      await vi.waitFor(
+        async () => {
+          const batch = await t.http.get(`/api/sms/bulk/${bulk.body.batchId}`).set('Authorization', `Bearer ${admin}`).expect(200);
+          expect(batch.body).toMatchObject({ status: 'completed', counts: { sent: 2 }, providerStatuses: { 'dry-run': 2 } });
+        },
+        { timeout: 10_000, interval: 50 },
+      );
     } finally {
       await t.close();
     }

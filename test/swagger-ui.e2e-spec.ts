@@ -149,10 +149,14 @@ describe.skipIf(!chromiumPath)('Swagger UI in headless Chromium: every route run
       ...getRoutes.map((path): [string, string] => ['get', path]),
     ];
     const prefilled: string[] = [];
+    let batchId = '';
     for (const [method, path] of jobs) {
-      const { status, url } = await execute(page, method, path, async (block) => {
-        if (path.includes('{')) await block.locator('.parameters input[placeholder="id"]').fill(ids[path] ?? '');
+      const { status, url, body } = await execute(page, method, path, async (block) => {
+        // The bulk routes take the batch the bulk POST (run before the GETs) accepted.
+        if (path.includes('{batchId}')) await block.locator('.parameters input[placeholder="batchId"]').fill(batchId);
+        else if (path.includes('{')) await block.locator('.parameters input[placeholder="id"]').fill(ids[path] ?? '');
       });
+      if (method === 'post' && path === '/api/sms/bulk' && status === 202) batchId = JSON.parse(body).batchId as string;
       results[`${method.toUpperCase()} ${path}`] = status;
       // Filters start empty: only the pagination defaults may be sent.
       const sent = [...new URL(url).searchParams.keys()].filter((name) => name !== 'page' && name !== 'limit');

@@ -129,6 +129,38 @@ describe('Twilio stand-in through the real SDK', () => {
     expect(standIn.requests.every((r) => r.method === 'GET' && r.path === MESSAGES_PATH)).toBe(true);
   });
 
+  it('filters the list by DateSent (a day, on or before, on or after), as the SDK sends it', async () => {
+    const created = await client.messages.create({ to: TO, from: FROM, body: 'dated' });
+    const sentAt = new Date(Date.parse(created.dateSent!.toISOString()));
+    const after = await client.messages.list({ to: TO, dateSentAfter: new Date(sentAt.getTime() - 60_000) });
+    expect(after.map((m) => m.sid)).toEqual([created.sid]);
+    expect(await client.messages.list({ to: TO, dateSentAfter: new Date(sentAt.getTime() + 60_000) })).toEqual([]);
+    expect(await client.messages.list({ to: TO, dateSentBefore: new Date(sentAt.getTime() - 60_000) })).toEqual([]);
+    expect((await client.messages.list({ to: TO, dateSent: sentAt })).map((m) => m.sid)).toEqual([created.sid]);
+    const day = sentAt.toISOString().slice(0, 10);
+    const byDay = await raw('GET', `${MESSAGES_PATH}?To=${encodeURIComponent(TO)}&DateSent=${day}`);
+    expect(byDay.json.messages.map((m: Json) => m.sid)).toEqual([created.sid]);
+    const query = standIn.requests.find((r) => r.method === 'GET' && r.query['DateSent>'])!.query;
+    expect(query['DateSent>']).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect((await raw('GET', `${MESSAGES_PATH}?DateSent%3E=yesterday`)).status).toBe(400);
+  });
+
+  it('can take a message and lose the reply (the SDK sees a reset; the message exists)', async () => {
+    standIn.setBehaviour({ dropReplyRate: 1 });
+    const err = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'lost reply' }));
+    expect(toTwilioFailure(err)).toMatchObject({ kind: 'lost' });
+    expect(standIn.droppedReplies).toBe(1);
+    standIn.setBehaviour({});
+    expect((await client.messages.list({ to: TO })).map((m) => m.body)).toEqual(['lost reply']);
+  });
+
+  it('records the peak of requests in flight and of creations per second', async () => {
+    standIn.setBehaviour({ delayMs: 100 });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => client.messages.create({ to: TO, from: FROM, body: `p${i}` })));
+    expect(standIn.peakInFlight).toBe(5);
+    expect(standIn.peakCreatesPerSecond()).toBe(5);
+  });
+
   it('fetches one message, and 404s (20404) an unknown one', async () => {
     const created = await client.messages.create({ to: TO, from: FROM, body: 'fetch me' });
     const fetched = await client.messages(created.sid).fetch();
@@ -144,7 +176,7 @@ describe('Twilio stand-in through the real SDK', () => {
     expect(isTwilioRestException(err)).toBe(true);
     expect(err).toMatchObject({ status: spec.status, code: spec.code, message: spec.message });
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 400,
       code: spec.code,
       message: spec.message,
@@ -188,7 +220,7 @@ describe('Twilio stand-in through the real SDK', () => {
 
     for (const err of errors) {
       const failure = toTwilioFailure(err);
-      expect(failure).toMatchObject({ kind: 'twilio', status: 401, code: 20003, message: 'Authenticate' });
+      expect(failure).toMatchObject({ kind: 'rejected', status: 401, code: 20003, message: 'Authenticate' });
       expect(JSON.stringify(failure)).not.toContain(creds.authToken);
       expect(JSON.stringify(failure)).not.toContain(wrongToken);
     }
@@ -198,7 +230,7 @@ describe('Twilio stand-in through the real SDK', () => {
     standIn.setBehaviour({ failRate: 1, failStatus: 429, retryAfterSeconds: 7 });
     const tooMany = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
     expect(isTwilioRestException(tooMany)).toBe(true);
-    expect(toTwilioFailure(tooMany)).toMatchObject({ kind: 'twilio', status: 429, code: 20429, retryAfterSeconds: 7 });
+    expect(toTwilioFailure(tooMany)).toMatchObject({ kind: 'rejected', status: 429, code: 20429, retryAfterSeconds: 7 });
 
     standIn.setBehaviour({ failRate: 1, failStatus: 503 });
     const unavailable = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
@@ -209,7 +241,7 @@ describe('Twilio stand-in through the real SDK', () => {
     standIn.setBehaviour({ failRate: 1 });
     const err = await rejectionOf(client.messages.create({ to: TO, from: FROM, body: 'hi' }));
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 500,
       code: 20500,
       message: 'Internal Server Error',
@@ -388,7 +420,7 @@ describe("Twilio stand-in conforms to Twilio's OpenAPI description", () => {
     for (const body of ['one', 'two', 'three']) await raw('POST', MESSAGES_PATH, { To: TO, From: FROM, Body: body });
     const list = operation('/2010-04-01/Accounts/{AccountSid}/Messages.json', 'get');
     const declaredQuery = list.parameters.map((p: Schema) => resolve(p).name);
-    expect(declaredQuery).toEqual(expect.arrayContaining(['To', 'From', 'PageSize', 'Page']));
+    expect(declaredQuery).toEqual(expect.arrayContaining(['To', 'From', 'DateSent', 'DateSent<', 'DateSent>', 'PageSize', 'Page']));
 
     const firstPage = await raw('GET', `${MESSAGES_PATH}?To=${encodeURIComponent(TO)}&PageSize=2`);
     expect(firstPage.status).toBe(STAND_IN_STATUSES.list);
@@ -397,6 +429,10 @@ describe("Twilio stand-in conforms to Twilio's OpenAPI description", () => {
     expect(firstPage.json).toMatchObject({ page: 0, page_size: 2, start: 0, end: 1, previous_page_uri: null });
 
     const lastPage = await raw('GET', firstPage.json.next_page_uri);
+    // A DateSent filter keeps the page shape and is carried into the paging URIs.
+    const dated = await raw('GET', `${MESSAGES_PATH}?DateSent%3E=2000-01-01T00:00:00Z&PageSize=2`);
+    expect(check(dated.json, jsonSchemaOf(list, '200'))).toEqual([]);
+    expect(dated.json.next_page_uri).toContain('DateSent%3E=2000-01-01T00%3A00%3A00Z');
     expect(check(lastPage.json, jsonSchemaOf(list, '200'))).toEqual([]);
     expect(lastPage.json).toMatchObject({ page: 1, start: 2, end: 2, next_page_uri: null });
     expect(lastPage.json.messages.map((m: Schema) => m.body)).toEqual(['one']);

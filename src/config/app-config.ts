@@ -90,7 +90,18 @@ export class AppConfig {
     provider: 'twilio' | 'dry-run';
     providerExplicit: boolean;
     bulkMaxRecipients: number;
-    bulkConcurrency: number;
+  };
+  /** The outbox dispatcher (src/sms/dispatch): limits toward Twilio, retries, leases, waits. */
+  readonly dispatch: {
+    sendWaitMs: number;
+    maxConcurrency: number;
+    maxPerSecond: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    leaseMs: number;
+    pollIntervalMs: number;
+    queueName: string;
   };
   readonly publicBaseUrl?: string;
   readonly defaultCountry: string;
@@ -146,7 +157,18 @@ export class AppConfig {
       provider: env.SMS_PROVIDER ?? (hasCredentials ? 'twilio' : 'dry-run'),
       providerExplicit: !!env.SMS_PROVIDER,
       bulkMaxRecipients: env.SMS_BULK_MAX_RECIPIENTS ?? 10_000,
-      bulkConcurrency: env.SMS_BULK_CONCURRENCY ?? 8,
+    };
+    this.dispatch = {
+      sendWaitMs: env.SMS_SEND_WAIT_MS ?? 10_000,
+      maxConcurrency: env.SMS_MAX_CONCURRENCY ?? 10,
+      maxPerSecond: env.SMS_MAX_PER_SECOND ?? 10,
+      maxAttempts: env.SMS_MAX_ATTEMPTS ?? 5,
+      retryBaseMs: env.SMS_RETRY_BASE_MS ?? 1000,
+      retryMaxMs: env.SMS_RETRY_MAX_MS ?? 60_000,
+      // Longer than a provider call and a look-up together, so a live worker never loses its row.
+      leaseMs: env.SMS_LEASE_MS ?? Math.max(30_000, this.twilio.timeoutMs * 3),
+      pollIntervalMs: env.SMS_POLL_INTERVAL_MS ?? 1000,
+      queueName: env.SMS_QUEUE_NAME ?? 'sms-dispatch',
     };
     this.publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();

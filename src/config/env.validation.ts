@@ -144,10 +144,64 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @IsInt()
-  @Min(1)
-  @Max(100)
+  @Min(0)
+  @Max(600_000)
   @toInt
-  SMS_BULK_CONCURRENCY?: number;
+  SMS_SEND_WAIT_MS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  @toInt
+  SMS_MAX_CONCURRENCY?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  @toInt
+  SMS_MAX_PER_SECOND?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  @toInt
+  SMS_MAX_ATTEMPTS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3_600_000)
+  @toInt
+  SMS_RETRY_BASE_MS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(86_400_000)
+  @toInt
+  SMS_RETRY_MAX_MS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  @toInt
+  SMS_LEASE_MS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(10)
+  @Max(600_000)
+  @toInt
+  SMS_POLL_INTERVAL_MS?: number;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'SMS_QUEUE_NAME must be 1-64 letters, digits, - or _' })
+  @emptyAsUndefined
+  SMS_QUEUE_NAME?: string;
 
   @IsOptional()
   @IsUrl(

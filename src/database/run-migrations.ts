@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
@@ -17,8 +19,10 @@ export const MIGRATIONS_LOCK_KEY = '23447443241256786'; // 0x534d534d494752, "SM
  * connects until the migrations are done; the next instance waits, then finds nothing pending.
  * The lock belongs to that session, so it is released even if the process dies holding it.
  *
- * SQLite needs no lock: each migration runs in its own transaction on the single connection and
- * `busy_timeout` makes a second process wait for the first one's write lock.
+ * SQLite has the same race between processes (a second one reads the migrations table before the
+ * first commits, then tries to create a table that now exists), so there the lock is an exclusive
+ * transaction on a small lock file beside the database (`<file>-migrations-lock`): SQLite's own file
+ * lock, released by the OS if the process dies, and never a lock on the database the migrations write.
  */
 export async function initializeAndMigrate(options: DataSourceOptions): Promise<DataSource> {
   return withMigrationLock(options, async () => {
@@ -33,7 +37,19 @@ export async function initializeAndMigrate(options: DataSourceOptions): Promise<
   });
 }
 
+/** The driver TypeORM uses for SQLite (it ships no types; this is all the lock needs of it). */
+interface SqliteLockFile {
+  exec(sql: string): void;
+  close(): void;
+}
+const openSqlite = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteLockFile;
+
+/** How long a booting instance waits for another one's migrations before giving up. */
+const MIGRATIONS_LOCK_WAIT_MS = 120_000;
+const MIGRATIONS_LOCK_POLL_MS = 50;
+
 async function withMigrationLock<T>(options: DataSourceOptions, work: () => Promise<T>): Promise<T> {
+  if (options.type === 'better-sqlite3') return withSqliteLock(String(options.database), work);
   if (options.type !== 'postgres') return work();
   const client = new pg.Client({ connectionString: options.url });
   // A dropped connection ends the session, which releases the lock: nothing to do but not crash.
@@ -48,5 +64,31 @@ async function withMigrationLock<T>(options: DataSourceOptions, work: () => Prom
     }
   } finally {
     await client.end();
+  }
+}
+
+async function withSqliteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  if (path === ':memory:') return work();
+  const lock = new openSqlite(`${path}-migrations-lock`);
+  try {
+    // Polled without busy_timeout: better-sqlite3 would wait synchronously, blocking the event loop.
+    const deadline = Date.now() + MIGRATIONS_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        lock.exec('BEGIN EXCLUSIVE');
+        break;
+      } catch (error) {
+        const busy = (error as { code?: string }).code === 'SQLITE_BUSY';
+        if (!busy || Date.now() > deadline) throw error;
+        await sleep(MIGRATIONS_LOCK_POLL_MS);
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      lock.exec('COMMIT');
+    }
+  } finally {
+    lock.close();
   }
 }

@@ -7,11 +7,17 @@ export enum SmsKind {
 }
 
 /**
- * Our side of a message's life: `pending` is written before the provider is called, so a crash
- * between the two leaves a trace; then the provider's own status (queued, accepted, sent…) or `failed`.
+ * Our side of a message's life (the outbox state machine, see src/sms/dispatch/):
+ * - `queued` without a provider SID: written, waiting for `notBefore` and a worker;
+ * - `sending`: claimed by a worker until `leaseUntil`;
+ * - then the provider's own status with its SID (Twilio: `queued`, `accepted`, `sent`…; dry-run: `dry-run`),
+ *   or `failed` (for good, with the last error and `attempts`), or `cancelled` (never left).
+ * Twilio also calls its first state `queued`: a row is ours to send only while it has no provider SID.
  */
-export const SMS_PENDING = 'pending';
+export const SMS_QUEUED = 'queued';
+export const SMS_SENDING = 'sending';
 export const SMS_FAILED = 'failed';
+export const SMS_CANCELLED = 'cancelled';
 
 @Entity('sms_messages')
 @Index('IDX_sms_messages_created', ['createdAt'])
@@ -19,6 +25,8 @@ export const SMS_FAILED = 'failed';
 @Index('IDX_sms_messages_status_created', ['status', 'createdAt'])
 @Index('IDX_sms_messages_type_created', ['templateType', 'createdAt'])
 @Index('IDX_sms_messages_batch', ['batchId'])
+@Index('IDX_sms_messages_batch_status', ['batchId', 'status'])
+@Index('IDX_sms_messages_outbox', ['status', 'providerSid', 'notBefore'])
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
 @Index('IDX_sms_messages_unpurged_created', ['createdAt'], { where: '"purged_at" IS NULL' })
 @Index('IDX_sms_messages_provider_sid', ['providerSid'])
@@ -83,7 +91,18 @@ export class SmsMessage {
   @Column({ name: 'actor_email', type: 'varchar', length: 254, nullable: true })
   actorEmail: string | null;
 
-  /** Not sent before this instant (send later, retry backoff); null: as soon as possible. */
+  @Column({ name: 'actor_role', type: 'varchar', length: 16, nullable: true })
+  actorRole: string | null;
+
+  /** When the latest provider call started: a reconciliation looks Twilio up from the message's creation on. */
+  @Column({ name: 'last_attempt_at', type: Date, nullable: true })
+  lastAttemptAt: Date | null;
+
+  /** When the provider took the message (its SID stored). */
+  @Column({ name: 'sent_at', type: Date, nullable: true })
+  sentAt: Date | null;
+
+  /** Not sent before this instant: its creation (as soon as possible), sendAt, or the next retry. */
   @Column({ name: 'not_before', type: Date, nullable: true })
   notBefore: Date | null;
 

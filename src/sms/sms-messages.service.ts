@@ -5,8 +5,8 @@ import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
-import { explainErrorCode, type Lang } from './sms-errors.js';
-import { SmsInputError } from './sms.errors.js';
+import { explainErrorCode, type Lang } from './failure-explanations.js';
+import { SmsInputError } from './sms-exceptions.js';
 import { DeliveryStatusService, type StatusHistoryEntry } from './webhooks/delivery-status.service.js';
 
 /** Reads the stored messages (the send path lives in SmsService). */

@@ -1,8 +1,11 @@
-import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiBadGatewayResponse,
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiBody,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
   ApiGatewayTimeoutResponse,
@@ -15,6 +18,7 @@ import {
   ApiUnauthorizedResponse,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
@@ -23,21 +27,64 @@ import { BodyLimit, BULK_BODY_LIMIT } from '../common/http/body-limit.decorator.
 import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto, TemplatesQueryDto } from './dto/list-messages-query.dto.js';
-import { FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
+import { BatchMessagesQueryDto, FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
 import {
-  BulkResultDto,
+  BatchViewDto,
+  BulkAcceptedDto,
   FormatPhoneResultDto,
   SmsMessageDetailDto,
+  SmsMessageDto,
   SmsMessagePageDto,
   SmsSendResultDto,
   TemplateDescriptionDto,
 } from './dto/sms-responses.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
-import { languageOf } from './sms-errors.js';
+import { languageOf } from './failure-explanations.js';
+import { SmsBatchesService } from './sms-batches.service.js';
 import { AcceptLanguage } from '../common/i18n/accept-language.decorator.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
+import type { SmsSendResult } from './sms.types.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
+
+const QUEUED_DESCRIPTION =
+  'Accepted, not sent yet (state: queued, sid: null): sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS ' +
+  '(retries, a slow answer; lastError says why). Poll GET /api/sms/messages/{id}; cancel with POST /api/sms/messages/{id}/cancel';
+
+/**
+ * "Try it out" bodies: sends now (Swagger UI would otherwise fill sendAt with the current time, already
+ * past when it arrives). Send later by adding sendAt.
+ */
+const NOW = 'Sends now; add "sendAt": "<ISO 8601 with offset>" to send later';
+const SEND_BODY = { now: { summary: NOW, value: { to: '+33612345678', message: 'Votre message SMS ici' } } };
+const NOTIFICATION_BODY = {
+  now: {
+    summary: NOW,
+    value: {
+      to: '+33612345678',
+      type: 'appointment_confirmed',
+      data: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
+    },
+  },
+};
+const BULK_BODY = {
+  now: {
+    summary: NOW,
+    value: {
+      recipients: [
+        { phone: '+33612345678', name: 'Jean Dupont' },
+        { phone: '+33687654321', name: 'Marie Martin' },
+      ],
+      message: 'Bonjour {{name}}, votre dossier est à jour.',
+    },
+  },
+};
+
+/** 201 once the provider took it, 202 while it is still waiting in the outbox. */
+function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {
+  void reply.status(result.state === 'sent' ? HttpStatus.CREATED : HttpStatus.ACCEPTED);
+  return result as SmsSendResultDto;
+}
 
 const TWILIO_ERROR_EXAMPLE = {
   statusCode: 400,
@@ -83,6 +130,7 @@ export class SmsController {
   constructor(
     private readonly sms: SmsService,
     private readonly messages: SmsMessagesService,
+    private readonly batches: SmsBatchesService,
     private readonly templates: SmsTemplateService,
     private readonly phones: PhoneNumberService,
   ) {}
@@ -91,11 +139,20 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @Idempotent()
   @SendQuota()
-  @ApiOperation({ summary: 'Send one SMS', description: 'Admin and superadmin. Journaled as send_sms.' })
-  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Accepted by the provider' })
-  @ApiSmsErrors('Invalid number or message (missing, empty, over 1,600 characters)')
-  send(@Body() dto: SendSmsDto, @CurrentActor() actor: Actor): Promise<SmsSendResultDto> {
-    return this.sms.send(dto.to, dto.message, { actor });
+  @ApiOperation({
+    summary: 'Send one SMS',
+    description: 'Admin and superadmin. Waits up to SMS_SEND_WAIT_MS for Twilio; retries what can be retried. Journaled as send_sms.',
+  })
+  @ApiBody({ type: SendSmsDto, examples: SEND_BODY })
+  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent)' })
+  @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiSmsErrors('Invalid number, message or sendAt (missing, empty, over 1,600 characters; sendAt past, without offset, over 35 days)')
+  async send(
+    @Body() dto: SendSmsDto,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SmsSendResultDto> {
+    return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }));
   }
 
   @Post('notification')
@@ -106,10 +163,16 @@ export class SmsController {
     summary: 'Send a templated notification SMS',
     description: 'Types and fields: GET /api/sms/templates. Journaled as send_notification_sms.',
   })
-  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Accepted by the provider; body is the rendered text' })
-  @ApiSmsErrors('Unknown type (the answer lists the types), missing field (named), unsupported locale, invalid number')
-  sendNotification(@Body() dto: SendNotificationDto, @CurrentActor() actor: Actor): Promise<SmsSendResultDto> {
-    return this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale });
+  @ApiBody({ type: SendNotificationDto, examples: NOTIFICATION_BODY })
+  @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent); body is the rendered text' })
+  @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiSmsErrors('Unknown type (the answer lists the types), missing field (named), unsupported locale, invalid number or sendAt')
+  async sendNotification(
+    @Body() dto: SendNotificationDto,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SmsSendResultDto> {
+    return answer(reply, await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt }));
   }
 
   @Post('bulk')
@@ -117,26 +180,65 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @Idempotent()
   @SendQuota(bulkRecipients)
+  @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
-    summary: 'Send one message to many recipients',
+    summary: 'Send one message to many recipients (accepted at once, sent in the background)',
     description:
-      "{{name}} is replaced by each recipient's name; duplicates (same number once normalised) are sent once; an invalid number or a " +
-      'Twilio refusal is reported for its recipient only; refused credentials stop the batch. Journaled once as send_bulk_sms.',
+      "{{name}} is replaced by each recipient's name; duplicates (same number once normalised) are sent once; an invalid number is " +
+      'reported by its index. The batch and every message are written in one transaction, then sent within SMS_MAX_CONCURRENCY and ' +
+      'SMS_MAX_PER_SECOND, each retried like a single send. Follow it with GET /api/sms/bulk/{batchId}. ' +
+      'Journaled as send_bulk_sms at acceptance and at its end.',
   })
-  @ApiCreatedResponse({
-    type: BulkResultDto,
+  @ApiBody({ type: SendBulkSmsDto, examples: BULK_BODY })
+  @ApiAcceptedResponse({
+    type: BulkAcceptedDto,
     description:
-      'Per-recipient results and counts. Twilio fails a recipient the same ways it fails POST /api/sms/send (README, "Twilio errors"): ' +
-      'that recipient is `failed` with the code in `error.code` (21211, 21608, 21610, 21614, 20429, TIMEOUT, NETWORK…) and the others go on; ' +
-      'refused credentials (20003) fail every remaining recipient without calling Twilio again.',
+      'Written; nothing sent yet. Each message is then sent and retried like POST /api/sms/send; a Twilio refusal fails that message only, ' +
+      'with its code (21211, 21608, 21610, 21614, TIMEOUT, NETWORK…) in GET /api/sms/bulk/{batchId}/messages?state=failed; ' +
+      'refused credentials (20003) are not retried.',
   })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
-    description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, or an empty message',
+    description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, an empty message, or a bad sendAt',
   })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
-  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkResultDto> {
-    return this.sms.sendBulk(dto.recipients, dto.message, { actor });
+  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkAcceptedDto> {
+    return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt });
+  }
+
+  @Get('bulk/:batchId')
+  @Roles(...STAFF_ROLES)
+  @ApiOperation({ summary: 'A bulk batch: counts per state, progress, times, status (running, completed, cancelled)' })
+  @ApiOkResponse({ type: BatchViewDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
+  getBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
+    return this.batches.view(batchId);
+  }
+
+  @Get('bulk/:batchId/messages')
+  @Roles(...STAFF_ROLES)
+  @ApiOperation({ summary: "A bulk batch's messages, oldest first, paged, optionally in one state" })
+  @ApiOkResponse({ type: SmsMessagePageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID, unknown state, or invalid page' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
+  getBatchMessages(@Param('batchId', new ParseUUIDPipe()) batchId: string, @Query() query: BatchMessagesQueryDto) {
+    return this.batches.listMessages(batchId, query);
+  }
+
+  @Post('bulk/:batchId/cancel')
+  @Roles(...STAFF_ROLES)
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Cancel what has not left of a batch (marked cancelled); messages in flight finish' })
+  @ApiOkResponse({ type: BatchViewDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The batch already completed or was cancelled' })
+  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
+    return this.sms.cancelBatch(batchId);
   }
 
   @Post('format-phone')
@@ -183,5 +285,18 @@ export class SmsController {
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
   getMessage(@Param('id', new ParseUUIDPipe()) id: string, @AcceptLanguage() acceptLanguage?: string) {
     return this.messages.get(id, languageOf(acceptLanguage));
+  }
+
+  @Post('messages/:id/cancel')
+  @Roles(...STAFF_ROLES)
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Cancel a message that has not left (send later, waiting for a retry)' })
+  @ApiOkResponse({ type: SmsMessageDto })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
+  cancelMessage(@Param('id', new ParseUUIDPipe()) id: string) {
+    return this.sms.cancel(id);
   }
 }

@@ -1,6 +1,13 @@
-import { Logger, Module } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditLog } from '../audit/audit-log.entity.js';
 import { AppConfig } from '../config/app-config.js';
+import { Atomic } from '../database/atomic.js';
+import { BullmqDispatchQueue } from './dispatch/bullmq-dispatch-queue.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
+import { InlineDispatchQueue } from './dispatch/inline-dispatch-queue.js';
+import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
+import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { maskPhone } from '../common/log-safe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
@@ -10,8 +17,9 @@ import { AppointmentSmsListener } from './listeners/appointment-sms.listener.js'
 import { DryRunSmsProvider } from './providers/dry-run-sms.provider.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
 import { TwilioSmsProvider } from './providers/twilio-sms.provider.js';
+import { SmsBatch } from './sms-batch.entity.js';
+import { SmsBatchesService } from './sms-batches.service.js';
 import { SmsMessage } from './sms-message.entity.js';
-import { SmsMessageStore } from './sms-message.store.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsController } from './sms.controller.js';
 import { SmsObservability } from './sms-observability.js';
@@ -30,14 +38,30 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
   return new DryRunSmsProvider();
 }
 
+/** Picks the dispatch queue once at boot: BullMQ shared by every instance with REDIS_URL, else in-process. */
+function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispatcher): DispatchQueue {
+  const { maxConcurrency, maxPerSecond } = config.dispatch;
+  const limits = `at most ${maxConcurrency} in flight and ${maxPerSecond} started per second`;
+  if (config.redisUrl) {
+    new Logger('SmsModule').log(`SMS dispatch: BullMQ queue "${config.dispatch.queueName}" shared by every instance, ${limits}`);
+    return new BullmqDispatchQueue(config.redisUrl, outbox, dispatcher, config.dispatch);
+  }
+  new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits} (this instance)`);
+  return new InlineDispatchQueue(outbox, dispatcher, config.dispatch);
+}
+
 @Module({
-  imports: [TypeOrmModule.forFeature([SmsMessage]), SmsOptOutsModule, SmsWebhooksModule, SmsStatsModule],
+  imports: [TypeOrmModule.forFeature([SmsMessage, SmsBatch, AuditLog]), SmsOptOutsModule, SmsWebhooksModule, SmsStatsModule],
   controllers: [SmsController],
   providers: [
     { provide: SMS_PROVIDER, inject: [AppConfig, MetricsService], useFactory: createProvider },
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
+    { provide: DISPATCH_QUEUE, inject: [AppConfig, SmsOutbox, SmsDispatcher], useFactory: createQueue },
+    Atomic,
+    SmsOutbox,
+    SmsDispatcher,
+    SmsBatchesService,
     SmsTemplateService,
-    SmsMessageStore,
     SmsService,
     SmsMessagesService,
     AppointmentSmsListener,
@@ -45,4 +69,19 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
   ],
   exports: [SmsService, SmsMessagesService, SmsTemplateService, SmsOptOutsModule],
 })
-export class SmsModule {}
+export class SmsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(@Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue) {}
+
+  /** Sending starts once the app (and its migrations) is up; rows left by a previous run go out then. */
+  onApplicationBootstrap(): Promise<void> {
+    return this.queue.start();
+  }
+
+  /**
+   * Before the database closes: in-flight calls finish and store their answers; what was not claimed
+   * waits for the next start.
+   */
+  beforeApplicationShutdown(): Promise<void> {
+    return this.queue.stop();
+  }
+}

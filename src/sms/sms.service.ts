@@ -1,28 +1,31 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import pLimit from 'p-limit';
-import { QueryFailedError } from 'typeorm';
+import { Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditLog } from '../audit/audit-log.entity.js';
 import { AuditService } from '../audit/audit.service.js';
-import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
-import { MetricsService } from '../metrics/metrics.service.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
+import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
+import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
+import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
-import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from './providers/sms-provider.js';
-import { SMS_FAILED, SMS_PENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
-import { SmsMessageStore } from './sms-message.store.js';
-import { SmsInputError, SmsSendError } from './sms.errors.js';
-import { SMS_EVENTS, type SmsMessageUpdatedEvent } from './sms.events.js';
-import type { BulkRecipient, BulkRecipientResult, BulkResult, SmsContext, SmsSendResult } from './sms.types.js';
+import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
+import { SmsBatch } from './sms-batch.entity.js';
+import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsKind, SmsMessage } from './sms-message.entity.js';
+import { SmsInputError, SmsSendError } from './sms-exceptions.js';
+import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 
-/** Recipients whose summary goes into the bulk journal entry; the rest is in sms_messages by batch. */
-const BULK_AUDIT_RECIPIENTS = 1000;
-/** Bulk retries on Twilio rate limits (never on timeouts: the first try may have been sent). */
-const BULK_RATE_LIMIT_RETRIES = 2;
-const MAX_RETRY_WAIT_MS = 5000;
+/** Like Twilio's own scheduling: at most 35 days ahead. */
+const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;
+/** How often a waiting request re-reads its row when no local signal came (the worker may be another instance). */
+const WAIT_POLL_MS = 250;
+/** Every send is transactional until marketing batches exist (the `category` label of the metrics and statistics). */
+export const SMS_CATEGORY = 'transactional';
 
 interface Draft {
   to: string;
@@ -30,40 +33,33 @@ interface Draft {
   kind: SmsKind;
   templateType?: string;
   locale?: string;
-  batchId?: string;
 }
 
 /**
- * The one public door for sending SMS: controllers and other modules (appointments, dossiers…)
- * inject this. Every attempt is stored as `pending` before the provider is called, then updated
- * with the provider's answer, and journaled.
+ * The one public door for sending SMS: controllers and other modules (appointments, dossiers…) inject
+ * this. Every message is first a `queued` row in the outbox (sms_messages); the dispatcher
+ * (src/sms/dispatch) sends it within the limits toward the provider, retries it, and journals it.
+ * Single and notification sends wait for their own row within SMS_SEND_WAIT_MS; bulk sends answer at once.
  */
-/** Every send is transactional until marketing batches exist (the `category` label of the metrics). */
-const SMS_CATEGORY = 'transactional';
-
 @Injectable()
 export class SmsService {
-  private readonly logger = new Logger(SmsService.name);
-
   constructor(
-    private readonly store: SmsMessageStore,
+    private readonly outbox: SmsOutbox,
+    private readonly dispatcher: SmsDispatcher,
+    private readonly batches: SmsBatchesService,
+    @Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
+    @InjectRepository(AuditLog) private readonly auditLogs: Repository<AuditLog>,
     private readonly phones: PhoneNumberService,
     private readonly templates: SmsTemplateService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
-    private readonly metrics: MetricsService,
-    private readonly events: EventEmitter2,
   ) {}
 
-  get providerName(): string {
-    return this.provider.name;
-  }
-
-  /** A free-text SMS. Throws SmsInputError (bad number or body) or SmsSendError (provider). */
+  /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
   async send(to: string, body: string, context: SmsContext): Promise<SmsSendResult> {
     const draft: Draft = { to: this.normalize(to, 'to'), body, kind: SmsKind.Single };
-    return this.sendOne(draft, this.analyze(body, 'message'), context, AuditAction.SendSms);
+    return this.sendOne(draft, this.analyze(body, 'message'), context);
   }
 
   /** A templated SMS of one of the notification types, in the context's locale (French by default). */
@@ -71,177 +67,251 @@ export class SmsService {
     const e164 = this.normalize(to, 'to');
     const body = this.render(type, data, context.locale);
     const draft: Draft = { to: e164, body, kind: SmsKind.Notification, templateType: type, locale: context.locale ?? 'fr' };
-    return this.sendOne(draft, this.analyze(body, 'data'), context, AuditAction.SendNotificationSms);
+    return this.sendOne(draft, this.analyze(body, 'data'), context);
   }
 
   /**
-   * One message to many: `{{name}}` is personalised, numbers are deduplicated once normalised, an
-   * invalid number is reported for its recipient without failing the others. Sends run with bounded
-   * concurrency towards the provider. One journal entry for the batch.
+   * One message to many, accepted at once: `{{name}}` personalised, numbers deduplicated once
+   * normalised, invalid numbers reported by index. The batch and all its messages are written in one
+   * transaction (all or none) with its `send_bulk_sms` acceptance entry; nothing is sent in the call.
    */
-  async sendBulk(recipients: BulkRecipient[], body: string, context: SmsContext): Promise<BulkResult> {
+  async sendBulk(recipients: BulkRecipient[], body: string, context: SmsContext): Promise<BulkAccepted> {
     const max = this.config.sms.bulkMaxRecipients;
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
     if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
+    const notBefore = parseSendAt(context.sendAt);
     const batchId = randomUUID();
-    const seen = new Set<string>();
-    const results: BulkRecipientResult[] = [];
-    const toSend: { result: BulkRecipientResult; draft: Draft; analysis: SmsBodyAnalysis }[] = [];
+    const now = new Date();
+    const seen = new Map<string, number>();
+    const invalid: BulkAccepted['invalid'] = [];
+    const duplicates: BulkAccepted['duplicates'] = [];
+    const rows: SmsMessage[] = [];
+    let segments = 0;
 
-    for (const recipient of recipients) {
-      const result: BulkRecipientResult = { phone: recipient.phone, name: recipient.name, to: null, status: 'invalid' };
-      results.push(result);
+    recipients.forEach((recipient, index) => {
       const format = this.phones.formatRecipient(recipient.phone);
       if (!format.valid || !format.e164) {
-        result.error = {
+        const reason = format.reason?.message ?? 'is invalid';
+        invalid.push({
+          index,
+          phone: recipient.phone,
+          name: recipient.name,
           code: format.reason?.code ?? 'INVALID_NUMBER',
-          message: `phone ${JSON.stringify(recipient.phone)} ${format.reason?.message ?? 'is invalid'}`,
-        };
-        continue;
+          message: `phone ${reason}`,
+        });
+        return;
       }
-      result.to = format.e164;
       if (seen.has(format.e164)) {
-        result.status = 'duplicate';
-        continue;
+        duplicates.push({ index, phone: recipient.phone, to: format.e164 });
+        return;
       }
-      seen.add(format.e164);
+      seen.set(format.e164, index);
       const personal = personalize(body, recipient.name);
-      const analysis = analyzeSmsBody(personal);
       if (personal.length > MAX_SMS_BODY_LENGTH) {
-        result.error = {
+        invalid.push({
+          index,
+          phone: recipient.phone,
+          name: recipient.name,
           code: 'BODY_TOO_LONG',
           message: `message is ${personal.length} characters once personalised (max ${MAX_SMS_BODY_LENGTH})`,
-        };
-        continue;
+        });
+        return;
       }
-      toSend.push({ result, analysis, draft: { to: format.e164, body: personal, kind: SmsKind.Bulk, batchId } });
-    }
+      const analysis = analyzeSmsBody(personal);
+      segments += analysis.segments;
+      rows.push(this.row({ to: format.e164, body: personal, kind: SmsKind.Bulk }, analysis, context, notBefore, now, batchId));
+    });
 
-    const limit = pLimit(this.config.sms.bulkConcurrency);
-    // Credentials refused: every further call would fail the same way, so stop calling.
-    let fatal: ProviderFailure | null = null;
-    await Promise.all(
-      toSend.map(({ result, draft, analysis }) =>
-        limit(async () => {
-          try {
-            const sent = await this.dispatch(draft, analysis, context, fatal);
-            Object.assign(result, { status: 'sent', id: sent.id, sid: sent.sid, providerStatus: sent.status, segments: sent.segments });
-          } catch (error) {
-            if (!(error instanceof SmsSendError)) throw error;
-            if (error.failure.kind === 'rejected' && error.failure.code === 20003) fatal = error.failure;
-            Object.assign(result, {
-              status: 'failed',
-              id: error.messageId,
-              segments: analysis.segments,
-              error: { code: failureCode(error.failure), message: error.failure.message },
-            });
-          }
-        }),
-      ),
-    );
-
-    const count = (status: string) => results.filter((r) => r.status === status).length;
-    const summary: BulkResult = {
-      batchId,
-      provider: this.provider.name,
+    const batch: SmsBatch = Object.assign(new SmsBatch(), {
+      id: batchId,
+      status: rows.length ? 'running' : 'completed',
+      message: body,
       total: recipients.length,
-      sent: count('sent'),
-      failed: count('failed'),
-      invalid: count('invalid'),
-      duplicates: count('duplicate'),
-      segments: results.reduce((sum, r) => sum + (r.status === 'sent' ? (r.segments ?? 0) : 0), 0),
-      results,
-    };
-    await this.audit.record({
+      queued: rows.length,
+      invalid: invalid.length,
+      duplicates: duplicates.length,
+      remaining: rows.length,
+      actorId: context.actor?.id ?? null,
+      actorEmail: context.actor?.email ?? null,
+      actorRole: context.actor?.role ?? null,
+      notBefore,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: rows.length ? null : now,
+      cancelledAt: null,
+    });
+    const accepted = this.audit.toRow({
       action: AuditAction.SendBulkSms,
       actor: context.actor,
       target: { type: 'sms_batch', id: batchId },
       metadata: {
         batchId,
+        phase: 'accepted',
         message: body,
         provider: this.provider.name,
-        total: summary.total,
-        sent: summary.sent,
-        failed: summary.failed,
-        invalid: summary.invalid,
-        duplicates: summary.duplicates,
-        recipients: results
-          .slice(0, BULK_AUDIT_RECIPIENTS)
-          .map((r) => ({ to: r.to ?? r.phone, status: r.status, sid: r.sid, errorCode: r.error?.code })),
-        recipientsTruncated: results.length > BULK_AUDIT_RECIPIENTS,
+        total: recipients.length,
+        queued: rows.length,
+        invalid: invalid.length,
+        duplicates: duplicates.length,
+        sendAt: notBefore,
       },
     });
-    return summary;
-  }
-
-  private async sendOne(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext, action: AuditAction): Promise<SmsSendResult> {
-    const journal = (messageId: string, result?: SmsSendResult, failure?: ProviderFailure) =>
-      this.audit.record({
-        action,
-        actor: context.actor,
-        target: context.related ?? { type: 'sms_message', id: messageId },
-        metadata: {
-          messageId,
-          to: draft.to,
-          message: draft.body,
-          ...(draft.templateType ? { type: draft.templateType, locale: draft.locale } : {}),
-          provider: this.provider.name,
-          status: result?.status ?? SMS_FAILED,
-          sid: result?.sid ?? null,
-          ...(failure ? { errorCode: failureCode(failure), error: failure.message } : {}),
-        },
-      });
-    // --- dedupe (issue 8): a key already used gives its first message's outcome, never a second send ---
-    if (context.dedupeKey) {
-      const existing = await this.store.findByDedupeKey(context.dedupeKey);
-      if (existing) return replayOutcome(existing);
-    }
-    try {
-      return await this.dispatch(draft, analysis, context, null, journal);
-    } catch (error) {
-      // Two concurrent sends with one key: the unique index lets one row in; the other finds it.
-      if (!context.dedupeKey || !isUniqueViolation(error)) throw error;
-      const existing = await this.store.findByDedupeKey(context.dedupeKey);
-      if (!existing) throw error;
-      return replayOutcome(existing);
-    }
-    // --- end dedupe ---
-  }
-
-  // --- sms.message.updated (issue 8): other modules hear about a message's new state once it is stored ---
-  private async announce(row: SmsMessage, status: string): Promise<void> {
-    const event: SmsMessageUpdatedEvent = {
-      messageId: row.id,
-      status,
-      relatedType: row.relatedType,
-      relatedId: row.relatedId,
-      templateType: row.templateType,
-      at: new Date().toISOString(),
+    const journal = this.outbox.insertStatement(this.auditLogs, [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })]);
+    await this.outbox.insertBatch(batch, rows, [journal]);
+    this.queue.notify(rows.map((r) => ({ id: r.id, notBefore })));
+    return {
+      batchId,
+      status: batch.status as BulkAccepted['status'],
+      provider: this.provider.name,
+      total: recipients.length,
+      queued: rows.length,
+      segments,
+      notBefore,
+      invalid,
+      duplicates,
     };
-    try {
-      await this.events.emitAsync(SMS_EVENTS.messageUpdated, event);
-    } catch (error) {
-      // A listener's failure is its own: the send stands.
-      this.logger.error(`A listener of ${SMS_EVENTS.messageUpdated} failed for message ${row.id}: ${describeError(error)}`);
-    }
   }
-  // --- end sms.message.updated ---
+
+  /** Cancels a message that has not left: 404 unknown, 409 once it left (or already ended). */
+  async cancel(id: string): Promise<SmsMessage> {
+    const message = await this.outbox.get(id);
+    if (!message) throw new NotFoundException(`No SMS with id ${id}`);
+    const result = await this.outbox.cancelMessage(message);
+    if (!result.cancelled) {
+      const current = (await this.outbox.get(id))!;
+      throw new ConflictException({
+        message: `SMS ${id} can no longer be cancelled: it is ${current.providerSid ? 'sent' : current.status}`,
+        currentStatus: current.status,
+      });
+    }
+    message.status = SMS_CANCELLED;
+    await this.dispatcher.afterFinal(message, new Date(), result.finishedBatchId);
+    return message;
+  }
+
+  /** Cancels what has not left of a batch; what is in flight finishes. 409 once the batch ended. */
+  async cancelBatch(batchId: string): Promise<BatchView> {
+    const batch = await this.batches.find(batchId);
+    if (batch.status !== 'running') {
+      throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
+    }
+    const { ids, finished } = await this.outbox.cancelBatch(batchId);
+    const at = new Date();
+    for (const id of ids) {
+      // Bulk messages are not journaled one by one; the event still tells listeners.
+      const message = Object.assign(new SmsMessage(), {
+        id,
+        status: SMS_CANCELLED,
+        kind: SmsKind.Bulk,
+        batchId,
+        relatedType: null,
+        relatedId: null,
+        templateType: null,
+      });
+      await this.dispatcher.afterFinal(message, at);
+    }
+    if (finished) await this.batches.journalFinished(batchId);
+    return this.batches.view(batchId);
+  }
+
+  private async sendOne(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext): Promise<SmsSendResult> {
+    const notBefore = parseSendAt(context.sendAt);
+    if (context.dedupeKey) {
+      const existing = await this.outbox.findByDedupeKey(context.dedupeKey);
+      if (existing) return this.awaitOutcome(existing, context.waitMs);
+    }
+    const row = this.row(draft, analysis, context, notBefore, new Date());
+    try {
+      await this.outbox.insert(row);
+    } catch (error) {
+      // Two calls with one dedupe key at once: the unique index lets one row in; the other waits on it.
+      const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
+      if (!existing) throw error;
+      return this.awaitOutcome(existing, context.waitMs);
+    }
+    this.queue.notify([{ id: row.id, notBefore }]);
+    // Send later answers at once; the caller cancels or polls with the id.
+    return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
+  }
 
   /**
-   * Stores the attempt, calls the provider, stores the answer. `abortWith` fails the attempt without
-   * calling the provider (a bulk batch whose credentials were refused).
+   * Waits for the row to leave within SMS_SEND_WAIT_MS (a local signal from this process's dispatcher,
+   * or re-reading the row when another instance sends it). Sent: the provider's answer. Failed for good:
+   * SmsSendError. Still waiting (send later, retries, slow provider): `state: 'queued'`.
    */
-  private async dispatch(
+  private async awaitOutcome(row: SmsMessage, waitMs = this.config.dispatch.sendWaitMs): Promise<SmsSendResult> {
+    const deadline = Date.now() + waitMs;
+    let current = row;
+    let failure: ProviderFailure | undefined;
+    const listener = (id: string, f?: ProviderFailure) => {
+      if (id === row.id && f) failure = f;
+    };
+    this.dispatcher.settled.on('failure', listener);
+    try {
+      for (;;) {
+        if (isFinal(current)) break;
+        const waitingUntil = current.notBefore?.getTime() ?? 0;
+        if (waitingUntil > deadline || Date.now() >= deadline) break;
+        const settled = await this.signalOrTimeout(row.id, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
+        current = settled ?? (await this.outbox.get(row.id)) ?? current;
+      }
+    } finally {
+      this.dispatcher.settled.off('failure', listener);
+    }
+    if (current.status === SMS_FAILED) throw new SmsSendError(failure ?? storedFailure(current), current.id, current.to);
+    return this.result(current);
+  }
+
+  /** The final row when this process's dispatcher settled it; undefined on a reschedule or a timeout (read the row). */
+  private signalOrTimeout(id: string, ms: number): Promise<SmsMessage | undefined> {
+    return new Promise((resolve) => {
+      const done = (message?: SmsMessage) => {
+        clearTimeout(timer);
+        this.dispatcher.settled.off(id, done);
+        resolve(message);
+      };
+      const timer = setTimeout(done, ms);
+      this.dispatcher.settled.once(id, done);
+    });
+  }
+
+  private result(row: SmsMessage): SmsSendResult {
+    const analysis = analyzeSmsBody(row.body);
+    const sent = !!row.providerSid;
+    return {
+      state: sent ? 'sent' : 'queued',
+      id: row.id,
+      sid: row.providerSid,
+      status: row.status,
+      to: row.to,
+      from: row.from,
+      segments: analysis.segments,
+      encoding: analysis.encoding,
+      ucs2Characters: analysis.ucs2Characters,
+      ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(row.body, analysis) } : {}),
+      provider: row.provider,
+      body: row.body,
+      ...(sent
+        ? {}
+        : {
+            notBefore: row.notBefore,
+            attempts: row.attempts,
+            lastError: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+          }),
+    };
+  }
+
+  private row(
     draft: Draft,
     analysis: SmsBodyAnalysis,
     context: SmsContext,
-    abortWith: ProviderFailure | null,
-    /** Journals the outcome; written together with it (single sends; bulk journals once per batch). */
-    journal?: (messageId: string, result?: SmsSendResult, failure?: ProviderFailure) => Promise<void>,
-  ): Promise<SmsSendResult> {
-    // A plain construction: repository.create() walks the entity metadata on every send.
-    const row: SmsMessage = Object.assign(new SmsMessage(), {
+    notBefore: Date | null,
+    now: Date,
+    batchId?: string,
+  ): SmsMessage {
+    // A plain construction: repository.create() walks the entity metadata on every row.
+    return Object.assign(new SmsMessage(), {
       id: randomUUID(),
       to: draft.to,
       from: this.provider.sender,
@@ -249,76 +319,31 @@ export class SmsService {
       kind: draft.kind,
       templateType: draft.templateType ?? null,
       locale: draft.locale ?? null,
-      batchId: draft.batchId ?? null,
+      batchId: batchId ?? null,
       relatedType: context.related?.type ?? null,
       relatedId: context.related?.id ?? null,
       provider: this.provider.name,
-      status: SMS_PENDING,
+      status: SMS_QUEUED,
+      providerSid: null,
+      errorCode: null,
+      errorMessage: null,
       segments: analysis.segments,
       encoding: analysis.encoding,
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
-      notBefore: null,
+      actorRole: context.actor?.role ?? null,
+      // Due from now unless sent later: the dispatcher reads due rows as one index range.
+      notBefore: notBefore ?? now,
       leaseUntil: null,
       attempts: 0,
       dedupeKey: context.dedupeKey ?? null,
+      category: SMS_CATEGORY,
+      lastAttemptAt: null,
+      sentAt: null,
       // Millisecond times from here: SQLite's own default has whole seconds.
-      createdAt: new Date(),
-      updatedAt: new Date(),
+      createdAt: now,
+      updatedAt: now,
     });
-    await this.store.insertPending(row);
-    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_PENDING);
-    let receipt: ProviderReceipt;
-    try {
-      if (abortWith) throw new SmsProviderError(abortWith);
-      receipt = await this.callProvider(draft);
-    } catch (error) {
-      const failure: ProviderFailure =
-        error instanceof SmsProviderError ? error.failure : { kind: 'network', message: 'Unexpected error while calling the SMS provider' };
-      if (!(error instanceof SmsProviderError)) this.logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
-      const outcome = { status: SMS_FAILED, providerSid: null, from: null, errorCode: failureCode(failure), errorMessage: failure.message };
-      await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, undefined, failure)]);
-      this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, SMS_FAILED);
-      await this.announce(row, SMS_FAILED);
-      throw new SmsSendError(failure, row.id, draft.to);
-    }
-    const result: SmsSendResult = {
-      id: row.id,
-      sid: receipt.sid,
-      status: receipt.status,
-      to: draft.to,
-      from: receipt.from,
-      segments: analysis.segments,
-      encoding: analysis.encoding,
-      ucs2Characters: analysis.ucs2Characters,
-      ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(draft.body, analysis) } : {}),
-      provider: this.provider.name,
-      body: draft.body,
-    };
-    const outcome = { status: receipt.status, providerSid: receipt.sid, from: receipt.from, errorCode: null, errorMessage: null };
-    // The outcome and its journal entry are independent writes: issue them together.
-    await Promise.all([this.store.recordOutcome(row.id, outcome), journal?.(row.id, result)]);
-    this.metrics.smsStateChanged(row.kind, SMS_CATEGORY, receipt.status);
-    await this.announce(row, receipt.status);
-    return result;
-  }
-
-  /** Bulk sends wait and retry when Twilio rate-limits; single sends answer 503 + Retry-After at once. */
-  private async callProvider(draft: Draft) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.provider.send({ to: draft.to, body: draft.body });
-      } catch (error) {
-        const rateLimited =
-          error instanceof SmsProviderError &&
-          error.failure.kind === 'rejected' &&
-          (error.failure.code === 20429 || error.failure.status === 429);
-        if (!rateLimited || draft.kind !== SmsKind.Bulk || attempt >= BULK_RATE_LIMIT_RETRIES) throw error;
-        const waitSeconds = (error.failure.kind === 'rejected' ? error.failure.retryAfterSeconds : undefined) ?? attempt + 1;
-        this.metrics.retry('rate_limited');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds * 1000, MAX_RETRY_WAIT_MS)));
-      }
-    }
   }
 
   private normalize(phone: string, field: string): string {
@@ -349,39 +374,49 @@ export class SmsService {
   }
 }
 
-// --- dedupe (issue 8) helpers ---
-/** The outcome of a message already made under a dedupe key, as its first send answered (or failed). */
-function replayOutcome(row: SmsMessage): SmsSendResult {
-  if (row.status === SMS_FAILED) {
-    const code = Number(row.errorCode);
-    const failure: ProviderFailure =
-      row.errorCode === 'TIMEOUT' || row.errorCode === 'NETWORK'
-        ? { kind: row.errorCode === 'TIMEOUT' ? 'timeout' : 'network', message: row.errorMessage ?? 'SMS failed' }
-        : { kind: 'rejected', code: Number.isFinite(code) ? code : undefined, message: row.errorMessage ?? 'SMS failed' };
-    throw new SmsSendError(failure, row.id, row.to);
-  }
-  const analysis = analyzeSmsBody(row.body);
-  return {
-    id: row.id,
-    sid: row.providerSid ?? '',
-    status: row.status,
-    to: row.to,
-    from: row.from,
-    segments: analysis.segments,
-    encoding: analysis.encoding,
-    ucs2Characters: analysis.ucs2Characters,
-    ...(analysis.encoding === 'UCS-2' ? { encodingNote: encodingNote(row.body, analysis) } : {}),
-    provider: row.provider,
-    body: row.body,
-  };
+function isFinal(row: SmsMessage): boolean {
+  return (
+    !!row.providerSid ||
+    row.status === SMS_FAILED ||
+    row.status === SMS_CANCELLED ||
+    (row.status !== SMS_QUEUED && row.status !== SMS_SENDING)
+  );
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  if (!(error instanceof QueryFailedError)) return false;
-  const code = (error.driverError as { code?: string } | undefined)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+/**
+ * `sendAt`: ISO 8601 with an offset (`2030-01-15T14:30:00+01:00`, `…Z`), a real date, in the future and
+ * at most 35 days ahead. Null when absent.
+ */
+export function parseSendAt(value: string | Date | undefined, now = new Date()): Date | null {
+  if (value === undefined || value === null) return null;
+  let date: Date;
+  if (value instanceof Date) date = value;
+  else {
+    // The one date rule of the API (src/common/dto/iso-date.ts): an offset is required, no rollover.
+    const parsed = parseIsoDate(value, { dateOnly: false });
+    if (!parsed.ok) throw new SmsInputError('sendAt', isoDateMessage('sendAt', parsed.problem));
+    date = parsed.date;
+  }
+  if (Number.isNaN(date.getTime())) throw new SmsInputError('sendAt', 'sendAt is not a valid date');
+  if (date.getTime() <= now.getTime()) throw new SmsInputError('sendAt', 'sendAt must be in the future');
+  if (date.getTime() - now.getTime() > MAX_SEND_AHEAD_MS) throw new SmsInputError('sendAt', 'sendAt must be at most 35 days ahead');
+  return date;
 }
-// --- end dedupe helpers ---
+
+/** A failure rebuilt from what the row stores (when the attempt ran in another process). */
+function storedFailure(row: SmsMessage): ProviderFailure {
+  const message = row.errorMessage ?? 'Failed';
+  const code = row.errorCode ?? '';
+  if (code === 'TIMEOUT') return { kind: 'timeout', message };
+  if (code === 'NETWORK') return { kind: 'network', message };
+  if (code === 'CONNECTION_LOST' || code === 'LEASE_EXPIRED') return { kind: 'lost', message };
+  const n = Number(code);
+  if (!Number.isInteger(n)) return { kind: 'rejected', message };
+  if (n < 1000) return { kind: 'rejected', status: n, message };
+  // Twilio's 205xx codes are its 5xx answers.
+  const status = n >= 20500 && n < 20600 ? n - 20000 : n === 20429 ? 429 : undefined;
+  return { kind: 'rejected', code: n, status, message, moreInfo: `https://www.twilio.com/docs/errors/${n}` };
+}
 
 /** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {
@@ -389,10 +424,6 @@ export function personalize(body: string, name: string | undefined): string {
   // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
   if (value) return body.replace(/\{\{\s*name\s*\}\}/g, () => value);
   return body.replace(/ *\{\{\s*name\s*\}\}/g, '').trimStart();
-}
-
-function failureCode(failure: ProviderFailure): string {
-  return failure.kind === 'rejected' ? String(failure.code ?? failure.status ?? 'UNKNOWN') : failure.kind.toUpperCase();
 }
 
 /** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */

@@ -2,7 +2,7 @@ import type { Actor } from '../common/actor.js';
 
 /** Who sends, in which language, and about what; every send is journaled with it. */
 export interface SmsContext {
-  /** The acting user; null when the system itself sends (scheduler). */
+  /** The acting user; null when the system itself sends (scheduler, event relay). */
   actor: Actor | null;
   /** Template language for notifications ('fr' default, 'en'). */
   locale?: string;
@@ -10,13 +10,31 @@ export interface SmsContext {
   related?: { type: string; id: string };
   /** Unique key of the request or event asking for this SMS: a second call with it makes no second message. */
   dedupeKey?: string;
+  /**
+   * Send later: ISO 8601 with an offset (or a Date), in the future, at most 35 days ahead. The call
+   * answers at once (`state: 'queued'`); the message waits until then and can be cancelled.
+   */
+  sendAt?: string | Date;
+  /**
+   * How long to wait for the provider's answer before resolving `state: 'queued'` (default
+   * SMS_SEND_WAIT_MS). 0: do not wait (an event relay that only needs the message written).
+   */
+  waitMs?: number;
 }
 
+/**
+ * What a single or notification send answers:
+ * - `state: 'sent'`: the provider took it within SMS_SEND_WAIT_MS: its SID and status (`queued`, `accepted`…);
+ * - `state: 'queued'`: accepted by us and still waiting (send later, retries, a slow provider): poll
+ *   `GET /api/sms/messages/:id`; `sid` is null, `lastError` says why it is not gone yet, if it tried.
+ */
 export interface SmsSendResult {
+  state: 'sent' | 'queued';
   /** Our id for the stored message. */
   id: string;
-  /** The provider's id (Twilio SID, or a SMDRYRUN… fake in dry-run). */
-  sid: string;
+  /** The provider's id (Twilio SID, or a SMDRYRUN… fake in dry-run); null while queued. */
+  sid: string | null;
+  /** The provider's status once sent; ours (`queued`, `sending`) before. */
   status: string;
   to: string;
   from: string | null;
@@ -28,6 +46,10 @@ export interface SmsSendResult {
   provider: string;
   /** The text sent (a notification's rendered template), so a caller sees exactly what went out. */
   body: string;
+  /** When it leaves (send later, or the next retry); queued only. */
+  notBefore?: Date | null;
+  attempts?: number;
+  lastError?: { code: string; message: string } | null;
 }
 
 export interface BulkRecipient {
@@ -35,28 +57,16 @@ export interface BulkRecipient {
   name?: string;
 }
 
-export type BulkRecipientStatus = 'sent' | 'failed' | 'invalid' | 'duplicate';
-
-export interface BulkRecipientResult {
-  phone: string;
-  name?: string;
-  to: string | null;
-  status: BulkRecipientStatus;
-  id?: string;
-  sid?: string;
-  providerStatus?: string;
-  segments?: number;
-  error?: { code: string; message: string };
-}
-
-export interface BulkResult {
+/** A bulk send accepted: every message is written `queued`; the batch goes out in the background. */
+export interface BulkAccepted {
   batchId: string;
+  status: 'running' | 'completed';
   provider: string;
   total: number;
-  sent: number;
-  failed: number;
-  invalid: number;
-  duplicates: number;
+  /** Messages written (one per distinct valid number). */
+  queued: number;
   segments: number;
-  results: BulkRecipientResult[];
+  notBefore: Date | null;
+  invalid: { index: number; phone: string; name?: string; code: string; message: string }[];
+  duplicates: { index: number; phone: string; to: string }[];
 }

@@ -84,12 +84,23 @@ export interface StandInBehaviour {
   /** Fraction of requests failed, spread evenly and deterministically: 0.5 fails every 2nd, 1 all. */
   failRate?: number;
   failStatus?: 500 | 429 | 503;
+  /** The first n requests fail with failStatus (then failRate, if any, applies). */
+  failFirst?: number;
   /** Retry-After sent with 429 and 503 (default 1). */
   retryAfterSeconds?: number;
   /** Never answer; the socket stays open until stop(). */
   hang?: boolean;
   /** Answer 401 / 20003 whatever the credentials. */
   authFails?: boolean;
+  /**
+   * A mix of faults drawn per request from a seeded generator (reproducible): each `{status, rate}`
+   * fails that fraction of requests; `dropReplyRate` of the message creations that pass are created,
+   * then the connection is destroyed without an answer (a reply lost after Twilio accepted).
+   */
+  faults?: { status: 500 | 429 | 503; rate: number }[];
+  dropReplyRate?: number;
+  /** Seed of the generator behind `faults` and `dropReplyRate` (default 1). */
+  seed?: number;
 }
 
 export interface RecordedRequest {
@@ -158,8 +169,17 @@ export class TwilioStandIn {
   /** TCP connections accepted so far (keep-alive clients should need few). */
   connectionsAccepted = 0;
 
+  /** Requests being handled right now, and the most there ever were at once (since reset()). */
+  inFlight = 0;
+  peakInFlight = 0;
+  /** When each message creation (POST …/Messages.json) arrived, in ms. */
+  readonly createTimes: number[] = [];
+  /** Replies dropped after the message was created (`dropReplyRate`). */
+  droppedReplies = 0;
+
   private behaviour: StandInBehaviour = {};
   private faultCounter = 0;
+  private random: () => number = mulberry32(1);
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly server: http.Server;
@@ -191,12 +211,27 @@ export class TwilioStandIn {
   setBehaviour(behaviour: StandInBehaviour): void {
     this.behaviour = { ...behaviour };
     this.faultCounter = 0;
+    this.random = mulberry32(behaviour.seed ?? 1);
+  }
+
+  /** The most message creations that arrived within any one second. */
+  peakCreatesPerSecond(): number {
+    const times = [...this.createTimes].sort((a, b) => a - b);
+    let peak = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i] - times[j] >= 1000) j++;
+      peak = Math.max(peak, i - j + 1);
+    }
+    return peak;
   }
 
   /** Clears the records, the behaviour and the failRate counter. */
   reset(): void {
     this.requests.length = 0;
     this.messages.length = 0;
+    this.createTimes.length = 0;
+    this.peakInFlight = this.inFlight;
+    this.droppedReplies = 0;
     this.setBehaviour({});
   }
 
@@ -210,6 +245,15 @@ export class TwilioStandIn {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.inFlight += 1;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    let counted = true;
+    const done = () => {
+      if (counted) this.inFlight -= 1;
+      counted = false;
+    };
+    res.once('finish', done);
+    res.once('close', done);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -222,6 +266,8 @@ export class TwilioStandIn {
         form: parseForm(Buffer.concat(chunks).toString('utf8')),
       };
       if (this.options.recordRequests !== false) this.requests.push(recorded);
+      // Arrival of each message creation (before any configured delay).
+      if (recorded.method === 'POST' && recorded.path.endsWith('/Messages.json')) this.createTimes.push(Date.now());
 
       const { hang, delayMs } = this.behaviour;
       if (hang) return; // never answered; stop() destroys the socket
@@ -236,9 +282,27 @@ export class TwilioStandIn {
   }
 
   private answer(req: RecordedRequest, url: URL, res: http.ServerResponse): void {
+    const create = req.method === 'POST' && req.path.endsWith('/Messages.json');
     try {
       this.injectFault();
+      const draw = this.behaviour.faults?.length || this.behaviour.dropReplyRate ? this.random() : 1;
+      let edge = 0;
+      for (const fault of this.behaviour.faults ?? []) {
+        edge += fault.rate;
+        if (draw < edge) {
+          const { code, message } = FAULTS[fault.status];
+          const headers: Record<string, string> =
+            fault.status === 500 ? {} : { 'Retry-After': String(this.behaviour.retryAfterSeconds ?? 1) };
+          throw new HttpError(fault.status, code, message, headers);
+        }
+      }
       const { status, body } = this.route(req, url);
+      if (create && status === 201 && draw < edge + (this.behaviour.dropReplyRate ?? 0)) {
+        // Twilio took the message; the reply never reaches the client.
+        this.droppedReplies += 1;
+        res.socket?.destroy();
+        return;
+      }
       send(res, status, body);
     } catch (caught) {
       // A bug in the stand-in answers like a Twilio outage instead of killing the test process.
@@ -251,10 +315,11 @@ export class TwilioStandIn {
 
   /** Deterministic failRate: request n fails when floor(n·rate) steps up (Bresenham-style). */
   private injectFault(): void {
-    const { failRate = 0, failStatus = 500, retryAfterSeconds = 1 } = this.behaviour;
-    if (failRate <= 0) return;
+    const { failRate = 0, failStatus = 500, retryAfterSeconds = 1, failFirst = 0 } = this.behaviour;
+    if (failRate <= 0 && failFirst <= 0) return;
     const n = ++this.faultCounter;
-    if (Math.floor(n * failRate) === Math.floor((n - 1) * failRate)) return;
+    const first = n <= failFirst;
+    if (!first && (failRate <= 0 || Math.floor(n * failRate) === Math.floor((n - 1) * failRate))) return;
     const { code, message } = FAULTS[failStatus];
     const headers: Record<string, string> = failStatus === 500 ? {} : { 'Retry-After': String(retryAfterSeconds) };
     throw new HttpError(failStatus, code, message, headers);
@@ -343,20 +408,37 @@ export class TwilioStandIn {
     return message;
   }
 
-  /** One page of messages, newest first, filtered by To / From. */
+  /**
+   * One page of messages, newest first, filtered by To / From and by DateSent (`DateSent`: that day or
+   * that instant; `DateSent<`: on or before; `DateSent>`: on or after; a YYYY-MM-DD value covers its day).
+   */
   private listMessages(url: URL): Record<string, unknown> {
     const to = url.searchParams.get('To');
     const from = url.searchParams.get('From');
+    const sentOn = dateFilter(url.searchParams.get('DateSent'), 'DateSent');
+    const sentBefore = dateFilter(url.searchParams.get('DateSent<'), 'DateSent<');
+    const sentAfter = dateFilter(url.searchParams.get('DateSent>'), 'DateSent>');
+    const sentMatches = (m: TwilioMessageResource): boolean => {
+      const at = Date.parse(m.date_sent);
+      if (sentOn && (at < sentOn.start || at > sentOn.end)) return false;
+      if (sentBefore && at > sentBefore.end) return false;
+      if (sentAfter && at < sentAfter.start) return false;
+      return true;
+    };
     const requested = Number(url.searchParams.get('PageSize') ?? DEFAULT_PAGE_SIZE);
     const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, Number.isFinite(requested) ? requested : DEFAULT_PAGE_SIZE));
     const page = Math.max(0, Number(url.searchParams.get('Page') ?? 0) || 0);
-    const matching = this.messages.filter((m) => (!to || m.to === to) && (!from || m.from === from)).reverse();
+    const matching = this.messages.filter((m) => (!to || m.to === to) && (!from || m.from === from) && sentMatches(m)).reverse();
     const start = page * pageSize;
     const messages = matching.slice(start, start + pageSize);
     const pageUri = (n: number): string => {
       const query = new URLSearchParams();
       if (to) query.set('To', to);
       if (from) query.set('From', from);
+      for (const name of ['DateSent', 'DateSent<', 'DateSent>']) {
+        const value = url.searchParams.get(name);
+        if (value) query.set(name, value);
+      }
       query.set('PageSize', String(pageSize));
       query.set('Page', String(n));
       return `${url.pathname}?${query.toString()}`;
@@ -373,6 +455,33 @@ export class TwilioStandIn {
       uri: pageUri(page),
     };
   }
+}
+
+/** A DateSent filter value: a GMT day (YYYY-MM-DD, its whole day) or an ISO 8601 instant (whole seconds, as date_sent has). */
+function dateFilter(value: string | null, name: string): { start: number; end: number } | null {
+  if (!value) return null;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    const start = Date.parse(`${value}T00:00:00Z`);
+    if (!Number.isNaN(start)) return { start, end: start + 86_400_000 - 1 };
+  }
+  const at = Date.parse(value);
+  if (Number.isNaN(at) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
+    throw new HttpError(400, 20001, `Invalid ${name}: ${value}`);
+  }
+  const second = Math.floor(at / 1000) * 1000;
+  return { start: second, end: second + 999 };
+}
+
+/** A small seeded generator (mulberry32): the same faults in the same order on every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function authenticateError(): HttpError {

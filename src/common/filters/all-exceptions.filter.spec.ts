@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { vi } from 'vitest';
 import { InvalidPhoneNumberError } from '../../phone/phone-number.service.js';
-import { SmsInputError, SmsSendError } from '../../sms/sms.errors.js';
+import { SmsInputError, SmsSendError } from '../../sms/sms-exceptions.js';
 import { AllExceptionsFilter } from './all-exceptions.filter.js';
 
 describe('AllExceptionsFilter', () => {

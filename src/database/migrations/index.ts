@@ -8,6 +8,7 @@ import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.j
 import { DomainEvents1764430000000 } from './1764430000000-domain-events.js';
 import { Retention1764460000000 } from './1764460000000-retention.js';
 import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
+import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   Timestamptz1764420000000,
   IdempotencyKeys1764420000001,
   DomainEvents1764430000000,
-  Retention1764460000000,
+  SmsDispatch1764440000000,
   SmsDelivery1764450000000,
+  Retention1764460000000,
 ];

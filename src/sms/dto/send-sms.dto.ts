@@ -1,13 +1,33 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsObject, Matches, ValidateNested } from 'class-validator';
+import { IsIsoDateTime } from '../../common/dto/iso-date.js';
+import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsObjectList, IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { MAX_SMS_BODY_LENGTH } from '../encoding/sms-encoding.js';
+import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
 
 const PHONE_MAX = 32;
 const RECIPIENTS_MESSAGE = 'must be an array of objects such as [{"phone": "+33612345678", "name": "Jean Dupont"}]';
 const TOO_LONG = `must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)`;
+
+/** Send later: the same property on send, notification and bulk. */
+function SendAt(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: String,
+      format: 'date-time',
+      example: '2030-01-15T14:30:00+01:00',
+      description:
+        'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; ' +
+        'cancel with POST /api/sms/messages/{id}/cancel (bulk: POST /api/sms/bulk/{batchId}/cancel)',
+    }),
+    Optional(),
+    IsIsoDateTime({ dateOnly: false }),
+  );
+}
 
 export class SendSmsDto {
   @ApiProperty({ example: '+33612345678', maxLength: PHONE_MAX, description: 'Any common format; national numbers default to France' })
@@ -17,6 +37,9 @@ export class SendSmsDto {
   @ApiProperty({ example: 'Votre message SMS ici', maxLength: MAX_SMS_BODY_LENGTH })
   @IsText({ max: MAX_SMS_BODY_LENGTH, tooLong: TOO_LONG })
   message: string;
+
+  @SendAt()
+  sendAt?: Date;
 }
 
 export class SendNotificationDto {
@@ -41,6 +64,9 @@ export class SendNotificationDto {
   @Optional()
   @IsText({ max: 10 })
   locale?: string;
+
+  @SendAt()
+  sendAt?: Date;
 }
 
 export class BulkRecipientDto {
@@ -74,6 +100,19 @@ export class SendBulkSmsDto {
   })
   @IsText({ max: MAX_SMS_BODY_LENGTH, tooLong: TOO_LONG })
   message: string;
+
+  @SendAt()
+  sendAt?: Date;
+}
+
+export class BatchMessagesQueryDto extends PaginationQueryDto {
+  @ApiPropertyOptional({
+    enum: BATCH_STATES,
+    description: 'Only messages in this state (sent: taken by the provider, whatever its status)',
+  })
+  @Optional()
+  @IsOneOf(BATCH_STATES)
+  state?: BatchState;
 }
 
 export class FormatPhoneDto {

@@ -2,15 +2,38 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PageOf } from '../../common/dto/pagination.dto.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
 
-/** What a send answers (POST /api/sms/send and /api/sms/notification). */
+/** Why a queued message has not gone yet (its last attempt's error). */
+export class SmsLastErrorDto {
+  @ApiProperty({ example: '20429' })
+  code: string;
+
+  @ApiProperty({ example: 'Too Many Requests' })
+  message: string;
+}
+
+/**
+ * What a send answers (POST /api/sms/send and /api/sms/notification): 201 `state: sent` once Twilio took
+ * it, 202 `state: queued` while it waits in the outbox (send later, retries, a slow answer).
+ */
 export class SmsSendResultDto {
+  @ApiProperty({
+    enum: ['sent', 'queued'],
+    description: 'sent: Twilio took it (201); queued: not yet (202), poll GET /api/sms/messages/{id}',
+  })
+  state: 'sent' | 'queued';
+
   @ApiProperty({ format: 'uuid', description: 'Our id of the stored message (GET /api/sms/messages/{id})' })
   id: string;
 
-  @ApiProperty({ example: 'SM0123456789abcdef0123456789abcdef', description: "Twilio's SID (SMDRYRUN… in dry-run)" })
-  sid: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'SM0123456789abcdef0123456789abcdef',
+    description: "Twilio's SID (SMDRYRUN… in dry-run); null while queued",
+  })
+  sid: string | null;
 
-  @ApiProperty({ example: 'queued', description: "The provider's status" })
+  @ApiProperty({ example: 'queued', description: "The provider's status once sent; ours (queued, sending) before" })
   status: string;
 
   @ApiProperty({ example: '+33612345678', description: 'The recipient, E.164' })
@@ -36,72 +59,112 @@ export class SmsSendResultDto {
 
   @ApiProperty({ example: 'Votre message SMS ici', description: 'The text sent (a notification: the rendered template)' })
   body: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'Queued: when it may leave (sendAt, or the next retry)',
+  })
+  notBefore?: Date | null;
+
+  @ApiPropertyOptional({ type: 'integer', description: 'Queued: calls to Twilio so far' })
+  attempts?: number;
+
+  @ApiPropertyOptional({ type: SmsLastErrorDto, nullable: true, description: 'Queued: why it has not gone yet' })
+  lastError?: SmsLastErrorDto | null;
 }
 
-export class BulkRecipientErrorDto {
-  @ApiProperty({ example: '21211' })
-  code: string;
+/** A bulk recipient refused before anything was written (bad number, body too long once personalised). */
+export class BulkInvalidRecipientDto {
+  @ApiProperty({ type: 'integer', example: 2, description: 'Position in `recipients`' })
+  index: number;
 
-  @ApiProperty({ example: 'Le numéro du destinataire est invalide.' })
-  message: string;
-}
-
-export class BulkRecipientResultDto {
-  @ApiProperty({ example: '+33612345678', description: 'As given' })
+  @ApiProperty({ example: '0612' })
   phone: string;
 
   @ApiPropertyOptional({ example: 'Jean Dupont' })
   name?: string;
 
-  @ApiProperty({ type: String, nullable: true, example: '+33612345678', description: 'E.164; null when invalid' })
-  to: string | null;
+  @ApiProperty({ example: 'TOO_SHORT' })
+  code: string;
 
-  @ApiProperty({ enum: ['sent', 'failed', 'invalid', 'duplicate'] })
-  status: string;
-
-  @ApiPropertyOptional({ format: 'uuid' })
-  id?: string;
-
-  @ApiPropertyOptional({ example: 'SM0123456789abcdef0123456789abcdef' })
-  sid?: string;
-
-  @ApiPropertyOptional({ example: 'queued' })
-  providerStatus?: string;
-
-  @ApiPropertyOptional({ type: 'integer', example: 1 })
-  segments?: number;
-
-  @ApiPropertyOptional({ type: BulkRecipientErrorDto })
-  error?: BulkRecipientErrorDto;
+  @ApiProperty({ example: 'phone is too short' })
+  message: string;
 }
 
-export class BulkResultDto {
-  @ApiProperty({ format: 'uuid' })
+/** A bulk recipient whose number (once normalised) came earlier in the list: sent once. */
+export class BulkDuplicateRecipientDto {
+  @ApiProperty({ type: 'integer', example: 1 })
+  index: number;
+
+  @ApiProperty({ example: '06 12 34 56 78' })
+  phone: string;
+
+  @ApiProperty({ example: '+33612345678' })
+  to: string;
+}
+
+/** What POST /api/sms/bulk answers (202): the batch is written; it is sent in the background. */
+export class BulkAcceptedDto {
+  @ApiProperty({ format: 'uuid', description: 'Follow it with GET /api/sms/bulk/{batchId}' })
   batchId: string;
+
+  @ApiProperty({ enum: ['running', 'completed'], description: 'completed at once when nothing was valid' })
+  status: string;
 
   @ApiProperty({ example: 'twilio' })
   provider: string;
 
-  @ApiProperty({ type: 'integer', example: 2 })
+  @ApiProperty({ type: 'integer', example: 3 })
   total: number;
 
+  @ApiProperty({ type: 'integer', example: 2, description: 'Messages written (one per distinct valid number)' })
+  queued: number;
+
   @ApiProperty({ type: 'integer', example: 2 })
-  sent: number;
-
-  @ApiProperty({ type: 'integer', example: 0 })
-  failed: number;
-
-  @ApiProperty({ type: 'integer', example: 0 })
-  invalid: number;
-
-  @ApiProperty({ type: 'integer', example: 0 })
-  duplicates: number;
-
-  @ApiProperty({ type: 'integer', example: 2, description: 'Segments sent in all' })
   segments: number;
 
-  @ApiProperty({ type: [BulkRecipientResultDto] })
-  results: BulkRecipientResultDto[];
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'sendAt, when given' })
+  notBefore: Date | null;
+
+  @ApiProperty({ type: [BulkInvalidRecipientDto] })
+  invalid: BulkInvalidRecipientDto[];
+
+  @ApiProperty({ type: [BulkDuplicateRecipientDto] })
+  duplicates: BulkDuplicateRecipientDto[];
+}
+
+export class BatchCountsDto {
+  @ApiProperty({ type: 'integer', description: 'Waiting (send later, retry backoff, or their turn)' }) queued: number;
+  @ApiProperty({ type: 'integer', description: 'Being sent now' }) sending: number;
+  @ApiProperty({ type: 'integer', description: 'Taken by Twilio (any of its statuses)' }) sent: number;
+  @ApiProperty({ type: 'integer' }) failed: number;
+  @ApiProperty({ type: 'integer' }) cancelled: number;
+}
+
+/** GET /api/sms/bulk/{batchId}. */
+export class BatchViewDto {
+  @ApiProperty({ format: 'uuid' }) batchId: string;
+  @ApiProperty({ enum: ['running', 'completed', 'cancelled'] }) status: string;
+  @ApiProperty({ type: 'integer' }) total: number;
+  @ApiProperty({ type: 'integer', description: 'Messages written' }) accepted: number;
+  @ApiProperty({ type: 'integer' }) invalid: number;
+  @ApiProperty({ type: 'integer' }) duplicates: number;
+  @ApiProperty({ type: BatchCountsDto }) counts: BatchCountsDto;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    example: { queued: 2 },
+    description: "Twilio's statuses among the sent",
+  })
+  providerStatuses: Record<string, number>;
+  @ApiProperty({ example: 0.5, description: 'Settled (sent, failed, cancelled) over accepted' }) progress: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) notBefore: Date | null;
+  @ApiProperty({ type: String, format: 'date-time' }) acceptedAt: Date;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) startedAt: Date | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt: Date | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancelledAt: Date | null;
 }
 
 export class PhoneProblemDto {
@@ -198,7 +261,16 @@ export class SmsMessageDto {
   @ApiProperty({ example: 'GSM-7' }) encoding: string;
   @ApiProperty({ type: String, nullable: true, format: 'uuid' }) actorId: string | null;
   @ApiProperty({ type: String, nullable: true }) actorEmail: string | null;
-  @ApiProperty({ type: 'integer' }) attempts: number;
+  @ApiProperty({ type: String, nullable: true }) actorRole: string | null;
+  @ApiProperty({ type: 'integer', description: 'Calls to Twilio so far' }) attempts: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Not sent before (creation, sendAt, or the next retry)' })
+  notBefore: Date | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While sending: the worker owns it until then' })
+  leaseUntil: Date | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastAttemptAt: Date | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When Twilio took it' }) sentAt: Date | null;
+  @ApiProperty({ type: String, nullable: true, description: 'The request or event that asked for it (e.g. event:<id>)' })
+  dedupeKey: string | null;
   @ApiProperty({ enum: ['transactional', 'marketing'] }) category: string;
   @ApiProperty() createdAt: Date;
   @ApiProperty() updatedAt: Date;

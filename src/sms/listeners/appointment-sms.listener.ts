@@ -8,7 +8,7 @@ import {
   type AppointmentRescheduledEvent,
 } from '../../appointments/appointment.events.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
-import { SmsInputError, SmsSendError } from '../sms.errors.js';
+import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
 import { SmsService } from '../sms.service.js';
 
 /**

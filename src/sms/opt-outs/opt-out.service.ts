@@ -8,7 +8,7 @@ import type { Actor } from '../../common/actor.js';
 import { Clock } from '../../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
-import { SmsInputError } from '../sms.errors.js';
+import { SmsInputError } from '../sms-exceptions.js';
 import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
 
 /** Numbers per IN (…) look-up: well under both databases' bound-parameter limits. */

@@ -17,4 +17,9 @@ export class DryRunSmsProvider implements SmsProvider {
   async send(_message: OutgoingSms): Promise<ProviderReceipt> {
     return { sid: DRY_RUN_SID_PREFIX + randomBytes(12).toString('hex'), status: 'dry-run', from: this.sender };
   }
+
+  /** Nothing ever leaves, so an unknown outcome is always "not sent". */
+  async findSent(): Promise<ProviderReceipt[]> {
+    return [];
+  }
 }

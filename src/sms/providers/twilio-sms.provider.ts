@@ -3,11 +3,17 @@ import type twilio from 'twilio';
 import { AppConfig } from '../../config/app-config.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { createTwilioClient, toTwilioFailure } from '../twilio/twilio-client.factory.js';
-import { OutgoingSms, ProviderReceipt, SmsProvider, SmsProviderError } from './sms-provider.js';
+import { OutgoingSms, ProviderReceipt, SentMessageQuery, SmsProvider, SmsProviderError } from './sms-provider.js';
+
+/** Clock skew allowed between us and Twilio when looking a message up. */
+const LOOKUP_MARGIN_MS = 5 * 60_000;
+/** Messages to one number read when looking one up (Twilio's largest page). */
+const LOOKUP_LIMIT = 1000;
 
 /**
  * Twilio through its official SDK, the client built once (keep-alive, timeout, base URL from
- * TWILIO_API_BASE_URL). Sends from the Messaging Service when one is set, else from the number.
+ * TWILIO_API_BASE_URL, the SDK's own autoRetry off: the dispatcher owns retries). Sends from the
+ * Messaging Service when one is set, else from the number.
  */
 @Injectable()
 export class TwilioSmsProvider implements SmsProvider {
@@ -19,11 +25,14 @@ export class TwilioSmsProvider implements SmsProvider {
 
   constructor(config: AppConfig, metrics?: MetricsService) {
     const { accountSid, authToken, apiBaseUrl, timeoutMs, messagingServiceSid, phoneNumber } = config.twilio;
+    // A look-up and a send never overlap for one message, so the pool needs one connection per call in flight.
+    const poolSize = Math.max(20, config.dispatch.maxConcurrency);
     this.client = createTwilioClient({
       accountSid: accountSid!,
       authToken: authToken!,
       baseUrl: apiBaseUrl,
       timeoutMs,
+      poolSize,
       // Every SDK call's latency and error code (twilio_request_duration_seconds, twilio_errors_total).
       observer: metrics && ((call) => metrics.twilioCall(call.durationMs, call.errorCode, call.operation)),
     });
@@ -42,8 +51,24 @@ export class TwilioSmsProvider implements SmsProvider {
       return { sid: created.sid, status: created.status, from: created.from ?? this.sender };
     } catch (error) {
       // Never rethrow the raw SDK error: it carries the Basic auth header with the token.
-      const failure = toTwilioFailure(error);
-      throw new SmsProviderError(failure.kind === 'twilio' ? { ...failure, kind: 'rejected' } : failure);
+      throw new SmsProviderError(toTwilioFailure(error));
+    }
+  }
+
+  /**
+   * The Messages list filtered by To and DateSent (from a margin before `since`), matched on the exact
+   * body and on the creation time, oldest first.
+   */
+  async findSent(query: SentMessageQuery): Promise<ProviderReceipt[]> {
+    const after = new Date(query.since.getTime() - LOOKUP_MARGIN_MS);
+    try {
+      const found = await this.client.messages.list({ to: query.to, dateSentAfter: after, limit: LOOKUP_LIMIT, pageSize: LOOKUP_LIMIT });
+      return found
+        .filter((m) => m.body === query.body && (!m.dateCreated || m.dateCreated >= after))
+        .sort((a, b) => (a.dateCreated?.getTime() ?? 0) - (b.dateCreated?.getTime() ?? 0))
+        .map((m) => ({ sid: m.sid, status: m.status, from: m.from ?? this.sender }));
+    } catch (error) {
+      throw new SmsProviderError(toTwilioFailure(error));
     }
   }
 }

@@ -13,7 +13,7 @@ import { SmsStatsDto } from './sms-stats.dto.js';
 import { AcceptLanguage } from '../../common/i18n/accept-language.decorator.js';
 import { Roles } from '../../common/decorators/roles.decorator.js';
 import { STAFF_ROLES } from '../../users/role.enum.js';
-import { languageOf } from '../sms-errors.js';
+import { languageOf } from '../failure-explanations.js';
 import { SmsStatsService } from './sms-stats.service.js';
 import { SmsStatsQueryDto } from './stats-query.dto.js';
 

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Clock } from '../../common/clock.js';
 import { SqlParams } from '../../database/sql.js';
-import { explainErrorCode, type Lang } from '../sms-errors.js';
+import { explainErrorCode, type Lang } from '../failure-explanations.js';
 import { DELIVERED_STATUSES, NOT_DELIVERED_STATUSES } from '../webhooks/message-status.js';
 import type { SmsStatsQueryDto } from './stats-query.dto.js';
 

@@ -20,10 +20,6 @@ export type RenderableNotificationType = NotificationType | InternalNotification
 
 export const RENDERABLE_NOTIFICATION_TYPES: readonly RenderableNotificationType[] = [...NOTIFICATION_TYPES, ...INTERNAL_NOTIFICATION_TYPES];
 
-export function isNotificationType(value: unknown): value is NotificationType {
-  return typeof value === 'string' && (NOTIFICATION_TYPES as readonly string[]).includes(value);
-}
-
 export function isRenderableNotificationType(value: unknown): value is RenderableNotificationType {
   return typeof value === 'string' && (RENDERABLE_NOTIFICATION_TYPES as readonly string[]).includes(value);
 }

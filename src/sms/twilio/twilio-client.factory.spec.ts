@@ -100,6 +100,12 @@ describe('createTwilioClient', () => {
     expect(quick.httpClient).toMatchObject({ keepAlive: true, defaultTimeout: 300 });
   });
 
+  it("keeps the SDK's autoRetry off (the dispatcher owns retries) and a pool as large as asked", () => {
+    const client = createTwilioClient({ accountSid, authToken, baseUrl: 'http://127.0.0.1:4010', poolSize: 50 });
+    expect(client.httpClient).toMatchObject({ autoRetry: false });
+    expect(client.httpClient.axios.defaults.httpAgent).toMatchObject({ maxSockets: 50, maxFreeSockets: 50 });
+  });
+
   it('attaches Retry-After (seconds or HTTP-date) to the RestException the SDK would throw', async () => {
     const client = createTwilioClient({ accountSid, authToken, baseUrl: 'http://127.0.0.1:4010' });
     const tooMany = {
@@ -127,8 +133,8 @@ describe('createTwilioClient', () => {
         .fetch()
         .catch((e: unknown) => e),
     );
-    expect(later).toMatchObject({ kind: 'twilio', status: 503, code: 20503 });
-    expect(later.kind === 'twilio' && later.retryAfterSeconds).toBeGreaterThanOrEqual(58);
+    expect(later).toMatchObject({ kind: 'rejected', status: 503, code: 20503 });
+    expect(later.kind === 'rejected' && later.retryAfterSeconds).toBeGreaterThanOrEqual(58);
   });
 
   it('leaves error responses without Retry-After to the SDK', async () => {
@@ -154,7 +160,7 @@ describe('toTwilioFailure', () => {
     });
     expect(isTwilioRestException(err)).toBe(true);
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 400,
       code: 21610,
       message: 'Attempt to send to unsubscribed recipient',
@@ -166,7 +172,7 @@ describe('toTwilioFailure', () => {
   it('maps a RestException whose body was not JSON (e.g. an HTML 502 from a proxy)', () => {
     const err = new twilio.RestException({ statusCode: 502, body: '<html>Bad Gateway</html>' });
     expect(toTwilioFailure(err)).toMatchObject({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 502,
       code: undefined,
       message: '[HTTP 502] Failed to execute request',
@@ -189,7 +195,7 @@ describe('toTwilioFailure', () => {
     const err = await client.messages.create({ to: 'x', from: created.from, body: 'hi' }).catch((e: unknown) => e);
     expect(isTwilioRestException(err)).toBe(false);
     expect(toTwilioFailure(err)).toEqual({
-      kind: 'twilio',
+      kind: 'rejected',
       status: 400,
       code: 21211,
       message: 'The To number is invalid',
@@ -215,10 +221,14 @@ describe('toTwilioFailure', () => {
       kind: 'network',
       message: 'ECONNREFUSED',
     });
+    expect(toTwilioFailure(axiosError('getaddrinfo ENOTFOUND api.example', 'ENOTFOUND'))).toMatchObject({ kind: 'network' });
+  });
+
+  it('classifies a reset after the request left, and anything unattributable, as lost (the outcome is unknown)', () => {
     expect(toTwilioFailure(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toMatchObject({
-      kind: 'network',
+      kind: 'lost',
     });
-    expect(toTwilioFailure('weird')).toEqual({ kind: 'network', message: 'weird' });
+    expect(toTwilioFailure('weird')).toEqual({ kind: 'lost', message: 'weird' });
   });
 
   it('never lets credentials through in messages', () => {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import twilio from 'twilio';
+import type { ProviderFailure } from '../providers/sms-provider.js';
 // Type-only deep imports (erased at runtime): the index re-exports the class
 // but not its RequestOptions / Response types.
 import type SdkRequestClient from 'twilio/lib/base/RequestClient.js';
@@ -27,6 +28,8 @@ export interface TwilioClientOptions {
   baseUrl?: string;
   /** Per-request timeout, also used as the agent's socket idle timeout. */
   timeoutMs?: number;
+  /** Connections kept open to Twilio (default 20); at least the requests allowed in flight at once. */
+  poolSize?: number;
   /** Told about every API call once it ends (metrics): never the request or the answer itself. */
   observer?: (call: TwilioCallObservation) => void;
 }
@@ -61,17 +64,6 @@ function errorCodeOf(statusCode: number, body: unknown): string {
   const code = (parsed as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' || (typeof code === 'string' && /^\d+$/.test(code)) ? String(code) : `http_${statusCode}`;
 }
-
-export type TwilioFailure =
-  | {
-      kind: 'twilio';
-      code?: number;
-      status?: number;
-      message: string;
-      moreInfo?: string;
-      retryAfterSeconds?: number;
-    }
-  | { kind: 'timeout' | 'network'; message: string };
 
 /** The SDK's legacy error class (`twilio.RestException`), with what we may attach. */
 export type TwilioRestException = InstanceType<typeof twilio.RestException> & {
@@ -162,7 +154,7 @@ class BaseUrlRequestClient extends twilio.RequestClient {
     } catch (error) {
       const failure = toTwilioFailure(error);
       const errorCode =
-        failure.kind === 'twilio' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
+        failure.kind === 'rejected' ? (failure.code !== undefined ? String(failure.code) : `http_${failure.status}`) : failure.kind;
       this.observer({ operation, durationMs: performance.now() - started, errorCode });
       throw error;
     }
@@ -186,7 +178,7 @@ class BaseUrlRequestClient extends twilio.RequestClient {
 }
 
 /** The SDK client; requests go to `baseUrl` (default: Twilio itself). */
-/** Connections kept to Twilio per process. */
+/** Connections kept to Twilio per process, unless more requests may be in flight at once. */
 const POOL_SIZE = 20;
 
 export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio {
@@ -196,9 +188,16 @@ export function createTwilioClient(options: TwilioClientOptions): twilio.Twilio 
   const baseUrl = custom && custom !== TWILIO_API_BASE_URL ? custom : undefined;
   // Keep every pooled connection open between bursts: with the SDK's default of 5 idle sockets out
   // of 20, each burst of sends re-opens connections (a TLS handshake each, against Twilio).
+  // autoRetry stays off (explicitly): the dispatcher owns retries, and a blind resend could send twice.
   const httpClient = new BaseUrlRequestClient(
     baseUrl,
-    { timeout, keepAlive: true, maxSockets: POOL_SIZE, maxFreeSockets: POOL_SIZE },
+    {
+      timeout,
+      keepAlive: true,
+      maxSockets: options.poolSize ?? POOL_SIZE,
+      maxFreeSockets: options.poolSize ?? POOL_SIZE,
+      autoRetry: false,
+    },
     options.observer,
   );
   return new twilio.Twilio(options.accountSid, options.authToken, {
@@ -229,6 +228,8 @@ function isTwilioServiceException(
 }
 
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Failures before any byte of the request left: nothing can have been sent. */
+const NEVER_REACHED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /** Belt and braces: transport messages should not carry credentials, but never let them. */
 function redact(message: string): string {
@@ -237,16 +238,17 @@ function redact(message: string): string {
 
 /**
  * Classifies anything thrown by an SDK call:
- * - `twilio`: Twilio answered with an error (status, Twilio code, docs link);
- * - `timeout`: no answer within the timeout (the request may still have been
- *   processed by Twilio: a POST that timed out is not proof of non-delivery);
- * - `network`: any other failure before an answer (refused, reset, DNS, ...).
- *   Errors we cannot attribute to Twilio also land here, with their message.
+ * - `rejected`: Twilio answered with an error (status, Twilio code, docs link, Retry-After);
+ * - `timeout`: no answer within the timeout (the request may still have been processed by Twilio: a
+ *   POST that timed out is not proof of non-delivery);
+ * - `network`: the connection was never made (refused, DNS, unreachable): nothing was sent;
+ * - `lost`: any other failure before an answer (reset, socket hang up…), or an error we cannot
+ *   attribute: the request may have reached Twilio.
  */
-export function toTwilioFailure(err: unknown): TwilioFailure {
+export function toTwilioFailure(err: unknown): ProviderFailure {
   if (isTwilioRestException(err)) {
     return {
-      kind: 'twilio',
+      kind: 'rejected',
       code: err.code,
       status: err.status,
       message: redact(err.message || `HTTP ${err.status}`),
@@ -256,7 +258,7 @@ export function toTwilioFailure(err: unknown): TwilioFailure {
   }
   if (isTwilioServiceException(err)) {
     return {
-      kind: 'twilio',
+      kind: 'rejected',
       code: err.code,
       status: err.status,
       message: redact(err.detail || err.title),
@@ -270,5 +272,7 @@ export function toTwilioFailure(err: unknown): TwilioFailure {
   const message = redact((typeof e.message === 'string' && e.message) || code || causeCode || String(err));
   const timedOut =
     (code && TIMEOUT_CODES.has(code)) || (causeCode && TIMEOUT_CODES.has(causeCode)) || /\btime(?:d)?[ -]?out\b/i.test(message);
-  return { kind: timedOut ? 'timeout' : 'network', message };
+  if (timedOut) return { kind: 'timeout', message };
+  const neverReached = (code && NEVER_REACHED_CODES.has(code)) || (causeCode && NEVER_REACHED_CODES.has(causeCode));
+  return { kind: neverReached ? 'network' : 'lost', message };
 }

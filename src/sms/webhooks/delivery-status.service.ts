@@ -6,7 +6,7 @@ import { Clock } from '../../common/clock.js';
 import { SqlParams } from '../../database/sql.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
-import { explainErrorCode, type Lang } from '../sms-errors.js';
+import { explainErrorCode, type Lang } from '../failure-explanations.js';
 import { FINAL_STATUSES, isTwilioStatus, TWILIO_STATUSES, statusRank, statusRankSql } from './message-status.js';
 import { SmsStatusEvent } from './sms-status-event.entity.js';
 import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';

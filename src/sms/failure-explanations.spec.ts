@@ -1,5 +1,5 @@
 import type { ProviderFailure } from './providers/sms-provider.js';
-import { explainFailure, languageOf } from './sms-errors.js';
+import { explainFailure, languageOf } from './failure-explanations.js';
 
 const rejected = (failure: Partial<Extract<ProviderFailure, { kind: 'rejected' }>>): ProviderFailure => ({
   kind: 'rejected',
@@ -131,6 +131,12 @@ describe('explainFailure', () => {
       providerMessage: 'ECONNREFUSED',
       explanation: 'Twilio est injoignable.',
     });
+  });
+
+  it('should answer 504 CONNECTION_LOST, saying the SMS may have gone, when the connection dropped after the request left', () => {
+    const explained = explainFailure({ kind: 'lost', message: 'socket hang up' }, 'fr');
+
+    expect(explained).toMatchObject({ httpStatus: 504, code: 'CONNECTION_LOST', hint: expect.stringMatching(/peut-être/) });
   });
 });
 

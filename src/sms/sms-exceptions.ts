@@ -1,6 +1,6 @@
 import { InputError, MappedError, type AnswerContext, type HttpAnswer } from '../common/errors/mapped-error.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
-import { explainFailure, languageOf } from './sms-errors.js';
+import { explainFailure, languageOf } from './failure-explanations.js';
 
 /**
  * An input the SMS service refuses before any provider is called (bad number, template data, body):

@@ -1,3 +1,7 @@
+/**
+ * What a caller is told about a provider failure: the HTTP status, Twilio's code and link, and a plain
+ * explanation and hint in French or English.
+ */
 import { HttpStatus } from '@nestjs/common';
 import { preferredLanguage } from '../common/i18n/accept-language.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
@@ -113,7 +117,7 @@ const OTHER_REJECTION: Explanation = {
 
 export interface ExplainedFailure {
   httpStatus: number;
-  /** Twilio's numeric code, or TIMEOUT / NETWORK when Twilio never answered. */
+  /** Twilio's numeric code, or TIMEOUT / CONNECTION_LOST / NETWORK when Twilio never answered. */
   code: string;
   providerMessage: string;
   moreInfo?: string;
@@ -125,8 +129,10 @@ export interface ExplainedFailure {
 /** Turns a provider failure into what the caller is told, in their language. */
 export function explainFailure(failure: ProviderFailure, lang: Lang): ExplainedFailure {
   if (failure.kind !== 'rejected') {
-    const e = failure.kind === 'timeout' ? TIMEOUT : UNREACHABLE;
-    return { httpStatus: e.status, code: failure.kind.toUpperCase(), providerMessage: failure.message, ...e[lang] };
+    // A timeout or a connection lost after the request left: the SMS may have gone (504); never reached: 502.
+    const e = failure.kind === 'network' ? UNREACHABLE : TIMEOUT;
+    const code = failure.kind === 'lost' ? 'CONNECTION_LOST' : failure.kind.toUpperCase();
+    return { httpStatus: e.status, code, providerMessage: failure.message, ...e[lang] };
   }
   const rateLimited = failure.code === 20429 || failure.status === 429;
   const known = rateLimited ? TWILIO_CODES[20429] : failure.code ? TWILIO_CODES[failure.code] : undefined;

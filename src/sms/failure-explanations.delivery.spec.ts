@@ -1,4 +1,4 @@
-import { explainErrorCode } from './sms-errors.js';
+import { explainErrorCode } from './failure-explanations.js';
 
 describe('explainErrorCode', () => {
   it.each([

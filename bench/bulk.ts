@@ -1,0 +1,266 @@
+/**
+ * Benchmark of bulk sends through the outbox: POST /api/sms/bulk with many recipients against the Twilio
+ * stand-in answering after a fixed latency. Per database (SQLite, PostgreSQL), dispatch mode (inline,
+ * BullMQ with Redis) and latency: the time to accept the batch, the dispatch rate against what the limits
+ * allow (min(SMS_MAX_PER_SECOND, SMS_MAX_CONCURRENCY / latency)), the peak concurrency and per-second
+ * starts the stand-in saw, duplicates at the stand-in, and the app's peak RSS.
+ * Usage: bench/README.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
+import { createDatabase } from './database.js';
+import { ask, baseEnv, freePort, HarnessError, onCleanup, runCleanups, startApp, startTsChild, waitForOk } from './processes.js';
+
+const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--latencies 50,200] [--rate 500] [--concurrency 50]
+                           [--databases sqlite,postgres] [--modes inline,bullmq] [--redis-url redis://127.0.0.1:6379]
+                           [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
+(env: BENCH_RECIPIENTS, BENCH_LATENCIES, BENCH_RATE, BENCH_CONCURRENCY, BENCH_DATABASES, BENCH_MODES, BENCH_REDIS_URL, BENCH_POSTGRES_URL)`;
+
+const FROM = '+33700000000';
+const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };
+const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const json = { 'content-type': 'application/json' };
+
+interface Stats {
+  messages: number;
+  duplicates: number;
+  peakInFlight: number;
+  peakCreatesPerSecond: number;
+  firstCreate: number | null;
+  lastCreate: number | null;
+}
+
+function parseOptions() {
+  const names = ['recipients', 'latencies', 'rate', 'concurrency', 'databases', 'modes', 'redis-url', 'postgres-url', 'help'];
+  const { values } = parseArgs({
+    options: Object.fromEntries(names.map((n) => [n, { type: n === 'help' ? 'boolean' : 'string' }])) as Record<
+      string,
+      { type: 'string' | 'boolean' }
+    >,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const pick = (flag: string): string | undefined =>
+    (values[flag] as string | undefined) ?? process.env[`BENCH_${flag.toUpperCase().replace('-', '_')}`];
+  const whole = (flag: string, fallback: number): number => {
+    const value = Number(pick(flag) ?? fallback);
+    if (!Number.isInteger(value) || value < 1) throw new HarnessError(`--${flag} must be a whole number >= 1\n${USAGE}`);
+    return value;
+  };
+  const list = (flag: string, fallback: string) => (pick(flag) ?? fallback).split(',').map((v) => v.trim());
+  return {
+    recipients: whole('recipients', 10_000),
+    latencies: list('latencies', '50,200').map(Number),
+    rate: whole('rate', 500),
+    concurrency: whole('concurrency', 50),
+    databases: list('databases', 'sqlite,postgres') as Array<'sqlite' | 'postgres'>,
+    modes: list('modes', 'inline,bullmq') as Array<'inline' | 'bullmq'>,
+    redisUrl: pick('redis-url') ?? 'redis://127.0.0.1:6379',
+    postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  };
+}
+
+/** The app's peak resident set (VmHWM), in MB. */
+function peakRssMb(pid: number | undefined): number | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round(kb / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function redisProblem(url: string): Promise<string | null> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  try {
+    await redis.connect();
+    await redis.ping();
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  if (!existsSync(DIST_MAIN)) throw new HarnessError(`${DIST_MAIN} is missing: run \`npm run build\` first`);
+  const cpu = cpus();
+  console.log(
+    `bench:bulk - node ${process.version}, ${cpu.length} CPU (${cpu[0]?.model.trim()}); ${options.recipients} recipients, ` +
+      `SMS_MAX_PER_SECOND=${options.rate}, SMS_MAX_CONCURRENCY=${options.concurrency}, stand-in latencies ${options.latencies.join(', ')} ms`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'bench-bulk-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const credentials = testTwilioCredentials();
+  const standIn = await startTsChild<{ baseUrl: string }>(new URL('./stand-in-server.ts', import.meta.url), baseEnv(), 'stand-in');
+  const redisSkip = options.modes.includes('bullmq') ? await redisProblem(options.redisUrl) : null;
+
+  const rows: string[][] = [];
+  let problems = 0;
+  for (const kind of options.databases) {
+    for (const mode of options.modes) {
+      if (mode === 'bullmq' && redisSkip) {
+        rows.push([kind, mode, '-', `skipped: Redis at ${options.redisUrl} (${redisSkip})`]);
+        continue;
+      }
+      for (const latency of options.latencies) {
+        const database = await createDatabase(kind, join(dir, `${kind}-${mode}-${latency}`), options.postgresUrl);
+        if ('skipped' in database) {
+          rows.push([kind, mode, String(latency), `skipped: ${database.skipped}`]);
+          continue;
+        }
+        const queueName = `bench-bulk-${randomBytes(4).toString('hex')}`;
+        const port = await freePort();
+        const app = startApp(
+          DIST_MAIN,
+          {
+            ...baseEnv(),
+            PORT: String(port),
+            NODE_ENV: 'production',
+            DATABASE_URL: database.url,
+            JWT_SECRET: randomBytes(32).toString('hex'),
+            ADMIN_EMAIL: ADMIN.email,
+            ADMIN_PASSWORD: ADMIN.password,
+            TWILIO_ACCOUNT_SID: credentials.accountSid,
+            TWILIO_AUTH_TOKEN: credentials.authToken,
+            TWILIO_PHONE_NUMBER: FROM,
+            TWILIO_API_BASE_URL: standIn.ready.baseUrl,
+            SMS_BULK_MAX_RECIPIENTS: String(Math.max(10_000, options.recipients)),
+            SMS_MAX_PER_SECOND: String(options.rate),
+            SMS_MAX_CONCURRENCY: String(options.concurrency),
+            REDIS_URL: mode === 'bullmq' ? options.redisUrl : '',
+            SMS_QUEUE_NAME: queueName,
+            LOG_LEVEL: 'warn',
+            QUIET_HOURS: '',
+          },
+          dir,
+        );
+        const stopApp = app.stop;
+        if (mode === 'bullmq') {
+          onCleanup(async () => {
+            const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+            const queue = new Queue(queueName, { connection });
+            await queue.obliterate({ force: true }).catch(() => undefined);
+            await queue.close();
+            await connection.quit();
+          });
+        }
+        const origin = `http://127.0.0.1:${port}`;
+        await waitForOk(`${origin}/api/health`, app);
+        const login = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: json, body: JSON.stringify(ADMIN) });
+        const { access_token: token } = (await login.json()) as { access_token?: string };
+        if (!token) throw new HarnessError(`sign-in answered ${login.status}:\n${app.tail()}`);
+        const headers = { ...json, authorization: `Bearer ${token}` };
+        const post = (n: number, offset: number) =>
+          fetch(`${origin}/api/sms/bulk`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({
+              recipients: Array.from({ length: n }, (_, i) => ({
+                phone: `+3361${String(offset + i).padStart(7, '0')}`,
+                name: `Client ${i}`,
+              })),
+              message: 'Bonjour {{name}}, votre rendez-vous est confirmé.',
+            }),
+          });
+        const waitDone = async (batchId: string) => {
+          for (;;) {
+            const res = await fetch(`${origin}/api/sms/bulk/${batchId}`, { headers });
+            const batch = (await res.json()) as { status: string; counts: Record<string, number>; startedAt: string; finishedAt: string };
+            if (batch.status !== 'running') return batch;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        };
+        // Warm-up: a small batch at once (JIT, statement caches, connections), not measured.
+        await ask(standIn.child, { type: 'behave', behaviour: {} }, 'behaved');
+        const warm = await post(200, 9_000_000);
+        await waitDone(((await warm.json()) as { batchId: string }).batchId);
+        await ask(standIn.child, { type: 'take' }, 'taken');
+        await ask(standIn.child, { type: 'behave', behaviour: { delayMs: latency } }, 'behaved');
+
+        const started = performance.now();
+        const res = await post(options.recipients, 0);
+        const acceptMs = performance.now() - started;
+        const accepted = (await res.json()) as { batchId: string; queued: number };
+        if (res.status !== 202) throw new HarnessError(`bulk answered ${res.status}: ${JSON.stringify(accepted).slice(0, 300)}`);
+        const batch = await waitDone(accepted.batchId);
+        const stats = await ask<Stats>(standIn.child, { type: 'stats' }, 'stats');
+        await ask(standIn.child, { type: 'take' }, 'taken');
+        const rss = peakRssMb(app.child.pid);
+        const seconds = ((stats.lastCreate ?? 0) - (stats.firstCreate ?? 0)) / 1000;
+        const rate = seconds > 0 ? (stats.messages - 1) / seconds : 0;
+        const allowed = Math.min(options.rate, options.concurrency / (latency / 1000));
+        const ok = batch.counts.sent === options.recipients && stats.duplicates === 0 && stats.peakInFlight <= options.concurrency;
+        if (!ok) problems += 1;
+        rows.push([
+          kind,
+          mode,
+          String(latency),
+          acceptMs.toFixed(0),
+          rate.toFixed(1),
+          allowed.toFixed(1),
+          `${((rate / allowed) * 100).toFixed(1)} %`,
+          String(stats.peakInFlight),
+          String(stats.peakCreatesPerSecond),
+          String(batch.counts.sent),
+          String(stats.duplicates),
+          rss === null ? '?' : String(rss),
+        ]);
+        console.log(`  ${rows.at(-1)!.join(' | ')}`);
+        await stopApp();
+      }
+    }
+  }
+  const header = [
+    'db',
+    'mode',
+    'latency ms',
+    'accept ms',
+    'sends/s',
+    'allowed/s',
+    'of allowed',
+    'peak in flight',
+    'peak/s',
+    'sent',
+    'dupes',
+    'peak RSS MB',
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (c: string[]) => c.map((v, i) => (v ?? '').padEnd(widths[i])).join('  ');
+  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}`);
+  if (problems) console.error(`\n!!! ${problems} run(s) did not send every recipient exactly once within the limits`);
+  return problems ? 2 : 0;
+}
+
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every child process`);
+    void runCleanups().finally(() => process.exit(code));
+  });
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(
+    `\nbench:bulk failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
+  );
+  process.exitCode = 1;
+} finally {
+  await runCleanups();
+}

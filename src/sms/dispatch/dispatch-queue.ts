@@ -1,0 +1,14 @@
+/** Injection token of the DispatchQueue chosen at boot (inline without REDIS_URL, BullMQ with it). */
+export const DISPATCH_QUEUE = Symbol('DISPATCH_QUEUE');
+
+/**
+ * Says "look at message X" to whoever sends: the rows are the truth, a queue only wakes workers and
+ * holds the limits toward the provider (requests in flight, sends started per second).
+ */
+export interface DispatchQueue {
+  readonly kind: 'inline' | 'bullmq';
+  /** New or rescheduled messages (notBefore null: due now). Never throws: a sweep finds what it missed. */
+  notify(messages: readonly { id: string; notBefore: Date | null }[]): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}

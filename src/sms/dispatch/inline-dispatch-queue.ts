@@ -1,0 +1,121 @@
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from '../../config/app-config.js';
+import type { DispatchQueue } from './dispatch-queue.js';
+import { RateGate } from './rate-gate.js';
+import type { SmsDispatcher } from './sms-dispatcher.js';
+import type { SmsOutbox } from './sms-outbox.js';
+
+/**
+ * The embedded dispatcher (no Redis): one loop per process claims due rows from the database, at most
+ * `maxConcurrency` in flight; a rate gate lets at most `maxPerSecond` provider calls start in any
+ * sliding second (taken right before the call). Woken at once when a row is
+ * written, by a timer for the next retry it knows of, and by polling otherwise (rows written by
+ * another process, leases that ran out).
+ */
+export class InlineDispatchQueue implements DispatchQueue {
+  readonly kind = 'inline';
+  private readonly logger = new Logger('InlineDispatchQueue');
+  private readonly gate: RateGate;
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private looping = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private poller: NodeJS.Timeout | null = null;
+  /** Abandoned leases are looked for once per poll interval, not on every wake. */
+  private lastAbandonedCheck = 0;
+
+  constructor(
+    private readonly outbox: SmsOutbox,
+    private readonly dispatcher: SmsDispatcher,
+    private readonly config: AppConfig['dispatch'],
+  ) {
+    this.gate = new RateGate(config.maxPerSecond);
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.poller = setInterval(() => this.wake(), this.config.pollIntervalMs);
+    this.poller.unref();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.poller) clearInterval(this.poller);
+    if (this.timer) clearTimeout(this.timer);
+    // Calls in flight finish and store their answer; rows not yet claimed stay queued for the next start.
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
+    let soonest = Infinity;
+    for (const m of messages) soonest = Math.min(soonest, m.notBefore?.getTime() ?? 0);
+    if (soonest <= Date.now()) this.wake();
+    else if (soonest !== Infinity) this.wakeAt(soonest);
+  }
+
+  private wakeAt(at: number): void {
+    if (!this.running || at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  private wake(): void {
+    if (!this.running) return;
+    if (this.looping) {
+      this.again = true;
+      return;
+    }
+    this.looping = true;
+    void this.loop().finally(() => {
+      this.looping = false;
+      if (this.again) this.wake();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      // Full: a finishing call wakes the loop.
+      const slots = this.config.maxConcurrency - this.inFlight.size;
+      if (slots <= 0) return;
+      let claimed;
+      try {
+        const now = new Date();
+        const withAbandoned = now.getTime() - this.lastAbandonedCheck >= this.config.pollIntervalMs;
+        if (withAbandoned) this.lastAbandonedCheck = now.getTime();
+        claimed = await this.outbox.claimDue(slots, this.config.leaseMs, now, withAbandoned);
+      } catch (error) {
+        this.logger.error(`Claiming SMS to send failed: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      for (const message of claimed) {
+        const run = this.dispatcher
+          .process(message, () => this.gate.take())
+          .then((result) => {
+            if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
+          })
+          .catch((error) =>
+            this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`),
+          )
+          .finally(() => {
+            this.inFlight.delete(run);
+            this.wake();
+          });
+        this.inFlight.add(run);
+      }
+      if (claimed.length === slots) this.again = true;
+    } while (this.again && this.running);
+  }
+}

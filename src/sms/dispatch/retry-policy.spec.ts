@@ -1,0 +1,56 @@
+import type { ProviderFailure } from '../providers/sms-provider.js';
+import { decideRetry, fullJitter, isAmbiguous, isRetryable, NEVER_RETRIED } from './retry-policy.js';
+
+const settings = { maxAttempts: 5, baseMs: 100, maxMs: 1000 };
+const rejected = (code: number | undefined, status: number, retryAfterSeconds?: number): ProviderFailure => ({
+  kind: 'rejected',
+  code,
+  status,
+  message: 'x',
+  retryAfterSeconds,
+});
+
+describe('retry policy', () => {
+  it.each(Object.keys(NEVER_RETRIED).map(Number))('never retries Twilio %i', (code) => {
+    expect(isRetryable(rejected(code, 400))).toBe(false);
+    expect(decideRetry(rejected(code, 400), 1, settings)).toEqual({ retry: false });
+  });
+
+  it('retries rate limits, 5xx, unreachable and unknown outcomes; not other 4xx', () => {
+    expect(isRetryable(rejected(20429, 429))).toBe(true);
+    expect(isRetryable(rejected(undefined, 429))).toBe(true);
+    expect(isRetryable(rejected(20500, 500))).toBe(true);
+    expect(isRetryable(rejected(20503, 503))).toBe(true);
+    expect(isRetryable({ kind: 'network', message: 'ECONNREFUSED' })).toBe(true);
+    expect(isRetryable({ kind: 'timeout', message: 't' })).toBe(true);
+    expect(isRetryable({ kind: 'lost', message: 'reset' })).toBe(true);
+    expect(isRetryable(rejected(21999, 400))).toBe(false);
+    expect(isRetryable(rejected(undefined, 404))).toBe(false);
+  });
+
+  it('looks up first only when the request may have reached Twilio', () => {
+    expect(isAmbiguous({ kind: 'timeout', message: '' })).toBe(true);
+    expect(isAmbiguous({ kind: 'lost', message: '' })).toBe(true);
+    expect(isAmbiguous({ kind: 'network', message: '' })).toBe(false);
+    expect(isAmbiguous(rejected(20500, 500))).toBe(false);
+    expect(decideRetry({ kind: 'timeout', message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: true });
+    expect(decideRetry({ kind: 'network', message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: false });
+  });
+
+  it('stops after maxAttempts', () => {
+    expect(decideRetry(rejected(20500, 500), 4, settings).retry).toBe(true);
+    expect(decideRetry(rejected(20500, 500), 5, settings)).toEqual({ retry: false });
+  });
+
+  it('waits a full-jitter exponential delay, capped', () => {
+    expect(fullJitter(1, settings, () => 0.999)).toBe(99);
+    expect(fullJitter(3, settings, () => 0.999)).toBe(399);
+    expect(fullJitter(10, settings, () => 0.999)).toBe(999);
+    expect(fullJitter(3, settings, () => 0)).toBe(0);
+  });
+
+  it('honours Retry-After when it is longer than the backoff', () => {
+    expect(decideRetry(rejected(20429, 429, 7), 1, settings, () => 0.5)).toMatchObject({ retry: true, delayMs: 7000 });
+    expect(decideRetry(rejected(20429, 429, 0), 3, settings, () => 0.5)).toMatchObject({ retry: true, delayMs: 200 });
+  });
+});

@@ -1,0 +1,70 @@
+import type { ProviderFailure } from '../providers/sms-provider.js';
+
+/**
+ * Twilio errors that will not change however often the message is sent again: never retried.
+ * The README's table is this one.
+ */
+export const NEVER_RETRIED: Readonly<Record<number, string>> = {
+  20003: 'credentials refused',
+  21211: "invalid 'To' number",
+  21408: 'region not enabled for this account',
+  21602: 'message body required',
+  21603: "'From' required",
+  21604: "'To' required",
+  21606: "'From' cannot send to this number",
+  21608: 'trial account: number not verified',
+  21610: 'recipient unsubscribed (STOP)',
+  21612: "'To' not reachable by SMS",
+  21614: "'To' is not a mobile number",
+  21617: 'body over 1600 characters',
+};
+
+/** What to do after a failed attempt. */
+export type RetryDecision =
+  /** Give up: the message is `failed` with this error. */
+  | { retry: false }
+  /**
+   * Try again after `delayMs`. `lookUpFirst`: the attempt may have reached Twilio, so the next one asks
+   * Twilio whether the message exists before sending anything.
+   */
+  | { retry: true; delayMs: number; lookUpFirst: boolean };
+
+export interface RetrySettings {
+  maxAttempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/**
+ * Which failures are worth another attempt:
+ * - Twilio rate limits (HTTP 429, code 20429), honouring Retry-After;
+ * - Twilio's 5xx;
+ * - the request never reached Twilio (connection refused, DNS);
+ * - the outcome is unknown (timeout, connection lost after the request was written): retried only
+ *   after a look-up, never simply resent.
+ * Everything else (Twilio's other 4xx, the table above) is final. After `maxAttempts` calls, final too.
+ */
+export function decideRetry(failure: ProviderFailure, attempts: number, settings: RetrySettings, random = Math.random): RetryDecision {
+  if (!isRetryable(failure) || attempts >= settings.maxAttempts) return { retry: false };
+  const backoff = fullJitter(attempts, settings, random);
+  const retryAfterMs = failure.kind === 'rejected' && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : 0;
+  return { retry: true, delayMs: Math.max(backoff, retryAfterMs), lookUpFirst: isAmbiguous(failure) };
+}
+
+export function isRetryable(failure: ProviderFailure): boolean {
+  if (failure.kind !== 'rejected') return true;
+  if (failure.code !== undefined && NEVER_RETRIED[failure.code]) return false;
+  const status = failure.status ?? 0;
+  return status === 429 || failure.code === 20429 || status >= 500;
+}
+
+/** The request may have reached the provider: what happened must be looked up, not assumed. */
+export function isAmbiguous(failure: ProviderFailure): boolean {
+  return failure.kind === 'timeout' || failure.kind === 'lost';
+}
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, base · 2^(attempt-1))]. */
+export function fullJitter(attempt: number, settings: Pick<RetrySettings, 'baseMs' | 'maxMs'>, random = Math.random): number {
+  const ceiling = Math.min(settings.maxMs, settings.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}

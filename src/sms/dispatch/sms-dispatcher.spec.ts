@@ -1,0 +1,204 @@
+import type { EventEmitter2 } from '@nestjs/event-emitter';
+import { AuditAction } from '../../audit/audit-action.enum.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import type { AppConfig } from '../../config/app-config.js';
+import type { MetricsService } from '../../metrics/metrics.service.js';
+import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
+import type { SmsBatchesService } from '../sms-batches.service.js';
+import { SmsKind, SmsMessage } from '../sms-message.entity.js';
+import { SMS_EVENTS } from '../sms.events.js';
+import { SmsDispatcher } from './sms-dispatcher.js';
+import type { SmsOutbox } from './sms-outbox.js';
+
+const claimed = (overrides: Partial<SmsMessage> = {}): SmsMessage =>
+  Object.assign(new SmsMessage(), {
+    id: 'm-1',
+    to: '+33612345678',
+    from: '+33700000000',
+    body: 'Bonjour',
+    kind: SmsKind.Single,
+    templateType: null,
+    locale: null,
+    batchId: null,
+    relatedType: 'appointment',
+    relatedId: 'a-1',
+    provider: 'twilio',
+    status: 'sending',
+    providerSid: null,
+    errorCode: null,
+    errorMessage: null,
+    attempts: 1,
+    actorId: 'u-1',
+    actorEmail: 'admin@example.test',
+    actorRole: 'admin',
+    createdAt: new Date('2030-01-01T10:00:00Z'),
+    ...overrides,
+  });
+
+describe(SmsDispatcher.name, () => {
+  let outbox: { settle: ReturnType<typeof vi.fn>; ownedSids: ReturnType<typeof vi.fn>; markBatchStarted: ReturnType<typeof vi.fn> };
+  let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
+  let audit: { record: ReturnType<typeof vi.fn> };
+  let events: { emit: ReturnType<typeof vi.fn> };
+  let batches: { journalFinished: ReturnType<typeof vi.fn> };
+  let sut: SmsDispatcher;
+
+  beforeEach(() => {
+    outbox = {
+      settle: vi.fn().mockResolvedValue({ applied: true }),
+      ownedSids: vi.fn().mockResolvedValue(new Set()),
+      markBatchStarted: vi.fn().mockResolvedValue(undefined),
+    };
+    provider = {
+      name: 'twilio',
+      sender: '+33700000000',
+      send: vi.fn().mockResolvedValue({ sid: 'SM-new', status: 'queued', from: '+33700000000' }),
+      findSent: vi.fn().mockResolvedValue([]),
+    };
+    audit = { record: vi.fn().mockResolvedValue(undefined) };
+    events = { emit: vi.fn() };
+    batches = { journalFinished: vi.fn().mockResolvedValue(undefined) };
+    const config = { dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 } } as AppConfig;
+    sut = new SmsDispatcher(
+      outbox as unknown as SmsOutbox,
+      provider as unknown as SmsProvider,
+      audit as unknown as AuditService,
+      events as unknown as EventEmitter2,
+      batches as unknown as SmsBatchesService,
+      config,
+      { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
+    );
+  });
+
+  it('sends, stores the receipt for this attempt, journals it, then emits sms.message.updated', async () => {
+    expect(await sut.process(claimed())).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.objectContaining({ id: 'm-1' }),
+      1,
+      { kind: 'sent', sid: 'SM-new', status: 'queued', from: '+33700000000' },
+      expect.any(Date),
+    );
+    expect(audit.record).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: AuditAction.SendSms,
+        actor: expect.objectContaining({ id: 'u-1', role: 'admin' }),
+        target: { type: 'appointment', id: 'a-1' },
+        metadata: expect.objectContaining({ messageId: 'm-1', status: 'queued', sid: 'SM-new' }),
+      }),
+    );
+    expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, {
+      messageId: 'm-1',
+      status: 'queued',
+      relatedType: 'appointment',
+      relatedId: 'a-1',
+      templateType: null,
+      at: expect.any(Date),
+    });
+    expect(outbox.settle.mock.invocationCallOrder[0]).toBeLessThan(events.emit.mock.invocationCallOrder[0]);
+  });
+
+  it('reschedules a retryable failure with its code and a backoff', async () => {
+    provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'boom' }));
+    const result = await sut.process(claimed());
+    expect(result).toEqual({ final: false, retryAt: expect.any(Date) });
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      1,
+      expect.objectContaining({ kind: 'retry', errorCode: '20500' }),
+      expect.any(Date),
+    );
+    expect(events.emit).not.toHaveBeenCalled();
+    expect(audit.record).not.toHaveBeenCalled();
+  });
+
+  it('fails for good on an error that will not change, telling local waiters the failure first', async () => {
+    const failure = { kind: 'rejected' as const, code: 21211, status: 400, message: 'invalid' };
+    provider.send.mockRejectedValue(new SmsProviderError(failure));
+    const signals: unknown[] = [];
+    sut.settled.on('failure', (id, f) => signals.push([id, f]));
+    await sut.process(claimed());
+    expect(signals).toEqual([['m-1', failure]]);
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      1,
+      { kind: 'failed', errorCode: '21211', errorMessage: 'invalid' },
+      expect.any(Date),
+    );
+    expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, expect.objectContaining({ status: 'failed' }));
+  });
+
+  it('adopts the message Twilio has when the previous outcome is unknown, without sending again', async () => {
+    provider.findSent.mockResolvedValue([
+      { sid: 'SM-taken', status: 'queued', from: null },
+      { sid: 'SM-ours', status: 'sent', from: null },
+    ]);
+    outbox.ownedSids.mockResolvedValue(new Set(['SM-taken']));
+    await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
+    expect(provider.findSent).toHaveBeenCalledWith({ to: '+33612345678', body: 'Bonjour', since: new Date('2030-01-01T10:00:00Z') });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-ours' }),
+      expect.any(Date),
+    );
+  });
+
+  it('sends when the look-up finds nothing', async () => {
+    await sut.process(claimed({ errorCode: 'TIMEOUT', attempts: 2 }));
+    expect(provider.findSent).toHaveBeenCalled();
+    expect(provider.send).toHaveBeenCalledTimes(1);
+  });
+
+  it('neither sends nor gives up when Twilio cannot be asked: tries again later, still marked unknown', async () => {
+    provider.findSent.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'down' }));
+    const result = await sut.process(claimed({ errorCode: 'CONNECTION_LOST', attempts: 2 }));
+    expect(result).toMatchObject({ final: false });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'retry', errorCode: 'CONNECTION_LOST' }),
+      expect.any(Date),
+    );
+  });
+
+  it('asks Twilio once more before failing a last attempt whose outcome is unknown', async () => {
+    provider.send.mockRejectedValue(new SmsProviderError({ kind: 'timeout', message: 'timeout' }));
+    provider.findSent.mockResolvedValue([{ sid: 'SM-late', status: 'queued', from: null }]);
+    await sut.process(claimed({ attempts: 3 }));
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      3,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-late' }),
+      expect.any(Date),
+    );
+  });
+
+  it('does nothing more when its lease was lost (another worker owns the row)', async () => {
+    outbox.settle.mockResolvedValue({ applied: false });
+    expect(await sut.process(claimed())).toEqual({ final: false, lostLease: true });
+    expect(events.emit).not.toHaveBeenCalled();
+    expect(audit.record).not.toHaveBeenCalled();
+  });
+
+  it('does not journal bulk messages one by one; the last one ends its batch', async () => {
+    outbox.settle.mockResolvedValue({ applied: true, finishedBatchId: 'b-1' });
+    await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }));
+    expect(outbox.markBatchStarted).toHaveBeenCalledWith('b-1');
+    expect(audit.record).not.toHaveBeenCalled();
+    expect(batches.journalFinished).toHaveBeenCalledWith('b-1');
+  });
+
+  it('waits for the rate gate right before calling the provider', async () => {
+    const order: string[] = [];
+    provider.send.mockImplementation(async () => {
+      order.push('send');
+      return { sid: 'SM', status: 'queued', from: null };
+    });
+    await sut.process(claimed(), async () => {
+      order.push('gate');
+    });
+    expect(order).toEqual(['gate', 'send']);
+  });
+});

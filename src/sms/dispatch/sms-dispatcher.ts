@@ -1,0 +1,212 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { EventEmitter } from 'node:events';
+import { AuditAction } from '../../audit/audit-action.enum.js';
+import { AuditService } from '../../audit/audit.service.js';
+import { describeError } from '../../common/log-safe.js';
+import { AppConfig } from '../../config/app-config.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
+import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
+import { SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
+import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../sms.events.js';
+import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
+import { SmsBatchesService } from '../sms-batches.service.js';
+import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
+
+/** What became of a claimed message. */
+export type DispatchResult = { final: true } | { final: false; retryAt: Date } | { final: false; lostLease: true };
+
+/** The code stored for a failure (Twilio's code, its HTTP status, or TIMEOUT / NETWORK / CONNECTION_LOST). */
+export function failureCode(failure: ProviderFailure): string {
+  if (failure.kind === 'rejected') return String(failure.code ?? failure.status ?? 'UNKNOWN');
+  return failure.kind === 'lost' ? 'CONNECTION_LOST' : failure.kind.toUpperCase();
+}
+
+/**
+ * One use case: a claimed message goes to the provider and its answer is stored.
+ * - A message whose previous attempt may have reached Twilio (timeout, connection lost, lease expired)
+ *   is looked up first: found, its SID is adopted; not found, it is sent; Twilio cannot tell, it waits.
+ * - A failure is retried per the retry policy (backoff with full jitter, Retry-After), else final.
+ * - Only the lease holder's attempt is stored; once a final state is committed, `sms.message.updated` is
+ *   emitted, single and notification sends are journaled, and a batch's last message ends the batch.
+ */
+@Injectable()
+export class SmsDispatcher {
+  private readonly logger = new Logger(SmsDispatcher.name);
+  /**
+   * Local signals for requests waiting on their row: `<message id>` when it settled or was rescheduled,
+   * `failure` (id, ProviderFailure) just before a final failure is stored.
+   */
+  readonly settled = new EventEmitter().setMaxListeners(0);
+  private readonly retry: RetrySettings;
+  private readonly startedBatches = new Set<string>();
+
+  constructor(
+    private readonly outbox: SmsOutbox,
+    @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
+    private readonly audit: AuditService,
+    private readonly events: EventEmitter2,
+    private readonly batches: SmsBatchesService,
+    config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
+    this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
+  }
+
+  /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
+  async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
+    const attempt = message.attempts;
+    if (message.batchId) await this.markStarted(message.batchId);
+
+    if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
+      let found: ProviderReceipt | null;
+      try {
+        found = await this.lookUp(message);
+      } catch (error) {
+        const failure = asFailure(error, this.logger);
+        // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up.
+        const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
+        const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry);
+        return this.store(
+          message,
+          attempt,
+          decision.retry ? { kind: 'retry', notBefore: later(decision.delayMs), ...unknown } : { kind: 'failed', ...unknown },
+        );
+      }
+      if (found) return this.store(message, attempt, { kind: 'sent', ...found });
+      if (attempt > this.retry.maxAttempts) {
+        return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage: 'Not sent; no attempt left' });
+      }
+    }
+
+    try {
+      await beforeSend?.();
+      const receipt = await this.provider.send({ to: message.to, body: message.body });
+      return this.store(message, attempt, { kind: 'sent', ...receipt });
+    } catch (error) {
+      const failure = asFailure(error, this.logger);
+      const code = failureCode(failure);
+      const decision = decideRetry(failure, attempt, this.retry);
+      if (decision.retry)
+        return this.store(message, attempt, {
+          kind: 'retry',
+          notBefore: later(decision.delayMs),
+          errorCode: code,
+          errorMessage: failure.message,
+        });
+      if (isAmbiguous(failure)) {
+        // The last attempt's outcome is unknown: ask once before calling it failed.
+        const found = await this.lookUp(message).catch(() => null);
+        if (found) return this.store(message, attempt, { kind: 'sent', ...found });
+      }
+      // A request waiting on this message in this process answers with the failure as the provider gave it.
+      this.settled.emit('failure', message.id, failure);
+      return this.store(message, attempt, { kind: 'failed', errorCode: code, errorMessage: failure.message });
+    }
+  }
+
+  /** The oldest message at the provider that matches and that no other row owns. */
+  private async lookUp(message: SmsMessage): Promise<ProviderReceipt | null> {
+    const candidates = await this.provider.findSent({ to: message.to, body: message.body, since: message.createdAt });
+    if (!candidates.length) return null;
+    const owned = await this.outbox.ownedSids(candidates.map((c) => c.sid));
+    return candidates.find((c) => !owned.has(c.sid)) ?? null;
+  }
+
+  private async store(message: SmsMessage, attempt: number, settlement: Settlement): Promise<DispatchResult> {
+    const now = new Date();
+    const result = await this.outbox.settle(message, attempt, settlement, now);
+    if (!result.applied) {
+      this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was stored; another worker owns it`);
+      return { final: false, lostLease: true };
+    }
+    if (settlement.kind === 'retry') {
+      this.metrics.retry(retryReason(settlement.errorCode));
+      this.settled.emit(message.id);
+      return { final: false, retryAt: settlement.notBefore };
+    }
+    const status = settlement.kind === 'sent' ? settlement.status : SMS_FAILED;
+    Object.assign(message, {
+      status,
+      providerSid: settlement.kind === 'sent' ? settlement.sid : null,
+      from: settlement.kind === 'sent' ? (settlement.from ?? message.from) : message.from,
+      errorCode: settlement.kind === 'failed' ? settlement.errorCode : null,
+      errorMessage: settlement.kind === 'failed' ? settlement.errorMessage : null,
+    });
+    this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
+    await this.afterFinal(message, now, result.finishedBatchId);
+    return { final: true };
+  }
+
+  /** After a final state is committed: journal, event, waiters, and the batch's end. */
+  async afterFinal(message: SmsMessage, at: Date, finishedBatchId?: string): Promise<void> {
+    try {
+      if (message.kind !== SmsKind.Bulk) await this.journal(message);
+      const event: SmsMessageUpdatedEvent = {
+        messageId: message.id,
+        status: message.status,
+        relatedType: message.relatedType,
+        relatedId: message.relatedId,
+        templateType: message.templateType,
+        at,
+      };
+      this.events.emit(SMS_EVENTS.messageUpdated, event);
+      if (finishedBatchId) await this.batches.journalFinished(finishedBatchId);
+    } catch (error) {
+      this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${describeError(error)}`);
+    } finally {
+      // The final row as stored: a request waiting on it answers without reading it again.
+      this.settled.emit(message.id, message);
+    }
+  }
+
+  private journal(message: SmsMessage): Promise<void> {
+    const failed = message.status === SMS_FAILED || message.status === SMS_CANCELLED;
+    return this.audit.record({
+      action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
+      actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
+      target:
+        message.relatedType && message.relatedId
+          ? { type: message.relatedType, id: message.relatedId }
+          : { type: 'sms_message', id: message.id },
+      metadata: {
+        messageId: message.id,
+        to: message.to,
+        message: message.body,
+        ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),
+        provider: message.provider,
+        status: message.status,
+        sid: message.providerSid ?? null,
+        attempts: message.attempts,
+        ...(failed && message.errorCode ? { errorCode: message.errorCode, error: message.errorMessage } : {}),
+      },
+    });
+  }
+
+  private async markStarted(batchId: string): Promise<void> {
+    if (this.startedBatches.has(batchId)) return;
+    if (this.startedBatches.size > 1000) this.startedBatches.clear();
+    this.startedBatches.add(batchId);
+    await this.outbox.markBatchStarted(batchId);
+  }
+}
+
+/** The metrics' retry reason for a stored error code. */
+function retryReason(code: string): string {
+  if (code === '20429' || code === '429') return 'rate_limited';
+  if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
+  if (code === 'NETWORK') return 'network';
+  if (code === 'TIMEOUT') return 'timeout';
+  return 'unknown_outcome';
+}
+
+function later(ms: number): Date {
+  return new Date(Date.now() + ms);
+}
+
+function asFailure(error: unknown, logger: Logger): ProviderFailure {
+  if (error instanceof SmsProviderError) return error.failure;
+  logger.error(`SMS provider call failed unexpectedly: ${describeError(error)}`);
+  // Not attributable: the request may have left, so it counts as an unknown outcome.
+  return { kind: 'lost', message: 'Unexpected error while calling the SMS provider' };
+}

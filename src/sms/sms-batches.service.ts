@@ -1,0 +1,149 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AuditAction } from '../audit/audit-action.enum.js';
+import { AuditService } from '../audit/audit.service.js';
+import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto.js';
+import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsMessage } from './sms-message.entity.js';
+
+/** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
+export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export type BatchState = (typeof BATCH_STATES)[number];
+
+export interface BatchCounts {
+  queued: number;
+  sending: number;
+  sent: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface BatchView {
+  batchId: string;
+  status: SmsBatchStatus;
+  total: number;
+  accepted: number;
+  invalid: number;
+  duplicates: number;
+  counts: BatchCounts;
+  /** The provider's own statuses among the sent ones. */
+  providerStatuses: Record<string, number>;
+  /** Settled (sent, failed, cancelled) over accepted, 0..1. */
+  progress: number;
+  notBefore: Date | null;
+  acceptedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  cancelledAt: Date | null;
+}
+
+/** Reads bulk batches (counts, progress, messages) and journals each batch's end. */
+@Injectable()
+export class SmsBatchesService {
+  constructor(
+    @InjectRepository(SmsBatch) private readonly batches: Repository<SmsBatch>,
+    @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    private readonly audit: AuditService,
+  ) {}
+
+  async find(batchId: string): Promise<SmsBatch> {
+    const batch = await this.batches.findOneBy({ id: batchId });
+    if (!batch) throw new NotFoundException(`No bulk batch with id ${batchId}`);
+    return batch;
+  }
+
+  async view(batchId: string): Promise<BatchView> {
+    const batch = await this.find(batchId);
+    const { counts, providerStatuses } = await this.counts(batchId);
+    const settled = counts.sent + counts.failed + counts.cancelled;
+    return {
+      batchId: batch.id,
+      status: batch.status,
+      total: batch.total,
+      accepted: batch.queued,
+      invalid: batch.invalid,
+      duplicates: batch.duplicates,
+      counts,
+      providerStatuses,
+      progress: batch.queued ? Math.round((settled / batch.queued) * 1000) / 1000 : 1,
+      notBefore: batch.notBefore,
+      acceptedAt: batch.createdAt,
+      startedAt: batch.startedAt,
+      finishedAt: batch.finishedAt,
+      cancelledAt: batch.cancelledAt,
+    };
+  }
+
+  /** One GROUP BY over the batch's rows (index on batch_id, status). */
+  async counts(batchId: string): Promise<{ counts: BatchCounts; providerStatuses: Record<string, number> }> {
+    const rows: { status: string; waiting: unknown; n: unknown }[] = await this.messages
+      .createQueryBuilder('m')
+      .select('m.status', 'status')
+      .addSelect('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END', 'waiting')
+      .addSelect('COUNT(*)', 'n')
+      .where('m.batchId = :batchId', { batchId })
+      .groupBy('m.status')
+      .addGroupBy('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END')
+      .getRawMany();
+    const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0 };
+    const providerStatuses: Record<string, number> = {};
+    for (const row of rows) {
+      const n = Number(row.n);
+      const waiting = Number(row.waiting) === 1;
+      if (row.status === SMS_QUEUED && waiting) counts.queued += n;
+      else if (row.status === SMS_SENDING) counts.sending += n;
+      else if (row.status === SMS_FAILED) counts.failed += n;
+      else if (row.status === SMS_CANCELLED) counts.cancelled += n;
+      else {
+        counts.sent += n;
+        providerStatuses[row.status] = (providerStatuses[row.status] ?? 0) + n;
+      }
+    }
+    return { counts, providerStatuses };
+  }
+
+  /** A batch's messages, oldest first, optionally in one state. */
+  async listMessages(batchId: string, query: PaginationQueryDto & { state?: BatchState }): Promise<Page<SmsMessage>> {
+    await this.find(batchId);
+    const qb = this.messages.createQueryBuilder('m').where('m.batchId = :batchId', { batchId });
+    switch (query.state) {
+      case 'queued':
+        qb.andWhere('m.status = :s AND m.providerSid IS NULL', { s: SMS_QUEUED });
+        break;
+      case 'sent':
+        qb.andWhere('m.providerSid IS NOT NULL');
+        break;
+      case 'sending':
+      case 'failed':
+      case 'cancelled':
+        qb.andWhere('m.status = :s', { s: query.state });
+        break;
+    }
+    return paginate(qb, query, 'createdAt', 'ASC');
+  }
+
+  /** The batch's end in the journal, with its final counts (written once: by whoever settled the last message). */
+  async journalFinished(batchId: string): Promise<void> {
+    const batch = await this.find(batchId);
+    const { counts, providerStatuses } = await this.counts(batchId);
+    await this.audit.record({
+      action: AuditAction.SendBulkSms,
+      actor: batch.actorId ? { id: batch.actorId, email: batch.actorEmail ?? undefined, role: batch.actorRole as never } : null,
+      target: { type: 'sms_batch', id: batchId },
+      metadata: {
+        batchId,
+        phase: 'finished',
+        status: batch.status,
+        total: batch.total,
+        accepted: batch.queued,
+        invalid: batch.invalid,
+        duplicates: batch.duplicates,
+        ...counts,
+        providerStatuses,
+        startedAt: batch.startedAt,
+        finishedAt: batch.finishedAt,
+      },
+    });
+  }
+}

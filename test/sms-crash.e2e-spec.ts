@@ -1,0 +1,176 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
+import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const root = new URL('..', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** The built service in its own process, as production runs it. */
+class AppProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    private readonly output: string[],
+  ) {}
+
+  static async start(env: Record<string, string>): Promise<AppProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    const keep = (chunk: Buffer) => output.push(chunk.toString('utf8'));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const app = new AppProcess(child, `http://127.0.0.1:${port}`, output);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the app exited while starting:\n${output.join('')}`);
+      try {
+        if ((await fetch(`${app.url}/api/health`)).status === 200) return app;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`the app did not start:\n${output.join('')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  async json(method: string, path: string, token?: string, body?: unknown) {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }
+
+  async token(): Promise<string> {
+    const res = await this.json('POST', '/api/auth/login', undefined, { email: ROOT_EMAIL, password: ROOT_PASSWORD });
+    return res.body.access_token as string;
+  }
+
+  kill(): Promise<unknown> {
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGKILL');
+    return exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+describe('SMS dispatch across a crash (the built service, killed with SIGKILL)', () => {
+  beforeAll(() => {
+    execFileSync('npx', ['nest', 'build'], { cwd: root, stdio: 'pipe' });
+    expect(existsSync(join(root, 'dist/main.js'))).toBe(true);
+  }, 240_000);
+
+  describeEachDatabase('a 2,000-recipient batch killed halfway and restarted', (kind) => {
+    const credentials = testTwilioCredentials();
+    let standIn: TwilioStandIn;
+    let db: TestDatabase;
+    const apps: AppProcess[] = [];
+
+    beforeAll(async () => {
+      standIn = await TwilioStandIn.start({ ...credentials, recordRequests: false });
+      db = await createTestDatabase(kind);
+    });
+    afterAll(async () => {
+      for (const app of apps) await app.stop();
+      await standIn?.stop();
+      await db?.drop();
+    });
+
+    it('ends with every recipient sent exactly once at Twilio or failed with a reason', async () => {
+      const env = {
+        ...baseEnvironment(db.url),
+        ...twilioEnvironment(standIn, credentials.authToken),
+        SMS_MAX_CONCURRENCY: '10',
+        SMS_MAX_PER_SECOND: '500',
+        SMS_MAX_ATTEMPTS: '6',
+        SMS_RETRY_BASE_MS: '10',
+        SMS_RETRY_MAX_MS: '200',
+        SMS_LEASE_MS: '2000',
+        SMS_POLL_INTERVAL_MS: '200',
+        LOG_LEVEL: 'error',
+      };
+      standIn.setBehaviour({
+        delayMs: 5,
+        faults: [
+          { status: 500, rate: 0.1 },
+          { status: 429, rate: 0.1 },
+        ],
+        dropReplyRate: 0.02,
+        retryAfterSeconds: 0,
+        seed: 11,
+      });
+      let app = await AppProcess.start(env);
+      apps.push(app);
+      const recipients = Array.from({ length: 2000 }, (_, i) => ({ phone: `+3362${String(i).padStart(7, '0')}`, name: `C${i}` }));
+      const accepted = await app.json('POST', '/api/sms/bulk', await app.token(), { recipients, message: 'Bonjour {{name}}' });
+      expect(accepted.status).toBe(202);
+      const batchId = accepted.body.batchId as string;
+
+      // Kill it in the middle of the batch, calls in flight included.
+      while (standIn.createTimes.length < 700) await new Promise((resolve) => setTimeout(resolve, 20));
+      await app.kill();
+      const atKill = standIn.messages.length;
+      expect(atKill).toBeLessThan(2000);
+
+      app = await AppProcess.start(env);
+      apps.push(app);
+      const token = await app.token();
+      const deadline = Date.now() + 240_000;
+      let batch;
+      for (;;) {
+        batch = (await app.json('GET', `/api/sms/bulk/${batchId}`, token)).body;
+        if (batch.status !== 'running' || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(batch.status).toBe('completed');
+      expect(standIn.messages.length).toBeGreaterThan(atKill);
+
+      const rows: { to: string; status: string; providerSid: string | null; errorCode: string | null }[] = [];
+      for (let page = 1; rows.length < 2000; page++) {
+        const res = await app.json('GET', `/api/sms/bulk/${batchId}/messages?page=${page}&limit=200`, token);
+        expect(res.status).toBe(200);
+        if (!res.body.items.length) break;
+        rows.push(...res.body.items);
+      }
+      expect(rows).toHaveLength(2000);
+      const atTwilio = new Map<string, string[]>();
+      for (const m of standIn.messages) atTwilio.set(m.to, [...(atTwilio.get(m.to) ?? []), m.sid]);
+      for (const [to, sids] of atTwilio) expect(sids, `messages to ${to}`).toHaveLength(1);
+      for (const row of rows) {
+        const sids = atTwilio.get(row.to) ?? [];
+        if (row.status === 'failed') {
+          expect(row.errorCode).toBeTruthy();
+          expect(sids.length).toBeLessThanOrEqual(1);
+        } else expect(row.providerSid, row.to).toBe(sids[0]);
+      }
+      expect(batch.counts).toMatchObject({ queued: 0, sending: 0 });
+    }, 360_000);
+  });
+});

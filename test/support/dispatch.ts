@@ -1,0 +1,57 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { TestApp } from './test-app.js';
+
+/** The two dispatch modes; BullMQ only when the run has Redis. */
+export type DispatchMode = 'inline' | 'bullmq';
+
+/** Settings for a dispatch mode: a unique BullMQ queue per app run, so parallel runs never share one. */
+export function dispatchEnvironment(mode: DispatchMode, redisUrl: string | null, queueName = uniqueQueueName()): Record<string, string> {
+  return mode === 'bullmq' ? { REDIS_URL: redisUrl!, SMS_QUEUE_NAME: queueName } : { REDIS_URL: '' };
+}
+
+export function uniqueQueueName(): string {
+  return `sms-e2e-${randomBytes(6).toString('hex')}`;
+}
+
+/** Removes a test queue's keys from Redis. */
+export async function dropQueue(redisUrl: string | null, queueName: string | undefined): Promise<void> {
+  if (!redisUrl || !queueName) return;
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(queueName, { connection });
+  try {
+    await queue.obliterate({ force: true });
+  } finally {
+    await queue.close();
+    await connection.quit();
+  }
+}
+
+/** Polls a batch until it is no longer running (or the time is up) and returns its view. */
+export async function waitForBatch(t: TestApp, token: string, batchId: string, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await t.http.get(`/api/sms/bulk/${batchId}`).set('Authorization', `Bearer ${token}`).expect(200);
+    if (res.body.status !== 'running') return res.body;
+    if (Date.now() > until) throw new Error(`batch still running after ${timeoutMs} ms: ${JSON.stringify(res.body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Polls one message until `done` says so. */
+export async function waitForMessage(
+  t: TestApp,
+  token: string,
+  id: string,
+  done: (m: Record<string, unknown>) => boolean,
+  timeoutMs = 20_000,
+) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await t.http.get(`/api/sms/messages/${id}`).set('Authorization', `Bearer ${token}`).expect(200);
+    if (done(res.body)) return res.body;
+    if (Date.now() > until) throw new Error(`message not done after ${timeoutMs} ms: ${JSON.stringify(res.body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
