@@ -13,6 +13,8 @@ const redisUrl = inject('redisUrl');
 /** Removes what a test's app left in Redis (BullMQ's keys for its queue, keys under its prefix). */
 async function cleanRedis(unique: string): Promise<void> {
   const redis = new Redis(redisUrl!);
+  // A closing BullMQ connection may still write its queue's meta key: give it a moment.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   try {
     for (const pattern of [`bull:health-test-${unique}:*`, `health-test-${unique}:*`]) {
       const keys = await redis.keys(pattern);
@@ -152,8 +154,14 @@ describe('Readiness with Redis', () => {
         expect(res.body).toMatchObject({ message: expect.stringMatching(/^Not ready: .*redis/), checks: { database: { status: 'up' } } });
         expect(res.body.checks.redis.status).toBe('down');
         await t.http.get('/api/health/live').expect(200);
+        // Redis back: the app closes its BullMQ connections cleanly.
+        await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+        await vi.waitFor(() => t.http.get('/api/health/ready').expect(200), { timeout: 20_000, interval: 250 });
       } finally {
-        await Promise.race([t.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))]);
+        await Promise.race([t.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (proxy.listening) await new Promise<void>((resolve) => proxy.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await cleanRedis(unique);
       }
     },
     60_000,
