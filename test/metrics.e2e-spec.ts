@@ -3,6 +3,7 @@ import twilio from 'twilio';
 import { DataSource } from 'typeorm';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -116,6 +117,10 @@ describeEachDatabase('Metrics', (kind) => {
 
   it('reports the queue depth and the age of the oldest due message, read from sms_messages at scrape time', async () => {
     const dataSource = t.get(DataSource);
+    // The dispatcher would take the due rows written below: it waits while the gauges are read.
+    const queue = t.app.get<DispatchQueue>(DISPATCH_QUEUE);
+    await queue.stop();
+    onTestFinished(() => queue.start());
     const insert = (id: string, notBefore: Date | null, createdAt: Date) =>
       dataSource
         .createQueryBuilder()
@@ -176,6 +181,21 @@ describeEachDatabase('Metrics', (kind) => {
       sample(text, 'sms_status_callbacks_total', { result: 'stale' }) ??
         sample(text, 'sms_status_callbacks_total', { result: 'duplicate' }),
     ).toBe(1);
+    // The callback moved the message to delivered: counted with its kind and category.
+    expect(sample(text, 'sms_messages_total', { kind: 'single', category: 'transactional', state: 'delivered' })).toBe(1);
+  });
+
+  it('counts a cancelled message', async () => {
+    const auth = { Authorization: `Bearer ${root}` };
+    const cancelled = { kind: 'single', category: 'transactional', state: 'cancelled' };
+    const before = sample(await scrape(), 'sms_messages_total', cancelled) ?? 0;
+    const later = await t.http
+      .post('/api/sms/send')
+      .set(auth)
+      .send({ to: '0612345678', message: 'Plus tard', sendAt: inHours(2) })
+      .expect(202);
+    await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth).expect(200);
+    expect(sample(await scrape(), 'sms_messages_total', cancelled)).toBe(before + 1);
   });
 
   it('counts the reminders sent, once the SMS has really gone', async () => {
