@@ -18,7 +18,6 @@ import type { ReminderPolicy } from '../src/appointments/reminder-policy.js';
 import type { ReminderScheduler as Scheduler } from '../src/appointments/reminder.scheduler.js';
 import type { Clock } from '../src/common/clock.js';
 import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
-import type { MetricsService } from '../src/metrics/metrics.service.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { DomainEvents, UnitOfWork } from '../src/events/domain-events.service.js';
 import { createDatabase } from './database.js';
@@ -128,8 +127,7 @@ function realScheduler(repo: Repository<Appointment>, now: Date): Scheduler {
       repo.manager.transaction((manager) => work({ manager, publish: async () => 'dropped' })),
   } as unknown as DomainEvents;
   const clock = { now: () => now } as Clock;
-  const metrics = { reminderSent: () => undefined } as unknown as MetricsService;
-  return new ReminderScheduler(repo, policy, events, clock, {} as AppConfig, {} as SchedulerRegistry, metrics);
+  return new ReminderScheduler(repo, policy, events, clock, {} as AppConfig, {} as SchedulerRegistry);
 }
 
 async function openStand(kind: 'sqlite' | 'postgres', dir: string, options: Options, now: Date): Promise<Stand | { skipped: string }> {

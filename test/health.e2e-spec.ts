@@ -1,21 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { DataSource } from 'typeorm';
 import { ReadinessRegistry } from '../src/health/readiness.registry.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
 
-/** A TCP port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const redisUrl = inject('redisUrl');
+
+/** Removes what a test's app left in Redis (BullMQ's keys for its queue, keys under its prefix). */
+async function cleanRedis(unique: string): Promise<void> {
+  const redis = new Redis(redisUrl!);
+  // A closing BullMQ connection may still write its queue's meta key: give it a moment.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  try {
+    for (const pattern of [`bull:health-test-${unique}:*`, `health-test-${unique}:*`]) {
+      const keys = await redis.keys(pattern);
+      if (keys.length) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
 
 describeEachDatabase('Health for orchestrators', (kind) => {
   let t: TestApp;
@@ -34,26 +42,42 @@ describeEachDatabase('Health for orchestrators', (kind) => {
     expect(res.body).toEqual({
       status: 'ok',
       version: expect.any(String),
-      checks: { database: { status: 'up', responseTime: expect.any(Number) }, 'sms-provider': { status: 'up', detail: 'dry-run' } },
+      checks: {
+        database: { status: 'up', responseTime: expect.any(Number) },
+        'sms-provider': { status: 'up', detail: 'dry-run' },
+        dispatcher: { status: 'up', detail: 'inline, running' },
+      },
     });
   });
 
-  it('answers 503 naming a registered part that is down (the dispatcher), and 200 once it is back', async () => {
-    const registry = t.get(ReadinessRegistry);
-    let running = false;
-    registry.register({ readinessName: 'dispatcher', readiness: () => ({ ready: running, detail: running ? 'running' : 'stopped' }) });
+  it('answers 503 naming the dispatcher when it is stopped, and 200 once it runs again', async () => {
+    const queue = t.app.get<DispatchQueue>(DISPATCH_QUEUE);
+    await queue.stop();
     try {
       const res = await t.http.get('/api/health/ready').expect(503);
       expect(res.body).toMatchObject({
         statusCode: 503,
         message: 'Not ready: dispatcher',
         failing: ['dispatcher'],
-        checks: { dispatcher: { status: 'down', message: 'stopped' }, database: { status: 'up' } },
+        checks: { dispatcher: { status: 'down', message: 'inline dispatcher not running' }, database: { status: 'up' } },
       });
-      running = true;
+    } finally {
+      await queue.start();
+    }
+    await t.http.get('/api/health/ready').expect(200);
+  });
+
+  it('answers 503 naming any other registered part that is down', async () => {
+    const registry = t.get(ReadinessRegistry);
+    let ready = false;
+    registry.register({ readinessName: 'exporter', readiness: () => ({ ready, detail: ready ? 'ok' : 'stopped' }) });
+    try {
+      const res = await t.http.get('/api/health/ready').expect(503);
+      expect(res.body).toMatchObject({ message: 'Not ready: exporter', checks: { exporter: { status: 'down', message: 'stopped' } } });
+      ready = true;
       await t.http.get('/api/health/ready').expect(200);
     } finally {
-      registry.unregister('dispatcher');
+      registry.unregister('exporter');
     }
   });
 
@@ -95,26 +119,78 @@ describeEachDatabase('Readiness when the database is gone', (kind) => {
 });
 
 describe('Readiness with Redis', () => {
-  it('answers 503 naming redis when REDIS_URL points at a closed port; live stays 200', async () => {
-    const t = await TestApp.start('sqlite', { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` });
-    try {
-      const res = await t.http.get('/api/health/ready').expect(503);
-      expect(res.body).toMatchObject({ message: 'Not ready: redis', failing: ['redis'], checks: { database: { status: 'up' } } });
-      expect(res.body.checks.redis.status).toBe('down');
-      await t.http.get('/api/health/live').expect(200);
-    } finally {
-      await t.close();
-    }
-  });
+  // With REDIS_URL the dispatcher is BullMQ, which needs Redis to start: the app boots through a proxy to
+  // the real Redis, then the proxy closes (Redis gone for this app only).
+  it.skipIf(!redisUrl)(
+    'answers 503 naming redis once Redis stops answering; live stays 200',
+    async () => {
+      const target = new URL(redisUrl!);
+      const sockets = new Set<Socket>();
+      const proxy = createServer((client) => {
+        const upstream = connect(Number(target.port || 6379), target.hostname);
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('error', () => undefined);
+          socket.on('close', () => sockets.delete(socket));
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const { port } = proxy.address() as { port: number };
+      const unique = randomBytes(6).toString('hex');
+      const t = await TestApp.start('sqlite', {
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_KEY_PREFIX: `health-test-${unique}:`,
+        SMS_QUEUE_NAME: `health-test-${unique}`,
+      });
+      try {
+        await t.http.get('/api/health/ready').expect(200);
+        await new Promise<void>((resolve) => {
+          proxy.close(() => resolve());
+          for (const socket of sockets) socket.destroy();
+        });
+        const res = await t.http.get('/api/health/ready').expect(503);
+        expect(res.body.failing).toContain('redis');
+        expect(res.body).toMatchObject({ message: expect.stringMatching(/^Not ready: .*redis/), checks: { database: { status: 'up' } } });
+        expect(res.body.checks.redis.status).toBe('down');
+        await t.http.get('/api/health/live').expect(200);
+        // Redis back: the app closes its BullMQ connections cleanly.
+        await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+        await vi.waitFor(() => t.http.get('/api/health/ready').expect(200), { timeout: 20_000, interval: 250 });
+      } finally {
+        await Promise.race([t.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (proxy.listening) await new Promise<void>((resolve) => proxy.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await cleanRedis(unique);
+      }
+    },
+    60_000,
+  );
 
   // Skipped without Redis (global-setup says why; REQUIRE_REDIS=1 on CI makes that a failure).
-  it.skipIf(!redisUrl)('answers 200 with redis up when it answers', async () => {
-    const t = await TestApp.start('sqlite', { REDIS_URL: redisUrl!, REDIS_KEY_PREFIX: `health-test-${randomBytes(6).toString('hex')}:` });
+  it.skipIf(!redisUrl)("answers 200 with redis and the BullMQ dispatcher up, and appends BullMQ's own metrics", async () => {
+    const unique = randomBytes(6).toString('hex');
+    const t = await TestApp.start('sqlite', {
+      REDIS_URL: redisUrl!,
+      REDIS_KEY_PREFIX: `health-test-${unique}:`,
+      SMS_QUEUE_NAME: `health-test-${unique}`,
+    });
     try {
       const res = await t.http.get('/api/health/ready').expect(200);
-      expect(res.body.checks).toMatchObject({ database: { status: 'up' }, redis: { status: 'up' } });
+      expect(res.body.checks).toMatchObject({
+        database: { status: 'up' },
+        redis: { status: 'up' },
+        dispatcher: { status: 'up', detail: `bullmq, queue health-test-${unique}` },
+      });
+      const metrics = await t.http
+        .get('/api/metrics')
+        .set('Authorization', `Bearer ${await t.rootToken()}`)
+        .expect(200);
+      expect(metrics.text).toContain(`bullmq_job_count{queue="health-test-${unique}", state="waiting"} 0`);
+      expect(metrics.text).toContain('# TYPE sms_queue_depth gauge');
     } finally {
       await t.close();
+      await cleanRedis(unique);
     }
   });
 });

@@ -95,7 +95,19 @@ describeEachDatabase('Structured logs', (kind) => {
     expect(listLine.req).toMatchObject({ route: '/api/sms/messages', url: '/api/sms/messages?phone=06******78&limit=5' });
   });
 
-  it("carries the request id on the request's lines, and masks Twilio's error text on the SMS side's own lines", async () => {
+  it("carries the request id on the app's own lines written in a request", async () => {
+    // PUBLIC_BASE_URL is unset: the webhook guard refuses and says so in a line of its own.
+    const requestId = `webhook-${kind}-${Date.now()}`;
+    await t.http.post('/api/sms/webhooks/status').type('form').set('X-Request-Id', requestId).send({ MessageSid: 'SMx' }).expect(403);
+    const lines = capture.forRequest(requestId);
+    expect(lines.find((line) => line.context === 'TwilioWebhooks')).toMatchObject({
+      level: 40,
+      msg: expect.stringContaining('PUBLIC_BASE_URL'),
+    });
+    expect(lines.map((line) => line.msg)).toContain('request completed');
+  });
+
+  it("masks the number in Twilio's error text, also in lines written outside a request (the event relay)", async () => {
     const created = await t.http
       .post('/api/appointments')
       .set('Authorization', `Bearer ${token}`)

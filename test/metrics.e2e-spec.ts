@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import twilio from 'twilio';
 import { DataSource } from 'typeorm';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -9,6 +11,7 @@ import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './su
 
 const credentials = testTwilioCredentials();
 const METRICS_TOKEN = 'scraper-token-' + 'x'.repeat(20);
+const PUBLIC_BASE_URL = 'https://sms.example.test';
 const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The value of one sample (`name{labels} value`) in a Prometheus exposition, or undefined. */
@@ -34,6 +37,7 @@ describeEachDatabase('Metrics', (kind) => {
       ...twilioEnvironment(standIn, credentials.authToken),
       METRICS_TOKEN,
       REMINDER_LEAD_HOURS: '24',
+      PUBLIC_BASE_URL,
       // One attempt: a Twilio 500 is final at once (retries have their own counter and suite).
       SMS_MAX_ATTEMPTS: '1',
     });
@@ -113,6 +117,10 @@ describeEachDatabase('Metrics', (kind) => {
 
   it('reports the queue depth and the age of the oldest due message, read from sms_messages at scrape time', async () => {
     const dataSource = t.get(DataSource);
+    // The dispatcher would take the due rows written below: it waits while the gauges are read.
+    const queue = t.app.get<DispatchQueue>(DISPATCH_QUEUE);
+    await queue.stop();
+    onTestFinished(() => queue.start());
     const insert = (id: string, notBefore: Date | null, createdAt: Date) =>
       dataSource
         .createQueryBuilder()
@@ -147,7 +155,50 @@ describeEachDatabase('Metrics', (kind) => {
     expect(sample(await scrape(), 'sms_queue_depth', { when: 'due' })).toBe(0);
   });
 
-  it('counts the reminders sent', async () => {
+  it('counts webhooks accepted and refused for their signature, and what status callbacks did', async () => {
+    const auth = { Authorization: `Bearer ${root}` };
+    const sent = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' }).expect(201);
+    const webhook = (path: string, params: Record<string, string>, signature: string) =>
+      t.http.post(path).type('form').set('X-Twilio-Signature', signature).send(params);
+    const sign = (path: string, params: Record<string, string>) =>
+      twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + path, params);
+    const status = { MessageSid: sent.body.sid, MessageStatus: 'delivered', AccountSid: credentials.accountSid };
+    const inbound = { MessageSid: 'SM' + 'a'.repeat(32), From: '+33612345678', To: '+33700000000', Body: 'Merci' };
+
+    await webhook('/api/sms/webhooks/status', status, sign('/api/sms/webhooks/status', status)).expect(200);
+    await webhook('/api/sms/webhooks/status', status, sign('/api/sms/webhooks/status', status)).expect(200);
+    await webhook('/api/sms/webhooks/status', status, 'forged').expect(403);
+    await t.http.post('/api/sms/webhooks/inbound').type('form').send(inbound).expect(403);
+    await webhook('/api/sms/webhooks/inbound', inbound, sign('/api/sms/webhooks/inbound', inbound)).expect(200);
+
+    const text = await scrape();
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'accepted' })).toBe(2);
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'refused_signature' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'refused_signature' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'accepted' })).toBe(1);
+    expect(sample(text, 'sms_status_callbacks_total', { result: 'applied' })).toBe(1);
+    expect(
+      sample(text, 'sms_status_callbacks_total', { result: 'stale' }) ??
+        sample(text, 'sms_status_callbacks_total', { result: 'duplicate' }),
+    ).toBe(1);
+    // The callback moved the message to delivered: counted with its kind and category.
+    expect(sample(text, 'sms_messages_total', { kind: 'single', category: 'transactional', state: 'delivered' })).toBe(1);
+  });
+
+  it('counts a cancelled message', async () => {
+    const auth = { Authorization: `Bearer ${root}` };
+    const cancelled = { kind: 'single', category: 'transactional', state: 'cancelled' };
+    const before = sample(await scrape(), 'sms_messages_total', cancelled) ?? 0;
+    const later = await t.http
+      .post('/api/sms/send')
+      .set(auth)
+      .send({ to: '0612345678', message: 'Plus tard', sendAt: inHours(2) })
+      .expect(202);
+    await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth).expect(200);
+    expect(sample(await scrape(), 'sms_messages_total', cancelled)).toBe(before + 1);
+  });
+
+  it('counts the reminders sent, once the SMS has really gone', async () => {
     const auth = { Authorization: `Bearer ${root}` };
     const created = await t.http
       .post('/api/appointments')
@@ -158,7 +209,12 @@ describeEachDatabase('Metrics', (kind) => {
     const before = sample(await scrape(), 'appointment_reminders_sent_total') ?? 0;
     const result = await t.get(ReminderScheduler).scan();
     expect(result.claimed).toBe(1);
-    expect(sample(await scrape(), 'appointment_reminders_sent_total')).toBe(before + 1);
+    await vi.waitFor(async () => expect(sample(await scrape(), 'appointment_reminders_sent_total')).toBe(before + 1), {
+      timeout: 15_000,
+      interval: 100,
+    });
+    const appointment = await t.http.get(`/api/appointments/${created.body.id}`).set(auth).expect(200);
+    expect(appointment.body.reminderSentAt).toEqual(expect.any(String));
   });
 
   it('keeps a registry per app: two apps in one process count apart', async () => {

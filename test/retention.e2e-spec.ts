@@ -6,7 +6,9 @@ import { AuditLog } from '../src/audit/audit-log.entity.js';
 import { Clock } from '../src/common/clock.js';
 import { RetentionService } from '../src/retention/retention.service.js';
 import { PURGED, RETENTION_STEPS } from '../src/retention/retention-steps.js';
+import { SmsBatch, type SmsBatchStatus } from '../src/sms/sms-batch.entity.js';
 import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
+import { InboundSms } from '../src/sms/webhooks/inbound-sms.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
 
@@ -43,6 +45,31 @@ function journal(createdAt: Date): Partial<AuditLog> {
   };
 }
 
+function inbound(receivedAt: Date): Partial<InboundSms> {
+  return {
+    id: randomUUID(),
+    providerSid: `SM${randomUUID().replace(/-/g, '')}`,
+    from: '+33612345678',
+    to: '+33700000000',
+    body: 'Oui je serai là, merci',
+    receivedAt,
+  };
+}
+
+function batch(createdAt: Date, status: SmsBatchStatus): Partial<SmsBatch> {
+  return {
+    id: randomUUID(),
+    status,
+    message: 'Bonjour {{name}}, le cabinet du Dr Martin ferme le 24',
+    total: 2,
+    queued: 2,
+    invalid: 0,
+    duplicates: 0,
+    remaining: status === 'running' ? 2 : 0,
+    createdAt,
+  };
+}
+
 describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
   let t: TestApp;
   let dataSource: DataSource;
@@ -65,7 +92,10 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
   };
 
   const insertMany = async <T extends object>(target: new () => T, rows: Partial<T>[]) => {
-    for (let i = 0; i < rows.length; i += 100) await dataSource.getRepository(target).insert(rows.slice(i, i + 100) as never);
+    // Copies: TypeORM writes generated values back into the objects it inserts (on SQLite, not always to the
+    // row they belong to), and the tests compare against the originals.
+    const copies = rows.map((row) => ({ ...row }));
+    for (let i = 0; i < copies.length; i += 100) await dataSource.getRepository(target).insert(copies.slice(i, i + 100) as never);
   };
 
   beforeAll(async () => {
@@ -79,6 +109,8 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     vi.spyOn(t.get(Clock), 'now').mockReturnValue(NOW);
     await dataSource.getRepository(SmsMessage).clear();
     await dataSource.getRepository(AuditLog).clear();
+    await dataSource.getRepository(InboundSms).clear();
+    await dataSource.getRepository(SmsBatch).clear();
   });
   afterEach(() => vi.restoreAllMocks());
 
@@ -103,7 +135,8 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
 
     expect(report.steps.smsMessages).toEqual({ rows: 1_200, statements: 3 });
     // Three statements (500, 500, 200 rows), each bounded.
-    const purges = statements(/UPDATE "sms_messages"/);
+    // (The dispatcher runs its own UPDATEs on sms_messages meanwhile: only the purge sets purged_at.)
+    const purges = statements(/UPDATE "sms_messages" SET .*"purged_at" =/);
     expect(purges).toHaveLength(3);
     for (const sql of purges) expect(sql).toMatch(/ LIMIT 500\b/);
 
@@ -170,7 +203,14 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(left.slice(0, 2).map((e) => e.createdAt.getTime())).toEqual([ago(29).getTime(), ago(0).getTime()]);
     const entry = left[2];
     expect(entry.actorId).toBeNull();
-    expect(entry.metadata).toEqual({ retentionDays: 30, cutoff: ago(30).toISOString(), smsMessages: 1, auditLogs: 700 });
+    expect(entry.metadata).toEqual({
+      retentionDays: 30,
+      cutoff: ago(30).toISOString(),
+      smsMessages: 1,
+      smsBatches: 0,
+      inboundMessages: 0,
+      auditLogs: 700,
+    });
 
     // Readable through the journal's route like any entry.
     const res = await t.http
@@ -181,6 +221,36 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(res.body.items).toHaveLength(1);
   });
 
+  it('deletes old inbound messages (replies, STOP…) and keeps recent ones', async () => {
+    const old = Array.from({ length: 3 }, (_, i) => inbound(ago(31 + i)));
+    const recent = [inbound(ago(29)), inbound(ago(0))];
+    await insertMany(InboundSms, [...old, ...recent]);
+
+    const report = await t.get(RetentionService).purge();
+
+    expect(report.steps.inboundMessages).toEqual({ rows: 3, statements: 1 });
+    const left = await dataSource.getRepository(InboundSms).find();
+    expect(left.map((m) => m.id).sort()).toEqual(recent.map((m) => m.id).sort());
+    const [entry] = await dataSource.getRepository(AuditLog).findBy({ action: 'retention_purge' });
+    expect(entry.metadata).toMatchObject({ inboundMessages: 3, smsMessages: 0, smsBatches: 0, auditLogs: 0 });
+  });
+
+  it('removes the text of old batches once they are over, keeping their counts', async () => {
+    const over = [batch(ago(40), 'completed'), batch(ago(35), 'cancelled')];
+    const running = batch(ago(40), 'running');
+    const recent = batch(ago(3), 'completed');
+    await insertMany(SmsBatch, [...over, running, recent]);
+
+    const report = await t.get(RetentionService).purge();
+    const again = await t.get(RetentionService).purge();
+
+    expect(report.steps.smsBatches).toEqual({ rows: 2, statements: 1 });
+    expect(again.steps.smsBatches).toEqual({ rows: 0, statements: 1 });
+    const rows = new Map((await dataSource.getRepository(SmsBatch).find()).map((b) => [b.id, b]));
+    for (const b of over) expect(rows.get(b.id!)).toMatchObject({ message: PURGED, total: 2, queued: 2 });
+    for (const b of [running, recent]) expect(rows.get(b.id!)?.message).toBe(running.message);
+  });
+
   it('is idempotent: a second pass finds nothing, runs one statement per step and journals nothing', async () => {
     await insertMany(SmsMessage, [message(ago(31)), message(ago(32))]);
     await t.get(RetentionService).purge();
@@ -189,8 +259,17 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
 
     const again = await t.get(RetentionService).purge();
 
-    expect(again.steps).toEqual({ smsMessages: { rows: 0, statements: 1 }, auditLogs: { rows: 0, statements: 1 } });
-    expect(statements(/(UPDATE|DELETE FROM) "(sms_messages|audit_logs)"/)).toHaveLength(2);
+    expect(again.steps).toEqual({
+      smsMessages: { rows: 0, statements: 1 },
+      smsBatches: { rows: 0, statements: 1 },
+      inboundMessages: { rows: 0, statements: 1 },
+      auditLogs: { rows: 0, statements: 1 },
+    });
+    expect(
+      statements(
+        /UPDATE "sms_messages" SET .*"purged_at" =|UPDATE "sms_batches" SET "message" =|DELETE FROM "(sms_inbound_messages|audit_logs)"/,
+      ),
+    ).toHaveLength(4);
     expect(await dataSource.getRepository(AuditLog).count()).toBe(journaled);
   });
 

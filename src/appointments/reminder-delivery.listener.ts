@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
 import { Appointment } from './appointment.entity.js';
 
@@ -15,7 +16,10 @@ export const REMINDER_TEMPLATE = 'appointment_reminder';
  */
 @Injectable()
 export class ReminderDeliveryListener {
-  constructor(@InjectRepository(Appointment) private readonly appointments: Repository<Appointment>) {}
+  constructor(
+    @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @OnEvent(SMS_EVENTS.messageUpdated, { suppressErrors: false })
   async onMessageUpdated(input: SmsMessageUpdatedEvent | { payload: SmsMessageUpdatedEvent }): Promise<void> {
@@ -24,6 +28,11 @@ export class ReminderDeliveryListener {
     if (event.templateType !== REMINDER_TEMPLATE || event.relatedType !== 'appointment' || !event.relatedId) return;
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
-    await this.appointments.update({ id, reminderDueAt: IsNull(), reminderSentAt: IsNull() }, { reminderSentAt: new Date(event.at) });
+    const result = await this.appointments.update(
+      { id, reminderDueAt: IsNull(), reminderSentAt: IsNull() },
+      { reminderSentAt: new Date(event.at) },
+    );
+    // Counted once per reminder that really went (appointment_reminders_sent_total), as reminder_sent_at.
+    if (result.affected === 1) this.metrics.reminderSent();
   }
 }

@@ -6,7 +6,6 @@ import { Clock } from '../common/clock.js';
 import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
 import { DomainEvents } from '../events/domain-events.service.js';
-import { MetricsService } from '../metrics/metrics.service.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { APPOINTMENT_EVENTS, type AppointmentEvent } from './appointment.events.js';
 import { snapshot } from './appointments.service.js';
@@ -45,7 +44,6 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
-    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -83,7 +81,6 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       if (!(await this.claim(appointment, now, stillAhead))) continue;
       if (stillAhead) {
         claimed++;
-        this.metrics.reminderSent();
       } else {
         expired++;
         this.logger.warn(`Reminder for appointment ${appointment.id} dropped: it started at ${appointment.startsAt.toISOString()}`);

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
+import { sqliteGateClosed } from './transactions.js';
 
 /** One SQL statement with `?` placeholders (rewritten to `$n` for PostgreSQL; never put `?` in literals). */
 export interface Statement {
@@ -68,6 +69,8 @@ export class Atomic {
   async run<T>(work: () => Work<T>): Promise<T> {
     if (!this.postgres) {
       const db = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
+      // Not inside another module's open async transaction (runTransaction's gate): wait for its end.
+      for (let closed = sqliteGateClosed(); closed; closed = sqliteGateClosed()) await closed;
       return db.transaction(() => drive(work(), (statement) => this.sqlite(db, statement)))();
     }
     const runner = this.dataSource.createQueryRunner();

@@ -10,4 +10,15 @@ import { SmsStatusEvent } from '../sms/webhooks/sms-status-event.entity.js';
 import { User } from '../users/user.entity.js';
 
 /** Every entity, listed explicitly (TypeORM's glob loading breaks under Vitest). */
-export const ENTITIES = [User, AuditLog, SmsMessage, SmsBatch, Appointment, IdempotencyKey, SmsStatusEvent, InboundSms, SmsOptOut, DomainEvent];
+export const ENTITIES = [
+  User,
+  AuditLog,
+  SmsMessage,
+  SmsBatch,
+  Appointment,
+  IdempotencyKey,
+  SmsStatusEvent,
+  InboundSms,
+  SmsOptOut,
+  DomainEvent,
+];

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
+import { Atomic } from './atomic.js';
 import { installSqliteGate, runTransaction } from './transactions.js';
 
 /** SQLite behaviour of runTransaction: what TypeORM's shared better-sqlite3 runner gets wrong alone. */
@@ -49,6 +50,26 @@ describe('runTransaction on SQLite', () => {
     await expect(transaction).rejects.toThrow('rolled back');
     await outside;
     expect(await rows()).toEqual(['outside']);
+  });
+
+  it("keeps Atomic's synchronous transactions out of an open async one (they wait for its end)", async () => {
+    const atomic = new Atomic(db);
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const outside = open.then(() =>
+      atomic.run(function* () {
+        yield { sql: 'INSERT INTO t (name) VALUES (?)', params: ['atomic'] };
+      }),
+    );
+    const transaction = runTransaction(db, async (manager) => {
+      await insert('inside', manager);
+      opened();
+      await nextTurn();
+      throw new Error('rolled back');
+    });
+    await expect(transaction).rejects.toThrow('rolled back');
+    await outside;
+    expect(await rows()).toEqual(['atomic']);
   });
 
   it('runs concurrent transactions one after the other instead of nesting them', async () => {

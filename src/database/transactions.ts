@@ -49,6 +49,16 @@ async function exclusive<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * While one of our transactions is open and the caller is not part of it: a promise settled when it
+ * ends (wait, then ask again); else null. For code that runs statements synchronously on the shared
+ * better-sqlite3 connection (Atomic): checked right before, with no await in between, it keeps those
+ * statements out of an open async transaction.
+ */
+export function sqliteGateClosed(): Promise<void> | null {
+  return open && context.getStore() !== open.token ? open.ended : null;
+}
+
+/**
  * Makes this database's statements from outside the open transaction wait for its end (see
  * runTransaction). Installed at boot for the app's database (DomainEvents); idempotent; a no-op on
  * PostgreSQL.
@@ -61,7 +71,7 @@ export function installSqliteGate(dataSource: DataSource): void {
   gated.add(runner);
   const query = runner.query.bind(runner) as (...args: unknown[]) => Promise<unknown>;
   (runner as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args: unknown[]) => {
-    while (open && context.getStore() !== open.token) await open.ended;
+    for (let closed = sqliteGateClosed(); closed; closed = sqliteGateClosed()) await closed;
     return query(...args);
   };
 }

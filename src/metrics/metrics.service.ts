@@ -16,7 +16,7 @@ export type QueueProbe = () => Promise<QueueSnapshot>;
 /** A Prometheus text exposition appended to the scrape (BullMQ's own `exportPrometheusMetrics`). */
 export type ExternalExporter = () => Promise<string>;
 
-export type WebhookOutcome = 'accepted' | 'refused_signature' | 'duplicate' | 'invalid' | (string & {});
+export type WebhookOutcome = 'accepted' | 'refused_signature' | 'refused_not_configured';
 
 /** Route label for requests no route matched (a 404): never the raw URL, which would explode the series. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -77,6 +77,12 @@ export class MetricsService implements OnModuleDestroy {
     name: 'sms_webhooks_total',
     help: 'Twilio webhooks received, by type (status, inbound) and outcome (accepted, refused_signature…)',
     labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly statusCallbacks = new Counter({
+    name: 'sms_status_callbacks_total',
+    help: 'Signed status callbacks by what they did (applied, stale, duplicate, unknown_message)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
   private readonly reminders = new Counter({
@@ -140,6 +146,11 @@ export class MetricsService implements OnModuleDestroy {
   /** A Twilio webhook's outcome. */
   webhook(outcome: WebhookOutcome, type = 'status'): void {
     this.webhooks.inc({ type, outcome });
+  }
+
+  /** What an accepted status callback did to its message. */
+  statusCallback(result: string): void {
+    this.statusCallbacks.inc({ result });
   }
 
   reminderSent(): void {

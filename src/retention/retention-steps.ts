@@ -1,3 +1,5 @@
+import { SMS_QUEUED, SMS_SENDING } from '../sms/sms-message.entity.js';
+
 /** What a purged message's number and text become (the columns are NOT NULL; the row stays for statistics). */
 export const PURGED = '[purged]';
 
@@ -22,19 +24,19 @@ export interface DeleteStep extends StepBase {
 /**
  * Keeps old rows but overwrites their personal columns (`set`: column → value, null allowed where the column is
  * nullable) and stamps `marker`, so a row is purged once and the next run skips it (index `timeColumn` where
- * `marker` is null).
+ * `marker` is null). Without a marker (small tables), a row counts as purged once its first `set` column holds
+ * its value.
  */
 export interface ScrubStep extends StepBase {
   kind: 'scrub';
   set: Record<string, string | null>;
-  marker: string;
+  marker?: string;
 }
 
 export type PurgeStep = DeleteStep | ScrubStep;
 
 /**
- * Everything data retention purges, in order. A new table holding personal data gets one line here (e.g. a
- * `delete` step for inbound messages by `received_at`).
+ * Everything data retention purges, in order. A new table holding personal data gets one entry here.
  */
 export const RETENTION_STEPS: readonly PurgeStep[] = [
   {
@@ -46,9 +48,27 @@ export const RETENTION_STEPS: readonly PurgeStep[] = [
     timeColumn: 'created_at',
     marker: 'purged_at',
     set: { to: PURGED, body: PURGED, error_message: null },
-    // A message still waiting to leave (sent later, or between retries) keeps its data until it has gone.
+    // A message still ours to send (the outbox: queued or sending, no provider SID yet: sent later, or between
+    // retries) keeps its data until it has gone; so does one whose planned time is not yet past the cutoff.
     where: (bind, cutoff) =>
-      `NOT ("provider_sid" IS NULL AND "status" IN ('queued', 'sending')) AND ("not_before" IS NULL OR "not_before" < ${bind(cutoff)})`,
+      `NOT ("provider_sid" IS NULL AND "status" IN (${bind(SMS_QUEUED)}, ${bind(SMS_SENDING)})) AND ("not_before" IS NULL OR "not_before" < ${bind(cutoff)})`,
+  },
+  {
+    // A bulk's text as written (before {{name}} is filled in; each message has its own copy): once the batch is
+    // over. Its counts, state and times stay.
+    name: 'smsBatches',
+    kind: 'scrub',
+    table: 'sms_batches',
+    timeColumn: 'created_at',
+    set: { message: PURGED },
+    where: () => `"status" <> 'running'`,
+  },
+  {
+    // SMS clients sent us (replies, STOP…): number and text. The opt-out list itself is kept (consent records).
+    name: 'inboundMessages',
+    kind: 'delete',
+    table: 'sms_inbound_messages',
+    timeColumn: 'received_at',
   },
   {
     // The journal: its metadata holds numbers and messages, its rows staff emails and IPs.

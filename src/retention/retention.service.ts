@@ -160,17 +160,21 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
       const conditions = `${time} < ${bind(cutoff)}${step.where ? ` AND (${step.where(bind, cutoff)})` : ''}`;
       return { sql: wrap(chunk(conditions), (ids) => `DELETE FROM ${table} WHERE "id" IN (${ids})`), params };
     }
-    const marker = quote(step.marker);
     // Assignments first: on SQLite they come first in the text; pg's placeholders are numbered, any order works.
-    const assignments = [
-      ...Object.entries(step.set).map(([column, value]) => `${quote(column)} = ${bind(value)}`),
-      `${marker} = ${bind(now)}`,
-    ];
-    const conditions = `${marker} IS NULL AND ${time} < ${bind(cutoff)}${step.where ? ` AND (${step.where(bind, cutoff)})` : ''}`;
-    const sql = wrap(
-      chunk(conditions),
-      (ids) => `UPDATE ${table} SET ${assignments.join(', ')} WHERE "id" IN (${ids}) AND ${marker} IS NULL`,
-    );
+    const entries = Object.entries(step.set);
+    const assignments = entries.map(([column, value]) => `${quote(column)} = ${bind(value)}`);
+    let pending: string;
+    if (step.marker) {
+      assignments.push(`${quote(step.marker)} = ${bind(now)}`);
+      pending = `${quote(step.marker)} IS NULL`;
+    } else {
+      const [column, value] = entries[0];
+      pending = value === null ? `${quote(column)} IS NOT NULL` : `${quote(column)} <> ${bind(value)}`;
+    }
+    const conditions = `${pending} AND ${time} < ${bind(cutoff)}${step.where ? ` AND (${step.where(bind, cutoff)})` : ''}`;
+    // On SQLite the outer `pending` repeats after the subquery: bind its value again there.
+    const outer = step.marker ? pending : entries[0][1] === null ? pending : `${quote(entries[0][0])} <> ${bind(entries[0][1])}`;
+    const sql = wrap(chunk(conditions), (ids) => `UPDATE ${table} SET ${assignments.join(', ')} WHERE "id" IN (${ids}) AND ${outer}`);
     return { sql, params };
   }
 }

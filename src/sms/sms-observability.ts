@@ -6,14 +6,13 @@ import { AppConfig } from '../config/app-config.js';
 import { ReadinessIndicator, ReadinessRegistry, ReadinessState } from '../health/readiness.registry.js';
 import { MetricsService, QueueSnapshot } from '../metrics/metrics.service.js';
 import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
-import { SmsMessage } from './sms-message.entity.js';
-
-/** Our own "waiting to leave" state in sms_messages (Twilio's `queued` comes with a SID). */
-export const SMS_QUEUED = 'queued';
+import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
+import { SMS_QUEUED, SmsMessage } from './sms-message.entity.js';
 
 /**
- * What the SMS side tells operations: the queue gauges Prometheus reads at each scrape (three indexed
- * queries on sms_messages), and whether the provider is configured (GET /api/health/ready).
+ * What the SMS side tells operations: the queue gauges Prometheus reads at each scrape (indexed queries
+ * on sms_messages; with BullMQ, its own exposition too), and for GET /api/health/ready whether the
+ * provider is configured and the dispatcher running.
  */
 @Injectable()
 export class SmsObservability implements OnModuleInit, ReadinessIndicator {
@@ -26,11 +25,16 @@ export class SmsObservability implements OnModuleInit, ReadinessIndicator {
     private readonly readinessRegistry: ReadinessRegistry,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    @Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue,
   ) {}
 
   onModuleInit(): void {
     this.metrics.setQueueProbe(() => this.queueSnapshot());
     this.readinessRegistry.register(this);
+    // The dispatcher is ready between the queue's start (application bootstrap) and its stop.
+    this.readinessRegistry.register({ readinessName: 'dispatcher', readiness: () => this.queue.readiness() });
+    const exportMetrics = this.queue.exportMetrics?.bind(this.queue);
+    if (exportMetrics) this.metrics.addExporter('bullmq', exportMetrics);
   }
 
   /** Twilio with its credentials and sender (checked at boot), or dry-run chosen explicitly or outside production. */

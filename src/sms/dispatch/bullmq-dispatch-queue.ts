@@ -29,6 +29,7 @@ export class BullmqDispatchQueue implements DispatchQueue {
   private queue!: Queue<SendJob>;
   private worker!: Worker<SendJob>;
   private sweeper: NodeJS.Timeout | null = null;
+  private running = false;
 
   constructor(
     private readonly redisUrl: string,
@@ -59,9 +60,22 @@ export class BullmqDispatchQueue implements DispatchQueue {
     this.sweeper = setInterval(() => void this.sweep(), Math.max(1000, this.config.pollIntervalMs * 5));
     this.sweeper.unref();
     void this.sweep();
+    this.running = true;
+  }
+
+  readiness(): { ready: boolean; detail: string } {
+    if (!this.running) return { ready: false, detail: 'BullMQ dispatcher not started' };
+    if (!this.worker.isRunning()) return { ready: false, detail: 'BullMQ worker not running' };
+    return { ready: true, detail: `bullmq, queue ${this.config.queueName}` };
+  }
+
+  /** BullMQ's own exposition: jobs by state, completed and failed totals. */
+  exportMetrics(): Promise<string> {
+    return this.running ? this.queue.exportPrometheusMetrics() : Promise.resolve('');
   }
 
   async stop(): Promise<void> {
+    this.running = false;
     if (this.sweeper) clearInterval(this.sweeper);
     await this.worker?.close();
     await this.queue?.close();

@@ -11,4 +11,8 @@ export interface DispatchQueue {
   notify(messages: readonly { id: string; notBefore: Date | null }[]): void;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** GET /api/health/ready's `dispatcher`: started and not stopped (BullMQ: its worker running too). */
+  readiness(): { ready: boolean; detail: string };
+  /** The queue's own Prometheus exposition, appended to GET /api/metrics (BullMQ only). */
+  exportMetrics?(): Promise<string>;
 }

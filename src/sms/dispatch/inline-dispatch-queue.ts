@@ -49,6 +49,10 @@ export class InlineDispatchQueue implements DispatchQueue {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  readiness(): { ready: boolean; detail: string } {
+    return this.running ? { ready: true, detail: 'inline, running' } : { ready: false, detail: 'inline dispatcher not running' };
+  }
+
   notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
     let soonest = Infinity;
     for (const m of messages) soonest = Math.min(soonest, m.notBefore?.getTime() ?? 0);

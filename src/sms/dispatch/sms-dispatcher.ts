@@ -168,6 +168,8 @@ export class SmsDispatcher {
 
   /** After a final state is committed: journal, event, waiters, and the batch's end. */
   async afterFinal(message: SmsMessage, at: Date, finishedBatchId?: string): Promise<void> {
+    // Sent and failed were counted when stored; a cancellation comes here straight from its UPDATE.
+    if (message.status === SMS_CANCELLED) this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', SMS_CANCELLED);
     try {
       if (message.kind !== SmsKind.Bulk) await this.journal(message);
       const event: SmsMessageUpdatedEvent = {

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { Clock } from '../../common/clock.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
 import { SqlParams } from '../../database/sql.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
@@ -57,6 +58,7 @@ export class DeliveryStatusService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly optOuts: OptOutService,
+    private readonly metrics: MetricsService,
   ) {
     this.postgres = dataSource.driver.options.type === 'postgres';
   }
@@ -75,6 +77,9 @@ export class DeliveryStatusService {
 
   async apply(callback: StatusCallback): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null }> {
     const result = await this.record(callback);
+    // sms_messages_total: a message moved to a delivery state (delivered, undelivered…).
+    if (result.outcome === 'applied' && result.kind)
+      this.metrics.smsStateChanged(result.kind, result.category ?? 'transactional', callback.status);
     // Twilio refused the number as unsubscribed (21610): it is on our list too from now on.
     if (result.outcome !== 'duplicate' && result.to && callback.errorCode === TWILIO_UNSUBSCRIBED)
       await this.optOuts.optOut(result.to, { source: OptOutSource.Twilio21610, reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)` });
@@ -90,17 +95,18 @@ export class DeliveryStatusService {
 
   private record(
     callback: StatusCallback,
-  ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string }> {
+  ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string; kind?: string; category?: string }> {
     const now = this.receivedAt();
     return this.dataSource.transaction(async (manager) => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
       const found = await runner.query(
-        `SELECT "id", "status", "to" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
+        `SELECT "id", "status", "to", "kind", "category" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
         find.values,
         true,
       );
-      const message = (found.records?.[0] as { id: string; status: string; to: string } | undefined) ?? null;
+      const message =
+        (found.records?.[0] as { id: string; status: string; to: string; kind: string; category: string } | undefined) ?? null;
 
       const eventId = randomUUID();
       const insert = new SqlParams(this.postgres);
@@ -129,7 +135,14 @@ export class DeliveryStatusService {
 
       const moved = await this.moveForward(runner, message.id, eventId, callback.status, callback.errorCode, now);
       return moved
-        ? { outcome: 'applied' as const, messageId: message.id, status: callback.status, to: message.to }
+        ? {
+            outcome: 'applied' as const,
+            messageId: message.id,
+            status: callback.status,
+            to: message.to,
+            kind: message.kind,
+            category: message.category,
+          }
         : { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
     });
   }

@@ -2,6 +2,7 @@ import { Body, Controller, createParamDecorator, ExecutionContext, Header, HttpC
 import { ApiBadRequestResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
 import { DeliveryStatusService } from './delivery-status.service.js';
 import { InboundSmsService } from './inbound-sms.service.js';
 import { TwilioWebhook } from './twilio-signature.guard.js';
@@ -20,6 +21,7 @@ export class SmsWebhooksController {
   constructor(
     private readonly statuses: DeliveryStatusService,
     private readonly inbound: InboundSmsService,
+    private readonly metrics: MetricsService,
   ) {}
 
   @Post('status')
@@ -37,8 +39,11 @@ export class SmsWebhooksController {
   })
   @ApiOkResponse({ type: StatusCallbackResultDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'MessageSid or MessageStatus missing or malformed' })
-  status(@Body() form: Record<string, unknown>, @IdempotencyToken() token?: string) {
-    return this.statuses.apply(this.statuses.parse(form, token));
+  async status(@Body() form: Record<string, unknown>, @IdempotencyToken() token?: string) {
+    const result = await this.statuses.apply(this.statuses.parse(form, token));
+    this.metrics.webhook('accepted', 'status');
+    this.metrics.statusCallback(result.outcome);
+    return result;
   }
 
   @Post('inbound')
@@ -54,6 +59,8 @@ export class SmsWebhooksController {
   @ApiOkResponse({ type: TwimlResponseDto, description: 'TwiML (text/xml)' })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'MessageSid or From missing or malformed' })
   async inboundMessage(@Body() form: Record<string, unknown>): Promise<string> {
-    return (await this.inbound.receive(form)).twiml;
+    const { twiml } = await this.inbound.receive(form);
+    this.metrics.webhook('accepted', 'inbound');
+    return twiml;
   }
 }
