@@ -103,7 +103,10 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
       .set(auth())
       .send({ clientName: 'Jean Dupont', clientPhone: phone, startsAt })
       .expect(201);
-    await t.http.post(`/api/appointments/${created.body.id}/confirm`).set(auth()).expect((r) => expect([200, 201]).toContain(r.status));
+    await t.http
+      .post(`/api/appointments/${created.body.id}/confirm`)
+      .set(auth())
+      .expect((r) => expect([200, 201]).toContain(r.status));
     let messages: { type: string; status: string; errorCode: string }[] = [];
     for (let i = 0; i < 100 && !messages.length; i++) {
       messages = (await t.http.get(`/api/appointments/${created.body.id}`).set(auth()).expect(200)).body.messages;
@@ -117,7 +120,10 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
     const phone = TWILIO_MAGIC_NUMBERS.unsubscribed;
     const first = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' });
     expect(first.body.code).toBe('21610');
-    const list = await t.http.get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`).set(auth()).expect(200);
+    const list = await t.http
+      .get(`/api/sms/opt-outs?phone=${encodeURIComponent(phone)}`)
+      .set(auth())
+      .expect(200);
     expect(list.body.items).toEqual([expect.objectContaining({ phone, source: 'twilio_21610' })]);
     const before = sentTo(phone).length;
     const second = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Bonjour' }).expect(409);
