@@ -16,7 +16,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
-import { ask, baseEnv, freePort, HarnessError, onCleanup, runCleanups, startApp, startTsChild, waitForOk } from './processes.js';
+import { ask, baseEnv, freePort, HarnessError, onCleanup, runBenchmark, startApp, startTsChild, waitForOk } from './processes.js';
 
 const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--latencies 50,200] [--rate 500] [--concurrency 50]
                            [--databases sqlite,postgres] [--modes inline,bullmq] [--redis-url redis://127.0.0.1:6379]
@@ -244,23 +244,4 @@ async function main(): Promise<number> {
   return problems ? 2 : 0;
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every child process`);
-    void runCleanups().finally(() => process.exit(code));
-  });
-}
-
-try {
-  process.exitCode = await main();
-} catch (error) {
-  console.error(
-    `\nbench:bulk failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
-  );
-  process.exitCode = 1;
-} finally {
-  await runCleanups();
-}
+await runBenchmark('bench:bulk', main);

@@ -31,6 +31,31 @@ export async function runCleanups(): Promise<void> {
   }
 }
 
+/**
+ * Runs a benchmark's main: its exit code becomes the process's, every clean-up step runs at the end,
+ * and on SIGINT / SIGTERM as well (children stopped before the process exits).
+ */
+export async function runBenchmark(name: string, main: () => Promise<number>): Promise<void> {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping every child process and cleaning up`);
+      void runCleanups().finally(() => process.exit(code));
+    });
+  }
+  try {
+    process.exitCode = await main();
+  } catch (error) {
+    const detail = error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error);
+    console.error(`\n${name} failed: ${detail}`);
+    process.exitCode = 1;
+  } finally {
+    await runCleanups();
+  }
+}
+
 // Last resort when the process exits without awaiting runCleanups (process.exit elsewhere).
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');

@@ -21,7 +21,7 @@ import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { DomainEvents, UnitOfWork } from '../src/events/domain-events.service.js';
 import { createDatabase } from './database.js';
-import { HarnessError, onCleanup, runCleanups } from './processes.js';
+import { HarnessError, onCleanup, runBenchmark } from './processes.js';
 import {
   deleteAppointments,
   dueAppointments,
@@ -478,23 +478,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void runCleanups().finally(() => process.exit(code));
-  });
-}
-
-try {
-  process.exitCode = await main();
-} catch (error) {
-  console.error(
-    `\nbench:reminders failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
-  );
-  process.exitCode = 1;
-} finally {
-  await runCleanups();
-}
+await runBenchmark('bench:reminders', main);

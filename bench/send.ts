@@ -19,7 +19,7 @@ import {
   freePort,
   HarnessError,
   onCleanup,
-  runCleanups,
+  runBenchmark,
   startApp,
   startTsChild,
   waitForOk,
@@ -202,23 +202,4 @@ async function main(): Promise<number> {
   return printReport(rows, ratios) ? 0 : 2;
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every child process`);
-    void runCleanups().finally(() => process.exit(code));
-  });
-}
-
-try {
-  process.exitCode = await main();
-} catch (error) {
-  console.error(
-    `\nbench:send failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
-  );
-  process.exitCode = 1;
-} finally {
-  await runCleanups();
-}
+await runBenchmark('bench:send', main);

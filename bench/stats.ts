@@ -18,7 +18,7 @@ import type { DatabaseConfig } from '../src/config/app-config.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { SmsStatsQueryDto } from '../src/sms/stats/stats-query.dto.js';
 import { createDatabase } from './database.js';
-import { HarnessError, onCleanup, runCleanups } from './processes.js';
+import { HarnessError, onCleanup, runBenchmark } from './processes.js';
 
 // @nestjs/common's deep imports trip ts-node's ESM resolver: the same fix as bench/reminders.ts, then
 // import the service (a static import would resolve before the hook is registered).
@@ -171,23 +171,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void runCleanups().finally(() => process.exit(code));
-  });
-}
-
-try {
-  process.exitCode = await main();
-} catch (error) {
-  console.error(
-    `\nbench:stats failed: ${error instanceof HarnessError ? error.message : error instanceof Error ? error.stack : String(error)}`,
-  );
-  process.exitCode = 1;
-} finally {
-  await runCleanups();
-}
+await runBenchmark('bench:stats', main);
