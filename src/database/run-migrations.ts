@@ -42,7 +42,7 @@ interface SqliteLockFile {
   exec(sql: string): void;
   close(): void;
 }
-const openSqlite = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteLockFile;
+const openSqlite = createRequire(import.meta.url)('better-sqlite3') as new (path: string, options: { timeout: number }) => SqliteLockFile;
 
 /** How long a booting instance waits for another one's migrations before giving up. */
 const MIGRATIONS_LOCK_WAIT_MS = 120_000;
@@ -69,9 +69,11 @@ async function withMigrationLock<T>(options: DataSourceOptions, work: () => Prom
 
 async function withSqliteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
   if (path === ':memory:') return work();
-  const lock = new openSqlite(`${path}-migrations-lock`);
+  // timeout 0: better-sqlite3's default busy timeout (5 s) would wait synchronously, blocking the
+  // event loop, so an instance sharing this process (or this instance's own work) could not progress.
+  const lock = new openSqlite(`${path}-migrations-lock`, { timeout: 0 });
   try {
-    // Polled without busy_timeout: better-sqlite3 would wait synchronously, blocking the event loop.
+    // Polled instead, without blocking.
     const deadline = Date.now() + MIGRATIONS_LOCK_WAIT_MS;
     for (;;) {
       try {
