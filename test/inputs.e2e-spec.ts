@@ -1,14 +1,12 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
-import { AppModule } from '../src/app.module.js';
 import { Public } from '../src/common/decorators/public.decorator.js';
-import { AllExceptionsFilter } from '../src/common/filters/all-exceptions.filter.js';
 import { SmsModule } from '../src/sms/sms.module.js';
 import { SmsService } from '../src/sms/sms.service.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
-import { baseEnvironment, ROOT_EMAIL, TestApp, twilioEnvironment } from './support/test-app.js';
+import { startAppWithModule } from './support/app-with-module.js';
+import { ROOT_EMAIL, TestApp } from './support/test-app.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const nested = (levels: number) => `{"email":${'['.repeat(levels)}${']'.repeat(levels)},"password":"x"}`;
@@ -316,20 +314,8 @@ describeEachDatabase('SMS errors from any module (app-wide mapping)', (kind) => 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
     db = await createTestDatabase(kind);
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        AppModule.forRoot({
-          overrides: { ...baseEnvironment(db.url), ...twilioEnvironment(standIn, credentials.authToken) },
-          ignoreEnvFile: true,
-        }),
-        DossierHttpModule,
-      ],
-    }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
-    // What createApp installs app-wide; the controller above has no filter of its own.
-    app.useGlobalFilters(new AllExceptionsFilter());
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+    // With the app-wide filter createApp installs; the controller above has no filter of its own.
+    app = await startAppWithModule(db, standIn, credentials.authToken, DossierHttpModule, { withAppFilter: true });
   });
   afterAll(async () => {
     await app?.close();

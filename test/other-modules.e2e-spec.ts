@@ -1,12 +1,10 @@
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import { AppModule } from '../src/app.module.js';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AuditService } from '../src/audit/audit.service.js';
 import { AuditAction } from '../src/audit/audit-action.enum.js';
 import { SmsInputError, SmsSendError } from '../src/sms/sms-exceptions.js';
 import { DossierNotifier, DossiersModule } from './examples/dossier-notifier.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
-import { baseEnvironment, twilioEnvironment } from './support/test-app.js';
+import { startAppWithModule } from './support/app-with-module.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 describeEachDatabase('Another module sending through SmsService (README example)', (kind) => {
@@ -19,17 +17,7 @@ describeEachDatabase('Another module sending through SmsService (README example)
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
     db = await createTestDatabase(kind);
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        AppModule.forRoot({
-          overrides: { ...baseEnvironment(db.url), ...twilioEnvironment(standIn, credentials.authToken) },
-          ignoreEnvFile: true,
-        }),
-        DossiersModule,
-      ],
-    }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
-    await app.init();
+    app = await startAppWithModule(db, standIn, credentials.authToken, DossiersModule);
     sut = app.get(DossierNotifier);
   });
   afterAll(async () => {
