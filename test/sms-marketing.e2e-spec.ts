@@ -1,87 +1,212 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { DateTime } from 'luxon';
+import { DataSource, In, IsNull } from 'typeorm';
+import { inject } from 'vitest';
 import { Clock } from '../src/common/clock.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { PublicHolidays } from '../src/sms/marketing/marketing-rules.js';
+import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
-import { waitForBatch } from './support/dispatch.js';
+import { dispatchEnvironment, dropQueue, uniqueQueueName, waitForBatch, type DispatchMode } from './support/dispatch.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
+const redisUrl = inject('redisUrl');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const holidays = new PublicHolidays('FR');
 
-/** The next Saturday 21:00 in Paris, at least two days ahead (a non-holiday Monday follows it in these tests' years). */
-function nextSaturdayEvening(): DateTime {
+/** The first day at least two days ahead, in Paris, that `fits` (the tests' Clock runs ahead of the real time). */
+function nextDay(fits: (day: DateTime) => boolean): DateTime {
   let day = DateTime.now().setZone('Europe/Paris').plus({ days: 2 }).startOf('day');
-  while (day.weekday !== 6) day = day.plus({ days: 1 });
-  return day.set({ hour: 21 });
+  while (!fits(day)) day = day.plus({ days: 1 });
+  return day;
 }
 
+/** A Saturday whose Monday is an ordinary day (not Easter or Whit Monday…). */
+const nextSaturday = () => nextDay((d) => d.weekday === 6 && !holidays.on(d.plus({ days: 2 })));
+/** A weekday (Monday to Friday) that is open, and so is the next day. */
+const nextOpenWeekdayBeforeOpenDay = () => nextDay((d) => d.weekday <= 5 && !holidays.on(d) && !holidays.on(d.plus({ days: 1 })));
+
+const iso = (at: DateTime) => at.toUTC().toISO();
+
 describeEachDatabase('Marketing batches and the French rules', (kind) => {
-  const credentials = testTwilioCredentials();
-  let standIn: TwilioStandIn;
-  let t: TestApp;
-  let admin: string;
-  const auth = () => ({ Authorization: `Bearer ${admin}` });
+  describe.each<DispatchMode>(['inline', 'bullmq'])('%s', (mode) => {
+    const skip = mode === 'bullmq' && !redisUrl;
+    const credentials = testTwilioCredentials();
+    const queueName = uniqueQueueName();
+    let standIn: TwilioStandIn;
+    let t: TestApp;
+    let admin: string;
+    let redis: Redis | null = null;
+    let queue: Queue | null = null;
+    const auth = () => ({ Authorization: `Bearer ${admin}` });
+    const posts = () => standIn.requests.filter((r) => r.method === 'POST');
+    const setClock = (at: DateTime) => vi.spyOn(t.get(Clock), 'now').mockReturnValue(at.toJSDate());
 
-  beforeAll(async () => {
-    standIn = await TwilioStandIn.start(credentials);
-    t = await TestApp.start(kind, {
-      ...twilioEnvironment(standIn, credentials.authToken),
-      SMS_MARKETING_STOP_MENTION: 'STOP au 36111',
-      SMS_POLL_INTERVAL_MS: '100',
+    beforeAll(async () => {
+      if (skip) return;
+      standIn = await TwilioStandIn.start(credentials);
+      t = await TestApp.start(kind, {
+        ...twilioEnvironment(standIn, credentials.authToken),
+        ...dispatchEnvironment(mode, redisUrl, queueName),
+        SMS_MARKETING_STOP_MENTION: 'STOP au 36111',
+        SMS_POLL_INTERVAL_MS: '100',
+        // One message at a time: the window can close between two messages of a batch, deterministically.
+        SMS_MAX_CONCURRENCY: '1',
+      });
+      admin = (await t.userWithRole(Role.Admin)).token;
+      if (mode === 'bullmq') {
+        redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+        queue = new Queue(queueName, { connection: redis });
+      }
     });
-    admin = (await t.userWithRole(Role.Admin)).token;
-  });
-  afterAll(async () => {
-    vi.restoreAllMocks();
-    await t?.close();
-    await standIn?.stop();
-  });
-  afterEach(() => vi.restoreAllMocks());
+    afterAll(async () => {
+      vi.restoreAllMocks();
+      await queue?.close();
+      await redis?.quit();
+      await t?.close();
+      await standIn?.stop();
+      if (mode === 'bullmq') await dropQueue(redisUrl, queueName);
+    });
+    beforeEach(() => standIn?.reset());
+    afterEach(() => vi.restoreAllMocks());
 
-  it('a marketing batch accepted at 21:00 on a Saturday waits for Monday 08:00, carrying the mention (counted in its segments)', async () => {
-    let saturday = nextSaturdayEvening();
-    // A public holiday on the Monday (Easter, Whit Monday…) would move the opening: take the next weekend then.
-    const holidays = new PublicHolidays('FR');
-    while (holidays.on(saturday.plus({ days: 2 }))) saturday = saturday.plus({ weeks: 1 });
-    vi.spyOn(t.get(Clock), 'now').mockReturnValue(saturday.toJSDate());
-    const message = 'Soldes : -20 % ce lundi'.padEnd(150, '.');
-    const res = await t.http
-      .post('/api/sms/bulk')
-      .set(auth())
-      .send({ category: 'marketing', recipients: [{ phone: '0612345678' }, { phone: '0687654321' }], message })
-      .expect(202);
-    const monday = saturday.plus({ days: 2 }).set({ hour: 8 });
-    expect(res.body).toMatchObject({ category: 'marketing', queued: 2, notBefore: monday.toUTC().toISO(), stopMentionAppended: true });
-    // 150 characters + "\nSTOP au 36111" go past 160: two segments each.
-    expect(res.body.segments).toBe(4);
-    const batch = await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200);
-    expect(batch.body.notBefore).toBe(monday.toUTC().toISO());
-    const messages = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
-    for (const m of messages.body.items)
-      expect(m).toMatchObject({ body: `${message}\nSTOP au 36111`, category: 'marketing', status: 'queued' });
-    await sleep(500);
-    expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
-  });
+    /**
+     * The outbox's `notBefore` runs on the real time, the marketing window on the Clock (ahead of it here).
+     * Once the Clock is moved, this makes the batch's waiting rows due now, as the days passing would (with
+     * BullMQ, their delayed jobs are promoted), and waits until the dispatcher has looked at each of them:
+     * sent, or held again (its notBefore moved back to the next opening).
+     */
+    async function dueNow(batchId: string): Promise<void> {
+      const repository = t.get(DataSource).getRepository(SmsMessage);
+      const waiting = await repository.findBy({ batchId, status: 'queued', providerSid: IsNull() });
+      const now = new Date();
+      await repository.update({ id: In(waiting.map((m) => m.id)) }, { notBefore: now });
+      await queue?.promoteJobs();
+      t.app.get<symbol, DispatchQueue>(DISPATCH_QUEUE).notify(waiting.map((m) => ({ id: m.id, notBefore: null })));
+      await vi.waitFor(
+        async () => {
+          const rows = await repository.findBy({ id: In(waiting.map((m) => m.id)) });
+          // Still waiting (no SID: Twilio's own `queued` is a sent message) means held again.
+          for (const row of rows)
+            if (row.status === 'queued' && !row.providerSid) expect(row.notBefore!.getTime(), row.id).toBeGreaterThan(now.getTime());
+        },
+        { timeout: 15_000, interval: 50 },
+      );
+    }
 
-  it('a transactional batch at the same hour is not held, and carries no mention', async () => {
-    vi.spyOn(t.get(Clock), 'now').mockReturnValue(nextSaturdayEvening().toJSDate());
-    const res = await t.http
-      .post('/api/sms/bulk')
-      .set(auth())
-      .send({ recipients: [{ phone: '0611111111' }], message: 'Le cabinet sera fermé lundi' })
-      .expect(202);
-    expect(res.body).toMatchObject({ category: 'transactional', notBefore: null, stopMentionAppended: false });
-    await waitForBatch(t, admin, res.body.batchId);
-    expect(standIn.requests.filter((r) => r.method === 'POST').map((r) => r.form?.Body)).toContain('Le cabinet sera fermé lundi');
-  });
+    const messages = async (batchId: string) =>
+      (await t.http.get(`/api/sms/bulk/${batchId}/messages`).set(auth()).expect(200)).body.items as Record<string, unknown>[];
 
-  it('keeps a mention already in the text', async () => {
-    const res = await t.http
-      .post('/api/sms/bulk')
-      .set(auth())
-      .send({ category: 'marketing', recipients: [{ phone: '0622222222' }], message: 'Promo ! Stop au 36111' })
-      .expect(202);
-    expect(res.body.stopMentionAppended).toBe(false);
+    describe.skipIf(skip)(skip ? 'skipped: no Redis in this run' : 'rules', () => {
+      it('a marketing batch accepted at 21:00 on a Saturday leaves on Monday 08:00, carrying the mention (counted in its segments); not on Sunday', async () => {
+        const saturday = nextSaturday().set({ hour: 21 });
+        const sunday = saturday.plus({ days: 1 }).set({ hour: 12 });
+        const monday = saturday.plus({ days: 2 }).set({ hour: 8 });
+        setClock(saturday);
+        const message = 'Soldes : -20 % ce lundi'.padEnd(150, '.');
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0612345678' }, { phone: '0687654321' }], message })
+          .expect(202);
+        const { batchId } = res.body;
+        expect(res.body).toMatchObject({ category: 'marketing', queued: 2, notBefore: iso(monday), stopMentionAppended: true });
+        // 150 characters + "\nSTOP au 36111" go past 160: two segments each.
+        expect(res.body.segments).toBe(4);
+        const batch = await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200);
+        expect(batch.body).toMatchObject({ notBefore: iso(monday), nextSendAt: iso(monday) });
+        for (const m of await messages(batchId))
+          expect(m).toMatchObject({ body: `${message}\nSTOP au 36111`, category: 'marketing', status: 'queued' });
+        await sleep(500);
+        expect(posts()).toHaveLength(0);
+
+        // Sunday noon: even claimed by the dispatcher, they do not leave; held until Monday 08:00, no attempt spent.
+        setClock(sunday);
+        await dueNow(batchId);
+        expect(posts()).toHaveLength(0);
+        for (const m of await messages(batchId))
+          expect(m).toMatchObject({ status: 'queued', notBefore: iso(monday), attempts: 0, lastAttemptAt: null, providerSid: null });
+        const held = await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200);
+        expect(held.body).toMatchObject({ status: 'running', startedAt: null, nextSendAt: iso(monday), counts: { queued: 2 } });
+
+        // Monday 08:00: they leave, with the mention.
+        setClock(monday);
+        await dueNow(batchId);
+        const done = await waitForBatch(t, admin, batchId);
+        expect(done).toMatchObject({ status: 'completed', counts: { sent: 2 }, nextSendAt: null });
+        expect(posts().map((r) => r.form.Body)).toEqual([`${message}\nSTOP au 36111`, `${message}\nSTOP au 36111`]);
+        expect(
+          posts()
+            .map((r) => r.form.To)
+            .sort(),
+        ).toEqual(['+33612345678', '+33687654321']);
+        for (const m of await messages(batchId)) expect(m).toMatchObject({ attempts: 1 });
+      });
+
+      it('a marketing batch still sending at 20:00 stops there: the rest is held until 08:00 the next day, then sent', async () => {
+        const friday = nextOpenWeekdayBeforeOpenDay();
+        const open = friday.set({ hour: 19, minute: 59 });
+        const closed = friday.set({ hour: 20, minute: 0, second: 30 });
+        const nextOpening = friday.plus({ days: 1 }).set({ hour: 8 });
+        // The window closes once two messages have reached Twilio.
+        vi.spyOn(t.get(Clock), 'now').mockImplementation(() => (posts().length >= 2 ? closed : open).toJSDate());
+        const recipients = ['0611000001', '0611000002', '0611000003', '0611000004'].map((phone) => ({ phone }));
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients, message: 'Promo' })
+          .expect(202);
+        const { batchId } = res.body;
+        expect(res.body.notBefore).toBeNull();
+        await vi.waitFor(
+          async () => {
+            const view = (await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200)).body;
+            expect(view).toMatchObject({ counts: { sent: 2, queued: 2, sending: 0 }, nextSendAt: iso(nextOpening) });
+          },
+          { timeout: 15_000, interval: 50 },
+        );
+        await sleep(300);
+        expect(posts()).toHaveLength(2);
+        const held = (await messages(batchId)).filter((m) => m.providerSid === null);
+        expect(held).toHaveLength(2);
+        for (const m of held) expect(m).toMatchObject({ notBefore: iso(nextOpening), attempts: 0, providerSid: null });
+        const view = (await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200)).body;
+        expect(view).toMatchObject({ status: 'running', startedAt: expect.any(String) });
+
+        // Still closed at 07:59 the next morning (claimed, held again); gone at 08:00.
+        setClock(nextOpening.minus({ minutes: 1 }));
+        await dueNow(batchId);
+        expect(posts()).toHaveLength(2);
+        setClock(nextOpening);
+        await dueNow(batchId);
+        expect(await waitForBatch(t, admin, batchId)).toMatchObject({ status: 'completed', counts: { sent: 4 } });
+        expect(posts().map((r) => r.form.Body)).toEqual(Array(4).fill('Promo\nSTOP au 36111'));
+        expect(new Set(posts().map((r) => r.form.To)).size).toBe(4);
+      });
+
+      it('a transactional batch at the same hour is not held, and carries no mention', async () => {
+        setClock(nextSaturday().set({ hour: 21 }));
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: [{ phone: '0611111111' }], message: 'Le cabinet sera fermé lundi' })
+          .expect(202);
+        expect(res.body).toMatchObject({ category: 'transactional', notBefore: null, stopMentionAppended: false });
+        await waitForBatch(t, admin, res.body.batchId);
+        expect(posts().map((r) => r.form?.Body)).toEqual(['Le cabinet sera fermé lundi']);
+      });
+
+      it('keeps a mention already in the text', async () => {
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0622222222' }], message: 'Promo ! Stop au 36111' })
+          .expect(202);
+        expect(res.body.stopMentionAppended).toBe(false);
+      });
+    });
   });
 });

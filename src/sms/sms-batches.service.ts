@@ -38,6 +38,11 @@ export interface BatchView {
   /** How the messages went after the send, from Twilio's status callbacks. */
   delivery: DeliveryCounts;
   notBefore: Date | null;
+  /**
+   * When its waiting messages may leave (the earliest notBefore among them): a batch sent later, or marketing
+   * messages held until the allowed hours open again. Null when none waits.
+   */
+  nextSendAt: Date | null;
   acceptedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -61,7 +66,7 @@ export class SmsBatchesService {
 
   async view(batchId: string): Promise<BatchView> {
     const batch = await this.find(batchId);
-    const { counts, providerStatuses, statuses } = await this.counts(batchId);
+    const { counts, providerStatuses, statuses, nextSendAt } = await this.counts(batchId);
     const settled = counts.sent + counts.failed + counts.cancelled + counts.skipped;
     return {
       batchId: batch.id,
@@ -75,6 +80,7 @@ export class SmsBatchesService {
       progress: batch.queued ? Math.round((settled / batch.queued) * 1000) / 1000 : 1,
       delivery: deliveryCounts(statuses),
       notBefore: batch.notBefore,
+      nextSendAt,
       acceptedAt: batch.createdAt,
       startedAt: batch.startedAt,
       finishedAt: batch.finishedAt,
@@ -83,14 +89,18 @@ export class SmsBatchesService {
   }
 
   /** One GROUP BY over the batch's rows (index on batch_id, status). */
-  async counts(
-    batchId: string,
-  ): Promise<{ counts: BatchCounts; providerStatuses: Record<string, number>; statuses: { status: string; count: number }[] }> {
-    const rows: { status: string; waiting: unknown; n: unknown }[] = await this.messages
+  async counts(batchId: string): Promise<{
+    counts: BatchCounts;
+    providerStatuses: Record<string, number>;
+    statuses: { status: string; count: number }[];
+    nextSendAt: Date | null;
+  }> {
+    const rows: { status: string; waiting: unknown; n: unknown; next: unknown }[] = await this.messages
       .createQueryBuilder('m')
       .select('m.status', 'status')
       .addSelect('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END', 'waiting')
       .addSelect('COUNT(*)', 'n')
+      .addSelect('MIN(m.notBefore)', 'next')
       .where('m.batchId = :batchId', { batchId })
       .groupBy('m.status')
       .addGroupBy('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END')
@@ -98,12 +108,15 @@ export class SmsBatchesService {
     const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
     const providerStatuses: Record<string, number> = {};
     const statuses: { status: string; count: number }[] = [];
+    let nextSendAt: Date | null = null;
     for (const row of rows) {
       const n = Number(row.n);
       statuses.push({ status: row.status, count: n });
       const waiting = Number(row.waiting) === 1;
-      if (row.status === SMS_QUEUED && waiting) counts.queued += n;
-      else if (row.status === SMS_SENDING) counts.sending += n;
+      if (row.status === SMS_QUEUED && waiting) {
+        counts.queued += n;
+        nextSendAt = row.next == null ? null : this.hydrateDate('notBefore', row.next);
+      } else if (row.status === SMS_SENDING) counts.sending += n;
       else if (row.status === SMS_FAILED) counts.failed += n;
       else if (row.status === SMS_CANCELLED) counts.cancelled += n;
       else if (row.status === SMS_SKIPPED) counts.skipped += n;
@@ -112,7 +125,13 @@ export class SmsBatchesService {
         providerStatuses[row.status] = (providerStatuses[row.status] ?? 0) + n;
       }
     }
-    return { counts, providerStatuses, statuses };
+    return { counts, providerStatuses, statuses, nextSendAt };
+  }
+
+  /** A raw date from an aggregate, converted as TypeORM reads that column (SQLite stores text). */
+  private hydrateDate(property: keyof SmsMessage, raw: unknown): Date {
+    const column = this.messages.metadata.findColumnWithPropertyName(property)!;
+    return this.messages.manager.connection.driver.prepareHydratedValue(raw, column) as Date;
   }
 
   /** A batch's messages, oldest first, optionally in one state. */

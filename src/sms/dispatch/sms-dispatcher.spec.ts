@@ -1,7 +1,9 @@
 import type { EventEmitter2 } from '@nestjs/event-emitter';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import type { AuditService } from '../../audit/audit.service.js';
+import type { Clock } from '../../common/clock.js';
 import type { AppConfig } from '../../config/app-config.js';
+import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
 import type { SmsBatchesService } from '../sms-batches.service.js';
@@ -44,6 +46,7 @@ describe(SmsDispatcher.name, () => {
   let events: { emit: ReturnType<typeof vi.fn> };
   let batches: { journalFinished: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
+  let now: Date;
   let sut: SmsDispatcher;
 
   beforeEach(() => {
@@ -61,7 +64,13 @@ describe(SmsDispatcher.name, () => {
     audit = { record: vi.fn().mockResolvedValue(undefined) };
     events = { emit: vi.fn() };
     batches = { journalFinished: vi.fn().mockResolvedValue(undefined) };
-    const config = { dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 } } as AppConfig;
+    const config = {
+      dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 },
+      marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
+      defaultTimeZone: 'Europe/Paris',
+    } as AppConfig;
+    now = new Date('2026-03-13T19:59:00+01:00'); // a Friday, the marketing window still open
+    const clock = { now: () => now } as Clock;
     optOuts = { isOptedOut: vi.fn().mockResolvedValue(null), optOut: vi.fn().mockResolvedValue({ created: true }) };
     sut = new SmsDispatcher(
       outbox as unknown as SmsOutbox,
@@ -73,6 +82,7 @@ describe(SmsDispatcher.name, () => {
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
       optOuts as unknown as OptOutService,
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
+      new MarketingPolicy(config, clock),
     );
   });
 
@@ -226,5 +236,45 @@ describe(SmsDispatcher.name, () => {
     );
     expect(await sut.process(claimed())).toEqual({ final: true });
     expect(optOuts.optOut).toHaveBeenCalledWith(expect.stringMatching(/^\+/), expect.objectContaining({ source: 'twilio_21610' }));
+  });
+
+  describe('marketing hours (Mon-Sat 08:00-20:00, Europe/Paris, French public holidays)', () => {
+    const marketing = (overrides: Partial<SmsMessage> = {}) =>
+      claimed({ kind: SmsKind.Bulk, batchId: 'b-1', category: 'marketing', ...overrides });
+    const saturdayOpening = new Date('2026-03-14T08:00:00+01:00');
+
+    it('holds a marketing message claimed after 20:00 until the next opening: nothing asked of Twilio, the attempt given back', async () => {
+      now = new Date('2026-03-13T20:00:00+01:00');
+      // A retry whose previous outcome is unknown: not even looked up while the window is closed.
+      const result = await sut.process(marketing({ attempts: 2, errorCode: 'TIMEOUT' }));
+      expect(result).toEqual({ final: false, retryAt: saturdayOpening, held: true });
+      expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, { kind: 'held', notBefore: saturdayOpening }, expect.any(Date));
+      expect(provider.send).not.toHaveBeenCalled();
+      expect(provider.findSent).not.toHaveBeenCalled();
+      expect(optOuts.isOptedOut).not.toHaveBeenCalled();
+      expect(outbox.markBatchStarted).not.toHaveBeenCalled();
+      expect(events.emit).not.toHaveBeenCalled();
+    });
+
+    it('holds one whose notBefore passed on a public holiday (Easter Monday 2026) until the next day', async () => {
+      now = new Date('2026-04-06T10:00:00+02:00');
+      expect(await sut.process(marketing())).toEqual({ final: false, retryAt: new Date('2026-04-07T08:00:00+02:00'), held: true });
+      expect(provider.send).not.toHaveBeenCalled();
+    });
+
+    it('holds one when the window closes while it waits for the rate gate', async () => {
+      const result = await sut.process(marketing(), async () => {
+        now = new Date('2026-03-13T20:00:01+01:00');
+      });
+      expect(result).toEqual({ final: false, retryAt: saturdayOpening, held: true });
+      expect(provider.send).not.toHaveBeenCalled();
+    });
+
+    it('sends a marketing message inside the window, and a transactional one at any hour', async () => {
+      expect(await sut.process(marketing())).toEqual({ final: true });
+      now = new Date('2026-03-15T03:00:00+01:00'); // Sunday night
+      expect(await sut.process(claimed({ category: 'transactional' }))).toEqual({ final: true });
+      expect(provider.send).toHaveBeenCalledTimes(2);
+    });
   });
 });

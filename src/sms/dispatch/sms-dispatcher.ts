@@ -13,12 +13,13 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
+import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
 import { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
-/** What became of a claimed message. */
-export type DispatchResult = { final: true } | { final: false; retryAt: Date } | { final: false; lostLease: true };
+/** What became of a claimed message (`held`: not attempted, the marketing window is closed until `retryAt`). */
+export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
 
 /** The code stored for a failure (Twilio's code, its HTTP status, or TIMEOUT / NETWORK / CONNECTION_LOST). */
 export function failureCode(failure: ProviderFailure): string {
@@ -31,6 +32,9 @@ export function failureCode(failure: ProviderFailure): string {
  * - A message whose previous attempt may have reached Twilio (timeout, connection lost, lease expired)
  *   is looked up first: found, its SID is adopted; not found, it is sent; Twilio cannot tell, it waits.
  * - A failure is retried per the retry policy (backoff with full jitter, Retry-After), else final.
+ * - A marketing message outside the allowed hours (MarketingPolicy.heldUntil: the window closed while its
+ *   batch was sending, a retry due after closing time, a public holiday) is not sent: it is queued again
+ *   until the next opening, its claim not counted as an attempt. Transactional messages are never held.
  * - Only the lease holder's attempt is stored; once a final state is committed, `sms.message.updated` is
  *   emitted, single and notification sends are journaled, and a batch's last message ends the batch.
  */
@@ -55,6 +59,7 @@ export class SmsDispatcher {
     private readonly metrics: MetricsService,
     private readonly optOuts: OptOutService,
     private readonly deliveryStatus: DeliveryStatusService,
+    private readonly marketing: MarketingPolicy,
   ) {
     this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
   }
@@ -62,6 +67,8 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
+    const closed = this.marketing.heldUntil(message.category);
+    if (closed) return this.store(message, attempt, { kind: 'held', notBefore: closed });
     if (message.batchId) await this.markStarted(message.batchId);
 
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -89,8 +96,11 @@ export class SmsDispatcher {
     const optOut = await this.optOuts.isOptedOut(message.to);
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
+    await beforeSend?.();
+    // Waiting for the rate gate may have taken it past closing time.
+    const closedMeanwhile = this.marketing.heldUntil(message.category);
+    if (closedMeanwhile) return this.store(message, attempt, { kind: 'held', notBefore: closedMeanwhile });
     try {
-      await beforeSend?.();
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
     } catch (error) {
@@ -129,6 +139,11 @@ export class SmsDispatcher {
     if (!result.applied) {
       this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was stored; another worker owns it`);
       return { final: false, lostLease: true };
+    }
+    if (settlement.kind === 'held') {
+      this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${settlement.notBefore.toISOString()}`);
+      this.settled.emit(message.id);
+      return { final: false, retryAt: settlement.notBefore, held: true };
     }
     if (settlement.kind === 'retry') {
       this.metrics.retry(retryReason(settlement.errorCode));

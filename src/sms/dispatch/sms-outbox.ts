@@ -19,7 +19,9 @@ export type Settlement =
   | { kind: 'failed'; errorCode: string; errorMessage: string }
   /** Not sent on purpose (the number opted out before the message left). */
   | { kind: 'skipped'; errorCode: string; errorMessage: string }
-  | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string };
+  | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string }
+  /** Not attempted (a marketing message outside the allowed hours): queued again, its claim not counted as an attempt. */
+  | { kind: 'held'; notBefore: Date };
 
 export interface SettleResult {
   /** False when this worker no longer owned the row (its lease expired and another took it). */
@@ -182,11 +184,17 @@ export class SmsOutbox {
     } else if (settlement.kind === 'failed' || settlement.kind === 'skipped') {
       set = `"status" = '${settlement.kind === 'failed' ? SMS_FAILED : SMS_SKIPPED}', "error_code" = ?, "error_message" = ?`;
       params = [settlement.errorCode, settlement.errorMessage.slice(0, 500)];
+    } else if (settlement.kind === 'held') {
+      // The claim's attempt is given back; the error of an earlier attempt (an unknown outcome) is kept.
+      set =
+        `"status" = '${SMS_QUEUED}', "not_before" = ?, "attempts" = "attempts" - 1, ` +
+        `"last_attempt_at" = CASE WHEN "attempts" = 1 THEN NULL ELSE "last_attempt_at" END`;
+      params = [this.atomic.time(settlement.notBefore)];
     } else {
       set = `"status" = '${SMS_QUEUED}', "not_before" = ?, "error_code" = ?, "error_message" = ?`;
       params = [this.atomic.time(settlement.notBefore), settlement.errorCode, settlement.errorMessage.slice(0, 500)];
     }
-    const final = settlement.kind !== 'retry';
+    const final = settlement.kind !== 'retry' && settlement.kind !== 'held';
     const batchId = message.batchId;
     const update: Statement = {
       sql: `UPDATE ${T} SET ${set}, "lease_until" = NULL, "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,

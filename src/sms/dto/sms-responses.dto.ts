@@ -173,6 +173,14 @@ export class BatchViewDto {
   @ApiProperty({ type: DeliveryCountsDto, description: "How the messages went after the send (Twilio's status callbacks)" })
   delivery: DeliveryCountsDto;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) notBefore: Date | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When its waiting messages may leave (earliest notBefore): a batch sent later, or marketing messages held until the allowed hours open again; null when none waits',
+  })
+  nextSendAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time' }) acceptedAt: Date;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) startedAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt: Date | null;

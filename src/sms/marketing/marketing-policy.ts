@@ -8,7 +8,10 @@ export type SmsCategory = 'transactional' | 'marketing';
 /**
  * The French rules for marketing SMS, from the configuration: the opt-out mention they carry
  * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS in DEFAULT_TIMEZONE,
- * never on a public holiday of SMS_MARKETING_HOLIDAYS). Transactional messages are not held.
+ * never on a public holiday of SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted
+ * (`notBefore`) and by SmsDispatcher right before each message leaves (`heldUntil`), so a batch still
+ * sending when the window closes, or a retry due after it, waits for the next opening. Transactional
+ * messages are never held. "Now" is the injectable Clock.
  */
 @Injectable()
 export class MarketingPolicy {
@@ -36,6 +39,17 @@ export class MarketingPolicy {
     const at = requested ?? this.clock.now();
     const opening = this.window.nextOpening(at);
     return opening.getTime() === at.getTime() ? (requested ?? null) : opening;
+  }
+
+  /**
+   * Asked right before a message leaves: null when it may go now, else the next opening of the window
+   * (a marketing message claimed after closing time, on a closed day or a public holiday).
+   */
+  heldUntil(category: string | null | undefined): Date | null {
+    if (category !== 'marketing') return null;
+    const now = this.clock.now();
+    const opening = this.window.nextOpening(now);
+    return opening.getTime() === now.getTime() ? null : opening;
   }
 
   isOpen(at: Date): boolean {
