@@ -16,6 +16,8 @@ import { LimitsModule } from './limits/limits.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PhoneModule } from './phone/phone.module.js';
+import { loadConfigFromProcess } from './config/process-config.js';
+import { SmsBullmqModule } from './sms/dispatch/sms-bullmq.module.js';
 import { SmsPortsModule } from './sms/sms-ports.module.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -23,10 +25,12 @@ import { UsersModule } from './users/users.module.js';
 @Module({})
 export class AppModule {
   static forRoot(options: AppConfigOptions = {}): DynamicModule {
+    // Validated once here (or by createApp): the same instance decides the module graph and is what every module injects.
+    const config = options.config ?? loadConfigFromProcess({ overrides: options.overrides, ignoreEnvFile: options.ignoreEnvFile });
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(options),
+        AppConfigModule.forRoot({ config }),
         LoggingModule,
         MetricsModule,
         CommonModule,
@@ -42,6 +46,8 @@ export class AppModule {
         HealthModule,
         IdempotencyModule,
         LimitsModule,
+        // BullMQ (@nestjs/bullmq) only with REDIS_URL: without it nothing of it is registered and Redis is never needed.
+        ...(config.redisUrl ? [SmsBullmqModule] : []),
         SmsModule,
         SmsPortsModule,
         AppointmentsModule,

@@ -1,11 +1,14 @@
+import { getQueueToken } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Inject, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import type { Queue } from 'bullmq';
 import { AuditLog } from '../audit/audit-log.entity.js';
 import { AppConfig } from '../config/app-config.js';
 import { Atomic } from '../database/atomic.js';
 import { BullmqDispatchQueue } from './dispatch/bullmq-dispatch-queue.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { InlineDispatchQueue } from './dispatch/inline-dispatch-queue.js';
+import { SMS_DISPATCH_QUEUE } from './dispatch/sms-bullmq.module.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { maskPhone } from '../common/log-safe.js';
@@ -39,13 +42,17 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
   return new DryRunSmsProvider();
 }
 
-/** Picks the dispatch queue once at boot: BullMQ shared by every instance with REDIS_URL, else in-process. */
-function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispatcher): DispatchQueue {
+/**
+ * Picks the dispatch queue once at boot: with REDIS_URL, BullMQ shared by every instance (AppModule then imports
+ * SmsBullmqModule, whose queue arrives here; the returned object is that queue's `@Processor`), else in-process.
+ */
+function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispatcher, queue: Queue | null): DispatchQueue {
   const { maxConcurrency, maxPerSecond } = config.dispatch;
   const limits = `at most ${maxConcurrency} in flight and ${maxPerSecond} started per second`;
   if (config.redisUrl) {
+    if (!queue) throw new Error('REDIS_URL is set but SmsBullmqModule is not imported');
     new Logger('SmsModule').log(`SMS dispatch: BullMQ queue "${config.dispatch.queueName}" shared by every instance, ${limits}`);
-    return new BullmqDispatchQueue(config.redisUrl, outbox, dispatcher, config.dispatch);
+    return new (BullmqDispatchQueue.configured(config))(queue, outbox, dispatcher, config.dispatch);
   }
   new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits} (this instance)`);
   return new InlineDispatchQueue(outbox, dispatcher, config.dispatch);
@@ -57,7 +64,11 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
   providers: [
     { provide: SMS_PROVIDER, inject: [AppConfig, MetricsService], useFactory: createProvider },
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
-    { provide: DISPATCH_QUEUE, inject: [AppConfig, SmsOutbox, SmsDispatcher], useFactory: createQueue },
+    {
+      provide: DISPATCH_QUEUE,
+      inject: [AppConfig, SmsOutbox, SmsDispatcher, { token: getQueueToken(SMS_DISPATCH_QUEUE), optional: true }],
+      useFactory: createQueue,
+    },
     Atomic,
     SmsOutbox,
     SmsDispatcher,

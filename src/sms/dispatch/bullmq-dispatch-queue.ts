@@ -1,10 +1,17 @@
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { AppConfig } from '../../config/app-config.js';
 import type { DispatchQueue } from './dispatch-queue.js';
+import { bullmqConnection } from './sms-bullmq.module.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
+
+/** What this class reads of the queue's ioredis client. */
+interface RedisClient {
+  status?: string;
+  on(event: 'ready', listener: () => void): unknown;
+}
 
 interface SendJob {
   id: string;
@@ -12,6 +19,12 @@ interface SendJob {
 
 /** Jobs per addBulk call. */
 const ADD_CHUNK = 1000;
+/** How long stop() lets the worker finish its Redis bookkeeping once our own calls are done. */
+const CLOSE_WAIT_MS = 3000;
+/** How long start() (the app's boot) waits for Redis before going on without it. */
+const BOOT_WAIT_MS = 2000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * With REDIS_URL: every instance shares one BullMQ queue, so the limits toward the provider hold for all
@@ -21,72 +34,162 @@ const ADD_CHUNK = 1000;
  * is not due (a stalled job redelivered, a message cancelled or already sent). A retry moves the same job
  * back to delayed. A sweep hands due rows whose job was lost (Redis down at write time, a job failed for
  * staying stalled) to the queue again.
+ *
+ * `@nestjs/bullmq` builds the queue (SmsBullmqModule) and the worker: this class is the queue's
+ * `@Processor` ({@link BullmqDispatchQueue.configured} applies it with the settings' name and limits). The
+ * worker does not run on its own (`autorun: false`): start() connects, waiting at most 2 s, so the app boots
+ * and writes rows while Redis is down, and readiness says so until Redis answers; then the queue's global
+ * concurrency is set, the worker runs and a sweep queues what was written meanwhile.
  */
-export class BullmqDispatchQueue implements DispatchQueue {
+export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   readonly kind = 'bullmq';
   private readonly logger = new Logger('BullmqDispatchQueue');
-  private readonly connections: Redis[] = [];
-  private queue!: Queue<SendJob>;
-  private worker!: Worker<SendJob>;
   private sweeper: NodeJS.Timeout | null = null;
-  private running = false;
+  private started = false;
+  /** Redis answered once: the global concurrency is set and the worker runs. */
+  private connected = false;
+  /** The queue's ioredis client once connected: its status says whether Redis answers now. */
+  private client: RedisClient | null = null;
+  /** Our own handlers in flight: stop() waits for them (they write to the database) before anything closes. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private errorReported = false;
 
-  constructor(
-    private readonly redisUrl: string,
-    private readonly outbox: SmsOutbox,
-    private readonly dispatcher: SmsDispatcher,
-    private readonly config: AppConfig['dispatch'],
-  ) {}
-
-  private connection(): Redis {
-    const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
-    this.connections.push(connection);
-    return connection;
-  }
-
-  async start(): Promise<void> {
-    const { queueName, maxConcurrency, maxPerSecond, leaseMs } = this.config;
-    this.queue = new Queue<SendJob>(queueName, { connection: this.connection() });
-    await this.queue.setGlobalConcurrency(maxConcurrency);
-    this.worker = new Worker<SendJob>(queueName, (job, token) => this.handle(job, token), {
-      connection: this.connection(),
+  /**
+   * The class `@nestjs/bullmq` discovers as the queue's worker: `@Processor` with the configured queue name,
+   * concurrency and rate limit (decorator metadata is per class, so each app gets its own subclass).
+   */
+  static configured(config: AppConfig): new (...args: ConstructorParameters<typeof BullmqDispatchQueue>) => BullmqDispatchQueue {
+    const { queueName, maxConcurrency, maxPerSecond, leaseMs } = config.dispatch;
+    class ConfiguredBullmqDispatchQueue extends BullmqDispatchQueue {}
+    Processor(queueName, {
+      connection: bullmqConnection(config.redisUrl!, 'worker'),
+      autorun: false,
       concurrency: maxConcurrency,
       limiter: { max: maxPerSecond, duration: 1000 },
       // The row's lease is what protects a message; the job lock only needs to outlive one attempt.
       lockDuration: leaseMs,
       maxStalledCount: 1000,
-    });
-    this.worker.on('error', (error) => this.logger.error(`BullMQ worker: ${error.message}`));
+      // After a Redis outage the worker fetches again within a second or two (BullMQ's default: 15 s).
+      runRetryDelay: 1000,
+    })(ConfiguredBullmqDispatchQueue);
+    return ConfiguredBullmqDispatchQueue;
+  }
+
+  constructor(
+    private readonly queue: Queue<SendJob>,
+    private readonly outbox: SmsOutbox,
+    private readonly dispatcher: SmsDispatcher,
+    private readonly config: AppConfig['dispatch'],
+  ) {
+    super();
+    queue.on('error', (error) => this.reportError('queue', error));
+  }
+
+  /** One line per outage, not one per reconnection attempt. */
+  private reportError(what: string, error: Error): void {
+    if (this.errorReported) return;
+    this.errorReported = true;
+    this.logger.error(`BullMQ ${what}: ${error.message} (the dispatcher waits for Redis)`);
+  }
+
+  @OnWorkerEvent('error')
+  onWorkerError(error: Error): void {
+    this.reportError('worker', error);
+  }
+
+  @OnWorkerEvent('ready')
+  onWorkerReady(): void {
+    this.errorReported = false;
+  }
+
+  start(): Promise<void> {
+    if (this.started) return Promise.resolve();
+    if (this.worker.closing) return Promise.reject(new Error('The BullMQ dispatcher cannot start again once stopped'));
+    this.started = true;
     this.sweeper = setInterval(() => void this.sweep(), Math.max(1000, this.config.pollIntervalMs * 5));
     this.sweeper.unref();
-    void this.sweep();
-    this.running = true;
+    // Redis up: connected before the app listens, as it always was. Down: the app boots anyway.
+    return Promise.race([this.connect(), sleep(BOOT_WAIT_MS)]).then(() => undefined);
+  }
+
+  /** Waits for Redis as long as it takes (never at boot's expense), then sets the limit and runs the worker. */
+  private async connect(): Promise<void> {
+    while (this.started) {
+      try {
+        await this.queue.waitUntilReady();
+        if (!this.started) return;
+        await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
+        if (!this.started) return;
+        this.client = (await this.queue.getBackend().client) as RedisClient;
+        // Back after an outage (perhaps an empty Redis): the limit again, and what was written meanwhile.
+        this.client.on('ready', () => void this.reconnected());
+        this.connected = true;
+        this.errorReported = false;
+        this.logger.log(`BullMQ dispatcher connected (queue ${this.config.queueName})`);
+        void this.worker.run().catch((error) => this.logger.error(`BullMQ worker stopped: ${messageOf(error)}`));
+        void this.sweep();
+        return;
+      } catch (error) {
+        if (!this.started) return;
+        this.reportError('queue', error instanceof Error ? error : new Error(String(error)));
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async reconnected(): Promise<void> {
+    if (!this.started) return;
+    this.errorReported = false;
+    try {
+      await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
+      this.logger.log(`BullMQ dispatcher reconnected (queue ${this.config.queueName})`);
+    } catch (error) {
+      this.logger.warn(`Setting the global concurrency again failed: ${messageOf(error)}`);
+    }
+    await this.sweep();
+  }
+
+  /** Whether the queue's own connection answers now (after a first connection). */
+  private redisUp(): boolean {
+    return this.connected && this.client?.status === 'ready';
   }
 
   readiness(): { ready: boolean; detail: string } {
-    if (!this.running) return { ready: false, detail: 'BullMQ dispatcher not started' };
+    if (!this.started) return { ready: false, detail: 'BullMQ dispatcher not started' };
+    if (!this.connected) return { ready: false, detail: `BullMQ dispatcher waiting for Redis (queue ${this.config.queueName})` };
+    if (!this.redisUp()) return { ready: false, detail: `BullMQ dispatcher lost Redis (queue ${this.config.queueName})` };
     if (!this.worker.isRunning()) return { ready: false, detail: 'BullMQ worker not running' };
     return { ready: true, detail: `bullmq, queue ${this.config.queueName}` };
   }
 
-  /** BullMQ's own exposition: jobs by state, completed and failed totals. */
-  exportMetrics(): Promise<string> {
-    return this.running ? this.queue.exportPrometheusMetrics() : Promise.resolve('');
+  /** BullMQ's own exposition: jobs by state, completed and failed totals (nothing while Redis is away). */
+  async exportMetrics(): Promise<string> {
+    return this.redisUp() ? this.queue.exportPrometheusMetrics() : '';
   }
 
+  /**
+   * The worker takes no new job; our calls in flight finish and store their answers before the database
+   * closes. The worker's Redis bookkeeping gets a few seconds: with Redis away it would wait for ever, and
+   * a job left active is redelivered later, which the row makes harmless. `@nestjs/bullmq` closes the queue.
+   */
   async stop(): Promise<void> {
-    this.running = false;
+    if (!this.started) return;
+    this.started = false;
     if (this.sweeper) clearInterval(this.sweeper);
-    await this.worker?.close();
-    await this.queue?.close();
-    await Promise.allSettled(this.connections.map((c) => c.quit()));
+    const closing = this.worker.close(!this.connected).catch((error) => this.logger.warn(`Closing the BullMQ worker: ${messageOf(error)}`));
+    await Promise.allSettled([...this.inFlight]);
+    const closed = await Promise.race([closing.then(() => true), sleep(CLOSE_WAIT_MS).then(() => false)]);
+    if (!closed) {
+      this.logger.warn('BullMQ worker did not close in time (Redis away?): disconnecting it');
+      await this.worker.disconnect().catch(() => undefined);
+    }
   }
 
   notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
+    // Redis not reached yet: the rows wait, the sweep queues them once it is.
+    if (!this.connected) return;
     void this.add(messages).catch((error) =>
-      this.logger.error(
-        `Queueing ${messages.length} SMS failed (the sweep will retry): ${error instanceof Error ? error.message : String(error)}`,
-      ),
+      this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${messageOf(error)}`),
     );
   }
 
@@ -103,30 +206,45 @@ export class BullmqDispatchQueue implements DispatchQueue {
     }
   }
 
-  private async handle(job: Job<SendJob>, token?: string): Promise<void> {
-    const message = await this.outbox.claimById(job.data.id, this.config.leaseMs);
-    if (!message) {
-      // Not due yet (send later): wait in Redis rather than poll; anything else: nothing to do.
-      const row = await this.outbox.get(job.data.id);
-      if (row?.notBefore && row.notBefore.getTime() > Date.now() && !row.providerSid && row.status === 'queued') {
-        await job.moveToDelayed(row.notBefore.getTime(), token);
-        throw new DelayedError();
-      }
-      return;
+  /**
+   * The worker's processor (`@nestjs/bullmq` binds it): claim the row and send (our part, which stop() waits
+   * for), then, when the row must wait (send later, a retry), move the job back to delayed.
+   */
+  async process(job: Job<SendJob>, token?: string): Promise<void> {
+    const work = this.handle(job.data.id);
+    this.inFlight.add(work);
+    let waitUntil: number | null;
+    try {
+      waitUntil = await work;
+    } finally {
+      this.inFlight.delete(work);
     }
-    const result = await this.dispatcher.process(message);
-    if (!result.final && 'retryAt' in result) {
-      await job.moveToDelayed(result.retryAt.getTime(), token);
+    if (waitUntil !== null) {
+      await job.moveToDelayed(waitUntil, token);
       throw new DelayedError();
     }
   }
 
+  /** Claims and sends message `id`; answers when its job should come back (null: the job is done). */
+  private async handle(id: string): Promise<number | null> {
+    const message = await this.outbox.claimById(id, this.config.leaseMs);
+    if (!message) {
+      // Not due yet (send later): wait in Redis rather than poll; anything else: nothing to do.
+      const row = await this.outbox.get(id);
+      const due = row?.notBefore?.getTime() ?? 0;
+      return due > Date.now() && !row!.providerSid && row!.status === 'queued' ? due : null;
+    }
+    const result = await this.dispatcher.process(message);
+    return !result.final && 'retryAt' in result ? result.retryAt.getTime() : null;
+  }
+
   /** Due rows and abandoned leases back into the queue (an existing job with the same id is kept). */
   private async sweep(): Promise<void> {
+    if (!this.started || !this.redisUp()) return;
     try {
       await this.add(await this.outbox.dueIds(5000));
     } catch (error) {
-      this.logger.warn(`SMS sweep failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(`SMS sweep failed: ${messageOf(error)}`);
     }
   }
 }

@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { getQueueToken } from '@nestjs/bullmq';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
+import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
+import { describeEachDatabase } from './support/databases.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+
+/** A port nothing listens on (taken from the system, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A real, empty redis-server on `port`, child of this process (no persistence). */
+function startRedis(port: number): ChildProcess {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  child.on('error', () => undefined);
+  return child;
+}
+
+async function stopRedis(child: ChildProcess | null): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/**
+ * With REDIS_URL, Redis is a dependency of the dispatcher, not of the app: the app boots while Redis is down,
+ * says so on /ready, keeps writing SMS rows (the truth), and sends them once Redis answers — at boot and after
+ * an outage. Runs a real redis-server on a port of its own, started and killed by the test.
+ */
+describe('Without REDIS_URL', () => {
+  it('registers nothing of BullMQ and dispatches in-process', async () => {
+    const t = await TestApp.start('sqlite');
+    try {
+      expect(() => t.app.get(getQueueToken(SMS_DISPATCH_QUEUE), { strict: false })).toThrow();
+      expect(t.app.get<DispatchQueue>(DISPATCH_QUEUE).kind).toBe('inline');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describeEachDatabase('Redis down', (kind) => {
+  const credentials = testTwilioCredentials();
+  const unique = randomBytes(6).toString('hex');
+  let standIn: TwilioStandIn;
+  let t: TestApp | null = null;
+  let redis: ChildProcess | null = null;
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+  });
+  afterAll(async () => {
+    if (t) await Promise.race([t.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    await stopRedis(redis);
+    await standIn?.stop();
+  });
+
+  it.skipIf(!existsSync(REDIS_SERVER))(
+    'boots without Redis (live 200, ready 503 naming it), keeps accepting SMS, and sends them once Redis is up; again after an outage',
+    async () => {
+      const port = await freePort();
+      const bootStarted = Date.now();
+      t = await TestApp.start(kind, {
+        ...twilioEnvironment(standIn, credentials.authToken),
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_KEY_PREFIX: `outage-${unique}:`,
+        SMS_QUEUE_NAME: `outage-${unique}`,
+        SMS_SEND_WAIT_MS: '300',
+        SMS_POLL_INTERVAL_MS: '200',
+      });
+      const bootMs = Date.now() - bootStarted;
+      expect(bootMs).toBeLessThan(15_000);
+      const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+
+      await t.http.get('/api/health/live').expect(200);
+      const down = await t.http.get('/api/health/ready').expect(503);
+      expect(down.body.failing).toEqual(expect.arrayContaining(['redis', 'dispatcher']));
+      expect(down.body.checks.dispatcher).toEqual({ status: 'down', message: expect.stringMatching(/waiting for Redis/) });
+      expect(down.body.checks.database.status).toBe('up');
+
+      // Rows are written; nothing leaves while Redis is away.
+      const single = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Sans Redis' }).expect(202);
+      expect(single.body).toMatchObject({ state: 'queued', sid: null });
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth)
+        .send({ recipients: [{ phone: '0611111111' }, { phone: '0622222222' }], message: 'Lot sans Redis' })
+        .expect(202);
+      expect(bulk.body).toMatchObject({ total: 2, queued: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(standIn.messages).toHaveLength(0);
+
+      // Redis comes up: the dispatcher connects by itself, ready turns 200, the three SMS go out once each.
+      redis = startRedis(port);
+      const upStarted = Date.now();
+      await vi.waitFor(() => t!.http.get('/api/health/ready').expect(200), { timeout: 20_000, interval: 200 });
+      const readyAfterMs = Date.now() - upStarted;
+      await vi.waitFor(() => expect(standIn.messages).toHaveLength(3), { timeout: 20_000, interval: 100 });
+      const sentAfterMs = Date.now() - upStarted;
+      expect(standIn.messages.map((m) => m.to).sort()).toEqual(['+33611111111', '+33612345678', '+33622222222']);
+      const ready = await t.http.get('/api/health/ready').expect(200);
+      expect(ready.body.checks).toMatchObject({
+        redis: { status: 'up' },
+        dispatcher: { status: 'up', detail: `bullmq, queue outage-${unique}` },
+      });
+      console.info(
+        `[redis-outage ${kind}] boot ${bootMs} ms with Redis down; ready ${readyAfterMs} ms and 3 SMS sent ${sentAfterMs} ms after Redis started`,
+      );
+
+      // Redis goes away after boot: ready 503 again, rows still written; back (empty): sent, once.
+      await stopRedis(redis);
+      redis = null;
+      await vi.waitFor(
+        async () => {
+          const res = await t!.http.get('/api/health/ready').expect(503);
+          expect(res.body.failing).toEqual(expect.arrayContaining(['redis', 'dispatcher']));
+        },
+        { timeout: 10_000, interval: 200 },
+      );
+      await t.http.get('/api/health/live').expect(200);
+      const during = await t.http.post('/api/sms/send').set(auth).send({ to: '0633333333', message: 'Pendant la panne' });
+      expect(during.status).toBe(202);
+      redis = startRedis(port);
+      await vi.waitFor(() => t!.http.get('/api/health/ready').expect(200), { timeout: 20_000, interval: 200 });
+      await vi.waitFor(() => expect(standIn.messages).toHaveLength(4), { timeout: 20_000, interval: 100 });
+      expect(standIn.messages[3].to).toBe('+33633333333');
+      const stored = await t.http.get(`/api/sms/messages/${during.body.id}`).set(auth).expect(200);
+      expect(stored.body).toMatchObject({ providerSid: standIn.messages[3].sid, attempts: 1 });
+      // Nothing is sent twice once everything settled (the sweep runs every second).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(standIn.messages).toHaveLength(4);
+    },
+    120_000,
+  );
+});
