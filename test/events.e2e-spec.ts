@@ -7,6 +7,8 @@ import { DomainEventRelay } from '../src/events/domain-event-relay.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
 import type { DomainEventEnvelope } from '../src/events/domain-event.types.js';
 import { DomainEvents } from '../src/events/domain-events.service.js';
+import { SmsMessage } from '../src/sms/sms-message.entity.js';
+import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -27,13 +29,22 @@ describeEachDatabase('Domain event outbox', (kind) => {
     (await t.http.get(`/api/audit?action=${action}&limit=100`).set(auth()).expect(200)).body.items.filter(
       (e: { targetId: string }) => e.targetId === id,
     );
+  const smsUpdates = async (messageId: string) =>
+    (await events().findBy({ type: SMS_EVENTS.messageUpdated })).filter((e) => e.payload.messageId === messageId);
   const eventsAbout = async (id: string) =>
     (await events().find({ order: { createdAt: 'ASC' } })).filter((e) => e.payload.appointment?.id === id);
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
     // One attempt: a Twilio failure is final at once (retries are the dispatcher's own suite).
-    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), QUIET_HOURS: '', SMS_MAX_ATTEMPTS: '1' });
+    // A Twilio timeout above the slow stand-in's 3 s (the relay test below); a short poll for abandoned leases.
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      TWILIO_TIMEOUT_MS: '6000',
+      SMS_POLL_INTERVAL_MS: '200',
+      QUIET_HOURS: '',
+      SMS_MAX_ATTEMPTS: '1',
+    });
     admin = await t.rootToken();
   });
   afterAll(async () => {
@@ -158,6 +169,8 @@ describeEachDatabase('Domain event outbox', (kind) => {
     // The relay of this instance is woken by each commit; three more passes race it.
     await Promise.all(appointments.map((a) => confirm(a.id)));
     await Promise.all([relay.drain(), relay.drain(), relay.drain()]);
+    // The relay only writes the messages; the dispatcher sends them.
+    await t.settle();
     expect(standIn.requests.map((r) => r.form.To).sort()).toEqual(appointments.map((a) => a.clientPhone).sort());
     expect(await events().countBy({ processedAt: IsNull() })).toBe(0);
   });
@@ -198,5 +211,74 @@ describeEachDatabase('Domain event outbox', (kind) => {
     await t.get(ReminderScheduler).scan();
     await t.settle();
     expect(standIn.requests).toHaveLength(0);
+  });
+
+  it('the relay is not held by a slow provider: events are relayed and their messages written before Twilio answers', async () => {
+    const first = await create('2030-05-20T08:00:00Z', '0612345641');
+    const second = await create('2030-05-21T08:00:00Z', '0612345642');
+    standIn.setBehaviour({ delayMs: 3000 });
+    const started = Date.now();
+    await confirm(first.id);
+    await confirm(second.id);
+    await t.get(DomainEventRelay).drain();
+    const relayedMs = Date.now() - started;
+    // Both events delivered and processed, both messages written, while Twilio has answered neither.
+    for (const appointment of [first, second]) {
+      const [event] = await eventsAbout(appointment.id);
+      expect(event.processedAt).toEqual(expect.any(Date));
+      const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+      expect(details.body.messages).toEqual([expect.objectContaining({ type: 'appointment_confirmed', sid: null })]);
+      expect(['queued', 'sending']).toContain(details.body.messages[0].status);
+    }
+    expect(relayedMs).toBeLessThan(1500);
+    // Then Twilio answers and the outcomes are stored.
+    await t.settle();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    expect(standIn.requests).toHaveLength(2);
+    for (const appointment of [first, second]) {
+      const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+      expect(details.body.messages[0]).toMatchObject({ status: 'queued', sid: expect.stringMatching(/^SM/) });
+    }
+  });
+
+  it('sms.message.updated of a message about a record is committed with its outcome, and only for such messages', async () => {
+    const appointment = await create('2030-05-22T08:00:00Z', '0612345643');
+    // The event cannot be written: the outcome is not stored either (one transaction); the row stays `sending`.
+    const domainEvents = t.get(DomainEvents);
+    const spy = vi
+      .spyOn(domainEvents, 'insertStatement')
+      .mockReturnValueOnce({ sql: 'INSERT INTO "no_such_table" ("id") VALUES (?)', params: ['x'] });
+    await confirm(appointment.id);
+    await t.get(DomainEventRelay).drain();
+    await vi.waitFor(() => expect(spy).toHaveBeenCalledTimes(1), { timeout: 5000, interval: 20 });
+    const rows = () => t.get(DataSource).getRepository(SmsMessage).findBy({ relatedId: appointment.id });
+    await vi.waitFor(
+      async () => {
+        const [row] = await rows();
+        expect(standIn.requests).toHaveLength(1);
+        expect(row).toMatchObject({ status: 'sending', providerSid: null });
+        expect(await smsUpdates(row.id)).toHaveLength(0);
+      },
+      { timeout: 5000, interval: 50 },
+    );
+    // Its lease runs out: taken up again, found at Twilio (not sent twice), stored with its event.
+    const [row] = await rows();
+    await t
+      .get(DataSource)
+      .getRepository(SmsMessage)
+      .update({ id: row.id }, { leaseUntil: new Date(Date.now() - 1000) });
+    await vi.waitFor(async () => expect((await rows())[0].providerSid).toMatch(/^SM/), { timeout: 10_000, interval: 50 });
+    await t.settle();
+    expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    const [update] = await smsUpdates(row.id);
+    expect(update).toMatchObject({
+      processedAt: expect.any(Date),
+      payload: { messageId: row.id, status: 'queued', relatedType: 'appointment', relatedId: appointment.id },
+    });
+    expect(await smsUpdates(row.id)).toHaveLength(1);
+
+    // A message about nothing (a plain send, a bulk batch's) writes no outbox row.
+    const sent = await t.http.post('/api/sms/send').set(auth()).send({ to: '+33612345644', message: 'Bonjour' }).expect(201);
+    expect(await smsUpdates(sent.body.id)).toHaveLength(0);
   });
 });

@@ -6,8 +6,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { DataSource, IsNull } from 'typeorm';
 import { vi } from 'vitest';
+import { Appointment } from '../src/appointments/appointment.entity.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
+import { SmsMessage } from '../src/sms/sms-message.entity.js';
+import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
@@ -40,9 +43,10 @@ interface AppProcess {
   output: () => string;
 }
 
-async function startApp(env: Record<string, string>): Promise<AppProcess> {
+/** `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). */
+async function startApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(buildDir, 'dist/main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(buildDir, 'dist/main.js')], {
     cwd: buildDir,
     env: { PATH: process.env.PATH, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,6 +100,15 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     EVENT_RELAY_ENABLED: String(relay),
   });
   const unprocessed = () => reader.getRepository(DomainEvent).find({ where: { processedAt: IsNull() } });
+  const openReader = async () => {
+    if (reader?.isInitialized) return;
+    reader = new DataSource(
+      buildDataSourceOptions(
+        kind === 'sqlite' ? { type: 'sqlite', path: db.url.slice('sqlite:'.length) } : { type: 'postgres', url: db.url },
+      ),
+    );
+    await reader.initialize();
+  };
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
@@ -131,12 +144,7 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     });
     await kill(first);
 
-    reader = new DataSource(
-      buildDataSourceOptions(
-        kind === 'sqlite' ? { type: 'sqlite', path: db.url.slice('sqlite:'.length) } : { type: 'postgres', url: db.url },
-      ),
-    );
-    await reader.initialize();
+    await openReader();
     expect((await unprocessed()).map((e) => e.type).sort()).toEqual(['appointment.confirmed', 'appointment.reminder_due']);
     expect(standIn.requests).toHaveLength(0);
 
@@ -159,5 +167,79 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     expect(bodies.filter((b) => /rappel/i.test(b))).toHaveLength(1);
     expect(bodies.filter((b) => /confirm/i.test(b))).toHaveLength(1);
     expect(details.messages.map((m: { type: string }) => m.type).sort()).toEqual(['appointment_confirmed', 'appointment_reminder']);
+  }, 180_000);
+
+  it('a reminder whose outcome was committed when the process died gets reminder_sent_at after a restart, exactly once', async () => {
+    for (const app of apps.splice(0)) await kill(app);
+    standIn.reset();
+    const metricsToken = 'crash-metrics-token-' + 'x'.repeat(20);
+    const reminderSentTotal = async (app: AppProcess) => {
+      const text = await (await fetch(`${app.url}/api/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
+      return Number(/^appointment_reminders_sent_total (\d+)/m.exec(text)?.[1]);
+    };
+    // First life: killed (SIGKILL, by the preloaded hook) right after the reminder's outcome is committed,
+    // before anything else runs. Twilio answers in 300 ms, so the relay is done with the reminder's own
+    // event (the listener only writes the message) well before.
+    standIn.setBehaviour({ delayMs: 300 });
+    const first = await startApp({ ...env(true), METRICS_TOKEN: metricsToken, CRASH_AFTER_SETTLE_TEMPLATE: 'appointment_reminder' }, [
+      '--import',
+      join(root, 'test/support/crash-after-settle.mjs'),
+    ]);
+    apps.push(first);
+    const exited = once(first.child, 'exit');
+    const login = await call(first, 'POST', '/api/auth/login', undefined, { email: ROOT_EMAIL, password: ROOT_PASSWORD });
+    const token = login.body.access_token as string;
+    const created = await call(first, 'POST', '/api/appointments', token, {
+      clientName: 'Marie Curie',
+      clientPhone: '0612345699',
+      startsAt: new Date(Date.now() + 2 * 3_600_000).toISOString(),
+    });
+    const id = created.body.id as string;
+    expect((await call(first, 'POST', `/api/appointments/${id}/confirm`, token)).status).toBe(200);
+    const [, signal] = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not killed:\n${first.output()}`)), 30_000)),
+    ]);
+    expect(signal).toBe('SIGKILL');
+
+    // What the kill left: the reminder sent and its outcome stored with its event, not delivered.
+    await openReader();
+    const reminder = await reader.getRepository(SmsMessage).findOneByOrFail({ relatedId: id, templateType: 'appointment_reminder' });
+    expect(reminder.providerSid).toMatch(/^SM/);
+    const updates = async () =>
+      (await reader.getRepository(DomainEvent).findBy({ type: SMS_EVENTS.messageUpdated })).filter(
+        (e) => e.payload.messageId === reminder.id,
+      );
+    const [update] = await updates();
+    expect(update).toMatchObject({ processedAt: null, payload: { status: 'queued', relatedId: id } });
+    expect((await reader.getRepository(Appointment).findOneByOrFail({ id })).reminderSentAt).toBeNull();
+
+    // Second life: the relay delivers the event, reminder_sent_at is set; nothing is sent again.
+    standIn.setBehaviour({});
+    const second = await startApp({ ...env(true), METRICS_TOKEN: metricsToken });
+    apps.push(second);
+    const sentAt = await vi.waitFor(
+      async () => {
+        const appointment = await reader.getRepository(Appointment).findOneByOrFail({ id });
+        expect(appointment.reminderSentAt).not.toBeNull();
+        return appointment.reminderSentAt!;
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+    expect(sentAt.toISOString()).toBe(update.payload.at);
+    expect(await reminderSentTotal(second)).toBe(1);
+
+    // Delivered again (at least once): nothing changes, nothing counted twice.
+    await reader.getRepository(DomainEvent).update({ id: update.id }, { processedAt: null, nextAttemptAt: new Date() });
+    await vi.waitFor(async () => expect((await updates())[0]).toMatchObject({ processedAt: expect.any(Date), attempts: 2 }), {
+      timeout: 10_000,
+      interval: 200,
+    });
+    expect((await reader.getRepository(Appointment).findOneByOrFail({ id })).reminderSentAt).toEqual(sentAt);
+    expect(await reminderSentTotal(second)).toBe(1);
+    expect(await updates()).toHaveLength(1);
+    const creations = standIn.requests.filter((r) => r.method === 'POST').map((r) => String(r.form.Body));
+    expect(creations.filter((b) => /rappel/i.test(b))).toHaveLength(1);
+    expect(creations.filter((b) => /confirm/i.test(b))).toHaveLength(1);
   }, 180_000);
 });

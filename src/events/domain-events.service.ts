@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
+import type { Statement } from '../database/atomic.js';
+import { insertStatement } from '../database/insert-statement.js';
 import { installSqliteGate, runTransaction } from '../database/transactions.js';
 import { DomainEvent } from './domain-event.entity.js';
 import { DomainEventRelay } from './domain-event-relay.js';
@@ -48,19 +50,39 @@ export class DomainEvents {
 
   /** The outbox row itself (a method of its own so a test can make it fail). */
   async insert(manager: EntityManager, type: string, payload: object): Promise<string> {
-    const now = new Date();
-    const id = randomUUID();
-    await manager.insert(DomainEvent, {
-      id,
-      type,
-      payload: payload as DomainEvent['payload'],
-      createdAt: now,
-      nextAttemptAt: now,
-      leaseUntil: null,
-      attempts: 0,
-      lastError: null,
-      processedAt: null,
-    });
-    return id;
+    const row = newEvent(type, payload, new Date());
+    await manager.insert(DomainEvent, row);
+    return row.id;
   }
+
+  /**
+   * The same outbox rows as one multi-row INSERT, for a transaction written in raw SQL (Atomic's
+   * generators: the SMS outbox's settlements). Yield it inside that transaction, then call `wake()`
+   * once it is committed. At most a few hundred payloads per statement (bound-parameter limits).
+   */
+  insertStatement(type: string, payloads: object[], now = new Date()): Statement {
+    return insertStatement(
+      this.dataSource.getRepository(DomainEvent),
+      payloads.map((payload) => newEvent(type, payload, now)),
+    );
+  }
+
+  /** After a commit that wrote events with `insertStatement`: the relay delivers them soon. */
+  wake(): void {
+    this.relay.wake();
+  }
+}
+
+function newEvent(type: string, payload: object, now: Date): DomainEvent {
+  return Object.assign(new DomainEvent(), {
+    id: randomUUID(),
+    type,
+    payload: payload as DomainEvent['payload'],
+    createdAt: now,
+    nextAttemptAt: now,
+    leaseUntil: null,
+    attempts: 0,
+    lastError: null,
+    processedAt: null,
+  });
 }

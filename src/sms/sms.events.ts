@@ -1,6 +1,12 @@
 /** Events the SMS side raises for other modules (they import these names and types, never SmsModule). */
 export const SMS_EVENTS = {
-  /** A stored message changed state (its provider's answer, a failure…), emitted once the change is stored. */
+  /**
+   * A stored message reached a final state (the provider took it, failed, skipped, cancelled). For a
+   * message tied to a record (`relatedType`, see `reportedDurably`) it is written to the domain-events
+   * outbox in the transaction that stores that state, and the relay delivers it at least once, in an
+   * envelope (`{id, payload}`): listeners must be idempotent. Other messages raise it in memory once
+   * the state is committed (no crash guarantee).
+   */
   messageUpdated: 'sms.message.updated',
 } as const;
 
@@ -10,8 +16,32 @@ export interface SmsMessageUpdatedEvent {
   relatedType: string | null;
   relatedId: string | null;
   templateType: string | null;
-  /** When the state changed (ISO 8601, or a Date when emitted in memory). */
+  /** When the state changed (ISO 8601 through the outbox, a Date when emitted in memory). */
   at: string | Date;
+}
+
+/**
+ * Which final states go through the outbox: only those of messages tied to a record (an appointment's
+ * reminder or confirmation, a dossier's notice…), the ones other modules listen to. A bulk batch's
+ * thousands of plain messages would cost an outbox row and a relay delivery each for no listener.
+ */
+export function reportedDurably(message: { relatedType: string | null }): boolean {
+  return !!message.relatedType;
+}
+
+export function messageUpdatedEvent(
+  message: { id: string; relatedType: string | null; relatedId: string | null; templateType: string | null },
+  status: string,
+  at: Date,
+): SmsMessageUpdatedEvent {
+  return {
+    messageId: message.id,
+    status,
+    relatedType: message.relatedType,
+    relatedId: message.relatedId,
+    templateType: message.templateType,
+    at: at.toISOString(),
+  };
 }
 
 /**

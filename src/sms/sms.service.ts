@@ -207,7 +207,7 @@ export class SmsService {
       });
     }
     message.status = SMS_CANCELLED;
-    await this.dispatcher.afterFinal(message, new Date(), result.finishedBatchId);
+    await this.dispatcher.afterFinal(message, new Date(), result.finishedBatchId, result.published);
     return message;
   }
 
@@ -217,20 +217,12 @@ export class SmsService {
     if (batch.status !== 'running') {
       throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
     }
-    const { ids, finished } = await this.outbox.cancelBatch(batchId);
+    const { cancelled, finished } = await this.outbox.cancelBatch(batchId);
     const at = new Date();
-    for (const id of ids) {
+    for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.
-      const message = Object.assign(new SmsMessage(), {
-        id,
-        status: SMS_CANCELLED,
-        kind: SmsKind.Bulk,
-        batchId,
-        relatedType: null,
-        relatedId: null,
-        templateType: null,
-      });
-      await this.dispatcher.afterFinal(message, at);
+      const message = Object.assign(new SmsMessage(), { ...ended, status: SMS_CANCELLED, kind: SmsKind.Bulk, batchId });
+      await this.dispatcher.afterFinal(message, at, undefined, published);
     }
     if (finished) await this.batches.journalFinished(batchId);
     return this.batches.view(batchId);
@@ -265,14 +257,16 @@ export class SmsService {
    */
   private async skipOptedOut(row: SmsMessage, optOut: SmsOptOut, context: SmsContext): Promise<never> {
     Object.assign(row, { status: SMS_SKIPPED, errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut), notBefore: null });
+    const now = new Date();
+    let published: boolean;
     try {
-      await this.outbox.insert(row);
+      published = await this.outbox.insertFinal(row, now);
     } catch (error) {
       const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
       if (!existing) throw error;
       throw new SmsOptedOutError(optOut, existing.id);
     }
-    await this.dispatcher.afterFinal(row, new Date());
+    await this.dispatcher.afterFinal(row, now, undefined, published);
     throw new SmsOptedOutError(optOut, row.id);
   }
 

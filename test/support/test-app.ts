@@ -3,7 +3,10 @@ import type { DestinationStream } from 'pino';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { createApp } from '../../src/app.factory.js';
+import { DataSource, IsNull, LessThanOrEqual } from 'typeorm';
 import { DomainEventRelay } from '../../src/events/domain-event-relay.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../../src/sms/dispatch/dispatch-queue.js';
+import { SMS_QUEUED, SMS_SENDING, SmsMessage } from '../../src/sms/sms-message.entity.js';
 import { Role } from '../../src/users/role.enum.js';
 import { createTestDatabase, DatabaseKind, TestDatabase } from './databases.js';
 
@@ -103,9 +106,29 @@ export class TestApp {
     return { id: res.body.id, email, token: await this.login(email, USER_PASSWORD) };
   }
 
-  /** Waits until this instance's event relay has delivered every due event (the SMS they ask for included). */
-  settle(): Promise<void> {
-    return this.get(DomainEventRelay).drain();
+  /**
+   * Waits until this instance's event relay has delivered every due event, the SMS they asked for have
+   * been dispatched (no row sending, none due: the relay only writes them), and the events their outcome
+   * raised (`sms.message.updated`) have been delivered in turn.
+   */
+  async settle(timeoutMs = 20_000): Promise<void> {
+    const relay = this.get(DomainEventRelay);
+    const queue = this.app.get<DispatchQueue>(DISPATCH_QUEUE);
+    const messages = this.get(DataSource).getRepository(SmsMessage);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      await relay.drain();
+      await queue.idle?.();
+      const busy = await messages.count({
+        where: [{ status: SMS_SENDING }, { status: SMS_QUEUED, providerSid: IsNull(), notBefore: LessThanOrEqual(new Date()) }],
+      });
+      if (!busy) {
+        await relay.drain();
+        return;
+      }
+      if (Date.now() > until) throw new Error(`${busy} SMS still due or sending after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   async close(): Promise<void> {

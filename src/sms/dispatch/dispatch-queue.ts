@@ -13,6 +13,8 @@ export interface DispatchQueue {
   stop(): Promise<void>;
   /** GET /api/health/ready's `dispatcher`: started and not stopped (BullMQ: its worker running too). */
   readiness(): { ready: boolean; detail: string };
+  /** Resolves once the sends this process has in flight have finished, bookkeeping included (inline only; for tests). */
+  idle?(): Promise<void>;
   /** The queue's own Prometheus exposition, appended to GET /api/metrics (BullMQ only). */
   exportMetrics?(): Promise<string>;
 }

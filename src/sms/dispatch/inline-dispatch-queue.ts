@@ -46,7 +46,11 @@ export class InlineDispatchQueue implements DispatchQueue {
     if (this.poller) clearInterval(this.poller);
     if (this.timer) clearTimeout(this.timer);
     // Calls in flight finish and store their answer; rows not yet claimed stay queued for the next start.
-    await Promise.allSettled([...this.inFlight]);
+    await this.idle();
+  }
+
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
   readiness(): { ready: boolean; detail: string } {

@@ -113,6 +113,17 @@ describe(SmsDispatcher.name, () => {
     expect(outbox.settle.mock.invocationCallOrder[0]).toBeLessThan(events.emit.mock.invocationCallOrder[0]);
   });
 
+  it('emits nothing in memory when the event was committed to the outbox with the final state', async () => {
+    outbox.settle.mockResolvedValue({ applied: true, published: true });
+    const signals: unknown[] = [];
+    sut.settled.on('m-1', (m) => signals.push(m));
+    expect(await sut.process(claimed())).toEqual({ final: true });
+    expect(events.emit).not.toHaveBeenCalled();
+    // Still journaled, and the waiting request still hears of it.
+    expect(audit.record).toHaveBeenCalledTimes(1);
+    expect(signals).toEqual([expect.objectContaining({ id: 'm-1', providerSid: 'SM-new' })]);
+  });
+
   it('reschedules a retryable failure with its code and a backoff', async () => {
     provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'boom' }));
     const result = await sut.process(claimed());

@@ -35,8 +35,10 @@ export function failureCode(failure: ProviderFailure): string {
  * - A marketing message outside the allowed hours (MarketingPolicy.heldUntil: the window closed while its
  *   batch was sending, a retry due after closing time, a public holiday) is not sent: it is queued again
  *   until the next opening, its claim not counted as an attempt. Transactional messages are never held.
- * - Only the lease holder's attempt is stored; once a final state is committed, `sms.message.updated` is
- *   emitted, single and notification sends are journaled, and a batch's last message ends the batch.
+ * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
+ *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash);
+ *   once it is committed, single and notification sends are journaled, other messages' event is emitted in
+ *   memory, and a batch's last message ends the batch.
  */
 @Injectable()
 export class SmsDispatcher {
@@ -160,7 +162,7 @@ export class SmsDispatcher {
     });
     await this.afterDelivery(message, settlement);
     this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
-    await this.afterFinal(message, now, result.finishedBatchId);
+    await this.afterFinal(message, now, result.finishedBatchId, result.published);
     return { final: true };
   }
 
@@ -181,21 +183,27 @@ export class SmsDispatcher {
     }
   }
 
-  /** After a final state is committed: journal, event, waiters, and the batch's end. */
-  async afterFinal(message: SmsMessage, at: Date, finishedBatchId?: string): Promise<void> {
+  /**
+   * After a final state is committed: journal, event, waiters, and the batch's end. `published`: the
+   * event was committed to the domain-events outbox with the state (the relay delivers it); otherwise it
+   * is emitted in memory here.
+   */
+  async afterFinal(message: SmsMessage, at: Date, finishedBatchId?: string, published = false): Promise<void> {
     // Sent and failed were counted when stored; a cancellation comes here straight from its UPDATE.
     if (message.status === SMS_CANCELLED) this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', SMS_CANCELLED);
     try {
       if (message.kind !== SmsKind.Bulk) await this.journal(message);
-      const event: SmsMessageUpdatedEvent = {
-        messageId: message.id,
-        status: message.status,
-        relatedType: message.relatedType,
-        relatedId: message.relatedId,
-        templateType: message.templateType,
-        at,
-      };
-      this.events.emit(SMS_EVENTS.messageUpdated, event);
+      if (!published) {
+        const event: SmsMessageUpdatedEvent = {
+          messageId: message.id,
+          status: message.status,
+          relatedType: message.relatedType,
+          relatedId: message.relatedId,
+          templateType: message.templateType,
+          at,
+        };
+        this.events.emit(SMS_EVENTS.messageUpdated, event);
+      }
       if (finishedBatchId) await this.batches.journalFinished(finishedBatchId);
     } catch (error) {
       this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${describeError(error)}`);

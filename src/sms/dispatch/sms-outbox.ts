@@ -3,6 +3,9 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { Atomic, type Row, type Statement, type Work } from '../../database/atomic.js';
 import { InsertBatcher } from '../../database/insert-batcher.js';
+import { insertStatement } from '../../database/insert-statement.js';
+import { DomainEvents } from '../../events/domain-events.service.js';
+import { messageUpdatedEvent, reportedDurably, SMS_EVENTS } from '../sms.events.js';
 import { SmsBatch } from '../sms-batch.entity.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 
@@ -12,6 +15,16 @@ export const LEASE_EXPIRED = 'LEASE_EXPIRED';
 
 /** Rows per multi-row INSERT: well under both databases' bound-parameter limits (25 columns). */
 const INSERT_CHUNK = 500;
+
+/** A message a batch cancellation ended. */
+export interface CancelledMessage {
+  id: string;
+  relatedType: string | null;
+  relatedId: string | null;
+  templateType: string | null;
+  /** Its `sms.message.updated` was written to the outbox with the cancellation. */
+  published: boolean;
+}
 
 /** How a claimed attempt ended. */
 export type Settlement =
@@ -28,6 +41,8 @@ export interface SettleResult {
   applied: boolean;
   /** Set when this settlement was the batch's last open message. */
   finishedBatchId?: string;
+  /** True when `sms.message.updated` was written to the domain-events outbox with the final state. */
+  published?: boolean;
 }
 
 const T = '"sms_messages"';
@@ -54,6 +69,7 @@ export class SmsOutbox {
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
     @InjectRepository(SmsBatch) private readonly batches: Repository<SmsBatch>,
     private readonly atomic: Atomic,
+    private readonly domainEvents: DomainEvents,
   ) {
     this.inserts = new InsertBatcher(messages);
   }
@@ -83,27 +99,9 @@ export class SmsOutbox {
     });
   }
 
-  /**
-   * A multi-row INSERT of entities (every column set by the caller). Columns null in every row are left to
-   * their default (null), and a Date shared by the rows (their creation time) is converted once: a bulk
-   * batch's rows differ in a few columns only.
-   */
+  /** A multi-row INSERT of entities, for a transaction (see src/database/insert-statement.ts). */
   insertStatement<E extends object>(repository: Repository<E>, entities: E[]): Statement {
-    const { metadata } = repository;
-    const driver = repository.manager.connection.driver;
-    const columns = metadata.columns.filter((c) => c.isInsert && entities.some((e) => c.getEntityValue(e) != null));
-    const dates = new Map<Date, unknown>();
-    const prepare = (value: unknown, column: (typeof columns)[number]): unknown => {
-      if (value === undefined || value === null) return null;
-      if (!(value instanceof Date)) return driver.preparePersistentValue(value, column);
-      if (!dates.has(value)) dates.set(value, driver.preparePersistentValue(value, column));
-      return dates.get(value);
-    };
-    const params: unknown[] = [];
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    for (const entity of entities) for (const column of columns) params.push(prepare(column.getEntityValue(entity), column));
-    const names = columns.map((c) => driver.escape(c.databaseName)).join(', ');
-    return { sql: `INSERT INTO ${driver.escape(metadata.tableName)} (${names}) VALUES ${entities.map(() => tuple).join(', ')}`, params };
+    return insertStatement(repository, entities);
   }
 
   /**
@@ -201,19 +199,44 @@ export class SmsOutbox {
       params: [...params, t, message.id, attempt],
     };
     const finish = this.finishStatements(batchId, t);
-    if (!final || !batchId) {
+    const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
+    // The event of a final state, in the same transaction: stored state and report cannot diverge.
+    const event = final ? this.updatedEventStatement([message], status, now) : null;
+    if (!event && (!final || !batchId)) {
       // One statement: no transaction needed.
       return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }
-    return this.atomic.run(function* (): Work<SettleResult> {
+    const result = await this.atomic.run(function* (): Work<SettleResult> {
       const changed = yield update;
       if (!changed.length) return { applied: false };
-      if (!final || !batchId) return { applied: true };
+      if (event) yield event;
+      const published = !!event;
+      if (!final || !batchId) return { applied: true, published };
       const [left] = yield finish.decrement(1);
-      if (Number(left?.remaining) > 0) return { applied: true };
+      if (Number(left?.remaining) > 0) return { applied: true, published };
       const finished = yield finish.end;
-      return { applied: true, finishedBatchId: finished.length ? batchId : undefined };
+      return { applied: true, published, finishedBatchId: finished.length ? batchId : undefined };
     });
+    if (result.published) this.domainEvents.wake();
+    return result;
+  }
+
+  /**
+   * `sms.message.updated` for the messages among `messages` that report durably (see reportedDurably),
+   * as outbox rows to write in the transaction that stores their final state; null when none does.
+   */
+  private updatedEventStatement(
+    messages: Pick<SmsMessage, 'id' | 'relatedType' | 'relatedId' | 'templateType'>[],
+    status: string,
+    now: Date,
+  ): Statement | null {
+    const reported = messages.filter(reportedDurably);
+    if (!reported.length) return null;
+    return this.domainEvents.insertStatement(
+      SMS_EVENTS.messageUpdated,
+      reported.map((m) => messageUpdatedEvent(m, status, now)),
+      now,
+    );
   }
 
   private finishStatements(batchId: string | null, t: string) {
@@ -237,40 +260,93 @@ export class SmsOutbox {
   }
 
   /** Cancels one waiting message. Returns the ids cancelled (none when it already left) and a finished batch. */
-  async cancelMessage(message: SmsMessage, now = new Date()): Promise<{ cancelled: boolean; finishedBatchId?: string }> {
+  async cancelMessage(
+    message: SmsMessage,
+    now = new Date(),
+  ): Promise<{ cancelled: boolean; finishedBatchId?: string; published?: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(message.batchId, t);
     const batchId = message.batchId;
-    return this.atomic.run(function* () {
+    const event = this.updatedEventStatement([message], SMS_CANCELLED, now);
+    const result = await this.atomic.run(function* () {
       const changed = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
         params: [t, message.id],
       };
       if (!changed.length) return { cancelled: false };
-      if (!batchId) return { cancelled: true };
+      if (event) yield event;
+      if (!batchId) return { cancelled: true, published: !!event };
       yield finish.decrement(1);
       const finished = yield finish.end;
-      return { cancelled: true, finishedBatchId: finished.length ? batchId : undefined };
+      return { cancelled: true, published: !!event, finishedBatchId: finished.length ? batchId : undefined };
     });
+    if (result.published) this.domainEvents.wake();
+    return result;
   }
 
-  /** Cancels every waiting message of a batch and marks it cancelled; returns the cancelled ids. */
-  async cancelBatch(batchId: string, now = new Date()): Promise<{ ids: string[]; finished: boolean }> {
+  /**
+   * Cancels every waiting message of a batch and marks it cancelled; returns the cancelled messages (with
+   * whether each one's `sms.message.updated` was written to the outbox in the same transaction).
+   */
+  async cancelBatch(batchId: string, now = new Date()): Promise<{ cancelled: CancelledMessage[]; finished: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(batchId, t);
-    return this.atomic.run(function* () {
+    const events = (messages: CancelledMessage[]): Statement[] => {
+      const statements: Statement[] = [];
+      for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
+        const statement = this.updatedEventStatement(messages.slice(i, i + INSERT_CHUNK), SMS_CANCELLED, now);
+        if (statement) statements.push(statement);
+      }
+      return statements;
+    };
+    const result = await this.atomic.run(function* () {
       yield {
         sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running'`,
         params: [t, batchId],
       };
       const rows = yield {
-        sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
+        sql:
+          `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL ` +
+          `RETURNING "id", "related_type", "related_id", "template_type"`,
         params: [t, batchId],
       };
+      const cancelled: CancelledMessage[] = rows.map((r) => {
+        const relatedType = (r.related_type as string | null) ?? null;
+        return {
+          id: String(r.id),
+          relatedType,
+          relatedId: (r.related_id as string | null) ?? null,
+          templateType: (r.template_type as string | null) ?? null,
+          published: reportedDurably({ relatedType }),
+        };
+      });
+      for (const statement of events(cancelled)) yield statement;
       if (rows.length) yield finish.decrement(rows.length);
       const finished = yield finish.end;
-      return { ids: rows.map((r) => String(r.id)), finished: finished.length > 0 };
+      return { cancelled, finished: finished.length > 0 };
     });
+    if (result.cancelled.some((m) => m.published)) this.domainEvents.wake();
+    return result;
+  }
+
+  /**
+   * A message stored already final (`skipped`: the number opted out before it was queued). Tied to a
+   * record, it is written with its `sms.message.updated` in one transaction; otherwise group-committed.
+   * Returns whether the event was written.
+   */
+  async insertFinal(row: SmsMessage, now = new Date()): Promise<boolean> {
+    const event = this.updatedEventStatement([row], row.status, now);
+    if (!event) {
+      await this.insert(row);
+      return false;
+    }
+    const message = this.insertStatement(this.messages, [row]);
+    await this.atomic.run(function* () {
+      yield message;
+      yield event;
+    });
+    this.domainEvents.wake();
+    return true;
   }
 
   /** Provider SIDs already stored, among `sids` (a look-up never adopts another row's message). */

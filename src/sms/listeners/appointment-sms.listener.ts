@@ -16,9 +16,14 @@ import { SmsService } from '../sms.service.js';
  * Texts clients when their appointment is confirmed, cancelled, moved or due. The events come from
  * the outbox, at least once: each SMS carries the key `event:<event id>`, so a replayed event finds its
  * message instead of making a second one. Sends are stored and journaled by SmsService like any other
- * (actor = the acting user, none for reminders). A failed SMS is recorded on the message and never
- * undoes the appointment change; only an unexpected error (the database…) is thrown back to the
- * relay, which delivers the event again later.
+ * (actor = the acting user, none for reminders).
+ *
+ * The listener only writes the message (`waitMs: 0`) and returns: the relay is never held behind the
+ * provider (a slow or failing Twilio would stall every other event). The dispatcher sends it, retries
+ * it, and stores its outcome on the message, shown with the appointment (`messages`); a reminder's
+ * outcome comes back through `sms.message.updated`. A number that opted out is stored as skipped at
+ * once. A failed SMS never undoes the appointment change; only an unexpected error (the database…) is
+ * thrown back to the relay, which delivers the event again later.
  */
 @Injectable()
 export class AppointmentSmsListener {
@@ -64,6 +69,8 @@ export class AppointmentSmsListener {
           locale: appointment.clientLocale,
           related: { type: 'appointment', id: appointment.id },
           dedupeKey: `event:${event.id}`,
+          // Written and handed to the dispatcher; its outcome is stored on the message, not awaited here.
+          waitMs: 0,
         },
       );
     } catch (error) {
@@ -72,7 +79,7 @@ export class AppointmentSmsListener {
         this.logger.log(`${type} SMS for appointment ${appointment.id} skipped: the number opted out`);
         return;
       }
-      // Stored as failed by SmsService, and a replay would find the same outcome: the change stands.
+      // A replay finding its message already failed (or bad data): stored as failed, the change stands.
       if (!(error instanceof SmsSendError) && !(error instanceof SmsInputError)) throw error;
       this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error.message)}`);
     }
