@@ -18,10 +18,10 @@ import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
 import { ask, baseEnv, freePort, HarnessError, onCleanup, runBenchmark, startApp, startTsChild, waitForOk } from './processes.js';
 
-const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--latencies 50,200] [--rate 500] [--concurrency 50]
+const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--per-request 10000] [--latencies 50,200] [--rate 500] [--concurrency 50]
                            [--databases sqlite,postgres] [--modes inline,bullmq] [--redis-url redis://127.0.0.1:6379]
                            [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
-(env: BENCH_RECIPIENTS, BENCH_LATENCIES, BENCH_RATE, BENCH_CONCURRENCY, BENCH_DATABASES, BENCH_MODES, BENCH_REDIS_URL, BENCH_POSTGRES_URL)`;
+(env: BENCH_RECIPIENTS, BENCH_PER_REQUEST, BENCH_LATENCIES, BENCH_RATE, BENCH_CONCURRENCY, BENCH_DATABASES, BENCH_MODES, BENCH_REDIS_URL, BENCH_POSTGRES_URL)`;
 
 const FROM = '+33700000000';
 const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };
@@ -38,7 +38,18 @@ interface Stats {
 }
 
 function parseOptions() {
-  const names = ['recipients', 'latencies', 'rate', 'concurrency', 'databases', 'modes', 'redis-url', 'postgres-url', 'help'];
+  const names = [
+    'recipients',
+    'per-request',
+    'latencies',
+    'rate',
+    'concurrency',
+    'databases',
+    'modes',
+    'redis-url',
+    'postgres-url',
+    'help',
+  ];
   const { values } = parseArgs({
     options: Object.fromEntries(names.map((n) => [n, { type: n === 'help' ? 'boolean' : 'string' }])) as Record<
       string,
@@ -59,6 +70,7 @@ function parseOptions() {
   const list = (flag: string, fallback: string) => (pick(flag) ?? fallback).split(',').map((v) => v.trim());
   return {
     recipients: whole('recipients', 10_000),
+    perRequest: whole('per-request', 10_000),
     latencies: list('latencies', '50,200').map(Number),
     rate: whole('rate', 500),
     concurrency: whole('concurrency', 50),
@@ -137,7 +149,7 @@ async function main(): Promise<number> {
             TWILIO_AUTH_TOKEN: credentials.authToken,
             TWILIO_PHONE_NUMBER: FROM,
             TWILIO_API_BASE_URL: standIn.ready.baseUrl,
-            SMS_BULK_MAX_RECIPIENTS: String(Math.max(10_000, options.recipients)),
+            SMS_BULK_MAX_RECIPIENTS: String(Math.max(10_000, options.perRequest)),
             SMS_MAX_PER_SECOND: String(options.rate),
             SMS_MAX_CONCURRENCY: String(options.concurrency),
             REDIS_URL: mode === 'bullmq' ? options.redisUrl : '',
@@ -190,12 +202,28 @@ async function main(): Promise<number> {
         await ask(standIn.child, { type: 'take' }, 'taken');
         await ask(standIn.child, { type: 'behave', behaviour: { delayMs: latency } }, 'behaved');
 
-        const started = performance.now();
-        const res = await post(options.recipients, 0);
-        const acceptMs = performance.now() - started;
-        const accepted = (await res.json()) as { batchId: string; queued: number };
-        if (res.status !== 202) throw new HarnessError(`bulk answered ${res.status}: ${JSON.stringify(accepted).slice(0, 300)}`);
-        const batch = await waitDone(accepted.batchId);
+        // More recipients than one request takes (--per-request; a body holds at most 100,000 JSON values, about
+        // 33,000 recipients) are accepted as several batches, one request after the other, then sent together.
+        const batchIds: string[] = [];
+        const acceptTimes: number[] = [];
+        for (let offset = 0; offset < options.recipients; offset += options.perRequest) {
+          const started = performance.now();
+          const res = await post(Math.min(options.perRequest, options.recipients - offset), offset);
+          acceptTimes.push(performance.now() - started);
+          const accepted = (await res.json()) as { batchId: string; queued: number };
+          if (res.status !== 202) throw new HarnessError(`bulk answered ${res.status}: ${JSON.stringify(accepted).slice(0, 300)}`);
+          batchIds.push(accepted.batchId);
+        }
+        const acceptMs = acceptTimes[0]!;
+        const batches = [];
+        for (const batchId of batchIds) batches.push(await waitDone(batchId));
+        const batch = { counts: { sent: batches.reduce((n, b) => n + (b.counts.sent ?? 0), 0) } };
+        if (batchIds.length > 1) {
+          console.log(
+            `  ${kind} ${mode} ${latency} ms: ${batchIds.length} requests of up to ${options.perRequest} accepted in ` +
+              `${acceptTimes.map((t) => t.toFixed(0)).join(', ')} ms`,
+          );
+        }
         const stats = await ask<Stats>(standIn.child, { type: 'stats' }, 'stats');
         await ask(standIn.child, { type: 'take' }, 'taken');
         const rss = peakRssMb(app.child.pid);

@@ -1,4 +1,5 @@
 import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { problemsInList } from './dto/validators.js';
 
 /**
  * Which constraint speaks first when a field breaks several: the one about the field's presence,
@@ -37,6 +38,9 @@ export function firstProblem(error: ValidationError, field: string): string | un
 function collect(errors: ValidationError[], prefix = ''): { field: string; problems: string[] }[] {
   return errors.flatMap((error) => {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
+    // A list checked by IsObjectList names each item's problem, as nested validation would.
+    const listed = error.constraints?.isObjectList ? problemsInList(error.value) : undefined;
+    if (listed) return listed.map((p) => ({ field: `${field}.${p.path}`, problems: [p.problem] }));
     const problem = firstProblem(error, field);
     const own = problem ? [{ field, problems: [problem] }] : [];
     return [...own, ...collect(error.children ?? [], field)];

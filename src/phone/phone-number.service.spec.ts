@@ -236,6 +236,46 @@ describe(PhoneNumberService.name, () => {
       expect(codeOf(() => sut.normalize('0612345678', { country: 'ZZ' }))).toBe('INVALID_COUNTRY');
     });
   });
+
+  describe('recipientNumber', () => {
+    const inputs = [
+      '0612345678',
+      ' +33 7 12 34 56 78 ',
+      '0144556677',
+      '+12015550123',
+      '+15005550001',
+      '+15005550011',
+      '+44 7700 900123',
+      '+447911123456',
+      '0612345678999',
+      '061',
+      'abc',
+      '0612345678a',
+      '',
+      '   ',
+      '+800 1234 5678',
+      '+33 9 87 65 43 21',
+      '+33 8 00 12 34 56',
+      '+262 692 12 34 56',
+    ];
+
+    it("gives formatRecipient's verdict for each number, whether or not format() has seen it", () => {
+      for (const input of inputs) {
+        const expected = new PhoneNumberService('FR').formatRecipient(input);
+        const verdict = expected.valid ? { e164: expected.e164 } : { e164: null, reason: expected.reason };
+        expect(new PhoneNumberService('FR').recipientNumber(input), `${JSON.stringify(input)} unseen`).toEqual(verdict);
+        const warm = new PhoneNumberService('FR');
+        warm.format(input);
+        expect(warm.recipientNumber(input), `${JSON.stringify(input)} seen`).toEqual(verdict);
+      }
+    });
+
+    it('refuses a landline for SMS and accepts a mobile', () => {
+      expect(sut.recipientNumber('0144556677')).toEqual({ e164: null, reason: { code: 'NOT_SMS_CAPABLE', message: expect.any(String) } });
+      expect(sut.recipientNumber('06 12 34 56 78')).toEqual({ e164: '+33612345678' });
+      expect(sut.recipientNumber(undefined as unknown as string)).toMatchObject({ e164: null, reason: { code: 'NOT_A_NUMBER' } });
+    });
+  });
 });
 
 /**
@@ -254,7 +294,9 @@ describe(`${PhoneNumberService.name} with metadata that rejects the Twilio test 
         ...actual,
         parsePhoneNumberWithError: (...args: Parameters<typeof actual.parsePhoneNumberWithError>) => {
           const parsed = actual.parsePhoneNumberWithError(...args);
+          // Such metadata finds no type for any number either (isValid() is getType() !== undefined).
           parsed.isValid = () => false;
+          parsed.getType = () => undefined;
           return parsed;
         },
       };
@@ -278,5 +320,7 @@ describe(`${PhoneNumberService.name} with metadata that rejects the Twilio test 
     expect(sut.format('+15005550011')).toMatchObject({ valid: false, reason: { code: 'INVALID_NUMBER' } });
     expect(sut.format('+15005550000')).toMatchObject({ valid: false });
     expect(sut.format('0612345678')).toMatchObject({ valid: false });
+    expect(sut.recipientNumber('+15005550001')).toEqual({ e164: '+15005550001' });
+    expect(sut.recipientNumber('0612345678')).toMatchObject({ e164: null, reason: { code: 'INVALID_NUMBER' } });
   });
 });

@@ -132,26 +132,42 @@ export class PhoneNumberService {
 
   private parse(input: string, country?: string): PhoneFormatResult {
     const text = typeof input === 'string' ? input : '';
-    const invalid = (reason: PhoneNumberProblem): PhoneFormatResult => ({
+    const checked = this.check(input, country);
+    if ('reason' in checked) {
+      return {
+        input: text,
+        e164: null,
+        valid: false,
+        country: null,
+        type: null,
+        national: null,
+        international: null,
+        reason: checked.reason,
+      };
+    }
+    const { parsed, type } = checked;
+    return {
       input: text,
-      e164: null,
-      valid: false,
-      country: null,
-      type: null,
-      national: null,
-      international: null,
-      reason,
-    });
+      e164: parsed.number,
+      valid: true,
+      country: parsed.country ?? null,
+      type: type ?? null,
+      national: parsed.formatNational(),
+      international: parsed.formatInternational(),
+    };
+  }
 
-    if (typeof input !== 'string' || input.trim() === '') return invalid(problem('NOT_A_NUMBER'));
+  /** Parsing and validation without the display formats: the parsed number and its type, or why it is refused. */
+  private check(input: string, country?: string): { parsed: PhoneNumber; type: string | undefined } | { reason: PhoneNumberProblem } {
+    if (typeof input !== 'string' || input.trim() === '') return { reason: problem('NOT_A_NUMBER') };
 
     let defaultCountry = this.defaultCountry;
     if (country !== undefined && country !== null && country !== '') {
       const requested = typeof country === 'string' ? country.trim().toUpperCase() : '';
       if (!isSupportedCountry(requested)) {
-        return invalid(
-          problem('INVALID_COUNTRY', `Unknown country "${String(country)}" (expected an ISO 3166-1 alpha-2 code such as FR).`),
-        );
+        return {
+          reason: problem('INVALID_COUNTRY', `Unknown country "${String(country)}" (expected an ISO 3166-1 alpha-2 code such as FR).`),
+        };
       }
       defaultCountry = requested;
     }
@@ -163,24 +179,34 @@ export class PhoneNumberService {
       parsed = parsePhoneNumberWithError(trimmed, { defaultCountry, extract: false });
     } catch (error) {
       if (error instanceof ParseError && PARSE_ERROR_CODES.has(error.message)) {
-        return invalid(problem(error.message as PhoneNumberErrorCode));
+        return { reason: problem(error.message as PhoneNumberErrorCode) };
       }
-      return invalid(problem('NOT_A_NUMBER'));
+      return { reason: problem('NOT_A_NUMBER') };
     }
 
-    const e164 = parsed.number;
-    if (!parsed.isValid() && !TWILIO_MAGIC_TEST_NUMBERS.has(e164)) {
-      return invalid(problem(this.lengthProblem(trimmed, defaultCountry) ?? 'INVALID_NUMBER'));
+    // With the full metadata, isValid() is getType() !== undefined (both match the same patterns): a number with
+    // a type is valid, so the patterns are matched once; isValid() decides only for a number without one.
+    const type = parsed.getType();
+    if (type === undefined && !parsed.isValid() && !TWILIO_MAGIC_TEST_NUMBERS.has(parsed.number)) {
+      return { reason: problem(this.lengthProblem(trimmed, defaultCountry) ?? 'INVALID_NUMBER') };
     }
-    return {
-      input: text,
-      e164,
-      valid: true,
-      country: parsed.country ?? null,
-      type: parsed.getType() ?? null,
-      national: parsed.formatNational(),
-      international: parsed.formatInternational(),
-    };
+    return { parsed, type };
+  }
+
+  /**
+   * The E.164 form of a number that will receive SMS, or why not, exactly as {@link formatRecipient} decides
+   * (a landline is `NOT_SMS_CAPABLE`), without the display formats: a bulk list needs nothing else, and
+   * formatting cost more than parsing. Recent results of {@link format} are used; nothing is added to them.
+   */
+  recipientNumber(input: string): { e164: string; reason?: undefined } | { e164: null; reason: PhoneNumberProblem } {
+    const cached = typeof input === 'string' ? this.recent.get(`|${input}`) : undefined;
+    if (cached) {
+      if (!cached.valid || cached.e164 === null) return { e164: null, reason: cached.reason ?? problem('INVALID_NUMBER') };
+      return cached.type === 'FIXED_LINE' ? { e164: null, reason: problem('NOT_SMS_CAPABLE') } : { e164: cached.e164 };
+    }
+    const checked = this.check(input);
+    if ('reason' in checked) return { e164: null, reason: checked.reason };
+    return checked.type === 'FIXED_LINE' ? { e164: null, reason: problem('NOT_SMS_CAPABLE') } : { e164: checked.parsed.number };
   }
 
   /**

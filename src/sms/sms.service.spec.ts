@@ -4,7 +4,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { DispatchQueue } from './dispatch/dispatch-queue.js';
 import type { SmsDispatcher } from './dispatch/sms-dispatcher.js';
-import type { SmsOutbox } from './dispatch/sms-outbox.js';
+import type { BulkMessages, SmsOutbox } from './dispatch/sms-outbox.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import type { SmsProvider } from './providers/sms-provider.js';
 import type { SmsBatch } from './sms-batch.entity.js';
@@ -65,7 +65,7 @@ describe('personalize', () => {
 describe('SmsService.sendBulk', () => {
   const build = () => {
     const outbox = {
-      insertBatch: vi.fn().mockResolvedValue(undefined),
+      insertBulk: vi.fn().mockResolvedValue(undefined),
       insertStatement: vi.fn().mockReturnValue({ sql: 'INSERT audit', params: [] }),
     };
     const queue = { notify: vi.fn() };
@@ -101,18 +101,22 @@ describe('SmsService.sendBulk', () => {
     expect(accepted).toMatchObject({ total: 4, queued: 2, status: 'running', notBefore: null });
     expect(accepted.duplicates).toEqual([{ index: 1, phone: '+33612345678', to: '+33612345678' }]);
     expect(accepted.invalid).toEqual([expect.objectContaining({ index: 2, phone: '12', code: 'TOO_SHORT' })]);
-    expect(outbox.insertBatch).toHaveBeenCalledTimes(1);
-    const [batch, rows, extra] = outbox.insertBatch.mock.calls[0] as [SmsBatch, SmsMessage[], unknown[]];
+    expect(outbox.insertBulk).toHaveBeenCalledTimes(1);
+    const [batch, shared, messages, extra] = outbox.insertBulk.mock.calls[0] as [SmsBatch, SmsMessage, BulkMessages, unknown[]];
     expect(batch).toMatchObject({ id: accepted.batchId, total: 4, queued: 2, invalid: 1, duplicates: 1, remaining: 2 });
-    expect(rows.map((r) => [r.to, r.body, r.status, r.kind, r.batchId])).toEqual([
-      ['+33612345678', 'Bonjour Jean', 'queued', 'bulk', accepted.batchId],
-      ['+33687654321', 'Bonjour', 'queued', 'bulk', accepted.batchId],
-    ]);
+    expect(shared).toMatchObject({ status: 'queued', kind: 'bulk', batchId: accepted.batchId, from: '+33700000000', attempts: 0 });
+    expect(messages).toEqual({
+      id: [expect.any(String), expect.any(String)],
+      to: ['+33612345678', '+33687654321'],
+      body: ['Bonjour Jean', 'Bonjour'],
+      segments: [1, 1],
+      encoding: ['GSM-7', 'GSM-7'],
+    });
     expect(extra).toHaveLength(1);
     expect(audit.toRow).toHaveBeenCalledWith(
       expect.objectContaining({ metadata: expect.objectContaining({ phase: 'accepted', queued: 2 }) }),
     );
-    expect(queue.notify).toHaveBeenCalledWith(rows.map((r) => ({ id: r.id, notBefore: null })));
+    expect(queue.notify).toHaveBeenCalledWith(messages.id.map((id) => ({ id, notBefore: null })));
   });
 
   it('refuses more recipients than the maximum on field recipients, writing nothing', async () => {
@@ -126,13 +130,13 @@ describe('SmsService.sendBulk', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SmsInputError);
     expect((error as SmsInputError).field).toBe('recipients');
-    expect(outbox.insertBatch).not.toHaveBeenCalled();
+    expect(outbox.insertBulk).not.toHaveBeenCalled();
   });
 
   it('ends at once a batch in which nothing was valid', async () => {
     const { sut, outbox } = build();
     const accepted = await sut.sendBulk([{ phone: '12' }], 'x', { actor: null });
     expect(accepted).toMatchObject({ status: 'completed', queued: 0 });
-    expect(outbox.insertBatch.mock.calls[0][0]).toMatchObject({ status: 'completed', finishedAt: expect.any(Date) });
+    expect(outbox.insertBulk.mock.calls[0][0]).toMatchObject({ status: 'completed', finishedAt: expect.any(Date) });
   });
 });

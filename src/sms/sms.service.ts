@@ -8,7 +8,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
-import { SmsOutbox } from './dispatch/sms-outbox.js';
+import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
@@ -94,34 +94,42 @@ export class SmsService {
     const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
     const batchId = randomUUID();
     const now = new Date();
-    const seen = new Map<string, number>();
+    const seen = new Set<string>();
     const invalid: BulkAccepted['invalid'] = [];
     const duplicates: BulkAccepted['duplicates'] = [];
-    const rows: SmsMessage[] = [];
+    // Column by column, no entity per message: what differs between a batch's rows (see SmsOutbox.insertBulk).
+    const messages: BulkMessages = { id: [], to: [], body: [], segments: [], encoding: [] };
     let segments = 0;
-    const formats = recipients.map((recipient) => this.phones.formatRecipient(recipient.phone));
-    // Numbers on the opt-out list are skipped, each with its opt-out (one query per 500 numbers).
-    const optedOut = await this.optOuts.check(formats.flatMap((f) => (f.valid && f.e164 ? [f.e164] : [])));
+    // A number written the same way twice is parsed once; a parsed number is not formatted for display.
+    const verdicts = new Map<string, ReturnType<PhoneNumberService['recipientNumber']>>();
+    const numbers = recipients.map((recipient) => {
+      let verdict = verdicts.get(recipient.phone);
+      if (!verdict) verdicts.set(recipient.phone, (verdict = this.phones.recipientNumber(recipient.phone)));
+      return verdict;
+    });
+    // Numbers on the opt-out list are skipped, each with its opt-out (one query).
+    const optedOut = await this.optOuts.check(numbers.flatMap((n) => (n.e164 ? [n.e164] : [])));
+    // One analysis per distinct text: without {{name}} (or with repeated names) the texts repeat.
+    const analyses = new Map<string, SmsBodyAnalysis>();
 
     recipients.forEach((recipient, index) => {
-      const format = formats[index];
-      if (!format.valid || !format.e164) {
-        const reason = format.reason?.message ?? 'is invalid';
+      const { e164, reason } = numbers[index]!;
+      if (!e164) {
         invalid.push({
           index,
           phone: recipient.phone,
           name: recipient.name,
-          code: format.reason?.code ?? 'INVALID_NUMBER',
-          message: `phone ${reason}`,
+          code: reason?.code ?? 'INVALID_NUMBER',
+          message: `phone ${reason?.message ?? 'is invalid'}`,
         });
         return;
       }
-      if (seen.has(format.e164)) {
-        duplicates.push({ index, phone: recipient.phone, to: format.e164 });
+      if (seen.has(e164)) {
+        duplicates.push({ index, phone: recipient.phone, to: e164 });
         return;
       }
-      seen.set(format.e164, index);
-      const optOut = optedOut.get(format.e164);
+      seen.add(e164);
+      const optOut = optedOut.get(e164);
       if (optOut) {
         invalid.push({ index, phone: recipient.phone, name: recipient.name, code: OPTED_OUT, message: describeOptOut(optOut) });
         return;
@@ -137,27 +145,35 @@ export class SmsService {
         });
         return;
       }
-      const analysis = analyzeSmsBody(personal);
+      let analysis = analyses.get(personal);
+      if (!analysis) analyses.set(personal, (analysis = analyzeSmsBody(personal)));
       segments += analysis.segments;
-      rows.push(this.row({ to: format.e164, body: personal, kind: SmsKind.Bulk, category }, analysis, context, notBefore, now, batchId));
+      messages.id.push(randomUUID());
+      messages.to.push(e164);
+      messages.body.push(personal);
+      messages.segments.push(analysis.segments);
+      messages.encoding.push(analysis.encoding);
     });
+    const queued = messages.id.length;
+    // What every message of the batch shares (its to, body, segments and encoding come from `messages`).
+    const shared = this.row({ to: '', body, kind: SmsKind.Bulk, category }, analyzeSmsBody(body), context, notBefore, now, batchId);
 
     const batch: SmsBatch = Object.assign(new SmsBatch(), {
       id: batchId,
-      status: rows.length ? 'running' : 'completed',
+      status: queued ? 'running' : 'completed',
       message: body,
       total: recipients.length,
-      queued: rows.length,
+      queued,
       invalid: invalid.length,
       duplicates: duplicates.length,
-      remaining: rows.length,
+      remaining: queued,
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
       actorRole: context.actor?.role ?? null,
       notBefore,
       createdAt: now,
       startedAt: null,
-      finishedAt: rows.length ? null : now,
+      finishedAt: queued ? null : now,
       cancelledAt: null,
     });
     const accepted = this.audit.toRow({
@@ -170,21 +186,21 @@ export class SmsService {
         message: body,
         provider: this.provider.name,
         total: recipients.length,
-        queued: rows.length,
+        queued,
         invalid: invalid.length,
         duplicates: duplicates.length,
         sendAt: notBefore,
       },
     });
     const journal = this.outbox.insertStatement(this.auditLogs, [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })]);
-    await this.outbox.insertBatch(batch, rows, [journal]);
-    this.queue.notify(rows.map((r) => ({ id: r.id, notBefore })));
+    await this.outbox.insertBulk(batch, shared, messages, [journal]);
+    this.queue.notify(messages.id.map((id) => ({ id, notBefore })));
     return {
       batchId,
       status: batch.status as BulkAccepted['status'],
       provider: this.provider.name,
       total: recipients.length,
-      queued: rows.length,
+      queued,
       segments,
       notBefore,
       category,

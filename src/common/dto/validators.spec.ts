@@ -1,6 +1,18 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { IsBool, IsEmailAddress, IsIntegerInRange, IsObjectList, IsOneOf, IsText, Nullable, Optional, ToInteger } from './validators.js';
+import {
+  IsBool,
+  IsEmailAddress,
+  IsIntegerInRange,
+  IsObjectList,
+  IsOneOf,
+  IsText,
+  Nullable,
+  Optional,
+  problemsInList,
+  textRule,
+  ToInteger,
+} from './validators.js';
 
 class Sample {
   @IsText({ max: 5 }) text: string;
@@ -9,7 +21,12 @@ class Sample {
   @Optional() @ToInteger() @IsIntegerInRange(1, 10) page?: number;
   @Optional() @IsBool() flag?: boolean;
   @Optional() @IsEmailAddress(20) email?: string;
-  @Optional() @IsObjectList('must be an array of objects', 'must not be empty') list?: unknown;
+  @Optional()
+  @IsObjectList('must be an array of objects', 'must not be empty', {
+    phone: { rule: textRule({ max: 4, min: 0 }) },
+    name: { rule: textRule({ max: 3 }), optional: true },
+  })
+  list?: unknown;
 }
 
 /** The problems of each invalid field, for a plain payload. */
@@ -53,11 +70,31 @@ describe('DTO validators: one message per failure', () => {
     });
   });
 
-  it('IsObjectList refuses arrays inside the array and an empty list; defers other non-objects to nested validation', () => {
-    expect(problems({ text: 'ok', list: [[{}]] })).toEqual({ list: ['list must be an array of objects'] });
+  it('IsObjectList refuses what is not a non-empty array of objects, at the list', () => {
+    for (const list of [[[{ phone: '1' }]], {}, { phone: '1' }, null, 'x', 3]) {
+      expect(problems({ text: 'ok', list }), JSON.stringify(list)).toEqual({ list: ['list must be an array of objects'] });
+    }
     expect(problems({ text: 'ok', list: [] })).toEqual({ list: ['list must not be empty'] });
-    expect(problems({ text: 'ok', list: {} })).toEqual({ list: ['list must be an array of objects'] });
-    expect(problems({ text: 'ok', list: [{}] })).toEqual({});
-    expect(problems({ text: 'ok', list: null })).toEqual({});
+    expect(problems({ text: 'ok', list: [{ phone: '1' }, { phone: '', name: 'abc' }] })).toEqual({});
+  });
+
+  it('IsObjectList names every problem of every item with its path, in order, in one pass', () => {
+    const list = [{ phone: '1' }, 7, { name: 'abcd', extra: 1 }, null, { phone: 12345, name: null }, { phone: '12345' }];
+    const sample = plainToInstance(Sample, { text: 'ok', list });
+    // The first problem is the field's message; the pipe lists them all (src/common/validation.ts).
+    expect(validateSync(sample).map((e) => e.constraints)).toEqual([{ isObjectList: 'list must be an array of objects' }]);
+    expect(problemsInList(sample.list)).toEqual([
+      { path: '1', problem: 'list must be an array of objects' },
+      { path: '2.extra', problem: 'property extra should not exist' },
+      { path: '2.phone', problem: 'list.2.phone is required' },
+      { path: '2.name', problem: 'name must be at most 3 characters' },
+      { path: '3', problem: 'list must be an array of objects' },
+      { path: '4.phone', problem: 'phone must be a string' },
+      { path: '4.name', problem: 'name must be a string, not null' },
+      { path: '5.phone', problem: 'phone must be at most 4 characters' },
+    ]);
+    const valid = plainToInstance(Sample, { text: 'ok', list: [{ phone: '1' }] });
+    expect(validateSync(valid)).toEqual([]);
+    expect(problemsInList(valid.list)).toBeUndefined();
   });
 });

@@ -49,8 +49,13 @@ export interface TextOptions {
  * or "must be at most N characters".
  */
 export function IsText(options: TextOptions): PropertyDecorator {
+  return register('isText', textRule(options));
+}
+
+/** The rule behind {@link IsText}: the problem with `value` (without the field's name), or null. */
+export function textRule(options: TextOptions): (value: unknown) => string | null {
   const { max, min = 1, tooLong } = options;
-  return register('isText', (value) => {
+  return (value) => {
     if (value === undefined) return 'is required';
     if (value === null) return 'must be a string, not null';
     if (typeof value !== 'string') return 'must be a string';
@@ -58,7 +63,7 @@ export function IsText(options: TextOptions): PropertyDecorator {
     if (value.length < min) return `must be at least ${min} characters long`;
     if (value.length > max) return tooLong ?? `must be at most ${max} characters`;
     return null;
-  });
+  };
 }
 
 /** An integer between `min` and `max` (a query string is converted first, see {@link ToInteger}), one message. */
@@ -109,17 +114,85 @@ export function IsEmailAddress(max = 254): PropertyDecorator {
   });
 }
 
+/** A field of the objects in an {@link IsObjectList}: its rule (the problem, without the field's name, or null). */
+export interface ListItemField {
+  rule: (value: unknown) => string | null;
+  /** Left out (`undefined`) is fine; `null` is still given to the rule. */
+  optional?: boolean;
+}
+
+/** One problem found in a list: `path` below the list's field (`3`, `3.phone`), and the message. */
+export interface ListProblem {
+  path: string;
+  problem: string;
+}
+
+/** What {@link IsObjectList} found in a refused list, for the validation pipe's answer (src/common/validation.ts). */
+const listProblems = new WeakMap<object, ListProblem[]>();
+
+/** The problems {@link IsObjectList} found in `list` (the value it refused), each with its path; undefined if none. */
+export function problemsInList(list: unknown): ListProblem[] | undefined {
+  return typeof list === 'object' && list !== null ? listProblems.get(list) : undefined;
+}
+
 /**
- * A non-empty array of objects (use with `@ValidateNested({ each: true, message })` and `@Type`, giving it the same
- * `message`): arrays inside the array are refused here, `null` and other non-objects by the nested validation, so
- * each failure gives one message.
+ * A non-empty array of objects whose fields follow `fields`, checked by one loop over the array (class-validator's
+ * nested validation costs tens of microseconds per element: a 10,000-recipient bulk spent about 100 ms in it).
+ * The answer is the one nested validation gives, one problem per field: `recipients` when the value is not an array
+ * (or holds an array), `recipients.3` for an item that is not an object, `recipients.3.extra` for an unknown field
+ * ("property extra should not exist"), `recipients.3.phone` for a field its rule refuses.
  */
-export function IsObjectList(message: string, emptyMessage: string): PropertyDecorator {
-  return register('isObjectList', (value) => {
+export function IsObjectList(message: string, emptyMessage: string, fields: Record<string, ListItemField>): PropertyDecorator {
+  const names = Object.keys(fields);
+  const own = (value: unknown): string | null => {
     if (value === undefined) return 'is required';
-    if (value === null || typeof value !== 'object') return null;
     if (!Array.isArray(value)) return message;
     if (value.length === 0) return emptyMessage;
     return value.some((item) => Array.isArray(item)) ? message : null;
-  });
+  };
+  const items = (list: unknown[], property: string): ListProblem[] => {
+    const problems: ListProblem[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      if (typeof item !== 'object' || item === null) {
+        problems.push({ path: String(i), problem: `${property} ${message}` });
+        continue;
+      }
+      for (const key of Object.keys(item)) {
+        if (!Object.hasOwn(fields, key)) problems.push({ path: `${i}.${key}`, problem: `property ${key} should not exist` });
+      }
+      for (const name of names) {
+        const value = (item as Record<string, unknown>)[name];
+        if (value === undefined) {
+          if (!fields[name]!.optional) problems.push({ path: `${i}.${name}`, problem: `${property}.${i}.${name} is required` });
+          continue;
+        }
+        const problem = fields[name]!.rule(value);
+        if (problem !== null) problems.push({ path: `${i}.${name}`, problem: `${name} ${problem}` });
+      }
+    }
+    return problems;
+  };
+  return (target: object, propertyName: string | symbol) => {
+    const property = propertyName as string;
+    registerDecorator({
+      name: 'isObjectList',
+      target: target.constructor,
+      propertyName: property,
+      validator: {
+        validate: (value: unknown) => {
+          if (own(value) !== null) return false;
+          const problems = items(value as unknown[], property);
+          if (problems.length === 0) return true;
+          listProblems.set(value as object, problems);
+          return false;
+        },
+        defaultMessage: (args?: ValidationArguments) => {
+          const problem = own(args?.value);
+          if (problem !== null) return `${property} ${problem}`;
+          return problemsInList(args?.value)?.[0]?.problem ?? `${property} ${message}`;
+        },
+      },
+    });
+  };
 }

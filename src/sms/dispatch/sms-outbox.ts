@@ -15,6 +15,18 @@ export const LEASE_EXPIRED = 'LEASE_EXPIRED';
 
 /** Rows per multi-row INSERT: well under both databases' bound-parameter limits (25 columns). */
 const INSERT_CHUNK = 500;
+/** Bulk rows per SQLite INSERT: 5 parameters a row, well under its 32,766 (PostgreSQL takes the whole batch in one). */
+const BULK_CHUNK = 2000;
+
+/** The columns that differ from one message of a batch to the next, one array per column, in the same order. */
+export interface BulkMessages {
+  id: string[];
+  to: string[];
+  body: string[];
+  segments: number[];
+  encoding: string[];
+}
+const BULK_VARYING = ['id', 'to', 'body', 'segments', 'encoding'] as const;
 
 /** A message a batch cancellation ended. */
 export interface CancelledMessage {
@@ -95,6 +107,48 @@ export class SmsOutbox {
     await this.atomic.run(function* () {
       yield batchStatement;
       for (const chunk of chunks) yield chunk;
+      for (const statement of extra) yield statement;
+    });
+  }
+
+  /**
+   * A bulk batch and all its messages, in one transaction: all rows or none. `shared` holds what every message
+   * has in common (its id, to, body, segments and encoding are ignored); `messages` the rest, column by column.
+   * The shared values are bound once per statement instead of once per row: on PostgreSQL the whole batch is one
+   * `INSERT … SELECT … FROM unnest(<5 arrays>)`, on SQLite one `INSERT … SELECT … FROM (VALUES …)` per 2,000
+   * rows. 10,000 rows took about 90 ms (SQLite) and 250 ms (PostgreSQL) as 25-column multi-row INSERTs.
+   */
+  async insertBulk(batch: SmsBatch, shared: SmsMessage, messages: BulkMessages, extra: Statement[] = []): Promise<void> {
+    const { metadata } = this.messages;
+    const driver = this.messages.manager.connection.driver;
+    const varying = BULK_VARYING.map((name) => metadata.findColumnWithPropertyName(name)!);
+    const common = metadata.columns.filter(
+      (c) => c.isInsert && !(BULK_VARYING as readonly string[]).includes(c.propertyName) && c.getEntityValue(shared) != null,
+    );
+    const names = [...common, ...varying].map((c) => driver.escape(c.databaseName)).join(', ');
+    const head = `INSERT INTO ${driver.escape(metadata.tableName)} (${names}) SELECT ${common.map(() => '?').join(', ')}`;
+    const values = common.map((c) => driver.preparePersistentValue(c.getEntityValue(shared), c));
+    const statements: Statement[] = [this.insertStatement(this.batches, [batch])];
+    const count = messages.id.length;
+    if (this.atomic.postgres) {
+      // Typed arrays (uuid[], character varying[]…): unnest needs them; the shared values take the columns' types.
+      const arrays = varying.map((c) => `?::${driver.normalizeType(c)}[]`).join(', ');
+      statements.push({ sql: `${head}, u.* FROM unnest(${arrays}) AS u`, params: [...values, ...BULK_VARYING.map((k) => messages[k])] });
+    } else {
+      const columns = varying.map((_, i) => `v.column${i + 1}`).join(', ');
+      const tuple = `(${varying.map(() => '?').join(', ')})`;
+      for (let start = 0; start < count; start += BULK_CHUNK) {
+        const end = Math.min(count, start + BULK_CHUNK);
+        const params: unknown[] = values.slice();
+        for (let i = start; i < end; i++) {
+          params.push(messages.id[i], messages.to[i], messages.body[i], messages.segments[i], messages.encoding[i]);
+        }
+        const rows = new Array<string>(end - start).fill(tuple).join(', ');
+        statements.push({ sql: `${head}, ${columns} FROM (VALUES ${rows}) AS v`, params });
+      }
+    }
+    await this.atomic.run(function* () {
+      for (const statement of statements) yield statement;
       for (const statement of extra) yield statement;
     });
   }

@@ -1,11 +1,10 @@
 import { applyDecorators } from '@nestjs/common';
 import { SMS_CATEGORIES } from '../stats/stats-query.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsObject, Matches, ValidateNested } from 'class-validator';
+import { IsObject, Matches } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
-import { IsObjectList, IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
+import { IsObjectList, IsOneOf, IsText, Optional, textRule } from '../../common/dto/validators.js';
 import { MAX_SMS_BODY_LENGTH } from '../encoding/sms-encoding.js';
 import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
 import { NOTIFICATION_TYPES } from '../templates/notification-types.js';
@@ -70,14 +69,14 @@ export class SendNotificationDto {
   sendAt?: Date;
 }
 
+const RECIPIENT_NAME_MAX = 120;
+
+/** A bulk recipient, as documented; checked by SendBulkSmsDto's IsObjectList (one loop over the list, no instance per recipient). */
 export class BulkRecipientDto {
   @ApiProperty({ example: '+33612345678', maxLength: PHONE_MAX, description: 'An invalid number is reported for this recipient only' })
-  @IsText({ max: PHONE_MAX, min: 0 })
   phone: string;
 
-  @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: 120, description: 'Replaces {{name}} in the message' })
-  @Optional()
-  @IsText({ max: 120, min: 0 })
+  @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: RECIPIENT_NAME_MAX, description: 'Replaces {{name}} in the message' })
   name?: string;
 }
 
@@ -89,9 +88,10 @@ export class SendBulkSmsDto {
       { phone: '+33687654321', name: 'Marie Martin' },
     ],
   })
-  @IsObjectList(RECIPIENTS_MESSAGE, 'must hold at least one recipient')
-  @ValidateNested({ each: true, message: `recipients ${RECIPIENTS_MESSAGE}` })
-  @Type(() => BulkRecipientDto)
+  @IsObjectList(RECIPIENTS_MESSAGE, 'must hold at least one recipient', {
+    phone: { rule: textRule({ max: PHONE_MAX, min: 0 }) },
+    name: { rule: textRule({ max: RECIPIENT_NAME_MAX, min: 0 }), optional: true },
+  })
   recipients: BulkRecipientDto[];
 
   @ApiProperty({

@@ -1,7 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { In, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import type { Actor } from '../../common/actor.js';
@@ -10,9 +10,6 @@ import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dt
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { SmsInputError } from '../sms-exceptions.js';
 import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
-
-/** Numbers per IN (…) look-up: well under both databases' bound-parameter limits. */
-const CHECK_CHUNK = 500;
 
 export interface OptOutRequest {
   source: OptOutSource;
@@ -39,14 +36,22 @@ export class OptOutService {
     return this.optOuts.findOneBy({ phone: e164 });
   }
 
-  /** The opted-out numbers among these (E.164), in one query per 500 numbers. */
+  /**
+   * The opted-out numbers among these (E.164), in one query whatever their number: the list is one parameter
+   * (a PostgreSQL array, a JSON array read by SQLite's json_each), not one parameter per number.
+   */
   async check(e164s: readonly string[]): Promise<Map<string, SmsOptOut>> {
     const found = new Map<string, SmsOptOut>();
+    if (!e164s.length) return found;
     const unique = [...new Set(e164s)];
-    for (let i = 0; i < unique.length; i += CHECK_CHUNK) {
-      const rows = await this.optOuts.findBy({ phone: In(unique.slice(i, i + CHECK_CHUNK)) });
-      for (const row of rows) found.set(row.phone, row);
-    }
+    const postgres = this.optOuts.manager.connection.driver.options.type === 'postgres';
+    const rows = await this.optOuts
+      .createQueryBuilder('o')
+      .where(postgres ? 'o.phone = ANY(:phones)' : 'o.phone IN (SELECT value FROM json_each(:phones))', {
+        phones: postgres ? unique : JSON.stringify(unique),
+      })
+      .getMany();
+    for (const row of rows) found.set(row.phone, row);
     return found;
   }
 
