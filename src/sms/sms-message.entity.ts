@@ -26,12 +26,12 @@ export const SMS_SKIPPED = 'skipped';
 @Index('IDX_sms_messages_to_created', ['to', 'createdAt'])
 @Index('IDX_sms_messages_status_created', ['status', 'createdAt'])
 @Index('IDX_sms_messages_type_created', ['templateType', 'createdAt'])
-@Index('IDX_sms_messages_batch', ['batchId'])
 @Index('IDX_sms_messages_batch_status', ['batchId', 'status'])
 @Index('IDX_sms_messages_outbox', ['status', 'providerSid', 'notBefore'])
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'])
 @Index('IDX_sms_messages_unpurged_created', ['createdAt'], { where: '"purged_at" IS NULL' })
 @Index('IDX_sms_messages_provider_sid', ['providerSid'])
+@Index('UQ_sms_messages_dedupe_key', ['dedupeKey'], { unique: true })
 @Index('IDX_sms_messages_stats', ['createdAt', 'kind', 'category', 'status', 'segments', 'errorCode'])
 export class SmsMessage {
   @PrimaryGeneratedColumn('uuid')
