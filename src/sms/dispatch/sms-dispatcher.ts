@@ -3,7 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { EventEmitter } from 'node:events';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
-import { describeError } from '../../common/log-safe.js';
+import { describeError, safeLogText } from '../../common/log-safe.js';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
@@ -153,6 +153,13 @@ export class SmsDispatcher {
       return { final: false, retryAt: settlement.notBefore };
     }
     const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
+    if (settlement.kind === 'failed') {
+      // One line per SMS that will not go (numbers in the provider's text are masked by the logger).
+      const about = message.relatedType ? ` for ${message.relatedType} ${message.relatedId}` : '';
+      this.logger.warn(
+        `${message.kind} SMS ${message.id}${about} failed after ${attempt} attempt(s): ${settlement.errorCode} ${safeLogText(settlement.errorMessage)}`,
+      );
+    }
     Object.assign(message, {
       status,
       providerSid: settlement.kind === 'sent' ? settlement.sid : null,
