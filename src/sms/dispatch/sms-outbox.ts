@@ -4,6 +4,7 @@ import { In, Repository } from 'typeorm';
 import { Atomic, type Row, type Statement, type Work } from '../../database/atomic.js';
 import { InsertBatcher } from '../../database/insert-batcher.js';
 import { SmsBatch } from '../sms-batch.entity.js';
+import { SentSettlements } from './sent-settlements.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
@@ -47,6 +48,7 @@ const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
 @Injectable()
 export class SmsOutbox {
   private readonly inserts: InsertBatcher<SmsMessage>;
+  private readonly sent: SentSettlements;
 
   constructor(
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
@@ -54,6 +56,7 @@ export class SmsOutbox {
     private readonly atomic: Atomic,
   ) {
     this.inserts = new InsertBatcher(messages);
+    this.sent = new SentSettlements(atomic);
   }
 
   /** One message, group-committed with concurrent ones (single and notification sends). */
@@ -194,6 +197,8 @@ export class SmsOutbox {
     };
     const finish = this.finishStatements(batchId, t);
     if (!final || !batchId) {
+      // Single and notification sends: their answers stored in the same turn share one write.
+      if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t) };
       // One statement: no transaction needed.
       return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }
