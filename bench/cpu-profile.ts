@@ -25,14 +25,26 @@ interface CpuProfile {
 
 /** Areas, first match wins; the test is on the frame's script URL (or its name for V8's own entries). */
 const AREAS: Array<[area: string, test: RegExp]> = [
-  ['JWT guard (passport, jsonwebtoken, users)', /node_modules\/(passport|passport-jwt|passport-strategy|jsonwebtoken|jws|jwa|@nestjs\/passport)\/|dist\/(auth|users)\//],
+  [
+    'JWT guard (passport, jsonwebtoken, users)',
+    /node_modules\/(passport|passport-jwt|passport-strategy|jsonwebtoken|jws|jwa|@nestjs\/passport)\/|dist\/(auth|users)\//,
+  ],
   ['validation (class-validator / -transformer)', /node_modules\/(class-validator|class-transformer|validator)\/|dist\/common\/validation/],
   ['phone numbers (libphonenumber-js)', /node_modules\/libphonenumber-js\/|dist\/phone\//],
-  ['Twilio SDK (+ axios, form encoding)', /node_modules\/(twilio|axios|form-data|qs|follow-redirects|proxy-from-env|https-proxy-agent|agent-base|dayjs|scmp|xmlbuilder|jsonwebtoken-)\/|dist\/sms\/(twilio|providers)\//],
-  ['logging (pino, nestjs-pino)', /node_modules\/(pino|pino-http|nestjs-pino|sonic-boom|pino-std-serializers|fast-redact|@pinojs\/[^/]+|thread-stream|on-exit-leak-free)\/|dist\/logging\//],
+  [
+    'Twilio SDK (+ axios, form encoding)',
+    /node_modules\/(twilio|axios|form-data|qs|follow-redirects|proxy-from-env|https-proxy-agent|agent-base|dayjs|scmp|xmlbuilder|jsonwebtoken-)\/|dist\/sms\/(twilio|providers)\//,
+  ],
+  [
+    'logging (pino, nestjs-pino)',
+    /node_modules\/(pino|pino-http|nestjs-pino|sonic-boom|pino-std-serializers|fast-redact|@pinojs\/[^/]+|thread-stream|on-exit-leak-free)\/|dist\/logging\//,
+  ],
   ['metrics (prom-client)', /node_modules\/(prom-client|tdigest|bintrees)\/|dist\/metrics\//],
   ['SQLite driver (better-sqlite3)', /node_modules\/better-sqlite3\//],
-  ['PostgreSQL driver (pg)', /node_modules\/(pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+|pg-connection-string|pgpass|buffer-writer|packet-reader)\//],
+  [
+    'PostgreSQL driver (pg)',
+    /node_modules\/(pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+|pg-connection-string|pgpass|buffer-writer|packet-reader)\//,
+  ],
   ['TypeORM', /node_modules\/typeorm\//],
   ['outbox and dispatch (ours)', /dist\/sms\/dispatch\/|dist\/database\//],
   ['audit journal (ours)', /dist\/audit\//],
@@ -43,7 +55,10 @@ const AREAS: Array<[area: string, test: RegExp]> = [
     /node_modules\/(fastify|@fastify\/[^/]+|find-my-way|avvio|light-my-request|fast-json-stringify|secure-json-parse|fast-content-type-parse|@nestjs\/(core|common|platform-fastify|swagger|terminus|event-emitter|schedule|typeorm|config)|rxjs|reflect-metadata|abstract-logging|process-warning|toad-cache|fast-querystring|rfdc|helmet|tslib|uuid|eventemitter2|iterare)\//,
   ],
   ['other packages', /node_modules\//],
-  ['node: HTTP, net, streams', /^node:(internal\/)?(http|_http|net|stream|streams|internal\/streams|tls|dns|url|buffer|string_decoder|zlib|events|timers|async_hooks|internal\/http|internal\/net)/],
+  [
+    'node: HTTP, net, streams',
+    /^node:(internal\/)?(http|_http|net|stream|streams|internal\/streams|tls|dns|url|buffer|string_decoder|zlib|events|timers|async_hooks|internal\/http|internal\/net)/,
+  ],
   ['node: other core', /^node:/],
 ];
 
@@ -103,7 +118,8 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
     const seenOurs = new Set<string>();
     for (let n: ProfileNode | undefined = node; n && n.callFrame.functionName !== '(root)'; n = byId.get(parent.get(n.id) ?? -1)) {
       seenAreas.add(areaOf(n.callFrame));
-      if (n.callFrame.url.includes('/dist/') && !n.callFrame.url.includes('node_modules/') && n.callFrame.functionName) seenOurs.add(label(n));
+      if (n.callFrame.url.includes('/dist/') && !n.callFrame.url.includes('node_modules/') && n.callFrame.functionName)
+        seenOurs.add(label(n));
     }
     for (const a of seenAreas) inclusive.set(a, (inclusive.get(a) ?? 0) + ms);
     for (const f of seenOurs) oursInclusive.set(f, (oursInclusive.get(f) ?? 0) + ms);
@@ -123,10 +139,11 @@ export function printProfileSummary(file: string, top = 20): ProfileSummary {
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, top);
   const { busyMs, totalMs } = summary;
   const pct = (ms: number) => `${((100 * ms) / busyMs).toFixed(1).padStart(5)} %`;
-  console.log(`\nCPU profile ${file}\n  ${(totalMs / 1000).toFixed(1)} s sampled, ${(busyMs / 1000).toFixed(1)} s busy (percentages of busy time)`);
+  console.log(
+    `\nCPU profile ${file}\n  ${(totalMs / 1000).toFixed(1)} s sampled, ${(busyMs / 1000).toFixed(1)} s busy (percentages of busy time)`,
+  );
   console.log(`\n  ${'area'.padEnd(52)}  self       inclusive`);
-  for (const a of summary.areas)
-    console.log(`  ${a.area.padEnd(52)}  ${pct(a.selfMs)}    ${pct(a.inclusiveMs)}`);
+  for (const a of summary.areas) console.log(`  ${a.area.padEnd(52)}  ${pct(a.selfMs)}    ${pct(a.inclusiveMs)}`);
   console.log(`\n  top functions by self time`);
   for (const f of summary.functions) console.log(`  ${pct(f.selfMs)}  ${f.name}`);
   console.log(`\n  our functions (dist/) by inclusive time`);

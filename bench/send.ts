@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
@@ -27,11 +27,14 @@ import {
 } from './processes.js';
 import { printProfileSummary } from './cpu-profile.js';
 import { printReport, type Row } from './report.js';
+import { MEMORY_NODE_ARGS, measureMemory, measureOps, printMemory, printOps, type MemoryRow } from './send-extras.js';
 
 const USAGE = `Usage: npm run bench:send -- [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--route send|me]
                            [--databases sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
+                           [--sections send,ops,memory] [--ops-seconds 2] [--memory-rounds 3] [--memory-recipients 10000]
                            [--cpu-prof] [--app-main <another build's dist/main.js, to compare builds>]
-(env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL, BENCH_APP_MAIN, BENCH_CPU_PROF=1)
+(env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL, BENCH_SECTIONS,
+ BENCH_OPS_SECONDS, BENCH_MEMORY_ROUNDS, BENCH_MEMORY_RECIPIENTS, BENCH_APP_MAIN, BENCH_CPU_PROF=1)
 --cpu-prof: the app runs under \`node --cpu-prof\`; its profiles (one per database) are kept in a temporary
 directory, summarised by area at the end (bench/cpu-profile.ts); the profiler slows the app, so the ratios of
 such a run are not the figures to quote.`;
@@ -59,10 +62,22 @@ interface Target {
 function parseOptions() {
   const { values } = parseArgs({
     options: Object.fromEntries(
-      ['duration', 'warmup', 'connections', 'rounds', 'route', 'databases', 'postgres-url', 'app-main', 'help', 'cpu-prof'].map((name) => [
-        name,
-        { type: name === 'help' || name === 'cpu-prof' ? 'boolean' : 'string' },
-      ]),
+      [
+        'duration',
+        'warmup',
+        'connections',
+        'rounds',
+        'route',
+        'databases',
+        'postgres-url',
+        'app-main',
+        'sections',
+        'ops-seconds',
+        'memory-rounds',
+        'memory-recipients',
+        'help',
+        'cpu-prof',
+      ].map((name) => [name, { type: name === 'help' || name === 'cpu-prof' ? 'boolean' : 'string' }]),
     ) as Record<string, { type: 'string' | 'boolean' }>,
   });
   if (values.help) {
@@ -80,6 +95,8 @@ function parseOptions() {
   if (!(route in ROUTES)) throw new HarnessError(`--route must be one of ${Object.keys(ROUTES).join(', ')}\n${USAGE}`);
   const databases = (pick('databases') ?? 'sqlite,postgres').split(',').map((d) => d.trim());
   if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError(`--databases takes sqlite and/or postgres`);
+  const sections = (pick('sections') ?? 'send,ops,memory').split(',').map((v) => v.trim());
+  if (sections.some((v) => !['send', 'ops', 'memory'].includes(v))) throw new HarnessError(`--sections takes send, ops and/or memory`);
   return {
     duration: whole('duration', 10, 1),
     warmup: whole('warmup', 3, 0),
@@ -88,6 +105,10 @@ function parseOptions() {
     route: route as keyof typeof ROUTES,
     databases: databases as Array<'sqlite' | 'postgres'>,
     postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    sections: sections as Array<'send' | 'ops' | 'memory'>,
+    opsSeconds: whole('ops-seconds', 2, 1),
+    memoryRounds: whole('memory-rounds', 3, 1),
+    memoryRecipients: whole('memory-recipients', 10_000, 1),
     appMain: resolve(pick('app-main') ?? DIST_MAIN),
     cpuProf: values['cpu-prof'] === true || process.env.BENCH_CPU_PROF === '1',
   };
@@ -145,6 +166,8 @@ async function main(): Promise<number> {
   );
   if (options.route !== 'send') console.log(`  note: --route ${options.route} sends no SMS; the ratio compares unlike work`);
 
+  // In this process, before any child starts: nothing else competes for the CPU.
+  const ops = options.sections.includes('ops') ? await measureOps(new URL('./', pathToFileURL(options.appMain)), options.opsSeconds) : null;
   const dir = mkdtempSync(join(tmpdir(), 'bench-send-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   // Kept after the run (not under `dir`): the profiles are what --cpu-prof is for.
@@ -173,15 +196,8 @@ async function main(): Promise<number> {
   };
   await preflight(baselineTarget);
 
-  const rows: Row[] = [];
-  const ratios: string[] = [];
-  for (const kind of options.databases) {
-    const database = await createDatabase(kind, dir, options.postgresUrl);
-    if ('skipped' in database) {
-      console.log(`  ${kind}: skipped: ${database.skipped}`);
-      ratios.push(`${kind}: skipped: ${database.skipped}`);
-      continue;
-    }
+  /** The built app on `databaseUrl`, started, signed in as the bench admin. */
+  const launch = async (databaseUrl: string, nodeArgs: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) => {
     const port = await freePort();
     const app = startApp(
       options.appMain,
@@ -189,7 +205,7 @@ async function main(): Promise<number> {
         ...baseEnv(),
         PORT: String(port),
         NODE_ENV: 'production',
-        DATABASE_URL: database.url,
+        DATABASE_URL: databaseUrl,
         JWT_SECRET: randomBytes(32).toString('hex'),
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
@@ -202,16 +218,55 @@ async function main(): Promise<number> {
         SMS_MAX_CONCURRENCY: '100',
         LOG_LEVEL: 'warn',
         QUIET_HOURS: '',
+        ...extraEnv,
       },
       dir, // not the repository: a developer's .env there must not leak into the measured app
-      profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `app-${kind}.cpuprofile`] : [],
+      nodeArgs,
     );
     const origin = `http://127.0.0.1:${port}`;
     await waitForOk(`${origin}/api/health`, app);
     const login = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: json, body: JSON.stringify(ADMIN) });
     const { access_token: token } = (await login.json().catch(() => ({}))) as { access_token?: string };
     if (login.status !== 200 || !token) throw new HarnessError(`sign-in answered ${login.status}:\n${app.tail()}`);
+    return { app, origin, token };
+  };
 
+  /** A fresh app on a fresh database: RSS at rest, then after each bulk batch (bench/send-extras.ts). */
+  const memoryPass = async (kind: 'sqlite' | 'postgres') => {
+    if (!options.sections.includes('memory')) return;
+    const database = await createDatabase(kind, join(dir, 'memory'), options.postgresUrl);
+    if ('skipped' in database) return;
+    const metricsToken = randomBytes(24).toString('hex');
+    const { app, origin, token } = await launch(database.url, MEMORY_NODE_ARGS, {
+      METRICS_TOKEN: metricsToken,
+      SMS_BULK_MAX_RECIPIENTS: String(Math.max(10_000, options.memoryRecipients)),
+    });
+    console.log(`  memory [${kind}]: at rest, then ${options.memoryRounds} bulk batches of ${options.memoryRecipients} recipients`);
+    memory.push([
+      kind,
+      await measureMemory({ app, origin, token, metricsToken, recipients: options.memoryRecipients, rounds: options.memoryRounds }),
+    ]);
+    await app.stop();
+  };
+  const memory: Array<[string, MemoryRow[]]> = [];
+
+  const rows: Row[] = [];
+  const ratios: string[] = [];
+  for (const kind of options.databases) {
+    const database = await createDatabase(kind, dir, options.postgresUrl);
+    if ('skipped' in database) {
+      console.log(`  ${kind}: skipped: ${database.skipped}`);
+      ratios.push(`${kind}: skipped: ${database.skipped}`);
+      continue;
+    }
+    if (!options.sections.includes('send')) {
+      await memoryPass(kind);
+      continue;
+    }
+    const { app, origin, token } = await launch(
+      database.url,
+      profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `app-${kind}.cpuprofile`] : [],
+    );
     const appTarget: Target = {
       label: `app [${kind}]`,
       url: `${origin}${route.path}`,
@@ -248,8 +303,11 @@ async function main(): Promise<number> {
     if (failed) console.error(`app output (last lines):\n${app.tail()}`);
     await app.stop();
     if (profileDir) profiles.push(join(profileDir, `app-${kind}.cpuprofile`));
+    await memoryPass(kind);
   }
-  const valid = printReport(rows, ratios);
+  const valid = options.sections.includes('send') ? printReport(rows, ratios) : true;
+  if (ops) printOps(ops);
+  for (const [kind, memoryRows] of memory) printMemory(kind, memoryRows);
   for (const file of profiles) {
     if (!existsSync(file)) console.error(`no profile at ${file} (the app did not exit normally?)`);
     else printProfileSummary(file);
