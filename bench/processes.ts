@@ -137,9 +137,12 @@ export interface AppProcess {
   stop(): Promise<void>;
 }
 
-/** `node <main>` with exactly `env`, its output kept (last 40 lines) rather than printed. */
-export function startApp(main: string, env: NodeJS.ProcessEnv, cwd: string): AppProcess {
-  const child = spawn(process.execPath, [main], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `node <main>` with exactly `env`, its output kept (last 40 lines) rather than printed. `nodeArgs` go
+ * before the script (e.g. `--cpu-prof --cpu-prof-dir <dir>`: the profile is written when the app exits).
+ */
+export function startApp(main: string, env: NodeJS.ProcessEnv, cwd: string, nodeArgs: string[] = []): AppProcess {
+  const child = spawn(process.execPath, [...nodeArgs, main], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = track(child);
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {

@@ -6,12 +6,14 @@ export interface Row {
   result: Result;
   /** Messages the stand-in created during the measured run. */
   twilioMessages: number;
+  /** CPU time the target's process used per successful request (Linux only). */
+  cpuMsPerRequest?: number;
 }
 
 /** Prints the table and the ratios; false when some measured requests failed (the figures are then not valid). */
 export function printReport(rows: Row[], ratios: string[]): boolean {
-  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'non-2xx', 'errors', 'Twilio msgs'];
-  const cells = rows.map(({ label, result: r, twilioMessages }) => [
+  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'non-2xx', 'errors', 'Twilio msgs', 'CPU ms/req'];
+  const cells = rows.map(({ label, result: r, twilioMessages, cpuMsPerRequest }) => [
     label,
     r.requests.average.toFixed(1),
     String(r.latency.p50),
@@ -20,6 +22,7 @@ export function printReport(rows: Row[], ratios: string[]): boolean {
     String(r.non2xx),
     String(r.errors),
     String(twilioMessages),
+    cpuMsPerRequest === undefined ? '-' : cpuMsPerRequest.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');

@@ -6,10 +6,10 @@
  */
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
@@ -25,11 +25,19 @@ import {
   waitForOk,
   type AppProcess,
 } from './processes.js';
+import { printProfileSummary } from './cpu-profile.js';
 import { printReport, type Row } from './report.js';
+import { MEMORY_NODE_ARGS, measureMemory, measureOps, printMemory, printOps, type MemoryRow } from './send-extras.js';
 
-const USAGE = `Usage: npm run bench:send -- [--duration 10] [--warmup 3] [--connections 50] [--route send|me]
+const USAGE = `Usage: npm run bench:send -- [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--route send|me]
                            [--databases sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
-(env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL)`;
+                           [--sections send,ops,memory] [--ops-seconds 2] [--memory-rounds 3] [--memory-recipients 10000]
+                           [--cpu-prof] [--app-main <another build's dist/main.js, to compare builds>]
+(env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL, BENCH_SECTIONS,
+ BENCH_OPS_SECONDS, BENCH_MEMORY_ROUNDS, BENCH_MEMORY_RECIPIENTS, BENCH_APP_MAIN, BENCH_CPU_PROF=1)
+--cpu-prof: the app runs under \`node --cpu-prof\`; its profiles (one per database) are kept in a temporary
+directory, summarised by area at the end (bench/cpu-profile.ts); the profiler slows the app, so the ratios of
+such a run are not the figures to quote.`;
 
 const FROM = '+33700000000';
 const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };
@@ -39,6 +47,8 @@ const ROUTES = {
   send: { method: 'POST', path: '/api/sms/send', body: SEND_BODY },
   me: { method: 'GET', path: '/api/auth/me', body: undefined },
 } as const;
+/** USER_HZ: /proc counts CPU time in ticks of 1/100 s on Linux. */
+const CLOCK_TICKS = 100;
 const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 interface Target {
@@ -52,10 +62,22 @@ interface Target {
 function parseOptions() {
   const { values } = parseArgs({
     options: Object.fromEntries(
-      ['duration', 'warmup', 'connections', 'route', 'databases', 'postgres-url', 'help'].map((name) => [
-        name,
-        { type: name === 'help' ? 'boolean' : 'string' },
-      ]),
+      [
+        'duration',
+        'warmup',
+        'connections',
+        'rounds',
+        'route',
+        'databases',
+        'postgres-url',
+        'app-main',
+        'sections',
+        'ops-seconds',
+        'memory-rounds',
+        'memory-recipients',
+        'help',
+        'cpu-prof',
+      ].map((name) => [name, { type: name === 'help' || name === 'cpu-prof' ? 'boolean' : 'string' }]),
     ) as Record<string, { type: 'string' | 'boolean' }>,
   });
   if (values.help) {
@@ -73,13 +95,22 @@ function parseOptions() {
   if (!(route in ROUTES)) throw new HarnessError(`--route must be one of ${Object.keys(ROUTES).join(', ')}\n${USAGE}`);
   const databases = (pick('databases') ?? 'sqlite,postgres').split(',').map((d) => d.trim());
   if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError(`--databases takes sqlite and/or postgres`);
+  const sections = (pick('sections') ?? 'send,ops,memory').split(',').map((v) => v.trim());
+  if (sections.some((v) => !['send', 'ops', 'memory'].includes(v))) throw new HarnessError(`--sections takes send, ops and/or memory`);
   return {
     duration: whole('duration', 10, 1),
     warmup: whole('warmup', 3, 0),
+    rounds: whole('rounds', 1, 1),
     connections: whole('connections', 50, 1),
     route: route as keyof typeof ROUTES,
     databases: databases as Array<'sqlite' | 'postgres'>,
     postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    sections: sections as Array<'send' | 'ops' | 'memory'>,
+    opsSeconds: whole('ops-seconds', 2, 1),
+    memoryRounds: whole('memory-rounds', 3, 1),
+    memoryRecipients: whole('memory-recipients', 10_000, 1),
+    appMain: resolve(pick('app-main') ?? DIST_MAIN),
+    cpuProf: values['cpu-prof'] === true || process.env.BENCH_CPU_PROF === '1',
   };
 }
 type Options = ReturnType<typeof parseOptions>;
@@ -92,8 +123,22 @@ async function preflight(target: Target, app?: AppProcess): Promise<void> {
   if (!res.ok) throw new HarnessError(`${target.label} answered ${res.status}: ${text.slice(0, 300)}${app ? `\n${app.tail()}` : ''}`);
 }
 
+/**
+ * CPU time (user + system) a process has used so far, from /proc (Linux; null elsewhere). Per request, it
+ * does not depend on what else runs on the machine, unlike requests per second.
+ */
+function cpuSeconds(pid: number | undefined): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
 /** Warm-up (discarded), then the measured run; the stand-in's message count brackets the latter. */
-async function measure(target: Target, options: Options, standIn: Parameters<typeof ask>[0]): Promise<Row> {
+async function measure(target: Target, options: Options, standIn: Parameters<typeof ask>[0], pid?: number): Promise<Row> {
   const load = (duration: number) =>
     autocannon({ ...target, connections: options.connections, duration, timeout: 10 }).catch((error: unknown) => {
       throw new HarnessError(`autocannon on ${target.label}: ${error instanceof Error ? error.message : String(error)}`);
@@ -101,14 +146,18 @@ async function measure(target: Target, options: Options, standIn: Parameters<typ
   console.log(`  ${target.label}: warm-up ${options.warmup} s, then ${options.duration} s measured`);
   if (options.warmup > 0) await load(options.warmup);
   await ask(standIn, { type: 'take' }, 'taken');
+  const cpuBefore = cpuSeconds(pid);
   const result = await load(options.duration);
+  const cpuAfter = cpuSeconds(pid);
   const { messages } = await ask<{ messages: number }>(standIn, { type: 'take' }, 'taken');
-  return { label: target.label, result, twilioMessages: messages };
+  const cpuMsPerRequest =
+    cpuBefore !== null && cpuAfter !== null && result['2xx'] > 0 ? ((cpuAfter - cpuBefore) * 1000) / result['2xx'] : undefined;
+  return { label: target.label, result, twilioMessages: messages, cpuMsPerRequest };
 }
 
 async function main(): Promise<number> {
   const options = parseOptions();
-  if (!existsSync(DIST_MAIN)) throw new HarnessError(`${DIST_MAIN} is missing: run \`npm run build\` first`);
+  if (!existsSync(options.appMain)) throw new HarnessError(`${options.appMain} is missing: run \`npm run build\` first`);
   const route = ROUTES[options.route];
   const cpu = cpus();
   console.log(
@@ -117,8 +166,13 @@ async function main(): Promise<number> {
   );
   if (options.route !== 'send') console.log(`  note: --route ${options.route} sends no SMS; the ratio compares unlike work`);
 
+  // In this process, before any child starts: nothing else competes for the CPU.
+  const ops = options.sections.includes('ops') ? await measureOps(new URL('./', pathToFileURL(options.appMain)), options.opsSeconds) : null;
   const dir = mkdtempSync(join(tmpdir(), 'bench-send-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  // Kept after the run (not under `dir`): the profiles are what --cpu-prof is for.
+  const profileDir = options.cpuProf ? mkdtempSync(join(tmpdir(), 'bench-send-profile-')) : null;
+  const profiles: string[] = [];
   const credentials = testTwilioCredentials();
   const standIn = await startTsChild<{ baseUrl: string }>(new URL('./stand-in-server.ts', import.meta.url), baseEnv(), 'stand-in');
   const baseline = await startTsChild<{ port: number }>(
@@ -142,23 +196,16 @@ async function main(): Promise<number> {
   };
   await preflight(baselineTarget);
 
-  const rows: Row[] = [];
-  const ratios: string[] = [];
-  for (const kind of options.databases) {
-    const database = await createDatabase(kind, dir, options.postgresUrl);
-    if ('skipped' in database) {
-      console.log(`  ${kind}: skipped: ${database.skipped}`);
-      ratios.push(`${kind}: skipped: ${database.skipped}`);
-      continue;
-    }
+  /** The built app on `databaseUrl`, started, signed in as the bench admin. */
+  const launch = async (databaseUrl: string, nodeArgs: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) => {
     const port = await freePort();
     const app = startApp(
-      DIST_MAIN,
+      options.appMain,
       {
         ...baseEnv(),
         PORT: String(port),
         NODE_ENV: 'production',
-        DATABASE_URL: database.url,
+        DATABASE_URL: databaseUrl,
         JWT_SECRET: randomBytes(32).toString('hex'),
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
@@ -171,15 +218,55 @@ async function main(): Promise<number> {
         SMS_MAX_CONCURRENCY: '100',
         LOG_LEVEL: 'warn',
         QUIET_HOURS: '',
+        ...extraEnv,
       },
       dir, // not the repository: a developer's .env there must not leak into the measured app
+      nodeArgs,
     );
     const origin = `http://127.0.0.1:${port}`;
     await waitForOk(`${origin}/api/health`, app);
     const login = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: json, body: JSON.stringify(ADMIN) });
     const { access_token: token } = (await login.json().catch(() => ({}))) as { access_token?: string };
     if (login.status !== 200 || !token) throw new HarnessError(`sign-in answered ${login.status}:\n${app.tail()}`);
+    return { app, origin, token };
+  };
 
+  /** A fresh app on a fresh database: RSS at rest, then after each bulk batch (bench/send-extras.ts). */
+  const memoryPass = async (kind: 'sqlite' | 'postgres') => {
+    if (!options.sections.includes('memory')) return;
+    const database = await createDatabase(kind, join(dir, 'memory'), options.postgresUrl);
+    if ('skipped' in database) return;
+    const metricsToken = randomBytes(24).toString('hex');
+    const { app, origin, token } = await launch(database.url, MEMORY_NODE_ARGS, {
+      METRICS_TOKEN: metricsToken,
+      SMS_BULK_MAX_RECIPIENTS: String(Math.max(10_000, options.memoryRecipients)),
+    });
+    console.log(`  memory [${kind}]: at rest, then ${options.memoryRounds} bulk batches of ${options.memoryRecipients} recipients`);
+    memory.push([
+      kind,
+      await measureMemory({ app, origin, token, metricsToken, recipients: options.memoryRecipients, rounds: options.memoryRounds }),
+    ]);
+    await app.stop();
+  };
+  const memory: Array<[string, MemoryRow[]]> = [];
+
+  const rows: Row[] = [];
+  const ratios: string[] = [];
+  for (const kind of options.databases) {
+    const database = await createDatabase(kind, dir, options.postgresUrl);
+    if ('skipped' in database) {
+      console.log(`  ${kind}: skipped: ${database.skipped}`);
+      ratios.push(`${kind}: skipped: ${database.skipped}`);
+      continue;
+    }
+    if (!options.sections.includes('send')) {
+      await memoryPass(kind);
+      continue;
+    }
+    const { app, origin, token } = await launch(
+      database.url,
+      profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `app-${kind}.cpuprofile`] : [],
+    );
     const appTarget: Target = {
       label: `app [${kind}]`,
       url: `${origin}${route.path}`,
@@ -188,18 +275,44 @@ async function main(): Promise<number> {
       body: route.body,
     };
     await preflight(appTarget, app);
-    // Baseline measured next to each app pass, so that each ratio compares runs under the same conditions.
-    const base = await measure({ ...baselineTarget, label: `baseline (${kind} pass)` }, options, standIn.child);
-    const measured = await measure(appTarget, options, standIn.child);
-    rows.push(base, measured);
-    const ratio = measured.result.requests.average / base.result.requests.average;
+    // Baseline measured next to each app pass (alternating, per round), so that each ratio compares runs
+    // under the same conditions; on a shared machine, the median of several rounds is steadier than one.
+    const roundRatios: number[] = [];
+    let failed = false;
+    for (let round = 1; round <= options.rounds; round++) {
+      const suffix = options.rounds > 1 ? ` #${round}` : '';
+      const base = await measure(
+        { ...baselineTarget, label: `baseline (${kind} pass)${suffix}` },
+        options,
+        standIn.child,
+        baseline.child.pid,
+      );
+      const measured = await measure({ ...appTarget, label: `${appTarget.label}${suffix}` }, options, standIn.child, app.child.pid);
+      rows.push(base, measured);
+      roundRatios.push(measured.result.requests.average / base.result.requests.average);
+      failed ||= measured.result.non2xx + measured.result.errors > 0;
+    }
+    const sorted = [...roundRatios].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    const appRows = rows.filter((r) => r.label.startsWith(appTarget.label));
     ratios.push(
-      `${kind}: ${ratio.toFixed(2)} (${measured.result.requests.average.toFixed(1)} / ${base.result.requests.average.toFixed(1)})`,
+      options.rounds > 1
+        ? `${kind}: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')})`
+        : `${kind}: ${median.toFixed(2)} (${appRows[0].result.requests.average.toFixed(1)} / ${rows.at(-2)!.result.requests.average.toFixed(1)})`,
     );
-    if (measured.result.non2xx + measured.result.errors > 0) console.error(`app output (last lines):\n${app.tail()}`);
+    if (failed) console.error(`app output (last lines):\n${app.tail()}`);
     await app.stop();
+    if (profileDir) profiles.push(join(profileDir, `app-${kind}.cpuprofile`));
+    await memoryPass(kind);
   }
-  return printReport(rows, ratios) ? 0 : 2;
+  const valid = options.sections.includes('send') ? printReport(rows, ratios) : true;
+  if (ops) printOps(ops);
+  for (const [kind, memoryRows] of memory) printMemory(kind, memoryRows);
+  for (const file of profiles) {
+    if (!existsSync(file)) console.error(`no profile at ${file} (the app did not exit normally?)`);
+    else printProfileSummary(file);
+  }
+  return valid ? 0 : 2;
 }
 
 await runBenchmark('bench:send', main);

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
+import { vi } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.entity.js';
+import { Atomic } from '../src/database/atomic.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { classifyWriteError, CommitOutcomeUnknownError } from '../src/database/group-commit.js';
 import { InsertBatcher } from '../src/database/insert-batcher.js';
+import { SentSettlements } from '../src/sms/dispatch/sent-settlements.js';
+import { SMS_SENDING, SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { createTestDatabase, describeEachDatabase, TestDatabase } from './support/databases.js';
 
 /** The drivers' real errors, as TypeORM hands them over, classified as GroupCommit needs. */
@@ -77,4 +81,70 @@ describeEachDatabase('GroupCommit on a real database', (kind) => {
       expect(results[1].status === 'rejected' && results[1].reason).toBeInstanceOf(CommitOutcomeUnknownError);
     },
   );
+});
+
+/** The "sent" settlements of single sends, group-committed (src/sms/dispatch/sent-settlements.ts). */
+describeEachDatabase('SentSettlements on a real database', (kind) => {
+  let db: TestDatabase;
+  let source: DataSource;
+  let atomic: Atomic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    source = new DataSource(
+      buildDataSourceOptions(
+        kind === 'sqlite' ? { type: 'sqlite', path: db.url.slice('sqlite:'.length) } : { type: 'postgres', url: db.url },
+      ),
+    );
+    await source.initialize();
+    await source.runMigrations();
+    atomic = new Atomic(source);
+  });
+  afterAll(async () => {
+    await source?.destroy();
+    await db?.drop();
+  });
+
+  const sending = (attempts: number): SmsMessage =>
+    Object.assign(new SmsMessage(), {
+      id: randomUUID(),
+      to: '+33612345678',
+      from: '+33700000000',
+      body: 'Bonjour',
+      kind: SmsKind.Single,
+      provider: 'twilio',
+      status: SMS_SENDING,
+      segments: 1,
+      encoding: 'GSM-7',
+      attempts,
+      leaseUntil: new Date(Date.now() + 60_000),
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+
+  it('stores the answers of one turn in one write, each only if its row is still that attempt', async () => {
+    const rows = [sending(1), sending(2), sending(1)];
+    // The app's own insert (TypeORM's insert() of several rows may hand generated ids back to the wrong entities on SQLite).
+    const inserts = new InsertBatcher(source.getRepository(SmsMessage));
+    await Promise.all(rows.map((row) => inserts.insert(row)));
+    const settlements = new SentSettlements(atomic);
+    const writes = [vi.spyOn(atomic, 'query'), vi.spyOn(atomic, 'run')];
+    const t = atomic.time(new Date());
+    // The second row's lease went to attempt 2: an answer for attempt 1 is not its holder's.
+    const applied = await Promise.all(
+      rows.map((row, i) => settlements.store(row.id, 1, { status: 'queued', sid: `SM${String(i).padStart(32, '0')}`, from: null }, t)),
+    );
+    expect(applied).toEqual([true, false, true]);
+    expect(writes.reduce((n, spy) => n + spy.mock.calls.length, 0)).toBe(1);
+    const stored = await source.getRepository(SmsMessage).findBy({ id: In(rows.map((r) => r.id)) });
+    const byId = new Map(stored.map((m) => [m.id, m]));
+    expect(byId.get(rows[0].id)).toMatchObject({
+      status: 'queued',
+      providerSid: `SM${'0'.repeat(32)}`,
+      leaseUntil: null,
+      from: '+33700000000',
+    });
+    expect(byId.get(rows[1].id)).toMatchObject({ status: SMS_SENDING, providerSid: null, attempts: 2 });
+    expect(byId.get(rows[2].id)?.sentAt).toBeInstanceOf(Date);
+  });
 });

@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { inject } from 'vitest';
+import { inject, vi } from 'vitest';
+import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
@@ -277,6 +278,29 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(end.metadata).toMatchObject({ status: 'cancelled', cancelled: 3, sent: 0 });
         await sleep(300);
         expect(standIn.requests).toHaveLength(0);
+      });
+
+      it('single sends at once: each sent once, never more than SMS_MAX_CONCURRENCY in flight', async () => {
+        standIn.setBehaviour({ delayMs: 150 });
+        // Inline: the first ones are written already claimed into free slots, the rest wait in the table.
+        const claims = vi.spyOn(t.get(SmsOutbox), 'claimDue');
+        const numbers = Array.from({ length: 10 }, (_, i) => `+3361200000${i}`);
+        const results = await Promise.all(
+          numbers.map((to) => t.http.post('/api/sms/send').set(auth()).send({ to, message: 'En même temps' })),
+        );
+        claims.mockRestore();
+        expect(results.map((r) => r.status)).toEqual(numbers.map(() => 201));
+        expect(standIn.peakInFlight).toBeLessThanOrEqual(4);
+        expect(standIn.messages.map((m) => m.to).sort()).toEqual(numbers);
+        for (const res of results) {
+          const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set(auth()).expect(200);
+          expect(stored.body).toMatchObject({ providerSid: res.body.sid, attempts: 1 });
+        }
+        if (mode === 'inline') {
+          // Those that found a free slot were written claimed: never claimed from the table.
+          const claimed = (await Promise.all(claims.mock.results.map((r) => r.value as Promise<SmsMessage[]>))).flat();
+          expect(claimed.length).toBeLessThanOrEqual(numbers.length - 4);
+        }
       });
 
       it('keeps to SMS_MAX_CONCURRENCY in flight and SMS_MAX_PER_SECOND started per second', async () => {

@@ -253,15 +253,21 @@ export class SmsService {
     const row = this.row(draft, analysis, context, notBefore, new Date());
     const optOut = await this.optOuts.isOptedOut(draft.to);
     if (optOut) return this.skipOptedOut(row, optOut, context);
+    // Due now with a sending slot free in this process: the row is written already claimed under its lease
+    // and sent from here, without a claim of its own (the dispatcher still checks opt-outs before the call).
+    const slot = notBefore ? null : (this.queue.reserve?.(new Date()) ?? null);
+    if (slot) Object.assign(row, { status: SMS_SENDING, leaseUntil: slot.leaseUntil, attempts: 1, lastAttemptAt: row.createdAt });
     try {
       await this.outbox.insert(row);
     } catch (error) {
+      slot?.release();
       // Two calls with one dedupe key at once: the unique index lets one row in; the other waits on it.
       const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
       if (!existing) throw error;
       return this.awaitOutcome(existing, context.waitMs);
     }
-    this.queue.notify([{ id: row.id, notBefore }]);
+    if (slot) slot.run(row);
+    else this.queue.notify([{ id: row.id, notBefore }]);
     // Send later answers at once; the caller cancels or polls with the id.
     return notBefore ? this.result(row) : this.awaitOutcome(row, context.waitMs);
   }

@@ -1,3 +1,5 @@
+import type { SmsMessage } from '../sms-message.entity.js';
+
 /** Injection token of the DispatchQueue chosen at boot (inline without REDIS_URL, BullMQ with it). */
 export const DISPATCH_QUEUE = Symbol('DISPATCH_QUEUE');
 
@@ -17,4 +19,17 @@ export interface DispatchQueue {
   idle?(): Promise<void>;
   /** The queue's own Prometheus exposition, appended to GET /api/metrics (BullMQ only). */
   exportMetrics?(): Promise<string>;
+  /**
+   * A free sending slot of this process for a message due now (inline only): the caller writes its row
+   * already claimed (status `sending`, attempt 1, lease until `leaseUntil`), then hands it over with `run`,
+   * or gives the slot back with `release` if the write failed. Null when every slot is taken (or stopped):
+   * the row is then written `queued` and notified as usual.
+   */
+  reserve?(now: Date): DirectSlot | null;
+}
+
+export interface DirectSlot {
+  leaseUntil: Date;
+  run(message: SmsMessage): void;
+  release(): void;
 }

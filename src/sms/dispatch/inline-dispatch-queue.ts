@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
-import type { DispatchQueue } from './dispatch-queue.js';
+import type { SmsMessage } from '../sms-message.entity.js';
+import type { DirectSlot, DispatchQueue } from './dispatch-queue.js';
 import { RateGate } from './rate-gate.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
@@ -25,6 +26,14 @@ export class InlineDispatchQueue implements DispatchQueue {
   private poller: NodeJS.Timeout | null = null;
   /** Abandoned leases are looked for once per poll interval, not on every wake. */
   private lastAbandonedCheck = 0;
+  /** Slots handed out by reserve() whose row is being written. */
+  private reserved = 0;
+  /**
+   * False once a claim found fewer due rows than it had slots (nothing else due then), until something may
+   * have become due: a notify, a retry's timer, the poll. A finishing send wakes the loop only when true, so
+   * sends that never waited in the table cost no empty claim.
+   */
+  private mayHaveDue = true;
 
   constructor(
     private readonly outbox: SmsOutbox,
@@ -79,7 +88,29 @@ export class InlineDispatchQueue implements DispatchQueue {
     this.timer.unref();
   }
 
+  reserve(now: Date): DirectSlot | null {
+    if (!this.running || this.inFlight.size + this.reserved >= this.config.maxConcurrency) return null;
+    this.reserved++;
+    let open = true;
+    const close = () => {
+      if (open) this.reserved--;
+      open = false;
+    };
+    return {
+      leaseUntil: new Date(now.getTime() + this.config.leaseMs),
+      run: (message) => {
+        close();
+        this.dispatch(message);
+      },
+      release: () => {
+        close();
+        this.wake();
+      },
+    };
+  }
+
   private wake(): void {
+    this.mayHaveDue = true;
     if (!this.running) return;
     if (this.looping) {
       this.again = true;
@@ -96,9 +127,11 @@ export class InlineDispatchQueue implements DispatchQueue {
     do {
       this.again = false;
       // Full: a finishing call wakes the loop.
-      const slots = this.config.maxConcurrency - this.inFlight.size;
+      const slots = this.config.maxConcurrency - this.inFlight.size - this.reserved;
       if (slots <= 0) return;
       let claimed;
+      // Anything due from here on (a notify, a timer) sets it again.
+      this.mayHaveDue = false;
       try {
         const now = new Date();
         const withAbandoned = now.getTime() - this.lastAbandonedCheck >= this.config.pollIntervalMs;
@@ -106,24 +139,29 @@ export class InlineDispatchQueue implements DispatchQueue {
         claimed = await this.outbox.claimDue(slots, this.config.leaseMs, now, withAbandoned);
       } catch (error) {
         this.logger.error(`Claiming SMS to send failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.mayHaveDue = true;
         return;
       }
-      for (const message of claimed) {
-        const run = this.dispatcher
-          .process(message, () => this.gate.take())
-          .then((result) => {
-            if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
-          })
-          .catch((error) =>
-            this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`),
-          )
-          .finally(() => {
-            this.inFlight.delete(run);
-            this.wake();
-          });
-        this.inFlight.add(run);
-      }
+      if (claimed.length === slots) this.mayHaveDue = true;
+      for (const message of claimed) this.dispatch(message);
       if (claimed.length === slots) this.again = true;
     } while (this.again && this.running);
+  }
+
+  /** A claimed message sent within the limits; its end frees the slot (and wakes the loop if rows may wait). */
+  private dispatch(message: SmsMessage): void {
+    const run = this.dispatcher
+      .process(message, () => this.gate.take())
+      .then((result) => {
+        if (!result.final && 'retryAt' in result) this.wakeAt(result.retryAt.getTime());
+      })
+      .catch((error) =>
+        this.logger.error(`Dispatching SMS ${message.id} failed: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => {
+        this.inFlight.delete(run);
+        if (this.mayHaveDue) this.wake();
+      });
+    this.inFlight.add(run);
   }
 }

@@ -7,6 +7,7 @@ import { insertStatement } from '../../database/insert-statement.js';
 import { DomainEvents } from '../../events/domain-events.service.js';
 import { messageUpdatedEvent, reportedDurably, SMS_EVENTS } from '../sms.events.js';
 import { SmsBatch } from '../sms-batch.entity.js';
+import { SentSettlements } from './sent-settlements.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
@@ -76,6 +77,7 @@ const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
 @Injectable()
 export class SmsOutbox {
   private readonly inserts: InsertBatcher<SmsMessage>;
+  private readonly sent: SentSettlements;
 
   constructor(
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
@@ -84,6 +86,7 @@ export class SmsOutbox {
     private readonly domainEvents: DomainEvents,
   ) {
     this.inserts = new InsertBatcher(messages);
+    this.sent = new SentSettlements(atomic);
   }
 
   /** One message, group-committed with concurrent ones (single and notification sends). */
@@ -257,6 +260,8 @@ export class SmsOutbox {
     // The event of a final state, in the same transaction: stored state and report cannot diverge.
     const event = final ? this.updatedEventStatement([message], status, now) : null;
     if (!event && (!final || !batchId)) {
+      // Single and notification sends no event waits for: their answers stored in the same turn share one write.
+      if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t) };
       // One statement: no transaction needed.
       return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }

@@ -5,6 +5,7 @@ import { Repository } from 'typeorm';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import type { Actor } from '../../common/actor.js';
+import { BatchLoader } from '../../common/batch-loader.js';
 import { Clock } from '../../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
@@ -24,6 +25,9 @@ export interface OptOutRequest {
  */
 @Injectable()
 export class OptOutService {
+  /** Look-ups made in the same event-loop turn share one query (a send asks twice: when written, when claimed). */
+  private readonly lookups = new BatchLoader<string, SmsOptOut>((phones) => this.check(phones));
+
   constructor(
     @InjectRepository(SmsOptOut) private readonly optOuts: Repository<SmsOptOut>,
     private readonly phones: PhoneNumberService,
@@ -31,9 +35,12 @@ export class OptOutService {
     private readonly clock: Clock,
   ) {}
 
-  /** The opt-out of this E.164 number, or null when it may be texted. */
+  /**
+   * The opt-out of this E.164 number, or null when it may be texted. Read from the table every time (never
+   * cached: an opt-out counts from its commit on); concurrent look-ups are one `IN (…)` query per turn.
+   */
   isOptedOut(e164: string): Promise<SmsOptOut | null> {
-    return this.optOuts.findOneBy({ phone: e164 });
+    return this.lookups.load(e164);
   }
 
   /**

@@ -1,0 +1,69 @@
+import type { Atomic, Statement, Work } from '../../database/atomic.js';
+import { GroupCommit } from '../../database/group-commit.js';
+import { SMS_SENDING } from '../sms-message.entity.js';
+
+/** One provider answer to store: the row, the attempt its lease holder made, what Twilio said. */
+interface SentJob {
+  id: string;
+  attempt: number;
+  status: string;
+  sid: string;
+  from: string | null;
+  /** The settlement time, in the database's form (Atomic.time). */
+  t: string;
+  /** Set once written: false when the row was no longer this attempt's (the lease was lost). */
+  applied?: boolean;
+}
+
+const SET =
+  `"status" = ?, "provider_sid" = ?, "from" = COALESCE(?, "from"), "error_code" = NULL, "error_message" = NULL, ` +
+  `"sent_at" = ?, "lease_until" = NULL, "updated_at" = ?`;
+
+/**
+ * The "sent" settlements of messages outside a batch (single and notification sends), group-committed:
+ * the answers stored during one event-loop turn share one write (PostgreSQL: one `UPDATE … FROM (VALUES …)`
+ * statement; SQLite: one transaction of prepared UPDATEs), instead of one commit each. Each row is still
+ * updated only if it is `sending` with this attempt number (only the lease holder's attempt counts), each
+ * caller learns whether its own row was, and goes on only once it is committed.
+ */
+export class SentSettlements {
+  private readonly commits = new GroupCommit<SentJob>((jobs) => this.write(jobs));
+
+  constructor(private readonly atomic: Atomic) {}
+
+  async store(id: string, attempt: number, answer: { status: string; sid: string; from: string | null }, t: string): Promise<boolean> {
+    const job: SentJob = { id, attempt, status: answer.status, sid: answer.sid, from: answer.from, t };
+    await this.commits.submit(job);
+    return job.applied === true;
+  }
+
+  private async write(jobs: SentJob[]): Promise<void> {
+    for (const job of jobs) job.applied = false;
+    if (!this.atomic.postgres) {
+      await this.atomic.run(function* (): Work<void> {
+        for (const job of jobs) {
+          const changed = yield {
+            sql: `UPDATE "sms_messages" SET ${SET} WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
+            params: [job.status, job.sid, job.from, job.t, job.t, job.id, job.attempt],
+          } satisfies Statement;
+          job.applied = changed.length > 0;
+        }
+      });
+      return;
+    }
+    const params: unknown[] = [];
+    const tuples = jobs.map((job) => {
+      params.push(job.id, job.attempt, job.status, job.sid, job.from, job.t);
+      return '(?::uuid, ?::integer, ?::varchar, ?::varchar, ?::varchar, ?::timestamptz)';
+    });
+    const rows = await this.atomic.query(
+      `UPDATE "sms_messages" AS m SET "status" = v."status", "provider_sid" = v."sid", "from" = COALESCE(v."from", m."from"), ` +
+        `"error_code" = NULL, "error_message" = NULL, "sent_at" = v."t", "lease_until" = NULL, "updated_at" = v."t" ` +
+        `FROM (VALUES ${tuples.join(', ')}) AS v("id", "attempt", "status", "sid", "from", "t") ` +
+        `WHERE m."id" = v."id" AND m."status" = '${SMS_SENDING}' AND m."attempts" = v."attempt" RETURNING m."id"`,
+      params,
+    );
+    const applied = new Set(rows.map((r) => String(r.id)));
+    for (const job of jobs) job.applied = applied.has(job.id);
+  }
+}
