@@ -188,9 +188,14 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
     // Redis not reached yet: the rows wait, the sweep queues them once it is.
     if (!this.connected) return;
-    void this.add(messages).catch((error) =>
-      this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${messageOf(error)}`),
-    );
+    const add = () =>
+      void this.add(messages).catch((error) =>
+        this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${messageOf(error)}`),
+      );
+    // A batch's jobs are built after the caller's answer has gone (building 1,000 jobs takes milliseconds of
+    // this thread); a single message is queued at once.
+    if (messages.length > 1) setImmediate(add);
+    else add();
   }
 
   private async add(messages: readonly { id: string; notBefore: Date | null }[]): Promise<void> {
