@@ -11,11 +11,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
+import { readOptions } from './options.js';
 import { ask, baseEnv, freePort, HarnessError, onCleanup, runBenchmark, startApp, startTsChild, waitForOk } from './processes.js';
 
 const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--per-request 10000] [--accept-rounds 3] [--latencies 50,200] [--rate 500] [--concurrency 50]
@@ -38,37 +38,10 @@ interface Stats {
 }
 
 function parseOptions() {
-  const names = [
-    'recipients',
-    'per-request',
-    'accept-rounds',
-    'latencies',
-    'rate',
-    'concurrency',
-    'databases',
-    'modes',
-    'redis-url',
-    'postgres-url',
-    'help',
-  ];
-  const { values } = parseArgs({
-    options: Object.fromEntries(names.map((n) => [n, { type: n === 'help' ? 'boolean' : 'string' }])) as Record<
-      string,
-      { type: 'string' | 'boolean' }
-    >,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const pick = (flag: string): string | undefined =>
-    (values[flag] as string | undefined) ?? process.env[`BENCH_${flag.toUpperCase().replace('-', '_')}`];
-  const whole = (flag: string, fallback: number): number => {
-    const value = Number(pick(flag) ?? fallback);
-    if (!Number.isInteger(value) || value < 1) throw new HarnessError(`--${flag} must be a whole number >= 1\n${USAGE}`);
-    return value;
-  };
-  const list = (flag: string, fallback: string) => (pick(flag) ?? fallback).split(',').map((v) => v.trim());
+  const { pick, whole, list, databases } = readOptions(
+    ['recipients', 'per-request', 'accept-rounds', 'latencies', 'rate', 'concurrency', 'databases', 'modes', 'redis-url', 'postgres-url'],
+    USAGE,
+  );
   return {
     recipients: whole('recipients', 10_000),
     perRequest: whole('per-request', 10_000),
@@ -76,7 +49,7 @@ function parseOptions() {
     latencies: list('latencies', '50,200').map(Number),
     rate: whole('rate', 500),
     concurrency: whole('concurrency', 50),
-    databases: list('databases', 'sqlite,postgres') as Array<'sqlite' | 'postgres'>,
+    databases: databases(),
     modes: list('modes', 'inline,bullmq') as Array<'inline' | 'bullmq'>,
     redisUrl: pick('redis-url') ?? 'redis://127.0.0.1:6379',
     postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',

@@ -11,7 +11,6 @@ import { register } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { DataSource, LessThanOrEqual, type Logger, type Repository } from 'typeorm';
 import { Appointment } from '../src/appointments/appointment.entity.js';
 import type { ReminderPolicy } from '../src/appointments/reminder-policy.js';
@@ -21,6 +20,7 @@ import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { DomainEvents, UnitOfWork } from '../src/events/domain-events.service.js';
 import { createDatabase } from './database.js';
+import { readOptions } from './options.js';
 import { HarnessError, onCleanup, runBenchmark } from './processes.js';
 import {
   deleteAppointments,
@@ -44,26 +44,10 @@ const USAGE = `Usage: npm run bench:reminders -- [--rows 100000] [--due 50] [--i
 const INDEX = 'IDX_appointments_reminder_due';
 
 function parseOptions() {
-  const names = ['rows', 'due', 'iterations', 'warmup', 'no-index-iterations', 'databases', 'postgres-url', 'help'];
-  const { values } = parseArgs({
-    options: Object.fromEntries(names.map((name) => [name, { type: name === 'help' ? 'boolean' : 'string' }])) as Record<
-      string,
-      { type: 'string' | 'boolean' }
-    >,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const pick = (flag: string): string | undefined =>
-    (values[flag] as string | undefined) ?? process.env[`BENCH_${flag.toUpperCase().replaceAll('-', '_')}`];
-  const whole = (flag: string, fallback: number, min: number): number => {
-    const value = Number(pick(flag) ?? fallback);
-    if (!Number.isInteger(value) || value < min) throw new HarnessError(`--${flag} must be a whole number >= ${min}\n${USAGE}`);
-    return value;
-  };
-  const databases = (pick('databases') ?? 'sqlite,postgres').split(',').map((d) => d.trim());
-  if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError(`--databases takes sqlite and/or postgres`);
+  const { whole, pick, databases } = readOptions(
+    ['rows', 'due', 'iterations', 'warmup', 'no-index-iterations', 'databases', 'postgres-url'],
+    USAGE,
+  );
   const due = whole('due', 50, 1);
   if (due > REMINDER_BATCH) throw new HarnessError(`--due must be <= ${REMINDER_BATCH} (one scan's batch)\n${USAGE}`);
   return {
@@ -72,7 +56,7 @@ function parseOptions() {
     iterations: whole('iterations', 200, 1),
     warmup: whole('warmup', 50, 0),
     noIndexIterations: whole('no-index-iterations', 30, 1),
-    databases: databases as Array<'sqlite' | 'postgres'>,
+    databases: databases(),
     postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }

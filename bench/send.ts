@@ -10,7 +10,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { testTwilioCredentials } from '../test/support/twilio-stand-in.js';
 import { createDatabase } from './database.js';
 import {
@@ -26,6 +25,7 @@ import {
   type AppProcess,
 } from './processes.js';
 import { printProfileSummary } from './cpu-profile.js';
+import { readOptions } from './options.js';
 import { printReport, type Row } from './report.js';
 import { MEMORY_NODE_ARGS, measureMemory, measureOps, printMemory, printOps, type MemoryRow } from './send-extras.js';
 
@@ -60,42 +60,27 @@ interface Target {
 }
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: Object.fromEntries(
-      [
-        'duration',
-        'warmup',
-        'connections',
-        'rounds',
-        'route',
-        'databases',
-        'postgres-url',
-        'app-main',
-        'sections',
-        'ops-seconds',
-        'memory-rounds',
-        'memory-recipients',
-        'help',
-        'cpu-prof',
-      ].map((name) => [name, { type: name === 'help' || name === 'cpu-prof' ? 'boolean' : 'string' }]),
-    ) as Record<string, { type: 'string' | 'boolean' }>,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const pick = (flag: string): string | undefined =>
-    (values[flag] as string | undefined) ?? process.env[`BENCH_${flag.toUpperCase().replace('-', '_')}`];
-  const whole = (flag: string, fallback: number, min: number): number => {
-    const value = Number(pick(flag) ?? fallback);
-    if (!Number.isInteger(value) || value < min) throw new HarnessError(`--${flag} must be a whole number >= ${min}\n${USAGE}`);
-    return value;
-  };
+  const { pick, whole, list, flag, databases } = readOptions(
+    [
+      'duration',
+      'warmup',
+      'connections',
+      'rounds',
+      'route',
+      'databases',
+      'postgres-url',
+      'app-main',
+      'sections',
+      'ops-seconds',
+      'memory-rounds',
+      'memory-recipients',
+    ],
+    USAGE,
+    ['cpu-prof'],
+  );
   const route = pick('route') ?? 'send';
   if (!(route in ROUTES)) throw new HarnessError(`--route must be one of ${Object.keys(ROUTES).join(', ')}\n${USAGE}`);
-  const databases = (pick('databases') ?? 'sqlite,postgres').split(',').map((d) => d.trim());
-  if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError(`--databases takes sqlite and/or postgres`);
-  const sections = (pick('sections') ?? 'send,ops,memory').split(',').map((v) => v.trim());
+  const sections = list('sections', 'send,ops,memory');
   if (sections.some((v) => !['send', 'ops', 'memory'].includes(v))) throw new HarnessError(`--sections takes send, ops and/or memory`);
   return {
     duration: whole('duration', 10, 1),
@@ -103,14 +88,14 @@ function parseOptions() {
     rounds: whole('rounds', 1, 1),
     connections: whole('connections', 50, 1),
     route: route as keyof typeof ROUTES,
-    databases: databases as Array<'sqlite' | 'postgres'>,
+    databases: databases(),
     postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     sections: sections as Array<'send' | 'ops' | 'memory'>,
     opsSeconds: whole('ops-seconds', 2, 1),
     memoryRounds: whole('memory-rounds', 3, 1),
     memoryRecipients: whole('memory-recipients', 10_000, 1),
     appMain: resolve(pick('app-main') ?? DIST_MAIN),
-    cpuProf: values['cpu-prof'] === true || process.env.BENCH_CPU_PROF === '1',
+    cpuProf: flag('cpu-prof'),
   };
 }
 type Options = ReturnType<typeof parseOptions>;

@@ -11,14 +11,14 @@ import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
 import type { Clock } from '../src/common/clock.js';
 import type { DatabaseConfig } from '../src/config/app-config.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { SmsStatsQueryDto } from '../src/sms/stats/stats-query.dto.js';
 import { createDatabase } from './database.js';
-import { HarnessError, onCleanup, runBenchmark } from './processes.js';
+import { readOptions } from './options.js';
+import { onCleanup, runBenchmark } from './processes.js';
 
 // @nestjs/common's deep imports trip ts-node's ESM resolver: the same fix as bench/reminders.ts, then
 // import the service (a static import would resolve before the hook is registered).
@@ -30,26 +30,17 @@ const DAY_MS = 86_400_000;
 const START = new Date('2026-01-01T00:00:00Z');
 const SPAN_DAYS = 90;
 
+const USAGE = `Usage: npm run bench:stats -- [--rows 1000000] [--iterations 5] [--databases sqlite,postgres]
+                             [--postgres-url postgres://postgres@127.0.0.1:5432/test]
+(env: BENCH_ROWS, BENCH_ITERATIONS, BENCH_DATABASES, BENCH_POSTGRES_URL)`;
+
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      rows: { type: 'string' },
-      iterations: { type: 'string' },
-      databases: { type: 'string' },
-      'postgres-url': { type: 'string' },
-    },
-  });
-  const rows = Number(values.rows ?? process.env.BENCH_ROWS ?? 1_000_000);
-  const iterations = Number(values.iterations ?? process.env.BENCH_ITERATIONS ?? 5);
-  if (!Number.isInteger(rows) || rows < 1) throw new HarnessError('--rows must be a whole number >= 1');
-  if (!Number.isInteger(iterations) || iterations < 1) throw new HarnessError('--iterations must be a whole number >= 1');
-  const databases = (values.databases ?? process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',').map((d) => d.trim());
-  if (databases.some((d) => d !== 'sqlite' && d !== 'postgres')) throw new HarnessError('--databases takes sqlite and/or postgres');
+  const { whole, pick, databases } = readOptions(['rows', 'iterations', 'databases', 'postgres-url'], USAGE);
   return {
-    rows,
-    iterations,
-    databases: databases as Array<'sqlite' | 'postgres'>,
-    postgresUrl: values['postgres-url'] ?? process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    rows: whole('rows', 1_000_000),
+    iterations: whole('iterations', 5),
+    databases: databases(),
+    postgresUrl: pick('postgres-url') ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }
 
