@@ -6,6 +6,7 @@ import { Atomic } from '../src/database/atomic.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { classifyWriteError, CommitOutcomeUnknownError } from '../src/database/group-commit.js';
 import { InsertBatcher } from '../src/database/insert-batcher.js';
+import { insertStatement } from '../src/database/insert-statement.js';
 import { SentSettlements } from '../src/sms/dispatch/sent-settlements.js';
 import { SMS_SENDING, SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { createTestDatabase, describeEachDatabase, TestDatabase } from './support/databases.js';
@@ -122,17 +123,29 @@ describeEachDatabase('SentSettlements on a real database', (kind) => {
       updatedAt: new Date(),
     });
 
-  it('stores the answers of one turn in one write, each only if its row is still that attempt', async () => {
+  it('stores the answers of one turn in one write, each only if its row is still that attempt, with the journal entries of those that applied', async () => {
     const rows = [sending(1), sending(2), sending(1)];
     // The app's own insert (TypeORM's insert() of several rows may hand generated ids back to the wrong entities on SQLite).
     const inserts = new InsertBatcher(source.getRepository(SmsMessage));
     await Promise.all(rows.map((row) => inserts.insert(row)));
-    const settlements = new SentSettlements(atomic);
+    const logs = source.getRepository(AuditLog);
+    const settlements = new SentSettlements(atomic, (entries) => insertStatement(logs, entries));
+    const entry = (row: SmsMessage) =>
+      Object.assign(new AuditLog(), {
+        id: randomUUID(),
+        action: 'send_sms',
+        targetType: 'sms_message',
+        targetId: row.id,
+        metadata: { messageId: row.id, status: 'queued' },
+        createdAt: new Date(),
+      });
     const writes = [vi.spyOn(atomic, 'query'), vi.spyOn(atomic, 'run')];
     const t = atomic.time(new Date());
     // The second row's lease went to attempt 2: an answer for attempt 1 is not its holder's.
     const applied = await Promise.all(
-      rows.map((row, i) => settlements.store(row.id, 1, { status: 'queued', sid: `SM${String(i).padStart(32, '0')}`, from: null }, t)),
+      rows.map((row, i) =>
+        settlements.store(row.id, 1, { status: 'queued', sid: `SM${String(i).padStart(32, '0')}`, from: null }, t, entry(row)),
+      ),
     );
     expect(applied).toEqual([true, false, true]);
     expect(writes.reduce((n, spy) => n + spy.mock.calls.length, 0)).toBe(1);
@@ -146,5 +159,9 @@ describeEachDatabase('SentSettlements on a real database', (kind) => {
     });
     expect(byId.get(rows[1].id)).toMatchObject({ status: SMS_SENDING, providerSid: null, attempts: 2 });
     expect(byId.get(rows[2].id)?.sentAt).toBeInstanceOf(Date);
+    // A journal entry for each row updated, none for the lost lease.
+    const journaled = await logs.findBy({ targetId: In(rows.map((r) => r.id)) });
+    expect(journaled.map((e) => e.targetId).sort()).toEqual([rows[0].id, rows[2].id].sort());
+    expect(journaled[0].metadata).toEqual({ messageId: journaled[0].targetId, status: 'queued' });
   });
 });

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { DataSource, IsNull } from 'typeorm';
 import { vi } from 'vitest';
 import { Appointment } from '../src/appointments/appointment.entity.js';
+import { AuditAction } from '../src/audit/audit-action.enum.js';
+import { AuditLog } from '../src/audit/audit-log.entity.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
@@ -213,6 +215,18 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     const [update] = await updates();
     expect(update).toMatchObject({ processedAt: null, payload: { status: 'queued', relatedId: id } });
     expect((await reader.getRepository(Appointment).findOneByOrFail({ id })).reminderSentAt).toBeNull();
+    // Its journal entry was committed with the outcome.
+    const journal = async () =>
+      (await reader.getRepository(AuditLog).findBy({ action: AuditAction.SendNotificationSms })).filter(
+        (e) => e.metadata?.messageId === reminder.id,
+      );
+    expect(await journal()).toEqual([
+      expect.objectContaining({
+        targetType: 'appointment',
+        targetId: id,
+        metadata: expect.objectContaining({ status: 'queued', sid: reminder.providerSid, attempts: 1, type: 'appointment_reminder' }),
+      }),
+    ]);
 
     // Second life: the relay delivers the event, reminder_sent_at is set; nothing is sent again.
     standIn.setBehaviour({});
@@ -238,6 +252,8 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     expect((await reader.getRepository(Appointment).findOneByOrFail({ id })).reminderSentAt).toEqual(sentAt);
     expect(await reminderSentTotal(second)).toBe(1);
     expect(await updates()).toHaveLength(1);
+    // Journaled once, across the crash, the restart and the redelivery.
+    expect(await journal()).toHaveLength(1);
     const creations = standIn.requests.filter((r) => r.method === 'POST').map((r) => String(r.form.Body));
     expect(creations.filter((b) => /rappel/i.test(b))).toHaveLength(1);
     expect(creations.filter((b) => /confirm/i.test(b))).toHaveLength(1);

@@ -1,7 +1,7 @@
 // Preloaded into a spawned app (`node --import <this file> dist/main.js`, cwd: the build) by
 // test/outbox-crash.e2e-spec.ts: the process kills itself with SIGKILL right after SmsOutbox.settle has
-// committed the sent outcome of a message whose template is CRASH_AFTER_SETTLE_TEMPLATE, before anything
-// else runs (journal, relay delivery of its event). No code of the app knows about it.
+// committed the sent outcome of a message whose template is CRASH_AFTER_SETTLE_TEMPLATE (with its event and
+// journal entry), before anything else runs (relay delivery of its event). No code of the app knows about it.
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../../audit/audit-log.entity.js';
 import type { Atomic, Statement, Work } from '../../database/atomic.js';
 import { GroupCommit } from '../../database/group-commit.js';
 import { SMS_SENDING } from '../sms-message.entity.js';
@@ -11,6 +12,8 @@ interface SentJob {
   from: string | null;
   /** The settlement time, in the database's form (Atomic.time). */
   t: string;
+  /** Its journal entry, inserted in the same transaction if (and only if) its UPDATE applied. */
+  journal?: AuditLog;
   /** Set once written: false when the row was no longer this attempt's (the lease was lost). */
   applied?: boolean;
 }
@@ -24,31 +27,52 @@ const SET =
  * the answers stored during one event-loop turn share one write (PostgreSQL: one `UPDATE … FROM (VALUES …)`
  * statement; SQLite: one transaction of prepared UPDATEs), instead of one commit each. Each row is still
  * updated only if it is `sending` with this attempt number (only the lease holder's attempt counts), each
- * caller learns whether its own row was, and goes on only once it is committed.
+ * caller learns whether its own row was, and goes on only once it is committed. The journal entries of the
+ * rows that were updated are inserted in the same transaction (one multi-row INSERT): a sent message is
+ * never stored without its entry, and a lost lease writes none.
  */
 export class SentSettlements {
   private readonly commits = new GroupCommit<SentJob>((jobs) => this.write(jobs));
 
-  constructor(private readonly atomic: Atomic) {}
+  /** `journal`: a multi-row INSERT of journal entries (SmsOutbox's). */
+  constructor(
+    private readonly atomic: Atomic,
+    private readonly journal: (entries: AuditLog[]) => Statement = () => {
+      throw new Error('No journal statement configured');
+    },
+  ) {}
 
-  async store(id: string, attempt: number, answer: { status: string; sid: string; from: string | null }, t: string): Promise<boolean> {
-    const job: SentJob = { id, attempt, status: answer.status, sid: answer.sid, from: answer.from, t };
+  async store(
+    id: string,
+    attempt: number,
+    answer: { status: string; sid: string; from: string | null },
+    t: string,
+    journal?: AuditLog,
+  ): Promise<boolean> {
+    const job: SentJob = { id, attempt, status: answer.status, sid: answer.sid, from: answer.from, t, journal };
     await this.commits.submit(job);
     return job.applied === true;
   }
 
   private async write(jobs: SentJob[]): Promise<void> {
     for (const job of jobs) job.applied = false;
+    const journal = this.journal;
+    const entries = (applied: (job: SentJob) => boolean): AuditLog[] => jobs.filter((j) => j.journal && applied(j)).map((j) => j.journal!);
     if (!this.atomic.postgres) {
-      await this.atomic.run(function* (): Work<void> {
+      const applied = await this.atomic.run(function* (): Work<Set<SentJob>> {
+        const done = new Set<SentJob>();
         for (const job of jobs) {
           const changed = yield {
             sql: `UPDATE "sms_messages" SET ${SET} WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
             params: [job.status, job.sid, job.from, job.t, job.t, job.id, job.attempt],
           } satisfies Statement;
-          job.applied = changed.length > 0;
+          if (changed.length) done.add(job);
         }
+        const journaled = entries((job) => done.has(job));
+        if (journaled.length) yield journal(journaled);
+        return done;
       });
+      for (const job of jobs) job.applied = applied.has(job);
       return;
     }
     const params: unknown[] = [];
@@ -56,14 +80,23 @@ export class SentSettlements {
       params.push(job.id, job.attempt, job.status, job.sid, job.from, job.t);
       return '(?::uuid, ?::integer, ?::varchar, ?::varchar, ?::varchar, ?::timestamptz)';
     });
-    const rows = await this.atomic.query(
-      `UPDATE "sms_messages" AS m SET "status" = v."status", "provider_sid" = v."sid", "from" = COALESCE(v."from", m."from"), ` +
+    const update: Statement = {
+      sql:
+        `UPDATE "sms_messages" AS m SET "status" = v."status", "provider_sid" = v."sid", "from" = COALESCE(v."from", m."from"), ` +
         `"error_code" = NULL, "error_message" = NULL, "sent_at" = v."t", "lease_until" = NULL, "updated_at" = v."t" ` +
         `FROM (VALUES ${tuples.join(', ')}) AS v("id", "attempt", "status", "sid", "from", "t") ` +
         `WHERE m."id" = v."id" AND m."status" = '${SMS_SENDING}' AND m."attempts" = v."attempt" RETURNING m."id"`,
       params,
-    );
-    const applied = new Set(rows.map((r) => String(r.id)));
+    };
+    // Without journal entries one statement is enough (no BEGIN / COMMIT round trips).
+    const applied = jobs.some((j) => j.journal)
+      ? await this.atomic.run(function* (): Work<Set<string>> {
+          const ids = new Set((yield update).map((r) => String(r.id)));
+          const journaled = entries((job) => ids.has(job.id));
+          if (journaled.length) yield journal(journaled);
+          return ids;
+        })
+      : new Set((await this.atomic.query(update.sql, update.params)).map((r) => String(r.id)));
     for (const job of jobs) job.applied = applied.has(job.id);
   }
 }

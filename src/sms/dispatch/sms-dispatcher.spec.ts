@@ -1,6 +1,4 @@
 import type { EventEmitter2 } from '@nestjs/event-emitter';
-import { AuditAction } from '../../audit/audit-action.enum.js';
-import type { AuditService } from '../../audit/audit.service.js';
 import type { Clock } from '../../common/clock.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
@@ -42,7 +40,6 @@ const claimed = (overrides: Partial<SmsMessage> = {}): SmsMessage =>
 describe(SmsDispatcher.name, () => {
   let outbox: { settle: ReturnType<typeof vi.fn>; ownedSids: ReturnType<typeof vi.fn>; markBatchStarted: ReturnType<typeof vi.fn> };
   let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
-  let audit: { record: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
   let batches: { journalFinished: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
@@ -61,7 +58,6 @@ describe(SmsDispatcher.name, () => {
       send: vi.fn().mockResolvedValue({ sid: 'SM-new', status: 'queued', from: '+33700000000' }),
       findSent: vi.fn().mockResolvedValue([]),
     };
-    audit = { record: vi.fn().mockResolvedValue(undefined) };
     events = { emit: vi.fn() };
     batches = { journalFinished: vi.fn().mockResolvedValue(undefined) };
     const config = {
@@ -75,7 +71,6 @@ describe(SmsDispatcher.name, () => {
     sut = new SmsDispatcher(
       outbox as unknown as SmsOutbox,
       provider as unknown as SmsProvider,
-      audit as unknown as AuditService,
       events as unknown as EventEmitter2,
       batches as unknown as SmsBatchesService,
       config,
@@ -86,21 +81,13 @@ describe(SmsDispatcher.name, () => {
     );
   });
 
-  it('sends, stores the receipt for this attempt, journals it, then emits sms.message.updated', async () => {
+  it('sends, stores the receipt for this attempt (its journal entry with it, in SmsOutbox), then emits sms.message.updated', async () => {
     expect(await sut.process(claimed())).toEqual({ final: true });
     expect(outbox.settle).toHaveBeenCalledWith(
       expect.objectContaining({ id: 'm-1' }),
       1,
       { kind: 'sent', sid: 'SM-new', status: 'queued', from: '+33700000000' },
       expect.any(Date),
-    );
-    expect(audit.record).toHaveBeenCalledWith(
-      expect.objectContaining({
-        action: AuditAction.SendSms,
-        actor: expect.objectContaining({ id: 'u-1', role: 'admin' }),
-        target: { type: 'appointment', id: 'a-1' },
-        metadata: expect.objectContaining({ messageId: 'm-1', status: 'queued', sid: 'SM-new' }),
-      }),
     );
     expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, {
       messageId: 'm-1',
@@ -119,8 +106,7 @@ describe(SmsDispatcher.name, () => {
     sut.settled.on('m-1', (m) => signals.push(m));
     expect(await sut.process(claimed())).toEqual({ final: true });
     expect(events.emit).not.toHaveBeenCalled();
-    // Still journaled, and the waiting request still hears of it.
-    expect(audit.record).toHaveBeenCalledTimes(1);
+    // The waiting request still hears of it.
     expect(signals).toEqual([expect.objectContaining({ id: 'm-1', providerSid: 'SM-new' })]);
   });
 
@@ -135,7 +121,6 @@ describe(SmsDispatcher.name, () => {
       expect.any(Date),
     );
     expect(events.emit).not.toHaveBeenCalled();
-    expect(audit.record).not.toHaveBeenCalled();
   });
 
   it('fails for good on an error that will not change, telling local waiters the failure first', async () => {
@@ -206,14 +191,12 @@ describe(SmsDispatcher.name, () => {
     outbox.settle.mockResolvedValue({ applied: false });
     expect(await sut.process(claimed())).toEqual({ final: false, lostLease: true });
     expect(events.emit).not.toHaveBeenCalled();
-    expect(audit.record).not.toHaveBeenCalled();
   });
 
-  it('does not journal bulk messages one by one; the last one ends its batch', async () => {
+  it('the last bulk message ends its batch', async () => {
     outbox.settle.mockResolvedValue({ applied: true, finishedBatchId: 'b-1' });
     await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }));
     expect(outbox.markBatchStarted).toHaveBeenCalledWith('b-1');
-    expect(audit.record).not.toHaveBeenCalled();
     expect(batches.journalFinished).toHaveBeenCalledWith('b-1');
   });
 

@@ -1,13 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { EventEmitter } from 'node:events';
-import { AuditAction } from '../../audit/audit-action.enum.js';
-import { AuditService } from '../../audit/audit.service.js';
 import { describeError, safeLogText } from '../../common/log-safe.js';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { SMS_PROVIDER, SmsProviderError, type ProviderFailure, type ProviderReceipt, type SmsProvider } from '../providers/sms-provider.js';
-import { SMS_SKIPPED, SMS_CANCELLED, SMS_FAILED, SmsKind, SmsMessage } from '../sms-message.entity.js';
+import { SMS_SKIPPED, SMS_CANCELLED, SMS_FAILED, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../sms.events.js';
 import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
@@ -36,9 +34,9 @@ export function failureCode(failure: ProviderFailure): string {
  *   batch was sending, a retry due after closing time, a public holiday) is not sent: it is queued again
  *   until the next opening, its claim not counted as an attempt. Transactional messages are never held.
  * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
- *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash);
- *   once it is committed, single and notification sends are journaled, other messages' event is emitted in
- *   memory, and a batch's last message ends the batch.
+ *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash), and
+ *   that of a single or notification send with its journal entry (SmsOutbox); once it is committed, other
+ *   messages' event is emitted in memory, and a batch's last message ends the batch.
  */
 @Injectable()
 export class SmsDispatcher {
@@ -54,7 +52,6 @@ export class SmsDispatcher {
   constructor(
     private readonly outbox: SmsOutbox,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
-    private readonly audit: AuditService,
     private readonly events: EventEmitter2,
     private readonly batches: SmsBatchesService,
     config: AppConfig,
@@ -191,7 +188,7 @@ export class SmsDispatcher {
   }
 
   /**
-   * After a final state is committed: journal, event, waiters, and the batch's end. `published`: the
+   * After a final state is committed (with its journal entry, see SmsOutbox): event, waiters, and the batch's end. `published`: the
    * event was committed to the domain-events outbox with the state (the relay delivers it); otherwise it
    * is emitted in memory here.
    */
@@ -199,7 +196,6 @@ export class SmsDispatcher {
     // Sent and failed were counted when stored; a cancellation comes here straight from its UPDATE.
     if (message.status === SMS_CANCELLED) this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', SMS_CANCELLED);
     try {
-      if (message.kind !== SmsKind.Bulk) await this.journal(message);
       if (!published) {
         const event: SmsMessageUpdatedEvent = {
           messageId: message.id,
@@ -218,29 +214,6 @@ export class SmsDispatcher {
       // The final row as stored: a request waiting on it answers without reading it again.
       this.settled.emit(message.id, message);
     }
-  }
-
-  private journal(message: SmsMessage): Promise<void> {
-    const failed = message.status === SMS_FAILED || message.status === SMS_CANCELLED;
-    return this.audit.record({
-      action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
-      actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
-      target:
-        message.relatedType && message.relatedId
-          ? { type: message.relatedType, id: message.relatedId }
-          : { type: 'sms_message', id: message.id },
-      metadata: {
-        messageId: message.id,
-        to: message.to,
-        message: message.body,
-        ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),
-        provider: message.provider,
-        status: message.status,
-        sid: message.providerSid ?? null,
-        attempts: message.attempts,
-        ...(failed && message.errorCode ? { errorCode: message.errorCode, error: message.errorMessage } : {}),
-      },
-    });
   }
 
   private async markStarted(batchId: string): Promise<void> {

@@ -1,14 +1,18 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { AuditLog } from '../../audit/audit-log.entity.js';
+import { AuditService } from '../../audit/audit.service.js';
 import { Atomic, type Row, type Statement, type Work } from '../../database/atomic.js';
 import { InsertBatcher } from '../../database/insert-batcher.js';
 import { insertStatement } from '../../database/insert-statement.js';
 import { DomainEvents } from '../../events/domain-events.service.js';
 import { messageUpdatedEvent, reportedDurably, SMS_EVENTS } from '../sms.events.js';
 import { SmsBatch } from '../sms-batch.entity.js';
+import { sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
 export const UNKNOWN_OUTCOME_CODES = ['TIMEOUT', 'CONNECTION_LOST', 'LEASE_EXPIRED'] as const;
@@ -72,7 +76,10 @@ const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
 
 /**
  * The outbox's writes: rows in, atomic claims with a lease, conditional settlements (only the lease
- * holder's attempt counts), cancellations, and each batch's count of open messages.
+ * holder's attempt counts), cancellations, and each batch's count of open messages. The journal entry of a
+ * single or notification send is written in the transaction that stores its final state (settled, cancelled,
+ * skipped): the state and the entry cannot diverge across a crash, and only the writer whose conditional
+ * UPDATE applied writes it.
  */
 @Injectable()
 export class SmsOutbox {
@@ -84,9 +91,22 @@ export class SmsOutbox {
     @InjectRepository(SmsBatch) private readonly batches: Repository<SmsBatch>,
     private readonly atomic: Atomic,
     private readonly domainEvents: DomainEvents,
+    private readonly audit: AuditService,
+    @InjectRepository(AuditLog) private readonly auditLogs: Repository<AuditLog>,
   ) {
     this.inserts = new InsertBatcher(messages);
-    this.sent = new SentSettlements(atomic);
+    this.sent = new SentSettlements(atomic, (entries) => insertStatement(auditLogs, entries));
+  }
+
+  /** The journal entry of a message in its final state; null for bulk messages (journaled per batch). */
+  private journalEntry(message: SmsMessage): AuditLog | null {
+    if (message.kind === SmsKind.Bulk) return null;
+    return Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(sendJournalEntry(message)) });
+  }
+
+  private journalStatement(message: SmsMessage): Statement | null {
+    const entry = this.journalEntry(message);
+    return entry ? insertStatement(this.auditLogs, [entry]) : null;
   }
 
   /** One message, group-committed with concurrent ones (single and notification sends). */
@@ -259,16 +279,29 @@ export class SmsOutbox {
     const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
     // The event of a final state, in the same transaction: stored state and report cannot diverge.
     const event = final ? this.updatedEventStatement([message], status, now) : null;
+    // The message as it ends (what the caller sees once it is stored), for its journal entry.
+    const ended = final
+      ? this.journalEntry(
+          Object.assign(new SmsMessage(), message, {
+            status,
+            providerSid: settlement.kind === 'sent' ? settlement.sid : null,
+            errorCode: settlement.kind === 'sent' ? null : settlement.errorCode,
+            errorMessage: settlement.kind === 'sent' ? null : settlement.errorMessage,
+          }),
+        )
+      : null;
     if (!event && (!final || !batchId)) {
       // Single and notification sends no event waits for: their answers stored in the same turn share one write.
-      if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t) };
+      if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t, ended ?? undefined) };
       // One statement: no transaction needed.
-      return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
+      if (!ended) return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }
+    const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       const changed = yield update;
       if (!changed.length) return { applied: false };
       if (event) yield event;
+      if (journal) yield journal;
       const published = !!event;
       if (!final || !batchId) return { applied: true, published };
       const [left] = yield finish.decrement(1);
@@ -327,6 +360,7 @@ export class SmsOutbox {
     const finish = this.finishStatements(message.batchId, t);
     const batchId = message.batchId;
     const event = this.updatedEventStatement([message], SMS_CANCELLED, now);
+    const journal = this.journalStatement(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
     const result = await this.atomic.run(function* () {
       const changed = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
@@ -334,6 +368,7 @@ export class SmsOutbox {
       };
       if (!changed.length) return { cancelled: false };
       if (event) yield event;
+      if (journal) yield journal;
       if (!batchId) return { cancelled: true, published: !!event };
       yield finish.decrement(1);
       const finished = yield finish.end;
@@ -389,21 +424,24 @@ export class SmsOutbox {
   }
 
   /**
-   * A message stored already final (`skipped`: the number opted out before it was queued). Tied to a
-   * record, it is written with its `sms.message.updated` in one transaction; otherwise group-committed.
-   * Returns whether the event was written.
+   * A message stored already final (`skipped`: the number opted out before it was queued), in one
+   * transaction with its journal entry (single and notification sends) and, tied to a record, its
+   * `sms.message.updated`. Returns whether the event was written.
    */
   async insertFinal(row: SmsMessage, now = new Date()): Promise<boolean> {
     const event = this.updatedEventStatement([row], row.status, now);
-    if (!event) {
+    const journal = this.journalStatement(row);
+    if (!event && !journal) {
       await this.insert(row);
       return false;
     }
     const message = this.insertStatement(this.messages, [row]);
     await this.atomic.run(function* () {
       yield message;
-      yield event;
+      if (event) yield event;
+      if (journal) yield journal;
     });
+    if (!event) return false;
     this.domainEvents.wake();
     return true;
   }

@@ -1,0 +1,30 @@
+import { AuditAction } from '../../audit/audit-action.enum.js';
+import type { AuditEntry } from '../../audit/audit.service.js';
+import { SMS_CANCELLED, SMS_FAILED, SmsKind, type SmsMessage } from '../sms-message.entity.js';
+
+/**
+ * The journal entry of a single or notification send in its final state (sent, failed, skipped, cancelled),
+ * written by SmsOutbox in the transaction that stores that state (bulk messages are journaled per batch).
+ */
+export function sendJournalEntry(message: SmsMessage): AuditEntry {
+  const failed = message.status === SMS_FAILED || message.status === SMS_CANCELLED;
+  return {
+    action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
+    actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
+    target:
+      message.relatedType && message.relatedId
+        ? { type: message.relatedType, id: message.relatedId }
+        : { type: 'sms_message', id: message.id },
+    metadata: {
+      messageId: message.id,
+      to: message.to,
+      message: message.body,
+      ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),
+      provider: message.provider,
+      status: message.status,
+      sid: message.providerSid ?? null,
+      attempts: message.attempts,
+      ...(failed && message.errorCode ? { errorCode: message.errorCode, error: message.errorMessage } : {}),
+    },
+  };
+}
