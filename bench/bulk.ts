@@ -194,6 +194,8 @@ async function main(): Promise<number> {
             headers: { authorization: headers.authorization },
           });
           if (!cancel.ok) throw new HarnessError(`cancel answered ${cancel.status}`);
+          // Let the app finish what follows an accept (with BullMQ: queueing its 10,000 jobs) before the next one.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
         }
         if (warmAccepts.length) {
           console.log(
