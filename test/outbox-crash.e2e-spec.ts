@@ -1,7 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, cpSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { DataSource, IsNull } from 'typeorm';
@@ -13,22 +11,18 @@ import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
+import { buildApp } from './support/built-app.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const root = new URL('..', import.meta.url).pathname;
-/** The app built for this file only (boot.e2e-spec builds dist/ itself; two builds must not share a folder). */
-const buildDir = join(root, '.tmp', `outbox-crash-${randomBytes(4).toString('hex')}`);
-
+/** The app built for this file only (see buildApp). */
+let build: ReturnType<typeof buildApp>;
 beforeAll(() => {
-  // The real entry point, compiled as `nest build` does (tsc, then the template files beside the code).
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', join(buildDir, 'dist')], { cwd: root, stdio: 'pipe' });
-  cpSync(join(root, 'src/sms/templates'), join(buildDir, 'dist/sms/templates'), { recursive: true, filter: (f) => !f.endsWith('.ts') });
-  // `"type": "module"` and the version the health route reads.
-  copyFileSync(join(root, 'package.json'), join(buildDir, 'package.json'));
+  build = buildApp('outbox-crash');
 }, 180_000);
-afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
+afterAll(() => build?.remove());
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -48,8 +42,8 @@ interface AppProcess {
 /** `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). */
 async function startApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, join(buildDir, 'dist/main.js')], {
-    cwd: buildDir,
+  const child = spawn(process.execPath, [...nodeArgs, build.main], {
+    cwd: build.dir,
     env: { PATH: process.env.PATH, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

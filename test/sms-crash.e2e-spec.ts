@@ -1,13 +1,14 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { buildApp } from './support/built-app.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
-const root = new URL('..', import.meta.url).pathname;
+/** The app built for this file only (see buildApp). */
+let build: ReturnType<typeof buildApp>;
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -28,8 +29,8 @@ class AppProcess {
 
   static async start(env: Record<string, string>): Promise<AppProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, ['dist/main.js'], {
-      cwd: root,
+    const child = spawn(process.execPath, [build.main], {
+      cwd: build.dir,
       env: { PATH: process.env.PATH, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -83,9 +84,10 @@ class AppProcess {
 
 describe('SMS dispatch across a crash (the built service, killed with SIGKILL)', () => {
   beforeAll(() => {
-    execFileSync('npx', ['nest', 'build'], { cwd: root, stdio: 'pipe' });
-    expect(existsSync(join(root, 'dist/main.js'))).toBe(true);
+    build = buildApp('sms-crash');
+    expect(existsSync(build.main)).toBe(true);
   }, 240_000);
+  afterAll(() => build?.remove());
 
   describeEachDatabase('a 2,000-recipient batch killed halfway and restarted', (kind) => {
     const credentials = testTwilioCredentials();
