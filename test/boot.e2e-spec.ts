@@ -12,6 +12,7 @@ import { validateEnvironment } from '../src/config/env.validation.js';
 import { loadConfigFromProcess } from '../src/config/process-config.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { createTestDatabase } from './support/databases.js';
+import { freePort } from './support/free-port.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD } from './support/test-app.js';
 
 // The real validation, counted: the environment must be validated once per boot.
@@ -98,9 +99,10 @@ describe('Booting the built service', () => {
   }, 60_000);
 
   it('serves, then shuts down cleanly on SIGTERM', async () => {
+    const port = await freePort();
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,
-      env: { PATH: process.env.PATH, ...env, PORT: '3917', LOG_LEVEL: 'log' },
+      env: { PATH: process.env.PATH, ...env, PORT: String(port), LOG_LEVEL: 'log' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -110,7 +112,7 @@ describe('Booting the built service', () => {
     try {
       await vi.waitFor(
         async () => {
-          const res = await fetch('http://127.0.0.1:3917/api/health');
+          const res = await fetch(`http://127.0.0.1:${port}/api/health`);
           expect(res.status).toBe(200);
         },
         { timeout: 20_000, interval: 200 },
@@ -135,7 +137,7 @@ describe('Booting the built service', () => {
   it('prints readable lines (pino-pretty) with NODE_ENV=development', async () => {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,
-      env: { PATH: process.env.PATH, ...env, NODE_ENV: 'development', PORT: '3916', LOG_LEVEL: 'log' },
+      env: { PATH: process.env.PATH, ...env, NODE_ENV: 'development', PORT: String(await freePort()), LOG_LEVEL: 'log' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

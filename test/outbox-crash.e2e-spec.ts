@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { join } from 'node:path';
 import { DataSource, IsNull } from 'typeorm';
 import { vi } from 'vitest';
@@ -12,6 +11,7 @@ import { DomainEvent } from '../src/events/domain-event.entity.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { buildApp } from './support/built-app.js';
+import { freePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
@@ -23,15 +23,6 @@ beforeAll(() => {
   build = buildApp('outbox-crash');
 }, 180_000);
 afterAll(() => build?.remove());
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface AppProcess {
   child: ChildProcess;

@@ -1,25 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+
 import { getQueueToken } from '@nestjs/bullmq';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
 import { describeEachDatabase } from './support/databases.js';
+import { freePort } from './support/free-port.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** A port nothing listens on (taken from the system, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** A real, empty redis-server on `port`, child of this process (no persistence). */
 function startRedis(port: number): ChildProcess {
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {

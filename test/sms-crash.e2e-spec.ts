@@ -1,23 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import { buildApp } from './support/built-app.js';
+import { freePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
 /** The app built for this file only (see buildApp). */
 let build: ReturnType<typeof buildApp>;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** The built service in its own process, as production runs it. */
 class AppProcess {
