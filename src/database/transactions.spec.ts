@@ -36,11 +36,14 @@ describe('runTransaction on SQLite', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps a statement issued from outside while a transaction is open out of it (it waits for the end)', async () => {
+  /**
+   * Starts `outside` (another request's write, named `name`) once an async transaction has written, then rolls
+   * the transaction back: only the outside write may remain, so it did not join the transaction.
+   */
+  async function writeDuringRolledBackTransaction(outside: () => Promise<unknown>, name: string): Promise<void> {
     let opened!: () => void;
     const open = new Promise<void>((resolve) => (opened = resolve));
-    // Another request's statement, issued once the transaction has written.
-    const outside = open.then(() => insert('outside'));
+    const written = open.then(outside);
     const transaction = runTransaction(db, async (manager) => {
       await insert('inside', manager);
       opened();
@@ -48,28 +51,23 @@ describe('runTransaction on SQLite', () => {
       throw new Error('rolled back');
     });
     await expect(transaction).rejects.toThrow('rolled back');
-    await outside;
-    expect(await rows()).toEqual(['outside']);
+    await written;
+    expect(await rows()).toEqual([name]);
+  }
+
+  it('keeps a statement issued from outside while a transaction is open out of it (it waits for the end)', async () => {
+    await writeDuringRolledBackTransaction(() => insert('outside'), 'outside');
   });
 
   it("keeps Atomic's synchronous transactions out of an open async one (they wait for its end)", async () => {
     const atomic = new Atomic(db);
-    let opened!: () => void;
-    const open = new Promise<void>((resolve) => (opened = resolve));
-    const outside = open.then(() =>
-      atomic.run(function* () {
-        yield { sql: 'INSERT INTO t (name) VALUES (?)', params: ['atomic'] };
-      }),
+    await writeDuringRolledBackTransaction(
+      () =>
+        atomic.run(function* () {
+          yield { sql: 'INSERT INTO t (name) VALUES (?)', params: ['atomic'] };
+        }),
+      'atomic',
     );
-    const transaction = runTransaction(db, async (manager) => {
-      await insert('inside', manager);
-      opened();
-      await nextTurn();
-      throw new Error('rolled back');
-    });
-    await expect(transaction).rejects.toThrow('rolled back');
-    await outside;
-    expect(await rows()).toEqual(['atomic']);
   });
 
   it('runs concurrent transactions one after the other instead of nesting them', async () => {
