@@ -11,12 +11,13 @@ import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
 import { describeEachDatabase } from './support/databases.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
-import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+import { startDispatchApp, type DispatchApp } from './support/dispatch.js';
+import type { TestApp } from './support/test-app.js';
+import type { TwilioStandIn } from './support/twilio-stand-in.js';
 
 /** The outbox of domain events between the appointments and the SMS they ask for. */
 describeEachDatabase('Domain event outbox', (kind) => {
-  const credentials = testTwilioCredentials();
+  let setup: DispatchApp | undefined;
   let standIn: TwilioStandIn;
   let t: TestApp;
   let admin: string;
@@ -35,22 +36,15 @@ describeEachDatabase('Domain event outbox', (kind) => {
     (await events().find({ order: { createdAt: 'ASC' } })).filter((e) => e.payload.appointment?.id === id);
 
   beforeAll(async () => {
-    standIn = await TwilioStandIn.start(credentials);
     // One attempt: a Twilio failure is final at once (retries are the dispatcher's own suite).
     // A Twilio timeout above the slow stand-in's 3 s (the relay test below); a short poll for abandoned leases.
-    t = await TestApp.start(kind, {
-      ...twilioEnvironment(standIn, credentials.authToken),
-      TWILIO_TIMEOUT_MS: '6000',
-      SMS_POLL_INTERVAL_MS: '200',
-      QUIET_HOURS: '',
-      SMS_MAX_ATTEMPTS: '1',
+    setup = await startDispatchApp(kind, {
+      env: { TWILIO_TIMEOUT_MS: '6000', SMS_POLL_INTERVAL_MS: '200', QUIET_HOURS: '', SMS_MAX_ATTEMPTS: '1' },
     });
+    ({ standIn, t } = setup);
     admin = await t.rootToken();
   });
-  afterAll(async () => {
-    await t?.close();
-    await standIn?.stop();
-  });
+  afterAll(() => setup?.close());
   beforeEach(async () => {
     await t.settle();
     standIn.reset();

@@ -5,8 +5,9 @@ import { IdempotencyKey } from '../src/idempotency/idempotency-key.entity.js';
 import { IdempotencyService, requestHash } from '../src/idempotency/idempotency.service.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
-import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
+import { startDispatchApp, type DispatchApp } from './support/dispatch.js';
+import { TestApp } from './support/test-app.js';
+import { TWILIO_MAGIC_NUMBERS, type TwilioStandIn } from './support/twilio-stand-in.js';
 
 const SEND = { to: '+33612345678', message: 'Votre message SMS ici' };
 const NOTIFICATION = {
@@ -24,7 +25,7 @@ const BULK = {
 const DAY = 24 * 3_600_000;
 
 describeEachDatabase('Idempotency-Key', (kind) => {
-  const credentials = testTwilioCredentials();
+  let setup: DispatchApp | undefined;
   let standIn: TwilioStandIn;
   let t: TestApp;
   let admin: string;
@@ -40,22 +41,17 @@ describeEachDatabase('Idempotency-Key', (kind) => {
       .set({ ...auth(token), 'Idempotency-Key': key })
       .send(body);
 
-  // Long enough for the slow stand-in of the concurrency test.
-  // One attempt: a Twilio failure is final at once (the dispatcher's retries have their own suite).
-  const environment = () => ({ ...twilioEnvironment(standIn, credentials.authToken), TWILIO_TIMEOUT_MS: '10000', SMS_MAX_ATTEMPTS: '1' });
-
   beforeAll(async () => {
-    standIn = await TwilioStandIn.start(credentials);
-    t = await TestApp.start(kind, environment());
+    // Long enough for the slow stand-in of the concurrency test.
+    // One attempt: a Twilio failure is final at once (the dispatcher's retries have their own suite).
+    setup = await startDispatchApp(kind, { env: { TWILIO_TIMEOUT_MS: '10000', SMS_MAX_ATTEMPTS: '1' } });
+    ({ standIn, t } = setup);
     const created = await t.userWithRole(Role.Admin);
     admin = created.token;
     adminId = created.id;
     otherAdmin = (await t.userWithRole(Role.Admin)).token;
   });
-  afterAll(async () => {
-    await t?.close();
-    await standIn?.stop();
-  });
+  afterAll(() => setup?.close());
   beforeEach(() => standIn.reset());
   afterEach(() => vi.restoreAllMocks());
 
@@ -212,7 +208,7 @@ describeEachDatabase('Idempotency-Key', (kind) => {
   // Last: Passport's strategy registry is process-wide, so once the second app closes the first app's
   // tokens no longer validate; nothing may run after this test.
   it('the claim is atomic across instances: two apps on one database, the same key at once → one send, one 409', async () => {
-    const second = await TestApp.start(kind, environment(), t.db);
+    const second = await TestApp.start(kind, setup!.env, t.db);
     try {
       standIn.setBehaviour({ delayMs: 1500 });
       const key = newKey();

@@ -3,9 +3,9 @@ import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
-import { dispatchEnvironment, dropQueue, uniqueQueueName, waitForBatch, type DispatchMode } from './support/dispatch.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
-import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import { TestApp } from './support/test-app.js';
+import type { TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -40,36 +40,32 @@ async function expectExactlyOnce(t: TestApp, standIn: TwilioStandIn, batchId: st
 }
 
 describeEachDatabase('Bulk sends', (kind) => {
-  const credentials = testTwilioCredentials();
-
   describe.each<DispatchMode>(['inline', 'bullmq'])('%s', (mode) => {
     const skip = mode === 'bullmq' && !redisUrl;
-    const queueName = uniqueQueueName();
+    let setup: DispatchApp | undefined;
     let standIn: TwilioStandIn;
     let t: TestApp;
     let admin: string;
 
     beforeAll(async () => {
       if (skip) return;
-      standIn = await TwilioStandIn.start({ ...credentials, recordRequests: false });
-      t = await TestApp.start(kind, {
-        ...twilioEnvironment(standIn, credentials.authToken),
-        ...dispatchEnvironment(mode, redisUrl, queueName),
-        SMS_MAX_CONCURRENCY: '20',
-        SMS_MAX_PER_SECOND: '2000',
-        SMS_MAX_ATTEMPTS: '6',
-        SMS_RETRY_BASE_MS: '10',
-        SMS_RETRY_MAX_MS: '200',
-        SMS_POLL_INTERVAL_MS: '200',
-        LOG_LEVEL: 'fatal',
+      setup = await startDispatchApp(kind, {
+        mode,
+        standIn: { recordRequests: false },
+        env: {
+          SMS_MAX_CONCURRENCY: '20',
+          SMS_MAX_PER_SECOND: '2000',
+          SMS_MAX_ATTEMPTS: '6',
+          SMS_RETRY_BASE_MS: '10',
+          SMS_RETRY_MAX_MS: '200',
+          SMS_POLL_INTERVAL_MS: '200',
+          LOG_LEVEL: 'fatal',
+        },
       });
+      ({ standIn, t } = setup);
       admin = await t.rootToken();
     });
-    afterAll(async () => {
-      await t?.close();
-      await standIn?.stop();
-      if (mode === 'bullmq') await dropQueue(redisUrl, queueName);
-    });
+    afterAll(() => setup?.close());
 
     it.skipIf(skip)('accepts 2,000 recipients in one request, in one transaction, nothing sent in it', async () => {
       standIn.reset();
@@ -135,8 +131,7 @@ describeEachDatabase('Bulk sends', (kind) => {
   });
 
   it('writes all of a batch or none of it: a database error midway sends nothing', async () => {
-    const standIn = await TwilioStandIn.start(credentials);
-    const t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), LOG_LEVEL: 'fatal' });
+    const { standIn, t, close } = await startDispatchApp(kind, { env: { LOG_LEVEL: 'fatal' } });
     try {
       const admin = await t.rootToken();
       const list = recipients(2500);
@@ -169,25 +164,19 @@ describeEachDatabase('Bulk sends', (kind) => {
       const audit = await t.http.get('/api/audit?action=send_bulk_sms').set('Authorization', `Bearer ${admin}`).expect(200);
       expect(audit.body.total).toBe(0);
     } finally {
-      await t.close();
-      await standIn.stop();
+      await close();
     }
   });
 
   it.skipIf(kind !== 'postgres' || !redisUrl)(
     'two instances on one database and one Redis share a batch and keep the limits together',
     async () => {
-      const standIn = await TwilioStandIn.start(credentials);
-      const queueName = uniqueQueueName();
-      const settings = {
-        ...twilioEnvironment(standIn, credentials.authToken),
-        ...dispatchEnvironment('bullmq', redisUrl, queueName),
-        SMS_MAX_CONCURRENCY: '3',
-        SMS_MAX_PER_SECOND: '15',
-        LOG_LEVEL: 'fatal',
-      };
-      const first = await TestApp.start(kind, settings);
-      const second = await TestApp.start(kind, settings, first.db);
+      const setup = await startDispatchApp(kind, {
+        mode: 'bullmq',
+        env: { SMS_MAX_CONCURRENCY: '3', SMS_MAX_PER_SECOND: '15', LOG_LEVEL: 'fatal' },
+      });
+      const { standIn, t: first } = setup;
+      const second = await TestApp.start(kind, setup.env, first.db);
       try {
         standIn.setBehaviour({ delayMs: 60 });
         const admin = await first.rootToken();
@@ -210,9 +199,7 @@ describeEachDatabase('Bulk sends', (kind) => {
         expect(rows.every((r) => r.attempts >= 1)).toBe(true);
       } finally {
         await second.close();
-        await first.close();
-        await standIn.stop();
-        await dropQueue(redisUrl, queueName);
+        await setup.close();
       }
     },
     120_000,

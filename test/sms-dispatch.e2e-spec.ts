@@ -10,8 +10,8 @@ import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.j
 import { SmsService } from '../src/sms/sms.service.js';
 import { createTwilioClient } from '../src/sms/twilio/twilio-client.factory.js';
 import { describeEachDatabase } from './support/databases.js';
-import { dispatchEnvironment, dropQueue, uniqueQueueName, waitForBatch, waitForMessage, type DispatchMode } from './support/dispatch.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { startDispatchApp, waitForBatch, waitForMessage, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import type { TestApp } from './support/test-app.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
@@ -28,7 +28,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
   describe.each(MODES)('%s', (mode) => {
     const skip = mode === 'bullmq' && !redisUrl;
     const credentials = testTwilioCredentials();
-    const queueName = uniqueQueueName();
+    let setup: DispatchApp | undefined;
     let standIn: TwilioStandIn;
     let t: TestApp;
     let admin: string;
@@ -36,26 +36,23 @@ describeEachDatabase('SMS dispatch', (kind) => {
 
     beforeAll(async () => {
       if (skip) return;
-      standIn = await TwilioStandIn.start(credentials);
-      t = await TestApp.start(kind, {
-        ...twilioEnvironment(standIn, credentials.authToken),
-        ...dispatchEnvironment(mode, redisUrl, queueName),
-        SMS_MAX_ATTEMPTS: '4',
-        SMS_RETRY_BASE_MS: '20',
-        SMS_RETRY_MAX_MS: '100',
-        SMS_SEND_WAIT_MS: '4000',
-        SMS_MAX_CONCURRENCY: '4',
-        SMS_MAX_PER_SECOND: '20',
-        SMS_POLL_INTERVAL_MS: '100',
-        SMS_LEASE_MS: '4000',
+      setup = await startDispatchApp(kind, {
+        mode,
+        env: {
+          SMS_MAX_ATTEMPTS: '4',
+          SMS_RETRY_BASE_MS: '20',
+          SMS_RETRY_MAX_MS: '100',
+          SMS_SEND_WAIT_MS: '4000',
+          SMS_MAX_CONCURRENCY: '4',
+          SMS_MAX_PER_SECOND: '20',
+          SMS_POLL_INTERVAL_MS: '100',
+          SMS_LEASE_MS: '4000',
+        },
       });
+      ({ standIn, t } = setup);
       admin = await t.rootToken();
     });
-    afterAll(async () => {
-      await t?.close();
-      await standIn?.stop();
-      if (mode === 'bullmq') await dropQueue(redisUrl, queueName);
-    });
+    afterAll(() => setup?.close());
     beforeEach(() => standIn?.reset());
 
     describe.skipIf(skip)(mode === 'bullmq' && !redisUrl ? 'skipped: no Redis in this run' : 'contract', () => {
@@ -225,7 +222,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
       it.runIf(mode === 'bullmq')('does nothing for a job redelivered after its message went (the row decides)', async () => {
         const sent = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
         const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
-        const queue = new Queue(queueName, { connection });
+        const queue = new Queue(setup!.queueName, { connection });
         try {
           await queue.add('send', { id: sent.body.id }, { jobId: sent.body.id, removeOnComplete: true });
           await vi.waitFor(async () => expect(await queue.getJob(sent.body.id)).toBeUndefined(), { timeout: 10_000, interval: 50 });

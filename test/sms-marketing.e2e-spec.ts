@@ -9,9 +9,9 @@ import { PublicHolidays } from '../src/sms/marketing/marketing-rules.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
-import { dispatchEnvironment, dropQueue, uniqueQueueName, waitForBatch, type DispatchMode } from './support/dispatch.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
-import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import type { TestApp } from './support/test-app.js';
+import type { TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -34,8 +34,7 @@ const iso = (at: DateTime) => at.toUTC().toISO();
 describeEachDatabase('Marketing batches and the French rules', (kind) => {
   describe.each<DispatchMode>(['inline', 'bullmq'])('%s', (mode) => {
     const skip = mode === 'bullmq' && !redisUrl;
-    const credentials = testTwilioCredentials();
-    const queueName = uniqueQueueName();
+    let setup: DispatchApp | undefined;
     let standIn: TwilioStandIn;
     let t: TestApp;
     let admin: string;
@@ -47,28 +46,27 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
 
     beforeAll(async () => {
       if (skip) return;
-      standIn = await TwilioStandIn.start(credentials);
-      t = await TestApp.start(kind, {
-        ...twilioEnvironment(standIn, credentials.authToken),
-        ...dispatchEnvironment(mode, redisUrl, queueName),
-        SMS_MARKETING_STOP_MENTION: 'STOP au 36111',
-        SMS_POLL_INTERVAL_MS: '100',
-        // One message at a time: the window can close between two messages of a batch, deterministically.
-        SMS_MAX_CONCURRENCY: '1',
+      setup = await startDispatchApp(kind, {
+        mode,
+        env: {
+          SMS_MARKETING_STOP_MENTION: 'STOP au 36111',
+          SMS_POLL_INTERVAL_MS: '100',
+          // One message at a time: the window can close between two messages of a batch, deterministically.
+          SMS_MAX_CONCURRENCY: '1',
+        },
       });
+      ({ standIn, t } = setup);
       admin = (await t.userWithRole(Role.Admin)).token;
       if (mode === 'bullmq') {
         redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
-        queue = new Queue(queueName, { connection: redis });
+        queue = new Queue(setup.queueName, { connection: redis });
       }
     });
     afterAll(async () => {
       vi.restoreAllMocks();
       await queue?.close();
       await redis?.quit();
-      await t?.close();
-      await standIn?.stop();
-      if (mode === 'bullmq') await dropQueue(redisUrl, queueName);
+      await setup?.close();
     });
     beforeEach(() => standIn?.reset());
     afterEach(() => vi.restoreAllMocks());

@@ -1,6 +1,7 @@
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { startDispatchApp, type DispatchApp } from './support/dispatch.js';
+import { TestApp } from './support/test-app.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const BRIEF_SEND = { to: '+33612345678', message: 'Votre message SMS ici' };
@@ -19,6 +20,7 @@ const BRIEF_BULK = {
 
 describeEachDatabase('SMS through Twilio', (kind) => {
   const credentials = testTwilioCredentials();
+  let setup: DispatchApp | undefined;
   let standIn: TwilioStandIn;
   let t: TestApp;
   let admin: string;
@@ -26,22 +28,20 @@ describeEachDatabase('SMS through Twilio', (kind) => {
   const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
-    standIn = await TwilioStandIn.start(credentials);
-    t = await TestApp.start(kind, {
-      ...twilioEnvironment(standIn, credentials.authToken),
-      SMS_BULK_MAX_RECIPIENTS: '5',
-      // One attempt: Twilio's errors reach the caller at once, and no retry spills into the next test
-      // (retries have their own suite: test/sms-dispatch.e2e-spec.ts).
-      SMS_MAX_ATTEMPTS: '1',
-      SMS_MAX_PER_SECOND: '1000',
+    setup = await startDispatchApp(kind, {
+      env: {
+        SMS_BULK_MAX_RECIPIENTS: '5',
+        // One attempt: Twilio's errors reach the caller at once, and no retry spills into the next test
+        // (retries have their own suite: test/sms-dispatch.e2e-spec.ts).
+        SMS_MAX_ATTEMPTS: '1',
+        SMS_MAX_PER_SECOND: '1000',
+      },
     });
+    ({ standIn, t } = setup);
     admin = (await t.userWithRole(Role.Admin)).token;
     user = (await t.userWithRole(Role.User)).token;
   });
-  afterAll(async () => {
-    await t?.close();
-    await standIn?.stop();
-  });
+  afterAll(() => setup?.close());
   beforeEach(() => standIn.reset());
 
   /** Polls a batch until it is no longer running. */
@@ -496,13 +496,8 @@ describeEachDatabase('SMS providers', (kind) => {
   });
 
   it('sends through the Messaging Service when TWILIO_MESSAGING_SERVICE_SID is set', async () => {
-    const credentials = testTwilioCredentials();
-    const standIn = await TwilioStandIn.start(credentials);
     const messagingServiceSid = 'MG' + 'e'.repeat(32);
-    const t = await TestApp.start(kind, {
-      ...twilioEnvironment(standIn, credentials.authToken),
-      TWILIO_MESSAGING_SERVICE_SID: messagingServiceSid,
-    });
+    const { standIn, t, close } = await startDispatchApp(kind, { env: { TWILIO_MESSAGING_SERVICE_SID: messagingServiceSid } });
     try {
       const res = await t.http
         .post('/api/sms/send')
@@ -513,8 +508,7 @@ describeEachDatabase('SMS providers', (kind) => {
       expect(standIn.requests[0].form.From).toBeUndefined();
       expect(res.body.status).toBe('accepted');
     } finally {
-      await t.close();
-      await standIn.stop();
+      await close();
     }
   });
 });

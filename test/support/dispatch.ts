@@ -1,7 +1,10 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import type { TestApp } from './test-app.js';
+import { inject } from 'vitest';
+import type { DatabaseKind } from './databases.js';
+import { TestApp, twilioEnvironment } from './test-app.js';
+import { testTwilioCredentials, TwilioStandIn, type TwilioStandInOptions } from './twilio-stand-in.js';
 
 /** The two dispatch modes; BullMQ only when the run has Redis. */
 export type DispatchMode = 'inline' | 'bullmq';
@@ -26,6 +29,41 @@ export async function dropQueue(redisUrl: string | null, queueName: string | und
     await queue.close();
     await connection.quit();
   }
+}
+
+/** The Twilio stand-in and the app on it; `env` is what the app got (for a second instance), `close` stops both and drops the queue. */
+export interface DispatchApp {
+  standIn: TwilioStandIn;
+  t: TestApp;
+  queueName: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Starts the Twilio stand-in, then the app against it in a dispatch mode (default inline) with `env` on top. */
+export async function startDispatchApp(
+  kind: DatabaseKind,
+  options: { mode?: DispatchMode; env?: Record<string, string>; standIn?: Omit<TwilioStandInOptions, 'accountSid' | 'authToken'> } = {},
+): Promise<DispatchApp> {
+  const { mode = 'inline', env = {} } = options;
+  const credentials = testTwilioCredentials();
+  const redisUrl = inject('redisUrl');
+  const queueName = uniqueQueueName();
+  const standIn = await TwilioStandIn.start({ ...credentials, ...options.standIn });
+  const appEnv = { ...twilioEnvironment(standIn, credentials.authToken), ...dispatchEnvironment(mode, redisUrl, queueName), ...env };
+  let t: TestApp | undefined;
+  const close = async () => {
+    await t?.close();
+    await standIn.stop();
+    if (mode === 'bullmq') await dropQueue(redisUrl, queueName);
+  };
+  try {
+    t = await TestApp.start(kind, appEnv);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { standIn, t, queueName, env: appEnv, close };
 }
 
 /** Polls a batch until it is no longer running (or the time is up) and returns its view. */
