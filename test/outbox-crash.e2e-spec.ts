@@ -8,6 +8,7 @@ import { AuditAction } from '../src/audit/audit-action.enum.js';
 import { AuditLog } from '../src/audit/audit-log.entity.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
+import { SmsBatch } from '../src/sms/sms-batch.entity.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { buildApp } from './support/built-app.js';
@@ -243,4 +244,123 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     expect(creations.filter((b) => /rappel/i.test(b))).toHaveLength(1);
     expect(creations.filter((b) => /confirm/i.test(b))).toHaveLength(1);
   }, 180_000);
+
+  it('the journal entry of a batch end committed when the process died is there once after a restart (last settlement, cancellations)', async () => {
+    for (const app of apps.splice(0)) await kill(app);
+    standIn.reset();
+    standIn.setBehaviour({});
+    await openReader();
+    const hook = ['--import', join(root, 'test/support/crash-after-settle.mjs')];
+    const crashEnv = () => ({ ...env(true), CRASH_AFTER_BATCH_END: '1' });
+    const login = async (app: AppProcess) =>
+      (await call(app, 'POST', '/api/auth/login', undefined, { email: ROOT_EMAIL, password: ROOT_PASSWORD })).body.access_token as string;
+    const ends = async (batchId: string) =>
+      (await reader.getRepository(AuditLog).findBy({ action: AuditAction.SendBulkSms, targetId: batchId })).filter(
+        (e) => e.metadata?.phase === 'finished',
+      );
+    /** Waits for the hook's SIGKILL (a request in flight when it comes fails: its answer never comes). */
+    const killed = async (app: AppProcess, trigger?: () => Promise<unknown>) => {
+      const exited = once(app.child, 'exit');
+      await trigger?.().catch(() => undefined);
+      const [, signal] = await Promise.race([
+        exited,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not killed:\n${app.output()}`)), 30_000)),
+      ]);
+      expect(signal).toBe('SIGKILL');
+    };
+    const later = new Date(Date.now() + 30 * 60_000).toISOString();
+
+    // 1. Killed right after the commit of the batch's last settlement (the dispatcher had not gone on).
+    const first = await startApp(crashEnv(), hook);
+    apps.push(first);
+    let token = await login(first);
+    const sent = await call(first, 'POST', '/api/sms/bulk', token, {
+      recipients: [{ phone: '0611111111' }, { phone: '0622222222' }],
+      message: 'Bonjour',
+    });
+    expect(sent.status).toBe(202);
+    await killed(first);
+    const sentBatch = await reader.getRepository(SmsBatch).findOneByOrFail({ id: sent.body.batchId });
+    expect(sentBatch).toMatchObject({ status: 'completed', remaining: 0, finishedAt: expect.any(Date) });
+    const [sentEnd, ...sentMore] = await ends(sentBatch.id);
+    expect(sentMore).toHaveLength(0);
+    expect(sentEnd).toMatchObject({ actorEmail: ROOT_EMAIL, actorRole: 'superadmin', targetType: 'sms_batch', targetId: sentBatch.id });
+    expect(sentEnd.metadata).toMatchObject({
+      batchId: sentBatch.id,
+      phase: 'finished',
+      status: 'completed',
+      total: 2,
+      accepted: 2,
+      invalid: 0,
+      duplicates: 0,
+      sent: 2,
+      failed: 0,
+      queued: 0,
+      sending: 0,
+      cancelled: 0,
+      skipped: 0,
+      providerStatuses: { queued: 2 },
+      startedAt: expect.any(String),
+      finishedAt: sentBatch.finishedAt!.toISOString(),
+    });
+
+    // 2. Killed right after the commit of a batch cancellation with nothing in flight.
+    const second = await startApp(crashEnv(), hook);
+    apps.push(second);
+    token = await login(second);
+    const scheduled = await call(second, 'POST', '/api/sms/bulk', token, {
+      recipients: [{ phone: '0633333333' }, { phone: '0644444444' }, { phone: '0655555555' }],
+      message: 'Plus tard',
+      sendAt: later,
+    });
+    expect(scheduled.status).toBe(202);
+    await killed(second, () => call(second, 'POST', `/api/sms/bulk/${scheduled.body.batchId}/cancel`, token));
+    expect(await reader.getRepository(SmsBatch).findOneByOrFail({ id: scheduled.body.batchId })).toMatchObject({ status: 'cancelled' });
+    expect((await ends(scheduled.body.batchId)).map((e) => e.metadata)).toEqual([
+      expect.objectContaining({ status: 'cancelled', cancelled: 3, sent: 0, queued: 0 }),
+    ]);
+
+    // 3. Killed right after the commit of the cancellation of the batch's last waiting message.
+    const third = await startApp(crashEnv(), hook);
+    apps.push(third);
+    token = await login(third);
+    const single = await call(third, 'POST', '/api/sms/bulk', token, {
+      recipients: [{ phone: '0666666666' }],
+      message: 'Plus tard',
+      sendAt: later,
+    });
+    expect(single.status).toBe(202);
+    const [message] = await reader.getRepository(SmsMessage).findBy({ batchId: single.body.batchId });
+    await killed(third, () => call(third, 'POST', `/api/sms/messages/${message.id}/cancel`, token));
+    expect((await ends(single.body.batchId)).map((e) => e.metadata)).toEqual([
+      expect.objectContaining({ status: 'completed', cancelled: 1, sent: 0, queued: 0 }),
+    ]);
+
+    // Restarted without the hook: nothing journals those ends again, and a batch run through ends with one entry.
+    const fourth = await startApp(env(true));
+    apps.push(fourth);
+    token = await login(fourth);
+    const normal = await call(fourth, 'POST', '/api/sms/bulk', token, {
+      recipients: [{ phone: '0677777777' }, { phone: '0688888888' }],
+      message: 'Bonjour',
+    });
+    expect(normal.status).toBe(202);
+    await vi.waitFor(
+      async () => expect((await call(fourth, 'GET', `/api/sms/bulk/${normal.body.batchId}`, token)).body.status).toBe('completed'),
+      { timeout: 20_000, interval: 200 },
+    );
+    // A few more polls of the dispatcher: nothing more is written.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ends(normal.body.batchId)).map((e) => e.metadata)).toEqual([expect.objectContaining({ status: 'completed', sent: 2 })]);
+    expect(await ends(sentBatch.id)).toEqual([sentEnd]);
+    expect(await ends(scheduled.body.batchId)).toHaveLength(1);
+    expect(await ends(single.body.batchId)).toHaveLength(1);
+    // Each message went once.
+    expect(
+      standIn.requests
+        .filter((r) => r.method === 'POST')
+        .map((r) => String(r.form.To))
+        .sort(),
+    ).toEqual(['+33611111111', '+33622222222', '+33677777777', '+33688888888']);
+  }, 240_000);
 });

@@ -10,7 +10,14 @@ import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.j
 import { SmsService } from '../src/sms/sms.service.js';
 import { createTwilioClient } from '../src/sms/twilio/twilio-client.factory.js';
 import { describeEachDatabase } from './support/databases.js';
-import { startDispatchApp, waitForBatch, waitForMessage, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import {
+  batchEndEntries,
+  startDispatchApp,
+  waitForBatch,
+  waitForMessage,
+  type DispatchApp,
+  type DispatchMode,
+} from './support/dispatch.js';
 import type { TestApp } from './support/test-app.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -33,6 +40,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
     let t: TestApp;
     let admin: string;
     const auth = () => ({ Authorization: `Bearer ${admin}` });
+    const batchEnds = (batchId: string) => batchEndEntries(t, batchId);
 
     beforeAll(async () => {
       if (skip) return;
@@ -267,13 +275,41 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(listed.body.items).toHaveLength(2);
         await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=lost`).set(auth()).expect(400);
         await t.http.get(`/api/sms/bulk/${randomUUID()}`).set(auth()).expect(404);
-        const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=10').set(auth()).expect(200);
-        const end = audit.body.items.find(
-          (e: { metadata: { batchId: string; phase: string } }) =>
-            e.metadata.batchId === res.body.batchId && e.metadata.phase === 'finished',
-        );
-        expect(end.metadata).toMatchObject({ status: 'cancelled', cancelled: 3, sent: 0 });
         await sleep(300);
+        expect(standIn.requests).toHaveLength(0);
+        // Journaled once, in the transaction of the cancellation that ended it.
+        const ends = await batchEnds(res.body.batchId);
+        expect(ends).toHaveLength(1);
+        expect(ends[0].metadata).toMatchObject({ status: 'cancelled', cancelled: 3, sent: 0 });
+        expect(ends[0].actorRole).toBe('superadmin');
+      });
+
+      it('bulk: cancelling its messages one by one, the last one ends the batch and journals its end once', async () => {
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: [{ phone: '0644444444' }, { phone: '0655555555' }], message: 'Plus tard', sendAt: inMinutes(30) })
+          .expect(202);
+        const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+        const [first, second] = listed.body.items.map((m: { id: string }) => m.id);
+        await t.http.post(`/api/sms/messages/${first}/cancel`).set(auth()).expect(200);
+        expect((await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200)).body.status).toBe('running');
+        expect(await batchEnds(res.body.batchId)).toHaveLength(0);
+        await t.http.post(`/api/sms/messages/${second}/cancel`).set(auth()).expect(200);
+        const ended = await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200);
+        expect(ended.body).toMatchObject({ status: 'completed', counts: { cancelled: 2, queued: 0 }, finishedAt: expect.any(String) });
+        const ends = await batchEnds(res.body.batchId);
+        expect(ends).toHaveLength(1);
+        expect(ends[0].metadata).toMatchObject({
+          batchId: res.body.batchId,
+          phase: 'finished',
+          status: 'completed',
+          total: 2,
+          accepted: 2,
+          cancelled: 2,
+          sent: 0,
+          finishedAt: ended.body.finishedAt,
+        });
         expect(standIn.requests).toHaveLength(0);
       });
 

@@ -3,25 +3,16 @@ import { deliveryCounts } from './webhooks/message-status.js';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { AuditAction } from '../audit/audit-action.enum.js';
-import { AuditService } from '../audit/audit.service.js';
 import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SmsMessage, SMS_SKIPPED } from './sms-message.entity.js';
+import { type BatchCountRow, type BatchCounts, tallyBatchRows } from './batch-counts.js';
+import { SMS_QUEUED, SmsMessage } from './sms-message.entity.js';
 
 /** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
 export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 
-export interface BatchCounts {
-  queued: number;
-  sending: number;
-  sent: number;
-  failed: number;
-  cancelled: number;
-  /** Not sent: the number opted out before its message left. */
-  skipped: number;
-}
+export type { BatchCounts } from './batch-counts.js';
 
 export interface BatchView {
   batchId: string;
@@ -49,13 +40,12 @@ export interface BatchView {
   cancelledAt: Date | null;
 }
 
-/** Reads bulk batches (counts, progress, messages) and journals each batch's end. */
+/** Reads bulk batches (counts, progress, messages); each batch's end is journaled by SmsOutbox (see batch-journal.ts). */
 @Injectable()
 export class SmsBatchesService {
   constructor(
     @InjectRepository(SmsBatch) private readonly batches: Repository<SmsBatch>,
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
-    private readonly audit: AuditService,
   ) {}
 
   async find(batchId: string): Promise<SmsBatch> {
@@ -95,7 +85,7 @@ export class SmsBatchesService {
     statuses: { status: string; count: number }[];
     nextSendAt: Date | null;
   }> {
-    const rows: { status: string; waiting: unknown; n: unknown; next: unknown }[] = await this.messages
+    const rows: BatchCountRow[] = await this.messages
       .createQueryBuilder('m')
       .select('m.status', 'status')
       .addSelect('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END', 'waiting')
@@ -105,26 +95,8 @@ export class SmsBatchesService {
       .groupBy('m.status')
       .addGroupBy('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END')
       .getRawMany();
-    const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
-    const providerStatuses: Record<string, number> = {};
-    const statuses: { status: string; count: number }[] = [];
-    let nextSendAt: Date | null = null;
-    for (const row of rows) {
-      const n = Number(row.n);
-      statuses.push({ status: row.status, count: n });
-      const waiting = Number(row.waiting) === 1;
-      if (row.status === SMS_QUEUED && waiting) {
-        counts.queued += n;
-        nextSendAt = row.next == null ? null : this.hydrateDate('notBefore', row.next);
-      } else if (row.status === SMS_SENDING) counts.sending += n;
-      else if (row.status === SMS_FAILED) counts.failed += n;
-      else if (row.status === SMS_CANCELLED) counts.cancelled += n;
-      else if (row.status === SMS_SKIPPED) counts.skipped += n;
-      else {
-        counts.sent += n;
-        providerStatuses[row.status] = (providerStatuses[row.status] ?? 0) + n;
-      }
-    }
+    const { counts, providerStatuses, statuses, next } = tallyBatchRows(rows);
+    const nextSendAt = next == null ? null : this.hydrateDate('notBefore', next);
     return { counts, providerStatuses, statuses, nextSendAt };
   }
 
@@ -152,29 +124,5 @@ export class SmsBatchesService {
         break;
     }
     return paginate(qb, query, 'createdAt', 'ASC');
-  }
-
-  /** The batch's end in the journal, with its final counts (written once: by whoever settled the last message). */
-  async journalFinished(batchId: string): Promise<void> {
-    const batch = await this.find(batchId);
-    const { counts, providerStatuses } = await this.counts(batchId);
-    await this.audit.record({
-      action: AuditAction.SendBulkSms,
-      actor: batch.actorId ? { id: batch.actorId, email: batch.actorEmail ?? undefined, role: batch.actorRole as never } : null,
-      target: { type: 'sms_batch', id: batchId },
-      metadata: {
-        batchId,
-        phase: 'finished',
-        status: batch.status,
-        total: batch.total,
-        accepted: batch.queued,
-        invalid: batch.invalid,
-        duplicates: batch.duplicates,
-        ...counts,
-        providerStatuses,
-        startedAt: batch.startedAt,
-        finishedAt: batch.finishedAt,
-      },
-    });
   }
 }

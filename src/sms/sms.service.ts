@@ -223,7 +223,7 @@ export class SmsService {
       });
     }
     message.status = SMS_CANCELLED;
-    await this.dispatcher.afterFinal(message, new Date(), result.finishedBatchId, result.published);
+    await this.dispatcher.afterFinal(message, new Date(), result.published);
     return message;
   }
 
@@ -233,14 +233,14 @@ export class SmsService {
     if (batch.status !== 'running') {
       throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
     }
-    const { cancelled, finished } = await this.outbox.cancelBatch(batchId);
+    // With nothing in flight the batch ends here, its journal entry committed with the cancellation.
+    const { cancelled } = await this.outbox.cancelBatch(batchId);
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.
       const message = Object.assign(new SmsMessage(), { ...ended, status: SMS_CANCELLED, kind: SmsKind.Bulk, batchId });
-      await this.dispatcher.afterFinal(message, at, undefined, published);
+      await this.dispatcher.afterFinal(message, at, published);
     }
-    if (finished) await this.batches.journalFinished(batchId);
     return this.batches.view(batchId);
   }
 
@@ -288,7 +288,7 @@ export class SmsService {
       if (!existing) throw error;
       throw new SmsOptedOutError(optOut, existing.id);
     }
-    await this.dispatcher.afterFinal(row, now, undefined, published);
+    await this.dispatcher.afterFinal(row, now, published);
     throw new SmsOptedOutError(optOut, row.id);
   }
 

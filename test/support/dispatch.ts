@@ -1,7 +1,10 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
+import { AuditAction } from '../../src/audit/audit-action.enum.js';
+import { AuditLog } from '../../src/audit/audit-log.entity.js';
 import type { DatabaseKind } from './databases.js';
 import { TestApp, twilioEnvironment } from './test-app.js';
 import { testTwilioCredentials, TwilioStandIn, type TwilioStandInOptions } from './twilio-stand-in.js';
@@ -92,4 +95,10 @@ export async function waitForMessage(
     if (Date.now() > until) throw new Error(`message not done after ${timeoutMs} ms: ${JSON.stringify(res.body)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The journal entries of a batch's end (`send_bulk_sms`, phase `finished`): exactly one once it ended. */
+export async function batchEndEntries(t: TestApp, batchId: string): Promise<AuditLog[]> {
+  const entries = await t.get(DataSource).getRepository(AuditLog).findBy({ action: AuditAction.SendBulkSms, targetId: batchId });
+  return entries.filter((e) => e.metadata?.phase === 'finished');
 }

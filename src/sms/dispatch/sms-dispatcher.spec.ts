@@ -4,7 +4,6 @@ import type { AppConfig } from '../../config/app-config.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
-import type { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsKind, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS } from '../sms.events.js';
 import type { OptOutService } from '../opt-outs/opt-out.service.js';
@@ -41,7 +40,6 @@ describe(SmsDispatcher.name, () => {
   let outbox: { settle: ReturnType<typeof vi.fn>; ownedSids: ReturnType<typeof vi.fn>; markBatchStarted: ReturnType<typeof vi.fn> };
   let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
-  let batches: { journalFinished: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
   let now: Date;
   let sut: SmsDispatcher;
@@ -59,7 +57,6 @@ describe(SmsDispatcher.name, () => {
       findSent: vi.fn().mockResolvedValue([]),
     };
     events = { emit: vi.fn() };
-    batches = { journalFinished: vi.fn().mockResolvedValue(undefined) };
     const config = {
       dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 },
       marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
@@ -72,7 +69,6 @@ describe(SmsDispatcher.name, () => {
       outbox as unknown as SmsOutbox,
       provider as unknown as SmsProvider,
       events as unknown as EventEmitter2,
-      batches as unknown as SmsBatchesService,
       config,
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
       optOuts as unknown as OptOutService,
@@ -193,11 +189,11 @@ describe(SmsDispatcher.name, () => {
     expect(events.emit).not.toHaveBeenCalled();
   });
 
-  it('the last bulk message ends its batch', async () => {
+  it('a bulk message marks its batch started; the last one ends it in its settlement (journal entry included, in SmsOutbox)', async () => {
     outbox.settle.mockResolvedValue({ applied: true, finishedBatchId: 'b-1' });
-    await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }));
+    expect(await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }))).toEqual({ final: true });
     expect(outbox.markBatchStarted).toHaveBeenCalledWith('b-1');
-    expect(batches.journalFinished).toHaveBeenCalledWith('b-1');
+    expect(outbox.settle).toHaveBeenCalledTimes(1);
   });
 
   it('waits for the rate gate right before calling the provider', async () => {

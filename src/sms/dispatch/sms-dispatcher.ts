@@ -13,7 +13,6 @@ import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
-import { SmsBatchesService } from '../sms-batches.service.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
 /** What became of a claimed message (`held`: not attempted, the marketing window is closed until `retryAt`). */
@@ -35,8 +34,9 @@ export function failureCode(failure: ProviderFailure): string {
  *   until the next opening, its claim not counted as an attempt. Transactional messages are never held.
  * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
  *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash), and
- *   that of a single or notification send with its journal entry (SmsOutbox); once it is committed, other
- *   messages' event is emitted in memory, and a batch's last message ends the batch.
+ *   that of a single or notification send with its journal entry (SmsOutbox), and a batch's last message
+ *   ends the batch with the journal entry of its end; once it is committed, other messages' event is
+ *   emitted in memory.
  */
 @Injectable()
 export class SmsDispatcher {
@@ -53,7 +53,6 @@ export class SmsDispatcher {
     private readonly outbox: SmsOutbox,
     @Inject(SMS_PROVIDER) private readonly provider: SmsProvider,
     private readonly events: EventEmitter2,
-    private readonly batches: SmsBatchesService,
     config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly optOuts: OptOutService,
@@ -166,7 +165,7 @@ export class SmsDispatcher {
     });
     await this.afterDelivery(message, settlement);
     this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
-    await this.afterFinal(message, now, result.finishedBatchId, result.published);
+    await this.afterFinal(message, now, result.published);
     return { final: true };
   }
 
@@ -188,11 +187,11 @@ export class SmsDispatcher {
   }
 
   /**
-   * After a final state is committed (with its journal entry, see SmsOutbox): event, waiters, and the batch's end. `published`: the
-   * event was committed to the domain-events outbox with the state (the relay delivers it); otherwise it
-   * is emitted in memory here.
+   * After a final state is committed (with its journal entry, and the batch's end with its own, see
+   * SmsOutbox): event and waiters. `published`: the event was committed to the domain-events outbox with
+   * the state (the relay delivers it); otherwise it is emitted in memory here.
    */
-  async afterFinal(message: SmsMessage, at: Date, finishedBatchId?: string, published = false): Promise<void> {
+  async afterFinal(message: SmsMessage, at: Date, published = false): Promise<void> {
     // Sent and failed were counted when stored; a cancellation comes here straight from its UPDATE.
     if (message.status === SMS_CANCELLED) this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', SMS_CANCELLED);
     try {
@@ -207,7 +206,6 @@ export class SmsDispatcher {
         };
         this.events.emit(SMS_EVENTS.messageUpdated, event);
       }
-      if (finishedBatchId) await this.batches.journalFinished(finishedBatchId);
     } catch (error) {
       this.logger.error(`SMS ${message.id}: after-send bookkeeping failed: ${describeError(error)}`);
     } finally {

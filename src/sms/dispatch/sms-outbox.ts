@@ -9,7 +9,9 @@ import { InsertBatcher } from '../../database/insert-batcher.js';
 import { insertStatement } from '../../database/insert-statement.js';
 import { DomainEvents } from '../../events/domain-events.service.js';
 import { messageUpdatedEvent, reportedDurably, SMS_EVENTS } from '../sms.events.js';
+import { batchCountsStatement, tallyBatchRows, type BatchCountRow } from '../batch-counts.js';
 import { SmsBatch } from '../sms-batch.entity.js';
+import { batchFinishedEntry } from './batch-journal.js';
 import { sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
@@ -56,7 +58,7 @@ export type Settlement =
 export interface SettleResult {
   /** False when this worker no longer owned the row (its lease expired and another took it). */
   applied: boolean;
-  /** Set when this settlement was the batch's last open message. */
+  /** Set when this settlement was the batch's last open message (its end and the end's journal entry were committed with it). */
   finishedBatchId?: string;
   /** True when `sms.message.updated` was written to the domain-events outbox with the final state. */
   published?: boolean;
@@ -79,7 +81,8 @@ const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
  * holder's attempt counts), cancellations, and each batch's count of open messages. The journal entry of a
  * single or notification send is written in the transaction that stores its final state (settled, cancelled,
  * skipped): the state and the entry cannot diverge across a crash, and only the writer whose conditional
- * UPDATE applied writes it.
+ * UPDATE applied writes it. Likewise the journal entry of a bulk batch's end (`phase: finished`, with its
+ * final counts read in that transaction) is written in the transaction whose conditional UPDATE ends the batch.
  */
 @Injectable()
 export class SmsOutbox {
@@ -234,15 +237,17 @@ export class SmsOutbox {
     );
   }
 
-  /** Claimed rows as entities, from what the UPDATE returned (the driver's own conversions, as TypeORM reads them). */
+  /** Claimed rows as entities, from what the UPDATE returned. */
   private load(rows: Row[]): SmsMessage[] {
-    const { metadata } = this.messages;
-    const driver = this.messages.manager.connection.driver;
-    return rows.map((raw) => {
-      const message = new SmsMessage();
-      for (const column of metadata.columns) column.setEntityValue(message, driver.prepareHydratedValue(raw[column.databaseName], column));
-      return message;
-    });
+    return rows.map((raw) => this.hydrate(this.messages, raw, new SmsMessage()));
+  }
+
+  /** A row a statement returned, as an entity (the driver's own conversions, as TypeORM reads them). */
+  private hydrate<E extends object>(repository: Repository<E>, raw: Row, entity: E): E {
+    const driver = repository.manager.connection.driver;
+    for (const column of repository.metadata.columns)
+      column.setEntityValue(entity, driver.prepareHydratedValue(raw[column.databaseName], column));
+    return entity;
   }
 
   /**
@@ -297,6 +302,7 @@ export class SmsOutbox {
       if (!ended) return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
+    const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       const changed = yield update;
       if (!changed.length) return { applied: false };
@@ -306,8 +312,10 @@ export class SmsOutbox {
       if (!final || !batchId) return { applied: true, published };
       const [left] = yield finish.decrement(1);
       if (Number(left?.remaining) > 0) return { applied: true, published };
-      const finished = yield finish.end;
-      return { applied: true, published, finishedBatchId: finished.length ? batchId : undefined };
+      const [finished] = yield finish.end;
+      if (!finished) return { applied: true, published };
+      yield* journalEnd(finished);
+      return { applied: true, published, finishedBatchId: batchId };
     });
     if (result.published) this.domainEvents.wake();
     return result;
@@ -340,10 +348,25 @@ export class SmsOutbox {
       end: {
         sql:
           `UPDATE ${B} SET "finished_at" = ?, "status" = CASE WHEN "status" = 'cancelled' THEN 'cancelled' ELSE 'completed' END ` +
-          `WHERE "id" = ? AND "finished_at" IS NULL AND "remaining" <= 0 RETURNING "id"`,
+          `WHERE "id" = ? AND "finished_at" IS NULL AND "remaining" <= 0 RETURNING *`,
         params: [t, batchId],
       } as Statement,
     };
+  }
+
+  /**
+   * Inside the transaction that ended a batch (`ended`: its row as the ending UPDATE returned it): reads its
+   * messages' counts and inserts the journal entry of its end. Only the transaction whose conditional UPDATE
+   * set `finished_at` gets here, so the entry is written once, committed or rolled back with the end.
+   */
+  private *journalBatchEnd(ended: Row): Work<void> {
+    const batch = this.hydrate(this.batches, ended, new SmsBatch());
+    const { counts, providerStatuses } = tallyBatchRows((yield batchCountsStatement(batch.id)) as unknown as BatchCountRow[]);
+    const entry = Object.assign(new AuditLog(), {
+      id: randomUUID(),
+      ...this.audit.toRow(batchFinishedEntry(batch, counts, providerStatuses)),
+    });
+    yield insertStatement(this.auditLogs, [entry]);
   }
 
   /** Marks the batch started (first claim of one of its messages). */
@@ -351,7 +374,10 @@ export class SmsOutbox {
     await this.atomic.query(`UPDATE ${B} SET "started_at" = ? WHERE "id" = ? AND "started_at" IS NULL`, [this.atomic.time(now), batchId]);
   }
 
-  /** Cancels one waiting message. Returns the ids cancelled (none when it already left) and a finished batch. */
+  /**
+   * Cancels one waiting message. Returns whether it was (not when it already left) and the batch it ended (whose
+   * end and journal entry were committed with the cancellation).
+   */
   async cancelMessage(
     message: SmsMessage,
     now = new Date(),
@@ -361,6 +387,7 @@ export class SmsOutbox {
     const batchId = message.batchId;
     const event = this.updatedEventStatement([message], SMS_CANCELLED, now);
     const journal = this.journalStatement(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
+    const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const result = await this.atomic.run(function* () {
       const changed = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
@@ -371,8 +398,9 @@ export class SmsOutbox {
       if (journal) yield journal;
       if (!batchId) return { cancelled: true, published: !!event };
       yield finish.decrement(1);
-      const finished = yield finish.end;
-      return { cancelled: true, published: !!event, finishedBatchId: finished.length ? batchId : undefined };
+      const [finished] = yield finish.end;
+      if (finished) yield* journalEnd(finished);
+      return { cancelled: true, published: !!event, finishedBatchId: finished ? batchId : undefined };
     });
     if (result.published) this.domainEvents.wake();
     return result;
@@ -380,7 +408,8 @@ export class SmsOutbox {
 
   /**
    * Cancels every waiting message of a batch and marks it cancelled; returns the cancelled messages (with
-   * whether each one's `sms.message.updated` was written to the outbox in the same transaction).
+   * whether each one's `sms.message.updated` was written to the outbox in the same transaction) and whether
+   * the batch ended (nothing in flight: its end and journal entry were committed in the same transaction).
    */
   async cancelBatch(batchId: string, now = new Date()): Promise<{ cancelled: CancelledMessage[]; finished: boolean }> {
     const t = this.atomic.time(now);
@@ -393,6 +422,7 @@ export class SmsOutbox {
       }
       return statements;
     };
+    const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const result = await this.atomic.run(function* () {
       yield {
         sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running'`,
@@ -416,8 +446,9 @@ export class SmsOutbox {
       });
       for (const statement of events(cancelled)) yield statement;
       if (rows.length) yield finish.decrement(rows.length);
-      const finished = yield finish.end;
-      return { cancelled, finished: finished.length > 0 };
+      const [finished] = yield finish.end;
+      if (finished) yield* journalEnd(finished);
+      return { cancelled, finished: !!finished };
     });
     if (result.cancelled.some((m) => m.published)) this.domainEvents.wake();
     return result;
