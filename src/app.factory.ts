@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet';
 import { LogLevel, Logger } from '@nestjs/common';
 import { LogController } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -9,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { installInputGuards } from './common/http/input-hooks.js';
+import { installSecurityHeaders } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfigOptions } from './config/config.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
@@ -75,21 +75,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     });
   }
 
-  await app.register(helmet, {
-    // Swagger UI's page has inline styles (its scripts are files: no inline script is allowed); everything else
-    // keeps helmet's defaults. test/hardening.e2e-spec.ts loads it in Chromium and expects no CSP violation.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
-        scriptSrc: ["'self'"],
-        // The service is often reached over plain http (local runs, an internal host): upgrading
-        // Swagger UI's asset requests to https would break the page.
-        upgradeInsecureRequests: null,
-      },
-    },
-  });
+  // helmet's headers (src/common/http/security-headers.ts), on every answer.
+  installSecurityHeaders(app);
 
   const document = SwaggerModule.createDocument(
     app,

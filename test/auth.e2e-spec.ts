@@ -88,6 +88,24 @@ describeEachDatabase('Authentication', (kind) => {
     expect(res.body.message).toMatch(/expired/);
   });
 
+  it('keeps the tokens of each app to itself: two apps in one process, other secrets, one closed', async () => {
+    const other = await TestApp.start(kind, { JWT_SECRET: 'another-test-secret-of-at-least-32-characters' });
+    let closed = false;
+    try {
+      const mine = await t.rootToken();
+      const theirs = await other.rootToken();
+      await other.http.get('/api/auth/me').set('Authorization', `Bearer ${theirs}`).expect(200);
+      expect((await other.http.get('/api/auth/me').set('Authorization', `Bearer ${mine}`).expect(401)).body.message).toBe('Invalid token');
+      expect((await t.http.get('/api/auth/me').set('Authorization', `Bearer ${theirs}`).expect(401)).body.message).toBe('Invalid token');
+      await other.close();
+      closed = true;
+      // Closing the other app leaves this one's authentication as it was (a process-wide strategy did not).
+      await t.http.get('/api/auth/me').set('Authorization', `Bearer ${mine}`).expect(200);
+    } finally {
+      if (!closed) await other.close();
+    }
+  });
+
   it('validates the sign-in body', async () => {
     const res = await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL }).expect(400);
     expect(res.body.details).toEqual([{ field: 'password', problems: expect.any(Array) }]);

@@ -159,7 +159,6 @@ describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => 
   });
 });
 
-// Two app instances in one process: last in the file (the passport strategy is registered per process).
 const redisUrl = inject('redisUrl');
 describe.skipIf(!redisUrl)('Per-user send limit shared through Redis by two instances', () => {
   const kinds: DatabaseKind[] = inject('postgresUrl') ? ['sqlite', 'postgres'] : ['sqlite'];

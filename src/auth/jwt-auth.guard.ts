@@ -1,32 +1,26 @@
-import { ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
+import type { AuthenticatedUser } from '../common/actor.js';
 import { IS_PUBLIC_KEY } from '../common/decorators/public.decorator.js';
+import { TokenAuthenticator } from './token-authenticator.js';
 
-/** Global: every route needs a valid bearer token unless marked @Public(). */
+export interface AuthenticatedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  user?: AuthenticatedUser;
+}
+
+/** Global: every route needs a valid bearer token unless marked @Public(); sets `request.user`. */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class JwtAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly tokens: TokenAuthenticator,
+  ) {}
 
-  canActivate(context: ExecutionContext) {
-    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [context.getHandler(), context.getClass()]);
-    return isPublic ? true : super.canActivate(context);
-  }
-
-  handleRequest<TUser>(error: unknown, user: TUser, info: unknown): TUser {
-    if (error) throw error instanceof UnauthorizedException ? error : new UnauthorizedException('Invalid token');
-    if (!user) {
-      const name = (info as { name?: string } | undefined)?.name;
-      const message =
-        name === 'TokenExpiredError'
-          ? 'The token has expired; sign in again'
-          : info instanceof Error && /No auth token/i.test(info.message)
-            ? 'A bearer token is required (Authorization: Bearer <token>)'
-            : 'Invalid token';
-      throw new UnauthorizedException(message);
-    }
-    return user;
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [context.getHandler(), context.getClass()])) return true;
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    request.user = await this.tokens.authenticate(request.headers.authorization);
+    return true;
   }
 }

@@ -10,7 +10,7 @@ export interface Actor {
   ip?: string | null;
 }
 
-/** The authenticated user as set by JwtStrategy. */
+/** The authenticated user as set by JwtAuthGuard (TokenAuthenticator). */
 export interface AuthenticatedUser {
   id: string;
   email: string;

@@ -7,6 +7,7 @@ import { Timestamptz1764420000000 } from './1764420000000-timestamptz.js';
 import { IdempotencyKeys1764420000001 } from './1764420000001-idempotency-keys.js';
 import { DomainEvents1764430000000 } from './1764430000000-domain-events.js';
 import { Retention1764460000000 } from './1764460000000-retention.js';
+import { PartialSmsIndexes1764480000000 } from './1764480000000-partial-sms-indexes.js';
 import { RedundantSmsIndexes1764470000000 } from './1764470000000-redundant-sms-indexes.js';
 import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   SmsDelivery1764450000000,
   Retention1764460000000,
   RedundantSmsIndexes1764470000000,
+  PartialSmsIndexes1764480000000,
 ];

@@ -68,8 +68,8 @@ const T = '"sms_messages"';
 const B = '"sms_batches"';
 /**
  * A row ours to send: waiting, no provider SID, due. Every row is written with `not_before` (its creation
- * time unless sent later), so this is one range of IDX_sms_messages_outbox (status, provider_sid,
- * not_before), read in `not_before` order: first in, first out, however many sent rows share Twilio's
+ * time unless sent later), so this is one range of IDX_sms_messages_outbox ((status, not_before) of the rows
+ * without a SID), read in `not_before` order: first in, first out, however many sent rows share Twilio's
  * `queued` status.
  */
 const DUE = `("status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND "not_before" <= ?)`;
