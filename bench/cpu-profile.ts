@@ -25,10 +25,7 @@ interface CpuProfile {
 
 /** Areas, first match wins; the test is on the frame's script URL (or its name for V8's own entries). */
 const AREAS: Array<[area: string, test: RegExp]> = [
-  [
-    'JWT guard (TokenAuthenticator, jsonwebtoken, users)',
-    /node_modules\/(jsonwebtoken|jws|jwa|@nestjs\/jwt)\/|dist\/(auth|users)\//,
-  ],
+  ['JWT guard (TokenAuthenticator, jsonwebtoken, users)', /node_modules\/(jsonwebtoken|jws|jwa|@nestjs\/jwt)\/|dist\/(auth|users)\//],
   ['validation (class-validator / -transformer)', /node_modules\/(class-validator|class-transformer|validator)\/|dist\/common\/validation/],
   ['phone numbers (libphonenumber-js)', /node_modules\/libphonenumber-js\/|dist\/phone\//],
   [
