@@ -17,7 +17,7 @@ export interface BatchCountRow {
   waiting: unknown;
   n: unknown;
   /** The earliest not_before of the group, raw (only read by the batch view). */
-  next?: unknown;
+  next: unknown;
 }
 
 export interface BatchTally {
@@ -30,13 +30,15 @@ export interface BatchTally {
 }
 
 /**
- * A batch's GROUP BY (index on batch_id, status), as a statement for a transaction run by Atomic: what
- * SmsOutbox reads in the transaction that ends a batch, for the journal entry of its end.
+ * A batch's GROUP BY (index on batch_id, status), for Atomic: the batch view reads it on its own, and
+ * SmsOutbox in the transaction that ends a batch, for the journal entry of its end.
  */
 export function batchCountsStatement(batchId: string): Statement {
   const waiting = `CASE WHEN "provider_sid" IS NULL THEN 1 ELSE 0 END`;
   return {
-    sql: `SELECT "status" AS "status", ${waiting} AS "waiting", COUNT(*) AS "n" FROM "sms_messages" WHERE "batch_id" = ? GROUP BY "status", ${waiting}`,
+    sql:
+      `SELECT "status" AS "status", ${waiting} AS "waiting", COUNT(*) AS "n", MIN("not_before") AS "next" ` +
+      `FROM "sms_messages" WHERE "batch_id" = ? GROUP BY "status", ${waiting}`,
     params: [batchId],
   };
 }

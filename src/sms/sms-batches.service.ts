@@ -5,7 +5,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
-import { type BatchCountRow, type BatchCounts, tallyBatchRows } from './batch-counts.js';
+import { Atomic } from '../database/atomic.js';
+import { batchCountsStatement, type BatchCountRow, type BatchCounts, tallyBatchRows } from './batch-counts.js';
 import { SMS_QUEUED, SmsMessage } from './sms-message.entity.js';
 
 /** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
@@ -46,6 +47,7 @@ export class SmsBatchesService {
   constructor(
     @InjectRepository(SmsBatch) private readonly batches: Repository<SmsBatch>,
     @InjectRepository(SmsMessage) private readonly messages: Repository<SmsMessage>,
+    private readonly atomic: Atomic,
   ) {}
 
   async find(batchId: string): Promise<SmsBatch> {
@@ -85,16 +87,8 @@ export class SmsBatchesService {
     statuses: { status: string; count: number }[];
     nextSendAt: Date | null;
   }> {
-    const rows: BatchCountRow[] = await this.messages
-      .createQueryBuilder('m')
-      .select('m.status', 'status')
-      .addSelect('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END', 'waiting')
-      .addSelect('COUNT(*)', 'n')
-      .addSelect('MIN(m.notBefore)', 'next')
-      .where('m.batchId = :batchId', { batchId })
-      .groupBy('m.status')
-      .addGroupBy('CASE WHEN m.providerSid IS NULL THEN 1 ELSE 0 END')
-      .getRawMany();
+    const { sql, params } = batchCountsStatement(batchId);
+    const rows = (await this.atomic.query(sql, params)) as unknown as BatchCountRow[];
     const { counts, providerStatuses, statuses, next } = tallyBatchRows(rows);
     const nextSendAt = next == null ? null : this.hydrateDate('notBefore', next);
     return { counts, providerStatuses, statuses, nextSendAt };
