@@ -333,7 +333,7 @@ describeEachDatabase('Outbox across a crash (SIGKILL of a real process)', (kind)
     const [message] = await reader.getRepository(SmsMessage).findBy({ batchId: single.body.batchId });
     await killed(third, () => call(third, 'POST', `/api/sms/messages/${message.id}/cancel`, token));
     expect((await ends(single.body.batchId)).map((e) => e.metadata)).toEqual([
-      expect.objectContaining({ status: 'completed', cancelled: 1, sent: 0, queued: 0 }),
+      expect.objectContaining({ status: 'cancelled', cancelled: 1, sent: 0, queued: 0 }),
     ]);
 
     // Restarted without the hook: nothing journals those ends again, and a batch run through ends with one entry.

@@ -297,13 +297,15 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(await batchEnds(res.body.batchId)).toHaveLength(0);
         await t.http.post(`/api/sms/messages/${second}/cancel`).set(auth()).expect(200);
         const ended = await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200);
-        expect(ended.body).toMatchObject({ status: 'completed', counts: { cancelled: 2, queued: 0 }, finishedAt: expect.any(String) });
+        // Nothing of it left: it ends cancelled, at its last cancellation (not `completed`, as if it had run).
+        expect(ended.body).toMatchObject({ status: 'cancelled', counts: { cancelled: 2, queued: 0 }, finishedAt: expect.any(String) });
+        expect(ended.body.cancelledAt).toBe(ended.body.finishedAt);
         const ends = await batchEnds(res.body.batchId);
         expect(ends).toHaveLength(1);
         expect(ends[0].metadata).toMatchObject({
           batchId: res.body.batchId,
           phase: 'finished',
-          status: 'completed',
+          status: 'cancelled',
           total: 2,
           accepted: 2,
           cancelled: 2,
@@ -311,6 +313,39 @@ describeEachDatabase('SMS dispatch', (kind) => {
           finishedAt: ended.body.finishedAt,
         });
         expect(standIn.requests).toHaveLength(0);
+      });
+
+      it('bulk: one message cancelled, the other sent: the batch ends completed, not cancelled', async () => {
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: [{ phone: '0644444445' }, { phone: '0655555556' }], message: 'Plus tard', sendAt: inMinutes(30) })
+          .expect(202);
+        const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+        const [first, second] = listed.body.items.map((m: { id: string }) => m.id);
+        await t.http.post(`/api/sms/messages/${first}/cancel`).set(auth()).expect(200);
+        // The other one falls due now (as if its time had come) and goes out.
+        await t
+          .get(DataSource)
+          .getRepository(SmsMessage)
+          .update({ id: second }, { notBefore: new Date(Date.now() - 1000) });
+        if (mode === 'bullmq') {
+          // Its job waits in Redis until the original time: bring it forward too.
+          const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+          const queue = new Queue(setup!.queueName, { connection });
+          try {
+            await (await queue.getJob(second))!.promote();
+          } finally {
+            await queue.close();
+            await connection.quit();
+          }
+        }
+        const ended = await waitForBatch(t, admin, res.body.batchId, 20_000);
+        expect(ended).toMatchObject({ status: 'completed', cancelledAt: null, counts: { cancelled: 1, sent: 1 } });
+        expect((await batchEnds(res.body.batchId)).map((e) => e.metadata)).toEqual([
+          expect.objectContaining({ status: 'completed', cancelled: 1, sent: 1 }),
+        ]);
+        expect(standIn.requests).toHaveLength(1);
       });
 
       it('single sends at once: each sent once, never more than SMS_MAX_CONCURRENCY in flight', async () => {

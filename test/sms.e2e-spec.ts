@@ -371,6 +371,33 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(stored.body.items.filter((m: { batchId: string }) => m.batchId === res.body.batchId)).toHaveLength(2);
     });
 
+    it('a batch with nothing to send (every recipient invalid or repeated) ends at once and journals its end', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({ recipients: [{ phone: '12' }, { phone: 'abc' }, { phone: '12' }], message: 'Bonjour' })
+        .expect(202);
+      expect(res.body).toMatchObject({ status: 'completed', total: 3, queued: 0 });
+      expect(res.body.invalid).toHaveLength(3);
+      const batch = await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth(admin)).expect(200);
+      expect(batch.body).toMatchObject({ status: 'completed', total: 3, accepted: 0, progress: 1, finishedAt: expect.any(String) });
+      const audit = await t.http.get('/api/audit?action=send_bulk_sms&limit=10').set(auth(admin)).expect(200);
+      const phases = audit.body.items
+        .filter((e: { metadata: { batchId: string } }) => e.metadata.batchId === res.body.batchId)
+        .map((e: { metadata: Record<string, unknown> }) => e.metadata);
+      expect(phases).toHaveLength(2);
+      expect(phases.find((m: { phase: string }) => m.phase === 'finished')).toMatchObject({
+        status: 'completed',
+        total: 3,
+        accepted: 0,
+        invalid: 3,
+        sent: 0,
+        queued: 0,
+        finishedAt: batch.body.finishedAt,
+      });
+      expect(standIn.requests).toHaveLength(0);
+    });
+
     it('personalises {{name}}, deduplicates by normalised number, and reports invalid and failed members alone', async () => {
       const res = await t.http
         .post('/api/sms/bulk')

@@ -9,6 +9,7 @@ import { AppConfig } from '../config/app-config.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
+import { batchFinishedEntry } from './dispatch/batch-journal.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
@@ -192,7 +193,14 @@ export class SmsService {
         sendAt: notBefore,
       },
     });
-    const journal = this.outbox.insertStatement(this.auditLogs, [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })]);
+    const entries = [Object.assign(new AuditLog(), { id: randomUUID(), ...accepted })];
+    if (!queued) {
+      // Nothing to send (every recipient invalid, duplicated or opted out): the batch ends as it is written,
+      // with the journal entry of its end like any other batch.
+      const none = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
+      entries.push(Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(batchFinishedEntry(batch, none, {})) }));
+    }
+    const journal = this.outbox.insertStatement(this.auditLogs, entries);
     await this.outbox.insertBulk(batch, shared, messages, [journal]);
     this.queue.notify(messages.id.map((id) => ({ id, notBefore })));
     return {

@@ -66,6 +66,8 @@ export interface SettleResult {
 
 const T = '"sms_messages"';
 const B = '"sms_batches"';
+/** None of the batch's messages (`?`: its id) ended otherwise than cancelled (index on batch_id, status). */
+const ALL_CANCELLED = `NOT EXISTS (SELECT 1 FROM ${T} WHERE "batch_id" = ? AND "status" <> '${SMS_CANCELLED}')`;
 /**
  * A row ours to send: waiting, no provider SID, due. Every row is written with `not_before` (its creation
  * time unless sent later), so this is one range of IDX_sms_messages_outbox ((status, not_before) of the rows
@@ -345,11 +347,16 @@ export class SmsOutbox {
         sql: `UPDATE ${B} SET "remaining" = "remaining" - ? WHERE "id" = ? RETURNING "remaining"`,
         params: [n, batchId],
       }),
+      // A batch whose every message was cancelled (the batch, or each of its messages one by one) ends
+      // `cancelled`, at its last cancellation when the batch itself was not; any other end is `completed`.
+      // SET reads the row as it was: the CASEs see the status before this UPDATE.
       end: {
         sql:
-          `UPDATE ${B} SET "finished_at" = ?, "status" = CASE WHEN "status" = 'cancelled' THEN 'cancelled' ELSE 'completed' END ` +
+          `UPDATE ${B} SET "finished_at" = ?, ` +
+          `"status" = CASE WHEN "status" = 'cancelled' OR ${ALL_CANCELLED} THEN 'cancelled' ELSE 'completed' END, ` +
+          `"cancelled_at" = CASE WHEN "status" = 'cancelled' THEN "cancelled_at" WHEN ${ALL_CANCELLED} THEN ? ELSE NULL END ` +
           `WHERE "id" = ? AND "finished_at" IS NULL AND "remaining" <= 0 RETURNING *`,
-        params: [t, batchId],
+        params: [t, batchId, batchId, t, batchId],
       } as Statement,
     };
   }

@@ -156,7 +156,11 @@ export class BatchCountsDto {
 /** GET /api/sms/bulk/{batchId}. */
 export class BatchViewDto {
   @ApiProperty({ format: 'uuid' }) batchId: string;
-  @ApiProperty({ enum: ['running', 'completed', 'cancelled'] }) status: string;
+  @ApiProperty({
+    enum: ['running', 'completed', 'cancelled'],
+    description: '`cancelled` once the batch was cancelled or every one of its messages was; `completed` when it ended otherwise',
+  })
+  status: string;
   @ApiProperty({ type: 'integer' }) total: number;
   @ApiProperty({ type: 'integer', description: 'Messages written' }) accepted: number;
   @ApiProperty({ type: 'integer' }) invalid: number;
