@@ -398,6 +398,49 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests).toHaveLength(0);
     });
 
+    it('journals who cancelled (sms_cancelled), not only who sent: a message and a batch cancelled by another admin', async () => {
+      const other = await t.userWithRole(Role.Admin);
+      const later = new Date(Date.now() + 60 * 60_000).toISOString();
+      const single = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '0611223344', message: 'Plus tard', sendAt: later });
+      expect(single.status).toBe(202);
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({ recipients: [{ phone: '0611223355' }, { phone: '0611223366' }], message: 'Plus tard', sendAt: later })
+        .expect(202);
+      await t.http.post(`/api/sms/messages/${single.body.id}/cancel`).set(auth(other.token)).expect(200);
+      await t.http.post(`/api/sms/bulk/${bulk.body.batchId}/cancel`).set(auth(other.token)).expect(200);
+      // Refused cancellations (already cancelled) journal nothing more.
+      await t.http.post(`/api/sms/messages/${single.body.id}/cancel`).set(auth(admin)).expect(409);
+      await t.http.post(`/api/sms/bulk/${bulk.body.batchId}/cancel`).set(auth(admin)).expect(409);
+
+      const audit = await t.http.get('/api/audit?action=sms_cancelled&limit=20').set(auth(admin)).expect(200);
+      const mine = audit.body.items.filter((e: { targetId: string }) => e.targetId === single.body.id || e.targetId === bulk.body.batchId);
+      expect(mine).toHaveLength(2);
+      expect(mine).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            actorEmail: other.email,
+            targetType: 'sms_message',
+            targetId: single.body.id,
+            metadata: { messageId: single.body.id, batchId: null, kind: 'single' },
+          }),
+          expect.objectContaining({
+            actorEmail: other.email,
+            targetType: 'sms_batch',
+            targetId: bulk.body.batchId,
+            metadata: { batchId: bulk.body.batchId, cancelled: 2 },
+          }),
+        ]),
+      );
+      // The send's own final entry still names who sent it.
+      const sends = await t.http.get('/api/audit?action=send_sms&limit=50').set(auth(admin)).expect(200);
+      const ended = sends.body.items.find((e: { targetId: string }) => e.targetId === single.body.id);
+      expect(ended).toMatchObject({ actorRole: 'admin', metadata: expect.objectContaining({ status: 'cancelled' }) });
+      expect(ended.actorEmail).not.toBe(other.email);
+      expect(standIn.requests.filter((r) => ['+33611223344', '+33611223355', '+33611223366'].includes(String(r.form.To)))).toHaveLength(0);
+    });
+
     it('personalises {{name}}, deduplicates by normalised number, and reports invalid and failed members alone', async () => {
       const res = await t.http
         .post('/api/sms/bulk')

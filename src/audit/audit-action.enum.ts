@@ -7,6 +7,8 @@ export enum AuditAction {
   SendSms = 'send_sms',
   SendNotificationSms = 'send_notification_sms',
   SendBulkSms = 'send_bulk_sms',
+  /** Someone cancelled an SMS or a batch before it left: the actor is who cancelled (the send's own entry names its sender). */
+  SmsCancelled = 'sms_cancelled',
   AppointmentCreated = 'appointment_created',
   AppointmentUpdated = 'appointment_updated',
   AppointmentConfirmed = 'appointment_confirmed',

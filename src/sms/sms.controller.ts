@@ -237,8 +237,8 @@ export class SmsController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'The batch already completed or was cancelled' })
-  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
-    return this.sms.cancelBatch(batchId);
+  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string, @CurrentActor() actor: Actor): Promise<BatchViewDto> {
+    return this.sms.cancelBatch(batchId, actor);
   }
 
   @Post('format-phone')
@@ -296,7 +296,7 @@ export class SmsController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
-  cancelMessage(@Param('id', new ParseUUIDPipe()) id: string) {
-    return this.sms.cancel(id);
+  cancelMessage(@Param('id', new ParseUUIDPipe()) id: string, @CurrentActor() actor: Actor) {
+    return this.sms.cancel(id, actor);
   }
 }

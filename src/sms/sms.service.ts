@@ -5,6 +5,7 @@ import { Repository } from 'typeorm';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditLog } from '../audit/audit-log.entity.js';
 import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
 import { AppConfig } from '../config/app-config.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
@@ -218,11 +219,19 @@ export class SmsService {
     };
   }
 
-  /** Cancels a message that has not left: 404 unknown, 409 once it left (or already ended). */
-  async cancel(id: string): Promise<SmsMessage> {
+  /**
+   * Cancels a message that has not left: 404 unknown, 409 once it left (or already ended). Journaled as
+   * `sms_cancelled` under `actor` (who cancelled; null for the system), with the cancellation.
+   */
+  async cancel(id: string, actor: Actor | null = null): Promise<SmsMessage> {
     const message = await this.outbox.get(id);
     if (!message) throw new NotFoundException(`No SMS with id ${id}`);
-    const result = await this.outbox.cancelMessage(message);
+    const entry = this.cancellationEntry(
+      actor,
+      { type: 'sms_message', id },
+      { messageId: id, batchId: message.batchId, kind: message.kind },
+    );
+    const result = await this.outbox.cancelMessage(message, new Date(), entry);
     if (!result.cancelled) {
       const current = (await this.outbox.get(id))!;
       throw new ConflictException({
@@ -235,14 +244,19 @@ export class SmsService {
     return message;
   }
 
-  /** Cancels what has not left of a batch; what is in flight finishes. 409 once the batch ended. */
-  async cancelBatch(batchId: string): Promise<BatchView> {
+  /**
+   * Cancels what has not left of a batch; what is in flight finishes. 409 once the batch ended. Journaled as
+   * `sms_cancelled` under `actor`, with how many messages it stopped.
+   */
+  async cancelBatch(batchId: string, actor: Actor | null = null): Promise<BatchView> {
     const batch = await this.batches.find(batchId);
     if (batch.status !== 'running') {
       throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
     }
     // With nothing in flight the batch ends here, its journal entry committed with the cancellation.
-    const { cancelled } = await this.outbox.cancelBatch(batchId);
+    const { cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count) =>
+      this.cancellationEntry(actor, { type: 'sms_batch', id: batchId }, { batchId, cancelled: count }),
+    );
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.
@@ -250,6 +264,14 @@ export class SmsService {
       await this.dispatcher.afterFinal(message, at, published);
     }
     return this.batches.view(batchId);
+  }
+
+  /** The `sms_cancelled` journal entry: who cancelled what (no number or text: the send's own entries hold them). */
+  private cancellationEntry(actor: Actor | null, target: { type: string; id: string }, metadata: Record<string, unknown>): AuditLog {
+    return Object.assign(new AuditLog(), {
+      id: randomUUID(),
+      ...this.audit.toRow({ action: AuditAction.SmsCancelled, actor, target, metadata }),
+    });
   }
 
   private async sendOne(draft: Draft, analysis: SmsBodyAnalysis, context: SmsContext): Promise<SmsSendResult> {

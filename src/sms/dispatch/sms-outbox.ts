@@ -388,12 +388,15 @@ export class SmsOutbox {
   async cancelMessage(
     message: SmsMessage,
     now = new Date(),
+    cancellation?: AuditLog,
   ): Promise<{ cancelled: boolean; finishedBatchId?: string; published?: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(message.batchId, t);
     const batchId = message.batchId;
     const event = this.updatedEventStatement([message], SMS_CANCELLED, now);
-    const journal = this.journalStatement(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
+    const ended = this.journalStatement(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
+    // The send's own final entry, and who cancelled it (`sms_cancelled`), committed with the cancellation.
+    const entries = [ended, cancellation ? insertStatement(this.auditLogs, [cancellation]) : null];
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const result = await this.atomic.run(function* () {
       const changed = yield {
@@ -402,7 +405,7 @@ export class SmsOutbox {
       };
       if (!changed.length) return { cancelled: false };
       if (event) yield event;
-      if (journal) yield journal;
+      for (const entry of entries) if (entry) yield entry;
       if (!batchId) return { cancelled: true, published: !!event };
       yield finish.decrement(1);
       const [finished] = yield finish.end;
@@ -418,7 +421,11 @@ export class SmsOutbox {
    * whether each one's `sms.message.updated` was written to the outbox in the same transaction) and whether
    * the batch ended (nothing in flight: its end and journal entry were committed in the same transaction).
    */
-  async cancelBatch(batchId: string, now = new Date()): Promise<{ cancelled: CancelledMessage[]; finished: boolean }> {
+  async cancelBatch(
+    batchId: string,
+    now = new Date(),
+    cancellation?: (cancelled: number) => AuditLog,
+  ): Promise<{ cancelled: CancelledMessage[]; finished: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(batchId, t);
     const events = (messages: CancelledMessage[]): Statement[] => {
@@ -430,9 +437,10 @@ export class SmsOutbox {
       return statements;
     };
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
+    const journal = (entry: AuditLog) => insertStatement(this.auditLogs, [entry]);
     const result = await this.atomic.run(function* () {
-      yield {
-        sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running'`,
+      const running = yield {
+        sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running' RETURNING "id"`,
         params: [t, batchId],
       };
       const rows = yield {
@@ -452,6 +460,8 @@ export class SmsOutbox {
         };
       });
       for (const statement of events(cancelled)) yield statement;
+      // Who cancelled the batch (`sms_cancelled`), once: only the request that moved it off `running`.
+      if (running.length && cancellation) yield journal(cancellation(rows.length));
       if (rows.length) yield finish.decrement(rows.length);
       const [finished] = yield finish.end;
       if (finished) yield* journalEnd(finished);
