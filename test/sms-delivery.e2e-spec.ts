@@ -366,6 +366,39 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await optOutOf(phone)).toBeNull();
     });
 
+    it('journals each TwiML reply as a send_sms by the system, once (a replay by Twilio writes nothing more)', async () => {
+      const phone = nextPhone();
+      const replies = async () => {
+        const res = await t.http.get('/api/audit?action=send_sms&limit=200').set(auth(admin)).expect(200);
+        return res.body.items.filter(
+          (e: { targetType: string; metadata: { to?: string } }) => e.targetType === 'sms_inbound' && e.metadata.to === phone,
+        );
+      };
+      const params = { MessageSid: 'SM' + 'c'.repeat(32), From: phone, To: '+33700000000', Body: 'AIDE' };
+      await signed(INBOUND_PATH, params).expect(200);
+      await signed(INBOUND_PATH, params).expect(200);
+      await inbound(phone, 'STOP').expect(200);
+      // Not journaled: nothing answered (an ordinary message, or Twilio's Advanced Opt-Out replied itself).
+      await inbound(phone, 'Merci, à demain').expect(200);
+      await inbound(phone, 'HELP', { OptOutType: 'HELP' }).expect(200);
+      const entries = await replies();
+      expect(entries).toHaveLength(2);
+      expect(entries.map((e: { metadata: { keyword: string } }) => e.metadata.keyword).sort()).toEqual(['help', 'opt_out']);
+      const help = entries.find((e: { metadata: { keyword: string } }) => e.metadata.keyword === 'help');
+      expect(help).toMatchObject({
+        actorId: null,
+        metadata: {
+          to: phone,
+          message: 'Messages de votre prise de rendez-vous. Répondez STOP pour ne plus recevoir de SMS, START pour les recevoir à nouveau.',
+          replyTo: params.MessageSid,
+          keyword: 'help',
+          via: 'twiml',
+          status: null,
+          sid: null,
+        },
+      });
+    });
+
     it("honours Twilio's OptOutType (Advanced Opt-Out) and answers empty TwiML, Twilio having replied", async () => {
       const phone = nextPhone();
       // Advanced Opt-Out can have custom keywords our lists do not know.

@@ -4,6 +4,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import twilio from 'twilio';
 import { Repository } from 'typeorm';
+import { AuditAction } from '../../audit/audit-action.enum.js';
+import { AuditService } from '../../audit/audit.service.js';
 import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
@@ -35,6 +37,7 @@ export class InboundSmsService {
     private readonly events: EventEmitter2,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
 
   async receive(form: unknown): Promise<InboundResult> {
@@ -72,16 +75,27 @@ export class InboundSmsService {
     const event: SmsReceivedEvent = { id: row.id, providerSid: sid, from, to, body, keyword, receivedAt: row.receivedAt };
     this.events.emit(SMS_RECEIVED, event);
 
-    return { twiml: optOutType ? emptyResponse() : this.reply(keyword), keyword, duplicate: false };
-  }
-
-  private reply(keyword: InboundKeyword | null): string {
-    const { helpReply, optOutReply, optInReply } = this.config.inbound;
-    const text = keyword === 'help' ? helpReply : keyword === 'opt_out' ? optOutReply : keyword === 'opt_in' ? optInReply : '';
-    if (!text) return emptyResponse();
+    // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say.
+    const text = optOutType ? '' : this.replyText(keyword);
+    if (!text) return { twiml: emptyResponse(), keyword, duplicate: false };
+    // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
+    // system. Twilio gives it its SID only once it goes, so the entry has none. Written before the answer:
+    // if it fails, Twilio gets an error, retries, and the retry is a duplicate that answers nothing.
+    await this.audit.record({
+      action: AuditAction.SendSms,
+      actor: null,
+      target: { type: 'sms_inbound', id: row.id },
+      metadata: { to: from, message: text, replyTo: sid, keyword, via: 'twiml', status: null, sid: null },
+    });
     const response = new twilio.twiml.MessagingResponse();
     response.message(text);
-    return response.toString();
+    return { twiml: response.toString(), keyword, duplicate: false };
+  }
+
+  /** The configured answer to a keyword ('' when none, or when its text is empty). */
+  private replyText(keyword: InboundKeyword | null): string {
+    const { helpReply, optOutReply, optInReply } = this.config.inbound;
+    return (keyword === 'help' ? helpReply : keyword === 'opt_out' ? optOutReply : keyword === 'opt_in' ? optInReply : '') ?? '';
   }
 }
 
