@@ -263,6 +263,7 @@ async function main(): Promise<number> {
     // Baseline measured next to each app pass (alternating, per round), so that each ratio compares runs
     // under the same conditions; on a shared machine, the median of several rounds is steadier than one.
     const roundRatios: number[] = [];
+    const cpuRatios: number[] = [];
     let failed = false;
     for (let round = 1; round <= options.rounds; round++) {
       const suffix = options.rounds > 1 ? ` #${round}` : '';
@@ -275,15 +276,21 @@ async function main(): Promise<number> {
       const measured = await measure({ ...appTarget, label: `${appTarget.label}${suffix}` }, options, standIn.child, app.child.pid);
       rows.push(base, measured);
       roundRatios.push(measured.result.requests.average / base.result.requests.average);
+      if (measured.cpuMsPerRequest !== undefined && base.cpuMsPerRequest) cpuRatios.push(measured.cpuMsPerRequest / base.cpuMsPerRequest);
       failed ||= measured.result.non2xx + measured.result.errors > 0;
     }
-    const sorted = [...roundRatios].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)];
+    const median = medianOf(roundRatios);
     const appRows = rows.filter((r) => r.label.startsWith(appTarget.label));
+    // CPU per request moves much less than requests/s when other jobs share the machine: the steadier figure.
+    const cpu = cpuRatios.length
+      ? `; app CPU per send ÷ baseline's per request: ${medianOf(cpuRatios).toFixed(2)}` +
+        (cpuRatios.length > 1 ? ` (median of ${cpuRatios.map((r) => r.toFixed(2)).join(', ')})` : '')
+      : '';
     ratios.push(
-      options.rounds > 1
+      (options.rounds > 1
         ? `${kind}: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')})`
-        : `${kind}: ${median.toFixed(2)} (${appRows[0].result.requests.average.toFixed(1)} / ${rows.at(-2)!.result.requests.average.toFixed(1)})`,
+        : `${kind}: ${median.toFixed(2)} (${appRows[0].result.requests.average.toFixed(1)} / ${rows.at(-2)!.result.requests.average.toFixed(1)})`) +
+        cpu,
     );
     if (failed) console.error(`app output (last lines):\n${app.tail()}`);
     await app.stop();
@@ -298,6 +305,12 @@ async function main(): Promise<number> {
     else printProfileSummary(file);
   }
   return valid ? 0 : 2;
+}
+
+/** The middle value (the upper one of an even count). */
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 await runBenchmark('bench:send', main);
