@@ -24,3 +24,42 @@ export function insertStatement<E extends object>(repository: Repository<E>, ent
   const names = columns.map((c) => driver.escape(c.databaseName)).join(', ');
   return { sql: `INSERT INTO ${driver.escape(metadata.tableName)} (${names}) VALUES ${entities.map(() => tuple).join(', ')}`, params };
 }
+
+/** Column types whose value goes into the JSON as it is (an object), not as TypeORM's string for the driver. */
+const JSON_TYPES = new Set<unknown>(['json', 'jsonb']);
+
+/**
+ * PostgreSQL, inside a larger statement (a data-modifying `WITH`): inserts the rows among `rows` whose `key`
+ * is returned by `keys` (a subquery), e.g. the journal entries of the rows an UPDATE of the same statement
+ * changed. The rows travel as one JSON parameter and are typed by the table's own row type
+ * (`json_populate_record`), so no value needs a cast. Columns the entities leave unset are NULL.
+ */
+export function insertWhereKeyInStatement<E extends object>(
+  repository: Repository<E>,
+  rows: { entity: E; key: string }[],
+  keyType: string,
+  keys: string,
+): Statement {
+  const { metadata } = repository;
+  const driver = repository.manager.connection.driver;
+  const columns = metadata.columns.filter((c) => c.isInsert);
+  const payload = rows.map(({ entity, key }) => {
+    const row: Record<string, unknown> = {};
+    for (const column of columns) {
+      const value: unknown = column.getEntityValue(entity);
+      if (value === undefined || value === null) continue;
+      // Dates become ISO strings in UTC (JSON.stringify), which timestamptz reads exactly.
+      row[column.databaseName] = JSON_TYPES.has(column.type) ? value : driver.preparePersistentValue(value, column);
+    }
+    return { key, row };
+  });
+  const table = driver.escape(metadata.tableName);
+  const names = columns.map((c) => driver.escape(c.databaseName)).join(', ');
+  return {
+    sql:
+      `INSERT INTO ${table} (${names}) SELECT ${columns.map((c) => `r.${driver.escape(c.databaseName)}`).join(', ')} ` +
+      `FROM json_array_elements(?::json) AS x(e) CROSS JOIN LATERAL json_populate_record(NULL::${table}, x.e -> 'row') AS r ` +
+      `WHERE (x.e ->> 'key')::${keyType} IN (${keys})`,
+    params: [JSON.stringify(payload)],
+  };
+}

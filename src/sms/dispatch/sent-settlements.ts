@@ -1,6 +1,8 @@
+import type { Repository } from 'typeorm';
 import type { AuditLog } from '../../audit/audit-log.entity.js';
 import type { Atomic, Statement, Work } from '../../database/atomic.js';
 import { GroupCommit } from '../../database/group-commit.js';
+import { insertStatement, insertWhereKeyInStatement } from '../../database/insert-statement.js';
 import { SMS_SENDING } from '../sms-message.entity.js';
 
 /** One provider answer to store: the row, the attempt its lease holder made, what Twilio said. */
@@ -24,22 +26,22 @@ const SET =
 
 /**
  * The "sent" settlements of messages outside a batch (single and notification sends), group-committed:
- * the answers stored during one event-loop turn share one write (PostgreSQL: one `UPDATE … FROM (VALUES …)`
- * statement; SQLite: one transaction of prepared UPDATEs), instead of one commit each. Each row is still
- * updated only if it is `sending` with this attempt number (only the lease holder's attempt counts), each
- * caller learns whether its own row was, and goes on only once it is committed. The journal entries of the
- * rows that were updated are inserted in the same transaction (one multi-row INSERT): a sent message is
- * never stored without its entry, and a lost lease writes none.
+ * the answers stored during one event-loop turn share one write instead of one commit each. Each row is
+ * still updated only if it is `sending` with this attempt number (only the lease holder's attempt counts),
+ * each caller learns whether its own row was, and goes on only once it is committed. The journal entries of
+ * the rows that were updated are written atomically with them: a sent message is never stored without its
+ * entry, and a lost lease writes none.
+ * - PostgreSQL: one statement, `WITH u AS (UPDATE … FROM (VALUES …) RETURNING id) INSERT INTO audit_logs …
+ *   WHERE key IN (SELECT id FROM u)`: atomic by itself, one round trip instead of BEGIN, UPDATE, INSERT, COMMIT.
+ * - SQLite: one transaction of prepared UPDATEs, then one multi-row INSERT of the entries.
  */
 export class SentSettlements {
   private readonly commits = new GroupCommit<SentJob>((jobs) => this.write(jobs));
 
-  /** `journal`: a multi-row INSERT of journal entries (SmsOutbox's). */
+  /** `journal`: the journal's repository (audit_logs). */
   constructor(
     private readonly atomic: Atomic,
-    private readonly journal: (entries: AuditLog[]) => Statement = () => {
-      throw new Error('No journal statement configured');
-    },
+    private readonly journal: Repository<AuditLog>,
   ) {}
 
   async store(
@@ -56,7 +58,8 @@ export class SentSettlements {
 
   private async write(jobs: SentJob[]): Promise<void> {
     for (const job of jobs) job.applied = false;
-    const journal = this.journal;
+    const repository = this.journal;
+    const journal = (entries: AuditLog[]) => insertStatement(repository, entries);
     const entries = (applied: (job: SentJob) => boolean): AuditLog[] => jobs.filter((j) => j.journal && applied(j)).map((j) => j.journal!);
     if (!this.atomic.postgres) {
       const applied = await this.atomic.run(function* (): Work<Set<SentJob>> {
@@ -80,23 +83,18 @@ export class SentSettlements {
       params.push(job.id, job.attempt, job.status, job.sid, job.from, job.t);
       return '(?::uuid, ?::integer, ?::varchar, ?::varchar, ?::varchar, ?::timestamptz)';
     });
-    const update: Statement = {
-      sql:
-        `UPDATE "sms_messages" AS m SET "status" = v."status", "provider_sid" = v."sid", "from" = COALESCE(v."from", m."from"), ` +
-        `"error_code" = NULL, "error_message" = NULL, "sent_at" = v."t", "lease_until" = NULL, "updated_at" = v."t" ` +
-        `FROM (VALUES ${tuples.join(', ')}) AS v("id", "attempt", "status", "sid", "from", "t") ` +
-        `WHERE m."id" = v."id" AND m."status" = '${SMS_SENDING}' AND m."attempts" = v."attempt" RETURNING m."id"`,
-      params,
-    };
-    // Without journal entries one statement is enough (no BEGIN / COMMIT round trips).
-    const applied = jobs.some((j) => j.journal)
-      ? await this.atomic.run(function* (): Work<Set<string>> {
-          const ids = new Set((yield update).map((r) => String(r.id)));
-          const journaled = entries((job) => ids.has(job.id));
-          if (journaled.length) yield journal(journaled);
-          return ids;
-        })
-      : new Set((await this.atomic.query(update.sql, update.params)).map((r) => String(r.id)));
+    const update =
+      `UPDATE "sms_messages" AS m SET "status" = v."status", "provider_sid" = v."sid", "from" = COALESCE(v."from", m."from"), ` +
+      `"error_code" = NULL, "error_message" = NULL, "sent_at" = v."t", "lease_until" = NULL, "updated_at" = v."t" ` +
+      `FROM (VALUES ${tuples.join(', ')}) AS v("id", "attempt", "status", "sid", "from", "t") ` +
+      `WHERE m."id" = v."id" AND m."status" = '${SMS_SENDING}' AND m."attempts" = v."attempt" RETURNING m."id"`;
+    const journaled = jobs.filter((j) => j.journal).map((j) => ({ entity: j.journal!, key: j.id }));
+    // The entries of the rows the UPDATE changed, in the same statement (both or neither are committed).
+    const insert = journaled.length ? insertWhereKeyInStatement(repository, journaled, 'uuid', 'SELECT "id" FROM u') : null;
+    const rows = insert
+      ? await this.atomic.query(`WITH u AS (${update}), j AS (${insert.sql}) SELECT "id" FROM u`, [...params, ...insert.params])
+      : await this.atomic.query(update, params);
+    const applied = new Set(rows.map((r) => String(r.id)));
     for (const job of jobs) job.applied = applied.has(job.id);
   }
 }

@@ -100,7 +100,7 @@ export class SmsOutbox {
     @InjectRepository(AuditLog) private readonly auditLogs: Repository<AuditLog>,
   ) {
     this.inserts = new InsertBatcher(messages);
-    this.sent = new SentSettlements(atomic, (entries) => insertStatement(auditLogs, entries));
+    this.sent = new SentSettlements(atomic, auditLogs);
   }
 
   /** The journal entry of a message in its final state; null for bulk messages (journaled per batch). */
