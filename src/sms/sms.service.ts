@@ -254,9 +254,14 @@ export class SmsService {
       throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
     }
     // With nothing in flight the batch ends here, its journal entry committed with the cancellation.
-    const { cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count) =>
+    const { applied, cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count) =>
       this.cancellationEntry(actor, { type: 'sms_batch', id: batchId }, { batchId, cancelled: count }),
     );
+    if (!applied) {
+      // Another request cancelled it, or its last message settled, since it was read.
+      const current = await this.batches.find(batchId);
+      throw new ConflictException({ message: `Batch ${batchId} is ${current.status}`, currentStatus: current.status });
+    }
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.

@@ -425,7 +425,7 @@ export class SmsOutbox {
     batchId: string,
     now = new Date(),
     cancellation?: (cancelled: number) => AuditLog,
-  ): Promise<{ cancelled: CancelledMessage[]; finished: boolean }> {
+  ): Promise<{ applied: boolean; cancelled: CancelledMessage[]; finished: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(batchId, t);
     const events = (messages: CancelledMessage[]): Statement[] => {
@@ -443,6 +443,8 @@ export class SmsOutbox {
         sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running' RETURNING "id"`,
         params: [t, batchId],
       };
+      // No longer running (cancelled or ended by another request since it was read): nothing to do here.
+      if (!running.length) return { applied: false, cancelled: [], finished: false };
       const rows = yield {
         sql:
           `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL ` +
@@ -460,12 +462,12 @@ export class SmsOutbox {
         };
       });
       for (const statement of events(cancelled)) yield statement;
-      // Who cancelled the batch (`sms_cancelled`), once: only the request that moved it off `running`.
-      if (running.length && cancellation) yield journal(cancellation(rows.length));
+      // Who cancelled the batch (`sms_cancelled`): the request that moved it off `running`, so once.
+      if (cancellation) yield journal(cancellation(rows.length));
       if (rows.length) yield finish.decrement(rows.length);
       const [finished] = yield finish.end;
       if (finished) yield* journalEnd(finished);
-      return { cancelled, finished: !!finished };
+      return { applied: true, cancelled, finished: !!finished };
     });
     if (result.cancelled.some((m) => m.published)) this.domainEvents.wake();
     return result;
