@@ -41,6 +41,17 @@ describeEachDatabase('SMS dispatch', (kind) => {
     let admin: string;
     const auth = () => ({ Authorization: `Bearer ${admin}` });
     const batchEnds = (batchId: string) => batchEndEntries(t, batchId);
+    /** A batch of two messages due in 30 minutes, and their ids (oldest first). */
+    const scheduledPair = async (a: string, b: string) => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: a }, { phone: b }], message: 'Plus tard', sendAt: inMinutes(30) })
+        .expect(202);
+      const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+      const [first, second] = listed.body.items.map((m: { id: string }) => m.id) as string[];
+      return { res, first, second };
+    };
 
     beforeAll(async () => {
       if (skip) return;
@@ -285,13 +296,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
       });
 
       it('bulk: cancelling its messages one by one, the last one ends the batch and journals its end once', async () => {
-        const res = await t.http
-          .post('/api/sms/bulk')
-          .set(auth())
-          .send({ recipients: [{ phone: '0644444444' }, { phone: '0655555555' }], message: 'Plus tard', sendAt: inMinutes(30) })
-          .expect(202);
-        const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
-        const [first, second] = listed.body.items.map((m: { id: string }) => m.id);
+        const { res, first, second } = await scheduledPair('0644444444', '0655555555');
         await t.http.post(`/api/sms/messages/${first}/cancel`).set(auth()).expect(200);
         expect((await t.http.get(`/api/sms/bulk/${res.body.batchId}`).set(auth()).expect(200)).body.status).toBe('running');
         expect(await batchEnds(res.body.batchId)).toHaveLength(0);
@@ -316,13 +321,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
       });
 
       it('bulk: one message cancelled, the other sent: the batch ends completed, not cancelled', async () => {
-        const res = await t.http
-          .post('/api/sms/bulk')
-          .set(auth())
-          .send({ recipients: [{ phone: '0644444445' }, { phone: '0655555556' }], message: 'Plus tard', sendAt: inMinutes(30) })
-          .expect(202);
-        const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
-        const [first, second] = listed.body.items.map((m: { id: string }) => m.id);
+        const { res, first, second } = await scheduledPair('0644444445', '0655555556');
         await t.http.post(`/api/sms/messages/${first}/cancel`).set(auth()).expect(200);
         // The other one falls due now (as if its time had come) and goes out.
         await t

@@ -11,6 +11,7 @@ import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
 import { batchFinishedEntry } from './dispatch/batch-journal.js';
+import { tallyBatchRows } from './batch-counts.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
 import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
@@ -198,8 +199,10 @@ export class SmsService {
     if (!queued) {
       // Nothing to send (every recipient invalid, duplicated or opted out): the batch ends as it is written,
       // with the journal entry of its end like any other batch.
-      const none = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
-      entries.push(Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(batchFinishedEntry(batch, none, {})) }));
+      const { counts, providerStatuses } = tallyBatchRows([]);
+      entries.push(
+        Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(batchFinishedEntry(batch, counts, providerStatuses)) }),
+      );
     }
     const journal = this.outbox.insertStatement(this.auditLogs, entries);
     await this.outbox.insertBulk(batch, shared, messages, [journal]);
@@ -250,18 +253,13 @@ export class SmsService {
    */
   async cancelBatch(batchId: string, actor: Actor | null = null): Promise<BatchView> {
     const batch = await this.batches.find(batchId);
-    if (batch.status !== 'running') {
-      throw new ConflictException({ message: `Batch ${batchId} is ${batch.status}`, currentStatus: batch.status });
-    }
+    if (batch.status !== 'running') throw batchConflict(batch);
     // With nothing in flight the batch ends here, its journal entry committed with the cancellation.
     const { applied, cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count) =>
       this.cancellationEntry(actor, { type: 'sms_batch', id: batchId }, { batchId, cancelled: count }),
     );
-    if (!applied) {
-      // Another request cancelled it, or its last message settled, since it was read.
-      const current = await this.batches.find(batchId);
-      throw new ConflictException({ message: `Batch ${batchId} is ${current.status}`, currentStatus: current.status });
-    }
+    // Another request cancelled it, or its last message settled, since it was read.
+    if (!applied) throw batchConflict(await this.batches.find(batchId));
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.
@@ -529,4 +527,9 @@ function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
   const withoutThem = analyzeSmsBody([...body].filter((ch) => !analysis.ucs2Characters.includes(ch)).join(''));
   const plural = (n: number) => `${n} segment${n > 1 ? 's' : ''}`;
   return `UCS-2 because of ${forcing}: ${plural(analysis.segments)} (${plural(withoutThem.segments)} without ${analysis.ucs2Characters.length > 1 ? 'them' : 'it'})`;
+}
+
+/** 409 for a batch that is no longer running, with its status. */
+function batchConflict(batch: SmsBatch): ConflictException {
+  return new ConflictException({ message: `Batch ${batch.id} is ${batch.status}`, currentStatus: batch.status });
 }

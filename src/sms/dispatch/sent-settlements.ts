@@ -38,10 +38,9 @@ const SET =
 export class SentSettlements {
   private readonly commits = new GroupCommit<SentJob>((jobs) => this.write(jobs));
 
-  /** `journal`: the journal's repository (audit_logs). */
   constructor(
     private readonly atomic: Atomic,
-    private readonly journal: Repository<AuditLog>,
+    private readonly auditLogs: Repository<AuditLog>,
   ) {}
 
   async store(
@@ -58,8 +57,8 @@ export class SentSettlements {
 
   private async write(jobs: SentJob[]): Promise<void> {
     for (const job of jobs) job.applied = false;
-    const repository = this.journal;
-    const journal = (entries: AuditLog[]) => insertStatement(repository, entries);
+    const auditLogs = this.auditLogs;
+    const journal = (entries: AuditLog[]) => insertStatement(auditLogs, entries);
     const entries = (applied: (job: SentJob) => boolean): AuditLog[] => jobs.filter((j) => j.journal && applied(j)).map((j) => j.journal!);
     if (!this.atomic.postgres) {
       const applied = await this.atomic.run(function* (): Work<Set<SentJob>> {
@@ -90,7 +89,7 @@ export class SentSettlements {
       `WHERE m."id" = v."id" AND m."status" = '${SMS_SENDING}' AND m."attempts" = v."attempt" RETURNING m."id"`;
     const journaled = jobs.filter((j) => j.journal).map((j) => ({ entity: j.journal!, key: j.id }));
     // The entries of the rows the UPDATE changed, in the same statement (both or neither are committed).
-    const insert = journaled.length ? insertWhereKeyInStatement(repository, journaled, 'uuid', 'SELECT "id" FROM u') : null;
+    const insert = journaled.length ? insertWhereKeyInStatement(auditLogs, journaled, 'uuid', 'SELECT "id" FROM u') : null;
     const rows = insert
       ? await this.atomic.query(`WITH u AS (${update}), j AS (${insert.sql}) SELECT "id" FROM u`, [...params, ...insert.params])
       : await this.atomic.query(update, params);

@@ -394,9 +394,10 @@ export class SmsOutbox {
     const finish = this.finishStatements(message.batchId, t);
     const batchId = message.batchId;
     const event = this.updatedEventStatement([message], SMS_CANCELLED, now);
-    const ended = this.journalStatement(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
-    // The send's own final entry, and who cancelled it (`sms_cancelled`), committed with the cancellation.
-    const entries = [ended, cancellation ? insertStatement(this.auditLogs, [cancellation]) : null];
+    // The send's own final entry and who cancelled it (`sms_cancelled`): one INSERT, committed with the cancellation.
+    const ended = this.journalEntry(Object.assign(new SmsMessage(), message, { status: SMS_CANCELLED }));
+    const entries = [ended, cancellation].filter((entry): entry is AuditLog => !!entry);
+    const journal = entries.length ? insertStatement(this.auditLogs, entries) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const result = await this.atomic.run(function* () {
       const changed = yield {
@@ -405,7 +406,7 @@ export class SmsOutbox {
       };
       if (!changed.length) return { cancelled: false };
       if (event) yield event;
-      for (const entry of entries) if (entry) yield entry;
+      if (journal) yield journal;
       if (!batchId) return { cancelled: true, published: !!event };
       yield finish.decrement(1);
       const [finished] = yield finish.end;
