@@ -366,7 +366,7 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await optOutOf(phone)).toBeNull();
     });
 
-    it('journals each TwiML reply as a send_sms by the system, once (a replay by Twilio writes nothing more)', async () => {
+    it('journals each TwiML reply as a send_sms by the system, once (concurrent replays by Twilio answer and write nothing more)', async () => {
       const phone = nextPhone();
       const replies = async () => {
         const res = await t.http.get('/api/audit?action=send_sms&limit=200').set(auth(admin)).expect(200);
@@ -375,8 +375,9 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         );
       };
       const params = { MessageSid: 'SM' + 'c'.repeat(32), From: phone, To: '+33700000000', Body: 'AIDE' };
-      await signed(INBOUND_PATH, params).expect(200);
-      await signed(INBOUND_PATH, params).expect(200);
+      // Twilio repeating the webhook, the repeats arriving together: one reply, one entry.
+      const answers = await Promise.all([1, 2, 3].map(() => signed(INBOUND_PATH, params).expect(200)));
+      expect(answers.filter((a) => a.text !== EMPTY_TWIML)).toHaveLength(1);
       await inbound(phone, 'STOP').expect(200);
       // Not journaled: nothing answered (an ordinary message, or Twilio's Advanced Opt-Out replied itself).
       await inbound(phone, 'Merci, à demain').expect(200);
