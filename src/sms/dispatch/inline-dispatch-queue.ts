@@ -6,6 +6,9 @@ import { RateGate } from './rate-gate.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
+/** The longest delay a Node timer takes (about 24.8 days); past it Node fires after 1 ms instead, with a warning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The embedded dispatcher (no Redis): one loop per process claims due rows from the database, at most
  * `maxConcurrency` in flight; a rate gate lets at most `maxPerSecond` provider calls start in any
@@ -83,7 +86,9 @@ export class InlineDispatchQueue implements DispatchQueue {
         this.timerAt = Infinity;
         this.wake();
       },
-      Math.max(0, at - Date.now()),
+      // A send due later than that (sendAt is allowed 35 days ahead) is woken early, finds nothing due, and is
+      // claimed by the poll once due.
+      Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
     );
     this.timer.unref();
   }

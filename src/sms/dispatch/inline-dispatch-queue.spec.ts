@@ -1,0 +1,43 @@
+import type { AppConfig } from '../../config/app-config.js';
+import { InlineDispatchQueue } from './inline-dispatch-queue.js';
+import type { SmsDispatcher } from './sms-dispatcher.js';
+import type { SmsOutbox } from './sms-outbox.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('InlineDispatchQueue timers', () => {
+  const config = { maxConcurrency: 2, maxPerSecond: 10, pollIntervalMs: 60_000, leaseMs: 1_000 } as AppConfig['dispatch'];
+  let claimDue: ReturnType<typeof vi.fn>;
+  let queue: InlineDispatchQueue;
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+
+  beforeEach(async () => {
+    warnings.length = 0;
+    process.on('warning', onWarning);
+    claimDue = vi.fn(async () => []);
+    queue = new InlineDispatchQueue({ claimDue } as unknown as SmsOutbox, {} as SmsDispatcher, config);
+    await queue.start();
+    await sleep(5);
+    expect(claimDue).toHaveBeenCalledTimes(1); // the start's own claim
+  });
+  afterEach(async () => {
+    await queue.stop();
+    process.off('warning', onWarning);
+  });
+
+  it('wakes for a send due in a moment when it is due', async () => {
+    queue.notify([{ id: 'a', notBefore: new Date(Date.now() + 30) }]);
+    await sleep(10);
+    expect(claimDue).toHaveBeenCalledTimes(1);
+    await sleep(60);
+    expect(claimDue).toHaveBeenCalledTimes(2);
+  });
+
+  it('sets no timer past what Node allows for a send due in 30 days (no wake-up at once, no overflow warning)', async () => {
+    queue.notify([{ id: 'a', notBefore: new Date(Date.now() + 30 * 86_400_000) }]);
+    await sleep(50);
+    expect(claimDue).toHaveBeenCalledTimes(1);
+    expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning');
+  });
+});
