@@ -100,6 +100,44 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     });
   });
 
+  describe('a bulk may hold as many values as SMS_BULK_MAX_RECIPIENTS needs', () => {
+    let big: TestApp;
+    let token: string;
+    beforeAll(async () => {
+      big = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run', SMS_BULK_MAX_RECIPIENTS: '40000' });
+      token = await big.rootToken();
+    });
+    afterAll(() => big?.close());
+
+    it('accepts 34,000 named recipients (over 100,000 JSON values) on the bulk route only', async () => {
+      const recipients = Array.from({ length: 34_000 }, (_, i) => ({ phone: `+3361${String(i).padStart(7, '0')}`, name: `N${i}` }));
+      const res = await big.http
+        .post('/api/sms/bulk')
+        .set({ Authorization: `Bearer ${token}` })
+        .send({ recipients, message: 'Bonjour {{name}}', sendAt: inDays(30) })
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 34_000, queued: 34_000, invalid: [] });
+      // Any other route keeps the default of 100,000 values.
+      const other = await big.http
+        .post('/api/sms/send')
+        .set({ Authorization: `Bearer ${token}` })
+        .set('Content-Type', 'application/json')
+        .send(`{"to":"0612345678","message":[${'0,'.repeat(100_000)}0]}`)
+        .expect(400);
+      expect(other.body.message).toBe('body holds more than 100000 values');
+    });
+
+    it('still refuses a bulk past its own values limit with a 400 naming it', async () => {
+      const res = await big.http
+        .post('/api/sms/bulk')
+        .set({ Authorization: `Bearer ${token}` })
+        .set('Content-Type', 'application/json')
+        .send(`{"recipients":[${'0,'.repeat(125_000)}0],"message":"x"}`)
+        .expect(400);
+      expect(res.body.message).toBe('body holds more than 121000 values');
+    });
+  });
+
   describe('strings the database or the validators cannot take', () => {
     it('answers 400 naming email for a lone surrogate in the login email', async () => {
       const res = await t.http

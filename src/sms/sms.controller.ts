@@ -23,7 +23,7 @@ import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
-import { BodyLimit, BULK_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
+import { BodyLimit, BULK_BODY_LIMIT, BULK_JSON_VALUES } from '../common/http/body-limit.decorator.js';
 import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto, TemplatesQueryDto } from './dto/list-messages-query.dto.js';
@@ -176,7 +176,7 @@ export class SmsController {
   }
 
   @Post('bulk')
-  @BodyLimit(BULK_BODY_LIMIT)
+  @BodyLimit(BULK_BODY_LIMIT, { jsonValues: BULK_JSON_VALUES })
   @Roles(...STAFF_ROLES)
   @Idempotent()
   @SendQuota(bulkRecipients)

@@ -1,26 +1,33 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/app-config.js';
-import { BODY_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
-import { findInputProblem, inputProblemException, parseJsonBody } from './input-limits.js';
+import { BODY_LIMIT_KEY, JSON_VALUES_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
+import { findInputProblem, INPUT_LIMITS, inputProblemException, parseJsonBody } from './input-limits.js';
 
 /**
  * Installs, before any route is registered:
  * - the JSON body parser (bounded depth, keys and values; no unpaired surrogate or NUL in any string);
  * - the same checks on the query string, path parameters and form bodies (`preValidation`, before guards and pipes);
- * - per-route body limits from {@link BodyLimit}.
+ * - per-route body limits (bytes, and values of a JSON body) from {@link BodyLimit}.
  */
 export function installInputGuards(app: NestFastifyApplication, config: AppConfig): void {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
 
+  const resolve = (limit: BodyLimit) => (typeof limit === 'function' ? limit(config) : limit);
   fastify.addHook('onRoute', (route: RouteOptions) => {
-    const limit = (route.config as Record<string, unknown> | undefined)?.[BODY_LIMIT_KEY] as BodyLimit | undefined;
-    if (limit !== undefined) route.bodyLimit = typeof limit === 'function' ? limit(config) : limit;
+    const routeConfig = route.config as Record<string, unknown> | undefined;
+    const limit = routeConfig?.[BODY_LIMIT_KEY] as BodyLimit | undefined;
+    if (limit !== undefined) route.bodyLimit = resolve(limit);
+    const values = routeConfig?.[JSON_VALUES_LIMIT_KEY] as BodyLimit | undefined;
+    // Resolved here: Fastify copies the route config into the context each request's routeOptions show.
+    if (values !== undefined) route.config = { ...routeConfig, [JSON_VALUES_LIMIT_KEY]: resolve(values) };
   });
 
-  app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (_req, body, done) => {
+  app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) => {
     try {
-      done(null, parseJsonBody(body));
+      const maxNodes = (req.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[JSON_VALUES_LIMIT_KEY];
+      const limits = typeof maxNodes === 'number' ? { ...INPUT_LIMITS, maxNodes } : INPUT_LIMITS;
+      done(null, parseJsonBody(body, limits));
     } catch (error) {
       done(error as Error, undefined);
     }

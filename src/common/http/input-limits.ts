@@ -16,7 +16,7 @@ export const INPUT_LIMITS: InputLimits = {
   maxDepth: 32,
   /** Keys of one object (class-transformer's cost grows with the square of it). */
   maxKeysPerObject: 200,
-  /** Values in the whole document (a bulk of 10,000 recipients holds about 30,000). */
+  /** Values in the whole document (a bulk of 10,000 recipients holds about 30,000; its route allows more, see BULK_JSON_VALUES). */
   maxNodes: 100_000,
 };
 
@@ -86,7 +86,7 @@ export function inputProblemException(problem: InputProblem): BadRequestExceptio
 }
 
 /** Parses a JSON body and checks it with {@link findInputProblem}; throws a 400 naming the problem. */
-export function parseJsonBody(raw: Buffer | string): unknown {
+export function parseJsonBody(raw: Buffer | string, limits: InputLimits = INPUT_LIMITS): unknown {
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
   if (text.trim() === '') throw new BadRequestException('Body cannot be empty when Content-Type is application/json');
   let parsed: unknown;
@@ -95,7 +95,7 @@ export function parseJsonBody(raw: Buffer | string): unknown {
   } catch {
     throw new BadRequestException('Body is not valid JSON');
   }
-  const problem = findInputProblem(parsed);
+  const problem = findInputProblem(parsed, '', limits);
   if (problem) throw inputProblemException(problem);
   return parsed;
 }
