@@ -61,7 +61,13 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
       .expect(409);
     expect(english.body.message).toBe(`${phone} opted out on ${added.body.optedOutAt} (recorded by staff): no SMS is sent to it.`);
     const stored = await t.http.get(`/api/sms/messages/${single.body.messageId}`).set(auth()).expect(200);
-    expect(stored.body).toMatchObject({ status: 'skipped', errorCode: 'OPTED_OUT', providerSid: null });
+    expect(stored.body).toMatchObject({
+      status: 'skipped',
+      errorCode: 'OPTED_OUT',
+      providerSid: null,
+      errorExplanation: expect.stringMatching(/^Non envoyé : le destinataire s'est désabonné/),
+    });
+    expect(stored.body.errorExplanation).not.toMatch(/twilio\.com/);
     expect(sentTo(phone)).toHaveLength(0);
   });
 

@@ -13,6 +13,13 @@ describe('explainErrorCode', () => {
     ['21610', 'fr', /désabonné/],
     ['TIMEOUT', 'en', /did not answer in time/],
     ['39999', 'en', /^Twilio error 39999 \(see https:\/\/www\.twilio\.com\/docs\/errors\/39999\)\.$/],
+    // This service's own codes: no link to a Twilio page that does not exist.
+    ['OPTED_OUT', 'fr', /^Non envoyé : le destinataire s'est désabonné/],
+    ['OPTED_OUT', 'en', /^Not sent: the recipient opted out/],
+    ['CONNECTION_LOST', 'en', /^The connection to Twilio was lost/],
+    ['LEASE_EXPIRED', 'fr', /^L'envoi a été interrompu/],
+    ['NETWORK', 'en', /^Twilio cannot be reached/],
+    ['SOMETHING_ELSE', 'en', /^Error SOMETHING_ELSE\.$/],
   ] as const)('%s in %s', (code, lang, expected) => expect(explainErrorCode(code, lang)).toMatch(expected));
 
   it('explains nothing without a code', () => expect(explainErrorCode(null, 'fr')).toBeNull());

@@ -190,6 +190,23 @@ const DELIVERY_CODES: Record<number, { fr: string; en: string }> = {
   },
 };
 
+/** The codes this service stores itself (not Twilio's): an opt-out, or a send whose outcome was unknown. */
+const OWN_CODES: Record<string, { fr: string; en: string }> = {
+  OPTED_OUT: {
+    fr: "Non envoyé : le destinataire s'est désabonné (STOP) ou figure sur la liste d'opposition.",
+    en: 'Not sent: the recipient opted out (STOP) or is on the opt-out list.',
+  },
+  CONNECTION_LOST: {
+    fr: 'La connexion à Twilio a été perdue avant sa réponse : le SMS a pu partir ; il est recherché chez Twilio avant tout nouvel envoi.',
+    en: 'The connection to Twilio was lost before its answer: the SMS may have left; it is looked up at Twilio before any resend.',
+  },
+  LEASE_EXPIRED: {
+    fr: "L'envoi a été interrompu (arrêt ou panne du service) : le SMS est recherché chez Twilio avant tout nouvel envoi.",
+    en: 'The send was interrupted (the service stopped or crashed): the SMS is looked up at Twilio before any resend.',
+  },
+  UNKNOWN: { fr: "Twilio a refusé le message sans code d'erreur.", en: 'Twilio refused the message without an error code.' },
+};
+
 /** A plain explanation of a stored error code (delivery or send time), in the caller's language. */
 export function explainErrorCode(code: string | null | undefined, lang: Lang): string | null {
   if (!code) return null;
@@ -200,6 +217,9 @@ export function explainErrorCode(code: string | null | undefined, lang: Lang): s
   if (sendTime) return sendTime[lang].explanation;
   if (code === 'TIMEOUT') return TIMEOUT[lang].explanation;
   if (code === 'NETWORK') return UNREACHABLE[lang].explanation;
+  const own = OWN_CODES[code];
+  if (own) return own[lang];
+  if (!/^\d+$/.test(code)) return lang === 'en' ? `Error ${code}.` : `Erreur ${code}.`;
   return lang === 'en'
     ? `Twilio error ${code} (see https://www.twilio.com/docs/errors/${code}).`
     : `Erreur Twilio ${code} (voir https://www.twilio.com/docs/errors/${code}).`;
