@@ -89,6 +89,23 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
     expect(sentTo(out)).toHaveLength(0);
   });
 
+  it('a batch recipient who opts out after acceptance is skipped, and listed with state=skipped', async () => {
+    const [out, ok] = [nextPhone(), nextPhone()];
+    const sendAt = new Date(Date.now() + 1500).toISOString();
+    const res = await t.http
+      .post('/api/sms/bulk')
+      .set(auth())
+      .send({ recipients: [{ phone: out }, { phone: ok }], message: 'Rappel groupé', sendAt })
+      .expect(202);
+    expect(res.body).toMatchObject({ total: 2, queued: 2 });
+    await optOut(out);
+    const batch = await waitForBatch(t, admin, res.body.batchId);
+    expect(batch).toMatchObject({ counts: { sent: 1, skipped: 1 } });
+    const skipped = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=skipped`).set(auth()).expect(200);
+    expect(skipped.body.items).toEqual([expect.objectContaining({ to: out, status: 'skipped', errorCode: 'OPTED_OUT' })]);
+    expect(sentTo(out)).toHaveLength(0);
+  });
+
   it('a queued message whose number opts out before it leaves is not sent (checked when it is claimed)', async () => {
     const phone = nextPhone();
     const sendAt = new Date(Date.now() + 1500).toISOString();

@@ -10,7 +10,7 @@ import { batchCountsStatement, type BatchCountRow, type BatchCounts, tallyBatchR
 import { SMS_QUEUED, SmsMessage } from './sms-message.entity.js';
 
 /** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
-export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled', 'skipped'] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 
 export type { BatchCounts } from './batch-counts.js';
@@ -114,6 +114,7 @@ export class SmsBatchesService {
       case 'sending':
       case 'failed':
       case 'cancelled':
+      case 'skipped':
         qb.andWhere('m.status = :s', { s: query.state });
         break;
     }
