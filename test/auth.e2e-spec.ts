@@ -159,7 +159,73 @@ describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind
   });
 });
 
+describeEachDatabase('Authentication: sign-in volume per IP (LOGIN_MAX_PER_IP_PER_MINUTE)', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Failure limits out of the way: concurrent attempts count against them until their password is checked.
+    t = await TestApp.start(kind, { LOGIN_MAX_PER_IP_PER_MINUTE: '5', LOGIN_MAX_ATTEMPTS: '1000', LOGIN_MAX_ATTEMPTS_PER_IP: '1000' });
+  });
+  afterAll(() => t?.close());
+
+  it('counts successful sign-ins too, under concurrency: 5 of 20 pass, the rest get 429 with Retry-After', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD })),
+    );
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(5);
+    const refused = answers.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(15);
+    expect(refused[0].body).toEqual({
+      statusCode: 429,
+      error: 'Too Many Requests',
+      message: expect.stringMatching(/^Too many sign-in requests from this address; try again in \d+ seconds$/),
+    });
+    const retryAfter = Number(refused[0].headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+  });
+});
+
 const redisUrl = inject('redisUrl');
+
+describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in volume limit through Redis', () => {
+  // The limit does not touch the database: SQLite is enough.
+  const prefix = `sms-test-${randomBytes(6).toString('hex')}:`;
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    const db = await createTestDatabase('sqlite');
+    const settings = {
+      LOGIN_MAX_PER_IP_PER_MINUTE: '6',
+      LOGIN_MAX_ATTEMPTS: '1000',
+      LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
+      REDIS_URL: redisUrl!,
+      REDIS_KEY_PREFIX: prefix,
+    };
+    a = await TestApp.start('sqlite', settings, db);
+    b = await TestApp.start('sqlite', settings, db);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await a?.db.drop();
+    const redis = new Redis(redisUrl!);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('lets 6 sign-ins through across both instances, concurrently, then answers 429 on either', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        (i % 2 ? a : b).http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }),
+      ),
+    );
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(6);
+    expect(answers.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
+    await a.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(429);
+    await b.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(429);
+  });
+});
 
 describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in throttle through Redis', () => {
   for (const kind of ['sqlite', ...(inject('postgresUrl') ? ['postgres' as const] : [])] as const) {

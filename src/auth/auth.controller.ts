@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -8,7 +8,6 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { ThrottlerGuard } from '@nestjs/throttler';
 import { ClientIp, CurrentActor, type Actor } from '../common/actor.js';
 import { Public } from '../common/decorators/public.decorator.js';
 import { BodyLimit, LOGIN_BODY_LIMIT } from '../common/http/body-limit.decorator.js';
@@ -30,13 +29,14 @@ export class AuthController {
   @Post('login')
   @BodyLimit(LOGIN_BODY_LIMIT)
   @HttpCode(HttpStatus.OK)
-  // Backstop on raw volume per IP (60/min); repeated failures are throttled sooner by LoginAttemptsService.
-  @UseGuards(ThrottlerGuard)
   @ApiOperation({ summary: 'Sign in', description: 'Paste access_token in "Authorize" to call the other routes.' })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'email or password missing or not a string' })
   @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Invalid email or password (same answer for both)' })
-  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Too many failed attempts for this email or IP; see Retry-After' })
+  @ApiTooManyRequestsResponse({
+    type: ErrorResponseDto,
+    description: 'Too many failed attempts for this email or IP, or too many sign-ins from this IP in a minute; see Retry-After',
+  })
   login(@Body() dto: LoginDto, @ClientIp() ip: string): Promise<TokenResponseDto> {
     return this.auth.login(dto.email, dto.password, ip);
   }

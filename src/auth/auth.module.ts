@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
-import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config.js';
 import { UsersModule } from '../users/users.module.js';
 import { AuthController } from './auth.controller.js';
@@ -21,8 +20,6 @@ import { TokenAuthenticator } from './token-authenticator.js';
         signOptions: { expiresIn: config.jwt.expiresInSeconds, algorithm: 'HS256' },
       }),
     }),
-    // Applied to sign-in only (see AuthController): a backstop on raw volume per IP.
-    ThrottlerModule.forRoot({ throttlers: [{ name: 'default', ttl: 60_000, limit: 60 }] }),
   ],
   controllers: [AuthController],
   providers: [

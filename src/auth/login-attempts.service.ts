@@ -13,44 +13,54 @@ export interface LoginAttempt {
 
 /**
  * Limits failed sign-ins per email and per IP in a fixed window that starts with the first attempt;
- * past either limit, sign-in answers 429 with Retry-After until that window ends.
+ * past either limit, sign-in answers 429 with Retry-After until that window ends. Besides, every sign-in
+ * request counts per IP per minute (LOGIN_MAX_PER_IP_PER_MINUTE, successful or not): a backstop on raw volume.
  *
- * Each attempt takes its point before the password is checked, atomically (an increment in memory, a
+ * Each attempt takes its points before the password is checked, atomically (an increment in memory, a
  * Lua script in Redis): thirty concurrent guesses cannot all pass a check made before any of them is
- * recorded. A successful sign-in gives its point back, so only failures count, and clears the email.
- * With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
+ * recorded. A successful sign-in gives its failure points back, so only failures count there, and clears
+ * the email. With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
  * instance counts its own. If Redis stops answering, each instance counts in memory meanwhile.
  */
 @Injectable()
 export class LoginAttemptsService {
   private readonly perEmail: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
+  private readonly volumePerIp: RateLimiterAbstract | null;
 
   constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
-    const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds } = config.login;
-    const limiter = (name: string, points: number): RateLimiterAbstract =>
-      createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds: windowSeconds });
+    const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds, maxPerIpPerMinute } = config.login;
+    const limiter = (name: string, points: number, durationSeconds = windowSeconds): RateLimiterAbstract =>
+      createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds });
     this.perEmail = limiter('email', maxAttemptsPerEmail);
     this.perIp = limiter('ip', maxAttemptsPerIp);
+    this.volumePerIp = maxPerIpPerMinute > 0 ? limiter('ip-volume', maxPerIpPerMinute, 60) : null;
   }
 
   /**
-   * Counts one attempt for the email and the IP, or throws 429 (with the longer Retry-After) when
-   * either is already at its limit; a refused attempt counts against neither.
+   * Counts one attempt for the email and the IP, or throws 429 (with the longest Retry-After) when any
+   * limit is already reached; a refused attempt counts against none.
    */
   async begin(email: string, ip: string): Promise<LoginAttempt> {
-    const [byEmail, byIp] = await Promise.allSettled([this.perEmail.consume(email), this.perIp.consume(ip)]);
-    const refusals = [byEmail, byIp].filter((r) => r.status === 'rejected').map((r) => r.reason as unknown);
-    if (refusals.length) {
+    const limits: Array<[RateLimiterAbstract, string]> = [
+      [this.perEmail, email],
+      [this.perIp, ip],
+      ...(this.volumePerIp ? [[this.volumePerIp, ip] as [RateLimiterAbstract, string]] : []),
+    ];
+    const results = await Promise.allSettled(limits.map(([limiter, key]) => limiter.consume(key)));
+    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ reason: r.reason as unknown, limiter: limits[i][0] }] : []));
+    if (refused.length) {
       // An error of the store itself (not a refusal) is not the caller's fault: let it be a 500.
-      const storeError = refusals.find((reason) => !(reason instanceof RateLimiterRes));
-      if (byEmail.status === 'fulfilled') await this.perEmail.reward(email);
-      if (byIp.status === 'fulfilled') await this.perIp.reward(ip);
-      if (storeError) throw storeError;
-      const retryAfter = Math.max(...refusals.map((r) => retryAfterSeconds(r as RateLimiterRes)));
+      const storeError = refused.find(({ reason }) => !(reason instanceof RateLimiterRes));
+      await Promise.all(results.map((r, i) => (r.status === 'fulfilled' ? limits[i][0].reward(limits[i][1]) : undefined)));
+      if (storeError) throw storeError.reason;
+      const retryAfter = Math.max(...refused.map(({ reason }) => retryAfterSeconds(reason as RateLimiterRes)));
+      const volumeOnly = refused.every(({ limiter }) => limiter === this.volumePerIp);
       throw new HttpException(
         {
-          message: `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,
+          message: volumeOnly
+            ? `Too many sign-in requests from this address; try again in ${retryAfter} seconds`
+            : `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,
           headers: { 'Retry-After': String(retryAfter) },
         },
         HttpStatus.TOO_MANY_REQUESTS,

@@ -117,7 +117,13 @@ export class AppConfig {
    * are believed. Off by default: `request.ip` (sign-in throttling, the journal) is the socket's peer.
    */
   readonly trustProxy: boolean | string[];
-  readonly login: { maxAttemptsPerEmail: number; maxAttemptsPerIp: number; windowSeconds: number };
+  readonly login: {
+    maxAttemptsPerEmail: number;
+    maxAttemptsPerIp: number;
+    windowSeconds: number;
+    /** Sign-in requests per IP per minute, successful or not (0: no such limit). */
+    maxPerIpPerMinute: number;
+  };
   readonly events: { relayEnabled: boolean };
   readonly inbound: InboundSmsConfig;
   /** Marketing batches: when they may leave and the opt-out mention they carry. */
@@ -182,6 +188,7 @@ export class AppConfig {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
+      maxPerIpPerMinute: env.LOGIN_MAX_PER_IP_PER_MINUTE ?? 60,
     };
     this.events = { relayEnabled: env.EVENT_RELAY_ENABLED !== 'false' };
     this.inbound = {

@@ -271,6 +271,13 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @IsInt()
+  @Min(0)
+  @Max(100000)
+  @toInt
+  LOGIN_MAX_PER_IP_PER_MINUTE?: number;
+
+  @IsOptional()
+  @IsInt()
   @Min(1)
   @Max(86400)
   @toInt

@@ -12,9 +12,10 @@ import { testTwilioCredentials, TwilioStandIn, type TwilioStandInOptions } from 
 /** The two dispatch modes; BullMQ only when the run has Redis. */
 export type DispatchMode = 'inline' | 'bullmq';
 
-/** Settings for a dispatch mode: a unique BullMQ queue per app run, so parallel runs never share one. */
+/** Settings for a dispatch mode: a unique BullMQ queue (and Redis key prefix) per app run, so parallel runs never share one. */
 export function dispatchEnvironment(mode: DispatchMode, redisUrl: string | null, queueName = uniqueQueueName()): Record<string, string> {
-  return mode === 'bullmq' ? { REDIS_URL: redisUrl!, SMS_QUEUE_NAME: queueName } : { REDIS_URL: '' };
+  // Its own key prefix too: limits kept in Redis (sign-in, sends per user) are not shared with other runs.
+  return mode === 'bullmq' ? { REDIS_URL: redisUrl!, SMS_QUEUE_NAME: queueName, REDIS_KEY_PREFIX: `${queueName}:` } : { REDIS_URL: '' };
 }
 
 export function uniqueQueueName(): string {
