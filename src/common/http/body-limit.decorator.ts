@@ -2,7 +2,7 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import type { AppConfig } from '../../config/app-config.js';
 import { INPUT_LIMITS } from './input-limits.js';
 
-/** Bytes, or a function of the configuration (read once when the route is registered). */
+/** A limit (bytes; values for `jsonValues`), or a function of the configuration (read once when the route is registered). */
 export type BodyLimit = number | ((config: AppConfig) => number);
 
 export const BODY_LIMIT_KEY = 'bodyLimit';
