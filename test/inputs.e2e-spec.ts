@@ -220,12 +220,15 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
   });
 
   describe('messages and numbers that cannot make an SMS', () => {
-    it.each([' ', '   \n\t  '])('refuses the whitespace-only message %j with 400 before any send', async (message) => {
-      const before = (await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total;
-      const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678', message }).expect(400);
-      expect(res.body.details[0].field).toBe('message');
-      expect((await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total).toBe(before);
-    });
+    it.each([' ', '   \n\t  ', '\u200b', '\u200e\u00ad\u00a0', '\ufeff \u2060'])(
+      'refuses the blank or invisible message %j with 400 before any send',
+      async (message) => {
+        const before = (await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total;
+        const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678', message }).expect(400);
+        expect(res.body.details[0].field).toBe('message');
+        expect((await t.http.get('/api/sms/messages?limit=1').set(auth())).body.total).toBe(before);
+      },
+    );
 
     it('refuses a whitespace-only bulk message', async () => {
       const res = await t.http
@@ -234,6 +237,24 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .send({ recipients: [{ phone: '0612345678' }], message: '  ' })
         .expect(400);
       expect(res.body.details[0].field).toBe('message');
+    });
+
+    it('reports a bulk recipient whose personalised message would be empty, and sends the others', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [{ phone: '0612345601' }, { phone: '0612345602', name: 'Jean' }, { phone: '0612345603', name: ' ' }],
+          message: '{{name}}',
+        })
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 3, queued: 1 });
+      expect(res.body.invalid).toEqual([
+        expect.objectContaining({ index: 0, code: 'EMPTY_BODY', message: expect.stringMatching(/no text once personalised/) }),
+        expect.objectContaining({ index: 2, code: 'EMPTY_BODY' }),
+      ]);
+      const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+      expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean']);
     });
 
     it('refuses a French landline with 400 naming to, and reports it per recipient in a bulk', async () => {

@@ -89,7 +89,7 @@ export class SmsService {
     const max = this.config.sms.bulkMaxRecipients;
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
-    if (typeof body !== 'string' || body.trim() === '') throw new SmsInputError('message', 'message must contain text, not only spaces');
+    if (typeof body !== 'string' || !hasVisibleText(body)) throw new SmsInputError('message', 'message must contain text, not only spaces');
     const category = context.category ?? SMS_CATEGORY;
     // Marketing: the opt-out mention is part of the text (and of its segments); it leaves only within the allowed hours.
     const mention = category === 'marketing' ? this.marketing.withMention(body) : { body, appended: false };
@@ -138,6 +138,17 @@ export class SmsService {
         return;
       }
       const personal = personalize(body, recipient.name);
+      if (!hasVisibleText(personal)) {
+        // `{{name}}` alone, and this recipient has no name: nothing to send.
+        invalid.push({
+          index,
+          phone: recipient.phone,
+          name: recipient.name,
+          code: 'EMPTY_BODY',
+          message: 'message has no text once personalised (give this recipient a name, or add text around {{name}})',
+        });
+        return;
+      }
       if (personal.length > MAX_SMS_BODY_LENGTH) {
         invalid.push({
           index,
@@ -461,12 +472,20 @@ export class SmsService {
   }
 
   private analyze(body: string, field: string): SmsBodyAnalysis {
-    if (body.trim() === '') throw new SmsInputError(field, `${field} must contain text, not only spaces`);
+    if (!hasVisibleText(body)) throw new SmsInputError(field, `${field} must contain text, not only spaces`);
     if (body.length > MAX_SMS_BODY_LENGTH) {
       throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
     }
     return analyzeSmsBody(body);
   }
+}
+
+/** Spaces of any kind and invisible format characters (zero-width, direction marks, soft hyphen) are not text. */
+const INVISIBLE = /[\p{White_Space}\p{Cf}]/gu;
+
+/** Whether a message has something a reader would see. */
+export function hasVisibleText(text: string): boolean {
+  return text.replace(INVISIBLE, '') !== '';
 }
 
 function isFinal(row: SmsMessage): boolean {
