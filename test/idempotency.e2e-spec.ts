@@ -150,6 +150,12 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(1);
   });
 
+  it('a key given twice (two header lines, which Node joins into "a, b") → 400 naming the header', async () => {
+    const twice = await t.http.post('/api/sms/send').set(auth(admin)).set('Idempotency-Key', [newKey(), newKey()]).send(SEND).expect(400);
+    expect(twice.body.details).toEqual([{ field: 'Idempotency-Key', problems: ['Idempotency-Key must be given once'] }]);
+    expect(sends()).toBe(0);
+  });
+
   it('keys are per user: two users with the same key are independent', async () => {
     const key = newKey();
     const mine = await post('send', SEND, key).expect(201);

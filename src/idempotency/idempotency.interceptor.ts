@@ -67,7 +67,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<IdempotentRequest>();
     const header = request.headers[IDEMPOTENCY_HEADER];
     if (header === undefined) return next.handle();
-    const key = this.validKey(header);
+    // Node joins a repeated header into one value ("a, b"): the raw headers tell.
+    const given = countHeader(request.raw.rawHeaders, IDEMPOTENCY_HEADER);
+    const key = this.validKey(given > 1 ? [String(header)] : header);
     const userId = request.user?.id;
     if (!userId) return next.handle();
     const hash = this.hash(request);
@@ -130,4 +132,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw new BadRequestException('Request body is nested too deeply');
     }
   }
+}
+
+/** How many times a header was given (case-insensitive), from Node's flat `[name, value, …]` list. */
+function countHeader(rawHeaders: readonly string[] | undefined, name: string): number {
+  let count = 0;
+  for (let i = 0; i < (rawHeaders?.length ?? 0); i += 2) if (rawHeaders![i].toLowerCase() === name) count++;
+  return count;
 }
