@@ -151,7 +151,9 @@ describeEachDatabase('Idempotency-Key', (kind) => {
   });
 
   it('a key given twice (two header lines, which Node joins into "a, b") → 400 naming the header', async () => {
-    const twice = await t.http.post('/api/sms/send').set(auth(admin)).set('Idempotency-Key', [newKey(), newKey()]).send(SEND).expect(400);
+    // An array sends one header line per value (superagent's types only allow it for Cookie).
+    const keys = [newKey(), newKey()] as unknown as string;
+    const twice = await t.http.post('/api/sms/send').set(auth(admin)).set('Idempotency-Key', keys).send(SEND).expect(400);
     expect(twice.body.details).toEqual([{ field: 'Idempotency-Key', problems: ['Idempotency-Key must be given once'] }]);
     expect(sends()).toBe(0);
   });
