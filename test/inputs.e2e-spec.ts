@@ -100,6 +100,35 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     });
   });
 
+  describe('ids in the path', () => {
+    it.each([
+      ['GET', '/api/sms/messages/not-a-uuid', 'id'],
+      ['POST', '/api/sms/messages/123/cancel', 'id'],
+      ['GET', '/api/sms/bulk/xyz', 'batchId'],
+      ['GET', '/api/sms/bulk/xyz/messages', 'batchId'],
+      ['POST', '/api/sms/bulk/xyz/cancel', 'batchId'],
+      ['GET', '/api/appointments/1', 'id'],
+      ['PATCH', '/api/users/1', 'id'],
+    ])('%s %s → 400 naming %s', async (method, path, field) => {
+      const res = await t.http[method.toLowerCase() as 'get' | 'post' | 'patch'](path).set(auth()).send({}).expect(400);
+      expect(res.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: expect.stringMatching(new RegExp(`^${field} must be a UUID`)),
+        details: [{ field, problems: [res.body.message] }],
+      });
+    });
+
+    it('finds a message by its id written in upper case', async () => {
+      const sent = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678', message: 'Casse' }).expect(201);
+      const res = await t.http
+        .get(`/api/sms/messages/${String(sent.body.id).toUpperCase()}`)
+        .set(auth())
+        .expect(200);
+      expect(res.body.id).toBe(sent.body.id);
+    });
+  });
+
   describe('a bulk may hold as many values as SMS_BULK_MAX_RECIPIENTS needs', () => {
     let big: TestApp;
     let token: string;

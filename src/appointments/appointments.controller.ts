@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -13,6 +13,7 @@ import {
 } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
 import { ConflictResponseDto, ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { AppointmentsService } from './appointments.service.js';
@@ -60,7 +61,7 @@ export class AppointmentsController {
   @ApiOkResponse({ type: AppointmentWithMessagesDto })
   @INVALID_ID
   @NOT_FOUND
-  get(@Param('id', new ParseUUIDPipe()) id: string) {
+  get(@UuidParam('id') id: string) {
     return this.appointments.getWithMessages(id);
   }
 
@@ -70,7 +71,7 @@ export class AppointmentsController {
   @INVALID_ID
   @NOT_FOUND
   @conflict('A cancelled appointment cannot be edited', 'cancelled')
-  update(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: UpdateAppointmentDto, @CurrentActor() actor: Actor) {
+  update(@UuidParam('id') id: string, @Body() dto: UpdateAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.update(id, dto, actor);
   }
 
@@ -81,7 +82,7 @@ export class AppointmentsController {
   @INVALID_ID
   @NOT_FOUND
   @conflict('A confirmed appointment cannot be confirmed', 'confirmed')
-  confirm(@Param('id', new ParseUUIDPipe()) id: string, @CurrentActor() actor: Actor) {
+  confirm(@UuidParam('id') id: string, @CurrentActor() actor: Actor) {
     return this.appointments.confirm(id, actor);
   }
 
@@ -92,7 +93,7 @@ export class AppointmentsController {
   @INVALID_ID
   @NOT_FOUND
   @conflict('A cancelled appointment cannot be cancelled', 'cancelled')
-  cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: CancelAppointmentDto, @CurrentActor() actor: Actor) {
+  cancel(@UuidParam('id') id: string, @Body() dto: CancelAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.cancel(id, dto.reason, actor);
   }
 }

@@ -1,4 +1,4 @@
-import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadGatewayResponse,
@@ -23,6 +23,7 @@ import { CurrentActor, type Actor } from '../common/actor.js';
 import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
 import { BodyLimit, BULK_BODY_LIMIT, BULK_JSON_VALUES } from '../common/http/body-limit.decorator.js';
 import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
@@ -213,7 +214,7 @@ export class SmsController {
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
-  getBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string): Promise<BatchViewDto> {
+  getBatch(@UuidParam('batchId') batchId: string): Promise<BatchViewDto> {
     return this.batches.view(batchId);
   }
 
@@ -224,7 +225,7 @@ export class SmsController {
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID, unknown state, or invalid page' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
-  getBatchMessages(@Param('batchId', new ParseUUIDPipe()) batchId: string, @Query() query: BatchMessagesQueryDto) {
+  getBatchMessages(@UuidParam('batchId') batchId: string, @Query() query: BatchMessagesQueryDto) {
     return this.batches.listMessages(batchId, query);
   }
 
@@ -237,7 +238,7 @@ export class SmsController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'The batch already completed or was cancelled' })
-  cancelBatch(@Param('batchId', new ParseUUIDPipe()) batchId: string, @CurrentActor() actor: Actor): Promise<BatchViewDto> {
+  cancelBatch(@UuidParam('batchId') batchId: string, @CurrentActor() actor: Actor): Promise<BatchViewDto> {
     return this.sms.cancelBatch(batchId, actor);
   }
 
@@ -283,7 +284,7 @@ export class SmsController {
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
-  getMessage(@Param('id', new ParseUUIDPipe()) id: string, @AcceptLanguage() acceptLanguage?: string) {
+  getMessage(@UuidParam('id') id: string, @AcceptLanguage() acceptLanguage?: string) {
     return this.messages.get(id, languageOf(acceptLanguage));
   }
 
@@ -296,7 +297,7 @@ export class SmsController {
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
-  cancelMessage(@Param('id', new ParseUUIDPipe()) id: string, @CurrentActor() actor: Actor) {
+  cancelMessage(@UuidParam('id') id: string, @CurrentActor() actor: Actor) {
     return this.sms.cancel(id, actor);
   }
 }

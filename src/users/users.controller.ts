@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -13,6 +13,7 @@ import {
 } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
+import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
 import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { CreateUserDto, UpdateUserDto, UserPageDto, UserView } from './dto/user.dto.js';
@@ -60,7 +61,7 @@ export class UsersController {
   })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such user' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'Would leave no active superadmin' })
-  update(@Param('id', new ParseUUIDPipe()) id: string, @Body() dto: UpdateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
+  update(@UuidParam('id') id: string, @Body() dto: UpdateUserDto, @CurrentActor() actor: Actor): Promise<UserView> {
     return this.users.update(id, dto, actor);
   }
 }
