@@ -100,6 +100,23 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     });
   });
 
+  describe('GET /api/sms/messages filters', () => {
+    it.each(['status', 'type'])('answers 400 naming %s for a value no message can have', async (field) => {
+      const res = await t.http.get('/api/sms/messages').query({ [field]: 'bogus' }).set(auth()).expect(400);
+      expect(res.body.details).toEqual([{ field, problems: [expect.stringMatching(new RegExp(`^${field} must be one of: `))] }]);
+    });
+
+    it.each([
+      ['status', 'dry-run'],
+      ['status', 'skipped'],
+      ['status', 'undelivered'],
+      ['type', 'bulk'],
+      ['type', 'appointment_rescheduled'],
+    ])('accepts %s=%s', async (field, value) => {
+      await t.http.get('/api/sms/messages').query({ [field]: value }).set(auth()).expect(200);
+    });
+  });
+
   describe('ids in the path', () => {
     it.each([
       ['GET', '/api/sms/messages/not-a-uuid', 'id'],

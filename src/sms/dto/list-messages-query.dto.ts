@@ -3,6 +3,15 @@ import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { SUPPORTED_LOCALES } from '../templates/template-catalog.js';
+import { RENDERABLE_NOTIFICATION_TYPES } from '../templates/notification-types.js';
+import { SmsKind, SMS_CANCELLED, SMS_SKIPPED } from '../sms-message.entity.js';
+import { TWILIO_STATUSES } from '../webhooks/message-status.js';
+import { DRY_RUN_STATUS } from '../providers/dry-run-sms.provider.js';
+
+/** Every status a stored message can have: Twilio's, and ours before or instead of Twilio's. */
+export const STORED_STATUSES = [...new Set<string>(['pending', ...TWILIO_STATUSES, SMS_CANCELLED, SMS_SKIPPED, DRY_RUN_STATUS])];
+/** A message kind, or a notification type. */
+export const MESSAGE_TYPES = [...Object.values(SmsKind), ...RENDERABLE_NOTIFICATION_TYPES];
 
 // Filters carry a description, never an example: Swagger UI's "Try it out" would pre-fill it and filter the answer.
 export class ListMessagesQueryDto extends PaginationQueryDto {
@@ -11,18 +20,18 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
   @IsText({ max: 32 })
   phone?: string;
 
-  @ApiPropertyOptional({ type: String, maxLength: 24, description: 'pending, queued, accepted, sent, delivered, failed, dry-run…' })
+  @ApiPropertyOptional({ type: String, enum: STORED_STATUSES, description: 'queued, sending, sent, delivered, failed, skipped, dry-run…' })
   @Optional()
-  @IsText({ max: 24 })
+  @IsOneOf(STORED_STATUSES)
   status?: string;
 
   @ApiPropertyOptional({
     type: String,
-    maxLength: 40,
+    enum: MESSAGE_TYPES,
     description: 'A notification type (appointment_confirmed…), or single / bulk / notification',
   })
   @Optional()
-  @IsText({ max: 40 })
+  @IsOneOf(MESSAGE_TYPES)
   type?: string;
 
   @ApiPropertyOptional({
