@@ -191,6 +191,10 @@ describeEachDatabase('SMS dispatch', (kind) => {
             .expect(202);
           const cancelled = await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth()).expect(200);
           expect(cancelled.body).toMatchObject({ id: later.body.id, status: 'cancelled' });
+          // The answer carries the row as stored by the cancellation.
+          const stored = await t.http.get(`/api/sms/messages/${later.body.id}`).set(auth()).expect(200);
+          expect(cancelled.body.updatedAt).toBe(stored.body.updatedAt);
+          expect(cancelled.body.updatedAt).not.toBe(cancelled.body.createdAt);
           const again = await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth()).expect(409);
           expect(again.body.currentStatus).toBe('cancelled');
           expect(events).toContainEqual(
@@ -200,7 +204,12 @@ describeEachDatabase('SMS dispatch', (kind) => {
           const sent = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
           expect(events).toContainEqual(expect.objectContaining({ messageId: sent.body.id, status: 'queued', at: expect.any(Date) }));
           const refused = await t.http.post(`/api/sms/messages/${sent.body.id}/cancel`).set(auth()).expect(409);
-          expect(refused.body.message).toMatch(/sent/);
+          // Twilio's own `queued` is its status now: the answer says Twilio has it, with its SID.
+          expect(refused.body).toMatchObject({
+            message: `SMS ${sent.body.id} can no longer be cancelled: Twilio has it (status ${sent.body.status})`,
+            currentStatus: sent.body.status,
+            sid: sent.body.sid,
+          });
           await t.http.post(`/api/sms/messages/${randomUUID()}/cancel`).set(auth()).expect(404);
           expect(standIn.createTimes).toHaveLength(1);
         } finally {

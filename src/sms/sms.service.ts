@@ -245,16 +245,19 @@ export class SmsService {
       { type: 'sms_message', id },
       { messageId: id, batchId: message.batchId, kind: message.kind },
     );
-    const result = await this.outbox.cancelMessage(message, new Date(), entry);
+    const now = new Date();
+    const result = await this.outbox.cancelMessage(message, now, entry);
     if (!result.cancelled) {
       const current = (await this.outbox.get(id))!;
+      // Once sent, the stored status is Twilio's (its `queued` means queued at Twilio, past cancelling here).
       throw new ConflictException({
-        message: `SMS ${id} can no longer be cancelled: it is ${current.providerSid ? 'sent' : current.status}`,
+        message: `SMS ${id} can no longer be cancelled: ${current.providerSid ? `Twilio has it (status ${current.status})` : `it is ${current.status}`}`,
         currentStatus: current.status,
+        sid: current.providerSid,
       });
     }
-    message.status = SMS_CANCELLED;
-    await this.dispatcher.afterFinal(message, new Date(), result.published);
+    Object.assign(message, { status: SMS_CANCELLED, updatedAt: now });
+    await this.dispatcher.afterFinal(message, now, result.published);
     return message;
   }
 
