@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EnvironmentVariables, parseCorsOrigins, parseTrustProxy, validateEnvironment } from './env.validation.js';
+import { ConfigValidationError, EnvironmentVariables, parseCorsOrigins, parseTrustProxy, validateEnvironment } from './env.validation.js';
 
 export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
 
@@ -199,6 +199,18 @@ export class AppConfig {
       optOutReply: env.SMS_OPT_OUT_REPLY ?? DEFAULT_OPT_OUT_REPLY,
       optInReply: env.SMS_OPT_IN_REPLY ?? DEFAULT_OPT_IN_REPLY,
     };
+    const lists = {
+      SMS_OPT_OUT_KEYWORDS: this.inbound.optOutKeywords,
+      SMS_OPT_IN_KEYWORDS: this.inbound.optInKeywords,
+      SMS_HELP_KEYWORDS: this.inbound.helpKeywords,
+    };
+    const overlaps = Object.entries(lists).flatMap(([name, words], i) =>
+      Object.entries(lists)
+        .slice(i + 1)
+        .flatMap(([other, others]) => words.filter((w) => others.includes(w)).map((w) => `${w} is in both ${name} and ${other}`)),
+    );
+    // One reply per keyword: a word in two lists would opt a number out and in at once.
+    if (overlaps.length) throw new ConfigValidationError(overlaps);
     this.marketing = {
       hours: env.SMS_MARKETING_HOURS ?? 'Mon-Sat 08:00-20:00',
       holidaysCountry: (env.SMS_MARKETING_HOLIDAYS ?? 'FR').toUpperCase(),

@@ -44,7 +44,10 @@ describe(validateEnvironment.name, () => {
     ['TRUST_PROXY', '10.0.0.1,proxy.internal', /TRUST_PROXY must be/],
     ['TRUST_PROXY', '2', /TRUST_PROXY cannot be a hop count/],
     ['SMS_USER_MAX_PER_MINUTE', '-1', /SMS_USER_MAX_PER_MINUTE/],
-    ['SMS_USER_MAX_PER_MINUTE', 'lots', /SMS_USER_MAX_PER_MINUTE/],
+    ['SMS_USER_MAX_PER_MINUTE', 'lots', /^SMS_USER_MAX_PER_MINUTE must be an integer number$/],
+    ['PORT', 'abc', /^PORT must be an integer number$/],
+    ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
+    ['PORT', '70000', /^PORT must not be greater than 65535$/],
     ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS must be \* or a comma-separated list of origins/],
     ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS must be/],
     ['CORS_ORIGINS', 'https://a.example.com,*', /CORS_ORIGINS must be/],
@@ -92,6 +95,15 @@ describe(validateEnvironment.name, () => {
 });
 
 describe(AppConfig.name, () => {
+  it('refuses a keyword in two lists, once folded (it would get two replies)', () => {
+    expect(() => AppConfig.fromEnvironment({ SMS_OPT_OUT_KEYWORDS: 'STOP,Arrêt', SMS_OPT_IN_KEYWORDS: 'START,ARRET' })).toThrow(
+      'Invalid configuration: ARRET is in both SMS_OPT_OUT_KEYWORDS and SMS_OPT_IN_KEYWORDS',
+    );
+    expect(() => AppConfig.fromEnvironment({ SMS_HELP_KEYWORDS: 'AIDE,stop' })).toThrow(
+      /STOP is in both SMS_OPT_OUT_KEYWORDS and SMS_HELP_KEYWORDS/,
+    );
+  });
+
   it('applies the documented defaults', () => {
     const sut = AppConfig.fromEnvironment({});
     expect(sut.port).toBe(3000);

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { type CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -407,11 +408,15 @@ export class EnvironmentVariables {
   SMS_OPT_IN_REPLY?: string;
 }
 
+const TYPE_CONSTRAINTS = ['isInt', 'isNumber', 'isBoolean', 'isString'];
+
 function flatten(errors: ValidationError[]): string[] {
   return errors.flatMap((e) => {
+    // The type's message first (`PORT must be an integer number`, not a range that a word cannot be in), else the first.
     const constraints = Object.values(e.constraints ?? {});
-    // class-validator names the property in its default messages; keep the first, clearest one.
-    return constraints.length ? [constraints[0].startsWith(e.property) ? constraints[0] : `${e.property}: ${constraints[0]}`] : [];
+    const first = TYPE_CONSTRAINTS.map((name) => e.constraints?.[name]).find(Boolean) ?? constraints[0];
+    // class-validator names the property in its default messages.
+    return first ? [first.startsWith(e.property) ? first : `${e.property}: ${first}`] : [];
   });
 }
 
@@ -518,6 +523,13 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   }
   if (production && twilioParts < 2 && env.SMS_PROVIDER !== 'dry-run') {
     problems.push('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production (or set SMS_PROVIDER=dry-run explicitly)');
+  }
+  if (
+    env.DEFAULT_COUNTRY &&
+    /^[A-Za-z]{2}$/.test(env.DEFAULT_COUNTRY) &&
+    !isSupportedCountry(env.DEFAULT_COUNTRY.toUpperCase() as CountryCode)
+  ) {
+    problems.push(`DEFAULT_COUNTRY must be a country with phone numbers (two letters, such as FR); ${env.DEFAULT_COUNTRY} is not one`);
   }
   if (problems.length) throw new ConfigValidationError(problems);
   return env;
