@@ -7,6 +7,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { frameworkErrorHandler } from './common/http/framework-errors.js';
 import { installInputGuards } from './common/http/input-hooks.js';
 import { installSecurityHeaders } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/validation.js';
@@ -46,6 +47,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     genReqId: requestIdFor,
     // Fastify's own request lines are off: installRequestLogging writes one per request, URL masked.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    frameworkErrors: frameworkErrorHandler(),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
     logger: new AppLogger(root),

@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
+import { LogCapture } from './support/log-capture.js';
 import { TestApp } from './support/test-app.js';
 
 describeEachDatabase('HTTP surface', (kind) => {
@@ -156,5 +157,35 @@ describeEachDatabase('Health when the database is gone', (kind) => {
       await t.close().catch(() => undefined);
       await t.db.drop();
     }
+  });
+});
+
+describeEachDatabase('URLs Fastify refuses before routing', (kind) => {
+  const capture = new LogCapture();
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { LOG_LEVEL: 'log' }, undefined, { logDestination: capture });
+  });
+  afterAll(() => t?.close());
+
+  it.each([
+    ['GET', '/api/sms/messages/%ZZ'],
+    ['DELETE', '/api/sms/opt-outs/0612345678%'],
+  ])('%s %s: 400 in the common shape, with the security headers, a request id and a masked log line', async (method, path) => {
+    capture.clear();
+    const res = await t.http[method.toLowerCase() as 'get' | 'delete'](path).set('X-Request-Id', 'bad-url-1').expect(400);
+    expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/^The URL is not valid/) });
+    expect(res.headers['x-request-id']).toBe('bad-url-1');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    const [line] = capture.forRequest('bad-url-1');
+    expect(line).toMatchObject({ msg: 'request completed', res: { statusCode: 400 } });
+    expect(capture.text).not.toContain('0612345678');
+  });
+
+  it('answers an over-long path parameter the same way (414)', async () => {
+    const res = await t.http.delete(`/api/sms/opt-outs/${'1'.repeat(150)}`).expect(414);
+    expect(res.body).toEqual({ statusCode: 414, error: 'URI Too Long', message: 'A path parameter is too long' });
+    expect(res.headers['x-request-id']).toBeDefined();
   });
 });
