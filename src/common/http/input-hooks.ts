@@ -37,8 +37,8 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
     // JSON bodies were checked while parsed; other parsed bodies (a form) are checked here.
     const formBody = request.body !== undefined && !/^application\/json\b/i.test(request.headers['content-type'] ?? '');
     const problem =
-      findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }) ??
-      findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }) ??
+      findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }, 'query string') ??
+      findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }, 'path') ??
       (formBody ? findInputProblem(request.body) : undefined);
     done(problem ? inputProblemException(problem) : undefined);
   });

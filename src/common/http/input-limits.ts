@@ -47,33 +47,42 @@ export function textProblem(text: string): string | undefined {
  * first problem found: too deep, too many keys or values, a prototype key, or a string that is not
  * valid Unicode or holds a NUL.
  */
-export function findInputProblem(root: unknown, rootPath = '', limits: InputLimits = INPUT_LIMITS): InputProblem | undefined {
+export function findInputProblem(
+  root: unknown,
+  rootPath = '',
+  limits: InputLimits = INPUT_LIMITS,
+  /** What the root is called in a problem about it as a whole: `body`, `query string`, `path`. */
+  rootName = 'body',
+): InputProblem | undefined {
   const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: rootPath, depth: 0 }];
   let nodes = 0;
   while (stack.length > 0) {
     const { value, path, depth } = stack.pop()!;
-    if (++nodes > limits.maxNodes) return { field: rootPath || 'body', problem: `holds more than ${limits.maxNodes} values` };
+    if (++nodes > limits.maxNodes) return { field: rootPath || rootName, problem: `holds more than ${limits.maxNodes} values` };
     if (typeof value === 'string') {
       const problem = textProblem(value);
-      if (problem) return { field: path || 'body', problem };
+      if (problem) return { field: path || rootName, problem };
       continue;
     }
     if (typeof value !== 'object' || value === null) continue;
-    if (depth >= limits.maxDepth) return { field: path || 'body', problem: `is nested more than ${limits.maxDepth} levels deep` };
+    if (depth >= limits.maxDepth) return { field: path || rootName, problem: `is nested more than ${limits.maxDepth} levels deep` };
     if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: join(path, i), depth: depth + 1 });
       continue;
     }
     const keys = Object.keys(value);
     if (keys.length > limits.maxKeysPerObject) {
-      return { field: path || 'body', problem: `has more than ${limits.maxKeysPerObject} keys` };
+      return {
+        field: path || rootName,
+        problem: `has more than ${limits.maxKeysPerObject} ${path || rootName === 'body' ? 'keys' : 'parameters'}`,
+      };
     }
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
       const field = join(path, key);
       if (FORBIDDEN_KEYS.has(key)) return { field, problem: `"${key}" is not an accepted key` };
       const keyProblem = textProblem(key);
-      if (keyProblem) return { field: path || 'body', problem: `has a key that ${keyProblem}` };
+      if (keyProblem) return { field: path || rootName, problem: `has a key that ${keyProblem}` };
       stack.push({ value: (value as Record<string, unknown>)[key], path: field, depth: depth + 1 });
     }
   }
