@@ -30,14 +30,18 @@ export const DEFAULT_HELP_REPLY =
 export const DEFAULT_OPT_OUT_REPLY = 'Vous ne recevrez plus de SMS de notre part. Répondez START pour vous réabonner.';
 export const DEFAULT_OPT_IN_REPLY = 'Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.';
 
-/** `" Arrêt "` → `"ARRET"`: upper case, accents removed, spaces collapsed, surrounding punctuation dropped. */
+/**
+ * `" Arrêt "` → `"ARRET"`, `«\u202fStop\u202f»` → `"STOP"`: upper case, accents and invisible characters
+ * (zero-width, direction marks, soft hyphen) removed, spaces of any kind collapsed, punctuation around the
+ * words dropped (typographic quotes and dashes too); punctuation inside stays.
+ */
 export function foldKeyword(text: string): string {
   return text
     .normalize('NFD')
-    .replace(/\p{M}+/gu, '')
+    .replace(/[\p{M}\p{Cf}]+/gu, '')
     .toUpperCase()
-    .replace(/[\s\u00a0]+/g, ' ')
-    .replace(/^[\s.!?,;:'"()-]+|[\s.!?,;:'"()-]+$/g, '');
+    .replace(/\s+/gu, ' ')
+    .replace(/^[\s\p{P}]+|[\s\p{P}]+$/gu, '');
 }
 
 function parseKeywords(list: string): string[] {

@@ -14,6 +14,32 @@ describe('foldKeyword', () => {
   ])('%j → %j', (input, folded) => expect(foldKeyword(input)).toBe(folded));
 });
 
+describe('foldKeyword, typographic', () => {
+  it.each([
+    ['«STOP»', 'STOP'],
+    ['«\u202fStop\u202f»', 'STOP'],
+    ['« arrêt »', 'ARRET'],
+    ['“Stop”', 'STOP'],
+    ['‘stop’', 'STOP'],
+    ['„Stop“', 'STOP'],
+    ['‹ STOP ›', 'STOP'],
+    ['¡Stop!', 'STOP'],
+    ['STOP…', 'STOP'],
+    ['– STOP –', 'STOP'],
+    ['*STOP*', 'STOP'],
+    ['\u200bSTOP\u2060', 'STOP'],
+    ['\ufeffStop\u200e', 'STOP'],
+    ['« Stop\u202fSMS »', 'STOP SMS'],
+    ['"STOP."', 'STOP'],
+    ['«»', ''],
+  ])('%j → %j', (input, folded) => expect(foldKeyword(input)).toBe(folded));
+
+  it('keeps punctuation inside the words', () => {
+    expect(foldKeyword('« Stop, je serai en retard »')).toBe('STOP, JE SERAI EN RETARD');
+    expect(foldKeyword('«STOP-SMS»')).toBe('STOP-SMS');
+  });
+});
+
 describe('classifyInbound', () => {
   it.each(['STOP', 'stopall', 'Unsubscribe', 'cancel', 'END', 'quit', 'revoke', 'OPTOUT', 'arrêt', 'ARRET', 'Stop Sms', 'désabonner'])(
     '%j is an opt-out',
@@ -23,7 +49,13 @@ describe('classifyInbound', () => {
     expect(classifyInbound(body, null, defaults)).toBe('opt_in'),
   );
   it.each(['HELP', 'aide', 'Info'])('%j asks for help', (body) => expect(classifyInbound(body, null, defaults)).toBe('help'));
-  it.each(['stop, je serai en retard', 'Merci', '', 'STOPPER'])('%j is an ordinary reply', (body) =>
+  it.each(['«STOP»', '«\u202fSTOP\u202f»', '“Arrêt”', '¡stop!', 'STOP…'])('%j (typographic punctuation) is an opt-out', (body) =>
+    expect(classifyInbound(body, null, defaults)).toBe('opt_out'),
+  );
+  it.each(['« Oui »', '«\u202fDémarrer\u202f»'])('%j (typographic punctuation) is an opt-in', (body) =>
+    expect(classifyInbound(body, null, defaults)).toBe('opt_in'),
+  );
+  it.each(['stop, je serai en retard', 'Merci', '', 'STOPPER', '«»', '« stop, je serai en retard »'])('%j is an ordinary reply', (body) =>
     expect(classifyInbound(body, null, defaults)).toBeNull(),
   );
 

@@ -6,9 +6,9 @@ const OPT_OUT_TYPES: Readonly<Record<string, InboundKeyword>> = { STOP: 'opt_out
 
 /**
  * What an inbound SMS asks for. Twilio's own `OptOutType`, when present, decides; otherwise the
- * body is folded (case, accents, surrounding spaces and punctuation) and compared with the
- * configured keyword lists. Only a message that is exactly a keyword counts: "stop, je suis malade"
- * is a reply, not an opt-out.
+ * body is folded ({@link foldKeyword}: case, accents, invisible characters, surrounding spaces and
+ * punctuation, typographic included) and compared with the configured keyword lists, folded the same way. Only a message that is exactly a keyword
+ * counts: "stop, je suis malade" is a reply, not an opt-out.
  */
 export function classifyInbound(body: string, optOutType: string | null, config: InboundSmsConfig): InboundKeyword | null {
   if (optOutType) {

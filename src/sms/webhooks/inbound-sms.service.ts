@@ -14,7 +14,12 @@ import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { classifyInbound } from './inbound-keywords.js';
 import { InboundSms, type InboundKeyword } from './inbound-sms.entity.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from './sms-received.event.js';
-import { formField, MESSAGE_SID } from './webhook-form.js';
+import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
+
+/** A short code: 3 to 8 digits. */
+const SHORT_CODE = /^\d{3,8}$/;
+/** An alphanumeric sender ID, as TWILIO_PHONE_NUMBER accepts one: at most 11 letters, digits and spaces, one letter at least. */
+const ALPHANUMERIC_SENDER = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
 
 export interface InboundResult {
   /** TwiML to answer Twilio with (an empty <Response/> when there is nothing to say). */
@@ -26,7 +31,9 @@ export interface InboundResult {
 /**
  * Inbound SMS: stored once per Twilio SID, acted on (opt-out, opt-in, help), announced as
  * `sms.received`, and answered in TwiML. When Twilio's Advanced Opt-Out handled the keyword
- * (`OptOutType` present), Twilio has already replied: the answer is empty.
+ * (`OptOutType` present), Twilio has already replied: the answer is empty. A short code or an
+ * alphanumeric sender is stored and announced, never acted on nor answered; a `From` that is none
+ * of these nor a phone number is refused.
  */
 @Injectable()
 export class InboundSmsService {
@@ -47,9 +54,7 @@ export class InboundSmsService {
     const body = formField(form, 'Body', { max: 10_000 }) ?? '';
     const optOutType = formField(form, 'OptOutType', { max: 16 });
 
-    const phone = this.phones.format(rawFrom);
-    // A short code or an alphanumeric sender cannot be opted out; it is kept as written.
-    const from = phone.valid && phone.e164 ? phone.e164 : rawFrom.slice(0, 20);
+    const { from, phone } = this.sender(rawFrom);
     const keyword = classifyInbound(body, optOutType, this.config.inbound);
 
     const row = this.inbound.create({
@@ -67,16 +72,17 @@ export class InboundSmsService {
     // Twilio retried a message we already have: nothing again, nothing to answer.
     if (!stored || stored.id !== row.id) return { twiml: emptyResponse(), keyword, duplicate: true };
 
-    if (phone.valid && phone.e164) {
-      if (keyword === 'opt_out') await this.optOuts.optOut(phone.e164, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
-      else if (keyword === 'opt_in') await this.optOuts.optIn(phone.e164, { source: 'keyword' });
+    if (phone) {
+      if (keyword === 'opt_out') await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
+      else if (keyword === 'opt_in') await this.optOuts.optIn(phone, { source: 'keyword' });
     }
 
     const event: SmsReceivedEvent = { id: row.id, providerSid: sid, from, to, body, keyword, receivedAt: row.receivedAt };
     this.events.emit(SMS_RECEIVED, event);
 
-    // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say.
-    const text = optOutType ? '' : this.replyText(keyword);
+    // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
+    // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled.
+    const text = optOutType || !phone ? '' : this.replyText(keyword);
     if (!text) return { twiml: emptyResponse(), keyword, duplicate: false };
     // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
     // system. Twilio gives it its SID only once it goes, so the entry has none. Written before the answer:
@@ -90,6 +96,18 @@ export class InboundSmsService {
     const response = new twilio.twiml.MessagingResponse();
     response.message(text);
     return { twiml: response.toString(), keyword, duplicate: false };
+  }
+
+  /**
+   * Who sent it: a phone number (national or E.164; `phone` is its E.164 form), or a short code or an
+   * alphanumeric sender ID, kept as written (`phone` null: no consent to record, no reply possible).
+   * Anything else is a 400 naming `From`, before anything is stored or answered.
+   */
+  private sender(rawFrom: string): { from: string; phone: string | null } {
+    const parsed = this.phones.format(rawFrom);
+    if (parsed.valid && parsed.e164) return { from: parsed.e164, phone: parsed.e164 };
+    if (SHORT_CODE.test(rawFrom) || ALPHANUMERIC_SENDER.test(rawFrom)) return { from: rawFrom, phone: null };
+    throw invalidField('From', 'must be a phone number (E.164), a short code or an alphanumeric sender ID');
   }
 
   /** The configured answer to a keyword ('' when none, or when its text is empty). */

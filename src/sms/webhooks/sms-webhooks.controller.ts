@@ -1,11 +1,12 @@
-import { Body, Controller, createParamDecorator, ExecutionContext, Header, HttpCode, HttpStatus, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import { Body, Controller, createParamDecorator, ExecutionContext, HttpCode, HttpStatus, Post, Res, UseFilters } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { DeliveryStatusService } from './delivery-status.service.js';
 import { InboundSmsService } from './inbound-sms.service.js';
 import { TwilioWebhook } from './twilio-signature.guard.js';
+import { WebhookErrorsFilter } from './webhook-errors.filter.js';
 import { StatusCallbackResultDto, TwimlResponseDto } from './webhook-responses.dto.js';
 
 /** Twilio's `I-Twilio-Idempotency-Token` (the same on a retried delivery of one callback), read without an OpenAPI parameter. */
@@ -14,9 +15,13 @@ const IdempotencyToken = createParamDecorator((_data: unknown, context: Executio
   return typeof value === 'string' ? value : undefined;
 });
 
-/** Twilio calls these: set them in the Twilio console (see the README). Public, signature-checked. */
+/**
+ * Twilio calls these: set them in the Twilio console (see the README). Public, signature-checked.
+ * Every error (refused signature, invalid field, anything thrown) is the app's JSON error body.
+ */
 @ApiTags('sms')
 @Controller('sms/webhooks')
+@UseFilters(WebhookErrorsFilter)
 export class SmsWebhooksController {
   constructor(
     private readonly statuses: DeliveryStatusService,
@@ -49,17 +54,23 @@ export class SmsWebhooksController {
   @Post('inbound')
   @TwilioWebhook()
   @HttpCode(HttpStatus.OK)
-  @Header('Content-Type', 'text/xml; charset=utf-8')
-  @ApiProduces('text/xml')
+  @ApiExtraModels(TwimlResponseDto)
   @ApiOperation({
     summary: "Twilio's incoming message webhook",
     description:
-      'Stores the SMS and emits sms.received; STOP / ARRET… opt the number out, START / OUI… opt it back in, HELP / AIDE answers the help text. Answers TwiML (empty when Twilio Advanced Opt-Out already replied).',
+      'Stores the SMS and emits sms.received; STOP / ARRET… opt the number out, START / OUI… opt it back in, HELP / AIDE answers the help text. Answers TwiML (empty when Twilio Advanced Opt-Out already replied, or when the sender is a short code or an alphanumeric sender ID, which cannot be answered nor opted out). Errors are JSON.',
   })
-  @ApiOkResponse({ type: TwimlResponseDto, description: 'TwiML (text/xml)' })
-  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'MessageSid or From missing or malformed' })
-  async inboundMessage(@Body() form: Record<string, unknown>): Promise<string> {
+  // Only the answer is TwiML: the errors are the app's JSON error body.
+  @ApiOkResponse({ description: 'TwiML (text/xml)', content: { 'text/xml': { schema: { $ref: getSchemaPath(TwimlResponseDto) } } } })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'MessageSid or From missing or malformed (From: not a phone number, a short code nor an alphanumeric sender ID)',
+  })
+  async inboundMessage(@Body() form: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     const { twiml } = await this.inbound.receive(form);
+    // TwiML only once there is TwiML to answer, so an error before this is answered as JSON; should anything
+    // fail after it, WebhookErrorsFilter drops this type to answer the JSON error.
+    void reply.type('text/xml; charset=utf-8');
     this.metrics.webhook('accepted', 'inbound');
     return twiml;
   }
