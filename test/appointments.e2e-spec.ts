@@ -187,6 +187,27 @@ describeEachDatabase('Appointments', (kind) => {
       .expect(400);
   });
 
+  it('journals only the fields a PATCH really changed; one that changes nothing journals nothing', async () => {
+    const appointment = await create({ notes: 'Premier rendez-vous' });
+    const entries = async () =>
+      (await t.http.get('/api/audit?action=appointment_updated&limit=200').set(auth()).expect(200)).body.items.filter(
+        (e: { targetId: string }) => e.targetId === appointment.id,
+      );
+    await t.http
+      .patch(`/api/appointments/${appointment.id}`)
+      .set(auth())
+      .send({ clientName: 'Jean Dupont', clientPhone: '+33612345678', notes: 'Apporter la carte Vitale' })
+      .expect(200);
+    const [entry] = await entries();
+    expect(entry.metadata.changed).toEqual(['notes']);
+    await t.http
+      .patch(`/api/appointments/${appointment.id}`)
+      .set(auth())
+      .send({ clientName: 'Jean Dupont', notes: 'Apporter la carte Vitale' })
+      .expect(200);
+    expect(await entries()).toHaveLength(1);
+  });
+
   it('keeps the reminder on the final start time when a confirm races a reschedule', async () => {
     // Twelve appointments, each confirmed and rescheduled at the same moment (in both orders), all at once.
     const trials = await Promise.all(

@@ -102,6 +102,8 @@ export class AppointmentsService {
     if (dto.durationMinutes !== undefined) changes.durationMinutes = dto.durationMinutes;
     if (dto.location !== undefined) changes.location = dto.location || null;
     if (dto.notes !== undefined) changes.notes = dto.notes || null;
+    // A field given with the value it already has is no change (nor journaled as one).
+    for (const key of Object.keys(changes) as (keyof typeof changes)[]) if (changes[key] === current[key]) delete changes[key];
     const moved = dto.startsAt !== undefined && dto.startsAt.getTime() !== current.startsAt.getTime();
     if (moved) {
       this.assertFuture(dto.startsAt!);
