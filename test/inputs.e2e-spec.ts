@@ -107,6 +107,22 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     });
   });
 
+  describe('ranges whose end is before their start', () => {
+    it.each([
+      ['/api/audit?from=2030-02-10&to=2030-02-01T00:00:00Z', 'to', 'from'],
+      ['/api/appointments?from=2030-02-10T00:00:00Z&to=2030-02-01', 'to', 'from'],
+      ['/api/sms/messages?since=2030-02-10T00:00:00Z&until=2030-02-09T23:59:59Z', 'until', 'since'],
+    ])('%s → 400 naming %s', async (path, end, start) => {
+      const res = await t.http.get(path).set(auth()).expect(400);
+      expect(res.body.details).toEqual([{ field: end, problems: [`${end} must not be before ${start}`] }]);
+    });
+
+    it('accepts a range of one instant, and a range of one day given as dates', async () => {
+      await t.http.get('/api/audit?from=2030-02-10T00:00:00Z&to=2030-02-10T00:00:00Z').set(auth()).expect(200);
+      await t.http.get('/api/appointments?from=2030-02-10&to=2030-02-10').set(auth()).expect(200);
+    });
+  });
+
   describe('GET /api/sms/messages filters', () => {
     it.each(['status', 'type'])('answers 400 naming %s for a value no message can have', async (field) => {
       const res = await t.http

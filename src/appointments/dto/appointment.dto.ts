@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIsoDateTime } from '../../common/dto/iso-date.js';
+import { IsIsoDateTime, IsNotBefore } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsIntegerInRange, IsOneOf, IsText, Nullable, Optional } from '../../common/dto/validators.js';
 import { AppointmentStatus } from '../appointment.entity.js';
@@ -122,6 +122,7 @@ export class ListAppointmentsQueryDto extends PaginationQueryDto {
   @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Starting at or before this instant (ISO 8601)' })
   @Optional()
   @IsIsoDateTime()
+  @IsNotBefore('from')
   to?: Date;
 
   @ApiPropertyOptional({ type: String, maxLength: 32, description: "The client's number, in any format" })

@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIsoDateTime } from '../../common/dto/iso-date.js';
+import { IsIsoDateTime, IsNotBefore } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { AuditAction } from '../audit-action.enum.js';
@@ -28,5 +28,6 @@ export class ListAuditQueryDto extends PaginationQueryDto {
   @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Entries at or before this instant (ISO 8601)' })
   @Optional()
   @IsIsoDateTime()
+  @IsNotBefore('from')
   to?: Date;
 }

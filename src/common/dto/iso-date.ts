@@ -101,3 +101,21 @@ export function IsIsoDateTime(options: IsoDateOptions = {}): PropertyDecorator {
     }),
   );
 }
+
+/**
+ * The end of a range given with its start (`to` with `from`, `until` with `since`) must not be before it: 400
+ * `to must not be before from` instead of an empty page that looks like "nothing happened".
+ */
+export function IsNotBefore(start: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'isNotBefore',
+    constraints: [start],
+    validator: {
+      validate: (value: unknown, args?: ValidationArguments) => {
+        const from = (args?.object as Record<string, unknown> | undefined)?.[start];
+        return !(value instanceof Date && from instanceof Date) || value.getTime() >= from.getTime();
+      },
+      defaultMessage: (args?: ValidationArguments) => `${args?.property ?? 'end'} must not be before ${start}`,
+    },
+  });
+}

@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIsoDateTime } from '../../common/dto/iso-date.js';
+import { IsIsoDateTime, IsNotBefore } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsOneOf, IsText, Optional } from '../../common/dto/validators.js';
 import { SUPPORTED_LOCALES } from '../templates/template-catalog.js';
@@ -46,6 +46,7 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
   @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Stored at or before this instant (ISO 8601)' })
   @Optional()
   @IsIsoDateTime()
+  @IsNotBefore('since')
   until?: Date;
 }
 
