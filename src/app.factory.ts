@@ -67,8 +67,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (config.corsOrigins.length) {
     // @fastify/cors (through Nest's adapter, which runs its hook before everything else): browsers on these
     // origins may call the API. Tokens travel in the Authorization header, never in cookies: no credentials.
+    const allowed = new Set(config.corsOrigins);
     app.enableCors({
-      origin: config.corsOrigins[0] === '*' ? '*' : config.corsOrigins,
+      // Decided per request: an origin not on the list (or no Origin: not a cross-origin call) gets no CORS
+      // header at all; with the list itself, @fastify/cors left out only Access-Control-Allow-Origin.
+      origin:
+        config.corsOrigins[0] === '*'
+          ? '*'
+          : (origin: string | undefined, done: (error: Error | null, allow: string | false) => void) =>
+              done(null, origin !== undefined && allowed.has(origin) ? origin : false),
       credentials: false,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key'],
