@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { describeEachDatabase } from './support/databases.js';
 import { LogCapture } from './support/log-capture.js';
 import { ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
@@ -5,6 +6,13 @@ import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './su
 
 const credentials = testTwilioCredentials();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Text with every decimal digit written in ASCII (full-width `０`…, Arabic-Indic `٠`…, Persian `۰`…). */
+const asciiDigits = (text: string) =>
+  text.replace(/\p{Nd}/gu, (digit) => {
+    const code = digit.codePointAt(0) ?? 0;
+    const zero = [0x30, 0x660, 0x6f0, 0xff10].find((start) => code >= start && code <= start + 9);
+    return zero === undefined ? digit : String(code - zero);
+  });
 const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 // One capture for the whole file: Nest's logger for lines outside a request is process-wide, so
@@ -93,6 +101,40 @@ describeEachDatabase('Structured logs', (kind) => {
     // The listing's URL is logged with the number masked.
     const [listLine] = capture.forRequest(listed.headers['x-request-id']);
     expect(listLine.req).toMatchObject({ route: '/api/sms/messages', url: '/api/sms/messages?phone=06******78&limit=5' });
+  });
+
+  it.each([
+    ['no-break spaces', 'get', '/api/sms/opt-outs?phone=06%C2%A012%C2%A034%C2%A056%C2%A078'],
+    ['narrow no-break spaces', 'get', '/api/sms/opt-outs?phone=06%E2%80%AF12%E2%80%AF34%E2%80%AF56%E2%80%AF78'],
+    ['full-width digits', 'get', `/api/sms/opt-outs?phone=${encodeURIComponent('０６１２３４５６７８')}`],
+    ['Arabic-Indic digits', 'get', `/api/sms/opt-outs?phone=${encodeURIComponent('٠٦١٢٣٤٥٦٧٨')}`],
+    ['slashes', 'get', '/api/sms/opt-outs?phone=06/12/34/56/78'],
+    ['underscores', 'get', '/api/sms/opt-outs?phone=06_12_34_56_78'],
+    ['brackets and dashes', 'get', '/api/sms/opt-outs?phone=(06)%2012-34-56-78'],
+    ['the trunk prefix in brackets', 'get', '/api/sms/opt-outs?phone=%2B33+(0)6+12+34+56+78'],
+    ['a path segment', 'delete', '/api/sms/opt-outs/0612345678'],
+    ['a path segment with %2B', 'delete', '/api/sms/opt-outs/%2B33612345678'],
+    ['a path segment with no-break spaces', 'delete', '/api/sms/opt-outs/06%C2%A012%C2%A034%C2%A056%C2%A078'],
+    ['a malformed escape after it', 'delete', '/api/sms/opt-outs/06%C2%A012%C2%A034%C2%A056%C2%A078%E0%A4'],
+    ['the messages filter', 'get', '/api/sms/messages?phone=06%C2%A012%C2%A034%C2%A056%C2%A078&limit=5'],
+    ['a number encoded twice', 'get', '/api/sms/messages?phone=%252B33612345678&limit=5'],
+  ] as const)('masks a number written with %s in the logged URL', async (_, method, url) => {
+    const requestId = `masked-url-${kind}-${randomUUID()}`;
+    await t.http[method](url).set('Authorization', `Bearer ${token}`).set('X-Request-Id', requestId);
+    const lines = capture.forRequest(requestId);
+    const completed = lines.find((line) => line.msg === 'request completed');
+    expect(completed?.req).toMatchObject({ url: expect.stringMatching(/\*\*/) });
+    for (const line of lines) {
+      // What the service generates itself (time, pid, request id, duration) is left out: it holds digits of its own.
+      const written = JSON.stringify({ ...line, time: undefined, pid: undefined, requestId: undefined, responseTime: undefined });
+      const digits = asciiDigits(written).replace(/[\s\p{Zs}\p{Cf}\p{Pd}._/()%+]/gu, '');
+      for (const number of ['0612345678', '33612345678']) {
+        for (let at = 0; at + 5 <= number.length; at++) {
+          // The first two and last two digits may stay; no five digits of the number in a row may.
+          expect(digits, `${url} logged as ${written}`).not.toContain(number.slice(at, at + 5));
+        }
+      }
+    }
   });
 
   it("carries the request id on the app's own lines written in a request", async () => {

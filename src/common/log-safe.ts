@@ -32,49 +32,174 @@ export function describeError(error: unknown): string {
   return [`${safeLogText(error.name)}: ${safeLogText(error.message)}`, ...frames].join('\n');
 }
 
+/** Fewest digits a run of text needs to be taken for a phone number (the shortest national numbers have 9). */
+const MIN_PHONE_DIGITS = 9;
+/** E.164's longest number: more digits written without any separator are an id, not a phone number. */
+const MAX_PHONE_DIGITS = 15;
+
+// What numbers are written with. Digits: any Unicode decimal digit (`\p{Nd}`: ASCII, full-width `０６…`,
+// Arabic-Indic `٠٦…`…), as libphonenumber reads them all. Separators: "tight" ones join the parts of one
+// token (`.`, `_`, dashes, invisible format characters such as a zero-width space); "loose" ones also
+// separate words (spaces of any kind, no-break ones included, `/`, brackets), and so do escapes: a
+// percent-escape (`%C2%A0` in a raw URL) or the `\u000a` written by safeLogText. An escape is one token:
+// its hex digits are never counted or masked as digits.
+const TIGHT = String.raw`._\p{Pd}\p{Cf}\u2212\uFF0E\uFF3F`;
+const LOOSE = String.raw`\t\p{Zs}/()\uFF08\uFF09\uFF0F`;
+const ESCAPE = String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}`;
+const SEPARATOR = String.raw`(?:[${TIGHT}${LOOSE}]|${ESCAPE})`;
+
+const WORD = String.raw`[\p{L}\p{M}\p{N}]`;
+
+/**
+ * A run of text that may be a phone number: an optional `+`, then at least MIN_PHONE_DIGITS digits with
+ * at most four separators between two of them. Never starting right after a letter or digit, or after
+ * one and a tight separator: those digits belong to a word (`SM0123…`, a UUID's `…-8def-012345678901`),
+ * and a number after it starts at the next loose separator (`ref123 0612345678`). Separators and digits
+ * are disjoint and the run needs nothing after its last digit, so matching is linear (no catastrophic
+ * backtracking). Whether a run is a number is decided on it and its neighbours ({@link maskRunInText}).
+ */
+const PHONE_RUN = new RegExp(
+  String.raw`(?<!${WORD}[${TIGHT}]?)[+\uFF0B]?\p{Nd}(?:[${TIGHT}${LOOSE}]{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},}`,
+  'gu',
+);
+/**
+ * PHONE_RUN for text holding escapes (`%`, `\u`): they are separators too, `%2B` is a `+`, and a run never
+ * starts inside one, nor counts the hex digit that ends one as a word before it (`%C20612…`, `\u000a0612…`).
+ * Slower, so kept for the text that needs it.
+ */
+const PHONE_RUN_IN_ESCAPED_TEXT = new RegExp(
+  String.raw`(?<!%[0-9A-Fa-f]?|\\u[0-9A-Fa-f]{0,3}|(?<!%[0-9A-Fa-f]|\\u[0-9A-Fa-f]{3})${WORD}[${TIGHT}]?)` +
+    String.raw`(?:[+\uFF0B]|%2[Bb])?\p{Nd}(?:${SEPARATOR}{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},}`,
+  'gu',
+);
+const LEADING_PLUS = /^(?:[+\uFF0B]|%2[Bb])/;
+/** Splits a run into digit groups and the separators between them (kept, at the odd indexes). */
+const SEPARATORS = new RegExp(String.raw`(${SEPARATOR}+)`, 'u');
+const LOOSE_SEPARATOR = new RegExp(String.raw`[${LOOSE}]|${ESCAPE}`, 'u');
+const NOT_DIGIT = new RegExp(String.raw`${ESCAPE}|\P{Nd}`, 'gu');
+const NOT_DIGIT_NOR_BRACKET = new RegExp(String.raw`${ESCAPE}|[^\p{Nd}()]`, 'gu');
+const NON_DIGITS = new RegExp(String.raw`((?:${ESCAPE}|\P{Nd})+)`, 'u');
+/** A digit outside the BMP (`𝟎`, two UTF-16 units): counted and masked as one. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+/** A letter or digit right after the run, or just after a tight separator after it (`0612345678-abc`). */
+const WORD_AFTER = new RegExp(String.raw`^(?!${ESCAPE})[${TIGHT}]?${WORD}`, 'u');
+const TIME_BEFORE = /\p{Nd}:$/u;
+const TIME_AFTER = /^:\p{Nd}/u;
+const HOUR_AT_END = new RegExp(String.raw`${SEPARATOR}{1,4}\p{Nd}{1,2}$`, 'u');
+const MINUTES_AT_START = new RegExp(String.raw`^\p{Nd}{1,2}${SEPARATOR}{1,4}`, 'u');
+const DATE = String.raw`(?:\p{Nd}{4}[-./]\p{Nd}{1,2}[-./]\p{Nd}{1,2}|\p{Nd}{1,2}[-./]\p{Nd}{1,2}[-./]\p{Nd}{4})`;
+/** Dates only (`2030-01-15`, `15/01/2030`, or several: `2030-01-15/2030-01-20`), never a phone number. */
+const DATES = new RegExp(String.raw`^${DATE}(?:${SEPARATOR}{1,4}${DATE})*$`, 'u');
+const UUID = /^[0-9]{8}-[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{12}$/;
+
 /**
  * A phone number for a log line: the country code, the first national digit and the last two
  * digits stay, every other digit becomes `*`, grouped as people read them:
  * `+33612345678` → `+33 6 ** ** ** 78`, `+14155550123` → `+1 4** *** **23`. Text that is not a valid
- * international number keeps only its first two and last two digits (`0612345678` → `06 ** ** ** 78`
- * style for a French national number). The one helper every log line mentioning a number goes through.
+ * international number keeps only its first two and last two digits (`0612345678` → `06******78`,
+ * `06 12 34 56 78` → `06 ** ** ** 78`), separators kept. Digits are any Unicode decimal digits
+ * (`０６１２３４５６７８` → `０６******７８`). The one helper every log line mentioning a number goes through.
  */
 export function maskPhone(value: unknown): string {
   const text = typeof value === 'string' ? value.trim() : String(value ?? '');
-  const digits = text.replace(/\D/g, '');
-  if (digits.length < 4) return safeLogText(text.replace(/\d/g, '*'), 64);
-  if (text.startsWith('+')) {
-    const parsed = parsePhoneNumberFromString(text);
-    if (parsed?.isPossible()) {
-      const national = parsed.formatInternational().slice(parsed.countryCallingCode.length + 2); // after "+CC "
-      return `+${parsed.countryCallingCode} ${maskDigits(national, 1)}`;
-    }
-  }
-  return safeLogText(maskDigits(text, 2), 64);
+  return safeLogText(maskNumber(text), 64);
 }
 
-/** Keeps the first `keepStart` and the last two digits of `text`, masking the rest and keeping separators. */
-function maskDigits(text: string, keepStart: number): string {
-  const total = text.replace(/\D/g, '').length;
-  let seen = 0;
-  return text.replace(/\d/g, (digit) => {
-    seen++;
-    return seen <= keepStart || seen > total - 2 ? digit : '*';
-  });
+function maskNumber(text: string, digits = countDigits(text)): string {
+  if (digits < 4) return maskDigits(text, 0, 0);
+  if (text.startsWith('+') || text.startsWith('\uFF0B')) {
+    // libphonenumber reads neither a full-width plus nor some separators (U+202F, `_`, escapes): spaces instead.
+    const parsed = parsePhoneNumberFromString(`+${text.slice(1).replace(NOT_DIGIT_NOR_BRACKET, ' ')}`);
+    // libphonenumber also finds a number inside longer text: its reading stands for the text only when
+    // it is made of all the text's digits (one more for the trunk prefix in `+33 (0)6…`).
+    const own = parsed ? parsed.number.length - 1 : 0;
+    if (parsed?.isPossible() && (digits === own || (digits === own + 1 && text.includes('(')))) {
+      const national = parsed.formatInternational().slice(parsed.countryCallingCode.length + 2); // after "+CC "
+      return `+${parsed.countryCallingCode} ${maskDigits(national, 1, 2)}`;
+    }
+  }
+  return maskDigits(text, 2, 2);
+}
+
+/** How many digits `text` holds: escapes (`%2B`, `\u00a0`) are not digits. */
+function countDigits(text: string): number {
+  const digits = text.replace(NOT_DIGIT, '');
+  return SURROGATE.test(digits) ? Array.from(digits).length : digits.length;
 }
 
 /**
- * Anything in free text that looks like a phone number (9 to 15 digits, optionally after `+`, with
- * spaces, dots, dashes or brackets between them), masked with {@link maskPhone}. The safety net
- * under every log message: dates (`2030-01-15`, 8 digits), times and short ids stay readable.
+ * Keeps the first `keepStart` and the last `keepEnd` digits of `text`, masking the others with `*` and
+ * keeping separators and escapes. Works on groups of digits, not digit by digit (a long run costs little).
  */
-const PHONE_IN_TEXT = /(?<![\w+.-])\+?\d(?:[ .\-()]{0,2}\d){8,14}(?!\w|[-.]\w)/g;
+function maskDigits(text: string, keepStart: number, keepEnd: number): string {
+  const parts = text.split(NON_DIGITS); // digit groups at even indexes
+  const groups: (string | string[])[] = [];
+  let total = 0;
+  for (let i = 0; i < parts.length; i += 2) {
+    const group = SURROGATE.test(parts[i]) ? Array.from(parts[i]) : parts[i];
+    groups.push(group);
+    total += group.length;
+  }
+  let seen = 0;
+  groups.forEach((group, g) => {
+    const from = Math.max(0, keepStart - seen);
+    const to = Math.min(group.length, total - keepEnd - seen);
+    if (from < to) parts[2 * g] = [group.slice(0, from), '*'.repeat(to - from), group.slice(to)].flat().join('');
+    seen += group.length;
+  });
+  return parts.join('');
+}
 
+/**
+ * Anything in free text that looks like a phone number, masked with {@link maskPhone}'s rules: 9 or more
+ * digits (any Unicode decimal digits), optionally after `+`, `00` or `%2B`, with separators between them
+ * (spaces of any kind, `.`, `-`, `/`, `_`, brackets, percent-escapes). The safety net under every log
+ * message and logged URL. Stay readable: dates and times (`2030-01-15`, `2030-01-15 14:30`, ISO
+ * timestamps), UUIDs and ids whose digits are glued to letters (`SM0123…`, `3f2b…-0123456789ab`), longer
+ * runs of digits without separators (ids), and short numbers (counts, durations, codes).
+ */
 export function maskPhonesInText(text: string): string {
-  return text.replace(PHONE_IN_TEXT, (match) => maskPhone(match));
+  const escaped = text.includes('%') || text.includes('\\u');
+  return text.replace(escaped ? PHONE_RUN_IN_ESCAPED_TEXT : PHONE_RUN, maskRunInText);
+}
+
+/** One run found by PHONE_RUN in `text` at `offset`: masked when it is a phone number. */
+function maskRunInText(run: string, offset: number, text: string): string {
+  const plus = LEADING_PLUS.exec(run)?.[0] ?? '';
+  const parts = run.slice(plus.length).split(SEPARATORS); // digit groups at even indexes, separators at odd ones
+  const end = offset + run.length;
+  let last = parts.length - 1;
+  // Digits glued to a word after them belong to it, back to the last loose separator (`0612345678 12abc`).
+  if (WORD_AFTER.test(text.slice(end, end + 6))) {
+    last = parts.findLastIndex((part, i) => i % 2 === 1 && LOOSE_SEPARATOR.test(part)) - 1;
+    if (last < 0) return run;
+  }
+  const core = plus + parts.slice(0, last + 1).join('');
+  const time = {
+    minutesFirst: TIME_BEFORE.test(text.slice(Math.max(0, offset - 2), offset)),
+    hourLast: last === parts.length - 1 && TIME_AFTER.test(text.slice(end, end + 3)),
+  };
+  const digits = countDigits(core);
+  if (!isPhoneLike(core, digits, last === 0, time)) return run;
+  return maskNumber(core, digits) + parts.slice(last + 1).join('');
+}
+
+/**
+ * Whether a run of digits and separators is a phone number rather than a count, an id or a date.
+ * `digits`: how many it holds; `oneGroup`: written without separators. `time.minutesFirst`: the run follows `14:` (its first group is
+ * minutes, as in `14:30 15/01/2030`); `time.hourLast`: it precedes `:30` (its last group is an hour, as in
+ * `2030-01-15 14:30`).
+ */
+function isPhoneLike(core: string, digits: number, oneGroup: boolean, time: { minutesFirst: boolean; hourLast: boolean }): boolean {
+  if (digits < MIN_PHONE_DIGITS || (oneGroup && digits > MAX_PHONE_DIGITS) || UUID.test(core)) return false;
+  let dates = core;
+  if (time.hourLast) dates = dates.replace(HOUR_AT_END, '');
+  if (time.minutesFirst) dates = dates.replace(MINUTES_AT_START, '');
+  return !DATES.test(dates);
 }
 
 const SECRET_QUERY_KEY = /token|password|secret|key|signature|auth/i;
+const PERCENT_ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
 
 /**
  * A request URL for the log: phone numbers masked (in the path, as in `/opt-outs/+33612345678`, and
@@ -99,12 +224,39 @@ export function safeUrlForLog(url: string): string {
   return safeLogText(maskPhonesInText(path + safeQuery), 500);
 }
 
-/** URL-decoded text, or the raw text when its escapes are malformed (it is still masked). */
+/**
+ * URL-decoded text. Each run of escapes is decoded on its own, and an escape that is not part of valid
+ * UTF-8 (`%E0%A4`, `%ZZ`) is kept as written: one malformed escape does not leave the rest of the URL
+ * encoded (its `%C2%A0` separators, its `%2B`), and what stays encoded is still masked (PHONE_RUN reads
+ * escapes as separators).
+ */
 function decode(text: string): string {
+  return text.includes('%') ? text.replace(PERCENT_ESCAPES, decodeEscapes) : text;
+}
+
+function decodeEscapes(escapes: string): string {
   try {
-    return decodeURIComponent(text);
+    return decodeURIComponent(escapes);
   } catch {
-    return text;
+    // Some bytes are not UTF-8: decode character by character (1 to 4 bytes, told by the first one).
+  }
+  let decoded = '';
+  for (let at = 0; at < escapes.length;) {
+    const lead = parseInt(escapes.slice(at + 1, at + 3), 16);
+    const bytes =
+      lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    const char = bytes > 0 ? tryDecode(escapes.slice(at, at + 3 * bytes)) : undefined;
+    decoded += char ?? escapes.slice(at, at + 3);
+    at += char === undefined ? 3 : 3 * bytes;
+  }
+  return decoded;
+}
+
+function tryDecode(escapes: string): string | undefined {
+  try {
+    return decodeURIComponent(escapes);
+  } catch {
+    return undefined;
   }
 }
 

@@ -92,6 +92,37 @@ describe('the log redaction safety net', () => {
     });
   });
 
+  it('masks numbers written with Unicode spaces, other digits and other separators, in messages, errors and URLs', () => {
+    const { logger, lines, parsed } = capture();
+    const fullWidth = '０６１２３４５６７８';
+    const arabicIndic = '٠٦١٢٣٤٥٦٧٨';
+    logger.warn('SMS to 06\u00a012\u00a034\u00a056\u00a078 failed, then to %s and %s', fullWidth, arabicIndic);
+    logger.warn({ context: 'X' }, 'opt-out of 06/12/34/56/78, 06_12_34_56_78, (06) 12-34-56-78 and +33 (0)6 12 34 56 78');
+    logger.error({ err: new Error('Twilio refused\n+33\u202f6\u202f12\u202f34\u202f56\u202f78') }, 'send failed');
+    logger.info({
+      req: { method: 'GET', url: '/api/sms/opt-outs?phone=06%C2%A012%C2%A034%C2%A056%C2%A078', routeOptions: { url: '/api/sms/opt-outs' } },
+    });
+    logger.info({
+      req: {
+        method: 'DELETE',
+        url: '/api/sms/opt-outs/%EF%BC%90%EF%BC%96%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96%EF%BC%97%EF%BC%98',
+      },
+    });
+    const [first, second, third, fourth, fifth] = parsed();
+    expect(first.msg).toBe(`SMS to 06\u00a0**\u00a0**\u00a0**\u00a078 failed, then to ０６******７８ and ٠٦******٧٨`);
+    expect(second.msg).toBe('opt-out of 06/**/**/**/78, 06_**_**_**_78, (06) **-**-**-78 and +33 6 ** ** ** 78');
+    expect(third.err).toMatchObject({ message: 'Twilio refused\\u000a+33 6 ** ** ** 78' });
+    expect(fourth.req).toEqual({
+      method: 'GET',
+      url: '/api/sms/opt-outs?phone=06\u00a0**\u00a0**\u00a0**\u00a078',
+      route: '/api/sms/opt-outs',
+    });
+    expect(fifth.req).toMatchObject({ url: '/api/sms/opt-outs/０６******７８' });
+    const text = lines.join('');
+    for (const clear of ['12\u00a034', '12 34', '１２３４', '١٢٣٤', '12/34', '12_34', '12-34', '12\u202f34'])
+      expect(text).not.toContain(clear);
+  });
+
   it('maps LOG_LEVEL and Nest level lists to pino levels', () => {
     expect(
       createRootLogger(AppConfig.fromEnvironment({ NODE_ENV: 'test', LOG_LEVEL: 'log' }), { destination: { write: () => undefined } })
