@@ -107,6 +107,34 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     });
   });
 
+  describe('content types', () => {
+    it('answers 415 to a JSON text sent as text/plain, saying what to send', async () => {
+      const res = await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .set('Content-Type', 'text/plain')
+        .send(JSON.stringify({ to: '0612345678', message: 'Bonjour' }))
+        .expect(415);
+      expect(res.body).toMatchObject({ statusCode: 415, message: 'Unsupported Content-Type: send application/json' });
+    });
+
+    it('takes an empty body sent as application/json as no fields: a confirm works, a send names what is missing', async () => {
+      const created = await t.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean', clientPhone: '0612345678', startsAt: inDays(3) })
+        .expect(201);
+      await t.http
+        .post(`/api/appointments/${created.body.id}/confirm`)
+        .set(auth())
+        .set('Content-Type', 'application/json')
+        .send('')
+        .expect(200);
+      const send = await t.http.post('/api/sms/send').set(auth()).set('Content-Type', 'application/json').send('').expect(400);
+      expect(send.body.details.map((d: { field: string }) => d.field)).toEqual(['to', 'message']);
+    });
+  });
+
   describe('ranges whose end is before their start', () => {
     it.each([
       ['/api/audit?from=2030-02-10&to=2030-02-01T00:00:00Z', 'to', 'from'],

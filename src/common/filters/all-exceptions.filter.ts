@@ -42,6 +42,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 
   toBody(exception: unknown, context: AnswerContext = {}): { body: ErrorBody; headers: Record<string, string> } {
+    // Nest wraps Fastify's own 4xx errors (a bad Content-Type, an empty or too large body) in an HttpException
+    // with the error as its cause: answered from the cause, in plain words (fastifyMessage).
+    const cause: unknown = exception instanceof HttpException ? exception.cause : undefined;
+    if (typeof (cause as FastifyLikeError | undefined)?.code === 'string' && String((cause as FastifyLikeError).code).startsWith('FST_')) {
+      exception = cause;
+    }
     if (exception instanceof MappedError) {
       const answer = exception.toHttp(context);
       const status = answer.status;

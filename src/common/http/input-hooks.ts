@@ -23,6 +23,10 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
     if (values !== undefined) route.config = { ...routeConfig, [JSON_VALUES_LIMIT_KEY]: resolve(values) };
   });
 
+  // Fastify's text/plain parser would hand a JSON route a string ("to is required" for a JSON text sent as
+  // text/plain): without it, anything but JSON (and the webhooks' forms) is a 415 naming the type to send.
+  fastify.removeContentTypeParser('text/plain');
+
   app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) => {
     try {
       const maxNodes = (req.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[JSON_VALUES_LIMIT_KEY];

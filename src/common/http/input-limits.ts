@@ -94,10 +94,11 @@ export function inputProblemException(problem: InputProblem): BadRequestExceptio
   return new BadRequestException({ message, details: [{ field: problem.field, problems: [message] }] });
 }
 
-/** Parses a JSON body and checks it with {@link findInputProblem}; throws a 400 naming the problem. */
+/** Parses a JSON body (an empty one is `{}`) and checks it with {@link findInputProblem}; throws a 400 naming the problem. */
 export function parseJsonBody(raw: Buffer | string, limits: InputLimits = INPUT_LIMITS): unknown {
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  if (text.trim() === '') throw new BadRequestException('Body cannot be empty when Content-Type is application/json');
+  // A POST without a body that still says `Content-Type: application/json` (many clients do): no fields.
+  if (text.trim() === '') return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
