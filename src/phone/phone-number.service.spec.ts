@@ -223,6 +223,20 @@ describe(PhoneNumberService.name, () => {
       expect(sut.normalize('0144556677')).toBe('+33144556677');
       expect(sut.format('0144556677')).toMatchObject({ valid: true, type: 'FIXED_LINE' });
       expect(sut.formatRecipient('0144556677')).toMatchObject({ valid: false, reason: { code: 'NOT_SMS_CAPABLE' } });
+      // Numbers no SMS can reach: toll-free, premium-rate, shared-cost (French and international).
+      for (const [number, kind] of [
+        ['0800123456', /toll-free/],
+        ['+80012345678', /toll-free/],
+        ['0899123456', /premium-rate/],
+        ['0810123456', /shared-cost/],
+      ] as const) {
+        expect(sut.formatRecipient(number), number).toMatchObject({
+          valid: false,
+          reason: { code: 'NOT_SMS_CAPABLE', message: expect.stringMatching(kind) },
+        });
+        expect(sut.recipientNumber(number), number).toMatchObject({ e164: null, reason: { code: 'NOT_SMS_CAPABLE' } });
+        expect(sut.format(number), number).toMatchObject({ valid: true }); // formatting still reads it
+      }
     });
 
     it('keeps FIXED_LINE_OR_MOBILE numbers for SMS', () => {

@@ -64,6 +64,22 @@ const MESSAGES: Record<PhoneNumberErrorCode, string> = {
   NOT_SMS_CAPABLE: 'The number is a landline (fixed line): it cannot receive SMS.',
 };
 
+/** libphonenumber's types of numbers that cannot receive an SMS, and why (FIXED_LINE_OR_MOBILE is kept). */
+const NOT_SMS_TYPES: Readonly<Record<string, string>> = {
+  FIXED_LINE: MESSAGES.NOT_SMS_CAPABLE,
+  TOLL_FREE: 'The number is toll-free (such as 0800 …): it cannot receive SMS.',
+  PREMIUM_RATE: 'The number is premium-rate (such as 089x …): it cannot receive SMS.',
+  SHARED_COST: 'The number is shared-cost (such as 081x …): it cannot receive SMS.',
+  UAN: 'The number is a universal access number: it cannot receive SMS.',
+  VOICEMAIL: 'The number is a voicemail access number: it cannot receive SMS.',
+};
+
+/** Why a valid number of this type cannot receive SMS, or undefined when it can. */
+function notSmsCapable(type: string | null | undefined): PhoneNumberProblem | undefined {
+  const message = type ? NOT_SMS_TYPES[type] : undefined;
+  return message ? problem('NOT_SMS_CAPABLE', message) : undefined;
+}
+
 export interface NormalizeOptions {
   /** The request field holding the number, named in the error (default `phone`). */
   field?: string;
@@ -195,28 +211,31 @@ export class PhoneNumberService {
 
   /**
    * The E.164 form of a number that will receive SMS, or why not, exactly as {@link formatRecipient} decides
-   * (a landline is `NOT_SMS_CAPABLE`), without the display formats: a bulk list needs nothing else, and
+   * (a landline, toll-free or premium-rate number is `NOT_SMS_CAPABLE`), without the display formats: a bulk list needs nothing else, and
    * formatting cost more than parsing. Recent results of {@link format} are used; nothing is added to them.
    */
   recipientNumber(input: string): { e164: string; reason?: undefined } | { e164: null; reason: PhoneNumberProblem } {
     const cached = typeof input === 'string' ? this.recent.get(`|${input}`) : undefined;
     if (cached) {
       if (!cached.valid || cached.e164 === null) return { e164: null, reason: cached.reason ?? problem('INVALID_NUMBER') };
-      return cached.type === 'FIXED_LINE' ? { e164: null, reason: problem('NOT_SMS_CAPABLE') } : { e164: cached.e164 };
+      const refused = notSmsCapable(cached.type);
+      return refused ? { e164: null, reason: refused } : { e164: cached.e164 };
     }
     const checked = this.check(input);
     if ('reason' in checked) return { e164: null, reason: checked.reason };
-    return checked.type === 'FIXED_LINE' ? { e164: null, reason: problem('NOT_SMS_CAPABLE') } : { e164: checked.parsed.number };
+    const refused = notSmsCapable(checked.type);
+    return refused ? { e164: null, reason: refused } : { e164: checked.parsed.number };
   }
 
   /**
-   * Like {@link format}, for a number that will receive SMS: a valid fixed line comes back invalid
+   * Like {@link format}, for a number that will receive SMS: a valid fixed line (or toll-free, premium-rate,
+   * shared-cost, UAN or voicemail number) comes back invalid
    * with `NOT_SMS_CAPABLE` (Twilio would only fail it with 21614 after storing and journaling).
    */
   formatRecipient(input: string, country?: string): PhoneFormatResult {
     const result = this.format(input, country);
-    if (!result.valid || result.type !== 'FIXED_LINE') return result;
-    return { ...result, e164: null, valid: false, reason: problem('NOT_SMS_CAPABLE') };
+    const refused = result.valid ? notSmsCapable(result.type) : undefined;
+    return refused ? { ...result, e164: null, valid: false, reason: refused } : result;
   }
 
   /**
