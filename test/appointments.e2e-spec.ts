@@ -139,6 +139,18 @@ describeEachDatabase('Appointments', (kind) => {
     expect(res.body).toMatchObject({ currentStatus: 'pending', message: expect.stringMatching(/past/) });
   });
 
+  it('cancels an appointment whose start has passed without texting the client', async () => {
+    const appointment = await create({ startsAt: inHours(1) });
+    standIn.reset();
+    vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(Date.now() + 2 * HOUR));
+    const res = await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({}).expect(200);
+    expect(res.body.status).toBe('cancelled');
+    await t.settle();
+    expect(standIn.requests).toHaveLength(0);
+    const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    expect(details.body.messages).toEqual([]);
+  });
+
   it('keeps the change when the SMS fails, and records the failure on the appointment', async () => {
     const appointment = await create({ clientPhone: TWILIO_MAGIC_NUMBERS.notMobile });
     const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);

@@ -31,6 +31,8 @@ export interface AppointmentEvent {
 
 export interface AppointmentCancelledEvent extends AppointmentEvent {
   reason: string | null;
+  /** When it was cancelled (ISO 8601): a cancellation after the start texts nobody. */
+  cancelledAt: string;
 }
 
 export interface AppointmentRescheduledEvent extends AppointmentEvent {

@@ -194,11 +194,12 @@ export class AppointmentsService {
     const current = await this.get(id);
     if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
       throw this.conflict(current, 'cancelled');
+    const now = this.clock.now();
     const cancelled = await this.events.transaction(async ({ manager, publish }) => {
       const result = await manager.update(
         Appointment,
         { id, status: current.status },
-        { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: this.clock.now() },
+        { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: now },
       );
       if (!result.affected) return null;
       const cancelled = await manager.findOneByOrFail(Appointment, { id });
@@ -209,7 +210,12 @@ export class AppointmentsService {
         { reason: reason || null, previousStatus: current.status },
         manager,
       );
-      const event: AppointmentCancelledEvent = { appointment: snapshot(cancelled), actor, reason: reason || null };
+      const event: AppointmentCancelledEvent = {
+        appointment: snapshot(cancelled),
+        actor,
+        reason: reason || null,
+        cancelledAt: now.toISOString(),
+      };
       await publish(APPOINTMENT_EVENTS.cancelled, event);
       return cancelled;
     });

@@ -13,7 +13,7 @@ import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
 import { SmsService } from '../sms.service.js';
 
 /**
- * Texts clients when their appointment is confirmed, cancelled, moved or due. The events come from
+ * Texts clients when their appointment is confirmed, cancelled (before its start), moved or due. The events come from
  * the outbox, at least once: each SMS carries the key `event:<event id>`, so a replayed event finds its
  * message instead of making a second one. Sends are stored and journaled by SmsService like any other
  * (actor = the acting user, none for reminders).
@@ -37,8 +37,13 @@ export class AppointmentSmsListener {
   }
 
   @OnEvent(APPOINTMENT_EVENTS.cancelled, OUTBOX_LISTENER)
-  onCancelled(event: DomainEventEnvelope<AppointmentCancelledEvent>): Promise<void> {
-    const { reason } = event.payload;
+  async onCancelled(event: DomainEventEnvelope<AppointmentCancelledEvent>): Promise<void> {
+    const { reason, cancelledAt, appointment } = event.payload;
+    // Cancelled once its time had come (a no-show tidied up): "your appointment is cancelled" would come too late.
+    if (cancelledAt && Date.parse(cancelledAt) >= Date.parse(appointment.startsAt)) {
+      this.logger.log(`appointment_cancelled SMS for appointment ${appointment.id} not sent: cancelled after its start`);
+      return;
+    }
     return this.notify('appointment_cancelled', event, reason ? { reason } : {});
   }
 
