@@ -187,34 +187,41 @@ describeEachDatabase('Authentication: sign-in volume per IP (LOGIN_MAX_PER_IP_PE
 
 const redisUrl = inject('redisUrl');
 
-describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in volume limit through Redis', () => {
-  // The limit does not touch the database: SQLite is enough.
+/**
+ * Two apps on one database, sharing Redis under a key prefix of their own (so parallel runs never share
+ * counts), removed afterwards. Read `apps.a` / `apps.b` inside the tests.
+ */
+function twoInstancesOnRedis(kind: 'sqlite' | 'postgres', settings: Record<string, string>): { a: TestApp; b: TestApp } {
   const prefix = `sms-test-${randomBytes(6).toString('hex')}:`;
-  let a: TestApp;
-  let b: TestApp;
+  const apps = {} as { a: TestApp; b: TestApp };
   beforeAll(async () => {
-    const db = await createTestDatabase('sqlite');
-    const settings = {
-      LOGIN_MAX_PER_IP_PER_MINUTE: '6',
-      LOGIN_MAX_ATTEMPTS: '1000',
-      LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
-      REDIS_URL: redisUrl!,
-      REDIS_KEY_PREFIX: prefix,
-    };
-    a = await TestApp.start('sqlite', settings, db);
-    b = await TestApp.start('sqlite', settings, db);
+    const db = await createTestDatabase(kind);
+    const env = { ...settings, REDIS_URL: redisUrl!, REDIS_KEY_PREFIX: prefix };
+    apps.a = await TestApp.start(kind, env, db);
+    apps.b = await TestApp.start(kind, env, db);
   });
   afterAll(async () => {
-    await b?.close();
-    await a?.close();
-    await a?.db.drop();
+    await apps.b?.close();
+    await apps.a?.close();
+    await apps.a?.db.drop();
     const redis = new Redis(redisUrl!);
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length) await redis.del(...keys);
     await redis.quit();
   });
+  return apps;
+}
+
+describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in volume limit through Redis', () => {
+  // The limit does not touch the database: SQLite is enough.
+  const apps = twoInstancesOnRedis('sqlite', {
+    LOGIN_MAX_PER_IP_PER_MINUTE: '6',
+    LOGIN_MAX_ATTEMPTS: '1000',
+    LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
+  });
 
   it('lets 6 sign-ins through across both instances, concurrently, then answers 429 on either', async () => {
+    const { a, b } = apps;
     const answers = await Promise.all(
       Array.from({ length: 16 }, (_, i) =>
         (i % 2 ? a : b).http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }),
@@ -230,33 +237,10 @@ describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in volu
 describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in throttle through Redis', () => {
   for (const kind of ['sqlite', ...(inject('postgresUrl') ? ['postgres' as const] : [])] as const) {
     describe(kind, () => {
-      // A prefix of its own, so parallel runs never share counts; its keys are removed afterwards.
-      const prefix = `sms-test-${randomBytes(6).toString('hex')}:`;
-      const settings = {
-        LOGIN_MAX_ATTEMPTS: '5',
-        LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
-        LOGIN_WINDOW_SECONDS: '60',
-        REDIS_URL: redisUrl!,
-        REDIS_KEY_PREFIX: prefix,
-      };
-      let a: TestApp;
-      let b: TestApp;
-      beforeAll(async () => {
-        const db = await createTestDatabase(kind);
-        a = await TestApp.start(kind, settings, db);
-        b = await TestApp.start(kind, settings, db);
-      });
-      afterAll(async () => {
-        await b?.close();
-        await a?.close();
-        await a?.db.drop();
-        const redis = new Redis(redisUrl!);
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length) await redis.del(...keys);
-        await redis.quit();
-      });
+      const apps = twoInstancesOnRedis(kind, { LOGIN_MAX_ATTEMPTS: '5', LOGIN_MAX_ATTEMPTS_PER_IP: '1000', LOGIN_WINDOW_SECONDS: '60' });
 
       it('counts failures made on either instance against one limit', async () => {
+        const { a, b } = apps;
         const user = await a.userWithRole(Role.User);
         const wrong = (t: TestApp) => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' });
         for (let i = 0; i < 3; i++) await wrong(a).expect(401);
@@ -267,6 +251,7 @@ describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in thro
       });
 
       it('holds the limit across instances under concurrency', async () => {
+        const { a, b } = apps;
         const user = await a.userWithRole(Role.User);
         const answers = await Promise.all(
           Array.from({ length: 30 }, (_, i) =>
@@ -278,6 +263,7 @@ describe.skipIf(!redisUrl)('Authentication: two instances share the sign-in thro
       });
 
       it("forgets an email's failures on either instance once it signs in", async () => {
+        const { a, b } = apps;
         const user = await a.userWithRole(Role.User);
         const wrong = (t: TestApp) => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' });
         for (let i = 0; i < 4; i++) await wrong(a).expect(401);
