@@ -371,6 +371,25 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(stored.body.items.filter((m: { batchId: string }) => m.batchId === res.body.batchId)).toHaveLength(2);
     });
 
+    it("lists a batch's messages in the order of its recipients, page after page", async () => {
+      // Numbers in no sorted order, sent later so that nothing moves while they are read.
+      // (This app allows 5 recipients per bulk.)
+      const phones = ['+33698765432', '+33612345670', '+33687654321', '+33600000001', '+33655555555'];
+      const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({ recipients: phones.map((phone) => ({ phone })), message: 'Ordre', sendAt })
+        .expect(202);
+      const listed: string[] = [];
+      for (const page of [1, 2, 3]) {
+        const got = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?limit=2&page=${page}`).set(auth(admin)).expect(200);
+        listed.push(...got.body.items.map((m: { to: string }) => m.to));
+      }
+      expect(listed).toEqual(phones);
+      await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth(admin)).expect(200);
+    });
+
     it('a batch with nothing to send (every recipient invalid or repeated) ends at once and journals its end', async () => {
       const res = await t.http
         .post('/api/sms/bulk')

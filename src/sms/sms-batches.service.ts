@@ -100,7 +100,7 @@ export class SmsBatchesService {
     return this.messages.manager.connection.driver.prepareHydratedValue(raw, column) as Date;
   }
 
-  /** A batch's messages, oldest first, optionally in one state. */
+  /** A batch's messages in recipient order (one createdAt, then their ordered ids), optionally in one state. */
   async listMessages(batchId: string, query: PaginationQueryDto & { state?: BatchState }): Promise<Page<SmsMessage>> {
     await this.find(batchId);
     const qb = this.messages.createQueryBuilder('m').where('m.batchId = :batchId', { batchId });

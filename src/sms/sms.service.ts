@@ -7,6 +7,7 @@ import { AuditLog } from '../audit/audit-log.entity.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { AppConfig } from '../config/app-config.js';
+import { orderedUuids } from '../common/ordered-ids.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
@@ -102,6 +103,8 @@ export class SmsService {
     const duplicates: BulkAccepted['duplicates'] = [];
     // Column by column, no entity per message: what differs between a batch's rows (see SmsOutbox.insertBulk).
     const messages: BulkMessages = { id: [], to: [], body: [], segments: [], encoding: [] };
+    // Ids in recipient order: the batch's messages list in that order (they share createdAt; pages sort by id next).
+    const ids = orderedUuids(recipients.length, now.getTime());
     let segments = 0;
     // A number written the same way twice is parsed once; a parsed number is not formatted for display.
     const verdicts = new Map<string, ReturnType<PhoneNumberService['recipientNumber']>>();
@@ -162,7 +165,7 @@ export class SmsService {
       let analysis = analyses.get(personal);
       if (!analysis) analyses.set(personal, (analysis = analyzeSmsBody(personal)));
       segments += analysis.segments;
-      messages.id.push(randomUUID());
+      messages.id.push(ids[messages.id.length]!);
       messages.to.push(e164);
       messages.body.push(personal);
       messages.segments.push(analysis.segments);

@@ -1,0 +1,27 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * UUIDs (version 7, RFC 9562) that sort in the order they were made within one call: the same millisecond,
+ * then a 30-bit counter (its "fixed-length dedicated counter" method) in the bits that compare first, then
+ * random bits. Rows written together with these ids list in that order when sorted by id, as the pages of
+ * a batch's messages are (after their shared `createdAt`). Up to 2^30 ids per call.
+ */
+export function orderedUuids(count: number, now = Date.now()): string[] {
+  if (count > 2 ** 30) throw new RangeError(`orderedUuids: at most 2^30 ids per call (asked ${count})`);
+  // All the ids' bytes in one buffer, turned to hex once: 16 random bytes each, then the fixed fields written over.
+  const bytes = randomFillSync(Buffer.allocUnsafe(count * 16));
+  for (let i = 0, at = 0; i < count; i++, at += 16) {
+    bytes.writeUIntBE(now, at, 6); // unix_ts_ms, 48 bits
+    // ver (7) and rand_a: the counter's 12 high bits.
+    bytes.writeUInt16BE(0x7000 | ((i >>> 18) & 0xfff), at + 6);
+    // var (10), then the counter's 18 low bits; the 12 bits after them stay random.
+    bytes.writeUInt32BE(((0b10 << 30) | ((i & 0x3ffff) << 12) | (bytes.readUInt16BE(at + 8) & 0xfff)) >>> 0, at + 8);
+  }
+  const hex = bytes.toString('hex');
+  const ids = new Array<string>(count);
+  for (let i = 0, h = 0; i < count; i++, h += 32) {
+    ids[i] =
+      `${hex.slice(h, h + 8)}-${hex.slice(h + 8, h + 12)}-${hex.slice(h + 12, h + 16)}-${hex.slice(h + 16, h + 20)}-${hex.slice(h + 20, h + 32)}`;
+  }
+  return ids;
+}
