@@ -220,7 +220,7 @@ export class SmsController {
 
   @Get('bulk/:batchId/messages')
   @Roles(...STAFF_ROLES)
-  @ApiOperation({ summary: "A bulk batch's messages, oldest first, paged, optionally in one state" })
+  @ApiOperation({ summary: "A bulk batch's messages, in recipient order, paged, optionally in one state" })
   @ApiOkResponse({ type: SmsMessagePageDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID, unknown state, or invalid page' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
