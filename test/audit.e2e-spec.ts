@@ -26,6 +26,23 @@ describeEachDatabase('Audit journal', (kind) => {
     expect(successes.body.items.some((e: { actorEmail: string }) => e.actorEmail === ROOT_EMAIL)).toBe(true);
   });
 
+  it("journals a send's final state and a batch's end, written later by the dispatcher, with the request's IP", async () => {
+    const sent = await t.http.post('/api/sms/send').set(auth(root)).send({ to: '0612345678', message: 'Adresse IP' }).expect(201);
+    const bulk = await t.http
+      .post('/api/sms/bulk')
+      .set(auth(root))
+      .send({ recipients: [{ phone: '0687654321' }], message: 'Lot' })
+      .expect(202);
+    await t.settle();
+    const sends = await t.http.get('/api/audit?action=send_sms&limit=50').set(auth(root)).expect(200);
+    const send = sends.body.items.find((e: { metadata: { messageId?: string } }) => e.metadata.messageId === sent.body.id);
+    expect(send).toMatchObject({ actorEmail: ROOT_EMAIL, ip: expect.stringMatching(/127\.0\.0\.1/) });
+    const bulks = await t.http.get('/api/audit?action=send_bulk_sms&limit=50').set(auth(root)).expect(200);
+    const phases = bulks.body.items.filter((e: { metadata: { batchId?: string } }) => e.metadata.batchId === bulk.body.batchId);
+    expect(phases.map((e: { metadata: { phase: string } }) => e.metadata.phase).sort()).toEqual(['accepted', 'finished']);
+    for (const entry of phases) expect(entry.ip).toMatch(/127\.0\.0\.1/);
+  });
+
   it('journals user creation and changes with the actor and what changed', async () => {
     const user = await t.userWithRole(Role.User, 'journaled@example.test');
     await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: 'New name', password: 'another-long-password' }).expect(200);

@@ -29,6 +29,7 @@ function message(createdAt: Date, overrides: Partial<SmsMessage> = {}): Partial<
     providerSid: `SM${randomUUID().replace(/-/g, '')}`,
     segments: 2,
     encoding: 'UCS-2',
+    actorIp: '203.0.113.7',
     createdAt,
     updatedAt: createdAt,
     ...overrides,
@@ -66,6 +67,7 @@ function batch(createdAt: Date, status: SmsBatchStatus): Partial<SmsBatch> {
     invalid: 0,
     duplicates: 0,
     remaining: status === 'running' ? 2 : 0,
+    actorIp: '203.0.113.7',
     createdAt,
   };
 }
@@ -149,6 +151,7 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
         to: PURGED,
         body: PURGED,
         errorMessage: null,
+        actorIp: null,
         status: before.status,
         segments: 2,
         encoding: 'UCS-2',
@@ -160,7 +163,7 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
       expect(after.createdAt.getTime()).toBe(before.createdAt!.getTime());
     }
     for (const before of [...recent, waiting]) {
-      expect(byId.get(before.id!)).toMatchObject({ to: '+33612345678', body: before.body, purgedAt: null });
+      expect(byId.get(before.id!)).toMatchObject({ to: '+33612345678', body: before.body, actorIp: '203.0.113.7', purgedAt: null });
     }
 
     // The statistics still count them: per state, with their segments.
@@ -247,8 +250,8 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(report.steps.smsBatches).toEqual({ rows: 2, statements: 1 });
     expect(again.steps.smsBatches).toEqual({ rows: 0, statements: 1 });
     const rows = new Map((await dataSource.getRepository(SmsBatch).find()).map((b) => [b.id, b]));
-    for (const b of over) expect(rows.get(b.id!)).toMatchObject({ message: PURGED, total: 2, queued: 2 });
-    for (const b of [running, recent]) expect(rows.get(b.id!)?.message).toBe(running.message);
+    for (const b of over) expect(rows.get(b.id!)).toMatchObject({ message: PURGED, actorIp: null, total: 2, queued: 2 });
+    for (const b of [running, recent]) expect(rows.get(b.id!)).toMatchObject({ message: running.message, actorIp: '203.0.113.7' });
   });
 
   it('is idempotent: a second pass finds nothing, runs one statement per step and journals nothing', async () => {

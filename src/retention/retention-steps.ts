@@ -47,7 +47,7 @@ export const RETENTION_STEPS: readonly PurgeStep[] = [
     table: 'sms_messages',
     timeColumn: 'created_at',
     marker: 'purged_at',
-    set: { to: PURGED, body: PURGED, error_message: null },
+    set: { to: PURGED, body: PURGED, error_message: null, actor_ip: null },
     // A message still ours to send (the outbox: queued or sending, no provider SID yet: sent later, or between
     // retries) keeps its data until it has gone; so does one whose planned time is not yet past the cutoff.
     where: (bind, cutoff) =>
@@ -60,7 +60,7 @@ export const RETENTION_STEPS: readonly PurgeStep[] = [
     kind: 'scrub',
     table: 'sms_batches',
     timeColumn: 'created_at',
-    set: { message: PURGED },
+    set: { message: PURGED, actor_ip: null },
     where: () => `"status" <> 'running'`,
   },
   {

@@ -43,6 +43,10 @@ export class SmsBatch {
   @Column({ name: 'actor_role', type: 'varchar', length: 16, nullable: true })
   actorRole: string | null;
 
+  /** The IP of the request that asked for it (journaled with its later entries); purged by RETENTION_DAYS. */
+  @Column({ name: 'actor_ip', type: 'varchar', length: 45, nullable: true })
+  actorIp: string | null;
+
   @Column({ name: 'not_before', type: Date, nullable: true })
   notBefore: Date | null;
 

@@ -97,6 +97,10 @@ export class SmsMessage {
   @Column({ name: 'actor_role', type: 'varchar', length: 16, nullable: true })
   actorRole: string | null;
 
+  /** The IP of the request that asked for it (journaled with its later entries); purged by RETENTION_DAYS. */
+  @Column({ name: 'actor_ip', type: 'varchar', length: 45, nullable: true })
+  actorIp: string | null;
+
   /** When the latest provider call started: a reconciliation looks Twilio up from the message's creation on. */
   @Column({ name: 'last_attempt_at', type: Date, nullable: true })
   lastAttemptAt: Date | null;

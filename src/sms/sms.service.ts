@@ -187,6 +187,7 @@ export class SmsService {
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
       actorRole: context.actor?.role ?? null,
+      actorIp: context.actor?.ip ?? null,
       notBefore,
       createdAt: now,
       startedAt: null,
@@ -444,6 +445,7 @@ export class SmsService {
       actorId: context.actor?.id ?? null,
       actorEmail: context.actor?.email ?? null,
       actorRole: context.actor?.role ?? null,
+      actorIp: context.actor?.ip ?? null,
       // Due from now unless sent later: the dispatcher reads due rows as one index range.
       notBefore: notBefore ?? now,
       leaseUntil: null,

@@ -11,6 +11,7 @@ import { PartialSmsIndexes1764480000000 } from './1764480000000-partial-sms-inde
 import { RedundantSmsIndexes1764470000000 } from './1764470000000-redundant-sms-indexes.js';
 import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
+import { SmsActorIp1764490000000 } from './1764490000000-sms-actor-ip.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   Retention1764460000000,
   RedundantSmsIndexes1764470000000,
   PartialSmsIndexes1764480000000,
+  SmsActorIp1764490000000,
 ];

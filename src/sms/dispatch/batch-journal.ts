@@ -14,6 +14,7 @@ export function batchFinishedEntry(batch: SmsBatch, counts: BatchCounts, provide
   return {
     action: AuditAction.SendBulkSms,
     actor: batch.actorId ? { id: batch.actorId, email: batch.actorEmail ?? undefined, role: batch.actorRole as never } : null,
+    ip: batch.actorIp ?? null,
     target: { type: 'sms_batch', id: batch.id },
     metadata: {
       batchId: batch.id,

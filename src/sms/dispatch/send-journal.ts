@@ -11,6 +11,8 @@ export function sendJournalEntry(message: SmsMessage): AuditEntry {
   return {
     action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
     actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
+    // The request that asked for it (the dispatcher writes this entry later, outside that request).
+    ip: message.actorIp ?? null,
     target:
       message.relatedType && message.relatedId
         ? { type: message.relatedType, id: message.relatedId }
