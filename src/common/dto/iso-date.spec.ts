@@ -21,6 +21,9 @@ describe('parseIsoDate', () => {
     ['2030-01-15T13:30Z', '2030-01-15T13:30:00.000Z'],
     ['2030-01-15T14:30:00.123+0100', '2030-01-15T13:30:00.123Z'],
     ['2030-06-15T14:30:00-04:00', '2030-06-15T18:30:00.000Z'],
+    // RFC 3339: lower-case t and z, or a space between date and time.
+    ['2030-01-15t13:30:00z', '2030-01-15T13:30:00.000Z'],
+    ['2030-01-15 14:30:00+01:00', '2030-01-15T13:30:00.000Z'],
   ])('should read %s with its offset', (text, iso) => {
     expect(parseIsoDate(text)).toEqual({ ok: true, date: new Date(iso), dateOnly: false });
   });

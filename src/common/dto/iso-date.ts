@@ -33,8 +33,10 @@ export function setDateOnlyTimeZone(timeZone: string): void {
 }
 
 /** Parses `text` by the rule above; never throws. */
-export function parseIsoDate(text: unknown, options: IsoDateOptions = {}): IsoDateResult {
-  if (typeof text !== 'string' || text.length > 40) return { ok: false, problem: 'format' };
+export function parseIsoDate(input: unknown, options: IsoDateOptions = {}): IsoDateResult {
+  if (typeof input !== 'string' || input.length > 40) return { ok: false, problem: 'format' };
+  // RFC 3339 also allows a lower-case t and z, and a space between the date and the time.
+  const text = input.replace(/^(\d{4}-\d{2}-\d{2})[t ](?=\d)/, '$1T').replace(/z$/, 'Z');
   const match = ISO_DATE.exec(text);
   if (!match) return { ok: false, problem: 'format' };
   const [, , , , hour, , , offset] = match;
