@@ -28,6 +28,8 @@ describe(validateEnvironment.name, () => {
     ['ADMIN_PASSWORD', 'short', /ADMIN_PASSWORD must be at least 12/],
     ['TWILIO_ACCOUNT_SID', 'AC123', /TWILIO_ACCOUNT_SID must be "AC" followed by 32/],
     ['TWILIO_PHONE_NUMBER', '0612345678', /TWILIO_PHONE_NUMBER must be an E.164/],
+    ['TWILIO_PHONE_NUMBER', 'CABINETMARTIN', /TWILIO_PHONE_NUMBER must be an E.164/],
+    ['TWILIO_PHONE_NUMBER', '+33612345678x', /TWILIO_PHONE_NUMBER must be an E.164/],
     ['TWILIO_MESSAGING_SERVICE_SID', 'MG1', /TWILIO_MESSAGING_SERVICE_SID/],
     ['TWILIO_API_BASE_URL', 'not a url', /TWILIO_API_BASE_URL must be an http/],
     ['SMS_PROVIDER', 'carrier-pigeon', /SMS_PROVIDER/],
@@ -79,6 +81,10 @@ describe(validateEnvironment.name, () => {
     const base = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'p'.repeat(12) };
     expect(problemsOf(base)).toEqual([expect.stringMatching(/TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production/)]);
     expect(problemsOf({ ...base, SMS_PROVIDER: 'dry-run' })).toEqual([]);
+  });
+
+  it.each(['+33612345678', 'Cabinet', 'DR MARTIN 2'])('accepts TWILIO_PHONE_NUMBER=%s (a number or an alphanumeric sender ID)', (value) => {
+    expect(problemsOf({ TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'token-123456', TWILIO_PHONE_NUMBER: value })).toEqual([]);
   });
 
   it('wants the SID and token together, and a sender with them', () => {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { type CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
+import { ALPHANUMERIC_SENDER_ID } from '../phone/sender-ids.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -105,7 +106,7 @@ export class EnvironmentVariables {
   TWILIO_AUTH_TOKEN?: string;
 
   @IsOptional()
-  @Matches(/^(\+[1-9]\d{6,14}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$/, {
+  @Matches(new RegExp(`^\\+[1-9]\\d{6,14}$|${ALPHANUMERIC_SENDER_ID.source}`), {
     message: 'TWILIO_PHONE_NUMBER must be an E.164 number (+33612345678) or an alphanumeric sender ID of at most 11 characters',
   })
   @emptyAsUndefined

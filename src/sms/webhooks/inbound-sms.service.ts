@@ -15,11 +15,7 @@ import { classifyInbound } from './inbound-keywords.js';
 import { InboundSms, type InboundKeyword } from './inbound-sms.entity.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from './sms-received.event.js';
 import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
-
-/** A short code: 3 to 8 digits. */
-const SHORT_CODE = /^\d{3,8}$/;
-/** An alphanumeric sender ID, as TWILIO_PHONE_NUMBER accepts one: at most 11 letters, digits and spaces, one letter at least. */
-const ALPHANUMERIC_SENDER = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
+import { ALPHANUMERIC_SENDER_ID, SHORT_CODE } from '../../phone/sender-ids.js';
 
 export interface InboundResult {
   /** TwiML to answer Twilio with (an empty <Response/> when there is nothing to say). */
@@ -106,7 +102,7 @@ export class InboundSmsService {
   private sender(rawFrom: string): { from: string; phone: string | null } {
     const parsed = this.phones.format(rawFrom);
     if (parsed.valid && parsed.e164) return { from: parsed.e164, phone: parsed.e164 };
-    if (SHORT_CODE.test(rawFrom) || ALPHANUMERIC_SENDER.test(rawFrom)) return { from: rawFrom, phone: null };
+    if (SHORT_CODE.test(rawFrom) || ALPHANUMERIC_SENDER_ID.test(rawFrom)) return { from: rawFrom, phone: null };
     throw invalidField('From', 'must be a phone number (E.164), a short code or an alphanumeric sender ID');
   }
 
