@@ -2,7 +2,9 @@
  * Summary of a V8 .cpuprofile (`node --cpu-prof`) by area of the send path: self time (where the CPU was)
  * and inclusive time (samples with a frame of the area anywhere on the stack), then the costliest
  * functions. Used by `npm run bench:send -- --cpu-prof`; also runs alone:
- *   node --loader ts-node/esm/transpile-only bench/cpu-profile.ts <file.cpuprofile> [--top 25]
+ *   node --loader ts-node/esm/transpile-only bench/cpu-profile.ts <file.cpuprofile> [--top 25] [--skip 4.5]
+ * `--skip S` leaves out the profile's first S seconds (the app's start-up: module loading and compiling,
+ * migrations, sign-in), which are not the send path; bench/send.ts passes the time its app took to be ready.
  * An async function's stack starts where it resumed (the microtask), so inclusive times of async code
  * cover its synchronous stretches only.
  */
@@ -87,7 +89,7 @@ export interface ProfileSummary {
   ours: Array<{ name: string; inclusiveMs: number }>;
 }
 
-export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary {
+export function summarizeProfile(profile: CpuProfile, top = 20, skipMs = 0): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -99,9 +101,12 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
     `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url ? `${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
   let totalMs = 0;
   let idleMs = 0;
+  let elapsedMs = 0;
   profile.samples.forEach((id, i) => {
     // timeDeltas[i] is the time before sample i; the time after it is what it stands for.
     const ms = (profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0) / 1000;
+    elapsedMs += (profile.timeDeltas[i] ?? 0) / 1000;
+    if (elapsedMs < skipMs) return;
     const node = byId.get(id)!;
     totalMs += ms;
     const area = areaOf(node.callFrame);
@@ -132,12 +137,13 @@ export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary 
   };
 }
 
-export function printProfileSummary(file: string, top = 20): ProfileSummary {
-  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, top);
+export function printProfileSummary(file: string, top = 20, skipMs = 0): ProfileSummary {
+  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, top, skipMs);
   const { busyMs, totalMs } = summary;
   const pct = (ms: number) => `${((100 * ms) / busyMs).toFixed(1).padStart(5)} %`;
+  const skipped = skipMs ? ` after the first ${(skipMs / 1000).toFixed(1)} s (start-up) left out` : '';
   console.log(
-    `\nCPU profile ${file}\n  ${(totalMs / 1000).toFixed(1)} s sampled, ${(busyMs / 1000).toFixed(1)} s busy (percentages of busy time)`,
+    `\nCPU profile ${file}\n  ${(totalMs / 1000).toFixed(1)} s sampled${skipped}, ${(busyMs / 1000).toFixed(1)} s busy (percentages of busy time)`,
   );
   console.log(`\n  ${'area'.padEnd(52)}  self       inclusive`);
   for (const a of summary.areas) console.log(`  ${a.area.padEnd(52)}  ${pct(a.selfMs)}    ${pct(a.inclusiveMs)}`);
@@ -149,10 +155,14 @@ export function printProfileSummary(file: string, top = 20): ProfileSummary {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [file, flag, value] = process.argv.slice(2);
+  const [file, ...flags] = process.argv.slice(2);
+  const flag = (name: string, fallback: number) => {
+    const at = flags.indexOf(name);
+    return at >= 0 ? Number(flags[at + 1]) : fallback;
+  };
   if (!file) {
-    console.error('Usage: node --loader ts-node/esm/transpile-only bench/cpu-profile.ts <file.cpuprofile> [--top 25]');
+    console.error('Usage: node --loader ts-node/esm/transpile-only bench/cpu-profile.ts <file.cpuprofile> [--top 25] [--skip <s>]');
     process.exit(1);
   }
-  printProfileSummary(file, flag === '--top' ? Number(value) : 20);
+  printProfileSummary(file, flag('--top', 20), flag('--skip', 0) * 1000);
 }
