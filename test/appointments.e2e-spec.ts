@@ -245,6 +245,44 @@ describeEachDatabase('Appointments', (kind) => {
     }
   });
 
+  it('texts a client once when the same reschedule is sent several times at once; different times at once end on one of them, told last', async () => {
+    // Six confirmed appointments, each moved by four identical PATCHes sent together.
+    const appointments = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => create({ clientPhone: `0611223${String(300 + i)}`, startsAt: `2033-03-0${i + 1}T09:00:00Z` })),
+    );
+    for (const appointment of appointments) await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    await t.settle();
+    standIn.reset();
+    const patch = (id: string, startsAt: string) => t.http.patch(`/api/appointments/${id}`).set(auth()).send({ startsAt });
+    await Promise.all(
+      appointments.map(async (appointment, i) => {
+        const answers = await Promise.all([1, 2, 3, 4].map(() => patch(appointment.id, `2033-04-0${i + 1}T14:00:00Z`)));
+        expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+        for (const answer of answers) expect(answer.body.startsAt).toBe(`2033-04-0${i + 1}T14:00:00.000Z`);
+      }),
+    );
+    await t.settle();
+    const updates = (await t.http.get('/api/audit?action=appointment_updated&limit=200').set(auth()).expect(200)).body.items;
+    for (const appointment of appointments) {
+      const texts = standIn.requests.filter((r) => r.form.To === appointment.clientPhone);
+      expect(texts).toHaveLength(1);
+      const entries = updates.filter((e: { targetId: string }) => e.targetId === appointment.id);
+      expect(entries).toHaveLength(1);
+      expect(entries[0].metadata.previousStartsAt).toBe(appointment.startsAt);
+    }
+
+    // Two different new times at once: both apply, one after the other; the client's last text is the final time.
+    const raced = appointments[0];
+    standIn.reset();
+    const answers = await Promise.all([patch(raced.id, '2033-05-01T08:00:00Z'), patch(raced.id, '2033-05-02T08:00:00Z')]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    await t.settle();
+    const final = (await t.http.get(`/api/appointments/${raced.id}`).set(auth()).expect(200)).body;
+    const texts = standIn.requests.filter((r) => r.form.To === raced.clientPhone).map((r) => String(r.form.Body));
+    expect(texts).toHaveLength(2);
+    expect(texts.at(-1)).toMatch(final.startsAt.startsWith('2033-05-01') ? /1er mai 2033/ : /2 mai 2033/);
+  });
+
   it('lists by status, start range and phone', async () => {
     const a = await create({ startsAt: '2031-05-01T10:00:00Z', clientPhone: '0699999999' });
     await create({ startsAt: '2031-05-02T10:00:00Z', clientPhone: '0699999999' });

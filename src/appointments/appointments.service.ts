@@ -23,9 +23,13 @@ import { ReminderPolicy } from './reminder-policy.js';
 /** The appointment's SMS as shown with it: what was sent about it, and how it went. */
 export type AppointmentMessage = RelatedMessage;
 
+/** An edit redone this many times because other changes kept landing first answers 409. */
+const MAX_EDIT_ATTEMPTS = 5;
+
 /**
- * Appointment rules and transitions. Every change is a conditional update on the current status,
- * so two concurrent requests cannot both confirm or cancel. A change, its journal entry and the event
+ * Appointment rules and transitions. Every change is a conditional update on the current status (and,
+ * for edits and confirmations, the start time read), so two concurrent requests cannot both confirm,
+ * cancel, or move the appointment to the same new time. A change, its journal entry and the event
  * that asks for an SMS are written in one transaction (the outbox, see DomainEvents): all or nothing.
  * The SMS goes out after the commit, when the relay delivers the event: a failed SMS never undoes it.
  */
@@ -90,7 +94,7 @@ export class AppointmentsService {
     return { ...appointment, messages, delivery: this.messages.deliveryCounts(messages) };
   }
 
-  async update(id: string, dto: UpdateAppointmentDto, actor: Actor): Promise<Appointment> {
+  async update(id: string, dto: UpdateAppointmentDto, actor: Actor, attempt = 1): Promise<Appointment> {
     const current = await this.get(id);
     if (current.status === AppointmentStatus.Cancelled || current.status === AppointmentStatus.Completed) {
       throw this.conflict(current, 'edited');
@@ -117,7 +121,9 @@ export class AppointmentsService {
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();
     const updated = await this.events.transaction(async ({ manager, publish }) => {
-      const result = await manager.update(Appointment, { id, status: current.status }, changes);
+      // Applies only to the row as read (status and start time): of identical reschedules sent at once, one moves
+      // the appointment (one SMS, one journal entry); the others redo their edit below and find nothing to change.
+      const result = await manager.update(Appointment, { id, status: current.status, startsAt: current.startsAt }, changes);
       if (!result.affected) return null;
       const updated = await manager.findOneByOrFail(Appointment, { id });
       await this.journal(
@@ -141,11 +147,12 @@ export class AppointmentsService {
       return updated;
     });
     if (!updated) {
-      // Confirmed (or cancelled) in between: redo the edit from what the row is now, so a reschedule
-      // of a just-confirmed appointment also moves its reminder.
+      // Confirmed, cancelled or moved in between: redo the edit from what the row is now, so a reschedule of a
+      // just-confirmed appointment also moves its reminder, and "previousStartsAt" is the time the client had.
       const latest = await this.get(id);
-      if (latest.status === current.status) throw this.conflict(latest, 'edited');
-      return this.update(id, dto, actor);
+      const changed = latest.status !== current.status || latest.startsAt.getTime() !== current.startsAt.getTime();
+      if (!changed || attempt >= MAX_EDIT_ATTEMPTS) throw this.conflict(latest, 'edited');
+      return this.update(id, dto, actor, attempt + 1);
     }
     return updated;
   }
