@@ -1,6 +1,7 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import twilio from 'twilio';
 import { DataSource } from 'typeorm';
+import { PURGED } from '../src/sms/sms-message.entity.js';
 import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from '../src/sms/webhooks/sms-received.event.js';
@@ -267,6 +268,28 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         errorExplanation: expect.stringMatching(/désabonné/),
       });
       expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+    });
+
+    it('a 21610 callback about a message whose number retention purged puts nothing on the opt-out list', async () => {
+      const p = (n: number) => (kind === 'postgres' ? `$${n}` : '?');
+      const purge = (id: string) =>
+        t.get(DataSource).query(`UPDATE "sms_messages" SET "to" = ${p(1)}, "body" = ${p(2)} WHERE "id" = ${p(3)}`, [PURGED, PURGED, id]);
+      const optOutRows = async () => Number((await t.get(DataSource).query(`SELECT COUNT(*) AS n FROM "sms_opt_outs"`))[0].n);
+      const before = await optOutRows();
+      const { id, sid } = await sendOne();
+      await purge(id);
+      expect((await statusCallback(sid, 'undelivered', { ErrorCode: '21610' }).expect(200)).body.outcome).toBe('applied');
+      expect(await message(id)).toMatchObject({ status: 'undelivered', errorCode: '21610' });
+      // A callback that came before the SID was stored, adopted once the answer is.
+      const early = 'SM' + randomHex(32);
+      await statusCallback(early, 'failed', { ErrorCode: '21610' }).expect(200);
+      const second = await sendOne();
+      await purge(second.id);
+      await t.get(DataSource).query(`UPDATE "sms_messages" SET "provider_sid" = ${p(1)} WHERE "id" = ${p(2)}`, [early, second.id]);
+      expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(second.id, early)).toBe(1);
+      expect(await optOutRows()).toBe(before);
+      const purged = await t.get(DataSource).query(`SELECT COUNT(*) AS n FROM "sms_opt_outs" WHERE "phone" = ${p(1)}`, [PURGED]);
+      expect(Number(purged[0].n)).toBe(0);
     });
 
     it('callbacks that came before the SID was stored join their message once it is, the furthest applied', async () => {

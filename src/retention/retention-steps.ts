@@ -1,7 +1,6 @@
-import { SMS_QUEUED, SMS_SENDING } from '../sms/sms-message.entity.js';
+import { PURGED, SMS_QUEUED, SMS_SENDING } from '../sms/sms-message.entity.js';
 
-/** What a purged message's number and text become (the columns are NOT NULL; the row stays for statistics). */
-export const PURGED = '[purged]';
+export { PURGED };
 
 /** Builds a statement's parameters in order: `bind(value)` returns the placeholder for that value. */
 export type Bind = (value: unknown) => string;

@@ -21,6 +21,9 @@ export const SMS_CANCELLED = 'cancelled';
 /** Not sent on purpose: the number opted out (error code OPTED_OUT). */
 export const SMS_SKIPPED = 'skipped';
 
+/** What a purged message's number and text become (RETENTION_DAYS; the columns are NOT NULL; the row stays for statistics). */
+export const PURGED = '[purged]';
+
 @Entity('sms_messages')
 // Partial where most rows leave the column empty (1764480000000-partial-sms-indexes): fewer index writes per message.
 @Index('IDX_sms_messages_to_created', ['to', 'createdAt'])

@@ -7,6 +7,7 @@ import { Clock } from '../../common/clock.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { SqlParams } from '../../database/sql.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
+import { PURGED } from '../sms-message.entity.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { explainErrorCode, type Lang } from '../failure-explanations.js';
 import { FINAL_STATUSES, isTwilioStatus, TWILIO_STATUSES, statusRank, statusRankSql } from './message-status.js';
@@ -96,8 +97,8 @@ export class DeliveryStatusService {
     if (result.outcome === 'applied' && result.kind)
       this.metrics.smsStateChanged(result.kind, result.category ?? 'transactional', callback.status);
     // Twilio refused the number as unsubscribed (21610): it is on our list too from now on.
-    if (result.outcome !== 'duplicate' && result.to && callback.errorCode === TWILIO_UNSUBSCRIBED)
-      await this.optOuts.optOut(result.to, { source: OptOutSource.Twilio21610, reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)` });
+    if (result.outcome !== 'duplicate' && callback.errorCode === TWILIO_UNSUBSCRIBED)
+      await this.unsubscribed(result.to ?? null, result.messageId);
     return { outcome: result.outcome, messageId: result.messageId, status: result.status };
   }
 
@@ -193,13 +194,25 @@ export class DeliveryStatusService {
         `SELECT "to" FROM "sms_messages" WHERE "id" = ${this.postgres ? '$1' : '?'}`,
         [messageId],
       );
-      if (message[0])
-        await this.optOuts.optOut(message[0].to, {
-          source: OptOutSource.Twilio21610,
-          reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)`,
-        });
+      await this.unsubscribed(message[0]?.to ?? null, messageId);
     }
     return adopted.length;
+  }
+
+  /**
+   * Puts the number of a message Twilio called back about with 21610 on the opt-out list. A message whose
+   * number retention has purged (RETENTION_DAYS) no longer says whom it went to: nothing is added (the list
+   * holds phone numbers only), and a line says so.
+   */
+  private async unsubscribed(to: string | null, messageId: string | null): Promise<void> {
+    if (!to) return;
+    if (to === PURGED) {
+      this.logger.warn(
+        `SMS ${messageId}: Twilio ${TWILIO_UNSUBSCRIBED} for a message whose number was purged; nothing put on the opt-out list`,
+      );
+      return;
+    }
+    await this.optOuts.optOut(to, { source: OptOutSource.Twilio21610, reason: `Twilio ${TWILIO_UNSUBSCRIBED} (status callback)` });
   }
 
   /** The conditional UPDATE: the message takes `status` only if it ranks higher than its current one. */
