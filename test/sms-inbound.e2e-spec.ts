@@ -4,6 +4,7 @@ import twilio from 'twilio';
 import { DataSource } from 'typeorm';
 import { vi } from 'vitest';
 import { MetricsService } from '../src/metrics/metrics.service.js';
+import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
 import { SmsOptOut } from '../src/sms/opt-outs/sms-opt-out.entity.js';
 import { InboundSms } from '../src/sms/webhooks/inbound-sms.entity.js';
 import { InboundSmsService } from '../src/sms/webhooks/inbound-sms.service.js';
@@ -247,6 +248,21 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
         expect(await stored(sid)).toMatchObject({ from, keyword: 'help' });
         expect(await repliesTo(from)).toEqual([]);
       }
+    });
+
+    it("a STOP whose opt-out could not be written is not kept: Twilio's retry of it opts the number out and is answered", async () => {
+      const phone = nextPhone();
+      const sid = nextSid();
+      vi.spyOn(t.get(OptOutService), 'optOut').mockRejectedValueOnce(new Error('database unavailable'));
+      const failed = await inbound(phone, 'STOP', sid);
+      expect(failed.status).toBe(500);
+      expect(await stored(sid)).toBeNull();
+      expect(await optOutOf(phone)).toBeNull();
+      // Twilio retries the same message (same MessageSid).
+      expect((await inbound(phone, 'STOP', sid).expect(200)).text).toBe(OPT_OUT_REPLY);
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      expect(await stored(sid)).toMatchObject({ keyword: 'opt_out' });
+      expect((await inbound(phone, 'STOP', sid).expect(200)).text).toBe(EMPTY_TWIML);
     });
 
     it('a phone number, E.164 or national, is still opted out and confirmed', async () => {

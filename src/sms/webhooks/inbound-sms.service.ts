@@ -68,9 +68,16 @@ export class InboundSmsService {
     // Twilio retried a message we already have: nothing again, nothing to answer.
     if (!stored || stored.id !== row.id) return { twiml: emptyResponse(), keyword, duplicate: true };
 
-    if (phone) {
-      if (keyword === 'opt_out') await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
-      else if (keyword === 'opt_in') await this.optOuts.optIn(phone, { source: 'keyword' });
+    if (phone && (keyword === 'opt_out' || keyword === 'opt_in')) {
+      try {
+        if (keyword === 'opt_out') await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
+        else await this.optOuts.optIn(phone, { source: 'keyword' });
+      } catch (error) {
+        // The consent was not recorded: the message is taken back, so Twilio's retry (it retries an error) is
+        // handled as new instead of as a duplicate that would drop the STOP. Still failing: the error is the answer.
+        await this.inbound.delete({ id: row.id }).catch(() => undefined);
+        throw error;
+      }
     }
 
     const event: SmsReceivedEvent = { id: row.id, providerSid: sid, from, to, body, keyword, receivedAt: row.receivedAt };
