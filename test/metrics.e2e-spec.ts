@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import twilio from 'twilio';
 import { DataSource } from 'typeorm';
+import { vi } from 'vitest';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
+import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -170,12 +172,23 @@ describeEachDatabase('Metrics', (kind) => {
     await webhook('/api/sms/webhooks/status', status, 'forged').expect(403);
     await t.http.post('/api/sms/webhooks/inbound').type('form').send(inbound).expect(403);
     await webhook('/api/sms/webhooks/inbound', inbound, sign('/api/sms/webhooks/inbound', inbound)).expect(200);
+    // Signed, but a payload the handler refuses (400), then a failure inside it (500).
+    const malformed = { ...status, MessageStatus: 'teleported' };
+    await webhook('/api/sms/webhooks/status', malformed, sign('/api/sms/webhooks/status', malformed)).expect(400);
+    const badFrom = { ...inbound, MessageSid: 'SM' + 'b'.repeat(32), From: 'not a sender!' };
+    await webhook('/api/sms/webhooks/inbound', badFrom, sign('/api/sms/webhooks/inbound', badFrom)).expect(400);
+    vi.spyOn(t.get(DeliveryStatusService), 'apply').mockRejectedValueOnce(new Error('database unavailable'));
+    await webhook('/api/sms/webhooks/status', status, sign('/api/sms/webhooks/status', status)).expect(500);
+    vi.restoreAllMocks();
 
     const text = await scrape();
     expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'accepted' })).toBe(2);
     expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'refused_signature' })).toBe(1);
     expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'refused_signature' })).toBe(1);
     expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'accepted' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'refused_payload' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'inbound', outcome: 'refused_payload' })).toBe(1);
+    expect(sample(text, 'sms_webhooks_total', { type: 'status', outcome: 'failed' })).toBe(1);
     expect(sample(text, 'sms_status_callbacks_total', { result: 'applied' })).toBe(1);
     expect(
       sample(text, 'sms_status_callbacks_total', { result: 'stale' }) ??

@@ -16,7 +16,7 @@ export type QueueProbe = () => Promise<QueueSnapshot>;
 /** A Prometheus text exposition appended to the scrape (BullMQ's own `exportPrometheusMetrics`). */
 export type ExternalExporter = () => Promise<string>;
 
-export type WebhookOutcome = 'accepted' | 'refused_signature' | 'refused_not_configured';
+export type WebhookOutcome = 'accepted' | 'refused_signature' | 'refused_not_configured' | 'refused_payload' | 'failed';
 
 /** Route label for requests no route matched (a 404): never the raw URL, which would explode the series. */
 export const UNMATCHED_ROUTE = 'unmatched';

@@ -1,4 +1,15 @@
-import { Body, Controller, createParamDecorator, ExecutionContext, HttpCode, HttpStatus, Post, Res, UseFilters } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  createParamDecorator,
+  ExecutionContext,
+  HttpCode,
+  HttpException,
+  HttpStatus,
+  Post,
+  Res,
+  UseFilters,
+} from '@nestjs/common';
 import { ApiBadRequestResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
@@ -45,7 +56,7 @@ export class SmsWebhooksController {
   @ApiOkResponse({ type: StatusCallbackResultDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'MessageSid or MessageStatus missing or malformed' })
   async status(@Body() form: Record<string, unknown>, @IdempotencyToken() token?: string) {
-    const result = await this.statuses.apply(this.statuses.parse(form, token));
+    const result = await this.counted('status', () => this.statuses.apply(this.statuses.parse(form, token)));
     this.metrics.webhook('accepted', 'status');
     this.metrics.statusCallback(result.outcome);
     return result;
@@ -67,11 +78,25 @@ export class SmsWebhooksController {
     description: 'MessageSid or From missing or malformed (From: not a phone number, a short code nor an alphanumeric sender ID)',
   })
   async inboundMessage(@Body() form: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
-    const { twiml } = await this.inbound.receive(form);
+    const { twiml } = await this.counted('inbound', () => this.inbound.receive(form));
     // TwiML only once there is TwiML to answer, so an error before this is answered as JSON; should anything
     // fail after it, WebhookErrorsFilter drops this type to answer the JSON error.
     void reply.type('text/xml; charset=utf-8');
     this.metrics.webhook('accepted', 'inbound');
     return twiml;
+  }
+
+  /**
+   * A signed call the handler refused (a bad payload: 4xx) or failed on (5xx) is counted as such in
+   * `sms_webhooks_total`; refusals of the signature are counted by the guard, before the handler.
+   */
+  private async counted<T>(type: 'status' | 'inbound', handle: () => Promise<T>): Promise<T> {
+    try {
+      return await handle();
+    } catch (error) {
+      const status = error instanceof HttpException ? error.getStatus() : HttpStatus.INTERNAL_SERVER_ERROR;
+      this.metrics.webhook(status < 500 ? 'refused_payload' : 'failed', type);
+      throw error;
+    }
   }
 }
