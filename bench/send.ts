@@ -32,9 +32,11 @@ import { MEMORY_NODE_ARGS, measureMemory, measureOps, printMemory, printOps, typ
 const USAGE = `Usage: npm run bench:send -- [--duration 10] [--warmup 3] [--connections 50] [--rounds 1] [--route send|me]
                            [--databases sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
                            [--sections send,ops,memory] [--ops-seconds 2] [--memory-rounds 3] [--memory-recipients 10000]
-                           [--cpu-prof] [--app-main <another build's dist/main.js, to compare builds>]
+                           [--cpu-prof] [--app-main <another build's dist/main.js, to compare builds>] [--sqlite-memory]
 (env: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS, BENCH_ROUTE, BENCH_DATABASES, BENCH_POSTGRES_URL, BENCH_SECTIONS,
- BENCH_OPS_SECONDS, BENCH_MEMORY_ROUNDS, BENCH_MEMORY_RECIPIENTS, BENCH_APP_MAIN, BENCH_CPU_PROF=1)
+ BENCH_OPS_SECONDS, BENCH_MEMORY_ROUNDS, BENCH_MEMORY_RECIPIENTS, BENCH_APP_MAIN, BENCH_CPU_PROF=1, BENCH_SQLITE_MEMORY=1)
+--sqlite-memory: one more send pass, the app on an in-memory SQLite database (sqlite::memory:): not a setting to
+run with (a crash loses everything), the figure that shows what writing the database to its file costs a send.
 --cpu-prof: the app runs under \`node --cpu-prof\`; its profiles (one per database) are kept in a temporary
 directory, summarised by area at the end (bench/cpu-profile.ts); the profiler slows the app, so the ratios of
 such a run are not the figures to quote.`;
@@ -76,7 +78,7 @@ function parseOptions() {
       'memory-recipients',
     ],
     USAGE,
-    ['cpu-prof'],
+    ['cpu-prof', 'sqlite-memory'],
   );
   const route = pick('route') ?? 'send';
   if (!(route in ROUTES)) throw new HarnessError(`--route must be one of ${Object.keys(ROUTES).join(', ')}\n${USAGE}`);
@@ -96,6 +98,7 @@ function parseOptions() {
     memoryRecipients: whole('memory-recipients', 10_000, 1),
     appMain: resolve(pick('app-main') ?? DIST_MAIN),
     cpuProf: flag('cpu-prof'),
+    sqliteMemory: flag('sqlite-memory'),
   };
 }
 type Options = ReturnType<typeof parseOptions>;
@@ -238,15 +241,20 @@ async function main(): Promise<number> {
 
   const rows: Row[] = [];
   const ratios: string[] = [];
-  for (const kind of options.databases) {
-    const database = await createDatabase(kind, dir, options.postgresUrl);
+  // The in-memory pass (--sqlite-memory) runs the send section only, after the others.
+  const passes: Array<'sqlite' | 'postgres' | 'sqlite-memory'> = [
+    ...options.databases,
+    ...(options.sqliteMemory && options.sections.includes('send') ? (['sqlite-memory'] as const) : []),
+  ];
+  for (const kind of passes) {
+    const database = kind === 'sqlite-memory' ? { url: 'sqlite::memory:' } : await createDatabase(kind, dir, options.postgresUrl);
     if ('skipped' in database) {
       console.log(`  ${kind}: skipped: ${database.skipped}`);
       ratios.push(`${kind}: skipped: ${database.skipped}`);
       continue;
     }
     if (!options.sections.includes('send')) {
-      await memoryPass(kind);
+      if (kind !== 'sqlite-memory') await memoryPass(kind);
       continue;
     }
     const launchedAt = Date.now();
@@ -299,7 +307,7 @@ async function main(): Promise<number> {
     if (failed) console.error(`app output (last lines):\n${app.tail()}`);
     await app.stop();
     if (profileDir) profiles.push({ file: join(profileDir, `app-${kind}.cpuprofile`), skipMs: startupMs.get(kind) ?? 0 });
-    await memoryPass(kind);
+    if (kind !== 'sqlite-memory') await memoryPass(kind);
   }
   const valid = options.sections.includes('send') ? printReport(rows, ratios) : true;
   if (ops) printOps(ops);
