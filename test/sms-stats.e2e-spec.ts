@@ -97,6 +97,28 @@ describeEachDatabase('SMS statistics', (kind) => {
     ]);
   });
 
+  it('segmentsSent leaves out messages still in the outbox (sent later, waiting for a retry, in flight), not those Twilio has queued', async () => {
+    const day = (hour: number) => new Date(`2026-02-01T${String(hour).padStart(2, '0')}:00:00Z`);
+    await t
+      .get(DataSource)
+      .getRepository(SmsMessage)
+      .save([
+        row(day(8), { status: 'queued', providerSid: null, segments: 4, attempts: 0, notBefore: new Date('2099-01-01T00:00:00Z') }),
+        row(day(9), { status: 'queued', providerSid: null, segments: 5, errorCode: '20500', kind: SmsKind.Bulk }),
+        row(day(10), { status: 'sending', providerSid: null, segments: 2, leaseUntil: new Date('2099-01-01T00:00:00Z') }),
+        // Twilio's own `queued`: it has a SID, it left.
+        row(day(11), { status: 'queued', segments: 1 }),
+        row(day(12), { status: 'delivered', segments: 3 }),
+      ]);
+    const period = 'since=2026-02-01T00:00:00Z&until=2026-02-02T00:00:00Z';
+    const res = await t.http.get(`/api/sms/stats?${period}`).set(auth(admin)).expect(200);
+    expect(res.body).toMatchObject({ total: 5, byStatus: { queued: 3, sending: 1, delivered: 1 }, segmentsSent: 4 });
+    const single = await t.http.get(`/api/sms/stats?${period}&kind=single`).set(auth(admin)).expect(200);
+    expect(single.body).toMatchObject({ total: 4, segmentsSent: 4 });
+    const bulk = await t.http.get(`/api/sms/stats?${period}&kind=bulk`).set(auth(admin)).expect(200);
+    expect(bulk.body).toMatchObject({ total: 1, segmentsSent: 0 });
+  });
+
   it('takes a period and filters by kind and category, explaining errors in the caller’s language', async () => {
     const period = 'since=2026-01-10T00:00:00Z&until=2026-01-12T00:00:00Z';
     const all = await t.http.get(`/api/sms/stats?${period}`).set(auth(admin)).set('Accept-Language', 'en').expect(200);

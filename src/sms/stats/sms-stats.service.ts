@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Clock } from '../../common/clock.js';
 import { SqlParams } from '../../database/sql.js';
 import { explainErrorCode, type Lang } from '../failure-explanations.js';
+import { SMS_QUEUED, SMS_SENDING } from '../sms-message.entity.js';
 import { DELIVERED_STATUSES, NOT_DELIVERED_STATUSES } from '../webhooks/message-status.js';
 import type { SmsStatsQueryDto } from './stats-query.dto.js';
 
@@ -11,7 +12,7 @@ const DAY_MS = 86_400_000;
 const DEFAULT_RANGE_DAYS = 30;
 const MAX_RANGE_DAYS = 366;
 const TOP_ERRORS = 10;
-/** Statuses of messages that left for Twilio (their segments are billed). */
+/** Statuses of messages that left for Twilio (their segments are billed), once they have a provider SID. */
 const LEFT_STATUSES = new Set([
   'accepted',
   'scheduled',
@@ -44,7 +45,8 @@ export interface SmsStats {
 /**
  * Statistics computed by the database: one GROUP BY (day, status, error code) over a created_at range,
  * which reads only IDX_sms_messages_stats (created_at, kind, category, status, segments, error_code),
- * and every figure derived from its few groups; plus one GROUP BY over the opt-outs of the period.
+ * and every figure derived from its few groups; the segments of the messages still waiting in the outbox
+ * (taken off segmentsSent); one GROUP BY over the opt-outs of the period.
  */
 @Injectable()
 export class SmsStatsService {
@@ -66,12 +68,14 @@ export class SmsStatsService {
 
     // One scan of the index for the messages (every figure is derived from these few groups), one for opt-outs.
     const grouped = this.groupedQuery(since, until, query);
+    const waiting = this.waitingQuery(since, until, query);
     const p2 = new SqlParams(this.postgres);
-    const [groups, optOutRows] = await Promise.all([
+    const [groups, waitingRows, optOutRows] = await Promise.all([
       this.dataSource.query<{ day: string; status: string; code: string | null; n: string | number; segments: string | number | null }[]>(
         grouped.sql,
         grouped.values,
       ),
+      this.dataSource.query<{ segments: string | number | null }[]>(waiting.sql, waiting.values),
       this.dataSource.query<{ source: string; n: string | number }[]>(
         `SELECT "source", COUNT(*) AS n FROM "sms_opt_outs" WHERE "opted_out_at" >= ${p2.time(since)} AND "opted_out_at" < ${p2.time(until)} GROUP BY "source"`,
         p2.values,
@@ -82,7 +86,8 @@ export class SmsStatsService {
     const days = new Map<string, { day: string; total: number; byStatus: Record<string, number> }>();
     const errors = new Map<string, number>();
     let total = 0;
-    let segmentsSent = 0;
+    // Twilio's `queued` and `sending` are also the outbox's own states: those still without a SID never left.
+    let segmentsSent = -Number(waitingRows[0]?.segments ?? 0);
     for (const group of groups) {
       const n = Number(group.n);
       total += n;
@@ -138,6 +143,21 @@ export class SmsStatsService {
       : `SELECT substr("created_at", 1, 10) AS day, "status", "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
         `FROM "sms_messages" INDEXED BY "IDX_sms_messages_stats" WHERE ${where} GROUP BY 1, 2, 3 ORDER BY 1`;
     return { sql, values: p.values };
+  }
+
+  /**
+   * Segments of the period's messages still in the outbox (`queued` or `sending`, no provider SID: sent later,
+   * waiting for a retry or in flight). Read from IDX_sms_messages_outbox, which holds only rows without a SID:
+   * few, unlike the period's messages.
+   */
+  waitingQuery(since: Date, until: Date, filters: Pick<SmsStatsQueryDto, 'kind' | 'category'>): { sql: string; values: unknown[] } {
+    const p = new SqlParams(this.postgres);
+    let where = `"provider_sid" IS NULL AND "status" IN ('${SMS_QUEUED}', '${SMS_SENDING}') AND "created_at" >= ${p.time(since)} AND "created_at" < ${p.time(until)}`;
+    if (filters.kind) where += ` AND "kind" = ${p.add(filters.kind)}`;
+    if (filters.category) where += ` AND "category" = ${p.add(filters.category)}`;
+    // SQLite is told the index (it fails the query if it cannot use it): its planner could pick the created_at range instead.
+    const from = this.postgres ? `"sms_messages"` : `"sms_messages" INDEXED BY "IDX_sms_messages_outbox"`;
+    return { sql: `SELECT SUM("segments") AS segments FROM ${from} WHERE ${where}`, values: p.values };
   }
 
   private invalid(field: string, message: string): BadRequestException {
