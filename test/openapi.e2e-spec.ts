@@ -91,6 +91,21 @@ describe('OpenAPI document (/api/docs-json)', () => {
     for (const path of ['/api/sms/send', '/api/sms/notification']) {
       expect(statuses(path, 'post'), path).toEqual(expect.arrayContaining(['400', '401', '403', '422', '502', '503', '504']));
     }
+    // 409: the number opted out (the error's opt-out fields documented), or the same Idempotency-Key still running.
+    const schemas = (doc as unknown as { components: { schemas: Record<string, { properties: Record<string, unknown> }> } }).components
+      .schemas;
+    for (const path of ['/api/sms/send', '/api/sms/notification']) {
+      const conflict = doc.paths[path].post.responses['409'] as {
+        description: string;
+        content: Record<string, { schema: { $ref: string } }>;
+      };
+      expect(conflict.description, path).toMatch(/OPTED_OUT.*Idempotency-Key/s);
+      const schema = schemas[conflict.content['application/json'].schema.$ref.split('/').pop()!];
+      expect(Object.keys(schema.properties), path).toEqual(
+        expect.arrayContaining(['code', 'to', 'optedOutAt', 'optOutSource', 'messageId']),
+      );
+    }
+    expect((doc.paths['/api/sms/bulk'].post.responses['409'] as { description: string }).description).toMatch(/Idempotency-Key/);
     expect(statuses('/api/sms/bulk', 'post')).toEqual(expect.arrayContaining(['202', '400', '401', '403']));
     expect((doc.paths['/api/sms/bulk'].post.responses['202'] as { description: string }).description).toMatch(/21211.*TIMEOUT.*20003/s);
     const missing = operations

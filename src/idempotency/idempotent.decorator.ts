@@ -1,13 +1,17 @@
-import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata, type Type } from '@nestjs/common';
 import { ApiConflictResponse, ApiHeader } from '@nestjs/swagger';
+import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 
 export const IDEMPOTENT_METADATA = 'idempotency:enabled';
+
+const STILL_RUNNING = 'A request with this Idempotency-Key is still running; see Retry-After';
 
 /**
  * The route honours an `Idempotency-Key` header (IdempotencyInterceptor): the same key and body replay the
  * first answer with `Idempotency-Replayed: true`; another body → 422; still running → 409 + Retry-After.
+ * `conflict`: the route's own 409, documented with it (one OpenAPI answer per status).
  */
-export function Idempotent(): MethodDecorator {
+export function Idempotent(conflict?: { type: Type<unknown>; description: string }): MethodDecorator {
   return applyDecorators(
     SetMetadata(IDEMPOTENT_METADATA, true),
     ApiHeader({
@@ -18,6 +22,13 @@ export function Idempotent(): MethodDecorator {
         'gets the first answer again (header Idempotency-Replayed: true) and sends nothing; the same key with another body → 422; ' +
         'longer than 255 characters → 400.',
     }),
-    ApiConflictResponse({ description: 'A request with this Idempotency-Key is still running; see Retry-After' }),
+    ApiConflictResponse(
+      conflict
+        ? {
+            type: conflict.type,
+            description: `${conflict.description}; or: ${STILL_RUNNING.charAt(0).toLowerCase()}${STILL_RUNNING.slice(1)}`,
+          }
+        : { type: ErrorResponseDto, description: STILL_RUNNING },
+    ),
   );
 }

@@ -81,6 +81,13 @@ const BULK_BODY = {
   },
 };
 
+/** The 409 of a single or notification send (besides an Idempotency-Key still running). */
+const OPTED_OUT_CONFLICT = {
+  type: SmsErrorResponseDto,
+  description:
+    'The number is on the opt-out list (code OPTED_OUT, with optedOutAt and optOutSource): nothing is sent; the attempt is stored as skipped under messageId',
+};
+
 /** 201 once the provider took it, 202 while it is still waiting in the outbox. */
 function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {
   void reply.status(result.state === 'sent' ? HttpStatus.CREATED : HttpStatus.ACCEPTED);
@@ -138,7 +145,7 @@ export class SmsController {
 
   @Post('send')
   @Roles(...STAFF_ROLES)
-  @Idempotent()
+  @Idempotent(OPTED_OUT_CONFLICT)
   @SendQuota()
   @ApiOperation({
     summary: 'Send one SMS',
@@ -158,7 +165,7 @@ export class SmsController {
 
   @Post('notification')
   @Roles(...STAFF_ROLES)
-  @Idempotent()
+  @Idempotent(OPTED_OUT_CONFLICT)
   @SendQuota()
   @ApiOperation({
     summary: 'Send a templated notification SMS',

@@ -42,6 +42,12 @@ export class SmsErrorResponseDto extends ErrorResponseDto {
 
   @ApiPropertyOptional({ example: '+15005550001' })
   to?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'code OPTED_OUT: when the number opted out' })
+  optedOutAt?: string;
+
+  @ApiPropertyOptional({ enum: ['keyword', 'manual', 'twilio_21610'], description: 'code OPTED_OUT: how it opted out' })
+  optOutSource?: string;
 }
 
 /** A refused transition: the appointment's current status comes with it. */
