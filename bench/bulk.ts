@@ -129,6 +129,7 @@ async function main(): Promise<number> {
             SMS_MAX_CONCURRENCY: String(options.concurrency),
             REDIS_URL: mode === 'bullmq' ? options.redisUrl : '',
             SMS_QUEUE_NAME: queueName,
+            REDIS_KEY_PREFIX: `${queueName}:`,
             LOG_LEVEL: 'warn',
             QUIET_HOURS: '',
           },
@@ -138,7 +139,7 @@ async function main(): Promise<number> {
         if (mode === 'bullmq') {
           onCleanup(async () => {
             const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-            const queue = new Queue(queueName, { connection });
+            const queue = new Queue(queueName, { connection, prefix: `${queueName}:bull` });
             await queue.obliterate({ force: true }).catch(() => undefined);
             await queue.close();
             await connection.quit();

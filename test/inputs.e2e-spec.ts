@@ -367,6 +367,24 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean']);
     });
 
+    it('a marketing bulk of {{name}} alone: a recipient without a name is EMPTY_BODY too, not sent the opt-out mention alone', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [{ phone: '0612345611' }, { phone: '0612345612', name: 'Jean' }],
+          message: '{{name}}',
+          category: 'marketing',
+          sendAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+        })
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 2, queued: 1, stopMentionAppended: true });
+      expect(res.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'EMPTY_BODY' })]);
+      const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+      expect(listed.body.items).toHaveLength(1);
+      expect(listed.body.items[0].body).toMatch(/^Jean\b.*STOP/s);
+    });
+
     it('refuses a French landline with 400 naming to, and reports it per recipient in a bulk', async () => {
       const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0144556677', message: 'Bonjour' }).expect(400);
       expect(res.body.details).toEqual([{ field: 'to', problems: [expect.stringMatching(/landline/)] }]);

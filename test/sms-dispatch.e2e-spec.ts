@@ -1,5 +1,4 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -13,6 +12,7 @@ import { describeEachDatabase } from './support/databases.js';
 import {
   batchEndEntries,
   startDispatchApp,
+  testQueue,
   waitForBatch,
   waitForMessage,
   type DispatchApp,
@@ -129,6 +129,26 @@ describeEachDatabase('SMS dispatch', (kind) => {
         const lookups = standIn.requests.filter((r) => r.method === 'GET');
         expect(lookups.length).toBeGreaterThanOrEqual(1);
         expect(lookups[0].query).toMatchObject({ To: SEND.to, 'DateSent>': expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/) });
+      });
+
+      it('a slow Twilio that creates the message after the call timed out: looked up once it can be listed, adopted, never sent twice', async () => {
+        // The stand-in answers (and creates the message) 2 s after the call arrived; the app gives up after
+        // TWILIO_TIMEOUT_MS (1.5 s). Requests arriving after the first 1 s (the look-ups) are answered at once.
+        standIn.setBehaviour({ delayMs: 2000 });
+        // Started now (supertest sends on then()).
+        const answer = t.http
+          .post('/api/sms/send')
+          .set(auth())
+          .send(SEND)
+          .then((r) => r);
+        await sleep(1000);
+        standIn.setBehaviour({});
+        const res = await answer;
+        expect(res.status).toBe(201);
+        await sleep(300);
+        expect(standIn.messages).toHaveLength(1);
+        expect(res.body.sid).toBe(standIn.messages[0].sid);
+        expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
       });
 
       it('takes up a message whose worker died mid-call (lease expired): adopts it if it went, sends it once if not', async () => {
@@ -250,7 +270,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
       it.runIf(mode === 'bullmq')('does nothing for a job redelivered after its message went (the row decides)', async () => {
         const sent = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
         const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
-        const queue = new Queue(setup!.queueName, { connection });
+        const queue = testQueue(setup!.queueName, connection);
         try {
           await queue.add('send', { id: sent.body.id }, { jobId: sent.body.id, removeOnComplete: true });
           await vi.waitFor(async () => expect(await queue.getJob(sent.body.id)).toBeUndefined(), { timeout: 10_000, interval: 50 });
@@ -261,6 +281,26 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(standIn.messages).toHaveLength(1);
         const stored = await t.http.get(`/api/sms/messages/${sent.body.id}`).set(auth()).expect(200);
         expect(stored.body).toMatchObject({ providerSid: sent.body.sid, attempts: 1 });
+      });
+
+      it.runIf(mode === 'bullmq')("keeps the queue's Redis keys under REDIS_KEY_PREFIX, like every other key", async () => {
+        // A message sent later leaves a delayed job in the queue.
+        const later = await t.http
+          .post('/api/sms/send')
+          .set(auth())
+          .send({ ...SEND, sendAt: inMinutes(30) })
+          .expect(202);
+        const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+        try {
+          const prefix = setup!.env.REDIS_KEY_PREFIX;
+          expect(prefix).toBe(`${setup!.queueName}:`);
+          const ours = await connection.keys(`${prefix}bull:${setup!.queueName}:*`);
+          expect(ours).toEqual(expect.arrayContaining([`${prefix}bull:${setup!.queueName}:${later.body.id}`]));
+          expect(await connection.keys(`bull:${setup!.queueName}:*`)).toEqual([]);
+        } finally {
+          await connection.quit();
+        }
+        await t.http.post(`/api/sms/messages/${later.body.id}/cancel`).set(auth()).expect(200);
       });
 
       it('lets a caller not wait (waitMs: 0): the message is written and goes out in the background', async () => {
@@ -340,7 +380,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
         if (mode === 'bullmq') {
           // Its job waits in Redis until the original time: bring it forward too.
           const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
-          const queue = new Queue(setup!.queueName, { connection });
+          const queue = testQueue(setup!.queueName, connection);
           try {
             await (await queue.getJob(second))!.promote();
           } finally {

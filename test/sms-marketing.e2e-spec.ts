@@ -9,7 +9,7 @@ import { PublicHolidays } from '../src/sms/marketing/marketing-rules.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
-import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import { startDispatchApp, testQueue, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
 import type { TestApp } from './support/test-app.js';
 import type { TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -59,7 +59,7 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
       admin = (await t.userWithRole(Role.Admin)).token;
       if (mode === 'bullmq') {
         redis = new Redis(redisUrl!, { maxRetriesPerRequest: null });
-        queue = new Queue(setup.queueName, { connection: redis });
+        queue = testQueue(setup.queueName, redis);
       }
     });
     afterAll(async () => {

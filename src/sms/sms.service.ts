@@ -94,6 +94,8 @@ export class SmsService {
     const category = context.category ?? SMS_CATEGORY;
     // Marketing: the opt-out mention is part of the text (and of its segments); it leaves only within the allowed hours.
     const mention = category === 'marketing' ? this.marketing.withMention(body) : { body, appended: false };
+    // The text as written: a recipient for whom it personalises to nothing gets nothing, not the mention alone.
+    const written = body;
     body = mention.body;
     const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
     const batchId = randomUUID();
@@ -141,7 +143,7 @@ export class SmsService {
         return;
       }
       const personal = personalize(body, recipient.name);
-      if (!hasVisibleText(personal)) {
+      if (!hasVisibleText(mention.appended ? personalize(written, recipient.name) : personal)) {
         // `{{name}}` alone, and this recipient has no name: nothing to send.
         invalid.push({
           index,

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 import { AuditAction } from '../../src/audit/audit-action.enum.js';
 import { AuditLog } from '../../src/audit/audit-log.entity.js';
+import { bullmqPrefix } from '../../src/sms/dispatch/sms-bullmq.module.js';
 import type { DatabaseKind } from './databases.js';
 import { TestApp, twilioEnvironment } from './test-app.js';
 import { testTwilioCredentials, TwilioStandIn, type TwilioStandInOptions } from './twilio-stand-in.js';
@@ -22,11 +23,16 @@ export function uniqueQueueName(): string {
   return `sms-e2e-${randomBytes(6).toString('hex')}`;
 }
 
+/** The app's BullMQ queue of a test run (dispatchEnvironment: REDIS_KEY_PREFIX is `<queue name>:`), to look into it. */
+export function testQueue(queueName: string, connection: Redis): Queue {
+  return new Queue(queueName, { connection, prefix: bullmqPrefix(`${queueName}:`) });
+}
+
 /** Removes a test queue's keys from Redis. */
 export async function dropQueue(redisUrl: string | null, queueName: string | undefined): Promise<void> {
   if (!redisUrl || !queueName) return;
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(queueName, { connection });
+  const queue = testQueue(queueName, connection);
   try {
     await queue.obliterate({ force: true });
   } finally {

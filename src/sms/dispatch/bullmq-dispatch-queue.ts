@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { AppConfig } from '../../config/app-config.js';
 import type { DispatchQueue } from './dispatch-queue.js';
-import { bullmqConnection } from './sms-bullmq.module.js';
+import { bullmqConnection, bullmqPrefix } from './sms-bullmq.module.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
@@ -63,6 +63,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     class ConfiguredBullmqDispatchQueue extends BullmqDispatchQueue {}
     Processor(queueName, {
       connection: bullmqConnection(config.redisUrl!, 'worker'),
+      prefix: bullmqPrefix(config.redisKeyPrefix),
       autorun: false,
       concurrency: maxConcurrency,
       limiter: { max: maxPerSecond, duration: 1000 },

@@ -37,6 +37,16 @@ describe('retry policy', () => {
     expect(decideRetry({ kind: 'network', message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: false });
   });
 
+  it('looks an unknown outcome up no sooner than lookUpAfterMs (the provider may still be creating it); other retries are not held', () => {
+    const withGrace = { ...settings, lookUpAfterMs: 1500 };
+    expect(decideRetry({ kind: 'timeout', message: '' }, 1, withGrace, () => 0.5)).toMatchObject({ retry: true, delayMs: 1500 });
+    expect(decideRetry({ kind: 'lost', message: '' }, 1, withGrace, () => 0.5)).toMatchObject({ retry: true, delayMs: 1500 });
+    expect(decideRetry(rejected(20500, 500), 1, withGrace, () => 0.5)).toMatchObject({ retry: true, delayMs: 50 });
+    expect(decideRetry({ kind: 'network', message: '' }, 1, withGrace, () => 0.5)).toMatchObject({ retry: true, delayMs: 50 });
+    // A longer Retry-After or backoff still wins.
+    expect(decideRetry(rejected(20429, 429, 7), 1, withGrace, () => 0.5)).toMatchObject({ delayMs: 7000 });
+  });
+
   it('stops after maxAttempts', () => {
     expect(decideRetry(rejected(20500, 500), 4, settings).retry).toBe(true);
     expect(decideRetry(rejected(20500, 500), 5, settings)).toEqual({ retry: false });

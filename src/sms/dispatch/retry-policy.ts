@@ -33,6 +33,11 @@ export interface RetrySettings {
   maxAttempts: number;
   baseMs: number;
   maxMs: number;
+  /**
+   * After an unknown outcome, the look-up waits at least this long (the provider's timeout): a message Twilio
+   * was still creating when the call gave up is not listed yet, and "not found" too early would send it twice.
+   */
+  lookUpAfterMs?: number;
 }
 
 /**
@@ -41,14 +46,15 @@ export interface RetrySettings {
  * - Twilio's 5xx;
  * - the request never reached Twilio (connection refused, DNS);
  * - the outcome is unknown (timeout, connection lost after the request was written): retried only
- *   after a look-up, never simply resent.
+ *   after a look-up, never simply resent, and not before `lookUpAfterMs`.
  * Everything else (Twilio's other 4xx, the table above) is final. After `maxAttempts` calls, final too.
  */
 export function decideRetry(failure: ProviderFailure, attempts: number, settings: RetrySettings, random = Math.random): RetryDecision {
   if (!isRetryable(failure) || attempts >= settings.maxAttempts) return { retry: false };
   const backoff = fullJitter(attempts, settings, random);
   const retryAfterMs = failure.kind === 'rejected' && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : 0;
-  return { retry: true, delayMs: Math.max(backoff, retryAfterMs), lookUpFirst: isAmbiguous(failure) };
+  const ambiguous = isAmbiguous(failure);
+  return { retry: true, delayMs: Math.max(backoff, retryAfterMs, ambiguous ? (settings.lookUpAfterMs ?? 0) : 0), lookUpFirst: ambiguous };
 }
 
 export function isRetryable(failure: ProviderFailure): boolean {

@@ -21,6 +21,14 @@ export function bullmqConnection(redisUrl: string, role: 'queue' | 'worker'): Re
 }
 
 /**
+ * BullMQ's key prefix: under REDIS_KEY_PREFIX like every other key of the app, so deployments with their own
+ * prefix never share a queue or its rate limit. Keys: `<REDIS_KEY_PREFIX>bull:<SMS_QUEUE_NAME>:…`.
+ */
+export function bullmqPrefix(redisKeyPrefix: string): string {
+  return `${redisKeyPrefix}bull`;
+}
+
+/**
  * Imported by AppModule only when REDIS_URL is set (without it nothing of BullMQ is registered and Redis is
  * never needed): `@nestjs/bullmq`'s shared connection and the SMS queue, global so SmsModule can take the
  * queue when it builds its dispatcher (the worker is that dispatcher's `@Processor`).
@@ -36,7 +44,10 @@ const smsQueue = BullModule.registerQueueAsync({
   imports: [
     BullModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({ connection: bullmqConnection(config.redisUrl!, 'queue') }),
+      useFactory: (config: AppConfig) => ({
+        connection: bullmqConnection(config.redisUrl!, 'queue'),
+        prefix: bullmqPrefix(config.redisKeyPrefix),
+      }),
     }),
     smsQueue,
   ],

@@ -59,6 +59,7 @@ describe(SmsDispatcher.name, () => {
     events = { emit: vi.fn() };
     const config = {
       dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 },
+      twilio: { timeoutMs: 10_000 },
       marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
       defaultTimeZone: 'Europe/Paris',
     } as AppConfig;

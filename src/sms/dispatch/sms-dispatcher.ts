@@ -59,7 +59,13 @@ export class SmsDispatcher {
     private readonly deliveryStatus: DeliveryStatusService,
     private readonly marketing: MarketingPolicy,
   ) {
-    this.retry = { maxAttempts: config.dispatch.maxAttempts, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs };
+    this.retry = {
+      maxAttempts: config.dispatch.maxAttempts,
+      baseMs: config.dispatch.retryBaseMs,
+      maxMs: config.dispatch.retryMaxMs,
+      // An attempt that timed out is looked up no sooner than one more timeout later (see RetrySettings).
+      lookUpAfterMs: config.twilio.timeoutMs,
+    };
   }
 
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
