@@ -393,8 +393,19 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .set(auth())
         .send({ recipients: [{ phone: '0144556677' }, { phone: '0612345678' }], message: 'Bonjour' })
         .expect(202);
-      expect(bulk.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'NOT_SMS_CAPABLE' })]);
+      // The field, then the reason as a sentence (as in a 400's details): not "phone The number…".
+      expect(bulk.body.invalid).toEqual([
+        expect.objectContaining({
+          index: 0,
+          code: 'NOT_SMS_CAPABLE',
+          message: 'phone: The number is a landline (fixed line): it cannot receive SMS.',
+        }),
+      ]);
       expect(bulk.body.queued).toBe(1);
+      const optOut = await t.http.post('/api/sms/opt-outs').set(auth()).send({ phone: 'abc' }).expect(400);
+      expect(optOut.body.details[0].problems).toEqual(['phone: The input is not a phone number.']);
+      const listed = await t.http.get('/api/sms/messages?phone=abc').set(auth()).expect(400);
+      expect(listed.body.details[0].problems).toEqual(['phone "abc": The input is not a phone number.']);
       const appointment = await t.http
         .post('/api/appointments')
         .set(auth())

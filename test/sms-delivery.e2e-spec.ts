@@ -520,7 +520,7 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
 
     it('refuses an invalid number or an unknown field with 400 naming it', async () => {
       const bad = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone: '06 12' }).expect(400);
-      expect(bad.body.details).toEqual([{ field: 'phone', problems: [expect.stringMatching(/^phone /)] }]);
+      expect(bad.body.details).toEqual([{ field: 'phone', problems: [expect.stringMatching(/^phone: The number /)] }]);
       const extra = await t.http.post('/api/sms/opt-outs').set(auth(admin)).send({ phone: nextPhone(), source: 'x' }).expect(400);
       expect(extra.body.details[0].field).toBe('source');
     });

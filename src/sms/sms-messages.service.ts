@@ -22,7 +22,8 @@ export class SmsMessagesService {
     const qb = this.messages.createQueryBuilder('m');
     if (query.phone) {
       const phone = this.phones.format(query.phone);
-      if (!phone.valid) throw new SmsInputError('phone', `phone ${JSON.stringify(query.phone)} ${phone.reason?.message ?? 'is invalid'}`);
+      if (!phone.valid)
+        throw new SmsInputError('phone', `phone ${JSON.stringify(query.phone)}: ${phone.reason?.message ?? 'The number is invalid.'}`);
       qb.andWhere('m.to = :to', { to: phone.e164 });
     }
     if (query.status) qb.andWhere('m.status = :status', { status: query.status });

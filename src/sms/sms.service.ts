@@ -128,7 +128,7 @@ export class SmsService {
           phone: recipient.phone,
           name: recipient.name,
           code: reason?.code ?? 'INVALID_NUMBER',
-          message: `phone ${reason?.message ?? 'is invalid'}`,
+          message: `phone: ${reason?.message ?? 'The number is invalid.'}`,
         });
         return;
       }

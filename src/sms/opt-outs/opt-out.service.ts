@@ -133,8 +133,7 @@ export class OptOutService {
   /** Any written form of a number → E.164, or a 400 naming the field. */
   normalize(phone: string, field: string): string {
     const result = this.phones.format(phone);
-    if (!result.valid || !result.e164)
-      throw new SmsInputError(field, `${field} ${result.reason?.message ?? 'is not a valid phone number'}`);
+    if (!result.valid || !result.e164) throw new SmsInputError(field, `${field}: ${result.reason?.message ?? 'The number is invalid.'}`);
     return result.e164;
   }
 }
