@@ -26,7 +26,7 @@ export function Idempotent(conflict?: { type: Type<unknown>; description: string
       conflict
         ? {
             type: conflict.type,
-            description: `${conflict.description}; or: ${STILL_RUNNING.charAt(0).toLowerCase()}${STILL_RUNNING.slice(1)}`,
+            description: `${conflict.description}; or: ${STILL_RUNNING}`,
           }
         : { type: ErrorResponseDto, description: STILL_RUNNING },
     ),

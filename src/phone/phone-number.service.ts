@@ -102,8 +102,13 @@ export class InvalidPhoneNumberError extends InputError {
     readonly reason: string = MESSAGES[code],
     field = 'phone',
   ) {
-    super(field, `${field}: ${reason}`);
+    super(field, describePhoneProblem(field, reason));
   }
+}
+
+/** A number's problem as a request error says it: `to: The number is too short.` */
+export function describePhoneProblem(field: string, reason: string = MESSAGES.INVALID_NUMBER): string {
+  return `${field}: ${reason}`;
 }
 
 function problem(code: PhoneNumberErrorCode, message: string = MESSAGES[code]): PhoneNumberProblem {

@@ -1,7 +1,5 @@
 import { PURGED, SMS_QUEUED, SMS_SENDING } from '../sms/sms-message.entity.js';
 
-export { PURGED };
-
 /** Builds a statement's parameters in order: `bind(value)` returns the placeholder for that value. */
 export type Bind = (value: unknown) => string;
 

@@ -6,7 +6,6 @@ import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
 import { explainErrorCode, type Lang } from './failure-explanations.js';
-import { SmsInputError } from './sms-exceptions.js';
 import { DeliveryStatusService, type StatusHistoryEntry } from './webhooks/delivery-status.service.js';
 
 /** Reads the stored messages (the send path lives in SmsService). */
@@ -21,10 +20,7 @@ export class SmsMessagesService {
   async list(query: ListMessagesQueryDto): Promise<Page<SmsMessage>> {
     const qb = this.messages.createQueryBuilder('m');
     if (query.phone) {
-      const phone = this.phones.format(query.phone);
-      if (!phone.valid)
-        throw new SmsInputError('phone', `phone ${JSON.stringify(query.phone)}: ${phone.reason?.message ?? 'The number is invalid.'}`);
-      qb.andWhere('m.to = :to', { to: phone.e164 });
+      qb.andWhere('m.to = :to', { to: this.phones.normalize(query.phone, { field: 'phone' }) });
     }
     if (query.status) qb.andWhere('m.status = :status', { status: query.status });
     if (query.type) {

@@ -15,7 +15,7 @@ import { batchFinishedEntry } from './dispatch/batch-journal.js';
 import { tallyBatchRows } from './batch-counts.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
-import { InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
+import { describePhoneProblem, InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
 import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
@@ -128,7 +128,7 @@ export class SmsService {
           phone: recipient.phone,
           name: recipient.name,
           code: reason?.code ?? 'INVALID_NUMBER',
-          message: `phone: ${reason?.message ?? 'The number is invalid.'}`,
+          message: describePhoneProblem('phone', reason?.message),
         });
         return;
       }

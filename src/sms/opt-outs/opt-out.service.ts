@@ -9,7 +9,6 @@ import { BatchLoader } from '../../common/batch-loader.js';
 import { Clock } from '../../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
-import { SmsInputError } from '../sms-exceptions.js';
 import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
 
 export interface OptOutRequest {
@@ -130,10 +129,8 @@ export class OptOutService {
     return removed;
   }
 
-  /** Any written form of a number → E.164, or a 400 naming the field. */
+  /** Any written form of a number → E.164, or a 400 naming the field (PhoneNumberService.normalize). */
   normalize(phone: string, field: string): string {
-    const result = this.phones.format(phone);
-    if (!result.valid || !result.e164) throw new SmsInputError(field, `${field}: ${result.reason?.message ?? 'The number is invalid.'}`);
-    return result.e164;
+    return this.phones.normalize(phone, { field });
   }
 }
