@@ -72,6 +72,11 @@ describeEachDatabase('Audit journal', (kind) => {
     expect(byActor.body.items.every((e: { actorEmail: string }) => e.actorEmail === 'auditor@example.test')).toBe(true);
     const byId = await t.http.get(`/api/audit?actor=${admin.id}&action=user_created`).set(auth(root)).expect(200);
     expect(byId.body.total).toBe(1);
+    // An id or email as another tool spells it (upper-case UUID, capitalised address) finds the same entries.
+    const byUpperId = await t.http.get(`/api/audit?actor=${admin.id.toUpperCase()}&action=user_created`).set(auth(root)).expect(200);
+    expect(byUpperId.body.total).toBe(1);
+    const byUpperEmail = await t.http.get(`/api/audit?actor=Auditor@Example.TEST`).set(auth(root)).expect(200);
+    expect(byUpperEmail.body.total).toBe(byActor.body.total);
 
     const all = await t.http.get(`/api/audit?from=${before}`).set(auth(root)).expect(200);
     const times = all.body.items.map((e: { createdAt: string }) => Date.parse(e.createdAt));

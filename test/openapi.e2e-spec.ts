@@ -119,6 +119,18 @@ describe('OpenAPI document (/api/docs-json)', () => {
     expect(confirm.content['application/json'].example?.message).toMatch(/confirmed/);
   });
 
+  it('pre-fills every PATCH body with one change, not with every field of the schema', () => {
+    const patches = operations.filter(({ route }) => route.startsWith('PATCH '));
+    expect(patches.map(({ route }) => route).sort()).toEqual(['PATCH /api/appointments/{id}', 'PATCH /api/users/{id}']);
+    for (const { route, op } of patches) {
+      const body = (op as unknown as { requestBody?: { content: Record<string, { examples?: Record<string, { value: object }> }> } })
+        .requestBody;
+      const examples = Object.values(body?.content['application/json'].examples ?? {});
+      expect(examples.length, route).toBeGreaterThan(1);
+      for (const example of examples) expect(Object.keys(example.value), route).toHaveLength(1);
+    }
+  });
+
   it('lists the tags in the order a newcomer needs them, auth first', () => {
     expect(doc.tags?.map((tag) => tag.name)).toEqual(['auth', 'sms', 'appointments', 'users', 'audit', 'health']);
     const used = new Set(operations.flatMap(({ op }) => op.tags ?? []));

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpStatus, Patch, Post, Query } from 
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiBody,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -28,6 +29,16 @@ function conflict(message: string, currentStatus: string) {
     example: { statusCode: 409, error: 'Conflict', message, currentStatus },
   });
 }
+/**
+ * "Try it out" bodies of PATCH: one change each. Without them Swagger UI fills in every field from the schema,
+ * and a user who only meant to add a note would also overwrite the client's name and number and reschedule.
+ */
+const UPDATE_BODY = {
+  notes: { summary: 'Add a note (no SMS)', value: { notes: "Apporter l'ordonnance" } },
+  reschedule: { summary: 'Reschedule (a confirmed client is told by SMS)', value: { startsAt: '2030-01-16T09:00:00+01:00' } },
+  location: { summary: 'Change the place', value: { location: 'Cabinet Lyon' } },
+  duration: { summary: 'Change the duration', value: { durationMinutes: 45 } },
+};
 const INVALID_ID = ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID, or an invalid field' });
 const NOT_FOUND = ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such appointment' });
 
@@ -66,6 +77,7 @@ export class AppointmentsController {
   }
 
   @Patch(':id')
+  @ApiBody({ type: UpdateAppointmentDto, examples: UPDATE_BODY })
   @ApiOperation({ summary: 'Edit or reschedule', description: 'Moving a confirmed appointment texts the client and moves its reminder.' })
   @ApiOkResponse({ type: AppointmentDto, description: 'The updated appointment' })
   @INVALID_ID

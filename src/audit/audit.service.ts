@@ -59,10 +59,8 @@ export class AuditService {
     const qb = this.logs.createQueryBuilder('log');
     if (query.action) qb.andWhere('log.action = :action', { action: query.action });
     if (query.actor) {
-      // `actor` is an id or an email.
-      qb.andWhere(query.actor.includes('@') ? 'log.actorEmail = :actor' : 'log.actorId = :actor', {
-        actor: query.actor.includes('@') ? query.actor.toLowerCase() : query.actor,
-      });
+      // `actor` is an id or an email; both are stored lower-case (UUIDs as the database and randomUUID write them).
+      qb.andWhere(query.actor.includes('@') ? 'log.actorEmail = :actor' : 'log.actorId = :actor', { actor: query.actor.toLowerCase() });
     }
     if (query.from) qb.andWhere('log.createdAt >= :from', { from: query.from });
     if (query.to) qb.andWhere('log.createdAt <= :to', { to: query.to });

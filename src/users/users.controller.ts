@@ -2,6 +2,7 @@ import { Body, Controller, Get, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiBody,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -18,6 +19,18 @@ import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { CreateUserDto, UpdateUserDto, UserPageDto, UserView } from './dto/user.dto.js';
 import { STAFF_ROLES } from './role.enum.js';
+
+/**
+ * "Try it out" bodies of PATCH: one change each. Without them Swagger UI fills in every field from the schema,
+ * and a user who only meant to rename someone would also send a role, a password and `disabled`.
+ */
+const UPDATE_BODY = {
+  name: { summary: 'Rename', value: { name: 'Marie Martin' } },
+  phone: { summary: 'Change the phone number', value: { phone: '06 12 34 56 78' } },
+  role: { summary: 'Change the role', value: { role: 'admin' } },
+  disable: { summary: 'Disable (their tokens stop working)', value: { disabled: true } },
+  password: { summary: 'Set a new password (earlier tokens stop working)', value: { password: 'a-new-long-password' } },
+};
 import { UsersService } from './users.service.js';
 
 @ApiTags('users')
@@ -50,6 +63,7 @@ export class UsersController {
   }
 
   @Patch(':id')
+  @ApiBody({ type: UpdateUserDto, examples: UPDATE_BODY })
   @ApiOperation({
     summary: 'Change role, password, name, phone or disabled',
     description: 'Disabling or changing the password revokes earlier tokens.',

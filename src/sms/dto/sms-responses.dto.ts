@@ -286,6 +286,13 @@ export class SmsMessageDto {
   @ApiProperty({ type: String, nullable: true, format: 'uuid' }) actorId: string | null;
   @ApiProperty({ type: String, nullable: true }) actorEmail: string | null;
   @ApiProperty({ type: String, nullable: true }) actorRole: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '203.0.113.7',
+    description: 'The IP of the request that asked for it; null once purged (RETENTION_DAYS)',
+  })
+  actorIp: string | null;
   @ApiProperty({ type: 'integer', description: 'Calls to Twilio so far' }) attempts: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Not sent before (creation, sendAt, or the next retry)' })
   notBefore: Date | null;
@@ -296,6 +303,13 @@ export class SmsMessageDto {
   @ApiProperty({ type: String, nullable: true, description: 'The request or event that asked for it (e.g. event:<id>)' })
   dedupeKey: string | null;
   @ApiProperty({ enum: ['transactional', 'marketing'] }) category: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When data retention (RETENTION_DAYS) replaced the number, the text and the error text by [purged]; null until then',
+  })
+  purgedAt: Date | null;
   @ApiProperty() createdAt: Date;
   @ApiProperty() updatedAt: Date;
 }
