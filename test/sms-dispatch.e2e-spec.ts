@@ -91,6 +91,29 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(standIn.createTimes[1] - standIn.createTimes[0]).toBeGreaterThanOrEqual(950);
       });
 
+      it('answers 200 state cancelled when the message is cancelled while the request waits for a retry', async () => {
+        standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+        const to = '+33612340001';
+        const pending = t.http
+          .post('/api/sms/send')
+          .set(auth())
+          .send({ to, message: 'Annulé en route' })
+          .then((r) => r);
+        const messages = t.get(DataSource).getRepository(SmsMessage);
+        let waiting: SmsMessage | null = null;
+        for (let i = 0; i < 200 && !waiting; i++) {
+          await sleep(10);
+          waiting = await messages.findOne({ where: { to, status: 'queued', attempts: 1 } });
+        }
+        expect(waiting, 'the message waits for its retry').not.toBeNull();
+        await t.http.post(`/api/sms/messages/${waiting!.id}/cancel`).set(auth()).expect(200);
+        const res = await pending;
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ state: 'cancelled', id: waiting!.id, status: 'cancelled', sid: null });
+        await sleep(2_500);
+        expect(standIn.createTimes).toHaveLength(1);
+      });
+
       it('gives up after SMS_MAX_ATTEMPTS with the last error, and answers it like Twilio', async () => {
         standIn.setBehaviour({ failRate: 1, failStatus: 500 });
         const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(502);

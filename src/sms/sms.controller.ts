@@ -88,9 +88,14 @@ const OPTED_OUT_CONFLICT = {
     'The number is on the opt-out list (code OPTED_OUT, with optedOutAt and optOutSource): nothing is sent; the attempt is stored as skipped under messageId',
 };
 
-/** 201 once the provider took it, 202 while it is still waiting in the outbox. */
+const ANSWER_STATUS = { sent: HttpStatus.CREATED, queued: HttpStatus.ACCEPTED, cancelled: HttpStatus.OK } as const;
+const CANCELLED_DESCRIPTION =
+  'Cancelled before it left (state: cancelled, status: cancelled, sid: null): POST /api/sms/messages/{id}/cancel while the ' +
+  'request waited for a retry, or an Idempotency-Key replay of a send cancelled since. Nothing was sent';
+
+/** 201 once the provider took it, 202 while it is still waiting in the outbox, 200 if it was cancelled meanwhile. */
 function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {
-  void reply.status(result.state === 'sent' ? HttpStatus.CREATED : HttpStatus.ACCEPTED);
+  void reply.status(ANSWER_STATUS[result.state]);
   return result as SmsSendResultDto;
 }
 
@@ -154,6 +159,7 @@ export class SmsController {
   @ApiBody({ type: SendSmsDto, examples: SEND_BODY })
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent)' })
   @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiOkResponse({ type: SmsSendResultDto, description: CANCELLED_DESCRIPTION })
   @ApiSmsErrors('Invalid number, message or sendAt (missing, empty, over 1,600 characters; sendAt past, without offset, over 35 days)')
   async send(
     @Body() dto: SendSmsDto,
@@ -174,6 +180,7 @@ export class SmsController {
   @ApiBody({ type: SendNotificationDto, examples: NOTIFICATION_BODY })
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent); body is the rendered text' })
   @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
+  @ApiOkResponse({ type: SmsSendResultDto, description: CANCELLED_DESCRIPTION })
   @ApiSmsErrors('Unknown type (the answer lists the types), missing field (named), unsupported locale, invalid number or sendAt')
   async sendNotification(
     @Body() dto: SendNotificationDto,

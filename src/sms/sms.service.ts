@@ -348,7 +348,8 @@ export class SmsService {
   /**
    * Waits for the row to leave within SMS_SEND_WAIT_MS (a local signal from this process's dispatcher,
    * or re-reading the row when another instance sends it). Sent: the provider's answer. Failed for good:
-   * SmsSendError. Still waiting (send later, retries, slow provider): `state: 'queued'`.
+   * SmsSendError. Cancelled meanwhile: `state: 'cancelled'`. Still waiting (send later, retries, slow provider):
+   * `state: 'queued'`.
    */
   private async awaitOutcome(row: SmsMessage, waitMs = this.config.dispatch.sendWaitMs): Promise<SmsSendResult> {
     const deadline = Date.now() + waitMs;
@@ -395,7 +396,7 @@ export class SmsService {
     const analysis = analyzeSmsBody(row.body);
     const sent = !!row.providerSid;
     return {
-      state: sent ? 'sent' : 'queued',
+      state: sent ? 'sent' : row.status === SMS_CANCELLED ? 'cancelled' : 'queued',
       id: row.id,
       sid: row.providerSid,
       status: row.status,

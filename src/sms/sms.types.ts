@@ -31,10 +31,12 @@ export interface SmsContext {
  * What a single or notification send answers:
  * - `state: 'sent'`: the provider took it within SMS_SEND_WAIT_MS: its SID and status (`queued`, `accepted`…);
  * - `state: 'queued'`: accepted by us and still waiting (send later, retries, a slow provider): poll
- *   `GET /api/sms/messages/:id`; `sid` is null, `lastError` says why it is not gone yet, if it tried.
+ *   `GET /api/sms/messages/:id`; `sid` is null, `lastError` says why it is not gone yet, if it tried;
+ * - `state: 'cancelled'`: cancelled before it left (POST /api/sms/messages/:id/cancel while the request waited
+ *   for a retry, or a replay of a send since cancelled): nothing was sent, nothing will be.
  */
 export interface SmsSendResult {
-  state: 'sent' | 'queued';
+  state: 'sent' | 'queued' | 'cancelled';
   /** Our id for the stored message. */
   id: string;
   /** The provider's id (Twilio SID, or a SMDRYRUN… fake in dry-run); null while queued. */

@@ -14,14 +14,16 @@ export class SmsLastErrorDto {
 
 /**
  * What a send answers (POST /api/sms/send and /api/sms/notification): 201 `state: sent` once Twilio took
- * it, 202 `state: queued` while it waits in the outbox (send later, retries, a slow answer).
+ * it, 202 `state: queued` while it waits in the outbox (send later, retries, a slow answer), 200
+ * `state: cancelled` if it was cancelled before it left.
  */
 export class SmsSendResultDto {
   @ApiProperty({
-    enum: ['sent', 'queued'],
-    description: 'sent: Twilio took it (201); queued: not yet (202), poll GET /api/sms/messages/{id}',
+    enum: ['sent', 'queued', 'cancelled'],
+    description:
+      'sent: Twilio took it (201); queued: not yet (202), poll GET /api/sms/messages/{id}; cancelled: cancelled before it left (200), nothing sent',
   })
-  state: 'sent' | 'queued';
+  state: 'sent' | 'queued' | 'cancelled';
 
   @ApiProperty({ format: 'uuid', description: 'Our id of the stored message (GET /api/sms/messages/{id})' })
   id: string;
