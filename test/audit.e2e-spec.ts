@@ -17,11 +17,28 @@ describeEachDatabase('Audit journal', (kind) => {
     const failures = await t.http.get('/api/audit?action=login_failure').set(auth(root)).expect(200);
     expect(failures.body.items[0]).toMatchObject({
       action: 'login_failure',
-      actorEmail: 'ghost@example.test',
+      actorId: null,
+      actorEmail: null,
+      targetId: null,
       metadata: { email: 'ghost@example.test', reason: 'unknown_email' },
       ip: expect.stringMatching(/127\.0\.0\.1/),
     });
     expect(JSON.stringify(failures.body)).not.toContain('secret-attempt-xyz');
+    // A wrong password for a real account: the account is the target; whoever tried is not its owner, so
+    // filtering on the owner as actor does not list someone else's guesses.
+    await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: 'not-the-password-xyz' }).expect(401);
+    const guessed = await t.http.get('/api/audit?action=login_failure').set(auth(root)).expect(200);
+    const rootId = (await t.http.get('/api/auth/me').set(auth(root)).expect(200)).body.id;
+    expect(guessed.body.items[0]).toMatchObject({
+      actorId: null,
+      actorEmail: null,
+      actorRole: null,
+      targetType: 'user',
+      targetId: rootId,
+      metadata: { email: ROOT_EMAIL, reason: 'wrong_password' },
+    });
+    const asRoot = await t.http.get(`/api/audit?actor=${rootId}&action=login_failure`).set(auth(root)).expect(200);
+    expect(asRoot.body.total).toBe(0);
     const successes = await t.http.get('/api/audit?action=login_success').set(auth(root)).expect(200);
     expect(successes.body.items.some((e: { actorEmail: string }) => e.actorEmail === ROOT_EMAIL)).toBe(true);
   });

@@ -124,27 +124,28 @@ describe(AuthService.name, () => {
       expect(attempt.succeeded).not.toHaveBeenCalled();
     });
 
-    it('should journal login_failure with reason wrong_password, the user as actor and never the password', async () => {
+    it('should journal login_failure with reason wrong_password, no actor, the user as target and never the password', async () => {
       await failedLogin('marie@example.com', 'wrong-password');
 
       expect(audit.record).toHaveBeenCalledTimes(1);
       expect(audit.record).toHaveBeenCalledWith({
         action: AuditAction.LoginFailed,
-        actor: { id: 'user-1', email: 'marie@example.com', role: Role.Admin },
+        actor: null,
+        target: { type: 'user', id: 'user-1' },
         metadata: { email: 'marie@example.com', reason: 'wrong_password' },
         ip: IP,
       });
       expect(JSON.stringify(audit.record.mock.calls)).not.toContain('wrong-password');
     });
 
-    it('should journal login_failure with reason unknown_email, an email-only actor and never the password', async () => {
+    it('should journal login_failure with reason unknown_email, no actor nor target, and never the password', async () => {
       users.findForSignIn.mockResolvedValue(null);
 
       await failedLogin('ghost@example.com', PASSWORD);
 
       expect(audit.record).toHaveBeenCalledWith({
         action: AuditAction.LoginFailed,
-        actor: { email: 'ghost@example.com' },
+        actor: null,
         metadata: { email: 'ghost@example.com', reason: 'unknown_email' },
         ip: IP,
       });

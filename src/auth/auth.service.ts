@@ -42,7 +42,9 @@ export class AuthService {
       const reason = !user ? 'unknown_email' : !valid ? 'wrong_password' : 'disabled';
       await this.audit.record({
         action: AuditAction.LoginFailed,
-        actor: user ? { id: user.id, email: user.email, role: user.role } : { email },
+        // Whoever tried is unknown (the IP says where from): the account aimed at is the target, not the actor.
+        actor: null,
+        ...(user ? { target: { type: 'user', id: user.id } } : {}),
         metadata: { email, reason },
         ip,
       });
