@@ -45,6 +45,24 @@ describe('MarketingWindow (Mon-Sat 08:00-20:00, Europe/Paris, French public holi
     expect(window.nextOpening(paris('2026-03-28T21:00:00+01:00')).toISOString()).toBe('2026-03-30T06:00:00.000Z');
   });
 
+  it('closes at 20:00 local time on the Sundays the clocks change (when Sunday is allowed)', () => {
+    const everyDay = new MarketingWindow(parseMarketingHours('Mon-Sun 08:00-20:00')!, 'Europe/Paris', new PublicHolidays(''));
+    // 28 March 2027: 02:00 became 03:00 (23-hour day); 25 October 2026: 03:00 became 02:00 (25-hour day).
+    expect(everyDay.isOpen(paris('2027-03-28T19:59:00+02:00'))).toBe(true);
+    expect(everyDay.isOpen(paris('2027-03-28T20:30:00+02:00'))).toBe(false);
+    expect(everyDay.nextOpening(paris('2027-03-28T20:30:00+02:00'))).toEqual(paris('2027-03-29T08:00:00+02:00'));
+    expect(everyDay.isOpen(paris('2026-10-25T19:30:00+01:00'))).toBe(true);
+    expect(everyDay.isOpen(paris('2026-10-25T20:00:00+01:00'))).toBe(false);
+  });
+
+  it('a window up to 24:00 closes at midnight, also on a DST-change day', () => {
+    const lateHours = new MarketingWindow(parseMarketingHours('Mon-Sun 08:00-24:00')!, 'Europe/Paris', new PublicHolidays(''));
+    expect(lateHours.isOpen(paris('2026-10-25T23:59:00+01:00'))).toBe(true);
+    expect(lateHours.nextOpening(paris('2026-10-25T23:59:30+01:00'))).toEqual(paris('2026-10-25T23:59:30+01:00'));
+    expect(lateHours.isOpen(paris('2026-10-26T00:00:00+01:00'))).toBe(false);
+    expect(lateHours.nextOpening(paris('2026-10-26T00:00:00+01:00'))).toEqual(paris('2026-10-26T08:00:00+01:00'));
+  });
+
   it('without a holiday country, a public holiday is an ordinary day', () => {
     const noHolidays = new MarketingWindow(parseMarketingHours('Mon-Sat 08:00-20:00')!, 'Europe/Paris', new PublicHolidays(''));
     expect(noHolidays.isOpen(paris('2026-07-14T12:00:00+02:00'))).toBe(true);

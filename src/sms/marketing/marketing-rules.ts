@@ -81,13 +81,20 @@ export class MarketingWindow {
     for (let i = 0; i < 370; i++) {
       const day = local.startOf('day').plus({ days: i });
       if (!this.hours.days.has(day.weekday) || this.holidays.on(day)) continue;
-      const open = day.set({ hour: Math.floor(this.hours.startMinute / 60), minute: this.hours.startMinute % 60 });
-      const close = day.plus({ minutes: this.hours.endMinute });
+      // Both ends are clock times of that day: on a DST-change day, minutes since midnight would be an hour off.
+      const open = atClock(day, this.hours.startMinute);
+      const close = atClock(day, this.hours.endMinute);
       if (i === 0 && local >= close) continue;
       return i === 0 && local >= open ? at : open.toJSDate();
     }
     throw new Error(`No allowed marketing hour within a year (${this.hours.text})`);
   }
+}
+
+/** `minute` (minutes after 00:00, up to 24:00) as the clock reads it on `day`, in `day`'s zone. */
+function atClock(day: DateTime, minute: number): DateTime {
+  if (minute >= 24 * 60) return day.plus({ days: 1 }).startOf('day');
+  return day.set({ hour: Math.floor(minute / 60), minute: minute % 60 });
 }
 
 /**
