@@ -385,6 +385,37 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(listed.body.items[0].body).toMatch(/^Jean\b.*STOP/s);
     });
 
+    it('a marketing bulk whose text is {{name}} and the opt-out mention written in: a recipient without a name is EMPTY_BODY', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [{ phone: '0612345613' }, { phone: '0612345614', name: 'Jean' }],
+          message: '{{name}}\ndésabonnement : RÉPONDEZ stop',
+          category: 'marketing',
+          sendAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+        })
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 2, queued: 1, stopMentionAppended: false });
+      expect(res.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'EMPTY_BODY' })]);
+      const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+      expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean\ndésabonnement : RÉPONDEZ stop']);
+    });
+
+    it('refuses a marketing bulk whose text is the opt-out mention alone (400 naming message), and stores nothing', async () => {
+      const before = await t.http.get('/api/sms/messages').set(auth()).expect(200);
+      for (const message of ['Désabonnement : répondez STOP', ' desabonnement: repondez stop.']) {
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: [{ phone: '0612345615', name: 'Jean' }], message, category: 'marketing' })
+          .expect(400);
+        expect(res.body.details).toEqual([{ field: 'message', problems: ['message must contain text besides the opt-out mention'] }]);
+      }
+      const after = await t.http.get('/api/sms/messages').set(auth()).expect(200);
+      expect(after.body.total).toBe(before.body.total);
+    });
+
     it('refuses a French landline with 400 naming to, and reports it per recipient in a bulk', async () => {
       const res = await t.http.post('/api/sms/send').set(auth()).send({ to: '0144556677', message: 'Bonjour' }).expect(400);
       expect(res.body.details).toEqual([{ field: 'to', problems: [expect.stringMatching(/landline/)] }]);

@@ -94,9 +94,13 @@ export class SmsService {
     const category = context.category ?? SMS_CATEGORY;
     // Marketing: the opt-out mention is part of the text (and of its segments); it leaves only within the allowed hours.
     const mention = category === 'marketing' ? this.marketing.withMention(body) : { body, appended: false };
-    // The text as written: a recipient for whom it personalises to nothing gets nothing, not the mention alone.
-    const written = body;
     body = mention.body;
+    // What a recipient without a name gets says nothing (`{{name}}` alone; for a marketing batch, whether the
+    // mention was appended or written in, the mention alone is not a message): such recipients get nothing.
+    const nameless = personalize(body, undefined);
+    const namelessIsEmpty = !hasVisibleText(nameless) || (category === 'marketing' && !this.marketing.hasTextBesidesMention(nameless));
+    if (namelessIsEmpty && !NAME_PLACEHOLDER.test(body))
+      throw new SmsInputError('message', 'message must contain text besides the opt-out mention');
     const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
     const batchId = randomUUID();
     const now = new Date();
@@ -143,7 +147,7 @@ export class SmsService {
         return;
       }
       const personal = personalize(body, recipient.name);
-      if (!hasVisibleText(mention.appended ? personalize(written, recipient.name) : personal)) {
+      if (namelessIsEmpty && !hasVisibleText(recipient.name ?? '')) {
         // `{{name}}` alone, and this recipient has no name: nothing to send.
         invalid.push({
           index,
@@ -544,6 +548,8 @@ function storedFailure(row: SmsMessage): ProviderFailure {
 }
 
 /** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
+const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
+
 export function personalize(body: string, name: string | undefined): string {
   const value = name?.trim() ?? '';
   // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.

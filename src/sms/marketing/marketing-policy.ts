@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
-import { MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+import { hasTextBesidesMention, MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
 
 export type SmsCategory = 'transactional' | 'marketing';
 
@@ -31,6 +31,11 @@ export class MarketingPolicy {
   /** The text a marketing message goes out with (the mention appended when missing). */
   withMention(body: string): { body: string; appended: boolean } {
     return withStopMention(body, this.mention);
+  }
+
+  /** Whether a marketing text says anything besides its opt-out mention (the mention alone is not a message). */
+  hasTextBesidesMention(body: string): boolean {
+    return hasTextBesidesMention(body, this.mention);
   }
 
   /** When a message of this category may leave, asked to leave at `requested` (now by default). */

@@ -1,4 +1,4 @@
-import { MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+import { hasTextBesidesMention, MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
 
 const paris = (iso: string) => new Date(iso); // ISO strings below carry their offset
 
@@ -78,5 +78,30 @@ describe('withStopMention', () => {
   });
   it('leaves a text that already carries it (case and accents folded)', () => {
     expect(withStopMention('Soldes ! stop AU 36111', 'STOP au 36111')).toEqual({ body: 'Soldes ! stop AU 36111', appended: false });
+  });
+  it('leaves a text that carries it with other spacing or punctuation', () => {
+    const mention = 'Désabonnement : répondez STOP';
+    for (const body of ['Soldes\nDesabonnement: repondez stop', 'Soldes. DÉSABONNEMENT - RÉPONDEZ  STOP !']) {
+      expect(withStopMention(body, mention)).toEqual({ body, appended: false });
+    }
+  });
+});
+
+describe('hasTextBesidesMention', () => {
+  const mention = 'Désabonnement : répondez STOP';
+  it('is false for the mention alone, however it is written', () => {
+    for (const body of [
+      mention,
+      'désabonnement : RÉPONDEZ stop',
+      '\n Desabonnement: repondez STOP.',
+      '- Désabonnement : répondez STOP -',
+    ]) {
+      expect(hasTextBesidesMention(body, mention), body).toBe(false);
+    }
+  });
+  it('is true once there is anything else to read: words, digits, emoji', () => {
+    for (const body of [`Soldes\n${mention}`, `-20%\n${mention}`, `🎉\n${mention}`, 'Bonjour']) {
+      expect(hasTextBesidesMention(body, mention), body).toBe(true);
+    }
   });
 });

@@ -97,11 +97,24 @@ function atClock(day: DateTime, minute: number): DateTime {
   return day.set({ hour: Math.floor(minute / 60), minute: minute % 60 });
 }
 
+/** A text as the mention is looked for in it: case, accents, spaces and punctuation folded away. */
+function squash(text: string): string {
+  return foldKeyword(text).replace(/[\s\p{P}]+/gu, '');
+}
+
 /**
  * The opt-out mention a marketing SMS must carry ("STOP au 36xxx"): appended on its own line unless the
- * text already contains it (case, accents and spacing folded).
+ * text already contains it (case, accents, spacing and punctuation folded: "Désabonnement : répondez STOP"
+ * is found in "desabonnement: REPONDEZ stop").
  */
 export function withStopMention(body: string, mention: string): { body: string; appended: boolean } {
-  if (!mention || foldKeyword(body).includes(foldKeyword(mention))) return { body, appended: false };
+  if (!mention || squash(body).includes(squash(mention))) return { body, appended: false };
   return { body: `${body.trimEnd()}\n${mention}`, appended: true };
+}
+
+/** Whether `body` says anything besides the opt-out mention (letters, digits or symbols such as emoji). */
+export function hasTextBesidesMention(body: string, mention: string): boolean {
+  const folded = squash(body);
+  const rest = mention ? folded.split(squash(mention)).join('') : folded;
+  return rest.length > 0;
 }
