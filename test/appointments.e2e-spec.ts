@@ -1,6 +1,7 @@
 import { vi } from 'vitest';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { Clock } from '../src/common/clock.js';
+import { DomainEventRelay } from '../src/events/domain-event-relay.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
@@ -423,6 +424,30 @@ describeEachDatabase('Appointment reminders', (kind) => {
     setNow('2030-02-03T07:01:00Z'); // 08:01 in Paris
     await scan();
     expect(reminders()).toHaveLength(1);
+  });
+
+  it("holds a reminder's retry that falls in quiet hours until they end (Twilio failed its first attempt just before)", async () => {
+    setNow('2030-08-01T10:00:00Z');
+    // 20:58 in Paris (UTC+2) the evening before: due just before quiet hours, so not moved.
+    const appt = await confirmed('2030-08-02T18:58:00Z', '0612345699');
+    expect(appt.reminderDueAt).toBe('2030-08-01T18:58:00.000Z');
+    standIn.reset();
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
+    setNow('2030-08-01T18:58:30Z');
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(standIn.createTimes, 'the first attempt, refused with 429').toHaveLength(1);
+    // The retry comes a second later, at 21:00:30 in Paris.
+    setNow('2030-08-01T19:00:30Z');
+    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    expect(standIn.createTimes, 'nothing sent during quiet hours').toHaveLength(1);
+    const details = await a.http.get(`/api/appointments/${appt.id}`).set(auth()).expect(200);
+    const reminder = details.body.messages.find((m: { type: string }) => m.type === 'appointment_reminder');
+    const stored = await a.http.get(`/api/sms/messages/${reminder.id}`).set(auth()).expect(200);
+    // Waits for 08:00 in Paris, its claim during quiet hours not counted as an attempt.
+    expect(stored.body).toMatchObject({ status: 'queued', providerSid: null, attempts: 1, notBefore: '2030-08-02T06:00:00.000Z' });
+    expect(details.body.reminderSentAt).toBeNull();
   });
 
   it('catches up after a restart, unless the appointment has started', async () => {

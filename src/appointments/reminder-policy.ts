@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DateTime } from 'luxon';
-import { AppConfig, type QuietHours } from '../config/app-config.js';
+import { quietWindowAt } from '../common/quiet-hours.js';
+import { AppConfig } from '../config/app-config.js';
 
 /** How long before quiet hours begin a moved reminder goes out. */
 export const BEFORE_QUIET_HOURS_MINUTES = 5;
@@ -25,19 +25,4 @@ export class ReminderPolicy {
     if (!quiet) return null;
     return quietWindowAt(instant, quiet, this.config.defaultTimeZone);
   }
-}
-
-export function quietWindowAt(instant: Date, quiet: QuietHours, timeZone: string): { start: Date; end: Date } | null {
-  const local = DateTime.fromJSDate(instant, { zone: timeZone });
-  const minute = local.hour * 60 + local.minute;
-  const overnight = quiet.startMinute > quiet.endMinute;
-  const inside = overnight
-    ? minute >= quiet.startMinute || minute < quiet.endMinute
-    : minute >= quiet.startMinute && minute < quiet.endMinute;
-  if (!inside) return null;
-  // An overnight window seen after midnight began the day before.
-  const startDay = overnight && minute < quiet.endMinute ? local.startOf('day').minus({ days: 1 }) : local.startOf('day');
-  const endDay = overnight ? startDay.plus({ days: 1 }) : startDay;
-  const at = (day: DateTime, minutes: number) => day.set({ hour: Math.floor(minutes / 60), minute: minutes % 60 }).toJSDate();
-  return { start: at(startDay, quiet.startMinute), end: at(endDay, quiet.endMinute) };
 }

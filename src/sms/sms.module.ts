@@ -14,6 +14,7 @@ import { SmsOutbox } from './dispatch/sms-outbox.js';
 import { maskPhone } from '../common/log-safe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { MarketingPolicy } from './marketing/marketing-policy.js';
+import { SendHours } from './dispatch/send-hours.js';
 import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
 import { SmsStatsModule } from './stats/sms-stats.module.js';
 import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
@@ -76,6 +77,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     SmsTemplateService,
     SmsService,
     MarketingPolicy,
+    SendHours,
     SmsMessagesService,
     AppointmentSmsListener,
     SmsObservability,

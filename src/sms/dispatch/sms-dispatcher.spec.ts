@@ -2,6 +2,7 @@ import type { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Clock } from '../../common/clock.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
+import { SendHours } from './send-hours.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { SmsProviderError, type SmsProvider } from '../providers/sms-provider.js';
 import { SmsKind, SmsMessage } from '../sms-message.entity.js';
@@ -61,6 +62,7 @@ describe(SmsDispatcher.name, () => {
       dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 },
       twilio: { timeoutMs: 10_000 },
       marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
+      reminders: { quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
       defaultTimeZone: 'Europe/Paris',
     } as AppConfig;
     now = new Date('2026-03-13T19:59:00+01:00'); // a Friday, the marketing window still open
@@ -74,7 +76,7 @@ describe(SmsDispatcher.name, () => {
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
       optOuts as unknown as OptOutService,
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
-      new MarketingPolicy(config, clock),
+      new SendHours(new MarketingPolicy(config, clock), config, clock),
     );
   });
 
@@ -266,6 +268,44 @@ describe(SmsDispatcher.name, () => {
       now = new Date('2026-03-15T03:00:00+01:00'); // Sunday night
       expect(await sut.process(claimed({ category: 'transactional' }))).toEqual({ final: true });
       expect(provider.send).toHaveBeenCalledTimes(2);
+    });
+  });
+
+  describe('quiet hours (21:00-08:00, Europe/Paris) for appointment reminders', () => {
+    const reminder = (overrides: Partial<SmsMessage> = {}) =>
+      claimed({
+        kind: SmsKind.Notification,
+        templateType: 'appointment_reminder',
+        relatedType: 'appointment',
+        relatedId: 'a-1',
+        ...overrides,
+      });
+    const quietEnd = new Date('2026-03-14T08:00:00+01:00');
+
+    it("holds a reminder's retry due inside quiet hours until they end, its claim not counted as an attempt", async () => {
+      now = new Date('2026-03-13T21:00:10+01:00');
+      const result = await sut.process(reminder({ attempts: 2, errorCode: '20503' }));
+      expect(result).toEqual({ final: false, retryAt: quietEnd, held: true });
+      expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, { kind: 'held', notBefore: quietEnd }, expect.any(Date));
+      expect(provider.send).not.toHaveBeenCalled();
+    });
+
+    it('holds one when quiet hours begin while it waits for the rate gate', async () => {
+      now = new Date('2026-03-13T20:59:59+01:00');
+      const result = await sut.process(reminder(), async () => {
+        now = new Date('2026-03-13T21:00:00+01:00');
+      });
+      expect(result).toEqual({ final: false, retryAt: quietEnd, held: true });
+      expect(provider.send).not.toHaveBeenCalled();
+    });
+
+    it('sends a reminder outside quiet hours, and confirmations or a manual reminder (no appointment) during them', async () => {
+      now = new Date('2026-03-14T08:00:00+01:00');
+      expect(await sut.process(reminder())).toEqual({ final: true });
+      now = new Date('2026-03-13T23:00:00+01:00');
+      expect(await sut.process(reminder({ templateType: 'appointment_confirmed' }))).toEqual({ final: true });
+      expect(await sut.process(reminder({ relatedType: null, relatedId: null }))).toEqual({ final: true });
+      expect(provider.send).toHaveBeenCalledTimes(3);
     });
   });
 });

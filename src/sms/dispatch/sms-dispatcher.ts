@@ -11,11 +11,11 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
-import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
+import { SendHours } from './send-hours.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
-/** What became of a claimed message (`held`: not attempted, the marketing window is closed until `retryAt`). */
+/** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
 export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
 
 /** The code stored for a failure (Twilio's code, its HTTP status, or TIMEOUT / NETWORK / CONNECTION_LOST). */
@@ -29,9 +29,9 @@ export function failureCode(failure: ProviderFailure): string {
  * - A message whose previous attempt may have reached Twilio (timeout, connection lost, lease expired)
  *   is looked up first: found, its SID is adopted; not found, it is sent; Twilio cannot tell, it waits.
  * - A failure is retried per the retry policy (backoff with full jitter, Retry-After), else final.
- * - A marketing message outside the allowed hours (MarketingPolicy.heldUntil: the window closed while its
- *   batch was sending, a retry due after closing time, a public holiday) is not sent: it is queued again
- *   until the next opening, its claim not counted as an attempt. Transactional messages are never held.
+ * - A message outside its sending hours (SendHours: a marketing message after closing time or on a public
+ *   holiday; an appointment's reminder during quiet hours, e.g. a retry) is not sent: it is queued again
+ *   until they open, its claim not counted as an attempt. Other messages are never held.
  * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
  *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash), and
  *   that of a single or notification send with its journal entry (SmsOutbox), and a batch's last message
@@ -57,7 +57,7 @@ export class SmsDispatcher {
     private readonly metrics: MetricsService,
     private readonly optOuts: OptOutService,
     private readonly deliveryStatus: DeliveryStatusService,
-    private readonly marketing: MarketingPolicy,
+    private readonly hours: SendHours,
   ) {
     this.retry = {
       maxAttempts: config.dispatch.maxAttempts,
@@ -71,8 +71,8 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
-    const closed = this.marketing.heldUntil(message.category);
-    if (closed) return this.store(message, attempt, { kind: 'held', notBefore: closed });
+    const closed = this.hours.heldUntil(message);
+    if (closed) return this.held(message, attempt, closed);
     if (message.batchId) await this.markStarted(message.batchId);
 
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -102,8 +102,8 @@ export class SmsDispatcher {
 
     await beforeSend?.();
     // Waiting for the rate gate may have taken it past closing time.
-    const closedMeanwhile = this.marketing.heldUntil(message.category);
-    if (closedMeanwhile) return this.store(message, attempt, { kind: 'held', notBefore: closedMeanwhile });
+    const closedMeanwhile = this.hours.heldUntil(message);
+    if (closedMeanwhile) return this.held(message, attempt, closedMeanwhile);
     try {
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
@@ -129,6 +129,12 @@ export class SmsDispatcher {
     }
   }
 
+  private async held(message: SmsMessage, attempt: number, closed: { until: Date; why: string }): Promise<DispatchResult> {
+    const result = await this.store(message, attempt, { kind: 'held', notBefore: closed.until });
+    if ('held' in result) this.logger.debug(`SMS ${message.id}: ${closed.why}, held until ${closed.until.toISOString()}`);
+    return result;
+  }
+
   /** The oldest message at the provider that matches and that no other row owns. */
   private async lookUp(message: SmsMessage): Promise<ProviderReceipt | null> {
     const candidates = await this.provider.findSent({ to: message.to, body: message.body, since: message.createdAt });
@@ -145,7 +151,6 @@ export class SmsDispatcher {
       return { final: false, lostLease: true };
     }
     if (settlement.kind === 'held') {
-      this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${settlement.notBefore.toISOString()}`);
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore, held: true };
     }
