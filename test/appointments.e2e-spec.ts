@@ -164,13 +164,19 @@ describeEachDatabase('Appointments', (kind) => {
     ]);
 
     standIn.setBehaviour({ hang: true });
+    const postsBefore = standIn.requests.filter((r) => r.method === 'POST').length;
     const cancelled = await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({}).expect(200);
     expect(cancelled.body.status).toBe('cancelled');
-    // The relay only writes the SMS (it is not held by Twilio); the SMS times out, is stored as failed
-    // (its outcome unknown: looked up once first), and shows on the appointment.
+    // The relay only writes the SMS (it is not held by Twilio); the SMS times out, is looked up once more a
+    // timeout later (its outcome unknown; never resent), is stored as failed, and shows on the appointment.
     await t.settle();
-    const after = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    let after = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    for (let i = 0; i < 100 && after.body.messages.at(-1).status !== 'failed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+    }
     expect(after.body.messages.at(-1)).toMatchObject({ type: 'appointment_cancelled', status: 'failed', errorCode: 'TIMEOUT' });
+    expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(postsBefore + 1);
   });
 
   it('reschedules: texts a confirmed client and moves the reminder; a pending one is moved silently', async () => {

@@ -236,6 +236,26 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(res.body.code).toBe('20429');
     });
 
+    it('a last attempt that timed out while Twilio was still creating the message: adopted a timeout later, not failed, sent once', async () => {
+      // One attempt (SMS_MAX_ATTEMPTS=1); the stand-in creates the message 2 s after the call, the app gave up at
+      // TWILIO_TIMEOUT_MS (1.5 s). The look-up waits one more timeout, finds it, and adopts it.
+      standIn.setBehaviour({ delayMs: 2000 });
+      const answer = t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .send(BRIEF_SEND)
+        .then((r) => r);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      standIn.setBehaviour({});
+      const res = await answer;
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ state: 'sent', sid: standIn.messages[0]?.sid });
+      expect(standIn.messages).toHaveLength(1);
+      expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+      const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set(auth(admin)).expect(200);
+      expect(stored.body).toMatchObject({ providerSid: res.body.sid, attempts: 2, errorCode: null });
+    });
+
     it('answers a Twilio 5xx with 502 and a timeout with 504', async () => {
       standIn.setBehaviour({ failRate: 1, failStatus: 500 });
       expect((await t.http.post('/api/sms/send').set(auth(admin)).send(BRIEF_SEND).expect(502)).body.code).toBe('20500');

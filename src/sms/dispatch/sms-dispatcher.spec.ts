@@ -174,16 +174,35 @@ describe(SmsDispatcher.name, () => {
     );
   });
 
-  it('asks Twilio once more before failing a last attempt whose outcome is unknown', async () => {
+  it('a last attempt whose outcome is unknown is not resent, and looked up once more a timeout later, not at once', async () => {
     provider.send.mockRejectedValue(new SmsProviderError({ kind: 'timeout', message: 'timeout' }));
-    provider.findSent.mockResolvedValue([{ sid: 'SM-late', status: 'queued', from: null }]);
-    await sut.process(claimed({ attempts: 3 }));
-    expect(outbox.settle).toHaveBeenCalledWith(
+    const before = Date.now();
+    expect(await sut.process(claimed({ attempts: 3 }))).toMatchObject({ final: false });
+    expect(provider.findSent).not.toHaveBeenCalled();
+    const [, attempt, settlement] = outbox.settle.mock.calls[0] as [unknown, number, { kind: string; notBefore: Date; errorCode: string }];
+    expect(attempt).toBe(3);
+    expect(settlement).toMatchObject({ kind: 'retry', errorCode: 'TIMEOUT' });
+    // No sooner than TWILIO_TIMEOUT_MS (10 s here): a message Twilio was still creating is listed by then.
+    expect(settlement.notBefore.getTime()).toBeGreaterThanOrEqual(before + 10_000);
+  });
+
+  it('that look-up (past the last attempt) adopts the message Twilio has, or marks it failed without resending it', async () => {
+    provider.findSent.mockResolvedValueOnce([{ sid: 'SM-late', status: 'queued', from: null }]);
+    expect(await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout' }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
       expect.anything(),
-      3,
+      4,
       expect.objectContaining({ kind: 'sent', sid: 'SM-late' }),
       expect.any(Date),
     );
+    expect(await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout' }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      { kind: 'failed', errorCode: 'TIMEOUT', errorMessage: 'timeout; not at Twilio, no attempt left' },
+      expect.any(Date),
+    );
+    expect(provider.send).not.toHaveBeenCalled();
   });
 
   it('does nothing more when its lease was lost (another worker owns the row)', async () => {

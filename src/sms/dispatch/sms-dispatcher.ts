@@ -92,7 +92,12 @@ export class SmsDispatcher {
       }
       if (found) return this.store(message, attempt, { kind: 'sent', ...found });
       if (attempt > this.retry.maxAttempts) {
-        return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage: 'Not sent; no attempt left' });
+        const failure = {
+          kind: 'timeout' as const,
+          message: `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`,
+        };
+        this.settled.emit('failure', message.id, failure);
+        return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage: failure.message });
       }
     }
 
@@ -119,9 +124,15 @@ export class SmsDispatcher {
           errorMessage: failure.message,
         });
       if (isAmbiguous(failure)) {
-        // The last attempt's outcome is unknown: ask once before calling it failed.
-        const found = await this.lookUp(message).catch(() => null);
-        if (found) return this.store(message, attempt, { kind: 'sent', ...found });
+        // The last attempt's outcome is unknown: it is never resent, but looked up once more, no sooner than
+        // one timeout later (a message Twilio was still creating is not listed yet). The next claim finds the
+        // mark, looks it up, and adopts it or, past the last attempt, marks it failed (see the start of process).
+        return this.store(message, attempt, {
+          kind: 'retry',
+          notBefore: later(this.retry.lookUpAfterMs ?? 0),
+          errorCode: code,
+          errorMessage: failure.message,
+        });
       }
       // A request waiting on this message in this process answers with the failure as the provider gave it.
       this.settled.emit('failure', message.id, failure);
