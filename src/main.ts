@@ -10,7 +10,9 @@ async function bootstrap(): Promise<void> {
   const config = loadConfigFromProcess();
   const app = await createApp({ config });
   await app.listen({ port: config.port, host: '0.0.0.0' });
-  const url = `http://localhost:${config.port}`;
+  // The port bound: PORT=0 asks the system for a free one.
+  const address = app.getHttpServer().address();
+  const url = `http://localhost:${typeof address === 'object' && address ? address.port : config.port}`;
   const logger = new Logger('Bootstrap');
   logger.log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
 

@@ -134,6 +134,26 @@ describe('Booting the built service', () => {
     }
   });
 
+  it('with PORT=0, listens on a free port and prints that one', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, PORT: '0', LOG_LEVEL: 'log' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    try {
+      await vi.waitFor(() => expect(stdout).toContain('Listening on'), { timeout: 20_000, interval: 200 });
+      const line = JSON.parse(stdout.split('\n').find((l) => l.includes('Listening on'))!) as { msg: string };
+      const port = Number(/^Listening on http:\/\/localhost:(\d+) /.exec(line.msg)?.[1]);
+      expect(port).toBeGreaterThan(0);
+      expect(line.msg).toContain(`Swagger UI: http://localhost:${port}/api/docs`);
+      expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
   it('prints readable lines (pino-pretty) with NODE_ENV=development', async () => {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigValidationError, EnvironmentVariables, parseCorsOrigins, parseTrustProxy, validateEnvironment } from './env.validation.js';
+import {
+  ConfigValidationError,
+  durationToSeconds,
+  EnvironmentVariables,
+  parseCorsOrigins,
+  parseTrustProxy,
+  validateEnvironment,
+} from './env.validation.js';
 
 export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
 
@@ -60,13 +67,6 @@ function parseQuietHours(text: string): QuietHours | null {
     return h * 60 + m;
   });
   return start === end ? null : { startMinute: start, endMinute: end, text };
-}
-
-function durationToSeconds(value: string): number {
-  const match = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(value)!;
-  const n = Number(match[1]);
-  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? 's']!;
-  return Math.max(1, Math.round(n * factor));
 }
 
 /**

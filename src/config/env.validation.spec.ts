@@ -17,6 +17,15 @@ describe(validateEnvironment.name, () => {
     expect(problemsOf({})).toEqual([]);
   });
 
+  it('accepts the edges: token lifetimes of 1m and 365d, marketing hours up to 24:00, any country date-holidays knows', () => {
+    expect(problemsOf({ JWT_EXPIRES_IN: '1m' })).toEqual([]);
+    expect(problemsOf({ JWT_EXPIRES_IN: '365d' })).toEqual([]);
+    expect(problemsOf({ JWT_EXPIRES_IN: '60' })).toEqual([]);
+    expect(problemsOf({ SMS_MARKETING_HOURS: 'Mon-Sun 08:00-24:00' })).toEqual([]);
+    expect(problemsOf({ SMS_MARKETING_HOLIDAYS: 'de' })).toEqual([]);
+    expect(problemsOf({ SMS_MARKETING_HOLIDAYS: '' })).toEqual([]);
+  });
+
   it.each([
     ['PORT', 'abc', /PORT/],
     ['PORT', '70000', /PORT/],
@@ -24,6 +33,16 @@ describe(validateEnvironment.name, () => {
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL must be sqlite/],
     ['JWT_SECRET', 'short', /JWT_SECRET must be at least 32/],
     ['JWT_EXPIRES_IN', 'forever', /JWT_EXPIRES_IN must be a duration/],
+    ['JWT_EXPIRES_IN', '0', /^JWT_EXPIRES_IN must be between 1m and 365d \(got 0\)$/],
+    ['JWT_EXPIRES_IN', '500ms', /^JWT_EXPIRES_IN must be between 1m and 365d/],
+    ['JWT_EXPIRES_IN', '999999999999999d', /^JWT_EXPIRES_IN must be between 1m and 365d/],
+    ['SMS_MARKETING_HOURS', 'Mon-Sat 08:00-24:30', /^SMS_MARKETING_HOURS must end after it starts, within one day, at 24:00 at the latest/],
+    ['QUIET_HOURS', '08:00-08:00', /^QUIET_HOURS must start and end at different times/],
+    [
+      'SMS_MARKETING_HOLIDAYS',
+      'XX',
+      /^SMS_MARKETING_HOLIDAYS must be a country whose public holidays date-holidays knows .*XX is not one$/,
+    ],
     ['ADMIN_EMAIL', 'nope', /ADMIN_EMAIL must be an email/],
     ['ADMIN_PASSWORD', 'short', /ADMIN_PASSWORD must be at least 12/],
     ['TWILIO_ACCOUNT_SID', 'AC123', /TWILIO_ACCOUNT_SID must be "AC" followed by 32/],

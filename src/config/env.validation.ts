@@ -1,3 +1,4 @@
+import Holidays from 'date-holidays';
 import { isIP } from 'node:net';
 import { type CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
 import { ALPHANUMERIC_SENDER_ID } from '../phone/sender-ids.js';
@@ -42,7 +43,21 @@ const toInt = Transform(({ value }) => {
 /** Keeps an empty value as '' (a deliberate "off"), trimming the rest. */
 const keepEmpty = Transform(({ value }) => (typeof value === 'string' ? value.trim() : value));
 
-const DURATION = /^\d+\s*(ms|s|m|h|d)?$/;
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
+/** Whether date-holidays knows this country's public holidays (it answers none, silently, for one it does not). */
+function hasPublicHolidays(country: string): boolean {
+  return Object.hasOwn(new Holidays().getCountries(), country.toUpperCase());
+}
+
+/** The token lifetimes JWT_EXPIRES_IN allows: a minute (a shorter one expires before it is used) to a year. */
+export const TOKEN_LIFETIME_SECONDS = { min: 60, max: 365 * 86_400 } as const;
+
+/** A duration such as `3600`, `15m`, `1h` or `7d` (seconds without a unit), in seconds. */
+export function durationToSeconds(value: string): number {
+  const match = DURATION.exec(value.trim())!;
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? 's']!;
+  return Math.round(Number(match[1]) * factor);
+}
 const MARKETING_HOURS =
   /^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?\s+([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\s*$/i;
 const KEYWORD_LIST = /^[^,]+(,[^,]+)*$/;
@@ -503,8 +518,24 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     );
   }
   const marketing = env.SMS_MARKETING_HOURS ? MARKETING_HOURS.exec(env.SMS_MARKETING_HOURS) : null;
-  if (marketing && Number(marketing[6]) * 60 + Number(marketing[7]) <= Number(marketing[4]) * 60 + Number(marketing[5])) {
-    problems.push('SMS_MARKETING_HOURS must end after it starts, within one day (for example Mon-Sat 08:00-20:00)');
+  const marketingEnd = marketing ? Number(marketing[6]) * 60 + Number(marketing[7]) : 0;
+  if (marketing && (marketingEnd <= Number(marketing[4]) * 60 + Number(marketing[5]) || marketingEnd > 24 * 60)) {
+    problems.push('SMS_MARKETING_HOURS must end after it starts, within one day, at 24:00 at the latest (for example Mon-Sat 08:00-20:00)');
+  }
+  if (env.SMS_MARKETING_HOLIDAYS && /^[A-Za-z]{2}$/.test(env.SMS_MARKETING_HOLIDAYS) && !hasPublicHolidays(env.SMS_MARKETING_HOLIDAYS)) {
+    problems.push(
+      `SMS_MARKETING_HOLIDAYS must be a country whose public holidays date-holidays knows (such as FR), or empty; ${env.SMS_MARKETING_HOLIDAYS} is not one`,
+    );
+  }
+  const quiet = env.QUIET_HOURS ? /^(\d\d:\d\d)-(\d\d:\d\d)$/.exec(env.QUIET_HOURS.trim()) : null;
+  if (quiet && quiet[1] === quiet[2]) {
+    problems.push(`QUIET_HOURS must start and end at different times (empty turns them off); got ${env.QUIET_HOURS}`);
+  }
+  if (env.JWT_EXPIRES_IN && DURATION.test(env.JWT_EXPIRES_IN.trim())) {
+    const seconds = durationToSeconds(env.JWT_EXPIRES_IN);
+    if (seconds < TOKEN_LIFETIME_SECONDS.min || seconds > TOKEN_LIFETIME_SECONDS.max) {
+      problems.push(`JWT_EXPIRES_IN must be between 1m and 365d (got ${env.JWT_EXPIRES_IN})`);
+    }
   }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');
