@@ -277,6 +277,7 @@ async function main(): Promise<number> {
     const roundRatios: number[] = [];
     const cpuRatios: number[] = [];
     let failed = false;
+    const leftOut: number[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       const suffix = options.rounds > 1 ? ` #${round}` : '';
       const base = await measure(
@@ -287,11 +288,16 @@ async function main(): Promise<number> {
       );
       const measured = await measure({ ...appTarget, label: `${appTarget.label}${suffix}` }, options, standIn.child, app.child.pid);
       rows.push(base, measured);
+      // A round whose requests failed measures no sends: left out of the medians (and the run reported invalid).
+      if (measured.result.non2xx + measured.result.errors + base.result.non2xx + base.result.errors > 0) {
+        failed = true;
+        leftOut.push(round);
+        continue;
+      }
       roundRatios.push(measured.result.requests.average / base.result.requests.average);
       if (measured.cpuMsPerRequest !== undefined && base.cpuMsPerRequest) cpuRatios.push(measured.cpuMsPerRequest / base.cpuMsPerRequest);
-      failed ||= measured.result.non2xx + measured.result.errors > 0;
     }
-    const median = medianOf(roundRatios);
+    const median = roundRatios.length ? medianOf(roundRatios) : NaN;
     const appRows = rows.filter((r) => r.label.startsWith(appTarget.label));
     // CPU per request moves much less than requests/s when other jobs share the machine: the steadier figure.
     const cpu = cpuRatios.length
@@ -300,11 +306,16 @@ async function main(): Promise<number> {
       : '';
     ratios.push(
       (options.rounds > 1
-        ? `${kind}: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')})`
+        ? `${kind}: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')}` +
+          (leftOut.length ? `; round ${leftOut.join(', ')} left out: requests failed)` : ')')
         : `${kind}: ${median.toFixed(2)} (${appRows[0].result.requests.average.toFixed(1)} / ${rows.at(-2)!.result.requests.average.toFixed(1)})`) +
         cpu,
     );
-    if (failed) console.error(`app output (last lines):\n${app.tail()}`);
+    if (failed) {
+      const { exitCode, signalCode } = app.child;
+      const state = exitCode !== null || signalCode !== null ? `exited (${exitCode ?? signalCode})` : 'still running';
+      console.error(`app [${kind}] ${state}; its output (last lines):\n${app.tail()}`);
+    }
     await app.stop();
     if (profileDir) profiles.push({ file: join(profileDir, `app-${kind}.cpuprofile`), skipMs: startupMs.get(kind) ?? 0 });
     if (kind !== 'sqlite-memory') await memoryPass(kind);

@@ -547,9 +547,9 @@ function storedFailure(row: SmsMessage): ProviderFailure {
   return { kind: 'rejected', code: n, status, message, moreInfo: `https://www.twilio.com/docs/errors/${n}` };
 }
 
-/** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
 
+/** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {
   const value = name?.trim() ?? '';
   // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
