@@ -190,7 +190,7 @@ const DELIVERY_CODES: Record<number, { fr: string; en: string }> = {
   },
 };
 
-/** The codes this service stores itself (not Twilio's): an opt-out, or a send whose outcome was unknown. */
+/** The codes this service stores itself (not Twilio's): an opt-out, a send whose outcome was unknown, quiet hours. */
 const OWN_CODES: Record<string, { fr: string; en: string }> = {
   OPTED_OUT: {
     fr: "Non envoyé : le destinataire s'est désabonné (STOP) ou figure sur la liste d'opposition.",
@@ -203,6 +203,10 @@ const OWN_CODES: Record<string, { fr: string; en: string }> = {
   LEASE_EXPIRED: {
     fr: "L'envoi a été interrompu (arrêt ou panne du service) : le SMS est recherché chez Twilio avant tout nouvel envoi.",
     en: 'The send was interrupted (the service stopped or crashed): the SMS is looked up at Twilio before any resend.',
+  },
+  QUIET_HOURS: {
+    fr: 'Rappel non envoyé : les heures de silence (QUIET_HOURS) avaient commencé avant que Twilio ne le prenne.',
+    en: 'Reminder not sent: quiet hours (QUIET_HOURS) had begun before Twilio took it.',
   },
   UNKNOWN: { fr: "Twilio a refusé le message sans code d'erreur.", en: 'Twilio refused the message without an error code.' },
 };

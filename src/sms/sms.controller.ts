@@ -91,7 +91,7 @@ const OPTED_OUT_CONFLICT = {
 const ANSWER_STATUS = { sent: HttpStatus.CREATED, queued: HttpStatus.ACCEPTED, cancelled: HttpStatus.OK } as const;
 const CANCELLED_DESCRIPTION =
   'Cancelled before it left (state: cancelled, status: cancelled, sid: null): POST /api/sms/messages/{id}/cancel while the ' +
-  'request waited for a retry, or an Idempotency-Key replay of a send cancelled since. Nothing was sent';
+  'request waited for a retry. Nothing was sent. (An Idempotency-Key replay answers the first answer again, as stored)';
 
 /** 201 once the provider took it, 202 while it is still waiting in the outbox, 200 if it was cancelled meanwhile. */
 function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {

@@ -33,7 +33,7 @@ export interface SmsContext {
  * - `state: 'queued'`: accepted by us and still waiting (send later, retries, a slow provider): poll
  *   `GET /api/sms/messages/:id`; `sid` is null, `lastError` says why it is not gone yet, if it tried;
  * - `state: 'cancelled'`: cancelled before it left (POST /api/sms/messages/:id/cancel while the request waited
- *   for a retry, or a replay of a send since cancelled): nothing was sent, nothing will be.
+ *   for a retry, or a call with the `dedupeKey` of a send since cancelled): nothing was sent, nothing will be.
  */
 export interface SmsSendResult {
   state: 'sent' | 'queued' | 'cancelled';

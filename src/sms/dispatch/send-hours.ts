@@ -8,12 +8,17 @@ import type { SmsMessage } from '../sms-message.entity.js';
 /** The template of an appointment's reminder (sent by the appointments' reminder scan through SmsService). */
 const REMINDER_TYPE = 'appointment_reminder';
 
+/** The error code of a reminder that quiet hours stopped (see SendHours.quietHoursStop). */
+export const QUIET_HOURS = 'QUIET_HOURS';
+
 /**
  * Whether a claimed message may leave now, asked by SmsDispatcher right before each attempt (the first, a
- * retry, a message left by a crash): the hours a message is held outside of, whatever path brought it there.
- * - marketing: only within SMS_MARKETING_HOURS, never on a public holiday (MarketingPolicy);
- * - an appointment's reminder: never during QUIET_HOURS (the scan does not send then, but a retry of a
- *   reminder claimed just before them, or one whose event was delivered late, would), held until they end.
+ * retry, a message left by a crash), whatever path brought it there:
+ * - marketing: only within SMS_MARKETING_HOURS, never on a public holiday (MarketingPolicy): held until then;
+ * - an appointment's reminder: never during QUIET_HOURS. The scan does not send then, but a retry of a
+ *   reminder claimed just before them, or one whose event was delivered late, would. It is not held until
+ *   morning either: the dispatcher cannot tell whether its appointment is still ahead (it may start during
+ *   the night, or be cancelled meanwhile), so it is dropped, failed with QUIET_HOURS.
  * Other messages (confirmations, cancellations, manual sends) leave at any hour.
  */
 @Injectable()
@@ -30,14 +35,15 @@ export class SendHours {
     this.timeZone = config.defaultTimeZone;
   }
 
-  /** Null when the message may leave now; else until when it waits, and why (for the log). */
-  heldUntil(message: Pick<SmsMessage, 'category' | 'templateType' | 'relatedType'>): { until: Date; why: string } | null {
-    const opening = this.marketing.heldUntil(message.category);
-    if (opening) return { until: opening, why: 'marketing hours closed' };
-    if (this.quietHours && message.templateType === REMINDER_TYPE && message.relatedType === 'appointment') {
-      const quiet = quietWindowAt(this.clock.now(), this.quietHours, this.timeZone);
-      if (quiet) return { until: quiet.end, why: 'reminder in quiet hours' };
-    }
-    return null;
+  /** Null when the message may leave now (as far as its hours go); else until when it waits. */
+  heldUntil(message: Pick<SmsMessage, 'category'>): Date | null {
+    return this.marketing.heldUntil(message.category);
+  }
+
+  /** Why an appointment's reminder must not leave now (quiet hours), or null. */
+  quietHoursStop(message: Pick<SmsMessage, 'templateType' | 'relatedType'>): string | null {
+    if (!this.quietHours || message.templateType !== REMINDER_TYPE || message.relatedType !== 'appointment') return null;
+    const quiet = quietWindowAt(this.clock.now(), this.quietHours, this.timeZone);
+    return quiet ? `Not sent: quiet hours (QUIET_HOURS) began before Twilio took this reminder` : null;
   }
 }

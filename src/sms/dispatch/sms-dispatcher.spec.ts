@@ -202,6 +202,18 @@ describe(SmsDispatcher.name, () => {
       { kind: 'failed', errorCode: 'TIMEOUT', errorMessage: 'timeout; not at Twilio, no attempt left' },
       expect.any(Date),
     );
+    // No failure signal of its own: a waiting request answers from the stored code (TIMEOUT, CONNECTION_LOST…).
+    const signals = vi.spyOn(sut.settled, 'emit');
+    expect(await sut.process(claimed({ attempts: 4, errorCode: 'CONNECTION_LOST', errorMessage: 'socket hang up' }))).toEqual({
+      final: true,
+    });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      { kind: 'failed', errorCode: 'CONNECTION_LOST', errorMessage: 'socket hang up; not at Twilio, no attempt left' },
+      expect.any(Date),
+    );
+    expect(signals).not.toHaveBeenCalledWith('failure', expect.anything(), expect.anything());
     expect(provider.send).not.toHaveBeenCalled();
   });
 
@@ -299,22 +311,26 @@ describe(SmsDispatcher.name, () => {
         relatedId: 'a-1',
         ...overrides,
       });
-    const quietEnd = new Date('2026-03-14T08:00:00+01:00');
+    const dropped = {
+      kind: 'failed',
+      errorCode: 'QUIET_HOURS',
+      errorMessage: 'Not sent: quiet hours (QUIET_HOURS) began before Twilio took this reminder',
+    };
 
-    it("holds a reminder's retry due inside quiet hours until they end, its claim not counted as an attempt", async () => {
+    it("drops a reminder's retry due inside quiet hours (failed, QUIET_HOURS): not sent at night, nor the next morning", async () => {
       now = new Date('2026-03-13T21:00:10+01:00');
-      const result = await sut.process(reminder({ attempts: 2, errorCode: '20503' }));
-      expect(result).toEqual({ final: false, retryAt: quietEnd, held: true });
-      expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, { kind: 'held', notBefore: quietEnd }, expect.any(Date));
+      expect(await sut.process(reminder({ attempts: 2, errorCode: '20503' }))).toEqual({ final: true });
+      expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, dropped, expect.any(Date));
       expect(provider.send).not.toHaveBeenCalled();
     });
 
-    it('holds one when quiet hours begin while it waits for the rate gate', async () => {
+    it('drops one when quiet hours begin while it waits for the rate gate', async () => {
       now = new Date('2026-03-13T20:59:59+01:00');
       const result = await sut.process(reminder(), async () => {
         now = new Date('2026-03-13T21:00:00+01:00');
       });
-      expect(result).toEqual({ final: false, retryAt: quietEnd, held: true });
+      expect(result).toEqual({ final: true });
+      expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 1, dropped, expect.any(Date));
       expect(provider.send).not.toHaveBeenCalled();
     });
 

@@ -12,7 +12,7 @@ import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
-import { SendHours } from './send-hours.js';
+import { QUIET_HOURS, SendHours } from './send-hours.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
@@ -29,9 +29,9 @@ export function failureCode(failure: ProviderFailure): string {
  * - A message whose previous attempt may have reached Twilio (timeout, connection lost, lease expired)
  *   is looked up first: found, its SID is adopted; not found, it is sent; Twilio cannot tell, it waits.
  * - A failure is retried per the retry policy (backoff with full jitter, Retry-After), else final.
- * - A message outside its sending hours (SendHours: a marketing message after closing time or on a public
- *   holiday; an appointment's reminder during quiet hours, e.g. a retry) is not sent: it is queued again
- *   until they open, its claim not counted as an attempt. Other messages are never held.
+ * - A message outside its sending hours (SendHours) is not sent: a marketing message after closing time or on
+ *   a public holiday is queued again until the next opening, its claim not counted as an attempt; an
+ *   appointment's reminder during quiet hours (a retry, a late event) is dropped, failed with QUIET_HOURS.
  * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
  *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash), and
  *   that of a single or notification send with its journal entry (SmsOutbox), and a batch's last message
@@ -73,6 +73,8 @@ export class SmsDispatcher {
     const attempt = message.attempts;
     const closed = this.hours.heldUntil(message);
     if (closed) return this.held(message, attempt, closed);
+    const quiet = this.hours.quietHoursStop(message);
+    if (quiet) return this.store(message, attempt, { kind: 'failed', errorCode: QUIET_HOURS, errorMessage: quiet });
     if (message.batchId) await this.markStarted(message.batchId);
 
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -92,12 +94,9 @@ export class SmsDispatcher {
       }
       if (found) return this.store(message, attempt, { kind: 'sent', ...found });
       if (attempt > this.retry.maxAttempts) {
-        const failure = {
-          kind: 'timeout' as const,
-          message: `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`,
-        };
-        this.settled.emit('failure', message.id, failure);
-        return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage: failure.message });
+        // A waiting request answers from the stored row: its code (TIMEOUT, CONNECTION_LOST…) says what happened.
+        const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
+        return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
     }
 
@@ -109,6 +108,8 @@ export class SmsDispatcher {
     // Waiting for the rate gate may have taken it past closing time.
     const closedMeanwhile = this.hours.heldUntil(message);
     if (closedMeanwhile) return this.held(message, attempt, closedMeanwhile);
+    const quietMeanwhile = this.hours.quietHoursStop(message);
+    if (quietMeanwhile) return this.store(message, attempt, { kind: 'failed', errorCode: QUIET_HOURS, errorMessage: quietMeanwhile });
     try {
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
@@ -140,9 +141,9 @@ export class SmsDispatcher {
     }
   }
 
-  private async held(message: SmsMessage, attempt: number, closed: { until: Date; why: string }): Promise<DispatchResult> {
-    const result = await this.store(message, attempt, { kind: 'held', notBefore: closed.until });
-    if ('held' in result) this.logger.debug(`SMS ${message.id}: ${closed.why}, held until ${closed.until.toISOString()}`);
+  private async held(message: SmsMessage, attempt: number, until: Date): Promise<DispatchResult> {
+    const result = await this.store(message, attempt, { kind: 'held', notBefore: until });
+    if ('held' in result) this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${until.toISOString()}`);
     return result;
   }
 
