@@ -390,14 +390,20 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .post('/api/sms/bulk')
         .set(auth())
         .send({
-          recipients: [{ phone: '0612345613' }, { phone: '0612345614', name: 'Jean' }],
+          recipients: [
+            { phone: '0612345613' },
+            { phone: '0612345614', name: 'Jean' },
+            // Names that say nothing either: punctuation, or the mention itself.
+            { phone: '0612345616', name: '!!!' },
+            { phone: '0612345617', name: 'Désabonnement : répondez STOP' },
+          ],
           message: '{{name}}\ndésabonnement : RÉPONDEZ stop',
           category: 'marketing',
           sendAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
         })
         .expect(202);
-      expect(res.body).toMatchObject({ total: 2, queued: 1, stopMentionAppended: false });
-      expect(res.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'EMPTY_BODY' })]);
+      expect(res.body).toMatchObject({ total: 4, queued: 1, stopMentionAppended: false });
+      expect(res.body.invalid).toEqual([0, 2, 3].map((index) => expect.objectContaining({ index, code: 'EMPTY_BODY' })));
       const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
       expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean\ndésabonnement : RÉPONDEZ stop']);
     });

@@ -147,7 +147,12 @@ export class SmsService {
         return;
       }
       const personal = personalize(body, recipient.name);
-      if (namelessIsEmpty && !hasVisibleText(recipient.name ?? '')) {
+      // Only when the text without a name says nothing: does this recipient's name say something (for a
+      // marketing batch, besides the mention: a name of punctuation, or the mention itself, does not)?
+      const saysNothing =
+        namelessIsEmpty &&
+        (category === 'marketing' ? !this.marketing.hasTextBesidesMention(personal) : !hasVisibleText(recipient.name ?? ''));
+      if (saysNothing) {
         // `{{name}}` alone, and this recipient has no name: nothing to send.
         invalid.push({
           index,
