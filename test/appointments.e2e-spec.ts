@@ -467,6 +467,35 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(standIn.createTimes).toHaveLength(1);
   });
 
+  it('cancelling an appointment cancels its SMS that have not left: a confirmation waiting for a retry never follows "cancelled"', async () => {
+    setNow('2030-10-01T10:00:00Z');
+    standIn.reset();
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+    const created = (
+      await a.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean Dupont', clientPhone: '0612345688', startsAt: '2030-10-05T10:00:00Z' })
+        .expect(201)
+    ).body;
+    await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200);
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(standIn.createTimes, 'the confirmation, refused with 429, waits 2 s for its retry').toHaveLength(1);
+    standIn.setBehaviour({});
+    await a.http.post(`/api/appointments/${created.id}/cancel`).set(auth()).send({}).expect(200);
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const posts = standIn.requests.filter((r) => r.method === 'POST' && r.form.Body !== undefined);
+    expect(posts.map((r) => String(r.form.Body))).toEqual([expect.stringMatching(/confirm/i), expect.stringMatching(/annul/i)]);
+    expect(standIn.messages).toHaveLength(1);
+    const details = await a.http.get(`/api/appointments/${created.id}`).set(auth()).expect(200);
+    expect(details.body.messages.map((m: { type: string; status: string }) => [m.type, m.status])).toEqual([
+      ['appointment_confirmed', 'cancelled'],
+      ['appointment_cancelled', expect.not.stringMatching(/^(cancelled|failed)$/)],
+    ]);
+  });
+
   it('catches up after a restart, unless the appointment has started', async () => {
     setNow('2030-09-01T10:00:00Z');
     const ahead = await confirmed('2030-09-03T12:00:00Z');

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { ConflictException, Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { safeLogText } from '../../common/log-safe.js';
 import {
@@ -10,6 +10,8 @@ import {
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
+import { SMS_QUEUED } from '../sms-message.entity.js';
+import { SmsMessagesService } from '../sms-messages.service.js';
 import { SmsService } from '../sms.service.js';
 
 /**
@@ -29,7 +31,10 @@ import { SmsService } from '../sms.service.js';
 export class AppointmentSmsListener {
   private readonly logger = new Logger(AppointmentSmsListener.name);
 
-  constructor(private readonly sms: SmsService) {}
+  constructor(
+    private readonly sms: SmsService,
+    private readonly messages: SmsMessagesService,
+  ) {}
 
   @OnEvent(APPOINTMENT_EVENTS.confirmed, OUTBOX_LISTENER)
   onConfirmed(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
@@ -42,9 +47,30 @@ export class AppointmentSmsListener {
     // Cancelled once its time had come (a no-show tidied up): "your appointment is cancelled" would come too late.
     if (cancelledAt && Date.parse(cancelledAt) >= Date.parse(appointment.startsAt)) {
       this.logger.log(`appointment_cancelled SMS for appointment ${appointment.id} not sent: cancelled after its start`);
+      await this.cancelUnsent(event);
       return;
     }
+    // What has not left yet (a confirmation or reminder waiting for a retry) would reach the client after
+    // "cancelled": it is cancelled first. What is in flight finishes.
+    await this.cancelUnsent(event);
     return this.notify('appointment_cancelled', event, reason ? { reason } : {});
+  }
+
+  /** Cancels the appointment's SMS that have not left (queued, no SID), its cancellation SMS aside. */
+  private async cancelUnsent(event: DomainEventEnvelope<AppointmentCancelledEvent>): Promise<void> {
+    const { appointment, actor } = event.payload;
+    const unsent = (await this.messages.findRelated('appointment', appointment.id)).filter(
+      (m) => m.status === SMS_QUEUED && !m.providerSid && m.templateType !== 'appointment_cancelled',
+    );
+    for (const message of unsent) {
+      try {
+        await this.sms.cancel(message.id, actor);
+      } catch (error) {
+        // It left (or was claimed) meanwhile: it goes, as a message in flight does.
+        if (!(error instanceof ConflictException)) throw error;
+      }
+    }
+    if (unsent.length) this.logger.log(`appointment ${appointment.id} cancelled: ${unsent.length} unsent SMS about it cancelled`);
   }
 
   @OnEvent(APPOINTMENT_EVENTS.rescheduled, OUTBOX_LISTENER)
