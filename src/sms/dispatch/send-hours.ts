@@ -8,7 +8,7 @@ import type { SmsMessage } from '../sms-message.entity.js';
 /** The template of an appointment's reminder (sent by the appointments' reminder scan through SmsService). */
 const REMINDER_TYPE = 'appointment_reminder';
 
-/** The error code of a reminder that quiet hours stopped (see SendHours.quietHoursStop). */
+/** The error code of a reminder that quiet hours stopped (see SendHours.verdict). */
 export const QUIET_HOURS = 'QUIET_HOURS';
 
 /**
@@ -35,15 +35,16 @@ export class SendHours {
     this.timeZone = config.defaultTimeZone;
   }
 
-  /** Null when the message may leave now (as far as its hours go); else until when it waits. */
-  heldUntil(message: Pick<SmsMessage, 'category'>): Date | null {
-    return this.marketing.heldUntil(message.category);
-  }
-
-  /** Why an appointment's reminder must not leave now (quiet hours), or null. */
-  quietHoursStop(message: Pick<SmsMessage, 'templateType' | 'relatedType'>): string | null {
+  /**
+   * Null when the message may leave now as far as its hours go; else `hold` (a marketing message: queued again
+   * until the next opening) or `drop` (an appointment's reminder in quiet hours: why it is not sent).
+   */
+  verdict(message: Pick<SmsMessage, 'category' | 'templateType' | 'relatedType'>): { hold: Date } | { drop: string } | null {
+    const opening = this.marketing.heldUntil(message.category);
+    if (opening) return { hold: opening };
     if (!this.quietHours || message.templateType !== REMINDER_TYPE || message.relatedType !== 'appointment') return null;
-    const quiet = quietWindowAt(this.clock.now(), this.quietHours, this.timeZone);
-    return quiet ? `Not sent: quiet hours (QUIET_HOURS) began before Twilio took this reminder` : null;
+    return quietWindowAt(this.clock.now(), this.quietHours, this.timeZone)
+      ? { drop: 'Not sent: quiet hours (QUIET_HOURS) began before Twilio took this reminder' }
+      : null;
   }
 }

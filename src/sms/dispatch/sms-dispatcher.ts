@@ -71,10 +71,8 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
-    const closed = this.hours.heldUntil(message);
-    if (closed) return this.held(message, attempt, closed);
-    const quiet = this.hours.quietHoursStop(message);
-    if (quiet) return this.store(message, attempt, { kind: 'failed', errorCode: QUIET_HOURS, errorMessage: quiet });
+    const outOfHours = await this.outOfHours(message, attempt);
+    if (outOfHours) return outOfHours;
     if (message.batchId) await this.markStarted(message.batchId);
 
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -105,11 +103,9 @@ export class SmsDispatcher {
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
     await beforeSend?.();
-    // Waiting for the rate gate may have taken it past closing time.
-    const closedMeanwhile = this.hours.heldUntil(message);
-    if (closedMeanwhile) return this.held(message, attempt, closedMeanwhile);
-    const quietMeanwhile = this.hours.quietHoursStop(message);
-    if (quietMeanwhile) return this.store(message, attempt, { kind: 'failed', errorCode: QUIET_HOURS, errorMessage: quietMeanwhile });
+    // Waiting for the rate gate may have taken it past closing time (or into quiet hours).
+    const outOfHoursMeanwhile = await this.outOfHours(message, attempt);
+    if (outOfHoursMeanwhile) return outOfHoursMeanwhile;
     try {
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
@@ -141,9 +137,13 @@ export class SmsDispatcher {
     }
   }
 
-  private async held(message: SmsMessage, attempt: number, until: Date): Promise<DispatchResult> {
-    const result = await this.store(message, attempt, { kind: 'held', notBefore: until });
-    if ('held' in result) this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${until.toISOString()}`);
+  /** Stored as held or dropped when the message may not leave now (SendHours); null when it may. */
+  private async outOfHours(message: SmsMessage, attempt: number): Promise<DispatchResult | null> {
+    const verdict = this.hours.verdict(message);
+    if (!verdict) return null;
+    if ('drop' in verdict) return this.store(message, attempt, { kind: 'failed', errorCode: QUIET_HOURS, errorMessage: verdict.drop });
+    const result = await this.store(message, attempt, { kind: 'held', notBefore: verdict.hold });
+    if ('held' in result) this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${verdict.hold.toISOString()}`);
     return result;
   }
 
