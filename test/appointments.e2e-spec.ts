@@ -1,4 +1,9 @@
 import { vi } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { APPOINTMENT_EVENTS, type AppointmentRescheduledEvent } from '../src/appointments/appointment.events.js';
+import { DomainEvent } from '../src/events/domain-event.entity.js';
+import { AppointmentSmsListener } from '../src/sms/listeners/appointment-sms.listener.js';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { Clock } from '../src/common/clock.js';
 import { DomainEventRelay } from '../src/events/domain-event-relay.js';
@@ -432,7 +437,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(1);
   });
 
-  it('drops a reminder whose retry falls in quiet hours (Twilio failed its first attempt just before): never sent at night nor after', async () => {
+  it('drops a reminder whose retry falls in quiet hours (Twilio failed its first attempt just before): not sent at night, a new one when they end', async () => {
     setNow('2030-08-01T10:00:00Z');
     // 20:58 in Paris (UTC+2) the evening before: due just before quiet hours, so not moved.
     const appt = await confirmed('2030-08-02T18:58:00Z', '0612345699');
@@ -460,10 +465,39 @@ describeEachDatabase('Appointment reminders', (kind) => {
       errorExplanation: expect.stringMatching(/silence/),
     });
     expect(standIn.createTimes, 'nothing sent during quiet hours').toHaveLength(1);
-    expect((await details()).reminderSentAt).toBeNull();
-    // Not later either: the next morning, nothing is due.
+    // The appointment is still ahead after quiet hours: a new reminder is due when they end (08:00 in Paris).
+    await settle();
+    expect(await details()).toMatchObject({ reminderSentAt: null, reminderDueAt: '2030-08-02T06:00:00.000Z' });
+    setNow('2030-08-02T05:59:00Z');
+    await scan();
+    expect(standIn.createTimes, 'nothing before the end of quiet hours').toHaveLength(1);
     setNow('2030-08-02T06:00:30Z');
     await scan();
+    for (let i = 0; i < 200 && standIn.messages.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(standIn.messages.map((m) => m.to)).toEqual(['+33612345699']);
+    await settle();
+    expect((await details()).reminderSentAt, 'set when Twilio took it').not.toBeNull();
+
+    // An appointment that starts before quiet hours end (07:00 in Paris) gets no new reminder.
+    standIn.reset();
+    setNow('2030-08-01T18:58:00Z');
+    const early = await confirmed('2030-08-02T05:00:00Z', '0612345698');
+    standIn.reset();
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
+    setNow('2030-08-01T18:58:30Z');
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    setNow('2030-08-01T19:00:30Z');
+    const earlyDetails = async () => (await a.http.get(`/api/appointments/${early.id}`).set(auth()).expect(200)).body;
+    let dropped: { status: string } | undefined;
+    for (let i = 0; i < 100 && dropped?.status !== 'failed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      dropped = (await earlyDetails()).messages.find((m: { type: string }) => m.type === 'appointment_reminder');
+    }
+    expect(dropped?.status).toBe('failed');
+    await settle();
+    expect(await earlyDetails()).toMatchObject({ reminderSentAt: null, reminderDueAt: null });
     expect(standIn.createTimes).toHaveLength(1);
   });
 
@@ -493,6 +527,60 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(details.body.messages.map((m: { type: string; status: string }) => [m.type, m.status])).toEqual([
       ['appointment_confirmed', 'cancelled'],
       ['appointment_cancelled', expect.not.stringMatching(/^(cancelled|failed)$/)],
+    ]);
+  });
+
+  it('moving an appointment cancels its SMS that have not left: a confirmation with the old time never follows "moved"', async () => {
+    setNow('2030-10-01T10:00:00Z');
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+    const created = (
+      await a.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean Dupont', clientPhone: '0612345689', startsAt: '2030-10-05T10:00:00Z' })
+        .expect(201)
+    ).body;
+    await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200);
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    const posted = async (n: number) => {
+      for (let i = 0; i < 200 && standIn.createTimes.length < n; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(standIn.createTimes).toHaveLength(n);
+    };
+    await posted(1); // the confirmation, refused with 429, waits 2 s for its retry
+    // The "moved" SMS is refused once too: it waits while its event is delivered again (below).
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+    setNow('2030-10-01T10:00:01Z');
+    await a.http.patch(`/api/appointments/${created.id}`).set(auth()).send({ startsAt: '2030-10-06T15:00:00Z' }).expect(200);
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(2);
+    // The move delivered again (at least once), as written and as an event written before `rescheduledAt`
+    // existed, then an earlier move delivered late: none cancels the "moved" SMS waiting for its retry.
+    const event = (await a.get(DataSource).getRepository(DomainEvent).findBy({ type: APPOINTMENT_EVENTS.rescheduled })).find(
+      (e) => (e.payload as AppointmentRescheduledEvent).appointment.id === created.id,
+    )!;
+    const listener = a.get(AppointmentSmsListener);
+    const envelope = { id: event.id, type: event.type, attempt: 2, payload: event.payload as AppointmentRescheduledEvent };
+    expect(envelope.payload.rescheduledAt).toBe('2030-10-01T10:00:01.000Z');
+    await listener.onRescheduled(envelope);
+    await listener.onRescheduled({ ...envelope, payload: { ...envelope.payload, rescheduledAt: undefined } });
+    // Messages are stamped with the wall clock (the appointments' Clock is mocked here): a move made just before it was written.
+    const [, moved] = (await a.http.get(`/api/appointments/${created.id}`).set(auth()).expect(200)).body.messages;
+    const earlier = { ...envelope.payload, rescheduledAt: new Date(Date.parse(moved.createdAt) - 1).toISOString() };
+    await listener.onRescheduled({ ...envelope, id: randomUUID(), payload: earlier });
+    standIn.setBehaviour({});
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await settle();
+    const sent = standIn.messages.map((m) => String(m.body));
+    expect(
+      sent.filter((body) => /confirm/i.test(body)),
+      'the confirmation quoted the old time',
+    ).toEqual([]);
+    expect(sent.filter((body) => /déplacé/i.test(body))).toHaveLength(2); // this move's, and the late earlier one's
+    const details = await a.http.get(`/api/appointments/${created.id}`).set(auth()).expect(200);
+    expect(details.body.messages.map((m: { type: string; status: string }) => [m.type, m.status])).toEqual([
+      ['appointment_confirmed', 'cancelled'],
+      ['appointment_rescheduled', expect.not.stringMatching(/^(cancelled|failed)$/)],
+      ['appointment_rescheduled', expect.not.stringMatching(/^(cancelled|failed)$/)],
     ]);
   });
 

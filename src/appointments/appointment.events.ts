@@ -37,4 +37,9 @@ export interface AppointmentCancelledEvent extends AppointmentEvent {
 
 export interface AppointmentRescheduledEvent extends AppointmentEvent {
   previousStartsAt: string;
+  /**
+   * When it was moved (ISO 8601): the SMS about it written before then quote the old time (absent from
+   * events written before this field existed).
+   */
+  rescheduledAt?: string;
 }

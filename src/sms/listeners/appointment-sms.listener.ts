@@ -10,7 +10,7 @@ import {
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
-import { SMS_QUEUED } from '../sms-message.entity.js';
+import { SMS_QUEUED, type SmsMessage } from '../sms-message.entity.js';
 import { SmsMessagesService } from '../sms-messages.service.js';
 import { SmsService } from '../sms.service.js';
 
@@ -56,11 +56,17 @@ export class AppointmentSmsListener {
     return this.notify('appointment_cancelled', event, reason ? { reason } : {});
   }
 
-  /** Cancels the appointment's SMS that have not left (queued, no SID), its cancellation SMS aside. */
-  private async cancelUnsent(event: DomainEventEnvelope<AppointmentCancelledEvent>): Promise<void> {
+  /**
+   * Cancels the appointment's SMS that have not left (queued, no SID) and that `outdated` selects (default: all
+   * but its cancellation SMS).
+   */
+  private async cancelUnsent(
+    event: DomainEventEnvelope<AppointmentEvent>,
+    outdated: (message: SmsMessage) => boolean = (m) => m.templateType !== 'appointment_cancelled',
+  ): Promise<void> {
     const { appointment, actor } = event.payload;
     const unsent = (await this.messages.findRelated('appointment', appointment.id)).filter(
-      (m) => m.status === SMS_QUEUED && !m.providerSid && m.templateType !== 'appointment_cancelled',
+      (m) => m.status === SMS_QUEUED && !m.providerSid && outdated(m),
     );
     for (const message of unsent) {
       try {
@@ -70,11 +76,18 @@ export class AppointmentSmsListener {
         if (!(error instanceof ConflictException)) throw error;
       }
     }
-    if (unsent.length) this.logger.log(`appointment ${appointment.id} cancelled: ${unsent.length} unsent SMS about it cancelled`);
+    if (unsent.length) this.logger.log(`appointment ${appointment.id} ${event.type}: ${unsent.length} unsent SMS about it cancelled`);
   }
 
   @OnEvent(APPOINTMENT_EVENTS.rescheduled, OUTBOX_LISTENER)
-  onRescheduled(event: DomainEventEnvelope<AppointmentRescheduledEvent>): Promise<void> {
+  async onRescheduled(event: DomainEventEnvelope<AppointmentRescheduledEvent>): Promise<void> {
+    // What has not left yet was written for the old time (a confirmation or reminder waiting for a retry, an
+    // earlier move's SMS): sent after "moved to …", it would give the client the old time last. It is
+    // cancelled first; the new time gets its own reminder. Kept: this event's own SMS (a replay finds it) and
+    // any SMS written after this move (a later move's, should this event be delivered again after it).
+    const { rescheduledAt } = event.payload;
+    const movedAt = rescheduledAt ? Date.parse(rescheduledAt) : Infinity;
+    await this.cancelUnsent(event, (m) => m.dedupeKey !== `event:${event.id}` && m.createdAt.getTime() < movedAt);
     return this.notify('appointment_rescheduled', event);
   }
 
