@@ -10,6 +10,9 @@ export const SMS_EVENTS = {
   messageUpdated: 'sms.message.updated',
 } as const;
 
+/** The error code of an appointment's reminder that quiet hours stopped (SendHours), in `sms.message.updated`. */
+export const QUIET_HOURS = 'QUIET_HOURS';
+
 export interface SmsMessageUpdatedEvent {
   messageId: string;
   status: string;
@@ -18,6 +21,8 @@ export interface SmsMessageUpdatedEvent {
   templateType: string | null;
   /** When the state changed (ISO 8601 through the outbox, a Date when emitted in memory). */
   at: string | Date;
+  /** Why it ended `failed` or `skipped` (`QUIET_HOURS`, `OPTED_OUT`, Twilio's code…); absent otherwise. */
+  errorCode?: string | null;
 }
 
 /**
@@ -33,6 +38,7 @@ export function messageUpdatedEvent(
   message: { id: string; relatedType: string | null; relatedId: string | null; templateType: string | null },
   status: string,
   at: Date,
+  errorCode?: string | null,
 ): SmsMessageUpdatedEvent {
   return {
     messageId: message.id,
@@ -41,6 +47,7 @@ export function messageUpdatedEvent(
     relatedId: message.relatedId,
     templateType: message.templateType,
     at: at.toISOString(),
+    ...(errorCode ? { errorCode } : {}),
   };
 }
 

@@ -8,17 +8,18 @@ import type { SmsMessage } from '../sms-message.entity.js';
 /** The template of an appointment's reminder (sent by the appointments' reminder scan through SmsService). */
 const REMINDER_TYPE = 'appointment_reminder';
 
-/** The error code of a reminder that quiet hours stopped (see SendHours.verdict). */
-export const QUIET_HOURS = 'QUIET_HOURS';
+export { QUIET_HOURS } from '../sms.events.js';
 
 /**
  * Whether a claimed message may leave now, asked by SmsDispatcher right before each attempt (the first, a
  * retry, a message left by a crash), whatever path brought it there:
  * - marketing: only within SMS_MARKETING_HOURS, never on a public holiday (MarketingPolicy): held until then;
  * - an appointment's reminder: never during QUIET_HOURS. The scan does not send then, but a retry of a
- *   reminder claimed just before them, or one whose event was delivered late, would. It is not held until
- *   morning either: the dispatcher cannot tell whether its appointment is still ahead (it may start during
- *   the night, or be cancelled meanwhile), so it is dropped, failed with QUIET_HOURS.
+ *   reminder claimed just before them, or one whose event was delivered late, would. It is dropped, failed
+ *   with QUIET_HOURS: the dispatcher cannot tell whether its appointment is still ahead (it may start during
+ *   the night, or be moved or cancelled meanwhile). The appointments side, told by `sms.message.updated`,
+ *   schedules a new reminder for the end of quiet hours when the appointment is still confirmed and starts
+ *   after them (ReminderDeliveryListener).
  * Other messages (confirmations, cancellations, manual sends) leave at any hour.
  */
 @Injectable()

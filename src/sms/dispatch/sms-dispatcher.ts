@@ -43,9 +43,11 @@ export class SmsDispatcher {
   private readonly logger = new Logger(SmsDispatcher.name);
   /**
    * Local signals for requests waiting on their row: `<message id>` when it settled or was rescheduled,
-   * `failure` (id, ProviderFailure) just before a final failure is stored.
+   * `failure` (id, ProviderFailure) just before a final failure is stored, `halted` at shutdown.
    */
   readonly settled = new EventEmitter().setMaxListeners(0);
+  /** Set at shutdown once this process sends no more (see halt). */
+  private stopped = false;
   private readonly retry: RetrySettings;
   private readonly startedBatches = new Set<string>();
 
@@ -66,6 +68,17 @@ export class SmsDispatcher {
       // An attempt that timed out is looked up no sooner than one more timeout later (see RetrySettings).
       lookUpAfterMs: config.twilio.timeoutMs,
     };
+  }
+
+  /** This process sends no more (shutdown): a request waiting on its message answers with the row as it is. */
+  get halted(): boolean {
+    return this.stopped;
+  }
+
+  /** Called once the dispatch queue has stopped: wakes every waiting request (`halted` on `settled`). */
+  halt(): void {
+    this.stopped = true;
+    this.settled.emit('halted');
   }
 
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
@@ -226,6 +239,7 @@ export class SmsDispatcher {
           relatedId: message.relatedId,
           templateType: message.templateType,
           at,
+          ...(message.status === SMS_FAILED || message.status === SMS_SKIPPED ? { errorCode: message.errorCode } : {}),
         };
         this.events.emit(SMS_EVENTS.messageUpdated, event);
       }

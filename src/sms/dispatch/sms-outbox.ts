@@ -285,7 +285,8 @@ export class SmsOutbox {
     const finish = this.finishStatements(batchId, t);
     const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
     // The event of a final state, in the same transaction: stored state and report cannot diverge.
-    const event = final ? this.updatedEventStatement([message], status, now) : null;
+    const errorCode = settlement.kind === 'failed' || settlement.kind === 'skipped' ? settlement.errorCode : null;
+    const event = final ? this.updatedEventStatement([message], status, now, errorCode) : null;
     // The message as it ends (what the caller sees once it is stored), for its journal entry.
     const ended = final
       ? this.journalEntry(
@@ -331,12 +332,13 @@ export class SmsOutbox {
     messages: Pick<SmsMessage, 'id' | 'relatedType' | 'relatedId' | 'templateType'>[],
     status: string,
     now: Date,
+    errorCode?: string | null,
   ): Statement | null {
     const reported = messages.filter(reportedDurably);
     if (!reported.length) return null;
     return this.domainEvents.insertStatement(
       SMS_EVENTS.messageUpdated,
-      reported.map((m) => messageUpdatedEvent(m, status, now)),
+      reported.map((m) => messageUpdatedEvent(m, status, now, errorCode)),
       now,
     );
   }
@@ -480,7 +482,7 @@ export class SmsOutbox {
    * `sms.message.updated`. Returns whether the event was written.
    */
   async insertFinal(row: SmsMessage, now = new Date()): Promise<boolean> {
-    const event = this.updatedEventStatement([row], row.status, now);
+    const event = this.updatedEventStatement([row], row.status, now, row.errorCode);
     const journal = this.journalStatement(row);
     if (!event && !journal) {
       await this.insert(row);
