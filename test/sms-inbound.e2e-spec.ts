@@ -3,6 +3,9 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import twilio from 'twilio';
 import { DataSource } from 'typeorm';
 import { vi } from 'vitest';
+import { AuditAction } from '../src/audit/audit-action.enum.js';
+import { AuditLog } from '../src/audit/audit-log.entity.js';
+import { AuditService } from '../src/audit/audit.service.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
 import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
 import { SmsOptOut } from '../src/sms/opt-outs/sms-opt-out.entity.js';
@@ -263,6 +266,38 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
       expect(await stored(sid)).toMatchObject({ keyword: 'opt_out' });
       expect((await inbound(phone, 'STOP', sid).expect(200)).text).toBe(EMPTY_TWIML);
+    });
+
+    it('an opt-out or opt-in whose journal entry could not be written does not stand: no change goes unjournaled', async () => {
+      const phone = nextPhone();
+      const audit = t.get(AuditService);
+      const record = audit.record.bind(audit);
+      /** The journal refuses entries of this action (once), as a failing database would. */
+      const refuse = (action: AuditAction) =>
+        vi.spyOn(audit, 'record').mockImplementation(async (entry, manager) => {
+          if (entry.action === action) {
+            vi.mocked(audit.record).mockRestore();
+            throw new Error('journal unavailable');
+          }
+          return record(entry, manager);
+        });
+      const journal = async (action: AuditAction) =>
+        (await t.get(DataSource).getRepository(AuditLog).findBy({ action })).filter((e) => e.metadata?.phone === phone);
+      refuse(AuditAction.SmsOptOut);
+      const stop = nextSid();
+      expect((await inbound(phone, 'STOP', stop)).status).toBe(500);
+      expect(await optOutOf(phone), 'the opt-out is rolled back with its entry').toBeNull();
+      expect((await inbound(phone, 'STOP', stop).expect(200)).text).toBe(OPT_OUT_REPLY);
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      expect(await journal(AuditAction.SmsOptOut)).toHaveLength(1);
+
+      refuse(AuditAction.SmsOptIn);
+      const start = nextSid();
+      expect((await inbound(phone, 'START', start)).status).toBe(500);
+      expect(await optOutOf(phone), 'the removal is rolled back with its entry').toMatchObject({ source: 'keyword' });
+      expect((await inbound(phone, 'START', start).expect(200)).text).toBe(OPT_IN_REPLY);
+      expect(await optOutOf(phone)).toBeNull();
+      expect(await journal(AuditAction.SmsOptIn)).toHaveLength(1);
     });
 
     it('a phone number, E.164 or national, is still opted out and confirmed', async () => {

@@ -8,6 +8,7 @@ import type { Actor } from '../../common/actor.js';
 import { BatchLoader } from '../../common/batch-loader.js';
 import { Clock } from '../../common/clock.js';
 import { Page, PaginationQueryDto, toPage } from '../../common/dto/pagination.dto.js';
+import { runTransaction } from '../../database/transactions.js';
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { OptOutSource, SmsOptOut } from './sms-opt-out.entity.js';
 
@@ -20,7 +21,7 @@ export interface OptOutRequest {
 /**
  * The list of numbers that must not be texted. Every send path asks `isOptedOut` / `check` before
  * writing a message; keywords, staff and Twilio's 21610 add to it; an opt-in keyword or staff remove
- * from it. Each change is journaled (sms_opt_out / sms_opt_in).
+ * from it. Each change is journaled (sms_opt_out / sms_opt_in) in the transaction that makes it.
  */
 @Injectable()
 export class OptOutService {
@@ -77,32 +78,46 @@ export class OptOutService {
       actorId: request.actor?.id ?? null,
       actorEmail: request.actor?.email ?? null,
     });
-    await this.optOuts.createQueryBuilder().insert().values(row).orIgnore().execute();
-    const winner = await this.isOptedOut(e164);
-    const created = !!winner && winner.id === row.id;
-    if (created)
-      await this.audit.record({
-        action: AuditAction.SmsOptOut,
-        actor: request.actor ?? null,
-        target: { type: 'sms_opt_out', id: row.id },
-        metadata: { phone: e164, source: request.source, reason: row.reason },
-      });
-    return { optOut: winner ?? row, created };
+    // The entry and its journal entry are committed together: an opt-out never stands unjournaled, and a
+    // failed journal write leaves the number as it was (the caller, a STOP webhook included, gets the error).
+    const winner = await runTransaction(this.optOuts.manager.connection, async (manager) => {
+      await manager.createQueryBuilder().insert().into(SmsOptOut).values(row).orIgnore().execute();
+      const found = await manager.findOneBy(SmsOptOut, { phone: e164 });
+      if (found?.id === row.id)
+        await this.audit.record(
+          {
+            action: AuditAction.SmsOptOut,
+            actor: request.actor ?? null,
+            target: { type: 'sms_opt_out', id: row.id },
+            metadata: { phone: e164, source: request.source, reason: row.reason },
+          },
+          manager,
+        );
+      return found;
+    });
+    return { optOut: winner ?? row, created: winner?.id === row.id };
   }
 
   /** Opts a number back in: the entry removed, or null when it was not opted out. */
   async optIn(e164: string, request: { source: 'keyword' | 'manual'; actor?: Actor | null }): Promise<SmsOptOut | null> {
     const existing = await this.isOptedOut(e164);
     if (!existing) return null;
-    const result = await this.optOuts.delete({ id: existing.id });
-    if (!result.affected) return null;
-    await this.audit.record({
-      action: AuditAction.SmsOptIn,
-      actor: request.actor ?? null,
-      target: { type: 'sms_opt_out', id: existing.id },
-      metadata: { phone: e164, source: request.source, optedOutAt: existing.optedOutAt.toISOString(), optOutSource: existing.source },
+    // Removed and journaled together (see optOut).
+    const removed = await runTransaction(this.optOuts.manager.connection, async (manager) => {
+      const result = await manager.delete(SmsOptOut, { id: existing.id });
+      if (!result.affected) return false;
+      await this.audit.record(
+        {
+          action: AuditAction.SmsOptIn,
+          actor: request.actor ?? null,
+          target: { type: 'sms_opt_out', id: existing.id },
+          metadata: { phone: e164, source: request.source, optedOutAt: existing.optedOutAt.toISOString(), optOutSource: existing.source },
+        },
+        manager,
+      );
+      return true;
     });
-    return existing;
+    return removed ? existing : null;
   }
 
   async list(query: PaginationQueryDto & { phone?: string }): Promise<Page<SmsOptOut>> {
