@@ -9,6 +9,7 @@ import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { frameworkErrorHandler } from './common/http/framework-errors.js';
 import { installInputGuards } from './common/http/input-hooks.js';
+import { installCloseOnShutdown } from './common/http/close-on-shutdown.js';
 import { installSecurityHeaders } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfigOptions } from './config/config.module.js';
@@ -86,6 +87,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
 
   // helmet's headers (src/common/http/security-headers.ts), on every answer.
   installSecurityHeaders(app);
+  // Answers given once shutdown has begun close their connection (src/common/http/close-on-shutdown.ts).
+  installCloseOnShutdown(app);
 
   const document = SwaggerModule.createDocument(
     app,

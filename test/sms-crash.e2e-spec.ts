@@ -49,7 +49,7 @@ class AppProcess {
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
-    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
 
   async token(): Promise<string> {
@@ -165,5 +165,65 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       }
       expect(batch.counts).toMatchObject({ queued: 0, sending: 0 });
     }, 360_000);
+  });
+
+  describeEachDatabase('SIGTERM while a request waits for its message', (kind) => {
+    const credentials = testTwilioCredentials();
+    let standIn: TwilioStandIn;
+    let db: TestDatabase;
+    const apps: AppProcess[] = [];
+
+    beforeAll(async () => {
+      standIn = await TwilioStandIn.start(credentials);
+      db = await createTestDatabase(kind);
+    });
+    afterAll(async () => {
+      for (const app of apps) await app.stop();
+      await standIn?.stop();
+      await db?.drop();
+    });
+
+    it('answers it at once (202, queued, connection closed), exits without waiting SMS_SEND_WAIT_MS, and the message is sent after the restart', async () => {
+      const env = { ...baseEnvironment(db.url), ...twilioEnvironment(standIn, credentials.authToken), SMS_SEND_WAIT_MS: '30000' };
+      // The first attempt is refused with 429: the request waits for the retry, 8 s later.
+      standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 8 });
+      let app = await AppProcess.start(env);
+      apps.push(app);
+      const token = await app.token();
+      const started = Date.now();
+      const answer = app.json('POST', '/api/sms/send', token, { to: '0612345678', message: 'Bonjour, à demain.' });
+      while (standIn.createTimes.length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const exited = once(app.child, 'exit');
+      const terminated = Date.now();
+      app.child.kill('SIGTERM');
+      const res = await answer;
+      const answeredAfter = Date.now() - terminated;
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      expect(res.body).toMatchObject({
+        state: 'queued',
+        status: 'queued',
+        sid: null,
+        lastError: expect.objectContaining({ code: expect.any(String) }),
+      });
+      expect(answeredAfter, 'answered when sending stopped, not after SMS_SEND_WAIT_MS').toBeLessThan(5_000);
+      // Its keep-alive connection ends with the answer: the server does not wait for it to time out (72 s).
+      expect(res.headers.get('connection')).toBe('close');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(standIn.messages).toHaveLength(0);
+
+      app = await AppProcess.start(env);
+      apps.push(app);
+      const again = await app.token();
+      let message;
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+        message = (await app.json('GET', `/api/sms/messages/${res.body.id}`, again)).body;
+        if (message.providerSid) break;
+      }
+      expect(message).toMatchObject({ id: res.body.id, providerSid: standIn.messages[0]?.sid });
+      expect(standIn.messages.map((m) => m.body)).toEqual(['Bonjour, à demain.']);
+    }, 90_000);
   });
 });

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { Clock } from './clock.js';
+import { ShutdownState } from './http/close-on-shutdown.js';
 
 @Global()
-@Module({ providers: [Clock], exports: [Clock] })
+@Module({ providers: [Clock, ShutdownState], exports: [Clock, ShutdownState] })
 export class CommonModule {}

@@ -85,7 +85,10 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
   exports: [SmsService, SmsMessagesService, SmsTemplateService, SmsOptOutsModule],
 })
 export class SmsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  constructor(@Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue) {}
+  constructor(
+    @Inject(DISPATCH_QUEUE) private readonly queue: DispatchQueue,
+    private readonly dispatcher: SmsDispatcher,
+  ) {}
 
   /** Sending starts once the app (and its migrations) is up; rows left by a previous run go out then. */
   onApplicationBootstrap(): Promise<void> {
@@ -94,9 +97,12 @@ export class SmsModule implements OnApplicationBootstrap, BeforeApplicationShutd
 
   /**
    * Before the database closes: in-flight calls finish and store their answers; what was not claimed
-   * waits for the next start.
+   * waits for the next start. Then requests still waiting on their message (and any arriving while the
+   * server closes) answer at once with it as it is (202 `queued`: stored, sent after the restart, or by
+   * another instance) instead of waiting SMS_SEND_WAIT_MS for a dispatcher that has stopped.
    */
-  beforeApplicationShutdown(): Promise<void> {
-    return this.queue.stop();
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.queue.stop();
+    this.dispatcher.halt();
   }
 }

@@ -357,8 +357,8 @@ export class SmsService {
   /**
    * Waits for the row to leave within SMS_SEND_WAIT_MS (a local signal from this process's dispatcher,
    * or re-reading the row when another instance sends it). Sent: the provider's answer. Failed for good:
-   * SmsSendError. Cancelled meanwhile: `state: 'cancelled'`. Still waiting (send later, retries, slow provider):
-   * `state: 'queued'`.
+   * SmsSendError. Cancelled meanwhile: `state: 'cancelled'`. Still waiting (send later, retries, slow provider,
+   * or this process shutting down: its dispatcher halted): `state: 'queued'`.
    */
   private async awaitOutcome(row: SmsMessage, waitMs = this.config.dispatch.sendWaitMs): Promise<SmsSendResult> {
     const deadline = Date.now() + waitMs;
@@ -370,7 +370,7 @@ export class SmsService {
     this.dispatcher.settled.on('failure', listener);
     try {
       for (;;) {
-        if (isFinal(current)) break;
+        if (isFinal(current) || this.dispatcher.halted) break;
         const waitingUntil = current.notBefore?.getTime() ?? 0;
         if (waitingUntil > deadline || Date.now() >= deadline) break;
         const settled = await this.signalOrTimeout(row.id, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
@@ -394,10 +394,13 @@ export class SmsService {
       const done = (message?: SmsMessage) => {
         clearTimeout(timer);
         this.dispatcher.settled.off(id, done);
+        this.dispatcher.settled.off('halted', halted);
         resolve(message);
       };
+      const halted = () => done();
       const timer = setTimeout(done, ms);
       this.dispatcher.settled.once(id, done);
+      this.dispatcher.settled.once('halted', halted);
     });
   }
 
