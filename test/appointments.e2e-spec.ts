@@ -347,6 +347,29 @@ describeEachDatabase('Appointment reminders', (kind) => {
     return body;
   };
 
+  /** Waits until Twilio has been asked `n` times in all. */
+  const posted = async (n: number) => {
+    for (let i = 0; i < 200 && standIn.createTimes.length < n; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(standIn.createTimes).toHaveLength(n);
+  };
+  /** An appointment confirmed on 2030-10-01 whose confirmation Twilio refused with 429: it waits 2 s for its retry. */
+  const confirmedWhileTwilioRefuses = async (phone: string) => {
+    setNow('2030-10-01T10:00:00Z');
+    standIn.reset();
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+    const created = (
+      await a.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean Dupont', clientPhone: phone, startsAt: '2030-10-05T10:00:00Z' })
+        .expect(201)
+    ).body;
+    await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200);
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(1);
+    return created;
+  };
+
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
     a = await TestApp.start(kind, env());
@@ -502,20 +525,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
   });
 
   it('cancelling an appointment cancels its SMS that have not left: a confirmation waiting for a retry never follows "cancelled"', async () => {
-    setNow('2030-10-01T10:00:00Z');
-    standIn.reset();
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
-    const created = (
-      await a.http
-        .post('/api/appointments')
-        .set(auth())
-        .send({ clientName: 'Jean Dupont', clientPhone: '0612345688', startsAt: '2030-10-05T10:00:00Z' })
-        .expect(201)
-    ).body;
-    await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200);
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(standIn.createTimes, 'the confirmation, refused with 429, waits 2 s for its retry').toHaveLength(1);
+    const created = await confirmedWhileTwilioRefuses('0612345688');
     standIn.setBehaviour({});
     await a.http.post(`/api/appointments/${created.id}/cancel`).set(auth()).send({}).expect(200);
     await settle();
@@ -531,22 +541,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
   });
 
   it('moving an appointment cancels its SMS that have not left: a confirmation with the old time never follows "moved"', async () => {
-    setNow('2030-10-01T10:00:00Z');
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
-    const created = (
-      await a.http
-        .post('/api/appointments')
-        .set(auth())
-        .send({ clientName: 'Jean Dupont', clientPhone: '0612345689', startsAt: '2030-10-05T10:00:00Z' })
-        .expect(201)
-    ).body;
-    await a.http.post(`/api/appointments/${created.id}/confirm`).set(auth()).expect(200);
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    const posted = async (n: number) => {
-      for (let i = 0; i < 200 && standIn.createTimes.length < n; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(standIn.createTimes).toHaveLength(n);
-    };
-    await posted(1); // the confirmation, refused with 429, waits 2 s for its retry
+    const created = await confirmedWhileTwilioRefuses('0612345689');
     // The "moved" SMS is refused once too: it waits while its event is delivered again (below).
     standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
     setNow('2030-10-01T10:00:01Z');
