@@ -1,7 +1,10 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import twilio from 'twilio';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
+import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
+import { OptOutSource } from '../src/sms/opt-outs/sms-opt-out.entity.js';
 import { PURGED } from '../src/sms/sms-message.entity.js';
+import { SmsStatusEvent } from '../src/sms/webhooks/sms-status-event.entity.js';
 import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from '../src/sms/webhooks/sms-received.event.js';
@@ -85,6 +88,32 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
   afterAll(async () => {
     await t?.close();
     await standIn?.stop();
+  });
+
+  it('records status callbacks arriving at once, beside opt-outs: each in its own transaction, none refused (SQLite shares one connection)', async () => {
+    const sid = (i: number) => 'SM' + (0xc0ffee00 + i).toString(16).padStart(32, '0');
+    const [callbacks, optOuts] = await Promise.all([
+      Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          t.get(DeliveryStatusService).apply({ sid: sid(i), status: 'delivered', errorCode: null, idempotencyToken: null }),
+        ),
+      ),
+      Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          t.get(OptOutService).optOut(`+3361239${String(i).padStart(4, '0')}`, { source: OptOutSource.Manual }),
+        ),
+      ),
+    ]);
+    expect(callbacks.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(optOuts.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(callbacks.map((r) => (r as PromiseFulfilledResult<{ outcome: string }>).value.outcome)).toEqual(
+      Array(40).fill('unknown_message'),
+    );
+    const kept = await t
+      .get(DataSource)
+      .getRepository(SmsStatusEvent)
+      .countBy({ providerSid: In(Array.from({ length: 40 }, (_, i) => sid(i))) });
+    expect(kept).toBe(40);
   });
 
   describe('signature', () => {

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
+import { runTransaction } from '../../database/transactions.js';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { BatchLoader } from '../../common/batch-loader.js';
 import { Clock } from '../../common/clock.js';
@@ -113,7 +114,7 @@ export class DeliveryStatusService {
     callback: StatusCallback,
   ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string; kind?: string; category?: string }> {
     const now = this.receivedAt();
-    return this.dataSource.transaction(async (manager) => {
+    return runTransaction(this.dataSource, async (manager) => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
       const found = await runner.query(
@@ -174,7 +175,7 @@ export class DeliveryStatusService {
     // that the UPDATE alone would have caught.
     if (!(await this.earlyCallbacks.load(sid))) return 0;
     const now = this.clock.now();
-    const adopted = await this.dataSource.transaction(async (manager) => {
+    const adopted = await runTransaction(this.dataSource, async (manager) => {
       const runner = manager.queryRunner!;
       const claim = new SqlParams(this.postgres);
       const rows = await runner.query(
