@@ -18,7 +18,7 @@ import {
   type DispatchApp,
   type DispatchMode,
 } from './support/dispatch.js';
-import type { TestApp } from './support/test-app.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
@@ -464,4 +464,46 @@ describeEachDatabase('SMS dispatch', (kind) => {
       });
     });
   });
+});
+
+describeEachDatabase('SMS dispatch at shutdown', (kind) => {
+  const credentials = testTwilioCredentials();
+
+  it('a send whose row is still being written when shutdown begins is sent by its slot, and its answer stored, before the app closes', async () => {
+    const standIn = await TwilioStandIn.start(credentials);
+    const t = await TestApp.start(kind, twilioEnvironment(standIn, credentials.authToken));
+    try {
+      const token = await t.rootToken();
+      const outbox = t.get(SmsOutbox);
+      const insert = outbox.insert.bind(outbox);
+      // The row's INSERT takes a moment (a busy database): the shutdown begins between its slot's reserve() and run().
+      vi.spyOn(outbox, 'insert').mockImplementation(async (row) => {
+        await sleep(400);
+        return insert(row);
+      });
+      const answer = t.http
+        .post('/api/sms/send')
+        .set({ Authorization: `Bearer ${token}` })
+        .send(SEND)
+        .then((r) => r);
+      await sleep(150);
+      const closing = t.app.close();
+      const res = await answer;
+      await closing;
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(standIn.messages).toHaveLength(1);
+      expect(res.body).toMatchObject({ state: 'sent', sid: standIn.messages[0].sid });
+      const again = await TestApp.start(kind, twilioEnvironment(standIn, credentials.authToken), t.db);
+      try {
+        const row = await again.get(DataSource).getRepository(SmsMessage).findOneBy({ id: res.body.id });
+        expect(row).toMatchObject({ providerSid: standIn.messages[0].sid, leaseUntil: null });
+      } finally {
+        await again.close();
+      }
+    } finally {
+      vi.restoreAllMocks();
+      await t.db.drop();
+      await standIn.stop();
+    }
+  }, 60_000);
 });

@@ -31,6 +31,8 @@ export class InlineDispatchQueue implements DispatchQueue {
   private lastAbandonedCheck = 0;
   /** Slots handed out by reserve() whose row is being written. */
   private reserved = 0;
+  /** Settled when the last reserved slot is used or given back (stop() waits for it). */
+  private reservationsDone: { promise: Promise<void>; resolve: () => void } | null = null;
   /**
    * False once a claim found fewer due rows than it had slots (nothing else due then), until something may
    * have become due: a notify, a retry's timer, the poll. A finishing send wakes the loop only when true, so
@@ -57,7 +59,16 @@ export class InlineDispatchQueue implements DispatchQueue {
     this.running = false;
     if (this.poller) clearInterval(this.poller);
     if (this.timer) clearTimeout(this.timer);
-    // Calls in flight finish and store their answer; rows not yet claimed stay queued for the next start.
+    // A row being written already claimed (reserve()) is sent by its slot; then calls in flight finish and store
+    // their answer; rows not yet claimed stay queued for the next start.
+    if (this.reserved > 0) {
+      if (!this.reservationsDone) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.reservationsDone = { promise, resolve };
+      }
+      await this.reservationsDone.promise;
+    }
     await this.idle();
   }
 
@@ -98,14 +109,18 @@ export class InlineDispatchQueue implements DispatchQueue {
     this.reserved++;
     let open = true;
     const close = () => {
-      if (open) this.reserved--;
+      if (open && --this.reserved === 0 && this.reservationsDone) {
+        this.reservationsDone.resolve();
+        this.reservationsDone = null;
+      }
       open = false;
     };
     return {
       leaseUntil: new Date(now.getTime() + this.config.leaseMs),
       run: (message) => {
-        close();
+        // In flight before the slot closes: stop() waits for it either way.
         this.dispatch(message);
+        close();
       },
       release: () => {
         close();
