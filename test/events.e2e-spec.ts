@@ -1,5 +1,6 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { DataSource, IsNull } from 'typeorm';
+import { Appointment, AppointmentStatus } from '../src/appointments/appointment.entity.js';
 import { vi } from 'vitest';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
 import { Clock } from '../src/common/clock.js';
@@ -132,8 +133,9 @@ describeEachDatabase('Domain event outbox', (kind) => {
 
   it('finds by polling an event nobody woke it for (written by another process, say)', async () => {
     const appointment = await create();
+    // Confirmed by another process, its event written straight into the outbox: no commit hook wakes this relay.
+    await t.get(DataSource).getRepository(Appointment).update({ id: appointment.id }, { status: AppointmentStatus.Confirmed });
     const pending = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
-    // Written straight into the outbox: no commit hook wakes this relay.
     await t.get(DomainEvents).insert(t.get(DataSource).manager, 'appointment.confirmed', {
       appointment: { ...pending.body, messages: undefined },
       actor: null,

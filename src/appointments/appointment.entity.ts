@@ -53,6 +53,13 @@ export class Appointment {
   @Column({ name: 'reminder_sent_at', type: Date, nullable: true })
   reminderSentAt: Date | null;
 
+  /**
+   * The reminder message whose drop (quiet hours, a new number) last made a reminder due again: the same report
+   * delivered twice re-arms once (ReminderDeliveryListener). Internal: not read with the appointment.
+   */
+  @Column({ name: 'reminder_rearmed_for', type: 'varchar', length: 36, nullable: true, select: false })
+  reminderRearmedFor: string | null;
+
   @Column({ name: 'created_by_id', type: 'varchar', length: 36, nullable: true })
   createdById: string | null;
 

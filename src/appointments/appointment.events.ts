@@ -37,9 +37,17 @@ export interface AppointmentCancelledEvent extends AppointmentEvent {
 
 export interface AppointmentRescheduledEvent extends AppointmentEvent {
   previousStartsAt: string;
-  /**
-   * When it was moved (ISO 8601): the SMS about it written before then quote the old time (absent from
-   * events written before this field existed).
-   */
-  rescheduledAt?: string;
+}
+
+/**
+ * The state of an appointment an SMS about it is written for (`related.version`): its status, start and client
+ * number. Before each attempt the dispatcher asks the appointments side (RelatedRecords) whether it is still the
+ * appointment's state: a confirmation or reminder of a cancelled or moved appointment, or one addressed to a
+ * number since replaced, is dropped, whatever order the events were delivered in.
+ */
+export function appointmentSmsVersion(
+  status: 'confirmed' | 'cancelled',
+  appointment: Pick<AppointmentSnapshot, 'startsAt' | 'clientPhone'>,
+): string {
+  return `${status}|${new Date(appointment.startsAt).toISOString()}|${appointment.clientPhone}`;
 }

@@ -141,7 +141,6 @@ export class AppointmentsService {
           appointment: snapshot(updated),
           actor,
           previousStartsAt: current.startsAt.toISOString(),
-          rescheduledAt: changes.updatedAt!.toISOString(),
         };
         await publish(APPOINTMENT_EVENTS.rescheduled, event);
       }

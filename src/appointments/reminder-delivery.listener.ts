@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, MoreThan, Repository } from 'typeorm';
+import { Brackets, IsNull, MoreThan, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { RelatedMessages } from '../common/related-messages.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { QUIET_HOURS, SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
+import { OUTDATED, QUIET_HOURS, SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
 import { ReminderPolicy } from './reminder-policy.js';
 
@@ -13,8 +14,8 @@ export const REMINDER_TEMPLATE = 'appointment_reminder';
 /**
  * Makes `reminder_sent_at` tell the truth: it is set when the SMS side reports that an
  * appointment's reminder was taken by the provider, not when the reminder is claimed. A failed
- * reminder leaves it null (the message is retried by the SMS side); one stopped by quiet hours is due
- * again when they end. A report about an older reminder that arrives after a reschedule (a new reminder
+ * reminder leaves it null (the message is retried by the SMS side); one dropped by quiet hours, or outdated
+ * by a new client number, is due again (see dueAgain). A report about an older reminder that arrives after a reschedule (a new reminder
  * is due again) changes nothing.
  */
 @Injectable()
@@ -24,6 +25,7 @@ export class ReminderDeliveryListener {
     private readonly metrics: MetricsService,
     private readonly policy: ReminderPolicy,
     private readonly clock: Clock,
+    private readonly messages: RelatedMessages,
   ) {}
 
   @OnEvent(SMS_EVENTS.messageUpdated, { suppressErrors: false })
@@ -31,7 +33,7 @@ export class ReminderDeliveryListener {
     // In memory the event is the payload itself; through the outbox it comes in an envelope.
     const event = 'payload' in input ? input.payload : input;
     if (event.templateType !== REMINDER_TEMPLATE || event.relatedType !== 'appointment' || !event.relatedId) return;
-    if (event.errorCode === QUIET_HOURS) return this.dueAgainAfterQuietHours(event.relatedId);
+    if (event.errorCode === QUIET_HOURS || event.errorCode === OUTDATED) return this.dueAgain(event.relatedId, event.messageId);
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
     const result = await this.appointments.update(
@@ -43,17 +45,25 @@ export class ReminderDeliveryListener {
   }
 
   /**
-   * A reminder stopped by quiet hours (its retry fell in them): a new one is due when they end (at once if
-   * this report comes after them), if the appointment is still confirmed, has no other reminder due or sent
-   * (it was not moved meanwhile) and starts after that. The scan sends it then, as any due reminder, after
-   * checking again that the appointment is still ahead.
+   * A reminder dropped before it left: stopped by quiet hours (its retry fell in them), or outdated (its client
+   * number changed while it waited; a move arms its own new reminder, a cancellation none). A new one is due when
+   * quiet hours end (at once outside them), if the appointment is still confirmed, has no other reminder due or
+   * sent, starts after that, and the dropped one is its latest reminder and did not re-arm it already: the report
+   * of an older one, or this report delivered again, arms nothing. The scan sends it like any due
+   * reminder, after checking again that the appointment is still ahead.
    */
-  private async dueAgainAfterQuietHours(id: string): Promise<void> {
+  private async dueAgain(id: string, messageId: string): Promise<void> {
+    const reminders = (await this.messages.findRelated('appointment', id)).filter((m) => m.type === REMINDER_TEMPLATE);
+    if (reminders.at(-1)?.id !== messageId) return;
     const now = this.clock.now();
     const due = this.policy.quietWindowAt(now)?.end ?? now;
-    await this.appointments.update(
-      { id, status: AppointmentStatus.Confirmed, reminderDueAt: IsNull(), reminderSentAt: IsNull(), startsAt: MoreThan(due) },
-      { reminderDueAt: due },
-    );
+    await this.appointments
+      .createQueryBuilder()
+      .update()
+      .set({ reminderDueAt: due, reminderRearmedFor: messageId })
+      .where({ id, status: AppointmentStatus.Confirmed, reminderDueAt: IsNull(), reminderSentAt: IsNull(), startsAt: MoreThan(due) })
+      // This drop's report delivered again (at least once) while the new reminder is under way: nothing more.
+      .andWhere(new Brackets((w) => w.where('reminder_rearmed_for IS NULL').orWhere('reminder_rearmed_for <> :messageId', { messageId })))
+      .execute();
   }
 }

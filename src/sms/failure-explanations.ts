@@ -208,6 +208,10 @@ const OWN_CODES: Record<string, { fr: string; en: string }> = {
     fr: 'Rappel non envoyé : les heures de silence (QUIET_HOURS) avaient commencé avant que Twilio ne le prenne.',
     en: 'Reminder not sent: quiet hours (QUIET_HOURS) had begun before Twilio took it.',
   },
+  OUTDATED: {
+    fr: "SMS non envoyé : le rendez-vous a été annulé, déplacé, a changé de numéro ou a commencé depuis qu'il a été écrit.",
+    en: 'SMS not sent: its appointment was cancelled, moved, given another number or has started since it was written.',
+  },
   UNKNOWN: { fr: "Twilio a refusé le message sans code d'erreur.", en: 'Twilio refused the message without an error code.' },
 };
 

@@ -70,6 +70,13 @@ export class SmsMessage {
   @Column({ name: 'related_id', type: 'varchar', length: 64, nullable: true })
   relatedId: string | null;
 
+  /**
+   * The state of that record the message was written for (see RelatedRecords): checked before each attempt, the
+   * message is dropped (OUTDATED) once the record has moved on. Null: no check.
+   */
+  @Column({ name: 'related_version', type: 'varchar', length: 200, nullable: true })
+  relatedVersion: string | null;
+
   @Column({ type: 'varchar', length: 16 })
   provider: string;
 

@@ -12,6 +12,8 @@ export const SMS_EVENTS = {
 
 /** The error code of an appointment's reminder that quiet hours stopped (SendHours), in `sms.message.updated`. */
 export const QUIET_HOURS = 'QUIET_HOURS';
+/** The error code of a message dropped because the record it is about moved on (RelatedRecords). */
+export const OUTDATED = 'OUTDATED';
 
 export interface SmsMessageUpdatedEvent {
   messageId: string;

@@ -450,6 +450,7 @@ export class SmsService {
       batchId: batchId ?? null,
       relatedType: context.related?.type ?? null,
       relatedId: context.related?.id ?? null,
+      relatedVersion: context.related?.version ?? null,
       provider: this.provider.name,
       status: SMS_QUEUED,
       providerSid: null,

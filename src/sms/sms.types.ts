@@ -6,8 +6,11 @@ export interface SmsContext {
   actor: Actor | null;
   /** Template language for notifications ('fr' default, 'en'). */
   locale?: string;
-  /** What the message is about, stored with it (e.g. { type: 'appointment', id }). */
-  related?: { type: string; id: string };
+  /**
+   * What the message is about, stored with it (e.g. { type: 'appointment', id }); `version`: the state of it the
+   * message was written for, checked before each attempt (see RelatedRecords).
+   */
+  related?: { type: string; id: string; version?: string };
   /** Unique key of the request or event asking for this SMS: a second call with it makes no second message. */
   dedupeKey?: string;
   /**

@@ -12,6 +12,7 @@ import { RedundantSmsIndexes1764470000000 } from './1764470000000-redundant-sms-
 import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 import { SmsActorIp1764490000000 } from './1764490000000-sms-actor-ip.js';
+import { SmsRelatedVersion1764500000000 } from './1764500000000-sms-related-version.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   RedundantSmsIndexes1764470000000,
   PartialSmsIndexes1764480000000,
   SmsActorIp1764490000000,
+  SmsRelatedVersion1764500000000,
 ];

@@ -1,5 +1,6 @@
 import type { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Clock } from '../../common/clock.js';
+import type { RelatedRecords } from '../../common/related-records.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import { SendHours } from './send-hours.js';
@@ -42,6 +43,7 @@ describe(SmsDispatcher.name, () => {
   let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
+  let records: { whyOutdated: ReturnType<typeof vi.fn> };
   let now: Date;
   let sut: SmsDispatcher;
 
@@ -68,6 +70,7 @@ describe(SmsDispatcher.name, () => {
     now = new Date('2026-03-13T19:59:00+01:00'); // a Friday, the marketing window still open
     const clock = { now: () => now } as Clock;
     optOuts = { isOptedOut: vi.fn().mockResolvedValue(null), optOut: vi.fn().mockResolvedValue({ created: true }) };
+    records = { whyOutdated: vi.fn().mockResolvedValue(null) };
     sut = new SmsDispatcher(
       outbox as unknown as SmsOutbox,
       provider as unknown as SmsProvider,
@@ -77,7 +80,40 @@ describe(SmsDispatcher.name, () => {
       optOuts as unknown as OptOutService,
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
       new SendHours(new MarketingPolicy(config, clock), config, clock),
+      records as unknown as RelatedRecords,
     );
+  });
+
+  it('drops a message whose record moved on since it was written (OUTDATED, the reason stored), before asking Twilio', async () => {
+    records.whyOutdated.mockResolvedValue('Not sent: its appointment was moved since this SMS was written');
+    const message = claimed({ relatedVersion: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678' });
+    expect(await sut.process(message)).toEqual({ final: true });
+    expect(records.whyOutdated).toHaveBeenCalledWith('appointment', 'a-1', 'confirmed|2030-10-05T10:00:00.000Z|+33612345678');
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      message,
+      1,
+      { kind: 'failed', errorCode: 'OUTDATED', errorMessage: 'Not sent: its appointment was moved since this SMS was written' },
+      expect.any(Date),
+    );
+  });
+
+  it('asks nothing for a message without a version, and sends one whose record is as it was written for', async () => {
+    await sut.process(claimed());
+    expect(records.whyOutdated).not.toHaveBeenCalled();
+    await sut.process(claimed({ relatedVersion: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678' }));
+    expect(records.whyOutdated).toHaveBeenCalledTimes(1);
+    expect(provider.send).toHaveBeenCalledTimes(2);
+  });
+
+  it('looks an unknown outcome up before anything else: a message that already left is adopted, even if now outdated', async () => {
+    records.whyOutdated.mockResolvedValue('Not sent: its appointment was cancelled');
+    provider.findSent = vi.fn().mockResolvedValue([{ sid: 'SM-found', status: 'sent', from: '+33700000000' }]);
+    outbox.ownedSids = vi.fn().mockResolvedValue(new Set());
+    const message = claimed({ relatedVersion: 'v', attempts: 2, errorCode: 'TIMEOUT' });
+    await sut.process(message);
+    expect(outbox.settle).toHaveBeenCalledWith(message, 2, expect.objectContaining({ kind: 'sent', sid: 'SM-found' }), expect.any(Date));
+    expect(provider.send).not.toHaveBeenCalled();
   });
 
   it('sends, stores the receipt for this attempt (its journal entry with it, in SmsOutbox), then emits sms.message.updated', async () => {

@@ -13,6 +13,8 @@ import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
 import { QUIET_HOURS, SendHours } from './send-hours.js';
+import { RelatedRecords } from '../../common/related-records.js';
+import { OUTDATED } from '../sms.events.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
@@ -60,6 +62,7 @@ export class SmsDispatcher {
     private readonly optOuts: OptOutService,
     private readonly deliveryStatus: DeliveryStatusService,
     private readonly hours: SendHours,
+    private readonly records: RelatedRecords,
   ) {
     this.retry = {
       maxAttempts: config.dispatch.maxAttempts,
@@ -109,6 +112,13 @@ export class SmsDispatcher {
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
+    }
+
+    // A message about a record (an appointment) written for a state the record has left (cancelled, moved, a new
+    // number) or whose time has passed: dropped. After the look-up above: one that already left is adopted, not dropped.
+    if (message.relatedType && message.relatedId && message.relatedVersion) {
+      const outdated = await this.records.whyOutdated(message.relatedType, message.relatedId, message.relatedVersion);
+      if (outdated) return this.store(message, attempt, { kind: 'failed', errorCode: OUTDATED, errorMessage: outdated });
     }
 
     // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.

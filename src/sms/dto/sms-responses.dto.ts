@@ -278,6 +278,14 @@ export class SmsMessageDto {
   @ApiProperty({ type: String, nullable: true, format: 'uuid' }) batchId: string | null;
   @ApiProperty({ type: String, nullable: true, example: 'appointment' }) relatedType: string | null;
   @ApiProperty({ type: String, nullable: true }) relatedId: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'The state of that record the message was written for (an appointment: status|start|number); it leaves only while the record is still in it (else failed, OUTDATED)',
+    example: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678',
+  })
+  relatedVersion: string | null;
   @ApiProperty({ example: 'twilio' }) provider: string;
   @ApiProperty({ example: 'queued' }) status: string;
   @ApiProperty({ type: String, nullable: true }) providerSid: string | null;

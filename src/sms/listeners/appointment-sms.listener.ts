@@ -6,7 +6,9 @@ import {
   type AppointmentCancelledEvent,
   type AppointmentEvent,
   type AppointmentRescheduledEvent,
+  appointmentSmsVersion,
 } from '../../appointments/appointment.events.js';
+import { RelatedRecords } from '../../common/related-records.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
@@ -34,69 +36,79 @@ export class AppointmentSmsListener {
   constructor(
     private readonly sms: SmsService,
     private readonly messages: SmsMessagesService,
+    private readonly records: RelatedRecords,
   ) {}
 
   @OnEvent(APPOINTMENT_EVENTS.confirmed, OUTBOX_LISTENER)
   onConfirmed(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
-    return this.notify('appointment_confirmed', event);
+    return this.notify('appointment_confirmed', 'confirmed', event);
   }
 
   @OnEvent(APPOINTMENT_EVENTS.cancelled, OUTBOX_LISTENER)
   async onCancelled(event: DomainEventEnvelope<AppointmentCancelledEvent>): Promise<void> {
     const { reason, cancelledAt, appointment } = event.payload;
+    // What has not left yet (a confirmation or reminder waiting for a retry) would reach the client after
+    // "cancelled": it is cancelled first. (Had it been delivered later, the dispatcher would drop it: OUTDATED.)
+    await this.cancelOutdated(event);
     // Cancelled once its time had come (a no-show tidied up): "your appointment is cancelled" would come too late.
     if (cancelledAt && Date.parse(cancelledAt) >= Date.parse(appointment.startsAt)) {
       this.logger.log(`appointment_cancelled SMS for appointment ${appointment.id} not sent: cancelled after its start`);
-      await this.cancelUnsent(event);
       return;
     }
-    // What has not left yet (a confirmation or reminder waiting for a retry) would reach the client after
-    // "cancelled": it is cancelled first. What is in flight finishes.
-    await this.cancelUnsent(event);
-    return this.notify('appointment_cancelled', event, reason ? { reason } : {});
-  }
-
-  /**
-   * Cancels the appointment's SMS that have not left (queued, no SID) and that `outdated` selects (default: all
-   * but its cancellation SMS).
-   */
-  private async cancelUnsent(
-    event: DomainEventEnvelope<AppointmentEvent>,
-    outdated: (message: SmsMessage) => boolean = (m) => m.templateType !== 'appointment_cancelled',
-  ): Promise<void> {
-    const { appointment, actor } = event.payload;
-    const unsent = (await this.messages.findRelated('appointment', appointment.id)).filter(
-      (m) => m.status === SMS_QUEUED && !m.providerSid && outdated(m),
-    );
-    for (const message of unsent) {
-      try {
-        await this.sms.cancel(message.id, actor);
-      } catch (error) {
-        // It left (or was claimed) meanwhile: it goes, as a message in flight does.
-        if (!(error instanceof ConflictException)) throw error;
-      }
-    }
-    if (unsent.length) this.logger.log(`appointment ${appointment.id} ${event.type}: ${unsent.length} unsent SMS about it cancelled`);
+    return this.notify('appointment_cancelled', 'cancelled', event, reason ? { reason } : {});
   }
 
   @OnEvent(APPOINTMENT_EVENTS.rescheduled, OUTBOX_LISTENER)
   async onRescheduled(event: DomainEventEnvelope<AppointmentRescheduledEvent>): Promise<void> {
     // What has not left yet was written for the old time (a confirmation or reminder waiting for a retry, an
-    // earlier move's SMS): sent after "moved to …", it would give the client the old time last. It is
-    // cancelled first; the new time gets its own reminder. Kept: this event's own SMS (a replay finds it) and
-    // any SMS written after this move (a later move's, should this event be delivered again after it).
-    const { rescheduledAt } = event.payload;
-    const movedAt = rescheduledAt ? Date.parse(rescheduledAt) : Infinity;
-    await this.cancelUnsent(event, (m) => m.dedupeKey !== `event:${event.id}` && m.createdAt.getTime() < movedAt);
-    return this.notify('appointment_rescheduled', event);
+    // earlier move's SMS): sent after "moved to …", it would give the client the old time last. It is cancelled
+    // first; the new time gets its own reminder.
+    await this.cancelOutdated(event);
+    return this.notify('appointment_rescheduled', 'confirmed', event);
   }
 
   @OnEvent(APPOINTMENT_EVENTS.reminderDue, OUTBOX_LISTENER)
   onReminderDue(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
-    return this.notify('appointment_reminder', event);
+    return this.notify('appointment_reminder', 'confirmed', event);
   }
 
-  private async notify(type: string, event: DomainEventEnvelope<AppointmentEvent>, extra: Record<string, string> = {}): Promise<void> {
+  /**
+   * Cancels the appointment's SMS that have not left (queued, no SID) and were written for a state it has left,
+   * as the appointments side tells now (RelatedRecords), whatever order the events came in. Messages written
+   * before versions existed: all but the cancellation SMS on a cancellation, all but this event's own on a move.
+   * One being sent finishes; should that attempt fail, the dispatcher drops it before any retry (OUTDATED).
+   */
+  private async cancelOutdated(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
+    const { appointment, actor } = event.payload;
+    const legacy = (m: SmsMessage) =>
+      event.type === APPOINTMENT_EVENTS.cancelled ? m.templateType !== 'appointment_cancelled' : m.dedupeKey !== `event:${event.id}`;
+    const waiting = (await this.messages.findRelated('appointment', appointment.id)).filter(
+      (m) => m.status === SMS_QUEUED && !m.providerSid,
+    );
+    let cancelled = 0;
+    for (const message of waiting) {
+      const outdated = message.relatedVersion
+        ? (await this.records.whyOutdated('appointment', appointment.id, message.relatedVersion)) !== null
+        : legacy(message);
+      if (!outdated) continue;
+      try {
+        await this.sms.cancel(message.id, actor);
+        cancelled++;
+      } catch (error) {
+        // Claimed meanwhile: its attempt goes on, and the dispatcher drops it if it is outdated.
+        if (!(error instanceof ConflictException)) throw error;
+      }
+    }
+    if (cancelled) this.logger.log(`appointment ${appointment.id} ${event.type}: ${cancelled} unsent SMS about it cancelled`);
+  }
+
+  /** `status`: the appointment's status the SMS is written for (its version, see appointmentSmsVersion). */
+  private async notify(
+    type: string,
+    status: 'confirmed' | 'cancelled',
+    event: DomainEventEnvelope<AppointmentEvent>,
+    extra: Record<string, string> = {},
+  ): Promise<void> {
     const { appointment, actor } = event.payload;
     try {
       await this.sms.sendNotification(
@@ -111,7 +123,7 @@ export class AppointmentSmsListener {
         {
           actor,
           locale: appointment.clientLocale,
-          related: { type: 'appointment', id: appointment.id },
+          related: { type: 'appointment', id: appointment.id, version: appointmentSmsVersion(status, appointment) },
           dedupeKey: `event:${event.id}`,
           // Written and handed to the dispatcher; its outcome is stored on the message, not awaited here.
           waitMs: 0,
