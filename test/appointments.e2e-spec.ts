@@ -393,7 +393,11 @@ describeEachDatabase('Appointment reminders', (kind) => {
     setNow('2030-06-01T10:00:00Z');
     const due = await Promise.all([1, 2, 3, 4, 5].map((i) => confirmed(`2030-06-02T0${i}:00:00Z`, `06123456${10 + i}`)));
     standIn.reset();
-    setNow('2030-06-01T12:00:00Z');
+    // 20:56 in Paris: the appointments (03:00-07:00 the next morning) have their reminders due just before that
+    // evening's quiet hours (ReminderPolicy), not at once.
+    setNow('2030-06-01T18:54:00Z');
+    expect((await scan(a, b)).claimed).toBe(0);
+    setNow('2030-06-01T18:56:00Z');
     await scan(a, b, a, b);
     await scan(a, b);
     expect(

@@ -114,7 +114,7 @@ export class AppointmentsService {
       changes.startsAt = dto.startsAt;
       if (current.status === AppointmentStatus.Confirmed) {
         // A new time gets a new reminder, even if the old one was already sent.
-        changes.reminderDueAt = this.policy.dueAt(dto.startsAt!);
+        changes.reminderDueAt = this.policy.dueAt(dto.startsAt!, this.clock.now());
         changes.reminderSentAt = null;
       }
     }
@@ -174,7 +174,7 @@ export class AppointmentsService {
           { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
           {
             status: AppointmentStatus.Confirmed,
-            reminderDueAt: this.policy.dueAt(current.startsAt),
+            reminderDueAt: this.policy.dueAt(current.startsAt, this.clock.now()),
             reminderSentAt: null,
             updatedAt: this.clock.now(),
           },

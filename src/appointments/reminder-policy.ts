@@ -13,10 +13,23 @@ export const BEFORE_QUIET_HOURS_MINUTES = 5;
 export class ReminderPolicy {
   constructor(private readonly config: AppConfig) {}
 
-  dueAt(startsAt: Date): Date {
-    const due = new Date(startsAt.getTime() - this.config.reminders.leadHours * 3_600_000);
-    const window = this.quietWindowAt(due);
-    return window ? new Date(window.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000) : due;
+  /**
+   * `now`: when the appointment is confirmed or moved. A due time already past (confirmed less than the lead
+   * before the start) is not "at once" when the appointment falls in quiet hours and the evening before is still
+   * ahead: confirmed at 11:00 for 07:00 the next day, the reminder goes just before that evening's quiet hours,
+   * not 20 hours ahead right after the confirmation. Otherwise a past due time means at the next scan.
+   */
+  dueAt(startsAt: Date, now: Date): Date {
+    const due = this.beforeQuietHours(new Date(startsAt.getTime() - this.config.reminders.leadHours * 3_600_000));
+    if (due >= now) return due;
+    const latest = this.quietWindowAt(startsAt) ? this.beforeQuietHours(startsAt) : null;
+    return latest && latest > now ? latest : due;
+  }
+
+  /** `instant`, or just before the quiet period containing it. */
+  private beforeQuietHours(instant: Date): Date {
+    const window = this.quietWindowAt(instant);
+    return window ? new Date(window.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000) : instant;
   }
 
   /** The quiet period containing `instant`, or null outside quiet hours (or when they are off). */
