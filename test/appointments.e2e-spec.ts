@@ -589,11 +589,11 @@ describeEachDatabase('Appointment reminders', (kind) => {
     ).toEqual([
       ['appointment_confirmed', 'cancelled', expect.anything()],
       ['appointment_rescheduled', expect.not.stringMatching(/^(cancelled|failed)$/), null],
-      ['appointment_rescheduled', 'failed', 'OUTDATED'],
+      ['appointment_rescheduled', 'skipped', 'OUTDATED'],
     ]);
   });
 
-  it('drops an SMS whose appointment moved on while it was being sent or waited for a retry (OUTDATED): cancelled, new number, started', async () => {
+  it('skips an SMS whose appointment moved on while it was being sent or waited for a retry (OUTDATED): cancelled, new number, started, moved', async () => {
     const typesAndStates = async (id: string) =>
       (await a.http.get(`/api/appointments/${id}`).set(auth()).expect(200)).body.messages.map(
         (m: { type: string; status: string; errorCode: string | null }) => [m.type, m.status, m.errorCode],
@@ -616,7 +616,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     await settle();
     expect(standIn.messages.map((m) => String(m.body))).toEqual([expect.stringMatching(/annulé/)]);
     expect(await typesAndStates(cancelled.id)).toEqual([
-      ['appointment_confirmed', 'failed', 'OUTDATED'],
+      ['appointment_confirmed', 'skipped', 'OUTDATED'],
       ['appointment_cancelled', expect.not.stringMatching(/^(cancelled|failed)$/), null],
     ]);
 
@@ -627,7 +627,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await settle();
     expect(standIn.messages).toEqual([]);
-    expect(await typesAndStates(renumbered.id)).toEqual([['appointment_confirmed', 'failed', 'OUTDATED']]);
+    expect(await typesAndStates(renumbered.id)).toEqual([['appointment_confirmed', 'skipped', 'OUTDATED']]);
 
     // A reminder whose retry comes once the appointment has started (and a new number): dropped, not re-armed.
     setNow('2030-12-01T10:00:00Z');
@@ -643,7 +643,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(standIn.messages).toEqual([]);
     expect(await typesAndStates(started.id)).toEqual([
       ['appointment_confirmed', expect.not.stringMatching(/^(cancelled|failed)$/), null],
-      ['appointment_reminder', 'failed', 'OUTDATED'],
+      ['appointment_reminder', 'skipped', 'OUTDATED'],
     ]);
     expect((await a.http.get(`/api/appointments/${started.id}`).set(auth()).expect(200)).body).toMatchObject({ reminderDueAt: null });
 
@@ -663,6 +663,32 @@ describeEachDatabase('Appointment reminders', (kind) => {
     await scan();
     for (let i = 0; i < 200 && standIn.messages.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(standIn.messages.map((m) => [m.to, /rappel/i.test(String(m.body))])).toEqual([['+33612345676', true]]);
+
+    // A reminder being sent when its appointment is moved: skipped (OUTDATED) at its retry; the move armed the new
+    // reminder, and the drop's report, even delivered again once that one is claimed, arms no second one.
+    setNow('2030-12-03T10:00:00Z');
+    const rescheduled = await confirmed('2030-12-03T18:00:00Z', '0612345677');
+    standIn.reset();
+    standIn.setBehaviour({ delayMs: 800, failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(1);
+    await a.http.patch(`/api/appointments/${rescheduled.id}`).set(auth()).send({ startsAt: '2030-12-04T17:00:00Z' }).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await settle();
+    const [dropped] = (await typesAndStates(rescheduled.id)).filter((m: string[]) => m[0] === 'appointment_reminder');
+    expect(dropped).toEqual(['appointment_reminder', 'skipped', 'OUTDATED']);
+    const report = (await a.get(DataSource).getRepository(DomainEvent).findBy({ type: SMS_EVENTS.messageUpdated }))
+      .map((e) => e.payload as SmsMessageUpdatedEvent)
+      .find((p) => p.relatedId === rescheduled.id && p.errorCode === 'OUTDATED')!;
+    setNow('2030-12-03T17:00:30Z'); // the new reminder's time (24 hours ahead)
+    standIn.setBehaviour({});
+    await a.get(ReminderScheduler).scan();
+    await a.get(ReminderDeliveryListener).onMessageUpdated({ payload: report });
+    await settle();
+    setNow('2030-12-03T17:05:00Z');
+    await scan();
+    expect(standIn.messages.filter((m) => /rappel/i.test(String(m.body)))).toHaveLength(1);
   });
 
   it('catches up after a restart, unless the appointment has started', async () => {

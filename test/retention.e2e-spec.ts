@@ -30,6 +30,9 @@ function message(createdAt: Date, overrides: Partial<SmsMessage> = {}): Partial<
     segments: 2,
     encoding: 'UCS-2',
     actorIp: '203.0.113.7',
+    relatedType: 'appointment',
+    relatedId: randomUUID(),
+    relatedVersion: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678',
     createdAt,
     updatedAt: createdAt,
     ...overrides,
@@ -152,6 +155,8 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
         body: PURGED,
         errorMessage: null,
         actorIp: null,
+        relatedVersion: null, // it holds the number
+        relatedType: 'appointment',
         status: before.status,
         segments: 2,
         encoding: 'UCS-2',
@@ -163,7 +168,13 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
       expect(after.createdAt.getTime()).toBe(before.createdAt!.getTime());
     }
     for (const before of [...recent, waiting]) {
-      expect(byId.get(before.id!)).toMatchObject({ to: '+33612345678', body: before.body, actorIp: '203.0.113.7', purgedAt: null });
+      expect(byId.get(before.id!)).toMatchObject({
+        to: '+33612345678',
+        body: before.body,
+        actorIp: '203.0.113.7',
+        relatedVersion: before.relatedVersion,
+        purgedAt: null,
+      });
     }
 
     // The statistics still count them: per state, with their segments.

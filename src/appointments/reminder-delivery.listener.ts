@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Brackets, IsNull, MoreThan, Repository } from 'typeorm';
+import { And, Brackets, Equal, IsNull, MoreThan, Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { RelatedMessages } from '../common/related-messages.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -33,7 +33,12 @@ export class ReminderDeliveryListener {
     // In memory the event is the payload itself; through the outbox it comes in an envelope.
     const event = 'payload' in input ? input.payload : input;
     if (event.templateType !== REMINDER_TEMPLATE || event.relatedType !== 'appointment' || !event.relatedId) return;
-    if (event.errorCode === QUIET_HOURS || event.errorCode === OUTDATED) return this.dueAgain(event.relatedId, event.messageId);
+    if (event.errorCode === QUIET_HOURS) return this.dueAgain(event.relatedId, event.messageId);
+    // Outdated by a new number only (start unchanged): moved, a new reminder is due already; cancelled or started, none is.
+    if (event.errorCode === OUTDATED) {
+      const [, startsAt] = event.relatedVersion?.split('|') ?? [];
+      return startsAt ? this.dueAgain(event.relatedId, event.messageId, new Date(startsAt)) : undefined;
+    }
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
     const result = await this.appointments.update(
@@ -52,7 +57,7 @@ export class ReminderDeliveryListener {
    * of an older one, or this report delivered again, arms nothing. The scan sends it like any due
    * reminder, after checking again that the appointment is still ahead.
    */
-  private async dueAgain(id: string, messageId: string): Promise<void> {
+  private async dueAgain(id: string, messageId: string, startsAt?: Date): Promise<void> {
     const reminders = (await this.messages.findRelated('appointment', id)).filter((m) => m.type === REMINDER_TEMPLATE);
     if (reminders.at(-1)?.id !== messageId) return;
     const now = this.clock.now();
@@ -61,7 +66,13 @@ export class ReminderDeliveryListener {
       .createQueryBuilder()
       .update()
       .set({ reminderDueAt: due, reminderRearmedFor: messageId })
-      .where({ id, status: AppointmentStatus.Confirmed, reminderDueAt: IsNull(), reminderSentAt: IsNull(), startsAt: MoreThan(due) })
+      .where({
+        id,
+        status: AppointmentStatus.Confirmed,
+        reminderDueAt: IsNull(),
+        reminderSentAt: IsNull(),
+        startsAt: startsAt ? And(MoreThan(due), Equal(startsAt)) : MoreThan(due),
+      })
       // This drop's report delivered again (at least once) while the new reminder is under way: nothing more.
       .andWhere(new Brackets((w) => w.where('reminder_rearmed_for IS NULL').orWhere('reminder_rearmed_for <> :messageId', { messageId })))
       .execute();

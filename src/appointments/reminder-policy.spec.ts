@@ -27,3 +27,15 @@ describe('ReminderPolicy.dueAt', () => {
     expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-03T19:55:00Z'));
   });
 });
+
+describe('ReminderPolicy.dueAt, confirmed at least the lead ahead', () => {
+  const policy = new ReminderPolicy({
+    reminders: { leadHours: 24, quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
+    defaultTimeZone: 'Europe/Paris',
+  } as AppConfig);
+
+  it('keeps the usual time even when moving it before quiet hours put it in the past (hours of notice, not minutes)', () => {
+    // Confirmed at 20:58 in Paris for 21:30 the next day: 21:30 today is in quiet hours, 20:55 today is past.
+    expect(policy.dueAt(new Date('2030-11-05T20:30:00Z'), new Date('2030-11-04T19:58:00Z'))).toEqual(new Date('2030-11-04T19:55:00Z'));
+  });
+});

@@ -20,8 +20,10 @@ export class ReminderPolicy {
    * not 20 hours ahead right after the confirmation. Otherwise a past due time means at the next scan.
    */
   dueAt(startsAt: Date, now: Date): Date {
-    const due = this.beforeQuietHours(new Date(startsAt.getTime() - this.config.reminders.leadHours * 3_600_000));
-    if (due >= now) return due;
+    const lead = this.config.reminders.leadHours * 3_600_000;
+    const due = this.beforeQuietHours(new Date(startsAt.getTime() - lead));
+    // Confirmed at least the lead ahead: the usual time, even if moving it before quiet hours put it in the past.
+    if (due >= now || startsAt.getTime() - now.getTime() >= lead) return due;
     const latest = this.quietWindowAt(startsAt) ? this.beforeQuietHours(startsAt) : null;
     return latest && latest > now ? latest : due;
   }

@@ -37,14 +37,15 @@ export type PurgeStep = DeleteStep | ScrubStep;
  */
 export const RETENTION_STEPS: readonly PurgeStep[] = [
   {
-    // Number, text, and the provider's error text (Twilio's messages quote the number); kind, category, status,
+    // Number, text, the provider's error text (Twilio's messages quote the number) and the state of the record the
+    // message was written for (it holds the client's number); kind, category, status,
     // segments, encoding, error code, batch, related appointment and times stay for statistics.
     name: 'smsMessages',
     kind: 'scrub',
     table: 'sms_messages',
     timeColumn: 'created_at',
     marker: 'purged_at',
-    set: { to: PURGED, body: PURGED, error_message: null, actor_ip: null },
+    set: { to: PURGED, body: PURGED, error_message: null, actor_ip: null, related_version: null },
     // A message still ours to send (the outbox: queued or sending, no provider SID yet: sent later, or between
     // retries) keeps its data until it has gone; so does one whose planned time is not yet past the cutoff.
     where: (bind, cutoff) =>

@@ -23,8 +23,10 @@ export interface SmsMessageUpdatedEvent {
   templateType: string | null;
   /** When the state changed (ISO 8601 through the outbox, a Date when emitted in memory). */
   at: string | Date;
-  /** Why it ended `failed` or `skipped` (`QUIET_HOURS`, `OPTED_OUT`, Twilio's code…); absent otherwise. */
+  /** Why it ended `failed` or `skipped` (`QUIET_HOURS`, `OUTDATED`, `OPTED_OUT`, Twilio's code…); absent otherwise. */
   errorCode?: string | null;
+  /** The state of its record it was written for (`related.version`), when it has one. */
+  relatedVersion?: string;
 }
 
 /**
@@ -37,7 +39,13 @@ export function reportedDurably(message: { relatedType: string | null }): boolea
 }
 
 export function messageUpdatedEvent(
-  message: { id: string; relatedType: string | null; relatedId: string | null; templateType: string | null },
+  message: {
+    id: string;
+    relatedType: string | null;
+    relatedId: string | null;
+    templateType: string | null;
+    relatedVersion?: string | null;
+  },
   status: string,
   at: Date,
   errorCode?: string | null,
@@ -50,6 +58,7 @@ export function messageUpdatedEvent(
     templateType: message.templateType,
     at: at.toISOString(),
     ...(errorCode ? { errorCode } : {}),
+    ...(message.relatedVersion ? { relatedVersion: message.relatedVersion } : {}),
   };
 }
 

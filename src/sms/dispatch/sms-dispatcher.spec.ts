@@ -93,7 +93,7 @@ describe(SmsDispatcher.name, () => {
     expect(outbox.settle).toHaveBeenCalledWith(
       message,
       1,
-      { kind: 'failed', errorCode: 'OUTDATED', errorMessage: 'Not sent: its appointment was moved since this SMS was written' },
+      { kind: 'skipped', errorCode: 'OUTDATED', errorMessage: 'Not sent: its appointment was moved since this SMS was written' },
       expect.any(Date),
     );
   });

@@ -118,7 +118,8 @@ export class SmsDispatcher {
     // number) or whose time has passed: dropped. After the look-up above: one that already left is adopted, not dropped.
     if (message.relatedType && message.relatedId && message.relatedVersion) {
       const outdated = await this.records.whyOutdated(message.relatedType, message.relatedId, message.relatedVersion);
-      if (outdated) return this.store(message, attempt, { kind: 'failed', errorCode: OUTDATED, errorMessage: outdated });
+      // Not sent on purpose, as an opted-out number's: `skipped`, not a failure in the counts and alerts.
+      if (outdated) return this.store(message, attempt, { kind: 'skipped', errorCode: OUTDATED, errorMessage: outdated });
     }
 
     // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.

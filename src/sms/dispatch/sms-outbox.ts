@@ -329,7 +329,7 @@ export class SmsOutbox {
    * as outbox rows to write in the transaction that stores their final state; null when none does.
    */
   private updatedEventStatement(
-    messages: Pick<SmsMessage, 'id' | 'relatedType' | 'relatedId' | 'templateType'>[],
+    messages: (Pick<SmsMessage, 'id' | 'relatedType' | 'relatedId' | 'templateType'> & { relatedVersion?: string | null })[],
     status: string,
     now: Date,
     errorCode?: string | null,
