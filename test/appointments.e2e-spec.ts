@@ -629,14 +629,20 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(standIn.messages).toEqual([]);
     expect(await typesAndStates(renumbered.id)).toEqual([['appointment_confirmed', 'skipped', 'OUTDATED']]);
 
-    // A reminder whose retry comes once the appointment has started (and a new number): dropped, not re-armed.
-    setNow('2030-12-01T10:00:00Z');
-    const started = await confirmed('2030-12-01T12:00:00Z', '0612345674');
-    standIn.reset();
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-    await a.get(ReminderScheduler).scan();
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    await posted(1);
+    /** Confirmed at `now` for `startsAt`; its reminder, claimed at once, refused once by Twilio (429): a retry 1 s later. */
+    const reminderRefusedOnce = async (now: string, startsAt: string, phone: string, delayMs = 0) => {
+      setNow(now);
+      const appointment = await confirmed(startsAt, phone);
+      standIn.reset();
+      standIn.setBehaviour({ delayMs, failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
+      await a.get(ReminderScheduler).scan();
+      await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+      await posted(1);
+      return appointment;
+    };
+
+    // A reminder whose retry comes once the appointment has started: skipped, not re-armed.
+    const started = await reminderRefusedOnce('2030-12-01T10:00:00Z', '2030-12-01T12:00:00Z', '0612345674');
     setNow('2030-12-01T12:00:30Z');
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await settle();
@@ -647,16 +653,10 @@ describeEachDatabase('Appointment reminders', (kind) => {
     ]);
     expect((await a.http.get(`/api/appointments/${started.id}`).set(auth()).expect(200)).body).toMatchObject({ reminderDueAt: null });
 
-    // A reminder waiting for its retry when the client's number changes: dropped, and due again for the new number.
-    setNow('2030-12-02T10:00:00Z');
-    const moved = await confirmed('2030-12-02T18:00:00Z', '0612345675');
-    standIn.reset();
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-    await a.get(ReminderScheduler).scan();
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    await posted(1);
+    // A reminder waiting for its retry when the client's number changes: skipped, and due again for the new number.
+    const renumberedReminder = await reminderRefusedOnce('2030-12-02T10:00:00Z', '2030-12-02T18:00:00Z', '0612345675');
     standIn.setBehaviour({});
-    await a.http.patch(`/api/appointments/${moved.id}`).set(auth()).send({ clientPhone: '0612345676' }).expect(200);
+    await a.http.patch(`/api/appointments/${renumberedReminder.id}`).set(auth()).send({ clientPhone: '0612345676' }).expect(200);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await settle();
     expect(standIn.messages).toEqual([]);
@@ -666,13 +666,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
 
     // A reminder being sent when its appointment is moved: skipped (OUTDATED) at its retry; the move armed the new
     // reminder, and the drop's report, even delivered again once that one is claimed, arms no second one.
-    setNow('2030-12-03T10:00:00Z');
-    const rescheduled = await confirmed('2030-12-03T18:00:00Z', '0612345677');
-    standIn.reset();
-    standIn.setBehaviour({ delayMs: 800, failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-    await a.get(ReminderScheduler).scan();
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    await posted(1);
+    const rescheduled = await reminderRefusedOnce('2030-12-03T10:00:00Z', '2030-12-03T18:00:00Z', '0612345677', 800);
     await a.http.patch(`/api/appointments/${rescheduled.id}`).set(auth()).send({ startsAt: '2030-12-04T17:00:00Z' }).expect(200);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await settle();
