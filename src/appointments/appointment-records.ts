@@ -4,6 +4,7 @@ import { Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { RelatedRecords } from '../common/related-records.js';
 import { Appointment } from './appointment.entity.js';
+import { parseAppointmentSmsVersion } from './appointment.events.js';
 
 /**
  * Whether an SMS about an appointment still makes sense (RelatedRecords): the appointment must still be in the
@@ -26,7 +27,7 @@ export class AppointmentRecords extends RelatedRecords {
       select: { id: true, status: true, startsAt: true, clientPhone: true },
     });
     if (!appointment) return 'Not sent: its appointment no longer exists';
-    const [status, startsAt, phone] = version.split('|');
+    const { status, startsAt, clientPhone: phone } = parseAppointmentSmsVersion(version);
     if (appointment.status !== status) return `Not sent: its appointment is ${appointment.status} now`;
     if (appointment.startsAt.toISOString() !== startsAt) return 'Not sent: its appointment was moved since this SMS was written';
     if (appointment.clientPhone !== phone) return "Not sent: the appointment's client number changed since this SMS was written";

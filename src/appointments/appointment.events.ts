@@ -51,3 +51,9 @@ export function appointmentSmsVersion(
 ): string {
   return `${status}|${new Date(appointment.startsAt).toISOString()}|${appointment.clientPhone}`;
 }
+
+/** The parts of an appointmentSmsVersion (the one place that knows its layout, with the function above). */
+export function parseAppointmentSmsVersion(version: string): { status: string; startsAt: string; clientPhone: string } {
+  const [status = '', startsAt = '', clientPhone = ''] = version.split('|');
+  return { status, startsAt, clientPhone };
+}

@@ -136,6 +136,11 @@ export class AppointmentsService {
         },
         manager,
       );
+      // A confirmed client's new number is told the appointment (an SMS still waiting for the old number is skipped,
+      // OUTDATED); a move tells it anyway.
+      if (changes.clientPhone !== undefined && !moved && updated.status === AppointmentStatus.Confirmed) {
+        await publish(APPOINTMENT_EVENTS.confirmed, { appointment: snapshot(updated), actor } satisfies AppointmentEvent);
+      }
       if (moved && updated.status === AppointmentStatus.Confirmed) {
         const event: AppointmentRescheduledEvent = {
           appointment: snapshot(updated),

@@ -7,6 +7,7 @@ import { RelatedMessages } from '../common/related-messages.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { OUTDATED, QUIET_HOURS, SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
+import { parseAppointmentSmsVersion } from './appointment.events.js';
 import { ReminderPolicy } from './reminder-policy.js';
 
 export const REMINDER_TEMPLATE = 'appointment_reminder';
@@ -33,12 +34,12 @@ export class ReminderDeliveryListener {
     // In memory the event is the payload itself; through the outbox it comes in an envelope.
     const event = 'payload' in input ? input.payload : input;
     if (event.templateType !== REMINDER_TEMPLATE || event.relatedType !== 'appointment' || !event.relatedId) return;
-    if (event.errorCode === QUIET_HOURS) return this.dueAgain(event.relatedId, event.messageId);
-    // Outdated by a new number only (start unchanged): moved, a new reminder is due already; cancelled or started, none is.
-    if (event.errorCode === OUTDATED) {
-      const [, startsAt] = event.relatedVersion?.split('|') ?? [];
-      return startsAt ? this.dueAgain(event.relatedId, event.messageId, new Date(startsAt)) : undefined;
-    }
+    // Written for the start the appointment still has (when the report says): a report about an older time, whose
+    // appointment was moved (a new reminder is due already), arms nothing. Outdated: only a new number re-arms
+    // (moved: see above; cancelled or started: the other conditions of dueAgain).
+    const writtenFor = event.relatedVersion ? new Date(parseAppointmentSmsVersion(event.relatedVersion).startsAt) : undefined;
+    if (event.errorCode === QUIET_HOURS) return this.dueAgain(event.relatedId, event.messageId, writtenFor);
+    if (event.errorCode === OUTDATED) return writtenFor ? this.dueAgain(event.relatedId, event.messageId, writtenFor) : undefined;
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
     const result = await this.appointments.update(

@@ -4,7 +4,8 @@ import type { QuietHours } from '../config/app-config.js';
 /**
  * The quiet period (QUIET_HOURS, local clock times in `timeZone`, with its DST) that contains `instant`, or null
  * outside it. Read by the reminder scan (no scan during it, reminders moved before it) and by SendHours (a
- * reminder that would leave during it, a retry say, waits for its end).
+ * reminder that would leave during it, a retry say, is dropped, and the appointments side makes a new one due at
+ * its end: ReminderDeliveryListener).
  */
 export function quietWindowAt(instant: Date, quiet: QuietHours, timeZone: string): { start: Date; end: Date } | null {
   const local = DateTime.fromJSDate(instant, { zone: timeZone });

@@ -18,7 +18,7 @@ export interface DeliveryCounts {
   undelivered: number;
   /** failed at Twilio or on our side (refused, retries exhausted) */
   failed: number;
-  /** not sent on purpose: the number opted out */
+  /** not sent on purpose: the number opted out, or the record moved on (OUTDATED) */
   skipped: number;
   cancelled: number;
   /** still on their way: waiting to leave, sending, or sent without a final answer yet */

@@ -60,14 +60,18 @@ export class InlineDispatchQueue implements DispatchQueue {
     if (this.poller) clearInterval(this.poller);
     if (this.timer) clearTimeout(this.timer);
     // A row being written already claimed (reserve()) is sent by its slot; then calls in flight finish and store
-    // their answer; rows not yet claimed stay queued for the next start.
+    // their answer; rows not yet claimed stay queued for the next start. A write that never ends (the database
+    // gone) is waited for one lease at most: its row, if written, is a lease that runs out, looked up after the restart.
     if (this.reserved > 0) {
       if (!this.reservationsDone) {
         let resolve!: () => void;
         const promise = new Promise<void>((r) => (resolve = r));
         this.reservationsDone = { promise, resolve };
       }
-      await this.reservationsDone.promise;
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.leaseMs)));
+      await Promise.race([this.reservationsDone.promise, bound]);
+      clearTimeout(timer);
     }
     await this.idle();
   }

@@ -8,8 +8,6 @@ import type { SmsMessage } from '../sms-message.entity.js';
 /** The template of an appointment's reminder (sent by the appointments' reminder scan through SmsService). */
 const REMINDER_TYPE = 'appointment_reminder';
 
-export { QUIET_HOURS } from '../sms.events.js';
-
 /**
  * Whether a claimed message may leave now, asked by SmsDispatcher right before each attempt (the first, a
  * retry, a message left by a crash), whatever path brought it there:

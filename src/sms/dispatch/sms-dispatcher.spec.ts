@@ -102,7 +102,8 @@ describe(SmsDispatcher.name, () => {
     await sut.process(claimed());
     expect(records.whyOutdated).not.toHaveBeenCalled();
     await sut.process(claimed({ relatedVersion: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678' }));
-    expect(records.whyOutdated).toHaveBeenCalledTimes(1);
+    // Asked when claimed, and again right before the call (after the rate gate's wait).
+    expect(records.whyOutdated).toHaveBeenCalledTimes(2);
     expect(provider.send).toHaveBeenCalledTimes(2);
   });
 
@@ -114,6 +115,29 @@ describe(SmsDispatcher.name, () => {
     await sut.process(message);
     expect(outbox.settle).toHaveBeenCalledWith(message, 2, expect.objectContaining({ kind: 'sent', sid: 'SM-found' }), expect.any(Date));
     expect(provider.send).not.toHaveBeenCalled();
+  });
+
+  it('drops a message whose record moved on while it waited for the rate gate, before asking Twilio', async () => {
+    const message = claimed({ relatedVersion: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678' });
+    await sut.process(message, async () => {
+      records.whyOutdated.mockResolvedValue('Not sent: its appointment is cancelled now');
+    });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      message,
+      1,
+      expect.objectContaining({ kind: 'skipped', errorCode: 'OUTDATED' }),
+      expect.any(Date),
+    );
+  });
+
+  it('looks a reminder with an unknown outcome up even in quiet hours: found, it is adopted, not dropped', async () => {
+    now = new Date('2026-03-13T21:30:00+01:00');
+    provider.findSent = vi.fn().mockResolvedValue([{ sid: 'SM-found', status: 'sent', from: '+33700000000' }]);
+    outbox.ownedSids = vi.fn().mockResolvedValue(new Set());
+    const reminder = claimed({ templateType: 'appointment_reminder', attempts: 2, errorCode: 'LEASE_EXPIRED' });
+    await sut.process(reminder);
+    expect(outbox.settle).toHaveBeenCalledWith(reminder, 2, expect.objectContaining({ kind: 'sent', sid: 'SM-found' }), expect.any(Date));
   });
 
   it('sends, stores the receipt for this attempt (its journal entry with it, in SmsOutbox), then emits sms.message.updated', async () => {
@@ -305,12 +329,12 @@ describe(SmsDispatcher.name, () => {
 
     it('holds a marketing message claimed after 20:00 until the next opening: nothing asked of Twilio, the attempt given back', async () => {
       now = new Date('2026-03-13T20:00:00+01:00');
-      // A retry whose previous outcome is unknown: not even looked up while the window is closed.
+      // A retry whose previous outcome is unknown: looked up first (a read, not a send); not at Twilio, it is held.
       const result = await sut.process(marketing({ attempts: 2, errorCode: 'TIMEOUT' }));
       expect(result).toEqual({ final: false, retryAt: saturdayOpening, held: true });
       expect(outbox.settle).toHaveBeenCalledWith(expect.anything(), 2, { kind: 'held', notBefore: saturdayOpening }, expect.any(Date));
       expect(provider.send).not.toHaveBeenCalled();
-      expect(provider.findSent).not.toHaveBeenCalled();
+      expect(provider.findSent).toHaveBeenCalledTimes(1);
       expect(optOuts.isOptedOut).not.toHaveBeenCalled();
       expect(outbox.markBatchStarted).not.toHaveBeenCalled();
       expect(events.emit).not.toHaveBeenCalled();

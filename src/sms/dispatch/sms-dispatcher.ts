@@ -12,9 +12,9 @@ import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
 import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
-import { QUIET_HOURS, SendHours } from './send-hours.js';
+import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
-import { OUTDATED } from '../sms.events.js';
+import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
@@ -87,10 +87,8 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
-    const outOfHours = await this.outOfHours(message, attempt);
-    if (outOfHours) return outOfHours;
-    if (message.batchId) await this.markStarted(message.batchId);
-
+    // An earlier attempt whose outcome is unknown is looked up before anything else may hold the message back or
+    // drop it: one that left is adopted (stored sent), never dropped as outdated or out of hours.
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
       let found: ProviderReceipt | null;
       try {
@@ -114,22 +112,19 @@ export class SmsDispatcher {
       }
     }
 
-    // A message about a record (an appointment) written for a state the record has left (cancelled, moved, a new
-    // number) or whose time has passed: dropped. After the look-up above: one that already left is adopted, not dropped.
-    if (message.relatedType && message.relatedId && message.relatedVersion) {
-      const outdated = await this.records.whyOutdated(message.relatedType, message.relatedId, message.relatedVersion);
-      // Not sent on purpose, as an opted-out number's: `skipped`, not a failure in the counts and alerts.
-      if (outdated) return this.store(message, attempt, { kind: 'skipped', errorCode: OUTDATED, errorMessage: outdated });
-    }
+    const notNow = await this.notNow(message, attempt);
+    if (notNow) return notNow;
+    if (message.batchId) await this.markStarted(message.batchId);
 
     // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.
     const optOut = await this.optOuts.isOptedOut(message.to);
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
     await beforeSend?.();
-    // Waiting for the rate gate may have taken it past closing time (or into quiet hours).
-    const outOfHoursMeanwhile = await this.outOfHours(message, attempt);
-    if (outOfHoursMeanwhile) return outOfHoursMeanwhile;
+    // Waiting for the rate gate may have taken it past closing time (or into quiet hours), or its record may have
+    // moved on meanwhile (a cancellation committed while it waited): asked again right before the call.
+    const meanwhile = await this.notNow(message, attempt);
+    if (meanwhile) return meanwhile;
     try {
       const receipt = await this.provider.send({ to: message.to, body: message.body });
       return this.store(message, attempt, { kind: 'sent', ...receipt });
@@ -159,6 +154,21 @@ export class SmsDispatcher {
       this.settled.emit('failure', message.id, failure);
       return this.store(message, attempt, { kind: 'failed', errorCode: code, errorMessage: failure.message });
     }
+  }
+
+  /**
+   * Stored as skipped, held or dropped when the message may not leave now; null when it may:
+   * - about a record (an appointment) and written for a state the record has left (cancelled, moved, a new number)
+   *   or whose time has passed (RelatedRecords): `skipped`, OUTDATED: not sent on purpose, as an opted-out number's,
+   *   not a failure in the counts and alerts;
+   * - outside its sending hours (SendHours).
+   */
+  private async notNow(message: SmsMessage, attempt: number): Promise<DispatchResult | null> {
+    if (message.relatedType && message.relatedId && message.relatedVersion) {
+      const outdated = await this.records.whyOutdated(message.relatedType, message.relatedId, message.relatedVersion);
+      if (outdated) return this.store(message, attempt, { kind: 'skipped', errorCode: OUTDATED, errorMessage: outdated });
+    }
+    return this.outOfHours(message, attempt);
   }
 
   /** Stored as held or dropped when the message may not leave now (SendHours); null when it may. */

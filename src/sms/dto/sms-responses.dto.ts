@@ -282,7 +282,7 @@ export class SmsMessageDto {
     type: String,
     nullable: true,
     description:
-      'The state of that record the message was written for (an appointment: status|start|number); it leaves only while the record is still in it (else failed, OUTDATED)',
+      'The state of that record the message was written for (an appointment: status|start|number); it leaves only while the record is still in it (else skipped, OUTDATED)',
     example: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678',
   })
   relatedVersion: string | null;
