@@ -12,6 +12,9 @@ export const APPOINTMENT_EVENTS = {
   reminderDue: 'appointment.reminder_due',
 } as const;
 
+/** The template of an appointment's reminder (its SMS, and what SendHours and ReminderDeliveryListener look for). */
+export const REMINDER_TEMPLATE = 'appointment_reminder';
+
 /** What listeners get: the appointment as it is after the change (plain JSON: dates are ISO 8601). */
 export interface AppointmentSnapshot {
   id: string;

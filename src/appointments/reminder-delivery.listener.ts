@@ -7,10 +7,8 @@ import { RelatedMessages } from '../common/related-messages.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { OUTDATED, QUIET_HOURS, SMS_EVENTS, SMS_WENT_STATUSES, type SmsMessageUpdatedEvent } from '../sms/sms.events.js';
 import { Appointment, AppointmentStatus } from './appointment.entity.js';
-import { parseAppointmentSmsVersion } from './appointment.events.js';
+import { parseAppointmentSmsVersion, REMINDER_TEMPLATE } from './appointment.events.js';
 import { ReminderPolicy } from './reminder-policy.js';
-
-export const REMINDER_TEMPLATE = 'appointment_reminder';
 
 /**
  * Makes `reminder_sent_at` tell the truth: it is set when the SMS side reports that an
@@ -61,8 +59,7 @@ export class ReminderDeliveryListener {
   private async dueAgain(id: string, messageId: string, startsAt?: Date): Promise<void> {
     const reminders = (await this.messages.findRelated('appointment', id)).filter((m) => m.type === REMINDER_TEMPLATE);
     if (reminders.at(-1)?.id !== messageId) return;
-    const now = this.clock.now();
-    const due = this.policy.quietWindowAt(now)?.end ?? now;
+    const due = this.policy.dueAgainAt(this.clock.now());
     await this.appointments
       .createQueryBuilder()
       .update()

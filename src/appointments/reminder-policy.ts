@@ -28,6 +28,11 @@ export class ReminderPolicy {
     return latest && latest > now ? latest : due;
   }
 
+  /** When a reminder dropped at `now` is due again: when quiet hours end, or at once outside them. */
+  dueAgainAt(now: Date): Date {
+    return this.quietWindowAt(now)?.end ?? now;
+  }
+
   /** `instant`, or just before the quiet period containing it. */
   private beforeQuietHours(instant: Date): Date {
     const window = this.quietWindowAt(instant);

@@ -1,12 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { REMINDER_TEMPLATE } from '../../appointments/appointment.events.js';
 import { Clock } from '../../common/clock.js';
 import { quietWindowAt } from '../../common/quiet-hours.js';
 import { AppConfig, type QuietHours } from '../../config/app-config.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import type { SmsMessage } from '../sms-message.entity.js';
-
-/** The template of an appointment's reminder (sent by the appointments' reminder scan through SmsService). */
-const REMINDER_TYPE = 'appointment_reminder';
 
 /**
  * Whether a claimed message may leave now, asked by SmsDispatcher right before each attempt (the first, a
@@ -41,7 +39,7 @@ export class SendHours {
   verdict(message: Pick<SmsMessage, 'category' | 'templateType' | 'relatedType'>): { hold: Date } | { drop: string } | null {
     const opening = this.marketing.heldUntil(message.category);
     if (opening) return { hold: opening };
-    if (!this.quietHours || message.templateType !== REMINDER_TYPE || message.relatedType !== 'appointment') return null;
+    if (!this.quietHours || message.templateType !== REMINDER_TEMPLATE || message.relatedType !== 'appointment') return null;
     return quietWindowAt(this.clock.now(), this.quietHours, this.timeZone)
       ? { drop: 'Not sent: quiet hours (QUIET_HOURS) began before Twilio took this reminder' }
       : null;

@@ -7,6 +7,7 @@ import {
   type AppointmentEvent,
   type AppointmentRescheduledEvent,
   appointmentSmsVersion,
+  REMINDER_TEMPLATE,
 } from '../../appointments/appointment.events.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
@@ -69,7 +70,7 @@ export class AppointmentSmsListener {
 
   @OnEvent(APPOINTMENT_EVENTS.reminderDue, OUTBOX_LISTENER)
   onReminderDue(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
-    return this.notify('appointment_reminder', 'confirmed', event);
+    return this.notify(REMINDER_TEMPLATE, 'confirmed', event);
   }
 
   /**
