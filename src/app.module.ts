@@ -19,7 +19,6 @@ import { PhoneModule } from './phone/phone.module.js';
 import { loadConfigFromProcess } from './config/process-config.js';
 import { SmsBullmqModule } from './sms/dispatch/sms-bullmq.module.js';
 import { SmsPortsModule } from './sms/sms-ports.module.js';
-import { AppointmentPortsModule } from './appointments/appointment-records.js';
 import { SmsModule } from './sms/sms.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -52,7 +51,6 @@ export class AppModule {
         SmsModule,
         SmsPortsModule,
         AppointmentsModule,
-        AppointmentPortsModule,
         RetentionModule,
       ],
     };

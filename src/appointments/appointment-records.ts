@@ -1,5 +1,5 @@
-import { Global, Injectable, Module } from '@nestjs/common';
-import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { RelatedRecords } from '../common/related-records.js';
@@ -7,21 +7,23 @@ import { Appointment } from './appointment.entity.js';
 import { parseAppointmentSmsVersion } from './appointment.events.js';
 
 /**
- * Whether an SMS about an appointment still makes sense (RelatedRecords): the appointment must still be in the
- * state the SMS was written for (status, start, client number: appointmentSmsVersion in appointment.events.ts)
- * and not have started.
+ * Whether an SMS about an appointment still makes sense, registered with RelatedRecords for `appointment` (the SMS
+ * dispatcher asks it before each attempt): the appointment must still be in the state the SMS was written for
+ * (status, start, client number: appointmentSmsVersion in appointment.events.ts) and not have started.
  */
 @Injectable()
-export class AppointmentRecords extends RelatedRecords {
+export class AppointmentRecords implements OnModuleInit {
   constructor(
     @InjectRepository(Appointment) private readonly appointments: Repository<Appointment>,
     private readonly clock: Clock,
-  ) {
-    super();
+    private readonly records: RelatedRecords,
+  ) {}
+
+  onModuleInit(): void {
+    this.records.register('appointment', (id, version) => this.whyOutdated(id, version));
   }
 
-  async whyOutdated(type: string, id: string, version: string): Promise<string | null> {
-    if (type !== 'appointment') return null;
+  async whyOutdated(id: string, version: string): Promise<string | null> {
     const appointment = await this.appointments.findOne({
       where: { id },
       select: { id: true, status: true, startsAt: true, clientPhone: true },
@@ -35,12 +37,3 @@ export class AppointmentRecords extends RelatedRecords {
     return null;
   }
 }
-
-/** Provides RelatedRecords for appointments to the SMS module, which does not import AppointmentsModule. */
-@Global()
-@Module({
-  imports: [TypeOrmModule.forFeature([Appointment])],
-  providers: [{ provide: RelatedRecords, useClass: AppointmentRecords }],
-  exports: [RelatedRecords],
-})
-export class AppointmentPortsModule {}
