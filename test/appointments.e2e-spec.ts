@@ -373,6 +373,14 @@ describeEachDatabase('Appointment reminders', (kind) => {
     await posted(1);
     return created;
   };
+  /** At `at`, a scan claims the reminders due; Twilio refuses the first with 429: its retry comes 1 s later. */
+  const scanWhileTwilioRefusesOnce = async (at: string, delayMs = 0) => {
+    standIn.setBehaviour({ delayMs, failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
+    setNow(at);
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(1);
+  };
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
@@ -474,12 +482,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     const appt = await confirmed('2030-08-02T18:58:00Z', '0612345699');
     expect(appt.reminderDueAt).toBe('2030-08-01T18:58:00.000Z');
     standIn.reset();
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-    setNow('2030-08-01T18:58:30Z');
-    await a.get(ReminderScheduler).scan();
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(standIn.createTimes, 'the first attempt, refused with 429').toHaveLength(1);
+    await scanWhileTwilioRefusesOnce('2030-08-01T18:58:30Z');
     // The retry comes a second later, at 21:00:30 in Paris.
     setNow('2030-08-01T19:00:30Z');
     const details = async () => (await a.http.get(`/api/appointments/${appt.id}`).set(auth()).expect(200)).body;
@@ -524,11 +527,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     setNow('2030-08-01T18:58:00Z');
     const early = await confirmed('2030-08-02T05:00:00Z', '0612345698');
     standIn.reset();
-    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-    setNow('2030-08-01T18:58:30Z');
-    await a.get(ReminderScheduler).scan();
-    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-    for (let i = 0; i < 200 && standIn.createTimes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await scanWhileTwilioRefusesOnce('2030-08-01T18:58:30Z');
     setNow('2030-08-01T19:00:30Z');
     const earlyDetails = async () => (await a.http.get(`/api/appointments/${early.id}`).set(auth()).expect(200)).body;
     let dropped: { status: string } | undefined;
@@ -638,10 +637,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
       setNow(now);
       const appointment = await confirmed(startsAt, phone);
       standIn.reset();
-      standIn.setBehaviour({ delayMs, failFirst: 1, failStatus: 429, retryAfterSeconds: 1 });
-      await a.get(ReminderScheduler).scan();
-      await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
-      await posted(1);
+      await scanWhileTwilioRefusesOnce(now, delayMs);
       return appointment;
     };
 

@@ -12,10 +12,8 @@ import type { SmsMessage } from '../sms-message.entity.js';
  * - marketing: only within SMS_MARKETING_HOURS, never on a public holiday (MarketingPolicy): held until then;
  * - an appointment's reminder: never during QUIET_HOURS. The scan does not send then, but a retry of a
  *   reminder claimed just before them, or one whose event was delivered late, would. It is dropped, failed
- *   with QUIET_HOURS: the dispatcher cannot tell whether its appointment is still ahead (it may start during
- *   the night, or be moved or cancelled meanwhile). The appointments side, told by `sms.message.updated`,
- *   schedules a new reminder for the end of quiet hours when the appointment is still confirmed and starts
- *   after them (ReminderDeliveryListener).
+ *   with QUIET_HOURS; the appointments side, told by `sms.message.updated`, makes a new reminder due at the end
+ *   of quiet hours when the appointment is still confirmed and starts after them (ReminderDeliveryListener).
  * Other messages (confirmations, cancellations, manual sends) leave at any hour.
  */
 @Injectable()
