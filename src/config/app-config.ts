@@ -106,6 +106,8 @@ export class AppConfig {
     leaseMs: number;
     pollIntervalMs: number;
     queueName: string;
+    /** SMS_CIRCUIT_RESET_MS: calls to the provider stop this long once it looks down (ProviderCircuit); 0: never. */
+    circuitResetMs: number;
   };
   readonly publicBaseUrl?: string;
   readonly defaultCountry: string;
@@ -179,6 +181,7 @@ export class AppConfig {
       leaseMs: env.SMS_LEASE_MS ?? Math.max(30_000, this.twilio.timeoutMs * 3),
       pollIntervalMs: env.SMS_POLL_INTERVAL_MS ?? 1000,
       queueName: env.SMS_QUEUE_NAME ?? 'sms-dispatch',
+      circuitResetMs: env.SMS_CIRCUIT_RESET_MS ?? 30_000,
     };
     this.publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();

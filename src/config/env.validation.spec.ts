@@ -66,6 +66,9 @@ describe(validateEnvironment.name, () => {
     ['TRUST_PROXY', '2', /TRUST_PROXY cannot be a hop count/],
     ['SMS_USER_MAX_PER_MINUTE', '-1', /SMS_USER_MAX_PER_MINUTE/],
     ['SMS_USER_MAX_PER_MINUTE', 'lots', /^SMS_USER_MAX_PER_MINUTE must be an integer number$/],
+    ['SMS_CIRCUIT_RESET_MS', '500', /^SMS_CIRCUIT_RESET_MS must be 0 \(no circuit\) or at least 1000 ms \(got 500\)$/],
+    ['SMS_CIRCUIT_RESET_MS', '-1', /^SMS_CIRCUIT_RESET_MS must not be less than 0$/],
+    ['SMS_CIRCUIT_RESET_MS', 'soon', /^SMS_CIRCUIT_RESET_MS must be an integer number$/],
     ['PORT', 'abc', /^PORT must be an integer number$/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],
@@ -150,6 +153,9 @@ describe(AppConfig.name, () => {
     expect(sut.smsUserMaxPerMinute).toBeNull();
     expect(sut.corsOrigins).toEqual([]);
     expect(sut.retention).toBeNull();
+    // The circuit in front of Twilio is on: 30 s without calls once it looks down.
+    expect(sut.dispatch.circuitResetMs).toBe(30_000);
+    expect(AppConfig.fromEnvironment({ SMS_CIRCUIT_RESET_MS: '0' }).dispatch.circuitResetMs).toBe(0);
   });
 
   it('reads the limits and retention settings', () => {

@@ -215,6 +215,14 @@ export class EnvironmentVariables {
   @toInt
   SMS_POLL_INTERVAL_MS?: number;
 
+  /** How long calls to the provider stop once it looks down (ProviderCircuit); 0: no circuit. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  @toInt
+  SMS_CIRCUIT_RESET_MS?: number;
+
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'SMS_QUEUE_NAME must be 1-64 letters, digits, - or _' })
   @emptyAsUndefined
@@ -526,6 +534,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
     problems.push(
       `SMS_MARKETING_HOLIDAYS must be a country whose public holidays date-holidays knows (such as FR), or empty; ${env.SMS_MARKETING_HOLIDAYS} is not one`,
     );
+  }
+  if (typeof env.SMS_CIRCUIT_RESET_MS === 'number' && env.SMS_CIRCUIT_RESET_MS > 0 && env.SMS_CIRCUIT_RESET_MS < 1000) {
+    problems.push(`SMS_CIRCUIT_RESET_MS must be 0 (no circuit) or at least 1000 ms (got ${env.SMS_CIRCUIT_RESET_MS})`);
   }
   const quiet = env.QUIET_HOURS ? /^(\d\d:\d\d)-(\d\d:\d\d)$/.exec(env.QUIET_HOURS.trim()) : null;
   if (quiet && quiet[1] === quiet[2]) {

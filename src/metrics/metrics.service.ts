@@ -91,6 +91,13 @@ export class MetricsService implements OnModuleDestroy {
     registers: [this.registry],
   });
 
+  private readonly circuit = new Gauge({
+    name: 'sms_provider_circuit_state',
+    help: "The circuit in front of Twilio (ProviderCircuit): 1 for this instance's current state (closed, open, half_open), 0 for the others",
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Gauges computed at scrape time from the database (the row is the truth, whatever queue is used):
@@ -151,6 +158,11 @@ export class MetricsService implements OnModuleDestroy {
   /** What an accepted status callback did to its message. */
   statusCallback(result: string): void {
     this.statusCallbacks.inc({ result });
+  }
+
+  /** The provider circuit's new state: `closed` (calls go), `open` (none for a while), `half_open` (one probe). */
+  providerCircuit(state: 'closed' | 'open' | 'half_open'): void {
+    for (const each of ['closed', 'open', 'half_open'] as const) this.circuit.set({ state: each }, each === state ? 1 : 0);
   }
 
   reminderSent(): void {

@@ -15,6 +15,7 @@ import { maskPhone } from '../common/log-safe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { MarketingPolicy } from './marketing/marketing-policy.js';
 import { SendHours } from './dispatch/send-hours.js';
+import { ProviderCircuit } from './dispatch/provider-circuit.js';
 import { SmsOptOutsModule } from './opt-outs/opt-outs.module.js';
 import { SmsStatsModule } from './stats/sms-stats.module.js';
 import { SmsWebhooksModule } from './webhooks/sms-webhooks.module.js';
@@ -47,7 +48,13 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
  * Picks the dispatch queue once at boot: with REDIS_URL, BullMQ shared by every instance (AppModule then imports
  * SmsBullmqModule, whose queue arrives here; the returned object is that queue's `@Processor`), else in-process.
  */
-function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispatcher, queue: Queue | null): DispatchQueue {
+function createQueue(
+  config: AppConfig,
+  outbox: SmsOutbox,
+  dispatcher: SmsDispatcher,
+  circuit: ProviderCircuit,
+  queue: Queue | null,
+): DispatchQueue {
   const { maxConcurrency, maxPerSecond } = config.dispatch;
   const limits = `at most ${maxConcurrency} in flight and ${maxPerSecond} started per second`;
   if (config.redisUrl) {
@@ -56,7 +63,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     return new (BullmqDispatchQueue.configured(config))(queue, outbox, dispatcher, config.dispatch);
   }
   new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits} (this instance)`);
-  return new InlineDispatchQueue(outbox, dispatcher, config.dispatch);
+  return new InlineDispatchQueue(outbox, dispatcher, config.dispatch, circuit);
 }
 
 @Module({
@@ -67,7 +74,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
     {
       provide: DISPATCH_QUEUE,
-      inject: [AppConfig, SmsOutbox, SmsDispatcher, { token: getQueueToken(SMS_DISPATCH_QUEUE), optional: true }],
+      inject: [AppConfig, SmsOutbox, SmsDispatcher, ProviderCircuit, { token: getQueueToken(SMS_DISPATCH_QUEUE), optional: true }],
       useFactory: createQueue,
     },
     Atomic,
@@ -78,6 +85,7 @@ function createQueue(config: AppConfig, outbox: SmsOutbox, dispatcher: SmsDispat
     SmsService,
     MarketingPolicy,
     SendHours,
+    ProviderCircuit,
     SmsMessagesService,
     AppointmentSmsListener,
     SmsObservability,

@@ -40,6 +40,9 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     QUIET_HOURS: '',
     REMINDERS_ENABLED: 'false',
     EVENT_RELAY_ENABLED: 'true',
+    // Off unless a test is about it (test/sms-outage.e2e-spec.ts): a circuit opened by one test's failures would
+    // hold the next test's messages in the same app.
+    SMS_CIRCUIT_RESET_MS: '0',
   };
 }
 

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
 import type { SmsMessage } from '../sms-message.entity.js';
 import type { DirectSlot, DispatchQueue } from './dispatch-queue.js';
+import type { ProviderCircuit } from './provider-circuit.js';
 import { RateGate } from './rate-gate.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
@@ -44,6 +45,7 @@ export class InlineDispatchQueue implements DispatchQueue {
     private readonly outbox: SmsOutbox,
     private readonly dispatcher: SmsDispatcher,
     private readonly config: AppConfig['dispatch'],
+    private readonly circuit?: ProviderCircuit,
   ) {
     this.gate = new RateGate(config.maxPerSecond);
   }
@@ -110,6 +112,8 @@ export class InlineDispatchQueue implements DispatchQueue {
 
   reserve(now: Date): DirectSlot | null {
     if (!this.running || this.inFlight.size + this.reserved >= this.config.maxConcurrency) return null;
+    // The provider looks down: the row is written queued and waits for calls to resume, like any other.
+    if (this.circuit?.pausedUntil()) return null;
     this.reserved++;
     let open = true;
     const close = () => {
@@ -153,6 +157,13 @@ export class InlineDispatchQueue implements DispatchQueue {
       // Full: a finishing call wakes the loop.
       const slots = this.config.maxConcurrency - this.inFlight.size - this.reserved;
       if (slots <= 0) return;
+      // The provider looks down (ProviderCircuit): nothing is claimed before calls may resume.
+      const paused = this.circuit?.pausedUntil();
+      if (paused) {
+        this.mayHaveDue = true;
+        this.wakeAt(paused.getTime());
+        return;
+      }
       let claimed;
       // Anything due from here on (a notify, a timer) sets it again.
       this.mayHaveDue = false;

@@ -64,6 +64,15 @@ export function isRetryable(failure: ProviderFailure): boolean {
   return status === 429 || failure.code === 20429 || status >= 500;
 }
 
+/**
+ * The provider itself is failing, whatever the message: its 5xx, a timeout, a connection refused or lost. These
+ * are what open the circuit (ProviderCircuit); a 4xx or a rate limit is the provider answering.
+ */
+export function isOutage(failure: ProviderFailure): boolean {
+  if (failure.kind !== 'rejected') return true;
+  return (failure.status ?? 0) >= 500;
+}
+
 /** The request may have reached the provider: what happened must be looked up, not assumed. */
 export function isAmbiguous(failure: ProviderFailure): boolean {
   return failure.kind === 'timeout' || failure.kind === 'lost';

@@ -11,6 +11,7 @@ import { SMS_EVENTS } from '../sms.events.js';
 import type { OptOutService } from '../opt-outs/opt-out.service.js';
 import type { DeliveryStatusService } from '../webhooks/delivery-status.service.js';
 import { SmsDispatcher } from './sms-dispatcher.js';
+import { ProviderCircuit } from './provider-circuit.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
 const claimed = (overrides: Partial<SmsMessage> = {}): SmsMessage =>
@@ -44,6 +45,7 @@ describe(SmsDispatcher.name, () => {
   let events: { emit: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
   let records: { whyOutdated: ReturnType<typeof vi.fn> };
+  let circuit: ProviderCircuit;
   let now: Date;
   let sut: SmsDispatcher;
 
@@ -61,7 +63,7 @@ describe(SmsDispatcher.name, () => {
     };
     events = { emit: vi.fn() };
     const config = {
-      dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000 },
+      dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000, circuitResetMs: 60_000 },
       twilio: { timeoutMs: 10_000 },
       marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
       reminders: { quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
@@ -81,7 +83,34 @@ describe(SmsDispatcher.name, () => {
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
       new SendHours(new MarketingPolicy(config, clock), config, clock),
       records as unknown as RelatedRecords,
+      (circuit = new ProviderCircuit(config, { providerCircuit: vi.fn() } as unknown as MetricsService)),
     );
+  });
+
+  afterEach(() => circuit.onModuleDestroy());
+
+  it('makes no call while the provider looks down: the claimed message is held until calls resume, not attempted', async () => {
+    provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }));
+    for (let i = 0; i < 10; i++) await sut.process(claimed({ id: `m-down-${i}`, relatedType: null, relatedId: null }));
+    expect(provider.send).toHaveBeenCalledTimes(10);
+    outbox.settle.mockClear();
+
+    const message = claimed({ id: 'm-after', relatedType: null, relatedId: null, errorCode: 'TIMEOUT' });
+    const result = await sut.process(message);
+    expect(result).toMatchObject({ final: false, held: true });
+    // Neither sent nor looked up (its last outcome was unknown): Twilio is not called at all.
+    expect(provider.send).toHaveBeenCalledTimes(10);
+    expect(provider.findSent).not.toHaveBeenCalled();
+    const [, attempt, settlement] = outbox.settle.mock.calls[0];
+    expect(attempt).toBe(1);
+    expect(settlement.kind).toBe('held');
+    expect(settlement.notBefore.getTime() - Date.now()).toBeGreaterThan(55_000);
+  });
+
+  it('keeps calling when the failures are Twilio answering (a refused number), not an outage', async () => {
+    provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', status: 400, code: 21211, message: "Invalid 'To'" }));
+    for (let i = 0; i < 15; i++) await sut.process(claimed({ id: `m-bad-${i}`, relatedType: null, relatedId: null }));
+    expect(provider.send).toHaveBeenCalledTimes(15);
   });
 
   it('drops a message whose record moved on since it was written (OUTDATED, the reason stored), before asking Twilio', async () => {

@@ -16,6 +16,7 @@ import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
 import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
+import { ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
 export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
@@ -34,6 +35,8 @@ export function failureCode(failure: ProviderFailure): string {
  * - A message outside its sending hours (SendHours) is not sent: a marketing message after closing time or on
  *   a public holiday is queued again until the next opening, its claim not counted as an attempt; an
  *   appointment's reminder during quiet hours (a retry, a late event) is dropped, failed with QUIET_HOURS.
+ * - While the provider looks down (ProviderCircuit: most recent calls failed with 5xx, timeouts, refused
+ *   connections), no call is made: a claimed message is queued again until calls resume, no attempt counted.
  * - Only the lease holder's attempt is stored. A final state of a message tied to a record is committed with
  *   its `sms.message.updated` in the domain-events outbox (delivered at least once, also across a crash), and
  *   that of a single or notification send with its journal entry (SmsOutbox), and a batch's last message
@@ -63,6 +66,7 @@ export class SmsDispatcher {
     private readonly deliveryStatus: DeliveryStatusService,
     private readonly hours: SendHours,
     private readonly records: RelatedRecords,
+    private readonly circuit: ProviderCircuit,
   ) {
     this.retry = {
       maxAttempts: config.dispatch.maxAttempts,
@@ -87,6 +91,9 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
+    // The provider looks down (ProviderCircuit): no call, the message waits, its claim not counted.
+    const paused = this.circuit.pausedUntil();
+    if (paused) return this.paused(message, attempt, paused);
     // An earlier attempt whose outcome is unknown is looked up before anything else may hold the message back or
     // drop it: one that left is adopted (stored sent), never dropped as outdated or out of hours.
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -94,6 +101,7 @@ export class SmsDispatcher {
       try {
         found = await this.lookUp(message);
       } catch (error) {
+        if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
         const failure = asFailure(error, this.logger);
         // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up.
         const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
@@ -120,15 +128,18 @@ export class SmsDispatcher {
     const optOut = await this.optOuts.isOptedOut(message.to);
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
+    const pausedNow = this.circuit.pausedUntil();
+    if (pausedNow) return this.paused(message, attempt, pausedNow);
     await beforeSend?.();
     // Waiting for the rate gate may have taken it past closing time (or into quiet hours), or its record may have
     // moved on meanwhile (a cancellation committed while it waited): asked again right before the call.
     const meanwhile = await this.notNow(message, attempt);
     if (meanwhile) return meanwhile;
     try {
-      const receipt = await this.provider.send({ to: message.to, body: message.body });
+      const receipt = await this.circuit.call(() => this.provider.send({ to: message.to, body: message.body }));
       return this.store(message, attempt, { kind: 'sent', ...receipt });
     } catch (error) {
+      if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
       const failure = asFailure(error, this.logger);
       const code = failureCode(failure);
       const decision = decideRetry(failure, attempt, this.retry);
@@ -181,9 +192,18 @@ export class SmsDispatcher {
     return result;
   }
 
+  /** Not attempted while the provider looks down: queued again until calls resume, the claim given back. */
+  private async paused(message: SmsMessage, attempt: number, until: Date): Promise<DispatchResult> {
+    const result = await this.store(message, attempt, { kind: 'held', notBefore: until });
+    if ('held' in result) this.logger.debug(`SMS ${message.id}: the provider looks down, held until ${until.toISOString()}`);
+    return result;
+  }
+
   /** The oldest message at the provider that matches and that no other row owns. */
   private async lookUp(message: SmsMessage): Promise<ProviderReceipt | null> {
-    const candidates = await this.provider.findSent({ to: message.to, body: message.body, since: message.createdAt });
+    const candidates = await this.circuit.call(() =>
+      this.provider.findSent({ to: message.to, body: message.body, since: message.createdAt }),
+    );
     if (!candidates.length) return null;
     const owned = await this.outbox.ownedSids(candidates.map((c) => c.sid));
     return candidates.find((c) => !owned.has(c.sid)) ?? null;

@@ -1,0 +1,104 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import CircuitBreaker from 'opossum';
+import { AppConfig } from '../../config/app-config.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
+import { SmsProviderError } from '../providers/sms-provider.js';
+import { isOutage } from './retry-policy.js';
+
+/** Calls in the rolling window before the circuit may open at all. */
+export const CIRCUIT_MIN_CALLS = 10;
+/** Share of the window's calls that failed as an outage above which the circuit opens. */
+export const CIRCUIT_FAILURE_PERCENT = 50;
+/** The rolling window the two figures above are counted over. */
+export const CIRCUIT_WINDOW_MS = 10_000;
+
+/** Thrown instead of calling the provider while the circuit is open (or its one probe is in flight). */
+export class ProviderPausedError extends Error {
+  constructor(readonly until: Date) {
+    super(`Calls to the SMS provider are paused until ${until.toISOString()} (it looked down)`);
+  }
+}
+
+/**
+ * The circuit breaker in front of the SMS provider (`opossum`), so that Twilio's bad days do not use up every
+ * message's attempts: when more than CIRCUIT_FAILURE_PERCENT % of at least CIRCUIT_MIN_CALLS calls in
+ * CIRCUIT_WINDOW_MS failed as an outage (Twilio's 5xx, a timeout, a connection refused or lost: `isOutage`),
+ * this process makes no call for SMS_CIRCUIT_RESET_MS. The dispatcher then holds the messages it claims until
+ * then, their claim not counted as an attempt (SmsDispatcher), and the inline queue claims nothing meanwhile.
+ * After that time one call goes through (a real message, half-open): it reaches Twilio, and the circuit closes
+ * (a 4xx or 429 counts as Twilio answering); it fails as an outage, and it opens again for the same time.
+ * Each instance keeps its own circuit (it opens on what that instance saw). SMS_CIRCUIT_RESET_MS=0: no circuit.
+ */
+@Injectable()
+export class ProviderCircuit implements OnModuleDestroy {
+  private readonly logger = new Logger(ProviderCircuit.name);
+  private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown> | null;
+  private readonly resetMs: number;
+  /** How long the others wait for the probe's answer: the provider's timeout at most. */
+  private readonly probeWaitMs: number;
+  /** When the circuit last opened (ms). */
+  private openedAt = 0;
+
+  constructor(config: AppConfig, metrics: MetricsService) {
+    this.resetMs = config.dispatch.circuitResetMs;
+    this.probeWaitMs = Math.min(this.resetMs, config.twilio.timeoutMs);
+    if (this.resetMs <= 0) {
+      this.breaker = null;
+      return;
+    }
+    this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
+      // The SDK has its own timeout (TWILIO_TIMEOUT_MS): the breaker adds none.
+      timeout: false,
+      resetTimeout: this.resetMs,
+      errorThresholdPercentage: CIRCUIT_FAILURE_PERCENT,
+      volumeThreshold: CIRCUIT_MIN_CALLS,
+      rollingCountTimeout: CIRCUIT_WINDOW_MS,
+      rollingCountBuckets: 10,
+      enableSnapshots: false,
+      // What is not an outage does not count against Twilio: it answered (a refused number, a rate limit).
+      errorFilter: (error: unknown) => error instanceof SmsProviderError && !isOutage(error.failure),
+    });
+    // Kept here: opossum's `lastTimerAt` is set once, when the breaker is built, not at each opening.
+    this.breaker.on('open', () => {
+      this.openedAt = Date.now();
+      metrics.providerCircuit('open');
+      const { failures, fires } = this.breaker!.stats;
+      this.logger.warn(
+        `SMS provider looks down (${failures} of the last ${fires} calls failed): no call for ${this.resetMs} ms; messages wait, no attempt counted`,
+      );
+    });
+    this.breaker.on('halfOpen', () => metrics.providerCircuit('half_open'));
+    this.breaker.on('close', () => {
+      metrics.providerCircuit('closed');
+      this.logger.log('SMS provider answers again: calls resume');
+    });
+    metrics.providerCircuit('closed');
+  }
+
+  /** When calls resume, while none may be made now; null when one may. */
+  pausedUntil(now = Date.now()): Date | null {
+    const breaker = this.breaker;
+    if (!breaker || breaker.closed) return null;
+    if (breaker.opened) {
+      return new Date(Math.max(this.openedAt + this.resetMs, now + 1));
+    }
+    // Half-open: the first call is the probe; the others wait for its answer.
+    return breaker.pendingClose ? null : new Date(now + this.probeWaitMs);
+  }
+
+  /** Runs a call to the provider through the circuit; ProviderPausedError when it may not be made now. */
+  async call<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.breaker) return call();
+    try {
+      return (await this.breaker.fire(call)) as T;
+    } catch (error) {
+      if (CircuitBreaker.isOurError(error as Error) && (error as { code?: string }).code === 'EOPENBREAKER')
+        throw new ProviderPausedError(this.pausedUntil() ?? new Date(Date.now() + this.probeWaitMs));
+      throw error;
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.breaker?.shutdown();
+  }
+}

@@ -1,0 +1,89 @@
+import { inject } from 'vitest';
+import { describeEachDatabase } from './support/databases.js';
+import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
+import type { TestApp } from './support/test-app.js';
+import type { TwilioStandIn } from './support/twilio-stand-in.js';
+
+const redisUrl = inject('redisUrl');
+const MODES: DispatchMode[] = ['inline', 'bullmq'];
+const RESET_MS = 1500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const recipients = (n: number) => Array.from({ length: n }, (_, i) => ({ phone: `+3361234${String(i).padStart(4, '0')}` }));
+
+/**
+ * Twilio's bad day: while it fails every call, the circuit (ProviderCircuit) stops calling it, so messages keep
+ * their attempts and all leave once it answers again, each once. Without the circuit, 3 attempts 20–100 ms apart
+ * would fail every message of the batch within a second.
+ */
+describeEachDatabase('Twilio outage', (kind) => {
+  describe.each(MODES)('%s', (mode) => {
+    const skip = mode === 'bullmq' && !redisUrl;
+    let setup: DispatchApp | undefined;
+    let standIn: TwilioStandIn;
+    let t: TestApp;
+    let root: string;
+    const auth = () => ({ Authorization: `Bearer ${root}` });
+    const posts = () => standIn.requests.filter((r) => r.method === 'POST').length;
+    const circuitState = async () => {
+      const res = await t.http.get('/api/metrics').set(auth()).expect(200);
+      const open = /^sms_provider_circuit_state\{state="(\w+)"\} 1$/m.exec(res.text);
+      return open?.[1];
+    };
+
+    beforeAll(async () => {
+      if (skip) return;
+      setup = await startDispatchApp(kind, {
+        mode,
+        env: {
+          SMS_CIRCUIT_RESET_MS: String(RESET_MS),
+          SMS_MAX_ATTEMPTS: '3',
+          SMS_RETRY_BASE_MS: '20',
+          SMS_RETRY_MAX_MS: '100',
+          SMS_SEND_WAIT_MS: '1000',
+          SMS_MAX_CONCURRENCY: '5',
+          SMS_MAX_PER_SECOND: '200',
+          SMS_POLL_INTERVAL_MS: '100',
+        },
+      });
+      ({ standIn, t } = setup);
+      root = await t.rootToken();
+    });
+    afterAll(() => setup?.close());
+
+    it.skipIf(skip)(
+      'stops calling Twilio while it is down, keeps every message, and sends each once when it is back',
+      async () => {
+        standIn.setBehaviour({ failRate: 1, failStatus: 503 });
+        const batch = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: recipients(40), message: 'Votre rendez-vous est confirmé' })
+          .expect(202);
+        // A single send meanwhile waits with the others: 202 queued, not a failure.
+        const single = await t.http.post('/api/sms/send').set(auth()).send({ to: '+33698765432', message: 'Bonjour' }).expect(202);
+        expect(single.body).toMatchObject({ state: 'queued', status: 'queued' });
+        await sleep(RESET_MS + 500);
+        expect(await circuitState()).toBe('open');
+        const duringOutage = posts();
+        // The calls that opened the circuit (10), those already in flight (5), at most one probe per pause.
+        expect(duringOutage).toBeGreaterThanOrEqual(10);
+        expect(duringOutage).toBeLessThanOrEqual(18);
+        const listed = await t.http.get('/api/sms/messages?status=failed').set(auth()).expect(200);
+        expect(listed.body.total).toBe(0);
+
+        standIn.setBehaviour({});
+        const ended = await waitForBatch(t, root, batch.body.batchId, 30_000);
+        expect(ended.counts).toMatchObject({ sent: 40, failed: 0 });
+        const delivered = standIn.messages.map((m) => m.to);
+        for (let i = 0; i < 50 && !delivered.includes('+33698765432'); i++) {
+          await sleep(100);
+          delivered.splice(0, delivered.length, ...standIn.messages.map((m) => m.to));
+        }
+        expect(delivered).toHaveLength(41);
+        expect(new Set(delivered).size).toBe(41);
+        expect(await circuitState()).toBe('closed');
+      },
+      60_000,
+    );
+  });
+});
