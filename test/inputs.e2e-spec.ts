@@ -320,6 +320,43 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(new Date(res.body.startsAt).toISOString()).toBe('2030-01-15T13:30:00.000Z');
     });
 
+    it('refuses an appointment time given as a date alone (it would be midnight), on creation and on a move', async () => {
+      const res = await t.http.post('/api/appointments').set(auth()).send(appointment('2030-01-15')).expect(400);
+      expect(res.body.details).toEqual([{ field: 'startsAt', problems: [expect.stringMatching(/needs a time and its offset/)] }]);
+      const created = await t.http.post('/api/appointments').set(auth()).send(appointment('2030-01-15T14:30:00+01:00')).expect(201);
+      const moved = await t.http.patch(`/api/appointments/${created.body.id}`).set(auth()).send({ startsAt: '2030-01-16' }).expect(400);
+      expect(moved.body.details[0].field).toBe('startsAt');
+    });
+
+    it('includes the start of a range and excludes its end, in the appointments, messages and journal alike', async () => {
+      // 2031-04-12 00:00 in Paris (CEST): in the 12th's range, not in the 11th's.
+      await t.http.post('/api/appointments').set(auth()).send(appointment('2031-04-11T22:00:00Z')).expect(201);
+      const day = async (from: string, to: string) =>
+        (await t.http.get(`/api/appointments?from=${from}&to=${to}&phone=0612345678`).set(auth()).expect(200)).body.items.filter(
+          (a: { startsAt: string }) => a.startsAt === '2031-04-11T22:00:00.000Z',
+        ).length;
+      expect(await day('2031-04-11', '2031-04-12')).toBe(0);
+      expect(await day('2031-04-12', '2031-04-13')).toBe(1);
+      // Messages and journal entries: the first row's own instant as a range's end leaves it out, as its start keeps it.
+      await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345678', message: 'Bornes' }).expect(201);
+      const [message] = (await t.http.get('/api/sms/messages?limit=1').set(auth()).expect(200)).body.items;
+      const at = encodeURIComponent(message.createdAt);
+      expect(
+        (await t.http.get(`/api/sms/messages?until=${at}&phone=0612345678`).set(auth())).body.items.map((m: { id: string }) => m.id),
+      ).not.toContain(message.id);
+      expect((await t.http.get(`/api/sms/messages?since=${at}`).set(auth())).body.items.map((m: { id: string }) => m.id)).toContain(
+        message.id,
+      );
+      const [entry] = (await t.http.get('/api/audit?action=send_sms&limit=1').set(auth()).expect(200)).body.items;
+      const entryAt = encodeURIComponent(entry.createdAt);
+      expect(
+        (await t.http.get(`/api/audit?action=send_sms&to=${entryAt}`).set(auth())).body.items.map((e: { id: string }) => e.id),
+      ).not.toContain(entry.id);
+      expect(
+        (await t.http.get(`/api/audit?action=send_sms&from=${entryAt}`).set(auth())).body.items.map((e: { id: string }) => e.id),
+      ).toContain(entry.id);
+    });
+
     it('reads a date alone in a filter as the start of that day in DEFAULT_TIMEZONE', async () => {
       await t.http.post('/api/appointments').set(auth()).send(appointment('2031-03-09T23:30:00Z')).expect(201); // 10 March 00:30 in Paris
       const from = await t.http.get('/api/appointments?from=2031-03-10&to=2031-03-11').set(auth()).expect(200);

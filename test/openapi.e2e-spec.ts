@@ -106,6 +106,12 @@ describe('OpenAPI document (/api/docs-json)', () => {
       );
     }
     expect((doc.paths['/api/sms/bulk'].post.responses['409'] as { description: string }).description).toMatch(/Idempotency-Key/);
+    // 422: an Idempotency-Key used again with another body, on every route that takes one.
+    for (const path of ['/api/sms/send', '/api/sms/notification', '/api/sms/bulk']) {
+      expect((doc.paths[path].post.responses['422'] as { description: string } | undefined)?.description, path).toMatch(
+        /Idempotency-Key was already used/,
+      );
+    }
     expect(statuses('/api/sms/bulk', 'post')).toEqual(expect.arrayContaining(['202', '400', '401', '403']));
     expect((doc.paths['/api/sms/bulk'].post.responses['202'] as { description: string }).description).toMatch(/21211.*TIMEOUT.*20003/s);
     const missing = operations

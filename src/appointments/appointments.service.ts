@@ -77,7 +77,7 @@ export class AppointmentsService {
     const qb = this.appointments.createQueryBuilder('a');
     if (query.status) qb.andWhere('a.status = :status', { status: query.status });
     if (query.from) qb.andWhere('a.startsAt >= :from', { from: query.from });
-    if (query.to) qb.andWhere('a.startsAt <= :to', { to: query.to });
+    if (query.to) qb.andWhere('a.startsAt < :to', { to: query.to });
     if (query.phone) qb.andWhere('a.clientPhone = :phone', { phone: this.phones.normalize(query.phone, { field: 'phone' }) });
     return paginate(qb, query, 'startsAt', 'ASC');
   }

@@ -63,7 +63,7 @@ export class AuditService {
       qb.andWhere(query.actor.includes('@') ? 'log.actorEmail = :actor' : 'log.actorId = :actor', { actor: query.actor.toLowerCase() });
     }
     if (query.from) qb.andWhere('log.createdAt >= :from', { from: query.from });
-    if (query.to) qb.andWhere('log.createdAt <= :to', { to: query.to });
+    if (query.to) qb.andWhere('log.createdAt < :to', { to: query.to });
     return paginate(qb, query, 'createdAt', 'DESC');
   }
 }

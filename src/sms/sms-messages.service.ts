@@ -30,7 +30,7 @@ export class SmsMessagesService {
       else qb.andWhere('m.templateType = :type', { type: query.type });
     }
     if (query.since) qb.andWhere('m.createdAt >= :since', { since: query.since });
-    if (query.until) qb.andWhere('m.createdAt <= :until', { until: query.until });
+    if (query.until) qb.andWhere('m.createdAt < :until', { until: query.until });
     return paginate(qb, query, 'createdAt', 'DESC');
   }
 

@@ -20,7 +20,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
-import { Idempotent } from '../idempotency/idempotent.decorator.js';
+import { Idempotent, KEY_REUSED } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
 import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
@@ -120,7 +120,10 @@ function ApiSmsErrors(badRequest: string) {
       ...error,
       description: 'Role not allowed, or Twilio 21608 (unverified number on a trial account) / 21408 / 21610 (STOP)',
     }),
-    ApiUnprocessableEntityResponse({ ...error, description: 'Twilio 21614 (not a mobile) / 21612 (unreachable) / another Twilio 4xx' }),
+    ApiUnprocessableEntityResponse({
+      ...error,
+      description: `Twilio 21614 (not a mobile) / 21612 (unreachable) / another Twilio 4xx; or: ${KEY_REUSED}`,
+    }),
     ApiBadGatewayResponse({
       ...error,
       description: 'Twilio refused the credentials (20003), failed (5xx) or could not be reached (NETWORK)',
@@ -150,7 +153,7 @@ export class SmsController {
 
   @Post('send')
   @Roles(...STAFF_ROLES)
-  @Idempotent(OPTED_OUT_CONFLICT)
+  @Idempotent(OPTED_OUT_CONFLICT, { ownUnprocessable: true })
   @SendQuota()
   @ApiOperation({
     summary: 'Send one SMS',
@@ -171,7 +174,7 @@ export class SmsController {
 
   @Post('notification')
   @Roles(...STAFF_ROLES)
-  @Idempotent(OPTED_OUT_CONFLICT)
+  @Idempotent(OPTED_OUT_CONFLICT, { ownUnprocessable: true })
   @SendQuota()
   @ApiOperation({
     summary: 'Send a templated notification SMS',

@@ -54,7 +54,14 @@ describe('personalize', () => {
 
   it('should remove the placeholder and the space before it when there is no name', () => {
     expect(personalize('Bonjour {{name}}, votre dossier est prêt.', undefined)).toBe('Bonjour, votre dossier est prêt.');
-    expect(personalize('{{name}} bonjour', '  ')).toBe('bonjour');
+    expect(personalize('{{name}} bonjour', '  ')).toBe('Bonjour');
+  });
+
+  it('should drop the punctuation after an opening placeholder without a name, and start with a capital', () => {
+    expect(personalize('{{name}}, votre dossier est prêt.', undefined)).toBe('Votre dossier est prêt.');
+    expect(personalize(' {{ name }} : RDV demain à 9h', '')).toBe('RDV demain à 9h');
+    expect(personalize('{{name}}, {{name}} !', undefined)).toBe('!');
+    expect(personalize('{{name}}, votre dossier est prêt.', 'Zoé')).toBe('Zoé, votre dossier est prêt.');
   });
 
   it('should insert a name containing replacement patterns literally', () => {

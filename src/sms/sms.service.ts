@@ -563,7 +563,11 @@ export function personalize(body: string, name: string | undefined): string {
   const value = name?.trim() ?? '';
   // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
   if (value) return body.replace(/\{\{\s*name\s*\}\}/g, () => value);
-  return body.replace(/ *\{\{\s*name\s*\}\}/g, '').trimStart();
+  // A text that opens on the name ("{{name}}, votre dossier…") loses the punctuation after it too, and starts
+  // with a capital: "Votre dossier…", never ", votre dossier…".
+  const opening = /^\s*\{\{\s*name\s*\}\}[\s,;:]*/;
+  const rest = opening.test(body) ? body.replace(opening, '').replace(/^\p{Ll}/u, (letter) => letter.toUpperCase()) : body;
+  return rest.replace(/ *\{\{\s*name\s*\}\}/g, '').trimStart();
 }
 
 /** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */

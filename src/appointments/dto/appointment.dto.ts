@@ -21,8 +21,13 @@ export class CreateAppointmentDto {
   @IsText({ max: 32 })
   clientPhone: string;
 
-  @ApiProperty({ type: String, format: 'date-time', example: '2030-01-15T13:30:00Z', description: 'ISO 8601; must be in the future' })
-  @IsIsoDateTime()
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    example: '2030-01-15T13:30:00Z',
+    description: 'ISO 8601 with a time and an offset (a date alone would book midnight); must be in the future',
+  })
+  @IsIsoDateTime({ dateOnly: false })
   startsAt: Date;
 
   @ApiPropertyOptional({ type: 'integer', example: 30, default: 30, minimum: MIN_DURATION, maximum: MAX_DURATION })
@@ -67,10 +72,10 @@ export class UpdateAppointmentDto {
     type: String,
     format: 'date-time',
     example: '2030-01-16T09:00:00Z',
-    description: 'Reschedules; a confirmed client is told by SMS',
+    description: 'Reschedules (a time and an offset: a date alone would mean midnight); a confirmed client is told by SMS',
   })
   @Optional()
-  @IsIsoDateTime()
+  @IsIsoDateTime({ dateOnly: false })
   startsAt?: Date;
 
   @ApiPropertyOptional({ type: 'integer', example: 45, minimum: MIN_DURATION, maximum: MAX_DURATION })
@@ -119,7 +124,12 @@ export class ListAppointmentsQueryDto extends PaginationQueryDto {
   @IsIsoDateTime()
   from?: Date;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Starting at or before this instant (ISO 8601)' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description:
+      "Starting before this instant (ISO 8601; excluded: a date alone is that day's midnight, so `from=2030-01-15&to=2030-01-16` is one whole day)",
+  })
   @Optional()
   @IsIsoDateTime()
   @IsNotBefore('from')

@@ -25,7 +25,12 @@ export class ListAuditQueryDto extends PaginationQueryDto {
   @IsIsoDateTime()
   from?: Date;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Entries at or before this instant (ISO 8601)' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description:
+      "Entries before this instant (ISO 8601; excluded: a date alone is that day's midnight, so `from=2030-01-15&to=2030-01-16` is one whole day)",
+  })
   @Optional()
   @IsIsoDateTime()
   @IsNotBefore('from')

@@ -43,7 +43,12 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
   @IsIsoDateTime()
   since?: Date;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Stored at or before this instant (ISO 8601)' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description:
+      "Stored before this instant (ISO 8601; excluded, as in the statistics: a date alone is that day's midnight, so `since=2030-01-15&until=2030-01-16` is one whole day)",
+  })
   @Optional()
   @IsIsoDateTime()
   @IsNotBefore('since')
