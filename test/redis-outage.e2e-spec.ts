@@ -7,7 +7,7 @@ import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch
 import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
 import { describeEachDatabase } from './support/databases.js';
 import { freePort } from './support/free-port.js';
-import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -74,6 +74,8 @@ describeEachDatabase('Redis down', (kind) => {
         SMS_QUEUE_NAME: `outage-${unique}`,
         SMS_SEND_WAIT_MS: '300',
         SMS_POLL_INTERVAL_MS: '200',
+        // Limits kept in Redis fall back to memory at once while it is away (rate-limiter-flexible's insurance).
+        SMS_USER_MAX_PER_MINUTE: '50',
       });
       const bootMs = Date.now() - bootStarted;
       expect(bootMs).toBeLessThan(15_000);
@@ -125,6 +127,17 @@ describeEachDatabase('Redis down', (kind) => {
         { timeout: 10_000, interval: 200 },
       );
       await t.http.get('/api/health/live').expect(200);
+      // Neither a sign-in (its throttle, cleared on success) nor a send (the per-user limit) waits for Redis to return:
+      // they waited for ioredis's reconnection attempts, 6 s for a send and 12 s for a sign-in.
+      const signInStarted = Date.now();
+      await t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }).expect(200);
+      const signInMs = Date.now() - signInStarted;
+      const laterStarted = Date.now();
+      const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+      await t.http.post('/api/sms/send').set(auth).send({ to: '0644444444', message: 'Plus tard', sendAt }).expect(202);
+      const laterMs = Date.now() - laterStarted;
+      expect(signInMs, 'sign-in during the outage (ms)').toBeLessThan(4000);
+      expect(laterMs, 'send during the outage (ms)').toBeLessThan(4000);
       const during = await t.http.post('/api/sms/send').set(auth).send({ to: '0633333333', message: 'Pendant la panne' });
       expect(during.status).toBe(202);
       redis = startRedis(port);

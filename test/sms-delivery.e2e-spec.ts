@@ -231,6 +231,31 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       for (const h of stored.history) expect(new Date(h.at).getTime()).toBeGreaterThan(0);
     });
 
+    it("keeps a batch's message sent when Twilio reports it sending or failed: counts, progress and lists agree", async () => {
+      const phones = [nextPhone(), nextPhone(), nextPhone()];
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({ recipients: phones.map((phone) => ({ phone })), message: 'Bonjour' })
+        .expect(202);
+      const batchId = res.body.batchId as string;
+      await t.settle();
+      const listed = (await t.http.get(`/api/sms/bulk/${batchId}/messages`).set(auth(admin)).expect(200)).body.items as {
+        providerSid: string;
+      }[];
+      expect((await statusCallback(listed[0].providerSid, 'sending').expect(200)).body.outcome).toBe('applied');
+      expect((await statusCallback(listed[1].providerSid, 'failed', { ErrorCode: '30008' }).expect(200)).body.outcome).toBe('applied');
+      const view = (await t.http.get(`/api/sms/bulk/${batchId}`).set(auth(admin)).expect(200)).body;
+      expect(view).toMatchObject({ status: 'completed', progress: 1, counts: { queued: 0, sending: 0, sent: 2, failed: 1 } });
+      const ids = async (state: string) =>
+        (await t.http.get(`/api/sms/bulk/${batchId}/messages?state=${state}`).set(auth(admin)).expect(200)).body.items.map(
+          (m: { providerSid: string }) => m.providerSid,
+        );
+      expect(await ids('sending')).toEqual([]);
+      expect(await ids('sent')).toEqual([listed[0].providerSid, listed[2].providerSid]);
+      expect(await ids('failed')).toEqual([listed[1].providerSid]);
+    });
+
     it('a repeated callback (same SID and status, or same idempotency token) changes nothing', async () => {
       const { id, sid } = await sendOne();
       await statusCallback(sid, 'sent', {}, { 'I-Twilio-Idempotency-Token': 'tok-1' }).expect(200);

@@ -76,9 +76,11 @@ describe.skipIf(!redisUrl)('fit-only rate limiter in Redis', () => {
   const prefix = `sms-unit-rl-${randomBytes(6).toString('hex')}:`;
   let redis: Redis;
   let other: Redis;
-  beforeAll(() => {
+  beforeAll(async () => {
     redis = new Redis(redisUrl!);
     other = new Redis(redisUrl!);
+    // Connected first: until then the limiters count in memory (see the last test).
+    await Promise.all([redis.ping(), other.ping()]);
   });
   afterAll(async () => {
     const keys = await redis.keys(`${prefix}*`);
@@ -117,6 +119,23 @@ describe.skipIf(!redisUrl)('fit-only rate limiter in Redis', () => {
       await sut.consume('gina', 3);
       expect(await refusal(sut.consume('gina', 3))).toBeInstanceOf(RateLimiterRes);
       expect(await refusal(sut.consume('gina', 2))).toBeUndefined();
+    } finally {
+      down.disconnect();
+    }
+  });
+
+  it('never sends Redis a command while it is not connected: no request waits for its reconnection attempts', async () => {
+    const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 2, retryStrategy: () => 2000 });
+    down.on('error', () => undefined);
+    const commands = vi.spyOn(down, 'sendCommand');
+    try {
+      const sut = createRateLimiter(down, { keyPrefix: `${prefix}waits`, points: LIMIT, durationSeconds: 60, fitOnly: true });
+      await sut.consume('hugo', 2);
+      await sut.reward('hugo', 1);
+      await sut.penalty('hugo', 1);
+      await sut.delete('hugo');
+      await sut.get('hugo');
+      expect(commands.mock.calls.map(([command]) => command.name)).toEqual([]);
     } finally {
       down.disconnect();
     }

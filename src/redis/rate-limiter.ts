@@ -59,20 +59,44 @@ export class FitOnlyMemoryRateLimiter extends RateLimiterMemory {
 }
 
 /**
+ * RateLimiterRedis whose `delete` also goes to the insurance limiter at once while Redis is not connected: the
+ * library checks the connection (`rejectIfRedisNotReady`) for consumptions and rewards, not for deletions, which
+ * would otherwise wait for ioredis's reconnection attempts (a successful sign-in clears its counter).
+ */
+class RedisRateLimiter extends RateLimiterRedis {
+  constructor(
+    options: ConstructorParameters<typeof RateLimiterRedis>[0],
+    private readonly redis: Redis,
+    private readonly insurance: RateLimiterAbstract,
+  ) {
+    super(options);
+  }
+
+  override delete(key: string | number, options?: { [key: string]: unknown }): Promise<boolean> {
+    return this.redis.status === 'ready' ? super.delete(key, options) : this.insurance.delete(key, options);
+  }
+}
+
+/**
  * The one way this service builds a rate limiter: in Redis (shared by every instance, under REDIS_KEY_PREFIX)
- * when REDIS_URL is configured, with an in-memory limiter as insurance while Redis does not answer; in memory
- * (per instance) otherwise.
+ * when REDIS_URL is configured, with an in-memory limiter as insurance, used at once while Redis is not connected
+ * (a request never waits for Redis to come back); in memory (per instance) otherwise.
  */
 export function createRateLimiter(redis: Redis | null, settings: RateLimiterSettings): RateLimiterAbstract {
   const options: IRateLimiterOptions = { keyPrefix: settings.keyPrefix, points: settings.points, duration: settings.durationSeconds };
   const memory = settings.fitOnly ? new FitOnlyMemoryRateLimiter(options) : new RateLimiterMemory(options);
   if (!redis) return memory;
-  return new RateLimiterRedis({
-    ...options,
-    storeClient: redis,
-    insuranceLimiter: memory,
-    ...(settings.fitOnly ? { customIncrTtlLuaScript: FIT_ONLY_INCR_LUA } : {}),
-  });
+  return new RedisRateLimiter(
+    {
+      ...options,
+      storeClient: redis,
+      insuranceLimiter: memory,
+      rejectIfRedisNotReady: true,
+      ...(settings.fitOnly ? { customIncrTtlLuaScript: FIT_ONLY_INCR_LUA } : {}),
+    },
+    redis,
+    memory,
+  );
 }
 
 /** Whole seconds until a refused key's window ends (at least 1), for Retry-After. */

@@ -43,7 +43,10 @@ export function batchCountsStatement(batchId: string): Statement {
   };
 }
 
-/** A batch's messages by our states, from its GROUP BY rows: `sent` is every status the provider gave. */
+/**
+ * A batch's messages by our states, from its GROUP BY rows: `sent` is every status the provider gave, its `queued`
+ * and `sending` (status callbacks) included, but `failed` (Twilio reported it failed: counted failed).
+ */
 export function tallyBatchRows(rows: BatchCountRow[]): BatchTally {
   const counts: BatchCounts = { queued: 0, sending: 0, sent: 0, failed: 0, cancelled: 0, skipped: 0 };
   const providerStatuses: Record<string, number> = {};
@@ -56,7 +59,7 @@ export function tallyBatchRows(rows: BatchCountRow[]): BatchTally {
     if (row.status === SMS_QUEUED && waiting) {
       counts.queued += n;
       next = row.next ?? null;
-    } else if (row.status === SMS_SENDING) counts.sending += n;
+    } else if (row.status === SMS_SENDING && waiting) counts.sending += n;
     else if (row.status === SMS_FAILED) counts.failed += n;
     else if (row.status === SMS_CANCELLED) counts.cancelled += n;
     else if (row.status === SMS_SKIPPED) counts.skipped += n;

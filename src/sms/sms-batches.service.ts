@@ -7,7 +7,7 @@ import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto
 import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
 import { Atomic } from '../database/atomic.js';
 import { batchCountsStatement, type BatchCountRow, type BatchCounts, tallyBatchRows } from './batch-counts.js';
-import { SMS_QUEUED, SmsMessage } from './sms-message.entity.js';
+import { SMS_FAILED, SmsMessage } from './sms-message.entity.js';
 
 /** A batch's messages by our states: `sent` is every status the provider gave (queued, accepted, sent…). */
 export const BATCH_STATES = ['queued', 'sending', 'sent', 'failed', 'cancelled', 'skipped'] as const;
@@ -105,13 +105,15 @@ export class SmsBatchesService {
     await this.find(batchId);
     const qb = this.messages.createQueryBuilder('m').where('m.batchId = :batchId', { batchId });
     switch (query.state) {
+      // The same buckets as the counts (tallyBatchRows): Twilio's own `queued` and `sending` (a status callback) are
+      // sent; a message Twilio reported `failed` is failed, not sent too.
       case 'queued':
-        qb.andWhere('m.status = :s AND m.providerSid IS NULL', { s: SMS_QUEUED });
+      case 'sending':
+        qb.andWhere('m.status = :s AND m.providerSid IS NULL', { s: query.state });
         break;
       case 'sent':
-        qb.andWhere('m.providerSid IS NOT NULL');
+        qb.andWhere('m.providerSid IS NOT NULL AND m.status <> :failed', { failed: SMS_FAILED });
         break;
-      case 'sending':
       case 'failed':
       case 'cancelled':
       case 'skipped':
