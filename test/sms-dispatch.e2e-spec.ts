@@ -367,6 +367,39 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(ends[0].actorRole).toBe('superadmin');
       });
 
+      it('bulk: a message in flight when its batch is cancelled, whose attempt fails, is cancelled, not retried', async () => {
+        standIn.setBehaviour({ delayMs: 800, failFirst: 1, failStatus: 500 });
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ recipients: [{ phone: '0612340077' }], message: 'Annulé en vol' })
+          .expect(202);
+        const batchId = res.body.batchId as string;
+        const messages = t.get(DataSource).getRepository(SmsMessage);
+        await vi.waitFor(async () => expect(await messages.findOneBy({ batchId, status: 'sending' })).not.toBeNull(), {
+          timeout: 5_000,
+          interval: 10,
+        });
+        const cancelled = await t.http.post(`/api/sms/bulk/${batchId}/cancel`).set(auth()).expect(200);
+        expect(cancelled.body).toMatchObject({ status: 'cancelled', counts: { sending: 1 }, finishedAt: null });
+        // The attempt fails (500): the message is cancelled then, and its end ends the batch.
+        const ended = await vi.waitFor(
+          async () => {
+            const view = (await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200)).body;
+            expect(view.finishedAt).not.toBeNull();
+            return view;
+          },
+          { timeout: 10_000, interval: 100 },
+        );
+        expect(ended).toMatchObject({ status: 'cancelled', counts: { cancelled: 1, sent: 0, queued: 0, sending: 0 } });
+        await sleep(500);
+        expect(standIn.createTimes).toHaveLength(1);
+        expect(standIn.messages).toHaveLength(0);
+        const ends = await batchEnds(batchId);
+        expect(ends).toHaveLength(1);
+        expect(ends[0].metadata).toMatchObject({ status: 'cancelled', cancelled: 1, sent: 0 });
+      });
+
       it('bulk: cancelling its messages one by one, the last one ends the batch and journals its end once', async () => {
         const { res, first, second } = await scheduledPair('0644444444', '0655555555');
         await t.http.post(`/api/sms/messages/${first}/cancel`).set(auth()).expect(200);

@@ -216,6 +216,12 @@ export class SmsDispatcher {
       this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was stored; another worker owns it`);
       return { final: false, lostLease: true };
     }
+    if (result.cancelled) {
+      // Its batch was cancelled while this attempt was in flight: not queued again (SmsOutbox.settle).
+      message.status = SMS_CANCELLED;
+      await this.afterFinal(message, now, result.published);
+      return { final: true };
+    }
     if (settlement.kind === 'held') {
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore, held: true };

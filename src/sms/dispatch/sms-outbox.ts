@@ -62,6 +62,11 @@ export interface SettleResult {
   finishedBatchId?: string;
   /** True when `sms.message.updated` was written to the domain-events outbox with the final state. */
   published?: boolean;
+  /**
+   * Set when a retry or hold found its batch cancelled meanwhile (the attempt was in flight when the batch was
+   * cancelled): the message is cancelled instead of queued again, its batch counted (and ended) with it.
+   */
+  cancelled?: boolean;
 }
 
 const T = '"sms_messages"';
@@ -298,7 +303,7 @@ export class SmsOutbox {
           }),
         )
       : null;
-    if (!event && (!final || !batchId)) {
+    if (!event && !batchId) {
       // Single and notification sends no event waits for: their answers stored in the same turn share one write.
       if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t, ended ?? undefined) };
       // One statement: no transaction needed.
@@ -306,9 +311,26 @@ export class SmsOutbox {
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
+    // A batch cancelled while this attempt was in flight: its message does not go back to the queue.
+    const cancelIfBatchCancelled: Statement = {
+      sql:
+        `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' ` +
+        `AND "provider_sid" IS NULL AND EXISTS (SELECT 1 FROM ${B} WHERE "id" = ? AND "status" = 'cancelled') RETURNING "id"`,
+      params: [t, message.id, batchId],
+    };
+    const cancelledEvent = !final && batchId ? this.updatedEventStatement([message], SMS_CANCELLED, now) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       const changed = yield update;
       if (!changed.length) return { applied: false };
+      if (!final && batchId) {
+        const cancelled = yield cancelIfBatchCancelled;
+        if (!cancelled.length) return { applied: true };
+        if (cancelledEvent) yield cancelledEvent;
+        const [left] = yield finish.decrement(1);
+        const [finished] = Number(left?.remaining) > 0 ? [] : yield finish.end;
+        if (finished) yield* journalEnd(finished);
+        return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
+      }
       if (event) yield event;
       if (journal) yield journal;
       const published = !!event;
