@@ -306,6 +306,34 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(stored.body).toMatchObject({ providerSid: sent.body.sid, attempts: 1 });
       });
 
+      it('a cancelled batch does not hold later SMS back: its messages leave the queue (BullMQ: their jobs too)', async () => {
+        // 200 recipients at SMS_MAX_PER_SECOND=20: ten seconds of turns of the rate limit, cancelled at once.
+        const recipients = Array.from({ length: 200 }, (_, i) => ({ phone: `+3361299${String(i).padStart(4, '0')}` }));
+        const res = await t.http.post('/api/sms/bulk').set(auth()).send({ recipients, message: 'Annulé' }).expect(202);
+        await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth()).expect(200);
+        if (mode === 'bullmq') {
+          const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+          const queue = testQueue(setup!.queueName, connection);
+          try {
+            await vi.waitFor(
+              async () => {
+                const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
+                expect(counts.waiting + counts.delayed + counts.prioritized).toBeLessThanOrEqual(4);
+              },
+              { timeout: 5_000, interval: 50 },
+            );
+          } finally {
+            await queue.close();
+            await connection.quit();
+          }
+        }
+        // Sent within SMS_SEND_WAIT_MS (4 s), not after the cancelled batch's turns.
+        const single = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612340078', message: 'Après' }).expect(201);
+        expect(single.body.state).toBe('sent');
+        // What left before the cancellation (a few, at 20 per second), and the single send.
+        expect(standIn.messages.length).toBeLessThan(30);
+      });
+
       it.runIf(mode === 'bullmq')("keeps the queue's Redis keys under REDIS_KEY_PREFIX, like every other key", async () => {
         // A message sent later leaves a delayed job in the queue.
         const later = await t.http

@@ -272,6 +272,7 @@ export class SmsService {
       });
     }
     Object.assign(message, { status: SMS_CANCELLED, updatedAt: now });
+    this.queue.forget?.([id]);
     await this.dispatcher.afterFinal(message, now, result.published);
     return message;
   }
@@ -289,6 +290,7 @@ export class SmsService {
     );
     // Another request cancelled it, or its last message settled, since it was read.
     if (!applied) throw batchConflict(await this.batches.find(batchId));
+    this.queue.forget?.(cancelled.map((message) => message.id));
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
       // Bulk messages are not journaled one by one; the event still tells listeners.

@@ -17,6 +17,11 @@ export interface DispatchQueue {
   readiness(): { ready: boolean; detail: string };
   /** Resolves once the sends this process has in flight have finished, bookkeeping included (inline only; for tests). */
   idle?(): Promise<void>;
+  /**
+   * Cancelled messages: their jobs leave the queue (BullMQ only), so they do not take the global rate limit's turns
+   * ahead of other messages. Never throws; a job left behind finds its row cancelled and does nothing.
+   */
+  forget?(ids: readonly string[]): void;
   /** The queue's own Prometheus exposition, appended to GET /api/metrics (BullMQ only). */
   exportMetrics?(): Promise<string>;
   /**
