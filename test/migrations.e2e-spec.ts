@@ -70,7 +70,15 @@ describeEachDatabase('Migrations', (kind) => {
     for (const index of dataSource.getMetadata(SmsMessage).indices) {
       const definition = definitions.get(index.name!)!;
       if (!index.where) expect(definition, index.name).not.toMatch(/\bWHERE\b/i);
-      else expect(definition.replace(/[()"]/g, '').toLowerCase(), index.name).toContain(index.where.replace(/[()"]/g, '').toLowerCase());
+      // PostgreSQL writes `status = 'queued'` back as `((status)::text = 'queued'::text)`.
+      else
+        expect(
+          definition
+            .replace(/::text/g, '')
+            .replace(/[()"]/g, '')
+            .toLowerCase(),
+          index.name,
+        ).toContain(index.where.replace(/[()"]/g, '').toLowerCase());
     }
   });
 
@@ -90,6 +98,12 @@ describeEachDatabase('Migrations', (kind) => {
       [
         'IDX_sms_messages_outbox',
         `SELECT "id" FROM "sms_messages" WHERE "status" = 'queued' AND "provider_sid" IS NULL AND "not_before" <= ? ORDER BY "not_before" LIMIT 10`,
+        [t],
+      ],
+      [
+        'IDX_sms_messages_outbox_single',
+        // SQLite, without statistics, would take the outbox index and skip the batch's rows one by one: the claim names it.
+        `SELECT "id" FROM "sms_messages"${kind === 'sqlite' ? ' INDEXED BY "IDX_sms_messages_outbox_single"' : ''} WHERE "status" = 'queued' AND "provider_sid" IS NULL AND "not_before" <= ? AND "batch_id" IS NULL ORDER BY "not_before" LIMIT 10`,
         [t],
       ],
       ['IDX_sms_messages_stats', `SELECT "id" FROM "sms_messages" WHERE "created_at" >= ? ORDER BY "created_at" DESC LIMIT 20`, [t]],

@@ -306,6 +306,18 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(stored.body).toMatchObject({ providerSid: sent.body.sid, attempts: 1 });
       });
 
+      it('a single send goes ahead of a running batch: it waits for a free turn, not for the batch', async () => {
+        // 120 recipients at SMS_MAX_PER_SECOND=20: six seconds of turns; the send waits 4 s at most (SMS_SEND_WAIT_MS).
+        const recipients = Array.from({ length: 120 }, (_, i) => ({ phone: `+3361288${String(i).padStart(4, '0')}` }));
+        const res = await t.http.post('/api/sms/bulk').set(auth()).send({ recipients, message: 'Lot' }).expect(202);
+        await vi.waitFor(() => expect(standIn.messages.length).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 20 });
+        const single = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612340079', message: 'Confirmation' }).expect(201);
+        expect(single.body.state).toBe('sent');
+        const position = standIn.messages.findIndex((m) => m.to === '+33612340079');
+        expect(position, 'creations at Twilio before the single send').toBeLessThan(40);
+        await waitForBatch(t, admin, res.body.batchId, 30_000);
+      }, 40_000);
+
       it('a cancelled batch does not hold later SMS back: its messages leave the queue (BullMQ: their jobs too)', async () => {
         // 200 recipients at SMS_MAX_PER_SECOND=20: ten seconds of turns of the rate limit, cancelled at once.
         const recipients = Array.from({ length: 200 }, (_, i) => ({ phone: `+3361299${String(i).padStart(4, '0')}` }));

@@ -237,8 +237,10 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
   describe.skipIf(!redisUrl)('on a Redis server', () => {
     const prefix = `sms-unit-${randomBytes(6).toString('hex')}:`;
     let redis: Redis;
-    beforeAll(() => {
+    beforeAll(async () => {
       redis = new Redis(redisUrl!);
+      // Connected first: until then the limiters count in memory (createRateLimiter).
+      await redis.ping();
     });
     afterAll(async () => {
       const keys = await redis.keys(`${prefix}*`);
@@ -251,6 +253,7 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
       // Its own connection, as another instance would have.
       const other = redis.duplicate();
       try {
+        await other.ping();
         const two = new LoginAttemptsService(config(prefix), other);
 
         const outcomes = await Promise.all(

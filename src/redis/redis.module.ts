@@ -1,4 +1,4 @@
-import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Logger, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
 
@@ -9,10 +9,32 @@ import { AppConfig } from '../config/app-config.js';
  */
 export const REDIS = Symbol('REDIS');
 
-/** Closes the shared client when the application shuts down. */
+/** How long the boot waits for the shared client (Redis down: the app boots anyway, limits counted in memory). */
+const BOOT_WAIT_MS = 2000;
+
+/** Waits (a little) for the shared client at boot, and closes it when the application shuts down. */
 @Injectable()
-class RedisCloser implements OnApplicationShutdown {
+class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis | null) {}
+
+  /**
+   * Limits kept in Redis count in memory while the client is not connected (createRateLimiter): connected before the
+   * app takes requests, as far as Redis answers within BOOT_WAIT_MS, so the first requests are counted by every instance.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const redis = this.redis;
+    if (!redis || redis.status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      // Refused at once (Redis down): no use waiting.
+      new Promise<void>((resolve) => {
+        redis.once('ready', () => resolve());
+        redis.once('error', () => resolve());
+      }),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, BOOT_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
 
   async onApplicationShutdown(): Promise<void> {
     if (!this.redis) return;

@@ -31,6 +31,8 @@ export const PURGED = '[purged]';
 @Index('IDX_sms_messages_type_created', ['templateType', 'createdAt'], { where: '"template_type" IS NOT NULL' })
 @Index('IDX_sms_messages_batch_status', ['batchId', 'status'], { where: '"batch_id" IS NOT NULL' })
 @Index('IDX_sms_messages_outbox', ['status', 'notBefore'], { where: '"provider_sid" IS NULL' })
+// Waiting messages outside a batch, claimed first (1764510000000-sms-outbox-lanes).
+@Index('IDX_sms_messages_outbox_single', ['notBefore'], { where: `"status" = 'queued' AND "provider_sid" IS NULL AND "batch_id" IS NULL` })
 @Index('IDX_sms_messages_related', ['relatedType', 'relatedId'], { where: '"related_type" IS NOT NULL' })
 @Index('IDX_sms_messages_unpurged_created', ['createdAt'], { where: '"purged_at" IS NULL' })
 @Index('IDX_sms_messages_provider_sid', ['providerSid'], { where: '"provider_sid" IS NOT NULL' })

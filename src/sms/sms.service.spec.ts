@@ -123,7 +123,7 @@ describe('SmsService.sendBulk', () => {
     expect(audit.toRow).toHaveBeenCalledWith(
       expect.objectContaining({ metadata: expect.objectContaining({ phase: 'accepted', queued: 2 }) }),
     );
-    expect(queue.notify).toHaveBeenCalledWith(messages.id.map((id) => ({ id, notBefore: null })));
+    expect(queue.notify).toHaveBeenCalledWith(messages.id.map((id) => ({ id, notBefore: null, bulk: true })));
   });
 
   it('refuses more recipients than the maximum on field recipients, writing nothing', async () => {

@@ -232,7 +232,7 @@ export class SmsService {
     }
     const journal = this.outbox.insertStatement(this.auditLogs, entries);
     await this.outbox.insertBulk(batch, shared, messages, [journal]);
-    this.queue.notify(messages.id.map((id) => ({ id, notBefore })));
+    this.queue.notify(messages.id.map((id) => ({ id, notBefore, bulk: true })));
     return {
       batchId,
       status: batch.status as BulkAccepted['status'],

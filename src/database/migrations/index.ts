@@ -13,6 +13,7 @@ import { SmsDelivery1764450000000 } from './1764450000000-sms-delivery.js';
 import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 import { SmsActorIp1764490000000 } from './1764490000000-sms-actor-ip.js';
 import { SmsRelatedVersion1764500000000 } from './1764500000000-sms-related-version.js';
+import { SmsOutboxLanes1764510000000 } from './1764510000000-sms-outbox-lanes.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   PartialSmsIndexes1764480000000,
   SmsActorIp1764490000000,
   SmsRelatedVersion1764500000000,
+  SmsOutboxLanes1764510000000,
 ];

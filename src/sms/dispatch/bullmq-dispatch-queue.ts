@@ -2,7 +2,7 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { AppConfig } from '../../config/app-config.js';
-import type { DispatchQueue } from './dispatch-queue.js';
+import type { DispatchQueue, QueuedMessage } from './dispatch-queue.js';
 import { bullmqConnection, bullmqPrefix } from './sms-bullmq.module.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
@@ -19,6 +19,8 @@ interface SendJob {
 
 /** Jobs per addBulk call. */
 const ADD_CHUNK = 1000;
+/** A batch message's job priority (BullMQ: lower runs first, none before any). */
+const BULK_PRIORITY = 10;
 /** Jobs removed at once (one Lua script each) when their messages are cancelled. */
 const REMOVE_CHUNK = 200;
 /** How long stop() lets the worker finish its Redis bookkeeping once our own calls are done. */
@@ -188,7 +190,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     }
   }
 
-  notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
+  notify(messages: readonly QueuedMessage[]): void {
     // Redis not reached yet: the rows wait, the sweep queues them once it is.
     if (!this.connected) return;
     const add = () =>
@@ -201,14 +203,21 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     else add();
   }
 
-  private async add(messages: readonly { id: string; notBefore: Date | null }[]): Promise<void> {
+  private async add(messages: readonly QueuedMessage[]): Promise<void> {
     const now = Date.now();
     for (let i = 0; i < messages.length; i += ADD_CHUNK) {
       await this.queue.addBulk(
         messages.slice(i, i + ADD_CHUNK).map((m) => ({
           name: 'send',
           data: { id: m.id },
-          opts: { jobId: m.id, delay: Math.max(0, (m.notBefore?.getTime() ?? 0) - now), removeOnComplete: true, removeOnFail: true },
+          opts: {
+            jobId: m.id,
+            delay: Math.max(0, (m.notBefore?.getTime() ?? 0) - now),
+            removeOnComplete: true,
+            removeOnFail: true,
+            // BullMQ takes jobs without a priority first: a batch's messages never hold a confirmation back.
+            ...(m.bulk ? { priority: BULK_PRIORITY } : {}),
+          },
         })),
       );
     }

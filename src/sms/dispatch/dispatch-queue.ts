@@ -10,7 +10,7 @@ export const DISPATCH_QUEUE = Symbol('DISPATCH_QUEUE');
 export interface DispatchQueue {
   readonly kind: 'inline' | 'bullmq';
   /** New or rescheduled messages (notBefore null: due now). Never throws: a sweep finds what it missed. */
-  notify(messages: readonly { id: string; notBefore: Date | null }[]): void;
+  notify(messages: readonly QueuedMessage[]): void;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** GET /api/health/ready's `dispatcher`: started and not stopped (BullMQ: its worker running too). */
@@ -31,6 +31,13 @@ export interface DispatchQueue {
    * the row is then written `queued` and notified as usual.
    */
   reserve?(now: Date): DirectSlot | null;
+}
+
+/** A message handed to the queue: `bulk` (part of a batch) goes after the others waiting (BullMQ: a lower priority). */
+export interface QueuedMessage {
+  id: string;
+  notBefore: Date | null;
+  bulk?: boolean;
 }
 
 export interface DirectSlot {

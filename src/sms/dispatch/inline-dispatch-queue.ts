@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
 import type { SmsMessage } from '../sms-message.entity.js';
-import type { DirectSlot, DispatchQueue } from './dispatch-queue.js';
+import type { DirectSlot, DispatchQueue, QueuedMessage } from './dispatch-queue.js';
 import type { ProviderCircuit } from './provider-circuit.js';
 import { RateGate } from './rate-gate.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
@@ -86,7 +86,7 @@ export class InlineDispatchQueue implements DispatchQueue {
     return this.running ? { ready: true, detail: 'inline, running' } : { ready: false, detail: 'inline dispatcher not running' };
   }
 
-  notify(messages: readonly { id: string; notBefore: Date | null }[]): void {
+  notify(messages: readonly QueuedMessage[]): void {
     let soonest = Infinity;
     for (const m of messages) soonest = Math.min(soonest, m.notBefore?.getTime() ?? 0);
     if (soonest <= Date.now()) this.wake();

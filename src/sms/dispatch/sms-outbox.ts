@@ -14,6 +14,7 @@ import { SmsBatch } from '../sms-batch.entity.js';
 import { batchFinishedEntry } from './batch-journal.js';
 import { sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
+import type { QueuedMessage } from './dispatch-queue.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
@@ -202,7 +203,8 @@ export class SmsOutbox {
     const t = this.atomic.time(now);
     const lease = this.atomic.time(new Date(now.getTime() + leaseMs));
     const lock = this.atomic.postgres ? ' FOR UPDATE SKIP LOCKED' : '';
-    // Abandoned rows first (they have waited longest), then due ones in not_before order.
+    // Abandoned rows first (they have waited longest), then due ones in not_before order: first those outside a
+    // batch (IDX_sms_messages_outbox_single), so a confirmation never waits behind a 10,000-recipient batch.
     const abandoned = withAbandoned
       ? await this.atomic.query(`${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING *`, [
           lease,
@@ -212,14 +214,18 @@ export class SmsOutbox {
           limit,
         ])
       : [];
-    const due =
-      abandoned.length < limit
-        ? await this.atomic.query(
-            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${DUE} ORDER BY "not_before" LIMIT ?${lock}) RETURNING *`,
-            [lease, t, t, t, limit - abandoned.length],
+    // SQLite, without statistics, would take the outbox index and step over the batch's rows: it is named.
+    const singleLane = `${this.atomic.postgres ? '' : ' INDEXED BY "IDX_sms_messages_outbox_single"'} WHERE ${DUE} AND "batch_id" IS NULL`;
+    const claim = (from: string, n: number) =>
+      n > 0
+        ? this.atomic.query(
+            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T}${from} ORDER BY "not_before" LIMIT ?${lock}) RETURNING *`,
+            [lease, t, t, t, n],
           )
-        : [];
-    return this.load([...abandoned, ...due]);
+        : Promise.resolve([]);
+    const singles = await claim(singleLane, limit - abandoned.length);
+    const due = await claim(` WHERE ${DUE}`, limit - abandoned.length - singles.length);
+    return this.load([...abandoned, ...singles, ...due]);
   }
 
   /** Claims one row by id if it is due or abandoned (a queue job's message); null otherwise. */
@@ -529,11 +535,11 @@ export class SmsOutbox {
   }
 
   /** Ids of due or abandoned rows (the BullMQ sweep hands them to the queue again; future ones have their delayed job). */
-  async dueIds(limit: number, now = new Date()): Promise<{ id: string; notBefore: Date | null }[]> {
+  async dueIds(limit: number, now = new Date()): Promise<QueuedMessage[]> {
     const t = this.atomic.time(now);
     const rows = await this.messages
       .createQueryBuilder('m')
-      .select(['m.id', 'm.notBefore'])
+      .select(['m.id', 'm.notBefore', 'm.batchId'])
       .where(
         `(m.status = :queued AND m.providerSid IS NULL AND (m.notBefore IS NULL OR m.notBefore <= :t)) OR (m.status = :sending AND m.leaseUntil < :t)`,
         {
@@ -545,6 +551,6 @@ export class SmsOutbox {
       .orderBy('m.notBefore', 'ASC')
       .limit(limit)
       .getMany();
-    return rows.map((r) => ({ id: r.id, notBefore: r.notBefore }));
+    return rows.map((r) => ({ id: r.id, notBefore: r.notBefore, bulk: r.batchId !== null }));
   }
 }
