@@ -408,7 +408,8 @@ describeEachDatabase('SMS dispatch', (kind) => {
       });
 
       it('bulk: a message in flight when its batch is cancelled, whose attempt fails, is cancelled, not retried', async () => {
-        standIn.setBehaviour({ delayMs: 800, failFirst: 1, failStatus: 500 });
+        // The cancellation must come while the attempt is in flight: a slow answer leaves it 2 s.
+        standIn.setBehaviour({ delayMs: 2000, failFirst: 1, failStatus: 500 });
         const res = await t.http
           .post('/api/sms/bulk')
           .set(auth())

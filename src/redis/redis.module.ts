@@ -24,16 +24,17 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationBootstrap(): Promise<void> {
     const redis = this.redis;
     if (!redis || redis.status === 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      // Refused at once (Redis down): no use waiting.
-      new Promise<void>((resolve) => {
-        redis.once('ready', () => resolve());
-        redis.once('error', () => resolve());
-      }),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, BOOT_WAIT_MS))),
-    ]);
+    let done!: () => void;
+    const timer = setTimeout(() => done(), BOOT_WAIT_MS);
+    // Refused at once (Redis down): no use waiting.
+    await new Promise<void>((resolve) => {
+      done = resolve;
+      redis.once('ready', resolve);
+      redis.once('error', resolve);
+    });
     clearTimeout(timer);
+    redis.off('ready', done);
+    redis.off('error', done);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -23,7 +23,7 @@ describe(ProviderCircuit.name, () => {
     circuit = build();
   });
   afterEach(() => {
-    circuit.onModuleDestroy();
+    circuit.onApplicationShutdown();
     vi.useRealTimers();
   });
 
@@ -83,8 +83,26 @@ describe(ProviderCircuit.name, () => {
     expect(circuit.pausedUntil()).toBeNull();
   });
 
+  it('holds a call made once the app is stopping (the circuit shut down) instead of failing it as unknown', async () => {
+    circuit.onApplicationShutdown();
+    const stopped = await circuit.call(ok).catch((error: unknown) => error);
+    expect(stopped).toBeInstanceOf(ProviderPausedError);
+  });
+
+  it('forgets the failures that opened it once it closes: one failure after the probe does not open it again', async () => {
+    // A pause shorter than the 10 s window.
+    circuit.onApplicationShutdown();
+    circuit = build(2_000);
+    await failTimes(CIRCUIT_MIN_CALLS);
+    expect(circuit.pausedUntil()).not.toBeNull();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(await circuit.call(ok)).toBe('sent');
+    await failTimes(1);
+    expect(circuit.pausedUntil()).toBeNull();
+  });
+
   it('never pauses with SMS_CIRCUIT_RESET_MS=0', async () => {
-    circuit.onModuleDestroy();
+    circuit.onApplicationShutdown();
     circuit = build(0);
     await failTimes(50);
     expect(circuit.pausedUntil()).toBeNull();

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
@@ -9,7 +9,7 @@ import { isOutage } from './retry-policy.js';
 export const CIRCUIT_MIN_CALLS = 10;
 /** Share of the window's calls that failed as an outage above which the circuit opens. */
 export const CIRCUIT_FAILURE_PERCENT = 50;
-/** The rolling window the two figures above are counted over. */
+/** The rolling window the two figures above are counted over (SMS_CIRCUIT_RESET_MS when shorter, see below). */
 export const CIRCUIT_WINDOW_MS = 10_000;
 
 /** Thrown instead of calling the provider while the circuit is open (or its one probe is in flight). */
@@ -30,7 +30,7 @@ export class ProviderPausedError extends Error {
  * Each instance keeps its own circuit (it opens on what that instance saw). SMS_CIRCUIT_RESET_MS=0: no circuit.
  */
 @Injectable()
-export class ProviderCircuit implements OnModuleDestroy {
+export class ProviderCircuit implements OnApplicationShutdown {
   private readonly logger = new Logger(ProviderCircuit.name);
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown> | null;
   private readonly resetMs: number;
@@ -52,7 +52,9 @@ export class ProviderCircuit implements OnModuleDestroy {
       resetTimeout: this.resetMs,
       errorThresholdPercentage: CIRCUIT_FAILURE_PERCENT,
       volumeThreshold: CIRCUIT_MIN_CALLS,
-      rollingCountTimeout: CIRCUIT_WINDOW_MS,
+      // opossum keeps its counts when the circuit closes: a window no longer than the pause has forgotten the
+      // failures that opened it by the time the probe closes it, so one more failure does not open it again.
+      rollingCountTimeout: Math.min(CIRCUIT_WINDOW_MS, this.resetMs),
       rollingCountBuckets: 10,
       enableSnapshots: false,
       // What is not an outage does not count against Twilio: it answered (a refused number, a rate limit).
@@ -92,13 +94,15 @@ export class ProviderCircuit implements OnModuleDestroy {
     try {
       return (await this.breaker.fire(call)) as T;
     } catch (error) {
-      if (CircuitBreaker.isOurError(error as Error) && (error as { code?: string }).code === 'EOPENBREAKER')
+      // Open, or its probe in flight, or shut down (the app is stopping): the call was not made; the message waits.
+      if (error instanceof Error && CircuitBreaker.isOurError(error))
         throw new ProviderPausedError(this.pausedUntil() ?? new Date(Date.now() + this.probeWaitMs));
       throw error;
     }
   }
 
-  onModuleDestroy(): void {
+  /** After the dispatch queue has stopped (SmsModule's beforeApplicationShutdown): no send is still on its way here. */
+  onApplicationShutdown(): void {
     this.breaker?.shutdown();
   }
 }

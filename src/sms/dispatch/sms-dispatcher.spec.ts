@@ -87,7 +87,7 @@ describe(SmsDispatcher.name, () => {
     );
   });
 
-  afterEach(() => circuit.onModuleDestroy());
+  afterEach(() => circuit.onApplicationShutdown());
 
   it('makes no call while the provider looks down: the claimed message is held until calls resume, not attempted', async () => {
     provider.send.mockRejectedValue(new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }));

@@ -317,19 +317,25 @@ export class SmsOutbox {
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
-    // A batch cancelled while this attempt was in flight: its message does not go back to the queue.
-    const cancelIfBatchCancelled: Statement = {
-      sql:
-        `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' ` +
-        `AND "provider_sid" IS NULL AND EXISTS (SELECT 1 FROM ${B} WHERE "id" = ? AND "status" = 'cancelled') RETURNING "id"`,
-      params: [t, message.id, batchId],
+    // A batch cancelled while this attempt was in flight: its message does not go back to the queue. The batch row
+    // is locked first (as cancelBatch locks it before its messages): a cancellation either committed before (its
+    // status is read after the lock) or waits for this one and then finds the message queued, and cancels it.
+    const lockBatch: Statement = {
+      sql: `UPDATE ${B} SET "remaining" = "remaining" WHERE "id" = ? RETURNING "status"`,
+      params: [batchId],
+    };
+    const cancelQueued: Statement = {
+      sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
+      params: [t, message.id],
     };
     const cancelledEvent = !final && batchId ? this.updatedEventStatement([message], SMS_CANCELLED, now) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
-      const changed = yield update;
-      if (!changed.length) return { applied: false };
       if (!final && batchId) {
-        const cancelled = yield cancelIfBatchCancelled;
+        const [batch] = yield lockBatch;
+        const changed = yield update;
+        if (!changed.length) return { applied: false };
+        if (batch?.status !== 'cancelled') return { applied: true };
+        const cancelled = yield cancelQueued;
         if (!cancelled.length) return { applied: true };
         if (cancelledEvent) yield cancelledEvent;
         const [left] = yield finish.decrement(1);
@@ -337,6 +343,8 @@ export class SmsOutbox {
         if (finished) yield* journalEnd(finished);
         return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
       }
+      const changed = yield update;
+      if (!changed.length) return { applied: false };
       if (event) yield event;
       if (journal) yield journal;
       const published = !!event;
