@@ -159,6 +159,28 @@ describeEachDatabase('Appointments', (kind) => {
     expect(details.body.messages).toEqual([]);
   });
 
+  it('marks an appointment done once its start has passed, without texting; not before, and only once', async () => {
+    const appointment = await create({ startsAt: inHours(1) });
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    await t.settle();
+    const early = await t.http.post(`/api/appointments/${appointment.id}/complete`).set(auth()).expect(409);
+    expect(early.body).toMatchObject({ message: expect.stringMatching(/not started yet/), currentStatus: 'confirmed' });
+    standIn.reset();
+    vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(Date.now() + 2 * HOUR));
+    const done = await t.http.post(`/api/appointments/${appointment.id}/complete`).set(auth()).expect(200);
+    expect(done.body).toMatchObject({ status: 'completed', reminderDueAt: null });
+    await t.settle();
+    expect(standIn.requests).toHaveLength(0);
+    const again = await t.http.post(`/api/appointments/${appointment.id}/complete`).set(auth()).expect(409);
+    expect(again.body.currentStatus).toBe('completed');
+    await t.http.post(`/api/appointments/${appointment.id}/cancel`).set(auth()).send({}).expect(409);
+    await t.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ notes: 'Vu' }).expect(409);
+    const listed = await t.http.get('/api/appointments?status=completed').set(auth()).expect(200);
+    expect(listed.body.items.map((a: { id: string }) => a.id)).toContain(appointment.id);
+    const journal = await t.http.get('/api/audit?action=appointment_completed').set(auth()).expect(200);
+    expect(journal.body.items[0]).toMatchObject({ targetId: appointment.id, metadata: { previousStatus: 'confirmed' } });
+  });
+
   it('keeps the change when the SMS fails, and records the failure on the appointment', async () => {
     const appointment = await create({ clientPhone: TWILIO_MAGIC_NUMBERS.notMobile });
     const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);

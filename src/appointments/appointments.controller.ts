@@ -108,4 +108,18 @@ export class AppointmentsController {
   cancel(@UuidParam('id') id: string, @Body() dto: CancelAppointmentDto, @CurrentActor() actor: Actor) {
     return this.appointments.cancel(id, dto.reason, actor);
   }
+
+  @Post(':id/complete')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: 'Mark as done',
+    description: 'Once its start has passed: no SMS; a waiting SMS about it is not sent. 409 before its start, or once cancelled.',
+  })
+  @ApiOkResponse({ type: AppointmentDto, description: 'The completed appointment' })
+  @INVALID_ID
+  @NOT_FOUND
+  @conflict('This appointment has not started yet and cannot be completed', 'confirmed')
+  complete(@UuidParam('id') id: string, @CurrentActor() actor: Actor) {
+    return this.appointments.complete(id, actor);
+  }
 }

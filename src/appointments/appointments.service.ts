@@ -235,6 +235,36 @@ export class AppointmentsService {
     return cancelled;
   }
 
+  /**
+   * Marks an appointment that has taken place as done: pending or confirmed, once its start has passed (409 before,
+   * or once cancelled or completed). No SMS; its reminder is dropped, and an SMS about it still waiting is skipped
+   * (OUTDATED: its status changed). Journaled as `appointment_completed`.
+   */
+  async complete(id: string, actor: Actor): Promise<Appointment> {
+    const current = await this.get(id);
+    if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
+      throw this.conflict(current, 'completed');
+    const now = this.clock.now();
+    if (current.startsAt.getTime() > now.getTime())
+      throw new ConflictException({
+        message: 'This appointment has not started yet and cannot be completed',
+        currentStatus: current.status,
+      });
+    const completed = await this.events.transaction(async ({ manager }) => {
+      const result = await manager.update(
+        Appointment,
+        { id, status: current.status },
+        { status: AppointmentStatus.Completed, reminderDueAt: null, updatedAt: now },
+      );
+      if (!result.affected) return null;
+      const completed = await manager.findOneByOrFail(Appointment, { id });
+      await this.journal(AuditAction.AppointmentCompleted, completed, actor, { previousStatus: current.status }, manager);
+      return completed;
+    });
+    if (!completed) throw this.conflict(await this.get(id), 'completed');
+    return completed;
+  }
+
   private assertFuture(startsAt: Date): void {
     if (startsAt.getTime() <= this.clock.now().getTime()) {
       throw new BadRequestException({

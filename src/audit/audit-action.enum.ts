@@ -13,6 +13,7 @@ export enum AuditAction {
   AppointmentUpdated = 'appointment_updated',
   AppointmentConfirmed = 'appointment_confirmed',
   AppointmentCancelled = 'appointment_cancelled',
+  AppointmentCompleted = 'appointment_completed',
   /** Data retention removed old personal data (RETENTION_DAYS); metadata holds the counts. */
   RetentionPurge = 'retention_purge',
   /** A Twilio webhook refused for a missing or wrong signature (journaled without its payload). */
