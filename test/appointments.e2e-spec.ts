@@ -498,6 +498,39 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(1);
   });
 
+  it("counts a reminder as sent only if it was written for the appointment's current time and number", async () => {
+    setNow('2030-06-01T08:00:00Z');
+    const appt = await confirmed('2030-06-03T10:00:00Z', '0612345671');
+    standIn.reset();
+    // The reminder is due; Twilio takes 1 s to answer it (TWILIO_TIMEOUT_MS is 1.5 s here).
+    standIn.setBehaviour({ delayMs: 1000 });
+    setNow('2030-06-02T10:00:30Z');
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(1);
+    // Meanwhile the appointment moves to the same evening, with a number Twilio refuses: its new reminder, due at once, fails.
+    await a.http
+      .patch(`/api/appointments/${appt.id}`)
+      .set(auth())
+      .send({ startsAt: '2030-06-02T17:00:00Z', clientPhone: TWILIO_MAGIC_NUMBERS.notMobile })
+      .expect(200);
+    await scan();
+    const details = async () => (await a.http.get(`/api/appointments/${appt.id}`).set(auth()).expect(200)).body;
+    await vi.waitFor(
+      async () => {
+        const types = (await details()).messages.map((m: { type: string; status: string }) => `${m.type}:${m.status}`);
+        expect(types.filter((x: string) => x.startsWith('appointment_reminder:'))).toEqual([
+          'appointment_reminder:queued',
+          'appointment_reminder:failed',
+        ]);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    await settle();
+    // The reminder that went was written for the old time and number: the current one failed.
+    expect((await details()).reminderSentAt).toBeNull();
+  });
+
   it('drops a reminder whose retry falls in quiet hours (Twilio failed its first attempt just before): not sent at night, a new one when they end', async () => {
     setNow('2030-08-01T10:00:00Z');
     // 20:58 in Paris (UTC+2) the evening before: due just before quiet hours, so not moved.

@@ -205,6 +205,19 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
           .expect(202);
         expect(res.body.stopMentionAppended).toBe(false);
       });
+
+      it('refuses with 400 naming message a text the appended mention takes past 1,600 characters, writing nothing', async () => {
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0622222223' }], message: 'a'.repeat(1590) })
+          .expect(400);
+        expect(res.body.details).toEqual([
+          { field: 'message', problems: [expect.stringMatching(/with the opt-out mention appended; Twilio accepts at most 1600/)] },
+        ]);
+        const listed = await t.http.get('/api/sms/messages?phone=0622222223').set(auth()).expect(200);
+        expect(listed.body.total).toBe(0);
+      });
     });
   });
 });

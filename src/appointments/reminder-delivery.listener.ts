@@ -35,13 +35,21 @@ export class ReminderDeliveryListener {
     // Written for the start the appointment still has (when the report says): a report about an older time, whose
     // appointment was moved (a new reminder is due already), arms nothing. Outdated: only a new number re-arms
     // (moved: see above; cancelled or started: the other conditions of dueAgain).
-    const writtenFor = event.relatedVersion ? new Date(parseAppointmentSmsVersion(event.relatedVersion).startsAt) : undefined;
+    const version = event.relatedVersion ? parseAppointmentSmsVersion(event.relatedVersion) : null;
+    const writtenFor = version ? new Date(version.startsAt) : undefined;
     if (event.errorCode === QUIET_HOURS) return this.dueAgain(event.relatedId, event.messageId, writtenFor);
     if (event.errorCode === OUTDATED) return writtenFor ? this.dueAgain(event.relatedId, event.messageId, writtenFor) : undefined;
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
+    // Only a reminder written for the appointment as it is (its start and number) is its reminder: one that went for an
+    // older time or number, answered after a move, leaves reminder_sent_at to the new one (sent, failed or re-armed).
     const result = await this.appointments.update(
-      { id, reminderDueAt: IsNull(), reminderSentAt: IsNull() },
+      {
+        id,
+        reminderDueAt: IsNull(),
+        reminderSentAt: IsNull(),
+        ...(version ? { startsAt: writtenFor, clientPhone: version.clientPhone } : {}),
+      },
       { reminderSentAt: new Date(event.at) },
     );
     // Counted once per reminder that really went (appointment_reminders_sent_total), as reminder_sent_at.

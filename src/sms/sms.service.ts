@@ -101,6 +101,12 @@ export class SmsService {
     const namelessIsEmpty = !hasVisibleText(nameless) || (category === 'marketing' && !this.marketing.hasTextBesidesMention(nameless));
     if (namelessIsEmpty && !NAME_PLACEHOLDER.test(body))
       throw new SmsInputError('message', 'message must contain text besides the opt-out mention');
+    // What every recipient gets at least (the mention included) must fit: otherwise each one would be refused alone.
+    if (nameless.length > MAX_SMS_BODY_LENGTH)
+      throw new SmsInputError(
+        'message',
+        `message is ${nameless.length} characters${mention.appended ? ' with the opt-out mention appended' : ''}; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`,
+      );
     const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
     const batchId = randomUUID();
     const now = new Date();
