@@ -7,6 +7,7 @@ import { AppointmentSmsListener } from '../src/sms/listeners/appointment-sms.lis
 import { ReminderDeliveryListener } from '../src/appointments/reminder-delivery.listener.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
 import { ReminderScheduler } from '../src/appointments/reminder.scheduler.js';
+import { AppointmentsService } from '../src/appointments/appointments.service.js';
 import { Clock } from '../src/common/clock.js';
 import { DomainEventRelay } from '../src/events/domain-event-relay.js';
 import { Role } from '../src/users/role.enum.js';
@@ -179,6 +180,25 @@ describeEachDatabase('Appointments', (kind) => {
     expect(listed.body.items.map((a: { id: string }) => a.id)).toContain(appointment.id);
     const journal = await t.http.get('/api/audit?action=appointment_completed').set(auth()).expect(200);
     expect(journal.body.items[0]).toMatchObject({ targetId: appointment.id, metadata: { previousStatus: 'confirmed' } });
+  });
+
+  it('does not complete an appointment moved to a later time meanwhile (it read the old, past start)', async () => {
+    const appointment = await create({ startsAt: inHours(1) });
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    await t.settle();
+    vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(Date.now() + 2 * HOUR));
+    const service = t.get(AppointmentsService);
+    // What `complete` read before a reschedule to the next day committed: the old start, passed.
+    const stale = await service.get(appointment.id);
+    await t.http
+      .patch(`/api/appointments/${appointment.id}`)
+      .set(auth())
+      .send({ startsAt: inHours(26) })
+      .expect(200);
+    vi.spyOn(service, 'get').mockResolvedValueOnce(stale);
+    const res = await t.http.post(`/api/appointments/${appointment.id}/complete`).set(auth()).expect(409);
+    expect(res.body).toMatchObject({ message: expect.stringMatching(/not started yet/), currentStatus: 'confirmed' });
+    expect((await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200)).body.status).toBe('confirmed');
   });
 
   it('keeps the change when the SMS fails, and records the failure on the appointment', async () => {

@@ -72,4 +72,37 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
       finishedAt: expect.any(String),
     });
   });
+
+  it.runIf(kind === 'postgres')(
+    'stores a final answer taking the batch row before the message, like a retry: no deadlock between them',
+    async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set({ Authorization: `Bearer ${root}` })
+        .send({ recipients: [{ phone: '0612340083' }], message: 'Plus tard', sendAt: new Date(Date.now() + 3_600_000).toISOString() })
+        .expect(202);
+      const batchId = res.body.batchId as string;
+      const messages = t.get(DataSource).getRepository(SmsMessage);
+      const [message] = await messages.findBy({ batchId });
+      await messages.update(message.id, { status: 'sending', attempts: 2, leaseUntil: new Date(Date.now() + 60_000) });
+
+      // Another settlement of this batch (a retry of the worker whose lease ran out) holds the batch row and wants the message.
+      const other = new pg.Client({ connectionString: t.db.url });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`SELECT "status" FROM "sms_batches" WHERE "id" = $1 FOR UPDATE`, [batchId]);
+        const row = Object.assign(new SmsMessage(), { ...message, status: 'sending', attempts: 2 });
+        const settling = t.get(SmsOutbox).settle(row, 2, { kind: 'sent', sid: `SM${'0'.repeat(31)}1`, status: 'queued', from: null });
+        await sleep(300);
+        // The final answer waits for the batch row without holding the message: the other one gets it.
+        await other.query(`UPDATE "sms_messages" SET "updated_at" = now() WHERE "id" = $1`, [message.id]);
+        await other.query('COMMIT');
+        expect(await settling).toMatchObject({ applied: true, finishedBatchId: batchId });
+      } finally {
+        await other.end();
+      }
+      expect(await messages.findOneByOrFail({ id: message.id })).toMatchObject({ status: 'queued', providerSid: `SM${'0'.repeat(31)}1` });
+    },
+  );
 });

@@ -171,3 +171,51 @@ describeEachDatabase('Structured logs', (kind) => {
     expect(capture.text).not.toContain('500 555 0001');
   });
 });
+
+describeEachDatabase('Log lines of the dispatcher', (kind) => {
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let token: string;
+  const own = new LogCapture();
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    // One sending slot: the second and third sends wait in the queue, claimed by the dispatcher's loop.
+    t = await TestApp.start(
+      kind,
+      { ...twilioEnvironment(standIn, credentials.authToken), LOG_LEVEL: 'log', SMS_MAX_CONCURRENCY: '1' },
+      undefined,
+      { logDestination: own },
+    );
+    token = await t.rootToken();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  it("never carries another request's id: a message claimed by the loop is logged outside any request", async () => {
+    standIn.setBehaviour({ delayMs: 300 });
+    const ids = ['A', 'B', 'C'].map((n) => `queue-${n}-${kind}-${Date.now()}`);
+    const answers = await Promise.all(
+      ids.map((requestId) =>
+        t.http
+          .post('/api/sms/send')
+          .set('Authorization', `Bearer ${token}`)
+          .set('X-Request-Id', requestId)
+          .send({ to: TWILIO_MAGIC_NUMBERS.invalid, message: 'Bonjour' })
+          .then((r) => r),
+      ),
+    );
+    const messageOf = new Map(answers.map((res, i) => [String(res.body.messageId), ids[i]]));
+    expect(messageOf.size).toBe(3);
+    const failures = own.lines.filter((line) => line.context === 'SmsDispatcher' && /failed after/.test(String(line.msg)));
+    for (const [messageId, requestId] of messageOf) {
+      const line = failures.find((l) => String(l.msg).includes(messageId));
+      expect(line, messageId).toBeDefined();
+      // Its own request's id (sent from its request's slot) or none (claimed by the loop), never another request's.
+      expect([requestId, undefined]).toContain(line!.requestId);
+    }
+    expect(failures.filter((line) => line.requestId === undefined).length).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -211,6 +211,24 @@ describeEachDatabase('Metrics', (kind) => {
     expect(sample(await scrape(), 'sms_messages_total', cancelled)).toBe(before + 1);
   });
 
+  it("counts a cancelled marketing batch's messages under their category", async () => {
+    const auth = { Authorization: `Bearer ${root}` };
+    const cancelled = { kind: 'bulk', category: 'marketing', state: 'cancelled' };
+    const before = sample(await scrape(), 'sms_messages_total', cancelled) ?? 0;
+    const batch = await t.http
+      .post('/api/sms/bulk')
+      .set(auth)
+      .send({
+        recipients: [{ phone: '0612345601' }, { phone: '0612345602' }],
+        message: 'Soldes',
+        category: 'marketing',
+        sendAt: inHours(72),
+      })
+      .expect(202);
+    await t.http.post(`/api/sms/bulk/${batch.body.batchId}/cancel`).set(auth).expect(200);
+    expect(sample(await scrape(), 'sms_messages_total', cancelled)).toBe(before + 2);
+  });
+
   it('counts the reminders sent, once the SMS has really gone', async () => {
     const auth = { Authorization: `Bearer ${root}` };
     const created = await t.http

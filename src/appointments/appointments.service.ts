@@ -240,7 +240,7 @@ export class AppointmentsService {
    * or once cancelled or completed). No SMS; its reminder is dropped, and an SMS about it still waiting is skipped
    * (OUTDATED: its status changed). Journaled as `appointment_completed`.
    */
-  async complete(id: string, actor: Actor): Promise<Appointment> {
+  async complete(id: string, actor: Actor, attempt = 1): Promise<Appointment> {
     const current = await this.get(id);
     if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
       throw this.conflict(current, 'completed');
@@ -253,7 +253,8 @@ export class AppointmentsService {
     const completed = await this.events.transaction(async ({ manager }) => {
       const result = await manager.update(
         Appointment,
-        { id, status: current.status },
+        // As read: moved (to a later time) or confirmed meanwhile, it is looked at again.
+        { id, status: current.status, startsAt: current.startsAt },
         { status: AppointmentStatus.Completed, reminderDueAt: null, updatedAt: now },
       );
       if (!result.affected) return null;
@@ -261,8 +262,9 @@ export class AppointmentsService {
       await this.journal(AuditAction.AppointmentCompleted, completed, actor, { previousStatus: current.status }, manager);
       return completed;
     });
-    if (!completed) throw this.conflict(await this.get(id), 'completed');
-    return completed;
+    if (completed) return completed;
+    if (attempt === 5) throw this.conflict(await this.get(id), 'completed');
+    return this.complete(id, actor, attempt + 1);
   }
 
   private assertFuture(startsAt: Date): void {

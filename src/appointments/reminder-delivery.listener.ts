@@ -41,15 +41,11 @@ export class ReminderDeliveryListener {
     if (event.errorCode === OUTDATED) return writtenFor ? this.dueAgain(event.relatedId, event.messageId, writtenFor) : undefined;
     if (!SMS_WENT_STATUSES.has(event.status)) return;
     const id = event.relatedId;
-    // Only a reminder written for the appointment as it is (its start and number) is its reminder: one that went for an
-    // older time or number, answered after a move, leaves reminder_sent_at to the new one (sent, failed or re-armed).
+    // Only a reminder written for the start the appointment has is its reminder: one that went for an older time,
+    // answered after a move, leaves reminder_sent_at to the new one (sent, failed or re-armed). A reminder that went to
+    // a number changed since still went (a number change does not schedule another).
     const result = await this.appointments.update(
-      {
-        id,
-        reminderDueAt: IsNull(),
-        reminderSentAt: IsNull(),
-        ...(version ? { startsAt: writtenFor, clientPhone: version.clientPhone } : {}),
-      },
+      { id, reminderDueAt: IsNull(), reminderSentAt: IsNull(), ...(writtenFor ? { startsAt: writtenFor } : {}) },
       { reminderSentAt: new Date(event.at) },
     );
     // Counted once per reminder that really went (appointment_reminders_sent_total), as reminder_sent_at.

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AppConfig } from '../../config/app-config.js';
 import type { SmsMessage } from '../sms-message.entity.js';
 import type { DirectSlot, DispatchQueue, QueuedMessage } from './dispatch-queue.js';
@@ -40,6 +41,13 @@ export class InlineDispatchQueue implements DispatchQueue {
    * sends that never waited in the table cost no empty claim.
    */
   private mayHaveDue = true;
+
+  /**
+   * Runs a function in the context the queue was built in (the boot, outside any request): the claim loop and its
+   * timers, started by whichever request woke them, must not carry that request's id on their log lines (nor its
+   * SQLite transaction). A single send written already claimed keeps its own request's context (reserve).
+   */
+  private readonly detached = AsyncLocalStorage.snapshot();
 
   constructor(
     private readonly outbox: SmsOutbox,
@@ -98,11 +106,12 @@ export class InlineDispatchQueue implements DispatchQueue {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.timerAt = Infinity;
-        this.wake();
-      },
+      () =>
+        this.detached(() => {
+          this.timer = null;
+          this.timerAt = Infinity;
+          this.wake();
+        }),
       // A send due later than that (sendAt is allowed 35 days ahead) is woken early, finds nothing due, and is
       // claimed by the poll once due.
       Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
@@ -145,7 +154,7 @@ export class InlineDispatchQueue implements DispatchQueue {
       return;
     }
     this.looping = true;
-    void this.loop().finally(() => {
+    void this.detached(() => this.loop()).finally(() => {
       this.looping = false;
       if (this.again) this.wake();
     });

@@ -90,7 +90,7 @@ describe(ProviderCircuit.name, () => {
   });
 
   it('forgets the failures that opened it once it closes: one failure after the probe does not open it again', async () => {
-    // A pause shorter than the 10 s window.
+    // A pause shorter than the 10 s window: the failures that opened the circuit are still in it when it closes.
     circuit.onApplicationShutdown();
     circuit = build(2_000);
     await failTimes(CIRCUIT_MIN_CALLS);

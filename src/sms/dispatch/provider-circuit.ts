@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
@@ -9,8 +10,9 @@ import { isOutage } from './retry-policy.js';
 export const CIRCUIT_MIN_CALLS = 10;
 /** Share of the window's calls that failed as an outage above which the circuit opens. */
 export const CIRCUIT_FAILURE_PERCENT = 50;
-/** The rolling window the two figures above are counted over (SMS_CIRCUIT_RESET_MS when shorter, see below). */
+/** The rolling window the two figures above are counted over, in CIRCUIT_BUCKETS slices. */
 export const CIRCUIT_WINDOW_MS = 10_000;
+const CIRCUIT_BUCKETS = 10;
 
 /** Thrown instead of calling the provider while the circuit is open (or its one probe is in flight). */
 export class ProviderPausedError extends Error {
@@ -38,6 +40,9 @@ export class ProviderCircuit implements OnApplicationShutdown {
   private readonly probeWaitMs: number;
   /** When the circuit last opened (ms). */
   private openedAt = 0;
+  /** Turns opossum's window by one slice per 'rotate' (see the constructor). */
+  private readonly rotation = new EventEmitter();
+  private rotating: NodeJS.Timeout | null = null;
 
   constructor(config: AppConfig, metrics: MetricsService) {
     this.resetMs = config.dispatch.circuitResetMs;
@@ -52,10 +57,12 @@ export class ProviderCircuit implements OnApplicationShutdown {
       resetTimeout: this.resetMs,
       errorThresholdPercentage: CIRCUIT_FAILURE_PERCENT,
       volumeThreshold: CIRCUIT_MIN_CALLS,
-      // opossum keeps its counts when the circuit closes: a window no longer than the pause has forgotten the
-      // failures that opened it by the time the probe closes it, so one more failure does not open it again.
-      rollingCountTimeout: Math.min(CIRCUIT_WINDOW_MS, this.resetMs),
-      rollingCountBuckets: 10,
+      rollingCountTimeout: CIRCUIT_WINDOW_MS,
+      rollingCountBuckets: CIRCUIT_BUCKETS,
+      // The window turns when told (a slice every CIRCUIT_WINDOW_MS / CIRCUIT_BUCKETS), so that closing the circuit can
+      // empty it: opossum keeps its counts when the circuit closes, and the failures that opened it, still in the
+      // window, would open it again at the next failure.
+      rotateBucketController: this.rotation,
       enableSnapshots: false,
       // What is not an outage does not count against Twilio: it answered (a refused number, a rate limit).
       errorFilter: (error: unknown) => error instanceof SmsProviderError && !isOutage(error.failure),
@@ -64,13 +71,17 @@ export class ProviderCircuit implements OnApplicationShutdown {
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
       metrics.providerCircuit('open');
-      const { failures, fires } = this.breaker!.stats;
+      // Calls that ended (opossum's `fires` also counts those refused while open and those still in flight).
+      const { failures, successes } = this.breaker!.stats;
       this.logger.warn(
-        `SMS provider looks down (${failures} of the last ${fires} calls failed): no call for ${this.resetMs} ms; messages wait, no attempt counted`,
+        `SMS provider looks down (${failures} of the last ${failures + successes} calls that ended failed): no call for ${this.resetMs} ms; messages wait, no attempt counted`,
       );
     });
     this.breaker.on('halfOpen', () => metrics.providerCircuit('half_open'));
+    this.rotating = setInterval(() => this.rotation.emit('rotate'), CIRCUIT_WINDOW_MS / CIRCUIT_BUCKETS);
+    this.rotating.unref();
     this.breaker.on('close', () => {
+      for (let i = 0; i < CIRCUIT_BUCKETS; i++) this.rotation.emit('rotate');
       metrics.providerCircuit('closed');
       this.logger.log('SMS provider answers again: calls resume');
     });
@@ -103,6 +114,7 @@ export class ProviderCircuit implements OnApplicationShutdown {
 
   /** After the dispatch queue has stopped (SmsModule's beforeApplicationShutdown): no send is still on its way here. */
   onApplicationShutdown(): void {
+    if (this.rotating) clearInterval(this.rotating);
     this.breaker?.shutdown();
   }
 }

@@ -16,6 +16,7 @@ import { sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
 import type { QueuedMessage } from './dispatch-queue.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
+import type { SmsCategory } from '../marketing/marketing-policy.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
 export const UNKNOWN_OUTCOME_CODES = ['TIMEOUT', 'CONNECTION_LOST', 'LEASE_EXPIRED'] as const;
@@ -42,6 +43,8 @@ export interface CancelledMessage {
   relatedType: string | null;
   relatedId: string | null;
   templateType: string | null;
+  /** `transactional` or `marketing` (the metrics' label). */
+  category: SmsCategory;
   /** Its `sms.message.updated` was written to the outbox with the cancellation. */
   published: boolean;
 }
@@ -317,13 +320,12 @@ export class SmsOutbox {
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
-    // A batch cancelled while this attempt was in flight: its message does not go back to the queue. The batch row
-    // is locked first (as cancelBatch locks it before its messages): a cancellation either committed before (its
-    // status is read after the lock) or waits for this one and then finds the message queued, and cancels it.
-    const lockBatch: Statement = {
-      sql: `UPDATE ${B} SET "remaining" = "remaining" WHERE "id" = ? RETURNING "status"`,
-      params: [batchId],
-    };
+    // A batch message's settlement locks the batch row first, as cancelBatch does (batch, then messages): one lock
+    // order, no deadlock (a retry of an attempt whose lease ran out against the sent answer of the worker that took it
+    // over). A batch cancelled while this attempt was in flight: its message does not go back to the queue; the
+    // cancellation either committed before (its status is read after the lock) or waits for this one and then finds
+    // the message queued, and cancels it.
+    const lockBatch = this.lockBatch(batchId);
     const cancelQueued: Statement = {
       sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
       params: [t, message.id],
@@ -343,6 +345,7 @@ export class SmsOutbox {
         if (finished) yield* journalEnd(finished);
         return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
       }
+      if (batchId) yield lockBatch;
       const changed = yield update;
       if (!changed.length) return { applied: false };
       if (event) yield event;
@@ -377,6 +380,11 @@ export class SmsOutbox {
       reported.map((m) => messageUpdatedEvent(m, status, now, errorCode)),
       now,
     );
+  }
+
+  /** Locks a batch's row (PostgreSQL; SQLite's transactions run one at a time) and reads its status. */
+  private lockBatch(batchId: string | null): Statement {
+    return { sql: `SELECT "status" FROM ${B} WHERE "id" = ?${this.atomic.postgres ? ' FOR UPDATE' : ''}`, params: [batchId] };
   }
 
   private finishStatements(batchId: string | null, t: string) {
@@ -437,7 +445,10 @@ export class SmsOutbox {
     const entries = [ended, cancellation].filter((entry): entry is AuditLog => !!entry);
     const journal = entries.length ? insertStatement(this.auditLogs, entries) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
+    const lockBatch = this.lockBatch(batchId);
     const result = await this.atomic.run(function* () {
+      // The batch row first, as every other writer of a batch's messages (see settle).
+      if (batchId) yield lockBatch;
       const changed = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
         params: [t, message.id],
@@ -487,7 +498,7 @@ export class SmsOutbox {
       const rows = yield {
         sql:
           `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL ` +
-          `RETURNING "id", "related_type", "related_id", "template_type"`,
+          `RETURNING "id", "related_type", "related_id", "template_type", "category"`,
         params: [t, batchId],
       };
       const cancelled: CancelledMessage[] = rows.map((r) => {
@@ -497,6 +508,7 @@ export class SmsOutbox {
           relatedType,
           relatedId: (r.related_id as string | null) ?? null,
           templateType: (r.template_type as string | null) ?? null,
+          category: ((r.category as string | null) ?? 'transactional') as SmsCategory,
           published: reportedDurably({ relatedType }),
         };
       });
