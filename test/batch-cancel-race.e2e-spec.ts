@@ -74,7 +74,7 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
   });
 
   it.runIf(kind === 'postgres')(
-    'stores a final answer taking the batch row before the message, like a retry: no deadlock between them',
+    "never waits in a cycle: a stale attempt's retry touches nothing while the attempt that replaced it settles",
     async () => {
       const res = await t.http
         .post('/api/sms/bulk')
@@ -84,21 +84,27 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
       const batchId = res.body.batchId as string;
       const messages = t.get(DataSource).getRepository(SmsMessage);
       const [message] = await messages.findBy({ batchId });
+      // Attempt 1's lease ran out; another worker took the message over (attempt 2) and is storing Twilio's answer: it
+      // holds the message and then the batch row, and commits only after the stale attempt's retry is stored.
       await messages.update(message.id, { status: 'sending', attempts: 2, leaseUntil: new Date(Date.now() + 60_000) });
-
-      // Another settlement of this batch (a retry of the worker whose lease ran out) holds the batch row and wants the message.
       const other = new pg.Client({ connectionString: t.db.url });
       await other.connect();
       try {
         await other.query('BEGIN');
-        await other.query(`SELECT "status" FROM "sms_batches" WHERE "id" = $1 FOR UPDATE`, [batchId]);
-        const row = Object.assign(new SmsMessage(), { ...message, status: 'sending', attempts: 2 });
-        const settling = t.get(SmsOutbox).settle(row, 2, { kind: 'sent', sid: `SM${'0'.repeat(31)}1`, status: 'queued', from: null });
-        await sleep(300);
-        // The final answer waits for the batch row without holding the message: the other one gets it.
-        await other.query(`UPDATE "sms_messages" SET "updated_at" = now() WHERE "id" = $1`, [message.id]);
+        await other.query(`UPDATE "sms_messages" SET "status" = 'queued', "provider_sid" = $2 WHERE "id" = $1 AND "attempts" = 2`, [
+          message.id,
+          `SM${'0'.repeat(31)}1`,
+        ]);
+        await other.query(`UPDATE "sms_batches" SET "remaining" = "remaining" - 1 WHERE "id" = $1`, [batchId]);
+        const stale = Object.assign(new SmsMessage(), { ...message, status: 'sending', attempts: 1 });
+        const retry = await Promise.race([
+          t
+            .get(SmsOutbox)
+            .settle(stale, 1, { kind: 'retry', notBefore: new Date(Date.now() + 1000), errorCode: 'TIMEOUT', errorMessage: 'timed out' }),
+          sleep(3_000).then(() => 'blocked' as const),
+        ]);
+        expect(retry).toEqual({ applied: false });
         await other.query('COMMIT');
-        expect(await settling).toMatchObject({ applied: true, finishedBatchId: batchId });
       } finally {
         await other.end();
       }

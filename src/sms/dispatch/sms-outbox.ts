@@ -320,11 +320,13 @@ export class SmsOutbox {
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
-    // A batch message's settlement locks the batch row first, as cancelBatch does (batch, then messages): one lock
-    // order, no deadlock (a retry of an attempt whose lease ran out against the sent answer of the worker that took it
-    // over). A batch cancelled while this attempt was in flight: its message does not go back to the queue; the
-    // cancellation either committed before (its status is read after the lock) or waits for this one and then finds
-    // the message queued, and cancels it.
+    // A settlement takes its message row, then the batch row (only if the message was still this attempt's: a stale
+    // attempt touches neither). The cancellations take the batch row, then only messages waiting in the queue, never
+    // one being settled (its committed state is `sending`): no cycle, and a final answer holds the batch row only for
+    // its decrement (the batch's settlements run one after another there). A batch cancelled while this attempt was in
+    // flight: its message does not go back to the queue. The batch's status is read under its lock, after the message's
+    // update: a cancellation committed before is seen; one under way is waited for (it skips this `sending` row).
+
     const lockBatch = this.lockBatch(batchId);
     const cancelQueued: Statement = {
       sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
@@ -333,9 +335,9 @@ export class SmsOutbox {
     const cancelledEvent = !final && batchId ? this.updatedEventStatement([message], SMS_CANCELLED, now) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       if (!final && batchId) {
-        const [batch] = yield lockBatch;
         const changed = yield update;
         if (!changed.length) return { applied: false };
+        const [batch] = yield lockBatch;
         if (batch?.status !== 'cancelled') return { applied: true };
         const cancelled = yield cancelQueued;
         if (!cancelled.length) return { applied: true };
@@ -345,7 +347,6 @@ export class SmsOutbox {
         if (finished) yield* journalEnd(finished);
         return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
       }
-      if (batchId) yield lockBatch;
       const changed = yield update;
       if (!changed.length) return { applied: false };
       if (event) yield event;
@@ -447,7 +448,7 @@ export class SmsOutbox {
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const lockBatch = this.lockBatch(batchId);
     const result = await this.atomic.run(function* () {
-      // The batch row first, as every other writer of a batch's messages (see settle).
+      // The batch row first, as cancelBatch: two cancellations of one batch never wait on each other in a cycle (see settle).
       if (batchId) yield lockBatch;
       const changed = yield {
         sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
