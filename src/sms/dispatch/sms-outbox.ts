@@ -217,18 +217,20 @@ export class SmsOutbox {
           limit,
         ])
       : [];
-    // SQLite, without statistics, would take the outbox index and step over the batch's rows: it is named.
-    const singleLane = `${this.atomic.postgres ? '' : ' INDEXED BY "IDX_sms_messages_outbox_single"'} WHERE ${DUE} AND "batch_id" IS NULL`;
-    const claim = (from: string, n: number) =>
-      n > 0
-        ? this.atomic.query(
-            `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T}${from} ORDER BY "not_before" LIMIT ?${lock}) RETURNING *`,
-            [lease, t, t, t, n],
-          )
-        : Promise.resolve([]);
-    const singles = await claim(singleLane, limit - abandoned.length);
-    const due = await claim(` WHERE ${DUE}`, limit - abandoned.length - singles.length);
-    return this.load([...abandoned, ...singles, ...due]);
+    const n = limit - abandoned.length;
+    if (n <= 0) return this.load(abandoned);
+    // One statement, two lanes: the due messages outside a batch first (IDX_sms_messages_outbox_single; SQLite, without
+    // statistics, would take the outbox index and step over the batch's rows: it is named), then a batch's.
+    const singleIndex = this.atomic.postgres ? '' : ' INDEXED BY "IDX_sms_messages_outbox_single"';
+    const lane = (index: string, batch: string, rank: number) =>
+      `SELECT "id", ${rank} AS "lane", "not_before" FROM (SELECT "id", "not_before" FROM ${T}${index} WHERE ${DUE} AND "batch_id" ${batch} ` +
+      `ORDER BY "not_before" LIMIT ?${lock}) AS "lane${rank}"`;
+    const due = await this.atomic.query(
+      `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM (${lane(singleIndex, 'IS NULL', 0)} UNION ALL ${lane('', 'IS NOT NULL', 1)}) ` +
+        `AS "due" ORDER BY "lane", "not_before" LIMIT ?) RETURNING *`,
+      [lease, t, t, t, n, t, n, n],
+    );
+    return this.load([...abandoned, ...due]);
   }
 
   /** Claims one row by id if it is due or abandoned (a queue job's message); null otherwise. */
