@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
-import { SmsMessage } from '../src/sms/sms-message.entity.js';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
+import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp } from './support/test-app.js';
 
@@ -111,4 +112,51 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
       expect(await messages.findOneByOrFail({ id: message.id })).toMatchObject({ status: 'queued', providerSid: `SM${'0'.repeat(31)}1` });
     },
   );
+});
+
+describeEachDatabase('Claim order', (kind) => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run' });
+    // Claimed by hand here, not by the app's own loop.
+    await t.app.get<typeof DISPATCH_QUEUE, DispatchQueue>(DISPATCH_QUEUE).stop();
+  });
+  afterAll(() => t?.close());
+
+  it("hands a claim's messages over singles first, each lane in due order, whatever order the database returns them in", async () => {
+    const messages = t.get(DataSource).getRepository(SmsMessage);
+    const due = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+    const row = (id: string, batchId: string | null, notBefore: Date) =>
+      Object.assign(new SmsMessage(), {
+        id,
+        to: '+33612345678',
+        from: null,
+        body: 'x',
+        kind: batchId ? SmsKind.Bulk : SmsKind.Single,
+        provider: 'dry-run',
+        status: 'queued',
+        segments: 1,
+        encoding: 'GSM-7',
+        category: 'transactional',
+        attempts: 0,
+        batchId,
+        notBefore,
+        createdAt: notBefore,
+        updatedAt: notBefore,
+      });
+    const batchId = '00000000-0000-4000-8000-0000000000b1';
+    // Ids sorting against the wanted order: the single's last, the older batch message's after the newer one's.
+    await messages.insert([
+      row('00000000-0000-4000-8000-000000000001', batchId, due(1)),
+      row('00000000-0000-4000-8000-000000000002', batchId, due(3)),
+      row('ffffffff-ffff-4fff-bfff-fffffffffff1', null, due(2)),
+    ]);
+    const claimed = await t.get(SmsOutbox).claimDue(10, 60_000);
+    expect(claimed.map((m) => m.id)).toEqual([
+      'ffffffff-ffff-4fff-bfff-fffffffffff1',
+      '00000000-0000-4000-8000-000000000002',
+      '00000000-0000-4000-8000-000000000001',
+    ]);
+  });
 });

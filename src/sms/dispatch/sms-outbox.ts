@@ -230,7 +230,12 @@ export class SmsOutbox {
         `AS "due" ORDER BY "lane", "not_before" LIMIT ?) RETURNING *`,
       [lease, t, t, t, n, t, n, n],
     );
-    return this.load([...abandoned, ...due]);
+    // RETURNING gives no order: the claimed rows are handed over singles first, each lane in due order (the
+    // dispatcher takes them one by one through the rate gate).
+    const claimed = this.load(due).sort(
+      (a, b) => Number(a.batchId !== null) - Number(b.batchId !== null) || (a.notBefore?.getTime() ?? 0) - (b.notBefore?.getTime() ?? 0),
+    );
+    return [...this.load(abandoned), ...claimed];
   }
 
   /** Claims one row by id if it is due or abandoned (a queue job's message); null otherwise. */
