@@ -38,7 +38,7 @@ export class ProviderCircuit implements OnApplicationShutdown {
   private readonly resetMs: number;
   /** How long the others wait for the probe's answer: the provider's timeout at most. */
   private readonly probeWaitMs: number;
-  /** When the circuit last opened (ms). */
+  /** When the circuit last opened (ms): opossum's own `lastTimerAt` is set once, when the breaker is built. */
   private openedAt = 0;
   /** Turns opossum's window by one slice per 'rotate' (see the constructor). */
   private readonly rotation = new EventEmitter();
@@ -67,7 +67,8 @@ export class ProviderCircuit implements OnApplicationShutdown {
       // What is not an outage does not count against Twilio: it answered (a refused number, a rate limit).
       errorFilter: (error: unknown) => error instanceof SmsProviderError && !isOutage(error.failure),
     });
-    // Kept here: opossum's `lastTimerAt` is set once, when the breaker is built, not at each opening.
+    this.rotating = setInterval(() => this.rotation.emit('rotate'), CIRCUIT_WINDOW_MS / CIRCUIT_BUCKETS);
+    this.rotating.unref();
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
       metrics.providerCircuit('open');
@@ -78,8 +79,6 @@ export class ProviderCircuit implements OnApplicationShutdown {
       );
     });
     this.breaker.on('halfOpen', () => metrics.providerCircuit('half_open'));
-    this.rotating = setInterval(() => this.rotation.emit('rotate'), CIRCUIT_WINDOW_MS / CIRCUIT_BUCKETS);
-    this.rotating.unref();
     this.breaker.on('close', () => {
       for (let i = 0; i < CIRCUIT_BUCKETS; i++) this.rotation.emit('rotate');
       metrics.providerCircuit('closed');

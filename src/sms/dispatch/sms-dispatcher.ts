@@ -91,9 +91,6 @@ export class SmsDispatcher {
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
   async process(message: SmsMessage, beforeSend?: () => Promise<void>): Promise<DispatchResult> {
     const attempt = message.attempts;
-    // The provider looks down (ProviderCircuit): no call, the message waits, its claim not counted.
-    const paused = this.circuit.pausedUntil();
-    if (paused) return this.paused(message, attempt, paused);
     // An earlier attempt whose outcome is unknown is looked up before anything else may hold the message back or
     // drop it: one that left is adopted (stored sent), never dropped as outdated or out of hours.
     if ((UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '')) {
@@ -128,8 +125,6 @@ export class SmsDispatcher {
     const optOut = await this.optOuts.isOptedOut(message.to);
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
-    const pausedNow = this.circuit.pausedUntil();
-    if (pausedNow) return this.paused(message, attempt, pausedNow);
     await beforeSend?.();
     // Waiting for the rate gate may have taken it past closing time (or into quiet hours), or its record may have
     // moved on meanwhile (a cancellation committed while it waited): asked again right before the call.
@@ -169,12 +164,15 @@ export class SmsDispatcher {
 
   /**
    * Stored as skipped, held or dropped when the message may not leave now; null when it may:
+   * - the provider looks down (ProviderCircuit): held until calls resume, its claim not counted;
    * - about a record (an appointment) and written for a state the record has left (cancelled, moved, a new number)
    *   or whose time has passed (RelatedRecords): `skipped`, OUTDATED: not sent on purpose, as an opted-out number's,
    *   not a failure in the counts and alerts;
    * - outside its sending hours (SendHours).
    */
   private async notNow(message: SmsMessage, attempt: number): Promise<DispatchResult | null> {
+    const paused = this.circuit.pausedUntil();
+    if (paused) return this.paused(message, attempt, paused);
     if (message.relatedType && message.relatedId && message.relatedVersion) {
       const outdated = await this.records.whyOutdated(message.relatedType, message.relatedId, message.relatedVersion);
       if (outdated) return this.store(message, attempt, { kind: 'skipped', errorCode: OUTDATED, errorMessage: outdated });

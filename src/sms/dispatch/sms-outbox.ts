@@ -333,7 +333,6 @@ export class SmsOutbox {
     // its decrement (the batch's settlements run one after another there). A batch cancelled while this attempt was in
     // flight: its message does not go back to the queue. The batch's status is read under its lock, after the message's
     // update: a cancellation committed before is seen; one under way is waited for (it skips this `sending` row).
-
     const lockBatch = this.lockBatch(batchId);
     const cancelQueued: Statement = {
       sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
