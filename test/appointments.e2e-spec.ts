@@ -784,14 +784,20 @@ describeEachDatabase('Appointment reminders', (kind) => {
   });
 
   it('scans by itself on the configured interval', async () => {
+    // Every instance at a Monday 10:00 in Paris, the appointment two hours later: its reminder is due at once whatever
+    // the hour the suite runs at (at 19:00 in Paris, an appointment two hours ahead starts in quiet hours and its
+    // reminder would wait for 20:55; at night, any instance's dispatcher would drop it as quiet hours).
+    const now = '2030-09-02T08:00:00Z';
+    setNow(now);
+    const soon = await confirmed('2030-09-02T10:00:00Z');
+    standIn.reset();
     const c = await TestApp.start(
       kind,
       { ...env(), QUIET_HOURS: '', REMINDERS_ENABLED: 'true', REMINDER_SCAN_INTERVAL_SECONDS: '1' },
       a.db,
     );
     try {
-      const soon = await confirmed(inHours(2));
-      standIn.reset();
+      vi.spyOn(c.get(Clock), 'now').mockReturnValue(new Date(now));
       await vi.waitFor(() => expect(reminders().map((r) => r.form.To)).toContain(soon.clientPhone), { timeout: 5000, interval: 100 });
     } finally {
       await c.close();

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../../config/app-config.js';
+import type { SmsMessage } from '../sms-message.entity.js';
 import { InlineDispatchQueue } from './inline-dispatch-queue.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
@@ -39,5 +40,33 @@ describe('InlineDispatchQueue timers', () => {
     await sleep(50);
     expect(claimDue).toHaveBeenCalledTimes(1);
     expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning');
+  });
+});
+
+describe('InlineDispatchQueue stop', () => {
+  const config = { maxConcurrency: 2, maxPerSecond: 10, pollIntervalMs: 60_000, leaseMs: 1_000 } as AppConfig['dispatch'];
+
+  it('waits for a claim under way and sends what it claimed before it returns (those rows are already sending)', async () => {
+    let answerClaim!: (rows: SmsMessage[]) => void;
+    const claimDue = vi.fn(() => new Promise<SmsMessage[]>((resolve) => (answerClaim = resolve)));
+    let finishSend!: () => void;
+    const send = vi.fn(() => new Promise((resolve) => (finishSend = () => resolve({ final: true }))));
+    const queue = new InlineDispatchQueue({ claimDue } as unknown as SmsOutbox, { process: send } as unknown as SmsDispatcher, config);
+    await queue.start();
+    await sleep(5);
+    expect(claimDue).toHaveBeenCalledTimes(1);
+
+    let stopped = false;
+    const stopping = queue.stop().then(() => (stopped = true));
+    await sleep(20);
+    expect(stopped).toBe(false);
+    answerClaim([{ id: 'claimed-while-stopping' } as SmsMessage]);
+    await sleep(20);
+    expect(send).toHaveBeenCalledTimes(1);
+    expect(send.mock.calls[0]).toEqual([expect.objectContaining({ id: 'claimed-while-stopping' }), expect.any(Function)]);
+    expect(stopped).toBe(false);
+    finishSend();
+    await stopping;
+    expect(claimDue).toHaveBeenCalledTimes(1); // nothing more claimed once stopped
   });
 });

@@ -24,7 +24,8 @@ export class InlineDispatchQueue implements DispatchQueue {
   private readonly gate: RateGate;
   private readonly inFlight = new Set<Promise<void>>();
   private running = false;
-  private looping = false;
+  /** The claim loop while it runs: stop() waits for it (a claim under way hands its rows to dispatch). */
+  private looping: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -83,6 +84,9 @@ export class InlineDispatchQueue implements DispatchQueue {
       await Promise.race([this.reservationsDone.promise, bound]);
       clearTimeout(timer);
     }
+    // A claim under way when the queue stopped has marked its rows sending: they are sent (below, with the other
+    // calls in flight), not left to wait for their lease to run out after the restart.
+    if (this.looping) await this.looping;
     await this.idle();
   }
 
@@ -153,9 +157,8 @@ export class InlineDispatchQueue implements DispatchQueue {
       this.again = true;
       return;
     }
-    this.looping = true;
-    void this.detached(() => this.loop()).finally(() => {
-      this.looping = false;
+    this.looping = this.detached(() => this.loop()).finally(() => {
+      this.looping = null;
       if (this.again) this.wake();
     });
   }
