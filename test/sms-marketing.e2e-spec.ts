@@ -126,7 +126,14 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
         await dueNow(batchId);
         expect(posts()).toHaveLength(0);
         for (const m of await messages(batchId))
-          expect(m).toMatchObject({ status: 'queued', notBefore: iso(monday), attempts: 0, lastAttemptAt: null, providerSid: null });
+          expect(m).toMatchObject({
+            status: 'queued',
+            notBefore: iso(monday),
+            attempts: 0,
+            lastAttemptAt: null,
+            firstAttemptAt: null,
+            providerSid: null,
+          });
         const held = await t.http.get(`/api/sms/bulk/${batchId}`).set(auth()).expect(200);
         expect(held.body).toMatchObject({ status: 'running', startedAt: null, nextSendAt: iso(monday), counts: { queued: 2 } });
 

@@ -1,4 +1,6 @@
+import { DataSource } from 'typeorm';
 import { inject, vi } from 'vitest';
+import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
 import type { TestApp } from './support/test-app.js';
@@ -88,5 +90,88 @@ describeEachDatabase('Twilio outage', (kind) => {
       },
       60_000,
     );
+  });
+});
+
+/**
+ * A lone message during an outage: its few calls never open the circuit, so its attempts are used up within a
+ * second here; SMS_OUTAGE_RETRY_MS keeps it retried while Twilio is down, until that long after its first attempt.
+ */
+describeEachDatabase('Twilio outage, one message', (kind) => {
+  describe.each(MODES)('%s', (mode) => {
+    const skip = mode === 'bullmq' && !redisUrl;
+    let setup: DispatchApp | undefined;
+    let standIn: TwilioStandIn;
+    let t: TestApp;
+    let root: string;
+    const auth = () => ({ Authorization: `Bearer ${root}` });
+    const posts = () => standIn.requests.filter((r) => r.method === 'POST').length;
+    const send = async (to: string) => {
+      const res = await t.http.post('/api/sms/send').set(auth()).send({ to, message: 'Bonjour' });
+      // 202 while it is still being retried (SMS_SEND_WAIT_MS); 201 if it was already sent.
+      expect([201, 202]).toContain(res.status);
+      return res.body.id as string;
+    };
+    const message = async (id: string) => (await t.http.get(`/api/sms/messages/${id}`).set(auth()).expect(200)).body;
+    const settled = (id: string, timeout: number) =>
+      vi.waitFor(
+        async () => {
+          const body = await message(id);
+          expect(body.providerSid !== null || body.status === 'failed').toBe(true);
+          return body;
+        },
+        { timeout, interval: 100 },
+      );
+
+    beforeAll(async () => {
+      if (skip) return;
+      setup = await startDispatchApp(kind, {
+        mode,
+        env: {
+          SMS_OUTAGE_RETRY_MS: '60000',
+          SMS_MAX_ATTEMPTS: '2',
+          SMS_RETRY_BASE_MS: '50',
+          SMS_RETRY_MAX_MS: '200',
+          SMS_SEND_WAIT_MS: '300',
+          SMS_POLL_INTERVAL_MS: '100',
+        },
+      });
+      ({ standIn, t } = setup);
+      root = await t.rootToken();
+    });
+    afterAll(() => setup?.close());
+    beforeEach(() => standIn?.reset());
+
+    it.skipIf(skip)(
+      'goes on past SMS_MAX_ATTEMPTS while Twilio fails with 500s (no Retry-After: retried within 200 ms), and is sent once when it answers',
+      async () => {
+        standIn.setBehaviour({ failFirst: 6, failStatus: 500 });
+        const id = await send('+33698765401');
+        const body = await settled(id, 10_000);
+        expect(body).toMatchObject({ providerSid: expect.stringMatching(/^SM/), attempts: 7, errorCode: null });
+        expect(body.firstAttemptAt).toEqual(expect.any(String));
+        expect(Date.parse(body.firstAttemptAt)).toBeGreaterThanOrEqual(Date.parse(body.createdAt));
+        expect(Date.parse(body.firstAttemptAt)).toBeLessThan(Date.parse(body.lastAttemptAt));
+        expect(posts()).toBe(7);
+        expect(standIn.messages.map((m) => m.to)).toEqual(['+33698765401']);
+      },
+    );
+
+    it.skipIf(skip)('fails once the outage has lasted SMS_OUTAGE_RETRY_MS from its first attempt', async () => {
+      standIn.setBehaviour({ failRate: 1, failStatus: 500 });
+      const id = await send('+33698765402');
+      // Past its 2 attempts and still retried...
+      await vi.waitFor(async () => expect((await message(id)).attempts).toBeGreaterThanOrEqual(4), { timeout: 10_000, interval: 50 });
+      expect((await message(id)).status).not.toBe('failed');
+      // ...until its first attempt is SMS_OUTAGE_RETRY_MS (a minute here) old: moved back, not waited for.
+      await t
+        .get(DataSource)
+        .getRepository(SmsMessage)
+        .update({ id }, { firstAttemptAt: new Date(Date.now() - 61_000) });
+      const body = await settled(id, 10_000);
+      expect(body).toMatchObject({ status: 'failed', errorCode: '20500', providerSid: null });
+      expect(posts()).toBe(body.attempts);
+      expect(standIn.messages).toHaveLength(0);
+    });
   });
 });

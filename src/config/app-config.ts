@@ -108,6 +108,8 @@ export class AppConfig {
     queueName: string;
     /** SMS_CIRCUIT_RESET_MS: calls to the provider stop this long once it looks down (ProviderCircuit); 0: never. */
     circuitResetMs: number;
+    /** SMS_OUTAGE_RETRY_MS: past its attempts, a message keeps being retried through a provider outage this long after its first; 0: never. */
+    outageRetryMs: number;
   };
   readonly publicBaseUrl?: string;
   readonly defaultCountry: string;
@@ -182,6 +184,7 @@ export class AppConfig {
       pollIntervalMs: env.SMS_POLL_INTERVAL_MS ?? 1000,
       queueName: env.SMS_QUEUE_NAME ?? 'sms-dispatch',
       circuitResetMs: env.SMS_CIRCUIT_RESET_MS ?? 30_000,
+      outageRetryMs: env.SMS_OUTAGE_RETRY_MS ?? 3_600_000,
     };
     this.publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
     this.defaultCountry = (env.DEFAULT_COUNTRY ?? 'FR').toUpperCase();

@@ -69,6 +69,8 @@ describe(validateEnvironment.name, () => {
     ['SMS_CIRCUIT_RESET_MS', '500', /^SMS_CIRCUIT_RESET_MS must be 0 \(no circuit\) or at least 1000 ms \(got 500\)$/],
     ['SMS_CIRCUIT_RESET_MS', '-1', /^SMS_CIRCUIT_RESET_MS must not be less than 0$/],
     ['SMS_CIRCUIT_RESET_MS', 'soon', /^SMS_CIRCUIT_RESET_MS must be an integer number$/],
+    ['SMS_OUTAGE_RETRY_MS', '-1', /^SMS_OUTAGE_RETRY_MS must not be less than 0$/],
+    ['SMS_OUTAGE_RETRY_MS', '604800001', /^SMS_OUTAGE_RETRY_MS must not be greater than 604800000$/],
     ['PORT', 'abc', /^PORT must be an integer number$/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],
@@ -156,6 +158,9 @@ describe(AppConfig.name, () => {
     // The circuit in front of Twilio is on: 30 s without calls once it looks down.
     expect(sut.dispatch.circuitResetMs).toBe(30_000);
     expect(AppConfig.fromEnvironment({ SMS_CIRCUIT_RESET_MS: '0' }).dispatch.circuitResetMs).toBe(0);
+    // A message whose attempts are used up while Twilio is down is retried for an hour from its first attempt.
+    expect(sut.dispatch.outageRetryMs).toBe(3_600_000);
+    expect(AppConfig.fromEnvironment({ SMS_OUTAGE_RETRY_MS: '0' }).dispatch.outageRetryMs).toBe(0);
   });
 
   it('reads the limits and retention settings', () => {

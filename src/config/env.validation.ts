@@ -223,6 +223,14 @@ export class EnvironmentVariables {
   @toInt
   SMS_CIRCUIT_RESET_MS?: number;
 
+  /** Past SMS_MAX_ATTEMPTS, a message keeps being retried through a provider outage this long after its first attempt; 0: never. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(604_800_000)
+  @toInt
+  SMS_OUTAGE_RETRY_MS?: number;
+
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'SMS_QUEUE_NAME must be 1-64 letters, digits, - or _' })
   @emptyAsUndefined

@@ -117,6 +117,10 @@ export class SmsMessage {
   @Column({ name: 'last_attempt_at', type: Date, nullable: true })
   lastAttemptAt: Date | null;
 
+  /** When the first counted provider call started: outage retries past SMS_MAX_ATTEMPTS are counted from it. */
+  @Column({ name: 'first_attempt_at', type: Date, nullable: true })
+  firstAttemptAt: Date | null;
+
   /** When the provider took the message (its SID stored). */
   @Column({ name: 'sent_at', type: Date, nullable: true })
   sentAt: Date | null;

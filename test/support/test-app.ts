@@ -43,6 +43,8 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     // Off unless a test is about it (test/sms-outage.e2e-spec.ts): a circuit opened by one test's failures would
     // hold the next test's messages in the same app.
     SMS_CIRCUIT_RESET_MS: '0',
+    // Off unless a test is about it (test/sms-outage.e2e-spec.ts): tests count the attempts a failing message makes.
+    SMS_OUTAGE_RETRY_MS: '0',
   };
 }
 

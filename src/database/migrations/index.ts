@@ -14,6 +14,7 @@ import { SmsDispatch1764440000000 } from './1764440000000-sms-dispatch.js';
 import { SmsActorIp1764490000000 } from './1764490000000-sms-actor-ip.js';
 import { SmsRelatedVersion1764500000000 } from './1764500000000-sms-related-version.js';
 import { SmsOutboxLanes1764510000000 } from './1764510000000-sms-outbox-lanes.js';
+import { SmsFirstAttempt1764520000000 } from './1764520000000-sms-first-attempt.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   SmsActorIp1764490000000,
   SmsRelatedVersion1764500000000,
   SmsOutboxLanes1764510000000,
+  SmsFirstAttempt1764520000000,
 ];

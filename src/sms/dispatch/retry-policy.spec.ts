@@ -52,6 +52,30 @@ describe('retry policy', () => {
     expect(decideRetry(rejected(20500, 500), 5, settings)).toEqual({ retry: false });
   });
 
+  it('past maxAttempts, keeps retrying an outage (5xx, timeout, lost or refused connection) until SMS_OUTAGE_RETRY_MS after the first attempt', () => {
+    const hour = { ...settings, outageRetryMs: 3_600_000 };
+    const first = new Date('2030-01-01T10:00:00Z');
+    const at = (minutes: number) => ({ firstAttemptAt: first, now: new Date(first.getTime() + minutes * 60_000) });
+    for (const outage of [
+      rejected(20500, 500),
+      rejected(undefined, 503),
+      { kind: 'timeout', message: '' },
+      { kind: 'lost', message: '' },
+      { kind: 'network', message: '' },
+    ] as const) {
+      expect(decideRetry(outage, 5, hour, () => 0.5, at(59))).toMatchObject({ retry: true });
+      expect(decideRetry(outage, 40, hour, () => 0.5, at(59)).retry).toBe(true);
+      expect(decideRetry(outage, 5, hour, () => 0.5, at(60))).toEqual({ retry: false });
+      // Off, or no first attempt known: maxAttempts as before.
+      expect(decideRetry(outage, 5, settings, () => 0.5, at(1))).toEqual({ retry: false });
+      expect(decideRetry(outage, 5, hour, () => 0.5, { firstAttemptAt: null, now: first })).toEqual({ retry: false });
+      expect(decideRetry(outage, 5, hour, () => 0.5)).toEqual({ retry: false });
+    }
+    // Twilio answering is not an outage: its rate limit and its refusals use the attempts up.
+    expect(decideRetry(rejected(20429, 429), 5, hour, () => 0.5, at(1))).toEqual({ retry: false });
+    expect(decideRetry(rejected(21211, 400), 1, hour, () => 0.5, at(1))).toEqual({ retry: false });
+  });
+
   it('waits a full-jitter exponential delay, capped', () => {
     expect(fullJitter(1, settings, () => 0.999)).toBe(99);
     expect(fullJitter(3, settings, () => 0.999)).toBe(399);

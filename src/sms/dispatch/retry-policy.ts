@@ -38,6 +38,18 @@ export interface RetrySettings {
    * was still creating when the call gave up is not listed yet, and "not found" too early would send it twice.
    */
   lookUpAfterMs?: number;
+  /**
+   * SMS_OUTAGE_RETRY_MS: a message whose attempts are used up while the provider is down (isOutage) is still retried
+   * until this long after its first attempt; 0 or absent: never. The circuit (ProviderCircuit) keeps attempts from
+   * being used up when many messages fail; this covers the lone message, whose few calls do not open it.
+   */
+  outageRetryMs?: number;
+}
+
+/** When the message's attempts started, and now: what the outage allowance is measured on. */
+export interface AttemptTimes {
+  firstAttemptAt: Date | null;
+  now: Date;
 }
 
 /**
@@ -47,10 +59,18 @@ export interface RetrySettings {
  * - the request never reached Twilio (connection refused, DNS);
  * - the outcome is unknown (timeout, connection lost after the request was written): retried only
  *   after a look-up, never simply resent, and not before `lookUpAfterMs`.
- * Everything else (Twilio's other 4xx, the table above) is final. After `maxAttempts` calls, final too.
+ * Everything else (Twilio's other 4xx, the table above) is final. After `maxAttempts` calls, final too, unless
+ * the provider is down (isOutage) and the first attempt is less than `outageRetryMs` old (`times`).
  */
-export function decideRetry(failure: ProviderFailure, attempts: number, settings: RetrySettings, random = Math.random): RetryDecision {
-  if (!isRetryable(failure) || attempts >= settings.maxAttempts) return { retry: false };
+export function decideRetry(
+  failure: ProviderFailure,
+  attempts: number,
+  settings: RetrySettings,
+  random = Math.random,
+  times?: AttemptTimes,
+): RetryDecision {
+  if (!isRetryable(failure)) return { retry: false };
+  if (attempts >= settings.maxAttempts && !(isOutage(failure) && withinOutageRetry(settings, times))) return { retry: false };
   const backoff = fullJitter(attempts, settings, random);
   const retryAfterMs = failure.kind === 'rejected' && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : 0;
   const ambiguous = isAmbiguous(failure);
@@ -71,6 +91,12 @@ export function isRetryable(failure: ProviderFailure): boolean {
 export function isOutage(failure: ProviderFailure): boolean {
   if (failure.kind !== 'rejected') return true;
   return (failure.status ?? 0) >= 500;
+}
+
+/** The first attempt is recent enough for a provider outage not to use the message up (SMS_OUTAGE_RETRY_MS). */
+export function withinOutageRetry(settings: Pick<RetrySettings, 'outageRetryMs'>, times?: AttemptTimes): boolean {
+  if (!settings.outageRetryMs || !times?.firstAttemptAt) return false;
+  return times.now.getTime() - times.firstAttemptAt.getTime() < settings.outageRetryMs;
 }
 
 /** The request may have reached the provider: what happened must be looked up, not assumed. */

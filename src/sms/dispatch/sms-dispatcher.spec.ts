@@ -306,6 +306,102 @@ describe(SmsDispatcher.name, () => {
     expect(provider.send).not.toHaveBeenCalled();
   });
 
+  it('SMS_OUTAGE_RETRY_MS: past its last attempt, a message Twilio failed by being down is retried, and sent again once not found at Twilio', async () => {
+    Object.assign(sut['retry'], { outageRetryMs: 3_600_000 });
+    const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    provider.send.mockRejectedValueOnce(
+      new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }),
+    );
+    expect(await sut.process(claimed({ attempts: 3, firstAttemptAt: minutesAgo(5) }))).toMatchObject({ final: false });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      3,
+      expect.objectContaining({ kind: 'retry', errorCode: '20503' }),
+      expect.any(Date),
+    );
+
+    // Its last call timed out: looked up, not at Twilio, sent again (the outage has not lasted an hour).
+    expect(
+      await sut.process(claimed({ attempts: 6, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(30) })),
+    ).toEqual({
+      final: true,
+    });
+    expect(provider.findSent).toHaveBeenCalledTimes(1);
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      6,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-new' }),
+      expect.any(Date),
+    );
+
+    // An hour after its first attempt, the attempts count again: failed, not resent.
+    provider.send.mockClear();
+    expect(
+      await sut.process(claimed({ attempts: 7, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(61) })),
+    ).toEqual({
+      final: true,
+    });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      7,
+      { kind: 'failed', errorCode: 'TIMEOUT', errorMessage: 'timeout; not at Twilio, no attempt left' },
+      expect.any(Date),
+    );
+    provider.send.mockRejectedValueOnce(
+      new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }),
+    );
+    expect(await sut.process(claimed({ attempts: 3, firstAttemptAt: minutesAgo(61) }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      3,
+      expect.objectContaining({ kind: 'failed', errorCode: '20503' }),
+      expect.any(Date),
+    );
+
+    // A lease that ran out is a worker that died or stalled, not Twilio down: past its attempts, it fails.
+    provider.send.mockClear();
+    expect(
+      await sut.process(claimed({ attempts: 4, errorCode: 'LEASE_EXPIRED', errorMessage: 'lease expired', firstAttemptAt: minutesAgo(5) })),
+    ).toEqual({ final: true });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      expect.objectContaining({ kind: 'failed', errorCode: 'LEASE_EXPIRED' }),
+      expect.any(Date),
+    );
+
+    // A look-up Twilio refuses (not an outage) uses the attempts up; one it fails with a 5xx is retried.
+    provider.findSent.mockRejectedValueOnce(new SmsProviderError({ kind: 'rejected', status: 401, code: 20003, message: 'Authenticate' }));
+    expect(
+      await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(5) })),
+    ).toEqual({
+      final: true,
+    });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      expect.objectContaining({ kind: 'failed', errorCode: 'TIMEOUT' }),
+      expect.any(Date),
+    );
+    provider.findSent.mockRejectedValueOnce(
+      new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }),
+    );
+    expect(
+      await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(5) })),
+    ).toMatchObject({
+      final: false,
+    });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      expect.objectContaining({ kind: 'retry', errorCode: 'TIMEOUT' }),
+      expect.any(Date),
+    );
+    expect(provider.send).not.toHaveBeenCalled();
+  });
+
   it('does nothing more when its lease was lost (another worker owns the row)', async () => {
     outbox.settle.mockResolvedValue({ applied: false });
     expect(await sut.process(claimed())).toEqual({ final: false, lostLease: true });

@@ -11,11 +11,11 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
-import { decideRetry, isAmbiguous, type RetrySettings } from './retry-policy.js';
+import { decideRetry, isAmbiguous, isOutage, withinOutageRetry, type RetrySettings } from './retry-policy.js';
 import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
-import { SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
+import { LEASE_EXPIRED, SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 import { ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
@@ -74,6 +74,7 @@ export class SmsDispatcher {
       maxMs: config.dispatch.retryMaxMs,
       // An attempt that timed out is looked up no sooner than one more timeout later (see RetrySettings).
       lookUpAfterMs: config.twilio.timeoutMs,
+      outageRetryMs: config.dispatch.outageRetryMs,
     };
   }
 
@@ -100,9 +101,11 @@ export class SmsDispatcher {
       } catch (error) {
         if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
         const failure = asFailure(error, this.logger);
-        // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up.
+        // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up (unless
+        // the look-up failed because Twilio is down, within SMS_OUTAGE_RETRY_MS).
         const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
-        const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry);
+        const times = isOutage(failure) ? this.attemptTimes(message) : undefined;
+        const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry, Math.random, times);
         return this.store(
           message,
           attempt,
@@ -110,7 +113,11 @@ export class SmsDispatcher {
         );
       }
       if (found) return this.store(message, attempt, { kind: 'sent', ...found });
-      if (attempt > this.retry.maxAttempts) {
+      // Not at Twilio: past the last attempt it fails, unless the unknown outcome was Twilio's (a timeout, a lost
+      // connection: an outage) and SMS_OUTAGE_RETRY_MS has not passed since its first attempt; then it is sent again
+      // below. A lease that ran out (a worker died or stalled) is not Twilio's outage: its attempts are the limit.
+      const outage = message.errorCode !== LEASE_EXPIRED && withinOutageRetry(this.retry, this.attemptTimes(message));
+      if (attempt > this.retry.maxAttempts && !outage) {
         // A waiting request answers from the stored row: its code (TIMEOUT, CONNECTION_LOST…) says what happened.
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
@@ -137,7 +144,7 @@ export class SmsDispatcher {
       if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
       const failure = asFailure(error, this.logger);
       const code = failureCode(failure);
-      const decision = decideRetry(failure, attempt, this.retry);
+      const decision = decideRetry(failure, attempt, this.retry, Math.random, this.attemptTimes(message));
       if (decision.retry)
         return this.store(message, attempt, {
           kind: 'retry',
@@ -188,6 +195,11 @@ export class SmsDispatcher {
     const result = await this.store(message, attempt, { kind: 'held', notBefore: verdict.hold });
     if ('held' in result) this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${verdict.hold.toISOString()}`);
     return result;
+  }
+
+  /** What the outage allowance is measured on (SMS_OUTAGE_RETRY_MS): the claim set first_attempt_at. */
+  private attemptTimes(message: SmsMessage): { firstAttemptAt: Date | null; now: Date } {
+    return { firstAttemptAt: message.firstAttemptAt, now: new Date() };
   }
 
   /** Not attempted while the provider looks down: queued again until calls resume, the claim given back. */

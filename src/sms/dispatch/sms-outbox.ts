@@ -214,6 +214,7 @@ export class SmsOutbox {
           t,
           t,
           t,
+          t,
           limit,
         ])
       : [];
@@ -228,7 +229,7 @@ export class SmsOutbox {
     const due = await this.atomic.query(
       `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM (${lane(singleIndex, 'IS NULL', 0)} UNION ALL ${lane('', 'IS NOT NULL', 1)}) ` +
         `AS "due" ORDER BY "lane", "not_before" LIMIT ?) RETURNING *`,
-      [lease, t, t, t, n, t, n, n],
+      [lease, t, t, t, t, n, t, n, n],
     );
     // RETURNING gives no order: the claimed rows are handed over singles first, each lane in due order (the
     // dispatcher takes them one by one through the rate gate).
@@ -245,6 +246,7 @@ export class SmsOutbox {
       this.atomic.time(new Date(now.getTime() + leaseMs)),
       t,
       t,
+      t,
       id,
       t,
       t,
@@ -255,7 +257,7 @@ export class SmsOutbox {
   private claimSet(): string {
     return (
       `UPDATE ${T} SET "status" = '${SMS_SENDING}', "lease_until" = ?, "attempts" = "attempts" + 1, ` +
-      `"last_attempt_at" = ?, "updated_at" = ?, ` +
+      `"last_attempt_at" = ?, "first_attempt_at" = COALESCE("first_attempt_at", ?), "updated_at" = ?, ` +
       `"error_code" = CASE WHEN "status" = '${SMS_SENDING}' THEN '${LEASE_EXPIRED}' ELSE "error_code" END`
     );
   }
@@ -291,7 +293,8 @@ export class SmsOutbox {
       // The claim's attempt is given back; the error of an earlier attempt (an unknown outcome) is kept.
       set =
         `"status" = '${SMS_QUEUED}', "not_before" = ?, "attempts" = "attempts" - 1, ` +
-        `"last_attempt_at" = CASE WHEN "attempts" = 1 THEN NULL ELSE "last_attempt_at" END`;
+        `"last_attempt_at" = CASE WHEN "attempts" = 1 THEN NULL ELSE "last_attempt_at" END, ` +
+        `"first_attempt_at" = CASE WHEN "attempts" = 1 THEN NULL ELSE "first_attempt_at" END`;
       params = [this.atomic.time(settlement.notBefore)];
     } else {
       set = `"status" = '${SMS_QUEUED}', "not_before" = ?, "error_code" = ?, "error_message" = ?`;

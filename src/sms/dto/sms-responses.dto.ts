@@ -309,6 +309,14 @@ export class SmsMessageDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While sending: the worker owns it until then' })
   leaseUntil: Date | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastAttemptAt: Date | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When its first call to Twilio started: while Twilio is down, it is retried past its attempts until SMS_OUTAGE_RETRY_MS after this',
+  })
+  firstAttemptAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When Twilio took it' }) sentAt: Date | null;
   @ApiProperty({ type: String, nullable: true, description: 'The request or event that asked for it (e.g. event:<id>)' })
   dedupeKey: string | null;
