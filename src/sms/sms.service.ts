@@ -326,7 +326,14 @@ export class SmsService {
     // Due now with a sending slot free in this process: the row is written already claimed under its lease
     // and sent from here, without a claim of its own (the dispatcher still checks opt-outs before the call).
     const slot = notBefore ? null : (this.queue.reserve?.(new Date()) ?? null);
-    if (slot) Object.assign(row, { status: SMS_SENDING, leaseUntil: slot.leaseUntil, attempts: 1, lastAttemptAt: row.createdAt, firstAttemptAt: row.createdAt });
+    if (slot)
+      Object.assign(row, {
+        status: SMS_SENDING,
+        leaseUntil: slot.leaseUntil,
+        attempts: 1,
+        lastAttemptAt: row.createdAt,
+        firstAttemptAt: row.createdAt,
+      });
     try {
       await this.outbox.insert(row);
     } catch (error) {
