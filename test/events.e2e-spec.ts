@@ -8,6 +8,7 @@ import { DomainEventRelay } from '../src/events/domain-event-relay.js';
 import { DomainEvent } from '../src/events/domain-event.entity.js';
 import type { DomainEventEnvelope } from '../src/events/domain-event.types.js';
 import { DomainEvents } from '../src/events/domain-events.service.js';
+import { SMS_PROVIDER, type SmsProvider } from '../src/sms/providers/sms-provider.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
@@ -38,7 +39,7 @@ describeEachDatabase('Domain event outbox', (kind) => {
 
   beforeAll(async () => {
     // One attempt: a Twilio failure is final at once (retries are the dispatcher's own suite).
-    // A Twilio timeout above the slow stand-in's 3 s (the relay test below); a short poll for abandoned leases.
+    // A Twilio timeout well above any answer of the stand-in here; a short poll for abandoned leases.
     setup = await startDispatchApp(kind, {
       env: { TWILIO_TIMEOUT_MS: '6000', SMS_POLL_INTERVAL_MS: '200', QUIET_HOURS: '', SMS_MAX_ATTEMPTS: '1' },
     });
@@ -212,24 +213,39 @@ describeEachDatabase('Domain event outbox', (kind) => {
   it('the relay is not held by a slow provider: events are relayed and their messages written before Twilio answers', async () => {
     const first = await create('2030-05-20T08:00:00Z', '0612345641');
     const second = await create('2030-05-21T08:00:00Z', '0612345642');
-    standIn.setBehaviour({ delayMs: 3000 });
-    const started = Date.now();
-    await confirm(first.id);
-    await confirm(second.id);
-    await t.get(DomainEventRelay).drain();
-    const relayedMs = Date.now() - started;
-    // Both events delivered and processed, both messages written, while Twilio has answered neither.
-    for (const appointment of [first, second]) {
-      const [event] = await eventsAbout(appointment.id);
-      expect(event.processedAt).toEqual(expect.any(Date));
-      const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
-      expect(details.body.messages).toEqual([expect.objectContaining({ type: 'appointment_confirmed', sid: null })]);
-      expect(['queued', 'sending']).toContain(details.body.messages[0].status);
+    // The provider answers nothing until released below, however long the requests and queries take here.
+    const provider = t.app.get<symbol, SmsProvider>(SMS_PROVIDER);
+    const send = provider.send.bind(provider);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const sends = vi.spyOn(provider, 'send').mockImplementation(async (message) => {
+      await released;
+      return send(message);
+    });
+    try {
+      await confirm(first.id);
+      await confirm(second.id);
+      // A relay waiting on the provider would wait here for SMS_SEND_WAIT_MS (10 s) per message.
+      const started = Date.now();
+      await t.get(DomainEventRelay).drain();
+      const drainMs = Date.now() - started;
+      // Both events delivered and processed, both messages written, while the provider has answered neither.
+      for (const appointment of [first, second]) {
+        const [event] = await eventsAbout(appointment.id);
+        expect(event.processedAt).toEqual(expect.any(Date));
+        const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);
+        expect(details.body.messages).toEqual([expect.objectContaining({ type: 'appointment_confirmed', sid: null })]);
+        expect(['queued', 'sending']).toContain(details.body.messages[0].status);
+      }
+      expect(drainMs).toBeLessThan(5000);
+      // Both sends are with the provider (the dispatcher's calls in flight), still unanswered.
+      await vi.waitFor(() => expect(sends).toHaveBeenCalledTimes(2), { timeout: 10_000, interval: 20 });
+      expect(standIn.requests).toHaveLength(0);
+    } finally {
+      release();
     }
-    expect(relayedMs).toBeLessThan(1500);
     // Then Twilio answers and the outcomes are stored.
     await t.settle();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
     expect(standIn.requests).toHaveLength(2);
     for (const appointment of [first, second]) {
       const details = await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200);

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { inject, vi } from 'vitest';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
@@ -156,7 +157,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
 
       it('a slow Twilio that creates the message after the call timed out: looked up once it can be listed, adopted, never sent twice', async () => {
         // The stand-in answers (and creates the message) 2 s after the call arrived; the app gives up after
-        // TWILIO_TIMEOUT_MS (1.5 s). Requests arriving after the first 1 s (the look-ups) are answered at once.
+        // TWILIO_TIMEOUT_MS (1.5 s). Requests arriving after the call (the look-ups) are answered at once.
         standIn.setBehaviour({ delayMs: 2000 });
         // Started now (supertest sends on then()).
         const answer = t.http
@@ -164,7 +165,10 @@ describeEachDatabase('SMS dispatch', (kind) => {
           .set(auth())
           .send(SEND)
           .then((r) => r);
-        await sleep(1000);
+        await vi.waitFor(() => expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1), {
+          timeout: 10_000,
+          interval: 10,
+        });
         standIn.setBehaviour({});
         const res = await answer;
         expect(res.status).toBe(201);
@@ -550,9 +554,21 @@ describeEachDatabase('SMS dispatch at shutdown', (kind) => {
       const token = await t.rootToken();
       const outbox = t.get(SmsOutbox);
       const insert = outbox.insert.bind(outbox);
-      // The row's INSERT takes a moment (a busy database): the shutdown begins between its slot's reserve() and run().
+      const queue = t.app.get<symbol, DispatchQueue>(DISPATCH_QUEUE);
+      const stop = queue.stop.bind(queue);
+      let stopping!: () => void;
+      const stopBegun = new Promise<void>((resolve) => (stopping = resolve));
+      vi.spyOn(queue, 'stop').mockImplementation(() => {
+        stopping();
+        return stop();
+      });
+      let writing!: () => void;
+      const rowBeingWritten = new Promise<void>((resolve) => (writing = resolve));
+      // The row's INSERT takes a moment (a busy database): it ends only once the dispatch queue has begun to stop,
+      // so the shutdown begins between its slot's reserve() and run().
       vi.spyOn(outbox, 'insert').mockImplementation(async (row) => {
-        await sleep(400);
+        writing();
+        await stopBegun;
         return insert(row);
       });
       const answer = t.http
@@ -560,7 +576,7 @@ describeEachDatabase('SMS dispatch at shutdown', (kind) => {
         .set({ Authorization: `Bearer ${token}` })
         .send(SEND)
         .then((r) => r);
-      await sleep(150);
+      await rowBeingWritten;
       const closing = t.app.close();
       const res = await answer;
       await closing;

@@ -1,3 +1,6 @@
+import { DataSource, In } from 'typeorm';
+import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
+import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { waitForBatch, waitForMessage } from './support/dispatch.js';
@@ -19,6 +22,14 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
   const auth = () => ({ Authorization: `Bearer ${admin}` });
   const optOut = (phone: string) => t.http.post('/api/sms/opt-outs').set(auth()).send({ phone, reason: 'Courrier' }).expect(201);
   const sentTo = (phone: string) => standIn.requests.filter((r) => r.method === 'POST' && r.form?.To === phone);
+  /** A sendAt an hour ahead: the message waits whatever the machine's speed, until dueNow(). */
+  const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
+  /** Makes waiting messages due now through the database, as time passing would, and wakes the dispatcher. */
+  const dueNow = async (ids: string[]) => {
+    const messages = t.get(DataSource).getRepository(SmsMessage);
+    await messages.update({ id: In(ids) }, { notBefore: new Date() });
+    t.app.get<symbol, DispatchQueue>(DISPATCH_QUEUE).notify(ids.map((id) => ({ id, notBefore: null })));
+  };
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
@@ -91,14 +102,16 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
 
   it('a batch recipient who opts out after acceptance is skipped, and listed with state=skipped', async () => {
     const [out, ok] = [nextPhone(), nextPhone()];
-    const sendAt = new Date(Date.now() + 1500).toISOString();
     const res = await t.http
       .post('/api/sms/bulk')
       .set(auth())
-      .send({ recipients: [{ phone: out }, { phone: ok }], message: 'Rappel groupé', sendAt })
+      .send({ recipients: [{ phone: out }, { phone: ok }], message: 'Rappel groupé', sendAt: inAnHour() })
       .expect(202);
     expect(res.body).toMatchObject({ total: 2, queued: 2 });
     await optOut(out);
+    const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+    expect(listed.body.items).toHaveLength(2);
+    await dueNow(listed.body.items.map((m: { id: string }) => m.id));
     const batch = await waitForBatch(t, admin, res.body.batchId);
     expect(batch).toMatchObject({ counts: { sent: 1, skipped: 1 } });
     const skipped = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages?state=skipped`).set(auth()).expect(200);
@@ -108,9 +121,9 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
 
   it('a queued message whose number opts out before it leaves is not sent (checked when it is claimed)', async () => {
     const phone = nextPhone();
-    const sendAt = new Date(Date.now() + 1500).toISOString();
-    const res = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Rappel', sendAt }).expect(202);
+    const res = await t.http.post('/api/sms/send').set(auth()).send({ to: phone, message: 'Rappel', sendAt: inAnHour() }).expect(202);
     await optOut(phone);
+    await dueNow([res.body.id]);
     const stored = await waitForMessage(t, admin, res.body.id, (m) => m.status !== 'queued' && m.status !== 'sending', 15_000);
     expect(stored).toMatchObject({ status: 'skipped', errorCode: 'OPTED_OUT', providerSid: null });
     await sleep(300);

@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { startDispatchApp, type DispatchApp } from './support/dispatch.js';
@@ -245,7 +246,11 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         .set(auth(admin))
         .send(BRIEF_SEND)
         .then((r) => r);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Once the call has arrived (its answer delayed), requests after it (the look-up) are answered at once.
+      await vi.waitFor(() => expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1), {
+        timeout: 10_000,
+        interval: 10,
+      });
       standIn.setBehaviour({});
       const res = await answer;
       expect(res.status).toBe(201);
