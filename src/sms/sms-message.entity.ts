@@ -121,6 +121,13 @@ export class SmsMessage {
   @Column({ name: 'first_attempt_at', type: Date, nullable: true })
   firstAttemptAt: Date | null;
 
+  /**
+   * When it was cancelled while its last attempt's outcome was unknown (UNKNOWN_OUTCOME_CODES): never sent again,
+   * looked up once more, then stored as sent (Twilio had it) or cancelled. Null otherwise.
+   */
+  @Column({ name: 'cancel_requested_at', type: Date, nullable: true })
+  cancelRequestedAt: Date | null;
+
   /** When the provider took the message (its SID stored). */
   @Column({ name: 'sent_at', type: Date, nullable: true })
   sentAt: Date | null;

@@ -47,6 +47,7 @@ import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsService } from './sms.service.js';
 import type { SmsSendResult } from './sms.types.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
+import { SMS_CANCELLED } from './sms-message.entity.js';
 
 const QUEUED_DESCRIPTION =
   'Accepted, not sent yet (state: queued, sid: null): sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS ' +
@@ -309,12 +310,20 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Cancel a message that has not left (send later, waiting for a retry)' })
-  @ApiOkResponse({ type: SmsMessageDto })
+  @ApiOkResponse({ type: SmsMessageDto, description: 'Cancelled: status cancelled' })
+  @ApiAcceptedResponse({
+    type: SmsMessageDto,
+    description:
+      'Its last attempt’s outcome is unknown (errorCode TIMEOUT, CONNECTION_LOST or LEASE_EXPIRED): it may be at Twilio. ' +
+      'Still queued, with cancelRequestedAt: never sent again, looked up at Twilio once more, then sent (Twilio had it) or cancelled',
+  })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
-  cancelMessage(@UuidParam('id') id: string, @CurrentActor() actor: Actor) {
-    return this.sms.cancel(id, actor);
+  async cancelMessage(@UuidParam('id') id: string, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
+    const message = await this.sms.cancel(id, actor);
+    if (message.status !== SMS_CANCELLED) reply.status(HttpStatus.ACCEPTED);
+    return message;
   }
 }

@@ -257,6 +257,10 @@ export class SmsService {
   /**
    * Cancels a message that has not left: 404 unknown, 409 once it left (or already ended). Journaled as
    * `sms_cancelled` under `actor` (who cancelled; null for the system), with the cancellation.
+   *
+   * A message whose last attempt's outcome is unknown (a timeout, a lost connection: it may be at Twilio) is not
+   * marked cancelled: it is returned still `queued`, with `cancelRequestedAt`, never sent again, and looked up once
+   * more; it then ends `sent` (Twilio had it) or `cancelled` (SmsDispatcher). Asked again, the same row is returned.
    */
   async cancel(id: string, actor: Actor | null = null): Promise<SmsMessage> {
     const message = await this.outbox.get(id);
@@ -270,6 +274,7 @@ export class SmsService {
     const result = await this.outbox.cancelMessage(message, now, entry);
     if (!result.cancelled) {
       const current = (await this.outbox.get(id))!;
+      if (result.requested || (current.cancelRequestedAt && current.status === SMS_QUEUED && !current.providerSid)) return current;
       // Once sent, the stored status is Twilio's (its `queued` means queued at Twilio, past cancelling here).
       throw new ConflictException({
         message: `SMS ${id} can no longer be cancelled: ${current.providerSid ? `Twilio has it (status ${current.status})` : `it is ${current.status}`}`,
@@ -291,8 +296,9 @@ export class SmsService {
     const batch = await this.batches.find(batchId);
     if (batch.status !== 'running') throw batchConflict(batch);
     // With nothing in flight the batch ends here, its journal entry committed with the cancellation.
-    const { applied, cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count) =>
-      this.cancellationEntry(actor, { type: 'sms_batch', id: batchId }, { batchId, cancelled: count }),
+    // Those whose last attempt's outcome is unknown are looked up once more, then end sent or cancelled (see cancel).
+    const { applied, cancelled } = await this.outbox.cancelBatch(batchId, new Date(), (count, lookingUp) =>
+      this.cancellationEntry(actor, { type: 'sms_batch', id: batchId }, { batchId, cancelled: count, ...(lookingUp ? { lookingUp } : {}) }),
     );
     // Another request cancelled it, or its last message settled, since it was read.
     if (!applied) throw batchConflict(await this.batches.find(batchId));
@@ -485,6 +491,7 @@ export class SmsService {
       category: draft.category ?? SMS_CATEGORY,
       lastAttemptAt: null,
       firstAttemptAt: null,
+      cancelRequestedAt: null,
       sentAt: null,
       // Millisecond times from here: SQLite's own default has whole seconds.
       createdAt: now,

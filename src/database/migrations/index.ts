@@ -15,6 +15,7 @@ import { SmsActorIp1764490000000 } from './1764490000000-sms-actor-ip.js';
 import { SmsRelatedVersion1764500000000 } from './1764500000000-sms-related-version.js';
 import { SmsOutboxLanes1764510000000 } from './1764510000000-sms-outbox-lanes.js';
 import { SmsFirstAttempt1764520000000 } from './1764520000000-sms-first-attempt.js';
+import { SmsCancelRequested1764530000000 } from './1764530000000-sms-cancel-requested.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   SmsRelatedVersion1764500000000,
   SmsOutboxLanes1764510000000,
   SmsFirstAttempt1764520000000,
+  SmsCancelRequested1764530000000,
 ];

@@ -250,6 +250,56 @@ describe(SmsDispatcher.name, () => {
     expect(provider.send).toHaveBeenCalledTimes(1);
   });
 
+  it('a message cancelled while its outcome was unknown: looked up, adopted if Twilio has it, else stored cancelled, never sent again', async () => {
+    const asked = { cancelRequestedAt: new Date('2030-01-01T10:05:00Z'), errorCode: 'TIMEOUT', errorMessage: 'timeout', attempts: 2 };
+    provider.findSent.mockResolvedValueOnce([{ sid: 'SM-went', status: 'sent', from: null }]);
+    expect(await sut.process(claimed(asked))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-went' }),
+      expect.any(Date),
+    );
+
+    const waiter = vi.fn();
+    sut.settled.on('m-1', waiter);
+    expect(await sut.process(claimed(asked))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      2,
+      { kind: 'cancelled', errorCode: 'TIMEOUT', errorMessage: 'timeout; cancelled, not at Twilio' },
+      expect.any(Date),
+    );
+    // Its event and waiters say cancelled.
+    expect(waiter).toHaveBeenCalledWith(expect.objectContaining({ status: 'cancelled' }));
+    expect(events.emit).toHaveBeenCalledWith(SMS_EVENTS.messageUpdated, expect.objectContaining({ messageId: 'm-1', status: 'cancelled' }));
+    // Past its last attempt too: cancelled (what was asked), not failed.
+    expect(await sut.process(claimed({ ...asked, attempts: 4, errorCode: 'CONNECTION_LOST', errorMessage: 'socket hang up' }))).toEqual({
+      final: true,
+    });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      { kind: 'cancelled', errorCode: 'CONNECTION_LOST', errorMessage: 'socket hang up; cancelled, not at Twilio' },
+      expect.any(Date),
+    );
+    expect(provider.findSent).toHaveBeenCalledTimes(3);
+    expect(provider.send).not.toHaveBeenCalled();
+  });
+
+  it('a message cancelled while its outcome was unknown waits when Twilio cannot be asked: neither sent nor ended', async () => {
+    provider.findSent.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'down' }));
+    const result = await sut.process(claimed({ cancelRequestedAt: new Date(), errorCode: 'TIMEOUT', attempts: 2 }));
+    expect(result).toMatchObject({ final: false });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      2,
+      expect.objectContaining({ kind: 'retry', errorCode: 'TIMEOUT' }),
+      expect.any(Date),
+    );
+    expect(provider.send).not.toHaveBeenCalled();
+  });
+
   it('neither sends nor gives up when Twilio cannot be asked: tries again later, still marked unknown', async () => {
     provider.findSent.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'down' }));
     const result = await sut.process(claimed({ errorCode: 'CONNECTION_LOST', attempts: 2 }));

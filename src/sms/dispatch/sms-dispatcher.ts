@@ -15,7 +15,7 @@ import { decideRetry, isAmbiguous, isOutage, withinOutageRetry, type RetrySettin
 import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
-import { LEASE_EXPIRED, SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
+import { LEASE_EXPIRED, settledStatus, SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 import { ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
@@ -30,7 +30,8 @@ export function failureCode(failure: ProviderFailure): string {
 /**
  * One use case: a claimed message goes to the provider and its answer is stored.
  * - A message whose previous attempt may have reached Twilio (timeout, connection lost, lease expired)
- *   is looked up first: found, its SID is adopted; not found, it is sent; Twilio cannot tell, it waits.
+ *   is looked up first: found, its SID is adopted; not found, it is sent (or, cancelled meanwhile, stored
+ *   cancelled); Twilio cannot tell, it waits.
  * - A failure is retried per the retry policy (backoff with full jitter, Retry-After), else final.
  * - A message outside its sending hours (SendHours) is not sent: a marketing message after closing time or on
  *   a public holiday is queued again until the next opening, its claim not counted as an attempt; an
@@ -117,11 +118,22 @@ export class SmsDispatcher {
       // connection: an outage) and SMS_OUTAGE_RETRY_MS has not passed since its first attempt; then it is sent again
       // below. A lease that ran out (a worker died or stalled) is not Twilio's outage: its attempts are the limit.
       const outage = message.errorCode !== LEASE_EXPIRED && withinOutageRetry(this.retry, this.attemptTimes(message));
-      if (attempt > this.retry.maxAttempts && !outage) {
+      if (attempt > this.retry.maxAttempts && !outage && !message.cancelRequestedAt) {
         // A waiting request answers from the stored row: its code (TIMEOUT, CONNECTION_LOST…) says what happened.
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
+    }
+
+    // Cancelled while its last attempt's outcome was unknown (alone or with its batch), and that attempt is not at
+    // Twilio: it ends cancelled, never sent again (SmsOutbox's OUTCOME_UNKNOWN).
+    if (message.cancelRequestedAt) {
+      const earlier = message.errorCode ? `${message.errorMessage ?? message.errorCode}; ` : '';
+      return this.store(message, attempt, {
+        kind: 'cancelled',
+        errorCode: message.errorCode ?? SMS_CANCELLED,
+        errorMessage: `${earlier}cancelled, not at Twilio`,
+      });
     }
 
     const notNow = await this.notNow(message, attempt);
@@ -241,7 +253,7 @@ export class SmsDispatcher {
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore };
     }
-    const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
+    const status = settledStatus(settlement);
     if (settlement.kind === 'failed') {
       // One line per SMS that will not go (numbers in the provider's text are masked by the logger).
       const about = message.relatedType ? ` for ${message.relatedType} ${message.relatedId}` : '';
@@ -257,7 +269,8 @@ export class SmsDispatcher {
       errorMessage: settlement.kind === 'sent' ? null : settlement.errorMessage,
     });
     await this.afterDelivery(message, settlement);
-    this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
+    // A cancellation is counted by afterFinal.
+    if (settlement.kind !== 'cancelled') this.metrics.smsStateChanged(message.kind, message.category ?? 'transactional', status);
     await this.afterFinal(message, now, result.published);
     return { final: true };
   }

@@ -55,6 +55,8 @@ export type Settlement =
   | { kind: 'failed'; errorCode: string; errorMessage: string }
   /** Not sent on purpose (the number opted out before the message left). */
   | { kind: 'skipped'; errorCode: string; errorMessage: string }
+  /** Not sent: cancelled while its earlier attempt's outcome was unknown, and that attempt is not at Twilio. */
+  | { kind: 'cancelled'; errorCode: string; errorMessage: string }
   | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string }
   /** Not attempted (a marketing message outside the allowed hours): queued again, its claim not counted as an attempt. */
   | { kind: 'held'; notBefore: Date };
@@ -74,6 +76,13 @@ export interface SettleResult {
 }
 
 const T = '"sms_messages"';
+/** The status a final settlement stores (a sent message's is Twilio's, in the settlement). */
+const FINAL_STATUS = { failed: SMS_FAILED, skipped: SMS_SKIPPED, cancelled: SMS_CANCELLED } as const;
+
+export function settledStatus(settlement: Settlement): string {
+  if (settlement.kind === 'sent') return settlement.status;
+  return settlement.kind === 'retry' || settlement.kind === 'held' ? SMS_QUEUED : FINAL_STATUS[settlement.kind];
+}
 const B = '"sms_batches"';
 /** None of the batch's messages (`?`: its id) ended otherwise than cancelled (index on batch_id, status). */
 const ALL_CANCELLED = `NOT EXISTS (SELECT 1 FROM ${T} WHERE "batch_id" = ? AND "status" <> '${SMS_CANCELLED}')`;
@@ -84,6 +93,15 @@ const ALL_CANCELLED = `NOT EXISTS (SELECT 1 FROM ${T} WHERE "batch_id" = ? AND "
  * `queued` status.
  */
 const DUE = `("status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND "not_before" <= ?)`;
+/**
+ * A waiting row whose last attempt's outcome is unknown (UNKNOWN_OUTCOME_CODES): it may be at Twilio already, so a
+ * cancellation does not mark it cancelled but sets `cancel_requested_at`, and the dispatcher looks it up once more.
+ */
+const OUTCOME_UNKNOWN = `("error_code" IS NOT NULL AND "error_code" IN (${UNKNOWN_OUTCOME_CODES.map((c) => `'${c}'`).join(', ')}))`;
+/** A waiting row a cancellation marks cancelled at once: not at Twilio, and no earlier attempt that may be. */
+const CANCELLABLE = `"status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND NOT ${OUTCOME_UNKNOWN}`;
+/** A waiting row a cancellation only asks to stop (see OUTCOME_UNKNOWN), not asked yet. */
+const CANCEL_TO_REQUEST = `"status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL AND ${OUTCOME_UNKNOWN} AND "cancel_requested_at" IS NULL`;
 /** A row whose worker's lease ran out: the outcome of its call is unknown (few rows: at most those in flight). */
 const ABANDONED = `("status" = '${SMS_SENDING}' AND "lease_until" < ?)`;
 
@@ -286,8 +304,8 @@ export class SmsOutbox {
     if (settlement.kind === 'sent') {
       set = `"status" = ?, "provider_sid" = ?, "from" = COALESCE(?, "from"), "error_code" = NULL, "error_message" = NULL, "sent_at" = ?`;
       params = [settlement.status, settlement.sid, settlement.from, t];
-    } else if (settlement.kind === 'failed' || settlement.kind === 'skipped') {
-      set = `"status" = '${settlement.kind === 'failed' ? SMS_FAILED : SMS_SKIPPED}', "error_code" = ?, "error_message" = ?`;
+    } else if (settlement.kind === 'failed' || settlement.kind === 'skipped' || settlement.kind === 'cancelled') {
+      set = `"status" = '${FINAL_STATUS[settlement.kind]}', "error_code" = ?, "error_message" = ?`;
       params = [settlement.errorCode, settlement.errorMessage.slice(0, 500)];
     } else if (settlement.kind === 'held') {
       // The claim's attempt is given back; the error of an earlier attempt (an unknown outcome) is kept.
@@ -307,7 +325,7 @@ export class SmsOutbox {
       params: [...params, t, message.id, attempt],
     };
     const finish = this.finishStatements(batchId, t);
-    const status = settlement.kind === 'sent' ? settlement.status : settlement.kind === 'skipped' ? SMS_SKIPPED : SMS_FAILED;
+    const status = settledStatus(settlement);
     // The event of a final state, in the same transaction: stored state and report cannot diverge.
     const errorCode = settlement.kind === 'failed' || settlement.kind === 'skipped' ? settlement.errorCode : null;
     const event = final ? this.updatedEventStatement([message], status, now, errorCode) : null;
@@ -338,9 +356,12 @@ export class SmsOutbox {
     // update: a cancellation committed before is seen; one under way is waited for (it skips this `sending` row).
     const lockBatch = this.lockBatch(batchId);
     const cancelQueued: Statement = {
-      sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
+      sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND ${CANCELLABLE} RETURNING "id"`,
       params: [t, message.id],
     };
+    // Queued again with its outcome unknown (this attempt timed out, or its look-up failed): it may be at Twilio,
+    // so it is looked up once more before it ends, sent or cancelled (see OUTCOME_UNKNOWN).
+    const requestCancel = this.requestCancelStatement('"id" = ?', message.id, t);
     const cancelledEvent = !final && batchId ? this.updatedEventStatement([message], SMS_CANCELLED, now) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       if (!final && batchId) {
@@ -349,7 +370,10 @@ export class SmsOutbox {
         const [batch] = yield lockBatch;
         if (batch?.status !== 'cancelled') return { applied: true };
         const cancelled = yield cancelQueued;
-        if (!cancelled.length) return { applied: true };
+        if (!cancelled.length) {
+          yield requestCancel;
+          return { applied: true };
+        }
         if (cancelledEvent) yield cancelledEvent;
         const [left] = yield finish.decrement(1);
         const [finished] = Number(left?.remaining) > 0 ? [] : yield finish.end;
@@ -390,6 +414,17 @@ export class SmsOutbox {
       reported.map((m) => messageUpdatedEvent(m, status, now, errorCode)),
       now,
     );
+  }
+
+  /**
+   * Asks the waiting rows matched by `where` whose last attempt's outcome is unknown to stop (`cancel_requested_at`,
+   * see OUTCOME_UNKNOWN); returns the ids it marked.
+   */
+  private requestCancelStatement(where: string, param: string, t: string): Statement {
+    return {
+      sql: `UPDATE ${T} SET "cancel_requested_at" = ?, "updated_at" = ? WHERE ${where} AND ${CANCEL_TO_REQUEST} RETURNING "id"`,
+      params: [t, t, param],
+    };
   }
 
   /** Locks a batch's row (PostgreSQL; SQLite's transactions run one at a time) and reads its status. */
@@ -445,7 +480,7 @@ export class SmsOutbox {
     message: SmsMessage,
     now = new Date(),
     cancellation?: AuditLog,
-  ): Promise<{ cancelled: boolean; finishedBatchId?: string; published?: boolean }> {
+  ): Promise<{ cancelled: boolean; requested?: boolean; finishedBatchId?: string; published?: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(message.batchId, t);
     const batchId = message.batchId;
@@ -456,14 +491,22 @@ export class SmsOutbox {
     const journal = entries.length ? insertStatement(this.auditLogs, entries) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const lockBatch = this.lockBatch(batchId);
+    const requestCancel = this.requestCancelStatement('"id" = ?', message.id, t);
+    const cancellationEntry = cancellation ? insertStatement(this.auditLogs, [cancellation]) : null;
     const result = await this.atomic.run(function* () {
       // The batch row first, as cancelBatch: two cancellations of one batch never wait on each other in a cycle (see settle).
       if (batchId) yield lockBatch;
       const changed = yield {
-        sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL RETURNING "id"`,
+        sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND ${CANCELLABLE} RETURNING "id"`,
         params: [t, message.id],
       };
-      if (!changed.length) return { cancelled: false };
+      if (!changed.length) {
+        // Its last attempt's outcome is unknown: asked to stop, looked up once more (journaled now: who asked).
+        const requested = yield requestCancel;
+        if (!requested.length) return { cancelled: false };
+        if (cancellationEntry) yield cancellationEntry;
+        return { cancelled: false, requested: true };
+      }
       if (event) yield event;
       if (journal) yield journal;
       if (!batchId) return { cancelled: true, published: !!event };
@@ -484,8 +527,8 @@ export class SmsOutbox {
   async cancelBatch(
     batchId: string,
     now = new Date(),
-    cancellation?: (cancelled: number) => AuditLog,
-  ): Promise<{ applied: boolean; cancelled: CancelledMessage[]; finished: boolean }> {
+    cancellation?: (cancelled: number, lookingUp: number) => AuditLog,
+  ): Promise<{ applied: boolean; cancelled: CancelledMessage[]; lookingUp: number; finished: boolean }> {
     const t = this.atomic.time(now);
     const finish = this.finishStatements(batchId, t);
     const events = (messages: CancelledMessage[]): Statement[] => {
@@ -498,16 +541,17 @@ export class SmsOutbox {
     };
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
     const journal = (entry: AuditLog) => insertStatement(this.auditLogs, [entry]);
+    const requestCancel = this.requestCancelStatement('"batch_id" = ?', batchId, t);
     const result = await this.atomic.run(function* () {
       const running = yield {
         sql: `UPDATE ${B} SET "status" = 'cancelled', "cancelled_at" = ? WHERE "id" = ? AND "status" = 'running' RETURNING "id"`,
         params: [t, batchId],
       };
       // No longer running (cancelled or ended by another request since it was read): nothing to do here.
-      if (!running.length) return { applied: false, cancelled: [], finished: false };
+      if (!running.length) return { applied: false, cancelled: [], lookingUp: 0, finished: false };
       const rows = yield {
         sql:
-          `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND "status" = '${SMS_QUEUED}' AND "provider_sid" IS NULL ` +
+          `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "batch_id" = ? AND ${CANCELLABLE} ` +
           `RETURNING "id", "related_type", "related_id", "template_type", "category"`,
         params: [t, batchId],
       };
@@ -523,12 +567,15 @@ export class SmsOutbox {
         };
       });
       for (const statement of events(cancelled)) yield statement;
+      // Those whose last attempt's outcome is unknown are asked to stop: each is looked up once more, then ends
+      // sent or cancelled, and the batch ends with the last of them (see OUTCOME_UNKNOWN).
+      const requested = yield requestCancel;
       // Who cancelled the batch (`sms_cancelled`): the request that moved it off `running`, so once.
-      if (cancellation) yield journal(cancellation(rows.length));
+      if (cancellation) yield journal(cancellation(rows.length, requested.length));
       if (rows.length) yield finish.decrement(rows.length);
       const [finished] = yield finish.end;
       if (finished) yield* journalEnd(finished);
-      return { applied: true, cancelled, finished: !!finished };
+      return { applied: true, cancelled, lookingUp: requested.length, finished: !!finished };
     });
     if (result.cancelled.some((m) => m.published)) this.domainEvents.wake();
     return result;

@@ -317,6 +317,14 @@ export class SmsMessageDto {
       'When its first call to Twilio started: while Twilio is down, it is retried past its attempts until SMS_OUTAGE_RETRY_MS after this',
   })
   firstAttemptAt: Date | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When it was cancelled while its last attempt’s outcome was unknown (errorCode TIMEOUT, CONNECTION_LOST, LEASE_EXPIRED): it is never sent again, but looked up at Twilio, then stored as sent (Twilio had it) or cancelled',
+  })
+  cancelRequestedAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When Twilio took it' }) sentAt: Date | null;
   @ApiProperty({ type: String, nullable: true, description: 'The request or event that asked for it (e.g. event:<id>)' })
   dedupeKey: string | null;

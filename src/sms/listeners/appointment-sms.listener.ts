@@ -13,7 +13,7 @@ import { RelatedRecords } from '../../common/related-records.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
-import { SMS_QUEUED, type SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_QUEUED, type SmsMessage } from '../sms-message.entity.js';
 import { SmsMessagesService } from '../sms-messages.service.js';
 import { SmsService } from '../sms.service.js';
 
@@ -93,8 +93,8 @@ export class AppointmentSmsListener {
         : legacy(message);
       if (!outdated) continue;
       try {
-        await this.sms.cancel(message.id, actor);
-        cancelled++;
+        // Its outcome unknown, it stays queued until looked up (SmsService.cancel): counted once it ends.
+        if ((await this.sms.cancel(message.id, actor)).status === SMS_CANCELLED) cancelled++;
       } catch (error) {
         // Claimed meanwhile: its attempt goes on, and the dispatcher drops it if it is outdated.
         if (!(error instanceof ConflictException)) throw error;
