@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 
 import { getQueueToken } from '@nestjs/bullmq';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
@@ -44,6 +45,50 @@ describe('Without REDIS_URL', () => {
       await t.close();
     }
   });
+});
+
+/**
+ * A Redis that accepts connections and never answers (a frozen server, a network that drops packets): the boot waits
+ * for it once (RedisBootWait: 2 s in all, not 2 s per waiter), and the shutdown does not wait for its QUIT for ever.
+ * Before, the boot took two waits and `app.close()` (SIGTERM) never returned.
+ */
+describe('Redis silent', () => {
+  it('boots without it, sends SMS in the meantime as rows, and closes', async () => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const t = await TestApp.start('sqlite', {
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        SMS_QUEUE_NAME: `silent-${randomBytes(6).toString('hex')}`,
+        SMS_PROVIDER: 'dry-run',
+        SMS_SEND_WAIT_MS: '300',
+      });
+      const bootMs = Date.now() - started;
+      console.log(`[redis-silent] boot ${bootMs} ms with a Redis that never answers`);
+      expect(sockets.size, 'the app did connect to it').toBeGreaterThan(0);
+      // Sign-in (its throttle counts in memory while Redis is not ready) and a send (its row written) do not hang.
+      const root = await t.rootToken();
+      const sent = await t.http.post('/api/sms/send').set('Authorization', `Bearer ${root}`).send({ to: '0612345678', message: 'Bonjour' });
+      expect(sent.status).toBe(202);
+      expect(sent.body).toMatchObject({ state: 'queued', sid: null });
+      const closing = Date.now();
+      const closed = await Promise.race([
+        t.close().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000)),
+      ]);
+      expect(closed, 'app.close() returned').toBe(true);
+      console.log(`[redis-silent] closed in ${Date.now() - closing} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 60_000);
 });
 
 describeEachDatabase('Redis down', (kind) => {

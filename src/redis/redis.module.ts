@@ -9,13 +9,44 @@ import { AppConfig } from '../config/app-config.js';
  */
 export const REDIS = Symbol('REDIS');
 
-/** How long the boot waits for the shared client (Redis down: the app boots anyway, limits counted in memory). */
-const BOOT_WAIT_MS = 2000;
+/** How long the boot waits for Redis in all (Redis down: the app boots anyway, limits counted in memory). */
+export const BOOT_WAIT_MS = 2000;
+/** How long the shutdown waits for Redis to acknowledge QUIT before it drops the connection. */
+const QUIT_WAIT_MS = 1000;
+
+/**
+ * The boot's one wait for Redis, shared by everything that waits for it at boot (the shared client here, BullMQ's
+ * queue in BullmqDispatchQueue.start): its BOOT_WAIT_MS run from the first wait, so a Redis that accepts connections
+ * but does not answer delays the boot by BOOT_WAIT_MS in all, not once per waiter (they run one after another,
+ * each module's bootstrap hooks in turn).
+ */
+@Injectable()
+export class RedisBootWait {
+  /** BOOT_WAIT_MS; a test may shorten it before the first wait. */
+  waitMs = BOOT_WAIT_MS;
+  private deadline: number | null = null;
+
+  /** Resolves once `ready` settles or the boot's wait is over, whichever comes first. */
+  async race(ready: Promise<unknown>): Promise<void> {
+    this.deadline ??= Date.now() + this.waitMs;
+    const left = this.deadline - Date.now();
+    if (left <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const over = new Promise<void>((resolve) => (timer = setTimeout(resolve, left)));
+    await Promise.race([ready.then(noop, noop), over]);
+    clearTimeout(timer);
+  }
+}
+
+const noop = () => undefined;
 
 /** Waits (a little) for the shared client at boot, and closes it when the application shuts down. */
 @Injectable()
 class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis | null) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis | null,
+    private readonly bootWait: RedisBootWait,
+  ) {}
 
   /**
    * Limits kept in Redis count in memory while the client is not connected (createRateLimiter): connected before the
@@ -25,22 +56,32 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
     const redis = this.redis;
     if (!redis || redis.status === 'ready') return;
     let done!: () => void;
-    const timer = setTimeout(() => done(), BOOT_WAIT_MS);
     // Refused at once (Redis down): no use waiting.
-    await new Promise<void>((resolve) => {
+    const answered = new Promise<void>((resolve) => {
       done = resolve;
       redis.once('ready', resolve);
       redis.once('error', resolve);
     });
-    clearTimeout(timer);
+    await this.bootWait.race(answered);
     redis.off('ready', done);
     redis.off('error', done);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (!this.redis) return;
-    // quit() waits for replies still due; disconnect() if the server is already gone.
-    await this.redis.quit().catch(() => this.redis!.disconnect());
+    const redis = this.redis;
+    if (!redis) return;
+    // quit() waits for replies still due; disconnect() if the server is already gone, or does not answer within
+    // QUIT_WAIT_MS (a Redis that accepts connections but hangs, a network that drops packets: quit() would wait
+    // for ever, and the process would not exit on SIGTERM).
+    let timer: NodeJS.Timeout | undefined;
+    const quit = redis.quit().then(
+      () => true,
+      () => false,
+    );
+    const over = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), QUIT_WAIT_MS)));
+    const quitted = await Promise.race([quit, over]);
+    clearTimeout(timer);
+    if (!quitted) redis.disconnect();
   }
 }
 
@@ -69,8 +110,9 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
         return client;
       },
     },
+    RedisBootWait,
     RedisCloser,
   ],
-  exports: [REDIS],
+  exports: [REDIS, RedisBootWait],
 })
 export class RedisModule {}

@@ -25,6 +25,7 @@ import { SMS_PROVIDER, type SmsProvider } from './providers/sms-provider.js';
 import { TwilioSmsProvider } from './providers/twilio-sms.provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService } from './sms-batches.service.js';
+import { RedisBootWait } from '../redis/redis.module.js';
 import { SmsMessage } from './sms-message.entity.js';
 import { SmsMessagesService } from './sms-messages.service.js';
 import { SmsController } from './sms.controller.js';
@@ -53,6 +54,7 @@ function createQueue(
   outbox: SmsOutbox,
   dispatcher: SmsDispatcher,
   circuit: ProviderCircuit,
+  bootWait: RedisBootWait,
   queue: Queue | null,
 ): DispatchQueue {
   const { maxConcurrency, maxPerSecond } = config.dispatch;
@@ -60,7 +62,7 @@ function createQueue(
   if (config.redisUrl) {
     if (!queue) throw new Error('REDIS_URL is set but SmsBullmqModule is not imported');
     new Logger('SmsModule').log(`SMS dispatch: BullMQ queue "${config.dispatch.queueName}" shared by every instance, ${limits}`);
-    return new (BullmqDispatchQueue.configured(config))(queue, outbox, dispatcher, config.dispatch);
+    return new (BullmqDispatchQueue.configured(config))(queue, outbox, dispatcher, config.dispatch, bootWait);
   }
   new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits} (this instance)`);
   return new InlineDispatchQueue(outbox, dispatcher, config.dispatch, circuit);
@@ -74,7 +76,14 @@ function createQueue(
     { provide: DEFAULT_TIME_ZONE, inject: [AppConfig], useFactory: (config: AppConfig) => config.defaultTimeZone },
     {
       provide: DISPATCH_QUEUE,
-      inject: [AppConfig, SmsOutbox, SmsDispatcher, ProviderCircuit, { token: getQueueToken(SMS_DISPATCH_QUEUE), optional: true }],
+      inject: [
+        AppConfig,
+        SmsOutbox,
+        SmsDispatcher,
+        ProviderCircuit,
+        RedisBootWait,
+        { token: getQueueToken(SMS_DISPATCH_QUEUE), optional: true },
+      ],
       useFactory: createQueue,
     },
     Atomic,

@@ -6,6 +6,7 @@ import type { DispatchQueue, QueuedMessage } from './dispatch-queue.js';
 import { bullmqConnection, bullmqPrefix } from './sms-bullmq.module.js';
 import type { SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
+import type { RedisBootWait } from '../../redis/redis.module.js';
 
 /** What this class reads of the queue's ioredis client. */
 interface RedisClient {
@@ -26,7 +27,6 @@ const REMOVE_CHUNK = 200;
 /** How long stop() lets the worker finish its Redis bookkeeping once our own calls are done. */
 const CLOSE_WAIT_MS = 3000;
 /** How long start() (the app's boot) waits for Redis before going on without it. */
-const BOOT_WAIT_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -85,6 +85,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     private readonly outbox: SmsOutbox,
     private readonly dispatcher: SmsDispatcher,
     private readonly config: AppConfig['dispatch'],
+    private readonly bootWait: RedisBootWait,
   ) {
     super();
     queue.on('error', (error) => this.reportError('queue', error));
@@ -114,7 +115,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     this.sweeper = setInterval(() => void this.sweep(), Math.max(1000, this.config.pollIntervalMs * 5));
     this.sweeper.unref();
     // Redis up: connected before the app listens, as it always was. Down: the app boots anyway.
-    return Promise.race([this.connect(), sleep(BOOT_WAIT_MS)]).then(() => undefined);
+    return this.bootWait.race(this.connect());
   }
 
   /** Waits for Redis as long as it takes (never at boot's expense), then sets the limit and runs the worker. */
