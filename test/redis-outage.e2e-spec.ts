@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { inject } from 'vitest';
 
 import { getQueueToken } from '@nestjs/bullmq';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
@@ -89,6 +90,97 @@ describe('Redis silent', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   }, 60_000);
+});
+
+/** A TCP relay to Redis that can freeze: then no byte passes either way and no connection closes (a hung server). */
+async function freezableRelay(target: URL) {
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    if (frozen) return;
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    track(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Resolves with `work`'s result, or 'hung' after `ms`. */
+const within = <T>(ms: number, work: Promise<T>) =>
+  Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
+
+/**
+ * Redis hangs after the boot (connections open, nothing answered): a command of the shared client fails after 1 s
+ * (REDIS_COMMAND_TIMEOUT_MS), so sign-in and the sending limits count in memory instead of waiting minutes for TCP
+ * to give up; readiness names Redis; the shutdown drops BullMQ's and the shared client's connections after a bound.
+ */
+describe('Redis hangs after boot', () => {
+  const redisUrl = inject('redisUrl');
+  it.skipIf(!redisUrl)(
+    'answers sign-in and sends, says not ready, and still shuts down',
+    async () => {
+      const relay = await freezableRelay(new URL(redisUrl!));
+      const unique = randomBytes(6).toString('hex');
+      let t: TestApp | null = null;
+      try {
+        t = await TestApp.start('sqlite', {
+          REDIS_URL: relay.url,
+          REDIS_KEY_PREFIX: `hang-${unique}:`,
+          SMS_QUEUE_NAME: `hang-${unique}`,
+          SMS_PROVIDER: 'dry-run',
+          SMS_SEND_WAIT_MS: '300',
+          SMS_USER_MAX_PER_MINUTE: '100',
+        });
+        const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+        await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' }).expect(201);
+
+        relay.freeze();
+        const signIn = await within(10_000, t.http.post('/api/auth/login').send({ email: ROOT_EMAIL, password: ROOT_PASSWORD }));
+        expect(signIn === 'hung' ? 'hung' : signIn.status).toBe(200);
+        const sent = await within(10_000, t.http.post('/api/sms/send').set(auth).send({ to: '0612345679', message: 'Bonjour' }));
+        expect(sent === 'hung' ? 'hung' : sent.status).toBe(202);
+        const ready = await t.http.get('/api/health/ready');
+        expect(ready.status).toBe(503);
+        expect(JSON.stringify(ready.body)).toContain('redis');
+
+        const closed = await within(
+          25_000,
+          t.close().then(() => 'closed'),
+        );
+        t = null;
+        expect(closed).toBe('closed');
+      } finally {
+        await relay.stop();
+        if (t)
+          await within(
+            5_000,
+            t.close().catch(() => undefined),
+          );
+      }
+    },
+    60_000,
+  );
 });
 
 describeEachDatabase('Redis down', (kind) => {

@@ -11,6 +11,8 @@ export const REDIS = Symbol('REDIS');
 
 /** How long the boot waits for Redis in all (Redis down: the app boots anyway, limits counted in memory). */
 export const BOOT_WAIT_MS = 2000;
+/** How long a command of the shared client waits for Redis's answer (a limit's count: Redis answers in a millisecond). */
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
 /** How long the shutdown waits for Redis to acknowledge QUIT before it drops the connection. */
 const QUIT_WAIT_MS = 1000;
 
@@ -96,7 +98,14 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
         const logger = new Logger('Redis');
         // A command waits for at most a few reconnections, so a Redis outage fails requests in seconds
         // (the sign-in throttle then falls back to per-instance counting) rather than hanging them.
-        const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, connectionName: 'sms-backbone' });
+        // A command Redis does not answer within REDIS_COMMAND_TIMEOUT_MS fails (the limits then count in memory):
+        // a Redis that hangs, or a network dropping packets, keeps the connection open without an error, and the
+        // requests that count a limit would wait for it as long as TCP takes to give up (minutes).
+        const client = new Redis(config.redisUrl, {
+          maxRetriesPerRequest: 2,
+          connectionName: 'sms-backbone',
+          commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+        });
         // Without a listener ioredis prints every connection error itself; one line, never the URL (it may hold a password).
         let reported = false;
         client.on('error', (error: Error) => {

@@ -170,7 +170,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
 
   /** BullMQ's own exposition: jobs by state, completed and failed totals (nothing while Redis is away). */
   async exportMetrics(): Promise<string> {
-    return this.redisUp() ? this.queue.exportPrometheusMetrics() : '';
+    return this.started && this.redisUp() ? this.queue.exportPrometheusMetrics() : '';
   }
 
   /**
@@ -189,11 +189,26 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       this.logger.warn('BullMQ worker did not close in time (Redis away?): disconnecting it');
       await this.worker.disconnect().catch(() => undefined);
     }
+    // The queue's connection too, as boundedly: with a Redis that hangs (or a network dropping packets) its QUIT is
+    // never answered, and `@nestjs/bullmq`'s own close of this queue at shutdown would wait for ever with it (the
+    // process would not exit on SIGTERM). Dropped after CLOSE_WAIT_MS, both end.
+    const queueClosed = await Promise.race([
+      this.queue.close().then(
+        () => true,
+        () => true,
+      ),
+      sleep(CLOSE_WAIT_MS).then(() => false),
+    ]);
+    if (!queueClosed) {
+      this.logger.warn('BullMQ queue did not close in time (Redis away?): disconnecting it');
+      await this.queue.disconnect().catch(() => undefined);
+    }
   }
 
   notify(messages: readonly QueuedMessage[]): void {
-    // Redis not reached yet: the rows wait, the sweep queues them once it is.
-    if (!this.connected) return;
+    // Redis not reached yet: the rows wait, the sweep queues them once it is. Stopped (shutdown): they wait for the
+    // next start, or another instance's sweep.
+    if (!this.connected || !this.started) return;
     const add = () =>
       void this.add(messages).catch((error) =>
         this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${messageOf(error)}`),
