@@ -127,6 +127,11 @@ describeEachDatabase('Cancelling a message whose outcome is unknown', (kind) => 
         // Asked again: the same answer, journaled once.
         const again = await t.http.post(`/api/sms/messages/${row.id}/cancel`).set(auth()).expect(202);
         expect(again.body.cancelRequestedAt).toBe(res.body.cancelRequestedAt);
+        // And while a worker is looking it up (claimed: `sending`, under its lease).
+        await messages().update(row.id, { status: 'sending', leaseUntil: inAnHour() });
+        const during = await t.http.post(`/api/sms/messages/${row.id}/cancel`).set(auth()).expect(202);
+        expect(during.body).toMatchObject({ status: 'sending', cancelRequestedAt: res.body.cancelRequestedAt });
+        await messages().update(row.id, { status: 'queued', leaseUntil: null });
         expect(await cancellations(row.id)).toHaveLength(1);
 
         await dueNow([row.id]);
@@ -180,6 +185,28 @@ describeEachDatabase('Cancelling a message whose outcome is unknown', (kind) => 
         expect(view).toMatchObject({ status: 'cancelled', counts: { sent: 1, cancelled: 2, queued: 0, sending: 0 } });
         expect(await messages().findOneByOrFail({ id: went.id })).toMatchObject({ providerSid: sid });
         expect(await messages().findOneByOrFail({ id: never.id })).toMatchObject({ status: 'cancelled', providerSid: null });
+        expect(posts()).toBe(before);
+      },
+    );
+
+    it.skipIf(skip)(
+      'a batch cancelled while a worker was sending one of its messages, and that worker died: looked up, then cancelled, not sent',
+      async () => {
+        const { batchId, rows } = await bulk(2);
+        const [dead, waiting] = rows;
+        // Claimed by a worker that is alive when the batch is cancelled (its lease an hour ahead)…
+        await messages().update(dead.id, { status: 'sending', attempts: 1, leaseUntil: inAnHour(), lastAttemptAt: new Date() });
+        const res = await t.http.post(`/api/sms/bulk/${batchId}/cancel`).set(auth()).expect(200);
+        expect(res.body).toMatchObject({ counts: { cancelled: 1, sending: 1 }, finishedAt: null });
+        expect(await messages().findOneByOrFail({ id: waiting.id })).toMatchObject({ status: 'cancelled' });
+        // …then dies: no settlement ran; its lease runs out and the row is taken up again (LEASE_EXPIRED).
+        const before = posts();
+        await messages().update(dead.id, { leaseUntil: new Date(Date.now() - 1000) });
+        await dueNow([dead.id]);
+        const view = await batchEnded(batchId);
+        expect(view).toMatchObject({ status: 'cancelled', counts: { cancelled: 2, sent: 0 } });
+        expect(await messages().findOneByOrFail({ id: dead.id })).toMatchObject({ status: 'cancelled', errorCode: 'LEASE_EXPIRED' });
+        expect(lookUps(dead.to)).toBeGreaterThanOrEqual(1);
         expect(posts()).toBe(before);
       },
     );

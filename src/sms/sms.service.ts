@@ -274,7 +274,11 @@ export class SmsService {
     const result = await this.outbox.cancelMessage(message, now, entry);
     if (!result.cancelled) {
       const current = (await this.outbox.get(id))!;
-      if (result.requested || (current.cancelRequestedAt && current.status === SMS_QUEUED && !current.providerSid)) return current;
+      // Asked to stop (now or before) and still waiting for its look-up (queued, or being looked up): the same 202.
+      const waiting = !current.providerSid && (current.status === SMS_QUEUED || current.status === SMS_SENDING);
+      if (current.cancelRequestedAt && waiting) return current;
+      // Asked now, and already looked up and ended cancelled since: as any cancellation.
+      if (result.requested && current.status === SMS_CANCELLED) return current;
       // Once sent, the stored status is Twilio's (its `queued` means queued at Twilio, past cancelling here).
       throw new ConflictException({
         message: `SMS ${id} can no longer be cancelled: ${current.providerSid ? `Twilio has it (status ${current.status})` : `it is ${current.status}`}`,

@@ -40,7 +40,12 @@ const claimed = (overrides: Partial<SmsMessage> = {}): SmsMessage =>
   });
 
 describe(SmsDispatcher.name, () => {
-  let outbox: { settle: ReturnType<typeof vi.fn>; ownedSids: ReturnType<typeof vi.fn>; markBatchStarted: ReturnType<typeof vi.fn> };
+  let outbox: {
+    settle: ReturnType<typeof vi.fn>;
+    ownedSids: ReturnType<typeof vi.fn>;
+    markBatchStarted: ReturnType<typeof vi.fn>;
+    batchStatus: ReturnType<typeof vi.fn>;
+  };
   let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
   let optOuts: { isOptedOut: ReturnType<typeof vi.fn>; optOut: ReturnType<typeof vi.fn> };
@@ -54,6 +59,7 @@ describe(SmsDispatcher.name, () => {
       settle: vi.fn().mockResolvedValue({ applied: true }),
       ownedSids: vi.fn().mockResolvedValue(new Set()),
       markBatchStarted: vi.fn().mockResolvedValue(undefined),
+      batchStatus: vi.fn().mockResolvedValue('running'),
     };
     provider = {
       name: 'twilio',
@@ -287,17 +293,51 @@ describe(SmsDispatcher.name, () => {
     expect(provider.send).not.toHaveBeenCalled();
   });
 
-  it('a message cancelled while its outcome was unknown waits when Twilio cannot be asked: neither sent nor ended', async () => {
-    provider.findSent.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20500, status: 500, message: 'down' }));
-    const result = await sut.process(claimed({ cancelRequestedAt: new Date(), errorCode: 'TIMEOUT', attempts: 2 }));
-    expect(result).toMatchObject({ final: false });
+  it('a message cancelled while its outcome was unknown that Twilio cannot be asked about: waits, then, with no attempt left, ends cancelled (not failed)', async () => {
+    provider.findSent.mockRejectedValue(new SmsProviderError({ kind: 'rejected', code: 20003, status: 401, message: 'Authenticate' }));
+    const asked = { cancelRequestedAt: new Date(), errorCode: 'TIMEOUT', errorMessage: 'timeout' };
+    expect(await sut.process(claimed({ ...asked, attempts: 2 }))).toMatchObject({ final: false });
     expect(outbox.settle).toHaveBeenLastCalledWith(
       expect.anything(),
       2,
       expect.objectContaining({ kind: 'retry', errorCode: 'TIMEOUT' }),
       expect.any(Date),
     );
+    expect(await sut.process(claimed({ ...asked, attempts: 4 }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      4,
+      { kind: 'cancelled', errorCode: 'TIMEOUT', errorMessage: 'Outcome unknown; look-up failed: Authenticate; cancelled' },
+      expect.any(Date),
+    );
+    // Not asked to stop: failed, as before.
+    expect(await sut.process(claimed({ errorCode: 'TIMEOUT', errorMessage: 'timeout', attempts: 4 }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(expect.anything(), 4, expect.objectContaining({ kind: 'failed' }), expect.any(Date));
     expect(provider.send).not.toHaveBeenCalled();
+  });
+
+  it("a batch's message whose worker died, the batch cancelled meanwhile: not at Twilio, it ends cancelled; in a running batch it is sent", async () => {
+    const abandoned = {
+      batchId: 'b-1',
+      kind: SmsKind.Bulk,
+      errorCode: 'LEASE_EXPIRED',
+      errorMessage: null,
+      attempts: 2,
+      relatedType: null,
+      relatedId: null,
+    };
+    outbox.batchStatus.mockResolvedValueOnce('cancelled');
+    expect(await sut.process(claimed(abandoned))).toEqual({ final: true });
+    expect(outbox.batchStatus).toHaveBeenCalledWith('b-1');
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      2,
+      { kind: 'cancelled', errorCode: 'LEASE_EXPIRED', errorMessage: 'LEASE_EXPIRED; cancelled, not at Twilio' },
+      expect.any(Date),
+    );
+    expect(provider.send).not.toHaveBeenCalled();
+    await sut.process(claimed(abandoned));
+    expect(provider.send).toHaveBeenCalledTimes(1);
   });
 
   it('neither sends nor gives up when Twilio cannot be asked: tries again later, still marked unknown', async () => {

@@ -103,38 +103,43 @@ export class SmsDispatcher {
         if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
         const failure = asFailure(error, this.logger);
         // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up (unless
-        // the look-up failed because Twilio is down, within SMS_OUTAGE_RETRY_MS).
+        // the look-up failed because Twilio is down, within SMS_OUTAGE_RETRY_MS): cancelled if someone asked to
+        // (never sent again, its outcome still unknown), else failed.
         const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
         const times = isOutage(failure) ? this.attemptTimes(message) : undefined;
         const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry, Math.random, times);
+        if (decision.retry) return this.store(message, attempt, { kind: 'retry', notBefore: later(decision.delayMs), ...unknown });
+        const cancelled = await this.cancelRequested(message);
         return this.store(
           message,
           attempt,
-          decision.retry ? { kind: 'retry', notBefore: later(decision.delayMs), ...unknown } : { kind: 'failed', ...unknown },
+          cancelled
+            ? { kind: 'cancelled', ...unknown, errorMessage: `${unknown.errorMessage}; cancelled` }
+            : { kind: 'failed', ...unknown },
         );
       }
       if (found) return this.store(message, attempt, { kind: 'sent', ...found });
+      // Cancelled while its last attempt's outcome was unknown (alone, with its batch, or its batch while the worker
+      // that made that attempt died), and that attempt is not at Twilio: it ends cancelled, never sent again.
+      if (await this.cancelRequested(message)) {
+        const errorMessage = `${message.errorMessage ?? message.errorCode}; cancelled, not at Twilio`;
+        return this.store(message, attempt, { kind: 'cancelled', errorCode: message.errorCode!, errorMessage });
+      }
       // Not at Twilio: past the last attempt it fails, unless the unknown outcome was Twilio's (a timeout, a lost
       // connection: an outage) and SMS_OUTAGE_RETRY_MS has not passed since its first attempt; then it is sent again
       // below. A lease that ran out (a worker died or stalled) is not Twilio's outage: its attempts are the limit.
       const outage = message.errorCode !== LEASE_EXPIRED && withinOutageRetry(this.retry, this.attemptTimes(message));
-      if (attempt > this.retry.maxAttempts && !outage && !message.cancelRequestedAt) {
+      if (attempt > this.retry.maxAttempts && !outage) {
         // A waiting request answers from the stored row: its code (TIMEOUT, CONNECTION_LOST…) says what happened.
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
     }
 
-    // Cancelled while its last attempt's outcome was unknown (alone or with its batch), and that attempt is not at
-    // Twilio: it ends cancelled, never sent again (SmsOutbox's OUTCOME_UNKNOWN).
-    if (message.cancelRequestedAt) {
-      const earlier = message.errorCode ? `${message.errorMessage ?? message.errorCode}; ` : '';
-      return this.store(message, attempt, {
-        kind: 'cancelled',
-        errorCode: message.errorCode ?? SMS_CANCELLED,
-        errorMessage: `${earlier}cancelled, not at Twilio`,
-      });
-    }
+    // Only a message whose outcome is unknown is ever asked to stop rather than cancelled (SmsOutbox's
+    // OUTCOME_UNKNOWN); should one come here all the same, it is not sent.
+    if (message.cancelRequestedAt)
+      return this.store(message, attempt, { kind: 'cancelled', errorCode: message.errorCode, errorMessage: 'Cancelled' });
 
     const notNow = await this.notNow(message, attempt);
     if (notNow) return notNow;
@@ -207,6 +212,16 @@ export class SmsDispatcher {
     const result = await this.store(message, attempt, { kind: 'held', notBefore: verdict.hold });
     if ('held' in result) this.logger.debug(`SMS ${message.id}: marketing hours closed, held until ${verdict.hold.toISOString()}`);
     return result;
+  }
+
+  /**
+   * Whether a message whose outcome is unknown was cancelled meanwhile: asked to stop (`cancel_requested_at`, set by
+   * the cancellations and by a settlement in a cancelled batch), or in a batch cancelled while its attempt was in
+   * flight and whose worker died (no settlement ran; the batch's status says it).
+   */
+  private async cancelRequested(message: SmsMessage): Promise<boolean> {
+    if (message.cancelRequestedAt) return true;
+    return !!message.batchId && (await this.outbox.batchStatus(message.batchId)) === 'cancelled';
   }
 
   /** What the outage allowance is measured on (SMS_OUTAGE_RETRY_MS): the claim set first_attempt_at. */

@@ -93,7 +93,7 @@ export class AppointmentSmsListener {
         : legacy(message);
       if (!outdated) continue;
       try {
-        // Its outcome unknown, it stays queued until looked up (SmsService.cancel): counted once it ends.
+        // Its outcome unknown, it stays queued until looked up (SmsService.cancel), then ends sent or cancelled.
         if ((await this.sms.cancel(message.id, actor)).status === SMS_CANCELLED) cancelled++;
       } catch (error) {
         // Claimed meanwhile: its attempt goes on, and the dispatcher drops it if it is outdated.
