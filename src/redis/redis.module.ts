@@ -4,8 +4,8 @@ import { AppConfig } from '../config/app-config.js';
 
 /**
  * Injection token of the one shared ioredis client: `Redis` when `REDIS_URL` is set, `null` otherwise.
- * Features that need other connection options (a BullMQ worker's blocking connection) call
- * `client.duplicate({...})` and close what they duplicate.
+ * Its commands time out after REDIS_COMMAND_TIMEOUT_MS: nothing blocking may use it (a duplicate() copies that
+ * setting; BullMQ opens its own connections, see bullmqConnection).
  */
 export const REDIS = Symbol('REDIS');
 
@@ -13,30 +13,27 @@ export const REDIS = Symbol('REDIS');
 export const BOOT_WAIT_MS = 2000;
 /** How long a command of the shared client waits for Redis's answer (a limit's count: Redis answers in a millisecond). */
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
-/** How long the shutdown waits for Redis to acknowledge QUIT before it drops the connection. */
-const QUIT_WAIT_MS = 1000;
 
 /**
- * The boot's one wait for Redis, shared by everything that waits for it at boot (the shared client here, BullMQ's
- * queue in BullmqDispatchQueue.start): its BOOT_WAIT_MS run from the first wait, so a Redis that accepts connections
- * but does not answer delays the boot by BOOT_WAIT_MS in all, not once per waiter (they run one after another,
- * each module's bootstrap hooks in turn).
+ * The boot's one allowance for waiting on Redis, shared by everything that waits for it at boot (the shared client
+ * here, BullMQ's queue in BullmqDispatchQueue.start): BOOT_WAIT_MS of waiting in all, so a Redis that accepts
+ * connections but does not answer delays the boot by BOOT_WAIT_MS, not once per waiter (they run one after another,
+ * each module's bootstrap hooks in turn). Only the time spent waiting counts, not the other hooks' in between.
  */
 @Injectable()
 export class RedisBootWait {
-  /** BOOT_WAIT_MS; a test may shorten it before the first wait. */
-  waitMs = BOOT_WAIT_MS;
-  private deadline: number | null = null;
+  private spentMs = 0;
 
-  /** Resolves once `ready` settles or the boot's wait is over, whichever comes first. */
+  /** Resolves once `ready` settles or the boot's allowance is used up, whichever comes first. */
   async race(ready: Promise<unknown>): Promise<void> {
-    this.deadline ??= Date.now() + this.waitMs;
-    const left = this.deadline - Date.now();
+    const left = BOOT_WAIT_MS - this.spentMs;
     if (left <= 0) return;
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const over = new Promise<void>((resolve) => (timer = setTimeout(resolve, left)));
     await Promise.race([ready.then(noop, noop), over]);
     clearTimeout(timer);
+    this.spentMs += Date.now() - started;
   }
 }
 
@@ -73,17 +70,9 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
     const redis = this.redis;
     if (!redis) return;
     // quit() waits for replies still due; disconnect() if the server is already gone, or does not answer within
-    // QUIT_WAIT_MS (a Redis that accepts connections but hangs, a network that drops packets: quit() would wait
-    // for ever, and the process would not exit on SIGTERM).
-    let timer: NodeJS.Timeout | undefined;
-    const quit = redis.quit().then(
-      () => true,
-      () => false,
-    );
-    const over = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), QUIT_WAIT_MS)));
-    const quitted = await Promise.race([quit, over]);
-    clearTimeout(timer);
-    if (!quitted) redis.disconnect();
+    // REDIS_COMMAND_TIMEOUT_MS (a Redis that accepts connections but hangs, a network that drops packets: quit()
+    // waited for ever before that timeout, and the process did not exit on SIGTERM).
+    await redis.quit().catch(() => redis.disconnect());
   }
 }
 
@@ -105,6 +94,8 @@ class RedisCloser implements OnApplicationBootstrap, OnApplicationShutdown {
           maxRetriesPerRequest: 2,
           connectionName: 'sms-backbone',
           commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+          // A command that timed out was counted in memory instead; resent after a reconnection, it would count twice.
+          autoResendUnfulfilledCommands: false,
         });
         // Without a listener ioredis prints every connection error itself; one line, never the URL (it may hold a password).
         let reported = false;

@@ -24,9 +24,13 @@ const ADD_CHUNK = 1000;
 const BULK_PRIORITY = 10;
 /** Jobs removed at once (one Lua script each) when their messages are cancelled. */
 const REMOVE_CHUNK = 200;
-/** How long stop() lets the worker finish its Redis bookkeeping once our own calls are done. */
+/** How long stop() lets the worker, then the queue, finish their Redis bookkeeping once our own calls are done. */
 const CLOSE_WAIT_MS = 3000;
-/** How long start() (the app's boot) waits for Redis before going on without it. */
+/**
+ * How long stop() waits for a dropped connection to say it ended: ioredis never does when it is dropped while
+ * reconnecting (Redis refusing connections), and BullMQ's disconnect() waits for that.
+ */
+const DISCONNECT_WAIT_MS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -41,7 +45,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  *
  * `@nestjs/bullmq` builds the queue (SmsBullmqModule) and the worker: this class is the queue's
  * `@Processor` ({@link BullmqDispatchQueue.configured} applies it with the settings' name and limits). The
- * worker does not run on its own (`autorun: false`): start() connects, waiting at most 2 s, so the app boots
+ * worker does not run on its own (`autorun: false`): start() connects, waiting at most what is left of the boot's
+ * 2 s for Redis (RedisBootWait), so the app boots
  * and writes rows while Redis is down, and readiness says so until Redis answers; then the queue's global
  * concurrency is set, the worker runs and a sweep queues what was written meanwhile.
  */
@@ -176,22 +181,28 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   /**
    * The worker takes no new job; our calls in flight finish and store their answers before the database
    * closes. The worker's Redis bookkeeping gets a few seconds: with Redis away it would wait for ever, and
-   * a job left active is redelivered later, which the row makes harmless. `@nestjs/bullmq` closes the queue.
+   * a job left active is redelivered later, which the row makes harmless. The queue is closed here too, as
+   * boundedly (`@nestjs/bullmq`'s own close of it at shutdown then finds it closed).
    */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
     if (this.sweeper) clearInterval(this.sweeper);
-    const closing = this.worker.close(!this.connected).catch((error) => this.logger.warn(`Closing the BullMQ worker: ${messageOf(error)}`));
+    // Redis away (refusing): closed at once (forced), as its QUIT would wait in ioredis's offline queue for ever.
+    const up = this.redisUp();
+    const closing = this.worker.close(!up).catch((error) => this.logger.warn(`Closing the BullMQ worker: ${messageOf(error)}`));
     await Promise.allSettled([...this.inFlight]);
     const closed = await Promise.race([closing.then(() => true), sleep(CLOSE_WAIT_MS).then(() => false)]);
     if (!closed) {
+      // Connected but not answering (a hung Redis): dropping its connections ends the close.
       this.logger.warn('BullMQ worker did not close in time (Redis away?): disconnecting it');
-      await this.worker.disconnect().catch(() => undefined);
+      await Promise.race([this.worker.disconnect().catch(() => undefined), sleep(DISCONNECT_WAIT_MS)]);
     }
-    // The queue's connection too, as boundedly: with a Redis that hangs (or a network dropping packets) its QUIT is
-    // never answered, and `@nestjs/bullmq`'s own close of this queue at shutdown would wait for ever with it (the
-    // process would not exit on SIGTERM). Dropped after CLOSE_WAIT_MS, both end.
+    // The queue's connection too: with a Redis that hangs (or a network dropping packets) its QUIT is never answered,
+    // and `@nestjs/bullmq`'s own close of this queue at shutdown would wait for ever with it (the process would not
+    // exit on SIGTERM). A live connection that does not answer within CLOSE_WAIT_MS is dropped. One that is
+    // reconnecting is left alone: its QUIT fails at the next failed reconnection (`maxRetriesPerRequest: 1`, see
+    // bullmqConnection), which ends the close; dropping it then would stop the reconnections and keep the QUIT for ever.
     const queueClosed = await Promise.race([
       this.queue.close().then(
         () => true,
@@ -199,16 +210,17 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       ),
       sleep(CLOSE_WAIT_MS).then(() => false),
     ]);
-    if (!queueClosed) {
-      this.logger.warn('BullMQ queue did not close in time (Redis away?): disconnecting it');
-      await this.queue.disconnect().catch(() => undefined);
+    if (!queueClosed && this.client?.status === 'ready') {
+      this.logger.warn('BullMQ queue did not close in time (Redis not answering): disconnecting it');
+      await Promise.race([this.queue.disconnect().catch(() => undefined), sleep(DISCONNECT_WAIT_MS)]);
     }
   }
 
   notify(messages: readonly QueuedMessage[]): void {
-    // Redis not reached yet: the rows wait, the sweep queues them once it is. Stopped (shutdown): they wait for the
-    // next start, or another instance's sweep.
-    if (!this.connected || !this.started) return;
+    // Redis not reached yet, or away now: the rows wait, the sweep queues them once it answers (a job would wait in
+    // ioredis's offline queue, ahead of the queue's QUIT at shutdown). Stopped (shutdown): they wait for the next
+    // start, or another instance's sweep.
+    if (!this.started || !this.redisUp()) return;
     const add = () =>
       void this.add(messages).catch((error) =>
         this.logger.error(`Queueing ${messages.length} SMS failed (the sweep will retry): ${messageOf(error)}`),
