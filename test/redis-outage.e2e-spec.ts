@@ -97,6 +97,8 @@ describe('Redis silent', () => {
 });
 
 /** A TCP relay to Redis that can freeze: then no byte passes either way and no connection closes (a hung server). */
+type Relay = Awaited<ReturnType<typeof freezableRelay>>;
+
 async function freezableRelay(target: URL) {
   let frozen = false;
   const sockets = new Set<net.Socket>();
@@ -136,28 +138,49 @@ const within = <T>(ms: number, work: Promise<T>) =>
   Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
 
 /**
+ * Runs `scenario` against an app whose Redis goes through a relay (its own key prefix and queue, the dry-run
+ * provider), then checks that `app.close()` (what SIGTERM runs) returns within 25 s.
+ */
+async function whileRelayed(name: string, scenario: (t: TestApp, relay: Relay, auth: Record<string, string>) => Promise<void>) {
+  const relay = await freezableRelay(new URL(inject('redisUrl')!));
+  const unique = randomBytes(6).toString('hex');
+  let t: TestApp | null = null;
+  try {
+    t = await TestApp.start('sqlite', {
+      REDIS_URL: relay.url,
+      REDIS_KEY_PREFIX: `${name}-${unique}:`,
+      SMS_QUEUE_NAME: `${name}-${unique}`,
+      SMS_PROVIDER: 'dry-run',
+      SMS_SEND_WAIT_MS: '300',
+      SMS_USER_MAX_PER_MINUTE: '100',
+    });
+    await scenario(t, relay, { Authorization: `Bearer ${await t.rootToken()}` });
+    const closed = await within(
+      25_000,
+      t.close().then(() => 'closed'),
+    );
+    t = null;
+    expect(closed).toBe('closed');
+  } finally {
+    await relay.stop();
+    if (t)
+      await within(
+        5_000,
+        t.close().catch(() => undefined),
+      );
+  }
+}
+
+/**
  * Redis hangs after the boot (connections open, nothing answered): a command of the shared client fails after 1 s
  * (REDIS_COMMAND_TIMEOUT_MS), so sign-in and the sending limits count in memory instead of waiting minutes for TCP
  * to give up; readiness names Redis; the shutdown drops BullMQ's and the shared client's connections after a bound.
  */
 describe('Redis hangs after boot', () => {
-  const redisUrl = inject('redisUrl');
-  it.skipIf(!redisUrl)(
+  it.skipIf(!inject('redisUrl'))(
     'answers sign-in and sends, says not ready, and still shuts down',
-    async () => {
-      const relay = await freezableRelay(new URL(redisUrl!));
-      const unique = randomBytes(6).toString('hex');
-      let t: TestApp | null = null;
-      try {
-        t = await TestApp.start('sqlite', {
-          REDIS_URL: relay.url,
-          REDIS_KEY_PREFIX: `hang-${unique}:`,
-          SMS_QUEUE_NAME: `hang-${unique}`,
-          SMS_PROVIDER: 'dry-run',
-          SMS_SEND_WAIT_MS: '300',
-          SMS_USER_MAX_PER_MINUTE: '100',
-        });
-        const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+    () =>
+      whileRelayed('hang', async (t, relay, auth) => {
         const before = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' });
         // Sent through BullMQ, or still on its way on a slow machine: stored either way.
         expect([201, 202]).toContain(before.status);
@@ -170,22 +193,7 @@ describe('Redis hangs after boot', () => {
         const ready = await t.http.get('/api/health/ready');
         expect(ready.status).toBe(503);
         expect(JSON.stringify(ready.body)).toContain('redis');
-
-        const closed = await within(
-          25_000,
-          t.close().then(() => 'closed'),
-        );
-        t = null;
-        expect(closed).toBe('closed');
-      } finally {
-        await relay.stop();
-        if (t)
-          await within(
-            5_000,
-            t.close().catch(() => undefined),
-          );
-      }
-    },
+      }),
     60_000,
   );
 });
@@ -196,22 +204,10 @@ describe('Redis hangs after boot', () => {
  * ioredis never reports ended while it reconnects.
  */
 describe('Redis refuses after boot', () => {
-  const redisUrl = inject('redisUrl');
-  it.skipIf(!redisUrl)(
+  it.skipIf(!inject('redisUrl'))(
     'stores the SMS and still shuts down',
-    async () => {
-      const relay = await freezableRelay(new URL(redisUrl!));
-      const unique = randomBytes(6).toString('hex');
-      let t: TestApp | null = null;
-      try {
-        t = await TestApp.start('sqlite', {
-          REDIS_URL: relay.url,
-          REDIS_KEY_PREFIX: `refuse-${unique}:`,
-          SMS_QUEUE_NAME: `refuse-${unique}`,
-          SMS_PROVIDER: 'dry-run',
-          SMS_SEND_WAIT_MS: '300',
-        });
-        const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+    () =>
+      whileRelayed('refuse', async (t, relay, auth) => {
         await relay.stop();
         for (let i = 0; i < 3; i++) {
           const sent = await within(
@@ -223,21 +219,7 @@ describe('Redis refuses after boot', () => {
           );
           expect(sent === 'hung' ? 'hung' : sent.status).toBe(202);
         }
-        const closed = await within(
-          25_000,
-          t.close().then(() => 'closed'),
-        );
-        t = null;
-        expect(closed).toBe('closed');
-      } finally {
-        await relay.stop();
-        if (t)
-          await within(
-            5_000,
-            t.close().catch(() => undefined),
-          );
-      }
-    },
+      }),
     60_000,
   );
 });
