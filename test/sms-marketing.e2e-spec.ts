@@ -190,7 +190,9 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
         expect(await waitForBatch(t, admin, batchId)).toMatchObject({ status: 'completed', counts: { sent: 4 } });
         expect(posts().map((r) => r.form.Body)).toEqual(Array(4).fill('Promo\nSTOP au 36111'));
         expect(new Set(posts().map((r) => r.form.To)).size).toBe(4);
-      });
+        // Its own waits (15 s, two dueNow of 15 s, the batch's end) bound it, each with its own message; the default
+        // 30 s would cut a slow run short with a bare timeout that does not say which step was slow.
+      }, 90_000);
 
       it('a transactional batch at the same hour is not held, and carries no mention', async () => {
         setClock(nextSaturday().set({ hour: 21 }));
