@@ -111,6 +111,28 @@ describe.skipIf(!redisUrl)('fit-only rate limiter in Redis', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
+  it.each([
+    ['fit-only first, then a counting one', true],
+    ['a counting one first, then fit-only', false],
+  ])('keeps each script its own on one client, whatever the order they are built in (%s)', async (_, fitOnlyFirst) => {
+    const build = (fitOnly: boolean) =>
+      createRateLimiter(redis, {
+        keyPrefix: `${prefix}order-${String(fitOnlyFirst)}-${String(fitOnly)}`,
+        points: LIMIT,
+        durationSeconds: 60,
+        fitOnly,
+      });
+    const [fitOnly, counting] = fitOnlyFirst ? [build(true), build(false)] : [build(false), build(true)].reverse();
+
+    await fitOnly.consume('iris', 3);
+    expect(await refusal(fitOnly.consume('iris', 3))).toBeInstanceOf(RateLimiterRes);
+    expect((await fitOnly.get('iris'))?.consumedPoints).toBe(3);
+
+    await counting.consume('iris', 3);
+    expect(await refusal(counting.consume('iris', 3))).toBeInstanceOf(RateLimiterRes);
+    expect((await counting.get('iris'))?.consumedPoints).toBe(6);
+  });
+
   it('falls back to counting in memory, still fit-only, while Redis does not answer', async () => {
     const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, retryStrategy: () => 20 });
     down.on('error', () => undefined);

@@ -59,21 +59,48 @@ export class FitOnlyMemoryRateLimiter extends RateLimiterMemory {
 }
 
 /**
+ * The ioredis command that runs FIT_ONLY_INCR_LUA. rate-limiter-flexible defines its script on the client under one
+ * name, `rlflxIncr`, for every limiter: with its `customIncrTtlLuaScript`, the last limiter built on a client would
+ * decide the script of all of them (the sign-in limiters would become fit-only, or the send quota count refusals).
+ * The fit-only script therefore has its own name, and the library's stays its own.
+ */
+const FIT_ONLY_COMMAND = 'smsFitOnlyIncr';
+
+type FitOnlyCommand = (args: string[]) => Promise<[number, number]>;
+
+/**
  * RateLimiterRedis whose `delete` also goes to the insurance limiter at once while Redis is not connected: the
  * library checks the connection (`rejectIfRedisNotReady`) for consumptions and rewards, not for deletions, which
- * would otherwise wait for ioredis's reconnection attempts (a successful sign-in clears its counter).
+ * would otherwise wait for ioredis's reconnection attempts (a successful sign-in clears its counter). A fit-only
+ * one runs its increments through FIT_ONLY_COMMAND.
  */
 class RedisRateLimiter extends RateLimiterRedis {
   constructor(
     options: ConstructorParameters<typeof RateLimiterRedis>[0],
     private readonly redis: Redis,
     private readonly insurance: RateLimiterAbstract,
+    private readonly fitOnly: boolean,
   ) {
     super(options);
+    if (fitOnly) redis.defineCommand(FIT_ONLY_COMMAND, { numberOfKeys: 1, lua: FIT_ONLY_INCR_LUA });
   }
 
   override delete(key: string | number, options?: { [key: string]: unknown }): Promise<boolean> {
     return this.redis.status === 'ready' ? super.delete(key, options) : this.insurance.delete(key, options);
+  }
+
+  /**
+   * The library's own store call (not typed by it): an increment within a window runs the script. Everything else
+   * (a forced expiry, a window under a second, the connection and argument checks) stays the library's.
+   */
+  async _upsert(rlKey: string, points: number, msDuration: number, forceExpire = false): Promise<unknown> {
+    const secDuration = Math.floor(msDuration / 1000);
+    if (!this.fitOnly || forceExpire || secDuration <= 0 || !Number.isInteger(points) || this.redis.status !== 'ready') {
+      const parent = RateLimiterRedis.prototype as unknown as { _upsert: RedisRateLimiter['_upsert'] };
+      return parent._upsert.call(this, rlKey, points, msDuration, forceExpire);
+    }
+    const command = (this.redis as unknown as Record<string, FitOnlyCommand>)[FIT_ONLY_COMMAND];
+    return command.call(this.redis, [rlKey, String(points), String(secDuration), String(this.points), String(this.duration)]);
   }
 }
 
@@ -87,15 +114,10 @@ export function createRateLimiter(redis: Redis | null, settings: RateLimiterSett
   const memory = settings.fitOnly ? new FitOnlyMemoryRateLimiter(options) : new RateLimiterMemory(options);
   if (!redis) return memory;
   return new RedisRateLimiter(
-    {
-      ...options,
-      storeClient: redis,
-      insuranceLimiter: memory,
-      rejectIfRedisNotReady: true,
-      ...(settings.fitOnly ? { customIncrTtlLuaScript: FIT_ONLY_INCR_LUA } : {}),
-    },
+    { ...options, storeClient: redis, insuranceLimiter: memory, rejectIfRedisNotReady: true },
     redis,
     memory,
+    settings.fitOnly ?? false,
   );
 }
 
