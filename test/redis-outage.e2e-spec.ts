@@ -193,6 +193,10 @@ describe('Redis hangs after boot', () => {
         const ready = await t.http.get('/api/health/ready');
         expect(ready.status).toBe(503);
         expect(JSON.stringify(ready.body)).toContain('redis');
+        // A scrape does not wait on BullMQ's exporter (the queue connection's command timeout): the app's own figures.
+        const scrape = await within(10_000, t.http.get('/api/metrics').set(auth));
+        expect(scrape === 'hung' ? 'hung' : scrape.status).toBe(200);
+        if (scrape !== 'hung') expect(scrape.text).toContain('sms_queue_depth');
       }),
     60_000,
   );
