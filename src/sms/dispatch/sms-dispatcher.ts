@@ -136,11 +136,6 @@ export class SmsDispatcher {
       }
     }
 
-    // Only a message whose outcome is unknown is ever asked to stop rather than cancelled (SmsOutbox's
-    // OUTCOME_UNKNOWN); should one come here all the same, it is not sent.
-    if (message.cancelRequestedAt)
-      return this.store(message, attempt, { kind: 'cancelled', errorCode: message.errorCode, errorMessage: 'Cancelled' });
-
     const notNow = await this.notNow(message, attempt);
     if (notNow) return notNow;
     if (message.batchId) await this.markStarted(message.batchId);
