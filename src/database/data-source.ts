@@ -5,6 +5,9 @@ import type { DatabaseConfig } from '../config/app-config.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 
+/** How long opening a PostgreSQL connection may take (see buildDataSourceOptions). */
+export const PG_CONNECT_TIMEOUT_MS = 5000;
+
 /**
  * The one description of the database the app, the tests and the TypeORM CLI share.
  * Entities and migrations are explicit arrays (no globs): Node's import() of .ts globs
@@ -40,5 +43,8 @@ export function buildDataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       },
     };
   }
-  return { ...common, type: 'postgres', url: db.url, extra: { max: 20 } };
+  // A connection PostgreSQL does not answer within PG_CONNECT_TIMEOUT_MS fails (pg waits for ever by default): a
+  // server that accepts and hangs, or a network that drops packets, no longer holds the boot, or a request waiting
+  // for a new pooled connection, until TCP gives up.
+  return { ...common, type: 'postgres', url: db.url, extra: { max: 20, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS } };
 }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { PG_CONNECT_TIMEOUT_MS } from './data-source.js';
 
 /**
  * Key of the PostgreSQL advisory lock held while an instance connects and migrates (any fixed
@@ -51,10 +52,15 @@ const MIGRATIONS_LOCK_POLL_MS = 50;
 async function withMigrationLock<T>(options: DataSourceOptions, work: () => Promise<T>): Promise<T> {
   if (options.type === 'better-sqlite3') return withSqliteLock(String(options.database), work);
   if (options.type !== 'postgres') return work();
-  const client = new pg.Client({ connectionString: options.url });
+  const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
   // A dropped connection ends the session, which releases the lock: nothing to do but not crash.
   client.on('error', () => undefined);
-  await client.connect();
+  await client.connect().catch((error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `Could not connect to PostgreSQL at ${client.host}:${client.port} (${reason}; a connection attempt gives up after ${PG_CONNECT_TIMEOUT_MS / 1000} s)`,
+    );
+  });
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATIONS_LOCK_KEY]);
     try {
