@@ -188,6 +188,24 @@ describe('Readiness with Redis', () => {
         .expect(200);
       expect(metrics.text).toContain(`bullmq_job_count{queue="health-test-${unique}", state="waiting"} 0`);
       expect(metrics.text).toContain('# TYPE sms_queue_depth gauge');
+
+      // The dispatcher stopped (what the shutdown does first): a scrape still answers, without BullMQ's part (its
+      // queue is closed), and a message written meanwhile waits as a row, no job handed to the closed queue.
+      const queue = t.app.get<typeof DISPATCH_QUEUE, DispatchQueue>(DISPATCH_QUEUE);
+      await queue.stop();
+      const stopped = await Promise.race([
+        t.http
+          .get('/api/metrics')
+          .set('Authorization', `Bearer ${await t.rootToken()}`)
+          .then((res) => res),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000)),
+      ]);
+      expect(stopped === 'hung' ? 'hung' : stopped.status).toBe(200);
+      if (stopped !== 'hung') {
+        expect(stopped.text).not.toContain('bullmq_job_count');
+        expect(stopped.text).toContain('# TYPE sms_queue_depth gauge');
+      }
+      expect((await t.http.get('/api/health/ready').expect(503)).body.checks.dispatcher.status).toBe('down');
     } finally {
       await t.close();
       await cleanRedis(unique);
