@@ -242,5 +242,62 @@ describeEachDatabase('Cancelling a message whose outcome is unknown', (kind) => 
         expect(posts()).toBe(before);
       },
     );
+
+    it.skipIf(skip)(
+      'cancels racing the look-ups: a cancel accepted is never followed by a send, one refused (409) is, and Twilio’s SID is always kept',
+      async () => {
+        // Twilio answers after 100 ms: each look-up (and re-send) keeps its row claimed long enough for cancels to land
+        // before, during and after it. Half the rows are at Twilio, half are not.
+        standIn.setBehaviour({ delayMs: 100 });
+        const rows: { row: SmsMessage; sid: string | null }[] = [];
+        for (let i = 0; i < 12; i++) {
+          const to = nextPhone();
+          const sid = i % 2 ? (await atTwilio(to, `Rappel ${i}`)).sid : null;
+          rows.push({ row: await timedOutSingle(to, `Rappel ${i}`), sid });
+        }
+        const before = new Map(
+          rows.map(({ row }) => [row.id, standIn.requests.filter((r) => r.method === 'POST' && r.form.To === row.to).length]),
+        );
+        const ids = rows.map(({ row }) => row.id);
+
+        const [, answers] = await Promise.all([
+          new Promise((resolve) => setTimeout(resolve, 20)).then(() => dueNow(ids)),
+          Promise.all(
+            rows.map(async ({ row }, i) => {
+              await new Promise((resolve) => setTimeout(resolve, i * 10));
+              return (await t.http.post(`/api/sms/messages/${row.id}/cancel`).set(auth())).status;
+            }),
+          ),
+        ]);
+        for (const { row } of rows) await waitForMessage(t, root, row.id, ended);
+        standIn.setBehaviour({});
+
+        console.log(`[cancel-race] ${kind} ${mode}: cancels answered ${answers.join(', ')}`);
+        expect(
+          answers.every((status) => [200, 202, 409].includes(status)),
+          `answers ${answers.join(', ')}`,
+        ).toBe(true);
+        for (const [i, { row, sid }] of rows.entries()) {
+          const final = await messages().findOneByOrFail({ id: row.id });
+          const sends = standIn.requests.filter((r) => r.method === 'POST' && r.form.To === row.to).length - before.get(row.id)!;
+          const accepted = answers[i] !== 409;
+          const what = `${row.id} (${sid ? 'at Twilio' : 'not at Twilio'}, cancel ${answers[i]}): ${final.status}, ${sends} send(s)`;
+          if (sid) {
+            // At Twilio: adopted whatever the cancel answered, never sent again.
+            expect(final.providerSid, what).toBe(sid);
+            expect(sends, what).toBe(0);
+          } else if (accepted) {
+            expect(final.status, what).toBe('cancelled');
+            expect(sends, what).toBe(0);
+          } else {
+            // Refused because its look-up had already claimed it: that attempt went on and sent it.
+            expect(final.providerSid, what).not.toBeNull();
+            expect(sends, what).toBe(1);
+          }
+          expect(await cancellations(row.id), what).toHaveLength(accepted ? 1 : 0);
+        }
+      },
+      60_000,
+    );
   });
 });
