@@ -1,15 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 
 import { getQueueToken } from '@nestjs/bullmq';
 import { RedisBootWait } from '../src/redis/redis.module.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
+import { QUEUE_COMMAND_TIMEOUT_MS } from '../src/sms/dispatch/bullmq-dispatch-queue.js';
 import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
+import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { freePort } from './support/free-port.js';
+import { LogCapture } from './support/log-capture.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -145,22 +149,34 @@ async function whileRelayed(name: string, scenario: (t: TestApp, relay: Relay, a
   const relay = await freezableRelay(new URL(inject('redisUrl')!));
   const unique = randomBytes(6).toString('hex');
   let t: TestApp | null = null;
+  const logs = new LogCapture();
   try {
-    t = await TestApp.start('sqlite', {
-      REDIS_URL: relay.url,
-      REDIS_KEY_PREFIX: `${name}-${unique}:`,
-      SMS_QUEUE_NAME: `${name}-${unique}`,
-      SMS_PROVIDER: 'dry-run',
-      SMS_SEND_WAIT_MS: '300',
-      SMS_USER_MAX_PER_MINUTE: '100',
-    });
+    t = await TestApp.start(
+      'sqlite',
+      {
+        REDIS_URL: relay.url,
+        REDIS_KEY_PREFIX: `${name}-${unique}:`,
+        SMS_QUEUE_NAME: `${name}-${unique}`,
+        SMS_PROVIDER: 'dry-run',
+        SMS_SEND_WAIT_MS: '300',
+        SMS_USER_MAX_PER_MINUTE: '100',
+        // A sweep every second (5 polls).
+        SMS_POLL_INTERVAL_MS: '200',
+      },
+      undefined,
+      { logDestination: logs },
+    );
     await scenario(t, relay, { Authorization: `Bearer ${await t.rootToken()}` });
+    const closing = logs.raw.length;
     const closed = await within(
       25_000,
       t.close().then(() => 'closed'),
     );
     t = null;
     expect(closed).toBe('closed');
+    // A QUIT left unanswered is expected here, not an error (`@nestjs/bullmq` logged a failed queue close as one).
+    const errors = logs.lines.slice(closing).filter((line) => Number(line.level) >= 50);
+    expect(errors.map((line) => line.msg)).toEqual([]);
   } finally {
     await relay.stop();
     if (t)
@@ -197,7 +213,115 @@ describe('Redis hangs after boot', () => {
         const scrape = await within(10_000, t.http.get('/api/metrics').set(auth));
         expect(scrape === 'hung' ? 'hung' : scrape.status).toBe(200);
         if (scrape !== 'hung') expect(scrape.text).toContain('sms_queue_depth');
+
+        // A backlog written meanwhile (1,500 rows due): each sweep asks Redis once (a PING that times out), instead of
+        // handing it a thousand jobs that would each wait in ioredis's memory for an answer, sweep after sweep.
+        const now = new Date();
+        const rows = Array.from({ length: 1500 }, (_, i) =>
+          Object.assign(new SmsMessage(), {
+            id: randomUUID(),
+            to: `+3361${String(4_000_000 + i).padStart(7, '0')}`,
+            from: '+33700000000',
+            body: 'Bonjour',
+            kind: SmsKind.Single,
+            provider: 'dry-run',
+            segments: 1,
+            encoding: 'GSM-7',
+            status: 'queued',
+            attempts: 0,
+            notBefore: now,
+            createdAt: now,
+            updatedAt: now,
+          }),
+        );
+        for (let i = 0; i < rows.length; i += 250)
+          await t
+            .get(DataSource)
+            .getRepository(SmsMessage)
+            .insert(rows.slice(i, i + 250));
+        await new Promise((resolve) => setTimeout(resolve, QUEUE_COMMAND_TIMEOUT_MS + 2500));
+        const queueClient = (t.app.get(DISPATCH_QUEUE) as unknown as { client: { commandQueue: { length: number } } }).client;
+        expect(queueClient.commandQueue.length).toBeLessThan(100);
       }),
+    60_000,
+  );
+});
+
+/**
+ * A TCP relay to Redis that holds each connection's second `INFO` (BullMQ's own server check, after ioredis's ready
+ * check) for `holdMs` before passing it on, then everything that followed, in order: Redis stalls while BullMQ first
+ * connects.
+ */
+async function infoHoldingRelay(target: URL, holdMs: number) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    upstream.pipe(client);
+    let infos = 0;
+    let forwarding = Promise.resolve();
+    client.on('data', (chunk: Buffer) => {
+      const before = infos;
+      infos += chunk.toString('latin1').match(/\$4\r\ninfo\r\n/gi)?.length ?? 0;
+      // The chunk that carries the second INFO (and what it holds after it) waits; later chunks queue behind it.
+      const hold = before < 2 && infos >= 2;
+      forwarding = forwarding
+        .then(() => (hold ? new Promise((resolve) => setTimeout(resolve, holdMs)) : undefined))
+        .then(() => void upstream.write(chunk));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Redis stalls for longer than the queue's command timeout (QUEUE_COMMAND_TIMEOUT_MS) just as BullMQ first connects:
+ * BullMQ checks the server once and never again, so a timeout there left its queue failing until a restart. The
+ * timeout is set only once the queue is connected: the dispatcher comes up when Redis answers and sends.
+ */
+describe('Redis stalls while BullMQ connects', () => {
+  it.skipIf(!inject('redisUrl'))(
+    'the dispatcher comes up once Redis answers, and sends',
+    async () => {
+      const relay = await infoHoldingRelay(new URL(inject('redisUrl')!), QUEUE_COMMAND_TIMEOUT_MS + 2000);
+      const unique = randomBytes(6).toString('hex');
+      let t: TestApp | null = null;
+      try {
+        t = await TestApp.start('sqlite', {
+          REDIS_URL: relay.url,
+          REDIS_KEY_PREFIX: `stall-${unique}:`,
+          SMS_QUEUE_NAME: `stall-${unique}`,
+          SMS_PROVIDER: 'dry-run',
+        });
+        const app = t;
+        await vi.waitFor(async () => expect((await app.http.get('/api/health/ready')).status).toBe(200), {
+          timeout: 20_000,
+          interval: 250,
+        });
+        const sent = await app.http
+          .post('/api/sms/send')
+          .set('Authorization', `Bearer ${await app.rootToken()}`)
+          .send({ to: '0612345678', message: 'Bonjour' });
+        expect(sent.status).toBe(201);
+      } finally {
+        if (t)
+          await within(
+            15_000,
+            t.close().catch(() => undefined),
+          );
+        await relay.stop();
+      }
+    },
     60_000,
   );
 });

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import net from 'node:net';
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { inject } from 'vitest';
 
 describe('data-source', () => {
   it("changes no process-wide pg setting when imported and used (other pg users keep pg's defaults)", async () => {
@@ -46,6 +47,27 @@ describe('the PostgreSQL pool', () => {
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
+    }
+  }, 30_000);
+});
+
+const postgresUrl = inject('postgresUrl');
+describe.skipIf(!postgresUrl)('the PostgreSQL pool, on a server', () => {
+  it('lets a query wait longer than PG_CONNECT_TIMEOUT_MS for a free connection (only opening one is bounded)', async () => {
+    const { buildDataSourceOptions, PG_CONNECT_TIMEOUT_MS } = await import('./data-source.js');
+    const options = buildDataSourceOptions({ type: 'postgres', url: postgresUrl! } as never) as { extra: Record<string, unknown> };
+    const dataSource = new DataSource({
+      ...(options as never as DataSourceOptions),
+      // One connection: the second query waits for the first one's.
+      extra: { ...options.extra, max: 1 },
+    } as DataSourceOptions);
+    await dataSource.initialize();
+    try {
+      const seconds = (PG_CONNECT_TIMEOUT_MS + 1000) / 1000;
+      const [, waited] = await Promise.all([dataSource.query(`SELECT pg_sleep(${seconds})`), dataSource.query('SELECT 1 AS one')]);
+      expect(waited).toEqual([{ one: 1 }]);
+    } finally {
+      await dataSource.destroy();
     }
   }, 30_000);
 });

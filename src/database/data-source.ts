@@ -1,12 +1,25 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 
-/** How long opening a PostgreSQL connection may take (see buildDataSourceOptions). */
+/** How long opening a PostgreSQL connection may take (see ConnectTimeoutClient). */
 export const PG_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * pg's client, whose connection fails when PostgreSQL does not answer within PG_CONNECT_TIMEOUT_MS (pg waits for ever
+ * by default): a server that accepts and hangs, or a network that drops packets, no longer holds the boot, or a
+ * request whose pool opens a connection, until TCP gives up. Given to the pool as its `Client`: the pool's own
+ * `connectionTimeoutMillis` would also fail a query that merely waits for a free connection while all are busy.
+ */
+export class ConnectTimeoutClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super({ ...(typeof config === 'string' ? { connectionString: config } : config), connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+  }
+}
 
 /**
  * The one description of the database the app, the tests and the TypeORM CLI share.
@@ -43,8 +56,7 @@ export function buildDataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       },
     };
   }
-  // A connection PostgreSQL does not answer within PG_CONNECT_TIMEOUT_MS fails (pg waits for ever by default): a
-  // server that accepts and hangs, or a network that drops packets, no longer holds the boot, or a request waiting
-  // for a new pooled connection, until TCP gives up.
-  return { ...common, type: 'postgres', url: db.url, extra: { max: 20, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS } };
+  // Each new connection is bounded by its client (ConnectTimeoutClient), not by the pool's `connectionTimeoutMillis`,
+  // which would also fail a query that waits for a free connection under load.
+  return { ...common, type: 'postgres', url: db.url, extra: { max: 20, Client: ConnectTimeoutClient } };
 }

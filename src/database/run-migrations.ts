@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { PG_CONNECT_TIMEOUT_MS } from './data-source.js';
+import { ConnectTimeoutClient, PG_CONNECT_TIMEOUT_MS } from './data-source.js';
 
 /**
  * Key of the PostgreSQL advisory lock held while an instance connects and migrates (any fixed
@@ -52,7 +51,7 @@ const MIGRATIONS_LOCK_POLL_MS = 50;
 async function withMigrationLock<T>(options: DataSourceOptions, work: () => Promise<T>): Promise<T> {
   if (options.type === 'better-sqlite3') return withSqliteLock(String(options.database), work);
   if (options.type !== 'postgres') return work();
-  const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+  const client = new ConnectTimeoutClient({ connectionString: options.url });
   // A dropped connection ends the session, which releases the lock: nothing to do but not crash.
   client.on('error', () => undefined);
   await client.connect().catch((error: unknown) => {

@@ -95,7 +95,7 @@ class RedisRateLimiter extends RateLimiterRedis {
    */
   async _upsert(rlKey: string, points: number, msDuration: number, forceExpire = false): Promise<unknown> {
     const secDuration = Math.floor(msDuration / 1000);
-    if (!this.fitOnly || forceExpire || secDuration <= 0 || !Number.isInteger(points) || this.redis.status !== 'ready') {
+    if (!this.fitOnly || forceExpire || secDuration <= 0 || !Number.isInteger(Number(points)) || this.redis.status !== 'ready') {
       const parent = RateLimiterRedis.prototype as unknown as { _upsert: RedisRateLimiter['_upsert'] };
       return parent._upsert.call(this, rlKey, points, msDuration, forceExpire);
     }

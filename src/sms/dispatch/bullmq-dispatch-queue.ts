@@ -11,7 +11,9 @@ import type { RedisBootWait } from '../../redis/redis.module.js';
 /** What this class reads of the queue's ioredis client. */
 interface RedisClient {
   status?: string;
+  options: { commandTimeout?: number };
   on(event: 'ready', listener: () => void): unknown;
+  ping(): Promise<unknown>;
 }
 
 interface SendJob {
@@ -31,6 +33,12 @@ const CLOSE_WAIT_MS = 3000;
  * reconnecting (Redis refusing connections), and BullMQ's disconnect() waits for that.
  */
 const DISCONNECT_WAIT_MS = 1000;
+/**
+ * How long a command of the queue's connection may go unanswered once it is connected: with a Redis that hangs
+ * (connected, silent), a scrape of /api/metrics (BullMQ's exporter), a sweep and a job's queueing end instead of
+ * waiting for TCP to give up. Not on the worker's connections: one of them blocks on purpose, waiting for jobs.
+ */
+export const QUEUE_COMMAND_TIMEOUT_MS = 3000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -131,7 +139,10 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
         if (!this.started) return;
         await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
         if (!this.started) return;
-        this.client = (await this.queue.getBackend().client) as RedisClient;
+        this.client = (await this.queue.getBackend().client) as unknown as RedisClient;
+        // Only now: BullMQ checks the server once when it first connects and never again, so a timeout during that
+        // check would leave the queue failing until a restart. ioredis reads this option at every command.
+        this.client.options.commandTimeout = QUEUE_COMMAND_TIMEOUT_MS;
         // Back after an outage (perhaps an empty Redis): the limit again, and what was written meanwhile.
         this.client.on('ready', () => void this.reconnected());
         this.connected = true;
@@ -203,6 +214,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     // exit on SIGTERM). A live connection that does not answer within CLOSE_WAIT_MS is dropped. One that is
     // reconnecting is left alone: its QUIT fails at the next failed reconnection (`maxRetriesPerRequest: 1`, see
     // bullmqConnection), which ends the close; dropping it then would stop the reconnections and keep the QUIT for ever.
+    // Its QUIT is bounded here, not by the command timeout: a timed-out QUIT fails the close, which `@nestjs/bullmq`'s
+    // own close of this queue would then report as an error at every shutdown with a hung Redis.
+    if (this.client) this.client.options.commandTimeout = undefined;
     const queueClosed = await Promise.race([
       this.queue.close().then(
         () => true,
@@ -302,6 +316,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   private async sweep(): Promise<void> {
     if (!this.started || !this.redisUp()) return;
     try {
+      // Redis connected but silent (a hang): one PING fails after QUEUE_COMMAND_TIMEOUT_MS, where thousands of jobs
+      // would each wait in ioredis's memory for an answer, sweep after sweep.
+      await this.client!.ping();
       await this.add(await this.outbox.dueIds(5000));
     } catch (error) {
       this.logger.warn(`SMS sweep failed: ${messageOf(error)}`);

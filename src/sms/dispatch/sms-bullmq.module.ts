@@ -6,23 +6,17 @@ import { AppConfig } from '../../config/app-config.js';
 /** `@InjectQueue(SMS_DISPATCH_QUEUE)`: the queue's token (its Redis name is `SMS_QUEUE_NAME`). */
 export const SMS_DISPATCH_QUEUE = 'sms-dispatch';
 
-/** How long a command of BullMQ's queue connection may go unanswered (see bullmqConnection). */
-export const QUEUE_COMMAND_TIMEOUT_MS = 3000;
-
 /**
  * BullMQ's connections (it opens and closes its own: the queue's, and the worker's two). They reconnect
  * every 2 s at most, so the dispatcher is back within seconds of Redis. The queue's commands fail after
- * one reconnection (the caller answers, a sweep queues the rows later), or after QUEUE_COMMAND_TIMEOUT_MS
- * when Redis is connected but silent (a hung server): a scrape of /api/metrics (BullMQ's exporter) and the
- * sweeps' `addBulk` then end instead of waiting for TCP to give up. The worker's wait for Redis, without a
- * timeout: one of its connections blocks on purpose, waiting for jobs.
+ * one reconnection (the caller answers, a sweep queues the rows later), and, once connected, when Redis leaves
+ * them unanswered for QUEUE_COMMAND_TIMEOUT_MS (set by BullmqDispatchQueue); the worker's wait for Redis.
  */
 export function bullmqConnection(redisUrl: string, role: 'queue' | 'worker'): RedisOptions {
   return {
     url: redisUrl,
     connectionName: `sms-backbone:${role}`,
     maxRetriesPerRequest: role === 'queue' ? 1 : null,
-    ...(role === 'queue' ? { commandTimeout: QUEUE_COMMAND_TIMEOUT_MS } : {}),
     retryStrategy: (times: number) => Math.min(250 * times, 2000),
   };
 }
