@@ -14,6 +14,7 @@ import { SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { freePort } from './support/free-port.js';
 import { LogCapture } from './support/log-capture.js';
+import { silentServer } from './support/silent-server.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -60,24 +61,18 @@ describe('Without REDIS_URL', () => {
  */
 describe('Redis silent', () => {
   it('boots without it, sends SMS in the meantime as rows, and closes', async () => {
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
+    const server = await silentServer();
     try {
       const started = Date.now();
       const t = await TestApp.start('sqlite', {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_URL: `redis://127.0.0.1:${server.port}`,
         SMS_QUEUE_NAME: `silent-${randomBytes(6).toString('hex')}`,
         SMS_PROVIDER: 'dry-run',
         SMS_SEND_WAIT_MS: '300',
       });
       const bootMs = Date.now() - started;
       console.log(`[redis-silent] boot ${bootMs} ms with a Redis that never answers`);
-      expect(sockets.size, 'the app did connect to it').toBeGreaterThan(0);
+      expect(server.accepted, 'the app did connect to it').toBeGreaterThan(0);
       // One boot allowance for both waiters (the shared client's and BullMQ's): not 2 s each.
       const bootWait = t.app.get(RedisBootWait);
       expect((t.app.get(DISPATCH_QUEUE) as unknown as { bootWait: RedisBootWait }).bootWait).toBe(bootWait);
@@ -94,8 +89,7 @@ describe('Redis silent', () => {
       expect(closed, 'app.close() returned').toBe(true);
       console.log(`[redis-silent] closed in ${Date.now() - closing} ms`);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   }, 60_000);
 });
