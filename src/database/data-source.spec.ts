@@ -17,3 +17,16 @@ describe('data-source', () => {
     expect(pg.types.getTypeParser(pg.types.builtins.TIMESTAMP)('2030-01-15 13:30:00')).toEqual(new Date(2030, 0, 15, 13, 30));
   });
 });
+
+describe('ConnectTimeoutClient', () => {
+  it('bounds its connection and keeps a password given as pg-pool passes it (not enumerable)', async () => {
+    const { ConnectTimeoutClient, PG_CONNECT_TIMEOUT_MS } = await import('./data-source.js');
+    const options = { host: '127.0.0.1', user: 'app' };
+    Object.defineProperty(options, 'password', { value: 's3cret', enumerable: false });
+
+    const client = new ConnectTimeoutClient(options) as unknown as { password: string; _connectionTimeoutMillis: number };
+
+    expect(client.password).toBe('s3cret');
+    expect(client._connectionTimeoutMillis).toBe(PG_CONNECT_TIMEOUT_MS);
+  });
+});

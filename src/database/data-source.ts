@@ -16,8 +16,10 @@ export const PG_CONNECT_TIMEOUT_MS = 5000;
  * `connectionTimeoutMillis` would also fail a query that merely waits for a free connection while all are busy.
  */
 export class ConnectTimeoutClient extends pg.Client {
-  constructor(config?: string | pg.ClientConfig) {
-    super({ ...(typeof config === 'string' ? { connectionString: config } : config), connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+  constructor(config: string | pg.ClientConfig = {}) {
+    const options = typeof config === 'string' ? { connectionString: config } : config;
+    // `password` named: pg-pool keeps it as a property a spread does not copy (hidden from logs and stack traces).
+    super({ ...options, password: options.password, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
   }
 }
 
