@@ -242,12 +242,13 @@ describe('Redis hangs after boot', () => {
 });
 
 /**
- * A TCP relay to Redis that holds each connection's second `INFO` (BullMQ's own server check, after ioredis's ready
- * check) for `holdMs` before passing it on, then everything that followed, in order: Redis stalls while BullMQ first
- * connects.
+ * A TCP relay to Redis that holds, on each connection, the chunk carrying the `nth` occurrence of the RESP argument
+ * `argument` for `holdMs` (Infinity: for ever) before passing it on, then everything that followed, in order: Redis
+ * stalls at one precise command.
  */
-async function infoHoldingRelay(target: URL, holdMs: number) {
+async function holdingRelay(target: URL, argument: string, nth: number, holdMs: number) {
   const sockets = new Set<net.Socket>();
+  const needle = new RegExp(`\\$${argument.length}\\r\\n${argument}\\r\\n`, 'gi');
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 6379), target.hostname);
     for (const socket of [client, upstream]) {
@@ -256,15 +257,14 @@ async function infoHoldingRelay(target: URL, holdMs: number) {
       socket.on('close', () => sockets.delete(socket));
     }
     upstream.pipe(client);
-    let infos = 0;
+    let seen = 0;
     let forwarding = Promise.resolve();
     client.on('data', (chunk: Buffer) => {
-      const before = infos;
-      infos += chunk.toString('latin1').match(/\$4\r\ninfo\r\n/gi)?.length ?? 0;
-      // The chunk that carries the second INFO (and what it holds after it) waits; later chunks queue behind it.
-      const hold = before < 2 && infos >= 2;
+      const before = seen;
+      seen += chunk.toString('latin1').match(needle)?.length ?? 0;
+      const hold = before < nth && seen >= nth;
       forwarding = forwarding
-        .then(() => (hold ? new Promise((resolve) => setTimeout(resolve, holdMs)) : undefined))
+        .then(() => (hold ? new Promise((resolve) => Number.isFinite(holdMs) && setTimeout(resolve, holdMs)) : undefined))
         .then(() => void upstream.write(chunk));
     });
   });
@@ -287,7 +287,8 @@ describe('Redis stalls while BullMQ connects', () => {
   it.skipIf(!inject('redisUrl'))(
     'the dispatcher comes up once Redis answers, and sends',
     async () => {
-      const relay = await infoHoldingRelay(new URL(inject('redisUrl')!), QUEUE_COMMAND_TIMEOUT_MS + 2000);
+      // The second INFO of each connection: BullMQ's own check, after ioredis's ready check.
+      const relay = await holdingRelay(new URL(inject('redisUrl')!), 'info', 2, QUEUE_COMMAND_TIMEOUT_MS + 2000);
       const unique = randomBytes(6).toString('hex');
       let t: TestApp | null = null;
       try {
@@ -314,6 +315,45 @@ describe('Redis stalls while BullMQ connects', () => {
             t.close().catch(() => undefined),
           );
         await relay.stop();
+      }
+    },
+    60_000,
+  );
+});
+
+/**
+ * Redis goes silent right after BullMQ's readiness, while the dispatcher sets its global concurrency: that command
+ * times out (the queue's command timeout is set before it), and the shutdown drops the silent connection. Before, the
+ * command waited for ever and the shutdown's QUIT behind it too, so `app.close()` (SIGTERM) never returned.
+ */
+describe('Redis goes silent while the dispatcher sets its limit', () => {
+  it.skipIf(!inject('redisUrl'))(
+    'the app still shuts down',
+    async () => {
+      const relay = await holdingRelay(new URL(inject('redisUrl')!), 'concurrency', 1, Infinity);
+      const unique = randomBytes(6).toString('hex');
+      let t: TestApp | null = null;
+      try {
+        t = await TestApp.start('sqlite', {
+          REDIS_URL: relay.url,
+          REDIS_KEY_PREFIX: `limit-${unique}:`,
+          SMS_QUEUE_NAME: `limit-${unique}`,
+          SMS_PROVIDER: 'dry-run',
+        });
+        expect((await t.http.get('/api/health/ready')).status).toBe(503);
+        const closed = await within(
+          25_000,
+          t.close().then(() => 'closed'),
+        );
+        t = null;
+        expect(closed).toBe('closed');
+      } finally {
+        await relay.stop();
+        if (t)
+          await within(
+            5_000,
+            t.close().catch(() => undefined),
+          );
       }
     },
     60_000,

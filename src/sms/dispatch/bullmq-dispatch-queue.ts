@@ -137,12 +137,14 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       try {
         await this.queue.waitUntilReady();
         if (!this.started) return;
+        this.client = (await this.queue.getBackend().client) as unknown as RedisClient;
+        // Only once ready: BullMQ checks the server once when it first connects and never again, so a timeout during
+        // that check would leave the queue failing until a restart. From here on (the limit set just below included:
+        // a Redis silent then would otherwise hold it, and the shutdown's QUIT after it, for ever). ioredis reads this
+        // option at every command.
+        this.client.options.commandTimeout = QUEUE_COMMAND_TIMEOUT_MS;
         await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
         if (!this.started) return;
-        this.client = (await this.queue.getBackend().client) as unknown as RedisClient;
-        // Only now: BullMQ checks the server once when it first connects and never again, so a timeout during that
-        // check would leave the queue failing until a restart. ioredis reads this option at every command.
-        this.client.options.commandTimeout = QUEUE_COMMAND_TIMEOUT_MS;
         // Back after an outage (perhaps an empty Redis): the limit again, and what was written meanwhile.
         this.client.on('ready', () => void this.reconnected());
         this.connected = true;
@@ -247,6 +249,10 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
 
   private async add(messages: readonly QueuedMessage[]): Promise<void> {
     const now = Date.now();
+    // Redis connected but silent (a hang): one PING fails after QUEUE_COMMAND_TIMEOUT_MS, where a batch's or a sweep's
+    // thousand jobs would each wait in ioredis's memory for an answer, time after time (a timed-out command stays
+    // there until Redis answers or the connection closes). The rows stay; a later sweep queues them.
+    if (messages.length > 1) await this.client!.ping();
     for (let i = 0; i < messages.length; i += ADD_CHUNK) {
       await this.queue.addBulk(
         messages.slice(i, i + ADD_CHUNK).map((m) => ({
@@ -316,9 +322,6 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   private async sweep(): Promise<void> {
     if (!this.started || !this.redisUp()) return;
     try {
-      // Redis connected but silent (a hang): one PING fails after QUEUE_COMMAND_TIMEOUT_MS, where thousands of jobs
-      // would each wait in ioredis's memory for an answer, sweep after sweep.
-      await this.client!.ping();
       await this.add(await this.outbox.dueIds(5000));
     } catch (error) {
       this.logger.warn(`SMS sweep failed: ${messageOf(error)}`);
