@@ -44,6 +44,11 @@ describeEachDatabase('Users', (kind) => {
     expect(res.body.message).toMatch(/already exists/);
   });
 
+  it('accepts an email without a top-level domain, as the first admin has (admin@localhost), and it signs in', async () => {
+    await t.http.post('/api/users').set(auth(root)).send({ email: 'ops@localhost', password: USER_PASSWORD, role: 'user' }).expect(201);
+    await t.http.post('/api/auth/login').send({ email: 'ops@localhost', password: USER_PASSWORD }).expect(200);
+  });
+
   it('refuses short passwords, bad emails, unknown roles, bad phones and unknown fields, naming the field', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ email: 'a@example.test', password: 'short', role: 'user' }, 'password'],

@@ -65,6 +65,11 @@ describe('DTO validators: one message per failure', () => {
   it('IsEmailAddress refuses a lone surrogate instead of throwing', () => {
     expect(problems({ text: 'ok', email: '\ud800@x.io' })).toEqual({ email: ['email must be an email address'] });
     expect(problems({ text: 'ok', email: 'a@example.com' })).toEqual({});
+    // No top-level domain needed, as for ADMIN_EMAIL (the first admin is admin@localhost); still a whole address.
+    expect(problems({ text: 'ok', email: 'ops@localhost' })).toEqual({});
+    for (const email of ['ops@', '@localhost', 'ops localhost', 'ops@local host']) {
+      expect(problems({ text: 'ok', email }), email).toEqual({ email: ['email must be an email address'] });
+    }
     expect(problems({ text: 'ok', email: 'a'.repeat(20) + '@x.io' })).toEqual({
       email: ['email must be an email address of at most 20 characters'],
     });

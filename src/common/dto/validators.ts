@@ -101,13 +101,17 @@ export function ToInteger(): PropertyDecorator {
   return Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value));
 }
 
-/** An email address of at most `max` characters, one message (a malformed string such as a lone surrogate too). */
+/**
+ * An email address of at most `max` characters, one message (a malformed string such as a lone surrogate too). Its
+ * domain needs no top-level domain (`ops@localhost`, `ops@intranet`), as ADMIN_EMAIL: the first admin is
+ * `admin@localhost` by default, and an account's email is its sign-in name, never written to.
+ */
 export function IsEmailAddress(max = 254): PropertyDecorator {
   return register('isEmailAddress', (value) => {
     if (value === undefined) return 'is required';
     if (typeof value !== 'string' || value.length > max) return `must be an email address of at most ${max} characters`;
     try {
-      return isEmail(value) ? null : 'must be an email address';
+      return isEmail(value, { require_tld: false }) ? null : 'must be an email address';
     } catch {
       return 'must be an email address';
     }
