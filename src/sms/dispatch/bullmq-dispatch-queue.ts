@@ -65,7 +65,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   private started = false;
   /** Redis answered once: the global concurrency is set and the worker runs. */
   private connected = false;
-  /** The queue's ioredis client once connected: its status says whether Redis answers now. */
+  /** The queue's ioredis client once BullMQ is ready (before `connected`): its status says whether Redis answers now. */
   private client: RedisClient | null = null;
   /** Our own handlers in flight: stop() waits for them (they write to the database) before anything closes. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -137,7 +137,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       try {
         await this.queue.waitUntilReady();
         if (!this.started) return;
-        this.client = (await this.queue.getBackend().client) as unknown as RedisClient;
+        const client = (await this.queue.getBackend().client) as unknown as RedisClient;
+        if (!this.started) return;
+        this.client = client;
         // Only once ready: BullMQ checks the server once when it first connects and never again, so a timeout during
         // that check would leave the queue failing until a restart. From here on (the limit set just below included:
         // a Redis silent then would otherwise hold it, and the shutdown's QUIT after it, for ever). ioredis reads this
