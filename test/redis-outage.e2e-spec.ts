@@ -95,8 +95,6 @@ describe('Redis silent', () => {
 });
 
 /** A TCP relay to Redis that can freeze: then no byte passes either way and no connection closes (a hung server). */
-type Relay = Awaited<ReturnType<typeof freezableRelay>>;
-
 async function freezableRelay(target: URL) {
   let frozen = false;
   const sockets = new Set<net.Socket>();
@@ -131,16 +129,24 @@ async function freezableRelay(target: URL) {
   };
 }
 
+/** The Redis the relays forward to. */
+const redisTarget = () => new URL(inject('redisUrl')!);
+
 /** Resolves with `work`'s result, or 'hung' after `ms`. */
 const within = <T>(ms: number, work: Promise<T>) =>
   Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
 
 /**
- * Runs `scenario` against an app whose Redis goes through a relay (its own key prefix and queue, the dry-run
- * provider), then checks that `app.close()` (what SIGTERM runs) returns within 25 s.
+ * Runs `scenario` against an app whose Redis goes through `relay` (its own key prefix and queue, the dry-run
+ * provider, `env` on top), then checks that `app.close()` (what SIGTERM runs) returns within 25 s and logs no error;
+ * the relay is stopped in the end.
  */
-async function whileRelayed(name: string, scenario: (t: TestApp, relay: Relay, auth: Record<string, string>) => Promise<void>) {
-  const relay = await freezableRelay(new URL(inject('redisUrl')!));
+async function whileRelayed<R extends { url: string; stop(): Promise<void> }>(
+  name: string,
+  relay: R,
+  scenario: (t: TestApp, relay: R, auth: Record<string, string>) => Promise<void>,
+  env: Record<string, string> = {},
+) {
   const unique = randomBytes(6).toString('hex');
   let t: TestApp | null = null;
   const logs = new LogCapture();
@@ -156,6 +162,7 @@ async function whileRelayed(name: string, scenario: (t: TestApp, relay: Relay, a
         SMS_USER_MAX_PER_MINUTE: '100',
         // A sweep every second (5 polls).
         SMS_POLL_INTERVAL_MS: '200',
+        ...env,
       },
       undefined,
       { logDestination: logs },
@@ -189,8 +196,8 @@ async function whileRelayed(name: string, scenario: (t: TestApp, relay: Relay, a
 describe('Redis hangs after boot', () => {
   it.skipIf(!inject('redisUrl'))(
     'answers sign-in and sends, says not ready, and still shuts down',
-    () =>
-      whileRelayed('hang', async (t, relay, auth) => {
+    async () =>
+      whileRelayed('hang', await freezableRelay(redisTarget()), async (t, relay, auth) => {
         const before = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' });
         // Sent through BullMQ, or still on its way on a slow machine: stored either way.
         expect([201, 202]).toContain(before.status);
@@ -286,37 +293,21 @@ async function holdingRelay(target: URL, argument: string, nth: number, holdMs: 
 describe('Redis stalls while BullMQ connects', () => {
   it.skipIf(!inject('redisUrl'))(
     'the dispatcher comes up once Redis answers, and sends',
-    async () => {
-      // The second INFO of each connection: BullMQ's own check, after ioredis's ready check.
-      const relay = await holdingRelay(new URL(inject('redisUrl')!), 'info', 2, QUEUE_COMMAND_TIMEOUT_MS + 2000);
-      const unique = randomBytes(6).toString('hex');
-      let t: TestApp | null = null;
-      try {
-        t = await TestApp.start('sqlite', {
-          REDIS_URL: relay.url,
-          REDIS_KEY_PREFIX: `stall-${unique}:`,
-          SMS_QUEUE_NAME: `stall-${unique}`,
-          SMS_PROVIDER: 'dry-run',
-        });
-        const app = t;
-        await vi.waitFor(async () => expect((await app.http.get('/api/health/ready')).status).toBe(200), {
-          timeout: 20_000,
-          interval: 250,
-        });
-        const sent = await app.http
-          .post('/api/sms/send')
-          .set('Authorization', `Bearer ${await app.rootToken()}`)
-          .send({ to: '0612345678', message: 'Bonjour' });
-        expect(sent.status).toBe(201);
-      } finally {
-        if (t)
-          await within(
-            15_000,
-            t.close().catch(() => undefined),
-          );
-        await relay.stop();
-      }
-    },
+    async () =>
+      whileRelayed(
+        'stall',
+        // The second INFO of each connection: BullMQ's own check, after ioredis's ready check.
+        await holdingRelay(redisTarget(), 'info', 2, QUEUE_COMMAND_TIMEOUT_MS + 2000),
+        async (t, _relay, auth) => {
+          await vi.waitFor(async () => expect((await t.http.get('/api/health/ready')).status).toBe(200), {
+            timeout: 20_000,
+            interval: 250,
+          });
+          const sent = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' });
+          expect(sent.status).toBe(201);
+        },
+        { SMS_SEND_WAIT_MS: '10000' },
+      ),
     60_000,
   );
 });
@@ -329,33 +320,10 @@ describe('Redis stalls while BullMQ connects', () => {
 describe('Redis goes silent while the dispatcher sets its limit', () => {
   it.skipIf(!inject('redisUrl'))(
     'the app still shuts down',
-    async () => {
-      const relay = await holdingRelay(new URL(inject('redisUrl')!), 'concurrency', 1, Infinity);
-      const unique = randomBytes(6).toString('hex');
-      let t: TestApp | null = null;
-      try {
-        t = await TestApp.start('sqlite', {
-          REDIS_URL: relay.url,
-          REDIS_KEY_PREFIX: `limit-${unique}:`,
-          SMS_QUEUE_NAME: `limit-${unique}`,
-          SMS_PROVIDER: 'dry-run',
-        });
+    async () =>
+      whileRelayed('limit', await holdingRelay(redisTarget(), 'concurrency', 1, Infinity), async (t) => {
         expect((await t.http.get('/api/health/ready')).status).toBe(503);
-        const closed = await within(
-          25_000,
-          t.close().then(() => 'closed'),
-        );
-        t = null;
-        expect(closed).toBe('closed');
-      } finally {
-        await relay.stop();
-        if (t)
-          await within(
-            5_000,
-            t.close().catch(() => undefined),
-          );
-      }
-    },
+      }),
     60_000,
   );
 });
@@ -368,8 +336,8 @@ describe('Redis goes silent while the dispatcher sets its limit', () => {
 describe('Redis refuses after boot', () => {
   it.skipIf(!inject('redisUrl'))(
     'stores the SMS and still shuts down',
-    () =>
-      whileRelayed('refuse', async (t, relay, auth) => {
+    async () =>
+      whileRelayed('refuse', await freezableRelay(redisTarget()), async (t, relay, auth) => {
         await relay.stop();
         for (let i = 0; i < 3; i++) {
           const sent = await within(
