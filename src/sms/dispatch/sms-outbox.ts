@@ -56,7 +56,7 @@ export type Settlement =
   /** Not sent on purpose (the number opted out before the message left). */
   | { kind: 'skipped'; errorCode: string; errorMessage: string }
   /** Not sent: cancelled while its earlier attempt's outcome was unknown, and that attempt is not at Twilio. */
-  | { kind: 'cancelled'; errorCode: string | null; errorMessage: string }
+  | { kind: 'cancelled'; errorCode: string; errorMessage: string }
   | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string }
   /** Not attempted (a marketing message outside the allowed hours): queued again, its claim not counted as an attempt. */
   | { kind: 'held'; notBefore: Date };
