@@ -15,6 +15,7 @@ import { describeEachDatabase } from './support/databases.js';
 import { freePort } from './support/free-port.js';
 import { LogCapture } from './support/log-capture.js';
 import { silentServer } from './support/silent-server.js';
+import { freezableRelay } from './support/tcp-relay.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -94,41 +95,6 @@ describe('Redis silent', () => {
   }, 60_000);
 });
 
-/** A TCP relay to Redis that can freeze: then no byte passes either way and no connection closes (a hung server). */
-async function freezableRelay(target: URL) {
-  let frozen = false;
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    if (frozen) return;
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    freeze() {
-      frozen = true;
-      for (const socket of sockets) {
-        socket.unpipe();
-        socket.pause();
-      }
-    },
-    /** Closes every connection and refuses new ones (idempotent). */
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      if (server.listening) await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 /** The Redis the relays forward to. */
 const redisTarget = () => new URL(inject('redisUrl')!);
 
@@ -197,7 +163,7 @@ describe('Redis hangs after boot', () => {
   it.skipIf(!inject('redisUrl'))(
     'answers sign-in and sends, says not ready, and still shuts down',
     async () =>
-      whileRelayed('hang', await freezableRelay(redisTarget()), async (t, relay, auth) => {
+      whileRelayed('hang', await freezableRelay(redisTarget(), 6379), async (t, relay, auth) => {
         const before = await t.http.post('/api/sms/send').set(auth).send({ to: '0612345678', message: 'Bonjour' });
         // Sent through BullMQ, or still on its way on a slow machine: stored either way.
         expect([201, 202]).toContain(before.status);
@@ -337,7 +303,7 @@ describe('Redis refuses after boot', () => {
   it.skipIf(!inject('redisUrl'))(
     'stores the SMS and still shuts down',
     async () =>
-      whileRelayed('refuse', await freezableRelay(redisTarget()), async (t, relay, auth) => {
+      whileRelayed('refuse', await freezableRelay(redisTarget(), 6379), async (t, relay, auth) => {
         await relay.stop();
         for (let i = 0; i < 3; i++) {
           const sent = await within(

@@ -8,7 +8,10 @@ import {
   validateEnvironment,
 } from './env.validation.js';
 
-export type DatabaseConfig = { type: 'sqlite'; path: string /* ':memory:' or a file path */ } | { type: 'postgres'; url: string };
+export type DatabaseConfig =
+  | { type: 'sqlite'; path: string /* ':memory:' or a file path */ }
+  /** queryTimeoutMs: how long a query may go unanswered before its connection is closed (0: no bound). */
+  | { type: 'postgres'; url: string; queryTimeoutMs?: number };
 
 export interface QuietHours {
   /** Minutes after local midnight when quiet hours begin / end (end may be before start: overnight). */
@@ -55,9 +58,12 @@ function parseKeywords(list: string): string[] {
   return [...new Set(list.split(',').map(foldKeyword).filter(Boolean))];
 }
 
-function parseDatabaseUrl(url: string): DatabaseConfig {
+/** A PostgreSQL query unanswered this long fails and its connection is closed (DATABASE_QUERY_TIMEOUT_MS). */
+export const DEFAULT_DATABASE_QUERY_TIMEOUT_MS = 30_000;
+
+function parseDatabaseUrl(url: string, queryTimeoutMs: number): DatabaseConfig {
   if (url.startsWith('sqlite:')) return { type: 'sqlite', path: url.slice('sqlite:'.length) };
-  return { type: 'postgres', url };
+  return { type: 'postgres', url, queryTimeoutMs };
 }
 
 function parseQuietHours(text: string): QuietHours | null {
@@ -150,7 +156,7 @@ export class AppConfig {
     this.port = env.PORT ?? 3000;
     this.logLevel = env.LOG_LEVEL ?? 'log';
     this.databaseUrl = env.DATABASE_URL ?? 'sqlite:data/app.sqlite';
-    this.database = parseDatabaseUrl(this.databaseUrl);
+    this.database = parseDatabaseUrl(this.databaseUrl, env.DATABASE_QUERY_TIMEOUT_MS ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS);
     this.jwt = {
       // Outside production a random secret per run keeps `npm start` one command; tokens die with the process.
       secret: env.JWT_SECRET ?? randomBytes(48).toString('base64url'),

@@ -28,6 +28,8 @@ describe(validateEnvironment.name, () => {
 
   it.each([
     ['PORT', 'abc', /PORT/],
+    ['DATABASE_QUERY_TIMEOUT_MS', '-1', /DATABASE_QUERY_TIMEOUT_MS/],
+    ['DATABASE_QUERY_TIMEOUT_MS', '30s', /DATABASE_QUERY_TIMEOUT_MS/],
     ['PORT', '70000', /PORT/],
     ['NODE_ENV', 'staging', /NODE_ENV/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL must be sqlite/],
@@ -194,7 +196,9 @@ describe(AppConfig.name, () => {
       QUIET_HOURS: '',
     });
     expect(sut.sms.provider).toBe('twilio');
-    expect(sut.database).toEqual({ type: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' });
+    expect(sut.database).toEqual({ type: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', queryTimeoutMs: 30_000 });
+    const unbounded = AppConfig.fromEnvironment({ DATABASE_URL: 'postgres://db/app', DATABASE_QUERY_TIMEOUT_MS: '0' });
+    expect(unbounded.database).toEqual({ type: 'postgres', url: 'postgres://db/app', queryTimeoutMs: 0 });
     expect(sut.jwt.expiresInSeconds).toBe(900);
     expect(sut.reminders.quietHours).toBeNull();
   });

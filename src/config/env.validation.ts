@@ -87,6 +87,14 @@ export class EnvironmentVariables {
   @emptyAsUndefined
   DATABASE_URL?: string;
 
+  /** PostgreSQL: how long one query may go unanswered before its connection is closed; 0: no bound. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  @toInt
+  DATABASE_QUERY_TIMEOUT_MS?: number;
+
   @IsOptional()
   @IsString()
   @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters long' })

@@ -3,24 +3,112 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
+import { DatabaseLogger } from './database-logger.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 
-/** How long opening a PostgreSQL connection may take (see ConnectTimeoutClient). */
+/** How long opening a PostgreSQL connection may take (see BoundedPgClient). */
 export const PG_CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * pg's client, whose connection fails when PostgreSQL does not answer within PG_CONNECT_TIMEOUT_MS (pg waits for ever
- * by default): a server that accepts and hangs, or a network that drops packets, no longer holds the boot, or a
- * request whose pool opens a connection, until TCP gives up. Given to the pool as its `Client`: the pool's own
- * `connectionTimeoutMillis` would also fail a query that merely waits for a free connection while all are busy.
+ * How long a query of one data source's PostgreSQL connections may go unanswered (DATABASE_QUERY_TIMEOUT_MS), read at
+ * each query. Suspended while the migrations run: building an index on a large table may take minutes.
  */
-export class ConnectTimeoutClient extends pg.Client {
-  constructor(config: string | pg.ClientConfig = {}) {
-    const options = typeof config === 'string' ? { connectionString: config } : config;
-    // `password` named: pg-pool keeps it as a property a spread does not copy (hidden from logs and stack traces).
-    super({ ...options, password: options.password, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+export class QueryTimeout {
+  private suspensions = 0;
+
+  constructor(readonly ms: number) {}
+
+  /** The bound for a query starting now, in ms; 0: none. */
+  get current(): number {
+    return this.suspensions > 0 ? 0 : this.ms;
   }
+
+  async suspendedDuring<T>(work: () => Promise<T>): Promise<T> {
+    this.suspensions++;
+    try {
+      return await work();
+    } finally {
+      this.suspensions--;
+    }
+  }
+}
+
+/** A PostgreSQL query left unanswered past its QueryTimeout: its connection was closed (the server may have run it). */
+export class DatabaseQueryTimeoutError extends Error {
+  readonly code = 'DATABASE_QUERY_TIMEOUT';
+
+  constructor(
+    readonly timeoutMs: number,
+    cause: unknown,
+  ) {
+    super(`PostgreSQL did not answer a query within ${timeoutMs} ms; its connection was closed`, { cause });
+    this.name = 'DatabaseQueryTimeoutError';
+  }
+}
+
+type BoundedPgClientConfig = pg.ClientConfig & { queryTimeout?: QueryTimeout };
+
+/**
+ * pg's client, bounded where pg waits for ever by default (a server that accepts and hangs, a network that drops
+ * packets, a database host gone after a failover):
+ * - opening its connection fails after PG_CONNECT_TIMEOUT_MS, so the boot, or a request whose pool opens a
+ *   connection, does not wait until TCP gives up (the pool's own `connectionTimeoutMillis` would also fail a query
+ *   that merely waits for a free connection while all are busy);
+ * - a query unanswered within its `queryTimeout` closes the connection: the query fails with
+ *   DatabaseQueryTimeoutError (the request answers 503) and the pool drops the client for a new one. pg's own
+ *   `query_timeout` fails the query but keeps the client waiting for that answer, so the pool would hand the hung
+ *   connection to the next request.
+ * Given to the pool as its `Client`.
+ */
+export class BoundedPgClient extends pg.Client {
+  private readonly queryTimeout: QueryTimeout | undefined;
+
+  constructor(config: string | BoundedPgClientConfig = {}) {
+    const { queryTimeout, ...options }: BoundedPgClientConfig = typeof config === 'string' ? { connectionString: config } : config;
+    // `password` named: pg-pool keeps it as a property a spread does not copy (hidden from logs and stack traces).
+    super({ ...options, password: (config as pg.ClientConfig).password, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+    this.queryTimeout = queryTimeout;
+  }
+
+  // pg's overloads: a promise (what TypeORM asks for), a callback, or a submittable (streams), left unbounded.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query(...args: any[]): any {
+    // Sent inside a transaction ('T', or 'E' once failed): losing its answer rolls it back (database-errors.ts).
+    const status = (this as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
+    const inTransaction = status === 'T' || status === 'E';
+    const result: unknown = (super.query as (...a: unknown[]) => unknown)(...args);
+    if (!(result instanceof Promise)) return result;
+    // The bound starts when the query is handed to pg: one queued behind another on this client (TypeORM sends a
+    // client's statements one at a time) would count that wait too.
+    const ms = this.queryTimeout?.current ?? 0;
+    let timedOut = false;
+    const timer = ms
+      ? setTimeout(() => {
+          timedOut = true;
+          // pg then fails this query and every one queued behind it, and marks the client unusable: the pool drops it.
+          (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        }, ms)
+      : undefined;
+    return result.then(
+      (value: unknown) => {
+        clearTimeout(timer);
+        return value;
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        const failure: unknown = timedOut ? new DatabaseQueryTimeoutError(ms, error) : error;
+        if (inTransaction && failure && typeof failure === 'object') (failure as { inTransaction?: boolean }).inTransaction = true;
+        throw failure;
+      },
+    );
+  }
+}
+
+/** The QueryTimeout of options built by buildDataSourceOptions (PostgreSQL), if any. */
+export function queryTimeoutOf(options: DataSourceOptions): QueryTimeout | undefined {
+  const extra = (options as { extra?: { queryTimeout?: unknown } }).extra;
+  return extra?.queryTimeout instanceof QueryTimeout ? extra.queryTimeout : undefined;
 }
 
 /**
@@ -33,13 +121,15 @@ export class ConnectTimeoutClient extends pg.Client {
  * process-wide `pg` setting is changed here (other users of `pg` in the process keep its defaults).
  */
 export function buildDataSourceOptions(db: DatabaseConfig): DataSourceOptions {
+  const logger = new DatabaseLogger();
   const common = {
     entities: ENTITIES,
     migrations: MIGRATIONS,
     migrationsRun: false,
     synchronize: false,
-    // Not 'error': TypeORM would print failing queries with their parameters (emails, hashes).
+    // Warnings only, through the app's log (DatabaseLogger): never failing queries with their parameters.
     logging: ['warn'] as 'warn'[],
+    logger,
   };
   if (db.type === 'sqlite') {
     if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
@@ -58,7 +148,15 @@ export function buildDataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       },
     };
   }
-  // Each new connection is bounded by its client (ConnectTimeoutClient), not by the pool's `connectionTimeoutMillis`,
-  // which would also fail a query that waits for a free connection under load.
-  return { ...common, type: 'postgres', url: db.url, extra: { max: 20, Client: ConnectTimeoutClient } };
+  // Each new connection and each query are bounded by its client (BoundedPgClient), not by the pool's
+  // `connectionTimeoutMillis`, which would also fail a query that waits for a free connection under load.
+  // pg-pool hands its options, `queryTimeout` with them, to each client it creates.
+  const queryTimeout = new QueryTimeout(db.queryTimeoutMs ?? 0);
+  return {
+    ...common,
+    type: 'postgres',
+    url: db.url,
+    extra: { max: 20, Client: BoundedPgClient, queryTimeout },
+    poolErrorHandler: (error: unknown) => logger.poolError(error),
+  };
 }

@@ -1,4 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
+import { CommitOutcomeUnknownError, isAnswerLost } from './database-errors.js';
 
 /** Jobs per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const MAX_JOBS_PER_BATCH = 200;
@@ -22,30 +23,9 @@ export class GroupCommitOverloadedError extends ServiceUnavailableException {
   }
 }
 
-/**
- * The connection dropped after the statement may have reached the database: it may have committed or not.
- * Callers must check (e.g. look the row up by its id) rather than assume it failed or retry blindly.
- */
-export class CommitOutcomeUnknownError extends Error {
-  constructor(cause: unknown) {
-    super(`The write's outcome is unknown (connection lost while committing): ${describe(cause)}`, { cause });
-    this.name = 'CommitOutcomeUnknownError';
-  }
-}
+export { CommitOutcomeUnknownError };
 
 export type WriteErrorKind = 'constraint' | 'outcome-unknown' | 'other';
-
-interface DriverError {
-  code?: unknown;
-  message?: unknown;
-  driverError?: DriverError;
-}
-
-/** Connection-level failures once a statement may have been sent (not "could not connect"). */
-const LOST_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
-/** SQLSTATEs meaning the session ended under the statement: 08000, 08003, 08006, 08007, 57P01, 57P02. */
-const LOST_CONNECTION_SQLSTATES = new Set(['08000', '08003', '08006', '08007', '57P01', '57P02']);
-const LOST_CONNECTION_MESSAGES = /connection terminated|terminating connection|server closed the connection|query read timeout/i;
 
 /**
  * What a failed write means, on both drivers (TypeORM's QueryFailedError carries the driver's `code`, and
@@ -56,17 +36,16 @@ const LOST_CONNECTION_MESSAGES = /connection terminated|terminating connection|s
  * - `other`: any other refusal (busy, read-only, syntax…): nothing was written.
  */
 export function classifyWriteError(error: unknown): WriteErrorKind {
-  for (let e = error as DriverError | undefined, depth = 0; e && typeof e === 'object' && depth < 3; e = e.driverError, depth++) {
+  for (
+    let e = error as { code?: unknown; driverError?: unknown } | undefined, depth = 0;
+    e && typeof e === 'object' && depth < 3;
+    depth++
+  ) {
     const code = typeof e.code === 'string' ? e.code : '';
     if (code.startsWith('SQLITE_CONSTRAINT') || /^23[0-9A-Z]{3}$/.test(code)) return 'constraint';
-    if (LOST_CONNECTION_CODES.has(code) || LOST_CONNECTION_SQLSTATES.has(code)) return 'outcome-unknown';
-    if (typeof e.message === 'string' && LOST_CONNECTION_MESSAGES.test(e.message)) return 'outcome-unknown';
+    e = e.driverError as typeof e;
   }
-  return 'other';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return isAnswerLost(error) ? 'outcome-unknown' : 'other';
 }
 
 export interface GroupCommitOptions<J> {

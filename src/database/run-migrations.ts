@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { ConnectTimeoutClient, PG_CONNECT_TIMEOUT_MS } from './data-source.js';
+import { BoundedPgClient, PG_CONNECT_TIMEOUT_MS, queryTimeoutOf } from './data-source.js';
 
 /**
  * Key of the PostgreSQL advisory lock held while an instance connects and migrates (any fixed
@@ -28,7 +28,10 @@ export async function initializeAndMigrate(options: DataSourceOptions): Promise<
   return withMigrationLock(options, async () => {
     const dataSource = await new DataSource(options).initialize();
     try {
-      await dataSource.runMigrations({ transaction: 'each' });
+      // Unbounded (DATABASE_QUERY_TIMEOUT_MS): a migration may build an index on a large table for minutes.
+      const migrate = () => dataSource.runMigrations({ transaction: 'each' });
+      const timeout = queryTimeoutOf(options);
+      await (timeout ? timeout.suspendedDuring(migrate) : migrate());
     } catch (error) {
       await dataSource.destroy();
       throw error;
@@ -51,7 +54,7 @@ const MIGRATIONS_LOCK_POLL_MS = 50;
 async function withMigrationLock<T>(options: DataSourceOptions, work: () => Promise<T>): Promise<T> {
   if (options.type === 'better-sqlite3') return withSqliteLock(String(options.database), work);
   if (options.type !== 'postgres') return work();
-  const client = new ConnectTimeoutClient({ connectionString: options.url });
+  const client = new BoundedPgClient({ connectionString: options.url });
   // A dropped connection ends the session, which releases the lock: nothing to do but not crash.
   client.on('error', () => undefined);
   await client.connect().catch((error: unknown) => {

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { vi } from 'vitest';
+import { QueryFailedError } from 'typeorm';
 import { InvalidPhoneNumberError } from '../../phone/phone-number.service.js';
 import { SmsInputError, SmsSendError } from '../../sms/sms-exceptions.js';
 import { AllExceptionsFilter } from './all-exceptions.filter.js';
@@ -44,5 +45,36 @@ describe('AllExceptionsFilter', () => {
     const { body, headers } = new AllExceptionsFilter().toBody(error, { acceptLanguage: 'de, en;q=0.5' });
     expect(headers).toEqual({ 'Retry-After': '3' });
     expect(body).toMatchObject({ statusCode: 503, code: '20429', messageId: 'm1', hint: 'Retry after the delay given in Retry-After.' });
+  });
+
+  it('should answer 503 with Retry-After when the database is unavailable, logging its code and never the statement', () => {
+    const logged = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const error = new QueryFailedError('UPDATE users SET email = ? WHERE id = ?', ['secret@example.test', 'u1'], busy);
+    const { body, headers } = new AllExceptionsFilter().toBody(error);
+    expect(body).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'The database is unavailable or busy (SQLITE_BUSY); try again in a few seconds',
+    });
+    expect(headers).toEqual({ 'Retry-After': '5' });
+    expect(logged.mock.calls.map(([line]) => String(line))).toEqual(['Database unavailable (SQLITE_BUSY): answered 503']);
+  });
+
+  it('should answer 504 when a write may have been stored (its answer lost), without Retry-After', () => {
+    const logged = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const lost = new Error('Connection terminated unexpectedly');
+    const error = new QueryFailedError('INSERT INTO "sms_messages" ("to") VALUES ($1)', ['+33612345678'], lost);
+    const { body, headers } = new AllExceptionsFilter().toBody(error);
+    expect(body).toEqual({
+      statusCode: 504,
+      error: 'Gateway Timeout',
+      message:
+        'The database did not answer (connection lost): what this request writes may have been stored. Check before retrying (a send: GET /api/sms/messages)',
+    });
+    expect(headers).toEqual({});
+    expect(logged.mock.calls.map(([line]) => String(line))).toEqual([
+      'Database did not answer a write (connection lost): answered 504, it may have been stored',
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { databaseUnavailability } from '../../database/database-errors.js';
 import { MappedError, type AnswerContext } from '../errors/mapped-error.js';
 import { describeError } from '../log-safe.js';
 
@@ -15,6 +16,9 @@ export interface ErrorBody {
   [extra: string]: unknown;
 }
 
+/** Seconds a client is asked to wait before trying again when the database is unavailable (503). */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 /** Errors Fastify raises itself (body parsing, body size) carry a 4xx statusCode. */
 interface FastifyLikeError {
   statusCode?: number;
@@ -25,8 +29,11 @@ interface FastifyLikeError {
 /**
  * Turns every error into `{statusCode, error, message}`, for every controller of every module. Known
  * HTTP errors keep their text; domain errors ({@link MappedError}: SMS input and send errors, phone
- * numbers, template data) answer what they say; anything else is logged (escaped, one line plus its
- * stack frames) and answered as a bare 500 without its stack, SQL or secrets.
+ * numbers, template data) answer what they say; a database that is unavailable or busy (lost or refused connection,
+ * query timeout, PostgreSQL shutting down, SQLite locked or full: database-errors.ts) answers 503 with Retry-After
+ * (nothing was stored: retry), or 504 when a write's answer was lost (it may have been stored: check before retrying),
+ * logged with its code only; anything else is logged (escaped, one line plus its stack frames) and answered as a bare
+ * 500 without its stack, SQL or secrets.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -71,6 +78,31 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return {
         body: { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: this.fastifyMessage(fastifyError) },
         headers: {},
+      };
+    }
+    const unavailable = databaseUnavailability(exception);
+    if (unavailable?.mayHaveStored) {
+      this.logger.error(`Database did not answer a write (${unavailable.reason}): answered 504, it may have been stored`);
+      return {
+        body: {
+          statusCode: HttpStatus.GATEWAY_TIMEOUT,
+          error: 'Gateway Timeout',
+          message:
+            `The database did not answer (${unavailable.reason}): what this request writes may have been stored. ` +
+            'Check before retrying (a send: GET /api/sms/messages)',
+        },
+        headers: {},
+      };
+    }
+    if (unavailable) {
+      this.logger.error(`Database unavailable (${unavailable.reason}): answered 503`);
+      return {
+        body: {
+          statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+          error: 'Service Unavailable',
+          message: `The database is unavailable or busy (${unavailable.reason}); try again in a few seconds`,
+        },
+        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
       };
     }
     this.logger.error(describeError(exception));

@@ -1,0 +1,144 @@
+/**
+ * Which errors mean "the database is unavailable or busy right now" rather than "this request is wrong" or "a bug",
+ * and whether the failed statement may still have taken effect: the requests they fail answer 503 with Retry-After,
+ * or 504 when a write may have been stored (AllExceptionsFilter), instead of a bare 500, and the log says which,
+ * never the statement or its parameters.
+ */
+
+/** Node's codes for a connection that could not be made or was lost. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/**
+ * PostgreSQL's SQLSTATEs of a server that cannot serve now: a connection exception (class 08), insufficient resources
+ * (53: disk full, out of memory, too many connections), a server shutting down or starting (57P01-57P03), a statement
+ * cancelled by the server's `statement_timeout` (57014), a read-only standby after a failover (25006), and the
+ * conflicts that a retry resolves (serialization failure, deadlock, lock not available).
+ */
+const POSTGRES_UNAVAILABLE = /^(08|53)[0-9A-Z]{3}$|^(57P01|57P02|57P03|57014|25006|40001|40P01|55P03)$/;
+
+/** SQLite's (better-sqlite3) result codes of a file locked too long, full, unreadable or read-only. */
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|NOMEM|PROTOCOL)(_[A-Z_]+)?$/;
+
+/** pg's messages for a client whose connection is gone or could not be made (they carry no code). */
+const PG_CONNECTION_MESSAGES = [
+  /^Connection terminated\b/,
+  /^Client was closed and is not queryable$/,
+  /^Client has encountered a connection error and is not queryable$/,
+  /^timeout exceeded when trying to connect$/,
+];
+
+/**
+ * The connection dropped after the statement may have reached the database: it may have committed or not.
+ * Callers must check (e.g. look the row up by its id) rather than assume it failed or retry blindly.
+ */
+export class CommitOutcomeUnknownError extends Error {
+  constructor(cause: unknown) {
+    super(`The write's outcome is unknown (connection lost while committing): ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = 'CommitOutcomeUnknownError';
+  }
+}
+
+/** Node's codes for a connection lost once a statement may have been sent (not "could not connect"), and ours. */
+const ANSWER_LOST_CODES = new Set(['DATABASE_QUERY_TIMEOUT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
+/** SQLSTATEs meaning the session ended under the statement (a crash may end it after its commit was written). */
+const ANSWER_LOST_SQLSTATES = new Set(['08000', '08003', '08006', '08007', '57P01', '57P02']);
+const ANSWER_LOST_MESSAGES = /connection terminated|terminating connection|server closed the connection|query read timeout/i;
+
+interface DriverError {
+  code?: unknown;
+  message?: unknown;
+  driverError?: DriverError;
+}
+
+/**
+ * The connection was lost while a statement was in flight: it reached the server, or may have, and its answer never
+ * came, so it may have run. TypeORM's QueryFailedError carries the driver's `code`, and its original in `driverError`.
+ */
+export function isAnswerLost(error: unknown): boolean {
+  for (let e = error as DriverError | undefined, depth = 0; e && typeof e === 'object' && depth < 3; e = e.driverError, depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (ANSWER_LOST_CODES.has(code) || ANSWER_LOST_SQLSTATES.has(code)) return true;
+    if (typeof e.message === 'string' && ANSWER_LOST_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** Statements that store nothing by themselves (reads, and the steps of a transaction before its COMMIT). */
+const STORES_NOTHING = /^\s*(SELECT|BEGIN|START|SET|SHOW|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+
+/**
+ * Whether the failed statement `error` describes may have been stored: a write whose answer was lost, made on its
+ * own (autocommit) or as a COMMIT (a write inside a transaction is rolled back with the lost connection; BoundedPgClient
+ * marks errors of statements sent inside one), or a group commit that could not tell (CommitOutcomeUnknownError).
+ * An error that names no statement (a connection that could not be opened) stored nothing.
+ */
+function mayHaveStored(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e: unknown = error; e && typeof e === 'object' && !seen.has(e);) {
+    seen.add(e);
+    if (e instanceof CommitOutcomeUnknownError) return true;
+    const failed = e as { query?: unknown; inTransaction?: unknown; driverError?: unknown; cause?: unknown };
+    if (typeof failed.query === 'string') {
+      if (!isAnswerLost(e) || STORES_NOTHING.test(failed.query)) return false;
+      return /^\s*COMMIT\b/i.test(failed.query) || failed.inTransaction !== true;
+    }
+    e = failed.driverError ?? failed.cause;
+  }
+  return false;
+}
+
+export interface DatabaseUnavailability {
+  /** `DATABASE_QUERY_TIMEOUT`, `ECONNREFUSED`, `SQLSTATE 57P01`, `SQLITE_BUSY`, `connection lost`…: a code, never text. */
+  reason: string;
+  /** The failed statement writes (or commits) and its answer was lost: it may have been stored. */
+  mayHaveStored: boolean;
+}
+
+/**
+ * Whether `error` means the database is unavailable or busy, and why; undefined for any other error. Looks
+ * through TypeORM's QueryFailedError (`driverError`: its statement's first word tells a write) and `cause` chains.
+ */
+export function databaseUnavailability(error: unknown): DatabaseUnavailability | undefined {
+  const stored = mayHaveStored(error);
+  const reason = databaseUnavailableReason(error) ?? (stored ? 'connection lost' : undefined);
+  return reason ? { reason, mayHaveStored: stored } : undefined;
+}
+
+/** The reason part of databaseUnavailability. */
+export function databaseUnavailableReason(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const candidate = current as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    const code = typeof candidate.code === 'string' ? candidate.code : undefined;
+    if (code === 'DATABASE_QUERY_TIMEOUT' || (code && NETWORK_CODES.has(code)) || (code && SQLITE_UNAVAILABLE.test(code))) return code;
+    if (code && POSTGRES_UNAVAILABLE.test(code)) return `SQLSTATE ${code}`;
+    const message = typeof candidate.message === 'string' ? candidate.message : '';
+    // pg's client when opening a connection took longer than its connectionTimeoutMillis (PG_CONNECT_TIMEOUT_MS).
+    if (!code && (message === 'timeout expired' || /^Connection terminated due to connection timeout/.test(message)))
+      return 'connect timeout';
+    if (PG_CONNECTION_MESSAGES.some((pattern) => pattern.test(message))) return 'connection lost';
+    // Node 20's happy-eyeballs error: every address refused, the codes in `errors`.
+    const inner = (current as { errors?: unknown }).errors;
+    if (Array.isArray(inner) && inner.length > 0) {
+      const reasons = inner.map(databaseUnavailableReason);
+      if (reasons.every(Boolean)) return reasons[0];
+    }
+    current = candidate.driverError ?? candidate.cause;
+  }
+  return undefined;
+}
