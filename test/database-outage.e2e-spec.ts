@@ -158,6 +158,37 @@ describe.skipIf(!postgresUrl)('PostgreSQL fails after boot', () => {
     expect(await sent()).toBe(2);
   }, 60_000);
 
+  it("answers 504 when a bulk send's COMMIT gets no answer (it may have been stored), and takes a bulk again once it answers", async () => {
+    const app = t!;
+    const auth = { Authorization: `Bearer ${await app.rootToken()}` };
+    const bulk = { recipients: [{ phone: PHONE }, { phone: '+33612345679' }], message: 'Bonjour' };
+    logs.clear();
+
+    // The batch and its messages are written in one transaction; its COMMIT never reaches PostgreSQL (so nothing is
+    // stored), but the app cannot tell.
+    relay.freezeOn('COMMIT', 'INSERT INTO "sms_messages"');
+    const answer = await within(PG_CONNECT_TIMEOUT_MS + 8_000, timed(app.http.post('/api/sms/bulk').set(auth).send(bulk)));
+    expect(relay.frozen).toBe(true);
+    expect(answer).toMatchObject({
+      status: 504,
+      retryAfter: undefined,
+      body: {
+        message: expect.stringMatching(
+          /^The database did not answer \(DATABASE_QUERY_TIMEOUT\): what this request writes may have been stored/,
+        ),
+      },
+    });
+    expect(logs.lines.filter((line) => line.context === 'Errors').map((line) => line.msg)).toEqual([
+      'Database did not answer a write (DATABASE_QUERY_TIMEOUT): answered 504, it may have been stored',
+    ]);
+
+    relay.thaw();
+    expect((await app.http.post('/api/sms/bulk').set(auth).send(bulk)).status).toBe(202);
+    await app.settle();
+    // The dropped COMMIT stored nothing: only the second batch's two messages are there.
+    expect(await sent()).toBe(2);
+  }, 60_000);
+
   it('answers 503 when a write inside a transaction gets no answer: the transaction is rolled back with the connection', async () => {
     const app = t!;
     const auth = { Authorization: `Bearer ${await app.rootToken()}` };

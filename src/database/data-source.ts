@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
+import { isAnswerLost, lostAnswerMayHaveStored } from './database-errors.js';
 import { DatabaseLogger } from './database-logger.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -77,6 +78,8 @@ export class BoundedPgClient extends pg.Client {
     // Sent inside a transaction ('T', or 'E' once failed): losing its answer rolls it back (database-errors.ts).
     const status = (this as unknown as { getTransactionStatus(): string | null }).getTransactionStatus();
     const inTransaction = status === 'T' || status === 'E';
+    const first: unknown = args[0];
+    const statement = typeof first === 'string' ? first : String((first as { text?: unknown } | null)?.text ?? '');
     const result: unknown = (super.query as (...a: unknown[]) => unknown)(...args);
     if (!(result instanceof Promise)) return result;
     // The bound starts when the query is handed to pg: one queued behind another on this client (TypeORM sends a
@@ -98,7 +101,12 @@ export class BoundedPgClient extends pg.Client {
       (error: unknown) => {
         clearTimeout(timer);
         const failure: unknown = timedOut ? new DatabaseQueryTimeoutError(ms, error) : error;
-        if (inTransaction && failure && typeof failure === 'object') (failure as { inTransaction?: boolean }).inTransaction = true;
+        // Marked here, where the statement and the transaction are known (TypeORM's QueryFailedError copies the mark;
+        // Atomic's raw statements keep it). pg gives one error to every query queued on a lost connection: a mark
+        // left by another statement only errs towards "may have been stored".
+        if (failure && typeof failure === 'object' && isAnswerLost(failure) && lostAnswerMayHaveStored(statement, inTransaction)) {
+          (failure as { mayHaveStored?: boolean }).mayHaveStored = true;
+        }
         throw failure;
       },
     );

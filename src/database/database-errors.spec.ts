@@ -1,6 +1,11 @@
 import { QueryFailedError } from 'typeorm';
 import { DatabaseQueryTimeoutError } from './data-source.js';
-import { CommitOutcomeUnknownError, databaseUnavailability, databaseUnavailableReason } from './database-errors.js';
+import {
+  CommitOutcomeUnknownError,
+  databaseUnavailability,
+  databaseUnavailableReason,
+  lostAnswerMayHaveStored,
+} from './database-errors.js';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 
@@ -51,49 +56,43 @@ describe('databaseUnavailableReason', () => {
   });
 });
 
+describe('lostAnswerMayHaveStored', () => {
+  it.each([
+    ['INSERT INTO "sms_messages" ("id") VALUES ($1)', false, true],
+    ['UPDATE "users" SET "email" = $1', false, true],
+    ['DELETE FROM "audit_logs" WHERE "id" = $1', false, true],
+    ['WITH u AS (UPDATE x SET y = 1 RETURNING id) INSERT INTO a SELECT * FROM u', false, true],
+    ['COMMIT', true, true],
+    ['commit', false, true],
+    ['', false, true],
+    ['INSERT INTO x VALUES (1)', true, false],
+    ['SELECT "id" FROM "users" WHERE "id" IN ($1)', false, false],
+    ['  begin', false, false],
+    ['START TRANSACTION', false, false],
+    ['ROLLBACK', true, false],
+    ['RELEASE SAVEPOINT typeorm_1', true, false],
+  ])('%j (in a transaction: %s) may have been stored: %s', (statement, inTransaction, stored) => {
+    expect(lostAnswerMayHaveStored(statement, inTransaction)).toBe(stored);
+  });
+});
+
 describe('databaseUnavailability', () => {
   const timeout = () => new DatabaseQueryTimeoutError(30_000, new Error('Connection terminated unexpectedly'));
-  const failed = (statement: string, cause: Error) => new QueryFailedError(statement, [], cause);
+  const marked = <E extends Error>(error: E) => Object.assign(error, { mayHaveStored: true });
 
   it.each([
-    ['an INSERT whose answer was lost', failed('INSERT INTO "sms_messages" ("id") VALUES ($1)', timeout()), true],
-    ['an UPDATE on a lost connection', failed('UPDATE "users" SET "email" = $1', new Error('Connection terminated unexpectedly')), true],
-    ['a COMMIT whose answer was lost', failed('COMMIT', withCode('ECONNRESET')), true],
-    [
-      'a WITH … INSERT whose answer was lost',
-      failed('WITH u AS (UPDATE x SET y = 1 RETURNING id) INSERT INTO a SELECT * FROM u', timeout()),
-      true,
-    ],
-    ['a COMMIT inside its transaction whose answer was lost', failed('COMMIT', Object.assign(timeout(), { inTransaction: true })), true],
-    [
-      'an INSERT PostgreSQL was terminated under (it may have crashed after the commit)',
-      failed('INSERT INTO x VALUES (1)', withCode('57P02')),
-      true,
-    ],
-    ['a group commit that could not tell', new CommitOutcomeUnknownError(failed('INSERT INTO x VALUES (1)', timeout())), true],
-    [
-      'a group commit that could not tell, whatever the cause',
-      new CommitOutcomeUnknownError(new Error('server closed the connection')),
-      true,
-    ],
-    [
-      'an INSERT inside a transaction whose answer was lost (rolled back with it)',
-      failed('INSERT INTO x VALUES (1)', Object.assign(timeout(), { inTransaction: true })),
-      false,
-    ],
-    ['a lost answer with no statement (the connection was being opened)', new Error('Connection terminated unexpectedly'), false],
-    ['a SELECT whose answer was lost', failed('SELECT "id" FROM "users" WHERE "id" IN ($1)', timeout()), false],
-    ['a step of a transaction before its COMMIT', failed('  begin', timeout()), false],
-    ['an INSERT refused before it ran (connection refused)', failed('INSERT INTO x VALUES (1)', withCode('ECONNREFUSED')), false],
-    ['an INSERT cancelled by the server (statement_timeout)', failed('INSERT INTO x VALUES (1)', withCode('57014')), false],
-    ['an INSERT SQLite could not lock', failed('INSERT INTO x VALUES (1)', withCode('SQLITE_BUSY')), false],
-    ['a connection that could not be opened in time', new Error('timeout expired'), false],
+    ['a lost answer marked by the client', marked(timeout()), true],
+    ["TypeORM's QueryFailedError of a marked error (it copies the mark)", new QueryFailedError('INSERT …', [], marked(timeout())), true],
+    ['a group commit that could not tell', new CommitOutcomeUnknownError(new QueryFailedError('INSERT …', [], timeout())), true],
+    ['an unmarked lost answer (a read, a write inside a transaction)', new QueryFailedError('INSERT …', [], timeout()), false],
+    ['a connection refused', withCode('ECONNREFUSED'), false],
+    ['SQLite locked', withCode('SQLITE_BUSY'), false],
   ])('%s: mayHaveStored %s', (_name, error, mayHaveStored) => {
     expect(databaseUnavailability(error)?.mayHaveStored).toBe(mayHaveStored);
   });
 
   it("names the reason of a group commit's unknown outcome, a code even when its cause has none", () => {
-    expect(databaseUnavailability(new CommitOutcomeUnknownError(failed('INSERT INTO x VALUES (1)', timeout())))).toEqual({
+    expect(databaseUnavailability(new CommitOutcomeUnknownError(new QueryFailedError('INSERT …', [], timeout())))).toEqual({
       reason: 'DATABASE_QUERY_TIMEOUT',
       mayHaveStored: true,
     });
@@ -104,6 +103,6 @@ describe('databaseUnavailability', () => {
   });
 
   it('is undefined for errors that are not the database being unavailable', () => {
-    expect(databaseUnavailability(failed('INSERT INTO x VALUES (1)', withCode('23505')))).toBeUndefined();
+    expect(databaseUnavailability(new QueryFailedError('INSERT INTO x VALUES (1)', [], withCode('23505')))).toBeUndefined();
   });
 });

@@ -80,21 +80,28 @@ export function isAnswerLost(error: unknown): boolean {
 const STORES_NOTHING = /^\s*(SELECT|BEGIN|START|SET|SHOW|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 /**
- * Whether the failed statement `error` describes may have been stored: a write whose answer was lost, made on its
- * own (autocommit) or as a COMMIT (a write inside a transaction is rolled back with the lost connection; BoundedPgClient
- * marks errors of statements sent inside one), or a group commit that could not tell (CommitOutcomeUnknownError).
- * An error that names no statement (a connection that could not be opened) stored nothing.
+ * Whether a statement whose answer was lost may have been stored: a COMMIT, or a write (anything but a read or a
+ * step of a transaction; an unknown statement counts as a write) sent outside a transaction. A write inside a
+ * transaction is rolled back with the lost connection. BoundedPgClient, which knows the statement and whether a
+ * transaction was open, marks such an error `mayHaveStored` (TypeORM's QueryFailedError copies the mark).
+ */
+export function lostAnswerMayHaveStored(statement: string, inTransaction: boolean): boolean {
+  if (/^\s*COMMIT\b/i.test(statement)) return true;
+  return !inTransaction && !STORES_NOTHING.test(statement);
+}
+
+/**
+ * A failed statement that may have been stored: marked so by BoundedPgClient, or a group commit that could not tell
+ * (CommitOutcomeUnknownError). Unmarked errors stored nothing: reads, writes inside a transaction, SQLite's (its
+ * driver runs in the process: no answer can be lost), a connection that could not be opened.
  */
 function mayHaveStored(error: unknown): boolean {
   const seen = new Set<unknown>();
   for (let e: unknown = error; e && typeof e === 'object' && !seen.has(e);) {
     seen.add(e);
     if (e instanceof CommitOutcomeUnknownError) return true;
-    const failed = e as { query?: unknown; inTransaction?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof failed.query === 'string') {
-      if (!isAnswerLost(e) || STORES_NOTHING.test(failed.query)) return false;
-      return /^\s*COMMIT\b/i.test(failed.query) || failed.inTransaction !== true;
-    }
+    const failed = e as { mayHaveStored?: unknown; driverError?: unknown; cause?: unknown };
+    if (failed.mayHaveStored === true) return true;
     e = failed.driverError ?? failed.cause;
   }
   return false;
@@ -109,7 +116,7 @@ export interface DatabaseUnavailability {
 
 /**
  * Whether `error` means the database is unavailable or busy, and why; undefined for any other error. Looks
- * through TypeORM's QueryFailedError (`driverError`: its statement's first word tells a write) and `cause` chains.
+ * through TypeORM's QueryFailedError (`driverError`) and `cause` chains.
  */
 export function databaseUnavailability(error: unknown): DatabaseUnavailability | undefined {
   const stored = mayHaveStored(error);

@@ -3,14 +3,18 @@ import net from 'node:net';
 /**
  * A TCP relay on 127.0.0.1 to `target` (a Redis or PostgreSQL URL) that can freeze: then no byte passes either way
  * and no connection closes (a hung server, a network dropping packets); what arrives meanwhile is held, and passes on
- * `thaw()`, which also lets waiting connections through. `freezeOn(needle)` freezes at the first chunk sent to the
- * server that contains `needle`, and drops that chunk (the server never sees that statement). `stop()` closes every
+ * `thaw()`, which also lets waiting connections through. `freezeOn(needle, after?)` freezes at the first chunk sent to
+ * the server that contains `needle` (on a connection that has already carried `after`, when given), and drops that
+ * chunk (the server never sees that statement). `stop()` closes every
  * connection and refuses new ones. `port`: where it listens (0: any free port; a stopped relay's port, to bring
  * that server back).
  */
 export async function freezableRelay(target: URL, defaultPort: number, port = 0) {
   let frozen = false;
   let needle: string | undefined;
+  let after: string | undefined;
+  /** Connections that have carried `after` towards the server. */
+  const armed = new WeakSet<net.Socket>();
   const sockets = new Set<net.Socket>();
   const held: Array<[net.Socket, Buffer]> = [];
   const waiting: net.Socket[] = [];
@@ -21,11 +25,12 @@ export async function freezableRelay(target: URL, defaultPort: number, port = 0)
   };
   const forward = (from: net.Socket, to: net.Socket, towardsServer: boolean) =>
     from.on('data', (chunk: Buffer) => {
-      if (!frozen && towardsServer && needle && chunk.includes(needle)) {
+      if (!frozen && towardsServer && needle && (!after || armed.has(from)) && chunk.includes(needle)) {
         needle = undefined;
         frozen = true;
         return;
       }
+      if (towardsServer && after && chunk.includes(after)) armed.add(from);
       if (frozen) held.push([to, chunk]);
       else to.write(chunk);
     });
@@ -52,8 +57,9 @@ export async function freezableRelay(target: URL, defaultPort: number, port = 0)
     freeze() {
       frozen = true;
     },
-    freezeOn(text: string) {
+    freezeOn(text: string, afterText?: string) {
       needle = text;
+      after = afterText;
     },
     get frozen() {
       return frozen;

@@ -63,7 +63,8 @@ describe('AllExceptionsFilter', () => {
 
   it('should answer 504 when a write may have been stored (its answer lost), without Retry-After', () => {
     const logged = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    const lost = new Error('Connection terminated unexpectedly');
+    // As BoundedPgClient marks an autocommitted write whose answer was lost.
+    const lost = Object.assign(new Error('Connection terminated unexpectedly'), { mayHaveStored: true });
     const error = new QueryFailedError('INSERT INTO "sms_messages" ("to") VALUES ($1)', ['+33612345678'], lost);
     const { body, headers } = new AllExceptionsFilter().toBody(error);
     expect(body).toEqual({
