@@ -20,6 +20,7 @@ import { STAFF_ROLES } from '../users/role.enum.js';
 import { AppointmentsService } from './appointments.service.js';
 import { AppointmentDto, AppointmentPageDto, AppointmentWithMessagesDto } from './dto/appointment-view.dto.js';
 import { CancelAppointmentDto, CreateAppointmentDto, ListAppointmentsQueryDto, UpdateAppointmentDto } from './dto/appointment.dto.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 /** A refused transition (409), with an example that speaks of the action it documents. */
 function conflict(message: string, currentStatus: string) {
@@ -46,6 +47,7 @@ const NOT_FOUND = ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
 @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Only admin and superadmin manage appointments' })
+@ApiDatabaseErrors()
 @Controller('appointments')
 @Roles(...STAFF_ROLES)
 export class AppointmentsController {

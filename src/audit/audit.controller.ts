@@ -14,11 +14,13 @@ import { STAFF_ROLES } from '../users/role.enum.js';
 import { AuditService } from './audit.service.js';
 import { AuditPageDto } from './dto/audit-entry.dto.js';
 import { ListAuditQueryDto } from './dto/list-audit-query.dto.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('audit')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
 @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Only admin and superadmin read the journal' })
+@ApiDatabaseErrors()
 @Controller('audit')
 @Roles(...STAFF_ROLES)
 export class AuditController {

@@ -16,8 +16,10 @@ import { UserView } from '../users/dto/user.dto.js';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
 import { LoginDto, TokenResponseDto } from './dto/login.dto.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('auth')
+@ApiDatabaseErrors()
 @Controller('auth')
 export class AuthController {
   constructor(

@@ -13,9 +13,11 @@ import { Public } from '../common/decorators/public.decorator.js';
 import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { MetricsAccessGuard } from './metrics-access.guard.js';
 import { MetricsService } from './metrics.service.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('health')
 @ApiBearerAuth()
+@ApiDatabaseErrors()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

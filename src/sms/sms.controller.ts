@@ -48,6 +48,7 @@ import { SmsService } from './sms.service.js';
 import type { SmsSendResult } from './sms.types.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
 import { SMS_CANCELLED } from './sms-message.entity.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 const QUEUED_DESCRIPTION =
   'Accepted, not sent yet (state: queued, sid: null): sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS ' +
@@ -142,6 +143,7 @@ function ApiSmsErrors(badRequest: string) {
   required: false,
   description: 'fr (default) or en: the language of error explanations (and of GET /api/sms/templates without ?locale)',
 })
+@ApiDatabaseErrors()
 @Controller('sms')
 export class SmsController {
   constructor(

@@ -32,6 +32,7 @@ const UPDATE_BODY = {
   password: { summary: 'Set a new password (earlier tokens stop working)', value: { password: 'a-new-long-password' } },
 };
 import { UsersService } from './users.service.js';
+import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -40,6 +41,7 @@ import { UsersService } from './users.service.js';
   type: ErrorResponseDto,
   description: 'Role not allowed (admins manage users; only a superadmin grants admin roles)',
 })
+@ApiDatabaseErrors()
 @Controller('users')
 @Roles(...STAFF_ROLES)
 export class UsersController {

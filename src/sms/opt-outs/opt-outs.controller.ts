@@ -18,12 +18,14 @@ import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { OptOutCreatedDto, OptOutPageDto, OptOutRemovedDto } from './opt-out-responses.dto.js';
 import { CreateOptOutDto, ListOptOutsQueryDto } from './opt-out.dto.js';
 import { OptOutService } from './opt-out.service.js';
+import { ApiDatabaseErrors } from '../../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('sms')
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
 @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed (admin and superadmin only)' })
 @ApiBearerAuth()
 @Roles(...STAFF_ROLES)
+@ApiDatabaseErrors()
 @Controller('sms/opt-outs')
 export class OptOutsController {
   constructor(private readonly optOuts: OptOutService) {}

@@ -16,10 +16,12 @@ import { STAFF_ROLES } from '../../users/role.enum.js';
 import { languageOf } from '../failure-explanations.js';
 import { SmsStatsService } from './sms-stats.service.js';
 import { SmsStatsQueryDto } from './stats-query.dto.js';
+import { ApiDatabaseErrors } from '../../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('sms')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+@ApiDatabaseErrors()
 @Controller('sms/stats')
 export class SmsStatsController {
   constructor(private readonly stats: SmsStatsService) {}

@@ -19,6 +19,7 @@ import { InboundSmsService } from './inbound-sms.service.js';
 import { TwilioWebhook } from './twilio-signature.guard.js';
 import { WebhookErrorsFilter } from './webhook-errors.filter.js';
 import { StatusCallbackResultDto, TwimlResponseDto } from './webhook-responses.dto.js';
+import { ApiDatabaseErrors } from '../../common/decorators/api-database-errors.decorator.js';
 
 /** Twilio's `I-Twilio-Idempotency-Token` (the same on a retried delivery of one callback), read without an OpenAPI parameter. */
 const IdempotencyToken = createParamDecorator((_data: unknown, context: ExecutionContext): string | undefined => {
@@ -31,6 +32,7 @@ const IdempotencyToken = createParamDecorator((_data: unknown, context: Executio
  * Every error (refused signature, invalid field, anything thrown) is the app's JSON error body.
  */
 @ApiTags('sms')
+@ApiDatabaseErrors()
 @Controller('sms/webhooks')
 @UseFilters(WebhookErrorsFilter)
 export class SmsWebhooksController {
