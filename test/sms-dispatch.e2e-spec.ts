@@ -1,10 +1,13 @@
+import { getQueueToken } from '@nestjs/bullmq';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { inject, vi } from 'vitest';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
+import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
@@ -348,6 +351,47 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(single.body.state).toBe('sent');
         // What left before the cancellation (a few, at 20 per second), and the single send.
         expect(standIn.messages.length).toBeLessThan(30);
+      });
+
+      it.runIf(mode === 'bullmq')('removes the jobs of a batch cancelled while they were being queued', async () => {
+        // The batch's jobs are queued after its 202; the cancellation comes in between, when no job exists yet to remove.
+        const appQueue = t.app.get<Queue>(getQueueToken(SMS_DISPATCH_QUEUE), { strict: false });
+        const addBulk = appQueue.addBulk.bind(appQueue);
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let queueing!: () => void;
+        const reached = new Promise<void>((resolve) => (queueing = resolve));
+        let added: Promise<unknown> = Promise.resolve();
+        const gate = vi.spyOn(appQueue, 'addBulk').mockImplementation((jobs) => {
+          queueing();
+          const adding = released.then(() => addBulk(jobs));
+          added = adding;
+          return adding;
+        });
+        const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
+        const queue = testQueue(setup!.queueName, connection);
+        try {
+          const recipients = Array.from({ length: 200 }, (_, i) => ({ phone: `+3361277${String(i).padStart(4, '0')}` }));
+          const res = await t.http.post('/api/sms/bulk').set(auth()).send({ recipients, message: 'Annulé tôt' }).expect(202);
+          await reached;
+          await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth()).expect(200);
+          release();
+          await added;
+          await vi.waitFor(
+            async () => {
+              const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
+              // Without the check after adding, 200 jobs wait, each taking a turn of the rate limit (20 a second here):
+              // about 120 are still there after 4 s.
+              expect(counts.waiting + counts.delayed + counts.prioritized).toBe(0);
+            },
+            { timeout: 4_000, interval: 50 },
+          );
+        } finally {
+          gate.mockRestore();
+          release();
+          await queue.close();
+          await connection.quit();
+        }
       });
 
       it.runIf(mode === 'bullmq')("keeps the queue's Redis keys under REDIS_KEY_PREFIX, like every other key", async () => {

@@ -256,8 +256,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     // there until Redis answers or the connection closes). The rows stay; a later sweep queues them.
     if (messages.length > 1) await this.client!.ping();
     for (let i = 0; i < messages.length; i += ADD_CHUNK) {
+      const chunk = messages.slice(i, i + ADD_CHUNK);
       await this.queue.addBulk(
-        messages.slice(i, i + ADD_CHUNK).map((m) => ({
+        chunk.map((m) => ({
           name: 'send',
           data: { id: m.id },
           opts: {
@@ -270,6 +271,10 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
           },
         })),
       );
+      // A cancellation committed while these jobs were being added (the batch cancelled right after its 202, on this
+      // instance or another) removed the jobs that existed then: the ones added after are removed here. Either this
+      // read sees the cancellation, or the cancellation's forget() came after these jobs existed.
+      if (chunk.length > 1) this.forget(await this.outbox.cancelledAmong(chunk.map((m) => m.id)));
     }
   }
 

@@ -617,6 +617,13 @@ export class SmsOutbox {
     return new Set(rows.map((r) => r.providerSid!));
   }
 
+  /** Which of `ids` are cancelled (the BullMQ queue removes their jobs, queued while they were being cancelled). */
+  async cancelledAmong(ids: readonly string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.messages.find({ select: { id: true }, where: { id: In([...ids]), status: SMS_CANCELLED } });
+    return rows.map((r) => r.id);
+  }
+
   /** Ids of due or abandoned rows (the BullMQ sweep hands them to the queue again; future ones have their delayed job). */
   async dueIds(limit: number, now = new Date()): Promise<QueuedMessage[]> {
     const t = this.atomic.time(now);
