@@ -274,7 +274,14 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       // A cancellation committed while these jobs were being added (the batch cancelled right after its 202, on this
       // instance or another) removed the jobs that existed then: the ones added after are removed here. Either this
       // read sees the cancellation, or the cancellation's forget() came after these jobs existed.
-      if (chunk.length > 1) this.forget(await this.outbox.cancelledAmong(chunk.map((m) => m.id)));
+      // The jobs are queued already: a failed read leaves them (each finds its row cancelled), not the add failed.
+      if (chunk.length > 1)
+        this.forget(
+          await this.outbox.cancelledAmong(chunk.map((m) => m.id)).catch((error: unknown) => {
+            this.logger.warn(`Could not check ${chunk.length} queued SMS for cancellations: ${messageOf(error)}`);
+            return [];
+          }),
+        );
     }
   }
 
