@@ -275,7 +275,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       // instance or another) removed the jobs that existed then: the ones added after are removed here. Either this
       // read sees the cancellation, or the cancellation's forget() came after these jobs existed.
       // The jobs are queued already: a failed read leaves them (each finds its row cancelled), not the add failed.
-      if (chunk.length > 1)
+      if (messages.length > 1 && this.started)
         this.forget(
           await this.outbox.cancelledAmong(chunk.map((m) => m.id)).catch((error: unknown) => {
             this.logger.warn(`Could not check ${chunk.length} queued SMS for cancellations: ${messageOf(error)}`);
@@ -291,7 +291,8 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
    * background; BullMQ leaves an active (locked) job alone, and a job left behind finds its row cancelled.
    */
   forget(ids: readonly string[]): void {
-    if (!ids.length || !this.redisUp()) return;
+    // Stopped (shutdown): the queue is closing; a job left behind finds its row cancelled.
+    if (!ids.length || !this.started || !this.redisUp()) return;
     void (async () => {
       for (let i = 0; i < ids.length; i += REMOVE_CHUNK)
         await Promise.all(ids.slice(i, i + REMOVE_CHUNK).map((id) => this.queue.remove(id, { removeChildren: false })));
