@@ -31,6 +31,12 @@ const SEND = { to: '+33612345678', message: 'Bonjour' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const inMinutes = (n: number) => new Date(Date.now() + n * 60_000).toISOString();
 
+/** Jobs the queue still holds for a turn of the rate limit (waiting, delayed or prioritized). */
+async function jobsWaiting(queue: Queue): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
+  return counts.waiting + counts.delayed + counts.prioritized;
+}
+
 /**
  * The dispatcher's contract, in both modes (in-process; BullMQ shared through Redis), on both databases,
  * against the Twilio stand-in through the real SDK. Retry delays are shrunk through the configuration.
@@ -334,13 +340,7 @@ describeEachDatabase('SMS dispatch', (kind) => {
           const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
           const queue = testQueue(setup!.queueName, connection);
           try {
-            await vi.waitFor(
-              async () => {
-                const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
-                expect(counts.waiting + counts.delayed + counts.prioritized).toBeLessThanOrEqual(4);
-              },
-              { timeout: 5_000, interval: 50 },
-            );
+            await vi.waitFor(async () => expect(await jobsWaiting(queue)).toBeLessThanOrEqual(4), { timeout: 5_000, interval: 50 });
           } finally {
             await queue.close();
             await connection.quit();
@@ -377,15 +377,9 @@ describeEachDatabase('SMS dispatch', (kind) => {
           await t.http.post(`/api/sms/bulk/${res.body.batchId}/cancel`).set(auth()).expect(200);
           release();
           await added;
-          await vi.waitFor(
-            async () => {
-              const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized');
-              // Without the check after adding, 200 jobs wait, each taking a turn of the rate limit (20 a second here):
-              // about 120 are still there after 4 s.
-              expect(counts.waiting + counts.delayed + counts.prioritized).toBe(0);
-            },
-            { timeout: 4_000, interval: 50 },
-          );
+          // Without the check after adding, 200 jobs wait, each taking a turn of the rate limit (20 a second here):
+          // about 120 are still there after 4 s.
+          await vi.waitFor(async () => expect(await jobsWaiting(queue)).toBe(0), { timeout: 4_000, interval: 50 });
         } finally {
           gate.mockRestore();
           release();
