@@ -1,6 +1,7 @@
 import { DataSource, type DataSourceOptions, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { inject } from 'vitest';
-import { buildDataSourceOptions, DatabaseQueryTimeoutError, PG_CONNECT_TIMEOUT_MS } from '../src/database/data-source.js';
+import { buildDataSourceOptions, PG_CONNECT_TIMEOUT_MS } from '../src/database/data-source.js';
+import { DatabaseQueryTimeoutError } from '../src/database/database-errors.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { initializeAndMigrate } from '../src/database/run-migrations.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';

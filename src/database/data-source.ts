@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
-import { isAnswerLost, lostAnswerMayHaveStored } from './database-errors.js';
+import { DatabaseQueryTimeoutError, isAnswerLost, lostAnswerMayHaveStored } from './database-errors.js';
 import { DatabaseLogger } from './database-logger.js';
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -32,19 +32,6 @@ export class QueryTimeout {
     } finally {
       this.suspensions--;
     }
-  }
-}
-
-/** A PostgreSQL query left unanswered past its QueryTimeout: its connection was closed (the server may have run it). */
-export class DatabaseQueryTimeoutError extends Error {
-  readonly code = 'DATABASE_QUERY_TIMEOUT';
-
-  constructor(
-    readonly timeoutMs: number,
-    cause: unknown,
-  ) {
-    super(`PostgreSQL did not answer a query within ${timeoutMs} ms; its connection was closed`, { cause });
-    this.name = 'DatabaseQueryTimeoutError';
   }
 }
 

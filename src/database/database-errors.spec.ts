@@ -1,7 +1,7 @@
 import { QueryFailedError } from 'typeorm';
-import { DatabaseQueryTimeoutError } from './data-source.js';
 import {
   CommitOutcomeUnknownError,
+  DatabaseQueryTimeoutError,
   databaseUnavailability,
   databaseUnavailableReason,
   lostAnswerMayHaveStored,

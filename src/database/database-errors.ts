@@ -38,6 +38,19 @@ const PG_CONNECTION_MESSAGES = [
   /^timeout exceeded when trying to connect$/,
 ];
 
+/** A PostgreSQL query left unanswered past its QueryTimeout: its connection was closed (the server may have run it). */
+export class DatabaseQueryTimeoutError extends Error {
+  readonly code = 'DATABASE_QUERY_TIMEOUT';
+
+  constructor(
+    readonly timeoutMs: number,
+    cause: unknown,
+  ) {
+    super(`PostgreSQL did not answer a query within ${timeoutMs} ms; its connection was closed`, { cause });
+    this.name = 'DatabaseQueryTimeoutError';
+  }
+}
+
 /**
  * The connection dropped after the statement may have reached the database: it may have committed or not.
  * Callers must check (e.g. look the row up by its id) rather than assume it failed or retry blindly.
@@ -57,18 +70,12 @@ const ANSWER_LOST_CODES = new Set(['DATABASE_QUERY_TIMEOUT', 'ECONNRESET', 'EPIP
 const ANSWER_LOST_SQLSTATES = new Set(['08000', '08003', '08006', '08007', '57P01', '57P02']);
 const ANSWER_LOST_MESSAGES = /connection terminated|terminating connection|server closed the connection|query read timeout/i;
 
-interface DriverError {
-  code?: unknown;
-  message?: unknown;
-  driverError?: DriverError;
-}
-
 /**
  * The connection was lost while a statement was in flight: it reached the server, or may have, and its answer never
  * came, so it may have run. TypeORM's QueryFailedError carries the driver's `code`, and its original in `driverError`.
  */
 export function isAnswerLost(error: unknown): boolean {
-  for (let e = error as DriverError | undefined, depth = 0; e && typeof e === 'object' && depth < 3; e = e.driverError, depth++) {
+  for (const e of errorChain(error)) {
     const code = typeof e.code === 'string' ? e.code : '';
     if (ANSWER_LOST_CODES.has(code) || ANSWER_LOST_SQLSTATES.has(code)) return true;
     if (typeof e.message === 'string' && ANSWER_LOST_MESSAGES.test(e.message)) return true;
@@ -96,14 +103,7 @@ export function lostAnswerMayHaveStored(statement: string, inTransaction: boolea
  * driver runs in the process: no answer can be lost), a connection that could not be opened.
  */
 function mayHaveStored(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  for (let e: unknown = error; e && typeof e === 'object' && !seen.has(e);) {
-    seen.add(e);
-    if (e instanceof CommitOutcomeUnknownError) return true;
-    const failed = e as { mayHaveStored?: unknown; driverError?: unknown; cause?: unknown };
-    if (failed.mayHaveStored === true) return true;
-    e = failed.driverError ?? failed.cause;
-  }
+  for (const e of errorChain(error)) if (e instanceof CommitOutcomeUnknownError || e.mayHaveStored === true) return true;
   return false;
 }
 
@@ -126,11 +126,7 @@ export function databaseUnavailability(error: unknown): DatabaseUnavailability |
 
 /** The reason part of databaseUnavailability. */
 export function databaseUnavailableReason(error: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const candidate = current as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  for (const candidate of errorChain(error)) {
     const code = typeof candidate.code === 'string' ? candidate.code : undefined;
     if (code === 'DATABASE_QUERY_TIMEOUT' || (code && NETWORK_CODES.has(code)) || (code && SQLITE_UNAVAILABLE.test(code))) return code;
     if (code && POSTGRES_UNAVAILABLE.test(code)) return `SQLSTATE ${code}`;
@@ -140,12 +136,33 @@ export function databaseUnavailableReason(error: unknown): string | undefined {
       return 'connect timeout';
     if (PG_CONNECTION_MESSAGES.some((pattern) => pattern.test(message))) return 'connection lost';
     // Node 20's happy-eyeballs error: every address refused, the codes in `errors`.
-    const inner = (current as { errors?: unknown }).errors;
+    const inner = candidate.errors;
     if (Array.isArray(inner) && inner.length > 0) {
       const reasons = inner.map(databaseUnavailableReason);
       if (reasons.every(Boolean)) return reasons[0];
     }
-    current = candidate.driverError ?? candidate.cause;
   }
   return undefined;
+}
+
+/** What the chain walkers read of an error. */
+interface ChainLink {
+  code?: unknown;
+  message?: unknown;
+  mayHaveStored?: unknown;
+  errors?: unknown;
+}
+
+/**
+ * `error`, then what it wraps: TypeORM's QueryFailedError its `driverError`, anything else its `cause` (a cycle ends
+ * the walk).
+ */
+export function* errorChain(error: unknown): Generator<ChainLink> {
+  const seen = new Set<unknown>();
+  for (let e: unknown = error; e && typeof e === 'object' && !seen.has(e);) {
+    seen.add(e);
+    yield e as ChainLink;
+    const link = e as { driverError?: unknown; cause?: unknown };
+    e = link.driverError ?? link.cause;
+  }
 }

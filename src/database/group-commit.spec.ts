@@ -1,6 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { AllExceptionsFilter } from '../common/filters/all-exceptions.filter.js';
-import { classifyWriteError, CommitOutcomeUnknownError, GroupCommit, GroupCommitOverloadedError } from './group-commit.js';
+import { CommitOutcomeUnknownError } from './database-errors.js';
+import { classifyWriteError, GroupCommit, GroupCommitOverloadedError } from './group-commit.js';
 
 /** Errors as the drivers raise them (TypeORM's QueryFailedError copies `code` and keeps `driverError`). */
 const sqliteUnique = () => Object.assign(new Error('UNIQUE constraint failed: rows.id'), { code: 'SQLITE_CONSTRAINT_UNIQUE' });

@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import { CommitOutcomeUnknownError, isAnswerLost } from './database-errors.js';
+import { CommitOutcomeUnknownError, errorChain, isAnswerLost } from './database-errors.js';
 
 /** Jobs per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const MAX_JOBS_PER_BATCH = 200;
@@ -23,8 +23,6 @@ export class GroupCommitOverloadedError extends ServiceUnavailableException {
   }
 }
 
-export { CommitOutcomeUnknownError };
-
 export type WriteErrorKind = 'constraint' | 'outcome-unknown' | 'other';
 
 /**
@@ -36,14 +34,8 @@ export type WriteErrorKind = 'constraint' | 'outcome-unknown' | 'other';
  * - `other`: any other refusal (busy, read-only, syntax…): nothing was written.
  */
 export function classifyWriteError(error: unknown): WriteErrorKind {
-  for (
-    let e = error as { code?: unknown; driverError?: unknown } | undefined, depth = 0;
-    e && typeof e === 'object' && depth < 3;
-    depth++
-  ) {
-    const code = typeof e.code === 'string' ? e.code : '';
-    if (code.startsWith('SQLITE_CONSTRAINT') || /^23[0-9A-Z]{3}$/.test(code)) return 'constraint';
-    e = e.driverError as typeof e;
+  for (const { code } of errorChain(error)) {
+    if (typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || /^23[0-9A-Z]{3}$/.test(code))) return 'constraint';
   }
   return isAnswerLost(error) ? 'outcome-unknown' : 'other';
 }

@@ -1,5 +1,6 @@
 import type { Repository } from 'typeorm';
-import { CommitOutcomeUnknownError, GroupCommitOverloadedError } from './group-commit.js';
+import { CommitOutcomeUnknownError } from './database-errors.js';
+import { GroupCommitOverloadedError } from './group-commit.js';
 import { InsertBatcher } from './insert-batcher.js';
 
 interface Row {

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { databaseUnavailability } from '../../database/database-errors.js';
+import { databaseUnavailability, type DatabaseUnavailability } from '../../database/database-errors.js';
 import { MappedError, type AnswerContext } from '../errors/mapped-error.js';
 import { describeError } from '../log-safe.js';
 
@@ -81,34 +81,26 @@ export class AllExceptionsFilter implements ExceptionFilter {
       };
     }
     const unavailable = databaseUnavailability(exception);
-    if (unavailable?.mayHaveStored) {
-      this.logger.error(`Database did not answer a write (${unavailable.reason}): answered 504, it may have been stored`);
-      return {
-        body: {
-          statusCode: HttpStatus.GATEWAY_TIMEOUT,
-          error: 'Gateway Timeout',
-          message:
-            `The database did not answer (${unavailable.reason}): what this request writes may have been stored. ` +
-            'Check before retrying (a send: GET /api/sms/messages)',
-        },
-        headers: {},
-      };
-    }
-    if (unavailable) {
-      this.logger.error(`Database unavailable (${unavailable.reason}): answered 503`);
-      return {
-        body: {
-          statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-          error: 'Service Unavailable',
-          message: `The database is unavailable or busy (${unavailable.reason}); try again in a few seconds`,
-        },
-        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
-      };
-    }
+    if (unavailable) return this.databaseAnswer(unavailable);
     this.logger.error(describeError(exception));
     return {
       body: { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'An unexpected error occurred' },
       headers: {},
+    };
+  }
+
+  /** 504 when a write may have been stored (check before retrying), else 503 with Retry-After (nothing was stored). */
+  private databaseAnswer({ reason, mayHaveStored }: DatabaseUnavailability): { body: ErrorBody; headers: Record<string, string> } {
+    if (mayHaveStored) {
+      this.logger.error(`Database did not answer a write (${reason}): answered 504, it may have been stored`);
+      const message = `The database did not answer (${reason}): what this request writes may have been stored. Check before retrying (a send: GET /api/sms/messages)`;
+      return { body: { statusCode: HttpStatus.GATEWAY_TIMEOUT, error: 'Gateway Timeout', message }, headers: {} };
+    }
+    this.logger.error(`Database unavailable (${reason}): answered 503`);
+    const message = `The database is unavailable or busy (${reason}); try again in a few seconds`;
+    return {
+      body: { statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: 'Service Unavailable', message },
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
     };
   }
 
