@@ -48,7 +48,7 @@ import { SmsService } from './sms.service.js';
 import type { SmsSendResult } from './sms.types.js';
 import { SmsTemplateService } from './templates/sms-template.service.js';
 import { SMS_CANCELLED } from './sms-message.entity.js';
-import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
+import { ApiDatabaseErrors, DATABASE_NO_ANSWER_504, DATABASE_UNAVAILABLE_503 } from '../common/decorators/api-database-errors.decorator.js';
 
 const QUEUED_DESCRIPTION =
   'Accepted, not sent yet (state: queued, sid: null): sendAt in the future, or Twilio did not take it within SMS_SEND_WAIT_MS ' +
@@ -130,8 +130,14 @@ function ApiSmsErrors(badRequest: string) {
       ...error,
       description: 'Twilio refused the credentials (20003), failed (5xx) or could not be reached (NETWORK)',
     }),
-    ApiServiceUnavailableResponse({ ...error, description: 'Twilio rate limit (20429 / 429); see Retry-After' }),
-    ApiGatewayTimeoutResponse({ ...error, description: 'Twilio did not answer in time (TIMEOUT): check GET /api/sms/messages' }),
+    ApiServiceUnavailableResponse({
+      ...error,
+      description: `Twilio rate limit (20429 / 429); see Retry-After. Or, without a code: ${DATABASE_UNAVAILABLE_503}`,
+    }),
+    ApiGatewayTimeoutResponse({
+      ...error,
+      description: `Twilio did not answer in time (TIMEOUT): check GET /api/sms/messages. Or, without a code: ${DATABASE_NO_ANSWER_504}`,
+    }),
   );
 }
 

@@ -147,3 +147,54 @@ describe('SmsService.sendBulk', () => {
     expect(outbox.insertBulk.mock.calls[0][0]).toMatchObject({ status: 'completed', finishedAt: expect.any(Date) });
   });
 });
+
+describe('SmsService.send with a dedupe key whose insert failed', () => {
+  /** A COMMIT whose answer was lost (BoundedPgClient's mark): the row may be stored. */
+  const lostCommit = () => Object.assign(new Error('Connection terminated unexpectedly'), { mayHaveStored: true });
+  const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const build = (optedOut = false) => {
+    const outbox = { insert: vi.fn(), insertFinal: vi.fn(), findByDedupeKey: vi.fn() };
+    const sut = new SmsService(
+      outbox as unknown as SmsOutbox,
+      {} as SmsDispatcher,
+      {} as SmsBatchesService,
+      { notify: vi.fn() } as unknown as DispatchQueue,
+      { name: 'twilio', sender: '+33700000000' } as unknown as SmsProvider,
+      {} as Repository<AuditLog>,
+      new PhoneNumberService('FR'),
+      {} as SmsTemplateService,
+      {} as AuditService,
+      { dispatch: { sendWaitMs: 1000 } } as unknown as AppConfig,
+      {
+        isOptedOut: vi.fn().mockResolvedValue(optedOut ? { phone: '+33612345678', optedOutAt: new Date(), source: 'keyword' } : null),
+      } as unknown as OptOutService,
+      {} as MarketingPolicy,
+    );
+    const send = () => sut.send('0612345678', 'Bonjour', { actor: null, dedupeKey: 'event:1' }).catch((e: unknown) => e);
+    return { outbox, send };
+  };
+
+  it("keeps the insert's 'may have been stored' error when the look-up by dedupe key fails too", async () => {
+    const { outbox, send } = build();
+    outbox.findByDedupeKey.mockResolvedValueOnce(null).mockRejectedValueOnce(refused());
+    const insertError = lostCommit();
+    outbox.insert.mockRejectedValue(insertError);
+    expect(await send()).toBe(insertError);
+  });
+
+  it("answers the look-up's error when the insert's stored nothing (another call's row won the key)", async () => {
+    const { outbox, send } = build();
+    const lookupError = refused();
+    outbox.findByDedupeKey.mockResolvedValueOnce(null).mockRejectedValueOnce(lookupError);
+    outbox.insert.mockRejectedValue(Object.assign(new Error('duplicate key value'), { code: '23505' }));
+    expect(await send()).toBe(lookupError);
+  });
+
+  it('does the same for a send refused as opted out, whose skipped row may have been stored', async () => {
+    const { outbox, send } = build(true);
+    outbox.findByDedupeKey.mockResolvedValueOnce(null).mockRejectedValueOnce(refused());
+    const insertError = lostCommit();
+    outbox.insertFinal.mockRejectedValue(insertError);
+    expect(await send()).toBe(insertError);
+  });
+});

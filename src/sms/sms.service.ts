@@ -8,6 +8,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { AppConfig } from '../config/app-config.js';
 import { orderedUuids } from '../common/ordered-ids.js';
+import { databaseUnavailability } from '../database/database-errors.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
@@ -349,9 +350,7 @@ export class SmsService {
     } catch (error) {
       slot?.release();
       // Two calls with one dedupe key at once: the unique index lets one row in; the other waits on it.
-      const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
-      if (!existing) throw error;
-      return this.awaitOutcome(existing, context.waitMs);
+      return this.awaitOutcome(await this.existingAfter(error, context.dedupeKey), context.waitMs);
     }
     if (slot) slot.run(row);
     else this.queue.notify([{ id: row.id, notBefore }]);
@@ -371,12 +370,27 @@ export class SmsService {
     try {
       published = await this.outbox.insertFinal(row, now);
     } catch (error) {
-      const existing = context.dedupeKey ? await this.outbox.findByDedupeKey(context.dedupeKey) : null;
-      if (!existing) throw error;
-      throw new SmsOptedOutError(optOut, existing.id);
+      throw new SmsOptedOutError(optOut, (await this.existingAfter(error, context.dedupeKey)).id);
     }
     await this.dispatcher.afterFinal(row, now, published);
     throw new SmsOptedOutError(optOut, row.id);
+  }
+
+  /**
+   * The row with this dedupe key after an insert of it failed: another call's (the unique index let one in), or this
+   * call's own when the insert's answer was lost. Else the insert's error. When the look-up fails too, the insert's
+   * error still wins if it says the row may have been stored (504), not the look-up's "nothing was stored" (503).
+   */
+  private async existingAfter(insertError: unknown, dedupeKey: string | undefined): Promise<SmsMessage> {
+    if (!dedupeKey) throw insertError;
+    let existing: SmsMessage | null;
+    try {
+      existing = await this.outbox.findByDedupeKey(dedupeKey);
+    } catch (lookupError) {
+      throw databaseUnavailability(insertError)?.mayHaveStored ? insertError : lookupError;
+    }
+    if (!existing) throw insertError;
+    return existing;
   }
 
   /**
