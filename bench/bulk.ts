@@ -21,7 +21,7 @@ import { ask, baseEnv, freePort, HarnessError, onCleanup, runBenchmark, startApp
 const USAGE = `Usage: npm run bench:bulk -- [--recipients 10000] [--per-request 10000] [--accept-rounds 3] [--latencies 50,200] [--rate 500] [--concurrency 50]
                            [--databases sqlite,postgres] [--modes inline,bullmq] [--redis-url redis://127.0.0.1:6379]
                            [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
-(env: BENCH_RECIPIENTS, BENCH_PER_REQUEST, BENCH_LATENCIES, BENCH_RATE, BENCH_CONCURRENCY, BENCH_DATABASES, BENCH_MODES, BENCH_REDIS_URL, BENCH_POSTGRES_URL)`;
+(env: BENCH_RECIPIENTS, BENCH_PER_REQUEST, BENCH_ACCEPT_ROUNDS, BENCH_LATENCIES, BENCH_RATE, BENCH_CONCURRENCY, BENCH_DATABASES, BENCH_MODES, BENCH_REDIS_URL, BENCH_POSTGRES_URL)`;
 
 const FROM = '+33700000000';
 const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };

@@ -79,6 +79,10 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
       errorExplanation: expect.stringMatching(/^Non envoyé : le destinataire s'est désabonné/),
     });
     expect(stored.body.errorExplanation).not.toMatch(/twilio\.com/);
+    // The journal says why it was not sent.
+    const journal = await t.http.get('/api/audit?action=send_sms&limit=20').set(auth()).expect(200);
+    const entry = journal.body.items.find((e: { metadata: { messageId?: string } }) => e.metadata.messageId === single.body.messageId);
+    expect(entry?.metadata).toMatchObject({ to: phone, status: 'skipped', errorCode: 'OPTED_OUT', sid: null });
     expect(sentTo(phone)).toHaveLength(0);
   });
 

@@ -1,13 +1,14 @@
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import type { AuditEntry } from '../../audit/audit.service.js';
-import { SMS_CANCELLED, SMS_FAILED, SmsKind, type SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_SKIPPED, SmsKind, type SmsMessage } from '../sms-message.entity.js';
 
 /**
  * The journal entry of a single or notification send in its final state (sent, failed, skipped, cancelled),
  * written by SmsOutbox in the transaction that stores that state (bulk messages are journaled per batch).
  */
 export function sendJournalEntry(message: SmsMessage): AuditEntry {
-  const failed = message.status === SMS_FAILED || message.status === SMS_CANCELLED;
+  // Why it did not leave: Twilio's code, CANCELLED, or why it was skipped (OPTED_OUT, OUTDATED).
+  const notSent = message.status === SMS_FAILED || message.status === SMS_CANCELLED || message.status === SMS_SKIPPED;
   return {
     action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
     actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
@@ -26,7 +27,7 @@ export function sendJournalEntry(message: SmsMessage): AuditEntry {
       status: message.status,
       sid: message.providerSid ?? null,
       attempts: message.attempts,
-      ...(failed && message.errorCode ? { errorCode: message.errorCode, error: message.errorMessage } : {}),
+      ...(notSent && message.errorCode ? { errorCode: message.errorCode, error: message.errorMessage } : {}),
     },
   };
 }
