@@ -123,6 +123,13 @@ describe('OpenAPI document (/api/docs-json)', () => {
       content: Record<string, { example?: { message: string } }>;
     };
     expect(confirm.content['application/json'].example?.message).toMatch(/confirmed/);
+    // The cancellations' 409 carry the status now (and a message's SID once Twilio has it).
+    const conflictFields = (path: string) => {
+      const conflict = doc.paths[path].post.responses['409'] as { content: Record<string, { schema: { $ref: string } }> };
+      return Object.keys(schemas[conflict.content['application/json'].schema.$ref.split('/').pop()!].properties);
+    };
+    expect(conflictFields('/api/sms/bulk/{batchId}/cancel')).toContain('currentStatus');
+    expect(conflictFields('/api/sms/messages/{id}/cancel')).toEqual(expect.arrayContaining(['currentStatus', 'sid']));
   });
 
   it("documents the database's 503 and 504 on every route that uses it, beside a route's own (Twilio's)", () => {

@@ -213,6 +213,32 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
     });
   });
 
+  describe('opt-in words from a number that had not opted out', () => {
+    it('"Oui" answering a confirmation is an ordinary reply: stored and announced, no opt-in confirmation sent or journaled', async () => {
+      const { received, stop } = collectReceived();
+      try {
+        const phone = nextPhone();
+        const sid = nextSid();
+        expect((await inbound(phone, 'Oui', sid).expect(200)).text).toBe(EMPTY_TWIML);
+        expect((await inbound(phone, 'START').expect(200)).text).toBe(EMPTY_TWIML);
+        expect(await stored(sid)).toMatchObject({ from: phone, body: 'Oui' });
+        expect(received.map((e) => e.providerSid)).toContain(sid);
+        expect(await repliesTo(phone)).toEqual([]);
+        // Once opted out, the same word lifts the opt-out and is confirmed, once.
+        expect((await inbound(phone, 'STOP').expect(200)).text).toBe(OPT_OUT_REPLY);
+        expect((await inbound(phone, 'Oui').expect(200)).text).toBe(OPT_IN_REPLY);
+        expect(await optOutOf(phone)).toBeNull();
+        expect((await inbound(phone, 'Oui').expect(200)).text).toBe(EMPTY_TWIML);
+        expect((await repliesTo(phone)).map((e: { metadata: { keyword: string } }) => e.metadata.keyword).sort()).toEqual([
+          'opt_in',
+          'opt_out',
+        ]);
+      } finally {
+        stop();
+      }
+    });
+  });
+
   describe('senders', () => {
     it.each(['garbage!', '+33 6 garbage', '+336', '+33 6 12', '06 12', 'not a phone number', '+1234567890123456', '12'])(
       'From=%j (no phone number, short code nor alphanumeric sender) → 400 naming From; nothing stored, opted out or answered',

@@ -25,7 +25,12 @@ import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
 import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
 import { BodyLimit, BULK_BODY_LIMIT, BULK_JSON_VALUES } from '../common/http/body-limit.decorator.js';
-import { ErrorResponseDto, SmsErrorResponseDto } from '../common/dto/error-response.dto.js';
+import {
+  ConflictResponseDto,
+  ErrorResponseDto,
+  MessageConflictResponseDto,
+  SmsErrorResponseDto,
+} from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
 import { ListMessagesQueryDto, TemplatesQueryDto } from './dto/list-messages-query.dto.js';
 import { BatchMessagesQueryDto, FormatPhoneDto, SendBulkSmsDto, SendNotificationDto, SendSmsDto } from './dto/send-sms.dto.js';
@@ -263,7 +268,7 @@ export class SmsController {
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'batchId is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such batch' })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The batch already completed or was cancelled' })
+  @ApiConflictResponse({ type: ConflictResponseDto, description: 'The batch already completed or was cancelled: currentStatus says which' })
   cancelBatch(@UuidParam('batchId') batchId: string, @CurrentActor() actor: Actor): Promise<BatchViewDto> {
     return this.sms.cancelBatch(batchId, actor);
   }
@@ -328,7 +333,10 @@ export class SmsController {
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such message' })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'It already left (or failed, or was cancelled): currentStatus says which' })
+  @ApiConflictResponse({
+    type: MessageConflictResponseDto,
+    description: 'It already left (or failed, or was cancelled): currentStatus says which, sid is set once Twilio has it',
+  })
   async cancelMessage(@UuidParam('id') id: string, @CurrentActor() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const message = await this.sms.cancel(id, actor);
     if (message.status !== SMS_CANCELLED) reply.status(HttpStatus.ACCEPTED);

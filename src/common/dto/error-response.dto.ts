@@ -50,8 +50,14 @@ export class SmsErrorResponseDto extends ErrorResponseDto {
   optOutSource?: string;
 }
 
-/** A refused transition: the appointment's current status comes with it. */
+/** A refused transition: the record's current status comes with it (an appointment's, a message's, a batch's). */
 export class ConflictResponseDto extends ErrorResponseDto {
-  @ApiProperty({ example: 'confirmed' })
+  @ApiProperty({ example: 'confirmed', description: "The record's status now" })
   currentStatus: string;
+}
+
+/** A refused cancellation of a message: its status now, and Twilio's SID once Twilio has it. */
+export class MessageConflictResponseDto extends ConflictResponseDto {
+  @ApiPropertyOptional({ example: 'SM0123456789abcdef0123456789abcdef', nullable: true })
+  sid?: string | null;
 }

@@ -68,10 +68,13 @@ export class InboundSmsService {
     // Twilio retried a message we already have: nothing again, nothing to answer.
     if (!stored || stored.id !== row.id) return { twiml: emptyResponse(), keyword, duplicate: true };
 
+    // An opt-in word ("Oui", "Yes", "Start") from a number that had not opted out is an ordinary reply (most often a
+    // client answering a confirmation): nothing to lift, so no "you will receive our SMS again" sent back.
+    let liftedOptOut = false;
     if (phone && (keyword === 'opt_out' || keyword === 'opt_in')) {
       try {
         if (keyword === 'opt_out') await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
-        else await this.optOuts.optIn(phone, { source: 'keyword' });
+        else liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' })) !== null;
       } catch (error) {
         // The consent was not recorded: the message is taken back, so Twilio's retry (it retries an error) is
         // handled as new instead of as a duplicate that would drop the STOP. Still failing: the error is the answer.
@@ -85,7 +88,7 @@ export class InboundSmsService {
 
     // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
     // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled.
-    const text = optOutType || !phone ? '' : this.replyText(keyword);
+    const text = optOutType || !phone || (keyword === 'opt_in' && !liftedOptOut) ? '' : this.replyText(keyword);
     if (!text) return { twiml: emptyResponse(), keyword, duplicate: false };
     // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
     // system. Twilio gives it its SID only once it goes, so the entry has none. Written before the answer:
