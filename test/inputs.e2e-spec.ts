@@ -386,6 +386,23 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(res.body.details[0].field).toBe('message');
     });
 
+    it('refuses a placeholder that would go out as written: any but {{name}} in a bulk, any in a single send', async () => {
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: '0612345604', name: 'Zoë' }], message: 'Salut {{ name }} et {{NAME}}' })
+        .expect(400);
+      expect(bulk.body.details).toEqual([
+        { field: 'message', problems: [expect.stringMatching(/contains \{\{NAME\}\}.*only \{\{name\}\}/)] },
+      ]);
+      const single = await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345605', message: 'Bonjour {{name}}' }).expect(400);
+      expect(single.body.details).toEqual([
+        { field: 'message', problems: [expect.stringMatching(/contains \{\{name\}\}.*POST \/api\/sms\/bulk/)] },
+      ]);
+      const stored = await t.http.get('/api/sms/messages?phone=%2B33612345604').set(auth()).expect(200);
+      expect(stored.body.total).toBe(0);
+    });
+
     it('reports a bulk recipient whose personalised message would be empty, and sends the others', async () => {
       const res = await t.http
         .post('/api/sms/bulk')

@@ -13,7 +13,7 @@ import { SmsInputError } from './sms-exceptions.js';
 import type { SmsMessage } from './sms-message.entity.js';
 import type { OptOutService } from './opt-outs/opt-out.service.js';
 import type { MarketingPolicy } from './marketing/marketing-policy.js';
-import { parseSendAt, personalize, SmsService } from './sms.service.js';
+import { parseSendAt, personalize, SmsService, strayPlaceholder } from './sms.service.js';
 import type { SmsTemplateService } from './templates/sms-template.service.js';
 
 describe('parseSendAt', () => {
@@ -66,6 +66,24 @@ describe('personalize', () => {
 
   it('should insert a name containing replacement patterns literally', () => {
     expect(personalize('Bonjour {{name}}', "$& $' $1")).toBe("Bonjour $& $' $1");
+  });
+});
+
+describe('strayPlaceholder', () => {
+  const onlyName = /^\{\{\s*name\s*\}\}$/;
+
+  it('finds a placeholder a send would leave as written: any in a single send, any but {{name}} in a bulk', () => {
+    expect(strayPlaceholder('Bonjour {{name}}', null)).toBe('{{name}}');
+    expect(strayPlaceholder('Bonjour {{ name }}, à {{heure}}', onlyName)).toBe('{{heure}}');
+    expect(strayPlaceholder('Bonjour {{NAME}}', onlyName)).toBe('{{NAME}}');
+    expect(strayPlaceholder('Bonjour {{}}', onlyName)).toBe('{{}}');
+    expect(strayPlaceholder(`{{${'x'.repeat(100)}}}`, onlyName)).toHaveLength(40);
+  });
+
+  it('lets through {{name}} in a bulk, single braces and text without placeholders', () => {
+    expect(strayPlaceholder('Bonjour {{ name }} et {{name}}', onlyName)).toBeUndefined();
+    expect(strayPlaceholder('Code {1234} valable {5 min}', null)).toBeUndefined();
+    expect(strayPlaceholder('Bonjour', null)).toBeUndefined();
   });
 });
 
@@ -137,6 +155,16 @@ describe('SmsService.sendBulk', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SmsInputError);
     expect((error as SmsInputError).field).toBe('recipients');
+    expect(outbox.insertBulk).not.toHaveBeenCalled();
+  });
+
+  it('refuses a placeholder other than {{name}} on field message, writing nothing', async () => {
+    const { sut, outbox } = build();
+    const error = await sut
+      .sendBulk([{ phone: '0612345678', name: 'Zoë' }], 'Salut {{name}} et {{prenom}}', { actor: null })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SmsInputError);
+    expect(error).toMatchObject({ field: 'message', message: expect.stringContaining('{{prenom}}') });
     expect(outbox.insertBulk).not.toHaveBeenCalled();
   });
 

@@ -70,6 +70,12 @@ export class SmsService {
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
   async send(to: string, body: string, context: SmsContext): Promise<SmsSendResult> {
+    const stray = strayPlaceholder(body, null);
+    if (stray)
+      throw new SmsInputError(
+        'message',
+        `message contains ${stray}, which a single send leaves as written: write the text out, or use POST /api/sms/notification (templates) or POST /api/sms/bulk ({{name}})`,
+      );
     const draft: Draft = { to: this.normalize(to, 'to'), body, kind: SmsKind.Single };
     return this.sendOne(draft, this.analyze(body, 'message'), context);
   }
@@ -92,6 +98,8 @@ export class SmsService {
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
     if (typeof body !== 'string' || !hasVisibleText(body)) throw new SmsInputError('message', 'message must contain text, not only spaces');
+    const stray = strayPlaceholder(body, ONLY_NAME_PLACEHOLDER);
+    if (stray) throw new SmsInputError('message', `message contains ${stray}, which a bulk leaves as written: only {{name}} is replaced`);
     const category = context.category ?? SMS_CATEGORY;
     // Marketing: the opt-out mention is part of the text (and of its segments); it leaves only within the allowed hours.
     const mention = category === 'marketing' ? this.marketing.withMention(body) : { body, appended: false };
@@ -598,6 +606,17 @@ function storedFailure(row: SmsMessage): ProviderFailure {
 }
 
 const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
+const ONLY_NAME_PLACEHOLDER = /^\{\{\s*name\s*\}\}$/;
+
+/**
+ * The first `{{…}}` a send would leave in the text as written (`allowed`: the one it fills), so that no client
+ * receives "Bonjour {{prenom}}": a typo (`{{Name}}`), another template's field, any placeholder in a single send.
+ */
+export function strayPlaceholder(body: string, allowed: RegExp | null): string | undefined {
+  if (!body.includes('{{')) return undefined;
+  for (const [placeholder] of body.matchAll(/\{\{[^{}]*\}\}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
+  return undefined;
+}
 
 /** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {
