@@ -101,6 +101,11 @@ describeEachDatabase('Structured logs', (kind) => {
     // The listing's URL is logged with the number masked.
     const [listLine] = capture.forRequest(listed.headers['x-request-id']);
     expect(listLine.req).toMatchObject({ route: '/api/sms/messages', url: '/api/sms/messages?phone=06******78&limit=5' });
+    // An email address in the URL (the journal's actor filter) is masked too.
+    const journal = await t.http.get('/api/audit?actor=root%40example.test&limit=5').set('Authorization', `Bearer ${token}`).expect(200);
+    const [journalLine] = capture.forRequest(journal.headers['x-request-id']);
+    expect(journalLine.req).toMatchObject({ url: '/api/audit?actor=r***@example.test&limit=5' });
+    expect(capture.text).not.toContain('root@example.test');
   });
 
   it.each([

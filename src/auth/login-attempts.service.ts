@@ -1,5 +1,6 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
 import { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
@@ -42,8 +43,9 @@ export class LoginAttemptsService {
    * limit is already reached; a refused attempt counts against none.
    */
   async begin(email: string, ip: string): Promise<LoginAttempt> {
+    const emailKey = emailCountKey(email);
     const limits: Array<[RateLimiterAbstract, string]> = [
-      [this.perEmail, email],
+      [this.perEmail, emailKey],
       [this.perIp, ip],
       ...(this.volumePerIp ? [[this.volumePerIp, ip] as [RateLimiterAbstract, string]] : []),
     ];
@@ -68,8 +70,16 @@ export class LoginAttemptsService {
     }
     return {
       succeeded: async () => {
-        await Promise.all([this.perEmail.delete(email), this.perIp.reward(ip)]);
+        await Promise.all([this.perEmail.delete(emailKey), this.perIp.reward(ip)]);
       },
     };
   }
+}
+
+/**
+ * The key an email's failures are counted under: a digest, not the address, so that Redis key names (seen in
+ * `MONITOR`, `SCAN`, a slow log or a dashboard) carry no personal data. The email arrives normalised (lower case).
+ */
+export function emailCountKey(email: string): string {
+  return createHash('sha256').update(email).digest('base64url').slice(0, 32);
 }

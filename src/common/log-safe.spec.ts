@@ -1,4 +1,4 @@
-import { describeError, maskPhone, maskPhonesInText, quoteInput, safeLogText, safeUrlForLog } from './log-safe.js';
+import { describeError, maskEmailsInText, maskPhone, maskPhonesInText, quoteInput, safeLogText, safeUrlForLog } from './log-safe.js';
 
 describe('log-safe', () => {
   it('should keep a caller value on one line (no forged log line)', () => {
@@ -54,6 +54,13 @@ describe('maskPhone', () => {
       '/api/sms/opt-outs/+33 6 ** ** ** 78?phone= 33*******79',
     );
     expect(safeUrlForLog('/x/%E0%A4%A?a=1\n')).toBe('/x/%E0%A4%A?a=1\\u000a');
+    expect(safeUrlForLog('/api/audit?actor=agent%40example.fr&limit=5')).toBe('/api/audit?actor=a***@example.fr&limit=5');
+    expect(safeUrlForLog('/api/users?email=z%C3%B6e.m%2B1@cabinet-dupont.co.uk')).toBe('/api/users?email=z***@cabinet-dupont.co.uk');
+  });
+
+  it('masks email addresses in text to their first character and domain', () => {
+    expect(maskEmailsInText('by agent@example.fr and Élodie.B@mail.example.com.')).toBe('by a***@example.fr and É***@mail.example.com.');
+    expect(maskEmailsInText('no address @ here, nor a@b')).toBe('no address @ here, nor a@b');
   });
 });
 

@@ -201,10 +201,18 @@ function isPhoneLike(core: string, digits: number, oneGroup: boolean, time: { mi
 const SECRET_QUERY_KEY = /token|password|secret|key|signature|auth/i;
 const PERCENT_ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
 
+/** An email address in free text or a URL: its local part (the usual characters, not `/ ? & =`) and its domain. */
+const EMAIL = /[\p{L}\p{N}._%+'-]{1,64}@((?:[\p{L}\p{N}-]+\.)+[\p{L}\p{N}-]{2,})/gu;
+
+/** Email addresses masked to their first character and domain: `agent@example.fr` → `a***@example.fr`. */
+export function maskEmailsInText(text: string): string {
+  return text.includes('@') ? text.replace(EMAIL, (address: string, domain: string) => `${Array.from(address)[0]}***@${domain}`) : text;
+}
+
 /**
- * A request URL for the log: phone numbers masked (in the path, as in `/opt-outs/+33612345678`, and
- * in the query string), the values of secret-looking query parameters replaced, control characters
- * escaped, and the whole kept short.
+ * A request URL for the log: phone numbers and email addresses masked (in the path, as in
+ * `/opt-outs/+33612345678`, and in the query string, as in `?actor=agent@example.fr`), the values of
+ * secret-looking query parameters replaced, control characters escaped, and the whole kept short.
  */
 export function safeUrlForLog(url: string): string {
   const [rawPath, rawQuery] = splitOnce(url, '?');
@@ -221,7 +229,7 @@ export function safeUrlForLog(url: string): string {
             return value === undefined ? key : `${key}=${SECRET_QUERY_KEY.test(key) ? '[redacted]' : value}`;
           })
           .join('&');
-  return safeLogText(maskPhonesInText(path + safeQuery), 500);
+  return safeLogText(maskPhonesInText(maskEmailsInText(path + safeQuery)), 500);
 }
 
 /**
