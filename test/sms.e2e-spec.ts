@@ -104,6 +104,15 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       },
     );
 
+    it('reads a Réunion mobile written in the French national form (0692…) as +262, and sends it there', async () => {
+      const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '0692123456', message: 'Bonjour' }).expect(201);
+      expect(res.body.to).toBe('+262692123456');
+      expect(standIn.requests).toHaveLength(1);
+      expect(standIn.requests[0].form.To).toBe('+262692123456');
+      const formatted = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0692123456' }).expect(200);
+      expect(formatted.body).toMatchObject({ valid: true, e164: '+262692123456', country: 'RE', type: 'MOBILE' });
+    });
+
     it('refuses a number that cannot be valid with 400, before calling Twilio', async () => {
       const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '06 12', message: 'Bonjour' }).expect(400);
       expect(res.body).toMatchObject({ statusCode: 400, details: [{ field: 'to', problems: [expect.stringMatching(/too short/)] }] });

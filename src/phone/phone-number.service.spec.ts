@@ -251,6 +251,82 @@ describe(PhoneNumberService.name, () => {
     });
   });
 
+  describe('French overseas numbers in the French national form', () => {
+    it.each([
+      ['0692 12 34 56', '+262692123456', 'RE', 'MOBILE'], // Réunion
+      ['0639 01 23 45', '+262639012345', 'YT', 'MOBILE'], // Mayotte
+      ['0690 12 34 56', '+590690123456', 'GP', 'MOBILE'], // Guadeloupe (Saint-Barthélemy and Saint-Martin mobiles too)
+      ['0691 22 12 34', '+590691221234', 'GP', 'MOBILE'],
+      ['0590 27 12 34', '+590590271234', 'BL', 'FIXED_LINE'], // Saint-Barthélemy
+      ['0590 07 12 34', '+590590071234', 'MF', 'FIXED_LINE'], // Saint-Martin
+      ['0694 12 34 56', '+594694123456', 'GF', 'MOBILE'], // Guyane
+      ['0696 12 34 56', '+596696123456', 'MQ', 'MOBILE'], // Martinique
+      ['0697 12 34 56', '+596697123456', 'MQ', 'MOBILE'],
+      ['0708 40 12 34', '+508708401234', 'PM', 'MOBILE'], // Saint-Pierre-et-Miquelon
+    ])('reads %j as %s, a number of %s', (input, e164, country, type) => {
+      expect(sut.format(input)).toMatchObject({ e164, valid: true, country, type });
+      expect(sut.format(input.replaceAll(' ', ''))).toMatchObject({ e164, country });
+      expect(sut.normalize(input)).toBe(e164);
+      if (type === 'MOBILE') {
+        expect(sut.normalize(input, { sms: true })).toBe(e164);
+        expect(new PhoneNumberService('FR').recipientNumber(input)).toEqual({ e164 });
+      }
+    });
+
+    it('formats the Réunion number 0692123456 as the same number written +262', () => {
+      expect(sut.format('0692123456')).toEqual({ ...sut.format('+262692123456'), input: '0692123456' });
+      expect(sut.format('0692123456')).toMatchObject({ national: '0692 12 34 56', international: '+262 692 12 34 56' });
+    });
+
+    it('formats an overseas landline (Réunion 0262…) but refuses it for SMS like a metropolitan one', () => {
+      expect(sut.format('0262 12 34 56')).toMatchObject({ e164: '+262262123456', valid: true, country: 'RE', type: 'FIXED_LINE' });
+      expect(sut.normalize('0262123456')).toBe('+262262123456');
+      const metropolitan = sut.formatRecipient('0144556677').reason;
+      expect(metropolitan).toEqual({ code: 'NOT_SMS_CAPABLE', message: expect.stringMatching(/landline/) });
+      expect(sut.formatRecipient('0262123456')).toMatchObject({ valid: false, e164: null, reason: metropolitan });
+      expect(new PhoneNumberService('FR').recipientNumber('0262123456')).toEqual({ e164: null, reason: metropolitan });
+      expect(() => sut.normalize('0262123456', { field: 'to', sms: true })).toThrow(
+        'to: The number is a landline (fixed line): it cannot receive SMS.',
+      );
+      expect(codeOf(() => sut.normalize('0262123456', { sms: true }))).toBe('NOT_SMS_CAPABLE');
+    });
+
+    it('keeps metropolitan numbers French', () => {
+      expect(sut.format('0612345678')).toMatchObject({ e164: '+33612345678', country: 'FR', type: 'MOBILE' });
+      expect(sut.format('0144556677')).toMatchObject({ e164: '+33144556677', country: 'FR', type: 'FIXED_LINE' });
+    });
+
+    it.each<[string, PhoneNumberErrorCode]>([
+      ['+33 6 92 12 34 56', 'INVALID_NUMBER'], // written with +33: a French number, not a Réunion one
+      ['0033 6 92 12 34 56', 'INVALID_NUMBER'],
+      ['0691 12 34 56', 'INVALID_NUMBER'], // valid nowhere
+      ['0692 12 34 5', 'INVALID_NUMBER'],
+      ['0692 12 34 56 7', 'TOO_LONG'],
+      ['055 12 34', 'TOO_SHORT'], // a 6-digit Saint-Pierre-et-Miquelon number needs +508
+    ])('still refuses %j with %s', (input, code) => {
+      expect(sut.format(input)).toMatchObject({ valid: false, e164: null, country: null, reason: { code } });
+    });
+
+    it('reads the French national form when FR is the country passed for the call', () => {
+      expect(new PhoneNumberService('BE').format('0692123456', 'FR')).toMatchObject({ e164: '+262692123456', country: 'RE' });
+      expect(sut.format('0692123456', 'fr')).toMatchObject({ e164: '+262692123456', country: 'RE' });
+    });
+
+    it('does not try the French overseas regions for another country', () => {
+      const be = new PhoneNumberService('BE');
+      for (const input of ['0692123456', '0690123456', '0696123456', '0262123456']) {
+        expect(be.format(input), input).toMatchObject({ valid: false, e164: null, reason: { code: 'INVALID_NUMBER' } });
+        expect(
+          codeOf(() => be.normalize(input)),
+          input,
+        ).toBe('INVALID_NUMBER');
+        expect(be.recipientNumber(input), input).toMatchObject({ e164: null, reason: { code: 'INVALID_NUMBER' } });
+      }
+      expect(sut.format('0692123456', 'BE')).toMatchObject({ valid: false, reason: { code: 'INVALID_NUMBER' } });
+      expect(be.normalize('+262 692 12 34 56')).toBe('+262692123456');
+    });
+  });
+
   describe('recipientNumber', () => {
     const inputs = [
       '0612345678',
@@ -271,6 +347,10 @@ describe(PhoneNumberService.name, () => {
       '+33 9 87 65 43 21',
       '+33 8 00 12 34 56',
       '+262 692 12 34 56',
+      '0692 12 34 56',
+      '0262123456',
+      '0639012345',
+      '0691123456',
     ];
 
     it("gives formatRecipient's verdict for each number, whether or not format() has seen it", () => {

@@ -3,6 +3,7 @@ import { InputError } from '../common/errors/mapped-error.js';
 // The `/max` metadata build: the default (`min`) build only checks lengths, so it cannot tell a mobile
 // from a landline nor reject numbers in unallocated ranges.
 import {
+  getCountryCallingCode,
   isSupportedCountry,
   parsePhoneNumberWithError,
   ParseError,
@@ -90,6 +91,20 @@ export interface NormalizeOptions {
 }
 
 const PARSE_ERROR_CODES = new Set<string>(['NOT_A_NUMBER', 'INVALID_COUNTRY', 'TOO_SHORT', 'TOO_LONG', 'INVALID_LENGTH']);
+
+/**
+ * French overseas departments and collectivities numbered in the French national form (0 + 9 digits, national
+ * prefix 0 in libphonenumber's metadata): from metropolitan France one dials `0692 12 34 56` for a Réunion mobile,
+ * yet libphonenumber reads that number as an invalid +33 one. Réunion and Mayotte share +262; Guadeloupe,
+ * Saint-Barthélemy and Saint-Martin share +590 (libphonenumber then reports the region the number belongs to).
+ * Saint-Pierre-et-Miquelon (+508): only its 9-digit numbers have that form; its 6-digit ones need +508.
+ */
+export const FRENCH_NATIONAL_FORM_REGIONS: readonly CountryCode[] = ['RE', 'YT', 'GP', 'BL', 'MF', 'GF', 'MQ', 'PM'];
+
+/** One region per calling code: regions sharing one read the same digits as the same number, so one parse is enough. */
+const OVERSEAS_PARSE_REGIONS: readonly CountryCode[] = FRENCH_NATIONAL_FORM_REGIONS.filter(
+  (region, index, all) => all.findIndex((other) => getCountryCallingCode(other) === getCountryCallingCode(region)) === index,
+);
 
 /** Thrown by {@link PhoneNumberService.normalize}: a 400 naming the field, from any controller. */
 export class InvalidPhoneNumberError extends InputError {
@@ -209,9 +224,32 @@ export class PhoneNumberService {
     // a type is valid, so the patterns are matched once; isValid() decides only for a number without one.
     const type = parsed.getType();
     if (type === undefined && !parsed.isValid() && !TWILIO_MAGIC_TEST_NUMBERS.has(parsed.number)) {
-      return { reason: problem(this.lengthProblem(trimmed, defaultCountry) ?? 'INVALID_NUMBER') };
+      const length = this.lengthProblem(trimmed, defaultCountry);
+      // The French national form also numbers the overseas regions (0692… is Réunion): see FRENCH_NATIONAL_FORM_REGIONS.
+      const overseas = length === undefined && defaultCountry === 'FR' ? this.frenchOverseas(trimmed, parsed) : undefined;
+      return overseas ?? { reason: problem(length ?? 'INVALID_NUMBER') };
     }
     return { parsed, type };
+  }
+
+  /**
+   * A number written in the French national form that is not a valid +33 number, read as a number of a French
+   * overseas region instead (`0692 12 34 56` → `+262692123456`), the first region where it is valid; undefined when
+   * none. Only the same national digits under another calling code count: `+33…` or `0033…` stay +33 numbers.
+   */
+  private frenchOverseas(input: string, french: PhoneNumber): { parsed: PhoneNumber; type: string | undefined } | undefined {
+    for (const region of OVERSEAS_PARSE_REGIONS) {
+      let parsed: PhoneNumber;
+      try {
+        parsed = parsePhoneNumberWithError(input, { defaultCountry: region, extract: false });
+      } catch {
+        continue;
+      }
+      if (parsed.countryCallingCode === french.countryCallingCode || parsed.nationalNumber !== french.nationalNumber) continue;
+      const type = parsed.getType();
+      if (type !== undefined || parsed.isValid()) return { parsed, type };
+    }
+    return undefined;
   }
 
   /**
