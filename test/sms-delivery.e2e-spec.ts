@@ -1,6 +1,9 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { vi } from 'vitest';
 import twilio from 'twilio';
 import { DataSource, In } from 'typeorm';
+import { Clock } from '../src/common/clock.js';
+import { MetricsService } from '../src/metrics/metrics.service.js';
 import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
 import { OptOutSource } from '../src/sms/opt-outs/sms-opt-out.entity.js';
 import { PURGED } from '../src/sms/sms-message.entity.js';
@@ -124,7 +127,7 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await message(id)).toMatchObject({ status: 'delivered', history: [{ status: 'delivered', applied: true }] });
     });
 
-    it('refuses missing, forged, wrongly keyed, tampered and Host-based signatures with 403, changing nothing, counted and journaled without the payload', async () => {
+    it('refuses missing, forged, wrongly keyed, tampered and Host-based signatures with 403, changing nothing, each counted, journaled once per reason without the payload', async () => {
       const { id, sid } = await sendOne();
       const refusals = t.get(WebhookRefusals);
       const before = refusals.total;
@@ -161,8 +164,12 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
           { route: STATUS_PATH, reason: 'invalid_signature', count: expect.any(Number) },
         ]),
       );
-      const audit = await t.http.get('/api/audit?action=sms_webhook_refused&limit=6').set(auth(admin)).expect(200);
-      expect(audit.body.items).toHaveLength(6);
+      // The first refusal of each (client IP, route, reason) is journaled at once, the others of that minute only counted.
+      const audit = await t.http.get('/api/audit?action=sms_webhook_refused&limit=10').set(auth(admin)).expect(200);
+      expect(audit.body.items.map((e: { metadata: { reason: string } }) => e.metadata.reason).sort()).toEqual([
+        'invalid_signature',
+        'missing_signature',
+      ]);
       for (const entry of audit.body.items) {
         expect(entry).toMatchObject({ action: 'sms_webhook_refused', actorId: null, targetType: 'sms_webhook', targetId: STATUS_PATH });
         expect(Object.keys(entry.metadata).sort()).toEqual(['reason', 'route']);
@@ -196,6 +203,53 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
         expect(received).toHaveLength(0);
       } finally {
         t.get(EventEmitter2).off(SMS_RECEIVED, listener);
+      }
+    });
+
+    it('a flood of unsigned calls: all refused with 403 and counted, one journal entry per minute summing the others', async () => {
+      const refusals = t.get(WebhookRefusals);
+      const refusedMetric = async () =>
+        (await t.get(MetricsService).registry.getSingleMetric('sms_webhooks_total')!.get()).values.find(
+          (v) => v.labels.type === 'inbound' && v.labels.outcome === 'refused_signature',
+        )?.value ?? 0;
+      const journal = async (from: Date) =>
+        (await t.http.get(`/api/audit?action=sms_webhook_refused&from=${from.toISOString()}&limit=100`).set(auth(admin)).expect(200)).body
+          .items as { targetId: string; ip: string; metadata: Record<string, unknown> }[];
+      const unsigned = () =>
+        t.http
+          .post(INBOUND_PATH)
+          .type('form')
+          .send({ MessageSid: 'SM' + 'f'.repeat(32), From: nextPhone(), Body: 'garbage' });
+      // Past any window earlier tests opened for this client, route and reason.
+      const later = Date.now() + 3_600_000;
+      const clock = vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(later));
+      try {
+        const [totalBefore, metricBefore, start] = [refusals.total, await refusedMetric(), new Date()];
+        const answers = await Promise.all(Array.from({ length: 30 }, unsigned));
+        expect(answers.map((r) => r.status)).toEqual(Array(30).fill(403));
+        expect(answers[0].body).toMatchObject({ statusCode: 403, message: 'Missing or invalid X-Twilio-Signature' });
+        expect(refusals.total - totalBefore).toBe(30);
+        expect((await refusedMetric()) - metricBefore).toBe(30);
+        const first = await journal(start);
+        expect(first).toHaveLength(1);
+        expect(first[0]).toMatchObject({ targetId: INBOUND_PATH, metadata: { route: INBOUND_PATH, reason: 'missing_signature' } });
+
+        // A minute later, the next refusal's entry stands for the 29 held back and itself.
+        clock.mockReturnValue(new Date(later + 60_000));
+        const next = new Date();
+        await unsigned().expect(403);
+        const second = await journal(next);
+        expect(second).toHaveLength(1);
+        expect(second[0].metadata).toEqual({
+          route: INBOUND_PATH,
+          reason: 'missing_signature',
+          count: 30,
+          refusedSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        });
+        expect(second[0].ip).toBe(first[0].ip);
+        expect(refusals.total - totalBefore).toBe(31);
+      } finally {
+        clock.mockRestore();
       }
     });
 

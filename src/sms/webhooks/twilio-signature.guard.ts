@@ -2,19 +2,19 @@ import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Inj
 import { ApiConsumes, ApiForbiddenResponse, ApiHeader } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import twilio from 'twilio';
-import { AuditAction } from '../../audit/audit-action.enum.js';
-import { AuditService } from '../../audit/audit.service.js';
 import { Public } from '../../common/decorators/public.decorator.js';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { AppConfig } from '../../config/app-config.js';
+import { WebhookRefusalJournal } from './webhook-refusal-journal.js';
 import { WebhookRefusals, type WebhookRefusalReason } from './webhook-refusals.js';
 
 /**
  * Lets a request through only when `X-Twilio-Signature` is Twilio's signature of it, checked with
  * the SDK's own `validateRequest` over the URL as configured (`PUBLIC_BASE_URL` + path + query
  * string: never the Host header, which the caller chooses) and the form parameters, with
- * `TWILIO_AUTH_TOKEN`. A refusal is a 403 before the handler runs (nothing changes), counted, and
- * journaled with its route and reason but without the payload.
+ * `TWILIO_AUTH_TOKEN`. A refusal is a 403 before the handler runs (nothing changes), counted (every one), and
+ * journaled with its route and reason but without the payload: at most once per client IP, route and reason
+ * per minute, the others summed into a later entry (WebhookRefusalJournal).
  */
 @Injectable()
 export class TwilioSignatureGuard implements CanActivate {
@@ -23,7 +23,7 @@ export class TwilioSignatureGuard implements CanActivate {
   constructor(
     private readonly config: AppConfig,
     private readonly refusals: WebhookRefusals,
-    private readonly audit: AuditService,
+    private readonly journal: WebhookRefusalJournal,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -34,13 +34,8 @@ export class TwilioSignatureGuard implements CanActivate {
     this.refusals.count(route, reason);
     if (reason === 'not_configured')
       this.logger.warn(`Refused a call to ${route}: set PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN to accept Twilio webhooks`);
-    await this.audit.record({
-      action: AuditAction.SmsWebhookRefused,
-      actor: null,
-      target: { type: 'sms_webhook', id: route },
-      metadata: { route, reason },
-      ip: request.ip,
-    });
+    // request.ip: the peer, or the client a trusted proxy names (TRUST_PROXY), as everywhere else.
+    await this.journal.refused(route, reason, request.ip);
     throw new ForbiddenException(
       reason === 'not_configured' ? 'Twilio webhooks are not configured on this service' : 'Missing or invalid X-Twilio-Signature',
     );
