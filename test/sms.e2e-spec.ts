@@ -332,6 +332,26 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       for (const request of standIn.requests) expect(request.form.Body).not.toMatch(/undefined|null|\{\{|\}\}/);
     });
 
+    it("refuses a field the type does not declare (a misspelt optional one), naming it and the type's fields; nothing sent", async () => {
+      const before = standIn.requests.length;
+      const res = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({
+          to: '0612345678',
+          type: 'appointment_confirmed',
+          data: { name: 'Jean', startsAt: '2030-01-15T14:30:00+01:00', locaton: 'Lyon' },
+        })
+        .expect(400);
+      expect(res.body.details).toEqual([
+        {
+          field: 'data.locaton',
+          problems: ['data.locaton is not a field of appointment_confirmed; its fields: name, date, time, startsAt, location'],
+        },
+      ]);
+      expect(standIn.requests.length).toBe(before);
+    });
+
     it('names a missing field and lists the types for an unknown one', async () => {
       const missing = await t.http
         .post('/api/sms/notification')

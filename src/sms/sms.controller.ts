@@ -198,12 +198,15 @@ export class SmsController {
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent); body is the rendered text' })
   @ApiAcceptedResponse({ type: SmsSendResultDto, description: QUEUED_DESCRIPTION })
   @ApiOkResponse({ type: SmsSendResultDto, description: CANCELLED_DESCRIPTION })
-  @ApiSmsErrors('Unknown type (the answer lists the types), missing field (named), unsupported locale, invalid number or sendAt')
+  @ApiSmsErrors(
+    'Unknown type (the answer lists the types), missing field or one the type does not declare (named), unsupported locale, invalid number or sendAt',
+  )
   async sendNotification(
     @Body() dto: SendNotificationDto,
     @CurrentActor() actor: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SmsSendResultDto> {
+    this.templates.refuseUndeclaredFields(dto.type, dto.data);
     return answer(reply, await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt }));
   }
 

@@ -332,10 +332,35 @@ describe(SmsTemplateService.name, () => {
         expect(sut.render('dossier_updated', { name: 'A', reference: undefined, status: '' })).toBe(bare);
       });
 
-      it('ignores fields the type does not declare', () => {
+      it('ignores fields the type does not declare (other modules may pass a whole record)', () => {
         expect(sut.render('message_received', { name: 'A', reference: 'D-1', extra: { deep: true } })).toBe(
           sut.render('message_received', { name: 'A' }),
         );
+      });
+
+      it("refuseUndeclaredFields (a client's data): names a field the type does not declare, and the type's fields", () => {
+        const error = errorOf(() =>
+          sut.refuseUndeclaredFields('appointment_confirmed', { name: 'A', startsAt: '2030-01-15T14:30:00+01:00', locaton: 'Lyon' }),
+        );
+        expect(error).toMatchObject({ field: 'data.locaton', problem: 'unknown_field' });
+        expect(error.message).toBe(
+          'data.locaton is not a field of appointment_confirmed; its fields: name, date, time, startsAt, location',
+        );
+        expect(errorOf(() => sut.refuseUndeclaredFields('message_received', { name: 'A', startsAt: 'x' }))).toMatchObject({
+          field: 'data.startsAt',
+        });
+        const odd = errorOf(() => sut.refuseUndeclaredFields('message_received', { name: 'A', 'a b': 2 }));
+        expect(odd).toMatchObject({
+          field: 'data',
+          message: 'data has "a b", which is not a field of message_received; its fields: name, sender',
+        });
+      });
+
+      it('refuseUndeclaredFields lets declared fields through, and leaves an unknown type or non-object data to render', () => {
+        expect(() => sut.refuseUndeclaredFields('dossier_updated', { name: 'A', reference: 'D-1', status: 'ok' })).not.toThrow();
+        expect(() => sut.refuseUndeclaredFields('nope', { x: 1 })).not.toThrow();
+        expect(() => sut.refuseUndeclaredFields('dossier_updated', ['x'])).not.toThrow();
+        expect(() => sut.refuseUndeclaredFields('dossier_updated', null)).not.toThrow();
       });
 
       it('inserts a value containing placeholders literally (no template injection)', () => {

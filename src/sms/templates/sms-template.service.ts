@@ -17,11 +17,14 @@ import { renderTemplate } from './template-renderer.js';
 /** Injection token of the IANA time zone in which `startsAt` is written (e.g. 'Europe/Paris'). */
 export const DEFAULT_TIME_ZONE = Symbol('DEFAULT_TIME_ZONE');
 
+/** A data key named as its own field in a refusal (`data.locaton`); any other is quoted in the message. */
+const UNDECLARED_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
 /** The field that, when given, supplies `date` and `time`. */
 const STARTS_AT = 'startsAt';
 
 export type TemplateDataProblem =
-  'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
+  'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'unknown_field' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
 
 /** The data (or type, or locale) given to {@link SmsTemplateService.render} cannot make an SMS. */
 export class TemplateDataError extends InputError {
@@ -105,7 +108,8 @@ export class SmsTemplateService {
 
   /**
    * The SMS text of `type` for `data`, in `locale` ('fr' by default). Values are trimmed; numbers are taken
-   * as text; fields the type does not declare are ignored. For appointment types, `startsAt` (ISO 8601 with
+   * as text; fields the type does not declare are ignored here (other modules may pass a record's fields; the
+   * HTTP route refuses them first, {@link refuseUndeclaredFields}). For appointment types, `startsAt` (ISO 8601 with
    * an offset) takes precedence over `date` and `time`, written in the locale and the default time zone.
    * Throws {@link TemplateDataError}.
    */
@@ -126,6 +130,25 @@ export class SmsTemplateService {
     const values = this.collectValues(spec, data, resolved);
     this.checkRequired(spec, values, data);
     return renderTemplate(spec.template, values).trim();
+  }
+
+  /**
+   * For data written by a client (`POST /api/sms/notification`): refuses the first key that `type` does not declare,
+   * naming it and the type's fields, so that a misspelt optional field (`locaton`) is a 400 instead of an SMS sent
+   * without it. An unknown type or data that is not an object is left to render(), which says so.
+   */
+  refuseUndeclaredFields(type: string, data: unknown): void {
+    if (!isRenderableNotificationType(type) || typeof data !== 'object' || data === null || Array.isArray(data)) return;
+    const names = this.catalogs[DEFAULT_LOCALE][type].fields.map((field) => field.name);
+    const undeclared = Object.keys(data).find((key) => !names.includes(key));
+    if (undeclared === undefined) return;
+    // A key that could not be a field name (odd characters, very long) is named through `data`, quoted.
+    const nameable = UNDECLARED_KEY.test(undeclared);
+    throw new TemplateDataError(
+      nameable ? `data.${undeclared}` : 'data',
+      'unknown_field',
+      `${nameable ? `data.${undeclared}` : `data has ${quoteInput(undeclared)}, which`} is not a field of ${type}; its fields: ${names.join(', ')}`,
+    );
   }
 
   private resolveLocale(locale: string | undefined): TemplateLocale {
