@@ -619,6 +619,27 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       await t.http.get('/api/sms/messages?phone=12').set(auth(admin)).expect(400);
       await t.http.get('/api/sms/messages/00000000-0000-4000-8000-000000000000').set(auth(admin)).expect(404);
     });
+
+    it("tells a message still waiting here from one Twilio queued: state=queued against Twilio's status=queued", async () => {
+      const to = '+33611111112';
+      const now = await t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'now' }).expect(201);
+      const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+      const later = await t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'later', sendAt }).expect(202);
+      expect(now.body).toMatchObject({ status: 'queued', sid: expect.any(String) });
+      expect(later.body).toMatchObject({ status: 'queued', sid: null });
+      const list = async (filter: string) =>
+        (
+          await t.http
+            .get(`/api/sms/messages?phone=${encodeURIComponent(to)}&${filter}`)
+            .set(auth(admin))
+            .expect(200)
+        ).body.items.map((m: { body: string }) => m.body);
+      expect(await list('status=queued')).toEqual(['later', 'now']);
+      expect(await list('state=queued')).toEqual(['later']);
+      expect(await list('state=sent')).toEqual(['now']);
+      expect(await list('state=sent&status=delivered')).toEqual([]);
+      await t.http.get('/api/sms/messages?state=delivered').set(auth(admin)).expect(400);
+    });
   });
 
   describe('who may send', () => {

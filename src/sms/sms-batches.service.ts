@@ -2,7 +2,7 @@ import type { DeliveryCounts } from '../common/related-messages.js';
 import { deliveryCounts } from './webhooks/message-status.js';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { Page, paginate, PaginationQueryDto } from '../common/dto/pagination.dto.js';
 import { SmsBatch, type SmsBatchStatus } from './sms-batch.entity.js';
 import { Atomic } from '../database/atomic.js';
@@ -104,22 +104,29 @@ export class SmsBatchesService {
   async listMessages(batchId: string, query: PaginationQueryDto & { state?: BatchState }): Promise<Page<SmsMessage>> {
     await this.find(batchId);
     const qb = this.messages.createQueryBuilder('m').where('m.batchId = :batchId', { batchId });
-    switch (query.state) {
-      // The same buckets as the counts (tallyBatchRows): Twilio's own `queued` and `sending` (a status callback) are
-      // sent; a message Twilio reported `failed` is failed, not sent too.
-      case 'queued':
-      case 'sending':
-        qb.andWhere('m.status = :s AND m.providerSid IS NULL', { s: query.state });
-        break;
-      case 'sent':
-        qb.andWhere('m.providerSid IS NOT NULL AND m.status <> :failed', { failed: SMS_FAILED });
-        break;
-      case 'failed':
-      case 'cancelled':
-      case 'skipped':
-        qb.andWhere('m.status = :s', { s: query.state });
-        break;
-    }
+    if (query.state) andWhereState(qb, query.state);
     return paginate(qb, query, 'createdAt', 'ASC');
+  }
+}
+
+/**
+ * Messages (alias `m`) in one of our states, the same buckets as a batch's counts (tallyBatchRows): `queued` and
+ * `sending` are still here (no SID: Twilio's own `queued` and `sending` are sent), `sent` is taken by Twilio whatever
+ * its status, except a message Twilio reported `failed`, which is failed.
+ */
+export function andWhereState(qb: SelectQueryBuilder<SmsMessage>, state: BatchState): void {
+  switch (state) {
+    case 'queued':
+    case 'sending':
+      qb.andWhere('m.status = :state AND m.providerSid IS NULL', { state });
+      break;
+    case 'sent':
+      qb.andWhere('m.providerSid IS NOT NULL AND m.status <> :failed', { failed: SMS_FAILED });
+      break;
+    case 'failed':
+    case 'cancelled':
+    case 'skipped':
+      qb.andWhere('m.status = :state', { state });
+      break;
   }
 }

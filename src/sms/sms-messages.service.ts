@@ -5,6 +5,7 @@ import { Page, paginate } from '../common/dto/pagination.dto.js';
 import { ListMessagesQueryDto } from './dto/list-messages-query.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { SmsKind, SmsMessage } from './sms-message.entity.js';
+import { andWhereState } from './sms-batches.service.js';
 import { explainErrorCode, type Lang } from './failure-explanations.js';
 import { DeliveryStatusService, type StatusHistoryEntry } from './webhooks/delivery-status.service.js';
 
@@ -23,6 +24,7 @@ export class SmsMessagesService {
       qb.andWhere('m.to = :to', { to: this.phones.normalize(query.phone, { field: 'phone' }) });
     }
     if (query.status) qb.andWhere('m.status = :status', { status: query.status });
+    if (query.state) andWhereState(qb, query.state);
     if (query.type) {
       // `single` and `bulk` are kinds; anything else is a notification type.
       if (query.type === SmsKind.Single || query.type === SmsKind.Bulk || query.type === SmsKind.Notification)

@@ -7,6 +7,7 @@ import { RENDERABLE_NOTIFICATION_TYPES } from '../templates/notification-types.j
 import { SmsKind, SMS_CANCELLED, SMS_SKIPPED } from '../sms-message.entity.js';
 import { TWILIO_STATUSES } from '../webhooks/message-status.js';
 import { DRY_RUN_STATUS } from '../providers/dry-run-sms.provider.js';
+import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
 
 /** Every status a stored message can have: Twilio's, and ours before or instead of Twilio's. */
 export const STORED_STATUSES = [...new Set<string>(['pending', ...TWILIO_STATUSES, SMS_CANCELLED, SMS_SKIPPED, DRY_RUN_STATUS])];
@@ -20,10 +21,24 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
   @IsText({ max: 32 })
   phone?: string;
 
-  @ApiPropertyOptional({ type: String, enum: STORED_STATUSES, description: 'queued, sending, sent, delivered, failed, skipped, dry-run…' })
+  @ApiPropertyOptional({
+    type: String,
+    enum: STORED_STATUSES,
+    description:
+      "The stored status: ours before Twilio has it (queued, sending), Twilio's after (its own queued, sent, delivered…), or failed, skipped, dry-run…",
+  })
   @Optional()
   @IsOneOf(STORED_STATUSES)
   status?: string;
+
+  @ApiPropertyOptional({
+    enum: BATCH_STATES,
+    description:
+      "Our state, as in a batch's counts: queued or sending (still here, not at Twilio), sent (taken by Twilio, whatever its status), failed, cancelled, skipped",
+  })
+  @Optional()
+  @IsOneOf(BATCH_STATES)
+  state?: BatchState;
 
   @ApiPropertyOptional({
     type: String,
