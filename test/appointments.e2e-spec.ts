@@ -228,6 +228,22 @@ describeEachDatabase('Appointments', (kind) => {
     expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(postsBefore + 1);
   });
 
+  it("a new number and a new time in one edit: the new number gets the confirmation at the new time, not 'moved'", async () => {
+    const appointment = await create({ startsAt: '2030-03-10T09:00:00Z' });
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    await t.settle();
+    standIn.reset();
+    await t.http
+      .patch(`/api/appointments/${appointment.id}`)
+      .set(auth())
+      .send({ clientPhone: '0698765432', startsAt: '2030-03-12T09:00:00Z' })
+      .expect(200);
+    await t.settle();
+    expect(standIn.requests.map((r) => [r.form.To, r.form.Body])).toEqual([
+      ['+33698765432', expect.stringMatching(/mardi 12 mars 2030.*10:00.*confirm/)],
+    ]);
+  });
+
   it('reschedules: texts a confirmed client and moves the reminder; a pending one is moved silently', async () => {
     const appointment = await create({ startsAt: '2030-03-10T09:00:00Z' });
     await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);

@@ -136,12 +136,12 @@ export class AppointmentsService {
         },
         manager,
       );
-      // A confirmed client's new number is told the appointment (an SMS still waiting for the old number is skipped,
-      // OUTDATED); a move tells it anyway.
-      if (changes.clientPhone !== undefined && !moved && updated.status === AppointmentStatus.Confirmed) {
+      // A confirmed client's new number is sent the confirmation, at the time now, also when the same edit moves it:
+      // its holder never had the appointment, so "moved to…" would not make sense to them. An SMS still waiting for
+      // the old number is skipped (OUTDATED). A move alone tells the client's number the new time.
+      if (changes.clientPhone !== undefined && updated.status === AppointmentStatus.Confirmed) {
         await publish(APPOINTMENT_EVENTS.confirmed, { appointment: snapshot(updated), actor } satisfies AppointmentEvent);
-      }
-      if (moved && updated.status === AppointmentStatus.Confirmed) {
+      } else if (moved && updated.status === AppointmentStatus.Confirmed) {
         const event: AppointmentRescheduledEvent = {
           appointment: snapshot(updated),
           actor,
