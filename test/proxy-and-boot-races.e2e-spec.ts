@@ -69,6 +69,13 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
       expect(failures.every((ip) => ip === CLIENT_A || ip === CLIENT_B)).toBe(true);
     });
 
+    it("journals a forwarded 'address' that is not an IP as not-an-ip: a 401, never a 500 from the 64-character column", async () => {
+      const bogus = `${'x'.repeat(200)}`;
+      expect((await wrongLogin(app, bogus)).status).toBe(401);
+      const token = await rootLoginFrom(app, CLIENT_ROOT);
+      expect(await journalIps(app, token, 'login_failure')).toContain('not-an-ip');
+    });
+
     it('takes the client nearest the trusted proxy, not a spoofed first entry', async () => {
       // "spoofed, real" arrives when a client sends its own X-Forwarded-For through the proxy.
       const token = await rootLoginFrom(app, `10.9.9.9, ${CLIENT_ROOT}`);

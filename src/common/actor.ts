@@ -1,5 +1,6 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { isIP } from 'node:net';
 import type { Role } from '../users/role.enum.js';
 
 /** Who is acting, passed from controllers to services so every journal entry names its actor. */
@@ -21,10 +22,23 @@ export interface AuthenticatedUser {
 export const CurrentActor = createParamDecorator((_data: unknown, ctx: ExecutionContext): Actor => {
   const request = ctx.switchToHttp().getRequest<FastifyRequest & { user?: AuthenticatedUser }>();
   const user = request.user!;
-  return { id: user.id, email: user.email, role: user.role, ip: request.ip };
+  return { id: user.id, email: user.email, role: user.role, ip: clientIp(request) };
 });
 
 /** `@ClientIp() ip: string` for public routes (sign-in). */
-export const ClientIp = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): string => ctx.switchToHttp().getRequest<FastifyRequest>().ip,
+export const ClientIp = createParamDecorator((_data: unknown, ctx: ExecutionContext): string =>
+  clientIp(ctx.switchToHttp().getRequest<FastifyRequest>()),
 );
+
+/** Written instead of a client "address" that is not one. */
+export const NOT_AN_IP = 'not-an-ip';
+
+/**
+ * The client's IP as the service keeps it (journal, throttles, webhook refusals): `request.ip`, the peer or, with
+ * TRUST_PROXY, the client a trusted proxy names. That name is written by whoever sent the header (with
+ * `TRUST_PROXY=true`, the caller's own first `X-Forwarded-For` entry, of any length): anything but an IP address
+ * is one short marker, so it can neither overflow the 64-character `ip` columns (a 500) nor make keys of any size.
+ */
+export function clientIp(request: Pick<FastifyRequest, 'ip'>): string {
+  return isIP(request.ip) ? request.ip : NOT_AN_IP;
+}

@@ -606,7 +606,8 @@ function storedFailure(row: SmsMessage): ProviderFailure {
 }
 
 const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
-const ONLY_NAME_PLACEHOLDER = /^\{\{\s*name\s*\}\}$/;
+/** NAME_PLACEHOLDER and nothing else (strayPlaceholder's `allowed` for a bulk). */
+const ONLY_NAME_PLACEHOLDER = new RegExp(`^${NAME_PLACEHOLDER.source}$`);
 
 /**
  * The first `{{…}}` a send would leave in the text as written (`allowed`: the one it fills), so that no client

@@ -2,6 +2,7 @@ import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Inj
 import { ApiConsumes, ApiForbiddenResponse, ApiHeader } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import twilio from 'twilio';
+import { clientIp } from '../../common/actor.js';
 import { Public } from '../../common/decorators/public.decorator.js';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -34,8 +35,7 @@ export class TwilioSignatureGuard implements CanActivate {
     this.refusals.count(route, reason);
     if (reason === 'not_configured')
       this.logger.warn(`Refused a call to ${route}: set PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN to accept Twilio webhooks`);
-    // request.ip: the peer, or the client a trusted proxy names (TRUST_PROXY), as everywhere else.
-    await this.journal.refused(route, reason, request.ip);
+    await this.journal.refused(route, reason, clientIp(request));
     throw new ForbiddenException(
       reason === 'not_configured' ? 'Twilio webhooks are not configured on this service' : 'Missing or invalid X-Twilio-Signature',
     );

@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { isIP } from 'node:net';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { Clock } from '../../common/clock.js';
@@ -113,8 +112,7 @@ export class WebhookRefusalJournal {
     private readonly clock: Clock,
   ) {}
 
-  async refused(route: string, reason: WebhookRefusalReason, clientIp: string): Promise<void> {
-    const ip = journalIp(clientIp);
+  async refused(route: string, reason: WebhookRefusalReason, ip: string): Promise<void> {
     const decision = this.throttle.refused(`${ip}\n${route}\n${reason}`, this.clock.now().getTime());
     if (!decision.journal) {
       if (decision.capReached)
@@ -135,16 +133,4 @@ export class WebhookRefusalJournal {
       ip,
     });
   }
-}
-
-/** Written instead of a client "address" that is not one. */
-export const NOT_AN_IP = 'not-an-ip';
-
-/**
- * The client address as the journal keeps it: with `TRUST_PROXY=true` the caller chooses it (the first
- * `X-Forwarded-For` entry, kept as written, of any length), so anything but an IP address is one marker: a key of
- * bounded size for the throttle, and a value the journal's `ip` column (64 characters) takes.
- */
-export function journalIp(ip: string | undefined): string {
-  return ip && isIP(ip) ? ip : NOT_AN_IP;
 }
