@@ -1,5 +1,5 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import type { AppConfig } from '../config/app-config.js';
@@ -39,6 +39,7 @@ describe(LoginAttemptsService.name, () => {
     vi.useFakeTimers({ now: new Date('2024-01-15T10:00:00.000Z') });
     const config = {
       redisKeyPrefix: 'test:',
+      jwt: { secret: 'unit-test-secret' },
       login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
     };
     sut = new LoginAttemptsService(config as unknown as AppConfig, null);
@@ -212,9 +213,10 @@ describe(LoginAttemptsService.name, () => {
 });
 
 describe(`${LoginAttemptsService.name} with Redis`, () => {
-  const config = (prefix: string) =>
+  const config = (prefix: string, secret = 'shared-jwt-secret') =>
     ({
       redisKeyPrefix: prefix,
+      jwt: { secret },
       login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
     }) as unknown as AppConfig;
 
@@ -261,9 +263,14 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
         );
 
         expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
-        // Counted under a digest of the email: no address in a Redis key name.
-        expect(await redis.exists(`${prefix}login-email:${emailCountKey('marie@example.com')}`)).toBe(1);
+        // Counted under a keyed digest of the email: no address in a Redis key name, and not its plain SHA-256
+        // either (a list of known addresses hashed would name it).
+        const emailKeys = await redis.keys(`${prefix}login-email:*`);
+        expect(emailKeys).toHaveLength(1);
         expect(await redis.keys(`${prefix}*@*`)).toEqual([]);
+        const plainDigest = createHash('sha256').update('marie@example.com').digest('base64url').slice(0, 32);
+        expect(emailKeys[0]).not.toContain(plainDigest);
+        expect(emailKeys[0]).not.toBe(`${prefix}login-email:${emailCountKey('marie@example.com', 'another secret')}`);
       } finally {
         await other.quit();
       }

@@ -1,6 +1,6 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
@@ -28,8 +28,11 @@ export class LoginAttemptsService {
   private readonly perEmail: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
   private readonly volumePerIp: RateLimiterAbstract | null;
+  /** Keys the email digests (see emailCountKey): derived from JWT_SECRET, so every instance computes the same. */
+  private readonly emailKeySecret: Buffer;
 
   constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
+    this.emailKeySecret = createHmac('sha256', config.jwt.secret).update('login-email-count-key').digest();
     const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds, maxPerIpPerMinute } = config.login;
     const limiter = (name: string, points: number, durationSeconds = windowSeconds): RateLimiterAbstract =>
       createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds });
@@ -43,7 +46,7 @@ export class LoginAttemptsService {
    * limit is already reached; a refused attempt counts against none.
    */
   async begin(email: string, ip: string): Promise<LoginAttempt> {
-    const emailKey = emailCountKey(email);
+    const emailKey = emailCountKey(email, this.emailKeySecret);
     const limits: Array<[RateLimiterAbstract, string]> = [
       [this.perEmail, emailKey],
       [this.perIp, ip],
@@ -77,9 +80,10 @@ export class LoginAttemptsService {
 }
 
 /**
- * The key an email's failures are counted under: a digest, not the address, so that Redis key names (seen in
- * `MONITOR`, `SCAN`, a slow log or a dashboard) carry no personal data. The email arrives normalised (lower case).
+ * The key an email's failures are counted under: a keyed digest (HMAC-SHA-256), not the address, so that Redis key
+ * names (seen in `MONITOR`, `SCAN`, a slow log or a dashboard) carry no personal data, and, keyed with a server
+ * secret, cannot be matched against a list of known addresses by hashing them. The email arrives normalised.
  */
-export function emailCountKey(email: string): string {
-  return createHash('sha256').update(email).digest('base64url').slice(0, 32);
+export function emailCountKey(email: string, secret: Buffer | string): string {
+  return createHmac('sha256', secret).update(email).digest('base64url').slice(0, 32);
 }
