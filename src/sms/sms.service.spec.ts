@@ -77,6 +77,9 @@ describe('strayPlaceholder', () => {
     expect(strayPlaceholder('Bonjour {{ name }}, à {{heure}}', onlyName)).toBe('{{heure}}');
     expect(strayPlaceholder('Bonjour {{NAME}}', onlyName)).toBe('{{NAME}}');
     expect(strayPlaceholder('Bonjour {{}}', onlyName)).toBe('{{}}');
+    // Extra braces around {{name}}: a bulk would send "{Jean}".
+    expect(strayPlaceholder('Bonjour {{{name}}}', onlyName)).toBe('{{{name}}}');
+    expect(strayPlaceholder('Bonjour {{name}}}', onlyName)).toBe('{{name}}}');
     expect(strayPlaceholder(`{{${'x'.repeat(100)}}}`, onlyName)).toHaveLength(40);
   });
 

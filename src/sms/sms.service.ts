@@ -611,11 +611,12 @@ const ONLY_NAME_PLACEHOLDER = new RegExp(`^${NAME_PLACEHOLDER.source}$`);
 
 /**
  * The first `{{…}}` a send would leave in the text as written (`allowed`: the one it fills), so that no client
- * receives "Bonjour {{prenom}}": a typo (`{{Name}}`), another template's field, any placeholder in a single send.
+ * receives "Bonjour {{prenom}}": a typo (`{{Name}}`, `{{{name}}}`), another template's field, any placeholder in a single send.
  */
 export function strayPlaceholder(body: string, allowed: RegExp | null): string | undefined {
   if (!body.includes('{{')) return undefined;
-  for (const [placeholder] of body.matchAll(/\{\{[^{}]*\}\}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
+  // Every brace of the run is part of it: `{{{name}}}` is stray (a bulk would send `{Jean}`), not `{{name}}`.
+  for (const [placeholder] of body.matchAll(/\{{2,}[^{}]*\}{2,}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
   return undefined;
 }
 
