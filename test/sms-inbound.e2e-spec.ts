@@ -294,6 +294,40 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       expect((await inbound(phone, 'STOP', sid).expect(200)).text).toBe(EMPTY_TWIML);
     });
 
+    it("Twilio's retry of a STOP that arrives while the first delivery is still being handled waits for it: a failed first is handled again, not dropped", async () => {
+      const phone = nextPhone();
+      const sid = nextSid();
+      // The first delivery's opt-out is slow, then fails; Twilio (having timed out) retries meanwhile.
+      let firstStarted!: () => void;
+      const started = new Promise<void>((resolve) => (firstStarted = resolve));
+      vi.spyOn(t.get(OptOutService), 'optOut').mockImplementationOnce(async () => {
+        firstStarted();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw new Error('database unavailable');
+      });
+      const first = inbound(phone, 'STOP', sid).then((res) => res);
+      await started;
+      const retry = await inbound(phone, 'STOP', sid);
+      // Not answered "already have it" (an empty 200 Twilio takes as delivered) while the first could still fail.
+      expect(retry.status).toBe(200);
+      expect(retry.text).toBe(OPT_OUT_REPLY);
+      expect((await first).status).toBe(500);
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      expect(await stored(sid)).toMatchObject({ keyword: 'opt_out' });
+      expect(await repliesTo(phone)).toHaveLength(1);
+    });
+
+    it('a STOP and its retry at once: one opt-out, one reply, the other answered as a duplicate', async () => {
+      const phone = nextPhone();
+      const sid = nextSid();
+      const answers = await Promise.all(Array.from({ length: 5 }, () => inbound(phone, 'STOP', sid)));
+      expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(answers.filter((res) => res.text === OPT_OUT_REPLY)).toHaveLength(1);
+      expect(answers.filter((res) => res.text === EMPTY_TWIML)).toHaveLength(4);
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      expect(await repliesTo(phone)).toHaveLength(1);
+    });
+
     it('an opt-out or opt-in whose journal entry could not be written does not stand: no change goes unjournaled', async () => {
       const phone = nextPhone();
       const audit = t.get(AuditService);

@@ -1,7 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import type { Actor } from '../../common/actor.js';
@@ -65,9 +65,10 @@ export class OptOutService {
   /**
    * Opts a number out; already opted out → the existing entry, unchanged (`created: false`).
    * Safe under concurrency: the unique phone index decides, the loser reads the winner's row.
+   * With `manager`, inside that transaction (the caller's own writes commit or roll back with it).
    */
-  async optOut(e164: string, request: OptOutRequest): Promise<{ optOut: SmsOptOut; created: boolean }> {
-    const existing = await this.isOptedOut(e164);
+  async optOut(e164: string, request: OptOutRequest, manager?: EntityManager): Promise<{ optOut: SmsOptOut; created: boolean }> {
+    const existing = manager ? await manager.findOneBy(SmsOptOut, { phone: e164 }) : await this.isOptedOut(e164);
     if (existing) return { optOut: existing, created: false };
     const row = this.optOuts.create({
       id: randomUUID(),
@@ -80,7 +81,7 @@ export class OptOutService {
     });
     // The entry and its journal entry are committed together: an opt-out never stands unjournaled, and a
     // failed journal write leaves the number as it was (the caller, a STOP webhook included, gets the error).
-    const winner = await runTransaction(this.optOuts.manager.connection, async (manager) => {
+    const write = async (manager: EntityManager) => {
       await manager.createQueryBuilder().insert().into(SmsOptOut).values(row).orIgnore().execute();
       const found = await manager.findOneBy(SmsOptOut, { phone: e164 });
       if (found?.id === row.id)
@@ -94,16 +95,24 @@ export class OptOutService {
           manager,
         );
       return found;
-    });
+    };
+    const winner = manager ? await write(manager) : await runTransaction(this.optOuts.manager.connection, write);
     return { optOut: winner ?? row, created: winner?.id === row.id };
   }
 
-  /** Opts a number back in: the entry removed, or null when it was not opted out. */
-  async optIn(e164: string, request: { source: 'keyword' | 'manual'; actor?: Actor | null }): Promise<SmsOptOut | null> {
-    const existing = await this.isOptedOut(e164);
+  /**
+   * Opts a number back in: the entry removed, or null when it was not opted out. With `manager`, inside that
+   * transaction.
+   */
+  async optIn(
+    e164: string,
+    request: { source: 'keyword' | 'manual'; actor?: Actor | null },
+    manager?: EntityManager,
+  ): Promise<SmsOptOut | null> {
+    const existing = manager ? await manager.findOneBy(SmsOptOut, { phone: e164 }) : await this.isOptedOut(e164);
     if (!existing) return null;
     // Removed and journaled together (see optOut).
-    const removed = await runTransaction(this.optOuts.manager.connection, async (manager) => {
+    const remove = async (manager: EntityManager) => {
       const result = await manager.delete(SmsOptOut, { id: existing.id });
       if (!result.affected) return false;
       await this.audit.record(
@@ -116,7 +125,8 @@ export class OptOutService {
         manager,
       );
       return true;
-    });
+    };
+    const removed = manager ? await remove(manager) : await runTransaction(this.optOuts.manager.connection, remove);
     return removed ? existing : null;
   }
 

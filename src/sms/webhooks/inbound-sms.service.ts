@@ -7,6 +7,7 @@ import { Repository } from 'typeorm';
 import { AuditAction } from '../../audit/audit-action.enum.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { Clock } from '../../common/clock.js';
+import { runTransaction } from '../../database/transactions.js';
 import { AppConfig } from '../../config/app-config.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
@@ -63,44 +64,47 @@ export class InboundSmsService {
       optOutType: optOutType?.toUpperCase() ?? null,
       receivedAt: this.clock.now(),
     });
-    await this.inbound.createQueryBuilder().insert().values(row).orIgnore().execute();
-    const stored = await this.inbound.findOneBy({ providerSid: sid });
-    // Twilio retried a message we already have: nothing again, nothing to answer.
-    if (!stored || stored.id !== row.id) return { twiml: emptyResponse(), keyword, duplicate: true };
+    // The message, the consent it changes and the journaled reply commit together, or none of them does: a
+    // failure (or a crash) leaves no row, so Twilio's retry of the same SID is handled as new. A retry arriving
+    // while this transaction is open waits for its end (the unique SID on PostgreSQL, the one writer on SQLite),
+    // then finds the message stored (a duplicate: nothing again) or not (handled as new).
+    const outcome = await runTransaction(this.inbound.manager.connection, async (manager) => {
+      await manager.createQueryBuilder().insert().into(InboundSms).values(row).orIgnore().execute();
+      const stored = await manager.findOneBy(InboundSms, { providerSid: sid });
+      // Twilio retried a message we already have: nothing again, nothing to answer.
+      if (!stored || stored.id !== row.id) return null;
 
-    // An opt-in word ("Oui", "Yes", "Start") from a number that had not opted out is an ordinary reply (most often a
-    // client answering a confirmation): nothing to lift, so no "you will receive our SMS again" sent back.
-    let liftedOptOut = false;
-    if (phone && (keyword === 'opt_out' || keyword === 'opt_in')) {
-      try {
-        if (keyword === 'opt_out') await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) });
-        else liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' })) !== null;
-      } catch (error) {
-        // The consent was not recorded: the message is taken back, so Twilio's retry (it retries an error) is
-        // handled as new instead of as a duplicate that would drop the STOP. Still failing: the error is the answer.
-        await this.inbound.delete({ id: row.id }).catch(() => undefined);
-        throw error;
-      }
-    }
+      // An opt-in word ("Oui", "Yes", "Start") from a number that had not opted out is an ordinary reply (most
+      // often a client answering a confirmation): nothing to lift, so no "you will receive our SMS again" sent back.
+      let liftedOptOut = false;
+      if (phone && keyword === 'opt_out')
+        await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) }, manager);
+      else if (phone && keyword === 'opt_in') liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' }, manager)) !== null;
+
+      // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
+      // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled.
+      const text = optOutType || !phone || (keyword === 'opt_in' && !liftedOptOut) ? '' : this.replyText(keyword);
+      // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
+      // system. Twilio gives it its SID only once it goes, so the entry has none.
+      if (text)
+        await this.audit.record(
+          {
+            action: AuditAction.SendSms,
+            actor: null,
+            target: { type: 'sms_inbound', id: row.id },
+            metadata: { to: from, message: text, replyTo: sid, keyword, via: 'twiml', status: null, sid: null },
+          },
+          manager,
+        );
+      return { text };
+    });
+    if (!outcome) return { twiml: emptyResponse(), keyword, duplicate: true };
 
     const event: SmsReceivedEvent = { id: row.id, providerSid: sid, from, to, body, keyword, receivedAt: row.receivedAt };
     this.events.emit(SMS_RECEIVED, event);
-
-    // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
-    // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled.
-    const text = optOutType || !phone || (keyword === 'opt_in' && !liftedOptOut) ? '' : this.replyText(keyword);
-    if (!text) return { twiml: emptyResponse(), keyword, duplicate: false };
-    // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
-    // system. Twilio gives it its SID only once it goes, so the entry has none. Written before the answer:
-    // if it fails, Twilio gets an error, retries, and the retry is a duplicate that answers nothing.
-    await this.audit.record({
-      action: AuditAction.SendSms,
-      actor: null,
-      target: { type: 'sms_inbound', id: row.id },
-      metadata: { to: from, message: text, replyTo: sid, keyword, via: 'twiml', status: null, sid: null },
-    });
+    if (!outcome.text) return { twiml: emptyResponse(), keyword, duplicate: false };
     const response = new twilio.twiml.MessagingResponse();
-    response.message(text);
+    response.message(outcome.text);
     return { twiml: response.toString(), keyword, duplicate: false };
   }
 
