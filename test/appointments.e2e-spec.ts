@@ -141,6 +141,40 @@ describeEachDatabase('Appointments', (kind) => {
     expect(standIn.requests).toHaveLength(1);
   });
 
+  it('cancels an appointment confirmed while the cancel was under way (it had read "pending"): 200, not a false 409', async () => {
+    const appointment = await create({ clientPhone: '0612345641' });
+    const service = t.get(AppointmentsService);
+    const read = service.get.bind(service);
+    let cancelHasRead!: () => void;
+    const readByCancel = new Promise<void>((resolve) => (cancelHasRead = resolve));
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    // The cancel reads the appointment (pending), then is held there while a confirm commits.
+    vi.spyOn(service, 'get').mockImplementationOnce(async (id: string) => {
+      const row = await read(id);
+      cancelHasRead();
+      await hold;
+      return row;
+    });
+    const cancelling = t.http
+      .post(`/api/appointments/${appointment.id}/cancel`)
+      .set(auth())
+      .send({ reason: 'Client malade' })
+      .then((res) => res);
+    await readByCancel;
+    await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
+    release();
+    const res = await cancelling;
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: 'cancelled', cancelReason: 'Client malade', reminderDueAt: null });
+    const journal = await t.http.get(`/api/audit?action=appointment_cancelled&limit=1`).set(auth()).expect(200);
+    expect(journal.body.items[0]).toMatchObject({ targetId: appointment.id, metadata: { previousStatus: 'confirmed' } });
+    await t.settle();
+    // The client's last text says "cancelled" (the confirmation, had it not left yet, is dropped).
+    const texts = standIn.requests.filter((r) => r.form.To === '+33612345641').map((r) => String(r.form.Body));
+    expect(texts.at(-1)).toMatch(/annul.*Client malade/s);
+  });
+
   it('refuses to confirm an appointment whose start has passed', async () => {
     const appointment = await create({ startsAt: inHours(1) });
     vi.spyOn(t.get(Clock), 'now').mockReturnValue(new Date(Date.now() + 2 * HOUR));

@@ -203,36 +203,49 @@ export class AppointmentsService {
   }
 
   async cancel(id: string, reason: string | undefined, actor: Actor): Promise<Appointment> {
-    const current = await this.get(id);
-    if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
-      throw this.conflict(current, 'cancelled');
-    const now = this.clock.now();
-    const cancelled = await this.events.transaction(async ({ manager, publish }) => {
-      const result = await manager.update(
-        Appointment,
-        { id, status: current.status },
-        { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: now },
-      );
-      if (!result.affected) return null;
-      const cancelled = await manager.findOneByOrFail(Appointment, { id });
-      await this.journal(
-        AuditAction.AppointmentCancelled,
-        cancelled,
-        actor,
-        { reason: reason || null, previousStatus: current.status },
-        manager,
-      );
-      const event: AppointmentCancelledEvent = {
-        appointment: snapshot(cancelled),
-        actor,
-        reason: reason || null,
-        cancelledAt: now.toISOString(),
-      };
-      await publish(APPOINTMENT_EVENTS.cancelled, event);
-      return cancelled;
-    });
-    if (!cancelled) throw this.conflict(await this.get(id), 'cancelled');
-    return cancelled;
+    // Applies only to the status read: confirmed meanwhile (pending → confirmed), it is read again and cancelled as
+    // confirmed (its confirmation's SMS, not yet left, is dropped); cancelled or completed meanwhile, 409.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(id);
+      if (current.status !== AppointmentStatus.Pending && current.status !== AppointmentStatus.Confirmed)
+        throw this.conflict(current, 'cancelled');
+      const now = this.clock.now();
+      const cancelled = await this.events.transaction(async ({ manager, publish }) => {
+        const result = await manager.update(
+          Appointment,
+          { id, status: current.status },
+          { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: now },
+        );
+        if (!result.affected) return null;
+        const cancelled = await manager.findOneByOrFail(Appointment, { id });
+        await this.journal(
+          AuditAction.AppointmentCancelled,
+          cancelled,
+          actor,
+          { reason: reason || null, previousStatus: current.status },
+          manager,
+        );
+        const event: AppointmentCancelledEvent = {
+          appointment: snapshot(cancelled),
+          actor,
+          reason: reason || null,
+          cancelledAt: now.toISOString(),
+        };
+        await publish(APPOINTMENT_EVENTS.cancelled, event);
+        return cancelled;
+      });
+      if (cancelled) return cancelled;
+      // A status changes at most twice (pending → confirmed → cancelled or completed): the loop ends before this.
+      if (attempt >= MAX_EDIT_ATTEMPTS) {
+        const latest = await this.get(id);
+        if (latest.status !== AppointmentStatus.Pending && latest.status !== AppointmentStatus.Confirmed)
+          throw this.conflict(latest, 'cancelled');
+        throw new ConflictException({
+          message: 'This appointment kept changing while being cancelled; try again',
+          currentStatus: latest.status,
+        });
+      }
+    }
   }
 
   /**
