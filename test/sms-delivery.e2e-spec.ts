@@ -7,6 +7,7 @@ import { MetricsService } from '../src/metrics/metrics.service.js';
 import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
 import { OptOutSource } from '../src/sms/opt-outs/sms-opt-out.entity.js';
 import { PURGED } from '../src/sms/sms-message.entity.js';
+import { SMS_PROVIDER, type SmsProvider } from '../src/sms/providers/sms-provider.js';
 import { SmsStatusEvent } from '../src/sms/webhooks/sms-status-event.entity.js';
 import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
@@ -422,6 +423,91 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(0);
     });
 
+    it('a final status called back while its send stores the SID is applied (PostgreSQL: the callback commits after the send looked for it); 21610 opts the number out; a repeat changes nothing', async () => {
+      // Twilio calls back about the SID it has just given, before the send has stored it. On PostgreSQL the
+      // callback's transaction (no message found, its event written) is held open while the send stores the SID and
+      // looks for the callbacks waiting on it, which cannot see that uncommitted event. SQLite runs one writer at a
+      // time: there the callback commits before the SID is stored, and the send adopts it.
+      const postgres = kind === 'postgres';
+      const dataSource = t.get(DataSource);
+      const statuses = t.get(DeliveryStatusService);
+      const provider = t.app.get<symbol, SmsProvider>(SMS_PROVIDER);
+      const to = nextPhone();
+      let sid: string | null = null;
+      let callback: Promise<Awaited<ReturnType<typeof statusCallback>>> | null = null;
+      const written = deferred<void>();
+      const released = deferred<void>();
+      const adopted = deferred<number>();
+      const createQueryRunner = dataSource.createQueryRunner.bind(dataSource);
+      const send = provider.send.bind(provider);
+      const adopt = statuses.adoptEarlyCallbacks.bind(statuses);
+      const spies = [
+        // PostgreSQL: a runner per transaction; the callback's is held right after its INSERT, before its COMMIT.
+        vi.spyOn(dataSource, 'createQueryRunner').mockImplementation((mode) => {
+          const runner = createQueryRunner(mode);
+          if (!postgres) return runner;
+          const query = runner.query.bind(runner) as (sql: string, params?: unknown[], structured?: boolean) => Promise<unknown>;
+          (runner as { query: typeof query }).query = async (sql, params, structured) => {
+            const result = await query(sql, params, structured);
+            if (sid && sql.startsWith('INSERT INTO "sms_status_events"') && params?.includes(sid)) {
+              written.resolve();
+              await released.promise;
+            }
+            return result;
+          };
+          return runner;
+        }),
+        // Twilio has the message: its failed callback comes before the send's answer is stored.
+        vi.spyOn(provider, 'send').mockImplementation(async (outgoing) => {
+          const receipt = await send(outgoing);
+          if (outgoing.to !== to) return receipt;
+          sid = receipt.sid;
+          callback = statusCallback(sid, 'failed', { ErrorCode: '21610' }).then((res) => res);
+          await (postgres ? written.promise : callback);
+          return receipt;
+        }),
+        vi.spyOn(statuses, 'adoptEarlyCallbacks').mockImplementation(async (messageId, adoptedSid) => {
+          const count = await adopt(messageId, adoptedSid);
+          if (adoptedSid === sid) adopted.resolve(count);
+          return count;
+        }),
+      ];
+      let id: string;
+      let called: Awaited<ReturnType<typeof statusCallback>>;
+      try {
+        const sending = t.http.post('/api/sms/send').set(auth(admin)).send({ to, message: 'Rappel : rendez-vous demain' });
+        const sent = sending.then((res) => res);
+        // The SID is stored and the send looked for early callbacks: on PostgreSQL it saw none, the callback's
+        // event being still uncommitted; on SQLite it adopted the committed one.
+        expect(await adopted.promise).toBe(postgres ? 0 : 1);
+        released.resolve();
+        const answer = await sent;
+        expect(answer.status).toBe(201);
+        id = answer.body.id as string;
+        called = await callback!;
+      } finally {
+        released.resolve();
+        for (const spy of spies) spy.mockRestore();
+      }
+      const stored = await message(id);
+      expect(stored).toMatchObject({ status: 'failed', errorCode: '21610', errorExplanation: expect.stringMatching(/désabonné/) });
+      expect(stored.history.map((h: { status: string; applied: boolean }) => [h.status, h.applied])).toEqual([['failed', true]]);
+      expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+      // The callback's answer: on PostgreSQL it joined the message itself once committed.
+      expect(called.status).toBe(200);
+      expect(called.body).toEqual(
+        postgres ? { outcome: 'applied', messageId: id, status: 'failed' } : { outcome: 'unknown_message', messageId: null, status: null },
+      );
+      // Twilio calling back again: found by the SID now, a duplicate that changes nothing.
+      expect((await statusCallback(sid!, 'failed', { ErrorCode: '21610' }).expect(200)).body).toEqual({
+        outcome: 'duplicate',
+        messageId: id,
+        status: 'failed',
+      });
+      expect((await message(id)).history).toHaveLength(1);
+      expect(await optOutOf(to)).toMatchObject({ phone: to, source: 'twilio_21610' });
+    });
+
     it("an appointment shows its SMS's delivery counts as callbacks come", async () => {
       const startsAt = new Date(Date.now() + 3 * 24 * 3600_000).toISOString();
       const created = await t.http
@@ -688,6 +774,12 @@ describeEachDatabase('Inbound keywords and replies as configured', (kind) => {
     expect((await inbound('+33633333333', 'HELP')).text).toBe(EMPTY_TWIML);
   });
 });
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 function randomHex(length: number): string {
   return Array.from({ length }, () => Math.floor(Math.random() * 16).toString(16)).join('');

@@ -36,6 +36,9 @@ export type StatusOutcome =
   /** No message of ours has this SID: kept in the history under the SID only. */
   | 'unknown_message';
 
+/** What recording a callback did; `to` when the caller still has to act on a 21610, `kind` and `category` when it moved the message. */
+type Recorded = { outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string; kind?: string; category?: string };
+
 export interface StatusHistoryEntry {
   status: string;
   errorCode: string | null;
@@ -110,11 +113,9 @@ export class DeliveryStatusService {
     return new Date(this.lastReceivedAt);
   }
 
-  private record(
-    callback: StatusCallback,
-  ): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null; to?: string; kind?: string; category?: string }> {
+  private async record(callback: StatusCallback): Promise<Recorded> {
     const now = this.receivedAt();
-    return runTransaction(this.dataSource, async (manager) => {
+    const recorded = await runTransaction(this.dataSource, async (manager): Promise<Recorded & { eventId?: string }> => {
       const runner = manager.queryRunner!;
       const find = new SqlParams(this.postgres);
       const found = await runner.query(
@@ -145,10 +146,7 @@ export class DeliveryStatusService {
       );
       if (!inserted.records?.length)
         return { outcome: 'duplicate' as const, messageId: message?.id ?? null, status: message?.status ?? null };
-      if (!message) {
-        this.logger.warn(`Status callback for an unknown message SID (${callback.status}); kept in the history`);
-        return { outcome: 'unknown_message' as const, messageId: null, status: null };
-      }
+      if (!message) return { outcome: 'unknown_message' as const, messageId: null, status: null, eventId };
 
       const moved = await this.moveForward(runner, message.id, eventId, callback.status, callback.errorCode, now);
       return moved
@@ -162,6 +160,38 @@ export class DeliveryStatusService {
           }
         : { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
     });
+    if (!recorded.eventId) return recorded;
+    return this.joinStoredMeanwhile(callback, recorded.eventId);
+  }
+
+  /**
+   * A callback kept under its SID alone, now committed, looks the SID up again. Its send may have stored the SID
+   * and looked for early callbacks (adoptEarlyCallbacks) while this callback's transaction was open (PostgreSQL):
+   * that look-up could not see the uncommitted event, so adopted nothing. Of the two reads, this one and the
+   * send's, the later sees the other's commit, so one of them always adopts the event, whatever the instances
+   * (the send's path gains no statement: this runs only for a callback that found no message).
+   * The answer is this callback's: `applied` or `stale` when this look-up adopted it, else `unknown_message`
+   * (no message yet, or the send adopted it meanwhile).
+   */
+  private async joinStoredMeanwhile(callback: StatusCallback, eventId: string): Promise<Recorded> {
+    const unknown = { outcome: 'unknown_message' as const, messageId: null, status: null };
+    const find = new SqlParams(this.postgres);
+    const found = await this.dataSource.query<{ id: string; status: string; to: string; kind: string; category: string }[]>(
+      `SELECT "id", "status", "to", "kind", "category" FROM "sms_messages" WHERE "provider_sid" = ${find.add(callback.sid)}`,
+      find.values,
+    );
+    const message = found[0];
+    if (!message) {
+      this.logger.warn(`Status callback for an unknown message SID (${callback.status}); kept in the history`);
+      return unknown;
+    }
+    const { events, appliedEventId } = await this.adopt(message.id, callback.sid);
+    if (!events.some((e) => e.id === eventId)) return unknown;
+    if (appliedEventId === eventId)
+      // No `to`: adopt() has already put a 21610's number on the opt-out list.
+      return { outcome: 'applied', messageId: message.id, status: callback.status, kind: message.kind, category: message.category };
+    const status = events.find((e) => e.id === appliedEventId)?.status ?? message.status;
+    return { outcome: 'stale', messageId: message.id, status };
   }
 
   /**
@@ -171,9 +201,22 @@ export class DeliveryStatusService {
    */
   async adoptEarlyCallbacks(messageId: string, sid: string): Promise<number> {
     // Almost always none: a read shared by the sends of one event-loop turn, instead of a write transaction
-    // per send. It sees what the UPDATE below would (events committed before it), so nothing is missed
-    // that the UPDATE alone would have caught.
+    // per send. It sees what adopt()'s UPDATE would (events committed before it), so nothing is missed that
+    // the UPDATE alone would have caught; an event committed after it is adopted by its own callback
+    // (joinStoredMeanwhile).
     if (!(await this.earlyCallbacks.load(sid))) return 0;
+    return (await this.adopt(messageId, sid)).events.length;
+  }
+
+  /**
+   * Joins the events kept under `sid` alone to the message, moves it by the furthest, and puts the number on the
+   * opt-out list if one of them is a 21610. An event is claimed once: of two concurrent adoptions (the send's and a
+   * callback's, see joinStoredMeanwhile), the second's UPDATE waits for the first and finds it no longer unclaimed.
+   */
+  private async adopt(
+    messageId: string,
+    sid: string,
+  ): Promise<{ events: { id: string; status: string; error_code: string | null }[]; appliedEventId: string | null }> {
     const now = this.clock.now();
     const adopted = await runTransaction(this.dataSource, async (manager) => {
       const runner = manager.queryRunner!;
@@ -185,19 +228,19 @@ export class DeliveryStatusService {
         true,
       );
       const events = (rows.records ?? []) as { id: string; status: string; error_code: string | null }[];
-      if (!events.length) return [];
+      if (!events.length) return { events, appliedEventId: null };
       const furthest = events.reduce((a, b) => (statusRank(b.status) > statusRank(a.status) ? b : a));
-      await this.moveForward(runner, messageId, furthest.id, furthest.status, furthest.error_code, now);
-      return events;
+      const moved = await this.moveForward(runner, messageId, furthest.id, furthest.status, furthest.error_code, now);
+      return { events, appliedEventId: moved ? furthest.id : null };
     });
-    if (adopted.some((e) => e.error_code === TWILIO_UNSUBSCRIBED)) {
+    if (adopted.events.some((e) => e.error_code === TWILIO_UNSUBSCRIBED)) {
       const message = await this.dataSource.query<{ to: string }[]>(
         `SELECT "to" FROM "sms_messages" WHERE "id" = ${this.postgres ? '$1' : '?'}`,
         [messageId],
       );
       await this.unsubscribed(message[0]?.to ?? null, messageId);
     }
-    return adopted.length;
+    return adopted;
   }
 
   /**
