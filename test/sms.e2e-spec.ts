@@ -352,6 +352,26 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests.length).toBe(before);
     });
 
+    it('refuses startsAt given with date or time as text (they could disagree), naming the field; nothing sent', async () => {
+      const before = standIn.requests.length;
+      const res = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({
+          to: '0612345678',
+          type: 'appointment_reminder',
+          data: { name: 'Jean', date: 'demain', startsAt: '2030-01-15T14:30:00+01:00' },
+        })
+        .expect(400);
+      expect(res.body.details).toEqual([
+        {
+          field: 'data.date',
+          problems: ['data.date and data.startsAt were both given; give either startsAt or date and time as text, not both'],
+        },
+      ]);
+      expect(standIn.requests.length).toBe(before);
+    });
+
     it('names a missing field and lists the types for an unknown one', async () => {
       const missing = await t.http
         .post('/api/sms/notification')

@@ -299,7 +299,8 @@ export class SmsController {
   @Roles(...STAFF_ROLES)
   @ApiOperation({
     summary: 'Stored SMS, newest first',
-    description: 'Filters: phone, status, type (notification type, or single / bulk), since, until.',
+    description:
+      "Filters: phone, status (Twilio's, or ours before Twilio has it), state (ours, as in a batch's counts: queued and sending are still here, sent is taken by Twilio), type (notification type, or single / bulk), since, until.",
   })
   @ApiOkResponse({ type: SmsMessagePageDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid filter or page' })

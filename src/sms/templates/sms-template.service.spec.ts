@@ -369,6 +369,29 @@ describe(SmsTemplateService.name, () => {
         );
       });
 
+      it.each([
+        [{ date: 'mardi 16 janvier 2024' }, 'date'],
+        [{ time: '16:00' }, 'time'],
+        [{ date: 'mardi 16 janvier 2024', time: '16:00' }, 'date'],
+      ])('refuses startsAt given with %j (they could disagree), naming data.%s', (extra, field) => {
+        const error = errorOf(() =>
+          sut.refuseUndeclaredFields('appointment_confirmed', { name: 'A', startsAt: '2024-01-15T14:30:00+01:00', ...extra }),
+        );
+        expect(error).toMatchObject({ field: `data.${field}`, problem: 'conflicting' });
+        expect(error.message).toBe(
+          `data.${field} and data.startsAt were both given; give either startsAt or date and time as text, not both`,
+        );
+      });
+
+      it('lets startsAt through with date and time left empty, and date and time alone', () => {
+        expect(() =>
+          sut.refuseUndeclaredFields('appointment_confirmed', { name: 'A', startsAt: '2024-01-15T14:30:00+01:00', date: null, time: ' ' }),
+        ).not.toThrow();
+        expect(() =>
+          sut.refuseUndeclaredFields('appointment_confirmed', { name: 'A', startsAt: '', date: 'demain', time: 'midi' }),
+        ).not.toThrow();
+      });
+
       it.each([[null], [undefined], ['Jean'], [['Jean']]])('refuses the data %j when it is not an object', (data) => {
         expect(errorOf(() => sut.render('message_received', data as never))).toMatchObject({ field: 'data', problem: 'not_an_object' });
       });

@@ -24,7 +24,15 @@ const UNDECLARED_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const STARTS_AT = 'startsAt';
 
 export type TemplateDataProblem =
-  'unknown_type' | 'unsupported_locale' | 'not_an_object' | 'unknown_field' | 'missing' | 'empty' | 'not_text' | 'invalid_date';
+  | 'unknown_type'
+  | 'unsupported_locale'
+  | 'not_an_object'
+  | 'unknown_field'
+  | 'missing'
+  | 'empty'
+  | 'not_text'
+  | 'invalid_date'
+  | 'conflicting';
 
 /** The data (or type, or locale) given to {@link SmsTemplateService.render} cannot make an SMS. */
 export class TemplateDataError extends InputError {
@@ -135,13 +143,16 @@ export class SmsTemplateService {
   /**
    * For data written by a client (`POST /api/sms/notification`): refuses the first key that `type` does not declare,
    * naming it and the type's fields, so that a misspelt optional field (`locaton`) is a 400 instead of an SMS sent
-   * without it. An unknown type or data that is not an object is left to render(), which says so.
+   * without it; and `startsAt` given with `date` or `time`. An unknown type or data that is not an object is left to render(), which says so.
    */
   refuseUndeclaredFields(type: string, data: unknown): void {
     if (!isRenderableNotificationType(type) || typeof data !== 'object' || data === null || Array.isArray(data)) return;
     const names = this.catalogs[DEFAULT_LOCALE][type].fields.map((field) => field.name);
     const undeclared = Object.keys(data).find((key) => !names.includes(key));
-    if (undeclared === undefined) return;
+    if (undeclared === undefined) {
+      this.refuseTwoWaysOfTime(names, data as Record<string, unknown>);
+      return;
+    }
     // A key that could not be a field name (odd characters, very long) is named through `data`, quoted.
     const nameable = UNDECLARED_KEY.test(undeclared);
     throw new TemplateDataError(
@@ -149,6 +160,23 @@ export class SmsTemplateService {
       'unknown_field',
       `${nameable ? `data.${undeclared}` : `data has ${quoteInput(undeclared)}, which`} is not a field of ${type}; its fields: ${names.join(', ')}`,
     );
+  }
+
+  /**
+   * `startsAt` and `date`/`time` both given could disagree (a date for one day, startsAt for another): which one the
+   * client would get is a guess, so a client is told (render() alone lets startsAt win, for other modules' records).
+   */
+  private refuseTwoWaysOfTime(names: readonly string[], data: Record<string, unknown>): void {
+    const given = (name: string) =>
+      data[name] !== undefined && data[name] !== null && !(typeof data[name] === 'string' && !data[name].trim());
+    if (!names.includes(STARTS_AT) || !given(STARTS_AT)) return;
+    const alsoGiven = ['date', 'time'].find(given);
+    if (alsoGiven)
+      throw new TemplateDataError(
+        `data.${alsoGiven}`,
+        'conflicting',
+        `data.${alsoGiven} and data.${STARTS_AT} were both given; give either ${STARTS_AT} or date and time as text, not both`,
+      );
   }
 
   private resolveLocale(locale: string | undefined): TemplateLocale {
