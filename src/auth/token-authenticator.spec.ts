@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Role } from '../users/role.enum.js';
 import type { User } from '../users/user.entity.js';
 import type { UsersService } from '../users/users.service.js';
-import { MISSING_TOKEN, TokenAuthenticator } from './token-authenticator.js';
+import { DOUBLE_BEARER, MISSING_TOKEN, TokenAuthenticator } from './token-authenticator.js';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters!';
 const USER_ID = '3f1c2a9e-5b7d-4c1e-9a0b-2d4e6f8a1c3e';
@@ -39,6 +39,8 @@ describe('TokenAuthenticator', () => {
   it('refuses a missing, malformed, forged or foreign-algorithm token with its reason', async () => {
     expect(await refusal(undefined)).toBe(MISSING_TOKEN);
     expect(await refusal('Basic abc')).toBe(MISSING_TOKEN);
+    // "Bearer eyJ…" pasted into Swagger UI's Authorize: told what went wrong.
+    expect(await refusal(`Bearer ${sign(claims())}`)).toBe(DOUBLE_BEARER);
     expect(await refusal('Bearer not.a.jwt')).toBe('Invalid token');
     expect(await refusal(sign(claims(), { secret: 'another-secret-of-at-least-thirty-two-chars' }))).toBe('Invalid token');
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ ...claims(), exp: 9e9 })).toString('base64url')}.`;

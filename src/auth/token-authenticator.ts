@@ -10,6 +10,10 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 const MAX_VERIFIED_TOKENS = 10_000;
 
 export const MISSING_TOKEN = 'A bearer token is required (Authorization: Bearer <token>)';
+/** `Bearer Bearer eyJ…`: what Swagger UI sends when "Bearer eyJ…" is pasted into Authorize. */
+export const DOUBLE_BEARER =
+  'The Authorization header says Bearer twice: send Bearer <token> (in Swagger UI, paste the access_token alone into Authorize, without "Bearer ")';
+const DOUBLED = /^Bearer\s+Bearer\s/i;
 
 /** The bearer token of an `Authorization` header, or undefined. */
 export function bearerToken(header: string | string[] | undefined): string | undefined {
@@ -38,7 +42,7 @@ export class TokenAuthenticator {
   /** 401 (UnauthorizedException) with the reason in words when the token is missing or not valid now. */
   async authenticate(header: string | string[] | undefined): Promise<AuthenticatedUser> {
     const token = bearerToken(header);
-    if (!token) throw new UnauthorizedException(MISSING_TOKEN);
+    if (!token) throw new UnauthorizedException(typeof header === 'string' && DOUBLED.test(header) ? DOUBLE_BEARER : MISSING_TOKEN);
     const payload = this.verify(token);
     const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findForToken(payload.sub) : null;
     if (!user) throw new UnauthorizedException('This token does not belong to an existing user');
