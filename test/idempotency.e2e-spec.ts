@@ -133,6 +133,46 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(1);
   });
 
+  it('a client that gives up does not end the claim: its retry gets 409 while the first request runs past the lease, then the answer; one SMS', async () => {
+    const idempotency = t.get(IdempotencyService);
+    const real = { leaseMs: idempotency.leaseMs, renewMs: idempotency.renewMs };
+    // A lease of 600 ms renewed every 150 ms (60 s and 20 s for real): the first request outlives several leases.
+    Object.assign(idempotency, { leaseMs: 600, renewMs: 150 });
+    try {
+      standIn.setBehaviour({ delayMs: 3000 });
+      const key = newKey();
+      // The client stops waiting after 300 ms and closes its connection; the request runs on (Twilio answers at 3 s).
+      const first = await post('send', SEND, key)
+        .timeout(300)
+        .then(
+          (res) => `answered ${res.status}`,
+          (error: { code?: string }) => error.code,
+        );
+      expect(first).toBe('ECONNABORTED');
+      await vi.waitFor(() => expect(sends()).toBe(1), { timeout: 2000, interval: 20 });
+      // Well past the lease since the client left.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+
+      const retry = await post('send', SEND, key);
+      expect(retry.status).toBe(409);
+      expect(retry.headers['retry-after']).toBe('1');
+
+      // Once the first request has its answer, the key replays it.
+      let replay: Awaited<ReturnType<typeof post>> | undefined;
+      await vi.waitFor(
+        async () => {
+          replay = await post('send', SEND, key);
+          expect(replay.status).toBe(201);
+        },
+        { timeout: 10_000, interval: 200 },
+      );
+      expect(replay!.headers['idempotency-replayed']).toBe('true');
+      expect(sends()).toBe(1);
+    } finally {
+      Object.assign(idempotency, real);
+    }
+  });
+
   it('documents the header and the 409 on the three routes in the OpenAPI description', async () => {
     const doc = (await t.http.get('/api/docs-json').expect(200)).body;
     for (const route of ['send', 'notification', 'bulk']) {

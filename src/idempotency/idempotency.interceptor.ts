@@ -4,22 +4,15 @@ import {
   ConflictException,
   ExecutionContext,
   Injectable,
-  Logger,
   NestInterceptor,
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { from, Observable, of, switchMap } from 'rxjs';
 import type { AuthenticatedUser } from '../common/actor.js';
 import { IDEMPOTENT_METADATA } from './idempotent.decorator.js';
-import {
-  IDEMPOTENCY_KEY_MAX_LENGTH,
-  IDEMPOTENCY_RENEW_MS,
-  IDEMPOTENCY_RETRY_AFTER_SECONDS,
-  IdempotencyService,
-  requestHash,
-} from './idempotency.service.js';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_RETRY_AFTER_SECONDS, IdempotencyService, requestHash } from './idempotency.service.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'Idempotency-Replayed';
@@ -30,7 +23,8 @@ export interface IdempotencyState {
   ownerId?: string;
   /** Replay this answer instead of what the route would send. */
   replay?: { status: number; body: string };
-  renewTimer?: NodeJS.Timeout;
+  /** Ends the renewal of the claim (IdempotencyService.hold), once its answer is stored or the key released. */
+  stopRenewing?: () => void;
 }
 
 export const IDEMPOTENCY_STATE = Symbol('idempotency');
@@ -55,8 +49,6 @@ export function isFinalAnswer(status: number): boolean {
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  private readonly logger = new Logger('Idempotency');
-
   constructor(
     private readonly reflector: Reflector,
     private readonly idempotency: IdempotencyService,
@@ -89,19 +81,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
           case 'replay':
             request[IDEMPOTENCY_STATE] = { replay: { status: claim.status, body: claim.body } };
             return of(null);
-          case 'owner': {
-            const renewTimer = setInterval(() => {
-              this.idempotency
-                .renew(claim.id)
-                .catch((error: unknown) => this.logger.warn(`Could not renew an idempotency claim: ${String(error)}`));
-            }, IDEMPOTENCY_RENEW_MS);
-            renewTimer.unref();
-            request[IDEMPOTENCY_STATE] = { ownerId: claim.id, renewTimer };
-            const reply = context.switchToHttp().getResponse<FastifyReply>();
-            // Whatever happens, the renewal stops with the response.
-            reply.raw.once('close', () => clearInterval(renewTimer));
+          case 'owner':
+            // Renewed until the onSend hook has stored the answer or released the key (IdempotencyModule), however
+            // long the route runs, not until the connection closes: a client that gave up (closing it) retries with
+            // the key, and must get 409 while this request may still send the SMS.
+            request[IDEMPOTENCY_STATE] = { ownerId: claim.id, stopRenewing: this.idempotency.hold(claim.id) };
             return next.handle();
-          }
         }
       }),
     );

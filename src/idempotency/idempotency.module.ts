@@ -40,7 +40,6 @@ export class IdempotencyModule implements OnModuleInit {
       if (!state.ownerId) return payload;
       const ownerId = state.ownerId;
       state.ownerId = undefined;
-      clearInterval(state.renewTimer);
       const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : null;
       try {
         if (body !== null && isFinalAnswer(reply.statusCode)) await this.idempotency.complete(ownerId, reply.statusCode, body);
@@ -48,6 +47,9 @@ export class IdempotencyModule implements OnModuleInit {
       } catch (error) {
         // The answer still goes out; the claim's lease runs out and a retry then runs again.
         this.logger.error(`Could not store an idempotent answer: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        // Renewed until now (also while the answer was being stored), whether or not the client is still there.
+        state.stopRenewing?.();
       }
       return payload;
     });

@@ -52,6 +52,11 @@ export function canonicalJson(value: unknown): string {
 export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Idempotency');
   private purgeTimer: NodeJS.Timeout | null = null;
+  /** The renewals of the claims this instance holds (see hold()). */
+  private readonly holds = new Set<NodeJS.Timeout>();
+  /** IDEMPOTENCY_LEASE_MS and IDEMPOTENCY_RENEW_MS, as fields so that a test can shorten them. */
+  readonly leaseMs: number = IDEMPOTENCY_LEASE_MS;
+  readonly renewMs: number = IDEMPOTENCY_RENEW_MS;
 
   constructor(
     @InjectRepository(IdempotencyKey) private readonly keys: Repository<IdempotencyKey>,
@@ -67,6 +72,8 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
 
   onModuleDestroy(): void {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    for (const timer of this.holds) clearInterval(timer);
+    this.holds.clear();
   }
 
   async claim(userId: string, key: string, hash: string): Promise<Claim> {
@@ -88,7 +95,7 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
           key,
           requestHash: hash,
           state: 'running',
-          lockedUntil: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),
+          lockedUntil: new Date(now.getTime() + this.leaseMs),
           responseStatus: null,
           responseBody: null,
           createdAt: now,
@@ -106,7 +113,7 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
       const taken = await this.keys
         .createQueryBuilder()
         .update()
-        .set({ lockedUntil: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS) })
+        .set({ lockedUntil: new Date(now.getTime() + this.leaseMs) })
         .where("id = :id AND state = 'running' AND (locked_until IS NULL OR locked_until <= :now)", { id: row.id, now })
         .execute();
       return taken.affected ? { kind: 'owner', id: row.id } : { kind: 'running' };
@@ -114,10 +121,40 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
     return { kind: 'running' };
   }
 
-  /** Keeps a running request's claim alive. */
-  async renew(id: string): Promise<void> {
-    const lockedUntil = new Date(this.clock.now().getTime() + IDEMPOTENCY_LEASE_MS);
-    await this.keys.createQueryBuilder().update().set({ lockedUntil }).where("id = :id AND state = 'running'", { id }).execute();
+  /**
+   * Keeps a running request's claim alive: renews it every renewMs until `stop` is called (once its answer is stored
+   * or the key released), the claim is no longer running (stored or released by anyone), or the app stops. Not tied
+   * to the client's connection: a client that gave up retries with the same key while the request may still send
+   * its SMS, and must get 409, not take the key over.
+   */
+  hold(id: string): () => void {
+    const stop = () => {
+      clearInterval(timer);
+      this.holds.delete(timer);
+    };
+    const timer = setInterval(() => {
+      this.renew(id).then(
+        (running) => {
+          if (!running) stop();
+        },
+        (error: unknown) => this.logger.warn(`Could not renew an idempotency claim: ${String(error)}`),
+      );
+    }, this.renewMs);
+    timer.unref();
+    this.holds.add(timer);
+    return stop;
+  }
+
+  /** Keeps a running request's claim alive for another lease; false when it is no longer running. */
+  async renew(id: string): Promise<boolean> {
+    const lockedUntil = new Date(this.clock.now().getTime() + this.leaseMs);
+    const result = await this.keys
+      .createQueryBuilder()
+      .update()
+      .set({ lockedUntil })
+      .where("id = :id AND state = 'running'", { id })
+      .execute();
+    return (result.affected ?? 1) > 0;
   }
 
   /** Stores the answer every later request with the key replays. */
