@@ -200,6 +200,10 @@ describe.skipIf(!redisUrl)('Per-user send limit shared through Redis by two inst
       const bulkRes = await one.http.post('/api/sms/bulk').set('Authorization', `Bearer ${bob.token}`).send(bulk(LIMIT));
       expect(bulkRes.status).toBe(429);
       expect(bulkRes.body.message).toContain(`this request needs ${LIMIT} and ${LIMIT - 1} are left`);
+      // A send refused as bad input (400) gives its point back in Redis, within its minute.
+      const refused = await two.http.post('/api/sms/send').set('Authorization', `Bearer ${bob.token}`).send({ to: SEND.to });
+      expect(refused.status).toBe(400);
+      expect(await redis.get(`${prefix}sms-user:${bob.id}`)).toBe('1');
     } finally {
       await one?.close();
       await two?.close();

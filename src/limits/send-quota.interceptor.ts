@@ -18,7 +18,8 @@ function statusOf(error: unknown): number | undefined {
  * Takes the request's SMS from the user's per-minute limit before the route runs (routes marked `@SendQuota`).
  * Method-scoped, so it runs after the global interceptors: an `Idempotency-Key` replay (or a 409 while the first
  * request runs, or a 422 for another body) is answered by IdempotencyInterceptor without reaching it and costs
- * nothing. Points taken by a request refused as bad input (400: nothing was sent) are given back.
+ * nothing. Points taken by a request refused as bad input (400: nothing was sent) are given back, into the window
+ * they were taken from (SendQuotaService.refund).
  */
 @Injectable()
 export class SendQuotaInterceptor implements NestInterceptor {
@@ -35,11 +36,12 @@ export class SendQuotaInterceptor implements NestInterceptor {
     if (!userId) return next.handle();
     const points = Math.max(1, count(request.body));
     return from(this.quota.take(userId, points)).pipe(
-      switchMap(() =>
+      switchMap((taken) =>
         next.handle().pipe(
           catchError((error: unknown) => {
-            if (statusOf(error) !== 400) return throwError(() => error);
-            return from(this.quota.refund(userId, points).catch(() => undefined)).pipe(switchMap(() => throwError(() => error)));
+            if (!taken || statusOf(error) !== 400) return throwError(() => error);
+            // Into the window the points were taken from only: if it ended meanwhile, they are not given back.
+            return from(this.quota.refund(userId, taken).catch(() => undefined)).pipe(switchMap(() => throwError(() => error)));
           }),
         ),
       ),
