@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { databaseUnavailability, type DatabaseUnavailability } from '../../database/database-errors.js';
 import { MappedError, type AnswerContext } from '../errors/mapped-error.js';
+import { UNSUPPORTED_MEDIA_TYPE } from '../http/form-body.decorator.js';
 import { describeError } from '../log-safe.js';
 
 /** The one error body every route answers with. */
@@ -109,7 +110,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return 'Request body is too large';
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return 'Unsupported Content-Type: send application/json';
+        return UNSUPPORTED_MEDIA_TYPE;
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return 'Body cannot be empty when Content-Type is application/json';
       default:

@@ -1,13 +1,16 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/app-config.js';
 import { BODY_LIMIT_KEY, JSON_VALUES_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
+import { FORM_BODY_KEY, UNSUPPORTED_MEDIA_TYPE } from './form-body.decorator.js';
 import { findInputProblem, INPUT_LIMITS, inputProblemException, parseJsonBody } from './input-limits.js';
 
 /**
  * Installs, before any route is registered:
  * - the JSON body parser (bounded depth, keys and values; no unpaired surrogate or NUL in any string);
- * - the same checks on the query string, path parameters and form bodies (`preValidation`, before guards and pipes);
+ * - the same checks on the query string, path parameters and form bodies (`preValidation`, before guards and pipes),
+ *   and a 415 for a form sent to a route without @AcceptsFormBody (only Twilio's webhooks take forms);
  * - per-route body limits (bytes, and values of a JSON body) from {@link BodyLimit}.
  */
 export function installInputGuards(app: NestFastifyApplication, config: AppConfig): void {
@@ -40,6 +43,11 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
   fastify.addHook('preValidation', (request, _reply, done) => {
     // JSON bodies were checked while parsed; other parsed bodies (a form) are checked here.
     const formBody = request.body !== undefined && !/^application\/json\b/i.test(request.headers['content-type'] ?? '');
+    // Forms are parsed for Twilio's webhooks only (@AcceptsFormBody); every other route takes JSON.
+    if (formBody && !(request.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[FORM_BODY_KEY]) {
+      done(new UnsupportedMediaTypeException(UNSUPPORTED_MEDIA_TYPE));
+      return;
+    }
     const problem =
       findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }, 'query string') ??
       findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }, 'path') ??

@@ -5,6 +5,7 @@ import twilio from 'twilio';
 import { clientIp } from '../../common/actor.js';
 import { Public } from '../../common/decorators/public.decorator.js';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
+import { AcceptsFormBody } from '../../common/http/form-body.decorator.js';
 import { AppConfig } from '../../config/app-config.js';
 import { WebhookRefusalJournal } from './webhook-refusal-journal.js';
 import { WebhookRefusals, type WebhookRefusalReason } from './webhook-refusals.js';
@@ -62,6 +63,7 @@ export function TwilioWebhook(): MethodDecorator {
   return applyDecorators(
     Public(),
     UseGuards(TwilioSignatureGuard),
+    AcceptsFormBody(),
     ApiConsumes('application/x-www-form-urlencoded'),
     // Declared optional so Swagger UI sends the request; without a valid one the answer is 403.
     ApiHeader({ name: 'X-Twilio-Signature', required: false, description: "Twilio's signature of the request: required, checked" }),
