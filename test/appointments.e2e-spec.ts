@@ -717,6 +717,49 @@ describeEachDatabase('Appointment reminders', (kind) => {
     ]);
   });
 
+  it('moved away and back (T → T2 → T) while its reminder waits for a retry, both moves committed before the relay delivers them: one reminder', async () => {
+    setNow('2030-06-01T08:00:00Z');
+    const appt = await confirmed('2030-06-03T10:00:00Z', '0612345603');
+    standIn.reset();
+    // The reminder is claimed and Twilio refuses it once (429): its retry comes 2 s later.
+    standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
+    setNow('2030-06-02T10:00:30Z');
+    await a.get(ReminderScheduler).scan();
+    await Promise.all([a, b].map((app) => app.get(DomainEventRelay).drain()));
+    await posted(1);
+    const refusedAt = Date.now();
+    // No relay delivers a move before both are committed: the first move's listener would otherwise cancel the
+    // waiting reminder (written for another time then) before the second move brings the time back.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    for (const app of [a, b]) {
+      const listener = app.get(AppointmentSmsListener);
+      const deliver = listener.onRescheduled.bind(listener);
+      vi.spyOn(listener, 'onRescheduled').mockImplementation(async (event) => {
+        await gate;
+        return deliver(event);
+      });
+    }
+    await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T12:00:00Z' }).expect(200);
+    const back = await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T10:00:00Z' }).expect(200);
+    // The move back armed a new reminder (its lead time is past: the next scan sends it).
+    expect(back.body).toMatchObject({ reminderDueAt: '2030-06-02T10:00:00.000Z', reminderSentAt: null });
+    standIn.setBehaviour({});
+    open();
+    await settle();
+    await scan();
+    // Past the first reminder's retry: had it been sent, it would be at Twilio by now.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, refusedAt + 3_000 - Date.now())));
+    await settle();
+    await scan();
+    // What Twilio took (its first request, refused with 429, took nothing): one reminder.
+    expect(standIn.messages.filter((m) => /rappel/i.test(String(m.body))).map((m) => m.to)).toEqual(['+33612345603']);
+    const details = (await a.http.get(`/api/appointments/${appt.id}`).set(auth()).expect(200)).body;
+    const sent = details.messages.filter((m: { type: string }) => m.type === 'appointment_reminder');
+    expect(sent.map((m: { status: string }) => m.status)).toEqual([expect.stringMatching(/^(cancelled|skipped)$/), expect.any(String)]);
+    expect(sent[1].sid).toMatch(/^SM/);
+  });
+
   it('skips an SMS whose appointment moved on while it was being sent or waited for a retry (OUTDATED): cancelled, new number, started, moved', async () => {
     const typesAndStates = async (id: string) =>
       (await a.http.get(`/api/appointments/${id}`).set(auth()).expect(200)).body.messages.map(

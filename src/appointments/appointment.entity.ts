@@ -60,6 +60,14 @@ export class Appointment {
   @Column({ name: 'reminder_rearmed_for', type: 'varchar', length: 36, nullable: true, select: false })
   reminderRearmedFor: string | null;
 
+  /**
+   * Counts the changes an SMS about the appointment is written for (status, start, client number): part of each SMS's
+   * `related_version`, so one written before a move and back (T → T2 → T), or a number changed and changed back,
+   * is outdated although status, start and number read the same again. Internal: not read with the appointment.
+   */
+  @Column({ type: 'integer', default: 0, select: false })
+  revision: number;
+
   @Column({ name: 'created_by_id', type: 'varchar', length: 36, nullable: true })
   createdById: string | null;
 

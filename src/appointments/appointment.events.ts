@@ -24,6 +24,11 @@ export interface AppointmentSnapshot {
   startsAt: string;
   durationMinutes: number;
   location: string | null;
+  /**
+   * Appointment.revision after the change: counts the changes of status, start and number, so the SMS's version tells
+   * a move and back (T → T2 → T) from no change. Absent in events written before it existed.
+   */
+  revision?: number;
 }
 
 export interface AppointmentEvent {
@@ -44,19 +49,29 @@ export interface AppointmentRescheduledEvent extends AppointmentEvent {
 
 /**
  * The state of an appointment an SMS about it is written for (`related.version`): its status, start and client
- * number. Before each attempt the dispatcher asks the appointments side (RelatedRecords) whether it is still the
- * appointment's state: a confirmation or reminder of a cancelled or moved appointment, or one addressed to a
- * number since replaced, is dropped, whatever order the events were delivered in.
+ * number, and its revision (how many times these changed: a move and back, T → T2 → T, is a new state although the
+ * three read the same again). Before each attempt the dispatcher asks the appointments side (RelatedRecords)
+ * whether it is still the appointment's state: a confirmation or reminder of a cancelled or moved appointment, or
+ * one addressed to a number since replaced, is dropped, whatever order the events were delivered in.
  */
 export function appointmentSmsVersion(
   status: 'confirmed' | 'cancelled',
-  appointment: Pick<AppointmentSnapshot, 'startsAt' | 'clientPhone'>,
+  appointment: Pick<AppointmentSnapshot, 'startsAt' | 'clientPhone' | 'revision'>,
 ): string {
-  return `${status}|${new Date(appointment.startsAt).toISOString()}|${appointment.clientPhone}`;
+  const version = `${status}|${new Date(appointment.startsAt).toISOString()}|${appointment.clientPhone}`;
+  return appointment.revision === undefined ? version : `${version}|${appointment.revision}`;
 }
 
-/** The parts of an appointmentSmsVersion (the one place that knows its layout, with the function above). */
-export function parseAppointmentSmsVersion(version: string): { status: string; startsAt: string; clientPhone: string } {
-  const [status = '', startsAt = '', clientPhone = ''] = version.split('|');
-  return { status, startsAt, clientPhone };
+/**
+ * The parts of an appointmentSmsVersion (the one place that knows its layout, with the function above). `revision`
+ * is null in a version written before revisions existed (`status|start|number`): it is not compared then.
+ */
+export function parseAppointmentSmsVersion(version: string): {
+  status: string;
+  startsAt: string;
+  clientPhone: string;
+  revision: number | null;
+} {
+  const [status = '', startsAt = '', clientPhone = '', revision] = version.split('|');
+  return { status, startsAt, clientPhone, revision: revision === undefined || revision === '' ? null : Number(revision) };
 }

@@ -27,6 +27,12 @@ export type AppointmentMessage = RelatedMessage;
 const MAX_EDIT_ATTEMPTS = 5;
 
 /**
+ * Set with every change of status, start or client number (what an SMS about the appointment is written for): the
+ * SMS's version carries the revision, so one written before a move and back (T → T2 → T) is outdated too.
+ */
+const NEXT_REVISION = { revision: () => '"revision" + 1' };
+
+/**
  * Appointment rules and transitions. Every change is a conditional update on the current status (and,
  * for edits and confirmations, the start time read), so two concurrent requests cannot both confirm,
  * cancel, or move the appointment to the same new time. A change, its journal entry and the event
@@ -120,10 +126,16 @@ export class AppointmentsService {
     }
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();
+    // What its SMS are written for changes (start or number): a new revision. A new name or place alone is none.
+    const revised = moved || changes.clientPhone !== undefined;
     const updated = await this.events.transaction(async ({ manager, publish }) => {
       // Applies only to the row as read (status and start time): of identical reschedules sent at once, one moves
       // the appointment (one SMS, one journal entry); the others redo their edit below and find nothing to change.
-      const result = await manager.update(Appointment, { id, status: current.status, startsAt: current.startsAt }, changes);
+      const result = await manager.update(
+        Appointment,
+        { id, status: current.status, startsAt: current.startsAt },
+        { ...changes, ...(revised ? NEXT_REVISION : {}) },
+      );
       if (!result.affected) return null;
       const updated = await manager.findOneByOrFail(Appointment, { id });
       await this.journal(
@@ -140,10 +152,11 @@ export class AppointmentsService {
       // its holder never had the appointment, so "moved to…" would not make sense to them. An SMS still waiting for
       // the old number is skipped (OUTDATED). A move alone tells the client's number the new time.
       if (changes.clientPhone !== undefined && updated.status === AppointmentStatus.Confirmed) {
-        await publish(APPOINTMENT_EVENTS.confirmed, { appointment: snapshot(updated), actor } satisfies AppointmentEvent);
+        const appointment = snapshot(updated, await revisionOf(manager, id));
+        await publish(APPOINTMENT_EVENTS.confirmed, { appointment, actor } satisfies AppointmentEvent);
       } else if (moved && updated.status === AppointmentStatus.Confirmed) {
         const event: AppointmentRescheduledEvent = {
-          appointment: snapshot(updated),
+          appointment: snapshot(updated, await revisionOf(manager, id)),
           actor,
           previousStartsAt: current.startsAt.toISOString(),
         };
@@ -182,6 +195,7 @@ export class AppointmentsService {
             reminderDueAt: this.policy.dueAt(current.startsAt, this.clock.now()),
             reminderSentAt: null,
             updatedAt: this.clock.now(),
+            ...NEXT_REVISION,
           },
         );
         if (!result.affected) return null;
@@ -193,7 +207,7 @@ export class AppointmentsService {
           { reminderDueAt: confirmed.reminderDueAt?.toISOString() ?? null },
           manager,
         );
-        const event: AppointmentEvent = { appointment: snapshot(confirmed), actor };
+        const event: AppointmentEvent = { appointment: snapshot(confirmed, await revisionOf(manager, id)), actor };
         await publish(APPOINTMENT_EVENTS.confirmed, event);
         return confirmed;
       });
@@ -214,7 +228,7 @@ export class AppointmentsService {
         const result = await manager.update(
           Appointment,
           { id, status: current.status },
-          { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: now },
+          { status: AppointmentStatus.Cancelled, cancelReason: reason || null, reminderDueAt: null, updatedAt: now, ...NEXT_REVISION },
         );
         if (!result.affected) return null;
         const cancelled = await manager.findOneByOrFail(Appointment, { id });
@@ -226,7 +240,7 @@ export class AppointmentsService {
           manager,
         );
         const event: AppointmentCancelledEvent = {
-          appointment: snapshot(cancelled),
+          appointment: snapshot(cancelled, await revisionOf(manager, id)),
           actor,
           reason: reason || null,
           cancelledAt: now.toISOString(),
@@ -268,7 +282,7 @@ export class AppointmentsService {
         Appointment,
         // As read: moved (to a later time) or confirmed meanwhile, it is looked at again.
         { id, status: current.status, startsAt: current.startsAt },
-        { status: AppointmentStatus.Completed, reminderDueAt: null, updatedAt: now },
+        { status: AppointmentStatus.Completed, reminderDueAt: null, updatedAt: now, ...NEXT_REVISION },
       );
       if (!result.affected) return null;
       const completed = await manager.findOneByOrFail(Appointment, { id });
@@ -313,7 +327,13 @@ export class AppointmentsService {
   }
 }
 
-export function snapshot(a: Appointment): AppointmentSnapshot {
+/** An appointment's revision (Appointment.revision, internal: not read with it), for its events' snapshots. */
+export async function revisionOf(manager: EntityManager, id: string): Promise<number> {
+  return (await manager.findOneOrFail(Appointment, { where: { id }, select: { id: true, revision: true } })).revision;
+}
+
+/** What an event tells of the appointment: as it is after the change, with its revision (`revision`). */
+export function snapshot(a: Appointment, revision: number): AppointmentSnapshot {
   return {
     id: a.id,
     clientName: a.clientName,
@@ -322,5 +342,6 @@ export function snapshot(a: Appointment): AppointmentSnapshot {
     startsAt: a.startsAt.toISOString(),
     durationMinutes: a.durationMinutes,
     location: a.location,
+    revision,
   };
 }

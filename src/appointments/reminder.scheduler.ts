@@ -105,9 +105,14 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       );
       if (result.affected !== 1) return false;
       if (send) {
-        // Read in the transaction: the reminder names the appointment as it is now.
-        const current = await manager.findOneByOrFail(Appointment, { id: appointment.id });
-        const event: AppointmentEvent = { appointment: snapshot(current), actor: null };
+        // Read in the transaction: the reminder names the appointment as it is now (its revision included, which
+        // the reminder's SMS version carries).
+        const current = await manager
+          .createQueryBuilder(Appointment, 'a')
+          .addSelect('a.revision')
+          .where('a.id = :id', { id: appointment.id })
+          .getOneOrFail();
+        const event: AppointmentEvent = { appointment: snapshot(current, current.revision), actor: null };
         await publish(APPOINTMENT_EVENTS.reminderDue, event);
       }
       return true;

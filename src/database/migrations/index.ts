@@ -16,6 +16,7 @@ import { SmsRelatedVersion1764500000000 } from './1764500000000-sms-related-vers
 import { SmsOutboxLanes1764510000000 } from './1764510000000-sms-outbox-lanes.js';
 import { SmsFirstAttempt1764520000000 } from './1764520000000-sms-first-attempt.js';
 import { SmsCancelRequested1764530000000 } from './1764530000000-sms-cancel-requested.js';
+import { AppointmentRevision1764540000000 } from './1764540000000-appointment-revision.js';
 
 /** Every migration in order; TypeORM's glob loading breaks under Vitest, so they are listed here. */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   SmsOutboxLanes1764510000000,
   SmsFirstAttempt1764520000000,
   SmsCancelRequested1764530000000,
+  AppointmentRevision1764540000000,
 ];
