@@ -1,10 +1,11 @@
-import { LogLevel, Logger } from '@nestjs/common';
+import { type INestApplication, LogLevel, Logger, type Type } from '@nestjs/common';
 import { LogController } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { NestFactory } from '@nestjs/core';
+import { ModulesContainer, NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { rolesRequiredMessage, routeAccess, type RouteAccess } from './common/decorators/roles.decorator.js';
 import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { frameworkErrorHandler } from './common/http/framework-errors.js';
@@ -90,6 +91,28 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Answers given once shutdown has begun close their connection (src/common/http/close-on-shutdown.ts).
   installCloseOnShutdown(app);
 
+  const document = createApiDocument(app);
+  SwaggerModule.setup('api/docs', app, document, {
+    jsonDocumentUrl: 'api/docs-json',
+    customSiteTitle: 'SMS backbone API',
+    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
+  });
+
+  if (config.jwt.secretGenerated) {
+    new Logger('Config').warn('JWT_SECRET is not set: using a random secret for this run (tokens end when the process stops)');
+  }
+  return app;
+}
+
+/**
+ * The OpenAPI document served at /api/docs(-json). Every operation says who may call it, read from the same
+ * @Public / @Roles metadata the guards enforce (never a hand-written list): its description ends with
+ * "Roles: admin, superadmin." or "Any signed-in user." (nothing for a public route), and an operation limited to
+ * roles documents the guard's 403, "This action requires one of the roles: admin, superadmin".
+ */
+export function createApiDocument(app: INestApplication): OpenAPIObject {
+  // Swagger's default operation ids (`Controller_method`), each remembered with its controller and method.
+  const routes = new Map<string, { controller: string; method: string }>();
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -108,15 +131,78 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       .addTag('audit', 'The journal of every send and change')
       .addTag('health', 'Liveness, readiness and Prometheus metrics')
       .build(),
+    {
+      operationIdFactory: (controller, method, version) => {
+        const id = [controller, method, version].filter(Boolean).join('_');
+        // An alias route (several paths on one method) is `method[index]`.
+        routes.set(id, { controller, method: method.replace(/\[\d+\]$/, '') });
+        return id;
+      },
+    },
   );
-  SwaggerModule.setup('api/docs', app, document, {
-    jsonDocumentUrl: 'api/docs-json',
-    customSiteTitle: 'SMS backbone API',
-    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
-  });
+  stateWhoMayCall(app, document, routes);
+  return document;
+}
 
-  if (config.jwt.secretGenerated) {
-    new Logger('Config').warn('JWT_SECRET is not set: using a random secret for this run (tokens end when the process stops)');
+const ACCESS_PREFIX = 'Roles: ';
+const SIGNED_IN = 'Any signed-in user.';
+
+function stateWhoMayCall(
+  app: INestApplication,
+  document: OpenAPIObject,
+  routes: Map<string, { controller: string; method: string }>,
+): void {
+  // Controllers by class name (what the operation ids carry); a name two controllers share is left out, never guessed.
+  const controllers = new Map<string, Type<unknown> | null>();
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      const type = wrapper.metatype as Type<unknown> | null;
+      if (!type) continue;
+      const seen = controllers.get(type.name);
+      controllers.set(type.name, seen === undefined || seen === type ? type : null);
+    }
   }
-  return app;
+  const reflector = new Reflector();
+  const accessOf = (operationId: string | undefined): RouteAccess | undefined => {
+    // A route on every method (@All) has its HTTP method appended to the id.
+    if (!operationId) return undefined;
+    const route = routes.get(operationId) ?? routes.get(operationId.replace(/_(get|post|put|delete|patch|options|head|search|query)$/, ''));
+    const controller = route && controllers.get(route.controller);
+    if (!route || !controller) return undefined;
+    const handler = (controller.prototype as Record<string, unknown>)[route.method];
+    return typeof handler === 'function' ? routeAccess(reflector, handler as () => unknown, controller) : undefined;
+  };
+  const errorSchema = document.components?.schemas?.ErrorResponseDto ? { $ref: '#/components/schemas/ErrorResponseDto' } : undefined;
+
+  for (const operations of Object.values(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const) {
+      const operation = operations[method];
+      const access = operation && accessOf(operation.operationId);
+      if (!operation || !access || access.kind === 'public') continue;
+      const statement = access.kind === 'roles' ? `${ACCESS_PREFIX}${access.roles.join(', ')}.` : SIGNED_IN;
+      operation.description = operation.description ? `${operation.description}\n\n${statement}` : statement;
+      if (access.kind !== 'roles') continue;
+      // Responses declared on a controller are one object shared by its operations: each gets its own copy.
+      const forbidden = operation.responses['403'] as { description?: string } | undefined;
+      const message = rolesRequiredMessage(access.roles);
+      operation.responses = {
+        ...operation.responses,
+        '403': forbidden
+          ? { ...forbidden, description: forbiddenDescription(message, forbidden.description) }
+          : { description: message, ...(errorSchema ? { content: { 'application/json': { schema: errorSchema } } } : {}) },
+      };
+    }
+  }
+}
+
+/**
+ * The 403's description with the guard's message in place of a generic "Role not allowed"; what the route adds
+ * (another reason for a 403, who may do what) is kept after it.
+ */
+function forbiddenDescription(message: string, written: string | undefined): string {
+  const rest = (written ?? '').trim().replace(/^(Role not allowed|Forbidden)\b[\s,.;:]*/i, '');
+  if (!rest) return message;
+  if (rest.startsWith('(')) return `${message} ${rest}`;
+  if (/^or\s/i.test(rest)) return `${message}; ${rest}`;
+  return `${message}. ${rest}`;
 }
