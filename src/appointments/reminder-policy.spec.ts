@@ -39,3 +39,42 @@ describe('ReminderPolicy.dueAt, confirmed at least the lead ahead', () => {
     expect(policy.dueAt(new Date('2030-11-05T20:30:00Z'), new Date('2030-11-04T19:58:00Z'))).toEqual(new Date('2030-11-04T19:55:00Z'));
   });
 });
+
+describe('ReminderPolicy.dueAt across a change of clocks (Europe/Paris)', () => {
+  const policy = (
+    leadHours: number,
+    quietHours: { startMinute: number; endMinute: number } | null = { startMinute: 21 * 60, endMinute: 8 * 60 },
+  ) => new ReminderPolicy({ reminders: { leadHours, quietHours }, defaultTimeZone: 'Europe/Paris' } as AppConfig);
+  const longBefore = new Date('2025-03-01T00:00:00Z');
+  const at = (iso: string) => new Date(iso);
+
+  it('a lead of 24 hours is the same local time the day before, on the spring night (23 real hours)', () => {
+    // Sunday 30 March 2025 08:30 CEST (UTC+2): the reminder goes on Saturday at 08:30 CET (UTC+1), not at 07:30 (quiet
+    // hours, which would have sent it on Friday at 20:55, 35 hours ahead).
+    expect(policy(24).dueAt(at('2025-03-30T06:30:00Z'), longBefore)).toEqual(at('2025-03-29T07:30:00Z'));
+    // The Monday after: 24 real hours, as on any day.
+    expect(policy(24).dueAt(at('2025-03-31T06:30:00Z'), longBefore)).toEqual(at('2025-03-30T06:30:00Z'));
+  });
+
+  it('a lead of 24 hours is the same local time the day before, on the autumn night (25 real hours)', () => {
+    // Sunday 26 October 2025 08:30 CET (UTC+1): Saturday 08:30 CEST (UTC+2), not 09:30.
+    expect(policy(24).dueAt(at('2025-10-26T07:30:00Z'), longBefore)).toEqual(at('2025-10-25T06:30:00Z'));
+    expect(policy(24).dueAt(at('2025-10-27T07:30:00Z'), longBefore)).toEqual(at('2025-10-26T07:30:00Z'));
+  });
+
+  it('whole days are local days, the hours left over are hours; a lead shorter than a day is hours', () => {
+    // 48 hours before Monday 31 March 08:30 CEST: Saturday 08:30 CET.
+    expect(policy(48).dueAt(at('2025-03-31T06:30:00Z'), longBefore)).toEqual(at('2025-03-29T07:30:00Z'));
+    // 30 hours before Sunday 30 March 14:30 CEST: Saturday 14:30 CET, less 6 hours: 08:30 CET.
+    expect(policy(30).dueAt(at('2025-03-30T12:30:00Z'), longBefore)).toEqual(at('2025-03-29T07:30:00Z'));
+    // 2 hours before Sunday 30 March 04:00 CEST: 2 real hours (01:00 CET), across the change itself.
+    expect(policy(2, null).dueAt(at('2025-03-30T02:00:00Z'), longBefore)).toEqual(at('2025-03-30T00:00:00Z'));
+    // 2 hours before Sunday 26 October 03:00 CET: 2 real hours (02:00 CEST, the first one).
+    expect(policy(2, null).dueAt(at('2025-10-26T02:00:00Z'), longBefore)).toEqual(at('2025-10-26T00:00:00Z'));
+  });
+
+  it('confirmed before the local lead time (less than 24 real hours ahead on the spring night): at that time, not at once', () => {
+    // Confirmed on Saturday 29 March at 08:00 CET for Sunday 08:30 CEST: 23.5 hours ahead, yet before Saturday 08:30.
+    expect(policy(24).dueAt(at('2025-03-30T06:30:00Z'), at('2025-03-29T07:00:00Z'))).toEqual(at('2025-03-29T07:30:00Z'));
+  });
+});

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { DateTime } from 'luxon';
 import { quietWindowAt } from '../common/quiet-hours.js';
 import { AppConfig } from '../config/app-config.js';
 
@@ -8,6 +9,8 @@ export const BEFORE_QUIET_HOURS_MINUTES = 5;
 /**
  * When a reminder is due: REMINDER_LEAD_HOURS before the appointment, moved to just before quiet
  * hours when it would fall inside them (quiet hours are read in DEFAULT_TIMEZONE, with its DST).
+ * Whole days of the lead are days of DEFAULT_TIMEZONE's calendar: 24 hours before 08:30 is 08:30 the day
+ * before, also across a change of clocks (23 or 25 hours then); the hours left over are hours.
  */
 @Injectable()
 export class ReminderPolicy {
@@ -20,12 +23,25 @@ export class ReminderPolicy {
    * not 20 hours ahead right after the confirmation. Otherwise a past due time means at the next scan.
    */
   dueAt(startsAt: Date, now: Date): Date {
-    const lead = this.config.reminders.leadHours * 3_600_000;
-    const due = this.beforeQuietHours(new Date(startsAt.getTime() - lead));
+    const leadBefore = this.leadBefore(startsAt);
+    const due = this.beforeQuietHours(leadBefore);
     // Confirmed at least the lead ahead: the usual time, even if moving it before quiet hours put it in the past.
-    if (due >= now || startsAt.getTime() - now.getTime() >= lead) return due;
+    if (due >= now || leadBefore >= now) return due;
     const latest = this.quietWindowAt(startsAt) ? this.beforeQuietHours(startsAt) : null;
     return latest && latest > now ? latest : due;
+  }
+
+  /**
+   * REMINDER_LEAD_HOURS before `startsAt`: its whole days in DEFAULT_TIMEZONE's calendar (the same local time, days
+   * before: a lead of 24 hours across the spring change of clocks is 23 real hours, 25 in autumn), then the rest in
+   * hours. A time of day the clocks skip that day moves forward by the gap (luxon).
+   */
+  private leadBefore(startsAt: Date): Date {
+    const { leadHours } = this.config.reminders;
+    return DateTime.fromJSDate(startsAt, { zone: this.config.defaultTimeZone })
+      .minus({ days: Math.floor(leadHours / 24) })
+      .minus({ hours: leadHours % 24 })
+      .toJSDate();
   }
 
   /** When a reminder dropped at `now` is due again: when quiet hours end, or at once outside them. */
