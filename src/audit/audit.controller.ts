@@ -19,7 +19,7 @@ import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.deco
 @ApiTags('audit')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
-@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Only admin and superadmin read the journal' })
+@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
 @ApiDatabaseErrors()
 @Controller('audit')
 @Roles(...STAFF_ROLES)

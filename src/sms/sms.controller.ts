@@ -171,7 +171,7 @@ export class SmsController {
   @SendQuota()
   @ApiOperation({
     summary: 'Send one SMS',
-    description: 'Admin and superadmin. Waits up to SMS_SEND_WAIT_MS for Twilio; retries what can be retried. Journaled as send_sms.',
+    description: 'Waits up to SMS_SEND_WAIT_MS for Twilio; retries what can be retried. Journaled as send_sms.',
   })
   @ApiBody({ type: SendSmsDto, examples: SEND_BODY })
   @ApiCreatedResponse({ type: SmsSendResultDto, description: 'Taken by the provider (state: sent)' })
@@ -278,7 +278,7 @@ export class SmsController {
 
   @Post('format-phone')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Format a phone number', description: 'Any signed-in user. 0612345678 → +33612345678.' })
+  @ApiOperation({ summary: 'Format a phone number', description: '0612345678 → +33612345678.' })
   @ApiOkResponse({ type: FormatPhoneResultDto, description: 'valid: false with a reason when the number cannot be valid' })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'phone missing or not a string, country not two letters' })
   formatPhone(@Body() dto: FormatPhoneDto): FormatPhoneResultDto {

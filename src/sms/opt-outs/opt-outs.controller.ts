@@ -22,7 +22,7 @@ import { ApiDatabaseErrors } from '../../common/decorators/api-database-errors.d
 
 @ApiTags('sms')
 @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
-@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed (admin and superadmin only)' })
+@ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
 @ApiBearerAuth()
 @Roles(...STAFF_ROLES)
 @ApiDatabaseErrors()
@@ -31,7 +31,7 @@ export class OptOutsController {
   constructor(private readonly optOuts: OptOutService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Numbers that must not be texted, newest first', description: 'Admin and superadmin. Filter: phone.' })
+  @ApiOperation({ summary: 'Numbers that must not be texted, newest first', description: 'Filter: phone.' })
   @ApiOkResponse({ type: OptOutPageDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid phone filter or page' })
   list(@Query() query: ListOptOutsQueryDto) {
