@@ -78,3 +78,20 @@ describe('ReminderPolicy.dueAt across a change of clocks (Europe/Paris)', () => 
     expect(policy(24).dueAt(at('2025-03-30T06:30:00Z'), at('2025-03-29T07:00:00Z'))).toEqual(at('2025-03-29T07:30:00Z'));
   });
 });
+
+describe('ReminderPolicy.dueAgainAt with quiet hours ending between 02:00 and 03:00 (QUIET_HOURS=22:00-02:30, Paris)', () => {
+  const policy = new ReminderPolicy({
+    reminders: { leadHours: 24, quietHours: { startMinute: 22 * 60, endMinute: 2 * 60 + 30 } },
+    defaultTimeZone: 'Europe/Paris',
+  } as AppConfig);
+  const at = (iso: string) => new Date(iso);
+
+  it('is after the drop on the night the clocks go back (02:15 read the second time: the second 02:30)', () => {
+    expect(policy.dueAgainAt(at('2025-10-26T01:15:00Z'))).toEqual(at('2025-10-26T01:30:00Z'));
+    expect(policy.dueAgainAt(at('2025-10-26T00:15:00Z'))).toEqual(at('2025-10-26T01:30:00Z'));
+  });
+
+  it('is when the clocks jump past 02:30 on the night they go forward (03:00 summer time)', () => {
+    expect(policy.dueAgainAt(at('2025-03-30T00:15:00Z'))).toEqual(at('2025-03-30T01:00:00Z'));
+  });
+});
