@@ -282,8 +282,8 @@ export class SmsMessageDto {
     type: String,
     nullable: true,
     description:
-      'The state of that record the message was written for (an appointment: status|start|number); it leaves only while the record is still in it (else skipped, OUTDATED)',
-    example: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678',
+      'The state of that record the message was written for (an appointment: status|start|number|revision, the revision counting changes of those three); it leaves only while the record is still in it (else skipped, OUTDATED)',
+    example: 'confirmed|2030-10-05T10:00:00.000Z|+33612345678|1',
   })
   relatedVersion: string | null;
   @ApiProperty({ example: 'twilio' }) provider: string;
