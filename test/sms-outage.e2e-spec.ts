@@ -157,6 +157,26 @@ describeEachDatabase('Twilio outage, one message', (kind) => {
       },
     );
 
+    it.skipIf(skip)(
+      'a lost reply whose look-ups Twilio answers 429 twice, then finds it: sent with its SID, no attempt used by the look-ups, one message at Twilio',
+      async () => {
+        // Twilio takes the message and the reply is lost (CONNECTION_LOST); the look-ups (a TWILIO_TIMEOUT_MS later)
+        // are rate limited twice, then answered. Before, each look-up used an attempt: the second (of 2) failed the row.
+        standIn.setBehaviour({ dropReplyRate: 1 });
+        const id = await send('+33698765403');
+        await vi.waitFor(() => expect(standIn.droppedReplies).toBe(1), { timeout: 5_000, interval: 20 });
+        standIn.setBehaviour({ failFirst: 2, failStatus: 429, retryAfterSeconds: 1 });
+        const body = await settled(id, 20_000);
+        const lookUps = standIn.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Messages.json'));
+        expect(lookUps).toHaveLength(3);
+        expect(standIn.messages).toHaveLength(1);
+        // Two attempts: the send, and the look-up that found it (the rate-limited ones gave their claim back).
+        expect(body).toMatchObject({ status: 'queued', providerSid: standIn.messages[0].sid, errorCode: null, attempts: 2 });
+        expect(posts()).toBe(1);
+      },
+      30_000,
+    );
+
     it.skipIf(skip)('fails once the outage has lasted SMS_OUTAGE_RETRY_MS from its first attempt', async () => {
       standIn.setBehaviour({ failRate: 1, failStatus: 500 });
       const id = await send('+33698765402');

@@ -1,5 +1,5 @@
 import type { ProviderFailure } from '../providers/sms-provider.js';
-import { decideRetry, fullJitter, isAmbiguous, isRetryable, NEVER_RETRIED } from './retry-policy.js';
+import { decideRetry, fullJitter, isAmbiguous, isRetryable, lookUpRetryDelay, NEVER_RETRIED } from './retry-policy.js';
 
 const settings = { maxAttempts: 5, baseMs: 100, maxMs: 1000 };
 const rejected = (code: number | undefined, status: number, retryAfterSeconds?: number): ProviderFailure => ({
@@ -86,5 +86,16 @@ describe('retry policy', () => {
   it('honours Retry-After when it is longer than the backoff', () => {
     expect(decideRetry(rejected(20429, 429, 7), 1, settings, () => 0.5)).toMatchObject({ retry: true, delayMs: 7000 });
     expect(decideRetry(rejected(20429, 429, 0), 3, settings, () => 0.5)).toMatchObject({ retry: true, delayMs: 200 });
+  });
+
+  it('a look-up Twilio did not answer waits at least Retry-After and lookUpAfterMs, and longer as time passes since the first attempt', () => {
+    const now = new Date('2030-01-01T10:00:00Z');
+    const ago = (ms: number) => ({ firstAttemptAt: new Date(now.getTime() - ms), now });
+    const look = { ...settings, maxMs: 60_000, lookUpAfterMs: 1500 };
+    expect(lookUpRetryDelay(rejected(20429, 429, 30), look, ago(2000), () => 0.5)).toBe(30_000);
+    expect(lookUpRetryDelay({ kind: 'timeout', message: 't' }, look, ago(2000), () => 0.5)).toBe(1500);
+    expect(lookUpRetryDelay({ kind: 'timeout', message: 't' }, look, ago(20_000), () => 0.5)).toBe(10_000);
+    // Capped by maxMs.
+    expect(lookUpRetryDelay(rejected(20500, 500), look, ago(3_600_000), () => 0.999)).toBe(59_940);
   });
 });

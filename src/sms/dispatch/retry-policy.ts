@@ -99,6 +99,19 @@ export function withinOutageRetry(settings: Pick<RetrySettings, 'outageRetryMs'>
   return times.now.getTime() - times.firstAttemptAt.getTime() < settings.outageRetryMs;
 }
 
+/**
+ * The wait before a message whose outcome is unknown is looked up again, after a look-up Twilio did not answer
+ * (isRetryable: rate limited, 5xx, timeout, connection refused or lost). Its attempts do not move meanwhile (the
+ * look-up's claim is given back), so the backoff grows with the time since its first attempt instead: full jitter
+ * in [0, min(max, max(base, that time))], at least Twilio's Retry-After and `lookUpAfterMs`.
+ */
+export function lookUpRetryDelay(failure: ProviderFailure, settings: RetrySettings, times: AttemptTimes, random = Math.random): number {
+  const elapsed = times.firstAttemptAt ? times.now.getTime() - times.firstAttemptAt.getTime() : 0;
+  const ceiling = Math.min(settings.maxMs, Math.max(settings.baseMs, elapsed));
+  const retryAfterMs = failure.kind === 'rejected' && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : 0;
+  return Math.max(Math.floor(random() * ceiling), retryAfterMs, settings.lookUpAfterMs ?? 0);
+}
+
 /** The request may have reached the provider: what happened must be looked up, not assumed. */
 export function isAmbiguous(failure: ProviderFailure): boolean {
   return failure.kind === 'timeout' || failure.kind === 'lost';

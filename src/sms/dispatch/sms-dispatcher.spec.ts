@@ -462,7 +462,8 @@ describe(SmsDispatcher.name, () => {
       expect.any(Date),
     );
 
-    // A look-up Twilio refuses (not an outage) uses the attempts up; one it fails with a 5xx is retried.
+    // A look-up Twilio refuses (a 401, not an outage) uses the attempts up; one it fails with a 5xx is asked again later,
+    // no attempt used (the claim given back: held).
     provider.findSent.mockRejectedValueOnce(new SmsProviderError({ kind: 'rejected', status: 401, code: 20003, message: 'Authenticate' }));
     expect(
       await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(5) })),
@@ -482,11 +483,64 @@ describe(SmsDispatcher.name, () => {
       await sut.process(claimed({ attempts: 4, errorCode: 'TIMEOUT', errorMessage: 'timeout', firstAttemptAt: minutesAgo(5) })),
     ).toMatchObject({
       final: false,
+      held: true,
     });
+    expect(outbox.settle).toHaveBeenLastCalledWith(expect.anything(), 4, { kind: 'held', notBefore: expect.any(Date) }, expect.any(Date));
+    expect(provider.send).not.toHaveBeenCalled();
+  });
+
+  it('a look-up Twilio does not answer (429, 5xx, timeout) uses no attempt: asked again later (Retry-After, backoff) until SMS_OUTAGE_RETRY_MS', async () => {
+    Object.assign(sut['retry'], { outageRetryMs: 3_600_000 });
+    const secondsAgo = (seconds: number) => new Date(Date.now() - seconds * 1000);
+    const unknown = { errorCode: 'CONNECTION_LOST', errorMessage: 'socket hang up', relatedType: null, relatedId: null };
+    const rateLimited = new SmsProviderError({
+      kind: 'rejected',
+      status: 429,
+      code: 20429,
+      message: 'Too Many Requests',
+      retryAfterSeconds: 30,
+    });
+    // Its last attempt (3 of 3) was lost, its look-up rate limited: neither failed nor sent, its claim given back.
+    provider.findSent.mockRejectedValueOnce(rateLimited);
+    const before = Date.now();
+    expect(await sut.process(claimed({ ...unknown, attempts: 3, firstAttemptAt: secondsAgo(12) }))).toMatchObject({
+      final: false,
+      held: true,
+    });
+    let [, attempt, settlement] = outbox.settle.mock.calls.at(-1)!;
+    expect(attempt).toBe(3);
+    expect(settlement.kind).toBe('held');
+    // Twilio's Retry-After (30 s), more than the backoff and TWILIO_TIMEOUT_MS (10 s).
+    expect(settlement.notBefore.getTime()).toBeGreaterThanOrEqual(before + 30_000);
+
+    // A timeout or a 503: the same; the wait grows with the time since its first attempt (capped by SMS_RETRY_MAX_MS).
+    for (const failure of [
+      new SmsProviderError({ kind: 'timeout', message: 'timeout' }),
+      new SmsProviderError({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' }),
+    ]) {
+      provider.findSent.mockRejectedValueOnce(failure);
+      expect(await sut.process(claimed({ ...unknown, attempts: 3, firstAttemptAt: secondsAgo(600) }))).toMatchObject({ held: true });
+      [, attempt, settlement] = outbox.settle.mock.calls.at(-1)!;
+      expect([attempt, settlement.kind]).toEqual([3, 'held']);
+    }
+
+    // Then Twilio answers: found, adopted (its attempts were not used up by the look-ups).
+    provider.findSent.mockResolvedValueOnce([{ sid: 'SM-was-there', status: 'delivered', from: null }]);
+    expect(await sut.process(claimed({ ...unknown, attempts: 3, firstAttemptAt: secondsAgo(60) }))).toEqual({ final: true });
     expect(outbox.settle).toHaveBeenLastCalledWith(
       expect.anything(),
-      4,
-      expect.objectContaining({ kind: 'retry', errorCode: 'TIMEOUT' }),
+      3,
+      expect.objectContaining({ kind: 'sent', sid: 'SM-was-there' }),
+      expect.any(Date),
+    );
+
+    // Past SMS_OUTAGE_RETRY_MS, the attempts are the limit again: failed, never resent.
+    provider.findSent.mockRejectedValueOnce(rateLimited);
+    expect(await sut.process(claimed({ ...unknown, attempts: 3, firstAttemptAt: secondsAgo(3601) }))).toEqual({ final: true });
+    expect(outbox.settle).toHaveBeenLastCalledWith(
+      expect.anything(),
+      3,
+      { kind: 'failed', errorCode: 'CONNECTION_LOST', errorMessage: 'Outcome unknown; look-up failed: Too Many Requests' },
       expect.any(Date),
     );
     expect(provider.send).not.toHaveBeenCalled();

@@ -11,7 +11,7 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
-import { decideRetry, isAmbiguous, isOutage, withinOutageRetry, type RetrySettings } from './retry-policy.js';
+import { decideRetry, isAmbiguous, isRetryable, lookUpRetryDelay, withinOutageRetry, type RetrySettings } from './retry-policy.js';
 import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
@@ -102,12 +102,25 @@ export class SmsDispatcher {
       } catch (error) {
         if (error instanceof ProviderPausedError) return this.paused(message, attempt, error.until);
         const failure = asFailure(error, this.logger);
-        // Twilio cannot tell now: ask again later, keeping the "unknown" mark; past the last attempt, give up (unless
-        // the look-up failed because Twilio is down, within SMS_OUTAGE_RETRY_MS): cancelled if someone asked to
+        // Twilio did not answer the question (rate limited, 5xx, timeout, connection refused or lost): that is no
+        // answer, and it does not use the message's attempts up. Within SMS_OUTAGE_RETRY_MS of its first attempt it is
+        // asked again later (backoff, Retry-After, no sooner than TWILIO_TIMEOUT_MS), the look-up's claim given back and
+        // the "unknown" mark kept; then, as below, its attempts are the limit.
+        const times = this.attemptTimes(message);
+        if (isRetryable(failure) && withinOutageRetry(this.retry, times)) {
+          const notBefore = later(lookUpRetryDelay(failure, this.retry, times));
+          const result = await this.store(message, attempt, { kind: 'held', notBefore });
+          if ('held' in result) {
+            this.metrics.retry(retryReason(failureCode(failure)));
+            this.logger.debug(`SMS ${message.id}: look-up failed (${failure.message}), asked again at ${notBefore.toISOString()}`);
+          }
+          return result;
+        }
+        // Twilio refused the look-up (its credentials, a 4xx), or SMS_OUTAGE_RETRY_MS has passed: ask again later while
+        // attempts are left, keeping the "unknown" mark; past the last one, give up: cancelled if someone asked to
         // (never sent again, its outcome still unknown), else failed.
         const unknown = { errorCode: message.errorCode!, errorMessage: `Outcome unknown; look-up failed: ${failure.message}` };
-        const times = isOutage(failure) ? this.attemptTimes(message) : undefined;
-        const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry, Math.random, times);
+        const decision = decideRetry({ kind: 'timeout', message: '' }, attempt, this.retry);
         if (decision.retry) return this.store(message, attempt, { kind: 'retry', notBefore: later(decision.delayMs), ...unknown });
         const cancelled = await this.cancelRequested(message);
         return this.store(
