@@ -112,12 +112,13 @@ export class InvalidPhoneNumberError extends InputError {
 
   constructor(
     readonly input: string,
-    readonly code: PhoneNumberErrorCode,
+    /** Also in the 400's body (`code`), as a bulk's invalid entries carry it. */
+    override readonly code: PhoneNumberErrorCode,
     /** Why, without the field: `The number is too short.` */
     readonly reason: string = MESSAGES[code],
     field = 'phone',
   ) {
-    super(field, describePhoneProblem(field, reason));
+    super(field, describePhoneProblem(field, reason), undefined, code);
   }
 }
 

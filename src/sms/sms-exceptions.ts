@@ -7,8 +7,8 @@ import { explainFailure, languageOf } from './failure-explanations.js';
  * 400 naming the field, from any controller (the app-wide filter maps it).
  */
 export class SmsInputError extends InputError {
-  constructor(field: string, message: string, allowed?: readonly string[]) {
-    super(field, message, allowed);
+  constructor(field: string, message: string, allowed?: readonly string[], code?: string) {
+    super(field, message, allowed, code);
     this.name = 'SmsInputError';
   }
 }

@@ -529,7 +529,7 @@ export class SmsService {
     try {
       return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message);
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message, undefined, error.code);
       throw error;
     }
   }

@@ -21,12 +21,23 @@ export class ErrorResponseDto {
 
   @ApiPropertyOptional({ type: [FieldProblemDto], description: 'Invalid input: one entry per field' })
   details?: FieldProblemDto[];
+
+  @ApiPropertyOptional({
+    example: 'TOO_SHORT',
+    description:
+      "A code to act on, when there is one: a refused phone number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE, as in a bulk's invalid entries); on the SMS routes also Twilio's error code, TIMEOUT / NETWORK, OPTED_OUT",
+  })
+  code?: string;
 }
 
 /** A Twilio error as the SMS routes answer it. */
 export class SmsErrorResponseDto extends ErrorResponseDto {
-  @ApiPropertyOptional({ example: '21211', description: "Twilio's error code, or TIMEOUT / NETWORK" })
-  code?: string;
+  @ApiPropertyOptional({
+    example: '21211',
+    description:
+      "Twilio's error code, or TIMEOUT / NETWORK, OPTED_OUT; for a number refused before Twilio, its problem (TOO_SHORT, INVALID_NUMBER…)",
+  })
+  declare code?: string;
 
   @ApiPropertyOptional({ example: 'https://www.twilio.com/docs/errors/21211' })
   more_info?: string;

@@ -26,6 +26,8 @@ export class InputError extends MappedError {
     message: string,
     /** The accepted values, when there is a short list of them. */
     readonly allowed?: readonly string[],
+    /** A code to act on, when there is one (a refused number's problem: `TOO_SHORT`…). */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'InputError';
@@ -38,6 +40,7 @@ export class InputError extends MappedError {
         message: this.message,
         details: [{ field: this.field, problems: [this.message] }],
         ...(this.allowed ? { allowed: this.allowed } : {}),
+        ...(this.code ? { code: this.code } : {}),
       },
     };
   }
