@@ -52,6 +52,10 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
     expect(sentTo(phone)[0].form).toMatchObject({ To: phone, StatusCallback: `${PUBLIC_BASE_URL}/api/sms/webhooks/status` });
   });
 
+  /** A date as a person reads it in Paris, e.g. `27 novembre 2026 à 08:45`. */
+  const inParis = (iso: string, locale: string) =>
+    new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/Paris' }).format(new Date(iso));
+
   it('a single send or a notification to an opted-out number → 409 naming the opt-out and its date; stored as skipped, never sent', async () => {
     const phone = nextPhone();
     const added = await optOut(phone);
@@ -62,7 +66,7 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
       to: phone,
       optedOutAt: added.body.optedOutAt,
       optOutSource: 'manual',
-      message: expect.stringContaining(`${phone} s'est désabonné le ${added.body.optedOutAt}`),
+      message: expect.stringContaining(`${phone} s'est désabonné le ${inParis(added.body.optedOutAt, 'fr-FR')} (`),
     });
     const english = await t.http
       .post('/api/sms/notification')
@@ -70,7 +74,11 @@ describeEachDatabase('Opt-outs on every send path', (kind) => {
       .set('Accept-Language', 'en')
       .send({ to: phone, type: 'dossier_updated', data: { name: 'Jean', reference: 'D-1' } })
       .expect(409);
-    expect(english.body.message).toBe(`${phone} opted out on ${added.body.optedOutAt} (recorded by staff): no SMS is sent to it.`);
+    // The sentence writes the date as read in DEFAULT_TIMEZONE (Paris), not the raw ISO instant (optedOutAt keeps it).
+    expect(english.body.message).toBe(
+      `${phone} opted out on ${inParis(added.body.optedOutAt, 'en-GB')} (recorded by staff): no SMS is sent to it.`,
+    );
+    expect(english.body.message).not.toContain('T');
     const stored = await t.http.get(`/api/sms/messages/${single.body.messageId}`).set(auth()).expect(200);
     expect(stored.body).toMatchObject({
       status: 'skipped',

@@ -378,10 +378,10 @@ export class SmsService {
     try {
       published = await this.outbox.insertFinal(row, now);
     } catch (error) {
-      throw new SmsOptedOutError(optOut, (await this.existingAfter(error, context.dedupeKey)).id);
+      throw new SmsOptedOutError(optOut, (await this.existingAfter(error, context.dedupeKey)).id, this.config.defaultTimeZone);
     }
     await this.dispatcher.afterFinal(row, now, published);
-    throw new SmsOptedOutError(optOut, row.id);
+    throw new SmsOptedOutError(optOut, row.id, this.config.defaultTimeZone);
   }
 
   /**
@@ -430,7 +430,11 @@ export class SmsService {
     if (current.status === SMS_SKIPPED && current.errorCode === OPTED_OUT) {
       // Opted out before it left (or a replay of a refused send): refused like a send to an opted-out number.
       const optOut = await this.optOuts.isOptedOut(current.to);
-      throw new SmsOptedOutError(optOut ?? { phone: current.to, optedOutAt: current.updatedAt, source: OptOutSource.Manual }, current.id);
+      throw new SmsOptedOutError(
+        optOut ?? { phone: current.to, optedOutAt: current.updatedAt, source: OptOutSource.Manual },
+        current.id,
+        this.config.defaultTimeZone,
+      );
     }
     return this.result(current);
   }

@@ -10,10 +10,21 @@ const SOURCES = {
   en: { keyword: 'by SMS (STOP)', manual: 'recorded by staff', twilio_21610: 'at Twilio (21610)' },
 } as const;
 
-/** Why a message to an opted-out number was not sent, in plain words (stored with the skipped message). */
-export function describeOptOut(optOut: Pick<SmsOptOut, 'phone' | 'optedOutAt' | 'source'>, lang: 'fr' | 'en' = 'en'): string {
+/**
+ * Why a message to an opted-out number was not sent, in plain words (stored with the skipped message). With a time
+ * zone, the date as a person reads it there (`27 novembre 2026 à 08:45`); without, the ISO instant (stored text).
+ */
+export function describeOptOut(
+  optOut: Pick<SmsOptOut, 'phone' | 'optedOutAt' | 'source'>,
+  lang: 'fr' | 'en' = 'en',
+  timeZone?: string,
+): string {
   const source = SOURCES[lang][optOut.source] ?? optOut.source;
-  const at = optOut.optedOutAt.toISOString();
+  const at = timeZone
+    ? new Intl.DateTimeFormat(lang === 'fr' ? 'fr-FR' : 'en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone }).format(
+        optOut.optedOutAt,
+      )
+    : optOut.optedOutAt.toISOString();
   return lang === 'fr'
     ? `${optOut.phone} s'est désabonné le ${at} (${source}) : aucun SMS ne lui est envoyé.`
     : `${optOut.phone} opted out on ${at} (${source}): no SMS is sent to it.`;
@@ -27,6 +38,8 @@ export class SmsOptedOutError extends MappedError {
   constructor(
     readonly optOut: Pick<SmsOptOut, 'phone' | 'optedOutAt' | 'source'>,
     readonly messageId: string | null,
+    /** The zone the answer's sentence writes the date in (DEFAULT_TIMEZONE); `optedOutAt` stays the ISO instant. */
+    readonly timeZone?: string,
   ) {
     super(describeOptOut(optOut));
     this.name = 'SmsOptedOutError';
@@ -36,7 +49,7 @@ export class SmsOptedOutError extends MappedError {
     return {
       status: 409,
       body: {
-        message: describeOptOut(this.optOut, preferredLanguage(context.acceptLanguage, ['fr', 'en'] as const, 'fr')),
+        message: describeOptOut(this.optOut, preferredLanguage(context.acceptLanguage, ['fr', 'en'] as const, 'fr'), this.timeZone),
         code: OPTED_OUT,
         to: this.optOut.phone,
         optedOutAt: this.optOut.optedOutAt.toISOString(),
