@@ -629,6 +629,17 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(bad.body).toMatchObject({ valid: false, e164: null, reason: { code: 'TOO_SHORT' } });
       const be = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0470123456', country: 'BE' }).expect(200);
       expect(be.body).toMatchObject({ valid: true, e164: '+32470123456', country: 'BE' });
+      const lower = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0470123456', country: 'be' }).expect(200);
+      expect(lower.body).toMatchObject({ valid: true, e164: '+32470123456' });
+    });
+
+    it('refuses a country libphonenumber has no numbering plan for with 400 naming country (not valid: false)', async () => {
+      for (const country of ['XX', 'AQ', 'FRA', 12]) {
+        const res = await t.http.post('/api/sms/format-phone').set(auth(user)).send({ phone: '0612345678', country }).expect(400);
+        expect(res.body.details).toEqual([
+          { field: 'country', problems: ['country must be the two-letter ISO code of a country with phone numbers, such as FR'] },
+        ]);
+      }
     });
   });
 

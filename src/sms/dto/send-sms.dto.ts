@@ -1,7 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
 import { SMS_CATEGORIES } from '../stats/stats-query.dto.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsObject, Matches } from 'class-validator';
+import { isSupportedCountry } from 'libphonenumber-js/max';
+import { IsObject, ValidateBy } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
 import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsObjectList, IsOneOf, IsText, Optional, textRule } from '../../common/dto/validators.js';
@@ -133,6 +134,13 @@ export class FormatPhoneDto {
 
   @ApiPropertyOptional({ example: 'FR', description: 'ISO country for national numbers (default DEFAULT_COUNTRY)' })
   @Optional()
-  @Matches(/^[A-Za-z]{2}$/, { message: 'country must be a two-letter ISO country code such as FR' })
+  @ValidateBy({
+    name: 'isPhoneCountry',
+    // libphonenumber's list: an ISO code it has no numbering plan for ("XX", "AQ") is refused here, not answered valid: false.
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && /^[A-Za-z]{2}$/.test(value) && isSupportedCountry(value.toUpperCase()),
+      defaultMessage: () => 'country must be the two-letter ISO code of a country with phone numbers, such as FR',
+    },
+  })
   country?: string;
 }
