@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { inject } from 'vitest';
 import { buildApp } from './support/built-app.js';
+import { dispatchEnvironment, dropQueue, uniqueQueueName } from './support/dispatch.js';
 import { freePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
@@ -225,5 +227,91 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       expect(message).toMatchObject({ id: res.body.id, providerSid: standIn.messages[0]?.sid });
       expect(standIn.messages.map((m) => m.body)).toEqual(['Bonjour, à demain.']);
     }, 90_000);
+  });
+
+  /**
+   * Two instances share one BullMQ queue and its global concurrency (SMS_MAX_CONCURRENCY slots, counted on BullMQ's
+   * active list); one is killed mid-batch. Its active jobs held their slots until BullMQ found their locks gone: with
+   * the lock as long as the row's lease (30 s) and BullMQ's 30 s stalled check, the survivor ran on its own share of
+   * the slots for 30-60 s (an operator saw 9-29 sends a second instead of 60-100). The job lock is now short (renewed
+   * while a job runs) and checked every 2 s, so the slots come back within seconds; the dead instance's rows still wait
+   * for their own lease (30 s) and are looked up at Twilio before anything is sent again: every recipient once.
+   */
+  describe.skipIf(!inject('postgresUrl') || !inject('redisUrl'))('BullMQ: one of two instances killed mid-batch [postgres]', () => {
+    const credentials = testTwilioCredentials();
+    const queueName = uniqueQueueName();
+    let standIn: TwilioStandIn;
+    let db: TestDatabase;
+    const apps: AppProcess[] = [];
+
+    beforeAll(async () => {
+      standIn = await TwilioStandIn.start({ ...credentials, recordRequests: false });
+      db = await createTestDatabase('postgres');
+    });
+    afterAll(async () => {
+      for (const app of apps) await app.stop();
+      await standIn?.stop();
+      await db?.drop();
+      await dropQueue(inject('redisUrl'), queueName);
+    });
+
+    it("gives the dead instance's share of the global concurrency back within seconds, and sends every recipient once", async () => {
+      const env = {
+        ...baseEnvironment(db.url),
+        ...twilioEnvironment(standIn, credentials.authToken),
+        ...dispatchEnvironment('bullmq', inject('redisUrl'), queueName),
+        SMS_MAX_CONCURRENCY: '20',
+        SMS_MAX_PER_SECOND: '200',
+        SMS_LEASE_MS: '30000',
+        LOG_LEVEL: 'error',
+      };
+      // 300 ms a call: the slots are the limit, not the rate (200 a second): 20 slots carry 66 calls a second, 10 only 33.
+      standIn.setBehaviour({ delayMs: 300 });
+      const [a, b] = await Promise.all([AppProcess.start(env), AppProcess.start(env)]);
+      apps.push(a, b);
+      const total = 2000;
+      const recipients = Array.from({ length: total }, (_, i) => ({ phone: `+3363${String(i).padStart(7, '0')}`, name: `C${i}` }));
+      const accepted = await a.json('POST', '/api/sms/bulk', await a.token(), { recipients, message: 'Bonjour {{name}}' });
+      expect(accepted.status).toBe(202);
+      const batchId = accepted.body.batchId as string;
+
+      // Both instances in full swing (each holding part of the slots), then one dies.
+      while (standIn.createTimes.length < 300) await new Promise((resolve) => setTimeout(resolve, 20));
+      await a.kill();
+      const killedAt = Date.now();
+
+      const token = await b.token();
+      let batch;
+      for (const deadline = Date.now() + 150_000; ;) {
+        batch = (await b.json('GET', `/api/sms/bulk/${batchId}`, token)).body;
+        if (batch.status !== 'running' || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      // Calls started at Twilio (all the survivor's) per second after the kill.
+      const started = (from: number, ms: number) => standIn.createTimes.filter((t) => t >= from && t < from + ms).length;
+      const seconds = Array.from({ length: 20 }, (_, i) => started(killedAt + i * 1000, 1000)).join(' ');
+      // Within 10 s of the kill the survivor uses (nearly) all 20 slots: at least 110 calls started over 2 s. The dead
+      // instance's share is back (before, it came back 30-60 s later, the survivor on its own share meanwhile).
+      let recovered = -1;
+      for (let t = killedAt; t < killedAt + 20_000 && recovered < 0; t += 100) if (started(t, 2000) >= 110) recovered = t - killedAt;
+      expect(recovered, `calls a second after the kill: ${seconds}`).toBeGreaterThanOrEqual(0);
+      expect(recovered, `calls a second after the kill: ${seconds}`).toBeLessThan(10_000);
+
+      expect(batch.status).toBe('completed');
+      const rows: { to: string; status: string; providerSid: string | null }[] = [];
+      for (let page = 1; rows.length < total; page++) {
+        const res = await b.json('GET', `/api/sms/bulk/${batchId}/messages?page=${page}&limit=200`, token);
+        expect(res.status).toBe(200);
+        if (!res.body.items.length) break;
+        rows.push(...res.body.items);
+      }
+      expect(rows).toHaveLength(total);
+      const atTwilio = new Map<string, string[]>();
+      for (const m of standIn.messages) atTwilio.set(m.to, [...(atTwilio.get(m.to) ?? []), m.sid]);
+      expect(atTwilio.size).toBe(total);
+      for (const [to, sids] of atTwilio) expect(sids, `messages to ${to}`).toHaveLength(1);
+      for (const row of rows) expect(row.providerSid, row.to).toBe(atTwilio.get(row.to)?.[0]);
+      expect(batch.counts).toMatchObject({ queued: 0, sending: 0, failed: 0 });
+    }, 240_000);
   });
 });

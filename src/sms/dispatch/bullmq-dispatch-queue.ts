@@ -39,6 +39,19 @@ const DISCONNECT_WAIT_MS = 1000;
  * waiting for TCP to give up. Not on the worker's connections: one of them blocks on purpose, waiting for jobs.
  */
 export const QUEUE_COMMAND_TIMEOUT_MS = 3000;
+/**
+ * How long a worker's hold on a job (BullMQ's job lock) lasts without renewal. An active job holds one of the queue's
+ * global slots (SMS_MAX_CONCURRENCY, counted on BullMQ's active list) until it ends or BullMQ finds its lock gone, so
+ * a dead instance's (SIGKILL, Redis cut off) slots come back within JOB_LOCK_MS + STALLED_CHECK_MS or so, not after
+ * SMS_LEASE_MS (30 s) and a 30 s stalled check. A live worker's locks are renewed by BullMQ at most JOB_LOCK_MS / 2
+ * after the last renewal (its lockRenewTime is half the lock, checked every quarter), so it keeps them unless its event
+ * loop is blocked for about 2.5 s (a 10,000-recipient accept blocks it 200-400 ms). The row's lease (SMS_LEASE_MS), not this
+ * lock, decides who may send: a redelivered job whose row is still leased does nothing and ends (no slot held
+ * while it waits); the sweep queues the row again once its lease has run out, and it is looked up at Twilio first.
+ */
+export const JOB_LOCK_MS = 5000;
+/** How often BullMQ looks for active jobs whose lock is gone (one check a period for all instances; BullMQ's default: 30 s). */
+export const STALLED_CHECK_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -76,7 +89,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
    * concurrency and rate limit (decorator metadata is per class, so each app gets its own subclass).
    */
   static configured(config: AppConfig): new (...args: ConstructorParameters<typeof BullmqDispatchQueue>) => BullmqDispatchQueue {
-    const { queueName, maxConcurrency, maxPerSecond, leaseMs } = config.dispatch;
+    const { queueName, maxConcurrency, maxPerSecond } = config.dispatch;
     class ConfiguredBullmqDispatchQueue extends BullmqDispatchQueue {}
     Processor(queueName, {
       connection: bullmqConnection(config.redisUrl!, 'worker'),
@@ -84,8 +97,10 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
       autorun: false,
       concurrency: maxConcurrency,
       limiter: { max: maxPerSecond, duration: 1000 },
-      // The row's lease is what protects a message; the job lock only needs to outlive one attempt.
-      lockDuration: leaseMs,
+      // The row's lease is what protects a message; the job lock (renewed by BullMQ while the job runs) only says which
+      // instance is alive to hold a slot of the global concurrency: short, so a dead one's slots come back in seconds.
+      lockDuration: JOB_LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
       maxStalledCount: 1000,
       // After a Redis outage the worker fetches again within a second or two (BullMQ's default: 15 s).
       runRetryDelay: 1000,
