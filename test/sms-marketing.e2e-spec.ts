@@ -194,6 +194,49 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
         // 30 s would cut a slow run short with a bare timeout that does not say which step was slow.
       }, 90_000);
 
+      it('holds each recipient to the hours of its own zone: at 08:00 in Paris a Martinique number (03:00 there) waits for 08:00 in Martinique', async () => {
+        const day = nextOpenWeekdayBeforeOpenDay();
+        const parisOpening = day.set({ hour: 8 });
+        const martiniqueOpening = DateTime.fromObject(
+          { year: day.year, month: day.month, day: day.day, hour: 8 },
+          { zone: 'America/Martinique' },
+        );
+        expect(martiniqueOpening > parisOpening).toBe(true);
+        setClock(parisOpening);
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0612345678' }, { phone: '0696123456' }], message: 'Promo' })
+          .expect(202);
+        const { batchId } = res.body;
+        // The batch's own time is DEFAULT_TIMEZONE's (open now); the Martinique message is held when claimed.
+        expect(res.body.notBefore).toBeNull();
+        await vi.waitFor(
+          async () => {
+            const rows = await messages(batchId);
+            // Taken by Twilio (its SID; Twilio's own status may still be queued).
+            expect(rows.find((m) => m.to === '+33612345678')).toMatchObject({ providerSid: expect.any(String) });
+            expect(rows.find((m) => m.to === '+596696123456')).toMatchObject({
+              status: 'queued',
+              notBefore: iso(martiniqueOpening),
+              attempts: 0,
+              providerSid: null,
+            });
+          },
+          { timeout: 15_000, interval: 50 },
+        );
+        expect(posts().map((r) => r.form.To)).toEqual(['+33612345678']);
+
+        // 07:59 in Martinique: still held; 08:00: it leaves.
+        setClock(martiniqueOpening.minus({ minutes: 1 }));
+        await dueNow(batchId);
+        expect(posts()).toHaveLength(1);
+        setClock(martiniqueOpening);
+        await dueNow(batchId);
+        expect(await waitForBatch(t, admin, batchId)).toMatchObject({ status: 'completed', counts: { sent: 2 } });
+        expect(posts().map((r) => r.form.To)).toEqual(['+33612345678', '+596696123456']);
+      }, 60_000);
+
       it('a transactional batch at the same hour is not held, and carries no mention', async () => {
         setClock(nextSaturday().set({ hour: 21 }));
         const res = await t.http

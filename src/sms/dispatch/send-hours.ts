@@ -9,7 +9,8 @@ import type { SmsMessage } from '../sms-message.entity.js';
 /**
  * Whether a claimed message may leave now, asked by SmsDispatcher right before each attempt (the first, a
  * retry, a message left by a crash), whatever path brought it there:
- * - marketing: only within SMS_MARKETING_HOURS, never on a public holiday (MarketingPolicy): held until then;
+ * - marketing: only within SMS_MARKETING_HOURS in the recipient's zone, never on a public holiday (MarketingPolicy):
+ *   held until then;
  * - an appointment's reminder: never during QUIET_HOURS. The scan does not send then, but a retry of a
  *   reminder claimed just before them, or one whose event was delivered late, would. It is dropped, failed
  *   with QUIET_HOURS; the appointments side, told by `sms.message.updated`, makes a new reminder due at the end
@@ -34,8 +35,8 @@ export class SendHours {
    * Null when the message may leave now as far as its hours go; else `hold` (a marketing message: queued again
    * until the next opening) or `drop` (an appointment's reminder in quiet hours: why it is not sent).
    */
-  verdict(message: Pick<SmsMessage, 'category' | 'templateType' | 'relatedType'>): { hold: Date } | { drop: string } | null {
-    const opening = this.marketing.heldUntil(message.category);
+  verdict(message: Pick<SmsMessage, 'category' | 'templateType' | 'relatedType' | 'to'>): { hold: Date } | { drop: string } | null {
+    const opening = this.marketing.heldUntil(message.category, message.to);
     if (opening) return { hold: opening };
     if (!this.quietHours || message.templateType !== REMINDER_TEMPLATE || message.relatedType !== 'appointment') return null;
     return quietWindowAt(this.clock.now(), this.quietHours, this.timeZone)

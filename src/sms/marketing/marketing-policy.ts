@@ -1,22 +1,36 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
-import { hasTextBesidesMention, MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+import {
+  hasTextBesidesMention,
+  MarketingWindow,
+  parseMarketingHours,
+  PublicHolidays,
+  timeZoneOfNumber,
+  withStopMention,
+  type MarketingHours,
+} from './marketing-rules.js';
 
 export type SmsCategory = 'transactional' | 'marketing';
 
 /**
  * The French rules for marketing SMS, from the configuration: the opt-out mention they carry
- * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS in DEFAULT_TIMEZONE,
- * never on a public holiday of SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted
- * (`notBefore`) and by SmsDispatcher right before each message leaves (`heldUntil`), so a batch still
- * sending when the window closes, or a retry due after it, waits for the next opening. Transactional
- * messages are never held. "Now" is the injectable Clock.
+ * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS, never on a public holiday of
+ * SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted (`notBefore`, in DEFAULT_TIMEZONE) and by
+ * SmsDispatcher right before each message leaves (`heldUntil`), in the recipient's own zone (timeZoneOfNumber: a
+ * Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00 in Martinique), so a batch still sending when
+ * the window closes, or a retry due after it, waits for the next opening. Transactional messages are never held.
+ * "Now" is the injectable Clock.
  */
 @Injectable()
 export class MarketingPolicy {
   private readonly window: MarketingWindow;
   private readonly mention: string;
+  private readonly hours: MarketingHours;
+  private readonly holidays: PublicHolidays;
+  private readonly timeZone: string;
+  /** The window in each recipient zone met so far (DEFAULT_TIMEZONE's is `window`). */
+  private readonly zoneWindows = new Map<string, MarketingWindow>();
 
   constructor(
     config: AppConfig,
@@ -24,7 +38,11 @@ export class MarketingPolicy {
   ) {
     const hours = parseMarketingHours(config.marketing.hours);
     if (!hours) throw new Error(`SMS_MARKETING_HOURS is invalid: ${config.marketing.hours}`);
-    this.window = new MarketingWindow(hours, config.defaultTimeZone, new PublicHolidays(config.marketing.holidaysCountry));
+    this.hours = hours;
+    this.holidays = new PublicHolidays(config.marketing.holidaysCountry);
+    this.timeZone = config.defaultTimeZone;
+    this.window = new MarketingWindow(hours, this.timeZone, this.holidays);
+    this.zoneWindows.set(this.timeZone, this.window);
     this.mention = config.marketing.stopMention;
   }
 
@@ -47,14 +65,22 @@ export class MarketingPolicy {
   }
 
   /**
-   * Asked right before a message leaves: null when it may go now, else the next opening of the window
-   * (a marketing message claimed after closing time, on a closed day or a public holiday).
+   * Asked right before a message leaves: null when it may go now, else the next opening of the window in the
+   * recipient's zone (a marketing message claimed after closing time there, on a closed day or a public holiday).
    */
-  heldUntil(category: string | null | undefined): Date | null {
+  heldUntil(category: string | null | undefined, to?: string | null): Date | null {
     if (category !== 'marketing') return null;
     const now = this.clock.now();
-    const opening = this.window.nextOpening(now);
+    const opening = this.windowFor(to).nextOpening(now);
     return opening.getTime() === now.getTime() ? null : opening;
+  }
+
+  /** The window in the zone of this number (DEFAULT_TIMEZONE's when none is known). */
+  private windowFor(to: string | null | undefined): MarketingWindow {
+    const zone = to ? timeZoneOfNumber(to, this.timeZone) : this.timeZone;
+    let window = this.zoneWindows.get(zone);
+    if (!window) this.zoneWindows.set(zone, (window = new MarketingWindow(this.hours, zone, this.holidays)));
+    return window;
   }
 
   isOpen(at: Date): boolean {

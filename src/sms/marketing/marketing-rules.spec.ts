@@ -1,4 +1,11 @@
-import { hasTextBesidesMention, MarketingWindow, parseMarketingHours, PublicHolidays, withStopMention } from './marketing-rules.js';
+import {
+  hasTextBesidesMention,
+  MarketingWindow,
+  parseMarketingHours,
+  PublicHolidays,
+  timeZoneOfNumber,
+  withStopMention,
+} from './marketing-rules.js';
 
 const paris = (iso: string) => new Date(iso); // ISO strings below carry their offset
 
@@ -103,5 +110,24 @@ describe('hasTextBesidesMention', () => {
     for (const body of [`Soldes\n${mention}`, `-20%\n${mention}`, `🎉\n${mention}`, 'Bonjour']) {
       expect(hasTextBesidesMention(body, mention), body).toBe(true);
     }
+  });
+});
+
+describe('timeZoneOfNumber', () => {
+  it.each([
+    ['+33612345678', 'Europe/Paris'],
+    ['+596696123456', 'America/Martinique'],
+    ['+262692123456', 'Indian/Reunion'],
+    ['+262639401234', 'Indian/Mayotte'],
+    ['+594694123456', 'America/Cayenne'],
+    ['+32470123456', 'Europe/Brussels'],
+  ])("reads %s in its own territory's zone, %s", (e164, zone) => {
+    expect(timeZoneOfNumber(e164, 'Europe/Paris')).toBe(zone);
+  });
+
+  it('falls back for a country of several zones, or a number placed nowhere', () => {
+    expect(timeZoneOfNumber('+14155550123', 'Europe/Paris')).toBe('Europe/Paris');
+    expect(timeZoneOfNumber('[purged]', 'Europe/Paris')).toBe('Europe/Paris');
+    expect(timeZoneOfNumber('+999123456', 'Europe/Paris')).toBe('Europe/Paris');
   });
 });

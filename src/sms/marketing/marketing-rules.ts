@@ -1,4 +1,5 @@
 import Holidays from 'date-holidays';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { DateTime } from 'luxon';
 import { foldKeyword } from '../../config/app-config.js';
 
@@ -89,6 +90,27 @@ export class MarketingWindow {
     }
     throw new Error(`No allowed marketing hour within a year (${this.hours.text})`);
   }
+}
+
+/** The IANA zones of each region, as ICU knows them (`Intl.Locale`), asked once per region. */
+const regionZones = new Map<string, readonly string[]>();
+
+/**
+ * The time zone a recipient reads the clock in: that of its number's country or territory when it has only one
+ * (`+596…` Martinique: America/Martinique; `+262 692…` Réunion: Indian/Reunion; `+33…`: Europe/Paris), else
+ * `fallback` (DEFAULT_TIMEZONE: a country spanning several zones, a number libphonenumber places nowhere). The zones
+ * come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before Node 22), not from a table here.
+ */
+export function timeZoneOfNumber(e164: string, fallback: string): string {
+  const region = parsePhoneNumberFromString(e164)?.country;
+  if (!region) return fallback;
+  let zones = regionZones.get(region);
+  if (!zones) {
+    const locale = new Intl.Locale(`und-${region}`) as Intl.Locale & { getTimeZones?: () => string[]; timeZones?: string[] };
+    zones = (typeof locale.getTimeZones === 'function' ? locale.getTimeZones() : locale.timeZones) ?? [];
+    regionZones.set(region, zones);
+  }
+  return zones.length === 1 ? zones[0]! : fallback;
 }
 
 /** `minute` (minutes after 00:00, up to 24:00) as the clock reads it on `day`, in `day`'s zone. */
