@@ -50,6 +50,8 @@ export const QUEUE_COMMAND_TIMEOUT_MS = 3000;
  * while it waits); the sweep queues the row again once its lease has run out, and it is looked up at Twilio first.
  */
 export const JOB_LOCK_MS = 5000;
+/** BullMQ's errors about a job's own lock (lost, taken over, not renewed), as opposed to its connection's. */
+const LOST_JOB_LOCK = /^(Missing lock for job|Lock mismatch for job|could not renew lock for job)/;
 /** How often BullMQ looks for active jobs whose lock is gone (one check a period for all instances; BullMQ's default: 30 s). */
 export const STALLED_CHECK_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -83,6 +85,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   /** Our own handlers in flight: stop() waits for them (they write to the database) before anything closes. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private errorReported = false;
+  /** Job locks lost since the last line about them, and when that line was written (see onWorkerError). */
+  private lostLocks = 0;
+  private lostLocksReportedAt = 0;
 
   /**
    * The class `@nestjs/bullmq` discovers as the queue's worker: `@Processor` with the configured queue name,
@@ -128,6 +133,20 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
 
   @OnWorkerEvent('error')
   onWorkerError(error: Error): void {
+    // A job whose lock ran out while it ran (the event loop blocked for seconds, Redis slow): BullMQ gave its slot
+    // back and may redeliver it; the row's lease still decides who sends. Not an outage: it neither claims the
+    // outage's one line (the next real outage would go unsaid) nor floods the log (one line per 10 s, with a count).
+    if (LOST_JOB_LOCK.test(error.message)) {
+      this.lostLocks++;
+      const now = Date.now();
+      if (now - this.lostLocksReportedAt < 10_000) return;
+      this.lostLocksReportedAt = now;
+      this.logger.warn(
+        `BullMQ worker: ${this.lostLocks} job lock(s) lost while their job ran (${error.message}); their rows' leases still decide who sends`,
+      );
+      this.lostLocks = 0;
+      return;
+    }
     this.reportError('worker', error);
   }
 

@@ -1,0 +1,54 @@
+import { Logger } from '@nestjs/common';
+import { EventEmitter } from 'node:events';
+import { vi } from 'vitest';
+import type { AppConfig } from '../../config/app-config.js';
+import type { RedisBootWait } from '../../redis/redis.module.js';
+import { BullmqDispatchQueue } from './bullmq-dispatch-queue.js';
+import type { SmsDispatcher } from './sms-dispatcher.js';
+import type { SmsOutbox } from './sms-outbox.js';
+
+describe('BullmqDispatchQueue error lines', () => {
+  const build = () =>
+    new BullmqDispatchQueue(
+      new EventEmitter() as never,
+      {} as SmsOutbox,
+      {} as SmsDispatcher,
+      {} as AppConfig['dispatch'],
+      {} as RedisBootWait,
+    );
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('does not take a lost job lock for a Redis outage: a warning, and the next real outage still gets its line', () => {
+    const error = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const queue = build();
+
+    queue.onWorkerError(new Error('Missing lock for job 8b0f. moveToFinished'));
+    queue.onWorkerError(new Error('Lock mismatch for job 8b0f. Cmd moveToFinished from active'));
+    expect(error).not.toHaveBeenCalled();
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![0]).toMatch(/^BullMQ worker: 1 job lock\(s\) lost while their job ran \(Missing lock for job 8b0f/);
+
+    queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
+    queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error.mock.calls[0]![0]).toBe('BullMQ worker: connect ECONNREFUSED 127.0.0.1:6379 (the dispatcher waits for Redis)');
+  });
+
+  it('says how many locks were lost since its last line, at most one line per 10 s', () => {
+    vi.useFakeTimers({ now: new Date('2026-11-27T10:00:00Z') });
+    try {
+      const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const queue = build();
+      for (let i = 0; i < 5; i++) queue.onWorkerError(new Error(`Missing lock for job ${i}. moveToFinished`));
+      expect(warn).toHaveBeenCalledTimes(1);
+      vi.setSystemTime(new Date('2026-11-27T10:00:11Z'));
+      queue.onWorkerError(new Error('could not renew lock for job 9'));
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls[1]![0]).toMatch(/^BullMQ worker: 5 job lock\(s\) lost/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
