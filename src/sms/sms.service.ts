@@ -619,8 +619,9 @@ const ONLY_NAME_PLACEHOLDER = new RegExp(`^${NAME_PLACEHOLDER.source}$`);
  */
 export function strayPlaceholder(body: string, allowed: RegExp | null): string | undefined {
   if (!body.includes('{{')) return undefined;
-  // Every brace of the run is part of it: `{{{name}}}` is stray (a bulk would send `{Jean}`), not `{{name}}`.
-  for (const [placeholder] of body.matchAll(/\{{2,}[^{}]*\}{2,}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
+  // Every brace of the run is part of it: `{{{name}}}` is stray (a bulk would send `{Jean}`), not `{{name}}`. A run
+  // is matched from its first brace only (the look-behind): from every brace of it, a body of 1,600 `{` cost 7 ms.
+  for (const [placeholder] of body.matchAll(/(?<!\{)\{{2,}[^{}]*\}{2,}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
   return undefined;
 }
 
