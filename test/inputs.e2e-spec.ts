@@ -301,6 +301,8 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .send('to=0612345678&message=Bonjour')
         .expect(415);
       expect([await total('/api/users'), await total('/api/sms/messages')]).toEqual([users, messages]);
+      // A path no route matches is still a 404.
+      await t.http.post('/api/no-such-route').set('Content-Type', 'application/x-www-form-urlencoded').send('a=1').expect(404);
     });
 
     it('answers 400 naming the filter for a NUL in a query string', async () => {

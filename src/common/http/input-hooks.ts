@@ -43,8 +43,9 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
   fastify.addHook('preValidation', (request, _reply, done) => {
     // JSON bodies were checked while parsed; other parsed bodies (a form) are checked here.
     const formBody = request.body !== undefined && !/^application\/json\b/i.test(request.headers['content-type'] ?? '');
-    // Forms are parsed for Twilio's webhooks only (@AcceptsFormBody); every other route takes JSON.
-    if (formBody && !(request.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[FORM_BODY_KEY]) {
+    // Forms are parsed for Twilio's webhooks only (@AcceptsFormBody); every other route takes JSON. A path no route
+    // matches (no routeOptions.url) is left to its 404.
+    if (formBody && request.routeOptions?.url && !(request.routeOptions.config as unknown as Record<string, unknown>)?.[FORM_BODY_KEY]) {
       done(new UnsupportedMediaTypeException(UNSUPPORTED_MEDIA_TYPE));
       return;
     }

@@ -28,7 +28,7 @@ describe('BullmqDispatchQueue error lines', () => {
     queue.onWorkerError(new Error('Lock mismatch for job 8b0f. Cmd moveToFinished from active'));
     expect(error).not.toHaveBeenCalled();
     expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0]![0]).toMatch(/^BullMQ worker: 1 job lock\(s\) lost while their job ran \(Missing lock for job 8b0f/);
+    expect(warn.mock.calls[0]![0]).toMatch(/^BullMQ worker: 1 job lock\(s\) lost while their job ran \(last: Missing lock for job 8b0f/);
 
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
@@ -36,17 +36,21 @@ describe('BullmqDispatchQueue error lines', () => {
     expect(error.mock.calls[0]![0]).toBe('BullMQ worker: connect ECONNREFUSED 127.0.0.1:6379 (the dispatcher waits for Redis)');
   });
 
-  it('says how many locks were lost since its last line, at most one line per 10 s', () => {
+  it('says how many locks were lost since its last line, at most one line per 10 s, and a burst once its 10 s are over', () => {
     vi.useFakeTimers({ now: new Date('2026-11-27T10:00:00Z') });
     try {
       const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       const queue = build();
       for (let i = 0; i < 5; i++) queue.onWorkerError(new Error(`Missing lock for job ${i}. moveToFinished`));
       expect(warn).toHaveBeenCalledTimes(1);
-      vi.setSystemTime(new Date('2026-11-27T10:00:11Z'));
-      queue.onWorkerError(new Error('could not renew lock for job 9'));
+      // The 4 after the first line are said when its 10 s are over, with nothing more coming.
+      vi.advanceTimersByTime(10_000);
       expect(warn).toHaveBeenCalledTimes(2);
-      expect(warn.mock.calls[1]![0]).toMatch(/^BullMQ worker: 5 job lock\(s\) lost/);
+      expect(warn.mock.calls[1]![0]).toMatch(/^BullMQ worker: 4 job lock\(s\) lost while their job ran \(last: Missing lock for job 4/);
+      vi.advanceTimersByTime(11_000);
+      queue.onWorkerError(new Error('could not renew lock for job 9'));
+      expect(warn).toHaveBeenCalledTimes(3);
+      expect(warn.mock.calls[2]![0]).toMatch(/^BullMQ worker: 1 job lock\(s\) lost/);
     } finally {
       vi.useRealTimers();
     }

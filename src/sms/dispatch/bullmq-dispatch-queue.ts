@@ -88,6 +88,8 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   /** Job locks lost since the last line about them, and when that line was written (see onWorkerError). */
   private lostLocks = 0;
   private lostLocksReportedAt = 0;
+  private lastLostLock = '';
+  private lostLocksTimer: NodeJS.Timeout | null = null;
 
   /**
    * The class `@nestjs/bullmq` discovers as the queue's worker: `@Processor` with the configured queue name,
@@ -124,6 +126,16 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     queue.on('error', (error) => this.reportError('queue', error));
   }
 
+  private reportLostLocks(): void {
+    this.lostLocksTimer = null;
+    if (!this.lostLocks) return;
+    this.lostLocksReportedAt = Date.now();
+    this.logger.warn(
+      `BullMQ worker: ${this.lostLocks} job lock(s) lost while their job ran (last: ${this.lastLostLock}); their rows' leases still decide who sends`,
+    );
+    this.lostLocks = 0;
+  }
+
   /** One line per outage, not one per reconnection attempt. */
   private reportError(what: string, error: Error): void {
     if (this.errorReported) return;
@@ -138,13 +150,11 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     // outage's one line (the next real outage would go unsaid) nor floods the log (one line per 10 s, with a count).
     if (LOST_JOB_LOCK.test(error.message)) {
       this.lostLocks++;
-      const now = Date.now();
-      if (now - this.lostLocksReportedAt < 10_000) return;
-      this.lostLocksReportedAt = now;
-      this.logger.warn(
-        `BullMQ worker: ${this.lostLocks} job lock(s) lost while their job ran (${error.message}); their rows' leases still decide who sends`,
-      );
-      this.lostLocks = 0;
+      this.lastLostLock = error.message;
+      const wait = this.lostLocksReportedAt + 10_000 - Date.now();
+      if (wait <= 0) this.reportLostLocks();
+      // Within 10 s of the last line: counted, and said in one line when the 10 s are over (a burst is not undercounted).
+      else this.lostLocksTimer ??= setTimeout(() => this.reportLostLocks(), wait).unref();
       return;
     }
     this.reportError('worker', error);
