@@ -423,6 +423,31 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       expect(await t.get(DeliveryStatusService).adoptEarlyCallbacks(id, early)).toBe(0);
     });
 
+    it("a callback kept under its SID whose adoption was lost (an error, a crash) is adopted by Twilio's retry of it", async () => {
+      const { id, sid } = await sendOne();
+      // As left by a callback that committed its event with no message, then failed before joining it, the send
+      // having looked for early callbacks before that commit.
+      await t
+        .get(DataSource)
+        .getRepository(SmsStatusEvent)
+        .insert({
+          messageId: null,
+          providerSid: sid,
+          status: 'undelivered',
+          errorCode: '30005',
+          idempotencyToken: null,
+          applied: false,
+          receivedAt: new Date(),
+        });
+      const retry = await statusCallback(sid, 'undelivered', { ErrorCode: '30005' }).expect(200);
+      expect(retry.body).toMatchObject({ outcome: 'duplicate' });
+      const message = (await t.http.get(`/api/sms/messages/${id}`).set(auth(admin)).expect(200)).body;
+      expect(message).toMatchObject({ status: 'undelivered', errorCode: '30005' });
+      expect(await t.get(DataSource).getRepository(SmsStatusEvent).findBy({ providerSid: sid })).toEqual([
+        expect.objectContaining({ messageId: id, status: 'undelivered', applied: true }),
+      ]);
+    });
+
     it('a final status called back while its send stores the SID is applied (PostgreSQL: the callback commits after the send looked for it); 21610 opts the number out; a repeat changes nothing', async () => {
       // Twilio calls back about the SID it has just given, before the send has stored it. On PostgreSQL the
       // callback's transaction (no message found, its event written) is held open while the send stores the SID and

@@ -160,6 +160,10 @@ export class DeliveryStatusService {
           }
         : { outcome: 'stale' as const, messageId: message.id, status: message.status, to: message.to };
     });
+    // A repeat of a callback kept under its SID alone whose adoption was lost (an error, or the process died, after
+    // its commit and before its look-up, the send having looked before it): Twilio's retry adopts it now (a shared
+    // read of the SIDs with waiting callbacks; almost always none).
+    if (recorded.outcome === 'duplicate' && recorded.messageId) await this.adoptEarlyCallbacks(recorded.messageId, callback.sid);
     if (!recorded.eventId) return recorded;
     return this.joinStoredMeanwhile(callback, recorded.eventId);
   }
