@@ -427,18 +427,15 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       const { id, sid } = await sendOne();
       // As left by a callback that committed its event with no message, then failed before joining it, the send
       // having looked for early callbacks before that commit.
-      await t
-        .get(DataSource)
-        .getRepository(SmsStatusEvent)
-        .insert({
-          messageId: null,
-          providerSid: sid,
-          status: 'undelivered',
-          errorCode: '30005',
-          idempotencyToken: null,
-          applied: false,
-          receivedAt: new Date(),
-        });
+      await t.get(DataSource).getRepository(SmsStatusEvent).insert({
+        messageId: null,
+        providerSid: sid,
+        status: 'undelivered',
+        errorCode: '30005',
+        idempotencyToken: null,
+        applied: false,
+        receivedAt: new Date(),
+      });
       const retry = await statusCallback(sid, 'undelivered', { ErrorCode: '30005' }).expect(200);
       expect(retry.body).toMatchObject({ outcome: 'duplicate' });
       const message = (await t.http.get(`/api/sms/messages/${id}`).set(auth(admin)).expect(200)).body;

@@ -339,43 +339,25 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       for (const request of standIn.requests) expect(request.form.Body).not.toMatch(/undefined|null|\{\{|\}\}/);
     });
 
-    it("refuses a field the type does not declare (a misspelt optional one), naming it and the type's fields; nothing sent", async () => {
+    it.each([
+      [
+        "a field the type does not declare (a misspelt optional one), naming it and the type's fields",
+        'appointment_confirmed',
+        { name: 'Jean', startsAt: '2030-01-15T14:30:00+01:00', locaton: 'Lyon' },
+        'data.locaton',
+        'data.locaton is not a field of appointment_confirmed; its fields: name, date, time, startsAt, location',
+      ],
+      [
+        'startsAt given with date or time as text (they could disagree), naming the field',
+        'appointment_reminder',
+        { name: 'Jean', date: 'demain', startsAt: '2030-01-15T14:30:00+01:00' },
+        'data.date',
+        'data.date and data.startsAt were both given; give either startsAt or date and time as text, not both',
+      ],
+    ])('refuses %s; nothing sent', async (_what, type, data, field, problem) => {
       const before = standIn.requests.length;
-      const res = await t.http
-        .post('/api/sms/notification')
-        .set(auth(admin))
-        .send({
-          to: '0612345678',
-          type: 'appointment_confirmed',
-          data: { name: 'Jean', startsAt: '2030-01-15T14:30:00+01:00', locaton: 'Lyon' },
-        })
-        .expect(400);
-      expect(res.body.details).toEqual([
-        {
-          field: 'data.locaton',
-          problems: ['data.locaton is not a field of appointment_confirmed; its fields: name, date, time, startsAt, location'],
-        },
-      ]);
-      expect(standIn.requests.length).toBe(before);
-    });
-
-    it('refuses startsAt given with date or time as text (they could disagree), naming the field; nothing sent', async () => {
-      const before = standIn.requests.length;
-      const res = await t.http
-        .post('/api/sms/notification')
-        .set(auth(admin))
-        .send({
-          to: '0612345678',
-          type: 'appointment_reminder',
-          data: { name: 'Jean', date: 'demain', startsAt: '2030-01-15T14:30:00+01:00' },
-        })
-        .expect(400);
-      expect(res.body.details).toEqual([
-        {
-          field: 'data.date',
-          problems: ['data.date and data.startsAt were both given; give either startsAt or date and time as text, not both'],
-        },
-      ]);
+      const res = await t.http.post('/api/sms/notification').set(auth(admin)).send({ to: '0612345678', type, data }).expect(400);
+      expect(res.body.details).toEqual([{ field, problems: [problem] }]);
       expect(standIn.requests.length).toBe(before);
     });
 

@@ -1,7 +1,8 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { redisUnderPrefix } from '../../test/support/redis-prefix.js';
 import type { AppConfig } from '../config/app-config.js';
 import { emailCountKey, LoginAttempt, LoginAttemptsService } from './login-attempts.service.js';
 
@@ -237,23 +238,13 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
   const redisUrl = inject('redisUrl');
 
   describe.skipIf(!redisUrl)('on a Redis server', () => {
-    const prefix = `sms-unit-${randomBytes(6).toString('hex')}:`;
-    let redis: Redis;
-    beforeAll(async () => {
-      redis = new Redis(redisUrl!);
-      // Connected first: until then the limiters count in memory (createRateLimiter).
-      await redis.ping();
-    });
-    afterAll(async () => {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
-    });
+    const server = redisUnderPrefix(redisUrl!, 'login');
+    const { prefix } = server;
 
     it('should share the counts between instances, atomically', async () => {
-      const one = new LoginAttemptsService(config(prefix), redis);
+      const one = new LoginAttemptsService(config(prefix), server.redis);
       // Its own connection, as another instance would have.
-      const other = redis.duplicate();
+      const other = server.redis.duplicate();
       try {
         await other.ping();
         const two = new LoginAttemptsService(config(prefix), other);
@@ -265,9 +256,9 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
         expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
         // Counted under a keyed digest of the email: no address in a Redis key name, and not its plain SHA-256
         // either (a list of known addresses hashed would name it).
-        const emailKeys = await redis.keys(`${prefix}login-email:*`);
+        const emailKeys = await server.redis.keys(`${prefix}login-email:*`);
         expect(emailKeys).toHaveLength(1);
-        expect(await redis.keys(`${prefix}*@*`)).toEqual([]);
+        expect(await server.redis.keys(`${prefix}*@*`)).toEqual([]);
         const plainDigest = createHash('sha256').update('marie@example.com').digest('base64url').slice(0, 32);
         expect(emailKeys[0]).not.toContain(plainDigest);
         // The HMAC under the key derived from JWT_SECRET: both instances (same JWT_SECRET) counted under it.
@@ -279,8 +270,8 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
     });
 
     it('should clear the email for every instance on success', async () => {
-      const one = new LoginAttemptsService(config(prefix), redis);
-      const two = new LoginAttemptsService(config(prefix), redis);
+      const one = new LoginAttemptsService(config(prefix), server.redis);
+      const two = new LoginAttemptsService(config(prefix), server.redis);
       for (let i = 0; i < MAX_PER_EMAIL - 1; i++) await one.begin('paul@example.com', OTHER_IP);
 
       await (await two.begin('paul@example.com', OTHER_IP)).succeeded();

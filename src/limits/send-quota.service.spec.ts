@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { HttpException } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { redisUnderPrefix } from '../../test/support/redis-prefix.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SEND_QUOTA_WINDOW_SECONDS, SendQuotaService } from './send-quota.service.js';
 
@@ -102,39 +102,29 @@ describe('SendQuotaService refunds in memory', () => {
 
 const redisUrl = inject('redisUrl');
 describe.skipIf(!redisUrl)('SendQuotaService refunds in Redis', () => {
-  const prefix = `sms-unit-quota-${randomBytes(6).toString('hex')}:`;
-  let redis: Redis;
-  beforeAll(async () => {
-    redis = new Redis(redisUrl!);
-    // Connected first: until then the limiter counts in memory.
-    await redis.ping();
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  const server = redisUnderPrefix(redisUrl!, 'quota');
+  const { prefix } = server;
 
   refundContract({
-    make: () => new SendQuotaService(config(prefix), redis),
+    make: () => new SendQuotaService(config(prefix), server.redis),
     // ioredis's timers stay real.
     toFake: ['Date', 'performance'],
     // Redis's clock cannot be moved on: the count's time left is shortened by as much (it is gone past its end).
     elapse: async (userId, ms) => {
       vi.advanceTimersByTime(ms);
       const key = `${prefix}sms-user:${userId}`;
-      const left = (await redis.pttl(key)) - ms;
-      if (left > 0) await redis.pexpire(key, left);
-      else await redis.del(key);
+      const left = (await server.redis.pttl(key)) - ms;
+      if (left > 0) await server.redis.pexpire(key, left);
+      else await server.redis.del(key);
     },
   });
 
   it('keeps the count in Redis (not in memory) and the refund there too', async () => {
-    const quota = new SendQuotaService(config(prefix), redis);
+    const quota = new SendQuotaService(config(prefix), server.redis);
     const taken = await quota.take('erin', 4);
-    expect(await redis.get(`${prefix}sms-user:erin`)).toBe('4');
+    expect(await server.redis.get(`${prefix}sms-user:erin`)).toBe('4');
     await quota.refund('erin', taken!);
-    expect(await redis.get(`${prefix}sms-user:erin`)).toBe('0');
+    expect(await server.redis.get(`${prefix}sms-user:erin`)).toBe('0');
   });
 
   it('refunds in memory, without sending Redis anything, while Redis is not connected', async () => {
