@@ -317,6 +317,28 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       expect(await repliesTo(phone)).toHaveLength(1);
     });
 
+    it("a START arriving while the same number's STOP is being written waits for it, and lifts it", async () => {
+      const phone = nextPhone();
+      const optOuts = t.get(OptOutService);
+      const optOut = optOuts.optOut.bind(optOuts);
+      let stopWriting!: () => void;
+      const writing = new Promise<void>((resolve) => (stopWriting = resolve));
+      // The STOP's opt-out is written, then its transaction stays open a moment before it commits.
+      vi.spyOn(optOuts, 'optOut').mockImplementationOnce(async (...args) => {
+        const result = await optOut(...args);
+        stopWriting();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return result;
+      });
+      const stop = inbound(phone, 'STOP').then((res) => res);
+      await writing;
+      const start = await inbound(phone, 'START');
+      expect((await stop).text).toBe(OPT_OUT_REPLY);
+      // The later message wins: the number may be texted again, and was told so.
+      expect(start.text).toBe(OPT_IN_REPLY);
+      expect(await optOutOf(phone)).toBeNull();
+    });
+
     it('a STOP and its retry at once: one opt-out, one reply, the other answered as a duplicate', async () => {
       const phone = nextPhone();
       const sid = nextSid();
