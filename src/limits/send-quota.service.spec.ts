@@ -127,6 +127,16 @@ describe.skipIf(!redisUrl)('SendQuotaService refunds in Redis', () => {
     expect(await server.redis.get(`${prefix}sms-user:erin`)).toBe('0');
   });
 
+  it('gives points counted in memory (Redis down when taken) back there, not to the Redis count once Redis is back', async () => {
+    const quota = new SendQuotaService(config(prefix), server.redis);
+    const inRedis = await quota.take('gail', 3);
+    expect(await server.redis.get(`${prefix}sms-user:gail`)).toBe('3');
+    // Taken in memory while Redis was down, in a window ending when the Redis one does.
+    await quota.refund('gail', { ...inRedis!, store: 'memory' });
+    expect(await server.redis.get(`${prefix}sms-user:gail`)).toBe('3');
+    expect(inRedis!.store).toBe('redis');
+  });
+
   it('refunds in memory, without sending Redis anything, while Redis is not connected', async () => {
     const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, retryStrategy: () => 2000 });
     down.on('error', () => undefined);

@@ -17,6 +17,8 @@ export interface TakenSms {
   readonly points: number;
   /** performance.now() at the end of the window they were taken from. */
   readonly windowEndsAt: number;
+  /** Where they were counted: Redis (it was connected), or this instance's memory (no Redis, or Redis down then). */
+  readonly store: 'redis' | 'memory';
 }
 
 /**
@@ -102,8 +104,10 @@ export class SendQuotaService {
       throw new BadRequestException({ message: `recipients: ${problem}`, details: [{ field: 'recipients', problems: [problem] }] });
     }
     try {
+      // Counted in Redis when it is connected (else in memory at once: rejectIfRedisNotReady), read before the call.
+      const store = this.redis && this.redis.status === 'ready' ? 'redis' : 'memory';
       const taken = await this.limiter.consume(userId, points);
-      return { points, windowEndsAt: performance.now() + taken.msBeforeNext };
+      return { points, windowEndsAt: performance.now() + taken.msBeforeNext, store };
     } catch (error) {
       // An error of the store itself (not a refusal) is not the caller's fault: let it be a 500.
       if (!(error instanceof RateLimiterRes)) throw error;
@@ -127,7 +131,9 @@ export class SendQuotaService {
    */
   async refund(userId: string, taken: TakenSms): Promise<void> {
     if (!this.limiter) return;
-    if (this.redis && this.redis.status === 'ready') {
+    // Given back where they were counted: points counted in memory while Redis was down are not taken off a Redis
+    // count that never had them (Redis back since then).
+    if (taken.store === 'redis' && this.redis && this.redis.status === 'ready') {
       try {
         const refund = (this.redis as unknown as Record<string, RefundCommand>)[REFUND_COMMAND];
         const expectedTtlMs = Math.round(taken.windowEndsAt - performance.now());
