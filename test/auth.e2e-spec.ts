@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
 import { inject, vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
 import { createTestDatabase, describeEachDatabase } from './support/databases.js';
@@ -9,7 +10,14 @@ import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, USER_PASSWORD } from './support/tes
 describeEachDatabase('Authentication', (kind) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '3', LOGIN_MAX_ATTEMPTS_PER_IP: '1000', LOGIN_WINDOW_SECONDS: '60' });
+    // At argon2's default cost (the production one), not the token cost of the other suites.
+    t = await TestApp.start(kind, {
+      LOGIN_MAX_ATTEMPTS: '3',
+      LOGIN_MAX_ATTEMPTS_PER_IP: '1000',
+      LOGIN_WINDOW_SECONDS: '60',
+      PASSWORD_HASH_MEMORY_KIB: '',
+      PASSWORD_HASH_ITERATIONS: '',
+    });
   });
   afterAll(() => t?.close());
 
@@ -288,6 +296,37 @@ describeEachDatabase('First start without ADMIN_EMAIL / ADMIN_PASSWORD', (kind) 
     } finally {
       warn.mockRestore();
       await t.close();
+    }
+  });
+});
+
+describeEachDatabase('Password hashes at the configured cost (PASSWORD_HASH_*)', (kind) => {
+  it('stores a password hashed at an older cost again at the new one when its user signs in, and keeps their tokens', async () => {
+    const db = await createTestDatabase(kind);
+    const before = await TestApp.start(kind, { PASSWORD_HASH_MEMORY_KIB: '256', PASSWORD_HASH_ITERATIONS: '1' }, db);
+    let user: { id: string; email: string; token: string };
+    try {
+      user = await before.userWithRole(Role.User);
+    } finally {
+      await before.close();
+    }
+    const t = await TestApp.start(kind, { PASSWORD_HASH_MEMORY_KIB: '512', PASSWORD_HASH_ITERATIONS: '2' }, db);
+    try {
+      const stored = async () =>
+        ((await t.get(DataSource).query(`SELECT password_hash FROM users WHERE id = '${user.id}'`)) as { password_hash: string }[])[0]!
+          .password_hash;
+      expect(await stored()).toMatch(/\$m=256,p=\d+,t=1\$/);
+      // A wrong password learns nothing and changes nothing.
+      await t.http.post('/api/auth/login').send({ email: user.email, password: 'not-the-password' }).expect(401);
+      expect(await stored()).toMatch(/\$m=256,p=\d+,t=1\$/);
+
+      await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+      expect(await stored()).toMatch(/\$m=512,p=\d+,t=2\$/);
+      await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+      await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(200);
+    } finally {
+      await t.close();
+      await db.drop();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { HttpException, HttpStatus, UnauthorizedException } from '@nestjs/common';
+import { HttpException, HttpStatus, Logger, UnauthorizedException } from '@nestjs/common';
 import type { JwtService } from '@nestjs/jwt';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import type { AuditService } from '../audit/audit.service.js';
@@ -28,8 +28,13 @@ const aUser = (overrides: Partial<User> = {}): User =>
 
 describe(AuthService.name, () => {
   let sut: AuthService;
-  let users: { findForSignIn: ReturnType<typeof vi.fn> };
-  let passwords: { verify: ReturnType<typeof vi.fn>; verifyAgainstDummy: ReturnType<typeof vi.fn> };
+  let users: { findForSignIn: ReturnType<typeof vi.fn>; upgradePasswordHash: ReturnType<typeof vi.fn> };
+  let passwords: {
+    verify: ReturnType<typeof vi.fn>;
+    verifyAgainstDummy: ReturnType<typeof vi.fn>;
+    needsRehash: ReturnType<typeof vi.fn>;
+    hash: ReturnType<typeof vi.fn>;
+  };
   let jwt: { signAsync: ReturnType<typeof vi.fn> };
   let attempts: { begin: ReturnType<typeof vi.fn> };
   let attempt: { succeeded: ReturnType<typeof vi.fn> };
@@ -39,10 +44,12 @@ describe(AuthService.name, () => {
   const failedLogin = (email: string, password: string) => sut.login(email, password, IP).catch((e: unknown) => e);
 
   beforeEach(() => {
-    users = { findForSignIn: vi.fn().mockResolvedValue(aUser()) };
+    users = { findForSignIn: vi.fn().mockResolvedValue(aUser()), upgradePasswordHash: vi.fn().mockResolvedValue(true) };
     passwords = {
       verify: vi.fn(async (_hash: string, password: string) => password === PASSWORD),
       verifyAgainstDummy: vi.fn().mockResolvedValue(false),
+      needsRehash: vi.fn().mockReturnValue(false),
+      hash: vi.fn().mockResolvedValue('$argon2id$rehashed'),
     };
     jwt = { signAsync: vi.fn().mockResolvedValue('signed.jwt.token') };
     attempt = { succeeded: vi.fn().mockResolvedValue(undefined) };
@@ -59,6 +66,33 @@ describe(AuthService.name, () => {
   });
 
   describe('login', () => {
+    it('should store the password again at the configured cost when its hash was made at another', async () => {
+      passwords.needsRehash.mockReturnValue(true);
+
+      await sut.login('marie@example.com', PASSWORD, IP);
+
+      expect(passwords.needsRehash).toHaveBeenCalledWith('$argon2id$stored');
+      expect(passwords.hash).toHaveBeenCalledWith(PASSWORD);
+      expect(users.upgradePasswordHash).toHaveBeenCalledWith('user-1', '$argon2id$stored', '$argon2id$rehashed');
+    });
+
+    it('should leave a hash at the configured cost alone, and never rehash on a failed sign-in', async () => {
+      await sut.login('marie@example.com', PASSWORD, IP);
+      passwords.needsRehash.mockReturnValue(true);
+      await failedLogin('marie@example.com', 'wrong-password');
+
+      expect(passwords.hash).not.toHaveBeenCalled();
+      expect(users.upgradePasswordHash).not.toHaveBeenCalled();
+    });
+
+    it('should still sign in when storing the upgraded hash fails', async () => {
+      passwords.needsRehash.mockReturnValue(true);
+      users.upgradePasswordHash.mockRejectedValue(new Error('database is locked'));
+      vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+      await expect(sut.login('marie@example.com', PASSWORD, IP)).resolves.toMatchObject({ access_token: 'signed.jwt.token' });
+    });
+
     it('should look the user up by the trimmed, lower-cased email', async () => {
       await sut.login('  Marie@Example.COM ', PASSWORD, IP);
 

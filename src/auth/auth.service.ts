@@ -1,4 +1,4 @@
-import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
@@ -23,6 +23,8 @@ const INVALID_CREDENTIALS = 'Invalid email or password';
 
 @Injectable()
 export class AuthService {
+  private readonly logger = new Logger(AuthService.name);
+
   constructor(
     private readonly users: UsersService,
     private readonly passwords: PasswordService,
@@ -52,6 +54,7 @@ export class AuthService {
       throw new UnauthorizedException(reason === 'disabled' ? 'This account is disabled' : INVALID_CREDENTIALS);
     }
     await attempt.succeeded();
+    await this.upgradeHash(user.id, user.passwordHash, password);
     await this.audit.record({
       action: AuditAction.LoginSucceeded,
       actor: { id: user.id, email: user.email, role: user.role },
@@ -64,5 +67,18 @@ export class AuthService {
       token_type: 'Bearer',
       expires_in: this.config.jwt.expiresInSeconds,
     };
+  }
+
+  /**
+   * A hash made at another cost than PASSWORD_HASH_* (the setting was raised, or lowered) is made again now that the
+   * password is known, so accounts reach the new cost as their users sign in. A failure only costs the upgrade.
+   */
+  private async upgradeHash(id: string, stored: string, password: string): Promise<void> {
+    if (!this.passwords.needsRehash(stored)) return;
+    try {
+      await this.users.upgradePasswordHash(id, stored, await this.passwords.hash(password));
+    } catch (error) {
+      this.logger.warn(`Password hash of user ${id} not upgraded to the configured cost: ${(error as Error).message}`);
+    }
   }
 }

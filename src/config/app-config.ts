@@ -58,6 +58,9 @@ function parseKeywords(list: string): string[] {
   return [...new Set(list.split(',').map(foldKeyword).filter(Boolean))];
 }
 
+/** argon2's own defaults (64 MiB, 3 passes): above OWASP's floor for argon2id (19 MiB, 2 passes). */
+export const DEFAULT_PASSWORD_HASH = { memoryKib: 65_536, iterations: 3 } as const;
+
 /** A PostgreSQL query unanswered this long fails and its connection is closed (DATABASE_QUERY_TIMEOUT_MS). */
 export const DEFAULT_DATABASE_QUERY_TIMEOUT_MS = 30_000;
 
@@ -138,6 +141,8 @@ export class AppConfig {
     /** Sign-in requests per IP per minute, successful or not (0: no such limit). */
     maxPerIpPerMinute: number;
   };
+  /** argon2id cost of new password hashes (a stored hash keeps the cost it was made with; verify reads it from it). */
+  readonly passwordHash: { memoryKib: number; iterations: number };
   readonly events: { relayEnabled: boolean };
   readonly inbound: InboundSmsConfig;
   /** Marketing batches: when they may leave and the opt-out mention they carry. */
@@ -205,6 +210,10 @@ export class AppConfig {
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
       maxPerIpPerMinute: env.LOGIN_MAX_PER_IP_PER_MINUTE ?? 60,
+    };
+    this.passwordHash = {
+      memoryKib: env.PASSWORD_HASH_MEMORY_KIB ?? DEFAULT_PASSWORD_HASH.memoryKib,
+      iterations: env.PASSWORD_HASH_ITERATIONS ?? DEFAULT_PASSWORD_HASH.iterations,
     };
     this.events = { relayEnabled: env.EVENT_RELAY_ENABLED !== 'false' };
     this.inbound = {

@@ -84,6 +84,10 @@ describe(validateEnvironment.name, () => {
     ['RETENTION_INTERVAL_MINUTES', '0', /RETENTION_INTERVAL_MINUTES/],
     ['RETENTION_CHUNK_SIZE', '100000', /RETENTION_CHUNK_SIZE/],
     ['RETENTION_CHUNK_PAUSE_MS', '-5', /RETENTION_CHUNK_PAUSE_MS/],
+    ['PASSWORD_HASH_MEMORY_KIB', '32', /^PASSWORD_HASH_MEMORY_KIB must not be less than 64$/],
+    ['PASSWORD_HASH_MEMORY_KIB', '64MiB', /^PASSWORD_HASH_MEMORY_KIB must be an integer number$/],
+    ['PASSWORD_HASH_ITERATIONS', '0', /^PASSWORD_HASH_ITERATIONS must not be less than 1$/],
+    ['PASSWORD_HASH_ITERATIONS', '21', /^PASSWORD_HASH_ITERATIONS must not be greater than 20$/],
   ])('refuses %s=%s with one line naming it', (name, value, pattern) => {
     // Twilio variables come as a set, so give the rest of the set to isolate the one under test.
     const twilioSet: Record<string, string> = name.startsWith('TWILIO_')
@@ -163,6 +167,12 @@ describe(AppConfig.name, () => {
     // A message whose attempts are used up while Twilio is down is retried for an hour from its first attempt.
     expect(sut.dispatch.outageRetryMs).toBe(3_600_000);
     expect(AppConfig.fromEnvironment({ SMS_OUTAGE_RETRY_MS: '0' }).dispatch.outageRetryMs).toBe(0);
+    // Passwords: argon2id at argon2's own cost (64 MiB, 3 passes) unless told otherwise.
+    expect(sut.passwordHash).toEqual({ memoryKib: 65_536, iterations: 3 });
+    expect(AppConfig.fromEnvironment({ PASSWORD_HASH_MEMORY_KIB: '19456', PASSWORD_HASH_ITERATIONS: '2' }).passwordHash).toEqual({
+      memoryKib: 19_456,
+      iterations: 2,
+    });
   });
 
   it('reads the limits and retention settings', () => {

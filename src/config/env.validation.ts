@@ -324,6 +324,22 @@ export class EnvironmentVariables {
   @toInt
   LOGIN_WINDOW_SECONDS?: number;
 
+  /** argon2id memory per password hash, in KiB (argon2's minimum is 8 per lane; OWASP's floor is 19456). */
+  @IsOptional()
+  @IsInt()
+  @Min(64)
+  @Max(4 * 1024 * 1024)
+  @toInt
+  PASSWORD_HASH_MEMORY_KIB?: number;
+
+  /** argon2id passes over that memory per password hash. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  @toInt
+  PASSWORD_HASH_ITERATIONS?: number;
+
   @IsOptional()
   @IsInt()
   @Min(1)

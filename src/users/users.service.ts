@@ -74,6 +74,15 @@ export class UsersService {
       .getOne();
   }
 
+  /**
+   * Stores a new hash of the same password (made at the configured cost) in place of `previous`, unless the password
+   * changed meanwhile. Tokens stay valid: the password is the same.
+   */
+  async upgradePasswordHash(id: string, previous: string, next: string): Promise<boolean> {
+    const result = await this.users.update({ id, passwordHash: previous }, { passwordHash: next });
+    return (result.affected ?? 0) > 0;
+  }
+
   async list(query: PaginationQueryDto): Promise<Page<UserView>> {
     const [users, total] = await this.users.findAndCount({
       order: { createdAt: 'ASC', id: 'ASC' },

@@ -45,6 +45,10 @@ export function baseEnvironment(databaseUrl: string): Record<string, string> {
     SMS_CIRCUIT_RESET_MS: '0',
     // Off unless a test is about it (test/sms-outage.e2e-spec.ts): tests count the attempts a failing message makes.
     SMS_OUTAGE_RETRY_MS: '0',
+    // Passwords hashed at a token cost (about a millisecond instead of a quarter second of two cores): the suite
+    // signs in and creates users hundreds of times. test/auth.e2e-spec.ts signs in at the default cost.
+    PASSWORD_HASH_MEMORY_KIB: '256',
+    PASSWORD_HASH_ITERATIONS: '1',
   };
 }
 

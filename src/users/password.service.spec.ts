@@ -1,0 +1,33 @@
+import type { AppConfig } from '../config/app-config.js';
+import { PasswordService } from './password.service.js';
+
+const service = (memoryKib: number, iterations: number) =>
+  new PasswordService({ passwordHash: { memoryKib, iterations } } as unknown as AppConfig);
+
+describe(PasswordService.name, () => {
+  it('should hash with argon2id at the configured memory and passes, and verify only the same password', async () => {
+    const sut = service(512, 2);
+
+    const hash = await sut.hash('correct-horse-battery');
+
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=512,p=\d+,t=2\$/);
+    await expect(sut.verify(hash, 'correct-horse-battery')).resolves.toBe(true);
+    await expect(sut.verify(hash, 'correct-horse-batterx')).resolves.toBe(false);
+  });
+
+  it('should verify a hash made at another cost, and say it needs to be made again', async () => {
+    const older = await service(256, 1).hash('correct-horse-battery');
+    const sut = service(512, 2);
+
+    await expect(sut.verify(older, 'correct-horse-battery')).resolves.toBe(true);
+    expect(sut.needsRehash(older)).toBe(true);
+    expect(sut.needsRehash(await sut.hash('correct-horse-battery'))).toBe(false);
+  });
+
+  it('should answer false, not throw, for a stored value that is not an argon2 hash', async () => {
+    const sut = service(256, 1);
+
+    await expect(sut.verify('not-a-hash', 'x')).resolves.toBe(false);
+    expect(sut.needsRehash('not-a-hash')).toBe(true);
+  });
+});
