@@ -2,6 +2,7 @@ import type { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Clock } from '../../common/clock.js';
 import type { RelatedRecords } from '../../common/related-records.js';
 import type { AppConfig } from '../../config/app-config.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { MarketingPolicy } from '../marketing/marketing-policy.js';
 import { SendHours } from './send-hours.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
@@ -87,7 +88,7 @@ describe(SmsDispatcher.name, () => {
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
       optOuts as unknown as OptOutService,
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
-      new SendHours(new MarketingPolicy(config, clock), config, clock),
+      new SendHours(new MarketingPolicy(config, clock, new PhoneNumberService('FR')), config, clock),
       records as unknown as RelatedRecords,
       (circuit = new ProviderCircuit(config, { providerCircuit: vi.fn() } as unknown as MetricsService)),
     );

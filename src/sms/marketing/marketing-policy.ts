@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import {
   hasTextBesidesMention,
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZoneOfNumber,
+  timeZoneOfRegion,
   withStopMention,
   type MarketingHours,
 } from './marketing-rules.js';
@@ -17,32 +18,35 @@ export type SmsCategory = 'transactional' | 'marketing';
  * The French rules for marketing SMS, from the configuration: the opt-out mention they carry
  * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS, never on a public holiday of
  * SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted (`notBefore`, in DEFAULT_TIMEZONE) and by
- * SmsDispatcher right before each message leaves (`heldUntil`), in the recipient's own zone (timeZoneOfNumber: a
- * Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00 in Martinique), so a batch still sending when
- * the window closes, or a retry due after it, waits for the next opening. Transactional messages are never held.
- * "Now" is the injectable Clock.
+ * SmsDispatcher right before each message leaves (`heldUntil`), by the recipient's own clock and calendar: the zone
+ * of its number's territory (timeZoneOfRegion: a Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00
+ * in Martinique) and that territory's public holidays when date-holidays knows it as a region of
+ * SMS_MARKETING_HOLIDAYS (a Réunion number waits out Réunion's 20 December). So a batch still sending when the window
+ * closes, or a retry due after it, waits for the next opening. Transactional messages are never held. "Now" is the
+ * injectable Clock.
  */
 @Injectable()
 export class MarketingPolicy {
   private readonly window: MarketingWindow;
   private readonly mention: string;
   private readonly hours: MarketingHours;
-  private readonly holidays: PublicHolidays;
+  private readonly holidaysCountry: string;
   private readonly timeZone: string;
-  /** The window in each recipient zone met so far (DEFAULT_TIMEZONE's is `window`). */
-  private readonly zoneWindows = new Map<string, MarketingWindow>();
+  /** The window of each (zone, holiday region) met so far, keyed `zone|region` (DEFAULT_TIMEZONE's is `window`). */
+  private readonly windows = new Map<string, MarketingWindow>();
 
   constructor(
     config: AppConfig,
     private readonly clock: Clock,
+    private readonly phones: PhoneNumberService,
   ) {
     const hours = parseMarketingHours(config.marketing.hours);
     if (!hours) throw new Error(`SMS_MARKETING_HOURS is invalid: ${config.marketing.hours}`);
     this.hours = hours;
-    this.holidays = new PublicHolidays(config.marketing.holidaysCountry);
+    this.holidaysCountry = config.marketing.holidaysCountry;
     this.timeZone = config.defaultTimeZone;
-    this.window = new MarketingWindow(hours, this.timeZone, this.holidays);
-    this.zoneWindows.set(this.timeZone, this.window);
+    this.window = new MarketingWindow(hours, this.timeZone, new PublicHolidays(this.holidaysCountry));
+    this.windows.set(`${this.timeZone}|`, this.window);
     this.mention = config.marketing.stopMention;
   }
 
@@ -75,11 +79,20 @@ export class MarketingPolicy {
     return opening.getTime() === now.getTime() ? null : opening;
   }
 
-  /** The window in the zone of this number (DEFAULT_TIMEZONE's when none is known). */
+  /**
+   * The window of this number: in its territory's zone (DEFAULT_TIMEZONE's when none is known), with its territory's
+   * holidays when it is a region of SMS_MARKETING_HOLIDAYS's country, else that country's.
+   */
   private windowFor(to: string | null | undefined): MarketingWindow {
-    const zone = to ? timeZoneOfNumber(to, this.timeZone) : this.timeZone;
-    let window = this.zoneWindows.get(zone);
-    if (!window) this.zoneWindows.set(zone, (window = new MarketingWindow(this.hours, zone, this.holidays)));
+    const territory = to ? this.phones.format(to).country : null;
+    const zone = timeZoneOfRegion(territory, this.timeZone);
+    const region = territory && PublicHolidays.regionsOf(this.holidaysCountry).has(territory) ? territory : '';
+    const key = `${zone}|${region}`;
+    let window = this.windows.get(key);
+    if (!window) {
+      window = new MarketingWindow(this.hours, zone, new PublicHolidays(this.holidaysCountry, region));
+      this.windows.set(key, window);
+    }
     return window;
   }
 

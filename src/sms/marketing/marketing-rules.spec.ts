@@ -1,9 +1,10 @@
+import { DateTime } from 'luxon';
 import {
   hasTextBesidesMention,
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZoneOfNumber,
+  timeZoneOfRegion,
   withStopMention,
 } from './marketing-rules.js';
 
@@ -113,21 +114,42 @@ describe('hasTextBesidesMention', () => {
   });
 });
 
-describe('timeZoneOfNumber', () => {
+describe('timeZoneOfRegion', () => {
   it.each([
-    ['+33612345678', 'Europe/Paris'],
-    ['+596696123456', 'America/Martinique'],
-    ['+262692123456', 'Indian/Reunion'],
-    ['+262639401234', 'Indian/Mayotte'],
-    ['+594694123456', 'America/Cayenne'],
-    ['+32470123456', 'Europe/Brussels'],
-  ])("reads %s in its own territory's zone, %s", (e164, zone) => {
-    expect(timeZoneOfNumber(e164, 'Europe/Paris')).toBe(zone);
+    ['FR', 'Europe/Paris'],
+    ['MQ', 'America/Martinique'],
+    ['RE', 'Indian/Reunion'],
+    ['YT', 'Indian/Mayotte'],
+    ['GF', 'America/Cayenne'],
+    ['BE', 'Europe/Brussels'],
+  ])('reads %s in its own zone, %s', (region, zone) => {
+    expect(timeZoneOfRegion(region, 'Europe/Paris')).toBe(zone);
   });
 
   it('falls back for a country of several zones, or a number placed nowhere', () => {
-    expect(timeZoneOfNumber('+14155550123', 'Europe/Paris')).toBe('Europe/Paris');
-    expect(timeZoneOfNumber('[purged]', 'Europe/Paris')).toBe('Europe/Paris');
-    expect(timeZoneOfNumber('+999123456', 'Europe/Paris')).toBe('Europe/Paris');
+    expect(timeZoneOfRegion('US', 'Europe/Paris')).toBe('Europe/Paris');
+    expect(timeZoneOfRegion(null, 'Europe/Paris')).toBe('Europe/Paris');
+  });
+});
+
+describe('PublicHolidays of a region', () => {
+  const day = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Paris' });
+
+  it("knows France's overseas departments and Alsace-Moselle as regions of FR", () => {
+    expect([...PublicHolidays.regionsOf('FR')]).toEqual(expect.arrayContaining(['RE', 'GP', 'MQ', 'GF', 'YT', '57', '67', '68']));
+    expect(PublicHolidays.regionsOf('')).toEqual(new Set());
+  });
+
+  it("adds a region's own days to the country's: Réunion's 20 December, Martinique's 22 May", () => {
+    expect(new PublicHolidays('FR', 'RE').on(day('2026-12-20'))).toBe(true);
+    expect(new PublicHolidays('FR').on(day('2026-12-20'))).toBe(false);
+    expect(new PublicHolidays('FR', 'MQ').on(day('2026-05-22'))).toBe(true);
+    expect(new PublicHolidays('FR', 'RE').on(day('2026-12-25'))).toBe(true);
+  });
+
+  it("keeps the country's days for a region it does not know", () => {
+    const unknown = new PublicHolidays('FR', 'US');
+    expect(unknown.on(day('2026-07-14'))).toBe(true);
+    expect(unknown.on(day('2026-12-20'))).toBe(false);
   });
 });

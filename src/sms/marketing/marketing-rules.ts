@@ -1,5 +1,4 @@
 import Holidays from 'date-holidays';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { DateTime } from 'luxon';
 import { foldKeyword } from '../../config/app-config.js';
 
@@ -33,14 +32,34 @@ export function parseMarketingHours(text: string): MarketingHours | null {
   return { days, startMinute, endMinute, text: text.trim() };
 }
 
-/** Public holidays of one country from date-holidays (a maintained library), by local date `yyyy-MM-dd`. */
+/**
+ * Public holidays of one country, or of one of its regions, from date-holidays (a maintained library), by local date
+ * `yyyy-MM-dd`. date-holidays lists France's overseas departments and collectivities (RE, GP, MQ, GF, YT, BL, MF) and
+ * Alsace-Moselle (57, 67, 68) as regions of FR, each with its own days (Réunion's 20 December, Good Friday in Moselle).
+ */
 export class PublicHolidays {
   private readonly holidays: Holidays | null;
   private readonly years = new Map<number, Set<string>>();
 
-  /** `country`: ISO code (FR); empty: no holidays. */
-  constructor(country: string) {
-    this.holidays = country ? new Holidays(country) : null;
+  /** `country`: ISO code (FR); empty: no holidays. `region`: one of `regionsOf(country)`, else the country's days. */
+  constructor(country: string, region?: string | null) {
+    this.holidays = !country
+      ? null
+      : region && PublicHolidays.regionsOf(country).has(region)
+        ? new Holidays(country, region)
+        : new Holidays(country);
+  }
+
+  private static readonly regions = new Map<string, ReadonlySet<string>>();
+
+  /** The regions date-holidays knows in `country` (`RE`, `GP`, `57`… for FR), asked once per country. */
+  static regionsOf(country: string): ReadonlySet<string> {
+    let regions = PublicHolidays.regions.get(country);
+    if (!regions) {
+      regions = new Set(country ? Object.keys(new Holidays().getStates(country) ?? {}) : []);
+      PublicHolidays.regions.set(country, regions);
+    }
+    return regions;
   }
 
   /** Whether this local date is a public holiday. */
@@ -96,13 +115,13 @@ export class MarketingWindow {
 const regionZones = new Map<string, readonly string[]>();
 
 /**
- * The time zone a recipient reads the clock in: that of its number's country or territory when it has only one
- * (`+596…` Martinique: America/Martinique; `+262 692…` Réunion: Indian/Reunion; `+33…`: Europe/Paris), else
- * `fallback` (DEFAULT_TIMEZONE: a country spanning several zones, a number libphonenumber places nowhere). The zones
- * come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before Node 22), not from a table here.
+ * The time zone a recipient reads the clock in, from its number's country or territory (PhoneNumberService's
+ * `country`): that region's zone when it has only one (`MQ` Martinique: America/Martinique; `RE` Réunion:
+ * Indian/Reunion; `FR`: Europe/Paris), else `fallback` (DEFAULT_TIMEZONE: a country spanning several zones, a number
+ * placed nowhere). The zones come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before
+ * Node 22), not from a table here.
  */
-export function timeZoneOfNumber(e164: string, fallback: string): string {
-  const region = parsePhoneNumberFromString(e164)?.country;
+export function timeZoneOfRegion(region: string | null | undefined, fallback: string): string {
   if (!region) return fallback;
   let zones = regionZones.get(region);
   if (!zones) {
