@@ -336,11 +336,20 @@ describe(UsersService.name, () => {
       expect(journaled).not.toContain('passwordHash');
     });
 
-    it('should journal the new role and state', async () => {
+    it('should journal the new role and state, and what they were before', async () => {
       await sut.update('user-1', { role: Role.Admin, disabled: true }, superAdmin);
 
       expect(audit.record).toHaveBeenCalledWith(
-        expect.objectContaining({ metadata: expect.objectContaining({ changed: ['role', 'disabled'], role: Role.Admin, disabled: true }) }),
+        expect.objectContaining({
+          metadata: {
+            email: 'marie@example.com',
+            changed: ['role', 'disabled'],
+            role: Role.Admin,
+            disabled: true,
+            previousRole: Role.User,
+            previousDisabled: false,
+          },
+        }),
       );
     });
 

@@ -166,8 +166,15 @@ export class UsersService {
         action: AuditAction.UserUpdated,
         actor,
         target: { type: 'user', id },
-        // Which fields changed, and the new role/state; never the password.
-        metadata: { email: user.email, changed, role: changes.role ?? user.role, disabled: changes.disabled ?? user.disabled },
+        // Which fields changed, the new role/state and what a changed one was before; never the password.
+        metadata: {
+          email: user.email,
+          changed,
+          role: changes.role ?? user.role,
+          disabled: changes.disabled ?? user.disabled,
+          ...(changes.role ? { previousRole: user.role } : {}),
+          ...(changes.disabled !== undefined ? { previousDisabled: user.disabled } : {}),
+        },
       });
     }
     return UserView.from((await this.findById(id))!);
