@@ -69,6 +69,16 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(res.body.details).toEqual([{ field: 'query string', problems: ['query string has more than 50 parameters'] }]);
     });
 
+    it.each([
+      ['/api/sms/stats?since=2026-01-01&since=2026-02-01', 'since'],
+      ['/api/sms/messages?page=1&page=2', 'page'],
+      ['/api/audit?action=login_failure&action=send_sms', 'action'],
+    ])('answers 400 to a parameter given twice, naming it (%s)', async (path, name) => {
+      const res = await t.http.get(path).set(auth()).expect(400);
+      expect(res.body.message).toBe(`${name} must be given once`);
+      expect(res.body.details).toEqual([{ field: name, problems: [`${name} must be given once`] }]);
+    });
+
     it('answers 400 to a prototype key', async () => {
       const res = await t.http
         .post('/api/sms/format-phone')

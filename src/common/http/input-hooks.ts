@@ -4,7 +4,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/app-config.js';
 import { BODY_LIMIT_KEY, JSON_VALUES_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
 import { FORM_BODY_KEY, UNSUPPORTED_MEDIA_TYPE } from './form-body.decorator.js';
-import { findInputProblem, INPUT_LIMITS, inputProblemException, parseJsonBody } from './input-limits.js';
+import { findInputProblem, INPUT_LIMITS, inputProblemException, parseJsonBody, type InputProblem } from './input-limits.js';
 
 /**
  * Installs, before any route is registered:
@@ -50,9 +50,20 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
       return;
     }
     const problem =
+      repeatedParameter(request.query) ??
       findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }, 'query string') ??
       findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }, 'path') ??
       (formBody ? findInputProblem(request.body) : undefined);
     done(problem ? inputProblemException(problem) : undefined);
   });
+}
+
+/**
+ * Every query parameter of this API takes one value: `?since=a&since=b` (which Fastify reads as a list) is refused
+ * as given twice, not checked as one odd value ("since must be a date").
+ */
+function repeatedParameter(query: unknown): InputProblem | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  const name = Object.keys(query).find((key) => Array.isArray((query as Record<string, unknown>)[key]));
+  return name === undefined ? undefined : { field: name, problem: 'must be given once' };
 }
