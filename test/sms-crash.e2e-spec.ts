@@ -235,7 +235,8 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
    * the lock as long as the row's lease (30 s) and BullMQ's 30 s stalled check, the survivor ran on its own share of
    * the slots for 30-60 s (an operator saw 9-29 sends a second instead of 60-100). The job lock is now short (renewed
    * while a job runs) and checked every 2 s, so the slots come back within seconds; the dead instance's rows still wait
-   * for their own lease (30 s) and are looked up at Twilio before anything is sent again: every recipient once.
+   * for their own lease (15 s here, longer than the 10 s the slots may take) and are looked up at Twilio before
+   * anything is sent again: every recipient once.
    */
   describe.skipIf(!inject('postgresUrl') || !inject('redisUrl'))('BullMQ: one of two instances killed mid-batch [postgres]', () => {
     const credentials = testTwilioCredentials();
@@ -262,14 +263,15 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
         ...dispatchEnvironment('bullmq', inject('redisUrl'), queueName),
         SMS_MAX_CONCURRENCY: '20',
         SMS_MAX_PER_SECOND: '200',
-        SMS_LEASE_MS: '30000',
+        SMS_LEASE_MS: '15000',
         LOG_LEVEL: 'error',
       };
       // 300 ms a call: the slots are the limit, not the rate (200 a second): 20 slots carry 66 calls a second, 10 only 33.
       standIn.setBehaviour({ delayMs: 300 });
       const [a, b] = await Promise.all([AppProcess.start(env), AppProcess.start(env)]);
       apps.push(a, b);
-      const total = 2000;
+      // Enough for the batch to outlast the 10 s after the kill at the full 66 calls a second.
+      const total = 1300;
       const recipients = Array.from({ length: total }, (_, i) => ({ phone: `+3363${String(i).padStart(7, '0')}`, name: `C${i}` }));
       const accepted = await a.json('POST', '/api/sms/bulk', await a.token(), { recipients, message: 'Bonjour {{name}}' });
       expect(accepted.status).toBe(202);
