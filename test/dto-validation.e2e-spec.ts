@@ -81,7 +81,6 @@ describeEachDatabase('DTO validation', (kind) => {
       ['page=0', 'page'],
       ['page=1.5', 'page'],
       ['page=abc', 'page'],
-      ['page=1&page=2', 'page'],
       ['limit=1e21', 'limit'],
       ['limit=201', 'limit'],
       ['limit=-1', 'limit'],
@@ -127,9 +126,12 @@ describeEachDatabase('DTO validation', (kind) => {
   });
 
   it('GET /api/sms/templates refuses an unsupported or repeated locale with 400 naming it', async () => {
-    for (const query of ['locale=de', 'locale=en&locale=fr']) {
+    for (const [query, message] of [
+      ['locale=de', /locale must be one of: fr, en/],
+      ['locale=en&locale=fr', /^locale must be given once$/],
+    ] as const) {
       const res = await t.http.get(`/api/sms/templates?${query}`).set(auth()).expect(400);
-      expect(res.body.message).toMatch(/locale must be one of: fr, en/);
+      expect(res.body.message).toMatch(message);
     }
     await t.http.get('/api/sms/templates?locale=en').set(auth()).expect(200);
   });
