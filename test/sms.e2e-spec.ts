@@ -480,6 +480,41 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests).toHaveLength(0);
     });
 
+    it('journals a send asked for later when it is accepted (phase scheduled, with its sendAt), and again once it ends', async () => {
+      const later = new Date(Date.now() + 2 * 60 * 60_000);
+      const res = await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .send({ to: '0611223399', message: 'Rappel pour plus tard', sendAt: later.toISOString() })
+        .expect(202);
+      const entries = async () =>
+        (
+          (await t.http.get('/api/audit?action=send_sms&limit=50').set(auth(admin)).expect(200)).body.items as { targetId: string }[]
+        ).filter((e) => e.targetId === res.body.id);
+      expect(await entries()).toEqual([
+        expect.objectContaining({
+          action: 'send_sms',
+          actorRole: 'admin',
+          targetType: 'sms_message',
+          metadata: {
+            phase: 'scheduled',
+            messageId: res.body.id,
+            to: '+33611223399',
+            message: 'Rappel pour plus tard',
+            provider: 'twilio',
+            status: 'queued',
+            sendAt: later.toISOString(),
+          },
+        }),
+      ]);
+      await t.http.post(`/api/sms/messages/${res.body.id}/cancel`).set(auth(admin)).expect(200);
+      const after = await entries();
+      expect(after).toHaveLength(2);
+      expect(after).toEqual(
+        expect.arrayContaining([expect.objectContaining({ metadata: expect.objectContaining({ status: 'cancelled', sid: null }) })]),
+      );
+    });
+
     it('journals who cancelled (sms_cancelled), not only who sent: a message and a batch cancelled by another admin', async () => {
       const other = await t.userWithRole(Role.Admin);
       const later = new Date(Date.now() + 60 * 60_000).toISOString();
@@ -517,7 +552,9 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       );
       // The send's own final entry still names who sent it.
       const sends = await t.http.get('/api/audit?action=send_sms&limit=50').set(auth(admin)).expect(200);
-      const ended = sends.body.items.find((e: { targetId: string }) => e.targetId === single.body.id);
+      const ended = sends.body.items.find(
+        (e: { targetId: string; metadata: { status: string } }) => e.targetId === single.body.id && e.metadata.status === 'cancelled',
+      );
       expect(ended).toMatchObject({ actorRole: 'admin', metadata: expect.objectContaining({ status: 'cancelled' }) });
       expect(ended.actorEmail).not.toBe(other.email);
       expect(standIn.requests.filter((r) => ['+33611223344', '+33611223355', '+33611223366'].includes(String(r.form.To)))).toHaveLength(0);

@@ -354,7 +354,9 @@ export class SmsService {
         firstAttemptAt: row.createdAt,
       });
     try {
-      await this.outbox.insert(row);
+      // Sent later: journaled now as well (who asked for what, and when), its final state when it has one.
+      if (notBefore) await this.outbox.insertScheduled(row);
+      else await this.outbox.insert(row);
     } catch (error) {
       slot?.release();
       // Two calls with one dedupe key at once: the unique index lets one row in; the other waits on it.

@@ -31,3 +31,25 @@ export function sendJournalEntry(message: SmsMessage): AuditEntry {
     },
   };
 }
+
+/**
+ * The journal entry of a single or notification send asked for later (`sendAt`), written with its row when it is
+ * accepted: who asked for what, and when it is to leave (`phase: "scheduled"`). Its final state gets its own entry
+ * (sendJournalEntry), as for any send; a batch's acceptance is journaled alike (`send_bulk_sms`, `phase: "accepted"`).
+ */
+export function scheduledJournalEntry(message: SmsMessage): AuditEntry {
+  const final = sendJournalEntry(message);
+  return {
+    ...final,
+    metadata: {
+      phase: 'scheduled',
+      messageId: message.id,
+      to: message.to,
+      message: message.body,
+      ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),
+      provider: message.provider,
+      status: message.status,
+      sendAt: message.notBefore?.toISOString() ?? null,
+    },
+  };
+}

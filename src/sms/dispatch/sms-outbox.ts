@@ -12,7 +12,7 @@ import { messageUpdatedEvent, reportedDurably, SMS_EVENTS } from '../sms.events.
 import { batchCountsStatement, tallyBatchRows, type BatchCountRow } from '../batch-counts.js';
 import { SmsBatch } from '../sms-batch.entity.js';
 import { batchFinishedEntry } from './batch-journal.js';
-import { sendJournalEntry } from './send-journal.js';
+import { scheduledJournalEntry, sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
 import type { QueuedMessage } from './dispatch-queue.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
@@ -144,6 +144,18 @@ export class SmsOutbox {
   /** One message, group-committed with concurrent ones (single and notification sends). */
   insert(row: SmsMessage): Promise<void> {
     return this.inserts.insert(row);
+  }
+
+  /** A message to be sent later (`sendAt`), with its `phase: "scheduled"` journal entry, in one transaction. */
+  async insertScheduled(row: SmsMessage): Promise<void> {
+    const message = this.insertStatement(this.messages, [row]);
+    const journal = insertStatement(this.auditLogs, [
+      Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(scheduledJournalEntry(row)) }),
+    ]);
+    await this.atomic.run(function* () {
+      yield message;
+      yield journal;
+    });
   }
 
   findByDedupeKey(key: string): Promise<SmsMessage | null> {
