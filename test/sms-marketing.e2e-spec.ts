@@ -250,6 +250,28 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
         expect(res.body).toMatchObject({ category: 'transactional', notBefore: null, stopMentionAppended: false });
         await waitForBatch(t, admin, res.body.batchId);
         expect(posts().map((r) => r.form?.Body)).toEqual(['Le cabinet sera fermé lundi']);
+        // The listing filters on the category as the statistics do (a marketing batch beside it, held until Monday).
+        const held = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0611111112' }], message: 'Promo' })
+          .expect(202);
+        const listed = async (category: string) =>
+          (await t.http.get(`/api/sms/messages?category=${category}&limit=200`).set(auth()).expect(200)).body.items as {
+            category: string;
+            to: string;
+          }[];
+        const transactional = await listed('transactional');
+        expect(transactional.map((m) => m.to)).toContain('+33611111111');
+        expect(transactional.every((m) => m.category === 'transactional')).toBe(true);
+        const marketing = await listed('marketing');
+        expect(marketing.map((m) => m.to)).toContain('+33611111112');
+        expect(marketing.map((m) => m.to)).not.toContain('+33611111111');
+        expect(transactional.map((m) => m.to)).not.toContain('+33611111112');
+        expect(marketing.every((m) => m.category === 'marketing')).toBe(true);
+        await t.http.get('/api/sms/messages?category=promo').set(auth()).expect(400);
+        // Not left for the next test's clock to send.
+        await t.http.post(`/api/sms/bulk/${held.body.batchId}/cancel`).set(auth()).expect(200);
       });
 
       it('keeps a mention already in the text', async () => {

@@ -31,6 +31,7 @@ export class SmsMessagesService {
         qb.andWhere('m.kind = :kind', { kind: query.type });
       else qb.andWhere('m.templateType = :type', { type: query.type });
     }
+    if (query.category) qb.andWhere('m.category = :category', { category: query.category });
     if (query.since) qb.andWhere('m.createdAt >= :since', { since: query.since });
     if (query.until) qb.andWhere('m.createdAt < :until', { until: query.until });
     return paginate(qb, query, 'createdAt', 'DESC');

@@ -8,6 +8,7 @@ import { SmsKind, SMS_CANCELLED, SMS_SKIPPED } from '../sms-message.entity.js';
 import { TWILIO_STATUSES } from '../webhooks/message-status.js';
 import { DRY_RUN_STATUS } from '../providers/dry-run-sms.provider.js';
 import { BATCH_STATES, type BatchState } from '../sms-batches.service.js';
+import { SMS_CATEGORIES } from '../stats/stats-query.dto.js';
 
 /** Every status a stored message can have: Twilio's, and ours before or instead of Twilio's. */
 export const STORED_STATUSES = [...new Set<string>(['pending', ...TWILIO_STATUSES, SMS_CANCELLED, SMS_SKIPPED, DRY_RUN_STATUS])];
@@ -48,6 +49,11 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
   @Optional()
   @IsOneOf(MESSAGE_TYPES)
   type?: string;
+
+  @ApiPropertyOptional({ enum: SMS_CATEGORIES, description: 'transactional, or marketing (held to the marketing hours)' })
+  @Optional()
+  @IsOneOf(SMS_CATEGORIES)
+  category?: (typeof SMS_CATEGORIES)[number];
 
   @ApiPropertyOptional({
     type: String,
