@@ -1,3 +1,4 @@
+import { ErrorCode } from 'bullmq';
 import { Logger } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { vi } from 'vitest';
@@ -29,6 +30,10 @@ describe('BullmqDispatchQueue error lines', () => {
     expect(error).not.toHaveBeenCalled();
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![0]).toMatch(/^BullMQ worker: 1 job lock\(s\) lost while their job ran \(last: Missing lock for job 8b0f/);
+
+    // Known by BullMQ's error code, whatever its wording.
+    queue.onWorkerError(Object.assign(new Error('Lock for job 8b0f is gone'), { code: ErrorCode.JobLockNotExist }));
+    expect(error).not.toHaveBeenCalled();
 
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));

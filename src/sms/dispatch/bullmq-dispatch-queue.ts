@@ -1,6 +1,6 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
-import { DelayedError, type Job, type Queue } from 'bullmq';
+import { DelayedError, ErrorCode, type Job, type Queue } from 'bullmq';
 import type { AppConfig } from '../../config/app-config.js';
 import type { DispatchQueue, QueuedMessage } from './dispatch-queue.js';
 import { bullmqConnection, bullmqPrefix } from './sms-bullmq.module.js';
@@ -50,8 +50,15 @@ export const QUEUE_COMMAND_TIMEOUT_MS = 3000;
  * while it waits); the sweep queues the row again once its lease has run out, and it is looked up at Twilio first.
  */
 export const JOB_LOCK_MS = 5000;
-/** BullMQ's errors about a job's own lock (lost, taken over, not renewed), as opposed to its connection's. */
+/**
+ * BullMQ's errors about a job's own lock (lost, taken over, not renewed), as opposed to its connection's: those of its
+ * scripts carry their ErrorCode (JobLockNotExist, JobLockMismatch); the lock manager's renewal failure has no code,
+ * only its text (also emitted as `lockRenewalFailed`). The texts are kept as a fallback for the coded ones.
+ */
+const LOST_JOB_LOCK_CODES: ReadonlySet<unknown> = new Set([ErrorCode.JobLockNotExist, ErrorCode.JobLockMismatch]);
 const LOST_JOB_LOCK = /^(Missing lock for job|Lock mismatch for job|could not renew lock for job)/;
+const isLostJobLock = (error: Error) =>
+  LOST_JOB_LOCK_CODES.has((error as Error & { code?: unknown }).code) || LOST_JOB_LOCK.test(error.message);
 /** How often BullMQ looks for active jobs whose lock is gone (one check a period for all instances; BullMQ's default: 30 s). */
 export const STALLED_CHECK_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -148,7 +155,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     // A job whose lock ran out while it ran (the event loop blocked for seconds, Redis slow): BullMQ gave its slot
     // back and may redeliver it; the row's lease still decides who sends. Not an outage: it neither claims the
     // outage's one line (the next real outage would go unsaid) nor floods the log (one line per 10 s, with a count).
-    if (LOST_JOB_LOCK.test(error.message)) {
+    if (isLostJobLock(error)) {
       this.lostLocks++;
       this.lastLostLock = error.message;
       const wait = this.lostLocksReportedAt + 10_000 - Date.now();
