@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import type { Clock } from '../src/common/clock.js';
-import type { DatabaseConfig } from '../src/config/app-config.js';
+import type { AppConfig, DatabaseConfig } from '../src/config/app-config.js';
 import { buildDataSourceOptions } from '../src/database/data-source.js';
 import type { SmsStatsQueryDto } from '../src/sms/stats/stats-query.dto.js';
 import { createDatabase } from './database.js';
@@ -118,7 +118,7 @@ async function pass(kind: 'sqlite' | 'postgres', dir: string, options: ReturnTyp
   const fillMs = performance.now() - started;
 
   const until = new Date(START.getTime() + SPAN_DAYS * DAY_MS);
-  const service = new SmsStatsService(dataSource, { now: () => until } as Clock);
+  const service = new SmsStatsService(dataSource, { now: () => until } as Clock, { defaultTimeZone: 'Europe/Paris' } as AppConfig);
   const cases: Array<[string, SmsStatsQueryDto]> = [
     ['last 30 days', {}],
     ['90 days', { since: START, until }],

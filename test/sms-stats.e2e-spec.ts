@@ -78,8 +78,10 @@ describeEachDatabase('SMS statistics', (kind) => {
 
   it('counts by status and day, delivery rate, segments, top errors explained, opt-outs gained (default: the last 30 days)', async () => {
     const res = await t.http.get('/api/sms/stats').set(auth(admin)).expect(200);
-    const day = new Date().toISOString().slice(0, 10);
+    // Days are Paris days (DEFAULT_TIMEZONE), as a date alone in a filter is.
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris' }).format(new Date());
     expect(res.body).toMatchObject({
+      timeZone: 'Europe/Paris',
       total: 5,
       byStatus: { delivered: 3, undelivered: 1, failed: 1 },
       byDay: [{ day, total: 5, byStatus: { delivered: 3, undelivered: 1, failed: 1 } }],
@@ -124,9 +126,10 @@ describeEachDatabase('SMS statistics', (kind) => {
     const all = await t.http.get(`/api/sms/stats?${period}`).set(auth(admin)).set('Accept-Language', 'en').expect(200);
     expect(all.body).toMatchObject({
       total: 4,
+      // 2026-01-10T23:30Z is 00:30 on the 11th in Paris: counted on the 11th.
       byDay: [
-        { day: '2026-01-10', total: 3, byStatus: { delivered: 2, undelivered: 1 } },
-        { day: '2026-01-11', total: 1, byStatus: { failed: 1 } },
+        { day: '2026-01-10', total: 2, byStatus: { delivered: 1, undelivered: 1 } },
+        { day: '2026-01-11', total: 2, byStatus: { delivered: 1, failed: 1 } },
       ],
       deliveryRate: 0.5,
       segmentsSent: 5,
@@ -142,6 +145,25 @@ describeEachDatabase('SMS statistics', (kind) => {
     expect(bulk.body.total).toBe(1);
     const single = await t.http.get(`/api/sms/stats?${period}&kind=single&category=transactional`).set(auth(admin)).expect(200);
     expect(single.body).toMatchObject({ total: 3, deliveryRate: 0.6667 });
+  });
+
+  it('counts Paris days across the spring clock change (a 23-hour day), a date alone in the filter starting the Paris day', async () => {
+    await t
+      .get(DataSource)
+      .getRepository(SmsMessage)
+      .save([
+        row(new Date('2026-03-28T22:59:00Z'), { category: 'marketing' }), // 23:59 on the 28th in Paris (+01:00)
+        row(new Date('2026-03-28T23:30:00Z'), { category: 'marketing' }), // 00:30 on the 29th (+01:00)
+        row(new Date('2026-03-29T21:59:00Z'), { category: 'marketing' }), // 23:59 on the 29th (+02:00)
+        row(new Date('2026-03-29T22:30:00Z'), { category: 'marketing' }), // 00:30 on the 30th
+      ]);
+    const res = await t.http.get('/api/sms/stats?since=2026-03-28&until=2026-03-31&category=marketing').set(auth(admin)).expect(200);
+    expect(res.body.byDay).toEqual([
+      { day: '2026-03-28', total: 1, byStatus: { delivered: 1 } },
+      { day: '2026-03-29', total: 2, byStatus: { delivered: 2 } },
+      { day: '2026-03-30', total: 1, byStatus: { delivered: 1 } },
+    ]);
+    expect(res.body.since).toBe('2026-03-27T23:00:00.000Z');
   });
 
   it('refuses a bad period or filter with 400 naming the field; staff only', async () => {

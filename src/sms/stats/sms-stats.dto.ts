@@ -6,7 +6,7 @@ export class SmsStatsFiltersDto {
 }
 
 export class SmsStatsDayDto {
-  @ApiProperty({ example: '2026-03-12', description: 'UTC day' }) day: string;
+  @ApiProperty({ example: '2026-03-12', description: "A day in the answer's timeZone (DEFAULT_TIMEZONE)" }) day: string;
   @ApiProperty({ type: 'integer' }) total: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' }, example: { delivered: 40, undelivered: 2 } })
   byStatus: Record<string, number>;
@@ -30,6 +30,7 @@ export class SmsStatsDto {
   @ApiProperty() since: Date;
   @ApiProperty() until: Date;
   @ApiProperty({ type: SmsStatsFiltersDto }) filters: SmsStatsFiltersDto;
+  @ApiProperty({ example: 'Europe/Paris', description: 'The zone whose days byDay counts (DEFAULT_TIMEZONE)' }) timeZone: string;
   @ApiProperty({ type: 'integer' }) total: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' }, example: { delivered: 110, undelivered: 6, failed: 4 } })
   byStatus: Record<string, number>;

@@ -1,7 +1,9 @@
 import { BadRequestException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { DateTime } from 'luxon';
 import { DataSource } from 'typeorm';
 import { Clock } from '../../common/clock.js';
+import { AppConfig } from '../../config/app-config.js';
 import { SqlParams } from '../../database/sql.js';
 import { explainErrorCode, type Lang } from '../failure-explanations.js';
 import { SMS_QUEUED, SMS_SENDING } from '../sms-message.entity.js';
@@ -29,9 +31,11 @@ export interface SmsStats {
   since: Date;
   until: Date;
   filters: { kind: string | null; category: string | null };
+  /** The zone whose days `byDay` counts (DEFAULT_TIMEZONE). */
+  timeZone: string;
   total: number;
   byStatus: Record<string, number>;
-  /** UTC days, oldest first, with their counts by status. */
+  /** Days in `timeZone`, oldest first, with their counts by status. */
   byDay: { day: string; total: number; byStatus: Record<string, number> }[];
   delivered: number;
   notDelivered: number;
@@ -51,12 +55,16 @@ export interface SmsStats {
 @Injectable()
 export class SmsStatsService {
   private readonly postgres: boolean;
+  /** Days are counted in DEFAULT_TIMEZONE, where a date alone in a filter starts too. */
+  private readonly timeZone: string;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    config: AppConfig,
   ) {
     this.postgres = dataSource.driver.options.type === 'postgres';
+    this.timeZone = config.defaultTimeZone;
   }
 
   async compute(query: SmsStatsQueryDto, lang: Lang): Promise<SmsStats> {
@@ -113,6 +121,7 @@ export class SmsStatsService {
       since,
       until,
       filters: { kind: query.kind ?? null, category: query.category ?? null },
+      timeZone: this.timeZone,
       total,
       byStatus,
       byDay: [...days.values()],
@@ -126,22 +135,32 @@ export class SmsStatsService {
   }
 
   /**
-   * Messages of the period grouped by UTC day, status and error code. PostgreSQL groups on
-   * date_trunc (cheaper per row than formatting) and formats the few groups; SQLite's UTC text starts
-   * with the day. SQLite is told the index to read: its planner would rather skip-scan the
-   * (status, created_at) index and then read the table for the other columns.
+   * Messages of the period grouped by day (in DEFAULT_TIMEZONE), status and error code. PostgreSQL groups on
+   * date_trunc of the local time (cheaper per row than formatting) and formats the few groups. SQLite has no time
+   * zones: the period's local days are worked out here (luxon) as UTC ranges, and each message is counted in the
+   * range it falls in, a join that reads each day's stretch of the index once and computes nothing per row. SQLite is
+   * told the index to read: its planner would rather skip-scan the (status, created_at) index and then read the table
+   * for the other columns.
    */
   groupedQuery(since: Date, until: Date, filters: Pick<SmsStatsQueryDto, 'kind' | 'category'>): { sql: string; values: unknown[] } {
     const p = new SqlParams(this.postgres);
+    // SQLite's positional placeholders follow the text: the days (first in the text) take theirs first.
+    const days = this.postgres
+      ? ''
+      : localDays(since, until, this.timeZone)
+          .map((d) => `(${p.add(d.day)}, ${p.time(d.start)}, ${p.time(d.end)})`)
+          .join(', ');
     let where = `"created_at" >= ${p.time(since)} AND "created_at" < ${p.time(until)}`;
     if (filters.kind) where += ` AND "kind" = ${p.add(filters.kind)}`;
     if (filters.category) where += ` AND "category" = ${p.add(filters.category)}`;
     const sql = this.postgres
       ? `SELECT to_char(g.d, 'YYYY-MM-DD') AS day, g.status, g.code, g.n, g.segments FROM (` +
-        `SELECT date_trunc('day', "created_at" AT TIME ZONE 'UTC') AS d, "status" AS status, "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
+        `SELECT date_trunc('day', "created_at" AT TIME ZONE ${p.add(this.timeZone)}::text) AS d, "status" AS status, "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
         `FROM "sms_messages" WHERE ${where} GROUP BY 1, 2, 3) AS g ORDER BY g.d`
-      : `SELECT substr("created_at", 1, 10) AS day, "status", "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
-        `FROM "sms_messages" INDEXED BY "IDX_sms_messages_stats" WHERE ${where} GROUP BY 1, 2, 3 ORDER BY 1`;
+      : `WITH "days"("day", "start", "end") AS (VALUES ${days}) ` +
+        `SELECT d."day" AS day, m."status" AS status, m."error_code" AS code, COUNT(*) AS n, SUM(m."segments") AS segments ` +
+        `FROM "days" AS d JOIN "sms_messages" AS m INDEXED BY "IDX_sms_messages_stats" ON m."created_at" >= d."start" AND m."created_at" < d."end" ` +
+        `WHERE ${where} GROUP BY 1, 2, 3 ORDER BY 1`;
     return { sql, values: p.values };
   }
 
@@ -163,4 +182,15 @@ export class SmsStatsService {
   private invalid(field: string, message: string): BadRequestException {
     return new BadRequestException({ message, details: [{ field, problems: [message] }] });
   }
+}
+
+/** The local days (in `timeZone`) that [since, until) touches, each as the UTC instants it starts and ends at. */
+export function localDays(since: Date, until: Date, timeZone: string): { day: string; start: Date; end: Date }[] {
+  const days: { day: string; start: Date; end: Date }[] = [];
+  for (let day = DateTime.fromJSDate(since, { zone: timeZone }).startOf('day'); day.toMillis() < until.getTime();) {
+    const next = day.plus({ days: 1 }).startOf('day');
+    days.push({ day: day.toISODate()!, start: day.toJSDate(), end: next.toJSDate() });
+    day = next;
+  }
+  return days;
 }
