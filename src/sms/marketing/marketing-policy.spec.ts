@@ -35,6 +35,10 @@ describe(MarketingPolicy.name, () => {
     // Wednesday 14 July 2027 (Fête nationale), 10:00 in Paris and Brussels.
     expect(policyAt('2027-07-14T08:00:00Z').heldUntil('marketing', '+32470123456')).toEqual(new Date('2027-07-15T08:00:00+02:00'));
     expect(policyAt('2027-07-14T08:00:00Z').heldUntil('marketing', REUNION)).toEqual(new Date('2027-07-15T08:00:00+04:00'));
+    // Another country's calendar: a French number keeps it whole (Swiss Easter Monday), not that of Fribourg (CH's "FR").
+    expect(policyAt('2027-03-29T08:00:00Z', { SMS_MARKETING_HOLIDAYS: 'CH' }).heldUntil('marketing', PARIS)).toEqual(
+      new Date('2027-03-30T08:00:00+02:00'),
+    );
     const none = policyAt('2027-12-20T09:00:00Z', { SMS_MARKETING_HOLIDAYS: '' });
     expect(none.heldUntil('marketing', REUNION)).toBeNull();
   });

@@ -20,8 +20,8 @@ export type SmsCategory = 'transactional' | 'marketing';
  * SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted (`notBefore`, in DEFAULT_TIMEZONE) and by
  * SmsDispatcher right before each message leaves (`heldUntil`), by the recipient's own clock and calendar: the zone
  * of its number's territory (timeZoneOfRegion: a Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00
- * in Martinique) and that territory's public holidays when date-holidays knows it as a region of
- * SMS_MARKETING_HOLIDAYS (a Réunion number waits out Réunion's 20 December). So a batch still sending when the window
+ * in Martinique) and that territory's public holidays when it is one of SMS_MARKETING_HOLIDAYS's overseas
+ * territories (HOLIDAY_TERRITORIES: a Réunion number waits out Réunion's 20 December). So a batch still sending when the window
  * closes, or a retry due after it, waits for the next opening. Transactional messages are never held. "Now" is the
  * injectable Clock.
  */
@@ -81,12 +81,12 @@ export class MarketingPolicy {
 
   /**
    * The window of this number: in its territory's zone (DEFAULT_TIMEZONE's when none is known), with its territory's
-   * holidays when it is a region of SMS_MARKETING_HOLIDAYS's country, else that country's.
+   * holidays when it is one of SMS_MARKETING_HOLIDAYS's HOLIDAY_TERRITORIES, else that country's.
    */
   private windowFor(to: string | null | undefined): MarketingWindow {
     const territory = to ? this.phones.format(to).country : null;
     const zone = timeZoneOfRegion(territory, this.timeZone);
-    const region = territory && PublicHolidays.regionsOf(this.holidaysCountry).has(territory) ? territory : '';
+    const region = PublicHolidays.isTerritoryOf(this.holidaysCountry, territory) ? territory! : '';
     const key = `${zone}|${region}`;
     let window = this.windows.get(key);
     if (!window) {

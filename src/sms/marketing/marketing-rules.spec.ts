@@ -1,6 +1,8 @@
+import Holidays from 'date-holidays';
 import { DateTime } from 'luxon';
 import {
   hasTextBesidesMention,
+  HOLIDAY_TERRITORIES,
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
@@ -135,9 +137,20 @@ describe('timeZoneOfRegion', () => {
 describe('PublicHolidays of a region', () => {
   const day = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Paris' });
 
-  it("knows France's overseas departments and Alsace-Moselle as regions of FR", () => {
-    expect([...PublicHolidays.regionsOf('FR')]).toEqual(expect.arrayContaining(['RE', 'GP', 'MQ', 'GF', 'YT', '57', '67', '68']));
-    expect(PublicHolidays.regionsOf('')).toEqual(new Set());
+  it('has every territory of HOLIDAY_TERRITORIES among the regions date-holidays knows in its country', () => {
+    for (const [country, territories] of Object.entries(HOLIDAY_TERRITORIES)) {
+      const regions = Object.keys(new Holidays().getStates(country) ?? {});
+      expect(regions, country).toEqual(expect.arrayContaining([...territories]));
+    }
+  });
+
+  it("takes a number's region for a territory only within its own country: FR is France, not Fribourg (CH)", () => {
+    expect(PublicHolidays.isTerritoryOf('FR', 'RE')).toBe(true);
+    expect(PublicHolidays.isTerritoryOf('FR', 'FR')).toBe(false);
+    expect(PublicHolidays.isTerritoryOf('CH', 'FR')).toBe(false);
+    expect(PublicHolidays.isTerritoryOf('DE', 'BE')).toBe(false);
+    expect(PublicHolidays.isTerritoryOf('FR', null)).toBe(false);
+    expect(PublicHolidays.isTerritoryOf('', 'RE')).toBe(false);
   });
 
   it("adds a region's own days to the country's: Réunion's 20 December, Martinique's 22 May", () => {

@@ -33,33 +33,33 @@ export function parseMarketingHours(text: string): MarketingHours | null {
 }
 
 /**
- * Public holidays of one country, or of one of its regions, from date-holidays (a maintained library), by local date
- * `yyyy-MM-dd`. date-holidays lists France's overseas departments and collectivities (RE, GP, MQ, GF, YT, BL, MF) and
- * Alsace-Moselle (57, 67, 68) as regions of FR, each with its own days (Réunion's 20 December, Good Friday in Moselle).
+ * Territories with a country code of their own (libphonenumber's region of a number) that are part of a country whose
+ * public holidays date-holidays knows, with days of their own besides the national ones: France's overseas
+ * departments and collectivities, which date-holidays lists as regions of FR under the same codes (Réunion's
+ * 20 December, Martinique's 22 May). A country's subdivisions in general are not territories: date-holidays' region
+ * `FR` of CH is Fribourg, not France.
  */
+export const HOLIDAY_TERRITORIES: Readonly<Record<string, readonly string[]>> = {
+  FR: ['RE', 'GP', 'MQ', 'GF', 'YT', 'BL', 'MF'],
+};
+
+/** Public holidays of one country, or of one of its HOLIDAY_TERRITORIES, from date-holidays (a maintained library), by local date `yyyy-MM-dd`. */
 export class PublicHolidays {
   private readonly holidays: Holidays | null;
   private readonly years = new Map<number, Set<string>>();
 
-  /** `country`: ISO code (FR); empty: no holidays. `region`: one of `regionsOf(country)`, else the country's days. */
-  constructor(country: string, region?: string | null) {
+  /** `country`: ISO code (FR); empty: no holidays. `territory`: one of the country's HOLIDAY_TERRITORIES, else its national days. */
+  constructor(country: string, territory?: string | null) {
     this.holidays = !country
       ? null
-      : region && PublicHolidays.regionsOf(country).has(region)
-        ? new Holidays(country, region)
+      : PublicHolidays.isTerritoryOf(country, territory)
+        ? new Holidays(country, territory!)
         : new Holidays(country);
   }
 
-  private static readonly regions = new Map<string, ReadonlySet<string>>();
-
-  /** The regions date-holidays knows in `country` (`RE`, `GP`, `57`… for FR), asked once per country. */
-  static regionsOf(country: string): ReadonlySet<string> {
-    let regions = PublicHolidays.regions.get(country);
-    if (!regions) {
-      regions = new Set(country ? Object.keys(new Holidays().getStates(country) ?? {}) : []);
-      PublicHolidays.regions.set(country, regions);
-    }
-    return regions;
+  /** Whether `territory` (a number's region) has days of its own within `country`'s calendar. */
+  static isTerritoryOf(country: string, territory: string | null | undefined): boolean {
+    return !!territory && territory !== country && (HOLIDAY_TERRITORIES[country]?.includes(territory) ?? false);
   }
 
   /** Whether this local date is a public holiday. */
