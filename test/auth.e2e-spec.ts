@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { inject, vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
+import { UsersService } from '../src/users/users.service.js';
 import { createTestDatabase, describeEachDatabase } from './support/databases.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp, USER_PASSWORD } from './support/test-app.js';
 
@@ -324,6 +325,11 @@ describeEachDatabase('Password hashes at the configured cost (PASSWORD_HASH_*)',
       expect(await stored()).toMatch(/\$m=512,p=\d+,t=2\$/);
       await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
       await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(200);
+
+      // The upgrade applies only to the hash it read: a password changed in between is kept.
+      const changed = await stored();
+      expect(await t.get(UsersService).upgradePasswordHash(user.id, '$argon2id$v=19$m=256,p=4,t=1$stale$stale', 'upgraded')).toBe(false);
+      expect(await stored()).toBe(changed);
     } finally {
       await t.close();
       await db.drop();

@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import type { AppConfig } from '../config/app-config.js';
 import { PasswordService } from './password.service.js';
 
@@ -22,6 +23,23 @@ describe(PasswordService.name, () => {
     await expect(sut.verify(older, 'correct-horse-battery')).resolves.toBe(true);
     expect(sut.needsRehash(older)).toBe(true);
     expect(sut.needsRehash(await sut.hash('correct-horse-battery'))).toBe(false);
+  });
+
+  it('should not make a costlier hash again at a lower setting (instances set differently would undo each other)', async () => {
+    const costlier = await service(1024, 3).hash('correct-horse-battery');
+    const sut = service(512, 2);
+
+    expect(sut.needsRehash(costlier)).toBe(false);
+    expect(sut.needsRehash(await service(1024, 1).hash('x'))).toBe(true);
+    expect(sut.needsRehash(await service(256, 3).hash('x'))).toBe(true);
+  });
+
+  it('should make an argon2i or argon2d hash again as argon2id', async () => {
+    const sut = service(256, 1);
+    const argon2i = await argon2.hash('correct-horse-battery', { type: argon2.argon2i, memoryCost: 4096, timeCost: 3 });
+
+    await expect(sut.verify(argon2i, 'correct-horse-battery')).resolves.toBe(true);
+    expect(sut.needsRehash(argon2i)).toBe(true);
   });
 
   it('should answer false, not throw, for a stored value that is not an argon2 hash', async () => {

@@ -4,8 +4,8 @@ import { AppConfig } from '../config/app-config.js';
 
 /**
  * argon2id hashing at the configured cost (PASSWORD_HASH_MEMORY_KIB, PASSWORD_HASH_ITERATIONS). A stored hash names
- * the cost it was made with, so it verifies whatever the setting says now; `needsRehash` tells sign-in to store it
- * again at the current cost. The dummy hash lets sign-in spend the same time on an unknown email.
+ * the cost it was made with, so it verifies whatever the setting says now; `needsRehash` tells sign-in to store a
+ * cheaper one again at the current cost. The dummy hash lets sign-in spend the same time on an unknown email.
  */
 @Injectable()
 export class PasswordService {
@@ -28,13 +28,19 @@ export class PasswordService {
     }
   }
 
-  /** Whether this stored hash was made with another cost (or algorithm) than the configured one. */
+  /**
+   * Whether this stored hash should be made again: not argon2id (or an older version of it), or cheaper than the
+   * configured cost in memory or passes. Never downward: instances configured differently (a rolling deploy) would
+   * otherwise rewrite each other's hashes at every sign-in.
+   */
   needsRehash(hash: string): boolean {
-    try {
-      return argon2.needsRehash(hash, this.options);
-    } catch {
-      return true;
-    }
+    const match = /^\$argon2id\$v=(\d+)\$([^$]+)\$/.exec(hash);
+    if (!match) return true;
+    const params = new Map(match[2]!.split(',').map((pair) => pair.split('=') as [string, string]));
+    const memory = Number(params.get('m'));
+    const passes = Number(params.get('t'));
+    if (!Number.isInteger(memory) || !Number.isInteger(passes)) return true;
+    return Number(match[1]) < 0x13 || memory < this.options.memoryCost || passes < this.options.timeCost;
   }
 
   /** Spends one verification's worth of time, for callers that have no user to check. */
