@@ -7,6 +7,8 @@ export enum AuditAction {
   SendSms = 'send_sms',
   SendNotificationSms = 'send_notification_sms',
   SendBulkSms = 'send_bulk_sms',
+  /** A single or notification send asked for later (sendAt) was accepted: who asked for what, and when it leaves. */
+  SmsScheduled = 'sms_scheduled',
   /** Someone cancelled an SMS or a batch before it left: the actor is who cancelled (the send's own entry names its sender). */
   SmsCancelled = 'sms_cancelled',
   AppointmentCreated = 'appointment_created',

@@ -354,7 +354,7 @@ export class SmsService {
         firstAttemptAt: row.createdAt,
       });
     try {
-      // Sent later: journaled now as well (who asked for what, and when), its final state when it has one.
+      // Sent later: journaled now as well (sms_scheduled: who asked for what, and when), its final state when it has one.
       if (notBefore) await this.outbox.insertScheduled(row);
       else await this.outbox.insert(row);
     } catch (error) {

@@ -34,21 +34,21 @@ export function sendJournalEntry(message: SmsMessage): AuditEntry {
 
 /**
  * The journal entry of a single or notification send asked for later (`sendAt`), written with its row when it is
- * accepted: who asked for what, and when it is to leave (`phase: "scheduled"`). Its final state gets its own entry
- * (sendJournalEntry), as for any send; a batch's acceptance is journaled alike (`send_bulk_sms`, `phase: "accepted"`).
+ * accepted: `sms_scheduled`, who asked for what, and when it is to leave. Its final state gets the send's own entry
+ * (sendJournalEntry, `send_sms` / `send_notification_sms`, once per send as before).
  */
 export function scheduledJournalEntry(message: SmsMessage): AuditEntry {
   const final = sendJournalEntry(message);
   return {
     ...final,
+    action: AuditAction.SmsScheduled,
     metadata: {
-      phase: 'scheduled',
       messageId: message.id,
+      kind: message.kind,
       to: message.to,
       message: message.body,
       ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),
       provider: message.provider,
-      status: message.status,
       sendAt: message.notBefore?.toISOString() ?? null,
     },
   };

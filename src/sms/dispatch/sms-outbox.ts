@@ -146,7 +146,7 @@ export class SmsOutbox {
     return this.inserts.insert(row);
   }
 
-  /** A message to be sent later (`sendAt`), with its `phase: "scheduled"` journal entry, in one transaction. */
+  /** A message to be sent later (`sendAt`), with its `sms_scheduled` journal entry, in one transaction. */
   async insertScheduled(row: SmsMessage): Promise<void> {
     const message = this.insertStatement(this.messages, [row]);
     const journal = insertStatement(this.auditLogs, [
