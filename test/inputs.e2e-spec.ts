@@ -79,6 +79,12 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(res.body.details).toEqual([{ field: name, problems: [`${name} must be given once`] }]);
     });
 
+    it('does not echo a repeated key that is not printable: the key itself is refused first', async () => {
+      const res = await t.http.get('/api/sms/messages?%00=1&%00=2').set(auth()).expect(400);
+      expect(res.body.message).not.toContain('\u0000');
+      expect(res.body.message).toMatch(/^query string has a key that /);
+    });
+
     it('answers 400 to a prototype key', async () => {
       const res = await t.http
         .post('/api/sms/format-phone')

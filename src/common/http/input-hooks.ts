@@ -50,8 +50,9 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
       return;
     }
     const problem =
-      repeatedParameter(request.query) ??
+      // The keys' own checks first: a repeated key is named in the answer only once it is known to be printable.
       findInputProblem(request.query ?? {}, '', { maxDepth: 2, maxKeysPerObject: 50, maxNodes: 500 }, 'query string') ??
+      repeatedParameter(request.query) ??
       findInputProblem(request.params ?? {}, '', { maxDepth: 2, maxKeysPerObject: 20, maxNodes: 50 }, 'path') ??
       (formBody ? findInputProblem(request.body) : undefined);
     done(problem ? inputProblemException(problem) : undefined);
