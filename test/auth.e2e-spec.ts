@@ -336,3 +336,67 @@ describeEachDatabase('Password hashes at the configured cost (PASSWORD_HASH_*)',
     }
   });
 });
+
+describeEachDatabase('Changing your own password (POST /api/auth/me/password)', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '3', LOGIN_MAX_ATTEMPTS_PER_IP: '1000', LOGIN_WINDOW_SECONDS: '60' });
+  });
+  afterAll(() => t?.close());
+  const change = (token: string, body: Record<string, unknown>) =>
+    t.http.post('/api/auth/me/password').set('Authorization', `Bearer ${token}`).send(body);
+
+  it('lets any signed-in user change it with the current one: old tokens stop, the answered token and the new password work', async () => {
+    const user = await t.userWithRole(Role.User);
+    // A second session of the same user (another device): revoked too.
+    const other = await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+    const res = await change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'a-brand-new-password' }).expect(200);
+    expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600 });
+
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(401);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${other.body.access_token}`).expect(401);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(401);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: 'a-brand-new-password' }).expect(200);
+
+    const journal = await t.http
+      .get('/api/audit?action=user_updated&limit=50')
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .expect(200);
+    const entry = journal.body.items.find((e: { targetId: string }) => e.targetId === user.id);
+    expect(entry).toMatchObject({ actorEmail: user.email, metadata: { changed: ['password'], self: true } });
+    expect(JSON.stringify(journal.body)).not.toContain('a-brand-new-password');
+  });
+
+  it('refuses a wrong current password with 400 naming it (the token stays good), journals it, and throttles guesses', async () => {
+    const user = await t.userWithRole(Role.Admin);
+    for (let i = 0; i < 3; i++) {
+      const res = await change(user.token, { currentPassword: `wrong-password-${i}`, newPassword: 'a-brand-new-password' }).expect(400);
+      expect(res.body.details).toEqual([{ field: 'currentPassword', problems: ['currentPassword is not this account’s password'] }]);
+    }
+    const blocked = await change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'a-brand-new-password' }).expect(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(200);
+    const journal = await t.http
+      .get('/api/audit?action=login_failure&limit=50')
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .expect(200);
+    expect(journal.body.items.filter((e: { targetId: string }) => e.targetId === user.id)).toHaveLength(3);
+    expect(journal.body.items.find((e: { targetId: string }) => e.targetId === user.id).metadata).toEqual({
+      email: user.email,
+      reason: 'wrong_current_password',
+    });
+  });
+
+  it('refuses a short new password, the same password, or none, with 400 naming the field; and anyone without a token', async () => {
+    const user = await t.userWithRole(Role.User);
+    const short = await change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'short' }).expect(400);
+    expect(short.body.details[0].field).toBe('newPassword');
+    const same = await change(user.token, { currentPassword: USER_PASSWORD, newPassword: USER_PASSWORD }).expect(400);
+    expect(same.body.message).toBe('newPassword must differ from currentPassword');
+    const missing = await change(user.token, { newPassword: 'a-brand-new-password' }).expect(400);
+    expect(missing.body.details[0].field).toBe('currentPassword');
+    await t.http.post('/api/auth/me/password').send({ currentPassword: USER_PASSWORD, newPassword: 'a-brand-new-password' }).expect(401);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+  });
+});

@@ -15,7 +15,7 @@ import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { UserView } from '../users/dto/user.dto.js';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
-import { LoginDto, TokenResponseDto } from './dto/login.dto.js';
+import { ChangePasswordDto, LoginDto, TokenResponseDto } from './dto/login.dto.js';
 import { ApiDatabaseErrors } from '../common/decorators/api-database-errors.decorator.js';
 
 @ApiTags('auth')
@@ -41,6 +41,26 @@ export class AuthController {
   })
   login(@Body() dto: LoginDto, @ClientIp() ip: string): Promise<TokenResponseDto> {
     return this.auth.login(dto.email, dto.password, ip);
+  }
+
+  @Post('me/password')
+  @BodyLimit(LOGIN_BODY_LIMIT)
+  @HttpCode(HttpStatus.OK)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Change your own password',
+    description:
+      'Proven by the current password. Every token issued so far stops working, this one too: the answer carries a new one. A wrong current password counts against the sign-in throttle.',
+  })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'currentPassword wrong, newPassword too short or long, or the same as currentPassword',
+  })
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Too many wrong passwords for this account or IP; see Retry-After' })
+  changePassword(@Body() dto: ChangePasswordDto, @CurrentActor() actor: Actor, @ClientIp() ip: string): Promise<TokenResponseDto> {
+    return this.auth.changePassword(actor, dto.currentPassword, dto.newPassword, ip);
   }
 
   @Get('me')

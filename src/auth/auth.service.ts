@@ -1,8 +1,9 @@
-import { Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
+import type { Actor } from '../common/actor.js';
 import { PasswordService } from '../users/password.service.js';
 import { UsersService } from '../users/users.service.js';
 import { TokenResponseDto } from './dto/login.dto.js';
@@ -61,6 +62,49 @@ export class AuthService {
       metadata: { email },
       ip,
     });
+    return this.token(user);
+  }
+
+  /**
+   * The signed-in user's own password, proven by the current one. A wrong current password counts against the
+   * sign-in throttle of the account's email and the caller's IP (a stolen token does not buy unlimited guesses) and is
+   * journaled like a failed sign-in (`wrong_current_password`). The change revokes every token issued so far, the
+   * caller's too (as a change through PATCH /api/users/:id does), is journaled as `user_updated` (`self: true`), and
+   * answers a new token.
+   */
+  async changePassword(actor: Actor, currentPassword: string, newPassword: string, ip: string): Promise<TokenResponseDto> {
+    const attempt = await this.attempts.begin(actor.email, ip);
+    const user = await this.users.findForSignIn(actor.email);
+    if (!user || user.id !== actor.id) throw new UnauthorizedException('This account no longer exists');
+    if (user.disabled) throw new UnauthorizedException('This account is disabled');
+    if (!(await this.passwords.verify(user.passwordHash, currentPassword))) {
+      await this.audit.record({
+        action: AuditAction.LoginFailed,
+        actor: null,
+        target: { type: 'user', id: user.id },
+        metadata: { email: user.email, reason: 'wrong_current_password' },
+        ip,
+      });
+      // A 400 naming the field, not a 401: the token is fine, and a client reading 401 would sign its user out.
+      throw new BadRequestException({
+        message: 'currentPassword is not this account’s password',
+        details: [{ field: 'currentPassword', problems: ['currentPassword is not this account’s password'] }],
+      });
+    }
+    await attempt.succeeded();
+    if (newPassword === currentPassword) {
+      throw new BadRequestException({
+        message: 'newPassword must differ from currentPassword',
+        details: [{ field: 'newPassword', problems: ['newPassword must differ from currentPassword'] }],
+      });
+    }
+    await this.users.setOwnPassword(user.id, newPassword, { ...actor, ip });
+    const changed = await this.users.findForSignIn(actor.email);
+    if (!changed) throw new UnauthorizedException('This account no longer exists');
+    return this.token(changed);
+  }
+
+  private async token(user: { id: string; email: string; role: string; tokenVersion: number }): Promise<TokenResponseDto> {
     const payload: JwtPayload = { sub: user.id, email: user.email, role: user.role, ver: user.tokenVersion };
     return {
       access_token: await this.jwt.signAsync(payload),

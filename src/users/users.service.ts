@@ -74,6 +74,11 @@ export class UsersService {
       .getOne();
   }
 
+  /** A user's own new password (POST /api/auth/me/password, the current one already checked): as an update by them. */
+  async setOwnPassword(id: string, password: string, actor: Actor): Promise<void> {
+    await this.update(id, { password }, actor, { self: true });
+  }
+
   /**
    * Stores a new hash of the same password (made at the configured cost) in place of `previous`, unless the password
    * changed meanwhile. Tokens stay valid: the password is the same.
@@ -120,7 +125,7 @@ export class UsersService {
     return UserView.from(saved);
   }
 
-  async update(id: string, dto: UpdateUserDto, actor: Actor): Promise<UserView> {
+  async update(id: string, dto: UpdateUserDto, actor: Actor, journal: { self?: boolean } = {}): Promise<UserView> {
     const user = await this.findById(id);
     if (!user) throw new NotFoundException(`No user with id ${id}`);
     const isSuper = actor.role === Role.SuperAdmin;
@@ -174,6 +179,7 @@ export class UsersService {
           disabled: changes.disabled ?? user.disabled,
           ...(changes.role ? { previousRole: user.role } : {}),
           ...(changes.disabled !== undefined ? { previousDisabled: user.disabled } : {}),
+          ...(journal.self ? { self: true } : {}),
         },
       });
     }

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsText } from '../../common/dto/validators.js';
+import { MIN_PASSWORD_LENGTH } from '../../users/dto/user.dto.js';
 
 export class LoginDto {
   @ApiProperty({ example: 'admin@localhost', maxLength: 254 })
@@ -20,4 +21,15 @@ export class TokenResponseDto {
 
   @ApiProperty({ type: 'integer', example: 3600, description: 'Lifetime in seconds' })
   expires_in: number;
+}
+
+/** POST /api/auth/me/password: the signed-in user's own password, proven by the current one. */
+export class ChangePasswordDto {
+  @ApiProperty({ maxLength: 256, example: 'the password used to sign in' })
+  @IsText({ max: 256 })
+  currentPassword: string;
+
+  @ApiProperty({ minLength: MIN_PASSWORD_LENGTH, maxLength: 256, example: 'a-new-long-enough-password' })
+  @IsText({ min: MIN_PASSWORD_LENGTH, max: 256 })
+  newPassword: string;
 }
