@@ -177,3 +177,44 @@ describeEachDatabase('SMS statistics', (kind) => {
     await t.http.get('/api/sms/stats').set(auth(user.token)).expect(403);
   });
 });
+
+describeEachDatabase('SMS statistics in a zone of half-hour offset (DEFAULT_TIMEZONE=Asia/Kolkata)', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { DEFAULT_TIMEZONE: 'Asia/Kolkata' });
+  });
+  afterAll(() => t?.close());
+
+  it('counts its own days: 23:59 and 00:01 there fall on two days though they are in one UTC hour', async () => {
+    const at = (iso: string) =>
+      Object.assign(new SmsMessage(), {
+        id: randomUUID(),
+        to: '+33612345678',
+        from: '+33700000000',
+        body: 'x',
+        kind: SmsKind.Single,
+        provider: 'twilio',
+        status: 'delivered',
+        providerSid: 'SM' + randomUUID().replace(/-/g, ''),
+        segments: 1,
+        encoding: 'GSM-7',
+        category: 'transactional',
+        attempts: 1,
+        createdAt: new Date(iso),
+        updatedAt: new Date(iso),
+      });
+    await t
+      .get(DataSource)
+      .getRepository(SmsMessage)
+      .save([at('2026-01-10T18:29:00Z'), at('2026-01-10T18:31:00Z'), at('2026-01-11T10:00:00Z')]);
+    const res = await t.http
+      .get('/api/sms/stats?since=2026-01-10&until=2026-01-12')
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .expect(200);
+    expect(res.body).toMatchObject({ timeZone: 'Asia/Kolkata', since: '2026-01-09T18:30:00.000Z', total: 3 });
+    expect(res.body.byDay).toEqual([
+      { day: '2026-01-10', total: 1, byStatus: { delivered: 1 } },
+      { day: '2026-01-11', total: 2, byStatus: { delivered: 2 } },
+    ]);
+  });
+});

@@ -137,30 +137,55 @@ export class SmsStatsService {
   /**
    * Messages of the period grouped by day (in DEFAULT_TIMEZONE), status and error code. PostgreSQL groups on
    * date_trunc of the local time (cheaper per row than formatting) and formats the few groups. SQLite has no time
-   * zones: the period's local days are worked out here (luxon) as UTC ranges, and each message is counted in the
-   * range it falls in, a join that reads each day's stretch of the index once and computes nothing per row. SQLite is
-   * told the index to read: its planner would rather skip-scan the (status, created_at) index and then read the table
-   * for the other columns.
+   * zones. Where every offset of the zone over the period is a whole number of hours (Europe/Paris, all year), the
+   * period is cut at its clock changes into stretches of one offset, and in a stretch of o hours a row's local day is
+   * its UTC day (the first 10 characters of its UTC text) but for the o hours at one end of the UTC day, which belong
+   * to the next (or the previous) local day: only those rows pay for SQLite's date(). In a zone of half-hour offsets
+   * it joins the period's local days instead, worked out here as UTC ranges (one index range per day, slower).
+   * SQLite is told the index to read: its planner would rather skip-scan the (status, created_at) index and then
+   * read the table for the other columns.
    */
   groupedQuery(since: Date, until: Date, filters: Pick<SmsStatsQueryDto, 'kind' | 'category'>): { sql: string; values: unknown[] } {
     const p = new SqlParams(this.postgres);
-    // SQLite's positional placeholders follow the text: the days (first in the text) take theirs first.
-    const days = this.postgres
-      ? ''
-      : localDays(since, until, this.timeZone)
-          .map((d) => `(${p.add(d.day)}, ${p.time(d.start)}, ${p.time(d.end)})`)
-          .join(', ');
-    let where = `"created_at" >= ${p.time(since)} AND "created_at" < ${p.time(until)}`;
-    if (filters.kind) where += ` AND "kind" = ${p.add(filters.kind)}`;
-    if (filters.category) where += ` AND "category" = ${p.add(filters.category)}`;
-    const sql = this.postgres
-      ? `SELECT to_char(g.d, 'YYYY-MM-DD') AS day, g.status, g.code, g.n, g.segments FROM (` +
-        `SELECT date_trunc('day', "created_at" AT TIME ZONE ${p.add(this.timeZone)}::text) AS d, "status" AS status, "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments ` +
-        `FROM "sms_messages" WHERE ${where} GROUP BY 1, 2, 3) AS g ORDER BY g.d`
-      : `WITH "days"("day", "start", "end") AS (VALUES ${days}) ` +
-        `SELECT d."day" AS day, m."status" AS status, m."error_code" AS code, COUNT(*) AS n, SUM(m."segments") AS segments ` +
-        `FROM "days" AS d JOIN "sms_messages" AS m INDEXED BY "IDX_sms_messages_stats" ON m."created_at" >= d."start" AND m."created_at" < d."end" ` +
-        `WHERE ${where} GROUP BY 1, 2, 3 ORDER BY 1`;
+    const columns = `"status" AS status, "error_code" AS code, COUNT(*) AS n, SUM("segments") AS segments`;
+    // Placeholders are taken in the order they appear in the text (SQLite's are positional).
+    const where = () => {
+      let text = `"created_at" >= ${p.time(since)} AND "created_at" < ${p.time(until)}`;
+      if (filters.kind) text += ` AND "kind" = ${p.add(filters.kind)}`;
+      if (filters.category) text += ` AND "category" = ${p.add(filters.category)}`;
+      return text;
+    };
+    if (this.postgres) {
+      const zone = p.add(this.timeZone);
+      const sql =
+        `SELECT to_char(g.d, 'YYYY-MM-DD') AS day, g.status, g.code, g.n, g.segments FROM (` +
+        `SELECT date_trunc('day', "created_at" AT TIME ZONE ${zone}::text) AS d, ${columns} ` +
+        `FROM "sms_messages" WHERE ${where()} GROUP BY 1, 2, 3) AS g ORDER BY g.d`;
+      return { sql, values: p.values };
+    }
+    if (wholeHourOffsets(since, until, this.timeZone)) {
+      const stretches = offsetStretches(since, until, this.timeZone);
+      const last = stretches[stretches.length - 1]!;
+      const day =
+        stretches.length === 1
+          ? localDayOfUtcText(last.offsetHours)
+          : `CASE ${stretches
+              .slice(0, -1)
+              .map((stretch) => `WHEN "created_at" < ${p.time(stretch.end!)} THEN ${localDayOfUtcText(stretch.offsetHours)}`)
+              .join(' ')} ELSE ${localDayOfUtcText(last.offsetHours)} END`;
+      const sql =
+        `SELECT ${day} AS day, ${columns} ` +
+        `FROM "sms_messages" INDEXED BY "IDX_sms_messages_stats" WHERE ${where()} GROUP BY 1, 2, 3 ORDER BY 1`;
+      return { sql, values: p.values };
+    }
+    const days = localDays(since, until, this.timeZone)
+      .map((d) => `(${p.add(d.day)}, ${p.time(d.start)}, ${p.time(d.end)})`)
+      .join(', ');
+    const sql =
+      `WITH "days"("day", "start", "end") AS (VALUES ${days}) ` +
+      `SELECT d."day" AS day, m."status" AS status, m."error_code" AS code, COUNT(*) AS n, SUM(m."segments") AS segments ` +
+      `FROM "days" AS d JOIN "sms_messages" AS m INDEXED BY "IDX_sms_messages_stats" ON m."created_at" >= d."start" AND m."created_at" < d."end" ` +
+      `WHERE ${where()} GROUP BY 1, 2, 3 ORDER BY 1`;
     return { sql, values: p.values };
   }
 
@@ -193,4 +218,48 @@ export function localDays(since: Date, until: Date, timeZone: string): { day: st
     day = next;
   }
   return days;
+}
+
+/** Whether `timeZone`'s offset from UTC is a whole number of hours all through [since, until) (then a UTC hour lies in one local day). */
+export function wholeHourOffsets(since: Date, until: Date, timeZone: string): boolean {
+  return localDays(since, until, timeZone).every(
+    (d) =>
+      DateTime.fromJSDate(d.start, { zone: timeZone }).offset % 60 === 0 &&
+      DateTime.fromJSDate(new Date(d.end.getTime() - 1), { zone: timeZone }).offset % 60 === 0,
+  );
+}
+
+/**
+ * SQLite: the local day of `created_at` (UTC text `YYYY-MM-DD HH:MM:SS.SSS`) at a whole-hour offset: its UTC day, or
+ * the next one for its last `offsetHours` hours (east of UTC), the previous one for its first `-offsetHours` (west).
+ */
+function localDayOfUtcText(offsetHours: number): string {
+  if (offsetHours === 0) return `substr("created_at", 1, 10)`;
+  const hour = String(offsetHours > 0 ? 24 - offsetHours : -offsetHours).padStart(2, '0');
+  return offsetHours > 0
+    ? `CASE WHEN substr("created_at", 12, 2) >= '${hour}' THEN date("created_at", '+1 day') ELSE substr("created_at", 1, 10) END`
+    : `CASE WHEN substr("created_at", 12, 2) < '${hour}' THEN date("created_at", '-1 day') ELSE substr("created_at", 1, 10) END`;
+}
+
+/**
+ * [since, until) cut at `timeZone`'s clock changes: stretches of one offset (in whole hours: see wholeHourOffsets),
+ * the last one open-ended. A change is found within the day whose start and end offsets differ, to the minute.
+ */
+export function offsetStretches(since: Date, until: Date, timeZone: string): { end: Date | null; offsetHours: number }[] {
+  const offsetAt = (ms: number) => DateTime.fromMillis(ms, { zone: timeZone }).offset;
+  const stretches: { end: Date | null; offsetHours: number }[] = [];
+  let current = offsetAt(since.getTime());
+  for (const day of localDays(since, until, timeZone)) {
+    const from = Math.max(day.start.getTime(), since.getTime());
+    // A change may fall at the day's very start (zones that change at midnight): compare with the offset so far.
+    if (offsetAt(from) === current && offsetAt(day.end.getTime()) === current) continue;
+    for (let ms = from; ms < day.end.getTime(); ms += 60_000) {
+      const offset = offsetAt(ms);
+      if (offset === current) continue;
+      stretches.push({ end: new Date(ms), offsetHours: current / 60 });
+      current = offset;
+    }
+  }
+  stretches.push({ end: null, offsetHours: current / 60 });
+  return stretches;
 }
