@@ -1,4 +1,4 @@
-import { localDays, offsetStretches, wholeHourOffsets } from './sms-stats.service.js';
+import { localDays, offsetStretches } from './sms-stats.service.js';
 
 describe('localDays', () => {
   const iso = (days: ReturnType<typeof localDays>) => days.map((d) => [d.day, d.start.toISOString(), d.end.toISOString()]);
@@ -22,18 +22,8 @@ describe('localDays', () => {
   });
 });
 
-describe('wholeHourOffsets', () => {
-  it('holds for Paris all year, clock changes included, and not for India (+05:30) or a period reaching the Lord Howe winter (+11, then +10:30)', () => {
-    expect(wholeHourOffsets(new Date('2026-01-01T00:00:00Z'), new Date('2027-01-01T00:00:00Z'), 'Europe/Paris')).toBe(true);
-    expect(wholeHourOffsets(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z'), 'Asia/Kolkata')).toBe(false);
-    expect(wholeHourOffsets(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z'), 'Australia/Lord_Howe')).toBe(true);
-    expect(wholeHourOffsets(new Date('2026-01-01T00:00:00Z'), new Date('2026-07-01T00:00:00Z'), 'Australia/Lord_Howe')).toBe(false);
-    expect(wholeHourOffsets(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z'), 'America/Martinique')).toBe(true);
-  });
-});
-
 describe('offsetStretches', () => {
-  const iso = (stretches: ReturnType<typeof offsetStretches>) => stretches.map((s) => [s.end?.toISOString() ?? null, s.offsetHours]);
+  const iso = (stretches: ReturnType<typeof offsetStretches>) => stretches.map((s) => [s.end?.toISOString() ?? null, s.offsetMinutes / 60]);
 
   it('cuts a year in Paris at both clock changes, to the minute', () => {
     expect(iso(offsetStretches(new Date('2026-01-01T00:00:00Z'), new Date('2027-01-01T00:00:00Z'), 'Europe/Paris'))).toEqual([
@@ -47,9 +37,20 @@ describe('offsetStretches', () => {
     ]);
   });
 
-  it('finds a change at local midnight (Santiago, September 2026)', () => {
-    const stretches = offsetStretches(new Date('2026-09-01T00:00:00Z'), new Date('2026-09-30T00:00:00Z'), 'America/Santiago');
-    expect(stretches).toHaveLength(2);
-    expect(stretches.map((s) => s.offsetHours)).toEqual([-4, -3]);
+  it('finds a change at local midnight to the millisecond, from a period starting at any instant (Santiago, April 2026)', () => {
+    // Santiago goes back from -03:00 to -04:00 at 00:00 on 5 April 2026 (03:00 UTC).
+    const stretches = offsetStretches(new Date('2026-04-04T12:00:30.500Z'), new Date('2026-04-30T00:00:00Z'), 'America/Santiago');
+    expect(iso(stretches)).toEqual([
+      ['2026-04-05T03:00:00.000Z', -3],
+      [null, -4],
+    ]);
+  });
+
+  it('says which periods have a half-hour offset (India all year, Lord Howe in its winter only)', () => {
+    const offsets = (from: string, to: string, zone: string) =>
+      offsetStretches(new Date(from), new Date(to), zone).map((s) => s.offsetMinutes);
+    expect(offsets('2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z', 'Asia/Kolkata')).toEqual([330]);
+    expect(offsets('2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z', 'Australia/Lord_Howe')).toEqual([660]);
+    expect(offsets('2026-01-01T00:00:00Z', '2026-07-01T00:00:00Z', 'Australia/Lord_Howe')).toEqual([660, 630]);
   });
 });

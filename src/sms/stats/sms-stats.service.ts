@@ -163,16 +163,16 @@ export class SmsStatsService {
         `FROM "sms_messages" WHERE ${where()} GROUP BY 1, 2, 3) AS g ORDER BY g.d`;
       return { sql, values: p.values };
     }
-    if (wholeHourOffsets(since, until, this.timeZone)) {
-      const stretches = offsetStretches(since, until, this.timeZone);
+    const stretches = offsetStretches(since, until, this.timeZone);
+    if (stretches.every((stretch) => stretch.offsetMinutes % 60 === 0)) {
       const last = stretches[stretches.length - 1]!;
       const day =
         stretches.length === 1
-          ? localDayOfUtcText(last.offsetHours)
+          ? localDayOfUtcText(last.offsetMinutes / 60)
           : `CASE ${stretches
               .slice(0, -1)
-              .map((stretch) => `WHEN "created_at" < ${p.time(stretch.end!)} THEN ${localDayOfUtcText(stretch.offsetHours)}`)
-              .join(' ')} ELSE ${localDayOfUtcText(last.offsetHours)} END`;
+              .map((stretch) => `WHEN "created_at" < ${p.time(stretch.end!)} THEN ${localDayOfUtcText(stretch.offsetMinutes / 60)}`)
+              .join(' ')} ELSE ${localDayOfUtcText(last.offsetMinutes / 60)} END`;
       const sql =
         `SELECT ${day} AS day, ${columns} ` +
         `FROM "sms_messages" INDEXED BY "IDX_sms_messages_stats" WHERE ${where()} GROUP BY 1, 2, 3 ORDER BY 1`;
@@ -220,15 +220,6 @@ export function localDays(since: Date, until: Date, timeZone: string): { day: st
   return days;
 }
 
-/** Whether `timeZone`'s offset from UTC is a whole number of hours all through [since, until) (then a UTC hour lies in one local day). */
-export function wholeHourOffsets(since: Date, until: Date, timeZone: string): boolean {
-  return localDays(since, until, timeZone).every(
-    (d) =>
-      DateTime.fromJSDate(d.start, { zone: timeZone }).offset % 60 === 0 &&
-      DateTime.fromJSDate(new Date(d.end.getTime() - 1), { zone: timeZone }).offset % 60 === 0,
-  );
-}
-
 /**
  * SQLite: the local day of `created_at` (UTC text `YYYY-MM-DD HH:MM:SS.SSS`) at a whole-hour offset: its UTC day, or
  * the next one for its last `offsetHours` hours (east of UTC), the previous one for its first `-offsetHours` (west).
@@ -242,24 +233,34 @@ function localDayOfUtcText(offsetHours: number): string {
 }
 
 /**
- * [since, until) cut at `timeZone`'s clock changes: stretches of one offset (in whole hours: see wholeHourOffsets),
- * the last one open-ended. A change is found within the day whose start and end offsets differ, to the minute.
+ * [since, until) cut at `timeZone`'s clock changes: stretches of one offset (minutes east of UTC), the last one
+ * open-ended. The offset is read once a day (no zone changes twice within a day) and each change found by bisection
+ * to the millisecond: a few hundred look-ups for a year, not one per minute.
  */
-export function offsetStretches(since: Date, until: Date, timeZone: string): { end: Date | null; offsetHours: number }[] {
+export function offsetStretches(since: Date, until: Date, timeZone: string): { end: Date | null; offsetMinutes: number }[] {
   const offsetAt = (ms: number) => DateTime.fromMillis(ms, { zone: timeZone }).offset;
-  const stretches: { end: Date | null; offsetHours: number }[] = [];
-  let current = offsetAt(since.getTime());
-  for (const day of localDays(since, until, timeZone)) {
-    const from = Math.max(day.start.getTime(), since.getTime());
-    // A change may fall at the day's very start (zones that change at midnight): compare with the offset so far.
-    if (offsetAt(from) === current && offsetAt(day.end.getTime()) === current) continue;
-    for (let ms = from; ms < day.end.getTime(); ms += 60_000) {
-      const offset = offsetAt(ms);
-      if (offset === current) continue;
-      stretches.push({ end: new Date(ms), offsetHours: current / 60 });
-      current = offset;
+  const stretches: { end: Date | null; offsetMinutes: number }[] = [];
+  let from = since.getTime();
+  let current = offsetAt(from);
+  while (from < until.getTime()) {
+    const to = Math.min(from + DAY_MS, until.getTime());
+    const next = offsetAt(to);
+    if (next !== current) {
+      // The first instant at `next` lies in (from, to].
+      let low = from;
+      let high = to;
+      while (high - low > 1) {
+        const middle = Math.floor((low + high) / 2);
+        if (offsetAt(middle) === current) low = middle;
+        else high = middle;
+      }
+      stretches.push({ end: new Date(high), offsetMinutes: current });
+      current = offsetAt(high);
+      from = high;
+      continue;
     }
+    from = to;
   }
-  stretches.push({ end: null, offsetHours: current / 60 });
+  stretches.push({ end: null, offsetMinutes: current });
   return stretches;
 }
