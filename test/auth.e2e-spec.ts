@@ -388,6 +388,33 @@ describeEachDatabase('Changing your own password (POST /api/auth/me/password)', 
     });
   });
 
+  it('is not blocked by failed sign-ins on the email (someone without the token), and two changes at once: one applies, one 409', async () => {
+    const user = await t.userWithRole(Role.User);
+    for (let i = 0; i < 3; i++)
+      await t.http
+        .post('/api/auth/login')
+        .send({ email: user.email, password: `guess-${i}-wrong` })
+        .expect(401);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(429);
+
+    const [a, b] = await Promise.all([
+      change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'first-new-password' }),
+      change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'second-new-password' }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const [won, lost] = a.status === 200 ? [a, b] : [b, a];
+    expect(lost.body.message).toMatch(/changed while its password was being changed/);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${won.body.access_token}`).expect(200);
+    await t.http.get('/api/auth/me').set('Authorization', `Bearer ${user.token}`).expect(401);
+    const journal = await t.http
+      .get('/api/audit?action=user_updated&limit=50')
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .expect(200);
+    expect(
+      journal.body.items.filter((e: { targetId: string; metadata: { self?: boolean } }) => e.targetId === user.id && e.metadata.self),
+    ).toHaveLength(1);
+  });
+
   it('refuses a short new password, the same password, or none, with 400 naming the field; and anyone without a token', async () => {
     const user = await t.userWithRole(Role.User);
     const short = await change(user.token, { currentPassword: USER_PASSWORD, newPassword: 'short' }).expect(400);

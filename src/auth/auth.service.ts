@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
@@ -73,7 +73,9 @@ export class AuthService {
    * answers a new token.
    */
   async changePassword(actor: Actor, currentPassword: string, newPassword: string, ip: string): Promise<TokenResponseDto> {
-    const attempt = await this.attempts.begin(actor.email, ip);
+    // Counted per account (its id, not its email: someone without a token who fills the email's sign-in count must not
+    // keep its holder from changing the password) and per IP, against the sign-in limits.
+    const attempt = await this.attempts.begin(`user:${actor.id}`, ip);
     const user = await this.users.findForSignIn(actor.email);
     if (!user || user.id !== actor.id) throw new UnauthorizedException('This account no longer exists');
     if (user.disabled) throw new UnauthorizedException('This account is disabled');
@@ -98,10 +100,13 @@ export class AuthService {
         details: [{ field: 'newPassword', problems: ['newPassword must differ from currentPassword'] }],
       });
     }
-    await this.users.setOwnPassword(user.id, newPassword, { ...actor, ip });
-    const changed = await this.users.findForSignIn(actor.email);
-    if (!changed) throw new UnauthorizedException('This account no longer exists');
-    return this.token(changed);
+    const version = await this.users.setOwnPassword(user, user.passwordHash, newPassword, { ...actor, ip });
+    if (version === null) {
+      throw new ConflictException(
+        'The account changed while its password was being changed (reset, disabled, or changed elsewhere): sign in again',
+      );
+    }
+    return this.token({ ...user, tokenVersion: version });
   }
 
   private async token(user: { id: string; email: string; role: string; tokenVersion: number }): Promise<TokenResponseDto> {

@@ -57,6 +57,8 @@ describe(validateEnvironment.name, () => {
     ['PUBLIC_BASE_URL', 'ftp://x', /PUBLIC_BASE_URL/],
     ['DEFAULT_COUNTRY', 'France', /DEFAULT_COUNTRY must be a two-letter/],
     ['DEFAULT_TIMEZONE', 'Mars/Olympus', /DEFAULT_TIMEZONE must be an IANA/],
+    ['DEFAULT_TIMEZONE', '+05:00', /DEFAULT_TIMEZONE must be an IANA/],
+    ['DEFAULT_TIMEZONE', 'UTC+5', /DEFAULT_TIMEZONE must be an IANA/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis/],
     ['REDIS_KEY_PREFIX', 'has spaces', /REDIS_KEY_PREFIX must be 1 to 64/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],

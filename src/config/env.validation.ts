@@ -477,6 +477,9 @@ function flatten(errors: ValidationError[]): string[] {
 }
 
 function isValidTimeZone(tz: string): boolean {
+  // A zone name (Region/City, UTC), not an offset such as `+05:00`, which newer ICU versions accept: luxon would read it
+  // as 5 hours east and PostgreSQL's AT TIME ZONE (POSIX) as 5 hours west.
+  if (/^[+-]|^(UTC|GMT)[+-]/i.test(tz.trim())) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     return true;

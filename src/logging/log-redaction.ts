@@ -10,6 +10,7 @@ const SECRET_KEYS = [
   'body',
   'password',
   'newPassword',
+  'currentPassword',
   'token',
   'access_token',
   'accessToken',

@@ -5,6 +5,7 @@ import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { BatchLoader } from '../common/batch-loader.js';
+import { runTransaction } from '../database/transactions.js';
 import { Page, PaginationQueryDto, toPage } from '../common/dto/pagination.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { CreateUserDto, UpdateUserDto, UserView } from './dto/user.dto.js';
@@ -74,9 +75,33 @@ export class UsersService {
       .getOne();
   }
 
-  /** A user's own new password (POST /api/auth/me/password, the current one already checked): as an update by them. */
-  async setOwnPassword(id: string, password: string, actor: Actor): Promise<void> {
-    await this.update(id, { password }, actor, { self: true });
+  /**
+   * A user's own new password (POST /api/auth/me/password), the current one checked against `checked` (the hash read
+   * with token version `version`): one conditional UPDATE, applied only if neither changed meanwhile and the account is
+   * still enabled, that bumps the version (every earlier token revoked) and is journaled with it. Answers the new
+   * version, or null when something changed in between (an admin's reset or disable, another change of one's own).
+   */
+  async setOwnPassword(user: User, checked: string, password: string, actor: Actor): Promise<number | null> {
+    const hash = await this.passwords.hash(password);
+    const applied = await runTransaction(this.users.manager.connection, async (manager) => {
+      const result = await manager.update(
+        User,
+        { id: user.id, passwordHash: checked, tokenVersion: user.tokenVersion, disabled: false },
+        { passwordHash: hash, tokenVersion: () => 'token_version + 1' },
+      );
+      if (!result.affected) return false;
+      await this.audit.record(
+        {
+          action: AuditAction.UserUpdated,
+          actor,
+          target: { type: 'user', id: user.id },
+          metadata: { email: user.email, changed: ['password'], role: user.role, disabled: false, self: true },
+        },
+        manager,
+      );
+      return true;
+    });
+    return applied ? user.tokenVersion + 1 : null;
   }
 
   /**
@@ -125,7 +150,7 @@ export class UsersService {
     return UserView.from(saved);
   }
 
-  async update(id: string, dto: UpdateUserDto, actor: Actor, journal: { self?: boolean } = {}): Promise<UserView> {
+  async update(id: string, dto: UpdateUserDto, actor: Actor): Promise<UserView> {
     const user = await this.findById(id);
     if (!user) throw new NotFoundException(`No user with id ${id}`);
     const isSuper = actor.role === Role.SuperAdmin;
@@ -179,7 +204,6 @@ export class UsersService {
           disabled: changes.disabled ?? user.disabled,
           ...(changes.role ? { previousRole: user.role } : {}),
           ...(changes.disabled !== undefined ? { previousDisabled: user.disabled } : {}),
-          ...(journal.self ? { self: true } : {}),
         },
       });
     }
