@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpStatus, Post } from '@nestjs/commo
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiConflictResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -58,6 +59,10 @@ export class AuthController {
     description: 'currentPassword wrong, newPassword too short or long, or the same as currentPassword',
   })
   @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'Missing, invalid or expired token' })
+  @ApiConflictResponse({
+    type: ErrorResponseDto,
+    description: 'The account changed meanwhile (an admin reset or disabled it, or another change of yours applied first): sign in again',
+  })
   @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Too many wrong passwords for this account or IP; see Retry-After' })
   changePassword(@Body() dto: ChangePasswordDto, @CurrentActor() actor: Actor, @ClientIp() ip: string): Promise<TokenResponseDto> {
     return this.auth.changePassword(actor, dto.currentPassword, dto.newPassword, ip);
