@@ -9,6 +9,26 @@ import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.
 
 const PUBLIC_BASE_URL = 'https://sms.example.test';
 
+/** A stored message written directly, at a chosen time (the API always writes "now"). */
+const row = (createdAt: Date, fields: Partial<SmsMessage> = {}): SmsMessage =>
+  Object.assign(new SmsMessage(), {
+    id: randomUUID(),
+    to: '+33612345678',
+    from: '+33700000000',
+    body: 'x',
+    kind: SmsKind.Single,
+    provider: 'twilio',
+    status: 'delivered',
+    providerSid: 'SM' + randomUUID().replace(/-/g, ''),
+    segments: 1,
+    encoding: 'GSM-7',
+    category: 'transactional',
+    attempts: 1,
+    createdAt,
+    updatedAt: createdAt,
+    ...fields,
+  });
+
 describeEachDatabase('SMS statistics', (kind) => {
   const credentials = testTwilioCredentials();
   let standIn: TwilioStandIn;
@@ -20,25 +40,6 @@ describeEachDatabase('SMS statistics', (kind) => {
     const signature = twilio.getExpectedTwilioSignature(credentials.authToken, PUBLIC_BASE_URL + path, params);
     return t.http.post(path).type('form').set('X-Twilio-Signature', signature).send(params).expect(200);
   };
-  /** A stored message written directly, at a chosen time (the API always writes "now"). */
-  const row = (createdAt: Date, fields: Partial<SmsMessage>): SmsMessage =>
-    Object.assign(new SmsMessage(), {
-      id: randomUUID(),
-      to: '+33612345678',
-      from: '+33700000000',
-      body: 'x',
-      kind: SmsKind.Single,
-      provider: 'twilio',
-      status: 'delivered',
-      providerSid: 'SM' + randomUUID().replace(/-/g, ''),
-      segments: 1,
-      encoding: 'GSM-7',
-      category: 'transactional',
-      attempts: 1,
-      createdAt,
-      updatedAt: createdAt,
-      ...fields,
-    });
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
@@ -186,23 +187,7 @@ describeEachDatabase('SMS statistics in a zone of half-hour offset (DEFAULT_TIME
   afterAll(() => t?.close());
 
   it('counts its own days: 23:59 and 00:01 there fall on two days though they are in one UTC hour', async () => {
-    const at = (iso: string) =>
-      Object.assign(new SmsMessage(), {
-        id: randomUUID(),
-        to: '+33612345678',
-        from: '+33700000000',
-        body: 'x',
-        kind: SmsKind.Single,
-        provider: 'twilio',
-        status: 'delivered',
-        providerSid: 'SM' + randomUUID().replace(/-/g, ''),
-        segments: 1,
-        encoding: 'GSM-7',
-        category: 'transactional',
-        attempts: 1,
-        createdAt: new Date(iso),
-        updatedAt: new Date(iso),
-      });
+    const at = (iso: string) => row(new Date(iso));
     await t
       .get(DataSource)
       .getRepository(SmsMessage)
