@@ -67,10 +67,10 @@ export class AuthService {
 
   /**
    * The signed-in user's own password, proven by the current one. A wrong current password counts against the
-   * sign-in throttle of the account's email and the caller's IP (a stolen token does not buy unlimited guesses) and is
-   * journaled like a failed sign-in (`wrong_current_password`). The change revokes every token issued so far, the
-   * caller's too (as a change through PATCH /api/users/:id does), is journaled as `user_updated` (`self: true`), and
-   * answers a new token.
+   * sign-in limits for the account (keyed by its id) and the caller's IP (a stolen token does not buy unlimited
+   * guesses) and is journaled like a failed sign-in (`wrong_current_password`). The change is conditional on the hash
+   * and token version read (UsersService.setOwnPassword: 409 if either changed meanwhile), revokes every token issued
+   * so far, the caller's too, is journaled as `user_updated` (`self: true`), and answers a new token.
    */
   async changePassword(actor: Actor, currentPassword: string, newPassword: string, ip: string): Promise<TokenResponseDto> {
     // Counted per account (its id, not its email: someone without a token who fills the email's sign-in count must not
@@ -119,8 +119,9 @@ export class AuthService {
   }
 
   /**
-   * A hash made at another cost than PASSWORD_HASH_* (the setting was raised, or lowered) is made again now that the
-   * password is known, so accounts reach the new cost as their users sign in. A failure only costs the upgrade.
+   * A hash cheaper than PASSWORD_HASH_* (the setting was raised since) is made again now that the password is known,
+   * so accounts reach the new cost as their users sign in (never downward: PasswordService.needsRehash). A failure
+   * only costs the upgrade.
    */
   private async upgradeHash(id: string, stored: string, password: string): Promise<void> {
     if (!this.passwords.needsRehash(stored)) return;

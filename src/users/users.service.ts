@@ -77,9 +77,10 @@ export class UsersService {
 
   /**
    * A user's own new password (POST /api/auth/me/password), the current one checked against `checked` (the hash read
-   * with token version `version`): one conditional UPDATE, applied only if neither changed meanwhile and the account is
-   * still enabled, that bumps the version (every earlier token revoked) and is journaled with it. Answers the new
-   * version, or null when something changed in between (an admin's reset or disable, another change of one's own).
+   * with `user`, and its token version): one conditional UPDATE, applied only if neither changed meanwhile and the
+   * account is still enabled, that bumps the version (every earlier token revoked) and is journaled in the same
+   * transaction. Answers the new version, or null when something changed in between (an admin's reset or disable,
+   * another change of one's own).
    */
   async setOwnPassword(user: User, checked: string, password: string, actor: Actor): Promise<number | null> {
     const hash = await this.passwords.hash(password);
