@@ -148,14 +148,20 @@ describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => 
     expect(sends()).toBe(LIMIT + 1);
   });
 
-  it('documents the 429 on the three sending routes only', async () => {
+  it('documents the 429 on the three sending routes and the two that check a password only', async () => {
     const doc = (await t.http.get('/api/docs-json').expect(200)).body as { paths: Record<string, Record<string, { responses: object }>> };
     const with429 = Object.entries(doc.paths)
       .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method} ${path}`, op })))
       .filter(({ op }) => '429' in op.responses)
       .map(({ route }) => route)
       .sort();
-    expect(with429).toEqual(['post /api/auth/login', 'post /api/sms/bulk', 'post /api/sms/notification', 'post /api/sms/send']);
+    expect(with429).toEqual([
+      'post /api/auth/login',
+      'post /api/auth/me/password',
+      'post /api/sms/bulk',
+      'post /api/sms/notification',
+      'post /api/sms/send',
+    ]);
   });
 });
 
