@@ -10,6 +10,7 @@ import { HarnessError, type AppProcess } from './processes.js';
 // Typed from the source, loaded from the build: the very modules `node dist/main.js` runs.
 type PhoneModule = typeof import('../src/phone/phone-number.service.js');
 type TemplateModule = typeof import('../src/sms/templates/sms-template.service.js');
+type PlaceholdersModule = typeof import('../src/sms/placeholders.js');
 
 export interface OpsRow {
   operation: string;
@@ -40,6 +41,10 @@ function rate(seconds: number, op: (i: number) => unknown): { opsPerSecond: numb
  * 50,000 distinct numbers written in several ways, more than the service keeps (5,000 recent results), so
  * every call parses with libphonenumber's metadata; then one number again and again (a recent result).
  * Templates: `render` of each public notification type with its documented example data, in French and English.
+ * Placeholder check (`strayPlaceholder`, run on every single and bulk text): an ordinary 160-character bulk text,
+ * then the worst case of the longest text, 1,600 `{` (a pattern matched from every brace of a run took 7 ms on it,
+ * quadratic; from its first brace only, as now, a few µs): the second row's µs/op should stay within a few times
+ * the first's.
  */
 export async function measureOps(distDir: URL, seconds: number): Promise<OpsRow[]> {
   const { PhoneNumberService } = (await import(new URL('phone/phone-number.service.js', distDir).href)) as PhoneModule;
@@ -53,6 +58,7 @@ export async function measureOps(distDir: URL, seconds: number): Promise<OpsRow[
     (n: string) => `+44 7700 9${n.slice(0, 5)}`,
   ];
   const distinct = Array.from({ length: 50_000 }, (_, i) => forms[i % forms.length](String(i).padStart(8, '0')));
+  const placeholders = (await import(new URL('sms/placeholders.js', distDir).href)) as PlaceholdersModule;
   const templates = new SmsTemplateService('Europe/Paris');
   const cases = (['fr', 'en'] as const).flatMap((locale) =>
     templates.list(locale).map((t) => ({ type: t.type, data: (t.example as { data: Record<string, unknown> }).data, locale })),
@@ -69,8 +75,23 @@ export async function measureOps(distDir: URL, seconds: number): Promise<OpsRow[
         return templates.render(c.type, c.data, c.locale);
       }),
     },
+    ...placeholderRows(seconds, placeholders),
   ];
   return rows;
+}
+
+function placeholderRows(seconds: number, { strayPlaceholder, ONLY_NAME_PLACEHOLDER: onlyName }: PlaceholdersModule): OpsRow[] {
+  const ordinary =
+    'Bonjour {{name}}, votre rendez-vous du 15 janvier à 14h30 est confirmé. Pour le déplacer, appelez le cabinet au 01 23 45 67 89. À bientôt !'.padEnd(
+      160,
+      '.',
+    );
+  const braces = '{'.repeat(1600);
+  if (strayPlaceholder(ordinary, onlyName) !== undefined) throw new HarnessError('the ordinary bulk text has a stray placeholder');
+  return [
+    { operation: 'placeholder check, 160-character bulk text', ...rate(seconds, () => strayPlaceholder(ordinary, onlyName)) },
+    { operation: 'placeholder check, 1,600 `{` (worst case)', ...rate(seconds, () => strayPlaceholder(braces, onlyName)) },
+  ];
 }
 
 export function printOps(rows: OpsRow[]): void {

@@ -13,7 +13,7 @@ import { SmsInputError } from './sms-exceptions.js';
 import type { SmsMessage } from './sms-message.entity.js';
 import type { OptOutService } from './opt-outs/opt-out.service.js';
 import type { MarketingPolicy } from './marketing/marketing-policy.js';
-import { parseSendAt, personalize, SmsService, strayPlaceholder } from './sms.service.js';
+import { parseSendAt, SmsService } from './sms.service.js';
 import type { SmsTemplateService } from './templates/sms-template.service.js';
 
 describe('parseSendAt', () => {
@@ -44,58 +44,6 @@ describe('parseSendAt', () => {
     expect(problem('2030-01-10T11:59:59Z')).toMatch(/future/);
     expect(problem('2030-02-14T12:00:01Z')).toMatch(/35 days/);
     expect(parseSendAt('2030-02-14T12:00:00Z', now)).toBeInstanceOf(Date);
-  });
-});
-
-describe('personalize', () => {
-  it('should replace every {{name}} placeholder, spaced or not, with the trimmed name', () => {
-    expect(personalize('Bonjour {{name}}, {{ name }} !', '  Jean ')).toBe('Bonjour Jean, Jean !');
-  });
-
-  it('should remove the placeholder and the space before it when there is no name', () => {
-    expect(personalize('Bonjour {{name}}, votre dossier est prêt.', undefined)).toBe('Bonjour, votre dossier est prêt.');
-    expect(personalize('{{name}} bonjour', '  ')).toBe('Bonjour');
-  });
-
-  it('should drop the punctuation after an opening placeholder without a name, and start with a capital', () => {
-    expect(personalize('{{name}}, votre dossier est prêt.', undefined)).toBe('Votre dossier est prêt.');
-    expect(personalize(' {{ name }} : RDV demain à 9h', '')).toBe('RDV demain à 9h');
-    expect(personalize('{{name}}, {{name}} !', undefined)).toBe('!');
-    expect(personalize('{{name}}, votre dossier est prêt.', 'Zoé')).toBe('Zoé, votre dossier est prêt.');
-  });
-
-  it('should insert a name containing replacement patterns literally', () => {
-    expect(personalize('Bonjour {{name}}', "$& $' $1")).toBe("Bonjour $& $' $1");
-  });
-});
-
-describe('strayPlaceholder', () => {
-  const onlyName = /^\{\{\s*name\s*\}\}$/;
-
-  it('finds a placeholder a send would leave as written: any in a single send, any but {{name}} in a bulk', () => {
-    expect(strayPlaceholder('Bonjour {{name}}', null)).toBe('{{name}}');
-    expect(strayPlaceholder('Bonjour {{ name }}, à {{heure}}', onlyName)).toBe('{{heure}}');
-    expect(strayPlaceholder('Bonjour {{NAME}}', onlyName)).toBe('{{NAME}}');
-    expect(strayPlaceholder('Bonjour {{}}', onlyName)).toBe('{{}}');
-    // Extra braces around {{name}}: a bulk would send "{Jean}".
-    expect(strayPlaceholder('Bonjour {{{name}}}', onlyName)).toBe('{{{name}}}');
-    expect(strayPlaceholder('Bonjour {{name}}}', onlyName)).toBe('{{name}}}');
-    // Linear in a run of braces (matched from its first one): 1,600 of them, the longest body, in well under a ms.
-    // The fastest of 20 runs (a loaded machine slows some, not all): the quadratic pattern took 7 ms, this 0.04 ms.
-    const braces = '{'.repeat(1600);
-    const runs = Array.from({ length: 20 }, () => {
-      const started = performance.now();
-      strayPlaceholder(braces, onlyName);
-      return performance.now() - started;
-    });
-    expect(Math.min(...runs)).toBeLessThan(1);
-    expect(strayPlaceholder(`{{${'x'.repeat(100)}}}`, onlyName)).toHaveLength(40);
-  });
-
-  it('lets through {{name}} in a bulk, single braces and text without placeholders', () => {
-    expect(strayPlaceholder('Bonjour {{ name }} et {{name}}', onlyName)).toBeUndefined();
-    expect(strayPlaceholder('Code {1234} valable {5 min}', null)).toBeUndefined();
-    expect(strayPlaceholder('Bonjour', null)).toBeUndefined();
   });
 });
 

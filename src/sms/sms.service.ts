@@ -28,6 +28,7 @@ import { OptOutSource, type SmsOptOut } from './opt-outs/sms-opt-out.entity.js';
 import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
+import { NAME_PLACEHOLDER, ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
 
 /** Like Twilio's own scheduling: at most 35 days ahead. */
 const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;
@@ -609,34 +610,6 @@ function storedFailure(row: SmsMessage): ProviderFailure {
   // Twilio's 205xx codes are its 5xx answers.
   const status = n >= 20500 && n < 20600 ? n - 20000 : n === 20429 ? 429 : undefined;
   return { kind: 'rejected', code: n, status, message, moreInfo: `https://www.twilio.com/docs/errors/${n}` };
-}
-
-const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
-/** NAME_PLACEHOLDER and nothing else (strayPlaceholder's `allowed` for a bulk). */
-const ONLY_NAME_PLACEHOLDER = new RegExp(`^${NAME_PLACEHOLDER.source}$`);
-
-/**
- * The first `{{…}}` a send would leave in the text as written (`allowed`: the one it fills), so that no client
- * receives "Bonjour {{prenom}}": a typo (`{{Name}}`, `{{{name}}}`), another template's field, any placeholder in a single send.
- */
-export function strayPlaceholder(body: string, allowed: RegExp | null): string | undefined {
-  if (!body.includes('{{')) return undefined;
-  // Every brace of the run is part of it: `{{{name}}}` is stray (a bulk would send `{Jean}`), not `{{name}}`. A run
-  // is matched from its first brace only (the look-behind): from every brace of it, a body of 1,600 `{` cost 7 ms.
-  for (const [placeholder] of body.matchAll(/(?<!\{)\{{2,}[^{}]*\}{2,}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
-  return undefined;
-}
-
-/** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
-export function personalize(body: string, name: string | undefined): string {
-  const value = name?.trim() ?? '';
-  // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
-  if (value) return body.replace(/\{\{\s*name\s*\}\}/g, () => value);
-  // A text that opens on the name ("{{name}}, votre dossier…") loses the punctuation after it too, and starts
-  // with a capital: "Votre dossier…", never ", votre dossier…".
-  const opening = /^\s*\{\{\s*name\s*\}\}[\s,;:]*/;
-  const rest = opening.test(body) ? body.replace(opening, '').replace(/^\p{Ll}/u, (letter) => letter.toUpperCase()) : body;
-  return rest.replace(/ *\{\{\s*name\s*\}\}/g, '').trimStart();
 }
 
 /** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */
