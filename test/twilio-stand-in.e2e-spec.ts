@@ -129,9 +129,24 @@ describe('Twilio stand-in through the real SDK', () => {
     expect(standIn.requests.every((r) => r.method === 'GET' && r.path === MESSAGES_PATH)).toBe(true);
   });
 
+  it("answers a creation queued with no date_sent, as Twilio; the message shows sent with its date_sent once Twilio's queue has let it go", async () => {
+    standIn.setBehaviour({ queueMs: 400 });
+    const created = await client.messages.create({ to: TO, from: FROM, body: 'in the queue' });
+    expect(created).toMatchObject({ status: 'queued', dateSent: null });
+    // Waiting in Twilio's queue: listed (no filter), fetched, but not found by a DateSent filter (it has no date_sent).
+    expect((await client.messages(created.sid).fetch()).status).toBe('queued');
+    expect((await client.messages.list({ to: TO })).map((m) => m.sid)).toEqual([created.sid]);
+    expect(await client.messages.list({ to: TO, dateSentAfter: new Date(Date.now() - 60_000) })).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    const sent = await client.messages(created.sid).fetch();
+    expect(sent.status).toBe('sent');
+    expect(sent.dateSent!.getTime()).toBeGreaterThanOrEqual(created.dateCreated.getTime());
+    expect((await client.messages.list({ to: TO, dateSentAfter: new Date(Date.now() - 60_000) })).map((m) => m.sid)).toEqual([created.sid]);
+  });
+
   it('filters the list by DateSent (a day, on or before, on or after), as the SDK sends it', async () => {
     const created = await client.messages.create({ to: TO, from: FROM, body: 'dated' });
-    const sentAt = new Date(Date.parse(created.dateSent!.toISOString()));
+    const sentAt = (await client.messages(created.sid).fetch()).dateSent!;
     const after = await client.messages.list({ to: TO, dateSentAfter: new Date(sentAt.getTime() - 60_000) });
     expect(after.map((m) => m.sid)).toEqual([created.sid]);
     expect(await client.messages.list({ to: TO, dateSentAfter: new Date(sentAt.getTime() + 60_000) })).toEqual([]);

@@ -81,6 +81,12 @@ export interface TwilioStandInOptions {
 export interface StandInBehaviour {
   /** Delay before answering (also applies to failures). */
   delayMs?: number;
+  /**
+   * Twilio's own queue: how long a created message stays `queued` (or `accepted`), with no `date_sent`, before
+   * Twilio sends it (default 0: sent as soon as it is created). Lists and fetches show it `sent`, with its
+   * `date_sent`, from then on; the creation's answer is always `queued`/`accepted` with `date_sent` null, as Twilio's.
+   */
+  queueMs?: number;
   /** Fraction of requests failed, spread evenly and deterministically: 0.5 fails every 2nd, 1 all. */
   failRate?: number;
   failStatus?: 500 | 429 | 503;
@@ -119,7 +125,8 @@ export interface TwilioMessageResource {
   api_version: string;
   body: string;
   date_created: string;
-  date_sent: string;
+  /** Null until Twilio has sent it (a message waiting in Twilio's queue has none). */
+  date_sent: string | null;
   date_updated: string;
   direction: 'outbound-api';
   error_code: number | null;
@@ -131,7 +138,7 @@ export interface TwilioMessageResource {
   price: string | null;
   price_unit: string;
   sid: string;
-  status: 'queued' | 'accepted';
+  status: 'queued' | 'accepted' | 'sent';
   subresource_uris: { media: string };
   to: string;
   uri: string;
@@ -178,6 +185,8 @@ export class TwilioStandIn {
   droppedReplies = 0;
 
   private behaviour: StandInBehaviour = {};
+  /** When Twilio sends each created message (its `date_sent`), by SID: see `queueMs`. */
+  private readonly sendTimes = new Map<string, number>();
   private faultCounter = 0;
   private random: () => number = mulberry32(1);
   private readonly sockets = new Set<Socket>();
@@ -229,6 +238,7 @@ export class TwilioStandIn {
   reset(): void {
     this.requests.length = 0;
     this.messages.length = 0;
+    this.sendTimes.clear();
     this.createTimes.length = 0;
     this.peakInFlight = this.inFlight;
     this.droppedReplies = 0;
@@ -343,7 +353,7 @@ export class TwilioStandIn {
       if (req.method !== 'GET') throw notAllowed();
       const message = this.messages.find((m) => `${m.sid}.json` === resource);
       if (!message) throw notFound();
-      return { status: 200, body: message };
+      return { status: 200, body: this.asNow(message) };
     }
     throw notFound();
   }
@@ -386,7 +396,7 @@ export class TwilioStandIn {
       api_version: '2010-04-01',
       body,
       date_created: now,
-      date_sent: now,
+      date_sent: null,
       date_updated: now,
       direction: 'outbound-api',
       error_code: null,
@@ -405,7 +415,16 @@ export class TwilioStandIn {
       uri: `${uri}.json`,
     };
     this.messages.push(message);
+    this.sendTimes.set(sid, Date.now() + (this.behaviour.queueMs ?? 0));
     return message;
+  }
+
+  /** A message as Twilio shows it now: `sent`, with its `date_sent`, once its time in Twilio's queue is over. */
+  private asNow(message: TwilioMessageResource): TwilioMessageResource {
+    const sentAt = this.sendTimes.get(message.sid);
+    if (sentAt === undefined || sentAt > Date.now()) return message;
+    const at = rfc2822(new Date(sentAt));
+    return { ...message, status: 'sent', date_sent: at, date_updated: at };
   }
 
   /**
@@ -418,7 +437,10 @@ export class TwilioStandIn {
     const sentOn = dateFilter(url.searchParams.get('DateSent'), 'DateSent');
     const sentBefore = dateFilter(url.searchParams.get('DateSent<'), 'DateSent<');
     const sentAfter = dateFilter(url.searchParams.get('DateSent>'), 'DateSent>');
+    // A message not sent yet (in Twilio's queue) has no date_sent: no DateSent filter matches it.
     const sentMatches = (m: TwilioMessageResource): boolean => {
+      if (!(sentOn || sentBefore || sentAfter)) return true;
+      if (m.date_sent === null) return false;
       const at = Date.parse(m.date_sent);
       if (sentOn && (at < sentOn.start || at > sentOn.end)) return false;
       if (sentBefore && at > sentBefore.end) return false;
@@ -428,7 +450,10 @@ export class TwilioStandIn {
     const requested = Number(url.searchParams.get('PageSize') ?? DEFAULT_PAGE_SIZE);
     const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, Number.isFinite(requested) ? requested : DEFAULT_PAGE_SIZE));
     const page = Math.max(0, Number(url.searchParams.get('Page') ?? 0) || 0);
-    const matching = this.messages.filter((m) => (!to || m.to === to) && (!from || m.from === from) && sentMatches(m)).reverse();
+    const matching = this.messages
+      .map((m) => this.asNow(m))
+      .filter((m) => (!to || m.to === to) && (!from || m.from === from) && sentMatches(m))
+      .reverse();
     const start = page * pageSize;
     const messages = matching.slice(start, start + pageSize);
     const pageUri = (n: number): string => {

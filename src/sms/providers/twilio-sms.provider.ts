@@ -62,13 +62,15 @@ export class TwilioSmsProvider implements SmsProvider {
   }
 
   /**
-   * The Messages list filtered by To and DateSent (from a margin before `since`), matched on the exact
-   * body and on the creation time, oldest first.
+   * The Messages list filtered by To (newest first, one page of Twilio's largest size), matched on the exact body and
+   * on the creation time (from a margin before `since`), oldest first. Not filtered by DateSent: a message Twilio
+   * accepted but still holds in its own queue (a long code's rate, a backlog) has no `date_sent` yet, so such a
+   * filter would not list it, and the message would be sent a second time.
    */
   async findSent(query: SentMessageQuery): Promise<ProviderReceipt[]> {
     const after = new Date(query.since.getTime() - LOOKUP_MARGIN_MS);
     try {
-      const found = await this.client.messages.list({ to: query.to, dateSentAfter: after, limit: LOOKUP_LIMIT, pageSize: LOOKUP_LIMIT });
+      const found = await this.client.messages.list({ to: query.to, limit: LOOKUP_LIMIT, pageSize: LOOKUP_LIMIT });
       return found
         .filter((m) => m.body === query.body && (!m.dateCreated || m.dateCreated >= after))
         .sort((a, b) => (a.dateCreated?.getTime() ?? 0) - (b.dateCreated?.getTime() ?? 0))
