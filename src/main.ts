@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { ConfigValidationError } from './config/env.validation.js';
 import { loadConfigFromProcess } from './config/process-config.js';
+import { safeErrorText } from './logging/log-redaction.js';
 
 async function bootstrap(): Promise<void> {
   // Validated once, before Nest starts: a bad variable is one line, not Nest's logged stack trace,
@@ -27,7 +28,8 @@ async function bootstrap(): Promise<void> {
       app.close().then(
         () => process.exit(0),
         (error: unknown) => {
-          console.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+          // The logger may be closed with the app: printed directly, masked as the logger would.
+          console.error(`Shutdown failed: ${safeErrorText(error)}`);
           process.exit(1);
         },
       );
@@ -36,11 +38,12 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  // A bad environment is a one-line message, not a stack trace.
+  // A bad environment is a one-line message, not a stack trace. Printed directly (the logger may not exist yet), masked
+  // as the logger would: a problem may quote a variable's value, and a driver's or SDK's text may name a number.
   if (error instanceof ConfigValidationError) {
-    console.error(error.message);
+    console.error(safeErrorText(error));
   } else {
-    console.error(`Failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`Failed to start: ${safeErrorText(error)}`);
   }
   process.exit(1);
 });

@@ -4,8 +4,10 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { DataSource } from 'typeorm';
 import { ReadinessRegistry } from '../src/health/readiness.registry.js';
+import { REDIS } from '../src/redis/redis.module.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { describeEachDatabase } from './support/databases.js';
+import { LogCapture } from './support/log-capture.js';
 import { TestApp } from './support/test-app.js';
 
 const redisUrl = inject('redisUrl');
@@ -93,11 +95,53 @@ describeEachDatabase('Health for orchestrators', (kind) => {
     try {
       const res = await t.http.get('/api/health/ready').expect(503);
       expect(res.body.failing.sort()).toEqual(['broken', 'stuck']);
-      expect(res.body.checks.broken).toEqual({ status: 'down', message: 'exploded' });
+      expect(res.body.checks.broken).toEqual({ status: 'down', message: 'unavailable' });
       expect(res.body.checks.stuck.message).toMatch(/did not answer within/);
     } finally {
       registry.unregister('broken');
       registry.unregister('stuck');
+    }
+  });
+});
+
+// What drivers say when they fail: internal hosts, ports, users and database names, for the log only.
+const DATABASE_ERROR = 'password authentication failed for user "sms_owner" (connect ECONNREFUSED 10.0.3.7:5432, database sms_prod)';
+const PART_ERROR = 'connect ECONNREFUSED 10.0.3.8:9200 as user "exporter_svc"';
+const REDIS_ERROR = 'connect ECONNREFUSED 10.0.3.9:6379 (redis user "queue_svc")';
+const LEAKS = ['10.0.3.', 'sms_owner', 'sms_prod', 'exporter_svc', 'queue_svc', 'ECONNREFUSED', 'password authentication'];
+
+describeEachDatabase('Readiness answers without driver messages', (kind) => {
+  it("names the failing parts with a fixed reason and logs the drivers' messages under Health", async () => {
+    const capture = new LogCapture();
+    const t = await TestApp.start(kind, { LOG_LEVEL: 'warn' }, undefined, { logDestination: capture });
+    const registry = t.get(ReadinessRegistry);
+    const dataSource = t.get(DataSource);
+    const query = dataSource.query.bind(dataSource);
+    vi.spyOn(dataSource, 'query').mockImplementation((sql: string, ...rest: unknown[]) =>
+      sql === 'SELECT 1' ? Promise.reject(new Error(DATABASE_ERROR)) : query(sql, ...(rest as [])),
+    );
+    registry.register({
+      readinessName: 'exporter',
+      readiness: () => {
+        throw new Error(PART_ERROR);
+      },
+    });
+    try {
+      const res = await t.http.get('/api/health/ready').expect(503);
+      expect(res.body.failing.sort()).toEqual(['database', 'exporter']);
+      expect(res.body.message).toMatch(/^Not ready: /);
+      expect(res.body.checks).toMatchObject({
+        database: { status: 'down', message: 'unavailable' },
+        exporter: { status: 'down', message: 'unavailable' },
+      });
+      for (const leak of LEAKS) expect(res.text).not.toContain(leak);
+
+      const logged = capture.lines.filter((line) => line.context === 'Health').map((line) => String(line.msg));
+      expect(logged).toEqual(expect.arrayContaining([expect.stringContaining('sms_owner'), expect.stringContaining('exporter_svc')]));
+    } finally {
+      registry.unregister('exporter');
+      vi.restoreAllMocks();
+      await t.close();
     }
   });
 });
@@ -166,6 +210,26 @@ describe('Readiness with Redis', () => {
     },
     60_000,
   );
+
+  it.skipIf(!redisUrl)("answers 503 naming redis with a fixed reason, never ioredis' message (host, port)", async () => {
+    const unique = randomBytes(6).toString('hex');
+    const t = await TestApp.start('sqlite', {
+      REDIS_URL: redisUrl!,
+      REDIS_KEY_PREFIX: `health-test-${unique}:`,
+      SMS_QUEUE_NAME: `health-test-${unique}`,
+    });
+    try {
+      const redis = t.app.get<typeof REDIS, Redis>(REDIS);
+      vi.spyOn(redis, 'ping').mockRejectedValue(new Error(REDIS_ERROR));
+      const res = await t.http.get('/api/health/ready').expect(503);
+      expect(res.body).toMatchObject({ failing: ['redis'], checks: { redis: { status: 'down', message: 'unavailable' } } });
+      for (const leak of LEAKS) expect(res.text).not.toContain(leak);
+    } finally {
+      vi.restoreAllMocks();
+      await t.close();
+      await cleanRedis(unique);
+    }
+  });
 
   // Skipped without Redis (global-setup says why; REQUIRE_REDIS=1 on CI makes that a failure).
   it.skipIf(!redisUrl)("answers 200 with redis and the BullMQ dispatcher up, and appends BullMQ's own metrics", async () => {

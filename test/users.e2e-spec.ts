@@ -105,6 +105,28 @@ describeEachDatabase('Users', (kind) => {
     await t.http.post('/api/auth/login').send({ email: user.email, password: 'a-brand-new-password' }).expect(200);
   });
 
+  it("refuses an admin's or superadmin's own password with 400 naming password and POST /api/auth/me/password", async () => {
+    const superadmin = await t.userWithRole(Role.SuperAdmin);
+    for (const actor of [admin, superadmin]) {
+      const res = await t.http
+        .patch(`/api/users/${actor.id}`)
+        .set(auth(actor.token))
+        .send({ password: 'a-self-chosen-password' })
+        .expect(400);
+      expect(res.body.message).toContain('password');
+      expect(res.body.message).toContain('POST /api/auth/me/password');
+      expect(res.body.details.map((d: { field: string }) => d.field)).toEqual(['password']);
+      // Nothing changed: the old password still signs in, the token still works.
+      await t.http.get('/api/auth/me').set(auth(actor.token)).expect(200);
+      await t.http.post('/api/auth/login').send({ email: actor.email, password: 'a-self-chosen-password' }).expect(401);
+      await t.http.post('/api/auth/login').send({ email: actor.email, password: USER_PASSWORD }).expect(200);
+    }
+    // Other fields of one's own account, and other users' passwords, keep their rules.
+    await t.http.patch(`/api/users/${admin.id}`).set(auth(admin.token)).send({ name: 'Me myself' }).expect(200);
+    const user = await t.userWithRole(Role.User);
+    await t.http.patch(`/api/users/${user.id}`).set(auth(admin.token)).send({ password: 'reset-by-an-admin' }).expect(200);
+  });
+
   /** A token as sign-in would sign it from the user's current state (what a sign-in racing a change produces). */
   const tokenAsSignedFrom = async (accessToken: string) => {
     const { JwtService } = await import('@nestjs/jwt');

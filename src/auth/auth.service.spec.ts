@@ -186,6 +186,28 @@ describe(AuthService.name, () => {
       expect(JSON.stringify(audit.record.mock.calls)).not.toContain(PASSWORD);
     });
 
+    it('should journal a marker instead of an email field that holds no email address (a password typed in the wrong field)', async () => {
+      users.findForSignIn.mockResolvedValue(null);
+
+      await failedLogin('  Correct-Horse-Battery ', 'correct-horse-battery');
+
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.LoginFailed,
+        actor: null,
+        metadata: { email: '[not an email address]', reason: 'unknown_email' },
+        ip: IP,
+      });
+      expect(JSON.stringify(audit.record.mock.calls).toLowerCase()).not.toContain('horse');
+    });
+
+    it('should journal an email without a top-level domain as it is (the first admin is admin@localhost)', async () => {
+      users.findForSignIn.mockResolvedValue(null);
+
+      await failedLogin('Ops@Localhost', PASSWORD);
+
+      expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ metadata: { email: 'ops@localhost', reason: 'unknown_email' } }));
+    });
+
     it('should tell a disabled user who knows the password that the account is disabled', async () => {
       users.findForSignIn.mockResolvedValue(aUser({ disabled: true }));
 

@@ -1,5 +1,6 @@
 import { BadRequestException, ConflictException, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
+import { isEmail } from 'class-validator';
 import { AuditAction } from '../audit/audit-action.enum.js';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
@@ -21,6 +22,23 @@ export interface JwtPayload {
 
 /** Same answer, and about the same time, for a wrong password and an unknown email. */
 const INVALID_CREDENTIALS = 'Invalid email or password';
+
+/** What login_failure journals in place of an email field that holds no email address. */
+export const NOT_AN_EMAIL = '[not an email address]';
+
+/**
+ * The email field as login_failure journals it: only an email address, by the rule accounts' emails follow
+ * (IsEmailAddress: no top-level domain needed). Anything else may be a password typed in the wrong field, and
+ * admins read the journal (GET /api/audit).
+ */
+function journaledEmail(email: string): string {
+  try {
+    return isEmail(email, { require_tld: false }) ? email : NOT_AN_EMAIL;
+  } catch {
+    // validator throws on some malformed strings (a lone surrogate): not an address either.
+    return NOT_AN_EMAIL;
+  }
+}
 
 @Injectable()
 export class AuthService {
@@ -48,7 +66,7 @@ export class AuthService {
         // Whoever tried is unknown (the IP says where from): the account aimed at is the target, not the actor.
         actor: null,
         ...(user ? { target: { type: 'user', id: user.id } } : {}),
-        metadata: { email, reason },
+        metadata: { email: journaledEmail(email), reason },
         ip,
       });
       // Only someone who knows the password learns that the account is disabled.

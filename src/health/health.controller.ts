@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { Public } from '../common/decorators/public.decorator.js';
 import { ErrorResponseDto } from '../common/dto/error-response.dto.js';
+import { safeLogText } from '../common/log-safe.js';
 import { REDIS } from '../redis/redis.module.js';
 import { HealthDto, LivenessDto, ReadinessDto } from './dto/health.dto.js';
 import { ReadinessIndicator, ReadinessRegistry } from './readiness.registry.js';
@@ -17,10 +18,21 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', im
 /** How long each readiness check may take before it counts as down. */
 const CHECK_TIMEOUT_MS = 2000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Why a check is down, in the public answer of GET /api/health/ready: a fixed text. A driver's own message
+ * names internal hosts, ports, users and databases (`connect ECONNREFUSED 10.0.3.7:5432`, `password
+ * authentication failed for user "sms"`): it goes to the log only.
+ */
+const UNAVAILABLE = 'unavailable';
+const timedOut = (what: string) => `${what} did not answer within ${CHECK_TIMEOUT_MS} ms`;
+
+/** A check that took longer than CHECK_TIMEOUT_MS: its message is ours, safe to answer. */
+class CheckTimeoutError extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new CheckTimeoutError(timedOut(what))), CHECK_TIMEOUT_MS);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -28,6 +40,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger('Health');
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(REDIS) private readonly redis: Redis | null,
@@ -72,11 +86,13 @@ export class HealthController {
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({
     type: ErrorResponseDto,
-    description: 'A part is down: `message` and `failing` name it, `checks` says why',
+    description:
+      'A part is down: `message` and `failing` name it, `checks` says why in a fixed reason (`unavailable`, ' +
+      "`… did not answer within 2000 ms`, or the part's own state); the error itself is logged, never answered",
   })
   async ready(): Promise<ReadinessDto> {
     const checks = [
-      () => this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),
+      () => this.databaseCheck(),
       ...(this.redis ? [() => this.redisCheck(this.redis!)] : []),
       ...this.readiness.list().map((indicator) => () => this.indicatorCheck(indicator)),
     ];
@@ -97,14 +113,26 @@ export class HealthController {
     }
   }
 
+  /** terminus' ping (it times the answer), its driver message swapped for a fixed reason. */
+  private async databaseCheck(): Promise<HealthIndicatorResult> {
+    const result = await this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS });
+    const detail = result.database;
+    if (detail?.status !== 'down') return result;
+    const message = typeof detail.message === 'string' ? detail.message : String(detail.message);
+    this.logDown('database', message);
+    // terminus' own text for its timeout (`timeout of 2000ms exceeded`) tells it apart; any other came from the driver.
+    const reason = message === `timeout of ${CHECK_TIMEOUT_MS}ms exceeded` ? timedOut('database') : UNAVAILABLE;
+    return { database: { ...detail, message: reason } };
+  }
+
   private async redisCheck(redis: Redis): Promise<HealthIndicatorResult> {
     const session = this.indicators.check('redis');
     try {
-      await withTimeout(redis.ping(), CHECK_TIMEOUT_MS, 'Redis');
+      await withTimeout(redis.ping(), 'Redis');
       return session.up();
     } catch (error) {
-      // ioredis' message names the host and port, never the password of the URL.
-      return session.down({ message: error instanceof Error ? error.message : String(error) });
+      // ioredis' message names the host and port.
+      return session.down({ message: this.reasonFor('redis', error) });
     }
   }
 
@@ -114,12 +142,24 @@ export class HealthController {
     try {
       const { ready, detail } = await withTimeout(
         Promise.resolve().then(() => indicator.readiness()),
-        CHECK_TIMEOUT_MS,
         name,
       );
+      // A part's own detail is a fixed text of its code (ReadinessState), answered as it is.
       return ready ? session.up(detail ? { detail } : {}) : session.down({ message: detail ?? `${name} is not ready` });
     } catch (error) {
-      return session.down({ message: error instanceof Error ? error.message : String(error) });
+      // A part that throws may pass on a driver's message (a connection it opened): logged, never answered.
+      return session.down({ message: this.reasonFor(name, error) });
     }
+  }
+
+  /** The fixed reason to answer for a check that threw; the error's own message goes to the log. */
+  private reasonFor(name: string, error: unknown): string {
+    const message = error instanceof Error ? error.message : String(error);
+    this.logDown(name, message);
+    return error instanceof CheckTimeoutError ? message : UNAVAILABLE;
+  }
+
+  private logDown(name: string, message: string): void {
+    this.logger.warn(`Readiness check ${name} is down: ${safeLogText(message)}`);
   }
 }

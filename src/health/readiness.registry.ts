@@ -3,7 +3,11 @@ import { Injectable } from '@nestjs/common';
 /** What a part of the service says about its readiness to take traffic. */
 export interface ReadinessState {
   ready: boolean;
-  /** Why not (or what it is, when ready): shown in the answer of GET /api/health/ready. */
+  /**
+   * Why not (or what it is, when ready): shown in the public answer of GET /api/health/ready, so a fixed text of
+   * the part's code, never an error's message (which can name hosts and users). A `readiness()` that throws is
+   * answered `unavailable`, its message logged.
+   */
   detail?: string;
 }
 

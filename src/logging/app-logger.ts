@@ -1,4 +1,5 @@
 import type { LogLevel } from '@nestjs/common';
+import { createRequire } from 'node:module';
 import { Logger as NestPinoLogger, type Params, PinoLogger } from 'nestjs-pino';
 import pino, { type DestinationStream, type Level, type LevelWithSilent, type Logger as Pino } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
@@ -27,15 +28,33 @@ export interface LoggingOptions {
   level?: LevelWithSilent;
   /** Where the JSON lines go instead of stdout (tests capture them). */
   destination?: DestinationStream;
+  /** Whether pino-pretty can be loaded (tests pretend either way); by default, {@link pinoPrettyInstalled}. */
+  prettyAvailable?: () => boolean;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Whether pino-pretty resolves from here. It is a devDependency: an install with `npm ci --omit=dev` lacks it, and
+ * pino's transport would then fail to start the whole service for the sake of colours.
+ */
+export function pinoPrettyInstalled(resolve: (id: string) => string = requireHere.resolve): boolean {
+  try {
+    resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * The application's one pino logger: JSON lines on stdout (pino-pretty when NODE_ENV=development),
- * with numbers masked and secrets redacted by the serializers, `redact` and a hook on every message.
+ * The application's one pino logger: JSON lines on stdout (pino-pretty when NODE_ENV=development and it is
+ * installed), with numbers masked and secrets redacted by the serializers, `redact` and a hook on every message.
  * Fastify builds each request's child logger (with `requestId`) from it.
  */
 export function createRootLogger(config: AppConfig, options: LoggingOptions = {}): Pino {
-  const pretty = config.nodeEnv === 'development' && !options.destination;
+  const wantsPretty = config.nodeEnv === 'development' && !options.destination;
+  const pretty = wantsPretty && (options.prettyAvailable ?? pinoPrettyInstalled)();
   const pinoOptions: pino.LoggerOptions = {
     level: options.level ?? PINO_LEVEL[config.logLevel],
     base: { pid: process.pid },
@@ -51,7 +70,12 @@ export function createRootLogger(config: AppConfig, options: LoggingOptions = {}
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } } }
       : {}),
   };
-  return options.destination ? pino(pinoOptions, options.destination) : pino(pinoOptions);
+  const logger = options.destination ? pino(pinoOptions, options.destination) : pino(pinoOptions);
+  if (wantsPretty && !pretty) {
+    // NODE_ENV defaults to development: a production install that forgot NODE_ENV=production gets JSON lines, and says why.
+    logger.warn('Pretty log output is off: pino-pretty is not installed (a devDependency); writing JSON lines');
+  }
+  return logger;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { AppConfig } from '../config/app-config.js';
 import { createRootLogger, pinoLevelFor } from './app-logger.js';
+import { safeErrorText } from './log-redaction.js';
 
 function capture() {
   const lines: string[] = [];
@@ -135,5 +136,23 @@ describe('the log redaction safety net', () => {
     expect(pinoLevelFor(['fatal'])).toBe('fatal');
     expect(pinoLevelFor(['fatal', 'error', 'warn', 'log'])).toBe('info');
     expect(pinoLevelFor(false)).toBe('silent');
+  });
+});
+
+describe('safeErrorText (what main.ts prints when the start or the shutdown fails)', () => {
+  it("masks numbers in an error's message as the logger does", () => {
+    expect(safeErrorText(new Error("The 'From' number +33612345678 is not a valid phone number"))).toBe(
+      "The 'From' number +33 6 ** ** ** 78 is not a valid phone number",
+    );
+    expect(safeErrorText('connect to 06 12 34 56 78 refused')).toBe('connect to 06 ** ** ** 78 refused');
+  });
+
+  it('keeps the message on one line, whatever it holds', () => {
+    expect(safeErrorText(new Error('first line\nforged line'))).toBe('first line\\u000aforged line');
+  });
+
+  it('keeps a long message whole (a configuration error lists every problem)', () => {
+    const long = 'problem; '.repeat(400);
+    expect(safeErrorText(new Error(long))).toBe(long);
   });
 });

@@ -106,6 +106,16 @@ function serializeError(error: unknown): Record<string, unknown> {
 
 export const LOG_SERIALIZERS = { req: serializeRequest, res: serializeReply, err: serializeError, error: serializeError };
 
+/**
+ * An error's message for a line written without the logger (main.ts: a failed start, before the logger may exist, or
+ * a failed shutdown, after it closed): masked and escaped as the `err` serializer does, so a number in a driver's or
+ * SDK's text is not printed in clear, nor a line break forges another line. Not clipped: it is the last line the
+ * process prints, and a configuration error lists every problem in it.
+ */
+export function safeErrorText(error: unknown): string {
+  return maskPhonesInText(safeLogText(error instanceof Error ? error.message : error, Infinity));
+}
+
 /** Masks phone numbers in every string argument of a log call (the message and its interpolations). */
 export function maskLogArguments(args: unknown[]): unknown[] {
   return args.map((arg) => (typeof arg === 'string' ? maskPhonesInText(arg) : arg));

@@ -68,12 +68,16 @@ export class UsersController {
   @ApiBody({ type: UpdateUserDto, examples: UPDATE_BODY })
   @ApiOperation({
     summary: 'Change role, password, name, phone or disabled',
-    description: 'Disabling or changing the password revokes earlier tokens.',
+    description:
+      'Disabling or changing the password revokes earlier tokens. Your own password is not changed here (400 naming ' +
+      '`password`): POST /api/auth/me/password asks for the current one.',
   })
   @ApiOkResponse({ type: UserView })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
-    description: 'Invalid field (null is refused for role, password and disabled; it clears name and phone), or disabling yourself',
+    description:
+      'Invalid field (null is refused for role, password and disabled; it clears name and phone), disabling yourself, or ' +
+      'setting your own password',
   })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such user' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'Would leave no active superadmin' })

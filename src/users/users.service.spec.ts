@@ -258,6 +258,24 @@ describe(UsersService.name, () => {
       expect(users.update).not.toHaveBeenCalled();
     });
 
+    it.each([
+      ['an admin', admin],
+      ['a superadmin', superAdmin],
+    ])("should refuse %s's own password with a 400 naming password and the own-password route, changing nothing", async (_, actor) => {
+      users.findOneBy.mockResolvedValue(aUser({ id: actor.id, role: actor.role }));
+
+      const error = await sut.update(actor.id, { name: 'Me', password: NEW_PASSWORD }, actor).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(BadRequestException);
+      expect((error as BadRequestException).getResponse()).toMatchObject({
+        message: expect.stringContaining('POST /api/auth/me/password'),
+        details: [{ field: 'password', problems: [expect.stringContaining('POST /api/auth/me/password')] }],
+      });
+      expect(passwords.hash).not.toHaveBeenCalled();
+      expect(users.update).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
     it('should store a new phone in E.164', async () => {
       await sut.update('user-1', { phone: '06 12 34 56 78' }, admin);
 

@@ -161,6 +161,12 @@ export class UsersService {
     if (dto.role && dto.role !== user.role && !isSuper) {
       throw new ForbiddenException('Only a superadmin can change roles');
     }
+    if (dto.password !== undefined && user.id === actor.id) {
+      // One's own password changes only with the current one, under the sign-in limits and journaled on a wrong
+      // guess: a stolen admin token must not be enough to take the account over for good.
+      const problem = 'password cannot be changed here for your own account: use POST /api/auth/me/password';
+      throw new BadRequestException({ message: problem, details: [{ field: 'password', problems: [problem] }] });
+    }
     const changes: Partial<User> = {};
     const changed: string[] = [];
     if (dto.role !== undefined && dto.role !== user.role) {

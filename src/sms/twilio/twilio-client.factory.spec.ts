@@ -240,4 +240,30 @@ describe('toTwilioFailure', () => {
     expect(failure.message).not.toContain(authToken);
     expect(failure.message).toContain('Basic [redacted]');
   });
+
+  it("never lets the Account SID through in Twilio's own error texts (20404 names the resource path)", () => {
+    const notFound = new twilio.RestException({
+      statusCode: 404,
+      body: {
+        code: 20404,
+        message: `The requested resource /2010-04-01/Accounts/${accountSid}/Messages.json was not found`,
+        more_info: 'https://www.twilio.com/docs/errors/20404',
+        status: 404,
+      },
+    });
+    const detailed = Object.assign(new Error('Not Found'), {
+      status: 404,
+      code: 20404,
+      title: 'Not Found',
+      type: 'https://www.twilio.com/docs/errors/20404',
+      detail: `No Account ${accountSid} here`,
+    });
+    const failures = [notFound, detailed, new Error(`GET /2010-04-01/Accounts/${accountSid}.json failed`)].map(toTwilioFailure);
+
+    expect(failures.map((f) => f.message)).toEqual([
+      'The requested resource /2010-04-01/Accounts/AC[redacted]/Messages.json was not found',
+      'No Account AC[redacted] here',
+      'GET /2010-04-01/Accounts/AC[redacted].json failed',
+    ]);
+  });
 });

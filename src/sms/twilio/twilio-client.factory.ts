@@ -231,9 +231,17 @@ const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', '
 /** Failures before any byte of the request left: nothing can have been sent. */
 const NEVER_REACHED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-/** Belt and braces: transport messages should not carry credentials, but never let them. */
+/**
+ * Belt and braces: transport messages should not carry credentials, but never let them. The Account SID
+ * goes too: Twilio's own texts name it in resource paths (20404 `The requested resource
+ * /2010-04-01/Accounts/AC…/Messages.json was not found`), and these messages reach the logs, the stored
+ * errorMessage and API answers.
+ */
 function redact(message: string): string {
-  return message.replace(/(Basic|Bearer)\s+[A-Za-z0-9+/=._-]+/gi, '$1 [redacted]').replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//[redacted]@');
+  return message
+    .replace(/(Basic|Bearer)\s+[A-Za-z0-9+/=._-]+/gi, '$1 [redacted]')
+    .replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//[redacted]@')
+    .replace(/\bAC[0-9a-fA-F]{32}\b/g, 'AC[redacted]');
 }
 
 /**
