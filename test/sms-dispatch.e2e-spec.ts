@@ -652,3 +652,40 @@ describeEachDatabase('SMS dispatch at shutdown', (kind) => {
     }
   }, 60_000);
 });
+
+describeEachDatabase('SMS dispatch at a rate slower than its leases', (kind) => {
+  it('sends each message of a batch once, in one attempt, when the rate makes some wait longer than a lease', async () => {
+    // 8 messages at 2 a second take about 3 s to start; a claim lasts 2 s. Claimed all at once, the last ones would
+    // wait at the rate gate past their lease, be taken up again by the poll (LEASE_EXPIRED, an attempt used) and,
+    // with nothing checking the lease before the call, be sent twice.
+    const setup = await startDispatchApp(kind, {
+      env: { SMS_MAX_PER_SECOND: '2', SMS_MAX_CONCURRENCY: '8', SMS_LEASE_MS: '2000', SMS_POLL_INTERVAL_MS: '100' },
+    });
+    try {
+      const { standIn, t } = setup;
+      const admin = await t.rootToken();
+      const recipients = Array.from({ length: 8 }, (_, i) => ({ phone: `+3361000020${i}` }));
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set({ Authorization: `Bearer ${admin}` })
+        .send({ recipients, message: 'Au rythme du numéro' })
+        .expect(202);
+      const batch = await waitForBatch(t, admin, res.body.batchId);
+      expect(batch.counts.sent).toBe(8);
+      for (const { phone } of recipients)
+        expect(
+          standIn.messages.filter((m) => m.to === phone),
+          phone,
+        ).toHaveLength(1);
+      const listed = await t.http
+        .get(`/api/sms/bulk/${res.body.batchId}/messages`)
+        .set({ Authorization: `Bearer ${admin}` })
+        .expect(200);
+      expect(listed.body.items.map((m: { attempts: number; errorCode: string | null }) => [m.attempts, m.errorCode])).toEqual(
+        Array.from({ length: 8 }, () => [1, null]),
+      );
+    } finally {
+      await setup.close();
+    }
+  });
+});

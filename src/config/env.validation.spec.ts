@@ -24,6 +24,8 @@ describe(validateEnvironment.name, () => {
     expect(problemsOf({ SMS_MARKETING_HOURS: 'Mon-Sun 08:00-24:00' })).toEqual([]);
     expect(problemsOf({ SMS_MARKETING_HOLIDAYS: 'de' })).toEqual([]);
     expect(problemsOf({ SMS_MARKETING_HOLIDAYS: '' })).toEqual([]);
+    expect(problemsOf({ SMS_LEASE_MS: '10001' })).toEqual([]);
+    expect(problemsOf({ SMS_LEASE_MS: '2000', TWILIO_TIMEOUT_MS: '1500' })).toEqual([]);
   });
 
   it.each([
@@ -75,6 +77,7 @@ describe(validateEnvironment.name, () => {
     ['SMS_CIRCUIT_RESET_MS', 'soon', /^SMS_CIRCUIT_RESET_MS must be an integer number$/],
     ['SMS_OUTAGE_RETRY_MS', '-1', /^SMS_OUTAGE_RETRY_MS must not be less than 0$/],
     ['SMS_OUTAGE_RETRY_MS', '604800001', /^SMS_OUTAGE_RETRY_MS must not be greater than 604800000$/],
+    ['SMS_LEASE_MS', '10000', /^SMS_LEASE_MS must be longer than TWILIO_TIMEOUT_MS \(10000 ms\): .*\(got 10000\)$/],
     ['PORT', 'abc', /^PORT must be an integer number$/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],

@@ -573,6 +573,12 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   if (typeof env.SMS_CIRCUIT_RESET_MS === 'number' && env.SMS_CIRCUIT_RESET_MS > 0 && env.SMS_CIRCUIT_RESET_MS < 1000) {
     problems.push(`SMS_CIRCUIT_RESET_MS must be 0 (no circuit) or at least 1000 ms (got ${env.SMS_CIRCUIT_RESET_MS})`);
   }
+  // A lease shorter than a call would let another worker take a message up while its call is still running.
+  if (typeof env.SMS_LEASE_MS === 'number' && env.SMS_LEASE_MS <= (env.TWILIO_TIMEOUT_MS ?? 10_000)) {
+    problems.push(
+      `SMS_LEASE_MS must be longer than TWILIO_TIMEOUT_MS (${env.TWILIO_TIMEOUT_MS ?? 10_000} ms): a message's claim must outlast its call (got ${env.SMS_LEASE_MS})`,
+    );
+  }
   const quiet = env.QUIET_HOURS ? /^(\d\d:\d\d)-(\d\d:\d\d)$/.exec(env.QUIET_HOURS.trim()) : null;
   if (quiet && quiet[1] === quiet[2]) {
     problems.push(`QUIET_HOURS must start and end at different times (empty turns them off); got ${env.QUIET_HOURS}`);

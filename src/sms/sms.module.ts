@@ -64,8 +64,11 @@ function createQueue(
     new Logger('SmsModule').log(`SMS dispatch: BullMQ queue "${config.dispatch.queueName}" shared by every instance, ${limits}`);
     return new (BullmqDispatchQueue.configured(config))(queue, outbox, dispatcher, config.dispatch, bootWait);
   }
-  new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits} (this instance)`);
-  return new InlineDispatchQueue(outbox, dispatcher, config.dispatch, circuit);
+  const inline = new InlineDispatchQueue(outbox, dispatcher, config.dispatch, circuit, config.twilio.timeoutMs);
+  const fewer =
+    inline.maxInFlight < maxConcurrency ? ` (${inline.maxInFlight} in flight: more would outwait their lease at that rate)` : '';
+  new Logger('SmsModule').log(`SMS dispatch: in-process, ${limits}${fewer} (this instance)`);
+  return inline;
 }
 
 @Module({

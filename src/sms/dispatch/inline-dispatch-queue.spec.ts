@@ -70,3 +70,21 @@ describe('InlineDispatchQueue stop', () => {
     expect(claimDue).toHaveBeenCalledTimes(1); // nothing more claimed once stopped
   });
 });
+
+describe('InlineDispatchQueue in flight', () => {
+  it('claims no more than the rate gate lets start while a claim leaves a call its lease: 14 at 1 a second (30 s lease, 10 s calls)', async () => {
+    const claimDue = vi.fn(async () => []);
+    const slow = { maxConcurrency: 50, maxPerSecond: 1, pollIntervalMs: 60_000, leaseMs: 30_000 } as AppConfig['dispatch'];
+    const queue = new InlineDispatchQueue({ claimDue } as unknown as SmsOutbox, {} as SmsDispatcher, slow, undefined, 10_000);
+    expect(queue.maxInFlight).toBe(14);
+    await queue.start();
+    await sleep(5);
+    await queue.stop();
+    expect(claimDue.mock.calls[0][0]).toBe(14);
+    // At the defaults' 10 a second, the concurrency decides.
+    const defaults = { ...slow, maxConcurrency: 10, maxPerSecond: 10 };
+    expect(
+      new InlineDispatchQueue({ claimDue } as unknown as SmsOutbox, {} as SmsDispatcher, defaults, undefined, 10_000).maxInFlight,
+    ).toBe(10);
+  });
+});

@@ -5,7 +5,7 @@ import type { SmsMessage } from '../sms-message.entity.js';
 import type { DirectSlot, DispatchQueue, QueuedMessage } from './dispatch-queue.js';
 import type { ProviderCircuit } from './provider-circuit.js';
 import { RateGate } from './rate-gate.js';
-import type { SmsDispatcher } from './sms-dispatcher.js';
+import { leaseNeededForCall, type SmsDispatcher } from './sms-dispatcher.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
 /** The longest delay a Node timer takes (about 24.8 days); past it Node fires after 1 ms instead, with a warning. */
@@ -22,6 +22,14 @@ export class InlineDispatchQueue implements DispatchQueue {
   readonly kind = 'inline';
   private readonly logger = new Logger('InlineDispatchQueue');
   private readonly gate: RateGate;
+  /**
+   * The most messages in flight at once: SMS_MAX_CONCURRENCY, and no more than the rate gate lets start while a claim
+   * still leaves what a call needs of its lease. Claimed beyond that, a message would wait at the gate until its lease
+   * ran out, be taken up again by the poll (an attempt used up, LEASE_EXPIRED) and, but for the renewal before each
+   * call (SmsDispatcher), sent twice. With the defaults (10 a second, a 30 s lease, a 10 s timeout) it is 146: the
+   * concurrency decides; at 1 a second with 50 slots, 14.
+   */
+  readonly maxInFlight: number;
   private readonly inFlight = new Set<Promise<void>>();
   private running = false;
   /** The claim loop while it runs: stop() waits for it (a claim under way hands its rows to dispatch). */
@@ -55,8 +63,12 @@ export class InlineDispatchQueue implements DispatchQueue {
     private readonly dispatcher: SmsDispatcher,
     private readonly config: AppConfig['dispatch'],
     private readonly circuit?: ProviderCircuit,
+    /** TWILIO_TIMEOUT_MS: the longest a call lasts. */
+    callMs = 0,
   ) {
     this.gate = new RateGate(config.maxPerSecond);
+    const waitable = config.leaseMs - leaseNeededForCall(config.leaseMs, callMs);
+    this.maxInFlight = Math.min(config.maxConcurrency, this.gate.passesWithin(waitable));
   }
 
   async start(): Promise<void> {
@@ -124,7 +136,7 @@ export class InlineDispatchQueue implements DispatchQueue {
   }
 
   reserve(now: Date): DirectSlot | null {
-    if (!this.running || this.inFlight.size + this.reserved >= this.config.maxConcurrency) return null;
+    if (!this.running || this.inFlight.size + this.reserved >= this.maxInFlight) return null;
     // The provider looks down: the row is written queued and waits for calls to resume, like any other.
     if (this.circuit?.pausedUntil()) return null;
     this.reserved++;
@@ -167,7 +179,7 @@ export class InlineDispatchQueue implements DispatchQueue {
     do {
       this.again = false;
       // Full: a finishing call wakes the loop.
-      const slots = this.config.maxConcurrency - this.inFlight.size - this.reserved;
+      const slots = this.maxInFlight - this.inFlight.size - this.reserved;
       if (slots <= 0) return;
       // The provider looks down (ProviderCircuit): nothing is claimed before calls may resume.
       const paused = this.circuit?.pausedUntil();

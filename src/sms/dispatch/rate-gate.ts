@@ -18,6 +18,11 @@ export class RateGate {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** How many passes the gate lets through within `ms` from an empty start (at least 1). */
+  passesWithin(ms: number): number {
+    return Math.max(1, Math.floor((this.perSecond * ms) / WINDOW_MS));
+  }
+
   take(): Promise<void> {
     const turn = this.tail.then(() => this.pass());
     this.tail = turn.catch(() => undefined);

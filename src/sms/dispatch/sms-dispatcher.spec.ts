@@ -37,6 +37,8 @@ const claimed = (overrides: Partial<SmsMessage> = {}): SmsMessage =>
     actorEmail: 'admin@example.test',
     actorRole: 'admin',
     createdAt: new Date('2030-01-01T10:00:00Z'),
+    // A fresh claim (SMS_LEASE_MS 30 s).
+    leaseUntil: new Date(Date.now() + 30_000),
     ...overrides,
   });
 
@@ -46,6 +48,7 @@ describe(SmsDispatcher.name, () => {
     ownedSids: ReturnType<typeof vi.fn>;
     markBatchStarted: ReturnType<typeof vi.fn>;
     batchStatus: ReturnType<typeof vi.fn>;
+    renewLease: ReturnType<typeof vi.fn>;
   };
   let provider: { name: string; sender: string; send: ReturnType<typeof vi.fn>; findSent: ReturnType<typeof vi.fn> };
   let events: { emit: ReturnType<typeof vi.fn> };
@@ -61,6 +64,7 @@ describe(SmsDispatcher.name, () => {
       ownedSids: vi.fn().mockResolvedValue(new Set()),
       markBatchStarted: vi.fn().mockResolvedValue(undefined),
       batchStatus: vi.fn().mockResolvedValue('running'),
+      renewLease: vi.fn().mockResolvedValue(true),
     };
     provider = {
       name: 'twilio',
@@ -70,7 +74,7 @@ describe(SmsDispatcher.name, () => {
     };
     events = { emit: vi.fn() };
     const config = {
-      dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000, circuitResetMs: 60_000 },
+      dispatch: { maxAttempts: 3, retryBaseMs: 100, retryMaxMs: 1000, circuitResetMs: 60_000, leaseMs: 30_000 },
       twilio: { timeoutMs: 10_000 },
       marketing: { hours: 'Mon-Sat 08:00-20:00', holidaysCountry: 'FR', stopMention: 'STOP au 36111' },
       reminders: { quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
@@ -582,6 +586,52 @@ describe(SmsDispatcher.name, () => {
       { kind: 'skipped', errorCode: 'OPTED_OUT', errorMessage: expect.stringContaining('opted out on 2026-03-12T09:30:00.000Z') },
       expect.any(Date),
     );
+  });
+
+  describe('a long wait for the rate gate (a low SMS_MAX_PER_SECOND)', () => {
+    /** The gate's wait: long enough that opt-outs and the batch are checked again after it. */
+    const longWait = () => new Promise<void>((resolve) => setTimeout(resolve, 300));
+    const stop = { phone: '+33612345678', optedOutAt: new Date('2026-03-12T09:30:00Z'), source: 'keyword' };
+
+    it('does not send to a number that opted out while the message waited: skipped (OPTED_OUT)', async () => {
+      optOuts.isOptedOut.mockResolvedValueOnce(null).mockResolvedValueOnce(stop);
+      expect(await sut.process(claimed(), longWait)).toEqual({ final: true });
+      expect(provider.send).not.toHaveBeenCalled();
+      expect(outbox.settle.mock.calls[0][2]).toMatchObject({ kind: 'skipped', errorCode: 'OPTED_OUT' });
+    });
+
+    it('does not send a message whose batch was cancelled while it waited: stored cancelled', async () => {
+      outbox.batchStatus.mockResolvedValue('cancelled');
+      expect(await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }), longWait)).toEqual({ final: true });
+      expect(provider.send).not.toHaveBeenCalled();
+      expect(outbox.settle.mock.calls[0][2]).toMatchObject({ kind: 'cancelled', errorCode: null });
+    });
+
+    it('asks nothing again after no wait (the check made at the claim stands)', async () => {
+      outbox.batchStatus.mockResolvedValue('cancelled');
+      await sut.process(claimed({ kind: SmsKind.Bulk, batchId: 'b-1' }), async () => {});
+      expect(optOuts.isOptedOut).toHaveBeenCalledTimes(1);
+      expect(provider.send).toHaveBeenCalledTimes(1);
+    });
+
+    it('renews a lease the wait took near its end before the call; a fresh one needs none', async () => {
+      await sut.process(claimed());
+      expect(outbox.renewLease).not.toHaveBeenCalled();
+      const message = claimed({ leaseUntil: new Date(Date.now() + 3_000) });
+      await sut.process(message);
+      expect(outbox.renewLease).toHaveBeenCalledWith('m-1', 1, expect.any(Date), expect.any(Date));
+      const until = outbox.renewLease.mock.calls[0][2] as Date;
+      expect(until.getTime() - Date.now()).toBeGreaterThan(29_000);
+      expect(message.leaseUntil).toBe(until);
+      expect(provider.send).toHaveBeenCalledTimes(2);
+    });
+
+    it('makes no call once another worker took the row up (its lease ran out while it waited): never sent twice', async () => {
+      outbox.renewLease.mockResolvedValue(false);
+      expect(await sut.process(claimed({ leaseUntil: new Date(Date.now() - 1_000) }), longWait)).toEqual({ final: false, lostLease: true });
+      expect(provider.send).not.toHaveBeenCalled();
+      expect(outbox.settle).not.toHaveBeenCalled();
+    });
   });
 
   it('puts the number on the opt-out list when Twilio answers 21610', async () => {

@@ -18,6 +18,19 @@ import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
 import { LEASE_EXPIRED, settledStatus, SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
 import { ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
 
+/** A wait for the rate gate this long or longer: opt-outs and the batch's cancellation are checked again after it. */
+const RECHECK_AFTER_WAIT_MS = 250;
+/** Lease left beyond a call's longest time (TWILIO_TIMEOUT_MS) before a call may start without renewing it. */
+const LEASE_MARGIN_MS = 5_000;
+
+/**
+ * The lease a claim must have left when its call starts: the call's longest time plus a margin, at most half a lease
+ * (SMS_LEASE_MS is only required to exceed TWILIO_TIMEOUT_MS). With less, the lease is renewed first.
+ */
+export function leaseNeededForCall(leaseMs: number, callMs: number): number {
+  return Math.min(callMs + LEASE_MARGIN_MS, leaseMs / 2);
+}
+
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
 export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
 
@@ -56,6 +69,10 @@ export class SmsDispatcher {
   private stopped = false;
   private readonly retry: RetrySettings;
   private readonly startedBatches = new Set<string>();
+  /** SMS_LEASE_MS: how long a claim holds its row. */
+  private readonly leaseMs: number;
+  /** TWILIO_TIMEOUT_MS: the longest a call to the provider lasts. */
+  private readonly callMs: number;
 
   constructor(
     private readonly outbox: SmsOutbox,
@@ -77,6 +94,8 @@ export class SmsDispatcher {
       lookUpAfterMs: config.twilio.timeoutMs,
       outageRetryMs: config.dispatch.outageRetryMs,
     };
+    this.leaseMs = config.dispatch.leaseMs;
+    this.callMs = config.twilio.timeoutMs;
   }
 
   /** This process sends no more (shutdown): a request waiting on its message answers with the row as it is. */
@@ -157,11 +176,25 @@ export class SmsDispatcher {
     const optOut = await this.optOuts.isOptedOut(message.to);
     if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
 
+    const waitStarted = Date.now();
     await beforeSend?.();
     // Waiting for the rate gate may have taken it past closing time (or into quiet hours), or its record may have
     // moved on meanwhile (a cancellation committed while it waited): asked again right before the call.
     const meanwhile = await this.notNow(message, attempt);
     if (meanwhile) return meanwhile;
+    if (Date.now() - waitStarted >= RECHECK_AFTER_WAIT_MS) {
+      // A long wait (a low SMS_MAX_PER_SECOND, a batch ahead): a STOP or the batch's cancellation committed meanwhile
+      // is honoured, not only those committed before the claim.
+      const late = await this.lateRefusal(message, attempt);
+      if (late) return late;
+    }
+    // The lease must outlast the call: a worker that waited long (the rate gate, a slow database) renews it first, or,
+    // if another worker has meanwhile taken the row up (the lease ran out), makes no call: that worker's attempt is
+    // the row's now, and two calls would send the message twice.
+    if (!(await this.leaseCoversCall(message, attempt))) {
+      this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was made; another worker owns it, not sent from here`);
+      return { final: false, lostLease: true };
+    }
     try {
       const receipt = await this.circuit.call(() => this.provider.send({ to: message.to, body: message.body }));
       return this.store(message, attempt, { kind: 'sent', ...receipt });
@@ -230,6 +263,28 @@ export class SmsDispatcher {
   private async cancelRequested(message: SmsMessage): Promise<boolean> {
     if (message.cancelRequestedAt) return true;
     return !!message.batchId && (await this.outbox.batchStatus(message.batchId)) === 'cancelled';
+  }
+
+  /** Stored skipped (opted out) or cancelled (its batch was) when that happened while the message waited; else null. */
+  private async lateRefusal(message: SmsMessage, attempt: number): Promise<DispatchResult | null> {
+    const optOut = await this.optOuts.isOptedOut(message.to);
+    if (optOut) return this.store(message, attempt, { kind: 'skipped', errorCode: OPTED_OUT, errorMessage: describeOptOut(optOut) });
+    if (message.batchId && (await this.outbox.batchStatus(message.batchId)) === 'cancelled')
+      return this.store(message, attempt, { kind: 'cancelled', errorCode: null, errorMessage: 'Batch cancelled before this message left' });
+    return null;
+  }
+
+  /**
+   * True when this worker's lease on the row lasts what a call needs (leaseNeededForCall), renewing it for a lease if
+   * not; false when the row is no longer this attempt's (see SmsOutbox.renewLease). A fresh claim needs no renewal.
+   */
+  private async leaseCoversCall(message: SmsMessage, attempt: number): Promise<boolean> {
+    const now = Date.now();
+    if (message.leaseUntil && message.leaseUntil.getTime() - now >= leaseNeededForCall(this.leaseMs, this.callMs)) return true;
+    const until = new Date(now + this.leaseMs);
+    if (!(await this.outbox.renewLease(message.id, attempt, until, new Date(now)))) return false;
+    message.leaseUntil = until;
+    return true;
   }
 
   /** What the outage allowance is measured on (SMS_OUTAGE_RETRY_MS): the claim set first_attempt_at. */

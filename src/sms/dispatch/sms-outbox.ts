@@ -55,8 +55,11 @@ export type Settlement =
   | { kind: 'failed'; errorCode: string; errorMessage: string }
   /** Not sent on purpose (the number opted out before the message left). */
   | { kind: 'skipped'; errorCode: string; errorMessage: string }
-  /** Not sent: cancelled while its earlier attempt's outcome was unknown, and that attempt is not at Twilio. */
-  | { kind: 'cancelled'; errorCode: string; errorMessage: string }
+  /**
+   * Not sent: cancelled while its earlier attempt's outcome was unknown, and that attempt is not at Twilio (its code
+   * kept); or its batch was cancelled while it waited for its turn at the rate limit (no code).
+   */
+  | { kind: 'cancelled'; errorCode: string | null; errorMessage: string }
   | { kind: 'retry'; notBefore: Date; errorCode: string; errorMessage: string }
   /** Not attempted (a marketing message outside the allowed hours): queued again, its claim not counted as an attempt. */
   | { kind: 'held'; notBefore: Date };
@@ -282,6 +285,18 @@ export class SmsOutbox {
       t,
     ]);
     return this.load(rows)[0] ?? null;
+  }
+
+  /**
+   * Extends the lease of a row this worker holds (`sending`, its attempt) to `until`; false when it no longer holds it
+   * (its lease ran out and another worker claimed it: that worker's attempt is the row's now).
+   */
+  async renewLease(id: string, attempt: number, until: Date, now = new Date()): Promise<boolean> {
+    const rows = await this.atomic.query(
+      `UPDATE ${T} SET "lease_until" = ?, "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
+      [this.atomic.time(until), this.atomic.time(now), id, attempt],
+    );
+    return rows.length > 0;
   }
 
   private claimSet(): string {
