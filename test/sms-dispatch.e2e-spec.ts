@@ -3,7 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { inject, vi } from 'vitest';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
@@ -686,6 +686,55 @@ describeEachDatabase('SMS dispatch at a rate slower than its leases', (kind) => 
       );
     } finally {
       await setup.close();
+    }
+  });
+});
+
+describeEachDatabase('Adopting a message found at Twilio', (kind) => {
+  it('rows of one number and text that find the same message at once: one adopts it, the others are told its SID is taken', async () => {
+    const t = await TestApp.start(kind);
+    try {
+      const dataSource = t.get(DataSource);
+      const repository = dataSource.getRepository(SmsMessage);
+      const outbox = t.get(SmsOutbox);
+      // Ten rows whose attempts timed out, each claimed again (its lease running), all finding Twilio's one message.
+      const claimedAgain = () =>
+        Object.assign(new SmsMessage(), {
+          id: randomUUID(),
+          to: '+33612345678',
+          from: '+33700000000',
+          body: 'Le même texte',
+          kind: SmsKind.Single,
+          provider: 'twilio',
+          status: 'sending',
+          segments: 1,
+          encoding: 'GSM-7',
+          attempts: 2,
+          errorCode: 'TIMEOUT',
+          leaseUntil: new Date(Date.now() + 60_000),
+          createdAt: new Date(Date.now() - 60_000),
+          updatedAt: new Date(),
+        });
+      // PostgreSQL: connections open beforehand, so that the settlements' transactions do run side by side.
+      await Promise.all(Array.from({ length: 10 }, () => dataSource.query('SELECT 1')));
+      for (let round = 0; round < 5; round++) {
+        const rows = Array.from({ length: 10 }, claimedAgain);
+        for (const row of rows) await repository.insert(row);
+        const sid = `SM${randomUUID().replaceAll('-', '')}`;
+        const results = await Promise.all(
+          rows.map((row) => outbox.settle(row, 2, { kind: 'sent', sid, status: 'sent', from: '+33700000000', adopted: true })),
+        );
+        expect(results.filter((r) => r.applied)).toHaveLength(1);
+        expect(results.filter((r) => !r.applied && r.sidTaken)).toHaveLength(9);
+        const stored = await repository.findBy({ id: In(rows.map((r) => r.id)) });
+        expect(stored.filter((m) => m.providerSid === sid).map((m) => m.status)).toEqual(['sent']);
+        // The others are still their attempt's: looked up again, or sent, by their worker.
+        expect(stored.filter((m) => m.providerSid === null).map((m) => [m.status, m.attempts])).toEqual(
+          Array.from({ length: 9 }, () => ['sending', 2]),
+        );
+      }
+    } finally {
+      await t.close();
     }
   });
 });

@@ -80,7 +80,7 @@ describe('InlineDispatchQueue in flight', () => {
     await queue.start();
     await sleep(5);
     await queue.stop();
-    expect(claimDue.mock.calls[0][0]).toBe(14);
+    expect((claimDue.mock.calls[0] as unknown[])[0]).toBe(14);
     // At the defaults' 10 a second, the concurrency decides.
     const defaults = { ...slow, maxConcurrency: 10, maxPerSecond: 10 };
     expect(

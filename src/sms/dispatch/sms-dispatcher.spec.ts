@@ -255,6 +255,30 @@ describe(SmsDispatcher.name, () => {
     );
   });
 
+  it('adopts the next message found when another row (same number and text) adopted the first one meanwhile; sends when none is left', async () => {
+    provider.findSent.mockResolvedValue([
+      { sid: 'SM-first', status: 'sent', from: null },
+      { sid: 'SM-second', status: 'sent', from: null },
+    ]);
+    outbox.ownedSids.mockResolvedValueOnce(new Set()).mockResolvedValueOnce(new Set(['SM-first']));
+    outbox.settle.mockResolvedValueOnce({ applied: false, sidTaken: true });
+    expect(await sut.process(claimed({ errorCode: 'TIMEOUT', attempts: 2 }))).toEqual({ final: true });
+    expect(outbox.settle.mock.calls.map(([, , settlement]) => [settlement.kind, settlement.sid, settlement.adopted])).toEqual([
+      ['sent', 'SM-first', true],
+      ['sent', 'SM-second', true],
+    ]);
+    expect(provider.send).not.toHaveBeenCalled();
+
+    // The only message found went to the other row: this row's own is not at Twilio, so it is sent.
+    outbox.settle.mockClear();
+    provider.findSent.mockResolvedValue([{ sid: 'SM-only', status: 'sent', from: null }]);
+    outbox.ownedSids.mockResolvedValueOnce(new Set()).mockResolvedValueOnce(new Set(['SM-only']));
+    outbox.settle.mockResolvedValueOnce({ applied: false, sidTaken: true });
+    expect(await sut.process(claimed({ id: 'm-2', errorCode: 'TIMEOUT', attempts: 2 }))).toEqual({ final: true });
+    expect(provider.send).toHaveBeenCalledTimes(1);
+    expect(outbox.settle.mock.calls.at(-1)![2]).toMatchObject({ kind: 'sent', sid: 'SM-new' });
+  });
+
   it('sends when the look-up finds nothing', async () => {
     await sut.process(claimed({ errorCode: 'TIMEOUT', attempts: 2 }));
     expect(provider.findSent).toHaveBeenCalled();

@@ -15,11 +15,13 @@ import { decideRetry, isAmbiguous, isRetryable, lookUpRetryDelay, withinOutageRe
 import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
-import { LEASE_EXPIRED, settledStatus, SmsOutbox, UNKNOWN_OUTCOME_CODES, type Settlement } from './sms-outbox.js';
+import { LEASE_EXPIRED, settledStatus, SmsOutbox, UNKNOWN_OUTCOME_CODES, type SettleResult, type Settlement } from './sms-outbox.js';
 import { ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
 
 /** A wait for the rate gate this long or longer: opt-outs and the batch's cancellation are checked again after it. */
 const RECHECK_AFTER_WAIT_MS = 250;
+/** Look-ups in a row for a row whose find another row adopted first, before it tries again later. */
+const MAX_ADOPTION_TRIES = 3;
 /** Lease left beyond a call's longest time (TWILIO_TIMEOUT_MS) before a call may start without renewing it. */
 const LEASE_MARGIN_MS = 5_000;
 
@@ -150,7 +152,8 @@ export class SmsDispatcher {
             : { kind: 'failed', ...unknown },
         );
       }
-      if (found) return this.store(message, attempt, { kind: 'sent', ...found });
+      const adopted = found ? await this.adopt(message, attempt, found) : null;
+      if (adopted) return adopted;
       // Cancelled while its last attempt's outcome was unknown (alone, with its batch, or its batch while the worker
       // that made that attempt died), and that attempt is not at Twilio: it ends cancelled, never sent again.
       if (await this.cancelRequested(message)) {
@@ -311,7 +314,38 @@ export class SmsDispatcher {
 
   private async store(message: SmsMessage, attempt: number, settlement: Settlement): Promise<DispatchResult> {
     const now = new Date();
-    const result = await this.outbox.settle(message, attempt, settlement, now);
+    return this.afterSettle(message, attempt, settlement, now, await this.outbox.settle(message, attempt, settlement, now));
+  }
+
+  /**
+   * The message found at Twilio stored as this row's, or, when another row holding the same number and text adopted that
+   * SID first, the next one found that no row holds; null when none is left (this row's message is not at Twilio).
+   */
+  private async adopt(message: SmsMessage, attempt: number, found: ProviderReceipt): Promise<DispatchResult | null> {
+    for (let candidate: ProviderReceipt | null = found, tries = 1; candidate; tries++) {
+      const settlement: Settlement = { kind: 'sent', ...candidate, adopted: true };
+      const now = new Date();
+      const result = await this.outbox.settle(message, attempt, settlement, now);
+      if (!result.sidTaken) return this.afterSettle(message, attempt, settlement, now, result);
+      // Rows keep adopting each other's finds (many alike at once): this one tries again later, its claim given back.
+      if (tries >= MAX_ADOPTION_TRIES)
+        return this.store(message, attempt, { kind: 'held', notBefore: later(this.retry.lookUpAfterMs ?? 0) });
+      try {
+        candidate = await this.lookUp(message);
+      } catch {
+        return this.store(message, attempt, { kind: 'held', notBefore: later(this.retry.lookUpAfterMs ?? 0) });
+      }
+    }
+    return null;
+  }
+
+  private async afterSettle(
+    message: SmsMessage,
+    attempt: number,
+    settlement: Settlement,
+    now: Date,
+    result: SettleResult,
+  ): Promise<DispatchResult> {
     if (!result.applied) {
       this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was stored; another worker owns it`);
       return { final: false, lostLease: true };

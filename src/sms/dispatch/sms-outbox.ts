@@ -51,7 +51,11 @@ export interface CancelledMessage {
 
 /** How a claimed attempt ended. */
 export type Settlement =
-  | { kind: 'sent'; sid: string; status: string; from: string | null }
+  /**
+   * Sent: Twilio's answer to this attempt, or (`adopted`) a message found at Twilio by the look-up of an unknown outcome,
+   * stored only if no other row holds that SID (two rows of one number and text may find the same message).
+   */
+  | { kind: 'sent'; sid: string; status: string; from: string | null; adopted?: true }
   | { kind: 'failed'; errorCode: string; errorMessage: string }
   /** Not sent on purpose (the number opted out before the message left). */
   | { kind: 'skipped'; errorCode: string; errorMessage: string }
@@ -76,6 +80,8 @@ export interface SettleResult {
    * cancelled): the message is cancelled instead of queued again, its batch counted (and ended) with it.
    */
   cancelled?: boolean;
+  /** Set when an adopted SID (see Settlement) was already another row's: nothing was stored, the attempt is still held. */
+  sidTaken?: boolean;
 }
 
 const T = '"sms_messages"';
@@ -347,10 +353,21 @@ export class SmsOutbox {
     }
     const final = settlement.kind !== 'retry' && settlement.kind !== 'held';
     const batchId = message.batchId;
+    const adopted = settlement.kind === 'sent' && settlement.adopted ? settlement.sid : null;
     const update: Statement = {
-      sql: `UPDATE ${T} SET ${set}, "lease_until" = NULL, "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
-      params: [...params, t, message.id, attempt],
+      sql:
+        `UPDATE ${T} SET ${set}, "lease_until" = NULL, "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ?` +
+        (adopted ? ` AND NOT EXISTS (SELECT 1 FROM ${T} AS "o" WHERE "o"."provider_sid" = ?)` : '') +
+        ` RETURNING "id"`,
+      params: [...params, t, message.id, attempt, ...(adopted ? [adopted] : [])],
     };
+    // Two adoptions of one SID are taken in turn (PostgreSQL: a transaction lock on the SID; SQLite writes one at a time):
+    // the second one's NOT EXISTS sees the first's committed row.
+    const adoptionLock: Statement | null =
+      adopted && this.atomic.postgres ? { sql: `SELECT pg_advisory_xact_lock(hashtext(?))`, params: [`sms-sid:${adopted}`] } : null;
+    const sidHolder: Statement | null = adopted
+      ? { sql: `SELECT "id" FROM ${T} WHERE "provider_sid" = ? LIMIT 1`, params: [adopted] }
+      : null;
     const finish = this.finishStatements(batchId, t);
     const status = settledStatus(settlement);
     // The event of a final state, in the same transaction: stored state and report cannot diverge.
@@ -369,7 +386,8 @@ export class SmsOutbox {
       : null;
     if (!event && !batchId) {
       // Single and notification sends no event waits for: their answers stored in the same turn share one write.
-      if (settlement.kind === 'sent') return { applied: await this.sent.store(message.id, attempt, settlement, t, ended ?? undefined) };
+      if (settlement.kind === 'sent' && !adopted)
+        return { applied: await this.sent.store(message.id, attempt, settlement, t, ended ?? undefined) };
       // One statement: no transaction needed.
       if (!ended) return { applied: (await this.atomic.query(update.sql, update.params)).length > 0 };
     }
@@ -407,8 +425,13 @@ export class SmsOutbox {
         if (finished) yield* journalEnd(finished);
         return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
       }
+      if (adoptionLock) yield adoptionLock;
       const changed = yield update;
-      if (!changed.length) return { applied: false };
+      if (!changed.length) {
+        if (!sidHolder) return { applied: false };
+        const [holder] = yield sidHolder;
+        return { applied: false, sidTaken: !!holder };
+      }
       if (event) yield event;
       if (journal) yield journal;
       const published = !!event;
