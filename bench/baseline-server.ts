@@ -1,10 +1,13 @@
 /**
  * Child process of bench/send.ts: the bare baseline. `POST /send` with JSON `{ to, message }` makes
  * the same SDK call the app makes, through the app's own client factory as built in dist/ (so both
- * sides share the SDK, its keep-alive agent and its pool limits), and answers 201 `{ sid }`.
+ * sides share the SDK, its keep-alive agent, the request timeout and the pool size), and answers 201 `{ sid }`.
  * No auth, no validation, no database: everything the app adds on top is what the benchmark measures.
  *
- * Env: BENCH_TWILIO_ACCOUNT_SID, BENCH_TWILIO_AUTH_TOKEN, BENCH_TWILIO_FROM, BENCH_TWILIO_BASE_URL.
+ * Env: BENCH_TWILIO_ACCOUNT_SID, BENCH_TWILIO_AUTH_TOKEN, BENCH_TWILIO_FROM, BENCH_TWILIO_BASE_URL; optional
+ * BENCH_TWILIO_TIMEOUT_MS, the TWILIO_TIMEOUT_MS the app runs with (default 10000, the app's own default: bench/send.ts
+ * sets TWILIO_TIMEOUT_MS for neither side), and BENCH_TWILIO_POOL_SIZE, the app's pool (max(20, SMS_MAX_CONCURRENCY):
+ * bench/send.ts passes it; default 20, the factory's).
  * IPC: sends `{ type: 'ready', port }` once listening on 127.0.0.1.
  */
 import http from 'node:http';
@@ -20,10 +23,18 @@ const env = (name: string): string => {
   if (!value) throw new Error(`baseline: ${name} is not set`);
   return value;
 };
+// The app passes its TWILIO_TIMEOUT_MS (AppConfig's default 10000 unless set): given explicitly here too, so the two
+// sides do not share it only because the factory's own default happens to be the same number.
+const timeoutMs = Number(process.env.BENCH_TWILIO_TIMEOUT_MS || 10_000);
+if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error('baseline: BENCH_TWILIO_TIMEOUT_MS must be a positive integer');
+const poolSize = Number(process.env.BENCH_TWILIO_POOL_SIZE || 20);
+if (!Number.isInteger(poolSize) || poolSize <= 0) throw new Error('baseline: BENCH_TWILIO_POOL_SIZE must be a positive integer');
 const client = createTwilioClient({
   accountSid: env('BENCH_TWILIO_ACCOUNT_SID'),
   authToken: env('BENCH_TWILIO_AUTH_TOKEN'),
   baseUrl: env('BENCH_TWILIO_BASE_URL'),
+  timeoutMs,
+  poolSize,
 });
 const from = env('BENCH_TWILIO_FROM');
 

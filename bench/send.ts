@@ -42,6 +42,8 @@ directory, summarised by area at the end (bench/cpu-profile.ts); the profiler sl
 such a run are not the figures to quote.`;
 
 const FROM = '+33700000000';
+/** SMS_MAX_CONCURRENCY of the measured app: its Twilio pool is max(20, it) connections, the baseline's the same. */
+const APP_CONCURRENCY = 100;
 const ADMIN = { email: 'bench@example.test', password: 'bench-password-' + randomBytes(6).toString('hex') };
 const SEND_BODY = JSON.stringify({ to: '+33612345678', message: 'Bonjour, votre rendez-vous est confirmé.' });
 /** `me` exists to check the harness end to end on a route that is always there (no SMS sent). */
@@ -172,6 +174,7 @@ async function main(): Promise<number> {
       BENCH_TWILIO_AUTH_TOKEN: credentials.authToken,
       BENCH_TWILIO_FROM: FROM,
       BENCH_TWILIO_BASE_URL: standIn.ready.baseUrl,
+      BENCH_TWILIO_POOL_SIZE: String(Math.max(20, APP_CONCURRENCY)),
     },
     'baseline',
   );
@@ -204,7 +207,7 @@ async function main(): Promise<number> {
         TWILIO_API_BASE_URL: standIn.ready.baseUrl,
         // The stand-in has no rate limit: measure the app, not Twilio's default 10 sends per second.
         SMS_MAX_PER_SECOND: '10000',
-        SMS_MAX_CONCURRENCY: '100',
+        SMS_MAX_CONCURRENCY: String(APP_CONCURRENCY),
         LOG_LEVEL: 'warn',
         QUIET_HOURS: '',
         ...extraEnv,

@@ -26,6 +26,13 @@ describe(validateEnvironment.name, () => {
     expect(problemsOf({ SMS_MARKETING_HOLIDAYS: '' })).toEqual([]);
     expect(problemsOf({ SMS_LEASE_MS: '10001' })).toEqual([]);
     expect(problemsOf({ SMS_LEASE_MS: '2000', TWILIO_TIMEOUT_MS: '1500' })).toEqual([]);
+    expect(problemsOf({ ADMIN_PASSWORD: 'p'.repeat(256) })).toEqual([]);
+    expect(problemsOf({ ADMIN_PASSWORD: 'p'.repeat(12) })).toEqual([]);
+  });
+
+  it('keeps ADMIN_PASSWORD as typed (sign-in does not trim): inner spaces kept, blank is unset', () => {
+    expect(AppConfig.fromEnvironment({ ADMIN_PASSWORD: 'correct horse battery' }).admin.password).toBe('correct horse battery');
+    expect(AppConfig.fromEnvironment({ ADMIN_PASSWORD: '   ' }).admin.password).toBeUndefined();
   });
 
   it.each([
@@ -49,6 +56,10 @@ describe(validateEnvironment.name, () => {
     ],
     ['ADMIN_EMAIL', 'nope', /ADMIN_EMAIL must be an email/],
     ['ADMIN_PASSWORD', 'short', /ADMIN_PASSWORD must be at least 12/],
+    ['ADMIN_PASSWORD', 'p'.repeat(257), /^ADMIN_PASSWORD must be at most 256 characters long \(the longest password sign-in accepts\)$/],
+    ['ADMIN_PASSWORD', '\u{1F511}'.repeat(129), /^ADMIN_PASSWORD must be at most 256 characters/],
+    ['ADMIN_PASSWORD', ' correct-horse-battery', /^ADMIN_PASSWORD must not begin or end with a space \(sign-in takes it as typed/],
+    ['ADMIN_PASSWORD', 'correct-horse-battery\t', /^ADMIN_PASSWORD must not begin or end with a space/],
     ['TWILIO_ACCOUNT_SID', 'AC123', /TWILIO_ACCOUNT_SID must be "AC" followed by 32/],
     ['TWILIO_PHONE_NUMBER', '0612345678', /TWILIO_PHONE_NUMBER must be an E.164/],
     ['TWILIO_PHONE_NUMBER', 'CABINETMARTIN', /TWILIO_PHONE_NUMBER must be an E.164/],

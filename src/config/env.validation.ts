@@ -1,6 +1,7 @@
 import Holidays from 'date-holidays';
 import { isIP } from 'node:net';
 import { type CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
+import { IsText } from '../common/dto/validators.js';
 import { ALPHANUMERIC_SENDER_ID } from '../phone/sender-ids.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
@@ -111,10 +112,17 @@ export class EnvironmentVariables {
   @emptyAsUndefined
   ADMIN_EMAIL?: string;
 
+  /**
+   * Checked by the rule sign-in checks a password with (IsText, LoginDto: 256 characters at most, as String#length
+   * counts them), and not trimmed: sign-in takes the password as typed, so a longer value, or one that begins or ends
+   * with a space, would create a superadmin nobody can sign in as. Blank counts as unset (a generated password).
+   */
   @IsOptional()
-  @IsString()
-  @MinLength(12, { message: 'ADMIN_PASSWORD must be at least 12 characters long' })
-  @emptyAsUndefined
+  @IsText({ min: 12, max: 256, tooLong: 'must be at most 256 characters long (the longest password sign-in accepts)' })
+  @Matches(/^\S(?:[\s\S]*\S)?$/, {
+    message: 'ADMIN_PASSWORD must not begin or end with a space (sign-in takes it as typed, spaces included)',
+  })
+  @Transform(({ value }) => (typeof value === 'string' && value.trim() === '' ? undefined : value))
   ADMIN_PASSWORD?: string;
 
   @IsOptional()

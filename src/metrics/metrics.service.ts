@@ -87,7 +87,7 @@ export class MetricsService implements OnModuleDestroy {
   });
   private readonly reminders = new Counter({
     name: 'appointment_reminders_sent_total',
-    help: 'Appointment reminders handed to the SMS side',
+    help: 'Appointment reminders whose SMS went (counted when reminder_sent_at is set, not when claimed)',
     registers: [this.registry],
   });
 
