@@ -1,4 +1,5 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { randomUUID } from 'node:crypto';
 import { vi } from 'vitest';
 import twilio from 'twilio';
 import { DataSource, In } from 'typeorm';
@@ -6,14 +7,14 @@ import { Clock } from '../src/common/clock.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
 import { OptOutService } from '../src/sms/opt-outs/opt-out.service.js';
 import { OptOutSource } from '../src/sms/opt-outs/sms-opt-out.entity.js';
-import { PURGED } from '../src/sms/sms-message.entity.js';
+import { PURGED, SmsKind, SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_PROVIDER, type SmsProvider } from '../src/sms/providers/sms-provider.js';
 import { SmsStatusEvent } from '../src/sms/webhooks/sms-status-event.entity.js';
 import { DeliveryStatusService } from '../src/sms/webhooks/delivery-status.service.js';
 import { WebhookRefusals } from '../src/sms/webhooks/webhook-refusals.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from '../src/sms/webhooks/sms-received.event.js';
 import { Role } from '../src/users/role.enum.js';
-import { describeEachDatabase } from './support/databases.js';
+import { createTestDatabase, describeEachDatabase } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
@@ -806,3 +807,59 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
 function randomHex(length: number): string {
   return Array.from({ length }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 }
+
+describeEachDatabase('Status callbacks stranded by a crash', (kind) => {
+  it('a callback kept under its SID alone, whose send stored the SID then stopped before adopting it, is adopted when the app starts again', async () => {
+    const db = await createTestDatabase(kind);
+    const messageId = randomUUID();
+    const sid = `SM${randomUUID().replaceAll('-', '')}`;
+    const before = await TestApp.start(kind, {}, db);
+    try {
+      // As a process that died between the two leaves it: Twilio's "delivered" came before the send's answer was
+      // stored (kept under the SID alone, answered 200: never sent again), then the send stored its SID.
+      const dataSource = before.get(DataSource);
+      await dataSource.getRepository(SmsMessage).insert(
+        Object.assign(new SmsMessage(), {
+          id: messageId,
+          to: '+33612345678',
+          from: '+33700000000',
+          body: 'Rappel : rendez-vous demain',
+          kind: SmsKind.Single,
+          provider: 'twilio',
+          status: 'queued',
+          providerSid: sid,
+          segments: 1,
+          encoding: 'GSM-7',
+          attempts: 1,
+          sentAt: new Date(),
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        }),
+      );
+      await dataSource.getRepository(SmsStatusEvent).insert({
+        messageId: null,
+        providerSid: sid,
+        status: 'delivered',
+        errorCode: null,
+        idempotencyToken: null,
+        applied: false,
+        receivedAt: new Date(),
+      });
+    } finally {
+      await before.close();
+    }
+    const t = await TestApp.start(kind, {}, db);
+    try {
+      const repository = t.get(DataSource).getRepository(SmsMessage);
+      await vi.waitFor(async () => expect((await repository.findOneByOrFail({ id: messageId })).status).toBe('delivered'), {
+        timeout: 10_000,
+        interval: 50,
+      });
+      const events = await t.get(DataSource).getRepository(SmsStatusEvent).findBy({ providerSid: sid });
+      expect(events.map((e) => [e.messageId, e.status, e.applied])).toEqual([[messageId, 'delivered', true]]);
+    } finally {
+      await t.close();
+      await db.drop();
+    }
+  });
+});

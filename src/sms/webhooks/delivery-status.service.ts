@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { runTransaction } from '../../database/transactions.js';
@@ -14,6 +14,9 @@ import { explainErrorCode, type Lang } from '../failure-explanations.js';
 import { FINAL_STATUSES, isTwilioStatus, TWILIO_STATUSES, statusRank, statusRankSql } from './message-status.js';
 import { SmsStatusEvent } from './sms-status-event.entity.js';
 import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
+
+/** How often each instance looks for stranded status callbacks (see DeliveryStatusService.adoptStranded). */
+const STRANDED_SWEEP_MS = 5 * 60_000;
 
 /** Twilio's "attempt to send to unsubscribed recipient". */
 export const TWILIO_UNSUBSCRIBED = '21610';
@@ -55,8 +58,11 @@ export interface StatusHistoryEntry {
  * so concurrent or out-of-order callbacks can never move it backwards. Both in one transaction.
  */
 @Injectable()
-export class DeliveryStatusService {
+export class DeliveryStatusService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('DeliveryStatus');
+  private sweeper: NodeJS.Timeout | null = null;
+  /** The sweep under way (see adoptStranded), awaited at shutdown before the database closes. */
+  private sweeping: Promise<unknown> | null = null;
   private readonly postgres: boolean;
   private lastReceivedAt = 0;
   /** SIDs that have callbacks waiting for their message (sms_status_events with no message_id yet). */
@@ -93,6 +99,47 @@ export class DeliveryStatusService {
     const errorCode = formField(form, 'ErrorCode', { pattern: /^\d{1,10}$/ });
     const token = idempotencyToken?.trim() ? idempotencyToken.trim().slice(0, 128) : null;
     return { sid, status, errorCode: errorCode && errorCode !== '0' ? errorCode : null, idempotencyToken: token };
+  }
+
+  /** Stranded callbacks (see adoptStranded) are looked for at start (after a crash) and every STRANDED_SWEEP_MS. */
+  onApplicationBootstrap(): void {
+    const sweep = () => {
+      if (this.sweeping) return;
+      this.sweeping = this.adoptStranded()
+        .catch((error: unknown) =>
+          this.logger.warn(`Adopting stranded status callbacks failed: ${error instanceof Error ? error.message : String(error)}`),
+        )
+        .finally(() => (this.sweeping = null));
+    };
+    sweep();
+    this.sweeper = setInterval(sweep, STRANDED_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.sweeping;
+  }
+
+  /**
+   * Callbacks kept under their SID alone although a message now holds that SID: its send stored the SID, then the
+   * process died (or the adoption failed) before adoptEarlyCallbacks ran, and Twilio does not call back again about a
+   * status it got a 200 for. Each is adopted as the send would have (the furthest moves the message; a 21610 opts the
+   * number out); at most `limit` SIDs a pass. Callbacks about messages that are not ours (another system on the same
+   * Twilio account) join nothing and stay as they are, until retention purges them.
+   */
+  async adoptStranded(limit = 100): Promise<number> {
+    const params = new SqlParams(this.postgres);
+    const rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
+      `SELECT DISTINCT m."id" AS "message_id", e."provider_sid" AS "sid" FROM "sms_status_events" e ` +
+        `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL LIMIT ${params.add(limit)}`,
+      params.values,
+    );
+    let adopted = 0;
+    for (const row of rows) adopted += (await this.adopt(row.message_id, row.sid)).events.length;
+    if (adopted) this.logger.log(`Adopted ${adopted} status callback(s) left under their SID alone (a send stopped before it could)`);
+    return adopted;
   }
 
   async apply(callback: StatusCallback): Promise<{ outcome: StatusOutcome; messageId: string | null; status: string | null }> {
