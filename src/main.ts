@@ -38,10 +38,12 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  // A bad environment is a one-line message, not a stack trace. Printed directly (the logger may not exist yet), masked
-  // as the logger would: a problem may quote a variable's value, and a driver's or SDK's text may name a number.
+  // A bad environment is a one-line message, not a stack trace, printed directly (the logger may not exist yet) and as
+  // written: its problems are our own texts, whose limits and quoted values (a setting's, never a client's) must stay
+  // readable (masking would turn `not greater than 604800000` into digits and stars). Any other error may be a driver's
+  // or an SDK's text naming a number: masked as the logger would.
   if (error instanceof ConfigValidationError) {
-    console.error(safeErrorText(error));
+    console.error(error.message);
   } else {
     console.error(`Failed to start: ${safeErrorText(error)}`);
   }

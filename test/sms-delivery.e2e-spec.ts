@@ -857,6 +857,34 @@ describeEachDatabase('Status callbacks stranded by a crash', (kind) => {
       });
       const events = await t.get(DataSource).getRepository(SmsStatusEvent).findBy({ providerSid: sid });
       expect(events.map((e) => [e.messageId, e.status, e.applied])).toEqual([[messageId, 'delivered', true]]);
+
+      // The periodic passes look at the last hour only: a callback stranded longer ago waits for the next start.
+      const older = `SM${randomUUID().replaceAll('-', '')}`;
+      const olderMessage = randomUUID();
+      await repository.insert(
+        Object.assign(new SmsMessage(), {
+          ...(await repository.findOneByOrFail({ id: messageId })),
+          id: olderMessage,
+          providerSid: older,
+          status: 'queued',
+        }),
+      );
+      await t
+        .get(DataSource)
+        .getRepository(SmsStatusEvent)
+        .insert({
+          messageId: null,
+          providerSid: older,
+          status: 'delivered',
+          errorCode: null,
+          idempotencyToken: null,
+          applied: false,
+          receivedAt: new Date(Date.now() - 2 * 3_600_000),
+        });
+      const sweeps = t.get(DeliveryStatusService);
+      expect(await sweeps.adoptStranded(100, new Date(Date.now() - 3_600_000))).toBe(0);
+      expect(await sweeps.adoptStranded()).toBe(1);
+      expect((await repository.findOneByOrFail({ id: olderMessage })).status).toBe('delivered');
     } finally {
       await t.close();
       await db.drop();

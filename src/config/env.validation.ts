@@ -114,15 +114,12 @@ export class EnvironmentVariables {
 
   /**
    * Checked by the rule sign-in checks a password with (IsText, LoginDto: 256 characters at most, as String#length
-   * counts them), and not trimmed: sign-in takes the password as typed, so a longer value, or one that begins or ends
-   * with a space, would create a superadmin nobody can sign in as. Blank counts as unset (a generated password).
+   * counts them), so that no superadmin is created that nobody can sign in as. Surrounding spaces are removed, as from
+   * every setting (a stray space, a Windows line end), and the password is the rest: what sign-in then expects.
    */
   @IsOptional()
   @IsText({ min: 12, max: 256, tooLong: 'must be at most 256 characters long (the longest password sign-in accepts)' })
-  @Matches(/^\S(?:[\s\S]*\S)?$/, {
-    message: 'ADMIN_PASSWORD must not begin or end with a space (sign-in takes it as typed, spaces included)',
-  })
-  @Transform(({ value }) => (typeof value === 'string' && value.trim() === '' ? undefined : value))
+  @emptyAsUndefined
   ADMIN_PASSWORD?: string;
 
   @IsOptional()

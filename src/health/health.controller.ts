@@ -15,6 +15,9 @@ import { ReadinessIndicator, ReadinessRegistry } from './readiness.registry.js';
 // Same relative path from src/health (tests) and dist/health (built app).
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
+/** The same part down for the same reason is logged again at most this often (orchestrators probe every few seconds). */
+const DOWN_LOG_EVERY_MS = 60_000;
+
 /** How long each readiness check may take before it counts as down. */
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -41,6 +44,8 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger('Health');
+  /** The last line logged per part that is down, and when: a probe every few seconds repeats it once a minute. */
+  private readonly lastLogged = new Map<string, { message: string; at: number }>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -160,6 +165,10 @@ export class HealthController {
   }
 
   private logDown(name: string, message: string): void {
+    const now = Date.now();
+    const last = this.lastLogged.get(name);
+    if (last && last.message === message && now - last.at < DOWN_LOG_EVERY_MS) return;
+    this.lastLogged.set(name, { message, at: now });
     this.logger.warn(`Readiness check ${name} is down: ${safeLogText(message)}`);
   }
 }

@@ -26,11 +26,12 @@ const MAX_ADOPTION_TRIES = 3;
 const LEASE_MARGIN_MS = 5_000;
 
 /**
- * The lease a claim must have left when its call starts: the call's longest time plus a margin, at most half a lease
- * (SMS_LEASE_MS is only required to exceed TWILIO_TIMEOUT_MS). With less, the lease is renewed first.
+ * The lease a claim must have left when its call starts: the call's longest time plus a margin, the margin cut to what
+ * half a lease allows but never below the call's time (SMS_LEASE_MS is only required to exceed TWILIO_TIMEOUT_MS, so a
+ * renewed lease always covers a call). With less left, the lease is renewed first.
  */
 export function leaseNeededForCall(leaseMs: number, callMs: number): number {
-  return Math.min(callMs + LEASE_MARGIN_MS, leaseMs / 2);
+  return Math.max(callMs, Math.min(callMs + LEASE_MARGIN_MS, leaseMs / 2));
 }
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */

@@ -17,6 +17,8 @@ import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
 
 /** How often each instance looks for stranded status callbacks (see DeliveryStatusService.adoptStranded). */
 const STRANDED_SWEEP_MS = 5 * 60_000;
+/** How far back the periodic sweeps look (the one at start looks at every stranded callback). */
+const STRANDED_RECENT_MS = 3_600_000;
 
 /** Twilio's "attempt to send to unsubscribed recipient". */
 export const TWILIO_UNSUBSCRIBED = '21610';
@@ -101,11 +103,18 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
     return { sid, status, errorCode: errorCode && errorCode !== '0' ? errorCode : null, idempotencyToken: token };
   }
 
-  /** Stranded callbacks (see adoptStranded) are looked for at start (after a crash) and every STRANDED_SWEEP_MS. */
+  /**
+   * Stranded callbacks (see adoptStranded) are looked for at start, all of them (after a crash, however long ago), then
+   * every STRANDED_SWEEP_MS among those of the last hour (an adoption that failed meanwhile), so that callbacks about
+   * other systems' messages, which never join one, are not read again and again.
+   */
   onApplicationBootstrap(): void {
+    let since: Date | undefined;
     const sweep = () => {
       if (this.sweeping) return;
-      this.sweeping = this.adoptStranded()
+      const from = since;
+      since = new Date(this.clock.now().getTime() - STRANDED_RECENT_MS);
+      this.sweeping = this.adoptStranded(100, from)
         .catch((error: unknown) =>
           this.logger.warn(`Adopting stranded status callbacks failed: ${error instanceof Error ? error.message : String(error)}`),
         )
@@ -129,11 +138,12 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
    * number out); at most `limit` SIDs a pass. Callbacks about messages that are not ours (another system on the same
    * Twilio account) join nothing and stay as they are, until retention purges them.
    */
-  async adoptStranded(limit = 100): Promise<number> {
+  async adoptStranded(limit = 100, receivedSince?: Date): Promise<number> {
     const params = new SqlParams(this.postgres);
+    const recent = receivedSince ? ` AND e."received_at" >= ${params.time(receivedSince)}` : '';
     const rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
       `SELECT DISTINCT m."id" AS "message_id", e."provider_sid" AS "sid" FROM "sms_status_events" e ` +
-        `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL LIMIT ${params.add(limit)}`,
+        `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL${recent} LIMIT ${params.add(limit)}`,
       params.values,
     );
     let adopted = 0;
