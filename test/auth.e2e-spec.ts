@@ -138,6 +138,13 @@ describeEachDatabase('Authentication: sign-in throttled per IP', (kind) => {
 
 describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind) => {
   let t: TestApp;
+  /** A superadmin's token, taken before the IP is locked out (sign-ins from it are refused then). */
+  let root: string;
+  const throttledEntries = async () =>
+    (await t.http.get('/api/audit?action=login_throttled&limit=100').set('Authorization', `Bearer ${root}`).expect(200)).body.items as {
+      actorId: string | null;
+      metadata: Record<string, unknown>;
+    }[];
   beforeAll(async () => {
     t = await TestApp.start(kind, { LOGIN_MAX_ATTEMPTS: '5', LOGIN_MAX_ATTEMPTS_PER_IP: '12', LOGIN_WINDOW_SECONDS: '60' });
   });
@@ -145,6 +152,7 @@ describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind
 
   it('lets at most the limit of 30 concurrent wrong passwords be tried, and answers 429 to the rest', async () => {
     const user = await t.userWithRole(Role.User);
+    root = await t.rootToken();
     const answers = await Promise.all(
       Array.from({ length: 30 }, () => t.http.post('/api/auth/login').send({ email: user.email, password: 'wrong-password-here' })),
     );
@@ -154,6 +162,10 @@ describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind
     expect(answers.find((r) => r.status === 429)?.headers['retry-after']).toBeDefined();
     // The right password is refused too until the window ends.
     await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(429);
+    // The lockout is journaled once (the refusal that first went past the limit), not for each of the 26 refusals.
+    const throttled = (await throttledEntries()).filter((e) => e.metadata.email === user.email);
+    expect(throttled).toHaveLength(1);
+    expect(throttled[0]).toMatchObject({ actorId: null, metadata: { limits: ['account'], retryAfterSeconds: expect.any(Number) } });
   });
 
   it('holds the per-IP limit under concurrency too, and successful sign-ins do not count', async () => {
@@ -165,6 +177,8 @@ describeEachDatabase('Authentication: sign-in throttle under concurrency', (kind
     );
     expect(answers.filter((r) => r.status === 401).length).toBeLessThanOrEqual(12 - 5);
     expect(answers.filter((r) => r.status !== 401 && r.status !== 429)).toEqual([]);
+    // The address's lockout is journaled once too.
+    expect((await throttledEntries()).filter((e) => (e.metadata.limits as string[]).includes('ip'))).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,8 @@
 export enum AuditAction {
   LoginSucceeded = 'login_success',
   LoginFailed = 'login_failure',
+  /** A sign-in (or own-password) limit was first gone past in its window: once per key and window, not per refused guess. */
+  LoginThrottled = 'login_throttled',
   UserCreated = 'user_created',
   UserUpdated = 'user_updated',
   SendSms = 'send_sms',

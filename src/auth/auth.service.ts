@@ -8,7 +8,7 @@ import type { Actor } from '../common/actor.js';
 import { PasswordService } from '../users/password.service.js';
 import { UsersService } from '../users/users.service.js';
 import { TokenResponseDto } from './dto/login.dto.js';
-import { LoginAttemptsService } from './login-attempts.service.js';
+import { LoginAttempt, LoginAttemptsService, SignInThrottled } from './login-attempts.service.js';
 
 export interface JwtPayload {
   sub: string;
@@ -56,7 +56,7 @@ export class AuthService {
   async login(rawEmail: string, password: string, ip: string): Promise<TokenResponseDto> {
     const email = rawEmail.trim().toLowerCase();
     // Counted before the (slow) password check, so concurrent guesses cannot all pass the limit.
-    const attempt = await this.attempts.begin(email, ip);
+    const attempt = await this.begin(email, ip, { actor: null, metadata: { email: journaledEmail(email) } });
     const user = await this.users.findForSignIn(email);
     const valid = user ? await this.passwords.verify(user.passwordHash, password) : await this.passwords.verifyAgainstDummy(password);
     if (!user || !valid || user.disabled) {
@@ -93,7 +93,11 @@ export class AuthService {
   async changePassword(actor: Actor, currentPassword: string, newPassword: string, ip: string): Promise<TokenResponseDto> {
     // Counted per account (its id, not its email: someone without a token who fills the email's sign-in count must not
     // keep its holder from changing the password) and per IP, against the sign-in limits.
-    const attempt = await this.attempts.begin(`user:${actor.id}`, ip);
+    const attempt = await this.begin(`user:${actor.id}`, ip, {
+      actor,
+      target: { type: 'user', id: actor.id },
+      metadata: { email: actor.email, self: true },
+    });
     const user = await this.users.findForSignIn(actor.email);
     if (!user || user.id !== actor.id) throw new UnauthorizedException('This account no longer exists');
     if (user.disabled) throw new UnauthorizedException('This account is disabled');
@@ -125,6 +129,31 @@ export class AuthService {
       );
     }
     return this.token({ ...user, tokenVersion: version });
+  }
+
+  /**
+   * One attempt counted against the sign-in limits (LoginAttemptsService), or its 429. The refusal that first goes past
+   * a limit in its window is journaled (`login_throttled`: which limits, for how long, what was aimed at), once per key
+   * and window however many refused guesses follow, so that a lockout shows in the journal without flooding it.
+   */
+  private async begin(
+    key: string,
+    ip: string,
+    journal: { actor: Actor | null; target?: { type: string; id: string }; metadata: Record<string, unknown> },
+  ): Promise<LoginAttempt> {
+    try {
+      return await this.attempts.begin(key, ip);
+    } catch (error) {
+      if (error instanceof SignInThrottled && error.newlyReached.length)
+        await this.audit.record({
+          action: AuditAction.LoginThrottled,
+          actor: journal.actor,
+          ...(journal.target ? { target: journal.target } : {}),
+          metadata: { ...journal.metadata, limits: [...error.newlyReached], retryAfterSeconds: error.retryAfterSeconds },
+          ip,
+        });
+      throw error;
+    }
   }
 
   private async token(user: { id: string; email: string; role: string; tokenVersion: number }): Promise<TokenResponseDto> {

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { redisUnderPrefix } from '../../test/support/redis-prefix.js';
 import type { AppConfig } from '../config/app-config.js';
-import { emailCountKey, LoginAttempt, LoginAttemptsService } from './login-attempts.service.js';
+import { emailCountKey, LoginAttempt, LoginAttemptsService, SignInThrottled } from './login-attempts.service.js';
 
 const MAX_PER_EMAIL = 3;
 const MAX_PER_IP = 5;
@@ -76,6 +76,36 @@ describe(LoginAttemptsService.name, () => {
 
       expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_EMAIL);
       expect(outcomes.filter((o) => o?.getStatus() === HttpStatus.TOO_MANY_REQUESTS)).toHaveLength(30 - MAX_PER_EMAIL);
+    });
+
+    it('should say which limits a refusal is the first to go past in their window: one refusal per key, under concurrency too', async () => {
+      // Thirty guesses at once from as many addresses (the IPs stay under their own limit).
+      const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt('marie@example.com', `192.0.2.${i + 1}`)));
+
+      const firsts = outcomes.map((o) => (o instanceof SignInThrottled ? o.newlyReached : undefined)).filter((n) => n?.length);
+      expect(firsts).toEqual([['account']]);
+      // Later refusals in the window go past nothing new; the IP's own limit, once reached, is named once too.
+      expect(((await attempt('marie@example.com')) as SignInThrottled).newlyReached).toEqual([]);
+      for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`);
+      expect(((await attempt('new@example.com')) as SignInThrottled).newlyReached).toEqual(['ip']);
+      expect(((await attempt('newer@example.com')) as SignInThrottled).newlyReached).toEqual([]);
+      // A new window: a new first refusal.
+      advance(WINDOW_SECONDS * 1000);
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
+      expect(((await attempt('marie@example.com')) as SignInThrottled).newlyReached).toEqual(['account']);
+    });
+
+    it('should name a limit once even when a point given back lets the count go past it again', async () => {
+      await fail('blocked@example.com', OTHER_IP, MAX_PER_EMAIL);
+      for (let i = 0; i < MAX_PER_IP - 1; i++) await fail(`user${i}@example.com`);
+      // At once: the blocked email's attempt takes the IP's last point, then gives it back (its email refused it); the
+      // other attempt, between the two, is refused by the IP. Then the next one goes past the IP's limit again.
+      const [blocked, between] = (await Promise.all([attempt('blocked@example.com'), attempt('between@example.com')])) as SignInThrottled[];
+      expect(blocked.newlyReached).toEqual(['account']);
+      expect(between.newlyReached).toEqual(['ip']);
+      const next = (await attempt('next@example.com')) as SignInThrottled;
+      expect(next.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(next.newlyReached).toEqual([]);
     });
 
     it('should block the email whatever the IP it comes from next', async () => {

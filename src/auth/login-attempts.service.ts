@@ -6,6 +6,24 @@ import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
 import { REDIS } from '../redis/redis.module.js';
 
+/** The sign-in limits: failures per account (its email at sign-in, its id on the own-password route), per IP, and requests per IP per minute. */
+export type SignInLimit = 'account' | 'ip' | 'ip_volume';
+
+/**
+ * The 429 of a refused attempt. `newlyReached`: the limits this refusal is the first to meet for its key within a
+ * window's length (LOGIN_WINDOW_SECONDS; a minute for the request volume), so that the journal notes a lockout once,
+ * not every refused guess.
+ */
+export class SignInThrottled extends HttpException {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    readonly newlyReached: readonly SignInLimit[],
+  ) {
+    super({ message, headers: { 'Retry-After': String(retryAfterSeconds) } }, HttpStatus.TOO_MANY_REQUESTS);
+  }
+}
+
 /** An attempt let through: settle it with `succeeded()` or leave it counted as a failure. */
 export interface LoginAttempt {
   /** The password was right: the attempt stops counting, and the email's failures are forgotten. */
@@ -28,6 +46,9 @@ export class LoginAttemptsService {
   private readonly perEmail: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
   private readonly volumePerIp: RateLimiterAbstract | null;
+  /** One point per limit and key for a window's length: taken by the first refusal, which is the one journaled. */
+  private readonly lockoutNoted: RateLimiterAbstract;
+  private readonly volumeNoted: RateLimiterAbstract;
   /** Keys the email digests (see emailCountKey): derived from JWT_SECRET, so every instance computes the same. */
   private readonly emailKeySecret: Buffer;
 
@@ -39,6 +60,8 @@ export class LoginAttemptsService {
     this.perEmail = limiter('email', maxAttemptsPerEmail);
     this.perIp = limiter('ip', maxAttemptsPerIp);
     this.volumePerIp = maxPerIpPerMinute > 0 ? limiter('ip-volume', maxPerIpPerMinute, 60) : null;
+    this.lockoutNoted = limiter('lockout-noted', 1);
+    this.volumeNoted = limiter('volume-noted', 1, 60);
   }
 
   /**
@@ -47,13 +70,15 @@ export class LoginAttemptsService {
    */
   async begin(email: string, ip: string): Promise<LoginAttempt> {
     const emailKey = emailCountKey(email, this.emailKeySecret);
-    const limits: Array<[RateLimiterAbstract, string]> = [
-      [this.perEmail, emailKey],
-      [this.perIp, ip],
-      ...(this.volumePerIp ? [[this.volumePerIp, ip] as [RateLimiterAbstract, string]] : []),
+    const limits: Array<[RateLimiterAbstract, string, SignInLimit]> = [
+      [this.perEmail, emailKey, 'account'],
+      [this.perIp, ip, 'ip'],
+      ...(this.volumePerIp ? [[this.volumePerIp, ip, 'ip_volume'] as [RateLimiterAbstract, string, SignInLimit]] : []),
     ];
     const results = await Promise.allSettled(limits.map(([limiter, key]) => limiter.consume(key)));
-    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ reason: r.reason as unknown, limiter: limits[i][0] }] : []));
+    const refused = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ reason: r.reason as unknown, limiter: limits[i][0], key: limits[i][1], name: limits[i][2] }] : [],
+    );
     if (refused.length) {
       // An error of the store itself (not a refusal) is not the caller's fault: let it be a 500.
       const storeError = refused.find(({ reason }) => !(reason instanceof RateLimiterRes));
@@ -61,14 +86,25 @@ export class LoginAttemptsService {
       if (storeError) throw storeError.reason;
       const retryAfter = Math.max(...refused.map(({ reason }) => retryAfterSeconds(reason as RateLimiterRes)));
       const volumeOnly = refused.every(({ limiter }) => limiter === this.volumePerIp);
-      throw new HttpException(
-        {
-          message: volumeOnly
-            ? `Too many sign-in requests from this address; try again in ${retryAfter} seconds`
-            : `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,
-          headers: { 'Retry-After': String(retryAfter) },
-        },
-        HttpStatus.TOO_MANY_REQUESTS,
+      // Whether this refusal is the first for its limit and key: the one point of the "noted" limiter (atomic, in memory
+      // or in Redis), not the count going one past the limit, which the points given back to concurrent attempts can
+      // make happen twice.
+      const newlyReached: SignInLimit[] = [];
+      for (const { name, key } of refused) {
+        const noted = name === 'ip_volume' ? this.volumeNoted : this.lockoutNoted;
+        try {
+          await noted.consume(`${name}:${key}`);
+          newlyReached.push(name);
+        } catch (error) {
+          if (!(error instanceof RateLimiterRes)) throw error;
+        }
+      }
+      throw new SignInThrottled(
+        volumeOnly
+          ? `Too many sign-in requests from this address; try again in ${retryAfter} seconds`
+          : `Too many failed sign-in attempts; try again in ${retryAfter} seconds`,
+        retryAfter,
+        newlyReached,
       );
     }
     return {
