@@ -120,10 +120,12 @@ describeEachDatabase('Readiness answers without driver messages', (kind) => {
     vi.spyOn(dataSource, 'query').mockImplementation((sql: string, ...rest: unknown[]) =>
       sql === 'SELECT 1' ? Promise.reject(new Error(DATABASE_ERROR)) : query(sql, ...(rest as [])),
     );
+    let failing = true;
     registry.register({
       readinessName: 'exporter',
       readiness: () => {
-        throw new Error(PART_ERROR);
+        if (failing) throw new Error(PART_ERROR);
+        return { ready: true };
       },
     });
     try {
@@ -142,6 +144,13 @@ describeEachDatabase('Readiness answers without driver messages', (kind) => {
       const lines = logged().length;
       for (let probe = 0; probe < 3; probe++) await t.http.get('/api/health/ready').expect(503);
       expect(logged()).toHaveLength(lines);
+      // Back up, then down again for the same reason: a new outage, logged at once.
+      failing = false;
+      vi.mocked(dataSource.query).mockImplementation((sql: string, ...rest: unknown[]) => query(sql, ...(rest as [])));
+      await t.http.get('/api/health/ready').expect(200);
+      failing = true;
+      await t.http.get('/api/health/ready').expect(503);
+      expect(logged().filter((line) => line.includes('exporter_svc'))).toHaveLength(2);
     } finally {
       registry.unregister('exporter');
       vi.restoreAllMocks();

@@ -882,9 +882,28 @@ describeEachDatabase('Status callbacks stranded by a crash', (kind) => {
           receivedAt: new Date(Date.now() - 2 * 3_600_000),
         });
       const sweeps = t.get(DeliveryStatusService);
-      expect(await sweeps.adoptStranded(100, new Date(Date.now() - 3_600_000))).toBe(0);
+      expect(await sweeps.adoptStranded(new Date(Date.now() - 3_600_000))).toBe(0);
       expect(await sweeps.adoptStranded()).toBe(1);
       expect((await repository.findOneByOrFail({ id: olderMessage })).status).toBe('delivered');
+
+      // More than one read's worth (100 SIDs): a pass goes on until none is left.
+      const template = await repository.findOneByOrFail({ id: messageId });
+      const many = Array.from({ length: 150 }, () => ({ id: randomUUID(), sid: `SM${randomUUID().replaceAll('-', '')}` }));
+      for (const { id, sid: manySid } of many) {
+        await repository.insert(Object.assign(new SmsMessage(), { ...template, id, providerSid: manySid, status: 'queued' }));
+        await t.get(DataSource).getRepository(SmsStatusEvent).insert({
+          messageId: null,
+          providerSid: manySid,
+          status: 'sent',
+          errorCode: null,
+          idempotencyToken: null,
+          applied: false,
+          receivedAt: new Date(),
+        });
+      }
+      expect(await sweeps.adoptStranded()).toBe(150);
+      const stored = await repository.findBy({ id: In(many.map((m) => m.id)) });
+      expect(stored.filter((m) => m.status === 'sent')).toHaveLength(150);
     } finally {
       await t.close();
       await db.drop();

@@ -7,8 +7,8 @@ import type { PasswordService } from '../users/password.service.js';
 import { Role } from '../users/role.enum.js';
 import type { User } from '../users/user.entity.js';
 import type { UsersService } from '../users/users.service.js';
-import { AuthService } from './auth.service.js';
-import type { LoginAttemptsService } from './login-attempts.service.js';
+import { AuthService, NOT_AN_EMAIL } from './auth.service.js';
+import { SignInThrottled, type LoginAttemptsService } from './login-attempts.service.js';
 
 const PASSWORD = 'correct-horse-battery';
 const IP = '203.0.113.7';
@@ -96,8 +96,34 @@ describe(AuthService.name, () => {
     it('should look the user up by the trimmed, lower-cased email', async () => {
       await sut.login('  Marie@Example.COM ', PASSWORD, IP);
 
-      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP, 'email');
       expect(users.findForSignIn).toHaveBeenCalledWith('marie@example.com');
+    });
+
+    it('should journal a lockout once, as login_throttled, with the address typed only when it is one', async () => {
+      const first = new SignInThrottled('Too many failed sign-in attempts; try again in 900 seconds', 900, ['account']);
+      const next = new SignInThrottled('Too many failed sign-in attempts; try again in 899 seconds', 899, []);
+      attempts.begin.mockRejectedValueOnce(first).mockRejectedValueOnce(next);
+
+      await expect(sut.login('pass-word-in-the-wrong-field', PASSWORD, IP)).rejects.toBe(first);
+      await expect(sut.login('pass-word-in-the-wrong-field', PASSWORD, IP)).rejects.toBe(next);
+
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.LoginThrottled,
+        actor: null,
+        metadata: { email: NOT_AN_EMAIL, limits: ['account'], retryAfterSeconds: 900 },
+        ip: IP,
+      });
+    });
+
+    it('should still answer 429 when the lockout cannot be journaled', async () => {
+      const first = new SignInThrottled('Too many failed sign-in attempts; try again in 900 seconds', 900, ['ip']);
+      attempts.begin.mockRejectedValue(first);
+      audit.record.mockRejectedValue(new Error('database is locked'));
+      vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+      await expect(sut.login('marie@example.com', PASSWORD, IP)).rejects.toBe(first);
     });
 
     it('should refuse before looking anything up when the attempts are blocked', async () => {
@@ -143,7 +169,7 @@ describe(AuthService.name, () => {
       await failedLogin('Marie@example.com', 'wrong-password');
 
       expect(attempts.begin).toHaveBeenCalledTimes(1);
-      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP, 'email');
       expect(attempts.begin.mock.invocationCallOrder[0]).toBeLessThan(passwords.verify.mock.invocationCallOrder[0]);
       expect(attempt.succeeded).not.toHaveBeenCalled();
       expect(jwt.signAsync).not.toHaveBeenCalled();
@@ -154,7 +180,7 @@ describe(AuthService.name, () => {
 
       await failedLogin('ghost@example.com', PASSWORD);
 
-      expect(attempts.begin).toHaveBeenCalledWith('ghost@example.com', IP);
+      expect(attempts.begin).toHaveBeenCalledWith('ghost@example.com', IP, 'email');
       expect(attempt.succeeded).not.toHaveBeenCalled();
     });
 
@@ -233,7 +259,7 @@ describe(AuthService.name, () => {
     it("should clear the email's failures and journal login_success on success", async () => {
       await sut.login('Marie@Example.com', PASSWORD, IP);
 
-      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP);
+      expect(attempts.begin).toHaveBeenCalledWith('marie@example.com', IP, 'email');
       expect(attempt.succeeded).toHaveBeenCalledTimes(1);
       expect(audit.record).toHaveBeenCalledTimes(1);
       expect(audit.record).toHaveBeenCalledWith({

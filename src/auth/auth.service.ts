@@ -56,7 +56,7 @@ export class AuthService {
   async login(rawEmail: string, password: string, ip: string): Promise<TokenResponseDto> {
     const email = rawEmail.trim().toLowerCase();
     // Counted before the (slow) password check, so concurrent guesses cannot all pass the limit.
-    const attempt = await this.begin(email, ip, { actor: null, metadata: { email: journaledEmail(email) } });
+    const attempt = await this.begin(email, ip, { scope: 'email', metadata: { email: journaledEmail(email) } });
     const user = await this.users.findForSignIn(email);
     const valid = user ? await this.passwords.verify(user.passwordHash, password) : await this.passwords.verifyAgainstDummy(password);
     if (!user || !valid || user.disabled) {
@@ -93,8 +93,8 @@ export class AuthService {
   async changePassword(actor: Actor, currentPassword: string, newPassword: string, ip: string): Promise<TokenResponseDto> {
     // Counted per account (its id, not its email: someone without a token who fills the email's sign-in count must not
     // keep its holder from changing the password) and per IP, against the sign-in limits.
-    const attempt = await this.begin(`user:${actor.id}`, ip, {
-      actor,
+    const attempt = await this.begin(actor.id, ip, {
+      scope: 'account',
       target: { type: 'user', id: actor.id },
       metadata: { email: actor.email, self: true },
     });
@@ -133,25 +133,33 @@ export class AuthService {
 
   /**
    * One attempt counted against the sign-in limits (LoginAttemptsService), or its 429. The refusal that first goes past
-   * a limit in its window is journaled (`login_throttled`: which limits, for how long, what was aimed at), once per key
-   * and window however many refused guesses follow, so that a lockout shows in the journal without flooding it.
+   * a limit in its window is journaled (`login_throttled`: which limits, for how long, what was aimed at; no actor, as
+   * `login_failure`: whoever is guessing is unknown), once per key and window however many refused guesses follow, so
+   * that a lockout shows in the journal without flooding it. A journal that cannot be written does not change the 429.
    */
   private async begin(
     key: string,
     ip: string,
-    journal: { actor: Actor | null; target?: { type: string; id: string }; metadata: Record<string, unknown> },
+    journal: { scope: 'email' | 'account'; target?: { type: string; id: string }; metadata: Record<string, unknown> },
   ): Promise<LoginAttempt> {
     try {
-      return await this.attempts.begin(key, ip);
+      return await this.attempts.begin(key, ip, journal.scope);
     } catch (error) {
-      if (error instanceof SignInThrottled && error.newlyReached.length)
-        await this.audit.record({
-          action: AuditAction.LoginThrottled,
-          actor: journal.actor,
-          ...(journal.target ? { target: journal.target } : {}),
-          metadata: { ...journal.metadata, limits: [...error.newlyReached], retryAfterSeconds: error.retryAfterSeconds },
-          ip,
-        });
+      if (error instanceof SignInThrottled && error.newlyReached.length) {
+        try {
+          await this.audit.record({
+            action: AuditAction.LoginThrottled,
+            actor: null,
+            ...(journal.target ? { target: journal.target } : {}),
+            metadata: { ...journal.metadata, limits: [...error.newlyReached], retryAfterSeconds: error.retryAfterSeconds },
+            ip,
+          });
+        } catch (journalError) {
+          this.logger.warn(
+            `A sign-in lockout (${error.newlyReached.join(', ')}) could not be journaled: ${journalError instanceof Error ? journalError.message : String(journalError)}`,
+          );
+        }
+      }
       throw error;
     }
   }

@@ -108,6 +108,25 @@ describe(LoginAttemptsService.name, () => {
       expect(next.newlyReached).toEqual([]);
     });
 
+    it("should keep an account's own-password count apart from any text typed as an email at sign-in", async () => {
+      const accountId = '0b4c6a9e-5f0e-4d8a-9a51-3c2b7e1d9f00';
+      await fail(accountId, OTHER_IP, MAX_PER_EMAIL);
+      await fail(`user:${accountId}`, '192.0.2.99', MAX_PER_EMAIL);
+      expect((await attempt(accountId, '192.0.2.98'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+
+      expect(await refusal(sut.begin(accountId, IP, 'account'))).toBeUndefined();
+    });
+
+    it("should note the next window's first refusal even when the last one came at the end of its window", async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL);
+      advance((WINDOW_SECONDS - 5) * 1000);
+      expect(((await attempt('marie@example.com')) as SignInThrottled).newlyReached).toEqual(['account']);
+      // A new window, five seconds later: locked again, noted again.
+      advance(6_000);
+      await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL);
+      expect(((await attempt('marie@example.com', OTHER_IP)) as SignInThrottled).newlyReached).toEqual(['account']);
+    });
+
     it('should block the email whatever the IP it comes from next', async () => {
       await fail('marie@example.com', IP, MAX_PER_EMAIL);
 

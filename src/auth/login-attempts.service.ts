@@ -10,9 +10,9 @@ import { REDIS } from '../redis/redis.module.js';
 export type SignInLimit = 'account' | 'ip' | 'ip_volume';
 
 /**
- * The 429 of a refused attempt. `newlyReached`: the limits this refusal is the first to meet for its key within a
- * window's length (LOGIN_WINDOW_SECONDS; a minute for the request volume), so that the journal notes a lockout once,
- * not every refused guess.
+ * The 429 of a refused attempt. `newlyReached`: the limits this refusal is the first to meet for its key in the limit's
+ * current window, so that the journal notes a lockout once, not every refused guess (once per instance while Redis is
+ * unreachable: the note then lives in each instance's memory).
  */
 export class SignInThrottled extends HttpException {
   constructor(
@@ -51,9 +51,15 @@ export class LoginAttemptsService {
   private readonly volumeNoted: RateLimiterAbstract;
   /** Keys the email digests (see emailCountKey): derived from JWT_SECRET, so every instance computes the same. */
   private readonly emailKeySecret: Buffer;
+  /**
+   * Keys the account-id digests of the own-password route: another key than the emails', so that no text typed in the
+   * sign-in form's email field (`user:<id>`, the bare id) falls on an account's count.
+   */
+  private readonly accountKeySecret: Buffer;
 
   constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
     this.emailKeySecret = createHmac('sha256', config.jwt.secret).update('login-email-count-key').digest();
+    this.accountKeySecret = createHmac('sha256', config.jwt.secret).update('login-account-count-key').digest();
     const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds, maxPerIpPerMinute } = config.login;
     const limiter = (name: string, points: number, durationSeconds = windowSeconds): RateLimiterAbstract =>
       createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds });
@@ -65,11 +71,12 @@ export class LoginAttemptsService {
   }
 
   /**
-   * Counts one attempt for the email and the IP, or throws 429 (with the longest Retry-After) when any
-   * limit is already reached; a refused attempt counts against none.
+   * Counts one attempt for the email (or, `scope: 'account'`, the account id of the own-password route) and the IP,
+   * or throws 429 (with the longest Retry-After) when any limit is already reached; a refused attempt counts against
+   * none.
    */
-  async begin(email: string, ip: string): Promise<LoginAttempt> {
-    const emailKey = emailCountKey(email, this.emailKeySecret);
+  async begin(email: string, ip: string, scope: 'email' | 'account' = 'email'): Promise<LoginAttempt> {
+    const emailKey = emailCountKey(email, scope === 'account' ? this.accountKeySecret : this.emailKeySecret);
     const limits: Array<[RateLimiterAbstract, string, SignInLimit]> = [
       [this.perEmail, emailKey, 'account'],
       [this.perIp, ip, 'ip'],
@@ -89,14 +96,16 @@ export class LoginAttemptsService {
       // Whether this refusal is the first for its limit and key: the one point of the "noted" limiter (atomic, in memory
       // or in Redis), not the count going one past the limit, which the points given back to concurrent attempts can
       // make happen twice.
+      // The note lasts as long as the refused limit's window still does, so the next window's first refusal is noted.
       const newlyReached: SignInLimit[] = [];
-      for (const { name, key } of refused) {
+      for (const { name, key, reason } of refused) {
         const noted = name === 'ip_volume' ? this.volumeNoted : this.lockoutNoted;
         try {
-          await noted.consume(`${name}:${key}`);
+          await noted.consume(`${name}:${key}`, 1, { customDuration: retryAfterSeconds(reason as RateLimiterRes) });
           newlyReached.push(name);
         } catch (error) {
-          if (!(error instanceof RateLimiterRes)) throw error;
+          // The store failed (not a refusal): noted, so the lockout is journaled rather than never; the answer stays 429.
+          if (!(error instanceof RateLimiterRes)) newlyReached.push(name);
         }
       }
       throw new SignInThrottled(

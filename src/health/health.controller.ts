@@ -122,7 +122,7 @@ export class HealthController {
   private async databaseCheck(): Promise<HealthIndicatorResult> {
     const result = await this.typeOrm.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS });
     const detail = result.database;
-    if (detail?.status !== 'down') return result;
+    if (detail?.status !== 'down') return this.up('database', result);
     const message = typeof detail.message === 'string' ? detail.message : String(detail.message);
     this.logDown('database', message);
     // terminus' own text for its timeout (`timeout of 2000ms exceeded`) tells it apart; any other came from the driver.
@@ -134,7 +134,7 @@ export class HealthController {
     const session = this.indicators.check('redis');
     try {
       await withTimeout(redis.ping(), 'Redis');
-      return session.up();
+      return this.up('redis', session.up());
     } catch (error) {
       // ioredis' message names the host and port.
       return session.down({ message: this.reasonFor('redis', error) });
@@ -150,7 +150,7 @@ export class HealthController {
         name,
       );
       // A part's own detail is a fixed text of its code (ReadinessState), answered as it is.
-      return ready ? session.up(detail ? { detail } : {}) : session.down({ message: detail ?? `${name} is not ready` });
+      return ready ? this.up(name, session.up(detail ? { detail } : {})) : session.down({ message: detail ?? `${name} is not ready` });
     } catch (error) {
       // A part that throws may pass on a driver's message (a connection it opened): logged, never answered.
       return session.down({ message: this.reasonFor(name, error) });
@@ -162,6 +162,12 @@ export class HealthController {
     const message = error instanceof Error ? error.message : String(error);
     this.logDown(name, message);
     return error instanceof CheckTimeoutError ? message : UNAVAILABLE;
+  }
+
+  /** A part answering again: its next failure is logged at once, whatever it says. */
+  private up(name: string, result: HealthIndicatorResult): HealthIndicatorResult {
+    this.lastLogged.delete(name);
+    return result;
   }
 
   private logDown(name: string, message: string): void {

@@ -17,6 +17,8 @@ import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
 
 /** How often each instance looks for stranded status callbacks (see DeliveryStatusService.adoptStranded). */
 const STRANDED_SWEEP_MS = 5 * 60_000;
+/** SIDs read at a time by a sweep. */
+const STRANDED_CHUNK = 100;
 /** How far back the periodic sweeps look (the one at start looks at every stranded callback). */
 const STRANDED_RECENT_MS = 3_600_000;
 
@@ -112,9 +114,11 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
     let since: Date | undefined;
     const sweep = () => {
       if (this.sweeping) return;
-      const from = since;
-      since = new Date(this.clock.now().getTime() - STRANDED_RECENT_MS);
-      this.sweeping = this.adoptStranded(100, from)
+      const started = this.clock.now().getTime();
+      // The bound moves on only after a pass that went through: one that failed (the database away) is made again
+      // from the same point, the first one (all of them) included.
+      this.sweeping = this.adoptStranded(since)
+        .then(() => (since = new Date(started - STRANDED_RECENT_MS)))
         .catch((error: unknown) =>
           this.logger.warn(`Adopting stranded status callbacks failed: ${error instanceof Error ? error.message : String(error)}`),
         )
@@ -138,16 +142,24 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
    * number out); at most `limit` SIDs a pass. Callbacks about messages that are not ours (another system on the same
    * Twilio account) join nothing and stay as they are, until retention purges them.
    */
-  async adoptStranded(limit = 100, receivedSince?: Date): Promise<number> {
-    const params = new SqlParams(this.postgres);
-    const recent = receivedSince ? ` AND e."received_at" >= ${params.time(receivedSince)}` : '';
-    const rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
-      `SELECT DISTINCT m."id" AS "message_id", e."provider_sid" AS "sid" FROM "sms_status_events" e ` +
-        `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL${recent} LIMIT ${params.add(limit)}`,
-      params.values,
-    );
+  async adoptStranded(receivedSince?: Date): Promise<number> {
     let adopted = 0;
-    for (const row of rows) adopted += (await this.adopt(row.message_id, row.sid)).events.length;
+    // In reads of STRANDED_CHUNK SIDs: each adoption links its callbacks, so the next read no longer finds them.
+    for (let rows: { message_id: string; sid: string }[] = []; ;) {
+      const params = new SqlParams(this.postgres);
+      const recent = receivedSince ? ` AND e."received_at" >= ${params.time(receivedSince)}` : '';
+      rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
+        `SELECT DISTINCT m."id" AS "message_id", e."provider_sid" AS "sid" FROM "sms_status_events" e ` +
+          `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL${recent} ` +
+          `LIMIT ${params.add(STRANDED_CHUNK)}`,
+        params.values,
+      );
+      let linked = 0;
+      for (const row of rows) linked += (await this.adopt(row.message_id, row.sid)).events.length;
+      adopted += linked;
+      // Fewer than a chunk: none left. None linked (another instance took them meanwhile): stop rather than read again.
+      if (rows.length < STRANDED_CHUNK || linked === 0) break;
+    }
     if (adopted) this.logger.log(`Adopted ${adopted} status callback(s) left under their SID alone (a send stopped before it could)`);
     return adopted;
   }
