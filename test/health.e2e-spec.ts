@@ -27,6 +27,11 @@ async function cleanRedis(unique: string): Promise<void> {
   }
 }
 
+/** An app on SQLite with Redis at `url` under keys of its own (see cleanRedis). */
+function startWithRedis(unique: string, url = redisUrl!): Promise<TestApp> {
+  return TestApp.start('sqlite', { REDIS_URL: url, REDIS_KEY_PREFIX: `health-test-${unique}:`, SMS_QUEUE_NAME: `health-test-${unique}` });
+}
+
 describeEachDatabase('Health for orchestrators', (kind) => {
   let t: TestApp;
   beforeAll(async () => {
@@ -195,11 +200,7 @@ describe('Readiness with Redis', () => {
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
       const { port } = proxy.address() as { port: number };
       const unique = randomBytes(6).toString('hex');
-      const t = await TestApp.start('sqlite', {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
-        REDIS_KEY_PREFIX: `health-test-${unique}:`,
-        SMS_QUEUE_NAME: `health-test-${unique}`,
-      });
+      const t = await startWithRedis(unique, `redis://127.0.0.1:${port}`);
       try {
         await t.http.get('/api/health/ready').expect(200);
         await new Promise<void>((resolve) => {
@@ -226,11 +227,7 @@ describe('Readiness with Redis', () => {
 
   it.skipIf(!redisUrl)("answers 503 naming redis with a fixed reason, never ioredis' message (host, port)", async () => {
     const unique = randomBytes(6).toString('hex');
-    const t = await TestApp.start('sqlite', {
-      REDIS_URL: redisUrl!,
-      REDIS_KEY_PREFIX: `health-test-${unique}:`,
-      SMS_QUEUE_NAME: `health-test-${unique}`,
-    });
+    const t = await startWithRedis(unique);
     try {
       const redis = t.app.get<typeof REDIS, Redis>(REDIS);
       vi.spyOn(redis, 'ping').mockRejectedValue(new Error(REDIS_ERROR));
@@ -247,11 +244,7 @@ describe('Readiness with Redis', () => {
   // Skipped without Redis (global-setup says why; REQUIRE_REDIS=1 on CI makes that a failure).
   it.skipIf(!redisUrl)("answers 200 with redis and the BullMQ dispatcher up, and appends BullMQ's own metrics", async () => {
     const unique = randomBytes(6).toString('hex');
-    const t = await TestApp.start('sqlite', {
-      REDIS_URL: redisUrl!,
-      REDIS_KEY_PREFIX: `health-test-${unique}:`,
-      SMS_QUEUE_NAME: `health-test-${unique}`,
-    });
+    const t = await startWithRedis(unique);
     try {
       const res = await t.http.get('/api/health/ready').expect(200);
       expect(res.body.checks).toMatchObject({
