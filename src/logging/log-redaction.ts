@@ -110,7 +110,7 @@ export const LOG_SERIALIZERS = { req: serializeRequest, res: serializeReply, err
  * An error's message for a line written without the logger (main.ts: a failed start, before the logger may exist, or
  * a failed shutdown, after it closed): masked and escaped as the `err` serializer does, so a number in a driver's or
  * SDK's text is not printed in clear, nor a line break forges another line. Not clipped: it is the last line the
- * process prints, and a configuration error lists every problem in it.
+ * process prints. (A configuration error is printed as written instead: its texts are ours, see main.ts.)
  */
 export function safeErrorText(error: unknown): string {
   return maskPhonesInText(safeLogText(error instanceof Error ? error.message : error, Infinity));
