@@ -176,7 +176,7 @@ export class TwilioStandIn {
   /** TCP connections accepted so far (keep-alive clients should need few). */
   connectionsAccepted = 0;
 
-  /** Requests not answered yet, and the most there ever were at once (since reset()). */
+  /** Requests being handled right now, and the most there ever were at once (since reset()). */
   inFlight = 0;
   peakInFlight = 0;
   /** When each message creation (POST …/Messages.json) arrived, in ms. */
@@ -281,12 +281,7 @@ export class TwilioStandIn {
 
       const { hang, delayMs } = this.behaviour;
       if (hang) return; // never answered; stop() destroys the socket
-      // No longer in flight once answered: the caller may start its next request as soon as it reads this answer,
-      // possibly before this response's 'finish' event (both ends share one event loop in the tests).
-      const answer = () => {
-        done();
-        this.answer(recorded, url, res);
-      };
+      const answer = () => this.answer(recorded, url, res);
       if (!delayMs) return answer();
       const timer = setTimeout(() => {
         this.timers.delete(timer);
