@@ -88,3 +88,36 @@ describe('InlineDispatchQueue in flight', () => {
     ).toBe(10);
   });
 });
+
+describe('InlineDispatchQueue slots', () => {
+  const config = { maxConcurrency: 2, maxPerSecond: 10, pollIntervalMs: 60_000, leaseMs: 1_000 } as AppConfig['dispatch'];
+
+  it('counts the slots a claim under way asked rows for: a single send arriving meanwhile is not handed one', async () => {
+    let answerClaim!: (rows: SmsMessage[]) => void;
+    const claimDue = vi.fn(() => new Promise<SmsMessage[]>((resolve) => (answerClaim = resolve)));
+    const finishes: Array<() => void> = [];
+    const send = vi.fn(() => new Promise((resolve) => finishes.push(() => resolve({ final: true }))));
+    const queue = new InlineDispatchQueue({ claimDue } as unknown as SmsOutbox, { process: send } as unknown as SmsDispatcher, config);
+    await queue.start();
+    await sleep(5);
+    expect((claimDue.mock.calls[0] as unknown[])[0]).toBe(2);
+    // Both slots are the claim's until it answers.
+    expect(queue.reserve(new Date())).toBeNull();
+    answerClaim([{ id: 'one' } as SmsMessage, { id: 'two' } as SmsMessage]);
+    await sleep(5);
+    expect(send).toHaveBeenCalledTimes(2);
+    expect(queue.reserve(new Date())).toBeNull();
+    // A claim that found fewer rows gives the rest back.
+    finishes.splice(0).forEach((finish) => finish());
+    await sleep(5);
+    expect(claimDue).toHaveBeenCalledTimes(2);
+    answerClaim([]);
+    await sleep(5);
+    const slot = queue.reserve(new Date());
+    expect(slot).not.toBeNull();
+    slot!.release();
+    await sleep(5);
+    answerClaim([]);
+    await queue.stop();
+  });
+});

@@ -42,6 +42,12 @@ export class InlineDispatchQueue implements DispatchQueue {
   private lastAbandonedCheck = 0;
   /** Slots handed out by reserve() whose row is being written. */
   private reserved = 0;
+  /**
+   * Slots a claim under way has asked rows for: taken until its rows are dispatched (they then count in `inFlight`).
+   * Without it a single send arriving during the claim's query found those slots free, and the claim's rows went over
+   * the limit (5 in flight for 4, seen in an end-to-end test).
+   */
+  private claiming = 0;
   /** Settled when the last reserved slot is used or given back (stop() waits for it). */
   private reservationsDone: { promise: Promise<void>; resolve: () => void } | null = null;
   /**
@@ -136,7 +142,7 @@ export class InlineDispatchQueue implements DispatchQueue {
   }
 
   reserve(now: Date): DirectSlot | null {
-    if (!this.running || this.inFlight.size + this.reserved >= this.maxInFlight) return null;
+    if (!this.running || this.taken() >= this.maxInFlight) return null;
     // The provider looks down: the row is written queued and waits for calls to resume, like any other.
     if (this.circuit?.pausedUntil()) return null;
     this.reserved++;
@@ -179,7 +185,7 @@ export class InlineDispatchQueue implements DispatchQueue {
     do {
       this.again = false;
       // Full: a finishing call wakes the loop.
-      const slots = this.maxInFlight - this.inFlight.size - this.reserved;
+      const slots = this.maxInFlight - this.taken();
       if (slots <= 0) return;
       // The provider looks down (ProviderCircuit): nothing is claimed before calls may resume.
       const paused = this.circuit?.pausedUntil();
@@ -195,16 +201,24 @@ export class InlineDispatchQueue implements DispatchQueue {
         const now = new Date();
         const withAbandoned = now.getTime() - this.lastAbandonedCheck >= this.config.pollIntervalMs;
         if (withAbandoned) this.lastAbandonedCheck = now.getTime();
+        this.claiming = slots;
         claimed = await this.outbox.claimDue(slots, this.config.leaseMs, now, withAbandoned);
       } catch (error) {
         this.logger.error(`Claiming SMS to send failed: ${error instanceof Error ? error.message : String(error)}`);
         this.mayHaveDue = true;
         return;
+      } finally {
+        this.claiming = 0;
       }
       if (claimed.length === slots) this.mayHaveDue = true;
       for (const message of claimed) this.dispatch(message);
       if (claimed.length === slots) this.again = true;
     } while (this.again && this.running);
+  }
+
+  /** Slots in use: calls in flight, rows being written already claimed, and what a claim under way asked for. */
+  private taken(): number {
+    return this.inFlight.size + this.reserved + this.claiming;
   }
 
   /** A claimed message sent within the limits; its end frees the slot (and wakes the loop if rows may wait). */
