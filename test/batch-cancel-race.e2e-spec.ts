@@ -86,32 +86,87 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
       const messages = t.get(DataSource).getRepository(SmsMessage);
       const [message] = await messages.findBy({ batchId });
       // Attempt 1's lease ran out; another worker took the message over (attempt 2) and is storing Twilio's answer: it
-      // holds the message and then the batch row, and commits only after the stale attempt's retry is stored.
+      // holds the batch row and then the message (the settlements' order), and commits after the stale attempt's retry
+      // has begun: that retry waits for it on the batch row, then finds the row no longer its attempt's, and touches nothing.
       await messages.update(message.id, { status: 'sending', attempts: 2, leaseUntil: new Date(Date.now() + 60_000) });
       const other = new pg.Client({ connectionString: t.db.url });
       await other.connect();
       try {
         await other.query('BEGIN');
+        await other.query(`SELECT "status" FROM "sms_batches" WHERE "id" = $1 FOR UPDATE`, [batchId]);
         await other.query(`UPDATE "sms_messages" SET "status" = 'queued', "provider_sid" = $2 WHERE "id" = $1 AND "attempts" = 2`, [
           message.id,
           `SM${'0'.repeat(31)}1`,
         ]);
         await other.query(`UPDATE "sms_batches" SET "remaining" = "remaining" - 1 WHERE "id" = $1`, [batchId]);
         const stale = Object.assign(new SmsMessage(), { ...message, status: 'sending', attempts: 1 });
-        const retry = await Promise.race([
-          t
-            .get(SmsOutbox)
-            .settle(stale, 1, { kind: 'retry', notBefore: new Date(Date.now() + 1000), errorCode: 'TIMEOUT', errorMessage: 'timed out' }),
-          sleep(3_000).then(() => 'blocked' as const),
-        ]);
-        expect(retry).toEqual({ applied: false });
+        const retrying = t
+          .get(SmsOutbox)
+          .settle(stale, 1, { kind: 'retry', notBefore: new Date(Date.now() + 1000), errorCode: 'TIMEOUT', errorMessage: 'timed out' });
+        await sleep(300);
         await other.query('COMMIT');
+        const retry = await Promise.race([retrying, sleep(3_000).then(() => 'blocked' as const)]);
+        expect(retry).toEqual({ applied: false });
       } finally {
         await other.end();
       }
       expect(await messages.findOneByOrFail({ id: message.id })).toMatchObject({ status: 'queued', providerSid: `SM${'0'.repeat(31)}1` });
     },
   );
+});
+
+/**
+ * The deadlock a cancellation met on PostgreSQL: its UPDATE of the batch's waiting messages reads them as they were
+ * when it began, so a message claimed and then settled while it ran is one it must wait for; a settlement that held
+ * that message while waiting for the batch row (which the cancellation holds) closed a cycle. A settlement now takes
+ * the batch row first, as the cancellations do: while it waits for it, it holds nothing of the batch's messages.
+ */
+describeEachDatabase('Settlements and cancellations take a batch in one order', (kind) => {
+  let t: TestApp;
+  let root: string;
+
+  beforeAll(async () => {
+    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run' });
+    root = await t.rootToken();
+  });
+  afterAll(() => t?.close());
+
+  it.runIf(kind === 'postgres')('a settlement waiting for its batch row holds no lock on its message', async () => {
+    const res = await t.http
+      .post('/api/sms/bulk')
+      .set({ Authorization: `Bearer ${root}` })
+      .send({ recipients: [{ phone: '0612340084' }], message: 'Plus tard', sendAt: new Date(Date.now() + 3_600_000).toISOString() })
+      .expect(202);
+    const batchId = res.body.batchId as string;
+    const messages = t.get(DataSource).getRepository(SmsMessage);
+    const [message] = await messages.findBy({ batchId });
+    await messages.update(message.id, { status: 'sending', attempts: 1, leaseUntil: new Date(Date.now() + 60_000) });
+
+    const cancellation = new pg.Client({ connectionString: t.db.url });
+    const observer = new pg.Client({ connectionString: t.db.url });
+    await cancellation.connect();
+    await observer.connect();
+    try {
+      // A cancellation under way: it holds the batch row.
+      await cancellation.query('BEGIN');
+      await cancellation.query(`UPDATE "sms_batches" SET "status" = 'cancelled', "cancelled_at" = now() WHERE "id" = $1`, [batchId]);
+      const row = Object.assign(new SmsMessage(), { ...message, status: 'sending', attempts: 1 });
+      const settling = t.get(SmsOutbox).settle(row, 1, { kind: 'sent', sid: `SM${'0'.repeat(31)}2`, status: 'queued', from: null });
+      await sleep(300);
+      // The message is free: the cancellation's UPDATE could take it (before, the settlement held it: a cycle).
+      await observer.query('BEGIN');
+      const free = await observer.query(`SELECT "id" FROM "sms_messages" WHERE "id" = $1 FOR UPDATE NOWAIT`, [message.id]);
+      expect(free.rows).toHaveLength(1);
+      await observer.query('ROLLBACK');
+      await cancellation.query('COMMIT');
+      // Sent while the batch was being cancelled: stored sent (it left), and it ends the batch.
+      expect(await settling).toMatchObject({ applied: true, finishedBatchId: batchId });
+    } finally {
+      await observer.end();
+      await cancellation.end();
+    }
+    expect(await messages.findOneByOrFail({ id: message.id })).toMatchObject({ status: 'queued', providerSid: `SM${'0'.repeat(31)}2` });
+  });
 });
 
 describeEachDatabase('Claim order', (kind) => {

@@ -393,12 +393,13 @@ export class SmsOutbox {
     }
     const journal = ended ? insertStatement(this.auditLogs, [ended]) : null;
     const journalEnd = (row: Row) => this.journalBatchEnd(row);
-    // A settlement takes its message row, then the batch row (only if the message was still this attempt's: a stale
-    // attempt touches neither). The cancellations take the batch row, then only messages waiting in the queue, never
-    // one being settled (its committed state is `sending`): no cycle, and a final answer holds the batch row only for
-    // its decrement (the batch's settlements run one after another there). A batch cancelled while this attempt was in
-    // flight: its message does not go back to the queue. The batch's status is read under its lock, after the message's
-    // update: a cancellation committed before is seen; one under way is waited for (it skips this `sending` row).
+    // A settlement of a batch's message takes the batch row first, then its message row, as the cancellations do (the
+    // batch row, then the messages waiting in the queue). Not the other way round: a cancellation's UPDATE reads the
+    // batch's messages as they were when it began, so a message claimed and then settled while it ran is one it must
+    // wait for; a settlement holding that message while waiting for the batch row closed a cycle (PostgreSQL answered
+    // "deadlock detected": the cancellation a 503, or the settlement lost). The batch's settlements run one after another
+    // on its row. A batch cancelled while this attempt was in flight: its message does not go back to the queue. The
+    // batch's status is read under its lock: a cancellation committed before is seen; one under way is waited for.
     const lockBatch = this.lockBatch(batchId);
     const cancelQueued: Statement = {
       sql: `UPDATE ${T} SET "status" = '${SMS_CANCELLED}', "updated_at" = ? WHERE "id" = ? AND ${CANCELLABLE} RETURNING "id"`,
@@ -410,9 +411,9 @@ export class SmsOutbox {
     const cancelledEvent = !final && batchId ? this.updatedEventStatement([message], SMS_CANCELLED, now) : null;
     const result = await this.atomic.run(function* (): Work<SettleResult> {
       if (!final && batchId) {
+        const [batch] = yield lockBatch;
         const changed = yield update;
         if (!changed.length) return { applied: false };
-        const [batch] = yield lockBatch;
         if (batch?.status !== 'cancelled') return { applied: true };
         const cancelled = yield cancelQueued;
         if (!cancelled.length) {
@@ -425,6 +426,7 @@ export class SmsOutbox {
         if (finished) yield* journalEnd(finished);
         return { applied: true, cancelled: true, published: !!cancelledEvent, ...(finished ? { finishedBatchId: batchId } : {}) };
       }
+      if (batchId) yield lockBatch;
       if (adoptionLock) yield adoptionLock;
       const changed = yield update;
       if (!changed.length) {
