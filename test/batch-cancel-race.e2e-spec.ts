@@ -24,6 +24,20 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
   });
   afterAll(() => t?.close());
 
+  /** A one-message batch due in an hour, its message claimed by a worker as attempt `attempts`. */
+  const claimedInBatch = async (phone: string, attempts: number) => {
+    const res = await t.http
+      .post('/api/sms/bulk')
+      .set({ Authorization: `Bearer ${root}` })
+      .send({ recipients: [{ phone }], message: 'Plus tard', sendAt: new Date(Date.now() + 3_600_000).toISOString() })
+      .expect(202);
+    const batchId = res.body.batchId as string;
+    const messages = t.get(DataSource).getRepository(SmsMessage);
+    const [message] = await messages.findBy({ batchId });
+    await messages.update(message.id, { status: 'sending', attempts, leaseUntil: new Date(Date.now() + 60_000) });
+    return { batchId, message, messages };
+  };
+
   it.runIf(kind === 'postgres')('waits for the cancellation and cancels the message, counting it in the batch', async () => {
     const res = await t.http
       .post('/api/sms/bulk')
@@ -77,18 +91,10 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
   it.runIf(kind === 'postgres')(
     "never waits in a cycle: a stale attempt's retry touches nothing while the attempt that replaced it settles",
     async () => {
-      const res = await t.http
-        .post('/api/sms/bulk')
-        .set({ Authorization: `Bearer ${root}` })
-        .send({ recipients: [{ phone: '0612340083' }], message: 'Plus tard', sendAt: new Date(Date.now() + 3_600_000).toISOString() })
-        .expect(202);
-      const batchId = res.body.batchId as string;
-      const messages = t.get(DataSource).getRepository(SmsMessage);
-      const [message] = await messages.findBy({ batchId });
       // Attempt 1's lease ran out; another worker took the message over (attempt 2) and is storing Twilio's answer: it
       // holds the batch row and then the message (the settlements' order), and commits after the stale attempt's retry
       // has begun: that retry waits for it on the batch row, then finds the row no longer its attempt's, and touches nothing.
-      await messages.update(message.id, { status: 'sending', attempts: 2, leaseUntil: new Date(Date.now() + 60_000) });
+      const { batchId, message, messages } = await claimedInBatch('0612340083', 2);
       const other = new pg.Client({ connectionString: t.db.url });
       await other.connect();
       try {
@@ -113,34 +119,13 @@ describeEachDatabase('Batch cancelled during an attempt, transactions interleave
       expect(await messages.findOneByOrFail({ id: message.id })).toMatchObject({ status: 'queued', providerSid: `SM${'0'.repeat(31)}1` });
     },
   );
-});
 
-/**
- * The deadlock a cancellation met on PostgreSQL: its UPDATE of the batch's waiting messages reads them as they were
- * when it began, so a message claimed and then settled while it ran is one it must wait for; a settlement that held
- * that message while waiting for the batch row (which the cancellation holds) closed a cycle. A settlement now takes
- * the batch row first, as the cancellations do: while it waits for it, it holds nothing of the batch's messages.
- */
-describeEachDatabase('Settlements and cancellations take a batch in one order', (kind) => {
-  let t: TestApp;
-  let root: string;
-
-  beforeAll(async () => {
-    t = await TestApp.start(kind, { SMS_PROVIDER: 'dry-run' });
-    root = await t.rootToken();
-  });
-  afterAll(() => t?.close());
-
+  // The deadlock a cancellation met: its UPDATE of the batch's waiting messages reads them as they were when it began,
+  // so a message claimed and then settled while it ran is one it must wait for; a settlement that held that message
+  // while waiting for the batch row (which the cancellation holds) closed a cycle. A settlement now takes the batch
+  // row first, as the cancellations do: while it waits for it, it holds nothing of the batch's messages.
   it.runIf(kind === 'postgres')('a settlement waiting for its batch row holds no lock on its message', async () => {
-    const res = await t.http
-      .post('/api/sms/bulk')
-      .set({ Authorization: `Bearer ${root}` })
-      .send({ recipients: [{ phone: '0612340084' }], message: 'Plus tard', sendAt: new Date(Date.now() + 3_600_000).toISOString() })
-      .expect(202);
-    const batchId = res.body.batchId as string;
-    const messages = t.get(DataSource).getRepository(SmsMessage);
-    const [message] = await messages.findBy({ batchId });
-    await messages.update(message.id, { status: 'sending', attempts: 1, leaseUntil: new Date(Date.now() + 60_000) });
+    const { batchId, message, messages } = await claimedInBatch('0612340084', 1);
 
     const cancellation = new pg.Client({ connectionString: t.db.url });
     const observer = new pg.Client({ connectionString: t.db.url });
