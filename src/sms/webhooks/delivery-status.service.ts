@@ -145,10 +145,10 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
   async adoptStranded(receivedSince?: Date): Promise<number> {
     let adopted = 0;
     // In reads of STRANDED_CHUNK SIDs: each adoption links its callbacks, so the next read no longer finds them.
-    for (let rows: { message_id: string; sid: string }[] = []; ;) {
+    for (;;) {
       const params = new SqlParams(this.postgres);
       const recent = receivedSince ? ` AND e."received_at" >= ${params.time(receivedSince)}` : '';
-      rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
+      const rows = await this.dataSource.query<{ message_id: string; sid: string }[]>(
         `SELECT DISTINCT m."id" AS "message_id", e."provider_sid" AS "sid" FROM "sms_status_events" e ` +
           `JOIN "sms_messages" m ON m."provider_sid" = e."provider_sid" WHERE e."message_id" IS NULL${recent} ` +
           `LIMIT ${params.add(STRANDED_CHUNK)}`,
