@@ -254,6 +254,15 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       },
     );
 
+    it('STOP from an E.164 number of a range the phone library does not know is stored, opted out and confirmed (a 400 would lose it)', async () => {
+      const from = '+33712345678'; // E.164, but 07 12 is not an allocated French range for libphonenumber
+      const sid = nextSid();
+      const res = await inbound(from, 'STOP', sid).expect(200);
+      expect(res.text).toBe(OPT_OUT_REPLY);
+      expect(await stored(sid)).toMatchObject({ from });
+      expect(await optOutOf(from)).not.toBeNull();
+    });
+
     it('STOP from an alphanumeric sender (From=garbage) is stored and announced, but neither confirmed, journaled as a reply, nor opted out', async () => {
       const { received, stop } = collectReceived();
       try {

@@ -2,7 +2,7 @@ import Holidays from 'date-holidays';
 import { isIP } from 'node:net';
 import { type CountryCode, isSupportedCountry } from 'libphonenumber-js/max';
 import { IsText } from '../common/dto/validators.js';
-import { ALPHANUMERIC_SENDER_ID } from '../phone/sender-ids.js';
+import { ALPHANUMERIC_SENDER_ID, E164_SHAPE } from '../phone/sender-ids.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -134,7 +134,7 @@ export class EnvironmentVariables {
   TWILIO_AUTH_TOKEN?: string;
 
   @IsOptional()
-  @Matches(new RegExp(`^\\+[1-9]\\d{6,14}$|${ALPHANUMERIC_SENDER_ID.source}`), {
+  @Matches(new RegExp(`${E164_SHAPE.source}|${ALPHANUMERIC_SENDER_ID.source}`), {
     message: 'TWILIO_PHONE_NUMBER must be an E.164 number (+33612345678) or an alphanumeric sender ID of at most 11 characters',
   })
   @emptyAsUndefined

@@ -26,3 +26,8 @@ export class SqlParams {
 export function sqlTime(date: Date, postgres: boolean): Date | string {
   return postgres ? date : date.toISOString().replace('T', ' ').replace('Z', '');
 }
+
+/** A timestamp as read back from either database (a Date from PostgreSQL, SQLite's UTC text) as that text: comparable. */
+export function sqlTimeText(value: Date | string): string {
+  return value instanceof Date ? (sqlTime(value, false) as string) : value;
+}

@@ -6,7 +6,7 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { BatchLoader } from '../../common/batch-loader.js';
 import { Clock } from '../../common/clock.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
-import { SqlParams } from '../../database/sql.js';
+import { SqlParams, sqlTimeText } from '../../database/sql.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { PURGED } from '../sms-message.entity.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
@@ -286,23 +286,20 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
    * opt-out list if one of them is a 21610. An event is claimed once: of two concurrent adoptions (the send's and a
    * callback's, see joinStoredMeanwhile), the second's UPDATE waits for the first and finds it no longer unclaimed.
    */
-  private async adopt(
-    messageId: string,
-    sid: string,
-  ): Promise<{ events: { id: string; status: string; error_code: string | null }[]; appliedEventId: string | null }> {
+  private async adopt(messageId: string, sid: string): Promise<{ events: AdoptedEvent[]; appliedEventId: string | null }> {
     const now = this.clock.now();
     const adopted = await runTransaction(this.dataSource, async (manager) => {
       const runner = manager.queryRunner!;
       const claim = new SqlParams(this.postgres);
       const rows = await runner.query(
         `UPDATE "sms_status_events" SET "message_id" = ${claim.add(messageId)} WHERE "provider_sid" = ${claim.add(sid)} AND "message_id" IS NULL ` +
-          `RETURNING "id", "status", "error_code"`,
+          `RETURNING "id", "status", "error_code", "received_at"`,
         claim.values,
         true,
       );
-      const events = (rows.records ?? []) as { id: string; status: string; error_code: string | null }[];
+      const events = (rows.records ?? []) as AdoptedEvent[];
       if (!events.length) return { events, appliedEventId: null };
-      const furthest = events.reduce((a, b) => (statusRank(b.status) > statusRank(a.status) ? b : a));
+      const furthest = furthestEvent(events);
       const moved = await this.moveForward(runner, messageId, furthest.id, furthest.status, furthest.error_code, now);
       return { events, appliedEventId: moved ? furthest.id : null };
     });
@@ -371,4 +368,19 @@ export class DeliveryStatusService implements OnApplicationBootstrap, BeforeAppl
       at: e.receivedAt,
     }));
   }
+}
+
+type AdoptedEvent = { id: string; status: string; error_code: string | null; received_at: Date | string };
+
+/**
+ * Of callbacks adopted together, the one that moves the message: the furthest, and of equally far ones (two final
+ * answers, `delivered` and `undelivered`) the first received, as the live path keeps the first final answer. The
+ * UPDATE … RETURNING that claimed them gives them in no particular order.
+ */
+export function furthestEvent<E extends { status: string; received_at: Date | string }>(events: readonly E[]): E {
+  const at = (e: E) => sqlTimeText(e.received_at);
+  return events.reduce((a, b) => {
+    const rank = statusRank(b.status) - statusRank(a.status);
+    return rank > 0 || (rank === 0 && at(b) < at(a)) ? b : a;
+  });
 }

@@ -16,7 +16,7 @@ import { classifyInbound } from './inbound-keywords.js';
 import { InboundSms, type InboundKeyword } from './inbound-sms.entity.js';
 import { SMS_RECEIVED, type SmsReceivedEvent } from './sms-received.event.js';
 import { formField, invalidField, MESSAGE_SID } from './webhook-form.js';
-import { ALPHANUMERIC_SENDER_ID, SHORT_CODE } from '../../phone/sender-ids.js';
+import { ALPHANUMERIC_SENDER_ID, E164_SHAPE, SHORT_CODE } from '../../phone/sender-ids.js';
 
 export interface InboundResult {
   /** TwiML to answer Twilio with (an empty <Response/> when there is nothing to say). */
@@ -114,13 +114,17 @@ export class InboundSmsService {
   }
 
   /**
-   * Who sent it: a phone number (national or E.164; `phone` is its E.164 form), or a short code or an
+   * Who sent it: a phone number (national or E.164; `phone` is its E.164 form; an E.164 number the phone library
+   * finds invalid is taken as written), or a short code or an
    * alphanumeric sender ID, kept as written (`phone` null: no consent to record, no reply possible).
    * Anything else is a 400 naming `From`, before anything is stored or answered.
    */
   private sender(rawFrom: string): { from: string; phone: string | null } {
     const parsed = this.phones.format(rawFrom);
     if (parsed.valid && parsed.e164) return { from: parsed.e164, phone: parsed.e164 };
+    // A number Twilio gives in E.164 from a range the phone library does not know yet (a new allocation): kept as
+    // written, its STOP honoured. A 400 here would lose it: Twilio does not send a message again after a 4xx.
+    if (E164_SHAPE.test(rawFrom)) return { from: rawFrom, phone: rawFrom };
     if (SHORT_CODE.test(rawFrom) || ALPHANUMERIC_SENDER_ID.test(rawFrom)) return { from: rawFrom, phone: null };
     throw invalidField('From', 'must be a phone number (E.164), a short code or an alphanumeric sender ID');
   }
