@@ -876,6 +876,28 @@ describeEachDatabase('Appointment reminders', (kind) => {
     }
   });
 
+  it("an appointment moved between the scan's read and its claim is reminded at its new time, not dropped as started", async () => {
+    setNow('2030-08-01T10:00:00Z');
+    const moved = await confirmed('2030-08-02T12:00:00Z');
+    standIn.reset();
+    // The service comes back after the appointment's start; while its scan holds the row it read, staff move the
+    // appointment to the next day at 12:00 (its reminder due at once: within the 24 h lead).
+    setNow('2030-08-02T13:00:00Z');
+    const scheduler = a.get(ReminderScheduler) as unknown as { claim: (...args: unknown[]) => Promise<boolean> };
+    const claim = scheduler.claim.bind(scheduler);
+    const spy = vi.spyOn(scheduler, 'claim').mockImplementationOnce(async (...args) => {
+      await a.http.patch(`/api/appointments/${moved.id}`).set(auth()).send({ startsAt: '2030-08-03T12:00:00Z' }).expect(200);
+      return claim(...args);
+    });
+    try {
+      expect(await scan()).toMatchObject({ claimed: 0, expired: 0 });
+      expect(await scan()).toMatchObject({ claimed: 1, expired: 0 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(reminders().map((r) => r.form.To)).toEqual([moved.clientPhone]);
+  });
+
   it('scans by itself on the configured interval', async () => {
     // Every instance at a Monday 10:00 in Paris, the appointment two hours later: its reminder is due at once whatever
     // the hour the suite runs at (at 19:00 in Paris, an appointment two hours ahead starts in quiet hours and its

@@ -92,15 +92,21 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * The atomic claim: clears the due time only if it is still set, still due and the appointment
-   * still confirmed. Exactly one instance sees `affected = 1`, and only that one writes the event, in
-   * the same transaction.
+   * The atomic claim: clears the due time only if it is still set, still due, the appointment still confirmed and
+   * still at the time the scan read (`send` was decided from it: one moved meanwhile, its new reminder maybe already
+   * due, is left to the next scan, not dropped as started). Exactly one instance sees `affected = 1`, and only that
+   * one writes the event, in the same transaction.
    */
   private claim(appointment: Appointment, now: Date, send: boolean): Promise<boolean> {
     return this.events.transaction(async ({ manager, publish }) => {
       const result = await manager.update(
         Appointment,
-        { id: appointment.id, status: AppointmentStatus.Confirmed, reminderDueAt: LessThanOrEqual(now) },
+        {
+          id: appointment.id,
+          status: AppointmentStatus.Confirmed,
+          startsAt: appointment.startsAt,
+          reminderDueAt: LessThanOrEqual(now),
+        },
         { reminderDueAt: null },
       );
       if (result.affected !== 1) return false;
