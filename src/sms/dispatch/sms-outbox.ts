@@ -248,14 +248,7 @@ export class SmsOutbox {
     // Abandoned rows first (they have waited longest), then due ones in not_before order: first those outside a
     // batch (IDX_sms_messages_outbox_single), so a confirmation never waits behind a 10,000-recipient batch.
     const abandoned = withAbandoned
-      ? await this.atomic.query(`${this.claimSet()} WHERE "id" IN (SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}) RETURNING *`, [
-          lease,
-          t,
-          t,
-          t,
-          t,
-          limit,
-        ])
+      ? await this.claimAmong(`SELECT "id" FROM ${T} WHERE ${ABANDONED} LIMIT ?${lock}`, [t, limit], lease, t)
       : [];
     const n = limit - abandoned.length;
     if (n <= 0) return this.load(abandoned);
@@ -265,10 +258,11 @@ export class SmsOutbox {
     const lane = (index: string, batch: string, rank: number) =>
       `SELECT "id", ${rank} AS "lane", "not_before" FROM (SELECT "id", "not_before" FROM ${T}${index} WHERE ${DUE} AND "batch_id" ${batch} ` +
       `ORDER BY "not_before" LIMIT ?${lock}) AS "lane${rank}"`;
-    const due = await this.atomic.query(
-      `${this.claimSet()} WHERE "id" IN (SELECT "id" FROM (${lane(singleIndex, 'IS NULL', 0)} UNION ALL ${lane('', 'IS NOT NULL', 1)}) ` +
-        `AS "due" ORDER BY "lane", "not_before" LIMIT ?) RETURNING *`,
-      [lease, t, t, t, t, n, t, n, n],
+    const due = await this.claimAmong(
+      `SELECT "id" FROM (${lane(singleIndex, 'IS NULL', 0)} UNION ALL ${lane('', 'IS NOT NULL', 1)}) AS "due" ORDER BY "lane", "not_before" LIMIT ?`,
+      [t, n, t, n, n],
+      lease,
+      t,
     );
     // RETURNING gives no order: the claimed rows are handed over singles first, each lane in due order (the
     // dispatcher takes them one by one through the rate gate).
@@ -310,6 +304,19 @@ export class SmsOutbox {
       `UPDATE ${T} SET "status" = '${SMS_SENDING}', "lease_until" = ?, "attempts" = "attempts" + 1, ` +
       `"last_attempt_at" = ?, "first_attempt_at" = COALESCE("first_attempt_at", ?), "updated_at" = ?, ` +
       `"error_code" = CASE WHEN "status" = '${SMS_SENDING}' THEN '${LEASE_EXPIRED}' ELSE "error_code" END`
+    );
+  }
+
+  /**
+   * Claims the rows a SELECT of ids picks. The ids are taken first, once, in a MATERIALIZED CTE: PostgreSQL may scan a
+   * `LIMIT … FOR UPDATE SKIP LOCKED` subquery inside `IN` more than once (a nested loop) and, rows being released by
+   * other claimers meanwhile, claim more than the limit (more in flight than SMS_MAX_CONCURRENCY, rows waiting past
+   * their lease). SQLite (3.35 and later) runs the same statement.
+   */
+  private claimAmong(select: string, selectParams: unknown[], lease: unknown, now: unknown): Promise<Row[]> {
+    return this.atomic.query(
+      `WITH "claim" AS MATERIALIZED (${select}) ${this.claimSet()} WHERE "id" IN (SELECT "id" FROM "claim") RETURNING *`,
+      [...selectParams, lease, now, now, now],
     );
   }
 
