@@ -165,27 +165,28 @@ describeEachDatabase('Claim order', (kind) => {
   });
   afterAll(() => t?.close());
 
+  const due = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+  const row = (id: string, batchId: string | null, notBefore: Date) =>
+    Object.assign(new SmsMessage(), {
+      id,
+      to: '+33612345678',
+      from: null,
+      body: 'x',
+      kind: batchId ? SmsKind.Bulk : SmsKind.Single,
+      provider: 'dry-run',
+      status: 'queued',
+      segments: 1,
+      encoding: 'GSM-7',
+      category: 'transactional',
+      attempts: 0,
+      batchId,
+      notBefore,
+      createdAt: notBefore,
+      updatedAt: notBefore,
+    });
+
   it("hands a claim's messages over singles first, each lane in due order, whatever order the database returns them in", async () => {
     const messages = t.get(DataSource).getRepository(SmsMessage);
-    const due = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
-    const row = (id: string, batchId: string | null, notBefore: Date) =>
-      Object.assign(new SmsMessage(), {
-        id,
-        to: '+33612345678',
-        from: null,
-        body: 'x',
-        kind: batchId ? SmsKind.Bulk : SmsKind.Single,
-        provider: 'dry-run',
-        status: 'queued',
-        segments: 1,
-        encoding: 'GSM-7',
-        category: 'transactional',
-        attempts: 0,
-        batchId,
-        notBefore,
-        createdAt: notBefore,
-        updatedAt: notBefore,
-      });
     const batchId = '00000000-0000-4000-8000-0000000000b1';
     // Ids sorting against the wanted order: the single's last, the older batch message's after the newer one's.
     await messages.insert([
@@ -198,6 +199,25 @@ describeEachDatabase('Claim order', (kind) => {
       'ffffffff-ffff-4fff-bfff-fffffffffff1',
       '00000000-0000-4000-8000-000000000002',
       '00000000-0000-4000-8000-000000000001',
+    ]);
+  });
+
+  it('the BullMQ sweep reads abandoned rows, then singles, then batch rows: a backlog of older batch rows does not hold a single back', async () => {
+    const messages = t.get(DataSource).getRepository(SmsMessage);
+    const batchId = '00000000-0000-4000-8000-0000000000b2';
+    const backlog = [5, 4, 3].map((minutes, i) => row(`00000000-0000-4000-8000-00000000010${i}`, batchId, due(minutes)));
+    const single = row('00000000-0000-4000-8000-000000000201', null, due(1));
+    const abandoned = Object.assign(row('00000000-0000-4000-8000-000000000301', null, due(0.5)), {
+      status: 'sending',
+      attempts: 1,
+      leaseUntil: due(0.1),
+    });
+    await messages.insert([...backlog, single, abandoned]);
+    const swept = await t.get(SmsOutbox).dueIds(3);
+    expect(swept).toEqual([
+      { id: abandoned.id, notBefore: abandoned.notBefore, bulk: false },
+      { id: single.id, notBefore: single.notBefore, bulk: false },
+      { id: backlog[0].id, notBefore: backlog[0].notBefore, bulk: true },
     ]);
   });
 });

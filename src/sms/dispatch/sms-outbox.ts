@@ -683,23 +683,29 @@ export class SmsOutbox {
     return rows.map((r) => r.id);
   }
 
-  /** Ids of due or abandoned rows (the BullMQ sweep hands them to the queue again; future ones have their delayed job). */
+  /**
+   * Ids of due or abandoned rows, at most `limit` (the BullMQ sweep hands them to the queue again; future ones have their
+   * delayed job): abandoned rows first, then due rows outside a batch, then a batch's, each in due order, as claimDue
+   * takes them. A batch's rows wait in the table while their jobs wait in Redis: read first, a backlog of them would
+   * fill every sweep, and a confirmation whose job was lost would wait until fewer than `limit` were left before it.
+   */
   async dueIds(limit: number, now = new Date()): Promise<QueuedMessage[]> {
-    const t = this.atomic.time(now);
-    const rows = await this.messages
-      .createQueryBuilder('m')
-      .select(['m.id', 'm.notBefore', 'm.batchId'])
-      .where(
-        `(m.status = :queued AND m.providerSid IS NULL AND (m.notBefore IS NULL OR m.notBefore <= :t)) OR (m.status = :sending AND m.leaseUntil < :t)`,
-        {
-          queued: SMS_QUEUED,
-          sending: SMS_SENDING,
-          t,
-        },
-      )
-      .orderBy('m.notBefore', 'ASC')
-      .limit(limit)
-      .getMany();
+    const params = { queued: SMS_QUEUED, sending: SMS_SENDING, t: this.atomic.time(now) };
+    const dueRow = `m.status = :queued AND m.providerSid IS NULL AND m.notBefore <= :t`; // DUE, as claimDue and claimById read it
+    const lanes = [`m.status = :sending AND m.leaseUntil < :t`, `${dueRow} AND m.batchId IS NULL`, `${dueRow} AND m.batchId IS NOT NULL`];
+    const rows: SmsMessage[] = [];
+    for (const where of lanes) {
+      if (rows.length >= limit) break;
+      rows.push(
+        ...(await this.messages
+          .createQueryBuilder('m')
+          .select(['m.id', 'm.notBefore', 'm.batchId'])
+          .where(where, params)
+          .orderBy('m.notBefore', 'ASC')
+          .limit(limit - rows.length)
+          .getMany()),
+      );
+    }
     return rows.map((r) => ({ id: r.id, notBefore: r.notBefore, bulk: r.batchId !== null }));
   }
 }
