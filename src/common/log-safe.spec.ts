@@ -51,8 +51,21 @@ describe('maskPhone', () => {
     expect(safeUrlForLog('/api/sms/messages?phone=%2B33612345678&limit=5')).toBe('/api/sms/messages?phone=+33 6 ** ** ** 78&limit=5');
     expect(safeUrlForLog('/x?password=p&api_key=k&ok=1')).toBe('/x?password=[redacted]&api_key=[redacted]&ok=1');
     expect(safeUrlForLog('/api/sms/opt-outs/+33612345678?phone=+33612345679')).toBe(
-      '/api/sms/opt-outs/+33 6 ** ** ** 78?phone= 33*******79',
+      '/api/sms/opt-outs/+33 6 ** ** ** 78?phone=33*******79',
     );
+    // A value named as a number is masked whatever its shape (8 digits, an extension, brackets, many separators).
+    for (const [phone, masked] of [
+      ['20123456', '20****56'],
+      ['0612345678x12', '06********x12'],
+      ['[06]12345678', '[06]******78'],
+      ['06++++++12345678', '06++++++******78'],
+    ])
+      expect(safeUrlForLog(`/api/sms/opt-outs?Phone=${encodeURIComponent(phone)}&to=${encodeURIComponent(phone)}`)).toBe(
+        `/api/sms/opt-outs?Phone=${masked}&to=${masked}`,
+      );
+    expect(safeUrlForLog('/api/sms/opt-outs/20123456', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/20****56');
+    expect(safeUrlForLog('/api/sms/opt-outs/0612345678.json', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/06******78.json');
+    expect(safeUrlForLog('/api/appointments/20123456', '/api/appointments/:id')).toBe('/api/appointments/20123456');
     expect(safeUrlForLog('/x/%E0%A4%A?a=1\n')).toBe('/x/%E0%A4%A?a=1\\u000a');
     expect(safeUrlForLog('/api/audit?actor=agent%40example.fr&limit=5')).toBe('/api/audit?actor=a***@example.fr&limit=5');
     expect(safeUrlForLog('/api/users?email=z%C3%B6e.m%2B1@cabinet-dupont.co.uk')).toBe('/api/users?email=z***@cabinet-dupont.co.uk');

@@ -209,14 +209,21 @@ export function maskEmailsInText(text: string): string {
   return text.includes('@') ? text.replace(EMAIL, (address: string, domain: string) => `${Array.from(address)[0]}***@${domain}`) : text;
 }
 
+/** Names of fields, query parameters and route parameters whose values are phone numbers: logged masked, whatever their shape. */
+export const PHONE_KEYS = ['to', 'from', 'phone', 'clientPhone', 'recipient'];
+const PHONE_KEY = new RegExp(`^(?:${PHONE_KEYS.join('|')})$`, 'i');
+
 /**
  * A request URL for the log: phone numbers and email addresses masked (in the path, as in
  * `/opt-outs/+33612345678`, and in the query string, as in `?actor=agent@example.fr`), the values of
- * secret-looking query parameters replaced, control characters escaped, and the whole kept short.
+ * secret-looking query parameters replaced, control characters escaped, and the whole kept short. A value
+ * named as a number (a `phone`/`to`/`from` query parameter, a `:phone` segment of `route`, the route's pattern) is
+ * masked whatever its shape: one the free-text rules would read as something else (8 digits, `0612345678x12`,
+ * `[06]12345678`) is still a number the caller typed.
  */
-export function safeUrlForLog(url: string): string {
+export function safeUrlForLog(url: string, route?: string): string {
   const [rawPath, rawQuery] = splitOnce(url, '?');
-  const path = decode(rawPath);
+  const path = maskPhoneSegments(decode(rawPath), route);
   const safeQuery =
     rawQuery === undefined
       ? ''
@@ -226,10 +233,22 @@ export function safeUrlForLog(url: string): string {
           .map((pair) => {
             // A query string is form-encoded: `+` is a space there (and only there).
             const [key, value] = splitOnce(decode(pair.replace(/\+/g, ' ')), '=');
-            return value === undefined ? key : `${key}=${SECRET_QUERY_KEY.test(key) ? '[redacted]' : value}`;
+            if (value === undefined) return key;
+            return `${key}=${SECRET_QUERY_KEY.test(key) ? '[redacted]' : PHONE_KEY.test(key) ? maskPhone(value) : value}`;
           })
           .join('&');
   return safeLogText(maskPhonesInText(maskEmailsInText(path + safeQuery)), 500);
+}
+
+/** The path's segments that the route names as a number (`/api/sms/opt-outs/:phone`), masked. */
+function maskPhoneSegments(path: string, route: string | undefined): string {
+  if (!route?.includes(':')) return path;
+  const names = route.split('/');
+  const segments = path.split('/');
+  if (names.length !== segments.length) return path;
+  return segments
+    .map((segment, i) => (names[i].startsWith(':') && PHONE_KEY.test(names[i].slice(1)) ? maskPhone(segment) : segment))
+    .join('/');
 }
 
 /**

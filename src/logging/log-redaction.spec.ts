@@ -124,6 +124,20 @@ describe('the log redaction safety net', () => {
       expect(text).not.toContain(clear);
   });
 
+  it('an error logged without a message gets its masked text as the message, not its raw one; a context with digits is masked', () => {
+    const { logger, lines, parsed } = capture();
+    const error = () => new Error("The 'To' number +33612345678 is not a valid phone number.");
+    logger.error(error());
+    logger.error({ err: error() });
+    logger.error({ context: 'Error: The number 06 12 34 56 78 was refused\n    at x (y.js:1:1)' }, 'Dispatch failed');
+    const [bare, wrapped, withContext] = parsed();
+    expect(bare.msg).toBe("The 'To' number +33 6 ** ** ** 78 is not a valid phone number.");
+    expect(wrapped.msg).toBe(bare.msg);
+    expect(bare.err).toMatchObject({ type: 'Error', message: bare.msg });
+    expect(withContext.context).toContain('06 ** ** ** 78');
+    expect(lines.join('')).not.toMatch(/12345678|12 34 56/);
+  });
+
   it('maps LOG_LEVEL and Nest level lists to pino levels', () => {
     expect(
       createRootLogger(AppConfig.fromEnvironment({ NODE_ENV: 'test', LOG_LEVEL: 'log' }), { destination: { write: () => undefined } })

@@ -1,7 +1,5 @@
-import { maskPhone, maskPhonesInText, safeLogText, safeUrlForLog } from '../common/log-safe.js';
+import { maskPhone, maskPhonesInText, PHONE_KEYS, safeLogText, safeUrlForLog } from '../common/log-safe.js';
 
-/** Keys whose values are phone numbers: logged masked (`+33 6 ** ** ** 78`), never in clear. */
-const PHONE_KEYS = ['to', 'from', 'phone', 'clientPhone', 'recipient'];
 /**
  * Keys whose values are never logged at all: message bodies, credentials, tokens, cookies, and the
  * Twilio settings. A safety net: no log line of the service logs them on purpose.
@@ -74,7 +72,7 @@ interface ReplyLike {
 function serializeRequest(request: RequestLike): Record<string, unknown> {
   return {
     method: request.method,
-    url: request.url === undefined ? undefined : safeUrlForLog(request.url),
+    url: request.url === undefined ? undefined : safeUrlForLog(request.url, request.routeOptions?.url),
     route: request.routeOptions?.url,
   };
 }
@@ -116,7 +114,20 @@ export function safeErrorText(error: unknown): string {
   return maskPhonesInText(safeLogText(error instanceof Error ? error.message : error, Infinity));
 }
 
-/** Masks phone numbers in every string argument of a log call (the message and its interpolations). */
+/**
+ * Masks phone numbers in every string argument of a log call (the message and its interpolations). An error logged
+ * without a message (`logger.error(err)`, `logger.error({ err })`) gets its masked text as one: pino would otherwise
+ * take its raw text for the line's `msg`, after this hook. A `context` holding digits (Nest's `Logger.error(message,
+ * stack)` without a context puts the stack there) is masked too.
+ */
 export function maskLogArguments(args: unknown[]): unknown[] {
-  return args.map((arg) => (typeof arg === 'string' ? maskPhonesInText(arg) : arg));
+  const masked = args.map((arg) => (typeof arg === 'string' ? maskPhonesInText(arg) : arg));
+  const [first] = masked;
+  if (typeof first !== 'object' || first === null) return masked;
+  const fields = first as { err?: unknown; error?: unknown; context?: unknown };
+  const error = first instanceof Error ? first : (fields.err ?? fields.error);
+  if (error instanceof Error && typeof masked[1] !== 'string') masked.splice(1, 0, maskPhonesInText(safeLogText(error.message)));
+  if (!(first instanceof Error) && typeof fields.context === 'string' && /\d/.test(fields.context))
+    masked[0] = { ...first, context: maskPhonesInText(safeLogText(fields.context)) };
+  return masked;
 }

@@ -18,6 +18,8 @@ describe('request ids', () => {
     ['a quote', 'a"b'],
     ['a brace', '{"a":1}'],
     ['non-ASCII', 'é'],
+    ['a phone number', '+33612345678'],
+    ['a phone number inside', 'appt:0612345678'],
   ])('replaces an id with %s by a UUID', (_, id) => {
     expect(saneRequestId(id)).toBeUndefined();
     expect(requestIdFor(request(id))).toMatch(UUID);
