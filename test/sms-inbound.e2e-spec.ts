@@ -348,6 +348,31 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       expect(await optOutOf(phone)).toBeNull();
     });
 
+    it('a STOP arriving while staff remove the same number from the list waits for the removal, and stands', async () => {
+      const phone = nextPhone();
+      const auth = { Authorization: `Bearer ${admin}` };
+      await t.http.post('/api/sms/opt-outs').set(auth).send({ phone, reason: 'Courrier' }).expect(201);
+      const audit = t.get(AuditService);
+      const record = audit.record.bind(audit);
+      let stop: Promise<{ status: number; text: string }> | undefined;
+      // The removal is written and being journaled, its transaction still open, when the client's STOP comes.
+      vi.spyOn(audit, 'record').mockImplementation(async (entry, manager) => {
+        if (entry.action === AuditAction.SmsOptIn && !stop) {
+          stop = inbound(phone, 'STOP').then((res) => res);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        return record(entry, manager);
+      });
+      await t.http
+        .delete(`/api/sms/opt-outs/${encodeURIComponent(phone)}`)
+        .set(auth)
+        .expect(200);
+      expect(stop).toBeDefined();
+      expect((await stop!).text).toBe(OPT_OUT_REPLY);
+      // The STOP came last: the number stays opted out (it was read as "already opted out", then lifted by the removal).
+      expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+    });
+
     it('a STOP and its retry at once: one opt-out, one reply, the other answered as a duplicate', async () => {
       const phone = nextPhone();
       const sid = nextSid();

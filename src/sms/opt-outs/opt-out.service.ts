@@ -64,12 +64,12 @@ export class OptOutService {
 
   /**
    * Opts a number out; already opted out → the existing entry, unchanged (`created: false`).
-   * Safe under concurrency: the unique phone index decides, the loser reads the winner's row.
    * With `manager`, inside that transaction (the caller's own writes commit or roll back with it).
+   * Every change of one number's consent (a keyword, staff, Twilio's 21610) is taken in turn (consentTurn) and reads
+   * the list inside its transaction: a staff removal under way and a STOP at the same moment end in one order or the
+   * other, never with the STOP read as "already opted out" and the removal then lifting it.
    */
   async optOut(e164: string, request: OptOutRequest, manager?: EntityManager): Promise<{ optOut: SmsOptOut; created: boolean }> {
-    const existing = manager ? await manager.findOneBy(SmsOptOut, { phone: e164 }) : await this.isOptedOut(e164);
-    if (existing) return { optOut: existing, created: false };
     const row = this.optOuts.create({
       id: randomUUID(),
       phone: e164,
@@ -82,6 +82,10 @@ export class OptOutService {
     // The entry and its journal entry are committed together: an opt-out never stands unjournaled, and a
     // failed journal write leaves the number as it was (the caller, a STOP webhook included, gets the error).
     const write = async (manager: EntityManager) => {
+      await this.consentTurn(manager, e164);
+      const existing = await manager.findOneBy(SmsOptOut, { phone: e164 });
+      if (existing) return existing;
+      // The unique phone index still decides between writers that do not take turns (another version of the service).
       await manager.createQueryBuilder().insert().into(SmsOptOut).values(row).orIgnore().execute();
       const found = await manager.findOneBy(SmsOptOut, { phone: e164 });
       if (found?.id === row.id)
@@ -102,19 +106,20 @@ export class OptOutService {
 
   /**
    * Opts a number back in: the entry removed, or null when it was not opted out. With `manager`, inside that
-   * transaction.
+   * transaction; in turn with the number's other consent changes (see optOut).
    */
   async optIn(
     e164: string,
     request: { source: 'keyword' | 'manual'; actor?: Actor | null },
     manager?: EntityManager,
   ): Promise<SmsOptOut | null> {
-    const existing = manager ? await manager.findOneBy(SmsOptOut, { phone: e164 }) : await this.isOptedOut(e164);
-    if (!existing) return null;
     // Removed and journaled together (see optOut).
     const remove = async (manager: EntityManager) => {
+      await this.consentTurn(manager, e164);
+      const existing = await manager.findOneBy(SmsOptOut, { phone: e164 });
+      if (!existing) return null;
       const result = await manager.delete(SmsOptOut, { id: existing.id });
-      if (!result.affected) return false;
+      if (!result.affected) return null;
       await this.audit.record(
         {
           action: AuditAction.SmsOptIn,
@@ -124,10 +129,19 @@ export class OptOutService {
         },
         manager,
       );
-      return true;
+      return existing;
     };
-    const removed = manager ? await remove(manager) : await runTransaction(this.optOuts.manager.connection, remove);
-    return removed ? existing : null;
+    return manager ? remove(manager) : runTransaction(this.optOuts.manager.connection, remove);
+  }
+
+  /**
+   * Waits for, then holds until the transaction ends, the turn of this number's consent changes: on PostgreSQL a
+   * transaction lock on the number, so the next change reads this one's commit; SQLite runs one writing transaction at
+   * a time already.
+   */
+  private async consentTurn(manager: EntityManager, e164: string): Promise<void> {
+    if (manager.connection.driver.options.type === 'postgres')
+      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sms-consent:${e164}`]);
   }
 
   async list(query: PaginationQueryDto & { phone?: string }): Promise<Page<SmsOptOut>> {

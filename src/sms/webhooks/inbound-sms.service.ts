@@ -77,11 +77,8 @@ export class InboundSmsService {
       // An opt-in word ("Oui", "Yes", "Start") from a number that had not opted out is an ordinary reply (most
       // often a client answering a confirmation): nothing to lift, so no "you will receive our SMS again" sent back.
       let liftedOptOut = false;
-      // PostgreSQL: a STOP and a START from one number at once are taken in turn (a transaction lock on the number),
-      // so the later one sees the earlier's commit: a START cannot miss an opt-out still being written and lift
-      // nothing. SQLite runs one writer at a time already.
-      if (phone && (keyword === 'opt_out' || keyword === 'opt_in') && manager.connection.driver.options.type === 'postgres')
-        await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sms-consent:${phone}`]);
+      // A STOP and a START from one number at once (or a staff change) are taken in turn (OptOutService), so the later
+      // one sees the earlier's commit: a START cannot miss an opt-out still being written and lift nothing.
       if (phone && keyword === 'opt_out')
         await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) }, manager);
       else if (phone && keyword === 'opt_in') liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' }, manager)) !== null;
