@@ -328,6 +328,20 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests[1].form.Body).toMatch(/Monday, January 15, 2024.*2:30 PM/);
     });
 
+    it('stores the locale the text was written in, not as written: a 10-character tag is no 500 on PostgreSQL', async () => {
+      const sends = await Promise.all(
+        ['en-GB-oed', 'fr-x-priv', ' EN '].map((locale) =>
+          t.http
+            .post('/api/sms/notification')
+            .set(auth(admin))
+            .send({ to: '0612345678', type: 'dossier_updated', locale, data: { name: 'Jean Dupont' } }),
+        ),
+      );
+      expect(sends.map((res) => res.status)).toEqual([201, 201, 201]);
+      const stored = await Promise.all(sends.map((res) => t.http.get(`/api/sms/messages/${res.body.id}`).set(auth(admin)).expect(200)));
+      expect(stored.map((res) => res.body.locale)).toEqual(['en', 'fr', 'en']);
+    });
+
     it('sends the three other types without their optional fields', async () => {
       for (const type of ['dossier_updated', 'document_uploaded', 'message_received']) {
         await t.http

@@ -37,6 +37,8 @@ describe(classifyWriteError.name, () => {
     ['PostgreSQL FK in driverError', pgForeignKey(), 'constraint'],
     ['PostgreSQL not null (23502)', { code: '23502' }, 'constraint'],
     ['PostgreSQL check (23514)', { driverError: { code: '23514' } }, 'constraint'],
+    ['PostgreSQL value too long (22001)', { driverError: { code: '22001' } }, 'constraint'],
+    ['PostgreSQL out of range (22003)', { code: '22003' }, 'constraint'],
     ['SQLite busy', sqliteBusy(), 'other'],
     ['PostgreSQL serialization (40001)', { code: '40001' }, 'other'],
     ['connection refused (never sent)', { code: 'ECONNREFUSED' }, 'other'],

@@ -29,13 +29,14 @@ export type WriteErrorKind = 'constraint' | 'outcome-unknown' | 'other';
  * What a failed write means, on both drivers (TypeORM's QueryFailedError carries the driver's `code`, and
  * its original in `driverError`):
  * - `constraint`: the statement was refused as a whole because of a row (unique, foreign key, not null,
- *   check): SQLite `SQLITE_CONSTRAINT*`, PostgreSQL SQLSTATE class 23;
+ *   check; or a value the column cannot hold: too long, out of range): SQLite `SQLITE_CONSTRAINT*`, PostgreSQL
+ *   SQLSTATE classes 23 and 22 (the other rows of a group are then written alone, not refused with it);
  * - `outcome-unknown`: the connection was lost while the statement or its commit was in flight;
  * - `other`: any other refusal (busy, read-only, syntax…): nothing was written.
  */
 export function classifyWriteError(error: unknown): WriteErrorKind {
   for (const { code } of errorChain(error)) {
-    if (typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || /^23[0-9A-Z]{3}$/.test(code))) return 'constraint';
+    if (typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || /^2[23][0-9A-Z]{3}$/.test(code))) return 'constraint';
   }
   return isAnswerLost(error) ? 'outcome-unknown' : 'other';
 }

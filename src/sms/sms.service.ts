@@ -85,7 +85,9 @@ export class SmsService {
   async sendNotification(to: string, type: string, data: Record<string, unknown>, context: SmsContext): Promise<SmsSendResult> {
     const e164 = this.normalize(to, 'to');
     const body = this.render(type, data, context.locale);
-    const draft: Draft = { to: e164, body, kind: SmsKind.Notification, templateType: type, locale: context.locale ?? 'fr' };
+    // Stored as the locale the text was written in (`en-GB-oed` → `en`), not as the caller wrote it.
+    const locale = this.templates.resolveLocale(context.locale);
+    const draft: Draft = { to: e164, body, kind: SmsKind.Notification, templateType: type, locale };
     return this.sendOne(draft, this.analyze(body, 'data'), context);
   }
 

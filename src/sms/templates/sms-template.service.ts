@@ -179,7 +179,8 @@ export class SmsTemplateService {
       );
   }
 
-  private resolveLocale(locale: string | undefined): TemplateLocale {
+  /** The supported locale a caller's `locale` names (`en-GB` → `en`; none → French), or a TemplateDataError. */
+  resolveLocale(locale: string | undefined): TemplateLocale {
     if (locale === undefined || locale === null || locale === '') return DEFAULT_LOCALE;
     const base = typeof locale === 'string' ? locale.trim().toLowerCase().split(/[-_]/)[0] : '';
     const found = SUPPORTED_LOCALES.find((supported) => supported === base);
