@@ -72,6 +72,8 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
     it("journals a forwarded 'address' that is not an IP as not-an-ip: a 401, never a 500 from the 64-character column", async () => {
       const bogus = `${'x'.repeat(200)}`;
       expect((await wrongLogin(app, bogus)).status).toBe(401);
+      // An IPv6 zone id is an IP to node:net at any length.
+      expect((await wrongLogin(app, `fe80::1%${'a'.repeat(60)}`)).status).toBe(401);
       const token = await rootLoginFrom(app, CLIENT_ROOT);
       expect(await journalIps(app, token, 'login_failure')).toContain('not-an-ip');
     });

@@ -40,5 +40,9 @@ export const NOT_AN_IP = 'not-an-ip';
  * is one short marker, so it can neither overflow the 64-character `ip` columns (a 500) nor make keys of any size.
  */
 export function clientIp(request: Pick<FastifyRequest, 'ip'>): string {
-  return isIP(request.ip) ? request.ip : NOT_AN_IP;
+  // An IPv6 zone id (`fe80::1%eth0`) is an IP to node:net at any length: kept only within an IPv6 text's 45 characters.
+  return isIP(request.ip) && request.ip.length <= MAX_IP_LENGTH ? request.ip : NOT_AN_IP;
 }
+
+/** The longest textual IP address (IPv4-mapped IPv6, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`). */
+const MAX_IP_LENGTH = 45;
