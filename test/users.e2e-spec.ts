@@ -44,6 +44,12 @@ describeEachDatabase('Users', (kind) => {
     expect(res.body.message).toMatch(/already exists/);
   });
 
+  it("checks an email's length as stored, lower-cased: one that grows past 254 characters (İ) is a 400 naming email", async () => {
+    const growing = `${'İ'.repeat(32)}@${'İ'.repeat(40)}.${'İ'.repeat(40)}.${'İ'.repeat(40)}.io`; // 158 characters, 310 lower-cased
+    const res = await t.http.post('/api/users').set(auth(root)).send({ email: growing, password: USER_PASSWORD, role: 'user' }).expect(400);
+    expect(res.body.message).toMatch(/email/);
+  });
+
   it('accepts an email without a top-level domain, as the first admin has (admin@localhost), and it signs in', async () => {
     await t.http.post('/api/users').set(auth(root)).send({ email: 'ops@localhost', password: USER_PASSWORD, role: 'user' }).expect(201);
     await t.http.post('/api/auth/login').send({ email: 'ops@localhost', password: USER_PASSWORD }).expect(200);

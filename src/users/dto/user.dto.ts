@@ -10,7 +10,8 @@ const trim = Transform(({ value }) => (typeof value === 'string' ? value.trim() 
 
 export class CreateUserDto {
   @ApiProperty({ example: 'marie.martin@example.com', maxLength: 254 })
-  @trim
+  // Lower-cased before its length is checked: the address is stored lower-cased, and some letters grow (`İ` is 2).
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))
   @IsEmailAddress(254)
   email: string;
 
