@@ -39,6 +39,19 @@ describe('parseIsoDate', () => {
     expect(parseIsoDate(text)).toEqual({ ok: false, problem: 'impossible' });
   });
 
+  it.each(['9999-12-31T23:59:59-23:59', '0000-06-01T00:00:00Z', '0001-01-01T00:00:00+01:00'])(
+    'should refuse %s, outside the years 1 to 9999 in UTC (SQLite would store 10000 as 0000)',
+    (text) => {
+      expect(parseIsoDate(text)).toEqual({ ok: false, problem: 'out_of_range' });
+    },
+  );
+
+  it('should keep the first and last instants of the years 1 to 9999, and refuse a date alone that starts before them', () => {
+    expect(parseIsoDate('9999-12-31T23:59:59Z')).toMatchObject({ ok: true });
+    expect(parseIsoDate('0001-01-01T00:00:00Z')).toMatchObject({ ok: true });
+    expect(parseIsoDate('0001-01-01', { timeZone: 'Europe/Paris' })).toEqual({ ok: false, problem: 'out_of_range' });
+  });
+
   it('should refuse a date-time without an offset instead of reading it in the server zone', () => {
     expect(parseIsoDate('2030-01-15T14:30')).toEqual({ ok: false, problem: 'no_offset' });
     expect(parseIsoDate('2030-01-15T14:30:00')).toEqual({ ok: false, problem: 'no_offset' });
@@ -83,6 +96,7 @@ describe('@IsIsoDateTime', () => {
     expect(problemsOf(Body, { startsAt: '2030-02-31T10:00:00Z' })).toEqual([expect.stringMatching(/^startsAt is not a real date/)]);
     expect(problemsOf(Body, { startsAt: '2030-01-15' })).toEqual([expect.stringMatching(/^startsAt needs a time/)]);
     expect(problemsOf(Filter, { from: 'soon' })).toEqual([expect.stringMatching(/^from must be an ISO 8601 date-time/)]);
+    expect(problemsOf(Filter, { from: '9999-12-31T23:59:59-23:59' })).toEqual(['from must fall between the years 1 and 9999 (UTC)']);
     expect(problemsOf(Filter, { from: ['2030-01-15', '2030-01-16'] })).toHaveLength(1);
   });
 });

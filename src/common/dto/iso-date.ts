@@ -9,11 +9,13 @@ import { DateTime } from 'luxon';
  *   (seconds and fractions optional); without one it is refused, never read in the server's zone;
  * - an impossible date or time (`2030-02-31`, `25:00`, offset `+24:00`) is refused, never rolled over;
  * - a date alone (`2030-01-15`), where the field accepts one, is the start of that day in
- *   DEFAULT_TIMEZONE (see {@link setDateOnlyTimeZone}).
+ *   DEFAULT_TIMEZONE (see {@link setDateOnlyTimeZone});
+ * - the instant falls within the years 1 to 9999 in UTC (`9999-12-31T23:59:59-23:59` is in 10000): what both
+ *   databases store as written (TypeORM writes SQLite's four-digit year, 10000 became 0000).
  */
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-export type IsoDateProblem = 'format' | 'impossible' | 'no_offset' | 'date_only';
+export type IsoDateProblem = 'format' | 'impossible' | 'no_offset' | 'date_only' | 'out_of_range';
 
 export type IsoDateResult = { ok: true; date: Date; dateOnly: boolean } | { ok: false; problem: IsoDateProblem };
 
@@ -43,7 +45,7 @@ export function parseIsoDate(input: unknown, options: IsoDateOptions = {}): IsoD
   if (hour === undefined) {
     if (options.dateOnly === false) return { ok: false, problem: 'date_only' };
     const day = DateTime.fromISO(text, { zone: options.timeZone ?? dateOnlyTimeZone });
-    return day.isValid ? { ok: true, date: day.startOf('day').toJSDate(), dateOnly: true } : { ok: false, problem: 'impossible' };
+    return day.isValid ? inRange(day.startOf('day').toJSDate(), true) : { ok: false, problem: 'impossible' };
   }
   if (offset === undefined) return { ok: false, problem: 'no_offset' };
   // Luxon reads 24:00 as the next midnight: the rule refuses every rollover.
@@ -53,7 +55,12 @@ export function parseIsoDate(input: unknown, options: IsoDateOptions = {}): IsoD
     if (Number(digits.slice(1, 3)) > 23 || Number(digits.slice(3, 5)) > 59) return { ok: false, problem: 'impossible' };
   }
   const instant = DateTime.fromISO(text, { setZone: true });
-  return instant.isValid ? { ok: true, date: instant.toJSDate(), dateOnly: false } : { ok: false, problem: 'impossible' };
+  return instant.isValid ? inRange(instant.toJSDate(), false) : { ok: false, problem: 'impossible' };
+}
+
+function inRange(date: Date, dateOnly: boolean): IsoDateResult {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999 ? { ok: true, date, dateOnly } : { ok: false, problem: 'out_of_range' };
 }
 
 /** An ISO 8601 date-time with an offset (never a date alone), or undefined: template data's `startsAt`. */
@@ -69,6 +76,8 @@ export function isoDateMessage(field: string, problem: IsoDateProblem): string {
       return `${field} must say its offset from UTC: add Z or an offset such as +01:00 (e.g. 2030-01-15T14:30:00+01:00)`;
     case 'impossible':
       return `${field} is not a real date and time (check the day of the month, the hour and the offset)`;
+    case 'out_of_range':
+      return `${field} must fall between the years 1 and 9999 (UTC)`;
     case 'date_only':
       return `${field} needs a time and its offset, not only a date (e.g. 2030-01-15T14:30:00+01:00)`;
     default:
