@@ -134,6 +134,37 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(res.body).toMatchObject({ statusCode: 415, message: 'Unsupported Content-Type: send application/json' });
     });
 
+    it('refuses a JSON body that is not UTF-8 with 400, and a declared charset other than UTF-8 with 415; nothing sent', async () => {
+      const latin1 = Buffer.concat([Buffer.from('{"to":"0612345678","message":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+      // The bytes as they are (superagent would write a Buffer as the JSON of one).
+      const raw = (body: Buffer) => body as unknown as string;
+      const notUtf8 = await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .set('Content-Type', 'application/json')
+        .serialize(raw)
+        .send(latin1)
+        .expect(400);
+      expect(notUtf8.body.message).toBe('Body is not valid UTF-8 (JSON is sent in UTF-8)');
+      const declared = await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .set('Content-Type', 'application/json; charset=iso-8859-1')
+        .serialize(raw)
+        .send(latin1)
+        .expect(415);
+      expect(declared.body.message).toMatch(/charset=iso-8859-1 is not accepted/);
+      const listed = await t.http.get('/api/sms/messages?limit=100').set(auth()).expect(200);
+      expect(listed.body.items.filter((m: { body?: string }) => m.body?.startsWith('caf'))).toEqual([]);
+      await t.http
+        .post('/api/sms/send')
+        .set(auth())
+        .set('Content-Type', 'application/json; charset="UTF-8"')
+        .serialize(raw)
+        .send(Buffer.from('{"to":"0612345678","message":"café"}'))
+        .expect((res) => expect(res.status).toBeLessThan(500));
+    });
+
     it('takes an empty body sent as application/json as no fields: a confirm works, a send names what is missing', async () => {
       const created = await t.http
         .post('/api/appointments')

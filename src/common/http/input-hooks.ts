@@ -4,7 +4,14 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/app-config.js';
 import { BODY_LIMIT_KEY, JSON_VALUES_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
 import { FORM_BODY_KEY, UNSUPPORTED_MEDIA_TYPE } from './form-body.decorator.js';
-import { findInputProblem, INPUT_LIMITS, inputProblemException, parseJsonBody, type InputProblem } from './input-limits.js';
+import {
+  findInputProblem,
+  INPUT_LIMITS,
+  inputProblemException,
+  jsonCharsetProblem,
+  parseJsonBody,
+  type InputProblem,
+} from './input-limits.js';
 
 /**
  * Installs, before any route is registered:
@@ -32,6 +39,8 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
 
   app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) => {
     try {
+      const charset = jsonCharsetProblem(req.headers['content-type']);
+      if (charset) throw new UnsupportedMediaTypeException(charset);
       const maxNodes = (req.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[JSON_VALUES_LIMIT_KEY];
       const limits = typeof maxNodes === 'number' ? { ...INPUT_LIMITS, maxNodes } : INPUT_LIMITS;
       done(null, parseJsonBody(body, limits));

@@ -94,9 +94,19 @@ export function inputProblemException(problem: InputProblem): BadRequestExceptio
   return new BadRequestException({ message, details: [{ field: problem.field, problems: [message] }] });
 }
 
-/** Parses a JSON body (an empty one is `{}`) and checks it with {@link findInputProblem}; throws a 400 naming the problem. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses a JSON body (an empty one is `{}`) and checks it with {@link findInputProblem}; throws a 400 naming the problem.
+ * JSON is UTF-8 (RFC 8259): bytes that are not are a 400, never decoded into `\uFFFD` and sent.
+ */
 export function parseJsonBody(raw: Buffer | string, limits: InputLimits = INPUT_LIMITS): unknown {
-  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  let text: string;
+  try {
+    text = typeof raw === 'string' ? raw : UTF8.decode(raw);
+  } catch {
+    throw new BadRequestException('Body is not valid UTF-8 (JSON is sent in UTF-8)');
+  }
   // A POST without a body that still says `Content-Type: application/json` (many clients do): no fields.
   if (text.trim() === '') return {};
   let parsed: unknown;
@@ -108,4 +118,11 @@ export function parseJsonBody(raw: Buffer | string, limits: InputLimits = INPUT_
   const problem = findInputProblem(parsed, '', limits);
   if (problem) throw inputProblemException(problem);
   return parsed;
+}
+
+/** A JSON body's declared charset, when it is not UTF-8 (`application/json; charset=iso-8859-1`): the 415's message. */
+export function jsonCharsetProblem(contentType: string | undefined): string | null {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '')?.[1];
+  if (charset === undefined || /^utf-?8$/i.test(charset)) return null;
+  return `JSON bodies are UTF-8: Content-Type charset=${charset.slice(0, 40)} is not accepted (send charset=utf-8 or none)`;
 }
