@@ -254,6 +254,13 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       },
     );
 
+    it('an OptOutType that grows when upper-cased (ß → SS) is stored within its 16 characters: no 500', async () => {
+      const sid = nextSid();
+      const params = { MessageSid: sid, AccountSid: credentials.accountSid, From: nextPhone(), To: '+33700000000', Body: 'x' };
+      await signed(INBOUND_PATH, { ...params, OptOutType: 'ß'.repeat(16) }).expect(200);
+      expect(await stored(sid)).toMatchObject({ optOutType: 'S'.repeat(16) });
+    });
+
     it('STOP from an E.164 number of a range the phone library does not know is stored, opted out and confirmed (a 400 would lose it)', async () => {
       const from = '+33712345678'; // E.164, but 07 12 is not an allocated French range for libphonenumber
       const sid = nextSid();

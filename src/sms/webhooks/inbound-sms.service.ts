@@ -61,7 +61,8 @@ export class InboundSmsService {
       to,
       body,
       keyword,
-      optOutType: optOutType?.toUpperCase() ?? null,
+      // Upper-cased, still within its 16 characters (`ß` becomes `SS`).
+      optOutType: optOutType ? Array.from(optOutType.toUpperCase()).slice(0, 16).join('') : null,
       receivedAt: this.clock.now(),
     });
     // The message, the consent it changes and the journaled reply commit together, or none of them does: a
