@@ -44,6 +44,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
+    // Fastify's default is no limit: a client that sends part of its body and then nothing held its connection (and
+    // its socket) for ever. Receiving only: a handler's own time (a send waiting SMS_SEND_WAIT_MS) is not counted.
+    requestTimeout: config.requestTimeoutMs,
+    // Node applies it only with a headers timeout no longer than it (its own is 60 s), and checks both every 30 s by
+    // default: a quarter of it here, so a 408 comes within 1.25 times it.
+    http: {
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(config.requestTimeoutMs / 4)),
+    },
     trustProxy: config.trustProxy,
     loggerInstance: root,
     genReqId: requestIdFor,

@@ -1,5 +1,6 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type AddressInfo, connect } from 'node:net';
 import request from 'supertest';
 import { Public } from '../src/common/decorators/public.decorator.js';
 import { SmsModule } from '../src/sms/sms.module.js';
@@ -691,5 +692,29 @@ describeEachDatabase('SMS errors from any module (app-wide mapping)', (kind) => 
       message: expect.stringMatching(/not a mobile/),
       hint: 'Use a mobile number.',
     });
+  });
+});
+
+describe('HTTP_REQUEST_TIMEOUT_MS', () => {
+  it('answers 408 and closes a connection whose body stops coming, within the timeout and a quarter', async () => {
+    const t = await TestApp.start('sqlite', { SMS_PROVIDER: 'dry-run', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    try {
+      await t.app.listen(0, '127.0.0.1');
+      const { port } = t.app.getHttpServer().address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      const started = Date.now();
+      const answer = new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('close', () => resolve(text));
+      });
+      // 100 bytes announced, 10 sent, then nothing.
+      socket.write('POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":"');
+      const text = await answer;
+      expect(text).toMatch(/^HTTP\/1\.1 408/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -127,6 +127,8 @@ export class AppConfig {
   /** Prepended to every key this service writes in Redis, so instances of one deployment share and others do not. */
   readonly redisKeyPrefix: string;
   readonly bodyLimitBytes: number;
+  /** The longest a client may take to send a whole request (headers and body); past it, 408 and the connection closed. */
+  readonly requestTimeoutMs: number;
   /** Bearer token that may read GET /api/metrics besides a superadmin's (a Prometheus scraper's); unset: superadmins only. */
   readonly metricsToken?: string;
   /**
@@ -203,6 +205,7 @@ export class AppConfig {
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'sms-backbone:';
     this.bodyLimitBytes = env.BODY_LIMIT_BYTES ?? 1024 * 1024;
+    this.requestTimeoutMs = env.HTTP_REQUEST_TIMEOUT_MS ?? 60_000;
     this.metricsToken = env.METRICS_TOKEN;
     this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {

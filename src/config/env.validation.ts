@@ -297,6 +297,13 @@ export class EnvironmentVariables {
   BODY_LIMIT_BYTES?: number;
 
   @IsOptional()
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  @toInt
+  HTTP_REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional()
   @IsString()
   @emptyAsUndefined
   TRUST_PROXY?: string;
