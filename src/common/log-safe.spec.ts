@@ -66,6 +66,12 @@ describe('maskPhone', () => {
     expect(safeUrlForLog('/api/sms/opt-outs/20123456', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/20****56');
     expect(safeUrlForLog('/api/sms/opt-outs/0612345678.json', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/06******78.json');
     expect(safeUrlForLog('/api/appointments/20123456', '/api/appointments/:id')).toBe('/api/appointments/20123456');
+    // An encoded `/` stays in its segment, as the router reads it.
+    expect(safeUrlForLog('/api/sms/opt-outs/20%2F123456', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/20/****56');
+    // `from` and `to` are date filters too: dates stay readable.
+    expect(safeUrlForLog('/api/audit?from=2030-01-15T00:00:00Z&to=2030-01-16&to=0612345678')).toBe(
+      '/api/audit?from=2030-01-15T00:00:00Z&to=2030-01-16&to=06******78',
+    );
     expect(safeUrlForLog('/x/%E0%A4%A?a=1\n')).toBe('/x/%E0%A4%A?a=1\\u000a');
     expect(safeUrlForLog('/api/audit?actor=agent%40example.fr&limit=5')).toBe('/api/audit?actor=a***@example.fr&limit=5');
     expect(safeUrlForLog('/api/users?email=z%C3%B6e.m%2B1@cabinet-dupont.co.uk')).toBe('/api/users?email=z***@cabinet-dupont.co.uk');

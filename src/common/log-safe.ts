@@ -223,7 +223,7 @@ const PHONE_KEY = new RegExp(`^(?:${PHONE_KEYS.join('|')})$`, 'i');
  */
 export function safeUrlForLog(url: string, route?: string): string {
   const [rawPath, rawQuery] = splitOnce(url, '?');
-  const path = maskPhoneSegments(decode(rawPath), route);
+  const path = maskPhoneSegments(rawPath, route);
   const safeQuery =
     rawQuery === undefined
       ? ''
@@ -234,18 +234,25 @@ export function safeUrlForLog(url: string, route?: string): string {
             // A query string is form-encoded: `+` is a space there (and only there).
             const [key, value] = splitOnce(decode(pair.replace(/\+/g, ' ')), '=');
             if (value === undefined) return key;
-            return `${key}=${SECRET_QUERY_KEY.test(key) ? '[redacted]' : PHONE_KEY.test(key) ? maskPhone(value) : value}`;
+            if (SECRET_QUERY_KEY.test(key)) return `${key}=[redacted]`;
+            // `from`/`to` are also date filters (`/api/audit?from=2030-01-15`): a date stays readable.
+            return `${key}=${PHONE_KEY.test(key) && !ISO_DATE_VALUE.test(value) ? maskPhone(value) : value}`;
           })
           .join('&');
   return safeLogText(maskPhonesInText(maskEmailsInText(path + safeQuery)), 500);
 }
 
-/** The path's segments that the route names as a number (`/api/sms/opt-outs/:phone`), masked. */
-function maskPhoneSegments(path: string, route: string | undefined): string {
-  if (!route?.includes(':')) return path;
-  const names = route.split('/');
-  const segments = path.split('/');
-  if (names.length !== segments.length) return path;
+/** A date or date-time as the API reads them (`2030-01-15`, `2030-01-15T14:30:00+01:00`). */
+const ISO_DATE_VALUE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * The raw path decoded segment by segment (an encoded `/` stays inside its segment, as the router reads it), with the
+ * segments the route names as a number (`/api/sms/opt-outs/:phone`) masked.
+ */
+function maskPhoneSegments(rawPath: string, route: string | undefined): string {
+  const segments = rawPath.split('/').map(decode);
+  const names = route?.includes(':') ? route.split('/') : [];
+  if (names.length !== segments.length) return segments.join('/');
   return segments
     .map((segment, i) => (names[i].startsWith(':') && PHONE_KEY.test(names[i].slice(1)) ? maskPhone(segment) : segment))
     .join('/');

@@ -123,6 +123,7 @@ export function parseJsonBody(raw: Buffer | string, limits: InputLimits = INPUT_
 /** A JSON body's declared charset, when it is not UTF-8 (`application/json; charset=iso-8859-1`): the 415's message. */
 export function jsonCharsetProblem(contentType: string | undefined): string | null {
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '')?.[1];
-  if (charset === undefined || /^utf-?8$/i.test(charset)) return null;
+  // US-ASCII is UTF-8's first half: its bytes read the same.
+  if (charset === undefined || /^(?:utf-?8|us-ascii|ascii)$/i.test(charset)) return null;
   return `JSON bodies are UTF-8: Content-Type charset=${charset.slice(0, 40)} is not accepted (send charset=utf-8 or none)`;
 }
