@@ -876,6 +876,22 @@ describeEachDatabase('Appointment reminders', (kind) => {
     }
   });
 
+  it('a corrected number gets the reminder again, when the first one already went to the old number', async () => {
+    setNow('2030-07-01T10:00:00Z');
+    const appointment = await confirmed('2030-07-03T10:00:00Z', '0611111111');
+    standIn.reset();
+    // The reminder goes out 24 h ahead, to the number typed wrong.
+    setNow('2030-07-02T10:00:00Z');
+    expect(await scan()).toMatchObject({ claimed: 1 });
+    expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111']);
+    // Staff correct the number an hour later: the new number gets the confirmation, then the reminder.
+    setNow('2030-07-02T11:00:00Z');
+    await a.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ clientPhone: '0622222222' }).expect(200);
+    await settle();
+    expect(await scan()).toMatchObject({ claimed: 1 });
+    expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111', '+33622222222']);
+  });
+
   it("an appointment moved between the scan's read and its claim is reminded at its new time, not dropped as started", async () => {
     setNow('2030-08-01T10:00:00Z');
     const moved = await confirmed('2030-08-02T12:00:00Z');

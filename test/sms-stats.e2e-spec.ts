@@ -165,6 +165,9 @@ describeEachDatabase('SMS statistics', (kind) => {
       { day: '2026-03-30', total: 1, byStatus: { delivered: 1 } },
     ]);
     expect(res.body.since).toBe('2026-03-27T23:00:00.000Z');
+    // Without since: 30 Paris days before until, not 30 × 24 h (the clocks changed in between).
+    const defaulted = await t.http.get('/api/sms/stats?until=2026-04-15&category=marketing').set(auth(admin)).expect(200);
+    expect(defaulted.body.since).toBe('2026-03-15T23:00:00.000Z');
   });
 
   it('refuses a bad period or filter with 400 naming the field; staff only', async () => {

@@ -118,11 +118,12 @@ export class AppointmentsService {
     if (moved) {
       this.assertFuture(dto.startsAt!);
       changes.startsAt = dto.startsAt;
-      if (current.status === AppointmentStatus.Confirmed) {
-        // A new time gets a new reminder, even if the old one was already sent.
-        changes.reminderDueAt = this.policy.dueAt(dto.startsAt!, this.clock.now());
-        changes.reminderSentAt = null;
-      }
+    }
+    if (current.status === AppointmentStatus.Confirmed && (moved || changes.clientPhone !== undefined)) {
+      // A new time or a new number gets a new reminder, even if the old one was already sent (a number is most often
+      // corrected because the reminder failed or went to the wrong one). One still waiting is skipped (OUTDATED).
+      changes.reminderDueAt = this.policy.dueAt(changes.startsAt ?? current.startsAt, this.clock.now());
+      changes.reminderSentAt = null;
     }
     if (Object.keys(changes).length === 0) return current;
     changes.updatedAt = this.clock.now();

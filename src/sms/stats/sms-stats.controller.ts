@@ -31,7 +31,7 @@ export class SmsStatsController {
   @ApiOperation({
     summary: 'SMS statistics over a period',
     description:
-      'Counts by status and by UTC day, delivery rate, segments sent, top error codes explained in the caller’s language, opt-outs gained.',
+      'Counts by status and by day in `timeZone` (DEFAULT_TIMEZONE), delivery rate, segments sent, top error codes explained in the caller’s language, opt-outs gained.',
   })
   @ApiOkResponse({ type: SmsStatsDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid since / until / kind / category, or a period over 366 days' })

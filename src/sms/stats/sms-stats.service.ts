@@ -69,7 +69,8 @@ export class SmsStatsService {
 
   async compute(query: SmsStatsQueryDto, lang: Lang): Promise<SmsStats> {
     const until = query.until ?? this.clock.now();
-    const since = query.since ?? new Date(until.getTime() - DEFAULT_RANGE_DAYS * DAY_MS);
+    // 30 days of the calendar in the statistics' zone (a change of the clocks in between makes one 23 or 25 hours long).
+    const since = query.since ?? DateTime.fromJSDate(until, { zone: this.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
     if (since >= until) throw this.invalid('since', 'since must be before until');
     if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * DAY_MS)
       throw this.invalid('since', `the range must be at most ${MAX_RANGE_DAYS} days`);
