@@ -372,6 +372,8 @@ describeEachDatabase('Appointments', (kind) => {
     for (const appointment of appointments) {
       const texts = standIn.requests.filter((r) => r.form.To === appointment.clientPhone);
       expect(texts).toHaveLength(1);
+      // Its confirmation had left: the client is told it moved.
+      expect(String(texts[0].form.Body)).toMatch(/a été déplacé au/);
       const entries = updates.filter((e: { targetId: string }) => e.targetId === appointment.id);
       expect(entries).toHaveLength(1);
       expect(entries[0].metadata.previousStartsAt).toBe(appointment.startsAt);
@@ -682,7 +684,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     ]);
   });
 
-  it('moving an appointment cancels its SMS that have not left: a confirmation with the old time never follows "moved"', async () => {
+  it('moving an appointment cancels its SMS that have not left, and a client whose confirmation never left is sent the confirmation at the new time, not "moved"', async () => {
     const created = await confirmedWhileTwilioRefuses('0612345689');
     // The "moved" SMS is refused once too: it waits while its event is delivered again (below).
     standIn.setBehaviour({ failFirst: 1, failStatus: 429, retryAfterSeconds: 2 });
@@ -704,16 +706,17 @@ describeEachDatabase('Appointment reminders', (kind) => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await settle();
     const sent = standIn.messages.map((m) => String(m.body));
+    // The client never had the first confirmation: "moved" would refer to a time they were never told.
     expect(sent, 'neither the confirmation nor the late move quoted a time the appointment no longer has').toEqual([
-      expect.stringMatching(/déplacé au dimanche 6 octobre 2030 à 17:00/),
+      expect.stringMatching(/rendez-vous du dimanche 6 octobre 2030 à 17:00 est confirmé/),
     ]);
     const details = await a.http.get(`/api/appointments/${created.id}`).set(auth()).expect(200);
     expect(
       details.body.messages.map((m: { type: string; status: string; errorCode: string | null }) => [m.type, m.status, m.errorCode]),
     ).toEqual([
       ['appointment_confirmed', 'cancelled', expect.anything()],
-      ['appointment_rescheduled', expect.not.stringMatching(/^(cancelled|failed)$/), null],
-      ['appointment_rescheduled', 'skipped', 'OUTDATED'],
+      ['appointment_confirmed', expect.not.stringMatching(/^(cancelled|failed)$/), null],
+      ['appointment_confirmed', 'skipped', 'OUTDATED'],
     ]);
   });
 

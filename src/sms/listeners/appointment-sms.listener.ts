@@ -13,7 +13,7 @@ import { RelatedRecords } from '../../common/related-records.js';
 import { OUTBOX_LISTENER, type DomainEventEnvelope } from '../../events/domain-event.types.js';
 import { SmsOptedOutError } from '../opt-outs/opted-out.error.js';
 import { SmsInputError, SmsSendError } from '../sms-exceptions.js';
-import { SMS_CANCELLED, SMS_QUEUED, type SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_QUEUED, SMS_SENDING, type SmsMessage } from '../sms-message.entity.js';
 import { SmsMessagesService } from '../sms-messages.service.js';
 import { SmsService } from '../sms.service.js';
 
@@ -65,7 +65,26 @@ export class AppointmentSmsListener {
     // earlier move's SMS): sent after "moved to …", it would give the client the old time last. It is cancelled
     // first; the new time gets its own reminder.
     await this.cancelOutdated(event);
-    return this.notify('appointment_rescheduled', 'confirmed', event);
+    // "Moved to …" assumes the client was told the appointment: one whose confirmation never left (it waited for a
+    // retry and was cancelled just above as outdated, or a new number that had nothing yet) is sent the confirmation
+    // at the new time instead.
+    const type = (await this.toldAbout(event)) ? 'appointment_rescheduled' : 'appointment_confirmed';
+    return this.notify(type, 'confirmed', event);
+  }
+
+  /**
+   * Whether a confirmation or a move of this appointment has left for its current number, or is leaving (in flight),
+   * other than this event's own SMS (a redelivered event decides as the first delivery did).
+   */
+  private async toldAbout(event: DomainEventEnvelope<AppointmentEvent>): Promise<boolean> {
+    const { appointment } = event.payload;
+    return (await this.messages.findRelated('appointment', appointment.id)).some(
+      (m) =>
+        m.to === appointment.clientPhone &&
+        (m.templateType === 'appointment_confirmed' || m.templateType === 'appointment_rescheduled') &&
+        m.dedupeKey !== `event:${event.id}` &&
+        (m.providerSid !== null || m.status === SMS_SENDING),
+    );
   }
 
   @OnEvent(APPOINTMENT_EVENTS.reminderDue, OUTBOX_LISTENER)
