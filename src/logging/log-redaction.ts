@@ -81,23 +81,28 @@ function serializeReply(reply: ReplyLike): Record<string, unknown> {
   return { statusCode: reply.statusCode };
 }
 
+/** Text for a log line from outside (an error's message, a stack frame): escaped (safeLogText), numbers masked. */
+function safeMaskedText(value: unknown, maxLength?: number): string {
+  return maskPhonesInText(safeLogText(value, maxLength));
+}
+
 /**
  * An error in a log line: its type, code, status, and its message and stack with numbers masked and
  * control characters escaped. Never its other properties: an SDK error carries the request it made
  * (with the Basic auth header).
  */
 function serializeError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: maskPhonesInText(safeLogText(error)) };
+  if (!(error instanceof Error)) return { message: safeMaskedText(error) };
   const e = error as Error & { code?: unknown; status?: unknown; statusCode?: unknown };
   return {
     type: error.name,
-    message: maskPhonesInText(safeLogText(error.message)),
+    message: safeMaskedText(error.message),
     ...(typeof e.code === 'string' || typeof e.code === 'number' ? { code: e.code } : {}),
     ...(typeof e.status === 'number' ? { status: e.status } : typeof e.statusCode === 'number' ? { status: e.statusCode } : {}),
     stack: error.stack
       ?.split('\n')
       .filter((line) => /^\s+at /.test(line))
-      .map((line) => maskPhonesInText(safeLogText(line.trim())))
+      .map((line) => safeMaskedText(line.trim()))
       .join('\n'),
   };
 }
@@ -111,7 +116,7 @@ export const LOG_SERIALIZERS = { req: serializeRequest, res: serializeReply, err
  * process prints. (A configuration error is printed as written instead: its texts are ours, see main.ts.)
  */
 export function safeErrorText(error: unknown): string {
-  return maskPhonesInText(safeLogText(error instanceof Error ? error.message : error, Infinity));
+  return safeMaskedText(error instanceof Error ? error.message : error, Infinity);
 }
 
 /**
@@ -126,8 +131,8 @@ export function maskLogArguments(args: unknown[]): unknown[] {
   if (typeof first !== 'object' || first === null) return masked;
   const fields = first as { err?: unknown; error?: unknown; context?: unknown };
   const error = first instanceof Error ? first : (fields.err ?? fields.error);
-  if (error instanceof Error && typeof masked[1] !== 'string') masked.splice(1, 0, maskPhonesInText(safeLogText(error.message)));
+  if (error instanceof Error && typeof masked[1] !== 'string') masked.splice(1, 0, safeMaskedText(error.message));
   if (!(first instanceof Error) && typeof fields.context === 'string' && /\d/.test(fields.context))
-    masked[0] = { ...first, context: maskPhonesInText(safeLogText(fields.context)) };
+    masked[0] = { ...first, context: safeMaskedText(fields.context) };
   return masked;
 }

@@ -64,11 +64,11 @@ export class AppointmentSmsListener {
     // What has not left yet was written for the old time (a confirmation or reminder waiting for a retry, an
     // earlier move's SMS): sent after "moved to …", it would give the client the old time last. It is cancelled
     // first; the new time gets its own reminder.
-    await this.cancelOutdated(event);
+    const related = await this.cancelOutdated(event);
     // "Moved to …" assumes the client was told the appointment: one whose confirmation never left (it waited for a
     // retry and was cancelled just above as outdated, or a new number that had nothing yet) is sent the confirmation
     // at the new time instead.
-    const type = (await this.toldAbout(event)) ? 'appointment_rescheduled' : 'appointment_confirmed';
+    const type = this.toldAbout(event, related) ? 'appointment_rescheduled' : 'appointment_confirmed';
     return this.notify(type, 'confirmed', event);
   }
 
@@ -76,9 +76,9 @@ export class AppointmentSmsListener {
    * Whether a confirmation or a move of this appointment has left for its current number, or is leaving (in flight),
    * other than this event's own SMS (a redelivered event decides as the first delivery did).
    */
-  private async toldAbout(event: DomainEventEnvelope<AppointmentEvent>): Promise<boolean> {
+  private toldAbout(event: DomainEventEnvelope<AppointmentEvent>, related: readonly SmsMessage[]): boolean {
     const { appointment } = event.payload;
-    return (await this.messages.findRelated('appointment', appointment.id)).some(
+    return related.some(
       (m) =>
         m.to === appointment.clientPhone &&
         (m.templateType === 'appointment_confirmed' || m.templateType === 'appointment_rescheduled') &&
@@ -97,14 +97,14 @@ export class AppointmentSmsListener {
    * as the appointments side tells now (RelatedRecords), whatever order the events came in. Messages written
    * before versions existed: all but the cancellation SMS on a cancellation, all but this event's own on a move.
    * One being sent finishes; should that attempt fail, the dispatcher drops it before any retry (OUTDATED).
+   * Answers the appointment's SMS as read before cancelling (those it cancelled had not left either way).
    */
-  private async cancelOutdated(event: DomainEventEnvelope<AppointmentEvent>): Promise<void> {
+  private async cancelOutdated(event: DomainEventEnvelope<AppointmentEvent>): Promise<SmsMessage[]> {
     const { appointment, actor } = event.payload;
     const legacy = (m: SmsMessage) =>
       event.type === APPOINTMENT_EVENTS.cancelled ? m.templateType !== 'appointment_cancelled' : m.dedupeKey !== `event:${event.id}`;
-    const waiting = (await this.messages.findRelated('appointment', appointment.id)).filter(
-      (m) => m.status === SMS_QUEUED && !m.providerSid,
-    );
+    const related = await this.messages.findRelated('appointment', appointment.id);
+    const waiting = related.filter((m) => m.status === SMS_QUEUED && !m.providerSid);
     let cancelled = 0;
     for (const message of waiting) {
       const outdated = message.relatedVersion
@@ -120,6 +120,7 @@ export class AppointmentSmsListener {
       }
     }
     if (cancelled) this.logger.log(`appointment ${appointment.id} ${event.type}: ${cancelled} unsent SMS about it cancelled`);
+    return related;
   }
 
   /** `status`: the appointment's status the SMS is written for (its version, see appointmentSmsVersion). */
