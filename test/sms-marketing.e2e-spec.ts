@@ -240,6 +240,40 @@ describeEachDatabase('Marketing batches and the French rules', (kind) => {
         expect(posts().map((r) => r.form.To)).toEqual(['+33612345678', '+596696123456']);
       }, 60_000);
 
+      it('holds a number of a country of several zones until the hours are open in all of them: French Polynesia (Tahiti, Marquesas, Gambier), not Paris', async () => {
+        const day = nextOpenWeekdayBeforeOpenDay();
+        // 10:00 in Paris: 22:00 or 23:00 the evening before in Tahiti. Tahiti (UTC-10) opens last of the three zones.
+        setClock(day.set({ hour: 10 }));
+        const tahitiOpening = DateTime.fromObject({ year: day.year, month: day.month, day: day.day, hour: 8 }, { zone: 'Pacific/Tahiti' });
+        const res = await t.http
+          .post('/api/sms/bulk')
+          .set(auth())
+          .send({ category: 'marketing', recipients: [{ phone: '0612345678' }, { phone: '+68987123456' }], message: 'Promo' })
+          .expect(202);
+        const { batchId } = res.body;
+        await vi.waitFor(
+          async () => {
+            const rows = await messages(batchId);
+            expect(rows.find((m) => m.to === '+33612345678')).toMatchObject({ providerSid: expect.any(String) });
+            expect(rows.find((m) => m.to === '+68987123456')).toMatchObject({
+              status: 'queued',
+              notBefore: iso(tahitiOpening),
+              attempts: 0,
+              providerSid: null,
+            });
+          },
+          { timeout: 15_000, interval: 50 },
+        );
+        // 07:59 in Tahiti (already 08:29 in the Marquesas, 08:59 in the Gambier): still held; 08:00 there: it leaves.
+        setClock(tahitiOpening.minus({ minutes: 1 }));
+        await dueNow(batchId);
+        expect(posts().map((r) => r.form.To)).toEqual(['+33612345678']);
+        setClock(tahitiOpening);
+        await dueNow(batchId);
+        expect(await waitForBatch(t, admin, batchId)).toMatchObject({ status: 'completed', counts: { sent: 2 } });
+        expect(posts().map((r) => r.form.To)).toEqual(['+33612345678', '+68987123456']);
+      }, 60_000);
+
       it('a transactional batch at the same hour is not held, and carries no mention', async () => {
         setClock(nextSaturday().set({ hour: 21 }));
         const res = await t.http

@@ -7,7 +7,7 @@ import {
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZoneOfRegion,
+  timeZonesOfRegion,
   withStopMention,
   type MarketingHours,
 } from './marketing-rules.js';
@@ -19,8 +19,8 @@ export type SmsCategory = 'transactional' | 'marketing';
  * (SMS_MARKETING_STOP_MENTION) and the hours they may leave (SMS_MARKETING_HOURS, never on a public holiday of
  * SMS_MARKETING_HOLIDAYS). Applied twice: when a batch is accepted (`notBefore`, in DEFAULT_TIMEZONE) and by
  * SmsDispatcher right before each message leaves (`heldUntil`), by the recipient's own clock and calendar: the zone
- * of its number's territory (timeZoneOfRegion: a Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00
- * in Martinique) and that territory's public holidays when it is one of SMS_MARKETING_HOLIDAYS's overseas
+ * of its number's territory (timeZonesOfRegion: a Martinique number at 08:00 in Paris, 03:00 there, waits for 08:00
+ * in Martinique; a number of a country of several zones waits until the hours are open in all of them) and that territory's public holidays when it is one of SMS_MARKETING_HOLIDAYS's overseas
  * territories (HOLIDAY_TERRITORIES: a Réunion number waits out Réunion's 20 December). So a batch still sending when the window
  * closes, or a retry due after it, waits for the next opening. Transactional messages are never held. "Now" is the
  * injectable Clock.
@@ -80,17 +80,18 @@ export class MarketingPolicy {
   }
 
   /**
-   * The window of this number: in its territory's zone (DEFAULT_TIMEZONE's when none is known), with its territory's
-   * holidays when it is one of SMS_MARKETING_HOLIDAYS's HOLIDAY_TERRITORIES, else that country's.
+   * The window of this number: in its territory's zone (in each zone of a country of several; DEFAULT_TIMEZONE's when
+   * none is known), with its territory's holidays when it is one of SMS_MARKETING_HOLIDAYS's HOLIDAY_TERRITORIES, else
+   * that country's.
    */
   private windowFor(to: string | null | undefined): MarketingWindow {
     const territory = to ? this.phones.format(to).country : null;
-    const zone = timeZoneOfRegion(territory, this.timeZone);
+    const zones = timeZonesOfRegion(territory, this.timeZone);
     const region = PublicHolidays.isTerritoryOf(this.holidaysCountry, territory) ? territory! : '';
-    const key = `${zone}|${region}`;
+    const key = `${zones.join(',')}|${region}`;
     let window = this.windows.get(key);
     if (!window) {
-      window = new MarketingWindow(this.hours, zone, new PublicHolidays(this.holidaysCountry, region));
+      window = new MarketingWindow(this.hours, zones, new PublicHolidays(this.holidaysCountry, region));
       this.windows.set(key, window);
     }
     return window;

@@ -6,7 +6,7 @@ import {
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZoneOfRegion,
+  timeZonesOfRegion,
   withStopMention,
 } from './marketing-rules.js';
 
@@ -95,6 +95,13 @@ describe('withStopMention', () => {
       expect(withStopMention(body, mention)).toEqual({ body, appended: false });
     }
   });
+  it('appends it when the text only has a longer number or word that starts or ends like it', () => {
+    for (const body of ['Promo ! STOP au 361119', 'Promo ! STOP au 36111234', 'Promo ! NONSTOP au 36111', 'Promo ! STOP au 36111a']) {
+      expect(withStopMention(body, 'STOP au 36111'), body).toEqual({ body: `${body}\nSTOP au 36111`, appended: true });
+    }
+    expect(withStopMention('Promo (STOP au 36111).', 'STOP au 36111').appended).toBe(false);
+    expect(withStopMention('Promo\nSTOP au 36 111', 'STOP au 36111').appended).toBe(false);
+  });
 });
 
 describe('hasTextBesidesMention', () => {
@@ -114,9 +121,13 @@ describe('hasTextBesidesMention', () => {
       expect(hasTextBesidesMention(body, mention), body).toBe(true);
     }
   });
+  it('counts a longer number that contains the mention as text of its own', () => {
+    expect(hasTextBesidesMention('STOP au 361119', 'STOP au 36111')).toBe(true);
+    expect(hasTextBesidesMention(' stop  AU 36 111 ', 'STOP au 36111')).toBe(false);
+  });
 });
 
-describe('timeZoneOfRegion', () => {
+describe('timeZonesOfRegion', () => {
   it.each([
     ['FR', 'Europe/Paris'],
     ['MQ', 'America/Martinique'],
@@ -125,12 +136,47 @@ describe('timeZoneOfRegion', () => {
     ['GF', 'America/Cayenne'],
     ['BE', 'Europe/Brussels'],
   ])('reads %s in its own zone, %s', (region, zone) => {
-    expect(timeZoneOfRegion(region, 'Europe/Paris')).toBe(zone);
+    expect(timeZonesOfRegion(region, 'Europe/Paris')).toEqual([zone]);
   });
 
-  it('falls back for a country of several zones, or a number placed nowhere', () => {
-    expect(timeZoneOfRegion('US', 'Europe/Paris')).toBe('Europe/Paris');
-    expect(timeZoneOfRegion(null, 'Europe/Paris')).toBe('Europe/Paris');
+  it('gives every zone of a country of several, and the fallback for a number placed nowhere', () => {
+    expect([...timeZonesOfRegion('PF', 'Europe/Paris')].sort()).toEqual(['Pacific/Gambier', 'Pacific/Marquesas', 'Pacific/Tahiti']);
+    expect(timeZonesOfRegion('US', 'Europe/Paris')).toEqual(expect.arrayContaining(['America/New_York', 'Pacific/Honolulu']));
+    expect(timeZonesOfRegion(null, 'Europe/Paris')).toEqual(['Europe/Paris']);
+  });
+});
+
+describe('MarketingWindow over several zones', () => {
+  const hours = parseMarketingHours('Mon-Sat 08:00-20:00')!;
+  const polynesia = new MarketingWindow(hours, ['Pacific/Gambier', 'Pacific/Marquesas', 'Pacific/Tahiti'], new PublicHolidays(''));
+
+  it('opens when the hours are open in every zone: 08:00 in Tahiti, the last of the three', () => {
+    // Monday 1 March 2027 10:00 in Paris = Sunday 28 February 23:00 in Tahiti: closed there (Sunday, then night).
+    expect(polynesia.nextOpening(new Date('2027-03-01T09:00:00Z')).toISOString()).toBe('2027-03-01T18:00:00.000Z');
+    expect(polynesia.isOpen(new Date('2027-03-01T17:59:00Z'))).toBe(false); // 07:59 Tahiti, 08:59 Gambier
+    expect(polynesia.isOpen(new Date('2027-03-01T18:00:00Z'))).toBe(true);
+  });
+
+  it('closes when the first zone closes: 20:00 in the Gambier, 19:00 in Tahiti', () => {
+    expect(polynesia.isOpen(new Date('2027-03-02T04:59:00Z'))).toBe(true);
+    // Tuesday 05:00Z: 20:00 Monday in the Gambier; Tahiti opens again at 08:00 Tuesday (18:00Z).
+    expect(polynesia.nextOpening(new Date('2027-03-02T05:00:00Z')).toISOString()).toBe('2027-03-02T18:00:00.000Z');
+  });
+
+  it('finds the first moment open in both zones across a weekend (Paris closed on Sunday, Tahiti at night on Monday morning)', () => {
+    const parisAndTahiti = new MarketingWindow(hours, ['Europe/Paris', 'Pacific/Tahiti'], new PublicHolidays(''));
+    // Saturday 6 March 2027 18:00Z: 19:00 Paris (open), 08:00 Tahiti (open).
+    expect(parisAndTahiti.isOpen(new Date('2027-03-06T18:00:00Z'))).toBe(true);
+    // 19:00Z: 20:00 in Paris, closed until Monday 08:00 Paris (07:00Z), which is Sunday 21:00 in Tahiti; Tahiti opens
+    // Monday 08:00 (18:00Z), Paris still open then (19:00).
+    expect(parisAndTahiti.nextOpening(new Date('2027-03-06T19:00:00Z')).toISOString()).toBe('2027-03-08T18:00:00.000Z');
+  });
+
+  it("uses the first zone's hours when the zones' hours never overlap", () => {
+    const narrow = parseMarketingHours('Mon-Sat 10:00-12:00')!;
+    const apart = new MarketingWindow(narrow, ['Europe/Paris', 'Pacific/Tahiti'], new PublicHolidays(''));
+    const at = new Date('2027-03-03T06:00:00Z'); // Wednesday 07:00 in Paris
+    expect(apart.nextOpening(at).toISOString()).toBe('2027-03-03T09:00:00.000Z'); // 10:00 in Paris
   });
 });
 

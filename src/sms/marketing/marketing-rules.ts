@@ -80,23 +80,48 @@ export class PublicHolidays {
 }
 
 /**
- * When a marketing SMS may leave: inside the allowed hours of an allowed day, in the service's time
- * zone, never on a public holiday. `nextOpening(at)` is `at` itself inside the window, else the next
- * opening (a batch accepted at 21:00 on a Saturday leaves on Monday at 08:00).
+ * When a marketing SMS may leave: inside the allowed hours of an allowed day, in the given time zone (or in every one
+ * of the given zones: a country that spans several), never on a public holiday. `nextOpening(at)` is `at` itself
+ * inside the window, else the next opening (a batch accepted at 21:00 on a Saturday leaves on Monday at 08:00).
  */
 export class MarketingWindow {
+  private readonly zones: readonly string[];
+
   constructor(
     private readonly hours: MarketingHours,
-    private readonly timeZone: string,
+    timeZone: string | readonly string[],
     private readonly holidays: PublicHolidays,
-  ) {}
+  ) {
+    this.zones = typeof timeZone === 'string' ? [timeZone] : timeZone;
+    if (!this.zones.length) throw new Error('MarketingWindow needs a time zone');
+  }
 
   isOpen(at: Date): boolean {
     return this.nextOpening(at).getTime() === at.getTime();
   }
 
+  /**
+   * With several zones, the first instant open in all of them: each zone's next opening from the latest found until
+   * they agree (the window is open at the same instant everywhere). Zones too far apart for the hours to overlap
+   * (an 11-zone country with a two-hour window) never agree: the first zone's opening then, as ICU lists them.
+   */
   nextOpening(at: Date): Date {
-    const local = DateTime.fromJSDate(at, { zone: this.timeZone });
+    if (this.zones.length === 1) return this.openingIn(this.zones[0]!, at);
+    let candidate = at;
+    for (let round = 0; round < 64; round++) {
+      let latest = candidate;
+      for (const zone of this.zones) {
+        const opening = this.openingIn(zone, candidate);
+        if (opening > latest) latest = opening;
+      }
+      if (latest.getTime() === candidate.getTime()) return candidate;
+      candidate = latest;
+    }
+    return this.openingIn(this.zones[0]!, at);
+  }
+
+  private openingIn(zone: string, at: Date): Date {
+    const local = DateTime.fromJSDate(at, { zone });
     // A year ahead always holds an allowed day unless the configuration allows none (refused at boot).
     for (let i = 0; i < 370; i++) {
       const day = local.startOf('day').plus({ days: i });
@@ -115,21 +140,22 @@ export class MarketingWindow {
 const regionZones = new Map<string, readonly string[]>();
 
 /**
- * The time zone a recipient reads the clock in, from its number's country or territory (PhoneNumberService's
- * `country`): that region's zone when it has only one (`MQ` Martinique: America/Martinique; `RE` Réunion:
- * Indian/Reunion; `FR`: Europe/Paris), else `fallback` (DEFAULT_TIMEZONE: a country spanning several zones, a number
- * placed nowhere). The zones come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before
- * Node 22), not from a table here.
+ * The time zones a recipient may read the clock in, from its number's country or territory (PhoneNumberService's
+ * `country`): that region's zone when it has one (`MQ` Martinique: America/Martinique; `RE` Réunion: Indian/Reunion;
+ * `FR`: Europe/Paris), every zone of a region that spans several (`PF` French Polynesia: Gambier, Marquesas and Tahiti,
+ * 11 hours from Paris; `US`), `fallback` (DEFAULT_TIMEZONE) for a number placed nowhere or a region ICU has no zone
+ * for. The zones come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before Node 22), not from
+ * a table here.
  */
-export function timeZoneOfRegion(region: string | null | undefined, fallback: string): string {
-  if (!region) return fallback;
+export function timeZonesOfRegion(region: string | null | undefined, fallback: string): readonly string[] {
+  if (!region) return [fallback];
   let zones = regionZones.get(region);
   if (!zones) {
     const locale = new Intl.Locale(`und-${region}`) as Intl.Locale & { getTimeZones?: () => string[]; timeZones?: string[] };
     zones = (typeof locale.getTimeZones === 'function' ? locale.getTimeZones() : locale.timeZones) ?? [];
     regionZones.set(region, zones);
   }
-  return zones.length === 1 ? zones[0]! : fallback;
+  return zones.length ? zones : [fallback];
 }
 
 /** `minute` (minutes after 00:00, up to 24:00) as the clock reads it on `day`, in `day`'s zone. */
@@ -143,19 +169,35 @@ function squash(text: string): string {
   return foldKeyword(text).replace(/[\s\p{P}]+/gu, '');
 }
 
+const mentionPatterns = new Map<string, RegExp>();
+
+/**
+ * Where the mention is in a folded text: its letters and digits in order, any spaces or punctuation between them, and
+ * neither a letter nor a digit right before or after it ("STOP au 36111" is not in "STOP au 361119").
+ */
+function mentionPattern(mention: string): RegExp {
+  let pattern = mentionPatterns.get(mention);
+  if (!pattern) {
+    const body = [...squash(mention)].map((c) => c.replace(/[\^$.*+?()[\]{}|/\\]/g, '\\$&')).join('[\\s\\p{P}]*');
+    pattern = new RegExp(`(?<![\\p{L}\\p{N}])${body}(?![\\p{L}\\p{N}])`, 'gu');
+    mentionPatterns.set(mention, pattern);
+  }
+  pattern.lastIndex = 0;
+  return pattern;
+}
+
 /**
  * The opt-out mention a marketing SMS must carry ("STOP au 36xxx"): appended on its own line unless the
  * text already contains it (case, accents, spacing and punctuation folded: "Désabonnement : répondez STOP"
- * is found in "desabonnement: REPONDEZ stop").
+ * is found in "desabonnement: REPONDEZ stop"; a longer number or word is not the mention: "STOP au 361119").
  */
 export function withStopMention(body: string, mention: string): { body: string; appended: boolean } {
-  if (!mention || squash(body).includes(squash(mention))) return { body, appended: false };
+  if (!mention || !squash(mention) || mentionPattern(mention).test(foldKeyword(body))) return { body, appended: false };
   return { body: `${body.trimEnd()}\n${mention}`, appended: true };
 }
 
 /** Whether `body` says anything besides the opt-out mention (letters, digits or symbols such as emoji). */
 export function hasTextBesidesMention(body: string, mention: string): boolean {
-  const folded = squash(body);
-  const rest = mention ? folded.split(squash(mention)).join('') : folded;
-  return rest.length > 0;
+  const rest = mention && squash(mention) ? foldKeyword(body).replace(mentionPattern(mention), ' ') : body;
+  return squash(rest).length > 0;
 }
