@@ -130,7 +130,19 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(res.body.code).toBe('20500');
         expect(standIn.createTimes).toHaveLength(4);
         const stored = await t.http.get(`/api/sms/messages/${res.body.messageId}`).set(auth()).expect(200);
-        expect(stored.body).toMatchObject({ status: 'failed', attempts: 4, errorCode: '20500' });
+        expect(stored.body).toMatchObject({ status: 'failed', attempts: 4, errorCode: '20500', errorExplanation: res.body.message });
+        expect(res.body.message).toBe('Twilio a rencontré une erreur.');
+      });
+
+      it("explains the last error of a message still waiting in the caller's language (Twilio unavailable)", async () => {
+        // Retry-After past SMS_SEND_WAIT_MS: the request answers while the message waits for its next attempt.
+        standIn.setBehaviour({ failRate: 1, failStatus: 503, retryAfterSeconds: 5 });
+        const res = await t.http.post('/api/sms/send').set(auth()).set('Accept-Language', 'en').send(SEND).expect(202);
+        expect(res.body.lastError).toEqual({ code: '20503', message: expect.any(String), explanation: 'Twilio had an error.' });
+        const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set(auth()).set('Accept-Language', 'en').expect(200);
+        expect(stored.body.errorExplanation).toBe('Twilio had an error.');
+        // Not left to its retry: the next test counts the messages the stand-in gets.
+        await t.http.post(`/api/sms/messages/${res.body.id}/cancel`).set(auth()).expect(200);
       });
 
       it.each([
@@ -146,7 +158,13 @@ describeEachDatabase('SMS dispatch', (kind) => {
       it('answers 202 with the last error when retries outlast SMS_SEND_WAIT_MS, then sends', async () => {
         standIn.setBehaviour({ failRate: 1, failStatus: 429, retryAfterSeconds: 5 });
         const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(202);
-        expect(res.body).toMatchObject({ state: 'queued', sid: null, status: 'queued', attempts: 1, lastError: { code: '20429' } });
+        expect(res.body).toMatchObject({
+          state: 'queued',
+          sid: null,
+          status: 'queued',
+          attempts: 1,
+          lastError: { code: '20429', explanation: 'Twilio limite le débit : trop de requêtes.' },
+        });
         standIn.setBehaviour({});
         const sent = await waitForMessage(t, admin, res.body.id, (m) => !!m.providerSid, 15_000);
         expect(sent).toMatchObject({ status: 'queued', attempts: 2 });

@@ -20,6 +20,14 @@ describe('explainErrorCode', () => {
     ['LEASE_EXPIRED', 'fr', /^L'envoi a été interrompu/],
     ['NETWORK', 'en', /^Twilio cannot be reached/],
     ['SOMETHING_ELSE', 'en', /^Error SOMETHING_ELSE\.$/],
+    // Twilio failing or limiting: the plain words of the final answer, not a link to a page of the code.
+    ['20500', 'fr', /^Twilio a rencontré une erreur\.$/],
+    ['20503', 'en', /^Twilio had an error\.$/],
+    ['20429', 'fr', /^Twilio limite le débit/],
+    // An HTTP status without a Twilio code: no link to a Twilio page that does not exist.
+    ['503', 'fr', /^Twilio a rencontré une erreur \(HTTP 503\)\.$/],
+    ['429', 'en', /^Twilio is rate limiting: too many requests \(HTTP 429\)\.$/],
+    ['404', 'en', /^Twilio refused the message \(HTTP 404\)\.$/],
   ] as const)('%s in %s', (code, lang, expected) => expect(explainErrorCode(code, lang)).toMatch(expected));
 
   it('explains nothing without a code', () => expect(explainErrorCode(null, 'fr')).toBeNull());

@@ -228,6 +228,13 @@ export function explainErrorCode(code: string | null | undefined, lang: Lang): s
   const own = OWN_CODES[code];
   if (own) return own[lang];
   if (!/^\d+$/.test(code)) return lang === 'en' ? `Error ${code}.` : `Erreur ${code}.`;
+  // An HTTP status Twilio answered without a code of its own (stored as the code): no Twilio page for it.
+  if (code.length === 3) {
+    const e = n === 429 ? TWILIO_CODES[20429]! : n >= 500 ? TWILIO_DOWN : OTHER_REJECTION;
+    return `${e[lang].explanation.replace(/\.$/, '')} (HTTP ${code}).`;
+  }
+  // Twilio's own server errors (20500 Internal Server Error, 20503 Service Unavailable…): Twilio is failing.
+  if (n >= 20500 && n < 20600) return TWILIO_DOWN[lang].explanation;
   return lang === 'en'
     ? `Twilio error ${code} (see https://www.twilio.com/docs/errors/${code}).`
     : `Erreur Twilio ${code} (voir https://www.twilio.com/docs/errors/${code}).`;

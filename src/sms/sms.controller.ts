@@ -45,7 +45,7 @@ import {
   TemplateDescriptionDto,
 } from './dto/sms-responses.dto.js';
 import { PhoneNumberService } from '../phone/phone-number.service.js';
-import { languageOf } from './failure-explanations.js';
+import { explainErrorCode, languageOf } from './failure-explanations.js';
 import { SmsBatchesService } from './sms-batches.service.js';
 import { AcceptLanguage } from '../common/i18n/accept-language.decorator.js';
 import { SmsMessagesService } from './sms-messages.service.js';
@@ -100,10 +100,15 @@ const CANCELLED_DESCRIPTION =
   'Cancelled before it left (state: cancelled, status: cancelled, sid: null): POST /api/sms/messages/{id}/cancel while the ' +
   'request waited for a retry. Nothing was sent. (An Idempotency-Key replay answers the first answer again, as stored)';
 
-/** 201 once the provider took it, 202 while it is still waiting in the outbox, 200 if it was cancelled meanwhile. */
-function answer(reply: FastifyReply, result: SmsSendResult): SmsSendResultDto {
+/**
+ * 201 once the provider took it, 202 while it is still waiting in the outbox, 200 if it was cancelled meanwhile; a
+ * waiting message's last error explained in the caller's language (Twilio failing: 20500).
+ */
+function answer(reply: FastifyReply, result: SmsSendResult, acceptLanguage: string | undefined): SmsSendResultDto {
   void reply.status(ANSWER_STATUS[result.state]);
-  return result as SmsSendResultDto;
+  if (!result.lastError) return result as SmsSendResultDto;
+  const explanation = explainErrorCode(result.lastError.code, languageOf(acceptLanguage));
+  return { ...result, lastError: { ...result.lastError, explanation } } as SmsSendResultDto;
 }
 
 const TWILIO_ERROR_EXAMPLE = {
@@ -182,8 +187,9 @@ export class SmsController {
     @Body() dto: SendSmsDto,
     @CurrentActor() actor: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @AcceptLanguage() acceptLanguage?: string,
   ): Promise<SmsSendResultDto> {
-    return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }));
+    return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }), acceptLanguage);
   }
 
   @Post('notification')
@@ -205,9 +211,11 @@ export class SmsController {
     @Body() dto: SendNotificationDto,
     @CurrentActor() actor: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @AcceptLanguage() acceptLanguage?: string,
   ): Promise<SmsSendResultDto> {
     this.templates.refuseUndeclaredFields(dto.type, dto.data);
-    return answer(reply, await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt }));
+    const result = await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt });
+    return answer(reply, result, acceptLanguage);
   }
 
   @Post('bulk')

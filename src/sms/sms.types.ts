@@ -59,7 +59,7 @@ export interface SmsSendResult {
   /** When it leaves (send later, or the next retry); queued only. */
   notBefore?: Date | null;
   attempts?: number;
-  lastError?: { code: string; message: string } | null;
+  lastError?: { code: string; message: string; explanation?: string | null } | null;
 }
 
 export interface BulkRecipient {

@@ -8,8 +8,16 @@ export class SmsLastErrorDto {
   @ApiProperty({ example: '20429' })
   code: string;
 
-  @ApiProperty({ example: 'Too Many Requests' })
+  @ApiProperty({ example: 'Too Many Requests', description: "Twilio's own text (or this service's)" })
   message: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: 'Twilio limite le débit : trop de requêtes.',
+    description: 'The code in plain words, in the language of Accept-Language (fr by default, en)',
+  })
+  explanation?: string | null;
 }
 
 /**
