@@ -5,7 +5,7 @@ import { SendQuotaService } from '../src/limits/send-quota.service.js';
 import { Role } from '../src/users/role.enum.js';
 import { createTestDatabase, describeEachDatabase, type DatabaseKind } from './support/databases.js';
 import { TestApp, twilioEnvironment } from './support/test-app.js';
-import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+import { testTwilioCredentials, TWILIO_MAGIC_NUMBERS, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const LIMIT = 5;
 const SEND = { to: '+33612345678', message: 'Votre rendez-vous est confirmé' };
@@ -22,7 +22,7 @@ const bulk = (n: number) => ({
 interface Answer {
   status: number;
   headers: Record<string, string>;
-  body: { message?: string; details?: { field: string; problems: string[] }[] };
+  body: { message?: string; code?: string; details?: { field: string; problems: string[] }[] };
 }
 
 describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => {
@@ -114,6 +114,44 @@ describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => 
     expect(after.map((a) => a.status)).toEqual(Array(LIMIT).fill(201));
   });
 
+  it('keeps the points of a send Twilio refused, though it answers 400 (21211: the call was made)', async () => {
+    const [alice] = users;
+    const refused = [];
+    for (let i = 0; i < LIMIT + 1; i++) refused.push(await post('send', { ...SEND, to: TWILIO_MAGIC_NUMBERS.invalid }, alice.token));
+    expect(refused.slice(0, LIMIT).map((r) => [r.status, r.body.code])).toEqual(Array(LIMIT).fill([400, '21211']));
+    expectRefused(refused[LIMIT]!);
+    expect(sends()).toBe(LIMIT);
+  });
+
+  it('counts the appointment routes that text the client: confirm, cancel, a move or a new number; not a note, not a refused transition', async () => {
+    const [alice] = users;
+    const call = (method: 'post' | 'patch', path: string, body?: object) =>
+      t.http[method](`/api/appointments${path}`)
+        .set('Authorization', `Bearer ${alice.token}`)
+        .send(body ?? {});
+    const startsAt = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const created = await call('post', '', { clientName: 'Léa', clientPhone: '0612345678', startsAt: startsAt(3) }).expect(201);
+    const id = created.body.id as string;
+    // Creating (pending: no SMS) and editing a note count nothing.
+    await call('patch', `/${id}`, { notes: 'Apporter le dossier' }).expect(200);
+    expect((await call('post', `/${id}/confirm`)).status).toBe(200); // 1
+    // A refused transition (409: nothing sent) gives its point back.
+    expect((await call('post', `/${id}/confirm`)).status).toBe(409);
+    expect((await call('patch', `/${id}`, { startsAt: startsAt(4) })).status).toBe(200); // 2
+    expect((await call('patch', `/${id}`, { clientPhone: '0698765432' })).status).toBe(200); // 3
+    expect((await post('send', SEND, alice.token)).status).toBe(201); // 4
+    const lastMove = startsAt(5);
+    expect((await call('patch', `/${id}`, { startsAt: lastMove })).status).toBe(200); // 5
+    // The limit is reached: a move is refused and not made; a note still goes through.
+    const refused = await call('patch', `/${id}`, { startsAt: startsAt(6) });
+    expectRefused(refused as unknown as Answer);
+    expectRefused((await call('post', `/${id}/cancel`, {})) as unknown as Answer);
+    await call('patch', `/${id}`, { notes: 'Dossier reçu' }).expect(200);
+    const stored = await t.http.get(`/api/appointments/${id}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(stored.body.status).toBe('confirmed');
+    expect(new Date(stored.body.startsAt).getTime()).toBe(new Date(lastMove).getTime());
+  });
+
   it('gives back the points of a request refused as bad input (nothing was sent)', async () => {
     const [alice] = users;
     for (let i = 0; i < LIMIT + 2; i++) {
@@ -148,7 +186,7 @@ describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => 
     expect(sends()).toBe(LIMIT + 1);
   });
 
-  it('documents the 429 on the three sending routes and the two that check a password only', async () => {
+  it('documents the 429 on the routes that send (three SMS routes, three appointment routes) and the two that check a password', async () => {
     const doc = (await t.http.get('/api/docs-json').expect(200)).body as { paths: Record<string, Record<string, { responses: object }>> };
     const with429 = Object.entries(doc.paths)
       .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method} ${path}`, op })))
@@ -156,6 +194,9 @@ describeEachDatabase('Per-user send limit (SMS_USER_MAX_PER_MINUTE)', (kind) => 
       .map(({ route }) => route)
       .sort();
     expect(with429).toEqual([
+      'patch /api/appointments/{id}',
+      'post /api/appointments/{id}/cancel',
+      'post /api/appointments/{id}/confirm',
       'post /api/auth/login',
       'post /api/auth/me/password',
       'post /api/sms/bulk',

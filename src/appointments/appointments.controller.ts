@@ -17,6 +17,7 @@ import { Roles } from '../common/decorators/roles.decorator.js';
 import { UuidParam } from '../common/decorators/uuid-param.decorator.js';
 import { ConflictResponseDto, ErrorResponseDto } from '../common/dto/error-response.dto.js';
 import { STAFF_ROLES } from '../users/role.enum.js';
+import { appointmentChange, SendQuota } from '../limits/send-quota.decorator.js';
 import { AppointmentsService } from './appointments.service.js';
 import { AppointmentDto, AppointmentPageDto, AppointmentWithMessagesDto } from './dto/appointment-view.dto.js';
 import { CancelAppointmentDto, CreateAppointmentDto, ListAppointmentsQueryDto, UpdateAppointmentDto } from './dto/appointment.dto.js';
@@ -79,6 +80,7 @@ export class AppointmentsController {
   }
 
   @Patch(':id')
+  @SendQuota(appointmentChange)
   @ApiBody({ type: UpdateAppointmentDto, examples: UPDATE_BODY })
   @ApiOperation({ summary: 'Edit or reschedule', description: 'Moving a confirmed appointment texts the client and moves its reminder.' })
   @ApiOkResponse({ type: AppointmentDto, description: 'The updated appointment' })
@@ -91,6 +93,7 @@ export class AppointmentsController {
 
   @Post(':id/confirm')
   @HttpCode(HttpStatus.OK)
+  @SendQuota()
   @ApiOperation({ summary: 'Confirm', description: 'Texts the client (appointment_confirmed) and schedules the reminder.' })
   @ApiOkResponse({ type: AppointmentDto, description: 'The confirmed appointment' })
   @INVALID_ID
@@ -102,6 +105,7 @@ export class AppointmentsController {
 
   @Post(':id/cancel')
   @HttpCode(HttpStatus.OK)
+  @SendQuota()
   @ApiOperation({ summary: 'Cancel', description: 'Texts the client (appointment_cancelled) and drops the reminder.' })
   @ApiOkResponse({ type: AppointmentDto, description: 'The cancelled appointment' })
   @INVALID_ID
