@@ -89,7 +89,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
               done(null, origin !== undefined && allowed.has(origin) ? origin : false),
       credentials: false,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key'],
+      // X-Request-Id: a browser app's own id for the request, kept in the logs and answered back (src/logging/request-id.ts).
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept-Language', 'Idempotency-Key', 'X-Request-Id'],
       exposedHeaders: ['Retry-After', 'Idempotency-Replayed', 'X-Request-Id'],
       maxAge: 600,
     });

@@ -156,8 +156,30 @@ describeEachDatabase('Readiness answers without driver messages', (kind) => {
       failing = true;
       await t.http.get('/api/health/ready').expect(503);
       expect(logged().filter((line) => line.includes('exporter_svc'))).toHaveLength(2);
+      // Nothing else logs the probes: terminus' own "Health Check has failed!" line came at every one of them.
+      expect(capture.lines.filter((line) => line.context !== 'Health' && /health/i.test(String(line.msg)))).toEqual([]);
     } finally {
       registry.unregister('exporter');
+      vi.restoreAllMocks();
+      await t.close();
+    }
+  });
+});
+
+describeEachDatabase('GET /api/health when the database hangs', (kind) => {
+  it("answers 503 within the checks' 2 s, not the query timeout", async () => {
+    const t = await TestApp.start(kind);
+    const dataSource = t.get(DataSource);
+    const query = dataSource.query.bind(dataSource);
+    vi.spyOn(dataSource, 'query').mockImplementation((sql: string, ...rest: unknown[]) =>
+      sql === 'SELECT 1' ? new Promise(() => undefined) : query(sql, ...(rest as [])),
+    );
+    try {
+      const started = Date.now();
+      const res = await t.http.get('/api/health').timeout(10_000).expect(503);
+      expect(res.body).toMatchObject({ database: 'down' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
       vi.restoreAllMocks();
       await t.close();
     }

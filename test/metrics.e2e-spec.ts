@@ -149,6 +149,7 @@ describeEachDatabase('Metrics', (kind) => {
     const text = await scrape();
     expect(sample(text, 'sms_queue_depth', { when: 'due' })).toBe(2);
     expect(sample(text, 'sms_queue_depth', { when: 'scheduled' })).toBe(1);
+    expect(sample(text, 'sms_queue_probe_success')).toBe(1);
     // Due for 5 minutes (since its notBefore), not 10 (since it was written); the scheduled one does not count.
     const age = sample(text, 'sms_queue_oldest_age_seconds')!;
     expect(age).toBeGreaterThanOrEqual(299);

@@ -60,10 +60,11 @@ export class HealthController {
   @Get()
   @ApiOperation({ summary: 'Liveness and database reachability' })
   @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'The database does not answer' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: `The database does not answer (within ${CHECK_TIMEOUT_MS} ms)` })
   async check(): Promise<HealthDto> {
     try {
-      await this.dataSource.query('SELECT 1');
+      // Bounded as the readiness checks are: a database that hangs would hold the probe DATABASE_QUERY_TIMEOUT_MS.
+      await withTimeout(this.dataSource.query('SELECT 1'), 'database');
     } catch {
       throw new ServiceUnavailableException({
         message: 'The database does not answer',

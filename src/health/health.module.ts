@@ -9,7 +9,9 @@ import { ReadinessRegistry } from './readiness.registry.js';
  */
 @Global()
 @Module({
-  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' })],
+  // terminus' own logger is off: it wrote an error line with every part's details at each failing probe (an
+  // orchestrator probes every few seconds); HealthController logs why a part is down, once a minute per part.
+  imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [ReadinessRegistry],
   exports: [ReadinessRegistry],

@@ -49,9 +49,28 @@ describe('MetricsService', () => {
     expect(text).toContain('sms_queue_depth{when="due"} 3');
     expect(text).toContain('sms_queue_depth{when="scheduled"} 2');
     expect(text).toContain('sms_queue_oldest_age_seconds 42.5');
+    expect(text).toContain('sms_queue_probe_success 1');
     expect(probe).toHaveBeenCalledTimes(1);
     await metrics.scrape();
     expect(probe).toHaveBeenCalledTimes(2);
+  });
+
+  it('leaves the queue unknown, not empty, when its probe fails (the database does not answer)', async () => {
+    const metrics = new MetricsService();
+    let down = false;
+    metrics.setQueueProbe(async () => {
+      if (down) throw new Error('database gone');
+      return { due: 3, scheduled: 2, oldestDueAgeSeconds: 42.5 };
+    });
+    expect(await metrics.scrape()).toContain('sms_queue_depth{when="due"} 3');
+    down = true;
+    const text = await metrics.scrape();
+    expect(text).not.toMatch(/^sms_queue_depth\{/m);
+    // NaN (prom-client writes `Nan`; Prometheus reads any case).
+    expect(text).toMatch(/^sms_queue_oldest_age_seconds nan$/im);
+    expect(text).toContain('sms_queue_probe_success 0');
+    down = false;
+    expect(await metrics.scrape()).toContain('sms_queue_probe_success 1');
   });
 
   it('appends external expositions (BullMQ) and survives one failing', async () => {

@@ -13,6 +13,8 @@ export interface QueueSnapshot {
 
 export type QueueProbe = () => Promise<QueueSnapshot>;
 
+const EMPTY_QUEUE: QueueSnapshot = { due: 0, scheduled: 0, oldestDueAgeSeconds: 0 };
+
 /** A Prometheus text exposition appended to the scrape (BullMQ's own `exportPrometheusMetrics`). */
 export type ExternalExporter = () => Promise<string>;
 
@@ -33,6 +35,7 @@ export class MetricsService implements OnModuleDestroy {
   readonly registry = new Registry();
   private queueProbe: QueueProbe | null = null;
   private queueSnapshot: QueueSnapshot | null = null;
+  private queueProbed = false;
   private readonly exporters = new Map<string, ExternalExporter>();
 
   private readonly httpRequests = new Counter({
@@ -101,24 +104,38 @@ export class MetricsService implements OnModuleDestroy {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Gauges computed at scrape time from the database (the row is the truth, whatever queue is used):
-    // scrape() takes one snapshot, then both gauges read it.
+    // scrape() takes one snapshot, then the gauges read it. When the database did not answer, the queue is not known:
+    // its depth is left out and its age is NaN (not 0, which reads as an empty queue and silences an alert on the
+    // age), and sms_queue_probe_success says 0.
     const snapshot = () => this.queueSnapshot;
+    const probed = () => this.queueProbed;
     new Gauge({
       name: 'sms_queue_depth',
-      help: 'SMS waiting in the queue (state queued): due now, or scheduled for later',
+      help: 'SMS waiting in the queue (state queued): due now, or scheduled for later; absent when the database did not answer',
       labelNames: ['when'] as const,
       registers: [this.registry],
       collect() {
-        this.set({ when: 'due' }, snapshot()?.due ?? 0);
-        this.set({ when: 'scheduled' }, snapshot()?.scheduled ?? 0);
+        this.reset();
+        const known = snapshot();
+        if (!known) return;
+        this.set({ when: 'due' }, known.due);
+        this.set({ when: 'scheduled' }, known.scheduled);
       },
     });
     new Gauge({
       name: 'sms_queue_oldest_age_seconds',
-      help: 'Seconds the oldest due SMS has been waiting in the queue (0 when none)',
+      help: 'Seconds the oldest due SMS has been waiting in the queue (0 when none, NaN when the database did not answer)',
       registers: [this.registry],
       collect() {
-        this.set(snapshot()?.oldestDueAgeSeconds ?? 0);
+        this.set(snapshot()?.oldestDueAgeSeconds ?? Number.NaN);
+      },
+    });
+    new Gauge({
+      name: 'sms_queue_probe_success',
+      help: 'Whether the queue gauges were read from the database at this scrape (1) or it did not answer (0)',
+      registers: [this.registry],
+      collect() {
+        this.set(probed() ? 1 : 0);
       },
     });
   }
@@ -189,8 +206,10 @@ export class MetricsService implements OnModuleDestroy {
 
   /** The whole exposition, in Prometheus' text format. */
   async scrape(): Promise<string> {
-    // A failing probe (the database is down) leaves the gauges at 0 rather than failing the scrape.
-    this.queueSnapshot = this.queueProbe ? await this.queueProbe().catch(() => null) : null;
+    // A failing probe (the database is down) leaves the queue unknown rather than failing the scrape; without a probe
+    // (nothing queues here), the queue is empty.
+    this.queueSnapshot = this.queueProbe ? await this.queueProbe().catch(() => null) : EMPTY_QUEUE;
+    this.queueProbed = this.queueSnapshot !== null;
     const own = await this.registry.metrics();
     const external = await Promise.all([...this.exporters.values()].map((exporter) => exporter().catch(() => '')));
     return [own.trimEnd(), ...external.filter(Boolean).map((text) => text.trimEnd())].join('\n') + '\n';
