@@ -4,6 +4,8 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { vi } from 'vitest';
 import { AuditLog } from '../src/audit/audit-log.entity.js';
 import { Clock } from '../src/common/clock.js';
+import { DomainEvent } from '../src/events/domain-event.entity.js';
+import { DomainEventRelay } from '../src/events/domain-event-relay.js';
 import { RetentionService } from '../src/retention/retention.service.js';
 import { RETENTION_STEPS } from '../src/retention/retention-steps.js';
 import { SmsBatch, type SmsBatchStatus } from '../src/sms/sms-batch.entity.js';
@@ -223,6 +225,7 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
       smsMessages: 1,
       smsBatches: 0,
       inboundMessages: 0,
+      domainEvents: 0,
       auditLogs: 700,
     });
 
@@ -247,6 +250,36 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(left.map((m) => m.id).sort()).toEqual(recent.map((m) => m.id).sort());
     const [entry] = await dataSource.getRepository(AuditLog).findBy({ action: 'retention_purge' });
     expect(entry.metadata).toMatchObject({ inboundMessages: 3, smsMessages: 0, smsBatches: 0, auditLogs: 0 });
+  });
+
+  it('deletes appointment events relayed before the cutoff (names and numbers in their payloads), never one not relayed yet', async () => {
+    // The relay's own pruning (a week after processing) now waits an hour: what goes below is the purge's doing.
+    await t.get(DomainEventRelay).prune();
+    const events = dataSource.getRepository(DomainEvent);
+    await events.clear();
+    const event = (createdAt: Date, processedAt: Date | null, nextAttemptAt = createdAt): Partial<DomainEvent> => ({
+      id: randomUUID(),
+      type: 'appointment.confirmed',
+      payload: { clientName: 'Léa Martin', clientPhone: '+33612345678', actorEmail: 'staff@example.com' },
+      createdAt,
+      nextAttemptAt,
+      attempts: 1,
+      lastError: null,
+      processedAt,
+    });
+    const relayedBefore = event(ago(32), ago(31));
+    const relayedAfter = event(ago(31), ago(29));
+    // Not relayed yet (due in a year: the relay leaves it alone during the test), however old.
+    const waiting = event(ago(40), null, new Date(NOW.getTime() + 365 * 86_400_000));
+    await insertMany(DomainEvent, [relayedBefore, relayedAfter, waiting]);
+
+    const report = await t.get(RetentionService).purge();
+
+    expect(report.steps.domainEvents).toEqual({ rows: 1, statements: 1 });
+    expect((await events.find()).map((e) => e.id).sort()).toEqual([relayedAfter.id, waiting.id].sort());
+    const [entry] = await dataSource.getRepository(AuditLog).findBy({ action: 'retention_purge' });
+    expect(entry.metadata).toMatchObject({ domainEvents: 1 });
+    await events.clear();
   });
 
   it('removes the text of old batches once they are over, keeping their counts', async () => {
@@ -277,13 +310,14 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
       smsMessages: { rows: 0, statements: 1 },
       smsBatches: { rows: 0, statements: 1 },
       inboundMessages: { rows: 0, statements: 1 },
+      domainEvents: { rows: 0, statements: 1 },
       auditLogs: { rows: 0, statements: 1 },
     });
     expect(
       statements(
-        /UPDATE "sms_messages" SET .*"purged_at" =|UPDATE "sms_batches" SET "message" =|DELETE FROM "(sms_inbound_messages|audit_logs)"/,
+        /UPDATE "sms_messages" SET .*"purged_at" =|UPDATE "sms_batches" SET "message" =|DELETE FROM "(sms_inbound_messages|domain_events|audit_logs)"/,
       ),
-    ).toHaveLength(4);
+    ).toHaveLength(5);
     expect(await dataSource.getRepository(AuditLog).count()).toBe(journaled);
   });
 
@@ -296,13 +330,18 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect((await t.get(RetentionService).purge()).steps.smsMessages.rows).toBe(1);
   });
 
-  it.skipIf(kind !== 'sqlite')('finds the messages to purge through the partial index (SQLite query plan)', async () => {
+  it.skipIf(kind !== 'sqlite')('finds the rows to purge through an index (SQLite query plan)', async () => {
     const step = RETENTION_STEPS.find((s) => s.name === 'smsMessages')!;
     const { sql, params } = t.get(RetentionService).statement(step, ago(30), NOW, 500);
 
     const plan = await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, params);
 
     expect(JSON.stringify(plan)).toContain('IDX_sms_messages_unpurged_created');
+    // Relayed appointment events: by their processing time, through the relay's own index.
+    const events = RETENTION_STEPS.find((s) => s.name === 'domainEvents')!;
+    const eventsStatement = t.get(RetentionService).statement(events, ago(30), NOW, 500);
+    const eventsPlan = await dataSource.query(`EXPLAIN QUERY PLAN ${eventsStatement.sql}`, eventsStatement.params);
+    expect(JSON.stringify(eventsPlan)).toContain('IDX_domain_events_pending');
   });
 
   it('runs on a schedule (RETENTION_INTERVAL_MINUTES, 60 by default)', () => {

@@ -69,6 +69,15 @@ export const RETENTION_STEPS: readonly PurgeStep[] = [
     timeColumn: 'received_at',
   },
   {
+    // Appointment events once relayed (their payloads hold the client's name and number, the actor's email and IP):
+    // the relay deletes them a week after (RELAY_KEEP_PROCESSED_MS); a shorter RETENTION_DAYS deletes them sooner.
+    // One not relayed yet is never touched (processed_at is null).
+    name: 'domainEvents',
+    kind: 'delete',
+    table: 'domain_events',
+    timeColumn: 'processed_at',
+  },
+  {
     // The journal: its metadata holds numbers and messages, its rows staff emails and IPs.
     name: 'auditLogs',
     kind: 'delete',
