@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import { ConfigValidationError } from './config/env.validation.js';
 import { loadConfigFromProcess } from './config/process-config.js';
+import { installCrashHandlers } from './logging/crash-handlers.js';
 import { safeErrorText } from './logging/log-redaction.js';
 
 async function bootstrap(): Promise<void> {
@@ -36,6 +37,9 @@ async function bootstrap(): Promise<void> {
     });
   }
 }
+
+// A crash (an exception nothing caught, a rejection nothing handled) still exits 1, its line masked as the logs are.
+installCrashHandlers();
 
 bootstrap().catch((error: unknown) => {
   // A bad environment is a one-line message, not a stack trace, printed directly (the logger may not exist yet) and as
