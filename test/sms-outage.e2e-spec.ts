@@ -66,6 +66,19 @@ describeEachDatabase('Twilio outage', (kind) => {
         const single = await t.http.post('/api/sms/send').set(auth()).send({ to: '+33698765432', message: 'Bonjour' }).expect(202);
         expect(single.body).toMatchObject({ state: 'queued', status: 'queued' });
         await vi.waitFor(async () => expect(await circuitState()).toBe('open'), { timeout: 5_000, interval: 50 });
+        // A send while the circuit is open has made no call: its 202 says why it waits.
+        const paused = await t.http
+          .post('/api/sms/send')
+          .set(auth())
+          .set('Accept-Language', 'en')
+          .send({ to: '+33698765433', message: 'Bonjour' })
+          .expect(202);
+        expect(paused.body).toMatchObject({
+          state: 'queued',
+          attempts: 0,
+          lastError: { code: 'PROVIDER_PAUSED', explanation: expect.stringMatching(/^Twilio looks down/) },
+        });
+        expect(paused.body.lastError.message).toMatch(/^Twilio looks down: sends are paused until \d{4}-/);
         // At least one pause and its failed probe.
         await sleep(RESET_MS + 500);
         const duringOutage = posts();
@@ -80,12 +93,12 @@ describeEachDatabase('Twilio outage', (kind) => {
         const ended = await waitForBatch(t, root, batch.body.batchId, 30_000);
         expect(ended.counts).toMatchObject({ sent: 40, failed: 0 });
         const delivered = standIn.messages.map((m) => m.to);
-        for (let i = 0; i < 50 && !delivered.includes('+33698765432'); i++) {
+        for (let i = 0; i < 50 && !(delivered.includes('+33698765432') && delivered.includes('+33698765433')); i++) {
           await sleep(100);
           delivered.splice(0, delivered.length, ...standIn.messages.map((m) => m.to));
         }
-        expect(delivered).toHaveLength(41);
-        expect(new Set(delivered).size).toBe(41);
+        expect(delivered).toHaveLength(42);
+        expect(new Set(delivered).size).toBe(42);
         expect(await circuitState()).toBe('closed');
       },
       60_000,

@@ -213,6 +213,10 @@ const OWN_CODES: Record<string, { fr: string; en: string }> = {
     en: 'SMS not sent: its appointment was cancelled, moved, given another number or has started since it was written.',
   },
   UNKNOWN: { fr: "Twilio a refusé le message sans code d'erreur.", en: 'Twilio refused the message without an error code.' },
+  PROVIDER_PAUSED: {
+    fr: "Twilio semble en panne (ses derniers appels ont échoué) : les envois sont suspendus et reprennent d'eux-mêmes ; ce SMS partira alors.",
+    en: 'Twilio looks down (its last calls failed): sends are paused and resume by themselves; this SMS will leave then.',
+  },
 };
 
 /** A plain explanation of a stored error code (delivery or send time), in the caller's language. */

@@ -14,6 +14,8 @@ export const SMS_EVENTS = {
 export const QUIET_HOURS = 'QUIET_HOURS';
 /** The error code of a message dropped because the record it is about moved on (RelatedRecords). */
 export const OUTDATED = 'OUTDATED';
+/** Why a send answered 202 waits while the provider looks down (ProviderCircuit open): its lastError, never stored. */
+export const PROVIDER_PAUSED = 'PROVIDER_PAUSED';
 
 export interface SmsMessageUpdatedEvent {
   messageId: string;

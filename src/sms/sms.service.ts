@@ -27,6 +27,7 @@ import { MarketingPolicy } from './marketing/marketing-policy.js';
 import { OptOutSource, type SmsOptOut } from './opt-outs/sms-opt-out.entity.js';
 import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
+import { PROVIDER_PAUSED } from './sms.events.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 import { NAME_PLACEHOLDER, ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
 
@@ -441,7 +442,19 @@ export class SmsService {
         this.config.defaultTimeZone,
       );
     }
-    return this.result(current);
+    return this.result(current, this.pausedReason(current));
+  }
+
+  /**
+   * Why a message still waiting with no error of its own has not left, when the reason is that the provider looks down
+   * (its circuit is open, see ProviderCircuit: it is held, or not claimed, until calls resume): said as its lastError
+   * (PROVIDER_PAUSED); the caller saw only a 202 before. Not for a message due after the pause (sent later).
+   */
+  private pausedReason(row: SmsMessage): SmsSendResult['lastError'] {
+    if (row.providerSid || row.errorCode || (row.status !== SMS_QUEUED && row.status !== SMS_SENDING)) return null;
+    const until = this.dispatcher.providerPausedUntil();
+    if (!until || (row.notBefore && row.notBefore.getTime() > until.getTime())) return null;
+    return { code: PROVIDER_PAUSED, message: `Twilio looks down: sends are paused until ${until.toISOString()}, then resume` };
   }
 
   /** The final row when this process's dispatcher settled it; undefined on a reschedule or a timeout (read the row). */
@@ -460,7 +473,7 @@ export class SmsService {
     });
   }
 
-  private result(row: SmsMessage): SmsSendResult {
+  private result(row: SmsMessage, waitingReason: SmsSendResult['lastError'] = null): SmsSendResult {
     const analysis = analyzeSmsBody(row.body);
     const sent = !!row.providerSid;
     return {
@@ -481,7 +494,7 @@ export class SmsService {
         : {
             notBefore: row.notBefore,
             attempts: row.attempts,
-            lastError: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+            lastError: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : waitingReason,
           }),
     };
   }

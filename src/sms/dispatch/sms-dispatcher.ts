@@ -106,6 +106,11 @@ export class SmsDispatcher {
     return this.stopped;
   }
 
+  /** Until when calls to the provider are paused (the circuit is open: it looks down), or null when they go. */
+  providerPausedUntil(): Date | null {
+    return this.circuit.pausedUntil();
+  }
+
   /** Called once the dispatch queue has stopped: wakes every waiting request (`halted` on `settled`). */
   halt(): void {
     this.stopped = true;
