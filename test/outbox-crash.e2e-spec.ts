@@ -45,7 +45,9 @@ async function startApp(env: Record<string, string>, nodeArgs: string[] = []): P
   const app = { child, url: `http://127.0.0.1:${port}`, output: () => output };
   await vi.waitFor(
     async () => {
-      if (child.exitCode !== null) throw new Error(`the app exited while starting:\n${output}`);
+      // A native abort (SIGABRT) ends it with a signal and no exit code.
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the app exited while starting (${child.signalCode ?? child.exitCode}):\n${output}`);
       expect((await fetch(`${app.url}/api/health`)).status).toBe(200);
     },
     { timeout: 60_000, interval: 200 },
@@ -68,6 +70,11 @@ async function call(app: AppProcess, method: string, path: string, token?: strin
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
+  }).catch((error: unknown) => {
+    // The app died on its own (not our SIGKILL): say so, with what it printed, not only "fetch failed".
+    const { exitCode, signalCode } = app.child;
+    if (exitCode === null && signalCode === null) throw error;
+    throw new Error(`the app is gone (${signalCode ?? exitCode}):\n${app.output().slice(-4000)}`, { cause: error });
   });
   return { status: res.status, body: await res.json() };
 }

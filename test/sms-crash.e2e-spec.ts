@@ -34,7 +34,9 @@ class AppProcess {
     const app = new AppProcess(child, `http://127.0.0.1:${port}`, output);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`the app exited while starting:\n${output.join('')}`);
+      // A native abort (SIGABRT) ends it with a signal and no exit code.
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the app exited while starting (${child.signalCode ?? child.exitCode}):\n${output.join('')}`);
       try {
         if ((await fetch(`${app.url}/api/health`)).status === 200) return app;
       } catch {
@@ -50,6 +52,11 @@ class AppProcess {
       method,
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
+    }).catch((error: unknown) => {
+      // The app died on its own (not our SIGKILL): say so, with what it printed, not only "fetch failed".
+      const { exitCode, signalCode } = this.child;
+      if (exitCode === null && signalCode === null) throw error;
+      throw new Error(`the app is gone (${signalCode ?? exitCode}):\n${this.output.join('').slice(-4000)}`, { cause: error });
     });
     return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
