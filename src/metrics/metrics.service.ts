@@ -35,7 +35,6 @@ export class MetricsService implements OnModuleDestroy {
   readonly registry = new Registry();
   private queueProbe: QueueProbe | null = null;
   private queueSnapshot: QueueSnapshot | null = null;
-  private queueProbed = false;
   private readonly exporters = new Map<string, ExternalExporter>();
 
   private readonly httpRequests = new Counter({
@@ -108,7 +107,6 @@ export class MetricsService implements OnModuleDestroy {
     // its depth is left out and its age is NaN (not 0, which reads as an empty queue and silences an alert on the
     // age), and sms_queue_probe_success says 0.
     const snapshot = () => this.queueSnapshot;
-    const probed = () => this.queueProbed;
     new Gauge({
       name: 'sms_queue_depth',
       help: 'SMS waiting in the queue (state queued): due now, or scheduled for later; absent when the database did not answer',
@@ -135,7 +133,7 @@ export class MetricsService implements OnModuleDestroy {
       help: 'Whether the queue gauges were read from the database at this scrape (1) or it did not answer (0)',
       registers: [this.registry],
       collect() {
-        this.set(probed() ? 1 : 0);
+        this.set(snapshot() ? 1 : 0);
       },
     });
   }
@@ -209,7 +207,6 @@ export class MetricsService implements OnModuleDestroy {
     // A failing probe (the database is down) leaves the queue unknown rather than failing the scrape; without a probe
     // (nothing queues here), the queue is empty.
     this.queueSnapshot = this.queueProbe ? await this.queueProbe().catch(() => null) : EMPTY_QUEUE;
-    this.queueProbed = this.queueSnapshot !== null;
     const own = await this.registry.metrics();
     const external = await Promise.all([...this.exporters.values()].map((exporter) => exporter().catch(() => '')));
     return [own.trimEnd(), ...external.filter(Boolean).map((text) => text.trimEnd())].join('\n') + '\n';
