@@ -1,3 +1,4 @@
+import { PasswordService } from '../src/users/password.service.js';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
 import { TestApp, USER_PASSWORD } from './support/test-app.js';
@@ -261,5 +262,93 @@ describeEachDatabase('Users: the last active superadmin under concurrency', (kin
       await t.http.patch(`/api/users/${disabled.id}`).set(auth(survivor.token)).send({ disabled: false }).expect(200);
       disabled.token = await signIn(disabled.email);
     }
+  });
+});
+
+describeEachDatabase('Users: a change decided on a role or state that changed meanwhile', (kind) => {
+  let t: TestApp;
+  let root: string;
+  let rootId: string;
+  beforeAll(async () => {
+    t = await TestApp.start(kind);
+    root = await t.rootToken();
+    rootId = (await t.http.get('/api/auth/me').set(auth(root))).body.id as string;
+  });
+  afterAll(() => t?.close());
+  afterEach(() => vi.restoreAllMocks());
+
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  /** The next password hash waits, inside its request, until `release()`: another request runs meanwhile. */
+  const holdNextHash = () => {
+    const passwords = t.get(PasswordService);
+    const hash = passwords.hash.bind(passwords);
+    let release!: () => void;
+    let entered!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    vi.spyOn(passwords, 'hash').mockImplementationOnce(async (password: string) => {
+      entered();
+      await held;
+      return hash(password);
+    });
+    return { inside, release };
+  };
+
+  it("refuses an admin's change to a user a superadmin promoted meanwhile (409): the admin may not set an admin's password", async () => {
+    const admin = await t.userWithRole(Role.Admin);
+    const user = await t.userWithRole(Role.User);
+    const hold = holdNextHash();
+    const takeover = t.http
+      .patch(`/api/users/${user.id}`)
+      .set(auth(admin.token))
+      .send({ password: 'takenoverpass1' })
+      .then((res) => res);
+    await hold.inside;
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ role: 'admin' }).expect(200);
+    hold.release();
+
+    const res = await takeover;
+    expect(res.status).toBe(409);
+    expect(res.body.message).toMatch(/changed meanwhile/);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: 'takenoverpass1' }).expect(401);
+    await t.http.post('/api/auth/login').send({ email: user.email, password: USER_PASSWORD }).expect(200);
+  });
+
+  it('never leaves no active superadmin: a disable decided while the account was an admin is refused once it was promoted and the other superadmin demoted', async () => {
+    const other = await t.userWithRole(Role.Admin);
+    const hold = holdNextHash();
+    const disable = t.http
+      .patch(`/api/users/${other.id}`)
+      .set(auth(root))
+      .send({ disabled: true, password: 'othernewpass12' })
+      .then((res) => res);
+    await hold.inside;
+    await t.http.patch(`/api/users/${other.id}`).set(auth(root)).send({ role: 'superadmin' }).expect(200);
+    // The root steps down: the other is an active superadmin now.
+    await t.http.patch(`/api/users/${rootId}`).set(auth(root)).send({ role: 'admin' }).expect(200);
+    hold.release();
+
+    expect((await disable).status).toBe(409);
+    const otherToken = (await t.http.post('/api/auth/login').send({ email: other.email, password: USER_PASSWORD }).expect(200)).body
+      .access_token as string;
+    const { body } = await t.http.get('/api/users?limit=100').set(auth(otherToken)).expect(200);
+    expect((body.items as { id: string }[]).find((u) => u.id === other.id)).toMatchObject({ role: 'superadmin', disabled: false });
+    // Put back for the other tests.
+    await t.http.patch(`/api/users/${rootId}`).set(auth(otherToken)).send({ role: 'superadmin' }).expect(200);
+  });
+
+  it('journals no change for fields sent with the values they already have', async () => {
+    const user = await t.userWithRole(Role.User);
+    const journaled = async () =>
+      (await t.http.get('/api/audit?action=user_updated&limit=100').set(auth(root)).expect(200)).body.items.filter(
+        (e: { targetId?: string; target?: { id: string } }) => (e.targetId ?? e.target?.id) === user.id,
+      ).length;
+    const before = await journaled();
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: null, phone: '' }).expect(200);
+    expect(await journaled()).toBe(before);
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: 'Léa', phone: '0612345678' }).expect(200);
+    await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: 'Léa', phone: '+33 6 12 34 56 78' }).expect(200);
+    expect(await journaled()).toBe(before + 1);
   });
 });

@@ -18,7 +18,12 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if ((await this.users.countSuperAdmins()) > 0) return;
+    if ((await this.users.countSuperAdmins()) > 0) {
+      // Every superadmin disabled (by hand in the database: the API always keeps one active): nobody can manage users.
+      if ((await this.users.countActiveSuperAdmins()) === 0)
+        this.logger.warn('No active superadmin: every superadmin account is disabled; enable one in the database (users.disabled)');
+      return;
+    }
     const email = this.config.admin.email ?? 'admin@localhost';
     const generated = !this.config.admin.password;
     const password = this.config.admin.password ?? randomBytes(12).toString('base64url');

@@ -173,12 +173,15 @@ export class UsersService {
       changes.role = dto.role;
       changed.push('role');
     }
-    if (dto.name !== undefined) {
-      changes.name = dto.name || null;
+    // A field sent with the value it already has is not a change (nor journaled as one).
+    const name = dto.name === undefined ? undefined : dto.name || null;
+    if (name !== undefined && name !== user.name) {
+      changes.name = name;
       changed.push('name');
     }
-    if (dto.phone !== undefined) {
-      changes.phone = dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null;
+    const phone = dto.phone === undefined ? undefined : dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null;
+    if (phone !== undefined && phone !== user.phone) {
+      changes.phone = phone;
       changed.push('phone');
     }
     if (dto.password !== undefined) {
@@ -197,8 +200,7 @@ export class UsersService {
       // A new password or a disable revokes every token issued so far (the strategy compares versions).
       const revokes = changes.passwordHash !== undefined || changes.disabled === true;
       const set = { ...changes, ...(revokes ? { tokenVersion: () => 'token_version + 1' } : {}) } as Partial<User>;
-      if (losesSuper) await this.updateKeepingASuperadmin(id, set);
-      else await this.users.update({ id }, set);
+      await this.applyUpdate(user, set, !!losesSuper);
       await this.audit.record({
         action: AuditAction.UserUpdated,
         actor,
@@ -221,31 +223,47 @@ export class UsersService {
     return this.users.countBy({ role: Role.SuperAdmin });
   }
 
+  async countActiveSuperAdmins(): Promise<number> {
+    return this.users.countBy({ role: Role.SuperAdmin, disabled: false });
+  }
+
   /**
-   * Applies a change that takes an active superadmin away, only if another active superadmin remains,
-   * in one conditional UPDATE. On SQLite a statement runs alone, so that is enough. On PostgreSQL two
-   * such UPDATEs (demoting A, demoting B) could each see the other still superadmin in their snapshot:
-   * the active superadmins' rows are locked first (in id order), so the second waits for the first to
-   * commit and then sees its result.
+   * Writes a change only if the user's role and state are still those it was decided on (read at the start of
+   * `update`): who may change the account, and whether it takes an active superadmin away, were judged from them. A
+   * change made meanwhile (a promotion while an admin set the password; a promotion while another request disabled
+   * the account, then the last other superadmin demoted) is a 409, never applied over it.
+   *
+   * A change that takes an active superadmin away (`keepASuperadmin`) applies only if another active superadmin
+   * remains, in the same conditional UPDATE. On SQLite a statement runs alone, so that is enough. On PostgreSQL two
+   * such UPDATEs (demoting A, demoting B) could each see the other still superadmin in their snapshot: the active
+   * superadmins' rows are locked first (in id order), so the second waits for the first to commit and then sees its
+   * result. (Any UPDATE re-reads its row's conditions once a concurrent writer of that row has committed.)
    */
-  private async updateKeepingASuperadmin(id: string, set: Partial<User>): Promise<void> {
+  private async applyUpdate(read: User, set: Partial<User>, keepASuperadmin: boolean): Promise<void> {
     const postgres = this.users.manager.connection.driver.options.type === 'postgres';
     const apply = async (manager: EntityManager): Promise<number> => {
-      if (postgres) {
+      if (postgres && keepASuperadmin) {
         await manager.query(`SELECT "id" FROM "users" WHERE "role" = $1 AND NOT "disabled" ORDER BY "id" FOR UPDATE`, [Role.SuperAdmin]);
       }
-      const result = await manager
+      const update = manager
         .createQueryBuilder()
         .update(User)
         .set(set)
-        .where('id = :id', { id })
-        .andWhere('EXISTS (SELECT 1 FROM users other WHERE other.role = :superadmin AND NOT other.disabled AND other.id <> :id)', {
+        .where('id = :id', { id: read.id })
+        .andWhere('role = :readRole', { readRole: read.role })
+        .andWhere(read.disabled ? 'disabled' : 'NOT disabled');
+      if (keepASuperadmin)
+        update.andWhere('EXISTS (SELECT 1 FROM users other WHERE other.role = :superadmin AND NOT other.disabled AND other.id <> :id)', {
           superadmin: Role.SuperAdmin,
-        })
-        .execute();
-      return result.affected ?? 0;
+        });
+      return (await update.execute()).affected ?? 0;
     };
-    const affected = postgres ? await this.users.manager.transaction(apply) : await apply(this.users.manager);
-    if (!affected) throw new ConflictException('This is the last active superadmin: promote another one first');
+    const affected = postgres && keepASuperadmin ? await this.users.manager.transaction(apply) : await apply(this.users.manager);
+    if (affected) return;
+    const now = await this.findById(read.id);
+    if (!now) throw new NotFoundException(`No user with id ${read.id}`);
+    if (now.role !== read.role || now.disabled !== read.disabled)
+      throw new ConflictException('This user was changed meanwhile (role or state): read it again and retry');
+    throw new ConflictException('This is the last active superadmin: promote another one first');
   }
 }
