@@ -458,6 +458,14 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(single.body.details).toEqual([
         { field: 'message', problems: [expect.stringMatching(/contains \{\{name\}\}.*POST \/api\/sms\/bulk/)] },
       ]);
+      // Half a placeholder (never closed) would go out as written too.
+      const halfOpen = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: '0612345604', name: 'Zoë' }], message: 'Bonjour {{name}, votre dossier est à jour' })
+        .expect(400);
+      expect(halfOpen.body.details).toEqual([{ field: 'message', problems: [expect.stringMatching(/contains \{\{name\}, votre/)] }]);
+      await t.http.post('/api/sms/send').set(auth()).send({ to: '0612345605', message: 'Bonjour {prenom}}' }).expect(400);
       const stored = await t.http.get('/api/sms/messages?phone=%2B33612345604').set(auth()).expect(200);
       expect(stored.body.total).toBe(0);
     });
@@ -476,6 +484,23 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         expect.objectContaining({ index: 0, code: 'EMPTY_BODY', message: expect.stringMatching(/no text once personalised/) }),
         expect.objectContaining({ index: 2, code: 'EMPTY_BODY' }),
       ]);
+      const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
+      expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean']);
+    });
+
+    it('sends a later spelling of a number whose first entry was refused for its own name (EMPTY_BODY), not a duplicate of it', async () => {
+      const res = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [{ phone: '0612345621' }, { phone: '+33612345621', name: 'Jean' }, { phone: '06 12 34 56 21', name: 'Paul' }],
+          message: '{{name}}',
+        })
+        .expect(202);
+      expect(res.body).toMatchObject({ total: 3, queued: 1 });
+      expect(res.body.invalid).toEqual([expect.objectContaining({ index: 0, code: 'EMPTY_BODY' })]);
+      // Once one is accepted, a third spelling is its duplicate.
+      expect(res.body.duplicates).toEqual([expect.objectContaining({ index: 2, to: '+33612345621' })]);
       const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
       expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean']);
     });
@@ -567,6 +592,14 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
     it('keeps formatting a landline (it is a valid number)', async () => {
       const res = await t.http.post('/api/sms/format-phone').set(auth()).send({ phone: '0144556677' }).expect(200);
       expect(res.body).toMatchObject({ valid: true, type: 'FIXED_LINE' });
+    });
+
+    it('reads a pasted number with its invisible characters (direction marks, narrow no-break spaces), and sends to it', async () => {
+      const pasted = '\u202a06\u202f12\u202f34\u202f56\u202f31\u202c';
+      const res = await t.http.post('/api/sms/format-phone').set(auth()).send({ phone: pasted }).expect(200);
+      expect(res.body).toMatchObject({ valid: true, e164: '+33612345631' });
+      const sent = await t.http.post('/api/sms/send').set(auth()).send({ to: pasted, message: 'Bonjour' }).expect(201);
+      expect(sent.body.to).toBe('+33612345631');
     });
   });
 

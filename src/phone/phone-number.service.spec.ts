@@ -18,6 +18,12 @@ const FRENCH_MOBILE_SPELLINGS = [
   '+33 (0)6 12 34 56 78',
   '0033 6 12 34 56 78',
   '  06 12 34 56 78  ',
+  // Pasted: a contacts app's direction marks, French typography's narrow no-break spaces, a spreadsheet's tab, a
+  // zero-width space.
+  '\u202a+33 6 12 34 56 78\u202c',
+  '06\u202f12\u202f34\u202f56\u202f78',
+  '+33\t612345678',
+  '06\u200b12 34 56 78',
 ];
 
 const codeOf = (fn: () => unknown): PhoneNumberErrorCode | undefined => {

@@ -196,7 +196,15 @@ export class PhoneNumberService {
 
   /** Parsing and validation without the display formats: the parsed number and its type, or why it is refused. */
   private check(input: string, country?: string): { parsed: PhoneNumber; type: string | undefined } | { reason: PhoneNumberProblem } {
-    if (typeof input !== 'string' || input.trim() === '') return { reason: problem('NOT_A_NUMBER') };
+    if (typeof input !== 'string') return { reason: problem('NOT_A_NUMBER') };
+    // Invisible characters a pasted number brings along are not part of it: the direction marks a contacts app wraps it
+    // in (U+202A…U+202C), zero-width spaces; any space (a tab from a spreadsheet, French typography's narrow no-break
+    // space U+202F) is a space.
+    const trimmed = input
+      .replace(/\p{Cf}+/gu, '')
+      .replace(/\s+/gu, ' ')
+      .trim();
+    if (trimmed === '') return { reason: problem('NOT_A_NUMBER') };
 
     let defaultCountry = this.defaultCountry;
     if (country !== undefined && country !== null && country !== '') {
@@ -209,7 +217,6 @@ export class PhoneNumberService {
       defaultCountry = requested;
     }
 
-    const trimmed = input.trim();
     let parsed: PhoneNumber;
     try {
       // extract: false — the whole input must be a phone number ("0612345678a" is refused, not salvaged).

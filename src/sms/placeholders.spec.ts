@@ -41,6 +41,16 @@ describe('strayPlaceholder', () => {
     expect(strayPlaceholder(`{{${'x'.repeat(100)}}}`, onlyName)).toHaveLength(40);
   });
 
+  it('finds half a placeholder: one never closed, or opened with a single brace', () => {
+    expect(strayPlaceholder('Bonjour {{name}, votre dossier est à jour', onlyName)).toBe('{{name}, votre dossier est à jour');
+    expect(strayPlaceholder('Bonjour {{prenom, à bientôt', null)).toBe('{{prenom, à bientôt');
+    expect(strayPlaceholder('Bonjour {name}}, à bientôt', onlyName)).toBe('Bonjour {name}}');
+    expect(strayPlaceholder('{{name}} et {{ville}', onlyName)).toBe('{{ville}');
+    // Braces without a word inside are no placeholder.
+    expect(strayPlaceholder('Bonjour {{ }} et {{{{', onlyName)).toBe('{{ }}');
+    expect(strayPlaceholder('Flèches >>}} et {{<<', null)).toBeUndefined();
+  });
+
   it('lets through {{name}} in a bulk, single braces and text without placeholders', () => {
     expect(strayPlaceholder('Bonjour {{ name }} et {{name}}', onlyName)).toBeUndefined();
     expect(strayPlaceholder('Code {1234} valable {5 min}', null)).toBeUndefined();

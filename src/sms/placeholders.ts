@@ -12,12 +12,25 @@ export const ONLY_NAME_PLACEHOLDER = new RegExp(`^${NAME_PLACEHOLDER.source}$`);
  * receives "Bonjour {{prenom}}": a typo (`{{Name}}`, `{{{name}}}`), another template's field, any placeholder in a single send.
  */
 export function strayPlaceholder(body: string, allowed: RegExp | null): string | undefined {
-  if (!body.includes('{{')) return undefined;
+  if (!body.includes('{{') && !body.includes('}}')) return undefined;
   // Every brace of the run is part of it: `{{{name}}}` is stray (a bulk would send `{Jean}`), not `{{name}}`. A run
   // is matched from its first brace only (the look-behind): from every brace of it, a body of 1,600 `{` cost 7 ms.
-  for (const [placeholder] of body.matchAll(/(?<!\{)\{{2,}[^{}]*\}{2,}/g)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
+  for (const [placeholder] of body.matchAll(PLACEHOLDER_RUN)) if (!allowed?.test(placeholder)) return placeholder.slice(0, 40);
+  // Half a placeholder around a word, once the whole ones are set aside: `{{name}` or `{{name,` (never closed), `{name}}`
+  // (opened with one brace). Braces without a word inside (`{{{{`, a code in `{1234}`) are not a placeholder.
+  const rest = body.replace(PLACEHOLDER_RUN, ' ');
+  const opened = /\{\{\s*[\p{L}\p{N}_]/u.exec(rest);
+  if (opened) return rest.slice(opened.index, opened.index + 40).trimEnd();
+  const closed = /[\p{L}\p{N}_]\s*\}\}/u.exec(rest);
+  if (closed) {
+    const end = closed.index + closed[0].length;
+    return rest.slice(Math.max(0, end - 40), end).trimStart();
+  }
   return undefined;
 }
+
+/** A run of two or more opening braces, anything but braces, two or more closing ones (see strayPlaceholder). */
+const PLACEHOLDER_RUN = /(?<!\{)\{{2,}[^{}]*\}{2,}/g;
 
 /** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {

@@ -159,9 +159,10 @@ export class SmsService {
         duplicates.push({ index, phone: recipient.phone, to: e164 });
         return;
       }
-      seen.add(e164);
       const optOut = optedOut.get(e164);
       if (optOut) {
+        // The number is refused whatever its spelling: a later one is a duplicate of this refusal.
+        seen.add(e164);
         invalid.push({ index, phone: recipient.phone, name: recipient.name, code: OPTED_OUT, message: describeOptOut(optOut) });
         return;
       }
@@ -192,6 +193,9 @@ export class SmsService {
         });
         return;
       }
+      // Counted as seen only once accepted: a refusal that depends on this entry's name (EMPTY_BODY, BODY_TOO_LONG) leaves
+      // a later spelling of the number, with another name, its chance.
+      seen.add(e164);
       let analysis = analyses.get(personal);
       if (!analysis) analyses.set(personal, (analysis = analyzeSmsBody(personal)));
       segments += analysis.segments;
