@@ -194,6 +194,21 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect((await send('😀'.repeat(35))).body).toMatchObject({ encoding: 'UCS-2', segments: 1 });
       expect((await send('😀'.repeat(36))).body).toMatchObject({ encoding: 'UCS-2', segments: 2 });
     });
+
+    it('sends accents typed as separate marks composed (GSM-7), and writes a pasted name inline', async () => {
+      // "Hélène" as macOS writes it: e + U+0301, e + U+0300 (UCS-2 as they are).
+      const composed = await send('Bonjour He\u0301le\u0300ne');
+      expect(composed.body).toMatchObject({ encoding: 'GSM-7', segments: 1, body: 'Bonjour Hélène' });
+      expect(standIn.messages.at(-1)!.body).toBe('Bonjour Hélène');
+      // A no-break space and a tab in a template's value: one plain space, GSM-7, one segment.
+      const notification = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '+33612345678', type: 'dossier_updated', data: { name: 'Jean\u00a0Dupont\tBis' } })
+        .expect(201);
+      expect(notification.body).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+      expect(notification.body.body).toMatch(/^Bonjour Jean Dupont Bis, /);
+    });
   });
 
   describe("Twilio's errors", () => {

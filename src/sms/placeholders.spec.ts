@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
+import { inlineText, ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
 
 describe('personalize', () => {
   it('should replace every {{name}} placeholder, spaced or not, with the trimmed name', () => {
@@ -55,5 +55,20 @@ describe('strayPlaceholder', () => {
     expect(strayPlaceholder('Bonjour {{ name }} et {{name}}', onlyName)).toBeUndefined();
     expect(strayPlaceholder('Code {1234} valable {5 min}', null)).toBeUndefined();
     expect(strayPlaceholder('Bonjour', null)).toBeUndefined();
+  });
+});
+
+describe('inlineText', () => {
+  it('composes accents, turns any run of spaces into one space, drops invisible and control characters', () => {
+    expect(inlineText('He\u0301le\u0300ne')).toBe('Hélène');
+    expect(inlineText(' Jean\u00a0\u202fDupont\t\r\n Bis ')).toBe('Jean Dupont Bis');
+    expect(inlineText('\u200bJean\u0007\u001b')).toBe('Jean');
+    // An emoji sequence keeps its joiner.
+    expect(inlineText('👨\u200d👩\u200d👧')).toBe('👨\u200d👩\u200d👧');
+  });
+
+  it('is what personalize writes for a name', () => {
+    expect(personalize('Bonjour {{name}}, à bientôt', 'He\u0301le\u0300ne\u00a0M.')).toBe('Bonjour Hélène M., à bientôt');
+    expect(personalize('Bonjour {{name}}, à bientôt', '\u200b')).toBe('Bonjour, à bientôt');
   });
 });

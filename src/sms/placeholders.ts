@@ -32,9 +32,24 @@ export function strayPlaceholder(body: string, allowed: RegExp | null): string |
 /** A run of two or more opening braces, anything but braces, two or more closing ones (see strayPlaceholder). */
 const PLACEHOLDER_RUN = /(?<!\{)\{{2,}[^{}]*\}{2,}/g;
 
-/** `{{name}}` per recipient; without a name the placeholder and the spaces before it go. */
+/**
+ * A value written into a message (a bulk recipient's name, a template's field), as it is written in: composed (NFC:
+ * `é`, not `e` and a combining accent, which is UCS-2), without invisible or control characters (a zero-width space,
+ * a bell; the zero-width joiner of an emoji sequence stays), every run of spaces (a tab, a line break, a no-break
+ * space, UCS-2 too) one plain space, trimmed. So a name pasted from a phone neither doubles a message's segments nor
+ * breaks its line.
+ */
+export function inlineText(value: string): string {
+  return value
+    .normalize('NFC')
+    .replace(/(?!\u200d)\p{Cf}/gu, '')
+    .replace(/[\p{Cc}\s]+/gu, ' ')
+    .trim();
+}
+
+/** `{{name}}` per recipient (its inlineText); without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {
-  const value = name?.trim() ?? '';
+  const value = name === undefined || name === null ? '' : inlineText(name);
   // A function, not a string: `$&` or `$'` in a name must not be read as replacement patterns.
   if (value) return body.replace(/\{\{\s*name\s*\}\}/g, () => value);
   // A text that opens on the name ("{{name}}, votre dossier…") loses the punctuation after it too, and starts

@@ -72,6 +72,8 @@ export class SmsService {
 
   /** A free-text SMS. Throws SmsInputError (bad number, body or sendAt) or SmsSendError (failed for good). */
   async send(to: string, body: string, context: SmsContext): Promise<SmsSendResult> {
+    // Composed (NFC): an accent typed as a separate mark (macOS, iOS) is UCS-2 and doubles the segments; `é` is GSM-7.
+    if (typeof body === 'string') body = body.normalize('NFC');
     const stray = strayPlaceholder(body, null);
     if (stray)
       throw new SmsInputError(
@@ -102,6 +104,7 @@ export class SmsService {
     if (recipients.length > max)
       throw new SmsInputError('recipients', `recipients must contain at most ${max} entries (got ${recipients.length})`);
     if (typeof body !== 'string' || !hasVisibleText(body)) throw new SmsInputError('message', 'message must contain text, not only spaces');
+    body = body.normalize('NFC');
     const stray = strayPlaceholder(body, ONLY_NAME_PLACEHOLDER);
     if (stray) throw new SmsInputError('message', `message contains ${stray}, which a bulk leaves as written: only {{name}} is replaced`);
     const category = context.category ?? SMS_CATEGORY;

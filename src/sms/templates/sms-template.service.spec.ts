@@ -79,6 +79,13 @@ describe(SmsTemplateService.name, () => {
       });
     });
 
+    it('writes a pasted value inline: composed accents, plain spaces, no invisible or control characters', () => {
+      const text = sut.render('dossier_updated', { ...EXAMPLE, name: '\u200bHe\u0301le\u0300ne\u00a0Dupont\t\r\nBis\u0007' });
+      expect(text).toBe('Bonjour Hélène Dupont Bis, votre dossier a été mis à jour. Plus de détails dans votre espace personnel.');
+      // Nothing left once cleaned: missing, named.
+      expect(() => sut.render('dossier_updated', { ...EXAMPLE, name: '\u200b' })).toThrow(/name/);
+    });
+
     describe('French texts with every optional field', () => {
       it.each([
         [

@@ -13,6 +13,7 @@ import {
   type TemplateSpec,
 } from './template-catalog.js';
 import { renderTemplate } from './template-renderer.js';
+import { inlineText } from '../placeholders.js';
 
 /** Injection token of the IANA time zone in which `startsAt` is written (e.g. 'Europe/Paris'). */
 export const DEFAULT_TIME_ZONE = Symbol('DEFAULT_TIME_ZONE');
@@ -195,7 +196,7 @@ export class SmsTemplateService {
     return found;
   }
 
-  /** Declared fields as trimmed text (absent when missing, null or blank); `date`/`time` from `startsAt`. */
+  /** Declared fields as text written inline (inlineText; absent when missing, null or blank); `date`/`time` from `startsAt`. */
   private collectValues(spec: TemplateSpec, data: Record<string, unknown>, locale: TemplateLocale): Record<string, string | undefined> {
     const values: Record<string, string | undefined> = {};
     for (const field of spec.fields) {
@@ -206,7 +207,7 @@ export class SmsTemplateService {
       } else if (raw === undefined || raw === null) {
         values[field.name] = undefined;
       } else if (typeof raw === 'string') {
-        values[field.name] = raw.trim() || undefined;
+        values[field.name] = inlineText(raw) || undefined;
       } else if (typeof raw === 'number' && Number.isFinite(raw)) {
         values[field.name] = String(raw);
       } else {
