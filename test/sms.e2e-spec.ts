@@ -442,6 +442,9 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         total: 2,
         queued: 2,
         segments: 2,
+        encoding: 'GSM-7',
+        ucs2Characters: [],
+        ucs2Messages: 0,
         notBefore: null,
         category: 'transactional',
         stopMentionAppended: false,
@@ -461,6 +464,31 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(phases.finished.metadata).toMatchObject({ total: 2, sent: 2, failed: 0, status: 'completed' });
       const stored = await t.http.get('/api/sms/messages?type=bulk').set(auth(admin)).expect(200);
       expect(stored.body.items.filter((m: { batchId: string }) => m.batchId === res.body.batchId)).toHaveLength(2);
+    });
+
+    it('says what forces UCS-2 in a bulk: in the text as written, and how many messages are UCS-2 by their names', async () => {
+      const written = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({ recipients: [{ phone: '0612345678', name: 'Jean' }], message: 'Bonjour {{name}}, la fête est demain' })
+        .expect(202);
+      expect(written.body).toMatchObject({ encoding: 'UCS-2', ucs2Characters: ['ê'], ucs2Messages: 1, segments: 1 });
+      expect(written.body.encodingNote).toMatch(/^UCS-2 because of ê: /);
+      const byName = await t.http
+        .post('/api/sms/bulk')
+        .set(auth(admin))
+        .send({
+          recipients: [
+            { phone: '0612345678', name: 'Jean' },
+            { phone: '0687654321', name: 'Gaëtan' },
+          ],
+          message: 'Bonjour {{name}}',
+        })
+        .expect(202);
+      expect(byName.body).toMatchObject({ encoding: 'GSM-7', ucs2Characters: [], ucs2Messages: 1 });
+      expect(byName.body.encodingNote).toBeUndefined();
+      await waitForBatch(written.body.batchId);
+      await waitForBatch(byName.body.batchId);
     });
 
     it("lists a batch's messages in the order of its recipients, page after page", async () => {

@@ -210,7 +210,8 @@ export class SmsService {
     });
     const queued = messages.id.length;
     // What every message of the batch shares (its to, body, segments and encoding come from `messages`).
-    const shared = this.row({ to: '', body, kind: SmsKind.Bulk, category }, analyzeSmsBody(body), context, notBefore, now, batchId);
+    const written = analyzeSmsBody(body);
+    const shared = this.row({ to: '', body, kind: SmsKind.Bulk, category }, written, context, notBefore, now, batchId);
 
     const batch: SmsBatch = Object.assign(new SmsBatch(), {
       id: batchId,
@@ -266,6 +267,10 @@ export class SmsService {
       total: recipients.length,
       queued,
       segments,
+      encoding: written.encoding,
+      ucs2Characters: written.ucs2Characters,
+      ...(written.encoding === 'UCS-2' ? { encodingNote: encodingNote(body, written) } : {}),
+      ucs2Messages: messages.encoding.filter((encoding) => encoding === 'UCS-2').length,
       notBefore,
       category,
       stopMentionAppended: mention.appended,

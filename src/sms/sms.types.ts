@@ -75,7 +75,14 @@ export interface BulkAccepted {
   total: number;
   /** Messages written (one per distinct valid number). */
   queued: number;
+  /** Segments of all the messages written, each as personalised. */
   segments: number;
+  /** The text as written (before `{{name}}` is filled in): its encoding, what forces UCS-2 and what it costs. */
+  encoding: 'GSM-7' | 'UCS-2';
+  ucs2Characters: string[];
+  encodingNote?: string;
+  /** Messages written in UCS-2, by their text or by their recipient's name. */
+  ucs2Messages: number;
   notBefore: Date | null;
   category: 'transactional' | 'marketing';
   /** Marketing: whether the opt-out mention was appended (it is then in every message and their segments). */

@@ -133,8 +133,27 @@ export class BulkAcceptedDto {
   @ApiProperty({ type: 'integer', example: 2, description: 'Messages written (one per distinct valid number)' })
   queued: number;
 
-  @ApiProperty({ type: 'integer', example: 2 })
+  @ApiProperty({ type: 'integer', example: 2, description: 'Segments of all the messages written, each as personalised' })
   segments: number;
+
+  @ApiProperty({ enum: ['GSM-7', 'UCS-2'], description: 'The encoding of the text as written (before {{name}} is filled in)' })
+  encoding: string;
+
+  @ApiProperty({ type: [String], example: [], description: 'Characters of the text as written that force UCS-2' })
+  ucs2Characters: string[];
+
+  @ApiPropertyOptional({
+    example: 'UCS-2 because of ê: 2 segments (1 segment without it)',
+    description: 'When the text as written is UCS-2',
+  })
+  encodingNote?: string;
+
+  @ApiProperty({
+    type: 'integer',
+    example: 0,
+    description: 'Messages written in UCS-2 (70 characters a segment), by their text or by their recipient’s name (é is GSM-7, ê is not)',
+  })
+  ucs2Messages: number;
 
   @ApiProperty({
     type: String,
