@@ -570,6 +570,21 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(1);
   });
 
+  it("keeps the client's own night too: a Réunion client's reminder is not moved to midnight there by Paris's quiet hours", async () => {
+    setNow('2030-03-01T10:00:00Z');
+    // 09:00 in Réunion (UTC+4) is 06:00 in Paris: its reminder, 24 hours ahead, falls in Paris's quiet hours
+    // (21:00-08:00) and moves before them; 20:55 in Paris the evening before would be 23:55 in Réunion, its night.
+    const reunion = await confirmed('2030-03-12T05:00:00Z', '0692 12 34 56');
+    expect(reunion.clientPhone).toBe('+262692123456');
+    // Before the quiet hours of both: 20:55 in Réunion (16:55 UTC), 17:55 in Paris.
+    expect(reunion.reminderDueAt).toBe('2030-03-10T16:55:00.000Z');
+    // A metropolitan client at the same time: before Paris's quiet hours only.
+    const paris = await confirmed('2030-03-12T05:00:00Z', '0612345677');
+    expect(paris.reminderDueAt).toBe('2030-03-10T19:55:00.000Z');
+    for (const { id } of [reunion, paris]) await a.http.post(`/api/appointments/${id}/cancel`).set(auth()).send({}).expect(200);
+    await settle();
+  });
+
   it("counts a reminder as sent only if it was written for the appointment's current time and number", async () => {
     setNow('2030-06-01T08:00:00Z');
     const appt = await confirmed('2030-06-03T10:00:00Z', '0612345671');

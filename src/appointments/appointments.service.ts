@@ -122,7 +122,11 @@ export class AppointmentsService {
     if (current.status === AppointmentStatus.Confirmed && (moved || changes.clientPhone !== undefined)) {
       // A new time or a new number gets a new reminder, even if the old one was already sent (a number is most often
       // corrected because the reminder failed or went to the wrong one). One still waiting is skipped (OUTDATED).
-      changes.reminderDueAt = this.policy.dueAt(changes.startsAt ?? current.startsAt, this.clock.now());
+      changes.reminderDueAt = this.policy.dueAt(
+        changes.startsAt ?? current.startsAt,
+        this.clock.now(),
+        changes.clientPhone ?? current.clientPhone,
+      );
       changes.reminderSentAt = null;
     }
     if (Object.keys(changes).length === 0) return current;
@@ -193,7 +197,7 @@ export class AppointmentsService {
           { id, status: AppointmentStatus.Pending, startsAt: current.startsAt },
           {
             status: AppointmentStatus.Confirmed,
-            reminderDueAt: this.policy.dueAt(current.startsAt, this.clock.now()),
+            reminderDueAt: this.policy.dueAt(current.startsAt, this.clock.now(), current.clientPhone),
             reminderSentAt: null,
             updatedAt: this.clock.now(),
             ...NEXT_REVISION,

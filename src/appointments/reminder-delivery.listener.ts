@@ -63,7 +63,10 @@ export class ReminderDeliveryListener {
   private async dueAgain(id: string, messageId: string, startsAt?: Date): Promise<void> {
     const reminders = (await this.messages.findRelated('appointment', id)).filter((m) => m.type === REMINDER_TEMPLATE);
     if (reminders.at(-1)?.id !== messageId) return;
-    const due = this.policy.dueAgainAt(this.clock.now());
+    // Quiet hours are the client's too: its number now (a corrected number re-arms for the new one).
+    const current = await this.appointments.findOne({ where: { id }, select: { id: true, clientPhone: true } });
+    if (!current) return;
+    const due = this.policy.dueAgainAt(this.clock.now(), current.clientPhone);
     await this.appointments
       .createQueryBuilder()
       .update()

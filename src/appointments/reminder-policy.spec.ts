@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
 import { ReminderPolicy } from './reminder-policy.js';
 
 describe('ReminderPolicy.dueAt', () => {
@@ -93,5 +94,31 @@ describe('ReminderPolicy.dueAgainAt with quiet hours ending between 02:00 and 03
 
   it('is when the clocks jump past 02:30 on the night they go forward (03:00 summer time)', () => {
     expect(policy.dueAgainAt(at('2025-03-30T00:15:00Z'))).toEqual(at('2025-03-30T01:00:00Z'));
+  });
+});
+
+describe("ReminderPolicy in the client's zone too (overseas numbers)", () => {
+  const policy = new ReminderPolicy(
+    { reminders: { leadHours: 24, quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } }, defaultTimeZone: 'Europe/Paris' } as AppConfig,
+    new PhoneNumberService('FR'),
+  );
+  const at = (iso: string) => new Date(iso);
+  const REUNION = '+262692123456'; // UTC+4
+  const MARTINIQUE = '+596696123456'; // UTC-4
+
+  it('moves a reminder before the quiet hours of both zones', () => {
+    // 09:00 in Réunion: before Paris's 21:00 the evening before would be 23:55 there; before Réunion's 21:00 instead.
+    expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), REUNION)).toEqual(at('2030-03-10T16:55:00Z'));
+    expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), '+33612345678')).toEqual(at('2030-03-10T19:55:00Z'));
+  });
+
+  it('is due again when the quiet hours of both zones have ended, not at 08:00 in Paris (03:00 in Martinique)', () => {
+    // Dropped at 22:30 in Paris (17:30 in Martinique): Martinique's night follows Paris's, until 08:00 there (12:00 UTC).
+    expect(policy.dueAgainAt(at('2030-11-04T21:30:00Z'), MARTINIQUE)).toEqual(at('2030-11-05T12:00:00Z'));
+    expect(policy.dueAgainAt(at('2030-11-04T21:30:00Z'), '+33612345678')).toEqual(at('2030-11-05T07:00:00Z'));
+    // Dropped at 22:00 in Réunion (19:00 in Paris): due again at 08:00 in Paris, when both nights are over.
+    expect(policy.dueAgainAt(at('2030-11-04T18:00:00Z'), REUNION)).toEqual(at('2030-11-05T07:00:00Z'));
+    // A country of several zones keeps Paris's hours only.
+    expect(policy.dueAgainAt(at('2030-11-04T21:30:00Z'), '+12025550123')).toEqual(at('2030-11-05T07:00:00Z'));
   });
 });

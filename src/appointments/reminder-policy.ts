@@ -1,20 +1,32 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DateTime } from 'luxon';
-import { quietWindowAt } from '../common/quiet-hours.js';
+import { quietWindowInAny } from '../common/quiet-hours.js';
 import { AppConfig } from '../config/app-config.js';
+import { PhoneNumberService } from '../phone/phone-number.service.js';
+import { quietHoursZones } from '../phone/region-time-zones.js';
 
 /** How long before quiet hours begin a moved reminder goes out. */
 export const BEFORE_QUIET_HOURS_MINUTES = 5;
 
 /**
  * When a reminder is due: REMINDER_LEAD_HOURS before the appointment, moved to just before quiet
- * hours when it would fall inside them (quiet hours are read in DEFAULT_TIMEZONE, with its DST).
+ * hours when it would fall inside them (quiet hours are read in DEFAULT_TIMEZONE, with its DST, and in the client's
+ * own zone when its number's territory has one of its own: quietHoursZones).
  * Whole days of the lead are days of DEFAULT_TIMEZONE's calendar: 24 hours before 08:30 is 08:30 the day
  * before, also across a change of clocks (23 or 25 hours then); the hours left over are hours.
  */
 @Injectable()
 export class ReminderPolicy {
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly phones?: PhoneNumberService,
+  ) {}
+
+  /** The zones whose quiet hours a reminder to `phone` keeps (quietHoursZones: DEFAULT_TIMEZONE's and the client's). */
+  private zonesFor(phone?: string | null): readonly string[] {
+    const home = this.config.defaultTimeZone;
+    return phone && this.phones ? quietHoursZones(this.phones.format(phone).country, home) : [home];
+  }
 
   /**
    * `now`: when the appointment is confirmed or moved. A due time already past (confirmed less than the lead
@@ -22,12 +34,13 @@ export class ReminderPolicy {
    * ahead: confirmed at 11:00 for 07:00 the next day, the reminder goes just before that evening's quiet hours,
    * not 20 hours ahead right after the confirmation. Otherwise a past due time means at the next scan.
    */
-  dueAt(startsAt: Date, now: Date): Date {
+  dueAt(startsAt: Date, now: Date, phone?: string | null): Date {
+    const zones = this.zonesFor(phone);
     const leadBefore = this.leadBefore(startsAt);
-    const due = this.beforeQuietHours(leadBefore);
+    const due = this.beforeQuietHours(leadBefore, zones);
     // Confirmed at least the lead ahead: the usual time, even if moving it before quiet hours put it in the past.
     if (due >= now || leadBefore >= now) return due;
-    const latest = this.quietWindowAt(startsAt) ? this.beforeQuietHours(startsAt) : null;
+    const latest = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
     return latest && latest > now ? latest : due;
   }
 
@@ -44,21 +57,24 @@ export class ReminderPolicy {
       .toJSDate();
   }
 
-  /** When a reminder dropped at `now` is due again: when quiet hours end, or at once outside them. */
-  dueAgainAt(now: Date): Date {
-    return this.quietWindowAt(now)?.end ?? now;
+  /** When a reminder to `phone` dropped at `now` is due again: when quiet hours end (its zones'), or at once outside them. */
+  dueAgainAt(now: Date, phone?: string | null): Date {
+    return this.quietWindowAt(now, this.zonesFor(phone))?.end ?? now;
   }
 
   /** `instant`, or just before the quiet period containing it. */
-  private beforeQuietHours(instant: Date): Date {
-    const window = this.quietWindowAt(instant);
+  private beforeQuietHours(instant: Date, zones: readonly string[]): Date {
+    const window = this.quietWindowAt(instant, zones);
     return window ? new Date(window.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000) : instant;
   }
 
-  /** The quiet period containing `instant`, or null outside quiet hours (or when they are off). */
-  quietWindowAt(instant: Date): { start: Date; end: Date } | null {
+  /**
+   * The quiet period containing `instant` in any of `zones` (DEFAULT_TIMEZONE's alone by default: the scan's), or null
+   * outside quiet hours (or when they are off).
+   */
+  quietWindowAt(instant: Date, zones: readonly string[] = [this.config.defaultTimeZone]): { start: Date; end: Date } | null {
     const quiet = this.config.reminders.quietHours;
     if (!quiet) return null;
-    return quietWindowAt(instant, quiet, this.config.defaultTimeZone);
+    return quietWindowInAny(instant, quiet, zones);
   }
 }

@@ -1,5 +1,5 @@
 import type { QuietHours } from '../config/app-config.js';
-import { quietWindowAt } from './quiet-hours.js';
+import { quietWindowAt, quietWindowInAny } from './quiet-hours.js';
 
 const PARIS = 'Europe/Paris';
 const hours = (text: string): QuietHours => {
@@ -82,5 +82,30 @@ describe('quietWindowAt, every quarter of an hour around both nights', () => {
         }
       }
     }
+  });
+});
+
+describe('quietWindowInAny (Paris and Réunion, UTC+1 and UTC+4 in winter)', () => {
+  const zones = ['Europe/Paris', 'Indian/Reunion'];
+  const quiet = hours('21:00-08:00');
+  const any = (iso: string) => {
+    const found = quietWindowInAny(new Date(iso), quiet, zones);
+    return found && { start: found.start.toISOString(), end: found.end.toISOString() };
+  };
+
+  it('is quiet while either zone is, from the earliest start to the latest end of the joined nights', () => {
+    // 18:00 in Réunion's night (22:00 there), before Paris's (19:00): the night runs 21:00 Réunion to 08:00 Paris.
+    expect(any('2030-11-04T18:00:00Z')).toEqual({ start: '2030-11-04T17:00:00.000Z', end: '2030-11-05T07:00:00.000Z' });
+    // 06:00 UTC: Réunion's morning (10:00), still Paris's night (07:00): the same joined night.
+    expect(any('2030-11-05T06:00:00Z')).toEqual({ start: '2030-11-04T17:00:00.000Z', end: '2030-11-05T07:00:00.000Z' });
+  });
+
+  it('is not quiet when neither zone is', () => {
+    expect(any('2030-11-05T12:00:00Z')).toBeNull();
+    expect(any('2030-11-05T16:59:00Z')).toBeNull();
+  });
+
+  it('is quietWindowAt with one zone', () => {
+    expect(quietWindowInAny(new Date('2030-11-04T18:00:00Z'), quiet, ['Europe/Paris'])).toBeNull();
   });
 });

@@ -69,3 +69,28 @@ function momentsReading(day: DateTime, minutes: number): number[] {
   }
   return [after];
 }
+
+/**
+ * The quiet period containing `instant` when quiet hours are kept in several zones at once (DEFAULT_TIMEZONE's and a
+ * client's own): quiet while it is quiet in any of them, from the earliest start to the latest end of the periods
+ * that touch one another, or null when no zone is quiet then. With one zone, quietWindowAt.
+ */
+export function quietWindowInAny(instant: Date, quiet: QuietHours, timeZones: readonly string[]): { start: Date; end: Date } | null {
+  if (timeZones.length === 1) return quietWindowAt(instant, quiet, timeZones[0]!);
+  const containing = timeZones.map((zone) => quietWindowAt(instant, quiet, zone)).filter((w) => w !== null);
+  if (!containing.length) return null;
+  let start = Math.min(...containing.map((w) => w.start.getTime()));
+  let end = Math.max(...containing.map((w) => w.end.getTime()));
+  // Another zone's period that begins before this one ends (or ends after it begins) joins it: a few rounds at most.
+  for (let round = 0; round < 8; round++) {
+    let grown = false;
+    for (const zone of timeZones) {
+      const after = quietWindowAt(new Date(end), quiet, zone);
+      if (after && after.end.getTime() > end) [end, grown] = [after.end.getTime(), true];
+      const before = quietWindowAt(new Date(start - 1), quiet, zone);
+      if (before && before.start.getTime() < start) [start, grown] = [before.start.getTime(), true];
+    }
+    if (!grown) break;
+  }
+  return { start: new Date(start), end: new Date(end) };
+}

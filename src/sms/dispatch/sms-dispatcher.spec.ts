@@ -92,7 +92,7 @@ describe(SmsDispatcher.name, () => {
       { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
       optOuts as unknown as OptOutService,
       { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
-      new SendHours(new MarketingPolicy(config, clock, new PhoneNumberService('FR')), config, clock),
+      new SendHours(new MarketingPolicy(config, clock, new PhoneNumberService('FR')), config, clock, new PhoneNumberService('FR')),
       records as unknown as RelatedRecords,
       (circuit = new ProviderCircuit(config, { providerCircuit: vi.fn() } as unknown as MetricsService)),
     );

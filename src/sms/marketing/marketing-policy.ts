@@ -2,12 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock.js';
 import { AppConfig } from '../../config/app-config.js';
 import { PhoneNumberService } from '../../phone/phone-number.service.js';
+import { timeZonesOfRegion } from '../../phone/region-time-zones.js';
 import {
   hasTextBesidesMention,
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZonesOfRegion,
   withStopMention,
   type MarketingHours,
 } from './marketing-rules.js';

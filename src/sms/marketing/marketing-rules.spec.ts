@@ -6,7 +6,6 @@ import {
   MarketingWindow,
   parseMarketingHours,
   PublicHolidays,
-  timeZonesOfRegion,
   withStopMention,
 } from './marketing-rules.js';
 
@@ -124,25 +123,6 @@ describe('hasTextBesidesMention', () => {
   it('counts a longer number that contains the mention as text of its own', () => {
     expect(hasTextBesidesMention('STOP au 361119', 'STOP au 36111')).toBe(true);
     expect(hasTextBesidesMention(' stop  AU 36 111 ', 'STOP au 36111')).toBe(false);
-  });
-});
-
-describe('timeZonesOfRegion', () => {
-  it.each([
-    ['FR', 'Europe/Paris'],
-    ['MQ', 'America/Martinique'],
-    ['RE', 'Indian/Reunion'],
-    ['YT', 'Indian/Mayotte'],
-    ['GF', 'America/Cayenne'],
-    ['BE', 'Europe/Brussels'],
-  ])('reads %s in its own zone, %s', (region, zone) => {
-    expect(timeZonesOfRegion(region, 'Europe/Paris')).toEqual([zone]);
-  });
-
-  it('gives every zone of a country of several, and the fallback for a number placed nowhere', () => {
-    expect([...timeZonesOfRegion('PF', 'Europe/Paris')].sort()).toEqual(['Pacific/Gambier', 'Pacific/Marquesas', 'Pacific/Tahiti']);
-    expect(timeZonesOfRegion('US', 'Europe/Paris')).toEqual(expect.arrayContaining(['America/New_York', 'Pacific/Honolulu']));
-    expect(timeZonesOfRegion(null, 'Europe/Paris')).toEqual(['Europe/Paris']);
   });
 });
 

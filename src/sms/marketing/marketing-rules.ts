@@ -136,28 +136,6 @@ export class MarketingWindow {
   }
 }
 
-/** The IANA zones of each region, as ICU knows them (`Intl.Locale`), asked once per region. */
-const regionZones = new Map<string, readonly string[]>();
-
-/**
- * The time zones a recipient may read the clock in, from its number's country or territory (PhoneNumberService's
- * `country`): that region's zone when it has one (`MQ` Martinique: America/Martinique; `RE` Réunion: Indian/Reunion;
- * `FR`: Europe/Paris), every zone of a region that spans several (`PF` French Polynesia: Gambier, Marquesas and Tahiti,
- * 11 hours from Paris; `US`), `fallback` (DEFAULT_TIMEZONE) for a number placed nowhere or a region ICU has no zone
- * for. The zones come from the ICU data Node ships (`Intl.Locale#getTimeZones`, `timeZones` before Node 22), not from
- * a table here.
- */
-export function timeZonesOfRegion(region: string | null | undefined, fallback: string): readonly string[] {
-  if (!region) return [fallback];
-  let zones = regionZones.get(region);
-  if (!zones) {
-    const locale = new Intl.Locale(`und-${region}`) as Intl.Locale & { getTimeZones?: () => string[]; timeZones?: string[] };
-    zones = (typeof locale.getTimeZones === 'function' ? locale.getTimeZones() : locale.timeZones) ?? [];
-    regionZones.set(region, zones);
-  }
-  return zones.length ? zones : [fallback];
-}
-
 /** `minute` (minutes after 00:00, up to 24:00) as the clock reads it on `day`, in `day`'s zone. */
 function atClock(day: DateTime, minute: number): DateTime {
   if (minute >= 24 * 60) return day.plus({ days: 1 }).startOf('day');
