@@ -98,7 +98,19 @@ describeEachDatabase('Users', (kind) => {
 
   it('stops an admin from changing another admin, and keeps at least one superadmin', async () => {
     const other = await t.userWithRole(Role.Admin);
-    await t.http.patch(`/api/users/${other.id}`).set(auth(admin.token)).send({ name: 'Renamed' }).expect(403);
+    await t.http.patch(`/api/users/${other.id}`).set(auth(admin.token)).send({ name: 'Renamed', password: 'hijackedpass12' }).expect(403);
+    // The attempt is journaled: who tried what on whom (the fields sent, never the password).
+    const journal = await t.http.get('/api/audit?action=user_change_refused&limit=100').set(auth(root)).expect(200);
+    const entry = journal.body.items.find((e: { targetId: string }) => e.targetId === other.id);
+    expect(entry).toMatchObject({ actorId: admin.id, targetType: 'user' });
+    expect(entry.metadata).toEqual({
+      attempted: 'update',
+      email: other.email,
+      role: 'admin',
+      fields: ['name'],
+      reason: 'Only a superadmin can change an admin or a superadmin',
+    });
+    expect(JSON.stringify(entry)).not.toContain('hijackedpass12');
     const me = await t.http.get('/api/auth/me').set(auth(root)).expect(200);
     const res = await t.http.patch(`/api/users/${me.body.id}`).set(auth(root)).send({ role: 'admin' }).expect(409);
     expect(res.body.message).toMatch(/last active superadmin/);

@@ -6,6 +6,8 @@ export enum AuditAction {
   LoginThrottled = 'login_throttled',
   UserCreated = 'user_created',
   UserUpdated = 'user_updated',
+  /** A change only a superadmin may make, refused to another role (403): who tried what, on whom. */
+  UserChangeRefused = 'user_change_refused',
   SendSms = 'send_sms',
   SendNotificationSms = 'send_notification_sms',
   SendBulkSms = 'send_bulk_sms',

@@ -125,7 +125,11 @@ export class UsersService {
 
   async create(dto: CreateUserDto, actor: Actor | null): Promise<UserView> {
     if (actor && PRIVILEGED_ROLES.includes(dto.role) && actor.role !== Role.SuperAdmin) {
-      throw new ForbiddenException(`Only a superadmin can create a user with the role ${dto.role}`);
+      throw await this.refused(actor, null, `Only a superadmin can create a user with the role ${dto.role}`, {
+        attempted: 'create',
+        email: dto.email.toLowerCase(),
+        role: dto.role,
+      });
     }
     const user = this.users.create({
       email: dto.email.toLowerCase(),
@@ -155,11 +159,12 @@ export class UsersService {
     const user = await this.findById(id);
     if (!user) throw new NotFoundException(`No user with id ${id}`);
     const isSuper = actor.role === Role.SuperAdmin;
+    const attempted = { attempted: 'update', email: user.email, role: user.role, fields: Object.keys(dto).filter((k) => k !== 'password') };
     if (!isSuper && PRIVILEGED_ROLES.includes(user.role) && user.id !== actor.id) {
-      throw new ForbiddenException('Only a superadmin can change an admin or a superadmin');
+      throw await this.refused(actor, user.id, 'Only a superadmin can change an admin or a superadmin', attempted);
     }
     if (dto.role && dto.role !== user.role && !isSuper) {
-      throw new ForbiddenException('Only a superadmin can change roles');
+      throw await this.refused(actor, user.id, 'Only a superadmin can change roles', { ...attempted, requestedRole: dto.role });
     }
     if (dto.password !== undefined && user.id === actor.id) {
       // One's own password changes only with the current one, under the sign-in limits and journaled on a wrong
@@ -217,6 +222,25 @@ export class UsersService {
       });
     }
     return UserView.from((await this.findById(id))!);
+  }
+
+  /**
+   * A change only a superadmin may make, asked by another role: journaled (`user_change_refused`: who tried what on
+   * whom; never a password, only the names of the fields sent) before the 403 it answers.
+   */
+  private async refused(
+    actor: Actor,
+    targetId: string | null,
+    message: string,
+    metadata: Record<string, unknown>,
+  ): Promise<ForbiddenException> {
+    await this.audit.record({
+      action: AuditAction.UserChangeRefused,
+      actor,
+      target: { type: 'user', id: targetId },
+      metadata: { ...metadata, reason: message },
+    });
+    return new ForbiddenException(message);
   }
 
   async countSuperAdmins(): Promise<number> {
