@@ -16,6 +16,16 @@ describe(PasswordService.name, () => {
     await expect(sut.verify(hash, 'correct-horse-batterx')).resolves.toBe(false);
   });
 
+  it('makes the dummy hash at start: the first unknown email spends one verification, not a hash and a verification', async () => {
+    const sut = service(512, 2);
+    const hash = vi.spyOn(sut, 'hash');
+    sut.onModuleInit();
+    expect(hash).toHaveBeenCalledTimes(1);
+    await expect(sut.verifyAgainstDummy('anything')).resolves.toBe(false);
+    await sut.verifyAgainstDummy('anything else');
+    expect(hash).toHaveBeenCalledTimes(1);
+  });
+
   it('should verify a hash made at another cost, and say it needs to be made again', async () => {
     const older = await service(256, 1).hash('correct-horse-battery');
     const sut = service(512, 2);

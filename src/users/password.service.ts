@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import argon2 from 'argon2';
 import { AppConfig } from '../config/app-config.js';
 
@@ -8,12 +8,22 @@ import { AppConfig } from '../config/app-config.js';
  * cheaper one again at the current cost. The dummy hash lets sign-in spend the same time on an unknown email.
  */
 @Injectable()
-export class PasswordService {
+export class PasswordService implements OnModuleInit {
   private dummyHash?: Promise<string>;
   private readonly options: { type: typeof argon2.argon2id; memoryCost: number; timeCost: number };
 
   constructor(config: AppConfig) {
     this.options = { type: argon2.argon2id, memoryCost: config.passwordHash.memoryKib, timeCost: config.passwordHash.iterations };
+  }
+
+  /**
+   * The dummy hash is made at start, in the background: made at the first sign-in of an unknown email, it made that one
+   * take a hash and a verification (about four times a known email's), once per process.
+   */
+  onModuleInit(): void {
+    this.dummyHash ??= this.hash('not-a-real-password-' + Math.random());
+    // Awaited by the first sign-in that needs it; a failure here would surface there, not as an unhandled rejection.
+    this.dummyHash.catch(() => undefined);
   }
 
   hash(password: string): Promise<string> {

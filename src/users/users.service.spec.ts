@@ -93,12 +93,18 @@ describe(UsersService.name, () => {
       users.findOneBy.mockImplementation(async () => ({ ...users.insert.mock.calls[0][0], createdAt: NOW, updatedAt: NOW }));
     });
 
-    it.each([Role.Admin, Role.SuperAdmin])('should forbid an admin to create a %s', async (role) => {
+    it.each([Role.Admin, Role.SuperAdmin])('should forbid an admin to create a %s, journaling the attempt', async (role) => {
       await expect(sut.create(dto({ role }), admin)).rejects.toBeInstanceOf(ForbiddenException);
 
       expect(passwords.hash).not.toHaveBeenCalled();
       expect(users.insert).not.toHaveBeenCalled();
-      expect(audit.record).not.toHaveBeenCalled();
+      expect(audit.record).toHaveBeenCalledWith({
+        action: AuditAction.UserChangeRefused,
+        actor: admin,
+        target: { type: 'user', id: null },
+        metadata: { attempted: 'create', email: 'marie.martin@example.com', role, reason: expect.stringMatching(/Only a superadmin/) },
+      });
+      expect(JSON.stringify(audit.record.mock.calls)).not.toContain('correct-horse-battery');
     });
 
     it('should let an admin create a user', async () => {
@@ -194,14 +200,36 @@ describe(UsersService.name, () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'other', role }));
 
       await expect(sut.update('other', { name: 'X' }, admin)).rejects.toBeInstanceOf(ForbiddenException);
-      expect(users.update).not.toHaveBeenCalled();
-      expect(audit.record).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
+      expect(audit.record).toHaveBeenCalledTimes(1);
+      expect(audit.record).toHaveBeenCalledWith(
+        expect.objectContaining({ action: AuditAction.UserChangeRefused, target: { type: 'user', id: 'other' } }),
+      );
     });
 
     it('should let an admin modify a user', async () => {
       await sut.update('user-1', { name: 'Marie M.' }, admin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { name: 'Marie M.' });
+      expect(guarded.set).toHaveBeenCalledWith({ name: 'Marie M.' });
+    });
+
+    it("should write a change only if the role and state it was judged on are still the row's", async () => {
+      await sut.update('user-1', { name: 'Marie M.' }, admin);
+
+      expect(guarded.where).toHaveBeenCalledWith('id = :id', { id: 'user-1' });
+      expect(guarded.andWhere).toHaveBeenCalledWith('role = :readRole', { readRole: Role.User });
+      expect(guarded.andWhere).toHaveBeenCalledWith('NOT disabled');
+    });
+
+    it('should answer 409 "changed meanwhile" when the role or state changed before the write, journaling nothing', async () => {
+      guarded.affected = 0;
+      users.findOneBy.mockResolvedValueOnce(aUser()).mockResolvedValueOnce(aUser({ role: Role.Admin }));
+
+      const error = await sut.update('user-1', { password: NEW_PASSWORD }, admin).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(ConflictException);
+      expect((error as ConflictException).message).toMatch(/changed meanwhile/);
+      expect(audit.record).not.toHaveBeenCalled();
     });
 
     it('should let an admin modify their own account', async () => {
@@ -209,7 +237,7 @@ describe(UsersService.name, () => {
 
       await sut.update(admin.id, { name: 'Me' }, admin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: admin.id }, { name: 'Me' });
+      expect(guarded.set).toHaveBeenCalledWith({ name: 'Me' });
     });
 
     it('should let a superadmin modify an admin', async () => {
@@ -217,20 +245,26 @@ describe(UsersService.name, () => {
 
       await sut.update('other', { name: 'X' }, superAdmin);
 
-      expect(users.update).toHaveBeenCalledTimes(1);
+      expect(guarded.set).toHaveBeenCalledTimes(1);
     });
 
     it('should forbid an admin to change a role', async () => {
       await expect(sut.update('user-1', { role: Role.Admin }, admin)).rejects.toBeInstanceOf(ForbiddenException);
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
+      expect(audit.record).toHaveBeenCalledWith(
+        expect.objectContaining({
+          action: AuditAction.UserChangeRefused,
+          metadata: expect.objectContaining({ requestedRole: Role.Admin }),
+        }),
+      );
     });
 
     it('should hash a new password and revoke earlier tokens by bumping the token version', async () => {
       await sut.update('user-1', { password: NEW_PASSWORD }, superAdmin);
 
       expect(passwords.hash).toHaveBeenCalledWith(NEW_PASSWORD);
-      const [criteria, changes] = users.update.mock.calls[0];
-      expect(criteria).toEqual({ id: 'user-1' });
+      const [changes] = guarded.set.mock.calls[0] as [Record<string, () => string>];
+      expect(guarded.where).toHaveBeenCalledWith('id = :id', { id: 'user-1' });
       expect(changes).toEqual({ passwordHash: `hashed(${NEW_PASSWORD})`, tokenVersion: expect.any(Function) });
       expect(changes.tokenVersion()).toBe('token_version + 1');
     });
@@ -238,7 +272,7 @@ describe(UsersService.name, () => {
     it('should revoke earlier tokens by bumping the token version when disabling a user', async () => {
       await sut.update('user-1', { disabled: true }, superAdmin);
 
-      const [, changes] = users.update.mock.calls[0];
+      const [changes] = guarded.set.mock.calls[0] as [Record<string, () => string>];
       expect(changes).toEqual({ disabled: true, tokenVersion: expect.any(Function) });
       expect(changes.tokenVersion()).toBe('token_version + 1');
     });
@@ -248,14 +282,14 @@ describe(UsersService.name, () => {
 
       await sut.update('user-1', { disabled: false, name: 'M', role: Role.Admin }, superAdmin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { disabled: false, name: 'M', role: Role.Admin });
+      expect(guarded.set).toHaveBeenCalledWith({ disabled: false, name: 'M', role: Role.Admin });
     });
 
     it('should refuse to let an actor disable their own account', async () => {
       users.findOneBy.mockResolvedValue(aUser({ id: superAdmin.id, role: Role.SuperAdmin }));
 
       await expect(sut.update(superAdmin.id, { disabled: true }, superAdmin)).rejects.toBeInstanceOf(BadRequestException);
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
     });
 
     it.each([
@@ -272,19 +306,19 @@ describe(UsersService.name, () => {
         details: [{ field: 'password', problems: [expect.stringContaining('POST /api/auth/me/password')] }],
       });
       expect(passwords.hash).not.toHaveBeenCalled();
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
       expect(audit.record).not.toHaveBeenCalled();
     });
 
     it('should store a new phone in E.164', async () => {
       await sut.update('user-1', { phone: '06 12 34 56 78' }, admin);
 
-      expect(users.update).toHaveBeenCalledWith({ id: 'user-1' }, { phone: '+33612345678' });
+      expect(guarded.set).toHaveBeenCalledWith({ phone: '+33612345678' });
     });
 
     it('should refuse an invalid phone with a 400, without updating', async () => {
       await expect(sut.update('user-1', { phone: 'not a phone' }, admin)).rejects.toBeInstanceOf(InvalidPhoneNumberError);
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
     });
 
     it('should demote a superadmin only if another active superadmin remains, in one conditional UPDATE', async () => {
@@ -300,7 +334,6 @@ describe(UsersService.name, () => {
           superadmin: Role.SuperAdmin,
         },
       );
-      expect(users.update).not.toHaveBeenCalled();
       expect(audit.record).toHaveBeenCalledTimes(1);
     });
 
@@ -308,8 +341,9 @@ describe(UsersService.name, () => {
       users.findOneBy.mockResolvedValue(aUser({ id: 'other-super', role: Role.SuperAdmin }));
       guarded.affected = 0;
 
-      await expect(sut.update('other-super', { role: Role.Admin }, superAdmin)).rejects.toBeInstanceOf(ConflictException);
-      expect(users.update).not.toHaveBeenCalled();
+      const error = await sut.update('other-super', { role: Role.Admin }, superAdmin).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConflictException);
+      expect((error as ConflictException).message).toMatch(/last active superadmin/);
       expect(audit.record).not.toHaveBeenCalled();
     });
 
@@ -326,8 +360,8 @@ describe(UsersService.name, () => {
 
       await sut.update('other-super', { name: 'Root' }, superAdmin);
 
-      expect(guarded.set).not.toHaveBeenCalled();
-      expect(users.update).toHaveBeenCalledTimes(1);
+      expect(guarded.set).toHaveBeenCalledTimes(1);
+      expect(guarded.andWhere).not.toHaveBeenCalledWith(expect.stringMatching(/^EXISTS/), expect.anything());
     });
 
     it('should not guard demoting a disabled superadmin', async () => {
@@ -335,8 +369,9 @@ describe(UsersService.name, () => {
 
       await sut.update('old-super', { role: Role.Admin }, superAdmin);
 
-      expect(guarded.set).not.toHaveBeenCalled();
-      expect(users.update).toHaveBeenCalledWith({ id: 'old-super' }, expect.objectContaining({ role: Role.Admin }));
+      expect(guarded.set).toHaveBeenCalledWith(expect.objectContaining({ role: Role.Admin }));
+      expect(guarded.andWhere).toHaveBeenCalledWith('disabled');
+      expect(guarded.andWhere).not.toHaveBeenCalledWith(expect.stringMatching(/^EXISTS/), expect.anything());
     });
 
     it('should journal user_updated with the changed fields, never the password', async () => {
@@ -372,9 +407,9 @@ describe(UsersService.name, () => {
     });
 
     it('should neither write nor journal when nothing changes', async () => {
-      await sut.update('user-1', { role: Role.User, disabled: false }, superAdmin);
+      await sut.update('user-1', { role: Role.User, disabled: false, name: 'Marie' }, superAdmin);
 
-      expect(users.update).not.toHaveBeenCalled();
+      expect(guarded.set).not.toHaveBeenCalled();
       expect(audit.record).not.toHaveBeenCalled();
     });
 
