@@ -475,14 +475,21 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .post('/api/sms/bulk')
         .set(auth())
         .send({
-          recipients: [{ phone: '0612345601' }, { phone: '0612345602', name: 'Jean' }, { phone: '0612345603', name: ' ' }],
+          recipients: [
+            { phone: '0612345601' },
+            { phone: '0612345602', name: 'Jean' },
+            { phone: '0612345603', name: ' ' },
+            // Control characters only: nothing once written inline (it was sent to Twilio as an empty body).
+            { phone: '0612345697', name: '\u0007\u001b' },
+          ],
           message: '{{name}}',
         })
         .expect(202);
-      expect(res.body).toMatchObject({ total: 3, queued: 1 });
+      expect(res.body).toMatchObject({ total: 4, queued: 1 });
       expect(res.body.invalid).toEqual([
         expect.objectContaining({ index: 0, code: 'EMPTY_BODY', message: expect.stringMatching(/no text once personalised/) }),
         expect.objectContaining({ index: 2, code: 'EMPTY_BODY' }),
+        expect.objectContaining({ index: 3, code: 'EMPTY_BODY' }),
       ]);
       const listed = await t.http.get(`/api/sms/bulk/${res.body.batchId}/messages`).set(auth()).expect(200);
       expect(listed.body.items.map((m: { body: string }) => m.body)).toEqual(['Jean']);

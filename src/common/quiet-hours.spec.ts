@@ -105,6 +105,18 @@ describe('quietWindowInAny (Paris and Réunion, UTC+1 and UTC+4 in winter)', () 
     expect(any('2030-11-05T16:59:00Z')).toBeNull();
   });
 
+  it("keeps the first zone's quiet hours alone when the joined nights leave no hour to send in", () => {
+    // 20:00-09:00 in Paris (UTC+1) and in Wallis (UTC+12): quiet around the clock together.
+    const long = hours('20:00-09:00');
+    const found = quietWindowInAny(new Date('2030-01-10T12:00:00Z'), long, ['Europe/Paris', 'Pacific/Wallis']);
+    expect(found).toBeNull(); // 13:00 in Paris: not its quiet hours
+    const night = quietWindowInAny(new Date('2030-01-10T22:00:00Z'), long, ['Europe/Paris', 'Pacific/Wallis'])!;
+    expect({ start: night.start.toISOString(), end: night.end.toISOString() }).toEqual({
+      start: '2030-01-10T19:00:00.000Z',
+      end: '2030-01-11T08:00:00.000Z',
+    });
+  });
+
   it('is quietWindowAt with one zone', () => {
     expect(quietWindowInAny(new Date('2030-11-04T18:00:00Z'), quiet, ['Europe/Paris'])).toBeNull();
   });

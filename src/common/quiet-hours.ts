@@ -73,7 +73,7 @@ function momentsReading(day: DateTime, minutes: number): number[] {
 /**
  * The quiet period containing `instant` when quiet hours are kept in several zones at once (DEFAULT_TIMEZONE's and a
  * client's own): quiet while it is quiet in any of them, from the earliest start to the latest end of the periods
- * that touch one another, or null when no zone is quiet then. With one zone, quietWindowAt.
+ * that touch one another, or null when no zone is quiet then. With one zone, quietWindowAt. The first zone is the home one.
  */
 export function quietWindowInAny(instant: Date, quiet: QuietHours, timeZones: readonly string[]): { start: Date; end: Date } | null {
   if (timeZones.length === 1) return quietWindowAt(instant, quiet, timeZones[0]!);
@@ -92,5 +92,8 @@ export function quietWindowInAny(instant: Date, quiet: QuietHours, timeZones: re
     }
     if (!grown) break;
   }
+  // Nights that join up around the clock (QUIET_HOURS=20:00-09:00 in Paris and in Wallis, 11 hours ahead) leave no hour
+  // to send in: the first zone's (DEFAULT_TIMEZONE's) quiet hours alone then, not a window of days.
+  if (end - start >= DAY) return quietWindowAt(instant, quiet, timeZones[0]!);
   return { start: new Date(start), end: new Date(end) };
 }

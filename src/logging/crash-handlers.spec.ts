@@ -25,6 +25,14 @@ describe('installCrashHandlers', () => {
     expect(lines[0]).toContain('crash-handlers.spec.ts');
   });
 
+  it('prints the causes of an error, and a value that is no error as inspected, masked', () => {
+    const { target, lines } = setUp();
+    target.emit('uncaughtException', new Error('send failed', { cause: new Error('socket to +33612345678 closed') }));
+    expect(lines[0]).toMatch(/^Uncaught exception: Error: send failed.*Caused by: Error: socket to \+33 6 \*\* \*\* \*\* 78 closed/);
+    target.emit('unhandledRejection', { code: 'E_SEND', to: '+33612345678' });
+    expect(lines[1]).toMatch(/^Unhandled rejection: \{ code: 'E_SEND', to: '\+33 6 \*\* \*\* \*\* 78' \}$/);
+  });
+
   it('prints an unhandled rejection of any value masked, and exits 1', () => {
     const { target, lines, exits } = setUp();
     target.emit('unhandledRejection', 'lost: 06 12 34 56 78');

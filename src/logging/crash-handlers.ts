@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { safeErrorText } from './log-redaction.js';
 
 /** Where a crash is reported: the process itself, replaced in tests. */
@@ -17,10 +18,16 @@ export function installCrashHandlers(
   exit: (code: number) => void = (code) => process.exit(code),
 ): void {
   const report = (what: string) => (error: unknown) => {
-    const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : error;
-    print(`${what}: ${safeErrorText(text)}`);
+    print(`${what}: ${safeErrorText(describe(error))}`);
     exit(1);
   };
   target.on('uncaughtException', report('Uncaught exception'));
   target.on('unhandledRejection', report('Unhandled rejection'));
+}
+
+/** An error's stack and the chain of its causes (`Caused by: …`), or any other value as `util.inspect` writes it. */
+function describe(error: unknown, depth = 0): string {
+  if (!(error instanceof Error)) return typeof error === 'string' ? error : inspect(error, { depth: 2, breakLength: Infinity });
+  const own = error.stack ?? `${error.name}: ${error.message}`;
+  return error.cause !== undefined && depth < 5 ? `${own}\nCaused by: ${describe(error.cause, depth + 1)}` : own;
 }

@@ -42,10 +42,17 @@ const PLACEHOLDER_RUN = /(?<!\{)\{{2,}[^{}]*\}{2,}/g;
 export function inlineText(value: string): string {
   return value
     .normalize('NFC')
-    .replace(/(?!\u200d)\p{Cf}/gu, '')
+    .replace(INVISIBLE_BUT_EMOJI, '')
     .replace(/[\p{Cc}\s]+/gu, ' ')
     .trim();
 }
+
+/**
+ * Format characters (`\p{Cf}`: zero-width spaces, direction marks…) but those an emoji is made of: a zero-width joiner
+ * between two pictographs (👨‍👩‍👧; a stray one after a name is UCS-2 for nothing), the tags of a subdivision flag after 🏴.
+ */
+const INVISIBLE_BUT_EMOJI =
+  /(?<!\p{Extended_Pictographic}[\uFE0F\p{Emoji_Modifier}]?)\u200D|\u200D(?!\p{Extended_Pictographic})|(?<![\u{1F3F4}\u{E0020}-\u{E007F}])[\u{E0020}-\u{E007F}]|(?![\u200D\u{E0020}-\u{E007F}])\p{Cf}/gu;
 
 /** `{{name}}` per recipient (its inlineText); without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {

@@ -174,7 +174,7 @@ export class SmsService {
       // marketing batch, besides the mention: a name of punctuation, or the mention itself, does not)?
       const saysNothing =
         namelessIsEmpty &&
-        (category === 'marketing' ? !this.marketing.hasTextBesidesMention(personal) : !hasVisibleText(recipient.name ?? ''));
+        (category === 'marketing' ? !this.marketing.hasTextBesidesMention(personal) : !hasVisibleText(personal));
       if (saysNothing) {
         // `{{name}}` alone, and this recipient has no name: nothing to send.
         invalid.push({

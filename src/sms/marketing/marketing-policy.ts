@@ -91,7 +91,7 @@ export class MarketingPolicy {
     const key = `${zones.join(',')}|${region}`;
     let window = this.windows.get(key);
     if (!window) {
-      window = new MarketingWindow(this.hours, zones, new PublicHolidays(this.holidaysCountry, region));
+      window = new MarketingWindow(this.hours, zones, new PublicHolidays(this.holidaysCountry, region), this.timeZone);
       this.windows.set(key, window);
     }
     return window;

@@ -8,6 +8,7 @@ import {
   PublicHolidays,
   withStopMention,
 } from './marketing-rules.js';
+import { timeZonesOfRegion } from '../../phone/region-time-zones.js';
 
 const paris = (iso: string) => new Date(iso); // ISO strings below carry their offset
 
@@ -150,6 +151,22 @@ describe('MarketingWindow over several zones', () => {
     // 19:00Z: 20:00 in Paris, closed until Monday 08:00 Paris (07:00Z), which is Sunday 21:00 in Tahiti; Tahiti opens
     // Monday 08:00 (18:00Z), Paris still open then (19:00).
     expect(parisAndTahiti.nextOpening(new Date('2027-03-06T19:00:00Z')).toISOString()).toBe('2027-03-08T18:00:00.000Z');
+  });
+
+  it("uses the fallback zone's hours (DEFAULT_TIMEZONE's) when the zones' hours never overlap, and keeps to it", () => {
+    const narrow = parseMarketingHours('Mon-Sat 10:00-12:00')!;
+    const apart = new MarketingWindow(narrow, ['Pacific/Tahiti', 'Europe/Paris'], new PublicHolidays(''), 'Europe/Paris');
+    expect(apart.nextOpening(new Date('2027-03-03T06:00:00Z')).toISOString()).toBe('2027-03-03T09:00:00.000Z'); // 10:00 Paris
+    expect(apart.isOpen(new Date('2027-03-03T10:59:00Z'))).toBe(true); // 11:59 Paris, 00:59 Tahiti
+  });
+
+  it('answers again from the closed stretch it found, and counts zones that keep one clock once', () => {
+    const us = new MarketingWindow(hours, timeZonesOfRegion('US', 'Europe/Paris'), new PublicHolidays(''));
+    // Sunday: closed everywhere until Monday 08:00 in Hawaii (UTC-10: 18:00 UTC), when it is 13:00 in New York.
+    const opening = us.nextOpening(new Date('2027-03-07T12:00:00Z'));
+    expect(opening.toISOString()).toBe('2027-03-08T18:00:00.000Z');
+    expect(us.nextOpening(new Date('2027-03-08T17:59:59Z'))).toBe(opening);
+    expect(us.isOpen(new Date('2027-03-08T18:00:00Z'))).toBe(true);
   });
 
   it("uses the first zone's hours when the zones' hours never overlap", () => {

@@ -86,13 +86,22 @@ export class PublicHolidays {
  */
 export class MarketingWindow {
   private readonly zones: readonly string[];
+  /** Set once the zones' hours were found never to overlap: the fallback zone's hours from then on. */
+  private apart = false;
+  /** The last closed stretch found: from `from` until `opening` nothing opens (asked again by every held message). */
+  private closed: { from: number; opening: Date } | null = null;
 
+  /**
+   * `timeZone`: one zone, or every zone of a country of several (zones that keep the same clock all year count once).
+   * `fallbackZone`: whose hours hold when the zones' hours never overlap (DEFAULT_TIMEZONE; the first zone by default).
+   */
   constructor(
     private readonly hours: MarketingHours,
     timeZone: string | readonly string[],
     private readonly holidays: PublicHolidays,
+    private readonly fallbackZone?: string,
   ) {
-    this.zones = typeof timeZone === 'string' ? [timeZone] : timeZone;
+    this.zones = typeof timeZone === 'string' ? [timeZone] : distinctClocks(timeZone);
     if (!this.zones.length) throw new Error('MarketingWindow needs a time zone');
   }
 
@@ -103,10 +112,20 @@ export class MarketingWindow {
   /**
    * With several zones, the first instant open in all of them: each zone's next opening from the latest found until
    * they agree (the window is open at the same instant everywhere). Zones too far apart for the hours to overlap
-   * (an 11-zone country with a two-hour window) never agree: the first zone's opening then, as ICU lists them.
+   * (Russia's eleven with a two-hour window) never agree: the fallback zone's hours then (DEFAULT_TIMEZONE's).
    */
   nextOpening(at: Date): Date {
-    if (this.zones.length === 1) return this.openingIn(this.zones[0]!, at);
+    const t = at.getTime();
+    if (this.closed && t >= this.closed.from && t < this.closed.opening.getTime()) return this.closed.opening;
+    const opening = this.zones.length === 1 ? this.openingIn(this.zones[0]!, at) : this.commonOpening(at);
+    // Nothing opens between `at` and a later opening: later asks in between have the same answer.
+    if (opening.getTime() > t) this.closed = { from: t, opening };
+    return opening;
+  }
+
+  private commonOpening(at: Date): Date {
+    const fallback = this.fallbackZone ?? this.zones[0]!;
+    if (this.apart) return this.openingIn(fallback, at);
     let candidate = at;
     for (let round = 0; round < 64; round++) {
       let latest = candidate;
@@ -117,7 +136,8 @@ export class MarketingWindow {
       if (latest.getTime() === candidate.getTime()) return candidate;
       candidate = latest;
     }
-    return this.openingIn(this.zones[0]!, at);
+    this.apart = true;
+    return this.openingIn(fallback, at);
   }
 
   private openingIn(zone: string, at: Date): Date {
@@ -178,4 +198,23 @@ export function withStopMention(body: string, mention: string): { body: string; 
 export function hasTextBesidesMention(body: string, mention: string): boolean {
   const rest = mention && squash(mention) ? foldKeyword(body).replace(mentionPattern(mention), ' ') : body;
   return squash(rest).length > 0;
+}
+
+/**
+ * One zone per clock: zones whose UTC offset is the same every day of the coming year (America/Detroit and
+ * America/New_York) count once, the first of them. The United States' 29 zones are a handful of clocks.
+ */
+function distinctClocks(zones: readonly string[]): string[] {
+  const DAY = 86_400_000;
+  const now = Date.now();
+  const seen = new Map<string, string>();
+  for (const zone of zones) {
+    const local = DateTime.now().setZone(zone);
+    if (!local.isValid) continue;
+    const offsets: number[] = [];
+    for (let day = 0; day < 370; day++) offsets.push(local.zone.offset(now + day * DAY));
+    const key = offsets.join(',');
+    if (!seen.has(key)) seen.set(key, zone);
+  }
+  return [...seen.values()];
 }
