@@ -69,6 +69,16 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
       expect(failures.every((ip) => ip === CLIENT_A || ip === CLIENT_B)).toBe(true);
     });
 
+    it('counts the addresses of one IPv6 /64 as one client (the journal keeps each address)', async () => {
+      expect(await throttle(app, '2001:db8:1:2::a')).toBeGreaterThan(0);
+      // Another address of the same /64 is the same client: refused too.
+      expect((await wrongLogin(app, '2001:db8:1:2:ffff::1')).status).toBe(429);
+      // Another /64 is another client.
+      expect((await wrongLogin(app, '2001:db8:1:3::a')).status).toBe(401);
+      const token = await rootLoginFrom(app, CLIENT_ROOT);
+      expect(await journalIps(app, token, 'login_failure')).toContain('2001:db8:1:2::a');
+    });
+
     it("journals a forwarded 'address' that is not an IP as not-an-ip: a 401, never a 500 from the 64-character column", async () => {
       const bogus = `${'x'.repeat(200)}`;
       expect((await wrongLogin(app, bogus)).status).toBe(401);

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { redisUnderPrefix } from '../../test/support/redis-prefix.js';
 import type { AppConfig } from '../config/app-config.js';
-import { emailCountKey, LoginAttempt, LoginAttemptsService, SignInThrottled } from './login-attempts.service.js';
+import { emailCountKey, LoginAttempt, LoginAttemptsService, SignInThrottled, ipCountKey } from './login-attempts.service.js';
 
 const MAX_PER_EMAIL = 3;
 const MAX_PER_IP = 5;
@@ -328,4 +328,18 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
       for (let i = 0; i < MAX_PER_EMAIL; i++) expect(await refusal(one.begin('paul@example.com', '192.0.2.1'))).toBeUndefined();
     });
   });
+});
+
+describe('ipCountKey', () => {
+  it.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2001:db8:1:2::a', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002:ffff:0:0:1', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b:1:2::192.0.2.1', '64:ff9b:1:2::/64'],
+    ['not-an-ip', 'not-an-ip'],
+  ])('counts %s under %s', (address, key) => expect(ipCountKey(address)).toBe(key));
 });

@@ -1,6 +1,7 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createHmac } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
@@ -75,8 +76,9 @@ export class LoginAttemptsService {
    * or throws 429 (with the longest Retry-After) when any limit is already reached; a refused attempt counts against
    * none.
    */
-  async begin(email: string, ip: string, scope: 'email' | 'account' = 'email'): Promise<LoginAttempt> {
+  async begin(email: string, address: string, scope: 'email' | 'account' = 'email'): Promise<LoginAttempt> {
     const emailKey = emailCountKey(email, scope === 'account' ? this.accountKeySecret : this.emailKeySecret);
+    const ip = ipCountKey(address);
     const limits: Array<[RateLimiterAbstract, string, SignInLimit]> = [
       [this.perEmail, emailKey, 'account'],
       [this.perIp, ip, 'ip'],
@@ -131,4 +133,25 @@ export class LoginAttemptsService {
  */
 export function emailCountKey(email: string, secret: Buffer | string): string {
   return createHmac('sha256', secret).update(email).digest('base64url').slice(0, 32);
+}
+
+/**
+ * The key an IP's attempts are counted under: an IPv4 address itself (an IPv4-mapped IPv6 one as IPv4), an IPv6
+ * address by its /64 (a subscriber's usual share: every address of `2001:db8:1:2::/64` is one client, which could
+ * otherwise spread its guesses over as many counts as it has addresses), anything else as it is.
+ */
+export function ipCountKey(address: string): string {
+  const bare = address.split('%')[0]!;
+  if (isIPv4(bare) || !isIPv6(bare)) return bare;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped) return mapped[1]!;
+  const groups = (part: string) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
+  const [head = '', tail] = bare.split('::');
+  const first = groups(head);
+  const last = tail === undefined ? [] : groups(tail);
+  const all = [...first, ...Array<string>(Math.max(0, 8 - first.length - last.length)).fill('0'), ...last];
+  return `${all
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
