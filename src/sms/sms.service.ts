@@ -173,8 +173,7 @@ export class SmsService {
       // Only when the text without a name says nothing: does this recipient's name say something (for a
       // marketing batch, besides the mention: a name of punctuation, or the mention itself, does not)?
       const saysNothing =
-        namelessIsEmpty &&
-        (category === 'marketing' ? !this.marketing.hasTextBesidesMention(personal) : !hasVisibleText(personal));
+        namelessIsEmpty && (category === 'marketing' ? !this.marketing.hasTextBesidesMention(personal) : !hasVisibleText(personal));
       if (saysNothing) {
         // `{{name}}` alone, and this recipient has no name: nothing to send.
         invalid.push({
