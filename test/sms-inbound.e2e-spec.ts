@@ -193,6 +193,9 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       `«${NNBSP}Arrêt${NNBSP}»`,
       '« Stop SMS »',
       '«DÉSABONNER»',
+      'ＳＴＯＰ',
+      'STOP 🛑',
+      '🙏🏽 Arrêt ❤️',
     ])('%j opts the number out and confirms', async (body) => {
       const phone = nextPhone();
       const res = await inbound(phone, body).expect(200);
@@ -209,6 +212,7 @@ describeEachDatabase('Inbound SMS webhook: JSON errors, typographic keywords, se
       expect((await inbound(phone, '“Aide ?”').expect(200)).text).toBe(HELP_REPLY);
       expect((await inbound(phone, '« Stop, je serai en retard »').expect(200)).text).toBe(EMPTY_TWIML);
       expect((await inbound(phone, '«STOPPER»').expect(200)).text).toBe(EMPTY_TWIML);
+      expect((await inbound(phone, '🛑').expect(200)).text).toBe(EMPTY_TWIML);
       expect(await optOutOf(phone)).toBeNull();
     });
   });

@@ -41,13 +41,15 @@ export const DEFAULT_OPT_OUT_REPLY = 'Vous ne recevrez plus de SMS de notre part
 export const DEFAULT_OPT_IN_REPLY = 'Vous recevrez à nouveau nos SMS. Répondez STOP pour vous désabonner.';
 
 /**
- * `" Arrêt "` → `"ARRET"`, `«\u202fStop\u202f»` → `"STOP"`: upper case, accents and invisible characters
- * (zero-width, direction marks, soft hyphen) removed, spaces of any kind collapsed, punctuation around the
- * words dropped (typographic quotes and dashes too); punctuation inside stays.
+ * `" Arrêt "` → `"ARRET"`, `«\u202fStop\u202f»` → `"STOP"`, `"ＳＴＯＰ"` → `"STOP"`: compatibility forms
+ * folded (full-width letters of Asian keyboards, ligatures), upper case, accents and invisible characters
+ * (zero-width, direction marks, soft hyphen, emoji joiners and variation selectors) removed, spaces of any
+ * kind collapsed, punctuation around the words dropped (typographic quotes and dashes too); punctuation
+ * inside stays.
  */
 export function foldKeyword(text: string): string {
   return text
-    .normalize('NFD')
+    .normalize('NFKD')
     .replace(/[\p{M}\p{Cf}]+/gu, '')
     .toUpperCase()
     .replace(/\s+/gu, ' ')

@@ -34,6 +34,14 @@ describe('foldKeyword, typographic', () => {
     ['«»', ''],
   ])('%j → %j', (input, folded) => expect(foldKeyword(input)).toBe(folded));
 
+  it.each([
+    ['ＳＴＯＰ', 'STOP'],
+    ['ｓｔｏｐ　ｓｍｓ', 'STOP SMS'],
+    ['Ａｒｒêｔ', 'ARRET'],
+    ['ﬁn', 'FIN'],
+    ['🛑 STOP', '🛑 STOP'],
+  ])('%j → %j', (input, folded) => expect(foldKeyword(input)).toBe(folded));
+
   it('keeps punctuation inside the words', () => {
     expect(foldKeyword('« Stop, je serai en retard »')).toBe('STOP, JE SERAI EN RETARD');
     expect(foldKeyword('«STOP-SMS»')).toBe('STOP-SMS');
@@ -51,6 +59,13 @@ describe('classifyInbound', () => {
   it.each(['HELP', 'aide', 'Info'])('%j asks for help', (body) => expect(classifyInbound(body, null, defaults)).toBe('help'));
   it.each(['«STOP»', '«\u202fSTOP\u202f»', '“Arrêt”', '¡stop!', 'STOP…'])('%j (typographic punctuation) is an opt-out', (body) =>
     expect(classifyInbound(body, null, defaults)).toBe('opt_out'),
+  );
+  it.each(['ＳＴＯＰ', 'STOP 🛑', '🛑 Stop 🙏🏽', 'stop 👍\u200d', 'Ａｒｒêｔ ❤️', '+STOP+', '« STOP » 😡'])(
+    '%j (full-width letters, emoji or symbols around it) is an opt-out',
+    (body) => expect(classifyInbound(body, null, defaults)).toBe('opt_out'),
+  );
+  it.each(['🛑', '🛑🛑', 'STOP 🛑 SMS'])('%j is not a keyword (nothing but emoji, or one inside the words)', (body) =>
+    expect(classifyInbound(body, null, defaults)).toBeNull(),
   );
   it.each(['« Oui »', '«\u202fDémarrer\u202f»'])('%j (typographic punctuation) is an opt-in', (body) =>
     expect(classifyInbound(body, null, defaults)).toBe('opt_in'),
