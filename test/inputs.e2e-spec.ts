@@ -586,6 +586,10 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(bulk.body.queued).toBe(1);
       const optOut = await t.http.post('/api/sms/opt-outs').set(auth()).send({ phone: 'abc' }).expect(400);
       expect(optOut.body.details[0].problems).toEqual(['phone: The input is not a phone number.']);
+      expect(optOut.body).toMatchObject({
+        code: 'NOT_A_NUMBER',
+        explanation: "Le numéro de téléphone fourni est invalide : ce n'est pas un numéro.",
+      });
       const listed = await t.http.get('/api/sms/messages?phone=abc').set(auth()).expect(400);
       expect(listed.body.details[0].problems).toEqual(['phone: The input is not a phone number.']);
       const appointment = await t.http
@@ -594,6 +598,7 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .send({ clientName: 'Jean', clientPhone: '01 44 55 66 77', startsAt: inDays(3) })
         .expect(400);
       expect(appointment.body.details[0].field).toBe('clientPhone');
+      expect(appointment.body).toMatchObject({ code: 'NOT_SMS_CAPABLE', hint: 'Utilisez un numéro de mobile.' });
     });
 
     it('keeps formatting a landline (it is a valid number)', async () => {

@@ -116,13 +116,41 @@ describeEachDatabase('SMS through Twilio', (kind) => {
     it('refuses a number that cannot be valid with 400, before calling Twilio', async () => {
       const res = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '06 12', message: 'Bonjour' }).expect(400);
       // With the problem's code, as a bulk's invalid entries carry it: a client can act on it as on Twilio's 21211.
+      // And in plain words, as the brief's 21211 ("Le numéro de téléphone fourni est invalide"), in French by default.
       expect(res.body).toMatchObject({
         statusCode: 400,
         code: 'TOO_SHORT',
         details: [{ field: 'to', problems: [expect.stringMatching(/too short/)] }],
+        explanation: 'Le numéro de téléphone fourni est invalide : il est trop court.',
+        hint: expect.stringMatching(/^Vérifiez le format du numéro/),
+      });
+      const english = await t.http
+        .post('/api/sms/send')
+        .set(auth(admin))
+        .set('Accept-Language', 'en-GB, fr;q=0.5')
+        .send({ to: '06 12', message: 'Bonjour' })
+        .expect(400);
+      expect(english.body).toMatchObject({
+        code: 'TOO_SHORT',
+        explanation: 'The phone number given is invalid: it is too short.',
+        hint: expect.stringMatching(/^Check the number format/),
       });
       const landline = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: '0144556677', message: 'Bonjour' }).expect(400);
-      expect(landline.body).toMatchObject({ code: 'NOT_SMS_CAPABLE', details: [{ field: 'to' }] });
+      expect(landline.body).toMatchObject({
+        code: 'NOT_SMS_CAPABLE',
+        details: [{ field: 'to' }],
+        explanation: expect.stringMatching(/ne peut pas recevoir de SMS/),
+        hint: 'Utilisez un numéro de mobile.',
+      });
+      const notification = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '+33 6', type: 'appointment_confirmed', data: { name: 'Jean', date: 'lundi 15 janvier', time: '14:30' } })
+        .expect(400);
+      expect(notification.body).toMatchObject({
+        details: [{ field: 'to' }],
+        explanation: expect.stringMatching(/^Le numéro de téléphone fourni est invalide/),
+      });
       expect(standIn.requests).toHaveLength(0);
     });
 

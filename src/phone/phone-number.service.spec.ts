@@ -205,6 +205,30 @@ describe(PhoneNumberService.name, () => {
       });
     });
 
+    it("answers its 400 with the problem in plain words in the caller's language, French by default", () => {
+      const error = (() => {
+        try {
+          sut.normalize('0144556677', { field: 'to', sms: true });
+        } catch (e) {
+          return e as InvalidPhoneNumberError;
+        }
+        throw new Error('not refused');
+      })();
+      expect(error.toHttp({}).body).toMatchObject({
+        code: 'NOT_SMS_CAPABLE',
+        details: [{ field: 'to' }],
+        explanation: expect.stringMatching(/^Ce numéro ne peut pas recevoir de SMS/),
+        hint: 'Utilisez un numéro de mobile.',
+      });
+      expect(error.toHttp({ acceptLanguage: 'de, en;q=0.8' }).body).toMatchObject({ hint: 'Use a mobile number.' });
+      for (const input of ['', '06 12', '0612345678999', '+999 12', '+44 7700 900123'])
+        expect(() => sut.normalize(input)).toThrow(
+          expect.objectContaining({
+            advice: expect.objectContaining({ fr: expect.objectContaining({ explanation: expect.any(String) }) }),
+          }),
+        );
+    });
+
     it.each<[unknown, PhoneNumberErrorCode]>([
       ['', 'NOT_A_NUMBER'],
       [undefined, 'NOT_A_NUMBER'],

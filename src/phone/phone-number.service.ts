@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InputError } from '../common/errors/mapped-error.js';
+import { InputError, type InputAdvice } from '../common/errors/mapped-error.js';
 // The `/max` metadata build: the default (`min`) build only checks lengths, so it cannot tell a mobile
 // from a landline nor reject numbers in unallocated ranges.
 import {
@@ -28,7 +28,7 @@ export const TWILIO_MAGIC_TEST_NUMBERS: ReadonlySet<string> = new Set(
   Array.from({ length: 10 }, (_, i) => `+1500555${String(i + 1).padStart(4, '0')}`),
 );
 
-/** Why a number was refused. The messages are English; the HTTP layer translates by code. */
+/** Why a number was refused. The messages are English; the 400 adds plain words in the caller's language (ADVICE). */
 export type PhoneNumberErrorCode =
   'NOT_A_NUMBER' | 'INVALID_COUNTRY' | 'TOO_SHORT' | 'TOO_LONG' | 'INVALID_LENGTH' | 'INVALID_NUMBER' | 'NOT_SMS_CAPABLE';
 
@@ -63,6 +63,58 @@ const MESSAGES: Record<PhoneNumberErrorCode, string> = {
   INVALID_LENGTH: 'The number has an invalid length for its country.',
   INVALID_NUMBER: 'The number does not exist in its country numbering plan.',
   NOT_SMS_CAPABLE: 'The number is a landline (fixed line): it cannot receive SMS.',
+};
+
+const CHECK_FORMAT = {
+  fr: 'Vérifiez le format du numéro (par exemple 06 12 34 56 78 ou +33612345678).',
+  en: 'Check the number format (for example 06 12 34 56 78 or +33612345678).',
+};
+
+/**
+ * A refused number in plain words, in the caller's language (the 400's `explanation` and `hint`): what Twilio's
+ * 21211 says of a number it refuses, said before Twilio is called, with the problem found.
+ */
+const ADVICE: Record<PhoneNumberErrorCode, InputAdvice> = {
+  NOT_A_NUMBER: {
+    fr: { explanation: "Le numéro de téléphone fourni est invalide : ce n'est pas un numéro.", hint: CHECK_FORMAT.fr },
+    en: { explanation: 'The phone number given is invalid: it is not a number.', hint: CHECK_FORMAT.en },
+  },
+  INVALID_COUNTRY: {
+    fr: {
+      explanation: 'Le numéro de téléphone fourni est invalide : son indicatif de pays est absent ou inconnu.',
+      hint: 'Écrivez un numéro étranger avec son indicatif (par exemple +32 470 12 34 56).',
+    },
+    en: {
+      explanation: 'The phone number given is invalid: its country calling code is missing or unknown.',
+      hint: 'Write a foreign number with its calling code (for example +32 470 12 34 56).',
+    },
+  },
+  TOO_SHORT: {
+    fr: { explanation: 'Le numéro de téléphone fourni est invalide : il est trop court.', hint: CHECK_FORMAT.fr },
+    en: { explanation: 'The phone number given is invalid: it is too short.', hint: CHECK_FORMAT.en },
+  },
+  TOO_LONG: {
+    fr: { explanation: 'Le numéro de téléphone fourni est invalide : il est trop long.', hint: CHECK_FORMAT.fr },
+    en: { explanation: 'The phone number given is invalid: it is too long.', hint: CHECK_FORMAT.en },
+  },
+  INVALID_LENGTH: {
+    fr: { explanation: 'Le numéro de téléphone fourni est invalide : sa longueur ne convient pas à son pays.', hint: CHECK_FORMAT.fr },
+    en: { explanation: 'The phone number given is invalid: its length does not fit its country.', hint: CHECK_FORMAT.en },
+  },
+  INVALID_NUMBER: {
+    fr: { explanation: "Le numéro de téléphone fourni est invalide : il n'existe pas dans son pays.", hint: CHECK_FORMAT.fr },
+    en: { explanation: 'The phone number given is invalid: no such number exists in its country.', hint: CHECK_FORMAT.en },
+  },
+  NOT_SMS_CAPABLE: {
+    fr: {
+      explanation: 'Ce numéro ne peut pas recevoir de SMS (ligne fixe, numéro gratuit, surtaxé ou spécial).',
+      hint: 'Utilisez un numéro de mobile.',
+    },
+    en: {
+      explanation: 'This number cannot receive SMS (a landline, toll-free, premium-rate or special number).',
+      hint: 'Use a mobile number.',
+    },
+  },
 };
 
 /** libphonenumber's types of numbers that cannot receive an SMS, and why (FIXED_LINE_OR_MOBILE is kept). */
@@ -118,7 +170,7 @@ export class InvalidPhoneNumberError extends InputError {
     readonly reason: string = MESSAGES[code],
     field = 'phone',
   ) {
-    super(field, describePhoneProblem(field, reason), undefined, code);
+    super(field, describePhoneProblem(field, reason), undefined, code, ADVICE[code]);
   }
 }
 

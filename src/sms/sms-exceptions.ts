@@ -1,4 +1,4 @@
-import { InputError, MappedError, type AnswerContext, type HttpAnswer } from '../common/errors/mapped-error.js';
+import { InputError, MappedError, type AnswerContext, type HttpAnswer, type InputAdvice } from '../common/errors/mapped-error.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
 import { explainFailure, languageOf } from './failure-explanations.js';
 
@@ -7,8 +7,8 @@ import { explainFailure, languageOf } from './failure-explanations.js';
  * 400 naming the field, from any controller (the app-wide filter maps it).
  */
 export class SmsInputError extends InputError {
-  constructor(field: string, message: string, allowed?: readonly string[], code?: string) {
-    super(field, message, allowed, code);
+  constructor(field: string, message: string, allowed?: readonly string[], code?: string, advice?: InputAdvice) {
+    super(field, message, allowed, code, advice);
     this.name = 'SmsInputError';
   }
 }

@@ -562,7 +562,7 @@ export class SmsService {
     try {
       return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
-      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message, undefined, error.code);
+      if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message, undefined, error.code, error.advice);
       throw error;
     }
   }

@@ -28,6 +28,18 @@ export class ErrorResponseDto {
       "A code to act on, when there is one: a refused phone number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE, as in a bulk's invalid entries); on the SMS routes also Twilio's error code, TIMEOUT / NETWORK, OPTED_OUT",
   })
   code?: string;
+
+  @ApiPropertyOptional({
+    example: 'Le numéro de téléphone fourni est invalide : il est trop court.',
+    description: "A refused phone number's problem in plain words, in the caller's language (Accept-Language; French otherwise)",
+  })
+  explanation?: string;
+
+  @ApiPropertyOptional({
+    example: 'Vérifiez le format du numéro (par exemple 06 12 34 56 78 ou +33612345678).',
+    description: "What to do, in the caller's language (Accept-Language; French otherwise)",
+  })
+  hint?: string;
 }
 
 /** A Twilio error as the SMS routes answer it. */
@@ -41,9 +53,6 @@ export class SmsErrorResponseDto extends ErrorResponseDto {
 
   @ApiPropertyOptional({ example: 'https://www.twilio.com/docs/errors/21211' })
   more_info?: string;
-
-  @ApiPropertyOptional({ example: 'Vérifiez le format du numéro (par exemple +33612345678).', description: 'In the Accept-Language' })
-  hint?: string;
 
   @ApiPropertyOptional({ example: "The 'To' number +15005550001 is not a valid phone number." })
   providerMessage?: string;

@@ -1,3 +1,5 @@
+import { preferredLanguage } from '../i18n/accept-language.js';
+
 /** What an error that knows its HTTP meaning answers with. */
 export interface HttpAnswer {
   status: number;
@@ -18,6 +20,14 @@ export abstract class MappedError extends Error {
   abstract toHttp(context: AnswerContext): HttpAnswer;
 }
 
+/** What a refused input means and what to do, in each language the API answers in (French first). */
+export interface InputAdvice {
+  fr: { explanation: string; hint: string };
+  en: { explanation: string; hint: string };
+}
+
+const ADVICE_LANGUAGES = ['fr', 'en'] as const;
+
 /** An input refused by a service (bad number, template data, message): 400 naming the field. */
 export class InputError extends MappedError {
   constructor(
@@ -28,12 +38,15 @@ export class InputError extends MappedError {
     readonly allowed?: readonly string[],
     /** A code to act on, when there is one (a refused number's problem: `TOO_SHORT`…). */
     readonly code?: string,
+    /** Plain words for the caller, answered in its language (`Accept-Language`, French otherwise) beside `message`. */
+    readonly advice?: InputAdvice,
   ) {
     super(message);
     this.name = 'InputError';
   }
 
-  toHttp(): HttpAnswer {
+  toHttp(context: AnswerContext = {}): HttpAnswer {
+    const advice = this.advice?.[preferredLanguage(context.acceptLanguage, ADVICE_LANGUAGES, 'fr')];
     return {
       status: 400,
       body: {
@@ -41,6 +54,7 @@ export class InputError extends MappedError {
         details: [{ field: this.field, problems: [this.message] }],
         ...(this.allowed ? { allowed: this.allowed } : {}),
         ...(this.code ? { code: this.code } : {}),
+        ...(advice ? { explanation: advice.explanation, hint: advice.hint } : {}),
       },
     };
   }
