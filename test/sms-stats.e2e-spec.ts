@@ -95,7 +95,7 @@ describeEachDatabase('SMS statistics', (kind) => {
       filters: { kind: null, category: null },
     });
     expect(res.body.topErrors).toEqual([
-      { code: '21211', count: 1, explanation: 'Le numéro du destinataire est invalide.' },
+      { code: '21211', count: 1, explanation: 'Le numéro de téléphone fourni est invalide.' },
       { code: '30003', count: 1, explanation: 'Téléphone injoignable : éteint, hors réseau ou sans service.' },
     ]);
   });

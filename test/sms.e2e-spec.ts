@@ -269,7 +269,7 @@ describeEachDatabase('SMS through Twilio', (kind) => {
 
     it('explains in French by default and in English on request', async () => {
       const fr = await t.http.post('/api/sms/send').set(auth(admin)).send({ to: TWILIO_MAGIC_NUMBERS.invalid, message: 'x' }).expect(400);
-      expect(fr.body.message).toBe('Le numéro du destinataire est invalide.');
+      expect(fr.body.message).toBe('Le numéro de téléphone fourni est invalide.');
       expect(fr.body.hint).toMatch(/Vérifiez le format/);
       const en = await t.http
         .post('/api/sms/send')
@@ -277,7 +277,7 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         .set('Accept-Language', 'en-GB,en;q=0.8')
         .send({ to: TWILIO_MAGIC_NUMBERS.invalid, message: 'x' })
         .expect(400);
-      expect(en.body.message).toBe("The recipient's number is invalid.");
+      expect(en.body.message).toBe('The phone number given is invalid.');
     });
 
     it('answers refused credentials (20003) with 502 without leaking them', async () => {

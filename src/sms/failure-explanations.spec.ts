@@ -49,13 +49,29 @@ describe('explainFailure', () => {
     const failure = rejected({ code: 21211, status: 400 });
 
     expect(explainFailure(failure, 'fr')).toMatchObject({
-      explanation: 'Le numéro du destinataire est invalide.',
+      explanation: 'Le numéro de téléphone fourni est invalide.',
       hint: 'Vérifiez le format du numéro (par exemple +33612345678).',
     });
     expect(explainFailure(failure, 'en')).toMatchObject({
-      explanation: "The recipient's number is invalid.",
+      explanation: 'The phone number given is invalid.',
       hint: 'Check the number format (for example +33612345678).',
     });
+  });
+
+  it.each<[number, string, string]>([
+    [21211, 'Le numéro de téléphone fourni est invalide.', 'Vérifiez le format du numéro (par exemple +33612345678).'],
+    [
+      21608,
+      "En mode test, vous ne pouvez envoyer des SMS qu'aux numéros vérifiés : ce numéro ne l'est pas.",
+      'Ajoutez le numéro dans votre console Twilio ou passez en mode production.',
+    ],
+    [
+      21408,
+      "Vous n'avez pas la permission d'envoyer des SMS à ce numéro (ou vers son pays).",
+      'Vérifiez les restrictions de votre compte Twilio (autorisations géographiques).',
+    ],
+  ])('explains %i in the words of the brief, in French', (code, explanation, hint) => {
+    expect(explainFailure(rejected({ code, status: 400 }), 'fr')).toMatchObject({ explanation, hint });
   });
 
   it("should pass Twilio's message and more_info link through", () => {

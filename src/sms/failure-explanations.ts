@@ -19,29 +19,29 @@ interface Explanation {
 const TWILIO_CODES: Record<number, Explanation> = {
   21211: {
     status: HttpStatus.BAD_REQUEST,
-    fr: { explanation: 'Le numéro du destinataire est invalide.', hint: 'Vérifiez le format du numéro (par exemple +33612345678).' },
-    en: { explanation: "The recipient's number is invalid.", hint: 'Check the number format (for example +33612345678).' },
+    fr: { explanation: 'Le numéro de téléphone fourni est invalide.', hint: 'Vérifiez le format du numéro (par exemple +33612345678).' },
+    en: { explanation: 'The phone number given is invalid.', hint: 'Check the number format (for example +33612345678).' },
   },
   21608: {
     status: HttpStatus.FORBIDDEN,
     fr: {
-      explanation: "Compte d'essai Twilio : ce numéro n'est pas vérifié.",
+      explanation: "En mode test, vous ne pouvez envoyer des SMS qu'aux numéros vérifiés : ce numéro ne l'est pas.",
       hint: 'Ajoutez le numéro dans votre console Twilio ou passez en mode production.',
     },
     en: {
-      explanation: 'Twilio trial account: this number is not verified.',
-      hint: 'Verify the number in your Twilio console or upgrade the account.',
+      explanation: 'In test mode (a Twilio trial account) SMS go to verified numbers only: this one is not.',
+      hint: 'Verify the number in your Twilio console or upgrade to production.',
     },
   },
   21408: {
     status: HttpStatus.FORBIDDEN,
     fr: {
-      explanation: "Vous n'avez pas la permission d'envoyer des SMS vers ce pays ou ce numéro.",
-      hint: 'Vérifiez les restrictions géographiques de votre compte Twilio.',
+      explanation: "Vous n'avez pas la permission d'envoyer des SMS à ce numéro (ou vers son pays).",
+      hint: 'Vérifiez les restrictions de votre compte Twilio (autorisations géographiques).',
     },
     en: {
-      explanation: 'Sending SMS to this region or number is not permitted.',
-      hint: "Check your Twilio account's geographic permissions.",
+      explanation: 'You do not have permission to send SMS to this number (or to its country).',
+      hint: "Check your Twilio account's restrictions (geographic permissions).",
     },
   },
   21610: {

@@ -114,7 +114,7 @@ function answer(reply: FastifyReply, result: SmsSendResult, acceptLanguage: stri
 const TWILIO_ERROR_EXAMPLE = {
   statusCode: 400,
   error: 'Bad Request',
-  message: 'Le numéro du destinataire est invalide.',
+  message: 'Le numéro de téléphone fourni est invalide.',
   hint: 'Vérifiez le format du numéro (par exemple +33612345678).',
   code: '21211',
   more_info: 'https://www.twilio.com/docs/errors/21211',
