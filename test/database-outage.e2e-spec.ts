@@ -1,5 +1,5 @@
 import { DataSource, type DataSourceOptions, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { inject } from 'vitest';
+import { inject, vi } from 'vitest';
 import { buildDataSourceOptions, PG_CONNECT_TIMEOUT_MS } from '../src/database/data-source.js';
 import { DatabaseQueryTimeoutError } from '../src/database/database-errors.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
@@ -8,7 +8,8 @@ import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { LogCapture } from './support/log-capture.js';
 import { freezableRelay } from './support/tcp-relay.js';
-import { TestApp } from './support/test-app.js';
+import { TestApp, twilioEnvironment } from './support/test-app.js';
+import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
 
 const postgresUrl = inject('postgresUrl');
 const QUERY_TIMEOUT_MS = 1500;
@@ -283,5 +284,79 @@ describe.skipIf(!postgresUrl)('DATABASE_QUERY_TIMEOUT_MS and migrations', () => 
     } finally {
       await db.drop();
     }
+  }, 60_000);
+});
+
+/**
+ * The database hangs after a send's row is stored, while the request waits for Twilio's answer: the request must not
+ * answer 503 ("nothing was stored: try again"), whose retry would send a second SMS. It answers 202 with the message
+ * as last read (its id to poll), and the message is sent once.
+ */
+describe.skipIf(!postgresUrl)('PostgreSQL hangs while a stored send waits for Twilio', () => {
+  const credentials = testTwilioCredentials();
+  let db: TestDatabase;
+  let relay: Awaited<ReturnType<typeof freezableRelay>>;
+  let standIn: TwilioStandIn;
+  let t: TestApp | null = null;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    relay = await freezableRelay(new URL(db.url), 5432);
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(
+      'postgres',
+      {
+        ...twilioEnvironment(standIn, credentials.authToken),
+        TWILIO_TIMEOUT_MS: '5000',
+        DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+      },
+      { ...db, url: relay.url },
+    );
+  });
+  afterAll(async () => {
+    relay?.thaw();
+    if (t)
+      await within(
+        10_000,
+        t.close().catch(() => undefined),
+      );
+    await relay?.stop();
+    await standIn?.stop();
+    await db?.drop();
+  });
+
+  it('answers 202 with the stored message, never 503; a retry with the Idempotency-Key sends nothing twice', async () => {
+    const auth = { Authorization: `Bearer ${await t!.rootToken()}` };
+    const body = { to: '+33612345679', message: 'Bonjour, votre dossier est prêt' };
+    standIn.setBehaviour({ delayMs: 2500 });
+    const send = () => t!.http.post('/api/sms/send').set(auth).set('Idempotency-Key', 'hang-after-store').send(body);
+    const first = send().then((res) => res);
+    while (standIn.createTimes.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    relay.freeze();
+    const answer = await first;
+    relay.thaw();
+    standIn.setBehaviour({});
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+    expect(answer.body).toMatchObject({ state: 'queued', id: expect.any(String) });
+    // The answer could not be kept either (the database hung): the key's claim is taken over once its lease has run
+    // out (aged here), and the run that takes it over finds the stored message instead of sending another.
+    const direct = new DataSource(buildDataSourceOptions({ type: 'postgres', url: db.url }));
+    await direct.initialize();
+    try {
+      await direct.query(`UPDATE idempotency_keys SET locked_until = now() - interval '1 second' WHERE state = 'running'`);
+    } finally {
+      await direct.destroy();
+    }
+    const retry = await send();
+    expect([201, 202], JSON.stringify(retry.body)).toContain(retry.status);
+    expect(retry.body.id).toBe(answer.body.id);
+    await vi.waitFor(
+      async () => {
+        const stored = await t!.http.get(`/api/sms/messages/${answer.body.id}`).set(auth).expect(200);
+        expect(stored.body.providerSid).toBe(standIn.messages[0]?.sid);
+      },
+      { timeout: 20_000, interval: 250 },
+    );
+    expect(standIn.messages).toHaveLength(1);
   }, 60_000);
 });

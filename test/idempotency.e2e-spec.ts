@@ -133,6 +133,39 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     expect(sends()).toBe(1);
   });
 
+  it.each([
+    ['send', SEND, 1, 201],
+    ['notification', NOTIFICATION, 1, 201],
+    ['bulk', BULK, 2, 202],
+  ] as const)(
+    'POST /api/sms/%s: a claim taken over after its request wrote its message and died finds that message, sends nothing twice',
+    async (route, body, expectedSends, status) => {
+      const key = newKey();
+      const first = await post(route, body, key).expect(status);
+      await vi.waitFor(() => expect(sends()).toBe(expectedSends), { timeout: 10_000, interval: 50 });
+      // What a process killed after the message was written and before the answer was kept leaves behind: the claim
+      // still running (its lease since run out), the message or batch stored (and gone to Twilio).
+      const keys = t.get(DataSource).getRepository(IdempotencyKey);
+      await keys.update(
+        { userId: adminId, key },
+        { state: 'running', lockedUntil: new Date(Date.now() - 1000), responseStatus: null, responseBody: null },
+      );
+      const taken = await post(route, body, key);
+      expect(taken.status, JSON.stringify(taken.body)).toBe(status);
+      expect(taken.headers['idempotency-replayed']).toBeUndefined();
+      if (route === 'bulk') expect(taken.body).toMatchObject({ batchId: first.body.batchId, queued: 2, total: 2 });
+      else expect(taken.body).toMatchObject({ id: first.body.id, sid: first.body.sid, state: 'sent' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(sends()).toBe(expectedSends);
+      if (route === 'bulk') {
+        const [messages] = await t.get(DataSource).query(`SELECT count(*) AS n FROM sms_messages WHERE batch_id = '${first.body.batchId}'`);
+        expect(Number(messages.n)).toBe(2);
+      }
+      // The answer is kept this time: replayed.
+      await post(route, body, key).expect(status).expect('Idempotency-Replayed', 'true');
+    },
+  );
+
   it('a client that gives up does not end the claim: its retry gets 409 while the first request runs past the lease, then the answer; one SMS', async () => {
     const idempotency = t.get(IdempotencyService);
     const real = { leaseMs: idempotency.leaseMs, renewMs: idempotency.renewMs };

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 import { buildApp } from './support/built-app.js';
 import { dispatchEnvironment, dropQueue, uniqueQueueName } from './support/dispatch.js';
@@ -8,6 +9,20 @@ import { freePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
+
+/** A statement on the test database, from outside the app (as an operator, or time passing, would change it). */
+async function sql(db: TestDatabase, statement: string): Promise<Record<string, unknown>[]> {
+  const options =
+    db.kind === 'sqlite'
+      ? { type: 'better-sqlite3' as const, database: db.url.slice('sqlite:'.length) }
+      : { type: 'postgres' as const, url: db.url };
+  const dataSource = await new DataSource(options).initialize();
+  try {
+    return ((await dataSource.query(statement)) as Record<string, unknown>[] | undefined) ?? [];
+  } finally {
+    await dataSource.destroy();
+  }
+}
 
 /** The app built for this file only (see buildApp). */
 let build: ReturnType<typeof buildApp>;
@@ -234,6 +249,81 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       expect(message).toMatchObject({ id: res.body.id, providerSid: standIn.messages[0]?.sid });
       expect(standIn.messages.map((m) => m.body)).toEqual(['Bonjour, à demain.']);
     }, 90_000);
+  });
+
+  /**
+   * A client that sent with an Idempotency-Key and lost its answer (the service died while Twilio was answering) retries
+   * with the same key, as the README tells it to. The dead request's claim is taken over once its lease has run out
+   * (60 s: aged in the database here); the run that takes it over must find the message the dead one wrote, not write
+   * and send a second one.
+   */
+  describeEachDatabase('SIGKILL while a request with an Idempotency-Key waits for Twilio', (kind) => {
+    const credentials = testTwilioCredentials();
+    let standIn: TwilioStandIn;
+    let db: TestDatabase;
+    const apps: AppProcess[] = [];
+
+    beforeAll(async () => {
+      standIn = await TwilioStandIn.start(credentials);
+      db = await createTestDatabase(kind);
+    });
+    afterAll(async () => {
+      for (const app of apps) await app.stop();
+      await standIn?.stop();
+      await db?.drop();
+    });
+
+    it('the retry with the key after the restart answers the first message, and Twilio gets one', async () => {
+      const env = {
+        ...baseEnvironment(db.url),
+        ...twilioEnvironment(standIn, credentials.authToken),
+        TWILIO_TIMEOUT_MS: '5000',
+        SMS_LEASE_MS: '6000',
+        SMS_POLL_INTERVAL_MS: '200',
+        LOG_LEVEL: 'error',
+      };
+      standIn.setBehaviour({ delayMs: 2000 });
+      let app = await AppProcess.start(env);
+      apps.push(app);
+      const body = { to: '+33612345670', message: 'Votre code de rendez-vous : 4242' };
+      const send = (token: string) =>
+        fetch(`${app.url}/api/sms/send`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'order-42' },
+          body: JSON.stringify(body),
+        });
+      const lost = send(await app.token()).catch((error: unknown) => error);
+      while (standIn.createTimes.length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      await app.kill();
+      expect(await lost).toBeInstanceOf(Error);
+      standIn.setBehaviour({});
+
+      app = await AppProcess.start(env);
+      apps.push(app);
+      const token = await app.token();
+      const claims = await sql(db, `SELECT count(*) AS n FROM idempotency_keys WHERE state = 'running'`);
+      expect(Number(claims[0]!.n)).toBe(1);
+      await sql(
+        db,
+        `UPDATE idempotency_keys SET locked_until = ${kind === 'sqlite' ? "'2000-01-01 00:00:00.000'" : "'2000-01-01T00:00:00Z'"}`,
+      );
+
+      const retry = await send(token);
+      const answer = (await retry.json()) as Record<string, unknown>;
+      expect([201, 202], JSON.stringify(answer)).toContain(retry.status);
+      expect(retry.headers.get('idempotency-replayed')).toBeNull();
+      // The dead request's message is looked up at Twilio once its lease has run out, and found there.
+      let message: Record<string, unknown> = {};
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+        message = (await app.json('GET', `/api/sms/messages/${String(answer.id)}`, token)).body;
+        if (message.providerSid) break;
+      }
+      expect(message.providerSid).toBe(standIn.messages[0]?.sid);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(standIn.messages).toHaveLength(1);
+      const rows = await app.json('GET', `/api/sms/messages?phone=${encodeURIComponent(body.to)}`, token);
+      expect(rows.body.items).toHaveLength(1);
+    }, 120_000);
   });
 
   /**

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * UUIDs (version 7, RFC 9562) that sort in the order they were made within one call: the same millisecond,
@@ -24,4 +24,19 @@ export function orderedUuids(count: number, now = Date.now()): string[] {
       `${hex.slice(h, h + 8)}-${hex.slice(h + 8, h + 12)}-${hex.slice(h + 12, h + 16)}-${hex.slice(h + 16, h + 20)}-${hex.slice(h + 20, h + 32)}`;
   }
   return ids;
+}
+
+/** This service's namespace for name-based ids (a random UUID, fixed once and for all). */
+const NAME_NAMESPACE = Buffer.from('5f0c2e3a9b7d4c1e8a6f3d2b1c0e9f8a', 'hex');
+
+/**
+ * The UUID (version 5, RFC 9562: SHA-1 of a namespace and a name) of `name`: the same name, the same id, always.
+ * A write keyed by a request's dedupe key gets an id a second run of that request finds again.
+ */
+export function nameUuid(name: string): string {
+  const bytes = createHash('sha1').update(NAME_NAMESPACE).update(name, 'utf8').digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

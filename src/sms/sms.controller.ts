@@ -20,6 +20,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentActor, type Actor } from '../common/actor.js';
+import { IdempotentSendKey } from '../idempotency/idempotent-send-key.decorator.js';
 import { Idempotent, KEY_REUSED } from '../idempotency/idempotent.decorator.js';
 import { bulkRecipients, SendQuota } from '../limits/send-quota.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
@@ -188,8 +189,9 @@ export class SmsController {
     @CurrentActor() actor: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
     @AcceptLanguage() acceptLanguage?: string,
+    @IdempotentSendKey() dedupeKey?: string,
   ): Promise<SmsSendResultDto> {
-    return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt }), acceptLanguage);
+    return answer(reply, await this.sms.send(dto.to, dto.message, { actor, sendAt: dto.sendAt, dedupeKey }), acceptLanguage);
   }
 
   @Post('notification')
@@ -212,9 +214,11 @@ export class SmsController {
     @CurrentActor() actor: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
     @AcceptLanguage() acceptLanguage?: string,
+    @IdempotentSendKey() dedupeKey?: string,
   ): Promise<SmsSendResultDto> {
     this.templates.refuseUndeclaredFields(dto.type, dto.data);
-    const result = await this.sms.sendNotification(dto.to, dto.type, dto.data, { actor, locale: dto.locale, sendAt: dto.sendAt });
+    const context = { actor, locale: dto.locale, sendAt: dto.sendAt, dedupeKey };
+    const result = await this.sms.sendNotification(dto.to, dto.type, dto.data, context);
     return answer(reply, result, acceptLanguage);
   }
 
@@ -245,8 +249,8 @@ export class SmsController {
     description: 'No recipients, more than SMS_BULK_MAX_RECIPIENTS, a recipient that is not an object, an empty message, or a bad sendAt',
   })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: 'Role not allowed' })
-  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor): Promise<BulkAcceptedDto> {
-    return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt, category: dto.category });
+  sendBulk(@Body() dto: SendBulkSmsDto, @CurrentActor() actor: Actor, @IdempotentSendKey() dedupeKey?: string): Promise<BulkAcceptedDto> {
+    return this.sms.sendBulk(dto.recipients, dto.message, { actor, sendAt: dto.sendAt, category: dto.category, dedupeKey });
   }
 
   @Get('bulk/:batchId')

@@ -7,7 +7,7 @@ import { AuditLog } from '../audit/audit-log.entity.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { AppConfig } from '../config/app-config.js';
-import { orderedUuids } from '../common/ordered-ids.js';
+import { nameUuid, orderedUuids } from '../common/ordered-ids.js';
 import { databaseUnavailability } from '../database/database-errors.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
@@ -124,7 +124,8 @@ export class SmsService {
         `message is ${nameless.length} characters${mention.appended ? ' with the opt-out mention appended' : ''}; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`,
       );
     const notBefore = this.marketing.notBefore(category, parseSendAt(context.sendAt));
-    const batchId = randomUUID();
+    // Keyed (a request's Idempotency-Key): a second run of the request finds the batch the first one wrote.
+    const batchId = context.dedupeKey ? nameUuid(context.dedupeKey) : randomUUID();
     const now = new Date();
     const seen = new Set<string>();
     const invalid: BulkAccepted['invalid'] = [];
@@ -210,7 +211,15 @@ export class SmsService {
     const queued = messages.id.length;
     // What every message of the batch shares (its to, body, segments and encoding come from `messages`).
     const written = analyzeSmsBody(body);
-    const shared = this.row({ to: '', body, kind: SmsKind.Bulk, category }, written, context, notBefore, now, batchId);
+    // The key names the batch (its id): its messages carry none of their own.
+    const shared = this.row(
+      { to: '', body, kind: SmsKind.Bulk, category },
+      written,
+      { ...context, dedupeKey: undefined },
+      notBefore,
+      now,
+      batchId,
+    );
 
     const batch: SmsBatch = Object.assign(new SmsBatch(), {
       id: batchId,
@@ -257,11 +266,21 @@ export class SmsService {
       );
     }
     const journal = this.outbox.insertStatement(this.auditLogs, entries);
-    await this.outbox.insertBulk(batch, shared, messages, [journal]);
-    this.queue.notify(messages.id.map((id) => ({ id, notBefore, bulk: true })));
+    // The same request run again (its Idempotency-Key taken over after its process died): its batch is written
+    // already, and going out; answered as the first run would have been, nothing written twice.
+    let stored = context.dedupeKey ? await this.outbox.batchStatus(batchId) : null;
+    if (stored === null) {
+      try {
+        await this.outbox.insertBulk(batch, shared, messages, [journal]);
+      } catch (error) {
+        stored = context.dedupeKey ? await this.outbox.batchStatus(batchId) : null;
+        if (stored === null) throw error;
+      }
+      if (stored === null) this.queue.notify(messages.id.map((id) => ({ id, notBefore, bulk: true })));
+    }
     return {
       batchId,
-      status: batch.status as BulkAccepted['status'],
+      status: (stored ?? batch.status) as BulkAccepted['status'],
       provider: this.provider.name,
       total: recipients.length,
       queued,
@@ -438,7 +457,14 @@ export class SmsService {
         const waitingUntil = current.notBefore?.getTime() ?? 0;
         if (waitingUntil > deadline || Date.now() >= deadline) break;
         const settled = await this.signalOrTimeout(row.id, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now())));
-        current = settled ?? (await this.outbox.get(row.id)) ?? current;
+        if (settled) current = settled;
+        else {
+          // The row is stored: a database that stops answering now must not make it look unwritten (a 503 says
+          // "nothing was stored: try again", and the retry would send a second SMS). Answered as last read (202).
+          const read = await this.outbox.get(row.id).catch(unlessUnavailable);
+          if (read === UNAVAILABLE) break;
+          current = read ?? current;
+        }
       }
     } finally {
       this.dispatcher.settled.off('failure', listener);
@@ -446,9 +472,9 @@ export class SmsService {
     if (current.status === SMS_FAILED) throw new SmsSendError(failure ?? storedFailure(current), current.id, current.to);
     if (current.status === SMS_SKIPPED && current.errorCode === OPTED_OUT) {
       // Opted out before it left (or a replay of a refused send): refused like a send to an opted-out number.
-      const optOut = await this.optOuts.isOptedOut(current.to);
+      const optOut = await this.optOuts.isOptedOut(current.to).catch(unlessUnavailable);
       throw new SmsOptedOutError(
-        optOut ?? { phone: current.to, optedOutAt: current.updatedAt, source: OptOutSource.Manual },
+        (optOut !== UNAVAILABLE && optOut) || { phone: current.to, optedOutAt: current.updatedAt, source: OptOutSource.Manual },
         current.id,
         this.config.defaultTimeZone,
       );
@@ -649,4 +675,12 @@ function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
 /** 409 for a batch that is no longer running, with its status. */
 function batchConflict(batch: SmsBatch): ConflictException {
   return new ConflictException({ message: `Batch ${batch.id} is ${batch.status}`, currentStatus: batch.status });
+}
+
+const UNAVAILABLE = Symbol('database unavailable');
+
+/** For a read whose failure must not fail the answer: the database unavailable or busy is UNAVAILABLE; else rethrown. */
+function unlessUnavailable(error: unknown): typeof UNAVAILABLE {
+  if (databaseUnavailability(error)) return UNAVAILABLE;
+  throw error;
 }

@@ -11,7 +11,10 @@ export interface SmsContext {
    * message was written for, checked before each attempt (see RelatedRecords).
    */
   related?: { type: string; id: string; version?: string };
-  /** Unique key of the request or event asking for this SMS: a second call with it makes no second message. */
+  /**
+   * Unique key of the request or event asking for this SMS: a second call with it makes no second message (a bulk:
+   * no second batch; its id is derived from the key). The routes pass their Idempotency-Key's claim.
+   */
   dedupeKey?: string;
   /**
    * Send later: ISO 8601 with an offset (or a Date), in the future, at most 35 days ahead. The call
