@@ -4,7 +4,7 @@ import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
 import type { TestApp } from './support/test-app.js';
-import type { TwilioStandIn } from './support/twilio-stand-in.js';
+import { TWILIO_MAGIC_FROM_QUEUE_FULL, type TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
 const MODES: DispatchMode[] = ['inline', 'bullmq'];
@@ -207,5 +207,36 @@ describeEachDatabase('Twilio outage, one message', (kind) => {
       expect(posts()).toBe(body.attempts);
       expect(standIn.messages).toHaveLength(0);
     });
+  });
+});
+
+/**
+ * Twilio's 21611: the sending number's queue is full, and Twilio refuses new messages until it drains (hours). The
+ * message is not failed for good at once (a bulk's tail would be): it waits a minute and is tried again.
+ */
+describeEachDatabase("Twilio's full sender queue (21611)", (kind) => {
+  let setup: DispatchApp | undefined;
+  beforeAll(async () => {
+    setup = await startDispatchApp(kind, {
+      env: { TWILIO_PHONE_NUMBER: TWILIO_MAGIC_FROM_QUEUE_FULL, SMS_SEND_WAIT_MS: '1500', SMS_POLL_INTERVAL_MS: '100' },
+    });
+  });
+  afterAll(() => setup?.close());
+
+  it('keeps the message queued a minute later with the code explained, instead of failing it', async () => {
+    const { t, standIn } = setup!;
+    const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+    const before = Date.now();
+    const res = await t.http.post('/api/sms/send').set(auth).send({ to: '+33612345678', message: 'Bonjour' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toMatchObject({ state: 'queued', lastError: { code: '21611', explanation: expect.stringMatching(/file d'attente/) } });
+    expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    const stored = await t.http.get(`/api/sms/messages/${res.body.id}`).set(auth).expect(200);
+    expect(stored.body).toMatchObject({
+      status: 'queued',
+      errorCode: '21611',
+      errorExplanation: expect.stringMatching(/^La file d'attente/),
+    });
+    expect(Date.parse(stored.body.notBefore) - before).toBeGreaterThanOrEqual(60_000);
   });
 });

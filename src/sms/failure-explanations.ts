@@ -55,6 +55,17 @@ const TWILIO_CODES: Record<number, Explanation> = {
       hint: 'They must reply START to opt back in.',
     },
   },
+  21611: {
+    status: HttpStatus.SERVICE_UNAVAILABLE,
+    fr: {
+      explanation: "La file d'attente de votre numéro Twilio est pleine : Twilio refuse les nouveaux messages jusqu'à ce qu'elle se vide.",
+      hint: 'Le message est réessayé pendant SMS_OUTAGE_RETRY_MS ; pour de gros envois, utilisez plusieurs numéros (Messaging Service).',
+    },
+    en: {
+      explanation: "Your Twilio number's queue is full: Twilio refuses new messages until it drains.",
+      hint: 'The message is retried for SMS_OUTAGE_RETRY_MS; for large sends, use several numbers (a Messaging Service).',
+    },
+  },
   21614: {
     status: HttpStatus.UNPROCESSABLE_ENTITY,
     fr: { explanation: "Ce numéro n'est pas un mobile : il ne peut pas recevoir de SMS.", hint: 'Utilisez un numéro de mobile.' },

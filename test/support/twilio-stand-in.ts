@@ -60,6 +60,9 @@ export const TWILIO_MAGIC_NUMBER_ERRORS: Readonly<Record<string, TwilioErrorSpec
   ),
 };
 
+/** Twilio's magic `From` number whose queue is full (21611), as its test credentials answer it. */
+export const TWILIO_MAGIC_FROM_QUEUE_FULL = '+15005550008';
+
 /** Every form field the stand-in reads on POST …/Messages.json (checked against the OpenAPI). */
 export const STAND_IN_FORM_FIELDS = ['To', 'From', 'MessagingServiceSid', 'Body', 'MediaUrl', 'ContentSid', 'StatusCallback'] as const;
 
@@ -386,6 +389,8 @@ export class TwilioStandIn {
     }
     const magic = TWILIO_MAGIC_NUMBER_ERRORS[to];
     if (magic) throw new HttpError(magic.status, magic.code, magic.message);
+    if (from === TWILIO_MAGIC_FROM_QUEUE_FULL)
+      throw new HttpError(400, 21611, "This 'From' number has exceeded the maximum number of queued messages");
 
     const sid = 'SM' + randomBytes(16).toString('hex');
     const uri = `${API_PREFIX}${this.options.accountSid}/Messages/${sid}`;

@@ -1,5 +1,14 @@
 import type { ProviderFailure } from '../providers/sms-provider.js';
-import { decideRetry, fullJitter, isAmbiguous, isRetryable, lookUpRetryDelay, NEVER_RETRIED } from './retry-policy.js';
+import {
+  decideRetry,
+  fullJitter,
+  isAmbiguous,
+  isOutage,
+  isRetryable,
+  lookUpRetryDelay,
+  NEVER_RETRIED,
+  QUEUE_FULL_WAIT_MS,
+} from './retry-policy.js';
 
 const settings = { maxAttempts: 5, baseMs: 100, maxMs: 1000 };
 const rejected = (code: number | undefined, status: number, retryAfterSeconds?: number): ProviderFailure => ({
@@ -74,6 +83,19 @@ describe('retry policy', () => {
     // Twilio answering is not an outage: its rate limit and its refusals use the attempts up.
     expect(decideRetry(rejected(20429, 429), 5, hour, () => 0.5, at(1))).toEqual({ retry: false });
     expect(decideRetry(rejected(21211, 400), 1, hour, () => 0.5, at(1))).toEqual({ retry: false });
+  });
+
+  it("retries Twilio's full sender queue (21611) a minute apart at least, past maxAttempts until SMS_OUTAGE_RETRY_MS, without opening the circuit", () => {
+    const hour = { ...settings, outageRetryMs: 3_600_000 };
+    const first = new Date('2030-01-01T10:00:00Z');
+    const at = (minutes: number) => ({ firstAttemptAt: first, now: new Date(first.getTime() + minutes * 60_000) });
+    const queueFull = rejected(21611, 400);
+    expect(isRetryable(queueFull)).toBe(true);
+    expect(isOutage(queueFull)).toBe(false);
+    expect(decideRetry(queueFull, 1, hour, () => 0.5, at(0))).toEqual({ retry: true, delayMs: QUEUE_FULL_WAIT_MS, lookUpFirst: false });
+    expect(decideRetry(queueFull, 12, hour, () => 0.5, at(59))).toMatchObject({ retry: true });
+    expect(decideRetry(queueFull, 12, hour, () => 0.5, at(60))).toEqual({ retry: false });
+    expect(decideRetry(queueFull, 5, settings, () => 0.5, at(1))).toEqual({ retry: false });
   });
 
   it('waits a full-jitter exponential delay, capped', () => {

@@ -19,6 +19,15 @@ export const NEVER_RETRIED: Readonly<Record<number, string>> = {
   21617: 'body over 1600 characters',
 };
 
+/**
+ * Twilio's 21611: the sending number's queue holds more messages than it sends in hours, and Twilio refuses new ones
+ * until it drains. Nothing is wrong with the message: it waits at least QUEUE_FULL_WAIT_MS between attempts and, like
+ * an outage, is retried past maxAttempts until SMS_OUTAGE_RETRY_MS after its first attempt (a bulk's tail would
+ * otherwise fail for good within seconds). It does not open the circuit: Twilio is answering.
+ */
+export const QUEUE_FULL = 21611;
+export const QUEUE_FULL_WAIT_MS = 60_000;
+
 /** What to do after a failed attempt. */
 export type RetryDecision =
   /** Give up: the message is `failed` with this error. */
@@ -54,7 +63,7 @@ export interface AttemptTimes {
 
 /**
  * Which failures are worth another attempt:
- * - Twilio rate limits (HTTP 429, code 20429), honouring Retry-After;
+ * - Twilio rate limits (HTTP 429, code 20429), honouring Retry-After, and its full sender queue (21611, QUEUE_FULL);
  * - Twilio's 5xx;
  * - the request never reached Twilio (connection refused, DNS);
  * - the outcome is unknown (timeout, connection lost after the request was written): retried only
@@ -70,18 +79,21 @@ export function decideRetry(
   times?: AttemptTimes,
 ): RetryDecision {
   if (!isRetryable(failure)) return { retry: false };
-  if (attempts >= settings.maxAttempts && !(isOutage(failure) && withinOutageRetry(settings, times))) return { retry: false };
+  const queueFull = failure.kind === 'rejected' && failure.code === QUEUE_FULL;
+  if (attempts >= settings.maxAttempts && !((isOutage(failure) || queueFull) && withinOutageRetry(settings, times)))
+    return { retry: false };
   const backoff = fullJitter(attempts, settings, random);
   const retryAfterMs = failure.kind === 'rejected' && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : 0;
   const ambiguous = isAmbiguous(failure);
-  return { retry: true, delayMs: Math.max(backoff, retryAfterMs, ambiguous ? (settings.lookUpAfterMs ?? 0) : 0), lookUpFirst: ambiguous };
+  const floor = Math.max(ambiguous ? (settings.lookUpAfterMs ?? 0) : 0, queueFull ? QUEUE_FULL_WAIT_MS : 0);
+  return { retry: true, delayMs: Math.max(backoff, retryAfterMs, floor), lookUpFirst: ambiguous };
 }
 
 export function isRetryable(failure: ProviderFailure): boolean {
   if (failure.kind !== 'rejected') return true;
   if (failure.code !== undefined && NEVER_RETRIED[failure.code]) return false;
   const status = failure.status ?? 0;
-  return status === 429 || failure.code === 20429 || status >= 500;
+  return status === 429 || failure.code === 20429 || failure.code === QUEUE_FULL || status >= 500;
 }
 
 /**
