@@ -315,6 +315,40 @@ describeEachDatabase('First start without ADMIN_EMAIL / ADMIN_PASSWORD', (kind) 
   });
 });
 
+describeEachDatabase('ADMIN_PASSWORD set once a superadmin exists', (kind) => {
+  it("changes no password, and the boot says so unless it is that account's password", async () => {
+    const db = await createTestDatabase(kind);
+    const other = await createTestDatabase(kind);
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const ignored = () => warn.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith('ADMIN_PASSWORD is not'));
+    try {
+      const first = await TestApp.start(kind, { ADMIN_EMAIL: '', ADMIN_PASSWORD: '' }, db);
+      await first.close();
+      expect(ignored()).toEqual([]);
+      // A newcomer who lost the generated password sets ADMIN_PASSWORD and starts again.
+      const again = await TestApp.start(kind, { ADMIN_EMAIL: '', ADMIN_PASSWORD: 'my-new-password-123' }, db);
+      try {
+        await again.http.post('/api/auth/login').send({ email: 'admin@localhost', password: 'my-new-password-123' }).expect(401);
+        expect(ignored()).toEqual([expect.stringMatching(/^ADMIN_PASSWORD is not admin@localhost's password/)]);
+        expect(ignored()[0]).not.toContain('my-new-password-123');
+      } finally {
+        await again.close();
+      }
+      // The usual case: the first superadmin's own settings, kept on every start: nothing said.
+      const created = await TestApp.start(kind, {}, other);
+      await created.close();
+      warn.mockClear();
+      const restarted = await TestApp.start(kind, {}, other);
+      await restarted.close();
+      expect(ignored()).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      await db.drop();
+      await other.drop();
+    }
+  });
+});
+
 describeEachDatabase('Password hashes at the configured cost (PASSWORD_HASH_*)', (kind) => {
   it('stores a password hashed at an older cost again at the new one when its user signs in, and keeps their tokens', async () => {
     const db = await createTestDatabase(kind);

@@ -175,4 +175,20 @@ describe('OpenAPI document (/api/docs-json)', () => {
       .components.schemas;
     expect(schemas.SendBulkSmsDto.properties.message.example).toMatch(/\{\{name\}\}/);
   });
+
+  it('gives examples a newcomer can run one after another: a sendAt the route accepts, an opt-out that blocks no send example', async () => {
+    const schemas = (doc as unknown as { components: { schemas: Record<string, { properties: Record<string, { example?: unknown }> }> } })
+      .components.schemas;
+    const sendAt = schemas.SendSmsDto.properties.sendAt.example as string;
+    const root = { Authorization: `Bearer ${await t.rootToken()}` };
+    const send = { to: schemas.SendSmsDto.properties.to.example, message: schemas.SendSmsDto.properties.message.example };
+    await t.http.post('/api/sms/opt-outs').set(root).send({ phone: schemas.CreateOptOutDto.properties.phone.example }).expect(201);
+    const later = await t.http
+      .post('/api/sms/send')
+      .set(root)
+      .send({ ...send, sendAt })
+      .expect(202);
+    expect(later.body).toMatchObject({ state: 'queued' });
+    await t.http.post('/api/sms/send').set(root).send(send).expect(201);
+  });
 });

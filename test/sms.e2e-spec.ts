@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { vi } from 'vitest';
 import { Role } from '../src/users/role.enum.js';
 import { describeEachDatabase } from './support/databases.js';
@@ -822,6 +823,28 @@ describeEachDatabase('SMS providers', (kind) => {
       );
     } finally {
       await t.close();
+    }
+  });
+
+  it('dry-run: the boot says why (no credentials, or SMS_PROVIDER=dry-run beside them) and what to change', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const said = () => warn.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith('SMS provider: dry-run'));
+    try {
+      const bare = await TestApp.start(kind);
+      await bare.close();
+      expect(said()).toEqual([expect.stringMatching(/set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER to send/)]);
+      warn.mockClear();
+      const credentials = testTwilioCredentials();
+      const chosen = await TestApp.start(kind, {
+        SMS_PROVIDER: 'dry-run',
+        TWILIO_ACCOUNT_SID: credentials.accountSid,
+        TWILIO_AUTH_TOKEN: credentials.authToken,
+        TWILIO_PHONE_NUMBER: '+33700000000',
+      });
+      await chosen.close();
+      expect(said()).toEqual([expect.stringMatching(/\(SMS_PROVIDER=dry-run\).*remove SMS_PROVIDER or set it to twilio/)]);
+    } finally {
+      warn.mockRestore();
     }
   });
 

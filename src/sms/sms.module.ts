@@ -41,7 +41,11 @@ function createProvider(config: AppConfig, metrics: MetricsService): SmsProvider
     logger.log(`SMS provider: twilio (sender ${maskPhone(provider.sender)})`);
     return provider;
   }
-  logger.warn('SMS provider: dry-run — no SMS is sent (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER to send)');
+  logger.warn(
+    config.sms.providerExplicit
+      ? 'SMS provider: dry-run (SMS_PROVIDER=dry-run) — no SMS is sent; remove SMS_PROVIDER or set it to twilio to send'
+      : 'SMS provider: dry-run — no SMS is sent (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER to send)',
+  );
   return new DryRunSmsProvider();
 }
 

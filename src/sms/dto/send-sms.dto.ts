@@ -14,13 +14,21 @@ const PHONE_MAX = 32;
 const RECIPIENTS_MESSAGE = 'must be an array of objects such as [{"phone": "+33612345678", "name": "Jean Dupont"}]';
 const TOO_LONG = `must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)`;
 
+/**
+ * Tomorrow at 14:30 (+01:00), from when the app started: an example Swagger UI's "Try it out" can send as it is (a fixed
+ * date would soon be past, or over 35 days ahead).
+ */
+function sendAtExample(now = new Date()): string {
+  return `${new Date(now.getTime() + 86_400_000).toISOString().slice(0, 10)}T14:30:00+01:00`;
+}
+
 /** Send later: the same property on send, notification and bulk. */
 function SendAt(): PropertyDecorator {
   return applyDecorators(
     ApiPropertyOptional({
       type: String,
       format: 'date-time',
-      example: '2030-01-15T14:30:00+01:00',
+      example: sendAtExample(),
       description:
         'Send later: ISO 8601 with an offset, in the future, at most 35 days ahead. Answers 202 at once; ' +
         'cancel with POST /api/sms/messages/{id}/cancel (bulk: POST /api/sms/bulk/{batchId}/cancel)',

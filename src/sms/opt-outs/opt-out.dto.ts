@@ -3,7 +3,8 @@ import { PaginationQueryDto } from '../../common/dto/pagination.dto.js';
 import { IsText, Optional } from '../../common/dto/validators.js';
 
 export class CreateOptOutDto {
-  @ApiProperty({ example: '0612345678', maxLength: 32, description: 'Any common format; stored as E.164' })
+  // Not the send examples' number: trying this route in Swagger UI must not block them (409 OPTED_OUT).
+  @ApiProperty({ example: '0698765432', maxLength: 32, description: 'Any common format; stored as E.164' })
   @IsText({ max: 32 })
   phone: string;
 
