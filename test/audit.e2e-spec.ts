@@ -55,9 +55,29 @@ describeEachDatabase('Audit journal', (kind) => {
     const send = sends.body.items.find((e: { metadata: { messageId?: string } }) => e.metadata.messageId === sent.body.id);
     expect(send).toMatchObject({ actorEmail: ROOT_EMAIL, ip: expect.stringMatching(/127\.0\.0\.1/) });
     const bulks = await t.http.get('/api/audit?action=send_bulk_sms&limit=50').set(auth(root)).expect(200);
-    const phases = bulks.body.items.filter((e: { metadata: { batchId?: string } }) => e.metadata.batchId === bulk.body.batchId);
+    const ofBatch = bulks.body.items.filter((e: { metadata: { batchId?: string } }) => e.metadata.batchId === bulk.body.batchId);
+    const phases = ofBatch.filter((e: { metadata: { phase?: string } }) => e.metadata.phase);
     expect(phases.map((e: { metadata: { phase: string } }) => e.metadata.phase).sort()).toEqual(['accepted', 'finished']);
-    for (const entry of phases) expect(entry.ip).toMatch(/127\.0\.0\.1/);
+    for (const entry of ofBatch) expect(entry.ip).toMatch(/127\.0\.0\.1/);
+    // And each recipient's SMS, as the brief asks of every send: its number, its message, Twilio's status and SID.
+    const [message] = (await t.http.get(`/api/sms/bulk/${bulk.body.batchId}/messages`).set(auth(root)).expect(200)).body.items;
+    const recipients = ofBatch.filter((e: { metadata: { phase?: string } }) => !e.metadata.phase);
+    expect(recipients).toEqual([
+      expect.objectContaining({
+        actorEmail: ROOT_EMAIL,
+        targetType: 'sms_message',
+        targetId: message.id,
+        metadata: expect.objectContaining({
+          messageId: message.id,
+          batchId: bulk.body.batchId,
+          to: '+33687654321',
+          message: 'Lot',
+          status: message.status,
+          sid: message.providerSid,
+        }),
+      }),
+    ]);
+    expect(message.providerSid).toBeTruthy();
   });
 
   it('journals user creation and changes with the actor and what changed', async () => {

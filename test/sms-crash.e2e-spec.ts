@@ -188,6 +188,13 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
         } else expect(row.providerSid, row.to).toBe(sids[0]);
       }
       expect(batch.counts).toMatchObject({ queued: 0, sending: 0 });
+      // Each message journaled once (send_bulk_sms, its number and SID), the crash and the restart notwithstanding.
+      const journaled = await sql(
+        db,
+        `SELECT target_id AS id, count(*) AS n FROM audit_logs WHERE action = 'send_bulk_sms' AND target_type = 'sms_message' GROUP BY target_id`,
+      );
+      expect(journaled).toHaveLength(2000);
+      expect(journaled.filter((entry) => Number(entry.n) !== 1)).toEqual([]);
     }, 360_000);
   });
 

@@ -234,7 +234,7 @@ export class SmsController {
       "{{name}} is replaced by each recipient's name; duplicates (same number once normalised) are sent once; an invalid number is " +
       'reported by its index. The batch and every message are written in one transaction, then sent within SMS_MAX_CONCURRENCY and ' +
       'SMS_MAX_PER_SECOND, each retried like a single send. Follow it with GET /api/sms/bulk/{batchId}. ' +
-      'Journaled as send_bulk_sms at acceptance and at its end.',
+      'Journaled as send_bulk_sms at acceptance, for each message once it ends, and at its end.',
   })
   @ApiBody({ type: SendBulkSmsDto, examples: BULK_BODY })
   @ApiAcceptedResponse({

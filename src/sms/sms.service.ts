@@ -352,7 +352,7 @@ export class SmsService {
     this.queue.forget?.(cancelled.map((message) => message.id));
     const at = new Date();
     for (const { published, ...ended } of cancelled) {
-      // Bulk messages are not journaled one by one; the event still tells listeners.
+      // A batch's cancellation is journaled once (sms_cancelled, with how many it stopped): its messages, never sent, get no send entry each.
       const message = Object.assign(new SmsMessage(), { ...ended, status: SMS_CANCELLED, kind: SmsKind.Bulk, batchId });
       await this.dispatcher.afterFinal(message, at, published);
     }

@@ -2,15 +2,23 @@ import { AuditAction } from '../../audit/audit-action.enum.js';
 import type { AuditEntry } from '../../audit/audit.service.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_SKIPPED, SmsKind, type SmsMessage } from '../sms-message.entity.js';
 
+const ACTIONS: Record<SmsKind, AuditAction> = {
+  [SmsKind.Single]: AuditAction.SendSms,
+  [SmsKind.Notification]: AuditAction.SendNotificationSms,
+  [SmsKind.Bulk]: AuditAction.SendBulkSms,
+};
+
 /**
- * The journal entry of a single or notification send in its final state (sent, failed, skipped, cancelled),
- * written by SmsOutbox in the transaction that stores that state (bulk messages are journaled per batch).
+ * The journal entry of a send in its final state (sent, failed, skipped, cancelled), written by SmsOutbox in the
+ * transaction that stores that state: `send_sms`, `send_notification_sms`, or `send_bulk_sms` for each message of a
+ * batch (with its `batchId`; the batch's own entries, `phase` accepted and finished, are batch-journal.ts's). The brief's
+ * promise: every SMS sent is journaled with its number, message, Twilio status and SID.
  */
 export function sendJournalEntry(message: SmsMessage): AuditEntry {
   // Why it did not leave: Twilio's code, CANCELLED, or why it was skipped (OPTED_OUT, OUTDATED).
   const notSent = message.status === SMS_FAILED || message.status === SMS_CANCELLED || message.status === SMS_SKIPPED;
   return {
-    action: message.kind === SmsKind.Notification ? AuditAction.SendNotificationSms : AuditAction.SendSms,
+    action: ACTIONS[message.kind as SmsKind] ?? AuditAction.SendSms,
     actor: message.actorId ? { id: message.actorId, email: message.actorEmail ?? undefined, role: message.actorRole as never } : null,
     // The request that asked for it (the dispatcher writes this entry later, outside that request).
     ip: message.actorIp ?? null,
@@ -20,6 +28,7 @@ export function sendJournalEntry(message: SmsMessage): AuditEntry {
         : { type: 'sms_message', id: message.id },
     metadata: {
       messageId: message.id,
+      ...(message.batchId ? { batchId: message.batchId } : {}),
       to: message.to,
       message: message.body,
       ...(message.templateType ? { type: message.templateType, locale: message.locale } : {}),

@@ -15,7 +15,7 @@ import { batchFinishedEntry } from './batch-journal.js';
 import { scheduledJournalEntry, sendJournalEntry } from './send-journal.js';
 import { SentSettlements } from './sent-settlements.js';
 import type { QueuedMessage } from './dispatch-queue.js';
-import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsKind, SmsMessage } from '../sms-message.entity.js';
+import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 import type { SmsCategory } from '../marketing/marketing-policy.js';
 
 /** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
@@ -139,15 +139,9 @@ export class SmsOutbox {
     this.sent = new SentSettlements(atomic, auditLogs);
   }
 
-  /** The journal entry of a message in its final state; null for bulk messages (journaled per batch). */
-  private journalEntry(message: SmsMessage): AuditLog | null {
-    if (message.kind === SmsKind.Bulk) return null;
+  /** The journal entry of a message in its final state (every kind: a batch's messages each have theirs). */
+  private journalEntry(message: SmsMessage): AuditLog {
     return Object.assign(new AuditLog(), { id: randomUUID(), ...this.audit.toRow(sendJournalEntry(message)) });
-  }
-
-  private journalStatement(message: SmsMessage): Statement | null {
-    const entry = this.journalEntry(message);
-    return entry ? insertStatement(this.auditLogs, [entry]) : null;
   }
 
   /** One message, group-committed with concurrent ones (single and notification sends). */
@@ -648,21 +642,17 @@ export class SmsOutbox {
 
   /**
    * A message stored already final (`skipped`: the number opted out before it was queued), in one
-   * transaction with its journal entry (single and notification sends) and, tied to a record, its
+   * transaction with its journal entry and, tied to a record, its
    * `sms.message.updated`. Returns whether the event was written.
    */
   async insertFinal(row: SmsMessage, now = new Date()): Promise<boolean> {
     const event = this.updatedEventStatement([row], row.status, now, row.errorCode);
-    const journal = this.journalStatement(row);
-    if (!event && !journal) {
-      await this.insert(row);
-      return false;
-    }
+    const journal = insertStatement(this.auditLogs, [this.journalEntry(row)]);
     const message = this.insertStatement(this.messages, [row]);
     await this.atomic.run(function* () {
       yield message;
       if (event) yield event;
-      if (journal) yield journal;
+      yield journal;
     });
     if (!event) return false;
     this.domainEvents.wake();
