@@ -34,6 +34,36 @@ describeEachDatabase('HTTP surface', (kind) => {
     expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/not valid JSON/) });
   });
 
+  it('says what is wrong with a body that is not a JSON object, a forbidden key, or a token pasted with its quotes', async () => {
+    const root = await t.rootToken();
+    const post = (body: string) =>
+      t.http.post('/api/sms/send').set('Authorization', `Bearer ${root}`).set('Content-Type', 'application/json').send(body);
+    for (const [body, got] of [
+      ['[1,2]', 'an array'],
+      ['"+33612345678"', 'a string'],
+      ['42', 'a number'],
+      ['null', 'null'],
+    ]) {
+      const res = await post(body).expect(400);
+      expect(res.body).toMatchObject({
+        message: `body must be a JSON object, not ${got}`,
+        details: [{ field: 'body', problems: [`body must be a JSON object, not ${got}`] }],
+      });
+    }
+    const polluted = await post('{"__proto__":{"x":1},"to":"+33612345678","message":"Bonjour"}').expect(400);
+    expect(polluted.body).toMatchObject({
+      message: '__proto__ is not an accepted key',
+      details: [{ field: '__proto__', problems: ['__proto__ is not an accepted key'] }],
+    });
+    const quoted = await t.http.get('/api/sms/templates').set('Authorization', `Bearer "${root}"`).expect(401);
+    expect(quoted.body.message).toMatch(/^The token is in quotes/);
+    await t.http.get('/api/sms/templates').set('Authorization', 'Bearer "not-a-token"').expect(401);
+    await t.http
+      .get('/api/sms/templates')
+      .set('Authorization', 'Bearer not-a-token')
+      .expect(401, /Invalid token/);
+  });
+
   it('answers 404 in the common shape for unknown routes', async () => {
     const res = await t.http.get('/api/nope').expect(404);
     expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found', message: expect.any(String) });

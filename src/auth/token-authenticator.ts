@@ -14,6 +14,10 @@ export const MISSING_TOKEN = 'A bearer token is required (Authorization: Bearer 
 export const DOUBLE_BEARER =
   'The Authorization header says Bearer twice: send Bearer <token> (in Swagger UI, paste the access_token alone into Authorize, without "Bearer ")';
 const DOUBLED = /^Bearer\s+Bearer\s/i;
+/** `Bearer "eyJ…"`: the token copied with the quotes of the JSON answer it was read from. */
+export const QUOTED_TOKEN =
+  "The token is in quotes: send Bearer <token> without the quotes of the JSON answer it was copied from (access_token's value alone)";
+const QUOTED = /^["'\u201c\u201d].*["'\u201c\u201d]$/;
 
 /** The bearer token of an `Authorization` header, or undefined. */
 export function bearerToken(header: string | string[] | undefined): string | undefined {
@@ -64,6 +68,7 @@ export class TokenAuthenticator {
       payload = this.jwt.verify<JwtPayload>(token, { algorithms: ['HS256'] });
     } catch (error) {
       const name = (error as { name?: string }).name;
+      if (name !== 'TokenExpiredError' && QUOTED.test(token)) throw new UnauthorizedException(QUOTED_TOKEN);
       throw new UnauthorizedException(name === 'TokenExpiredError' ? 'The token has expired; sign in again' : 'Invalid token');
     }
     // Without an expiry a token would stay valid forever: ours always have one (JWT_EXPIRES_IN).

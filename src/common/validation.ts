@@ -1,4 +1,4 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { type ArgumentMetadata, BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
 import { problemsInList } from './dto/validators.js';
 
 /**
@@ -52,7 +52,7 @@ function collect(errors: ValidationError[], prefix = ''): { field: string; probl
  * naming each field and its first problem (`details: [{field, problems: [one message]}]`).
  */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new BodyValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
@@ -66,4 +66,25 @@ export function createValidationPipe(): ValidationPipe {
       return new BadRequestException({ message: message || 'Validation failed', details });
     },
   });
+}
+
+/**
+ * A route's body is one JSON object: an array, a string, a number or null is refused as such (`body must be a JSON object,
+ * not an array`), not field by field (`property 0 should not exist; to is required…`).
+ */
+class BodyValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (
+      metadata.type === 'body' &&
+      metadata.metatype &&
+      this.toValidate(metadata) &&
+      value !== undefined &&
+      (typeof value !== 'object' || value === null || Array.isArray(value))
+    ) {
+      const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
+      const message = `body must be a JSON object, not ${got}`;
+      throw new BadRequestException({ message, details: [{ field: 'body', problems: [message] }] });
+    }
+    return super.transform(value, metadata);
+  }
 }

@@ -80,7 +80,7 @@ export function findInputProblem(
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
       const field = join(path, key);
-      if (FORBIDDEN_KEYS.has(key)) return { field, problem: `"${key}" is not an accepted key` };
+      if (FORBIDDEN_KEYS.has(key)) return { field, problem: 'is not an accepted key' };
       const keyProblem = textProblem(key);
       if (keyProblem) return { field: path || rootName, problem: `has a key that ${keyProblem}` };
       stack.push({ value: (value as Record<string, unknown>)[key], path: field, depth: depth + 1 });
