@@ -80,6 +80,32 @@ describeEachDatabase('Audit journal', (kind) => {
     expect(message.providerSid).toBeTruthy();
   });
 
+  it('journals a route refused to a role (a user trying to send SMS): who, which route, once a minute per user and route', async () => {
+    const user = await t.userWithRole(Role.User, 'curious@example.test');
+    for (let i = 0; i < 3; i++)
+      await t.http.post('/api/sms/send').set(auth(user.token)).send({ to: '0612345678', message: 'Essai' }).expect(403);
+    await t.http.get('/api/audit').set(auth(user.token)).expect(403);
+    await t.settle();
+    const denied = await t.http.get('/api/audit?action=access_denied&limit=50').set(auth(root)).expect(200);
+    const mine = denied.body.items.filter((e: { actorId: string }) => e.actorId === user.id);
+    expect(mine).toHaveLength(2);
+    expect(mine).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorEmail: 'curious@example.test',
+          actorRole: 'user',
+          ip: expect.stringMatching(/127\.0\.0\.1/),
+          targetType: 'route',
+          targetId: 'POST /api/sms/send',
+          metadata: { method: 'POST', route: '/api/sms/send', role: 'user', allowed: ['admin', 'superadmin'] },
+        }),
+        expect.objectContaining({ targetId: 'GET /api/audit', metadata: expect.objectContaining({ method: 'GET', role: 'user' }) }),
+      ]),
+    );
+    // Nothing of the refused request's body is journaled.
+    expect(JSON.stringify(mine)).not.toContain('Essai');
+  });
+
   it('journals user creation and changes with the actor and what changed', async () => {
     const user = await t.userWithRole(Role.User, 'journaled@example.test');
     await t.http.patch(`/api/users/${user.id}`).set(auth(root)).send({ name: 'New name', password: 'another-long-password' }).expect(200);

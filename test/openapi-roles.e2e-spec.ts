@@ -14,6 +14,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { createApiDocument } from '../src/app.factory.js';
+import { AccessDeniedJournal } from '../src/auth/access-denied-journal.js';
 import { RolesGuard } from '../src/auth/roles.guard.js';
 import { MISSING_TOKEN } from '../src/auth/token-authenticator.js';
 import { IS_PUBLIC_KEY, Public } from '../src/common/decorators/public.decorator.js';
@@ -234,6 +235,8 @@ describe("createApiDocument: a method's @Roles / @Public overrides its controlle
       providers: [
         { provide: APP_GUARD, useClass: HeaderRoleGuard },
         { provide: APP_GUARD, useClass: RolesGuard },
+        // Refusals are journaled by the app; this fixture has no database: a journal that keeps nothing.
+        { provide: AccessDeniedJournal, useValue: { refused: async () => undefined } },
       ],
     }).compile();
     app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });

@@ -8,6 +8,8 @@ export enum AuditAction {
   UserUpdated = 'user_updated',
   /** A change only a superadmin may make, refused to another role (403): who tried what, on whom. */
   UserChangeRefused = 'user_change_refused',
+  /** A signed-in user refused by a route's roles (403): who tried which route (throttled per user and route). */
+  AccessDenied = 'access_denied',
   SendSms = 'send_sms',
   SendNotificationSms = 'send_notification_sms',
   SendBulkSms = 'send_bulk_sms',

@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { AppConfig } from '../config/app-config.js';
 import { UsersModule } from '../users/users.module.js';
+import { AccessDeniedJournal } from './access-denied-journal.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
@@ -26,6 +27,7 @@ import { TokenAuthenticator } from './token-authenticator.js';
     AuthService,
     TokenAuthenticator,
     LoginAttemptsService,
+    AccessDeniedJournal,
     // Order matters: authentication first, then roles.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useClass: RolesGuard },

@@ -4,6 +4,7 @@ import type { AuthenticatedUser } from '../common/actor.js';
 import { Public } from '../common/decorators/public.decorator.js';
 import { Roles } from '../common/decorators/roles.decorator.js';
 import { Role } from '../users/role.enum.js';
+import type { AccessDeniedJournal } from './access-denied-journal.js';
 import { RolesGuard } from './roles.guard.js';
 
 class StaffController {
@@ -38,59 +39,68 @@ function contextFor(controller: new () => object, method: string, requestUser?: 
   return {
     getHandler: () => handler,
     getClass: () => controller,
-    switchToHttp: () => ({ getRequest: () => ({ user: requestUser }) }),
+    switchToHttp: () => ({
+      getRequest: () => ({ user: requestUser, method: 'POST', url: '/api/x?y=1', routeOptions: { url: '/api/x' }, ip: '127.0.0.1' }),
+    }),
   } as unknown as ExecutionContext;
 }
 
 describe(RolesGuard.name, () => {
   let sut: RolesGuard;
+  let refused: unknown[][];
 
   beforeEach(() => {
-    sut = new RolesGuard(new Reflector());
+    refused = [];
+    const journal = { refused: async (...args: unknown[]) => void refused.push(args) } as unknown as AccessDeniedJournal;
+    sut = new RolesGuard(new Reflector(), journal);
   });
 
   describe('canActivate', () => {
-    it('should let anyone through a public route, even without a user', () => {
-      expect(sut.canActivate(contextFor(StaffController, 'open'))).toBe(true);
+    it('should let anyone through a public route, even without a user', async () => {
+      expect(await sut.canActivate(contextFor(StaffController, 'open'))).toBe(true);
     });
 
-    it('should let a public route through even inside a controller narrowed to roles', () => {
-      expect(sut.canActivate(contextFor(SuperAdminController, 'open', user(Role.User)))).toBe(true);
+    it('should let a public route through even inside a controller narrowed to roles', async () => {
+      expect(await sut.canActivate(contextFor(SuperAdminController, 'open', user(Role.User)))).toBe(true);
     });
 
-    it('should let any user through a route without @Roles', () => {
-      expect(sut.canActivate(contextFor(StaffController, 'plain', user(Role.User)))).toBe(true);
+    it('should let any user through a route without @Roles', async () => {
+      expect(await sut.canActivate(contextFor(StaffController, 'plain', user(Role.User)))).toBe(true);
     });
 
-    it('should let any user through a route with an empty @Roles()', () => {
-      expect(sut.canActivate(contextFor(StaffController, 'emptyRoles', user(Role.User)))).toBe(true);
+    it('should let any user through a route with an empty @Roles()', async () => {
+      expect(await sut.canActivate(contextFor(StaffController, 'emptyRoles', user(Role.User)))).toBe(true);
     });
 
-    it.each([Role.Admin, Role.SuperAdmin])('should let a %s through a route for admin and superadmin', (role) => {
-      expect(sut.canActivate(contextFor(StaffController, 'staffOnly', user(role)))).toBe(true);
+    it.each([Role.Admin, Role.SuperAdmin])('should let a %s through a route for admin and superadmin', async (role) => {
+      expect(await sut.canActivate(contextFor(StaffController, 'staffOnly', user(role)))).toBe(true);
     });
 
-    it('should refuse another role with a 403 naming the roles required', () => {
+    it('should refuse another role with a 403 naming the roles required, and journal who tried which route', async () => {
       const act = () => sut.canActivate(contextFor(StaffController, 'staffOnly', user(Role.User)));
 
-      expect(act).toThrow(ForbiddenException);
-      expect(act).toThrow('This action requires one of the roles: admin, superadmin');
+      await expect(act()).rejects.toThrow(ForbiddenException);
+      await expect(act()).rejects.toThrow('This action requires one of the roles: admin, superadmin');
+      expect(refused[0]).toEqual([{ ...user(Role.User), ip: '127.0.0.1' }, 'POST', '/api/x', [Role.Admin, Role.SuperAdmin]]);
     });
 
-    it('should refuse a request without a user on a route with @Roles', () => {
-      expect(() => sut.canActivate(contextFor(StaffController, 'staffOnly'))).toThrow(ForbiddenException);
+    it('should refuse a request without a user on a route with @Roles (nobody to journal)', async () => {
+      await expect(sut.canActivate(contextFor(StaffController, 'staffOnly'))).rejects.toThrow(ForbiddenException);
+      expect(refused).toEqual([]);
     });
 
-    it("should apply the controller's @Roles to its routes", () => {
-      expect(sut.canActivate(contextFor(SuperAdminController, 'inherited', user(Role.SuperAdmin)))).toBe(true);
-      expect(() => sut.canActivate(contextFor(SuperAdminController, 'inherited', user(Role.Admin)))).toThrow(
+    it("should apply the controller's @Roles to its routes", async () => {
+      expect(await sut.canActivate(contextFor(SuperAdminController, 'inherited', user(Role.SuperAdmin)))).toBe(true);
+      await expect(sut.canActivate(contextFor(SuperAdminController, 'inherited', user(Role.Admin)))).rejects.toThrow(
         'This action requires one of the roles: superadmin',
       );
     });
 
-    it("should let a route's @Roles override its controller's", () => {
-      expect(sut.canActivate(contextFor(SuperAdminController, 'overridden', user(Role.User)))).toBe(true);
-      expect(() => sut.canActivate(contextFor(SuperAdminController, 'overridden', user(Role.SuperAdmin)))).toThrow(ForbiddenException);
+    it("should let a route's @Roles override its controller's", async () => {
+      expect(await sut.canActivate(contextFor(SuperAdminController, 'overridden', user(Role.User)))).toBe(true);
+      await expect(sut.canActivate(contextFor(SuperAdminController, 'overridden', user(Role.SuperAdmin)))).rejects.toThrow(
+        ForbiddenException,
+      );
     });
   });
 });

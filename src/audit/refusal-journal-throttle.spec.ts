@@ -1,4 +1,4 @@
-import { RefusalJournalThrottle, type RefusalDecision } from './webhook-refusal-journal.js';
+import { RefusalJournalThrottle, type RefusalDecision } from './refusal-journal-throttle.js';
 
 const WINDOW = 60_000;
 const throttle = (options: Partial<{ maxKeys: number; maxEntriesPerWindow: number }> = {}) =>
