@@ -79,6 +79,8 @@ export interface TwilioStandInOptions {
   authToken: string;
   /** Keep `requests` (default true); a throughput benchmark may turn it off. */
   recordRequests?: boolean;
+  /** Port on 127.0.0.1 (default 0: any free one). */
+  port?: number;
 }
 
 export interface StandInBehaviour {
@@ -209,7 +211,7 @@ export class TwilioStandIn {
     const standIn = new TwilioStandIn(options);
     await new Promise<void>((resolve, reject) => {
       standIn.server.once('error', reject);
-      standIn.server.listen(0, '127.0.0.1', () => resolve());
+      standIn.server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
     });
     const { port } = standIn.server.address() as AddressInfo;
     standIn.baseUrl = `http://127.0.0.1:${port}`;
