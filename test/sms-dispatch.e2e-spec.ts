@@ -8,6 +8,7 @@ import { inject, vi } from 'vitest';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
 import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
+import { SMS_PROVIDER, SmsProviderError, type SmsProvider } from '../src/sms/providers/sms-provider.js';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS, type SmsMessageUpdatedEvent } from '../src/sms/sms.events.js';
 import { SmsService } from '../src/sms/sms.service.js';
@@ -755,4 +756,61 @@ describeEachDatabase('Adopting a message found at Twilio', (kind) => {
       await t.close();
     }
   });
+});
+
+/**
+ * A send whose call timed out without reaching Twilio is looked up while the same text to the same number, sent just
+ * after, is still waiting for Twilio's answer (a slow Twilio): the message found is that other row's. Adopting it gave
+ * both rows one SID, and the first SMS was never sent. The look-up waits for the other row to be stored, then sends.
+ */
+describeEachDatabase('Adopting while the same text to the same number is in flight', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      TWILIO_TIMEOUT_MS: '1500',
+      SMS_SEND_WAIT_MS: '500',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  it('each row ends with its own message at Twilio: the found one is the row in flight, the other is sent', async () => {
+    const provider = t.app.get<symbol, SmsProvider>(SMS_PROVIDER);
+    const send = provider.send.bind(provider);
+    let calls = 0;
+    vi.spyOn(provider, 'send').mockImplementation(async (message) => {
+      calls++;
+      // The first call never reaches Twilio; the second does, and its answer comes back 4 s later.
+      if (calls === 1) throw new SmsProviderError({ kind: 'timeout', message: 'timeout of 1500ms exceeded' });
+      const receipt = await send(message);
+      if (calls === 2) await new Promise((resolve) => setTimeout(resolve, 4000));
+      return receipt;
+    });
+    try {
+      const auth = { Authorization: `Bearer ${await t.rootToken()}` };
+      const body = { to: '+33612345670', message: 'Votre rendez-vous est confirmé pour demain 10h' };
+      const first = await t.http.post('/api/sms/send').set(auth).send(body).expect(202);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const second = await t.http.post('/api/sms/send').set(auth).send(body).expect(202);
+      const repository = t.get(DataSource).getRepository(SmsMessage);
+      await vi.waitFor(
+        async () => {
+          const rows = await repository.findBy({ id: In([first.body.id, second.body.id]) });
+          expect(rows.every((row) => row.providerSid)).toBe(true);
+        },
+        { timeout: 20_000, interval: 200 },
+      );
+      const rows = await repository.findBy({ id: In([first.body.id, second.body.id]) });
+      expect(new Set(rows.map((row) => row.providerSid)).size).toBe(2);
+      expect(standIn.messages.map((m) => m.sid).sort()).toEqual(rows.map((row) => row.providerSid).sort());
+    } finally {
+      vi.restoreAllMocks();
+    }
+  }, 60_000);
 });

@@ -46,6 +46,7 @@ describe(SmsDispatcher.name, () => {
   let outbox: {
     settle: ReturnType<typeof vi.fn>;
     ownedSids: ReturnType<typeof vi.fn>;
+    alikeInFlight: ReturnType<typeof vi.fn>;
     markBatchStarted: ReturnType<typeof vi.fn>;
     batchStatus: ReturnType<typeof vi.fn>;
     renewLease: ReturnType<typeof vi.fn>;
@@ -62,6 +63,7 @@ describe(SmsDispatcher.name, () => {
     outbox = {
       settle: vi.fn().mockResolvedValue({ applied: true }),
       ownedSids: vi.fn().mockResolvedValue(new Set()),
+      alikeInFlight: vi.fn().mockResolvedValue(false),
       markBatchStarted: vi.fn().mockResolvedValue(undefined),
       batchStatus: vi.fn().mockResolvedValue('running'),
       renewLease: vi.fn().mockResolvedValue(true),
@@ -169,6 +171,17 @@ describe(SmsDispatcher.name, () => {
       expect.objectContaining({ kind: 'skipped', errorCode: 'OUTDATED' }),
       expect.any(Date),
     );
+  });
+
+  it("does not adopt what it finds while another row with the same number and text is in flight (it may be the other row's message): held, asked again", async () => {
+    provider.findSent = vi.fn().mockResolvedValue([{ sid: 'SM-sibling', status: 'queued', from: '+33700000000' }]);
+    outbox.alikeInFlight = vi.fn().mockResolvedValue(true);
+    const unknown = claimed({ attempts: 2, errorCode: 'TIMEOUT' });
+    await sut.process(unknown);
+    expect(outbox.alikeInFlight).toHaveBeenCalledWith(unknown);
+    expect(outbox.settle).toHaveBeenCalledTimes(1);
+    expect(outbox.settle).toHaveBeenCalledWith(unknown, 2, expect.objectContaining({ kind: 'held' }), expect.any(Date));
+    expect(provider.send).not.toHaveBeenCalled();
   });
 
   it('looks a reminder with an unknown outcome up even in quiet hours: found, it is adopted, not dropped', async () => {

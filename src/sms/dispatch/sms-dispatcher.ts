@@ -158,6 +158,10 @@ export class SmsDispatcher {
             : { kind: 'failed', ...unknown },
         );
       }
+      // Found, but another row alike is in flight: the message found may be that row's, its answer not back yet.
+      // Asked again once that row is stored (its SID then owned: not adopted here), the claim given back.
+      if (found && (await this.outbox.alikeInFlight(message)))
+        return this.store(message, attempt, { kind: 'held', notBefore: later(this.retry.lookUpAfterMs ?? 0) });
       const adopted = found ? await this.adopt(message, attempt, found) : null;
       if (adopted) return adopted;
       // Cancelled while its last attempt's outcome was unknown (alone, with its batch, or its batch while the worker

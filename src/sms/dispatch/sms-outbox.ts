@@ -666,6 +666,23 @@ export class SmsOutbox {
     return new Set(rows.map((r) => r.providerSid!));
   }
 
+  /**
+   * Whether another row with this number and text is being sent right now (claimed, its lease running, and not for a
+   * look-up of its own: no unknown outcome on it): a message found at Twilio for `message` may be that row's, whose
+   * answer has not come back yet (a slow Twilio); adopting it would give both rows one SID and never send this one
+   * (SmsDispatcher waits until that row is stored). Rows all looking up do not wait for each other (they would never
+   * end): their adoptions are taken in turn (settle's `sidTaken`).
+   */
+  async alikeInFlight(message: Pick<SmsMessage, 'id' | 'to' | 'body'>, now = new Date()): Promise<boolean> {
+    const unknown = UNKNOWN_OUTCOME_CODES.map((code) => `'${code}'`).join(', ');
+    const rows = await this.atomic.query(
+      `SELECT "id" FROM ${T} WHERE "to" = ? AND "id" <> ? AND "status" = '${SMS_SENDING}' AND "lease_until" > ? ` +
+        `AND ("error_code" IS NULL OR "error_code" NOT IN (${unknown})) AND "body" = ? LIMIT 1`,
+      [message.to, message.id, this.atomic.time(now), message.body],
+    );
+    return rows.length > 0;
+  }
+
   /** Which of `ids` are cancelled (the BullMQ queue removes their jobs, queued while they were being cancelled). */
   async cancelledAmong(ids: readonly string[]): Promise<string[]> {
     if (!ids.length) return [];
