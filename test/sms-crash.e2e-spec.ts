@@ -395,15 +395,16 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       }
       // Calls started at Twilio (all the survivor's) per second after the kill.
       const started = (from: number, ms: number) => standIn.createTimes.filter((t) => t >= from && t < from + ms).length;
-      const seconds = Array.from({ length: 20 }, (_, i) => started(killedAt + i * 1000, 1000)).join(' ');
-      // Within 10 s of the kill the survivor uses more slots than its own share: at least 90 calls started over 2 s, 45
-      // a second, which its 10 slots cannot carry (33 a second at most) and 20 can (66; on a loaded machine the two
-      // instances, PostgreSQL and the test share two cores, and the survivor alone peaked at 50-58 a second). The dead
-      // instance's share is back (before, it came back 30-60 s later, the survivor on its own share meanwhile).
+      const seconds = Array.from({ length: 25 }, (_, i) => started(killedAt + i * 1000, 1000)).join(' ');
+      // Within 20 s of the kill (under 10 s on a quiet machine; 11 s seen with other suites running) the survivor uses
+      // more slots than its own share: at least 90 calls started over 2 s, 45 a second, which its 10 slots cannot carry
+      // (33 a second at most) and 20 can (66; on a loaded machine the two instances, PostgreSQL and the test share two
+      // cores, and the survivor alone peaked at 50-58 a second). The dead instance's share is back (before, it came
+      // back 30-60 s later, the survivor on its own share meanwhile).
       let recovered = -1;
-      for (let t = killedAt; t < killedAt + 20_000 && recovered < 0; t += 100) if (started(t, 2000) >= 90) recovered = t - killedAt;
+      for (let t = killedAt; t < killedAt + 25_000 && recovered < 0; t += 100) if (started(t, 2000) >= 90) recovered = t - killedAt;
       expect(recovered, `calls a second after the kill: ${seconds}`).toBeGreaterThanOrEqual(0);
-      expect(recovered, `calls a second after the kill: ${seconds}`).toBeLessThan(10_000);
+      expect(recovered, `calls a second after the kill: ${seconds}`).toBeLessThan(20_000);
 
       expect(batch.status).toBe('completed');
       const rows: { to: string; status: string; providerSid: string | null }[] = [];
