@@ -312,7 +312,7 @@ export class SmsController {
   @ApiOperation({
     summary: 'Stored SMS, newest first',
     description:
-      "Filters: phone, status (Twilio's, or ours before Twilio has it), state (ours, as in a batch's counts: queued and sending are still here, sent is taken by Twilio), type (notification type, or single / bulk), since, until.",
+      "Filters: phone, status (Twilio's, or ours before Twilio has it), state (ours, as in a batch's counts: queued and sending are still here, sent is taken by Twilio), type (notification type, or single / bulk / notification), category (transactional, marketing), since, until.",
   })
   @ApiOkResponse({ type: SmsMessagePageDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid filter or page' })
