@@ -191,6 +191,18 @@ describe.skipIf(!postgresUrl)('PostgreSQL fails after boot', () => {
     expect(await sent()).toBe(2);
   }, 60_000);
 
+  it('with an Idempotency-Key too: 504 (kept for the key), not the 503 of the look-up for the batch that follows', async () => {
+    const app = t!;
+    const auth = { Authorization: `Bearer ${await app.rootToken()}`, 'Idempotency-Key': 'bulk-commit-lost' };
+    const bulk = { recipients: [{ phone: PHONE }, { phone: '+33612345679' }], message: 'Bonjour' };
+    // The batch's COMMIT gets no answer, and the read for a batch stored under this key hangs as well.
+    relay.freezeOn('COMMIT', 'INSERT INTO "sms_messages"');
+    const answer = await within(PG_CONNECT_TIMEOUT_MS + 12_000, timed(app.http.post('/api/sms/bulk').set(auth).send(bulk)));
+    expect(relay.frozen).toBe(true);
+    expect(answer).toMatchObject({ status: 504 });
+    relay.thaw();
+  }, 60_000);
+
   it('answers 503 when a write inside a transaction gets no answer: the transaction is rolled back with the connection', async () => {
     const app = t!;
     const auth = { Authorization: `Bearer ${await app.rootToken()}` };

@@ -273,7 +273,13 @@ export class SmsService {
       try {
         await this.outbox.insertBulk(batch, shared, messages, [journal]);
       } catch (error) {
-        stored = context.dedupeKey ? await this.outbox.batchStatus(batchId) : null;
+        if (!context.dedupeKey) throw error;
+        try {
+          stored = await this.outbox.batchStatus(batchId);
+        } catch (lookupError) {
+          // As for a single send (existingAfter): a 504 "may have been stored" is not turned into a 503 "nothing was".
+          throw databaseUnavailability(error)?.mayHaveStored ? error : lookupError;
+        }
         if (stored === null) throw error;
       }
       if (stored === null) this.queue.notify(messages.id.map((id) => ({ id, notBefore, bulk: true })));
