@@ -311,3 +311,38 @@ describeEachDatabase('Idempotency-Key', (kind) => {
     }
   });
 });
+
+describeEachDatabase('Idempotency-Key: a taken-over claim whose answer is not kept', (kind) => {
+  let setup: DispatchApp | undefined;
+  beforeAll(async () => {
+    setup = await startDispatchApp(kind, { env: { SMS_USER_MAX_PER_MINUTE: '1' } });
+  });
+  afterAll(() => setup?.close());
+
+  it('is expired, not deleted: its id, which keys what the dead request wrote, is taken over again by the next retry', async () => {
+    const { t } = setup!;
+    const user = await t.userWithRole(Role.Admin);
+    const key = `taken-over-${kind}`;
+    const post = () =>
+      t.http
+        .post('/api/sms/send')
+        .set({ Authorization: `Bearer ${user.token}`, 'Idempotency-Key': key })
+        .send(SEND);
+    const first = await post().expect(201);
+    const keys = t.get(DataSource).getRepository(IdempotencyKey);
+    const claim = await keys.findOneByOrFail({ userId: user.id, key });
+    // The request died after its message was written (its answer never kept); the retry takes its claim over and is
+    // refused by the per-user limit (its one send a minute is used): 429, an answer not kept.
+    await keys.update(
+      { id: claim.id },
+      { state: 'running', lockedUntil: new Date(Date.now() - 1000), responseStatus: null, responseBody: null },
+    );
+    await post().expect(429);
+    const after = await keys.findOneBy({ id: claim.id });
+    expect(after).toMatchObject({ state: 'running' });
+    expect(after!.lockedUntil!.getTime()).toBeLessThanOrEqual(Date.now());
+    // What the next retry finds under that id: the first request's message.
+    const [message] = await t.get(DataSource).query(`SELECT id FROM sms_messages WHERE dedupe_key = 'idempotency:${claim.id}'`);
+    expect(message.id).toBe(first.body.id);
+  });
+});

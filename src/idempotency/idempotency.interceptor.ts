@@ -21,6 +21,8 @@ export const REPLAYED_HEADER = 'Idempotency-Replayed';
 export interface IdempotencyState {
   /** This request holds the key: its answer is stored (or the key released) when it is sent. */
   ownerId?: string;
+  /** The claim was a dead request's, taken over: an answer not kept expires it rather than deleting it. */
+  takenOver?: boolean;
   /** Replay this answer instead of what the route would send. */
   replay?: { status: number; body: string };
   /** Ends the renewal of the claim (IdempotencyService.hold), once its answer is stored or the key released. */
@@ -85,7 +87,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
             // Renewed until the onSend hook has stored the answer or released the key (IdempotencyModule), however
             // long the route runs, not until the connection closes: a client that gave up (closing it) retries with
             // the key, and must get 409 while this request may still send the SMS.
-            request[IDEMPOTENCY_STATE] = { ownerId: claim.id, stopRenewing: this.idempotency.hold(claim.id) };
+            request[IDEMPOTENCY_STATE] = { ownerId: claim.id, takenOver: claim.takenOver, stopRenewing: this.idempotency.hold(claim.id) };
             return next.handle();
         }
       }),

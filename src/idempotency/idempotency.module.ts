@@ -43,6 +43,7 @@ export class IdempotencyModule implements OnModuleInit {
       const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : null;
       try {
         if (body !== null && isFinalAnswer(reply.statusCode)) await this.idempotency.complete(ownerId, reply.statusCode, body);
+        else if (state.takenOver) await this.idempotency.expire(ownerId);
         else await this.idempotency.release(ownerId);
       } catch (error) {
         // The answer still goes out; the claim's lease runs out and a retry then runs again.

@@ -18,8 +18,11 @@ export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
 const PURGE_INTERVAL_MS = 3_600_000;
 
 export type Claim =
-  /** This request holds the key: run it, then complete() or release(). */
-  | { kind: 'owner'; id: string }
+  /**
+   * This request holds the key: run it, then complete() or release(). `takenOver`: the claim of a request that died;
+   * what it wrote is keyed by this id (IdempotentSendKey), so the claim is not deleted if this run's answer is not kept.
+   */
+  | { kind: 'owner'; id: string; takenOver?: boolean }
   /** Already answered: replay this. */
   | { kind: 'replay'; status: number; body: string }
   /** The key was used for another request (other body or route). */
@@ -116,7 +119,7 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
         .set({ lockedUntil: new Date(now.getTime() + this.leaseMs) })
         .where("id = :id AND state = 'running' AND (locked_until IS NULL OR locked_until <= :now)", { id: row.id, now })
         .execute();
-      return taken.affected ? { kind: 'owner', id: row.id } : { kind: 'running' };
+      return taken.affected ? { kind: 'owner', id: row.id, takenOver: true } : { kind: 'running' };
     }
     return { kind: 'running' };
   }
@@ -170,6 +173,20 @@ export class IdempotencyService implements OnModuleInit, OnModuleDestroy {
   /** Frees the key (an answer not kept): the next request with it runs afresh. */
   async release(id: string): Promise<void> {
     await this.keys.createQueryBuilder().delete().where("id = :id AND state = 'running'", { id }).execute();
+  }
+
+  /**
+   * Frees a taken-over claim (an answer not kept: a 429, a 503…) without deleting it: the next request with the key
+   * takes it over at once, with this id, and so finds what the dead request wrote (a message, a batch) instead of
+   * writing it again.
+   */
+  async expire(id: string): Promise<void> {
+    await this.keys
+      .createQueryBuilder()
+      .update()
+      .set({ lockedUntil: this.clock.now() })
+      .where("id = :id AND state = 'running'", { id })
+      .execute();
   }
 
   /** Deletes every expired key (also done per key on access). */
