@@ -656,11 +656,19 @@ describe(SmsDispatcher.name, () => {
       expect(outbox.renewLease).not.toHaveBeenCalled();
       const message = claimed({ leaseUntil: new Date(Date.now() + 3_000) });
       await sut.process(message);
-      expect(outbox.renewLease).toHaveBeenCalledWith('m-1', 1, expect.any(Date), expect.any(Date));
+      expect(outbox.renewLease).toHaveBeenCalledWith('m-1', 1, expect.any(Date), expect.any(Date), false);
       const until = outbox.renewLease.mock.calls[0][2] as Date;
       expect(until.getTime() - Date.now()).toBeGreaterThan(29_000);
       expect(message.leaseUntil).toBe(until);
       expect(provider.send).toHaveBeenCalledTimes(2);
+    });
+
+    it("sent again after a look-up found nothing: the unknown mark goes with the renewal right before the call (another row's look-up then sees it being sent)", async () => {
+      const message = claimed({ attempts: 2, errorCode: 'TIMEOUT' });
+      await sut.process(message);
+      expect(provider.findSent).toHaveBeenCalled();
+      expect(outbox.renewLease).toHaveBeenCalledWith('m-1', 2, expect.any(Date), expect.any(Date), true);
+      expect(outbox.renewLease.mock.invocationCallOrder[0]).toBeLessThan(provider.send.mock.invocationCallOrder[0]);
     });
 
     it('makes no call once another worker took the row up (its lease ran out while it waited): never sent twice', async () => {

@@ -293,9 +293,13 @@ export class SmsDispatcher {
    */
   private async leaseCoversCall(message: SmsMessage, attempt: number): Promise<boolean> {
     const now = Date.now();
-    if (message.leaseUntil && message.leaseUntil.getTime() - now >= leaseNeededForCall(this.leaseMs, this.callMs)) return true;
+    // Sent again after a look-up that found nothing: its unknown mark is cleared with the renewal, so that another
+    // row's look-up sees a row being sent (SmsOutbox.alikeInFlight) and does not adopt the message this call creates.
+    // A crash during the call marks it LEASE_EXPIRED again when it is claimed; a timeout marks it TIMEOUT.
+    const unknown = (UNKNOWN_OUTCOME_CODES as readonly string[]).includes(message.errorCode ?? '');
+    if (!unknown && message.leaseUntil && message.leaseUntil.getTime() - now >= leaseNeededForCall(this.leaseMs, this.callMs)) return true;
     const until = new Date(now + this.leaseMs);
-    if (!(await this.outbox.renewLease(message.id, attempt, until, new Date(now)))) return false;
+    if (!(await this.outbox.renewLease(message.id, attempt, until, new Date(now), unknown))) return false;
     message.leaseUntil = until;
     return true;
   }

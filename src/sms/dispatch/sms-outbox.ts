@@ -283,11 +283,13 @@ export class SmsOutbox {
 
   /**
    * Extends the lease of a row this worker holds (`sending`, its attempt) to `until`; false when it no longer holds it
-   * (its lease ran out and another worker claimed it: that worker's attempt is the row's now).
+   * (its lease ran out and another worker claimed it: that worker's attempt is the row's now). `clearUnknownOutcome`:
+   * right before it is sent again after a look-up found nothing, its unknown mark goes (see SmsDispatcher).
    */
-  async renewLease(id: string, attempt: number, until: Date, now = new Date()): Promise<boolean> {
+  async renewLease(id: string, attempt: number, until: Date, now = new Date(), clearUnknownOutcome = false): Promise<boolean> {
+    const clear = clearUnknownOutcome ? `, "error_code" = NULL, "error_message" = NULL` : '';
     const rows = await this.atomic.query(
-      `UPDATE ${T} SET "lease_until" = ?, "updated_at" = ? WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
+      `UPDATE ${T} SET "lease_until" = ?, "updated_at" = ?${clear} WHERE "id" = ? AND "status" = '${SMS_SENDING}' AND "attempts" = ? RETURNING "id"`,
       [this.atomic.time(until), this.atomic.time(now), id, attempt],
     );
     return rows.length > 0;
