@@ -5,6 +5,7 @@ import { ModulesContainer, NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { Clock } from './common/clock.js';
 import { rolesRequiredMessage, routeAccess, type RouteAccess } from './common/decorators/roles.decorator.js';
 import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
@@ -20,6 +21,7 @@ import { requestIdFor } from './logging/request-id.js';
 import { installRequestLogging } from './logging/request-logging.js';
 import { installHttpMetrics } from './metrics/http-metrics.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { withCurrentSendAt } from './sms/dto/send-sms.dto.js';
 
 export interface CreateAppOptions extends AppConfigOptions {
   /** Log levels (Nest's names) instead of LOG_LEVEL; `false` logs nothing. Tests keep it quiet. */
@@ -102,10 +104,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   installCloseOnShutdown(app);
 
   const document = createApiDocument(app);
+  const clock = app.get(Clock);
   SwaggerModule.setup('api/docs', app, document, {
     jsonDocumentUrl: 'api/docs-json',
     customSiteTitle: 'SMS backbone API',
     swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
+    // The send examples' sendAt stays "tomorrow" however long the service has been up.
+    patchDocumentOnRequest: (_request, _reply, served) => withCurrentSendAt(served, clock.now()),
   });
 
   if (config.jwt.secretGenerated) {

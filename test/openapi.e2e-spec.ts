@@ -1,3 +1,5 @@
+import { vi } from 'vitest';
+import { Clock } from '../src/common/clock.js';
 import { TestApp } from './support/test-app.js';
 
 interface Parameter {
@@ -190,5 +192,24 @@ describe('OpenAPI document (/api/docs-json)', () => {
       .expect(202);
     expect(later.body).toMatchObject({ state: 'queued' });
     await t.http.post('/api/sms/send').set(root).send(send).expect(201);
+  });
+
+  it("keeps sendAt's example the day after now however long the service has been up (the document is built at boot)", async () => {
+    const later = new Date(Date.now() + 3 * 86_400_000);
+    vi.spyOn(t.get(Clock), 'now').mockReturnValue(later);
+    try {
+      const served = (await t.http.get('/api/docs-json').expect(200)).body as {
+        components: { schemas: Record<string, { properties: Record<string, { example?: unknown }> }> };
+      };
+      const tomorrow = new Date(later.getTime() + 86_400_000).toISOString().slice(0, 10);
+      for (const dto of ['SendSmsDto', 'SendNotificationDto', 'SendBulkSmsDto']) {
+        expect(served.components.schemas[dto].properties.sendAt.example).toBe(`${tomorrow}T14:30:00+01:00`);
+      }
+      // Swagger UI's page embeds the same document.
+      const init = await t.http.get('/api/docs/swagger-ui-init.js').expect(200);
+      expect(init.text).toContain(`${tomorrow}T14:30:00+01:00`);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

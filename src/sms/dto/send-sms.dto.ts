@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { SMS_CATEGORIES } from '../stats/stats-query.dto.js';
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, type OpenAPIObject } from '@nestjs/swagger';
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { IsObject, ValidateBy } from 'class-validator';
 import { IsIsoDateTime } from '../../common/dto/iso-date.js';
@@ -15,11 +15,23 @@ const RECIPIENTS_MESSAGE = 'must be an array of objects such as [{"phone": "+336
 const TOO_LONG = `must be at most ${MAX_SMS_BODY_LENGTH} characters (Twilio's limit)`;
 
 /**
- * Tomorrow at 14:30 (+01:00), from when the app started: an example Swagger UI's "Try it out" can send as it is (a fixed
- * date would soon be past, or over 35 days ahead).
+ * Tomorrow at 14:30 (+01:00): an example Swagger UI's "Try it out" can send as it is (a fixed date would soon be past, or
+ * over 35 days ahead). Computed when the app starts, then again each time the document is served (`withCurrentSendAt`).
  */
 function sendAtExample(now = new Date()): string {
   return `${new Date(now.getTime() + 86_400_000).toISOString().slice(0, 10)}T14:30:00+01:00`;
+}
+
+/**
+ * The OpenAPI document with every `sendAt` example moved to the day after `now` (the document is built once, at boot:
+ * after a day of uptime the boot's example would be refused as past). Changes the document in place and returns it.
+ */
+export function withCurrentSendAt(document: OpenAPIObject, now: Date): OpenAPIObject {
+  for (const schema of Object.values(document.components?.schemas ?? {})) {
+    const sendAt = (schema as { properties?: Record<string, { example?: unknown }> }).properties?.sendAt;
+    if (sendAt && 'example' in sendAt) sendAt.example = sendAtExample(now);
+  }
+  return document;
 }
 
 /** Send later: the same property on send, notification and bulk. */
