@@ -4,7 +4,10 @@ import {
   DatabaseQueryTimeoutError,
   databaseUnavailability,
   databaseUnavailableReason,
+  foundAfterFailedWrite,
   lostAnswerMayHaveStored,
+  UNAVAILABLE,
+  unlessUnavailable,
 } from './database-errors.js';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
@@ -104,5 +107,44 @@ describe('databaseUnavailability', () => {
 
   it('is undefined for errors that are not the database being unavailable', () => {
     expect(databaseUnavailability(new QueryFailedError('INSERT INTO x VALUES (1)', [], withCode('23505')))).toBeUndefined();
+  });
+});
+
+describe('foundAfterFailedWrite', () => {
+  const lost = () => new CommitOutcomeUnknownError(new QueryFailedError('COMMIT', [], withCode('ECONNRESET')));
+  const refused = () => withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432');
+
+  it("answers what the look-up finds: another call's row, or this call's own whose answer was lost", async () => {
+    await expect(foundAfterFailedWrite(lost(), async () => 'row')).resolves.toBe('row');
+    await expect(foundAfterFailedWrite(withCode('SQLITE_CONSTRAINT_UNIQUE'), async () => 'row')).resolves.toBe('row');
+  });
+
+  it("throws the write's error when the look-up finds nothing", async () => {
+    const error = withCode('SQLITE_CONSTRAINT_UNIQUE');
+    await expect(foundAfterFailedWrite(error, async () => null)).rejects.toBe(error);
+  });
+
+  it('keeps a write that may have been stored (504) when the look-up fails too, not the look-up\'s "nothing was stored" (503)', async () => {
+    const write = lost();
+    await expect(
+      foundAfterFailedWrite(write, async () => {
+        throw refused();
+      }),
+    ).rejects.toBe(write);
+    // A write that surely stored nothing: the look-up's own error says why.
+    const lookUp = refused();
+    await expect(
+      foundAfterFailedWrite(withCode('SQLITE_CONSTRAINT_UNIQUE'), async () => {
+        throw lookUp;
+      }),
+    ).rejects.toBe(lookUp);
+  });
+});
+
+describe('unlessUnavailable', () => {
+  it('turns the database unavailable into UNAVAILABLE and rethrows anything else', () => {
+    expect(unlessUnavailable(withCode('ECONNREFUSED'))).toBe(UNAVAILABLE);
+    const bug = new TypeError('x is undefined');
+    expect(() => unlessUnavailable(bug)).toThrow(bug);
   });
 });

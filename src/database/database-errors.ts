@@ -124,6 +124,31 @@ export function databaseUnavailability(error: unknown): DatabaseUnavailability |
   return reason ? { reason, mayHaveStored: stored } : undefined;
 }
 
+/**
+ * What a look-up after a failed write finds (another call's row, or this call's own when the write's answer was lost),
+ * else the write's error. When the look-up fails too, the write's error still wins if it says the row may have been
+ * stored (a 504), not the look-up's "nothing was stored" (a 503): a client told 503 retries, and would write twice.
+ */
+export async function foundAfterFailedWrite<T>(writeError: unknown, lookUp: () => Promise<T | null>): Promise<T> {
+  let found: T | null;
+  try {
+    found = await lookUp();
+  } catch (lookupError) {
+    throw databaseUnavailability(writeError)?.mayHaveStored ? writeError : lookupError;
+  }
+  if (found === null) throw writeError;
+  return found;
+}
+
+/** What `unlessUnavailable` answers for a read the database could not serve. */
+export const UNAVAILABLE = Symbol('database unavailable');
+
+/** For a read whose failure must not fail the answer: the database unavailable or busy is UNAVAILABLE; else rethrown. */
+export function unlessUnavailable(error: unknown): typeof UNAVAILABLE {
+  if (databaseUnavailability(error)) return UNAVAILABLE;
+  throw error;
+}
+
 /** The reason part of databaseUnavailability. */
 export function databaseUnavailableReason(error: unknown): string | undefined {
   for (const candidate of errorChain(error)) {

@@ -8,7 +8,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { AppConfig } from '../config/app-config.js';
 import { nameUuid, orderedUuids } from '../common/ordered-ids.js';
-import { databaseUnavailability } from '../database/database-errors.js';
+import { UNAVAILABLE, foundAfterFailedWrite, unlessUnavailable } from '../database/database-errors.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from './dispatch/dispatch-queue.js';
 import { SmsDispatcher } from './dispatch/sms-dispatcher.js';
 import { SmsOutbox, type BulkMessages } from './dispatch/sms-outbox.js';
@@ -274,13 +274,7 @@ export class SmsService {
         await this.outbox.insertBulk(batch, shared, messages, [journal]);
       } catch (error) {
         if (!context.dedupeKey) throw error;
-        try {
-          stored = await this.outbox.batchStatus(batchId);
-        } catch (lookupError) {
-          // As for a single send (existingAfter): a 504 "may have been stored" is not turned into a 503 "nothing was".
-          throw databaseUnavailability(error)?.mayHaveStored ? error : lookupError;
-        }
-        if (stored === null) throw error;
+        stored = await foundAfterFailedWrite(error, () => this.outbox.batchStatus(batchId));
       }
       if (stored === null) this.queue.notify(messages.id.map((id) => ({ id, notBefore, bulk: true })));
     }
@@ -428,19 +422,11 @@ export class SmsService {
 
   /**
    * The row with this dedupe key after an insert of it failed: another call's (the unique index let one in), or this
-   * call's own when the insert's answer was lost. Else the insert's error. When the look-up fails too, the insert's
-   * error still wins if it says the row may have been stored (504), not the look-up's "nothing was stored" (503).
+   * call's own when the insert's answer was lost. Else the insert's error (foundAfterFailedWrite: a 504 stays a 504).
    */
   private async existingAfter(insertError: unknown, dedupeKey: string | undefined): Promise<SmsMessage> {
     if (!dedupeKey) throw insertError;
-    let existing: SmsMessage | null;
-    try {
-      existing = await this.outbox.findByDedupeKey(dedupeKey);
-    } catch (lookupError) {
-      throw databaseUnavailability(insertError)?.mayHaveStored ? insertError : lookupError;
-    }
-    if (!existing) throw insertError;
-    return existing;
+    return foundAfterFailedWrite(insertError, () => this.outbox.findByDedupeKey(dedupeKey));
   }
 
   /**
@@ -681,12 +667,4 @@ function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
 /** 409 for a batch that is no longer running, with its status. */
 function batchConflict(batch: SmsBatch): ConflictException {
   return new ConflictException({ message: `Batch ${batch.id} is ${batch.status}`, currentStatus: batch.status });
-}
-
-const UNAVAILABLE = Symbol('database unavailable');
-
-/** For a read whose failure must not fail the answer: the database unavailable or busy is UNAVAILABLE; else rethrown. */
-function unlessUnavailable(error: unknown): typeof UNAVAILABLE {
-  if (databaseUnavailability(error)) return UNAVAILABLE;
-  throw error;
 }
