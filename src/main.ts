@@ -6,15 +6,21 @@ import { loadConfigFromProcess } from './config/process-config.js';
 import { installCrashHandlers } from './logging/crash-handlers.js';
 import { safeErrorText } from './logging/log-redaction.js';
 
+/** The host of the printed URL: localhost when listening on every interface, else the address itself. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 async function bootstrap(): Promise<void> {
   // Validated once, before Nest starts: a bad variable is one line, not Nest's logged stack trace,
   // and this AppConfig instance is the one the whole app uses.
   const config = loadConfigFromProcess();
   const app = await createApp({ config });
-  await app.listen({ port: config.port, host: '0.0.0.0' });
+  await app.listen({ port: config.port, host: config.host });
   // The port bound: PORT=0 asks the system for a free one.
   const address = app.getHttpServer().address();
-  const url = `http://localhost:${typeof address === 'object' && address ? address.port : config.port}`;
+  const url = `http://${displayHost(config.host)}:${typeof address === 'object' && address ? address.port : config.port}`;
   const logger = new Logger('Bootstrap');
   logger.log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
 

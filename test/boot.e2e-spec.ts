@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JwtService } from '@nestjs/jwt';
 import request from 'supertest';
@@ -149,6 +149,30 @@ describe('Booting the built service', () => {
       expect(port).toBeGreaterThan(0);
       expect(line.msg).toContain(`Swagger UI: http://localhost:${port}/api/docs`);
       expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('with HOST=127.0.0.1, listens on this machine only and prints that address', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'log' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    try {
+      await vi.waitFor(() => expect(stdout).toContain('Listening on'), { timeout: 20_000, interval: 200 });
+      const line = JSON.parse(stdout.split('\n').find((l) => l.includes('Listening on'))!) as { msg: string };
+      const port = Number(/^Listening on http:\/\/127\.0\.0\.1:(\d+) /.exec(line.msg)?.[1]);
+      expect(port).toBeGreaterThan(0);
+      expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+      // Another address of this machine (when it has one) is refused: nothing listens there.
+      const other = Object.values(networkInterfaces())
+        .flat()
+        .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+      if (other) await expect(fetch(`http://${other}:${port}/api/health`)).rejects.toThrow();
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

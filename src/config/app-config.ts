@@ -88,6 +88,8 @@ export class AppConfig {
   readonly nodeEnv: 'development' | 'production' | 'test';
   readonly isProduction: boolean;
   readonly port: number;
+  /** The address the HTTP server listens on (HOST). */
+  readonly host: string;
   readonly logLevel: EnvironmentVariables['LOG_LEVEL'] & string;
   readonly database: DatabaseConfig;
   readonly databaseUrl: string;
@@ -163,6 +165,7 @@ export class AppConfig {
     this.nodeEnv = env.NODE_ENV ?? 'development';
     this.isProduction = this.nodeEnv === 'production';
     this.port = env.PORT ?? 3000;
+    this.host = env.HOST ?? '0.0.0.0';
     this.logLevel = env.LOG_LEVEL ?? 'log';
     this.databaseUrl = env.DATABASE_URL ?? 'sqlite:data/app.sqlite';
     this.database = parseDatabaseUrl(this.databaseUrl, env.DATABASE_QUERY_TIMEOUT_MS ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS);

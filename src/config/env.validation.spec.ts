@@ -92,6 +92,8 @@ describe(validateEnvironment.name, () => {
     ['SMS_OUTAGE_RETRY_MS', '604800001', /^SMS_OUTAGE_RETRY_MS must not be greater than 604800000$/],
     ['SMS_LEASE_MS', '10000', /^SMS_LEASE_MS must be longer than TWILIO_TIMEOUT_MS \(10000 ms\): .*\(got 10000\)$/],
     ['PORT', 'abc', /^PORT must be an integer number$/],
+    ['HOST', 'example.com', /^HOST must be an IP address \(0\.0\.0\.0, ::, 127\.0\.0\.1, ::1…\) or localhost$/],
+    ['HOST', '127.0.0.1:3000', /^HOST must be an IP address/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],
     ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS must be \* or a comma-separated list of origins/],
@@ -161,6 +163,9 @@ describe(AppConfig.name, () => {
   it('applies the documented defaults', () => {
     const sut = AppConfig.fromEnvironment({});
     expect(sut.port).toBe(3000);
+    expect(sut.host).toBe('0.0.0.0');
+    expect(AppConfig.fromEnvironment({ HOST: 'localhost' }).host).toBe('localhost');
+    expect(AppConfig.fromEnvironment({ HOST: ' ::1 ' }).host).toBe('::1');
     expect(sut.database).toEqual({ type: 'sqlite', path: 'data/app.sqlite' });
     expect(sut.jwt.secretGenerated).toBe(true);
     expect(sut.jwt.secret.length).toBeGreaterThanOrEqual(32);

@@ -8,6 +8,7 @@ import {
   IsEmail,
   IsIn,
   IsInt,
+  IsIP,
   IsOptional,
   IsString,
   IsUrl,
@@ -16,6 +17,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateIf,
   validateSync,
   ValidationError,
 } from 'class-validator';
@@ -75,6 +77,13 @@ export class EnvironmentVariables {
   @Max(65535)
   @toInt
   PORT?: number;
+
+  /** The address to listen on: an IP address (0.0.0.0 all IPv4 interfaces, :: all, 127.0.0.1 this machine only) or localhost. */
+  @IsOptional()
+  @ValidateIf((env: EnvironmentVariables) => env.HOST !== 'localhost')
+  @IsIP(undefined, { message: 'HOST must be an IP address (0.0.0.0, ::, 127.0.0.1, ::1…) or localhost' })
+  @emptyAsUndefined
+  HOST?: string;
 
   @IsOptional()
   @IsIn(NODE_ENVS)
