@@ -194,6 +194,21 @@ describe('OpenAPI document (/api/docs-json)', () => {
     await t.http.post('/api/sms/send').set(root).send(send).expect(201);
   });
 
+  it('types what the answers carry: null where an answer can hold null, a number where the data accepts one', () => {
+    const schemas = (doc as unknown as { components: { schemas: Record<string, { properties: Record<string, Record<string, unknown>> }> } })
+      .components.schemas;
+    // A cancel refused once Twilio has the message: its SID, text or null (a reflected `string | null` was typed object).
+    expect(schemas.MessageConflictResponseDto.properties.sid).toMatchObject({ type: 'string', nullable: true });
+    // A TIMEOUT or NETWORK failure answers more_info: null.
+    expect(schemas.SmsErrorResponseDto.properties.more_info).toMatchObject({ type: 'string', nullable: true });
+    // A value out of a list (locale "de") answers the accepted ones.
+    expect(schemas.ErrorResponseDto.properties.allowed).toMatchObject({ type: 'array', items: { type: 'string' } });
+    // Stats without a kind or category filter answer null for it.
+    expect(schemas.SmsStatsFiltersDto.properties.kind.enum).toContain(null);
+    expect(schemas.SmsStatsFiltersDto.properties.category.enum).toContain(null);
+    expect(schemas.SendNotificationDto.properties.data.additionalProperties).toEqual({ oneOf: [{ type: 'string' }, { type: 'number' }] });
+  });
+
   it("keeps sendAt's example the day after now however long the service has been up (the document is built at boot)", async () => {
     const later = new Date(Date.now() + 3 * 86_400_000);
     vi.spyOn(t.get(Clock), 'now').mockReturnValue(later);

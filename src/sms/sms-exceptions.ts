@@ -13,6 +13,9 @@ export class SmsInputError extends InputError {
   }
 }
 
+/** Twilio's refusals of the 'To' number itself (invalid, unreachable by SMS, not a mobile): the answer names the field. */
+const TO_NUMBER_REFUSED = new Set([21211, 21612, 21614]);
+
 /**
  * The provider refused or never answered; the attempt is stored as `failed` under `messageId`.
  * Answers with Twilio's code, its more_info link, and a plain explanation and hint in the caller's language.
@@ -37,6 +40,9 @@ export class SmsSendError extends MappedError {
         hint: explained.hint,
         code: explained.code,
         more_info: explained.moreInfo ?? null,
+        ...(this.failure.kind === 'rejected' && TO_NUMBER_REFUSED.has(this.failure.code ?? 0)
+          ? { details: [{ field: 'to', problems: [explained.explanation] }] }
+          : {}),
         providerMessage: explained.providerMessage,
         messageId: this.messageId,
         to: this.to,

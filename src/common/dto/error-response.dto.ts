@@ -22,6 +22,9 @@ export class ErrorResponseDto {
   @ApiPropertyOptional({ type: [FieldProblemDto], description: 'Invalid input: one entry per field' })
   details?: FieldProblemDto[];
 
+  @ApiPropertyOptional({ type: [String], example: ['fr', 'en'], description: 'A value not among those accepted: the accepted ones' })
+  allowed?: string[];
+
   @ApiPropertyOptional({
     example: 'TOO_SHORT',
     description:
@@ -51,8 +54,13 @@ export class SmsErrorResponseDto extends ErrorResponseDto {
   })
   declare code?: string;
 
-  @ApiPropertyOptional({ example: 'https://www.twilio.com/docs/errors/21211' })
-  more_info?: string;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: 'https://www.twilio.com/docs/errors/21211',
+    description: "Twilio's page for its code; null when the failure has none (TIMEOUT, NETWORK)",
+  })
+  more_info?: string | null;
 
   @ApiPropertyOptional({ example: "The 'To' number +15005550001 is not a valid phone number." })
   providerMessage?: string;
@@ -78,6 +86,6 @@ export class ConflictResponseDto extends ErrorResponseDto {
 
 /** A refused cancellation of a message: its status now, and Twilio's SID once Twilio has it. */
 export class MessageConflictResponseDto extends ConflictResponseDto {
-  @ApiPropertyOptional({ example: 'SM0123456789abcdef0123456789abcdef', nullable: true })
+  @ApiPropertyOptional({ type: String, example: 'SM0123456789abcdef0123456789abcdef', nullable: true })
   sid?: string | null;
 }

@@ -74,9 +74,11 @@ export class SendNotificationDto {
 
   @ApiProperty({
     type: 'object',
-    additionalProperties: { type: 'string' },
+    additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }] },
     example: { name: 'Jean Dupont', date: 'lundi 15 janvier 2024', time: '14:30' },
-    description: 'Fields of the type (GET /api/sms/templates lists them). Appointment types take date and time, or an ISO startsAt.',
+    description:
+      'Fields of the type (GET /api/sms/templates lists them), each text or a number (written as it is: 14.5 is "14.5"). ' +
+      'Appointment types take date and time, or an ISO startsAt.',
   })
   @IsObject({ message: 'data must be an object such as {"name": "Jean Dupont"}' })
   data: Record<string, unknown>;

@@ -1,8 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 
 export class SmsStatsFiltersDto {
-  @ApiProperty({ type: String, nullable: true, enum: ['single', 'notification', 'bulk'] }) kind: string | null;
-  @ApiProperty({ type: String, nullable: true, enum: ['transactional', 'marketing'] }) category: string | null;
+  @ApiProperty({ type: String, nullable: true, enum: ['single', 'notification', 'bulk', null] }) kind: string | null;
+  @ApiProperty({ type: String, nullable: true, enum: ['transactional', 'marketing', null] }) category: string | null;
 }
 
 export class SmsStatsDayDto {
