@@ -423,6 +423,16 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       await t.http.get('/api/audit?from=2030-02-30').set(auth()).expect(400);
       await t.http.get('/api/sms/messages?since=2030-01-15T10:00').set(auth()).expect(400);
     });
+
+    it.each(['/api/sms/messages?since=', '/api/audit?from=', '/api/appointments?from=', '/api/sms/stats?since='])(
+      'says a + sent unencoded in a query string arrived as a space (%s…T10:00:00+01:00): write it encoded',
+      async (prefix) => {
+        const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+        const res = await t.http.get(`${prefix}${day}T10:00:00+01:00`).set(auth()).expect(400);
+        expect(res.body.message).toMatch(/offset reached the service as a space: a \+ in a query string must be written %2B/);
+        await t.http.get(`${prefix}${day}T10:00:00%2B01:00`).set(auth()).expect(200);
+      },
+    );
   });
 
   describe('messages and numbers that cannot make an SMS', () => {

@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { IsIsoDateTime, parseIsoDate, parseIsoInstant } from './iso-date.js';
+import { IsIsoDateTime, isoDateMessage, parseIsoDate, parseIsoInstant } from './iso-date.js';
 
 class Filter {
   @IsIsoDateTime()
@@ -55,6 +55,13 @@ describe('parseIsoDate', () => {
   it('should refuse a date-time without an offset instead of reading it in the server zone', () => {
     expect(parseIsoDate('2030-01-15T14:30')).toEqual({ ok: false, problem: 'no_offset' });
     expect(parseIsoDate('2030-01-15T14:30:00')).toEqual({ ok: false, problem: 'no_offset' });
+  });
+
+  it("should tell an offset's + read as a space (an unencoded query string) from any other bad format", () => {
+    for (const text of ['2030-01-15T14:30:00 01:00', '2030-01-15T14:30 0100', '2030-01-15 14:30:00.123 01:00'])
+      expect(parseIsoDate(text), text).toEqual({ ok: false, problem: 'plus_as_space' });
+    expect(parseIsoDate('2030-01-15T14:30:00 1:00')).toEqual({ ok: false, problem: 'format' });
+    expect(isoDateMessage('since', 'plus_as_space')).toMatch(/^since's offset reached the service as a space: .* %2B/);
   });
 
   it('should read a date alone as the start of that day in the given zone', () => {

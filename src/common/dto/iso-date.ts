@@ -15,7 +15,9 @@ import { DateTime } from 'luxon';
  */
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-export type IsoDateProblem = 'format' | 'impossible' | 'no_offset' | 'date_only' | 'out_of_range';
+const PLUS_AS_SPACE = /T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)? \d{2}:?\d{2}$/;
+
+export type IsoDateProblem = 'format' | 'impossible' | 'no_offset' | 'date_only' | 'out_of_range' | 'plus_as_space';
 
 export type IsoDateResult = { ok: true; date: Date; dateOnly: boolean } | { ok: false; problem: IsoDateProblem };
 
@@ -40,7 +42,8 @@ export function parseIsoDate(input: unknown, options: IsoDateOptions = {}): IsoD
   // RFC 3339 also allows a lower-case t and z, and a space between the date and the time.
   const text = input.replace(/^(\d{4}-\d{2}-\d{2})[t ](?=\d)/, '$1T').replace(/z$/, 'Z');
   const match = ISO_DATE.exec(text);
-  if (!match) return { ok: false, problem: 'format' };
+  // `…T14:30:00 01:00`: a `+01:00` sent unencoded in a query string, which reads `+` as a space.
+  if (!match) return { ok: false, problem: PLUS_AS_SPACE.test(text) ? 'plus_as_space' : 'format' };
   const [, , , , hour, , , offset] = match;
   if (hour === undefined) {
     if (options.dateOnly === false) return { ok: false, problem: 'date_only' };
@@ -78,6 +81,8 @@ export function isoDateMessage(field: string, problem: IsoDateProblem): string {
       return `${field} is not a real date and time (check the day of the month, the hour and the offset)`;
     case 'out_of_range':
       return `${field} must fall between the years 1 and 9999 (UTC)`;
+    case 'plus_as_space':
+      return `${field}'s offset reached the service as a space: a + in a query string must be written %2B (e.g. 2030-01-15T14:30:00%2B01:00), or give the time in UTC with Z`;
     case 'date_only':
       return `${field} needs a time and its offset, not only a date (e.g. 2030-01-15T14:30:00+01:00)`;
     default:
