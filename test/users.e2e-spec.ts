@@ -181,6 +181,16 @@ describeEachDatabase('Users', (kind) => {
     await t.http.get('/api/auth/me').set(auth(after)).expect(200);
   });
 
+  it('refuses to let a user disable its own account, naming the field', async () => {
+    const admin = await t.userWithRole(Role.Admin);
+    const res = await t.http.patch(`/api/users/${admin.id}`).set(auth(admin.token)).send({ disabled: true }).expect(400);
+    expect(res.body).toMatchObject({
+      message: 'You cannot disable your own account',
+      details: [{ field: 'disabled', problems: ['You cannot disable your own account'] }],
+    });
+    await t.http.get('/api/auth/me').set(auth(admin.token)).expect(200);
+  });
+
   it('refuses a token that carries no token version', async () => {
     const user = await t.userWithRole(Role.User);
     const { JwtService } = await import('@nestjs/jwt');

@@ -194,7 +194,10 @@ export class UsersService {
       changed.push('password');
     }
     if (dto.disabled !== undefined && dto.disabled !== user.disabled) {
-      if (dto.disabled && user.id === actor.id) throw new BadRequestException('You cannot disable your own account');
+      if (dto.disabled && user.id === actor.id) {
+        const problem = 'You cannot disable your own account';
+        throw new BadRequestException({ message: problem, details: [{ field: 'disabled', problems: [problem] }] });
+      }
       changes.disabled = dto.disabled;
       changed.push('disabled');
     }
