@@ -186,6 +186,15 @@ describe('maskPhonesInText', () => {
     expect(maskPhonesInText(text)).toBe(text);
   });
 
+  it("masks the shortest international numbers (7 or 8 digits after a +) that libphonenumber finds possible, as in Twilio's messages", () => {
+    expect(maskPhonesInText("The 'To' number +50051234 is not a valid phone number.")).toBe(
+      "The 'To' number +500 5**34 is not a valid phone number.",
+    );
+    expect(maskPhonesInText('to +6834321, +2905123 and +290 51234')).toBe('to +683 4*21, +290 5*23 and +290 5**34');
+    // Not possible numbers, or no +: left as they are.
+    for (const text of ['took +1500000 ms', '+1234567 bytes', 'count 1234567', 'offset +0100']) expect(maskPhonesInText(text)).toBe(text);
+  });
+
   it('keeps the text around a number glued to a word after it', () => {
     expect(maskPhonesInText('to 0612345678 12abc')).toBe('to 06******78 12abc');
     expect(maskPhonesInText('file 0612345678-abc')).toBe('file 0612345678-abc');

@@ -34,6 +34,11 @@ export function describeError(error: unknown): string {
 
 /** Fewest digits a run of text needs to be taken for a phone number (the shortest national numbers have 9). */
 const MIN_PHONE_DIGITS = 9;
+/**
+ * Fewest digits after a `+` for a run to be an international number when libphonenumber finds it possible: Niue's and
+ * Tokelau's (+683 4xxx, +690 4xxx) have 7 in all, the Falklands' and St Helena's 8 (+500 5xxxx, +290 5xxxx).
+ */
+const MIN_INTERNATIONAL_DIGITS = 7;
 /** E.164's longest number: more digits written without any separator are an id, not a phone number. */
 const MAX_PHONE_DIGITS = 15;
 
@@ -59,7 +64,8 @@ const WORD = String.raw`[\p{L}\p{M}\p{N}]`;
  * backtracking). Whether a run is a number is decided on it and its neighbours ({@link maskRunInText}).
  */
 const PHONE_RUN = new RegExp(
-  String.raw`(?<!${WORD}[${TIGHT}]?)[+\uFF0B]?\p{Nd}(?:[${TIGHT}${LOOSE}]{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},}`,
+  String.raw`(?<!${WORD}[${TIGHT}]?)(?:[+\uFF0B]\p{Nd}(?:[${TIGHT}${LOOSE}]{0,4}\p{Nd}){${MIN_INTERNATIONAL_DIGITS - 1},}|` +
+    String.raw`\p{Nd}(?:[${TIGHT}${LOOSE}]{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},})`,
   'gu',
 );
 /**
@@ -69,7 +75,8 @@ const PHONE_RUN = new RegExp(
  */
 const PHONE_RUN_IN_ESCAPED_TEXT = new RegExp(
   String.raw`(?<!%[0-9A-Fa-f]?|\\u[0-9A-Fa-f]{0,3}|(?<!%[0-9A-Fa-f]|\\u[0-9A-Fa-f]{3})${WORD}[${TIGHT}]?)` +
-    String.raw`(?:[+\uFF0B]|%2[Bb])?\p{Nd}(?:${SEPARATOR}{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},}`,
+    String.raw`(?:(?:[+\uFF0B]|%2[Bb])\p{Nd}(?:${SEPARATOR}{0,4}\p{Nd}){${MIN_INTERNATIONAL_DIGITS - 1},}|` +
+    String.raw`\p{Nd}(?:${SEPARATOR}{0,4}\p{Nd}){${MIN_PHONE_DIGITS - 1},})`,
   'gu',
 );
 const LEADING_PLUS = /^(?:[+\uFF0B]|%2[Bb])/;
@@ -180,8 +187,15 @@ function maskRunInText(run: string, offset: number, text: string): string {
     hourLast: last === parts.length - 1 && TIME_AFTER.test(text.slice(end, end + 3)),
   };
   const digits = countDigits(core);
-  if (!isPhoneLike(core, digits, last === 0, time)) return run;
+  if (digits < MIN_PHONE_DIGITS ? !isShortInternational(plus, core, digits) : !isPhoneLike(core, digits, last === 0, time)) return run;
   return maskNumber(core, digits) + parts.slice(last + 1).join('');
+}
+
+/** A run of 7 or 8 digits after a `+` (MIN_INTERNATIONAL_DIGITS) that libphonenumber reads as a possible number. */
+function isShortInternational(plus: string, core: string, digits: number): boolean {
+  if (!plus || digits < MIN_INTERNATIONAL_DIGITS) return false;
+  const parsed = parsePhoneNumberFromString(`+${core.slice(plus.length).replace(NOT_DIGIT_NOR_BRACKET, ' ')}`);
+  return parsed?.isPossible() === true && parsed.number.length - 1 === digits;
 }
 
 /**
