@@ -646,6 +646,11 @@ describeEachDatabase('Delivery callbacks, inbound SMS and opt-outs', (kind) => {
       const stop = await inbound(phone, 'Plus de SMS merci', { OptOutType: 'STOP' }).expect(200);
       expect(stop.text).toBe(EMPTY_TWIML);
       expect(await optOutOf(phone)).toMatchObject({ source: 'keyword' });
+      // The opt-out list is never purged: the free text Twilio classified is not kept as the reason (it may hold a name
+      // or a number), Twilio's OptOutType is.
+      const other = nextPhone();
+      await inbound(other, 'Stop svp, Jean Dupont 0612340401 rdv annulé', { OptOutType: 'STOP' }).expect(200);
+      expect(await optOutOf(other)).toMatchObject({ source: 'keyword', reason: 'STOP' });
       const start = await inbound(phone, 'Reprendre', { OptOutType: 'START' }).expect(200);
       expect(start.text).toBe(EMPTY_TWIML);
       expect(await optOutOf(phone)).toBeNull();

@@ -81,7 +81,7 @@ export class InboundSmsService {
       // A STOP and a START from one number at once (or a staff change) are taken in turn (OptOutService), so the later
       // one sees the earlier's commit: a START cannot miss an opt-out still being written and lift nothing.
       if (phone && keyword === 'opt_out')
-        await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: body.trim().slice(0, 40) }, manager);
+        await this.optOuts.optOut(phone, { source: OptOutSource.Keyword, reason: this.optOutReason(body, row.optOutType) }, manager);
       else if (phone && keyword === 'opt_in') liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' }, manager)) !== null;
 
       // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
@@ -128,6 +128,16 @@ export class InboundSmsService {
   }
 
   /** The configured answer to a keyword ('' when none, or when its text is empty). */
+  /**
+   * What an opt-out by SMS keeps as its reason (the opt-out list is never purged, RETENTION_DAYS or not): the keyword as
+   * the client wrote it when the body is one, else Twilio's OptOutType (`STOP`): never free text, which may hold a name
+   * or another number ("Stop svp, Jean Dupont 06…" classified by Twilio's Advanced Opt-Out).
+   */
+  private optOutReason(body: string, optOutType: string | null): string {
+    if (classifyInbound(body, null, this.config.inbound) === 'opt_out') return body.trim().slice(0, 40);
+    return optOutType ?? 'STOP';
+  }
+
   private replyText(keyword: InboundKeyword | null): string {
     const { helpReply, optOutReply, optInReply } = this.config.inbound;
     return (keyword === 'help' ? helpReply : keyword === 'opt_out' ? optOutReply : keyword === 'opt_in' ? optInReply : '') ?? '';
