@@ -1,5 +1,6 @@
 import { vi } from 'vitest';
 import { Clock } from '../src/common/clock.js';
+import { LOGGED_QUERY_KEYS } from '../src/common/log-safe.js';
 import { TestApp } from './support/test-app.js';
 
 interface Parameter {
@@ -192,6 +193,11 @@ describe('OpenAPI document (/api/docs-json)', () => {
       .expect(202);
     expect(later.body).toMatchObject({ state: 'queued' });
     await t.http.post('/api/sms/send').set(root).send(send).expect(201);
+  });
+
+  it('logs the value of every documented query parameter (LOGGED_QUERY_KEYS), and only those', () => {
+    const documented = new Set(operations.flatMap(({ op }) => (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name)));
+    expect([...LOGGED_QUERY_KEYS].sort()).toEqual([...documented].sort());
   });
 
   it('types what the answers carry: null where an answer can hold null, a number where the data accepts one', () => {

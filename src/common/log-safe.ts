@@ -213,6 +213,28 @@ function isPhoneLike(core: string, digits: number, oneGroup: boolean, time: { mi
 }
 
 const SECRET_QUERY_KEY = /token|password|secret|key|signature|auth/i;
+/**
+ * The query parameters the routes document (test/openapi.e2e-spec.ts checks this list against the OpenAPI document):
+ * logged (numbers and emails masked). Any other parameter (refused with a 400 anyway) is logged with its value
+ * replaced: a token pasted as `?jwt=…`, a message body as `?message=…` never reach the log.
+ */
+export const LOGGED_QUERY_KEYS: ReadonlySet<string> = new Set([
+  'action',
+  'actor',
+  'category',
+  'from',
+  'kind',
+  'limit',
+  'locale',
+  'page',
+  'phone',
+  'since',
+  'state',
+  'status',
+  'to',
+  'type',
+  'until',
+]);
 const PERCENT_ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
 
 /** An email address in free text or a URL: its local part (the usual characters, not `/ ? & =`) and its domain. */
@@ -230,7 +252,7 @@ const PHONE_KEY = new RegExp(`^(?:${PHONE_KEYS.join('|')})$`, 'i');
 /**
  * A request URL for the log: phone numbers and email addresses masked (in the path, as in
  * `/opt-outs/+33612345678`, and in the query string, as in `?actor=agent@example.fr`), the values of
- * secret-looking query parameters replaced, control characters escaped, and the whole kept short. A value
+ * secret-looking query parameters and of any parameter no route documents (LOGGED_QUERY_KEYS) replaced, control characters escaped, and the whole kept short. A value
  * named as a number (a `phone`/`to`/`from` query parameter, a `:phone` segment of `route`, the route's pattern) is
  * masked whatever its shape: one the free-text rules would read as something else (8 digits, `0612345678x12`,
  * `[06]12345678`) is still a number the caller typed.
@@ -248,7 +270,7 @@ export function safeUrlForLog(url: string, route?: string): string {
             // A query string is form-encoded: `+` is a space there (and only there).
             const [key, value] = splitOnce(decode(pair.replace(/\+/g, ' ')), '=');
             if (value === undefined) return key;
-            if (SECRET_QUERY_KEY.test(key)) return `${key}=[redacted]`;
+            if (SECRET_QUERY_KEY.test(key) || !LOGGED_QUERY_KEYS.has(key.toLowerCase())) return `${key}=[redacted]`;
             // `from`/`to` are also date filters (`/api/audit?from=2030-01-15`): a date stays readable.
             return `${key}=${PHONE_KEY.test(key) && !ISO_DATE_VALUE.test(value) ? maskPhone(value) : value}`;
           })
