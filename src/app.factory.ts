@@ -61,6 +61,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     // Fastify's own request lines are off: installRequestLogging writes one per request, URL masked.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     frameworkErrors: frameworkErrorHandler(),
+    // `/api/sms/messages/` is `/api/sms/messages`: a trailing slash a client or a proxy adds is not a 404.
+    routerOptions: { ignoreTrailingSlash: true },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config }), adapter, {
     logger: new AppLogger(root),
@@ -156,7 +158,34 @@ export function createApiDocument(app: INestApplication): OpenAPIObject {
     },
   );
   stateWhoMayCall(app, document, routes);
+  documentBodyRefusals(document);
   return document;
+}
+
+/**
+ * The refusals of a JSON body that every route taking one answers before its own checks (src/common/http/), in its
+ * OpenAPI responses: 413 past its size limit, 415 for another content type.
+ */
+function documentBodyRefusals(document: OpenAPIObject): void {
+  const errorSchema = document.components?.schemas?.ErrorResponseDto ? { $ref: '#/components/schemas/ErrorResponseDto' } : undefined;
+  const content = errorSchema ? { 'application/json': { schema: errorSchema } } : undefined;
+  for (const operations of Object.values(document.paths)) {
+    for (const operation of Object.values(operations) as {
+      requestBody?: { content?: Record<string, unknown> };
+      responses?: Record<string, unknown>;
+    }[]) {
+      if (!operation?.responses || !operation.requestBody?.content?.['application/json']) continue;
+      // Responses declared on a controller are one object shared by its operations: each gets its own copy.
+      operation.responses = {
+        ...operation.responses,
+        '413': operation.responses['413'] ?? {
+          description: 'The body is larger than this route accepts (BODY_LIMIT_BYTES; bulk: more)',
+          content,
+        },
+        '415': operation.responses['415'] ?? { description: 'Unsupported Content-Type: send application/json (UTF-8)', content },
+      };
+    }
+  }
 }
 
 const ACCESS_PREFIX = 'Roles: ';

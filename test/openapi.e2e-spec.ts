@@ -195,6 +195,32 @@ describe('OpenAPI document (/api/docs-json)', () => {
     await t.http.post('/api/sms/send').set(root).send(send).expect(201);
   });
 
+  it('documents the 413 and 415 every route taking a JSON body answers, and each is what the route answers', async () => {
+    const withBody = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, op]) => (op as { requestBody?: { content?: Record<string, unknown> } }).requestBody?.content?.['application/json'])
+        .map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })),
+    );
+    expect(withBody.length).toBeGreaterThanOrEqual(10);
+    for (const { route, op } of withBody) expect(Object.keys(op.responses), route).toEqual(expect.arrayContaining(['413', '415']));
+    const root = { Authorization: `Bearer ${await t.rootToken()}` };
+    await t.http.post('/api/sms/send').set(root).set('Content-Type', 'text/plain').send('Bonjour').expect(415);
+    await t.http
+      .post('/api/sms/send')
+      .set(root)
+      .send({ to: '+33612345678', message: 'x'.repeat(2_000_000) })
+      .expect(413);
+  });
+
+  it('answers a route written with a trailing slash as the route itself, not 404', async () => {
+    const root = { Authorization: `Bearer ${await t.rootToken()}` };
+    const listed = await t.http.get('/api/sms/messages/?limit=1').set(root).expect(200);
+    expect(listed.body).toMatchObject({ page: 1, limit: 1 });
+    await t.http.post('/api/sms/format-phone/').set(root).send({ phone: '0612345678' }).expect(200);
+    await t.http.get('/api/health/live/').expect(200);
+    await t.http.get('/api/docs/').expect(200);
+  });
+
   it('logs the value of every documented query parameter (LOGGED_QUERY_KEYS), and only those', () => {
     const documented = new Set(operations.flatMap(({ op }) => (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name)));
     expect([...LOGGED_QUERY_KEYS].sort()).toEqual([...documented].sort());
