@@ -6,6 +6,8 @@ import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 
 import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { RedisBootWait } from '../src/redis/redis.module.js';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { QUEUE_COMMAND_TIMEOUT_MS } from '../src/sms/dispatch/bullmq-dispatch-queue.js';
@@ -425,5 +427,44 @@ describeEachDatabase('Redis down', (kind) => {
       expect(standIn.messages).toHaveLength(4);
     },
     120_000,
+  );
+});
+
+/**
+ * BullMQ keeps the global concurrency (SMS_MAX_CONCURRENCY for all instances) in the queue's meta key: a FLUSHALL, or an
+ * eviction under a maxmemory policy other than noeviction, removes it without any reconnection. Each worker then ran
+ * its own concurrency (the limit times the instances), for good. The sweep sets it again.
+ */
+describe('Redis emptied without a reconnection', () => {
+  it.skipIf(!existsSync(REDIS_SERVER))(
+    'sets the global concurrency again within a sweep',
+    async () => {
+      const port = await freePort();
+      const redis = startRedis(port);
+      let t: TestApp | null = null;
+      const client = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100 });
+      client.on('error', () => undefined);
+      try {
+        await vi.waitFor(() => client.ping(), { timeout: 10_000, interval: 100 });
+        const unique = randomBytes(6).toString('hex');
+        t = await TestApp.start('sqlite', {
+          REDIS_URL: `redis://127.0.0.1:${port}`,
+          SMS_QUEUE_NAME: `flushed-${unique}`,
+          SMS_PROVIDER: 'dry-run',
+          SMS_MAX_CONCURRENCY: '3',
+          SMS_POLL_INTERVAL_MS: '200',
+        });
+        const queue = t.app.get<Queue>(getQueueToken(SMS_DISPATCH_QUEUE));
+        await vi.waitFor(async () => expect(await queue.getGlobalConcurrency()).toBe(3), { timeout: 10_000, interval: 100 });
+        await client.flushall();
+        expect(await queue.getGlobalConcurrency()).toBeNull();
+        await vi.waitFor(async () => expect(await queue.getGlobalConcurrency()).toBe(3), { timeout: 5_000, interval: 100 });
+      } finally {
+        if (t) await t.close();
+        client.disconnect();
+        await stopRedis(redis);
+      }
+    },
+    60_000,
   );
 });

@@ -34,6 +34,10 @@ describe('BullmqDispatchQueue error lines', () => {
     // Known by BullMQ's error code, whatever its wording.
     queue.onWorkerError(Object.assign(new Error('Lock for job 8b0f is gone'), { code: ErrorCode.JobLockNotExist }));
     expect(error).not.toHaveBeenCalled();
+    // The job itself gone while it ran (Redis flushed, a key evicted): not an outage either.
+    queue.onWorkerError(new Error('Missing key for job 8b0f. moveToFinished'));
+    queue.onWorkerError(Object.assign(new Error('Job 8b0f is gone'), { code: ErrorCode.JobNotExist }));
+    expect(error).not.toHaveBeenCalled();
 
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));
     queue.onWorkerError(new Error('connect ECONNREFUSED 127.0.0.1:6379'));

@@ -55,8 +55,10 @@ export const JOB_LOCK_MS = 5000;
  * scripts carry their ErrorCode (JobLockNotExist, JobLockMismatch); the lock manager's renewal failure has no code,
  * only its text (also emitted as `lockRenewalFailed`). The texts are kept as a fallback for the coded ones.
  */
-const LOST_JOB_LOCK_CODES: ReadonlySet<unknown> = new Set([ErrorCode.JobLockNotExist, ErrorCode.JobLockMismatch]);
-const LOST_JOB_LOCK = /^(Missing lock for job|Lock mismatch for job|could not renew lock for job)/;
+const LOST_JOB_LOCK_CODES: ReadonlySet<unknown> = new Set([ErrorCode.JobLockNotExist, ErrorCode.JobLockMismatch, ErrorCode.JobNotExist]);
+// `Missing key for job` (JobNotExist): the job itself is gone while it ran (Redis flushed, or a key evicted): the same
+// as a lost lock here, the row still decides; not an outage.
+const LOST_JOB_LOCK = /^(Missing lock for job|Lock mismatch for job|could not renew lock for job|Missing key for job)/;
 const isLostJobLock = (error: Error) =>
   LOST_JOB_LOCK_CODES.has((error as Error & { code?: unknown }).code) || LOST_JOB_LOCK.test(error.message);
 /** How often BullMQ looks for active jobs whose lock is gone (one check a period for all instances; BullMQ's default: 30 s). */
@@ -384,10 +386,16 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     return !result.final && 'retryAt' in result ? result.retryAt.getTime() : null;
   }
 
-  /** Due rows and abandoned leases back into the queue (an existing job with the same id is kept). */
+  /**
+   * Due rows and abandoned leases back into the queue (an existing job with the same id is kept), and the global
+   * concurrency set again: BullMQ keeps it in the queue's meta key, which a FLUSHALL or an eviction (a maxmemory policy
+   * other than noeviction) removes without any reconnection; each worker would then run its own concurrency, the
+   * limit times the instances.
+   */
   private async sweep(): Promise<void> {
     if (!this.started || !this.redisUp()) return;
     try {
+      await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
       await this.add(await this.outbox.dueIds(5000));
     } catch (error) {
       this.logger.warn(`SMS sweep failed: ${messageOf(error)}`);
