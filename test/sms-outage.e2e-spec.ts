@@ -3,7 +3,7 @@ import { inject, vi } from 'vitest';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { describeEachDatabase } from './support/databases.js';
 import { startDispatchApp, waitForBatch, type DispatchApp, type DispatchMode } from './support/dispatch.js';
-import type { TestApp } from './support/test-app.js';
+import { TestApp } from './support/test-app.js';
 import { TWILIO_MAGIC_FROM_QUEUE_FULL, type TwilioStandIn } from './support/twilio-stand-in.js';
 
 const redisUrl = inject('redisUrl');
@@ -104,6 +104,70 @@ describeEachDatabase('Twilio outage', (kind) => {
       60_000,
     );
   });
+});
+
+/**
+ * Two instances share SMS_MAX_PER_SECOND (BullMQ spreads it): at 1 a second each sees about 5 calls in the circuit's
+ * 10 s window, under the 10 its own circuit needs, so neither ever opened while Twilio was down, and every message kept
+ * failing at the full rate until SMS_OUTAGE_RETRY_MS. Counted together in Redis (SharedOutageWindow), they pause together.
+ */
+describe('Twilio outage seen by two instances sharing a low rate', () => {
+  let setup: DispatchApp | undefined;
+  let second: TestApp | undefined;
+
+  afterAll(async () => {
+    await second?.close();
+    await setup?.close();
+  });
+
+  it.skipIf(!redisUrl)(
+    'pauses both instances once their calls together failed, and keeps every message',
+    async () => {
+      setup = await startDispatchApp('sqlite', {
+        mode: 'bullmq',
+        env: {
+          SMS_CIRCUIT_RESET_MS: '60000',
+          SMS_MAX_PER_SECOND: '1',
+          SMS_MAX_ATTEMPTS: '3',
+          SMS_RETRY_BASE_MS: '20',
+          SMS_RETRY_MAX_MS: '100',
+          SMS_POLL_INTERVAL_MS: '100',
+          SMS_SEND_WAIT_MS: '300',
+        },
+      });
+      second = await TestApp.start('sqlite', setup.env, setup.t.db);
+      const { standIn, t } = setup;
+      const root = await t.rootToken();
+      const posts = () => standIn.requests.filter((r) => r.method === 'POST').length;
+      const circuitState = async (app: TestApp) => {
+        const res = await app.http
+          .get('/api/metrics')
+          .set({ Authorization: `Bearer ${root}` })
+          .expect(200);
+        return /^sms_provider_circuit_state\{state="(\w+)"\} 1$/m.exec(res.text)?.[1];
+      };
+      standIn.setBehaviour({ failRate: 1, failStatus: 503 });
+      await t.http
+        .post('/api/sms/bulk')
+        .set({ Authorization: `Bearer ${root}` })
+        .send({ recipients: recipients(14), message: 'Votre rendez-vous est confirmé' })
+        .expect(202);
+      await vi.waitFor(async () => expect([await circuitState(t), await circuitState(second!)]).toEqual(['open', 'open']), {
+        timeout: 25_000,
+        interval: 200,
+      });
+      // No call once paused (one already under way may still end), and nothing failed: the messages wait.
+      const atPause = posts();
+      await sleep(2_500);
+      expect(posts()).toBeLessThanOrEqual(atPause + 1);
+      const failed = await t.http
+        .get('/api/sms/messages?status=failed')
+        .set({ Authorization: `Bearer ${root}` })
+        .expect(200);
+      expect(failed.body.total).toBe(0);
+    },
+    60_000,
+  );
 });
 
 /**

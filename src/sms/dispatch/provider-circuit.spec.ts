@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
 import type { AppConfig } from '../../config/app-config.js';
 import type { MetricsService } from '../../metrics/metrics.service.js';
 import { SmsProviderError, type ProviderFailure } from '../providers/sms-provider.js';
 import { CIRCUIT_MIN_CALLS, ProviderCircuit, ProviderPausedError } from './provider-circuit.js';
+import { SHARED_PAUSE_POLL_MS } from './shared-outage-window.js';
 
 const RESET_MS = 30_000;
 const outage = (): ProviderFailure => ({ kind: 'rejected', status: 503, code: 20503, message: 'Service unavailable' });
@@ -107,5 +111,92 @@ describe(ProviderCircuit.name, () => {
     await failTimes(50);
     expect(circuit.pausedUntil()).toBeNull();
     expect(await circuit.call(ok)).toBe('sent');
+  });
+});
+
+/**
+ * Several instances share a low rate (BullMQ spreads SMS_MAX_PER_SECOND over them): each may see too few calls to open
+ * its own circuit while Twilio is down. With REDIS_URL they count in one window and pause together.
+ */
+const redisUrl = inject('redisUrl');
+describe.skipIf(!redisUrl)('ProviderCircuit shared by instances through Redis', () => {
+  const prefix = `sms-unit-circuit-${randomBytes(6).toString('hex')}:`;
+  const clients: Redis[] = [];
+  const circuits: ProviderCircuit[] = [];
+  const logs: string[] = [];
+
+  const instance = (pauseMs: number) => {
+    const redis = new Redis(redisUrl!);
+    clients.push(redis);
+    const metrics = { providerCircuit: () => undefined } as unknown as MetricsService;
+    const config = { dispatch: { circuitResetMs: pauseMs }, twilio: { timeoutMs: 10_000 }, redisKeyPrefix: prefix } as AppConfig;
+    const circuit = new ProviderCircuit(config, metrics, redis);
+    const logger = (circuit as unknown as { logger: { warn: (m: string) => void; log: (m: string) => void } }).logger;
+    vi.spyOn(logger, 'warn').mockImplementation((m: string) => void logs.push(m));
+    vi.spyOn(logger, 'log').mockImplementation((m: string) => void logs.push(m));
+    circuits.push(circuit);
+    return circuit;
+  };
+
+  afterEach(async () => {
+    for (const circuit of circuits.splice(0)) circuit.onApplicationShutdown();
+    const keys = await clients[0].keys(`${prefix}*`);
+    if (keys.length) await clients[0].del(...keys);
+    await Promise.all(clients.splice(0).map((c) => c.quit()));
+    logs.length = 0;
+    vi.restoreAllMocks();
+  });
+
+  it('pauses every instance once their calls together failed as an outage, though none saw enough to open its own', async () => {
+    const [one, two] = [instance(30_000), instance(30_000)];
+    await Promise.all(clients.map((c) => c.ping()));
+    const perInstance = CIRCUIT_MIN_CALLS / 2 + 1;
+    // Concurrently on both: 6 + 6 outage failures; each instance alone is under its own 10 calls.
+    await Promise.all(
+      [one, two].flatMap((circuit) => Array.from({ length: perInstance }, () => circuit.call(fail(outage())).catch(() => undefined))),
+    );
+    const both = async () => {
+      for (const circuit of [one, two]) expect(circuit.pausedUntil()).not.toBeNull();
+    };
+    await vi.waitFor(both, { timeout: SHARED_PAUSE_POLL_MS * 4, interval: 50 });
+    // Their own circuits stayed closed: the pause is the shared one.
+    for (const circuit of [one, two]) expect((circuit as unknown as { breaker: { closed: boolean } }).breaker.closed).toBe(true);
+    let called = false;
+    const refused = await two
+      .call(() => {
+        called = true;
+        return ok();
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ProviderPausedError);
+    expect(called).toBe(false);
+    expect(logs.filter((m) => /of all instances failed/.test(m))).toHaveLength(1);
+  });
+
+  it("does not pause for answers that are not an outage (a refused number), nor below the window's minimum", async () => {
+    const [one, two] = [instance(30_000), instance(30_000)];
+    await Promise.all(clients.map((c) => c.ping()));
+    const refusedNumber = fail({ kind: 'rejected', status: 400, code: 21211, message: "Invalid 'To'" });
+    await Promise.all(
+      [one, two].flatMap((circuit) => Array.from({ length: 10 }, () => circuit.call(refusedNumber).catch(() => undefined))),
+    );
+    await Promise.all(
+      [one, two].flatMap((circuit) => Array.from({ length: 4 }, () => circuit.call(fail(outage())).catch(() => undefined))),
+    );
+    // 8 outages out of 28 calls: under half.
+    await new Promise((resolve) => setTimeout(resolve, SHARED_PAUSE_POLL_MS * 2));
+    for (const circuit of [one, two]) expect(circuit.pausedUntil()).toBeNull();
+  });
+
+  it('resumes every instance when the shared pause ends', async () => {
+    const [one, two] = [instance(1_500), instance(1_500)];
+    await Promise.all(clients.map((c) => c.ping()));
+    await Promise.all(
+      [one, two].flatMap((circuit) => Array.from({ length: 6 }, () => circuit.call(fail(outage())).catch(() => undefined))),
+    );
+    await vi.waitFor(() => expect(two.pausedUntil()).not.toBeNull(), { timeout: SHARED_PAUSE_POLL_MS * 4, interval: 50 });
+    await vi.waitFor(() => expect(two.pausedUntil()).toBeNull(), { timeout: 3_000, interval: 50 });
+    expect(await two.call(ok)).toBe('sent');
+    await vi.waitFor(() => expect(logs.filter((m) => /calls resume/.test(m)).length).toBeGreaterThanOrEqual(1), { timeout: 2_000 });
   });
 });

@@ -1,10 +1,13 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
+import { REDIS } from '../../redis/redis.module.js';
 import { SmsProviderError } from '../providers/sms-provider.js';
 import { isOutage } from './retry-policy.js';
+import { SharedOutageWindow } from './shared-outage-window.js';
 
 /** Calls in the rolling window before the circuit may open at all. */
 export const CIRCUIT_MIN_CALLS = 10;
@@ -29,7 +32,9 @@ export class ProviderPausedError extends Error {
  * then, their claim not counted as an attempt (SmsDispatcher), and the inline queue claims nothing meanwhile.
  * After that time one call goes through (a real message, half-open): it reaches Twilio, and the circuit closes
  * (a 4xx or 429 counts as Twilio answering); it fails as an outage, and it opens again for the same time.
- * Each instance keeps its own circuit (it opens on what that instance saw). SMS_CIRCUIT_RESET_MS=0: no circuit.
+ * Each instance keeps its own circuit (it opens on what that instance saw); with REDIS_URL the instances also count
+ * their calls in one window and pause together when it tips ({@link SharedOutageWindow}: several instances sharing a
+ * low rate may each see too few calls to open their own). SMS_CIRCUIT_RESET_MS=0: no circuit.
  */
 @Injectable()
 export class ProviderCircuit implements OnApplicationShutdown {
@@ -43,8 +48,10 @@ export class ProviderCircuit implements OnApplicationShutdown {
   /** Turns opossum's window by one slice per 'rotate' (see the constructor). */
   private readonly rotation = new EventEmitter();
   private rotating: NodeJS.Timeout | null = null;
+  /** The instances' shared window (REDIS_URL); null: this instance's circuit alone. */
+  private readonly shared: SharedOutageWindow | null = null;
 
-  constructor(config: AppConfig, metrics: MetricsService) {
+  constructor(config: AppConfig, metrics: MetricsService, @Optional() @Inject(REDIS) redis?: Redis | null) {
     this.resetMs = config.dispatch.circuitResetMs;
     this.probeWaitMs = Math.min(this.resetMs, config.twilio.timeoutMs);
     if (this.resetMs <= 0) {
@@ -85,12 +92,44 @@ export class ProviderCircuit implements OnApplicationShutdown {
       this.logger.log('SMS provider answers again: calls resume');
     });
     metrics.providerCircuit('closed');
+    if (redis) {
+      const rules = {
+        minCalls: CIRCUIT_MIN_CALLS,
+        failurePercent: CIRCUIT_FAILURE_PERCENT,
+        windowMs: CIRCUIT_WINDOW_MS,
+        slices: CIRCUIT_BUCKETS,
+        pauseMs: this.resetMs,
+      };
+      this.shared = new SharedOutageWindow(redis, `${config.redisKeyPrefix}sms-circuit:`, rules, {
+        paused: (untilMs, counts) => {
+          if (this.breaker!.closed) metrics.providerCircuit('open');
+          const until = new Date(untilMs).toISOString();
+          this.logger.warn(
+            counts
+              ? `SMS provider looks down (${counts.failures} of the last ${counts.calls} calls of all instances failed): no call on any instance until ${until}; messages wait, no attempt counted`
+              : `SMS provider looks down (seen by the instances together): no call until ${until}; messages wait, no attempt counted`,
+          );
+        },
+        resumed: () => {
+          if (this.breaker!.closed) metrics.providerCircuit('closed');
+          this.logger.log('SMS provider pause shared by the instances is over: calls resume');
+        },
+      });
+    }
+  }
+
+  /** The shared pause's end (ms), when it is still ahead; else null. */
+  private sharedPause(now: number): number | null {
+    const until = this.shared?.pausedUntilMs ?? 0;
+    return until > now ? until : null;
   }
 
   /** When calls resume, while none may be made now; null when one may. */
   pausedUntil(now = Date.now()): Date | null {
     const breaker = this.breaker;
-    if (!breaker || breaker.closed) return null;
+    if (!breaker) return null;
+    const shared = this.sharedPause(now);
+    if (breaker.closed) return shared === null ? null : new Date(shared);
     if (breaker.opened) {
       return new Date(Math.max(this.openedAt + this.resetMs, now + 1));
     }
@@ -101,12 +140,18 @@ export class ProviderCircuit implements OnApplicationShutdown {
   /** Runs a call to the provider through the circuit; ProviderPausedError when it may not be made now. */
   async call<T>(call: () => Promise<T>): Promise<T> {
     if (!this.breaker) return call();
+    const shared = this.sharedPause(Date.now());
+    if (shared !== null) throw new ProviderPausedError(new Date(shared));
     try {
-      return (await this.breaker.fire(call)) as T;
+      const result = (await this.breaker.fire(call)) as T;
+      this.shared?.record(false);
+      return result;
     } catch (error) {
       // Open, or its probe in flight, or shut down (the app is stopping): the call was not made; the message waits.
       if (error instanceof Error && CircuitBreaker.isOurError(error))
         throw new ProviderPausedError(this.pausedUntil() ?? new Date(Date.now() + this.probeWaitMs));
+      // Counted in the shared window as opossum counts it here: Twilio's answer (a refused number, a rate limit) is not an outage.
+      if (error instanceof SmsProviderError) this.shared?.record(isOutage(error.failure));
       throw error;
     }
   }
@@ -114,6 +159,7 @@ export class ProviderCircuit implements OnApplicationShutdown {
   /** After the dispatch queue has stopped (SmsModule's beforeApplicationShutdown): no send is still on its way here. */
   onApplicationShutdown(): void {
     if (this.rotating) clearInterval(this.rotating);
+    this.shared?.stop();
     this.breaker?.shutdown();
   }
 }
