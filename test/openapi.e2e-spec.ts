@@ -212,6 +212,22 @@ describe('OpenAPI document (/api/docs-json)', () => {
       .expect(413);
   });
 
+  it('documents the ids in paths as UUIDs, as the routes refuse anything else', async () => {
+    const ids = operations.flatMap(({ route, op }) =>
+      (op.parameters ?? []).filter((p) => p.in === 'path' && /^(id|batchId)$/.test(p.name)).map((p) => ({ route, p })),
+    );
+    expect(ids.length).toBeGreaterThanOrEqual(10);
+    for (const { route, p } of ids) expect((p.schema as { format?: string }).format, `${route} ${p.name}`).toBe('uuid');
+    const root = { Authorization: `Bearer ${await t.rootToken()}` };
+    const refused = await t.http.get('/api/sms/messages/not-a-uuid').set(root).expect(400);
+    expect(refused.body.details).toEqual([{ field: 'id', problems: [expect.stringMatching(/^id must be a UUID/)] }]);
+  });
+
+  it("documents a cancellation's body as optional, as the route takes none", () => {
+    const cancel = doc.paths['/api/appointments/{id}/cancel'].post as unknown as { requestBody: { required?: boolean } };
+    expect(cancel.requestBody.required).toBe(false);
+  });
+
   it('answers a route written with a trailing slash as the route itself, not 404', async () => {
     const root = { Authorization: `Bearer ${await t.rootToken()}` };
     const listed = await t.http.get('/api/sms/messages/?limit=1').set(root).expect(200);

@@ -107,6 +107,8 @@ export class AppointmentsController {
   @HttpCode(HttpStatus.OK)
   @SendQuota()
   @ApiOperation({ summary: 'Cancel', description: 'Texts the client (appointment_cancelled) and drops the reminder.' })
+  // No body at all cancels without a reason.
+  @ApiBody({ type: CancelAppointmentDto, required: false })
   @ApiOkResponse({ type: AppointmentDto, description: 'The cancelled appointment' })
   @INVALID_ID
   @NOT_FOUND

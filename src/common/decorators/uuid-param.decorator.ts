@@ -1,4 +1,5 @@
 import { BadRequestException, Param, type PipeTransform } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import { isUUID } from 'class-validator';
 
 /**
@@ -15,4 +16,12 @@ class UuidPipe implements PipeTransform<string, string> {
   }
 }
 
-export const UuidParam = (name: string): ParameterDecorator => Param(name, new UuidPipe(name));
+/** The path parameter `name`, a UUID (documented as one: `format: uuid`, with an example). */
+export const UuidParam =
+  (name: string): ParameterDecorator =>
+  (target, key, index) => {
+    Param(name, new UuidPipe(name))(target, key, index);
+    const descriptor = key === undefined ? undefined : Object.getOwnPropertyDescriptor(target, key);
+    if (descriptor)
+      ApiParam({ name, type: String, format: 'uuid', example: '0b0f8c5e-6a4d-4f7e-9a3c-2d1e5f6a7b8c' })(target, key!, descriptor);
+  };
