@@ -127,12 +127,15 @@ describeEachDatabase('DTO validation', (kind) => {
 
   it('GET /api/sms/templates refuses an unsupported or repeated locale with 400 naming it', async () => {
     for (const [query, message] of [
-      ['locale=de', /locale must be one of: fr, en/],
+      ['locale=de', /^Unsupported locale "de"; supported: fr, en$/],
       ['locale=en&locale=fr', /^locale must be given once$/],
     ] as const) {
       const res = await t.http.get(`/api/sms/templates?${query}`).set(auth()).expect(400);
       expect(res.body.message).toMatch(message);
     }
     await t.http.get('/api/sms/templates?locale=en').set(auth()).expect(200);
+    // A language tag, as a notification's locale takes it.
+    const british = await t.http.get('/api/sms/templates?locale=en-GB').set(auth()).expect(200);
+    expect(british.body).toEqual((await t.http.get('/api/sms/templates?locale=en').set(auth()).expect(200)).body);
   });
 });

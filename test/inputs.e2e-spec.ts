@@ -27,7 +27,7 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
   afterAll(() => t?.close());
 
   describe('GET /api/sms/templates?locale', () => {
-    it.each(['de', 'zz-ZZ', 'line1\nline2'])('answers 400 naming locale for the unsupported %j', async (locale) => {
+    it.each(['de', 'zz-ZZ', 'de\nDE'])('answers 400 naming locale for the unsupported %j', async (locale) => {
       const res = await t.http.get('/api/sms/templates').query({ locale }).set(auth()).expect(400);
       expect(res.body).toMatchObject({
         statusCode: 400,

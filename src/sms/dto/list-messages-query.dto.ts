@@ -78,10 +78,10 @@ export class ListMessagesQueryDto extends PaginationQueryDto {
 
 export class TemplatesQueryDto {
   @ApiPropertyOptional({
-    enum: SUPPORTED_LOCALES,
-    description: 'Language of the texts; without it, Accept-Language (en…) or French',
+    maxLength: 10,
+    description: `Language of the texts: ${SUPPORTED_LOCALES.join(' or ')}, or a tag of one (en-GB), as a notification's locale; without it, Accept-Language (en…) or French`,
   })
   @Optional()
-  @IsOneOf(SUPPORTED_LOCALES)
+  @IsText({ max: 10 })
   locale?: string;
 }
