@@ -223,6 +223,16 @@ describe('OpenAPI document (/api/docs-json)', () => {
     expect(refused.body.details).toEqual([{ field: 'id', problems: [expect.stringMatching(/^id must be a UUID/)] }]);
   });
 
+  it("documents the fields Twilio's webhooks are read for (the 400s name them)", () => {
+    type Form = { requestBody: { content: Record<string, { schema: { required: string[]; properties: Record<string, unknown> } }> } };
+    const form = (path: string) =>
+      (doc.paths[path].post as unknown as Form).requestBody.content['application/x-www-form-urlencoded'].schema;
+    expect(form('/api/sms/webhooks/status').required).toEqual(['MessageSid', 'MessageStatus']);
+    expect(Object.keys(form('/api/sms/webhooks/status').properties)).toEqual(['MessageSid', 'MessageStatus', 'ErrorCode']);
+    expect(form('/api/sms/webhooks/inbound').required).toEqual(['MessageSid', 'From']);
+    expect(Object.keys(form('/api/sms/webhooks/inbound').properties)).toEqual(['MessageSid', 'From', 'To', 'Body', 'OptOutType']);
+  });
+
   it("documents a cancellation's body as optional, as the route takes none", () => {
     const cancel = doc.paths['/api/appointments/{id}/cancel'].post as unknown as { requestBody: { required?: boolean } };
     expect(cancel.requestBody.required).toBe(false);

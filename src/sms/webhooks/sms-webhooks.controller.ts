@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   Body,
   Controller,
   createParamDecorator,
@@ -10,7 +11,17 @@ import {
   Res,
   UseFilters,
 } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiConsumes,
+  ApiExtraModels,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorResponseDto } from '../../common/dto/error-response.dto.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
@@ -26,6 +37,21 @@ const IdempotencyToken = createParamDecorator((_data: unknown, context: Executio
   const value = context.switchToHttp().getRequest<FastifyRequest>().headers['i-twilio-idempotency-token'];
   return typeof value === 'string' ? value : undefined;
 });
+
+/** Twilio's form (application/x-www-form-urlencoded, signed): the fields read here, among the others Twilio sends. */
+const twilioForm = (required: string[], properties: Record<string, { example: string; description: string }>) =>
+  applyDecorators(
+    ApiConsumes('application/x-www-form-urlencoded'),
+    ApiBody({
+      required: true,
+      description: "Twilio's form, signed with X-Twilio-Signature: the fields read here (Twilio sends more, ignored)",
+      schema: {
+        type: 'object',
+        required,
+        properties: Object.fromEntries(Object.entries(properties).map(([name, field]) => [name, { type: 'string', ...field }])),
+      },
+    }),
+  );
 
 /**
  * Twilio calls these: set them in the Twilio console (see the README). Public, signature-checked.
@@ -55,6 +81,11 @@ export class SmsWebhooksController {
     required: false,
     description: 'Sent by Twilio; a callback with a token already seen changes nothing',
   })
+  @twilioForm(['MessageSid', 'MessageStatus'], {
+    MessageSid: { example: 'SM0123456789abcdef0123456789abcdef', description: "The message's SID" },
+    MessageStatus: { example: 'delivered', description: 'queued, sending, sent, delivered, undelivered, failed… (SmsStatus also read)' },
+    ErrorCode: { example: '30003', description: 'With undelivered or failed: why' },
+  })
   @ApiOkResponse({ type: StatusCallbackResultDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'MessageSid or MessageStatus missing or malformed' })
   async status(@Body() form: Record<string, unknown>, @IdempotencyToken() token?: string) {
@@ -72,6 +103,13 @@ export class SmsWebhooksController {
     summary: "Twilio's incoming message webhook",
     description:
       'Stores the SMS and emits sms.received; STOP / ARRET… opt the number out, START / OUI… opt it back in, HELP / AIDE answers the help text. Answers TwiML (empty when Twilio Advanced Opt-Out already replied, or when the sender is a short code or an alphanumeric sender ID, which cannot be answered nor opted out). Errors are JSON.',
+  })
+  @twilioForm(['MessageSid', 'From'], {
+    MessageSid: { example: 'SM0123456789abcdef0123456789abcdef', description: "The incoming message's SID" },
+    From: { example: '+33612345678', description: 'Who wrote: a phone number, a short code or an alphanumeric sender ID' },
+    To: { example: '+33700000000', description: 'Our number it was sent to' },
+    Body: { example: 'STOP', description: 'The text' },
+    OptOutType: { example: 'STOP', description: 'With Twilio Advanced Opt-Out: STOP, START or HELP (decides over the text)' },
   })
   // Only the answer is TwiML: the errors are the app's JSON error body.
   @ApiOkResponse({ description: 'TwiML (text/xml)', content: { 'text/xml': { schema: { $ref: getSchemaPath(TwimlResponseDto) } } } })
