@@ -68,6 +68,10 @@ describe('maskPhone', () => {
         `/api/sms/opt-outs?Phone=${masked}&to=${masked}`,
       );
     expect(safeUrlForLog('/api/sms/opt-outs/20123456', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/20****56');
+    // With a trailing slash (the route answers it too).
+    expect(safeUrlForLog('/api/sms/opt-outs/20123456/', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/20****56/');
+    // A date whose offset's + arrived as a space stays a date.
+    expect(safeUrlForLog('/api/audit?from=2030-01-15T10:00:00+01:00')).toBe('/api/audit?from=2030-01-15T10:00:00 01:00');
     expect(safeUrlForLog('/api/sms/opt-outs/0612345678.json', '/api/sms/opt-outs/:phone')).toBe('/api/sms/opt-outs/06******78.json');
     expect(safeUrlForLog('/api/appointments/20123456', '/api/appointments/:id')).toBe('/api/appointments/20123456');
     // An encoded `/` stays in its segment, as the router reads it.

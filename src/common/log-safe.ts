@@ -279,7 +279,8 @@ export function safeUrlForLog(url: string, route?: string): string {
 }
 
 /** A date or date-time as the API reads them (`2030-01-15`, `2030-01-15T14:30:00+01:00`). */
-const ISO_DATE_VALUE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
+// An offset's `+` sent unencoded reads as a space (`…T10:00:00 01:00`): still a date (answered with a 400 saying so).
+const ISO_DATE_VALUE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+ -]\d{2}:?\d{2})?)?$/;
 
 /**
  * The raw path decoded segment by segment (an encoded `/` stays inside its segment, as the router reads it), with the
@@ -288,6 +289,8 @@ const ISO_DATE_VALUE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?
 function maskPhoneSegments(rawPath: string, route: string | undefined): string {
   const segments = rawPath.split('/').map(decode);
   const names = route?.includes(':') ? route.split('/') : [];
+  // `/api/sms/opt-outs/0612345678/` reaches its route too (ignoreTrailingSlash): the empty last segment has no name.
+  if (segments.length === names.length + 1 && segments.at(-1) === '') names.push('');
   if (names.length !== segments.length) return segments.join('/');
   return segments
     .map((segment, i) => (names[i].startsWith(':') && PHONE_KEY.test(names[i].slice(1)) ? maskPhone(segment) : segment))

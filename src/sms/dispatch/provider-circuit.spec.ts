@@ -142,7 +142,7 @@ describe.skipIf(!redisUrl)('ProviderCircuit shared by instances through Redis', 
     for (const circuit of circuits.splice(0)) circuit.onApplicationShutdown();
     const keys = await clients[0].keys(`${prefix}*`);
     if (keys.length) await clients[0].del(...keys);
-    await Promise.all(clients.splice(0).map((c) => c.quit()));
+    await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
     logs.length = 0;
     vi.restoreAllMocks();
   });
@@ -186,6 +186,18 @@ describe.skipIf(!redisUrl)('ProviderCircuit shared by instances through Redis', 
     // 8 outages out of 28 calls: under half.
     await new Promise((resolve) => setTimeout(resolve, SHARED_PAUSE_POLL_MS * 2));
     for (const circuit of [one, two]) expect(circuit.pausedUntil()).toBeNull();
+  });
+
+  it('ends the pause on an instance that lost Redis meanwhile, when its time is over (its metric and its log line)', async () => {
+    const [one, two] = [instance(1_500), instance(1_500)];
+    await Promise.all(clients.map((c) => c.ping()));
+    await Promise.all(
+      [one, two].flatMap((circuit) => Array.from({ length: 6 }, () => circuit.call(fail(outage())).catch(() => undefined))),
+    );
+    await vi.waitFor(() => expect(two.pausedUntil()).not.toBeNull(), { timeout: SHARED_PAUSE_POLL_MS * 4, interval: 50 });
+    clients[1].disconnect();
+    await vi.waitFor(() => expect(logs.filter((m) => /calls resume/.test(m))).toHaveLength(2), { timeout: 4_000, interval: 50 });
+    expect(two.pausedUntil()).toBeNull();
   });
 
   it('resumes every instance when the shared pause ends', async () => {

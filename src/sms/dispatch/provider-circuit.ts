@@ -150,8 +150,9 @@ export class ProviderCircuit implements OnApplicationShutdown {
       // Open, or its probe in flight, or shut down (the app is stopping): the call was not made; the message waits.
       if (error instanceof Error && CircuitBreaker.isOurError(error))
         throw new ProviderPausedError(this.pausedUntil() ?? new Date(Date.now() + this.probeWaitMs));
-      // Counted in the shared window as opossum counts it here: Twilio's answer (a refused number, a rate limit) is not an outage.
-      if (error instanceof SmsProviderError) this.shared?.record(isOutage(error.failure));
+      // Counted in the shared window as opossum counts it here: Twilio's answer (a refused number, a rate limit) is not an
+      // outage; anything else thrown is (the dispatcher takes it for a lost call).
+      this.shared?.record(error instanceof SmsProviderError ? isOutage(error.failure) : true);
       throw error;
     }
   }

@@ -48,7 +48,7 @@ export class SharedOutageWindow {
     private readonly listener: OutageWindowListener,
   ) {
     this.sliceMs = rules.windowMs / rules.slices;
-    this.polling = setInterval(() => void this.refresh().catch(() => undefined), SHARED_PAUSE_POLL_MS);
+    this.polling = setInterval(() => void this.poll(), SHARED_PAUSE_POLL_MS);
     this.polling.unref();
   }
 
@@ -97,15 +97,30 @@ export class SharedOutageWindow {
     this.apply(until, { calls, failures });
   }
 
+  private async poll(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch {
+      // Redis away: a pause that has run its course ends here too (its metric and its "calls resume" line), not when
+      // Redis answers again.
+      if (this.untilMs <= Date.now()) this.apply(0, null);
+    }
+  }
+
+  /**
+   * Reads the pause's time left, not the end the setter wrote: each instance counts it on its own clock, so clocks that
+   * differ between hosts neither skip a pause nor stretch it.
+   */
   private async refresh(): Promise<void> {
-    const value = await this.redis.get(`${this.prefix}paused-until`);
-    this.apply(value ? Number(value) : 0, null);
+    const leftMs = await this.redis.pttl(`${this.prefix}paused-until`);
+    this.apply(leftMs > 0 ? Date.now() + leftMs : 0, null);
   }
 
   /** Takes the shared pause's end in, and tells the listener when this instance enters or leaves it. */
   private apply(untilMs: number, counts: { calls: number; failures: number } | null): void {
-    if (Number.isFinite(untilMs) && untilMs > Date.now()) {
-      this.untilMs = Math.max(this.untilMs, untilMs);
+    if (untilMs > Date.now()) {
+      // The time left as read now (refresh), or this instance's own end when it set the pause.
+      this.untilMs = untilMs;
       if (this.paused && !counts) return;
       this.paused = true;
       this.listener.paused(this.untilMs, counts);

@@ -127,7 +127,6 @@ export class InboundSmsService {
     throw invalidField('From', 'must be a phone number (E.164), a short code or an alphanumeric sender ID');
   }
 
-  /** The configured answer to a keyword ('' when none, or when its text is empty). */
   /**
    * What an opt-out by SMS keeps as its reason (the opt-out list is never purged, RETENTION_DAYS or not): the keyword as
    * the client wrote it when the body is one, else Twilio's OptOutType (`STOP`): never free text, which may hold a name
@@ -138,6 +137,7 @@ export class InboundSmsService {
     return optOutType ?? 'STOP';
   }
 
+  /** The configured answer to a keyword ('' when none, or when its text is empty). */
   private replyText(keyword: InboundKeyword | null): string {
     const { helpReply, optOutReply, optInReply } = this.config.inbound;
     return (keyword === 'help' ? helpReply : keyword === 'opt_out' ? optOutReply : keyword === 'opt_in' ? optInReply : '') ?? '';
