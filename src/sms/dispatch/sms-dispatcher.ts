@@ -63,6 +63,8 @@ export function failureCode(failure: ProviderFailure): string {
 @Injectable()
 export class SmsDispatcher {
   private readonly logger = new Logger(SmsDispatcher.name);
+  /** Attempts that failed and will be made again: said in the log, at most once a minute per error code. */
+  private readonly retryLines = new RetryLines(this.logger);
   /**
    * Local signals for requests waiting on their row: `<message id>` when it settled or was rescheduled,
    * `failure` (id, ProviderFailure) just before a final failure is stored, `halted` at shutdown.
@@ -376,6 +378,7 @@ export class SmsDispatcher {
     }
     if (settlement.kind === 'retry') {
       this.metrics.retry(retryReason(settlement.errorCode));
+      this.retryLines.failed(settlement.errorCode, settlement.errorMessage);
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore };
     }
@@ -455,8 +458,35 @@ export class SmsDispatcher {
   }
 }
 
+/**
+ * A failed attempt that will be made again leaves no other trace but the metrics: Twilio unreachable or hanging under
+ * light traffic (too few calls to open the circuit) was silent in the log until a message failed for good, up to
+ * SMS_OUTAGE_RETRY_MS later. One warning per error code and minute, with how many more came meanwhile.
+ */
+export class RetryLines {
+  private readonly codes = new Map<string, { lineAt: number; since: number }>();
+
+  constructor(
+    private readonly logger: Pick<Logger, 'warn'>,
+    private readonly everyMs = 60_000,
+  ) {}
+
+  failed(code: string, message: string, now = Date.now()): void {
+    const seen = this.codes.get(code);
+    if (seen && now - seen.lineAt < this.everyMs) {
+      seen.since++;
+      return;
+    }
+    if (this.codes.size >= 100 && !seen) this.codes.clear();
+    const more = seen?.since ? ` (and ${seen.since} more since the last such line)` : '';
+    this.logger.warn(`An SMS attempt failed with ${code}, retried later${more}: ${message}`);
+    this.codes.set(code, { lineAt: now, since: 0 });
+  }
+}
+
 /** The metrics' retry reason for a stored error code. */
-function retryReason(code: string): string {
+export function retryReason(code: string): string {
+  if (code === '21611') return 'queue_full';
   if (code === '20429' || code === '429') return 'rate_limited';
   if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
   if (code === 'NETWORK') return 'network';
