@@ -1,3 +1,4 @@
+import { FailureStreak } from '../common/failure-streak.js';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -34,6 +35,8 @@ const RETRY_MAX_MS = 300_000;
 @Injectable()
 export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(DomainEventRelay.name);
+  /** A pass failing every second while the database is away: said once, and its end once. */
+  private readonly passes = new FailureStreak(this.logger, 'Event relay pass');
   /** Passes run one after the other in an instance. */
   private chain: Promise<unknown> = Promise.resolve();
   private passQueued = false;
@@ -71,7 +74,10 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
   wake(): void {
     if (!this.enabled || this.passQueued) return;
     this.passQueued = true;
-    void this.enqueue().catch((error) => this.logger.error(`Event relay pass failed: ${String(error)}`));
+    void this.enqueue().then(
+      () => this.passes.succeeded(),
+      (error: unknown) => this.passes.failed(error),
+    );
   }
 
   /**

@@ -1,3 +1,4 @@
+import { FailureStreak } from '../../common/failure-streak.js';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { DelayedError, ErrorCode, type Job, type Queue } from 'bullmq';
@@ -85,6 +86,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   readonly kind = 'bullmq';
   private readonly logger = new Logger('BullmqDispatchQueue');
+  /** The sweep failing every few seconds while the database or Redis is away: said once, and its end once. */
+  private readonly sweeps = new FailureStreak(this.logger, 'SMS sweep', 'warn');
   private sweeper: NodeJS.Timeout | null = null;
   private started = false;
   /** Redis answered once: the global concurrency is set and the worker runs. */
@@ -397,8 +400,9 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     try {
       await this.queue.setGlobalConcurrency(this.config.maxConcurrency);
       await this.add(await this.outbox.dueIds(5000));
+      this.sweeps.succeeded();
     } catch (error) {
-      this.logger.warn(`SMS sweep failed: ${messageOf(error)}`);
+      this.sweeps.failed(error);
     }
   }
 }
