@@ -158,6 +158,8 @@ describeEachDatabase('Readiness answers without driver messages', (kind) => {
       expect(logged().filter((line) => line.includes('exporter_svc'))).toHaveLength(2);
       // Nothing else logs the probes: terminus' own "Health Check has failed!" line came at every one of them.
       expect(capture.lines.filter((line) => line.context !== 'Health' && /health/i.test(String(line.msg)))).toEqual([]);
+      // Nor is a probe's 503 an error line of its own (request completed at info, under LOG_LEVEL=warn here).
+      expect(capture.lines.filter((line) => line.msg === 'request completed')).toEqual([]);
     } finally {
       registry.unregister('exporter');
       vi.restoreAllMocks();
