@@ -160,6 +160,8 @@ export class AppConfig {
   readonly corsOrigins: string[];
   /** Data retention; null: off (nothing is purged). */
   readonly retention: { days: number; intervalMinutes: number; chunkSize: number; chunkPauseMs: number } | null;
+  /** RETENTION_* settings given without RETENTION_DAYS: they change nothing (said at boot). */
+  readonly retentionSettingsIgnored: string[];
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV ?? 'development';
@@ -265,6 +267,11 @@ export class AppConfig {
           chunkPauseMs: env.RETENTION_CHUNK_PAUSE_MS ?? 100,
         }
       : null;
+    this.retentionSettingsIgnored = env.RETENTION_DAYS
+      ? []
+      : (['RETENTION_INTERVAL_MINUTES', 'RETENTION_CHUNK_SIZE', 'RETENTION_CHUNK_PAUSE_MS'] as const).filter(
+          (name) => env[name] !== undefined,
+        );
   }
 
   /** Validates a raw environment (process.env plus test overrides) and builds the typed config. */

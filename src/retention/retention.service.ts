@@ -59,8 +59,15 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
 
   onApplicationBootstrap(): void {
     const retention = this.config.retention;
-    if (!retention) return;
+    if (!retention) {
+      const ignored = this.config.retentionSettingsIgnored;
+      if (ignored.length) this.logger.warn(`${ignored.join(', ')} set without RETENTION_DAYS: retention is off, nothing is purged`);
+      return;
+    }
     const intervalMs = retention.intervalMinutes * 60_000;
+    this.logger.log(
+      `Retention on: personal data older than ${retention.days} days purged every ${retention.intervalMinutes} minutes (first pass in ${Math.min(FIRST_RUN_DELAY_MS, intervalMs) / 60_000} minutes)`,
+    );
     const run = () => void this.purge().catch((error) => this.logger.error(`Retention purge failed: ${describeError(error)}`));
     const first = setTimeout(run, Math.min(FIRST_RUN_DELAY_MS, intervalMs));
     first.unref();
