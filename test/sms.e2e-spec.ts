@@ -375,6 +375,22 @@ describeEachDatabase('SMS through Twilio', (kind) => {
       expect(standIn.requests[1].form.Body).toMatch(/Monday, January 15, 2024.*2:30 PM/);
     });
 
+    it("writes startsAt in the client's own zone when its number's territory has one (Martinique, Réunion), the day included", async () => {
+      const startsAt = '2026-11-28T02:51:00Z'; // Paris: samedi 28 à 03:51
+      for (const [to, expected] of [
+        ['+596696123456', /vendredi 27 novembre 2026 à 22:51/],
+        ['+262692123456', /samedi 28 novembre 2026 à 06:51/],
+        ['+33612345678', /samedi 28 novembre 2026 à 03:51/],
+      ] as const) {
+        const res = await t.http
+          .post('/api/sms/notification')
+          .set(auth(admin))
+          .send({ to, type: 'appointment_reminder', data: { name: 'Jean', startsAt } })
+          .expect(201);
+        expect(res.body.body, to).toMatch(expected);
+      }
+    });
+
     it('stores the locale the text was written in, not as written: a 10-character tag is no 500 on PostgreSQL', async () => {
       const sends = await Promise.all(
         ['en-GB-oed', 'fr-x-priv', ' EN '].map((locale) =>

@@ -30,3 +30,14 @@ export function quietHoursZones(region: string | null | undefined, home: string)
   const zones = timeZonesOfRegion(region, home);
   return zones.length === 1 && zones[0] !== home ? [home, zones[0]!] : [home];
 }
+
+/**
+ * The zone a recipient of a number of `region` reads the clock in, for the date and time written in its SMS: the
+ * region's when it has exactly one (Martinique's, Réunion's: an appointment at 02:51 UTC is "vendredi 27 novembre à
+ * 22:51" in Martinique, not Paris's "samedi 28 novembre à 03:51"); `home` (DEFAULT_TIMEZONE) for a region of several
+ * zones or a number placed nowhere.
+ */
+export function readingTimeZone(region: string | null | undefined, home: string): string {
+  const zones = timeZonesOfRegion(region, home);
+  return zones.length === 1 ? zones[0]! : home;
+}

@@ -17,6 +17,7 @@ import { tallyBatchRows } from './batch-counts.js';
 import { analyzeSmsBody, MAX_SMS_BODY_LENGTH, type SmsBodyAnalysis } from './encoding/sms-encoding.js';
 import { isoDateMessage, parseIsoDate } from '../common/dto/iso-date.js';
 import { describePhoneProblem, InvalidPhoneNumberError, PhoneNumberService } from '../phone/phone-number.service.js';
+import { readingTimeZone } from '../phone/region-time-zones.js';
 import { SMS_PROVIDER, type ProviderFailure, type SmsProvider } from './providers/sms-provider.js';
 import { SmsBatch } from './sms-batch.entity.js';
 import { SmsBatchesService, type BatchView } from './sms-batches.service.js';
@@ -87,7 +88,8 @@ export class SmsService {
   /** A templated SMS of one of the notification types, in the context's locale (French by default). */
   async sendNotification(to: string, type: string, data: Record<string, unknown>, context: SmsContext): Promise<SmsSendResult> {
     const e164 = this.normalize(to, 'to');
-    const body = this.render(type, data, context.locale);
+    // A date and time written in the recipient's zone: an overseas client reads its own clock, not Paris's.
+    const body = this.render(type, data, context.locale, readingTimeZone(this.phones.format(e164).country, this.config.defaultTimeZone));
     // Stored as the locale the text was written in (`en-GB-oed` → `en`), not as the caller wrote it.
     const locale = this.templates.resolveLocale(context.locale);
     const draft: Draft = { to: e164, body, kind: SmsKind.Notification, templateType: type, locale };
@@ -585,9 +587,9 @@ export class SmsService {
     }
   }
 
-  private render(type: string, data: Record<string, unknown>, locale?: string): string {
+  private render(type: string, data: Record<string, unknown>, locale: string | undefined, timeZone: string): string {
     try {
-      return this.templates.render(type, data, locale);
+      return this.templates.render(type, data, locale, timeZone);
     } catch (error) {
       if (!(error instanceof TemplateDataError)) throw error;
       const field = ['type', 'locale', 'data'].includes(error.field) ? error.field : `data.${error.field}`;

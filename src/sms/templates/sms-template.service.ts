@@ -119,10 +119,11 @@ export class SmsTemplateService {
    * The SMS text of `type` for `data`, in `locale` ('fr' by default). Values are trimmed; numbers are taken
    * as text; fields the type does not declare are ignored here (other modules may pass a record's fields; the
    * HTTP route refuses them first, {@link refuseUndeclaredFields}). For appointment types, `startsAt` (ISO 8601 with
-   * an offset) takes precedence over `date` and `time`, written in the locale and the default time zone.
+   * an offset) takes precedence over `date` and `time`, written in the locale and in `timeZone` (the recipient's:
+   * readingTimeZone; DEFAULT_TIMEZONE by default).
    * Throws {@link TemplateDataError}.
    */
-  render(type: string, data: Record<string, unknown>, locale?: string): string {
+  render(type: string, data: Record<string, unknown>, locale?: string, timeZone: string = this.defaultTimeZone): string {
     const resolved = this.resolveLocale(locale);
     if (!isRenderableNotificationType(type)) {
       throw new TemplateDataError(
@@ -136,7 +137,7 @@ export class SmsTemplateService {
       throw new TemplateDataError('data', 'not_an_object', 'The notification data must be an object of field values');
     }
     const spec = this.catalogs[resolved][type];
-    const values = this.collectValues(spec, data, resolved);
+    const values = this.collectValues(spec, data, resolved, timeZone);
     this.checkRequired(spec, values, data);
     return renderTemplate(spec.template, values).trim();
   }
@@ -197,7 +198,12 @@ export class SmsTemplateService {
   }
 
   /** Declared fields as text written inline (inlineText; absent when missing, null or blank); `date`/`time` from `startsAt`. */
-  private collectValues(spec: TemplateSpec, data: Record<string, unknown>, locale: TemplateLocale): Record<string, string | undefined> {
+  private collectValues(
+    spec: TemplateSpec,
+    data: Record<string, unknown>,
+    locale: TemplateLocale,
+    timeZone: string = this.defaultTimeZone,
+  ): Record<string, string | undefined> {
     const values: Record<string, string | undefined> = {};
     for (const field of spec.fields) {
       const raw = data[field.name];
@@ -225,8 +231,8 @@ export class SmsTemplateService {
           `${STARTS_AT} must be an ISO 8601 date and time with an offset or Z, such as 2024-01-15T14:30:00+01:00`,
         );
       }
-      values.date = this.formatDate(instant, locale);
-      values.time = this.formatTime(instant, locale);
+      values.date = this.formatDate(instant, locale, timeZone);
+      values.time = this.formatTime(instant, locale, timeZone);
     }
     return values;
   }
@@ -253,9 +259,9 @@ export class SmsTemplateService {
     }
   }
 
-  private formatDate(instant: Date, locale: TemplateLocale): string {
+  private formatDate(instant: Date, locale: TemplateLocale, timeZone: string): string {
     const { tag, date } = MOMENT_FORMATS[locale];
-    const format = new Intl.DateTimeFormat(tag, { ...date, timeZone: this.defaultTimeZone });
+    const format = new Intl.DateTimeFormat(tag, { ...date, timeZone });
     if (locale !== 'fr') return toPlainSpaces(format.format(instant));
     const parts = Object.fromEntries(format.formatToParts(instant).map((part) => [part.type, part.value]));
     // French writes the first day of a month "1er". "août" is written "aout" (spelling allowed since the 1990
@@ -265,9 +271,9 @@ export class SmsTemplateService {
     return `${parts.weekday} ${day} ${month} ${parts.year}`;
   }
 
-  private formatTime(instant: Date, locale: TemplateLocale): string {
+  private formatTime(instant: Date, locale: TemplateLocale, timeZone: string): string {
     const { tag, time } = MOMENT_FORMATS[locale];
-    return toPlainSpaces(new Intl.DateTimeFormat(tag, { ...time, timeZone: this.defaultTimeZone }).format(instant));
+    return toPlainSpaces(new Intl.DateTimeFormat(tag, { ...time, timeZone }).format(instant));
   }
 }
 
