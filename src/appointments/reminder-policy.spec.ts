@@ -112,6 +112,15 @@ describe("ReminderPolicy in the client's zone too (overseas numbers)", () => {
     expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), '+33612345678')).toEqual(at('2030-03-10T19:55:00Z'));
   });
 
+  it("confirmed during the client's own night with a due time moved into the past: when that night ends, not at once", () => {
+    // Confirmed at 05:00 in Martinique (10:00 in Paris) for 06:00 there the next day: 24 hours before is in the nights
+    // joined up (Paris 21:00 to Martinique 08:00), so the due time moved before them is past; sent at once, the
+    // dispatcher dropped it (Martinique's night) as a failed SMS. At 08:00 in Martinique instead.
+    expect(policy.dueAt(at('2030-11-06T10:00:00Z'), at('2030-11-05T09:00:00Z'), MARTINIQUE)).toEqual(at('2030-11-05T12:00:00Z'));
+    // In Paris the same instants are outside quiet hours: 24 hours before.
+    expect(policy.dueAt(at('2030-11-06T10:00:00Z'), at('2030-11-05T09:00:00Z'), '+33612345678')).toEqual(at('2030-11-05T10:00:00Z'));
+  });
+
   it('is due again when the quiet hours of both zones have ended, not at 08:00 in Paris (03:00 in Martinique)', () => {
     // Dropped at 22:30 in Paris (17:30 in Martinique): Martinique's night follows Paris's, until 08:00 there (12:00 UTC).
     expect(policy.dueAgainAt(at('2030-11-04T21:30:00Z'), MARTINIQUE)).toEqual(at('2030-11-05T12:00:00Z'));

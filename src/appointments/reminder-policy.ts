@@ -39,9 +39,20 @@ export class ReminderPolicy {
     const leadBefore = this.leadBefore(startsAt);
     const due = this.beforeQuietHours(leadBefore, zones);
     // Confirmed at least the lead ahead: the usual time, even if moving it before quiet hours put it in the past.
-    if (due >= now || leadBefore >= now) return due;
+    if (due >= now || leadBefore >= now) return this.notInTonight(due, now, startsAt, zones);
     const latest = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
-    return latest && latest > now ? latest : due;
+    return latest && latest > now ? latest : this.notInTonight(due, now, startsAt, zones);
+  }
+
+  /**
+   * A due time already past ("at the next scan") while `now` is in quiet hours (the client's own night, which the scan
+   * does not skip): when they end, if the appointment is still ahead then. Sent at once, the dispatcher dropped it as
+   * QUIET_HOURS (a failed SMS on the appointment) and re-armed it for the same time.
+   */
+  private notInTonight(due: Date, now: Date, startsAt: Date, zones: readonly string[]): Date {
+    if (due >= now) return due;
+    const night = this.quietWindowAt(now, zones);
+    return night && night.end < startsAt ? night.end : due;
   }
 
   /**
