@@ -548,15 +548,24 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(0);
   });
 
-  it('moves a reminder that would fall in quiet hours to just before they begin, and never sends during them', async () => {
+  it('moves a reminder that would fall in quiet hours to their nearer side, and never sends during them', async () => {
     setNow('2030-01-10T10:00:00Z');
-    // 06:30 in Paris: 24 hours before is 06:30 the day before, inside 21:00-08:00, so 20:55 the evening before that.
+    // 06:30 in Paris: 24 hours before is 06:30 the day before, inside 21:00-08:00, so 08:00 that day when they end
+    // (not 20:55 the evening before that, 34 hours ahead).
     const early = await confirmed('2030-01-15T05:30:00Z');
-    expect(early.reminderDueAt).toBe('2030-01-13T19:55:00.000Z');
+    expect(early.reminderDueAt).toBe('2030-01-14T07:00:00.000Z');
+    // 21:30 in Paris: 21:30 the day before is just after they begin, so 20:55 that evening.
+    const late = await confirmed('2030-01-15T20:30:00Z', '0612345676');
+    expect(late.reminderDueAt).toBe('2030-01-14T19:55:00.000Z');
     standIn.reset();
-    setNow('2030-01-13T19:56:00Z'); // 20:56 in Paris
+    setNow('2030-01-14T06:59:00Z'); // 07:59 in Paris
+    expect((await scan()).skippedForQuietHours).toBe(true);
+    setNow('2030-01-14T07:00:30Z'); // 08:00:30 in Paris
     await scan();
-    expect(reminders()).toHaveLength(1);
+    expect(reminders().map((r) => r.form.To)).toEqual([early.clientPhone]);
+    setNow('2030-01-14T19:56:00Z'); // 20:56 in Paris
+    await scan();
+    expect(reminders().map((r) => r.form.To)).toEqual([early.clientPhone, late.clientPhone]);
 
     // Due while the service was down, back during quiet hours: waits for them to end.
     setNow('2030-02-01T10:00:00Z');
@@ -570,18 +579,26 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(1);
   });
 
-  it("keeps the client's own night too: a Réunion client's reminder is not moved to midnight there by Paris's quiet hours", async () => {
+  it("keeps the client's own night too: an overseas client's reminder is not moved into its night by Paris's quiet hours", async () => {
     setNow('2030-03-01T10:00:00Z');
-    // 09:00 in Réunion (UTC+4) is 06:00 in Paris: its reminder, 24 hours ahead, falls in Paris's quiet hours
-    // (21:00-08:00) and moves before them; 20:55 in Paris the evening before would be 23:55 in Réunion, its night.
-    const reunion = await confirmed('2030-03-12T05:00:00Z', '0692 12 34 56');
+    // 00:30 in Réunion (UTC+4) is 21:30 in Paris: its reminder, 24 hours ahead, falls just after Paris's quiet hours
+    // (21:00-08:00) begin and moves before them; 20:55 in Paris would be 23:55 in Réunion, its night.
+    const reunion = await confirmed('2030-03-12T20:30:00Z', '0692 12 34 56');
     expect(reunion.clientPhone).toBe('+262692123456');
     // Before the quiet hours of both: 20:55 in Réunion (16:55 UTC), 17:55 in Paris.
-    expect(reunion.reminderDueAt).toBe('2030-03-10T16:55:00.000Z');
+    expect(reunion.reminderDueAt).toBe('2030-03-11T16:55:00.000Z');
     // A metropolitan client at the same time: before Paris's quiet hours only.
-    const paris = await confirmed('2030-03-12T05:00:00Z', '0612345677');
-    expect(paris.reminderDueAt).toBe('2030-03-10T19:55:00.000Z');
-    for (const { id } of [reunion, paris]) await a.http.post(`/api/appointments/${id}/cancel`).set(auth()).send({}).expect(200);
+    const paris = await confirmed('2030-03-12T20:30:00Z', '0612345677');
+    expect(paris.reminderDueAt).toBe('2030-03-11T19:55:00.000Z');
+    // 07:00 in Martinique (UTC-4) is 12:00 in Paris: 07:00 the day before is the client's night, which ends at 08:00
+    // there (12:00 UTC); a metropolitan client at the same instant is reminded 24 hours before.
+    const martinique = await confirmed('2030-03-12T11:00:00Z', '0696 12 34 56');
+    expect(martinique).toMatchObject({ clientPhone: '+596696123456', reminderDueAt: '2030-03-11T12:00:00.000Z' });
+    const parisMidday = await confirmed('2030-03-12T11:00:00Z', '0612345678');
+    expect(parisMidday.reminderDueAt).toBe('2030-03-11T11:00:00.000Z');
+    for (const { id } of [reunion, paris, martinique, parisMidday]) {
+      await a.http.post(`/api/appointments/${id}/cancel`).set(auth()).send({}).expect(200);
+    }
     await settle();
   });
 

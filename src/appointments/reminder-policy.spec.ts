@@ -10,10 +10,30 @@ describe('ReminderPolicy.dueAt', () => {
   } as AppConfig);
   const at = (iso: string) => new Date(iso);
 
-  it('is the lead before the start, or just before the quiet hours it would fall in', () => {
+  it('is the lead before the start, or the nearer side of the quiet hours it would fall in', () => {
     expect(policy.dueAt(at('2030-11-06T13:00:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-05T13:00:00Z'));
-    // 07:00 in Paris, the day before, is in quiet hours: 20:55 the evening before that.
-    expect(policy.dueAt(at('2030-11-06T06:00:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
+    // 07:00 in Paris, the day before, is in quiet hours: 08:00 that day when they end (an hour later, 23 hours
+    // ahead), not 20:55 the evening before that (10 hours earlier, 34 hours ahead).
+    expect(policy.dueAt(at('2030-11-06T06:00:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // 21:30 the day before: just before they begin (35 minutes earlier), not 08:00 the next morning.
+    expect(policy.dueAt(at('2030-11-06T20:30:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-05T19:55:00Z'));
+    // 02:30 the day before: 5 h 35 after 20:55, 5 h 30 before 08:00: the end of the night.
+    expect(policy.dueAt(at('2030-11-06T01:30:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // 02:27:30: 5 h 32 min 30 s either side: early rather than late.
+    expect(policy.dueAt(at('2030-11-06T01:27:30Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
+  });
+
+  it('moves to the end of the night only if that leaves at least half the lead before the appointment', () => {
+    const twoHours = new ReminderPolicy({
+      reminders: { leadHours: 2, quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
+      defaultTimeZone: 'Europe/Paris',
+    } as AppConfig);
+    // 09:30 in Paris: 07:30 is in quiet hours; 08:00 leaves an hour and a half.
+    expect(twoHours.dueAt(at('2030-11-06T08:30:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-06T07:00:00Z'));
+    // 09:00: 08:00 leaves exactly half the lead.
+    expect(twoHours.dueAt(at('2030-11-06T08:00:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-06T07:00:00Z'));
+    // 08:30: 08:00 would leave half an hour: 20:55 the evening before.
+    expect(twoHours.dueAt(at('2030-11-06T07:30:00Z'), at('2030-11-01T10:00:00Z'))).toEqual(at('2030-11-05T19:55:00Z'));
   });
 
   it('confirmed late for an appointment early the next morning: just before that evening, not at once 20 hours ahead', () => {
@@ -24,8 +44,15 @@ describe('ReminderPolicy.dueAt', () => {
   it('confirmed late otherwise: the past due time stands (the next scan sends it)', () => {
     // 15:00 the same day: not in quiet hours.
     expect(policy.dueAt(at('2030-11-04T14:00:00Z'), at('2030-11-04T10:00:00Z'))).toEqual(at('2030-11-03T14:00:00Z'));
-    // 07:00 the next day, confirmed at 22:00 (in quiet hours already): nothing better ahead.
-    expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-03T19:55:00Z'));
+    // 07:00 the next day, confirmed at 22:00 (in quiet hours already): nothing better ahead (08:00 today, the end
+    // of the night its lead time fell in, is past too).
+    expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-04T07:00:00Z'));
+  });
+
+  it('confirmed late in the morning its lead time fell in: not at the end of that night, minutes after the confirmation', () => {
+    // Confirmed at 07:30 in Paris for 07:00 the next day: 08:00 today would follow the confirmation's SMS by half an
+    // hour; just before this evening's quiet hours instead, as for any late confirmation of an early appointment.
+    expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T06:30:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
   });
 });
 
@@ -106,10 +133,18 @@ describe("ReminderPolicy in the client's zone too (overseas numbers)", () => {
   const REUNION = '+262692123456'; // UTC+4
   const MARTINIQUE = '+596696123456'; // UTC-4
 
-  it('moves a reminder before the quiet hours of both zones', () => {
-    // 09:00 in Réunion: before Paris's 21:00 the evening before would be 23:55 there; before Réunion's 21:00 instead.
-    expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), REUNION)).toEqual(at('2030-03-10T16:55:00Z'));
-    expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), '+33612345678')).toEqual(at('2030-03-10T19:55:00Z'));
+  it('moves a reminder out of the quiet hours of both zones', () => {
+    // 00:30 in Réunion (20:30 UTC, 21:30 in Paris): its lead time falls just after Paris's 21:00; before it would be
+    // 23:55 in Réunion, its night: before Réunion's 21:00 instead (16:55 UTC).
+    expect(policy.dueAt(at('2030-03-12T20:30:00Z'), at('2030-03-01T10:00:00Z'), REUNION)).toEqual(at('2030-03-11T16:55:00Z'));
+    expect(policy.dueAt(at('2030-03-12T20:30:00Z'), at('2030-03-01T10:00:00Z'), '+33612345678')).toEqual(at('2030-03-11T19:55:00Z'));
+    // 07:00 in Martinique (11:00 UTC, 12:00 in Paris): the day before at 07:00 is Martinique's night, which ends at
+    // 08:00 there (12:00 UTC); in Paris the same instant is midday.
+    expect(policy.dueAt(at('2030-03-12T11:00:00Z'), at('2030-03-01T10:00:00Z'), MARTINIQUE)).toEqual(at('2030-03-11T12:00:00Z'));
+    expect(policy.dueAt(at('2030-03-12T11:00:00Z'), at('2030-03-01T10:00:00Z'), '+33612345678')).toEqual(at('2030-03-11T11:00:00Z'));
+    // 09:00 in Réunion (05:00 UTC, 06:00 in Paris): both nights joined up end at 08:00 in Paris, 11:00 in Réunion,
+    // 22 hours ahead (before them was 20:55 in Réunion two evenings before, 36 hours ahead).
+    expect(policy.dueAt(at('2030-03-12T05:00:00Z'), at('2030-03-01T10:00:00Z'), REUNION)).toEqual(at('2030-03-11T07:00:00Z'));
   });
 
   it("confirmed during the client's own night with a due time moved into the past: when that night ends, not at once", () => {

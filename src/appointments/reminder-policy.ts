@@ -9,9 +9,10 @@ import { quietHoursZones } from '../phone/region-time-zones.js';
 export const BEFORE_QUIET_HOURS_MINUTES = 5;
 
 /**
- * When a reminder is due: REMINDER_LEAD_HOURS before the appointment, moved to just before quiet
- * hours when it would fall inside them (quiet hours are read in DEFAULT_TIMEZONE, with its DST, and in the client's
- * own zone when its number's territory has one of its own: quietHoursZones).
+ * When a reminder is due: REMINDER_LEAD_HOURS before the appointment, moved out of quiet hours when it would fall
+ * inside them, to the nearer of their two sides (outsideQuietHours: the end of the night, or just before it begins)
+ * (quiet hours are read in DEFAULT_TIMEZONE, with its DST, and in the client's own zone when its number's territory
+ * has one of its own: quietHoursZones).
  * Whole days of the lead are days of DEFAULT_TIMEZONE's calendar: 24 hours before 08:30 is 08:30 the day
  * before, also across a change of clocks (23 or 25 hours then); the hours left over are hours.
  */
@@ -37,9 +38,11 @@ export class ReminderPolicy {
   dueAt(startsAt: Date, now: Date, phone?: string | null): Date {
     const zones = this.zonesFor(phone);
     const leadBefore = this.leadBefore(startsAt);
-    const due = this.beforeQuietHours(leadBefore, zones);
-    // Confirmed at least the lead ahead: the usual time, even if moving it before quiet hours put it in the past.
-    if (due >= now || leadBefore >= now) return this.notInTonight(due, now, startsAt, zones);
+    const due = this.outsideQuietHours(leadBefore, startsAt, zones);
+    // Confirmed at least the lead ahead: the usual time, even if moving it out of quiet hours put it in the past.
+    // Confirmed later (the lead time past), a time moved to the end of that night is not kept: it could follow the
+    // confirmation's own SMS by minutes.
+    if (leadBefore >= now) return this.notInTonight(due, now, startsAt, zones);
     const latest = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
     return latest && latest > now ? latest : this.notInTonight(due, now, startsAt, zones);
   }
@@ -71,6 +74,24 @@ export class ReminderPolicy {
   /** When a reminder to `phone` dropped at `now` is due again: when quiet hours end (its zones'), or at once outside them. */
   dueAgainAt(now: Date, phone?: string | null): Date {
     return this.quietWindowAt(now, this.zonesFor(phone))?.end ?? now;
+  }
+
+  /**
+   * `leadBefore` (the lead time before `startsAt`), or when it falls in quiet hours the nearer of their two sides:
+   * when they end, if that still leaves at least half the lead before the appointment, or just before they begin
+   * (also on a tie: early rather than late). With a 24-hour lead and 21:00-08:00, a 07:00 appointment is reminded at
+   * 08:00 the day before (23 hours ahead), not at 20:55 two evenings before (34 hours); a 21:30 one at 20:55 the
+   * evening before. With a 2-hour lead, an 08:30 appointment is reminded at 20:55 the evening before: 08:00 would
+   * leave half an hour.
+   */
+  private outsideQuietHours(leadBefore: Date, startsAt: Date, zones: readonly string[]): Date {
+    const window = this.quietWindowAt(leadBefore, zones);
+    if (!window) return leadBefore;
+    const before = new Date(window.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000);
+    const lead = startsAt.getTime() - leadBefore.getTime();
+    const afterKeepsHalf = startsAt.getTime() - window.end.getTime() >= lead / 2;
+    const afterIsNearer = window.end.getTime() - leadBefore.getTime() < leadBefore.getTime() - before.getTime();
+    return afterKeepsHalf && afterIsNearer ? window.end : before;
   }
 
   /** `instant`, or just before the quiet period containing it. */
