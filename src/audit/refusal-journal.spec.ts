@@ -2,8 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Clock } from '../common/clock.js';
 import { AuditAction } from './audit-action.enum.js';
 import type { AuditEntry, AuditService } from './audit.service.js';
-import { REFUSAL_THROTTLE_DEFAULTS } from './refusal-journal-throttle.js';
-import { RefusalJournal } from './refusal-journal.js';
+import { REFUSAL_THROTTLE_DEFAULTS, RefusalJournal } from './refusal-journal.js';
 
 class TestJournal extends RefusalJournal {
   constructor(audit: AuditService, clock: Clock, logger: Logger) {

@@ -1,7 +1,10 @@
 import type { Logger } from '@nestjs/common';
 import type { Clock } from '../common/clock.js';
 import type { AuditEntry, AuditService } from './audit.service.js';
-import { REFUSAL_THROTTLE_DEFAULTS, RefusalJournalThrottle } from './refusal-journal-throttle.js';
+import { KeyedThrottle, type ThrottleOptions } from '../common/keyed-throttle.js';
+
+/** At most one entry per key and minute, 10,000 keys remembered, 100 entries a minute in all. */
+export const REFUSAL_THROTTLE_DEFAULTS: ThrottleOptions = { windowMs: 60_000, maxKeys: 10_000, maxEntriesPerWindow: 100 };
 
 /** Refusals an entry stands for beyond itself: set only when it sums refusals not journaled before it. */
 export interface SummedRefusals {
@@ -12,13 +15,13 @@ export interface SummedRefusals {
 
 /**
  * The shape every refusal journal shares (a route's role refusals, `access_denied`; the webhooks' refusals,
- * `sms_webhook_refused`): one refusal in, through {@link RefusalJournalThrottle} (the first of a key's minute journaled at
+ * `sms_webhook_refused`): one refusal in, through {@link KeyedThrottle} (the first of a key's minute journaled at
  * once, the others of that minute summed into its next entry as `count` and `refusedSince`), one warning when the
  * global cap holds entries back. A journal that cannot be written is logged and never changes the refusal's answer (a
  * 403 stays a 403 while the database is away).
  */
 export abstract class RefusalJournal {
-  private readonly throttle = new RefusalJournalThrottle();
+  private readonly throttle = new KeyedThrottle(REFUSAL_THROTTLE_DEFAULTS);
 
   protected constructor(
     private readonly audit: AuditService,

@@ -8,6 +8,7 @@ import {
   lookUpRetryDelay,
   NEVER_RETRIED,
   QUEUE_FULL_WAIT_MS,
+  retryReason,
 } from './retry-policy.js';
 
 const settings = { maxAttempts: 5, baseMs: 100, maxMs: 1000 };
@@ -120,4 +121,15 @@ describe('retry policy', () => {
     // Capped by maxMs.
     expect(lookUpRetryDelay(rejected(20500, 500), look, ago(3_600_000), () => 0.999)).toBe(59_940);
   });
+});
+
+describe('retryReason', () => {
+  it.each([
+    ['21611', 'queue_full'],
+    ['20429', 'rate_limited'],
+    ['20503', 'server_error'],
+    ['NETWORK', 'network'],
+    ['TIMEOUT', 'timeout'],
+    ['CONNECTION_LOST', 'unknown_outcome'],
+  ])('%s → %s', (code, reason) => expect(retryReason(code)).toBe(reason));
 });

@@ -134,3 +134,13 @@ export function fullJitter(attempt: number, settings: Pick<RetrySettings, 'baseM
   const ceiling = Math.min(settings.maxMs, settings.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceiling);
 }
+
+/** The metrics' retry reason (`sms_retries_total{reason}`) for a stored error code. */
+export function retryReason(code: string): string {
+  if (code === String(QUEUE_FULL)) return 'queue_full';
+  if (code === '20429' || code === '429') return 'rate_limited';
+  if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
+  if (code === 'NETWORK') return 'network';
+  if (code === 'TIMEOUT') return 'timeout';
+  return 'unknown_outcome';
+}

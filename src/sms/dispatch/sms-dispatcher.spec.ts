@@ -11,7 +11,7 @@ import { SmsKind, SmsMessage } from '../sms-message.entity.js';
 import { SMS_EVENTS } from '../sms.events.js';
 import type { OptOutService } from '../opt-outs/opt-out.service.js';
 import type { DeliveryStatusService } from '../webhooks/delivery-status.service.js';
-import { RetryLines, retryReason, SmsDispatcher } from './sms-dispatcher.js';
+import { SmsDispatcher } from './sms-dispatcher.js';
 import { ProviderCircuit } from './provider-circuit.js';
 import type { SmsOutbox } from './sms-outbox.js';
 
@@ -768,32 +768,4 @@ describe(SmsDispatcher.name, () => {
       expect(provider.send).toHaveBeenCalledTimes(3);
     });
   });
-});
-
-describe('RetryLines', () => {
-  it('says a retried failure at once, then at most once a minute per code with how many more came', () => {
-    const lines: string[] = [];
-    const sut = new RetryLines({ warn: (m: string) => void lines.push(m) });
-    sut.failed('NETWORK', 'connect ECONNREFUSED 127.0.0.1:4999', 0);
-    sut.failed('NETWORK', 'connect ECONNREFUSED 127.0.0.1:4999', 1_000);
-    sut.failed('NETWORK', 'connect ECONNREFUSED 127.0.0.1:4999', 2_000);
-    sut.failed('TIMEOUT', 'timed out after 10000 ms', 3_000);
-    sut.failed('NETWORK', 'connect ECONNREFUSED 127.0.0.1:4999', 60_000);
-    expect(lines).toEqual([
-      'An SMS attempt failed with NETWORK, retried later: connect ECONNREFUSED 127.0.0.1:4999',
-      'An SMS attempt failed with TIMEOUT, retried later: timed out after 10000 ms',
-      'An SMS attempt failed with NETWORK, retried later (and 2 more since the last such line): connect ECONNREFUSED 127.0.0.1:4999',
-    ]);
-  });
-});
-
-describe('retryReason', () => {
-  it.each([
-    ['21611', 'queue_full'],
-    ['20429', 'rate_limited'],
-    ['20503', 'server_error'],
-    ['NETWORK', 'network'],
-    ['TIMEOUT', 'timeout'],
-    ['CONNECTION_LOST', 'unknown_outcome'],
-  ])('%s → %s', (code, reason) => expect(retryReason(code)).toBe(reason));
 });

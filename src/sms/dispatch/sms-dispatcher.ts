@@ -11,7 +11,16 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
-import { decideRetry, isAmbiguous, isRetryable, lookUpRetryDelay, withinOutageRetry, type RetrySettings } from './retry-policy.js';
+import { RetryLines } from './retry-lines.js';
+import {
+  decideRetry,
+  isAmbiguous,
+  isRetryable,
+  lookUpRetryDelay,
+  retryReason,
+  withinOutageRetry,
+  type RetrySettings,
+} from './retry-policy.js';
 import { SendHours } from './send-hours.js';
 import { RelatedRecords } from '../../common/related-records.js';
 import { OUTDATED, QUIET_HOURS } from '../sms.events.js';
@@ -456,42 +465,6 @@ export class SmsDispatcher {
     this.startedBatches.add(batchId);
     await this.outbox.markBatchStarted(batchId);
   }
-}
-
-/**
- * A failed attempt that will be made again leaves no other trace but the metrics: Twilio unreachable or hanging under
- * light traffic (too few calls to open the circuit) was silent in the log until a message failed for good, up to
- * SMS_OUTAGE_RETRY_MS later. One warning per error code and minute, with how many more came meanwhile.
- */
-export class RetryLines {
-  private readonly codes = new Map<string, { lineAt: number; since: number }>();
-
-  constructor(
-    private readonly logger: Pick<Logger, 'warn'>,
-    private readonly everyMs = 60_000,
-  ) {}
-
-  failed(code: string, message: string, now = Date.now()): void {
-    const seen = this.codes.get(code);
-    if (seen && now - seen.lineAt < this.everyMs) {
-      seen.since++;
-      return;
-    }
-    if (this.codes.size >= 100 && !seen) this.codes.clear();
-    const more = seen?.since ? ` (and ${seen.since} more since the last such line)` : '';
-    this.logger.warn(`An SMS attempt failed with ${code}, retried later${more}: ${message}`);
-    this.codes.set(code, { lineAt: now, since: 0 });
-  }
-}
-
-/** The metrics' retry reason for a stored error code. */
-export function retryReason(code: string): string {
-  if (code === '21611') return 'queue_full';
-  if (code === '20429' || code === '429') return 'rate_limited';
-  if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
-  if (code === 'NETWORK') return 'network';
-  if (code === 'TIMEOUT') return 'timeout';
-  return 'unknown_outcome';
 }
 
 function later(ms: number): Date {

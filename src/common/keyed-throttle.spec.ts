@@ -1,11 +1,11 @@
-import { RefusalJournalThrottle, type RefusalDecision } from './refusal-journal-throttle.js';
+import { KeyedThrottle, type ThrottleDecision } from './keyed-throttle.js';
 
 const WINDOW = 60_000;
 const throttle = (options: Partial<{ maxKeys: number; maxEntriesPerWindow: number }> = {}) =>
-  new RefusalJournalThrottle({ windowMs: WINDOW, maxKeys: 10_000, maxEntriesPerWindow: 1_000, ...options });
-const journaled = (decisions: RefusalDecision[]) => decisions.filter((d) => d.journal);
+  new KeyedThrottle({ windowMs: WINDOW, maxKeys: 10_000, maxEntriesPerWindow: 1_000, ...options });
+const journaled = (decisions: ThrottleDecision[]) => decisions.filter((d) => d.journal);
 
-describe('RefusalJournalThrottle', () => {
+describe('KeyedThrottle', () => {
   it('journals the first refusal of a key at once, counts the rest of its window, and sums them into the next entry', () => {
     const t = throttle();
     expect(t.refused('ip route reason', 1_000)).toEqual({ journal: true, count: 1, refusedSince: 1_000 });

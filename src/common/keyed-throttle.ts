@@ -1,22 +1,21 @@
 /**
- * How often a refused request is journaled, so that a caller refused again and again cannot write one row per request:
- * the webhooks' refusals (sms_webhook_refused, anonymous callers) and the routes' role refusals (access_denied).
+ * How often something that happens again and again is written down (a journal entry, a log line), per key: the
+ * refusal journals (sms_webhook_refused, access_denied: src/audit/refusal-journal.ts) and the retried SMS attempts'
+ * warnings (src/sms/dispatch/retry-lines.ts).
  */
-export interface RefusalThrottleOptions {
-  /** At most one journal entry per key (who was refused what: an IP, a user, a route…) per this many ms. */
+export interface ThrottleOptions {
+  /** At most one entry per key (who was refused what: an IP, a user, a route…; an error code) per this many ms. */
   windowMs: number;
   /** Keys remembered at most (memory bound); beyond, the oldest is forgotten. */
   maxKeys: number;
-  /** Journal entries written at most per `windowMs`, all keys together (bound on the writes). */
+  /** Entries written at most per `windowMs`, all keys together (bound on the writes; Infinity: none). */
   maxEntriesPerWindow: number;
 }
 
-export const REFUSAL_THROTTLE_DEFAULTS: RefusalThrottleOptions = { windowMs: 60_000, maxKeys: 10_000, maxEntriesPerWindow: 100 };
-
-export type RefusalDecision =
-  /** Journal one entry standing for `count` refusals (this one included), the first of them at `refusedSince` (ms). */
+export type ThrottleDecision =
+  /** Write one entry standing for `count` events (this one included), the first of them at `refusedSince` (ms). */
   | { journal: true; count: number; refusedSince: number }
-  /** Counted on the key, summed into its next entry. `capReached`: the first refusal held back by the global cap in this window. */
+  /** Counted on the key, summed into its next entry. `capReached`: the first event held back by the global cap in this window. */
   | { journal: false; capReached: boolean };
 
 interface KeyState {
@@ -28,11 +27,12 @@ interface KeyState {
 }
 
 /**
- * Which refusals are journaled, so that a caller cannot write one row per request (the public webhook routes, by
- * client IP, route and reason; a route's role refusals, by user and route). Per key: the first refusal of a window is journaled at once (a single
- * misconfiguration shows up at once), the others of that window are only counted here, and summed into the
- * next entry written for that key (the first refusal after the window). In memory, per instance: with several
- * instances each one journals at most once per key and window.
+ * Which of a key's events are written down, so that a caller cannot write one row per request (the public webhook
+ * routes' refusals, by client IP, route and reason; a route's role refusals, by user and route) and an outage cannot
+ * write one log line per attempt (retried SMS attempts, by error code). Per key: the first event of a window is written
+ * at once (a single misconfiguration shows up at once), the others of that window are only counted here, and summed
+ * into the next entry written for that key (the first event after the window). In memory, per instance: with several
+ * instances each one writes at most once per key and window.
  *
  * Two bounds hold under a flood from many addresses (IPv6, or spoofed X-Forwarded-For with TRUST_PROXY=true):
  * - memory: at most `maxKeys` keys; a new key beyond it forgets the oldest one (least recently journaled or
@@ -41,21 +41,21 @@ interface KeyState {
  *   on its key (summed into that key's next entry once the budget allows) and the metric counts it as always.
  * Refusals of a key that never refuses again after its window stay in the metric only.
  */
-export class RefusalJournalThrottle {
+export class KeyedThrottle {
   /** Insertion order = oldest first: a key is moved to the end when it is created or journaled. */
   private readonly keys = new Map<string, KeyState>();
   private globalStart = -Infinity;
   private globalEntries = 0;
   private capWarned = false;
 
-  constructor(private readonly options: RefusalThrottleOptions = REFUSAL_THROTTLE_DEFAULTS) {}
+  constructor(private readonly options: ThrottleOptions) {}
 
   get size(): number {
     return this.keys.size;
   }
 
-  /** Records one refusal for `key` at `now` (ms) and says whether to journal it, and for how many refusals. */
-  refused(key: string, now: number): RefusalDecision {
+  /** Records one event (a refusal…) for `key` at `now` (ms) and says whether to write it down, and for how many events. */
+  refused(key: string, now: number): ThrottleDecision {
     const { windowMs } = this.options;
     let state = this.keys.get(key);
     if (!state) {
