@@ -33,7 +33,7 @@ export abstract class RefusalJournal {
 
   /** Journals one refusal of `key` when the throttle lets it through; `entry` builds the row (`summed`: see above). */
   protected async journal(key: string, entry: (summed: SummedRefusals | undefined) => AuditEntry): Promise<void> {
-    const decision = this.throttle.refused(key, this.clock.now().getTime());
+    const decision = this.throttle.record(key, this.clock.now().getTime());
     if (!decision.journal) {
       if (decision.capReached)
         this.logger.warn(
@@ -41,7 +41,7 @@ export abstract class RefusalJournal {
         );
       return;
     }
-    const summed = decision.count > 1 ? { count: decision.count, refusedSince: new Date(decision.refusedSince).toISOString() } : undefined;
+    const summed = decision.count > 1 ? { count: decision.count, refusedSince: new Date(decision.firstAt).toISOString() } : undefined;
     try {
       await this.audit.record(entry(summed));
     } catch (error) {

@@ -13,8 +13,8 @@ export interface ThrottleOptions {
 }
 
 export type ThrottleDecision =
-  /** Write one entry standing for `count` events (this one included), the first of them at `refusedSince` (ms). */
-  | { journal: true; count: number; refusedSince: number }
+  /** Write one entry standing for `count` events (this one included), the first of them at `firstAt` (ms). */
+  | { journal: true; count: number; firstAt: number }
   /** Counted on the key, summed into its next entry. `capReached`: the first event held back by the global cap in this window. */
   | { journal: false; capReached: boolean };
 
@@ -55,7 +55,7 @@ export class KeyedThrottle {
   }
 
   /** Records one event (a refusal…) for `key` at `now` (ms) and says whether to write it down, and for how many events. */
-  refused(key: string, now: number): ThrottleDecision {
+  record(key: string, now: number): ThrottleDecision {
     const { windowMs } = this.options;
     let state = this.keys.get(key);
     if (!state) {
@@ -78,7 +78,7 @@ export class KeyedThrottle {
       return { journal: false, capReached: first };
     }
     this.globalEntries++;
-    const decision = { journal: true as const, count: state.pending, refusedSince: state.pendingSince };
+    const decision = { journal: true as const, count: state.pending, firstAt: state.pendingSince };
     state.windowStart = now;
     state.pending = 0;
     this.keys.delete(key);

@@ -17,7 +17,7 @@ export class RetryLines {
   }
 
   failed(code: string, message: string, now = Date.now()): void {
-    const decision = this.throttle.refused(code, now);
+    const decision = this.throttle.record(code, now);
     if (!decision.journal) return;
     const more = decision.count > 1 ? ` (and ${decision.count - 1} more since the last such line)` : '';
     this.logger.warn(`An SMS attempt failed with ${code}, retried later${more}: ${message}`);
