@@ -76,6 +76,11 @@ class AppProcess {
     return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
 
+  /** What it printed so far (its log lines, JSON). */
+  printed(): string {
+    return this.output.join('');
+  }
+
   async token(): Promise<string> {
     const res = await this.json('POST', '/api/auth/login', undefined, { email: ROOT_EMAIL, password: ROOT_PASSWORD });
     return res.body.access_token as string;
@@ -131,7 +136,7 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
         SMS_RETRY_MAX_MS: '200',
         SMS_LEASE_MS: '2000',
         SMS_POLL_INTERVAL_MS: '200',
-        LOG_LEVEL: 'error',
+        LOG_LEVEL: 'warn',
       };
       standIn.setBehaviour({
         delayMs: 5,
@@ -195,6 +200,8 @@ describe('SMS dispatch across a crash (the built service, killed with SIGKILL)',
       );
       expect(journaled).toHaveLength(2000);
       expect(journaled.filter((entry) => Number(entry.n) !== 1)).toEqual([]);
+      // The restarted service said that it took over what the killed one left mid-send, and what it found at Twilio.
+      expect(app.printed()).toMatch(/An SMS left mid-send by a stopped worker \(lease expired\) was (not )?at Twilio/);
     }, 360_000);
   });
 

@@ -1,10 +1,10 @@
 /**
- * How often something that happens again and again is written down (a journal entry, a log line), per key: the
- * refusal journals (sms_webhook_refused, access_denied: src/audit/refusal-journal.ts) and the retried SMS attempts'
- * warnings (src/sms/dispatch/retry-lines.ts).
+ * How often something that happens again and again is written down, per key: the refusal journals (sms_webhook_refused,
+ * access_denied: src/audit/refusal-journal.ts). Log lines that come in bursts: ThrottledLines (it says a window's
+ * count when the window ends, not at the next event).
  */
 export interface ThrottleOptions {
-  /** At most one entry per key (who was refused what: an IP, a user, a route…; an error code) per this many ms. */
+  /** At most one entry per key (who was refused what: an IP, a user, a route…) per this many ms. */
   windowMs: number;
   /** Keys remembered at most (memory bound); beyond, the oldest is forgotten. */
   maxKeys: number;
@@ -28,8 +28,7 @@ interface KeyState {
 
 /**
  * Which of a key's events are written down, so that a caller cannot write one row per request (the public webhook
- * routes' refusals, by client IP, route and reason; a route's role refusals, by user and route) and an outage cannot
- * write one log line per attempt (retried SMS attempts, by error code). Per key: the first event of a window is written
+ * routes' refusals, by client IP, route and reason; a route's role refusals, by user and route). Per key: the first event of a window is written
  * at once (a single misconfiguration shows up at once), the others of that window are only counted here, and summed
  * into the next entry written for that key (the first event after the window). In memory, per instance: with several
  * instances each one writes at most once per key and window.

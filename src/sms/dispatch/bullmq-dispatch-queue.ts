@@ -1,4 +1,5 @@
 import { FailureStreak } from '../../common/failure-streak.js';
+import { ThrottledLines } from '../../common/throttled-lines.js';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { DelayedError, ErrorCode, type Job, type Queue } from 'bullmq';
@@ -97,11 +98,8 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
   /** Our own handlers in flight: stop() waits for them (they write to the database) before anything closes. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private errorReported = false;
-  /** Job locks lost since the last line about them, and when that line was written (see onWorkerError). */
-  private lostLocks = 0;
-  private lostLocksReportedAt = 0;
-  private lastLostLock = '';
-  private lostLocksTimer: NodeJS.Timeout | null = null;
+  /** Job locks lost: one line per 10 s with how many (see onWorkerError). */
+  private readonly lostLocks = new ThrottledLines((line) => this.logger.warn(line), 10_000);
 
   /**
    * The class `@nestjs/bullmq` discovers as the queue's worker: `@Processor` with the configured queue name,
@@ -138,16 +136,6 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     queue.on('error', (error) => this.reportError('queue', error));
   }
 
-  private reportLostLocks(): void {
-    this.lostLocksTimer = null;
-    if (!this.lostLocks) return;
-    this.lostLocksReportedAt = Date.now();
-    this.logger.warn(
-      `BullMQ worker: ${this.lostLocks} job lock(s) lost while their job ran (last: ${this.lastLostLock}); their rows' leases still decide who sends`,
-    );
-    this.lostLocks = 0;
-  }
-
   /** One line per outage, not one per reconnection attempt. */
   private reportError(what: string, error: Error): void {
     if (this.errorReported) return;
@@ -161,12 +149,11 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     // back and may redeliver it; the row's lease still decides who sends. Not an outage: it neither claims the
     // outage's one line (the next real outage would go unsaid) nor floods the log (one line per 10 s, with a count).
     if (isLostJobLock(error)) {
-      this.lostLocks++;
-      this.lastLostLock = error.message;
-      const wait = this.lostLocksReportedAt + 10_000 - Date.now();
-      if (wait <= 0) this.reportLostLocks();
-      // Within 10 s of the last line: counted, and said in one line when the 10 s are over (a burst is not undercounted).
-      else this.lostLocksTimer ??= setTimeout(() => this.reportLostLocks(), wait).unref();
+      this.lostLocks.say(
+        'lost',
+        (more) =>
+          `BullMQ worker: ${more + 1} job lock(s) lost while their job ran (last: ${error.message}); their rows' leases still decide who sends`,
+      );
       return;
     }
     this.reportError('worker', error);
@@ -259,6 +246,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     if (!this.started) return;
     this.started = false;
     if (this.sweeper) clearInterval(this.sweeper);
+    this.lostLocks.flushAll();
     // Redis away (refusing): closed at once (forced), as its QUIT would wait in ioredis's offline queue for ever.
     const up = this.redisUp();
     const closing = this.worker.close(!up).catch((error) => this.logger.warn(`Closing the BullMQ worker: ${messageOf(error)}`));

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Clock } from '../../common/clock.js';
 import type { RelatedRecords } from '../../common/related-records.js';
@@ -266,6 +267,22 @@ describe(SmsDispatcher.name, () => {
       expect.objectContaining({ kind: 'sent', sid: 'SM-ours' }),
       expect.any(Date),
     );
+  });
+
+  it('says in the log that a message left mid-send by a stopped worker was found at Twilio, or not and sent now (not for a timeout)', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    onTestFinished(() => warn.mockRestore());
+    const taken = () => warn.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('stopped worker'));
+    provider.findSent.mockResolvedValue([{ sid: 'SM-ours', status: 'sent', from: null }]);
+    outbox.ownedSids.mockResolvedValue(new Set());
+    await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
+    expect(taken()).toEqual(['An SMS left mid-send by a stopped worker (lease expired) was at Twilio: stored as sent, not sent again']);
+    provider.findSent.mockResolvedValue([]);
+    await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
+    expect(provider.send).toHaveBeenCalledTimes(1);
+    expect(taken()[1]).toBe('An SMS left mid-send by a stopped worker (lease expired) was not at Twilio: sent now');
+    await sut.process(claimed({ errorCode: 'TIMEOUT', attempts: 2 }));
+    expect(taken()).toHaveLength(2);
   });
 
   it('adopts the next message found when another row (same number and text) adopted the first one meanwhile; sends when none is left', async () => {

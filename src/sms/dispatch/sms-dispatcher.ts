@@ -11,7 +11,7 @@ import { describeOptOut, OPTED_OUT } from '../opt-outs/opted-out.error.js';
 import { OptOutService } from '../opt-outs/opt-out.service.js';
 import { OptOutSource } from '../opt-outs/sms-opt-out.entity.js';
 import { DeliveryStatusService, TWILIO_UNSUBSCRIBED } from '../webhooks/delivery-status.service.js';
-import { RetryLines } from './retry-lines.js';
+import { DispatchLines } from './dispatch-lines.js';
 import {
   decideRetry,
   isAmbiguous,
@@ -73,7 +73,7 @@ export function failureCode(failure: ProviderFailure): string {
 export class SmsDispatcher {
   private readonly logger = new Logger(SmsDispatcher.name);
   /** Attempts that failed and will be made again: said in the log, at most once a minute per error code. */
-  private readonly retryLines = new RetryLines(this.logger);
+  private readonly lines = new DispatchLines(this.logger);
   /**
    * Local signals for requests waiting on their row: `<message id>` when it settled or was rescheduled,
    * `failure` (id, ProviderFailure) just before a final failure is stored, `halted` at shutdown.
@@ -122,10 +122,11 @@ export class SmsDispatcher {
     return this.circuit.pausedUntil();
   }
 
-  /** Called once the dispatch queue has stopped: wakes every waiting request (`halted` on `settled`). */
+  /** Called once the dispatch queue has stopped: wakes every waiting request (`halted` on `settled`), says the lines held. */
   halt(): void {
     this.stopped = true;
     this.settled.emit('halted');
+    this.lines.flush();
   }
 
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
@@ -190,6 +191,7 @@ export class SmsDispatcher {
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
+      if (message.errorCode === LEASE_EXPIRED) this.lines.takenOver(false);
     }
 
     const notNow = await this.notNow(message, attempt);
@@ -351,7 +353,10 @@ export class SmsDispatcher {
       const settlement: Settlement = { kind: 'sent', ...candidate, adopted: true };
       const now = new Date();
       const result = await this.outbox.settle(message, attempt, settlement, now);
-      if (!result.sidTaken) return this.afterSettle(message, attempt, settlement, now, result);
+      if (!result.sidTaken) {
+        if (result.applied && message.errorCode === LEASE_EXPIRED) this.lines.takenOver(true);
+        return this.afterSettle(message, attempt, settlement, now, result);
+      }
       // Rows keep adopting each other's finds (many alike at once): this one tries again later, its claim given back.
       if (tries >= MAX_ADOPTION_TRIES)
         return this.store(message, attempt, { kind: 'held', notBefore: later(this.retry.lookUpAfterMs ?? 0) });
@@ -387,7 +392,7 @@ export class SmsDispatcher {
     }
     if (settlement.kind === 'retry') {
       this.metrics.retry(retryReason(settlement.errorCode));
-      this.retryLines.failed(settlement.errorCode, settlement.errorMessage);
+      this.lines.retried(settlement.errorCode, settlement.errorMessage);
       this.settled.emit(message.id);
       return { final: false, retryAt: settlement.notBefore };
     }
