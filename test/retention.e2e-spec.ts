@@ -321,6 +321,30 @@ describeEachDatabase('Data retention (RETENTION_DAYS)', (kind) => {
     expect(await dataSource.getRepository(AuditLog).count()).toBe(journaled);
   });
 
+  it('counts its passes and the rows of each step in the metrics, and when the last complete pass ended', async () => {
+    const scrape = async () =>
+      (
+        await t.http
+          .get('/api/metrics')
+          .set('Authorization', `Bearer ${await t.rootToken()}`)
+          .expect(200)
+      ).text;
+    const value = (text: string, series: string) =>
+      Number(text.match(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'))?.[1] ?? 0);
+    const before = await scrape();
+    await insertMany(SmsMessage, [message(ago(31)), message(ago(32)), message(ago(33))]);
+    await insertMany(AuditLog, [journal(ago(40))]);
+    const startedAt = Date.now() / 1000;
+    await t.get(RetentionService).purge();
+    const after = await scrape();
+    const delta = (series: string) => value(after, series) - value(before, series);
+    expect(delta('retention_passes_total{outcome="ok"}')).toBe(1);
+    expect(delta('retention_rows_purged_total{step="smsMessages"}')).toBe(3);
+    expect(delta('retention_rows_purged_total{step="auditLogs"}')).toBe(1);
+    expect(delta('retention_rows_purged_total{step="inboundMessages"}')).toBe(0);
+    expect(value(after, 'retention_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(Math.floor(startedAt));
+  });
+
   it('reads the time from the Clock: moving it forward purges what has become old', async () => {
     await insertMany(SmsMessage, [message(ago(10))]);
     expect((await t.get(RetentionService).purge()).steps.smsMessages.rows).toBe(0);

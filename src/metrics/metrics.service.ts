@@ -93,6 +93,21 @@ export class MetricsService implements OnModuleDestroy {
     registers: [this.registry],
   });
 
+  private readonly retentionPasses = new Counter({
+    name: 'retention_passes_total',
+    help: 'Retention purge passes (RETENTION_DAYS), by outcome: ok, interrupted (shutdown), failed',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly retentionRows = new Counter({
+    name: 'retention_rows_purged_total',
+    help: 'Rows the retention purge scrubbed or deleted, by step (smsMessages, auditLogs…)',
+    labelNames: ['step'] as const,
+    registers: [this.registry],
+  });
+  /** When the last complete retention pass ended (ms), or null before the first. */
+  private retentionLastOkAt: number | null = null;
+
   private readonly circuit = new Gauge({
     name: 'sms_provider_circuit_state',
     help: "The circuit in front of Twilio (ProviderCircuit): 1 for this instance's current state (closed, open, half_open), 0 for the others",
@@ -126,6 +141,16 @@ export class MetricsService implements OnModuleDestroy {
       registers: [this.registry],
       collect() {
         this.set(snapshot()?.oldestDueAgeSeconds ?? Number.NaN);
+      },
+    });
+    const retentionLastOkAt = () => this.retentionLastOkAt;
+    new Gauge({
+      name: 'retention_last_success_timestamp_seconds',
+      help: 'When the last complete retention pass of this instance ended (Unix time); NaN before its first (or with retention off)',
+      registers: [this.registry],
+      collect() {
+        const at = retentionLastOkAt();
+        this.set(at === null ? Number.NaN : at / 1000);
       },
     });
     new Gauge({
@@ -178,6 +203,13 @@ export class MetricsService implements OnModuleDestroy {
   /** The provider circuit's new state: `closed` (calls go), `open` (none for a while), `half_open` (one probe). */
   providerCircuit(state: 'closed' | 'open' | 'half_open'): void {
     for (const each of ['closed', 'open', 'half_open'] as const) this.circuit.set({ state: each }, each === state ? 1 : 0);
+  }
+
+  /** A retention pass ended: rows per step, and how (a failed pass counts no rows: they are in the database). */
+  retentionPass(outcome: 'ok' | 'interrupted' | 'failed', rows: Record<string, number> = {}, endedAt = new Date()): void {
+    this.retentionPasses.inc({ outcome });
+    for (const [step, n] of Object.entries(rows)) if (n > 0) this.retentionRows.inc({ step }, n);
+    if (outcome === 'ok') this.retentionLastOkAt = endedAt.getTime();
   }
 
   reminderSent(): void {

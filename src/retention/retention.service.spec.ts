@@ -5,6 +5,7 @@ import { vi } from 'vitest';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Clock } from '../common/clock.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { RetentionService } from './retention.service.js';
 
 describe('RetentionService at boot', () => {
@@ -13,7 +14,15 @@ describe('RetentionService at boot', () => {
     vi.spyOn(Logger.prototype, 'log').mockImplementation((m: unknown) => void lines.push(`log ${String(m)}`));
     vi.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void lines.push(`warn ${String(m)}`));
     const scheduler = new SchedulerRegistry();
-    const sut = new RetentionService({} as DataSource, {} as AuditService, {} as Clock, AppConfig.fromEnvironment(env), scheduler, []);
+    const sut = new RetentionService(
+      {} as DataSource,
+      {} as AuditService,
+      {} as Clock,
+      AppConfig.fromEnvironment(env),
+      scheduler,
+      [],
+      {} as MetricsService,
+    );
     sut.onApplicationBootstrap();
     return { lines, scheduler, sut };
   };
@@ -33,5 +42,33 @@ describe('RetentionService at boot', () => {
     ]);
     expect(scheduler.doesExist('interval', 'retention-purge')).toBe(false);
     expect(boot({}).lines).toEqual([]);
+  });
+});
+
+describe('RetentionService metrics', () => {
+  it('counts a failed pass (the database away), no rows, and leaves the last success where it was', async () => {
+    const metrics = new MetricsService();
+    const failing = {
+      options: { type: 'postgres' },
+      createQueryRunner: () => ({
+        query: () => Promise.reject(new Error('connect ECONNREFUSED')),
+        release: () => Promise.resolve(),
+      }),
+    } as unknown as DataSource;
+    const sut = new RetentionService(
+      failing,
+      {} as AuditService,
+      { now: () => new Date('2030-01-01T00:00:00Z') } as Clock,
+      AppConfig.fromEnvironment({ RETENTION_DAYS: '30' }),
+      new SchedulerRegistry(),
+      [{ name: 'auditLogs', kind: 'delete', table: 'audit_logs', timeColumn: 'created_at' }],
+      metrics,
+    );
+    await expect(sut.purge()).rejects.toThrow('ECONNREFUSED');
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^retention_passes_total\{outcome="failed"\} 1$/m);
+    expect(text).not.toMatch(/^retention_rows_purged_total\{/m);
+    expect(text).toMatch(/^retention_last_success_timestamp_seconds nan$/im);
+    metrics.onModuleDestroy();
   });
 });

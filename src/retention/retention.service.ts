@@ -7,6 +7,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
 import { describeError } from '../common/log-safe.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import type { Bind, PurgeStep } from './retention-steps.js';
 
 /** Injection token of the purge steps (RETENTION_STEPS). */
@@ -55,6 +56,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
     @Inject(PURGE_STEPS) private readonly steps: readonly PurgeStep[],
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -86,7 +88,12 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
 
   /** One pass over every step (no-op report when retention is off); overlapping calls share the pass under way. */
   purge(): Promise<PurgeReport> {
-    this.running ??= this.purgeOnce().finally(() => (this.running = null));
+    this.running ??= this.purgeOnce()
+      .catch((error: unknown) => {
+        this.metrics.retentionPass('failed');
+        throw error;
+      })
+      .finally(() => (this.running = null));
     return this.running;
   }
 
@@ -127,6 +134,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
       });
       this.logger.log(`Retention purge (older than ${cutoff.toISOString()}): ${JSON.stringify(counts)}`);
     }
+    this.metrics.retentionPass(report.interrupted ? 'interrupted' : 'ok', counts);
     return report;
   }
 
