@@ -69,6 +69,31 @@ describeEachDatabase('HTTP surface', (kind) => {
     expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found', message: expect.any(String) });
   });
 
+  it('answers 405 with Allow for a path that has routes, none for the method used; a 404 a route gives itself stays', async () => {
+    const templates = await t.http.delete('/api/sms/templates').expect(405);
+    expect(templates.headers.allow).toBe('GET, HEAD');
+    expect(templates.body).toEqual({
+      statusCode: 405,
+      error: 'Method Not Allowed',
+      message: 'DELETE is not allowed on this path: use GET',
+      allowed: ['GET', 'HEAD'],
+    });
+    // A path with parameters, a query string, a trailing slash: the same.
+    const message = await t.http.put('/api/sms/messages/0b9d3c55-3c1b-4f5e-9d36-1c2f1a9e4a10/?page=1').expect(405);
+    expect(message.headers.allow).toBe('GET, HEAD');
+    const send = await t.http.get('/api/sms/send').expect(405);
+    expect(send.body.message).toBe('GET is not allowed on this path: use POST');
+    expect(send.headers.allow).toBe('POST');
+    // Unknown path, and a known route's own 404.
+    await t.http.delete('/api/nope').expect(404);
+    const root = await t.rootToken();
+    const missing = await t.http
+      .get('/api/sms/messages/0b9d3c55-3c1b-4f5e-9d36-1c2f1a9e4a10')
+      .set('Authorization', `Bearer ${root}`)
+      .expect(404);
+    expect(missing.body.message).toMatch(/^No SMS with id/);
+  });
+
   it('sets security headers (helmet)', async () => {
     const res = await t.http.get('/api/health').expect(200);
     expect(res.headers['x-content-type-options']).toBe('nosniff');

@@ -5,6 +5,7 @@ import { databaseUnavailability, type DatabaseUnavailability } from '../../datab
 import { MappedError, type AnswerContext } from '../errors/mapped-error.js';
 import { UNSUPPORTED_MEDIA_TYPE } from '../http/form-body.decorator.js';
 import { describeError } from '../log-safe.js';
+import { wrongMethod } from '../http/wrong-method.js';
 
 /** The one error body every route answers with. */
 export interface ErrorBody {
@@ -43,8 +44,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
-    const acceptLanguage = http.getRequest<FastifyRequest | undefined>()?.headers?.['accept-language'];
-    const { body, headers } = this.toBody(exception, { acceptLanguage });
+    const request = http.getRequest<FastifyRequest | undefined>();
+    const acceptLanguage = request?.headers?.['accept-language'];
+    const { body, headers } = this.toBody(wrongMethod(exception, request) ?? exception, { acceptLanguage });
     for (const [name, value] of Object.entries(headers)) void reply.header(name, value);
     void reply.status(body.statusCode).send(body);
   }
