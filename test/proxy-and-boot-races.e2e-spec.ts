@@ -96,6 +96,39 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
     });
   });
 
+  describe('set, with the sign-in limits on an account (LOGIN_MAX_ATTEMPTS from one address, LOGIN_MAX_ATTEMPTS_PER_ACCOUNT from all)', () => {
+    let app: TestApp;
+    beforeAll(async () => {
+      app = await TestApp.start(kind, { TRUST_PROXY: '127.0.0.1/8,::1', LOGIN_MAX_ATTEMPTS: '5', LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '12' });
+    });
+    afterAll(() => app?.close());
+
+    const guess = (forwardedFor: string) =>
+      app.http.post('/api/auth/login').set('X-Forwarded-For', forwardedFor).send({ email: ROOT_EMAIL, password: 'wrong-password-1234' });
+
+    it("someone guessing the superadmin's password from one address does not lock its owner out; guesses from many addresses do", async () => {
+      for (let i = 0; i < 5; i++) expect((await guess(CLIENT_A)).status).toBe(401);
+      expect((await guess(CLIENT_A)).status).toBe(429);
+      // The owner, elsewhere, signs in.
+      const token = await rootLoginFrom(app, CLIENT_ROOT);
+      // Seven more guesses, one from each of seven other addresses: twelve on the account in all.
+      for (let i = 0; i < 7; i++) expect((await guess(`198.51.100.${i + 10}`)).status).toBe(401);
+      const locked = await app.http
+        .post('/api/auth/login')
+        .set('X-Forwarded-For', CLIENT_ROOT)
+        .send({ email: ROOT_EMAIL, password: ROOT_PASSWORD });
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+      const throttled = await app.http
+        .get('/api/audit?action=login_throttled&limit=10')
+        .set('Authorization', `Bearer ${token}`)
+        .expect(200);
+      expect(throttled.body.items.map((e: { metadata: { limits: string[] } }) => e.metadata.limits)).toEqual(
+        expect.arrayContaining([['account'], ['account_all']]),
+      );
+    });
+  });
+
   describe('unset (the default)', () => {
     let app: TestApp;
     beforeAll(async () => {

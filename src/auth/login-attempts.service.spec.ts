@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { emailCountKey, LoginAttempt, LoginAttemptsService, SignInThrottled, ipCountKey } from './login-attempts.service.js';
 
 const MAX_PER_EMAIL = 3;
+const MAX_PER_ACCOUNT = 10;
 const MAX_PER_IP = 5;
 const WINDOW_SECONDS = 60;
 const IP = '203.0.113.7';
@@ -41,7 +42,12 @@ describe(LoginAttemptsService.name, () => {
     const config = {
       redisKeyPrefix: 'test:',
       jwt: { secret: 'unit-test-secret' },
-      login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
+      login: {
+        maxAttemptsPerEmail: MAX_PER_EMAIL,
+        maxAttemptsPerAccount: MAX_PER_ACCOUNT,
+        maxAttemptsPerIp: MAX_PER_IP,
+        windowSeconds: WINDOW_SECONDS,
+      },
     };
     sut = new LoginAttemptsService(config as unknown as AppConfig, null);
   });
@@ -83,7 +89,8 @@ describe(LoginAttemptsService.name, () => {
       const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt('marie@example.com', `192.0.2.${i + 1}`)));
 
       const firsts = outcomes.map((o) => (o instanceof SignInThrottled ? o.newlyReached : undefined)).filter((n) => n?.length);
-      expect(firsts).toEqual([['account']]);
+      expect(outcomes.filter((o) => o === undefined)).toHaveLength(MAX_PER_ACCOUNT);
+      expect(firsts).toEqual([['account_all']]);
       // Later refusals in the window go past nothing new; the IP's own limit, once reached, is named once too.
       expect(((await attempt('marie@example.com')) as SignInThrottled).newlyReached).toEqual([]);
       for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`);
@@ -96,12 +103,12 @@ describe(LoginAttemptsService.name, () => {
     });
 
     it('should name a limit once even when a point given back lets the count go past it again', async () => {
-      await fail('blocked@example.com', OTHER_IP, MAX_PER_EMAIL);
+      for (let i = 0; i < MAX_PER_ACCOUNT; i++) await fail('blocked@example.com', `192.0.2.${i + 1}`);
       for (let i = 0; i < MAX_PER_IP - 1; i++) await fail(`user${i}@example.com`);
       // At once: the blocked email's attempt takes the IP's last point, then gives it back (its email refused it); the
       // other attempt, between the two, is refused by the IP. Then the next one goes past the IP's limit again.
       const [blocked, between] = (await Promise.all([attempt('blocked@example.com'), attempt('between@example.com')])) as SignInThrottled[];
-      expect(blocked.newlyReached).toEqual(['account']);
+      expect(blocked.newlyReached).toEqual(['account_all']);
       expect(between.newlyReached).toEqual(['ip']);
       const next = (await attempt('next@example.com')) as SignInThrottled;
       expect(next.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
@@ -112,9 +119,9 @@ describe(LoginAttemptsService.name, () => {
       const accountId = '0b4c6a9e-5f0e-4d8a-9a51-3c2b7e1d9f00';
       await fail(accountId, OTHER_IP, MAX_PER_EMAIL);
       await fail(`user:${accountId}`, '192.0.2.99', MAX_PER_EMAIL);
-      expect((await attempt(accountId, '192.0.2.98'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect((await attempt(accountId, OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
 
-      expect(await refusal(sut.begin(accountId, IP, 'account'))).toBeUndefined();
+      expect(await refusal(sut.begin(accountId, OTHER_IP, 'account'))).toBeUndefined();
     });
 
     it("should note the next window's first refusal even when the last one came at the end of its window", async () => {
@@ -127,10 +134,21 @@ describe(LoginAttemptsService.name, () => {
       expect(((await attempt('marie@example.com', OTHER_IP)) as SignInThrottled).newlyReached).toEqual(['account']);
     });
 
-    it('should block the email whatever the IP it comes from next', async () => {
+    it('should block the email from the address that failed, not from another (where its owner signs in)', async () => {
       await fail('marie@example.com', IP, MAX_PER_EMAIL);
 
-      expect((await attempt('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect((await attempt('marie@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(await attempt('marie@example.com', OTHER_IP)).toBeUndefined();
+    });
+
+    it('should block the email from every address once failures from all of them reach LOGIN_MAX_ATTEMPTS_PER_ACCOUNT', async () => {
+      for (let i = 0; i < MAX_PER_ACCOUNT; i++) await fail('marie@example.com', `192.0.2.${i + 1}`);
+
+      const refused = (await attempt('marie@example.com', OTHER_IP)) as SignInThrottled;
+      expect(refused.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(refused.newlyReached).toEqual(['account_all']);
+      expect(retryAfterOf(refused)).toBe(String(WINDOW_SECONDS));
+      expect(await attempt('paul@example.com', OTHER_IP)).toBeUndefined();
     });
 
     it('should not block another email from another IP', async () => {
@@ -211,7 +229,7 @@ describe(LoginAttemptsService.name, () => {
     it('should answer with the longer Retry-After when the email is blocked for longer than the IP', async () => {
       for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`, IP);
       advance(30_000);
-      await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL);
+      for (let i = 0; i < MAX_PER_ACCOUNT; i++) await fail('marie@example.com', `192.0.2.${i + 1}`);
 
       expect(retryAfterOf(await attempt('marie@example.com', IP))).toBe('60');
       expect(retryAfterOf(await attempt('paul@example.com', IP))).toBe('30');
@@ -223,18 +241,31 @@ describe(LoginAttemptsService.name, () => {
       for (let i = 0; i < MAX_PER_IP; i++) await fail(`user${i}@example.com`, IP);
 
       expect(retryAfterOf(await attempt('marie@example.com', IP))).toBe('60');
-      expect(retryAfterOf(await attempt('marie@example.com', '192.0.2.1'))).toBe('30');
+      expect(retryAfterOf(await attempt('marie@example.com', OTHER_IP))).toBe('30');
     });
   });
 
   describe('succeeded', () => {
-    it("should clear the email's failures", async () => {
+    it("should clear the email's failures from that address, not from others", async () => {
+      await fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
       await fail('marie@example.com', OTHER_IP, MAX_PER_EMAIL - 1);
 
       await (await sut.begin('marie@example.com', IP)).succeeded();
 
-      await fail('marie@example.com', IP, MAX_PER_EMAIL);
+      await fail('marie@example.com', IP, MAX_PER_EMAIL - 1);
+      expect(await attempt('marie@example.com', IP)).toBeUndefined();
+      expect((await attempt('marie@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      await fail('marie@example.com', OTHER_IP);
       expect((await attempt('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    });
+
+    it('should not clear the count from all addresses: guesses spread over many stay bounded while the owner signs in', async () => {
+      for (let i = 0; i < MAX_PER_ACCOUNT - 1; i++) await fail('marie@example.com', `192.0.2.${i + 1}`);
+
+      await (await sut.begin('marie@example.com', IP)).succeeded();
+
+      await fail('marie@example.com', '192.0.2.50');
+      expect(((await attempt('marie@example.com', '192.0.2.51')) as SignInThrottled).newlyReached).toEqual(['account_all']);
     });
 
     it('should not count successful sign-ins against the IP', async () => {
@@ -257,7 +288,7 @@ describe(LoginAttemptsService.name, () => {
 
       await (await sut.begin('marie@example.com', IP)).succeeded();
 
-      expect((await attempt('paul@example.com'))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect((await attempt('paul@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
     });
   });
 });
@@ -267,7 +298,12 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
     ({
       redisKeyPrefix: prefix,
       jwt: { secret },
-      login: { maxAttemptsPerEmail: MAX_PER_EMAIL, maxAttemptsPerIp: MAX_PER_IP, windowSeconds: WINDOW_SECONDS },
+      login: {
+        maxAttemptsPerEmail: MAX_PER_EMAIL,
+        maxAttemptsPerAccount: MAX_PER_ACCOUNT,
+        maxAttemptsPerIp: MAX_PER_IP,
+        windowSeconds: WINDOW_SECONDS,
+      },
     }) as unknown as AppConfig;
 
   it('should keep counting, per instance, while Redis does not answer', async () => {
@@ -325,7 +361,7 @@ describe(`${LoginAttemptsService.name} with Redis`, () => {
 
       await (await two.begin('paul@example.com', OTHER_IP)).succeeded();
 
-      for (let i = 0; i < MAX_PER_EMAIL; i++) expect(await refusal(one.begin('paul@example.com', '192.0.2.1'))).toBeUndefined();
+      for (let i = 0; i < MAX_PER_EMAIL; i++) expect(await refusal(one.begin('paul@example.com', OTHER_IP))).toBeUndefined();
     });
   });
 });

@@ -7,8 +7,11 @@ import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter, retryAfterSeconds } from '../redis/rate-limiter.js';
 import { REDIS } from '../redis/redis.module.js';
 
-/** The sign-in limits: failures per account (its email at sign-in, its id on the own-password route), per IP, and requests per IP per minute. */
-export type SignInLimit = 'account' | 'ip' | 'ip_volume';
+/**
+ * The sign-in limits: failures on an account (its email at sign-in, its id on the own-password route) from one address,
+ * failures on it from all addresses together, failures per IP, and requests per IP per minute.
+ */
+export type SignInLimit = 'account' | 'account_all' | 'ip' | 'ip_volume';
 
 /**
  * The 429 of a refused attempt. `newlyReached`: the limits this refusal is the first to meet for its key in the limit's
@@ -27,14 +30,21 @@ export class SignInThrottled extends HttpException {
 
 /** An attempt let through: settle it with `succeeded()` or leave it counted as a failure. */
 export interface LoginAttempt {
-  /** The password was right: the attempt stops counting, and the email's failures are forgotten. */
+  /** The password was right: the attempt stops counting, and the email's failures from this address are forgotten. */
   succeeded(): Promise<void>;
 }
 
 /**
- * Limits failed sign-ins per email and per IP in a fixed window that starts with the first attempt;
- * past either limit, sign-in answers 429 with Retry-After until that window ends. Besides, every sign-in
- * request counts per IP per minute (LOGIN_MAX_PER_IP_PER_MINUTE, successful or not): a backstop on raw volume.
+ * Limits failed sign-ins in a fixed window that starts with the first attempt, past any limit 429 with Retry-After until
+ * that window ends:
+ * - per account from one address (LOGIN_MAX_ATTEMPTS, 5): one client guessing one account is stopped there, and only
+ *   there: failures from one address never lock the account's owner out from another (anyone who knew the email could
+ *   otherwise keep any account, the superadmin's included, out for good with 5 requests every 15 minutes);
+ * - per account from all addresses together (LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, 50): guesses spread over many addresses
+ *   are bounded too; reaching it takes that many failures, and a success does not clear it (only its own point);
+ * - per IP across accounts (LOGIN_MAX_ATTEMPTS_PER_IP).
+ * Besides, every sign-in request counts per IP per minute (LOGIN_MAX_PER_IP_PER_MINUTE, successful or not): a
+ * backstop on raw volume.
  *
  * Each attempt takes its points before the password is checked, atomically (an increment in memory, a
  * Lua script in Redis): thirty concurrent guesses cannot all pass a check made before any of them is
@@ -44,6 +54,7 @@ export interface LoginAttempt {
  */
 @Injectable()
 export class LoginAttemptsService {
+  private readonly perEmailHere: RateLimiterAbstract;
   private readonly perEmail: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
   private readonly volumePerIp: RateLimiterAbstract | null;
@@ -61,10 +72,11 @@ export class LoginAttemptsService {
   constructor(config: AppConfig, @Inject(REDIS) redis: Redis | null) {
     this.emailKeySecret = createHmac('sha256', config.jwt.secret).update('login-email-count-key').digest();
     this.accountKeySecret = createHmac('sha256', config.jwt.secret).update('login-account-count-key').digest();
-    const { maxAttemptsPerEmail, maxAttemptsPerIp, windowSeconds, maxPerIpPerMinute } = config.login;
+    const { maxAttemptsPerEmail, maxAttemptsPerAccount, maxAttemptsPerIp, windowSeconds, maxPerIpPerMinute } = config.login;
     const limiter = (name: string, points: number, durationSeconds = windowSeconds): RateLimiterAbstract =>
       createRateLimiter(redis, { keyPrefix: `${config.redisKeyPrefix}login-${name}`, points, durationSeconds });
-    this.perEmail = limiter('email', maxAttemptsPerEmail);
+    this.perEmailHere = limiter('email-ip', maxAttemptsPerEmail);
+    this.perEmail = limiter('email', maxAttemptsPerAccount);
     this.perIp = limiter('ip', maxAttemptsPerIp);
     this.volumePerIp = maxPerIpPerMinute > 0 ? limiter('ip-volume', maxPerIpPerMinute, 60) : null;
     this.lockoutNoted = limiter('lockout-noted', 1);
@@ -72,15 +84,17 @@ export class LoginAttemptsService {
   }
 
   /**
-   * Counts one attempt for the email (or, `scope: 'account'`, the account id of the own-password route) and the IP,
-   * or throws 429 (with the longest Retry-After) when any limit is already reached; a refused attempt counts against
-   * none.
+   * Counts one attempt for the email (or, `scope: 'account'`, the account id of the own-password route) from this IP,
+   * for it from anywhere, and for the IP, or throws 429 (with the longest Retry-After) when any limit is already
+   * reached; a refused attempt counts against none.
    */
   async begin(email: string, address: string, scope: 'email' | 'account' = 'email'): Promise<LoginAttempt> {
     const emailKey = emailCountKey(email, scope === 'account' ? this.accountKeySecret : this.emailKeySecret);
     const ip = ipCountKey(address);
+    const emailHereKey = `${emailKey}:${ip}`;
     const limits: Array<[RateLimiterAbstract, string, SignInLimit]> = [
-      [this.perEmail, emailKey, 'account'],
+      [this.perEmailHere, emailHereKey, 'account'],
+      [this.perEmail, emailKey, 'account_all'],
       [this.perIp, ip, 'ip'],
       ...(this.volumePerIp ? [[this.volumePerIp, ip, 'ip_volume'] as [RateLimiterAbstract, string, SignInLimit]] : []),
     ];
@@ -120,7 +134,7 @@ export class LoginAttemptsService {
     }
     return {
       succeeded: async () => {
-        await Promise.all([this.perEmail.delete(emailKey), this.perIp.reward(ip)]);
+        await Promise.all([this.perEmailHere.delete(emailHereKey), this.perEmail.reward(emailKey), this.perIp.reward(ip)]);
       },
     };
   }

@@ -141,7 +141,10 @@ export class AppConfig {
    */
   readonly trustProxy: boolean | string[];
   readonly login: {
+    /** Failed sign-ins on one account (email) from one address (an IPv6 address by its /64) before 429 there. */
     maxAttemptsPerEmail: number;
+    /** Failed sign-ins on one account from all addresses together before 429 from every one. */
+    maxAttemptsPerAccount: number;
     maxAttemptsPerIp: number;
     windowSeconds: number;
     /** Sign-in requests per IP per minute, successful or not (0: no such limit). */
@@ -217,6 +220,7 @@ export class AppConfig {
     this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
+      maxAttemptsPerAccount: env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT ?? 50,
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
       maxPerIpPerMinute: env.LOGIN_MAX_PER_IP_PER_MINUTE ?? 60,

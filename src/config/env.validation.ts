@@ -329,6 +329,13 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(100000)
   @toInt
+  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  @toInt
   LOGIN_MAX_ATTEMPTS_PER_IP?: number;
 
   @IsOptional()
