@@ -11,6 +11,7 @@ import { setDateOnlyTimeZone } from './common/dto/iso-date.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { frameworkErrorHandler } from './common/http/framework-errors.js';
 import { installInputGuards } from './common/http/input-hooks.js';
+import { installForwardedForWarning } from './common/http/forwarded-for-warning.js';
 import { installCloseOnShutdown } from './common/http/close-on-shutdown.js';
 import { installSecurityHeaders } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/validation.js';
@@ -73,6 +74,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.setGlobalPrefix('api');
   const fastify = app.getHttpAdapter().getInstance();
   installRequestLogging(fastify);
+  installForwardedForWarning(fastify, config.trustProxy);
   installHttpMetrics(fastify, app.get(MetricsService));
   installInputGuards(app, config);
   setDateOnlyTimeZone(config.defaultTimeZone);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
+import { LogCapture } from './support/log-capture.js';
 import { ROOT_EMAIL, ROOT_PASSWORD, TestApp } from './support/test-app.js';
 
 const CLIENT_A = '203.0.113.7';
@@ -131,8 +132,9 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
 
   describe('unset (the default)', () => {
     let app: TestApp;
+    const logs = new LogCapture();
     beforeAll(async () => {
-      app = await TestApp.start(kind, THROTTLE);
+      app = await TestApp.start(kind, { ...THROTTLE, LOG_LEVEL: 'warn' }, undefined, { logDestination: logs });
     });
     afterAll(() => app?.close());
 
@@ -149,6 +151,10 @@ describeEachDatabase('TRUST_PROXY', (kind) => {
       expect(failures.length).toBeGreaterThan(0);
       expect(failures).not.toContain(CLIENT_A);
       expect(failures).not.toContain(CLIENT_B);
+      // The operator is told, once, that a proxy is there and TRUST_PROXY is off.
+      const warnings = logs.lines.filter((line) => String(line.msg).includes('TRUST_PROXY is off'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40, context: 'Http' });
     });
   });
 });
