@@ -262,3 +262,50 @@ describe.skipIf(!redisUrl)('Per-user send limit shared through Redis by two inst
     }
   });
 });
+
+describeEachDatabase('Destination countries (SMS_ALLOWED_COUNTRIES)', (kind) => {
+  const credentials = testTwilioCredentials();
+  let standIn: TwilioStandIn;
+  let t: TestApp;
+  let token: string;
+  const NIGERIA = '+2348031234567';
+  const post = (route: string, body: object) => t.http.post(`/api/sms/${route}`).set('Authorization', `Bearer ${token}`).send(body);
+  const sends = () => standIn.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json'));
+
+  beforeAll(async () => {
+    standIn = await TwilioStandIn.start(credentials);
+    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), SMS_ALLOWED_COUNTRIES: 'FR, RE' });
+    token = await t.rootToken();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await standIn?.stop();
+  });
+
+  it('refuses a send, a notification and bulk recipients to other countries before anything is stored; FR and RE go', async () => {
+    const refused = await post('send', { to: NIGERIA, message: 'Votre code : 4242' }).expect(400);
+    expect(refused.body).toMatchObject({
+      statusCode: 400,
+      code: 'COUNTRY_NOT_ALLOWED',
+      message: 'to is a number of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES)',
+      details: [{ field: 'to', problems: [expect.stringContaining('NG')] }],
+      allowed: ['FR', 'RE'],
+      explanation: expect.stringContaining("n'envoie pas de SMS vers le pays"),
+    });
+    const notification = await post('notification', { ...NOTIFICATION, to: '+447911123456' }).expect(400);
+    expect(notification.body).toMatchObject({ code: 'COUNTRY_NOT_ALLOWED', details: [{ field: 'to' }] });
+    const stored = await t.http.get('/api/sms/messages').query({ phone: NIGERIA }).set('Authorization', `Bearer ${token}`).expect(200);
+    expect(stored.body.total).toBe(0);
+
+    await post('send', { to: '0692 12 34 56', message: 'Bonjour de la Réunion' }).expect(201);
+    const accepted = await post('bulk', {
+      recipients: [
+        { phone: NIGERIA, name: 'Ade' },
+        { phone: '0612345678', name: 'Jean' },
+      ],
+      message: 'Bonjour {{name}}',
+    }).expect(202);
+    expect(accepted.body).toMatchObject({ queued: 1, invalid: [{ index: 0, phone: NIGERIA, code: 'COUNTRY_NOT_ALLOWED' }] });
+    await vi.waitFor(() => expect(sends().map((r) => r.form.To)).toEqual(['+262692123456', '+33612345678']), { timeout: 10_000 });
+  });
+});

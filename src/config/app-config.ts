@@ -4,6 +4,7 @@ import {
   durationToSeconds,
   EnvironmentVariables,
   parseCorsOrigins,
+  parseCountryList,
   parseTrustProxy,
   validateEnvironment,
 } from './env.validation.js';
@@ -107,6 +108,8 @@ export class AppConfig {
     provider: 'twilio' | 'dry-run';
     providerExplicit: boolean;
     bulkMaxRecipients: number;
+    /** SMS_ALLOWED_COUNTRIES: the countries SMS may go to (ISO codes); null: every one. */
+    allowedCountries: readonly string[] | null;
   };
   /** The outbox dispatcher (src/sms/dispatch): limits toward Twilio, retries, leases, waits. */
   readonly dispatch: {
@@ -194,6 +197,7 @@ export class AppConfig {
       provider: env.SMS_PROVIDER ?? (hasCredentials ? 'twilio' : 'dry-run'),
       providerExplicit: !!env.SMS_PROVIDER,
       bulkMaxRecipients: env.SMS_BULK_MAX_RECIPIENTS ?? 10_000,
+      allowedCountries: parseCountryList(env.SMS_ALLOWED_COUNTRIES).length ? parseCountryList(env.SMS_ALLOWED_COUNTRIES) : null,
     };
     this.dispatch = {
       sendWaitMs: env.SMS_SEND_WAIT_MS ?? 10_000,

@@ -96,6 +96,8 @@ describe(validateEnvironment.name, () => {
     ['HOST', '127.0.0.1:3000', /^HOST must be an IP address/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],
+    ['SMS_ALLOWED_COUNTRIES', 'FR,XX', /^SMS_ALLOWED_COUNTRIES must list two-letter country codes .*: XX is not one$/],
+    ['SMS_ALLOWED_COUNTRIES', 'France', /^SMS_ALLOWED_COUNTRIES must list .*: FRANCE is not one$/],
     ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS must be \* or a comma-separated list of origins/],
     ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS must be/],
     ['CORS_ORIGINS', 'https://a.example.com,*', /CORS_ORIGINS must be/],
@@ -182,6 +184,8 @@ describe(AppConfig.name, () => {
     });
     // Limits and retention are off until configured.
     expect(sut.smsUserMaxPerMinute).toBeNull();
+    expect(sut.sms.allowedCountries).toBeNull();
+    expect(sut.login).toMatchObject({ maxAttemptsPerEmail: 5, maxAttemptsPerAccount: 50, maxAttemptsPerIp: 20 });
     expect(sut.corsOrigins).toEqual([]);
     expect(sut.retention).toBeNull();
     // The circuit in front of Twilio is on: 30 s without calls once it looks down.
@@ -205,6 +209,8 @@ describe(AppConfig.name, () => {
       RETENTION_DAYS: '365',
     });
     expect(sut.smsUserMaxPerMinute).toBe(30);
+    expect(AppConfig.fromEnvironment({ SMS_ALLOWED_COUNTRIES: ' fr, re ,FR,gp ' }).sms.allowedCountries).toEqual(['FR', 'RE', 'GP']);
+    expect(AppConfig.fromEnvironment({ SMS_ALLOWED_COUNTRIES: ' ' }).sms.allowedCountries).toBeNull();
     expect(sut.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
     expect(sut.retention).toEqual({ days: 365, intervalMinutes: 60, chunkSize: 500, chunkPauseMs: 100 });
     expect(AppConfig.fromEnvironment({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);

@@ -408,6 +408,12 @@ export class EnvironmentVariables {
   @toInt
   SMS_USER_MAX_PER_MINUTE?: number;
 
+  /** Comma-separated ISO 3166-1 alpha-2 codes (FR,RE,GP,MQ,BE); empty or unset: every country. */
+  @IsOptional()
+  @IsString()
+  @emptyAsUndefined
+  SMS_ALLOWED_COUNTRIES?: string;
+
   @IsOptional()
   @IsString()
   @emptyAsUndefined
@@ -617,6 +623,13 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
       problems.push(`JWT_EXPIRES_IN must be between 1m and 365d (got ${env.JWT_EXPIRES_IN})`);
     }
   }
+  if (env.SMS_ALLOWED_COUNTRIES) {
+    const unknown = parseCountryList(env.SMS_ALLOWED_COUNTRIES).filter((code) => !isSupportedCountry(code));
+    if (unknown.length)
+      problems.push(
+        `SMS_ALLOWED_COUNTRIES must list two-letter country codes libphonenumber knows, comma-separated (FR,RE,BE): ${unknown.join(', ')} is not one`,
+      );
+  }
   if (env.DEFAULT_TIMEZONE && !isValidTimeZone(env.DEFAULT_TIMEZONE)) {
     problems.push('DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Paris');
   }
@@ -645,4 +658,16 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   }
   if (problems.length) throw new ConfigValidationError(problems);
   return env;
+}
+
+/** SMS_ALLOWED_COUNTRIES as codes, upper-cased, without blanks or repeats (empty: no list). */
+export function parseCountryList(value: string | undefined): string[] {
+  return [
+    ...new Set(
+      (value ?? '')
+        .split(',')
+        .map((code) => code.trim().toUpperCase())
+        .filter(Boolean),
+    ),
+  ];
 }

@@ -299,7 +299,7 @@ describe(PhoneNumberService.name, () => {
       expect(sut.normalize(input)).toBe(e164);
       if (type === 'MOBILE') {
         expect(sut.normalize(input, { sms: true })).toBe(e164);
-        expect(new PhoneNumberService('FR').recipientNumber(input)).toEqual({ e164 });
+        expect(new PhoneNumberService('FR').recipientNumber(input)).toEqual({ e164, country });
       }
     });
 
@@ -386,7 +386,7 @@ describe(PhoneNumberService.name, () => {
     it("gives formatRecipient's verdict for each number, whether or not format() has seen it", () => {
       for (const input of inputs) {
         const expected = new PhoneNumberService('FR').formatRecipient(input);
-        const verdict = expected.valid ? { e164: expected.e164 } : { e164: null, reason: expected.reason };
+        const verdict = expected.valid ? { e164: expected.e164, country: expected.country } : { e164: null, reason: expected.reason };
         expect(new PhoneNumberService('FR').recipientNumber(input), `${JSON.stringify(input)} unseen`).toEqual(verdict);
         const warm = new PhoneNumberService('FR');
         warm.format(input);
@@ -396,7 +396,7 @@ describe(PhoneNumberService.name, () => {
 
     it('refuses a landline for SMS and accepts a mobile', () => {
       expect(sut.recipientNumber('0144556677')).toEqual({ e164: null, reason: { code: 'NOT_SMS_CAPABLE', message: expect.any(String) } });
-      expect(sut.recipientNumber('06 12 34 56 78')).toEqual({ e164: '+33612345678' });
+      expect(sut.recipientNumber('06 12 34 56 78')).toEqual({ e164: '+33612345678', country: 'FR' });
       expect(sut.recipientNumber(undefined as unknown as string)).toMatchObject({ e164: null, reason: { code: 'NOT_A_NUMBER' } });
     });
   });
@@ -444,7 +444,7 @@ describe(`${PhoneNumberService.name} with metadata that rejects the Twilio test 
     expect(sut.format('+15005550011')).toMatchObject({ valid: false, reason: { code: 'INVALID_NUMBER' } });
     expect(sut.format('+15005550000')).toMatchObject({ valid: false });
     expect(sut.format('0612345678')).toMatchObject({ valid: false });
-    expect(sut.recipientNumber('+15005550001')).toEqual({ e164: '+15005550001' });
+    expect(sut.recipientNumber('+15005550001')).toMatchObject({ e164: '+15005550001' });
     expect(sut.recipientNumber('0612345678')).toMatchObject({ e164: null, reason: { code: 'INVALID_NUMBER' } });
   });
 });

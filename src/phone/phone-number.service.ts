@@ -317,17 +317,19 @@ export class PhoneNumberService {
    * (a landline, toll-free or premium-rate number is `NOT_SMS_CAPABLE`), without the display formats: a bulk list needs nothing else, and
    * formatting cost more than parsing. Recent results of {@link format} are used; nothing is added to them.
    */
-  recipientNumber(input: string): { e164: string; reason?: undefined } | { e164: null; reason: PhoneNumberProblem } {
+  recipientNumber(
+    input: string,
+  ): { e164: string; country: string | null; reason?: undefined } | { e164: null; country?: undefined; reason: PhoneNumberProblem } {
     const cached = typeof input === 'string' ? this.recent.get(`|${input}`) : undefined;
     if (cached) {
       if (!cached.valid || cached.e164 === null) return { e164: null, reason: cached.reason ?? problem('INVALID_NUMBER') };
       const refused = notSmsCapable(cached.type);
-      return refused ? { e164: null, reason: refused } : { e164: cached.e164 };
+      return refused ? { e164: null, reason: refused } : { e164: cached.e164, country: cached.country };
     }
     const checked = this.check(input);
     if ('reason' in checked) return { e164: null, reason: checked.reason };
     const refused = notSmsCapable(checked.type);
-    return refused ? { e164: null, reason: refused } : { e164: checked.parsed.number };
+    return refused ? { e164: null, reason: refused } : { e164: checked.parsed.number, country: checked.parsed.country ?? null };
   }
 
   /**

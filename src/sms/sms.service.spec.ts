@@ -48,14 +48,14 @@ describe('parseSendAt', () => {
 });
 
 describe('SmsService.sendBulk', () => {
-  const build = () => {
+  const build = (allowedCountries: string[] | null = null) => {
     const outbox = {
       insertBulk: vi.fn().mockResolvedValue(undefined),
       insertStatement: vi.fn().mockReturnValue({ sql: 'INSERT audit', params: [] }),
     };
     const queue = { notify: vi.fn() };
     const audit = { toRow: vi.fn((entry: object) => ({ ...entry })) };
-    const config = { sms: { bulkMaxRecipients: 5 }, dispatch: { sendWaitMs: 1000 } };
+    const config = { sms: { bulkMaxRecipients: 5, allowedCountries }, dispatch: { sendWaitMs: 1000 } };
     const sut = new SmsService(
       outbox as unknown as SmsOutbox,
       {} as SmsDispatcher,
@@ -102,6 +102,27 @@ describe('SmsService.sendBulk', () => {
       expect.objectContaining({ metadata: expect.objectContaining({ phase: 'accepted', queued: 2 }) }),
     );
     expect(queue.notify).toHaveBeenCalledWith(messages.id.map((id) => ({ id, notBefore: null, bulk: true })));
+  });
+
+  it('refuses numbers of countries not in SMS_ALLOWED_COUNTRIES as invalid entries, whatever their spelling', async () => {
+    const { sut, outbox } = build(['FR', 'RE']);
+    const accepted = await sut.sendBulk(
+      [{ phone: '+2348031234567' }, { phone: '0692 12 34 56' }, { phone: '+234 803 123 4567' }, { phone: '0612345678' }],
+      'Bonjour',
+      { actor: null },
+    );
+    expect(accepted.invalid).toEqual([
+      {
+        index: 0,
+        phone: '+2348031234567',
+        name: undefined,
+        code: 'COUNTRY_NOT_ALLOWED',
+        message: 'phone is a number of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES)',
+      },
+    ]);
+    expect(accepted.duplicates).toEqual([{ index: 2, phone: '+234 803 123 4567', to: '+2348031234567' }]);
+    const messages = outbox.insertBulk.mock.calls[0]![2] as BulkMessages;
+    expect(messages.to).toEqual(['+262692123456', '+33612345678']);
   });
 
   it('refuses more recipients than the maximum on field recipients, writing nothing', async () => {
@@ -152,7 +173,7 @@ describe('SmsService.send with a dedupe key whose insert failed', () => {
       new PhoneNumberService('FR'),
       {} as SmsTemplateService,
       {} as AuditService,
-      { dispatch: { sendWaitMs: 1000 } } as unknown as AppConfig,
+      { sms: { allowedCountries: null }, dispatch: { sendWaitMs: 1000 } } as unknown as AppConfig,
       {
         isOptedOut: vi.fn().mockResolvedValue(optedOut ? { phone: '+33612345678', optedOutAt: new Date(), source: 'keyword' } : null),
       } as unknown as OptOutService,

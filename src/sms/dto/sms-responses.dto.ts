@@ -97,7 +97,11 @@ export class BulkInvalidRecipientDto {
   @ApiPropertyOptional({ example: 'Jean Dupont' })
   name?: string;
 
-  @ApiProperty({ example: 'TOO_SHORT' })
+  @ApiProperty({
+    example: 'TOO_SHORT',
+    description:
+      "Why: the number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE), COUNTRY_NOT_ALLOWED (SMS_ALLOWED_COUNTRIES), OPTED_OUT, EMPTY_BODY or BODY_TOO_LONG once personalised",
+  })
   code: string;
 
   @ApiProperty({ example: 'phone is too short' })
