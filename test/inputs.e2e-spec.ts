@@ -353,6 +353,18 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       await t.http.post('/api/no-such-route').set('Content-Type', 'application/x-www-form-urlencoded').send('a=1').expect(404);
     });
 
+    it("refuses JSON on Twilio's webhooks with 415 (Twilio sends its form only), before the signature is read", async () => {
+      for (const path of ['/api/sms/webhooks/status', '/api/sms/webhooks/inbound']) {
+        const res = await t.http.post(path).send({ MessageSid: 'SM0123', MessageStatus: 'delivered' }).expect(415);
+        expect(res.body).toMatchObject({
+          statusCode: 415,
+          message: "Unsupported Content-Type: send application/x-www-form-urlencoded (Twilio's form)",
+        });
+      }
+      // A form without a signature is still the signature's 403.
+      await t.http.post('/api/sms/webhooks/status').type('form').send('MessageSid=SM0123&MessageStatus=delivered').expect(403);
+    });
+
     it('answers 400 naming the filter for a NUL in a query string', async () => {
       const res = await t.http.get('/api/audit?actor=%00admin').set(auth()).expect(400);
       expect(res.body.details[0].field).toBe('actor');

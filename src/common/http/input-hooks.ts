@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { AppConfig } from '../../config/app-config.js';
 import { BODY_LIMIT_KEY, JSON_VALUES_LIMIT_KEY, type BodyLimit } from './body-limit.decorator.js';
-import { FORM_BODY_KEY, UNSUPPORTED_MEDIA_TYPE } from './form-body.decorator.js';
+import { FORM_BODY_KEY, FORM_ONLY, UNSUPPORTED_MEDIA_TYPE } from './form-body.decorator.js';
 import {
   findInputProblem,
   INPUT_LIMITS,
@@ -17,7 +17,8 @@ import {
  * Installs, before any route is registered:
  * - the JSON body parser (bounded depth, keys and values; no unpaired surrogate or NUL in any string);
  * - the same checks on the query string, path parameters and form bodies (`preValidation`, before guards and pipes),
- *   and a 415 for a form sent to a route without @AcceptsFormBody (only Twilio's webhooks take forms);
+ *   a 415 for a form sent to a route without @AcceptsFormBody (only Twilio's webhooks take forms), and for JSON sent
+ *   to one with it;
  * - per-route body limits (bytes, and values of a JSON body) from {@link BodyLimit}.
  */
 export function installInputGuards(app: NestFastifyApplication, config: AppConfig): void {
@@ -54,8 +55,14 @@ export function installInputGuards(app: NestFastifyApplication, config: AppConfi
     const formBody = request.body !== undefined && !/^application\/json\b/i.test(request.headers['content-type'] ?? '');
     // Forms are parsed for Twilio's webhooks only (@AcceptsFormBody); every other route takes JSON. A path no route
     // matches (no routeOptions.url) is left to its 404.
-    if (formBody && request.routeOptions?.url && !(request.routeOptions.config as unknown as Record<string, unknown>)?.[FORM_BODY_KEY]) {
+    const formRoute = (request.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[FORM_BODY_KEY] === true;
+    if (formBody && request.routeOptions?.url && !formRoute) {
       done(new UnsupportedMediaTypeException(UNSUPPORTED_MEDIA_TYPE));
+      return;
+    }
+    // And the other way round: Twilio's webhooks take its form only (a JSON body was signed over nothing Twilio sends).
+    if (formRoute && request.body !== undefined && !formBody) {
+      done(new UnsupportedMediaTypeException(FORM_ONLY));
       return;
     }
     const problem =

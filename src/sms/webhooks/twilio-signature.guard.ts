@@ -1,5 +1,5 @@
 import { applyDecorators, CanActivate, ExecutionContext, ForbiddenException, Injectable, Logger, UseGuards } from '@nestjs/common';
-import { ApiConsumes, ApiForbiddenResponse, ApiHeader } from '@nestjs/swagger';
+import { ApiConsumes, ApiForbiddenResponse, ApiUnsupportedMediaTypeResponse, ApiHeader } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import twilio from 'twilio';
 import { clientIp } from '../../common/actor.js';
@@ -71,5 +71,6 @@ export function TwilioWebhook(): MethodDecorator {
       type: ErrorResponseDto,
       description: 'Missing or invalid X-Twilio-Signature (counted and journaled, nothing changes)',
     }),
+    ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: "A body that is not Twilio's form (JSON, text)" }),
   );
 }
