@@ -129,6 +129,22 @@ describe(validateEnvironment.name, () => {
     ]);
   });
 
+  it('requires an https Twilio base URL in production (http only to this machine)', () => {
+    const production = {
+      NODE_ENV: 'production',
+      SMS_PROVIDER: 'dry-run',
+      JWT_SECRET: 'x'.repeat(40),
+      ADMIN_EMAIL: 'ops@example.fr',
+      ADMIN_PASSWORD: 'a-long-enough-password',
+    };
+    expect(problemsOf({ ...production, TWILIO_API_BASE_URL: 'http://twilio-relay.internal:8080' })).toEqual([
+      'TWILIO_API_BASE_URL must be https in production (http sends the Twilio credentials in clear), but on this machine',
+    ]);
+    expect(problemsOf({ ...production, TWILIO_API_BASE_URL: 'https://twilio-relay.internal' })).toEqual([]);
+    expect(problemsOf({ ...production, TWILIO_API_BASE_URL: 'http://127.0.0.1:4010' })).toEqual([]);
+    expect(problemsOf({ TWILIO_API_BASE_URL: 'http://twilio-relay.internal:8080' })).toEqual([]);
+  });
+
   it('requires Twilio credentials in production unless dry-run is explicit', () => {
     const base = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'p'.repeat(12) };
     expect(problemsOf(base)).toEqual([expect.stringMatching(/TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production/)]);

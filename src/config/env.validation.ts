@@ -637,6 +637,9 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   if (production && !env.JWT_SECRET) problems.push('JWT_SECRET is required in production (at least 32 characters)');
   if (production && !env.ADMIN_EMAIL) problems.push('ADMIN_EMAIL is required in production');
   if (production && !env.ADMIN_PASSWORD) problems.push('ADMIN_PASSWORD is required in production');
+  if (production && env.TWILIO_API_BASE_URL && !twilioUrlKeepsCredentials(env.TWILIO_API_BASE_URL)) {
+    problems.push('TWILIO_API_BASE_URL must be https in production (http sends the Twilio credentials in clear), but on this machine');
+  }
   const twilioParts = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN].filter(Boolean).length;
   if (twilioParts === 1) problems.push('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together');
   const hasSender = !!(env.TWILIO_PHONE_NUMBER || env.TWILIO_MESSAGING_SERVICE_SID);
@@ -670,4 +673,15 @@ export function parseCountryList(value: string | undefined): string[] {
         .filter(Boolean),
     ),
   ];
+}
+
+/** An https URL, or http to this machine itself (a local relay): the Twilio credentials never cross a network in clear. */
+function twilioUrlKeepsCredentials(value: string): boolean {
+  try {
+    const url = new URL(value.trim());
+    if (url.protocol === 'https:') return true;
+    return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  } catch {
+    return true; // its own check names a malformed URL
+  }
 }
