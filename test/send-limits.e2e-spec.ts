@@ -282,16 +282,24 @@ describeEachDatabase('Destination countries (SMS_ALLOWED_COUNTRIES)', (kind) => 
     await standIn?.stop();
   });
 
-  it('refuses a send, a notification and bulk recipients to other countries before anything is stored; FR and RE go', async () => {
+  it('refuses a send, a notification, bulk recipients and an appointment to other countries before anything is stored; FR and RE go', async () => {
     const refused = await post('send', { to: NIGERIA, message: 'Votre code : 4242' }).expect(400);
     expect(refused.body).toMatchObject({
       statusCode: 400,
       code: 'COUNTRY_NOT_ALLOWED',
-      message: 'to is a number of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES)',
+      message: 'to: The number is of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES).',
       details: [{ field: 'to', problems: [expect.stringContaining('NG')] }],
-      allowed: ['FR', 'RE'],
       explanation: expect.stringContaining("n'envoie pas de SMS vers le pays"),
     });
+    // An appointment texts its client: refused as its number, before it is stored.
+    const appointment = await t.http
+      .post('/api/appointments')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ clientName: 'Ade', clientPhone: NIGERIA, startsAt: new Date(Date.now() + 3 * 86_400_000).toISOString() })
+      .expect(400);
+    expect(appointment.body).toMatchObject({ code: 'COUNTRY_NOT_ALLOWED', details: [{ field: 'clientPhone' }] });
+    const appointments = await t.http.get('/api/appointments').set('Authorization', `Bearer ${token}`).expect(200);
+    expect(appointments.body.total).toBe(0);
     const notification = await post('notification', { ...NOTIFICATION, to: '+447911123456' }).expect(400);
     expect(notification.body).toMatchObject({ code: 'COUNTRY_NOT_ALLOWED', details: [{ field: 'to' }] });
     const stored = await t.http.get('/api/sms/messages').query({ phone: NIGERIA }).set('Authorization', `Bearer ${token}`).expect(200);

@@ -299,7 +299,7 @@ describe(PhoneNumberService.name, () => {
       expect(sut.normalize(input)).toBe(e164);
       if (type === 'MOBILE') {
         expect(sut.normalize(input, { sms: true })).toBe(e164);
-        expect(new PhoneNumberService('FR').recipientNumber(input)).toEqual({ e164, country });
+        expect(new PhoneNumberService('FR').recipientNumber(input)).toEqual({ e164 });
       }
     });
 
@@ -386,7 +386,7 @@ describe(PhoneNumberService.name, () => {
     it("gives formatRecipient's verdict for each number, whether or not format() has seen it", () => {
       for (const input of inputs) {
         const expected = new PhoneNumberService('FR').formatRecipient(input);
-        const verdict = expected.valid ? { e164: expected.e164, country: expected.country } : { e164: null, reason: expected.reason };
+        const verdict = expected.valid ? { e164: expected.e164 } : { e164: null, reason: expected.reason };
         expect(new PhoneNumberService('FR').recipientNumber(input), `${JSON.stringify(input)} unseen`).toEqual(verdict);
         const warm = new PhoneNumberService('FR');
         warm.format(input);
@@ -396,7 +396,7 @@ describe(PhoneNumberService.name, () => {
 
     it('refuses a landline for SMS and accepts a mobile', () => {
       expect(sut.recipientNumber('0144556677')).toEqual({ e164: null, reason: { code: 'NOT_SMS_CAPABLE', message: expect.any(String) } });
-      expect(sut.recipientNumber('06 12 34 56 78')).toEqual({ e164: '+33612345678', country: 'FR' });
+      expect(sut.recipientNumber('06 12 34 56 78')).toEqual({ e164: '+33612345678' });
       expect(sut.recipientNumber(undefined as unknown as string)).toMatchObject({ e164: null, reason: { code: 'NOT_A_NUMBER' } });
     });
   });
@@ -444,7 +444,51 @@ describe(`${PhoneNumberService.name} with metadata that rejects the Twilio test 
     expect(sut.format('+15005550011')).toMatchObject({ valid: false, reason: { code: 'INVALID_NUMBER' } });
     expect(sut.format('+15005550000')).toMatchObject({ valid: false });
     expect(sut.format('0612345678')).toMatchObject({ valid: false });
-    expect(sut.recipientNumber('+15005550001')).toMatchObject({ e164: '+15005550001' });
+    expect(sut.recipientNumber('+15005550001')).toEqual({ e164: '+15005550001' });
     expect(sut.recipientNumber('0612345678')).toMatchObject({ e164: null, reason: { code: 'INVALID_NUMBER' } });
+  });
+});
+
+describe(`${PhoneNumberService.name} with SMS_ALLOWED_COUNTRIES`, () => {
+  const sut = new PhoneNumberService('FR', ['FR', 'RE', 'GP']);
+
+  it('refuses, for SMS only, a number whose own territory is not listed; formatting and other fields take it', () => {
+    expect(sut.recipientNumber('+2348031234567')).toEqual({
+      e164: null,
+      reason: { code: 'COUNTRY_NOT_ALLOWED', message: 'The number is of NG, and SMS go only to FR, RE, GP (SMS_ALLOWED_COUNTRIES).' },
+    });
+    expect(sut.formatRecipient('+2348031234567')).toMatchObject({ valid: false, e164: null, reason: { code: 'COUNTRY_NOT_ALLOWED' } });
+    expect(() => sut.normalize('+2348031234567', { field: 'clientPhone', sms: true })).toThrow(
+      'clientPhone: The number is of NG, and SMS go only to FR, RE, GP (SMS_ALLOWED_COUNTRIES).',
+    );
+    expect(sut.format('+2348031234567')).toMatchObject({ valid: true, country: 'NG' });
+    expect(sut.normalize('+2348031234567', { field: 'phone' })).toBe('+2348031234567');
+    // Listed: France, Réunion by its national form, Guadeloupe.
+    expect(sut.recipientNumber('0612345678')).toEqual({ e164: '+33612345678' });
+    expect(sut.recipientNumber('0692 12 34 56')).toEqual({ e164: '+262692123456' });
+    expect(sut.recipientNumber('0690 12 34 56')).toEqual({ e164: '+590690123456' });
+    // Mayotte shares Réunion's +262, with a territory of its own: not listed.
+    expect(sut.recipientNumber('0639 01 23 45')).toMatchObject({ e164: null, reason: { code: 'COUNTRY_NOT_ALLOWED' } });
+    // A landline stays NOT_SMS_CAPABLE, whatever its country.
+    expect(sut.recipientNumber('0144556677')).toMatchObject({ reason: { code: 'NOT_SMS_CAPABLE' } });
+    // A number of no country (+800, international freephone) cannot be listed.
+    expect(sut.formatRecipient('+800 1234 5678')).toMatchObject({ valid: false });
+  });
+
+  it("reads a shared calling code's mobiles as libphonenumber does: +590 mobiles are GP, +44 7911 is GG", () => {
+    const bl = new PhoneNumberService('FR', ['BL', 'MF']);
+    expect(bl.recipientNumber('+590 690 12 34 56')).toMatchObject({
+      reason: { code: 'COUNTRY_NOT_ALLOWED', message: expect.stringContaining('of GP') },
+    });
+    const gb = new PhoneNumberService('FR', ['GB']);
+    expect(gb.recipientNumber('+447911123456')).toMatchObject({
+      reason: { code: 'COUNTRY_NOT_ALLOWED', message: expect.stringContaining('of GG') },
+    });
+  });
+
+  it('gives the same verdict whether or not format() has seen the number (its cache)', () => {
+    const warm = new PhoneNumberService('FR', ['FR']);
+    warm.format('+2348031234567');
+    expect(warm.recipientNumber('+2348031234567')).toMatchObject({ reason: { code: 'COUNTRY_NOT_ALLOWED' } });
   });
 });

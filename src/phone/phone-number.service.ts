@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { InputError, type InputAdvice } from '../common/errors/mapped-error.js';
 // The `/max` metadata build: the default (`min`) build only checks lengths, so it cannot tell a mobile
 // from a landline nor reject numbers in unallocated ranges.
@@ -17,6 +17,8 @@ import {
 const RECENT_RESULTS = 5000;
 
 export const DEFAULT_PHONE_COUNTRY = Symbol('DEFAULT_PHONE_COUNTRY');
+/** The countries SMS may go to (SMS_ALLOWED_COUNTRIES), or null / empty for every one. */
+export const SMS_ALLOWED_COUNTRIES = Symbol('SMS_ALLOWED_COUNTRIES');
 
 /**
  * Twilio's documented magic test numbers (https://www.twilio.com/docs/iam/test-credentials): with test
@@ -30,7 +32,14 @@ export const TWILIO_MAGIC_TEST_NUMBERS: ReadonlySet<string> = new Set(
 
 /** Why a number was refused. The messages are English; the 400 adds plain words in the caller's language (ADVICE). */
 export type PhoneNumberErrorCode =
-  'NOT_A_NUMBER' | 'INVALID_COUNTRY' | 'TOO_SHORT' | 'TOO_LONG' | 'INVALID_LENGTH' | 'INVALID_NUMBER' | 'NOT_SMS_CAPABLE';
+  | 'NOT_A_NUMBER'
+  | 'INVALID_COUNTRY'
+  | 'TOO_SHORT'
+  | 'TOO_LONG'
+  | 'INVALID_LENGTH'
+  | 'INVALID_NUMBER'
+  | 'NOT_SMS_CAPABLE'
+  | 'COUNTRY_NOT_ALLOWED';
 
 export interface PhoneNumberProblem {
   code: PhoneNumberErrorCode;
@@ -63,6 +72,7 @@ const MESSAGES: Record<PhoneNumberErrorCode, string> = {
   INVALID_LENGTH: 'The number has an invalid length for its country.',
   INVALID_NUMBER: 'The number does not exist in its country numbering plan.',
   NOT_SMS_CAPABLE: 'The number is a landline (fixed line): it cannot receive SMS.',
+  COUNTRY_NOT_ALLOWED: "SMS are not sent to this number's country (SMS_ALLOWED_COUNTRIES).",
 };
 
 const CHECK_FORMAT = {
@@ -115,6 +125,16 @@ const ADVICE: Record<PhoneNumberErrorCode, InputAdvice> = {
       hint: 'Use a mobile number.',
     },
   },
+  COUNTRY_NOT_ALLOWED: {
+    fr: {
+      explanation: "Ce service n'envoie pas de SMS vers le pays de ce numéro (SMS_ALLOWED_COUNTRIES).",
+      hint: "Vérifiez l'indicatif du numéro ; si ce pays doit être servi, demandez à l'exploitant de l'ajouter à SMS_ALLOWED_COUNTRIES.",
+    },
+    en: {
+      explanation: "This service does not send SMS to this number's country (SMS_ALLOWED_COUNTRIES).",
+      hint: "Check the number's country code; if that country must be served, ask the operator to add it to SMS_ALLOWED_COUNTRIES.",
+    },
+  },
 };
 
 /** libphonenumber's types of numbers that cannot receive an SMS, and why (FIXED_LINE_OR_MOBILE is kept). */
@@ -148,7 +168,8 @@ const PARSE_ERROR_CODES = new Set<string>(['NOT_A_NUMBER', 'INVALID_COUNTRY', 'T
  * French overseas departments and collectivities numbered in the French national form (0 + 9 digits, national
  * prefix 0 in libphonenumber's metadata): from metropolitan France one dials `0692 12 34 56` for a Réunion mobile,
  * yet libphonenumber reads that number as an invalid +33 one. Réunion and Mayotte share +262; Guadeloupe,
- * Saint-Barthélemy and Saint-Martin share +590 (libphonenumber then reports the region the number belongs to).
+ * Saint-Barthélemy and Saint-Martin share +590 (libphonenumber then reports the region the number belongs to where
+ * the ranges tell them apart, and GP for the mobile ranges the three share).
  * Saint-Pierre-et-Miquelon (+508): only its 9-digit numbers have that form; its 6-digit ones need +508.
  */
 export const FRENCH_NATIONAL_FORM_REGIONS: readonly CountryCode[] = ['RE', 'YT', 'GP', 'BL', 'MF', 'GF', 'MQ', 'PM'];
@@ -191,8 +212,18 @@ function problem(code: PhoneNumberErrorCode, message: string = MESSAGES[code]): 
 @Injectable()
 export class PhoneNumberService {
   private readonly defaultCountry: CountryCode;
+  /**
+   * SMS_ALLOWED_COUNTRIES: a number that will receive SMS must be of one of them, by its own territory as libphonenumber
+   * reads it (`0692…` is RE; `+590 690…` mobiles are GP for Saint-Barthélemy and Saint-Martin too; `+44 7911…` is GG);
+   * null: every country. Against SMS pumping (a stolen token or a form sending to premium ranges abroad).
+   */
+  private readonly allowedCountries: ReadonlySet<string> | null;
 
-  constructor(@Inject(DEFAULT_PHONE_COUNTRY) defaultCountry: string) {
+  constructor(
+    @Inject(DEFAULT_PHONE_COUNTRY) defaultCountry: string,
+    @Optional() @Inject(SMS_ALLOWED_COUNTRIES) allowedCountries?: readonly string[] | null,
+  ) {
+    this.allowedCountries = allowedCountries?.length ? new Set(allowedCountries) : null;
     const country = typeof defaultCountry === 'string' ? defaultCountry.trim().toUpperCase() : '';
     if (!isSupportedCountry(country)) {
       throw new Error(
@@ -317,30 +348,39 @@ export class PhoneNumberService {
    * (a landline, toll-free or premium-rate number is `NOT_SMS_CAPABLE`), without the display formats: a bulk list needs nothing else, and
    * formatting cost more than parsing. Recent results of {@link format} are used; nothing is added to them.
    */
-  recipientNumber(
-    input: string,
-  ): { e164: string; country: string | null; reason?: undefined } | { e164: null; country?: undefined; reason: PhoneNumberProblem } {
+  recipientNumber(input: string): { e164: string; reason?: undefined } | { e164: null; reason: PhoneNumberProblem } {
     const cached = typeof input === 'string' ? this.recent.get(`|${input}`) : undefined;
     if (cached) {
       if (!cached.valid || cached.e164 === null) return { e164: null, reason: cached.reason ?? problem('INVALID_NUMBER') };
-      const refused = notSmsCapable(cached.type);
-      return refused ? { e164: null, reason: refused } : { e164: cached.e164, country: cached.country };
+      const refused = this.smsRefusal(cached.type, cached.country);
+      return refused ? { e164: null, reason: refused } : { e164: cached.e164 };
     }
     const checked = this.check(input);
     if ('reason' in checked) return { e164: null, reason: checked.reason };
-    const refused = notSmsCapable(checked.type);
-    return refused ? { e164: null, reason: refused } : { e164: checked.parsed.number, country: checked.parsed.country ?? null };
+    const refused = this.smsRefusal(checked.type, checked.parsed.country ?? null);
+    return refused ? { e164: null, reason: refused } : { e164: checked.parsed.number };
   }
 
   /**
    * Like {@link format}, for a number that will receive SMS: a valid fixed line (or toll-free, premium-rate,
    * shared-cost, UAN or voicemail number) comes back invalid
-   * with `NOT_SMS_CAPABLE` (Twilio would only fail it with 21614 after storing and journaling).
+   * with `NOT_SMS_CAPABLE` (Twilio would only fail it with 21614 after storing and journaling), and a number of a
+   * country not in SMS_ALLOWED_COUNTRIES with `COUNTRY_NOT_ALLOWED`.
    */
   formatRecipient(input: string, country?: string): PhoneFormatResult {
     const result = this.format(input, country);
-    const refused = result.valid ? notSmsCapable(result.type) : undefined;
+    const refused = result.valid ? this.smsRefusal(result.type, result.country) : undefined;
     return refused ? { ...result, e164: null, valid: false, reason: refused } : result;
+  }
+
+  /** Why a valid number cannot receive SMS from this service: its type (a landline…), or its country not allowed. */
+  private smsRefusal(type: string | null | undefined, country: string | null): PhoneNumberProblem | undefined {
+    const refused = notSmsCapable(type);
+    if (refused || !this.allowedCountries || (country !== null && this.allowedCountries.has(country))) return refused;
+    return problem(
+      'COUNTRY_NOT_ALLOWED',
+      `The number is of ${country ?? 'no country'}, and SMS go only to ${[...this.allowedCountries].join(', ')} (SMS_ALLOWED_COUNTRIES).`,
+    );
   }
 
   /**

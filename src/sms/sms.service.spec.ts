@@ -55,7 +55,7 @@ describe('SmsService.sendBulk', () => {
     };
     const queue = { notify: vi.fn() };
     const audit = { toRow: vi.fn((entry: object) => ({ ...entry })) };
-    const config = { sms: { bulkMaxRecipients: 5, allowedCountries }, dispatch: { sendWaitMs: 1000 } };
+    const config = { sms: { bulkMaxRecipients: 5 }, dispatch: { sendWaitMs: 1000 } };
     const sut = new SmsService(
       outbox as unknown as SmsOutbox,
       {} as SmsDispatcher,
@@ -63,7 +63,7 @@ describe('SmsService.sendBulk', () => {
       queue as unknown as DispatchQueue,
       { name: 'twilio', sender: '+33700000000' } as unknown as SmsProvider,
       {} as Repository<AuditLog>,
-      new PhoneNumberService('FR'),
+      new PhoneNumberService('FR', allowedCountries),
       {} as SmsTemplateService,
       audit as unknown as AuditService,
       config as unknown as AppConfig,
@@ -104,23 +104,19 @@ describe('SmsService.sendBulk', () => {
     expect(queue.notify).toHaveBeenCalledWith(messages.id.map((id) => ({ id, notBefore: null, bulk: true })));
   });
 
-  it('refuses numbers of countries not in SMS_ALLOWED_COUNTRIES as invalid entries, whatever their spelling', async () => {
+  it('refuses numbers of countries not in SMS_ALLOWED_COUNTRIES as invalid entries (each spelling), sending the others', async () => {
     const { sut, outbox } = build(['FR', 'RE']);
     const accepted = await sut.sendBulk(
       [{ phone: '+2348031234567' }, { phone: '0692 12 34 56' }, { phone: '+234 803 123 4567' }, { phone: '0612345678' }],
       'Bonjour',
       { actor: null },
     );
+    const refused = 'phone: The number is of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES).';
     expect(accepted.invalid).toEqual([
-      {
-        index: 0,
-        phone: '+2348031234567',
-        name: undefined,
-        code: 'COUNTRY_NOT_ALLOWED',
-        message: 'phone is a number of NG, and SMS go only to FR, RE (SMS_ALLOWED_COUNTRIES)',
-      },
+      { index: 0, phone: '+2348031234567', name: undefined, code: 'COUNTRY_NOT_ALLOWED', message: refused },
+      { index: 2, phone: '+234 803 123 4567', name: undefined, code: 'COUNTRY_NOT_ALLOWED', message: refused },
     ]);
-    expect(accepted.duplicates).toEqual([{ index: 2, phone: '+234 803 123 4567', to: '+2348031234567' }]);
+    expect(accepted.duplicates).toEqual([]);
     const messages = outbox.insertBulk.mock.calls[0]![2] as BulkMessages;
     expect(messages.to).toEqual(['+262692123456', '+33612345678']);
   });
@@ -173,7 +169,7 @@ describe('SmsService.send with a dedupe key whose insert failed', () => {
       new PhoneNumberService('FR'),
       {} as SmsTemplateService,
       {} as AuditService,
-      { sms: { allowedCountries: null }, dispatch: { sendWaitMs: 1000 } } as unknown as AppConfig,
+      { dispatch: { sendWaitMs: 1000 } } as unknown as AppConfig,
       {
         isOptedOut: vi.fn().mockResolvedValue(optedOut ? { phone: '+33612345678', optedOutAt: new Date(), source: 'keyword' } : null),
       } as unknown as OptOutService,

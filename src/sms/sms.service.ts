@@ -26,7 +26,6 @@ import { describeOptOut, OPTED_OUT, SmsOptedOutError } from './opt-outs/opted-ou
 import { OptOutService } from './opt-outs/opt-out.service.js';
 import { MarketingPolicy } from './marketing/marketing-policy.js';
 import { OptOutSource, type SmsOptOut } from './opt-outs/sms-opt-out.entity.js';
-import { COUNTRY_NOT_ALLOWED, COUNTRY_NOT_ALLOWED_ADVICE, destinationRefusal } from './destinations.js';
 import { SmsInputError, SmsSendError } from './sms-exceptions.js';
 import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './sms.types.js';
 import { PROVIDER_PAUSED } from './sms.events.js';
@@ -151,7 +150,7 @@ export class SmsService {
     const analyses = new Map<string, SmsBodyAnalysis>();
 
     recipients.forEach((recipient, index) => {
-      const { e164, reason, country } = numbers[index]!;
+      const { e164, reason } = numbers[index]!;
       if (!e164) {
         invalid.push({
           index,
@@ -164,13 +163,6 @@ export class SmsService {
       }
       if (seen.has(e164)) {
         duplicates.push({ index, phone: recipient.phone, to: e164 });
-        return;
-      }
-      const refused = destinationRefusal(country, this.config.sms.allowedCountries, 'phone');
-      if (refused) {
-        // Refused whatever its spelling, as an opted-out number: a later one is a duplicate of this refusal.
-        seen.add(e164);
-        invalid.push({ index, phone: recipient.phone, name: recipient.name, code: COUNTRY_NOT_ALLOWED, message: refused });
         return;
       }
       const optOut = optedOut.get(e164);
@@ -586,25 +578,13 @@ export class SmsService {
     });
   }
 
-  /** The number in E.164, or a 400 naming `field`: not a number that receives SMS, or not in SMS_ALLOWED_COUNTRIES. */
   private normalize(phone: string, field: string): string {
-    let e164: string;
     try {
-      e164 = this.phones.normalize(phone, { field, sms: true });
+      return this.phones.normalize(phone, { field, sms: true });
     } catch (error) {
       if (error instanceof InvalidPhoneNumberError) throw new SmsInputError(field, error.message, undefined, error.code, error.advice);
       throw error;
     }
-    const refused = destinationRefusal(this.phones.format(e164).country, this.config.sms.allowedCountries, field);
-    if (refused)
-      throw new SmsInputError(
-        field,
-        refused,
-        this.config.sms.allowedCountries ?? undefined,
-        COUNTRY_NOT_ALLOWED,
-        COUNTRY_NOT_ALLOWED_ADVICE,
-      );
-    return e164;
   }
 
   private render(type: string, data: Record<string, unknown>, locale: string | undefined, timeZone: string): string {

@@ -28,7 +28,7 @@ export class ErrorResponseDto {
   @ApiPropertyOptional({
     example: 'TOO_SHORT',
     description:
-      "A code to act on, when there is one: a refused phone number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE, as in a bulk's invalid entries); on the SMS routes also COUNTRY_NOT_ALLOWED (SMS_ALLOWED_COUNTRIES), Twilio's error code, TIMEOUT / NETWORK, OPTED_OUT",
+      "A code to act on, when there is one: a refused phone number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE, COUNTRY_NOT_ALLOWED (SMS_ALLOWED_COUNTRIES), as in a bulk's invalid entries); on the SMS routes also Twilio's error code, TIMEOUT / NETWORK, OPTED_OUT",
   })
   code?: string;
 
