@@ -4,7 +4,14 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { redisUnderPrefix } from '../../test/support/redis-prefix.js';
 import type { AppConfig } from '../config/app-config.js';
-import { emailCountKey, LoginAttempt, LoginAttemptsService, SignInThrottled, ipCountKey } from './login-attempts.service.js';
+import {
+  emailCountKey,
+  KNOWN_ADDRESS_DAYS,
+  LoginAttempt,
+  LoginAttemptsService,
+  SignInThrottled,
+  ipCountKey,
+} from './login-attempts.service.js';
 
 const MAX_PER_EMAIL = 3;
 const MAX_PER_ACCOUNT = 10;
@@ -257,6 +264,30 @@ describe(LoginAttemptsService.name, () => {
       expect((await attempt('marie@example.com', IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
       await fail('marie@example.com', OTHER_IP);
       expect((await attempt('marie@example.com', OTHER_IP))?.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    });
+
+    it('should let the owner in from an address it signed in from, past the account-wide limit; not from a new one', async () => {
+      await (await sut.begin('marie@example.com', IP)).succeeded();
+      for (let i = 0; i < MAX_PER_ACCOUNT; i++) await fail('marie@example.com', `192.0.2.${i + 1}`);
+      expect(((await attempt('marie@example.com', OTHER_IP)) as SignInThrottled).newlyReached).toEqual(['account_all']);
+
+      // Known for KNOWN_ADDRESS_DAYS: the account-wide limit does not apply there (this address's own limit does).
+      expect(await attempt('marie@example.com', IP)).toBeUndefined();
+      advance((KNOWN_ADDRESS_DAYS * 86_400 - 1) * 1000);
+      for (let i = 0; i < MAX_PER_ACCOUNT; i++) await fail('marie@example.com', `192.0.2.${i + 1}`);
+      expect(await attempt('marie@example.com', IP)).toBeUndefined();
+      // Once that time is over, it is an address like any other: the account-wide limit, reached just before, holds it.
+      advance(2_000);
+      expect(((await attempt('marie@example.com', IP)) as SignInThrottled).newlyReached).toEqual(['account_all']);
+    });
+
+    it('should count own-password guesses per account whatever the address (the caller holds its token already)', async () => {
+      const accountId = '0b4c6a9e-5f0e-4d8a-9a51-3c2b7e1d9f00';
+      for (let i = 0; i < MAX_PER_EMAIL; i++) await sut.begin(accountId, `192.0.2.${i + 1}`, 'account');
+
+      const refused = (await refusal(sut.begin(accountId, '192.0.2.200', 'account'))) as SignInThrottled;
+      expect(refused.getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+      expect(refused.newlyReached).toEqual(['account']);
     });
 
     it('should not clear the count from all addresses: guesses spread over many stay bounded while the owner signs in', async () => {

@@ -60,6 +60,8 @@ export class LoginAttemptsService {
   private readonly volumePerIp: RateLimiterAbstract | null;
   /** One point per limit and key for a window's length: taken by the first refusal, which is the one journaled. */
   private readonly lockoutNoted: RateLimiterAbstract;
+  /** Addresses an account signed in from (email and IP, one point for KNOWN_ADDRESS_DAYS): exempt from `account_all`. */
+  private readonly knownAddresses: RateLimiterAbstract;
   private readonly volumeNoted: RateLimiterAbstract;
   /** Keys the email digests (see emailCountKey): derived from JWT_SECRET, so every instance computes the same. */
   private readonly emailKeySecret: Buffer;
@@ -81,6 +83,7 @@ export class LoginAttemptsService {
     this.volumePerIp = maxPerIpPerMinute > 0 ? limiter('ip-volume', maxPerIpPerMinute, 60) : null;
     this.lockoutNoted = limiter('lockout-noted', 1);
     this.volumeNoted = limiter('volume-noted', 1, 60);
+    this.knownAddresses = limiter('known', 1, KNOWN_ADDRESS_DAYS * 86_400);
   }
 
   /**
@@ -92,9 +95,15 @@ export class LoginAttemptsService {
     const emailKey = emailCountKey(email, scope === 'account' ? this.accountKeySecret : this.emailKeySecret);
     const ip = ipCountKey(address);
     const emailHereKey = `${emailKey}:${ip}`;
+    // The own-password route's caller holds the account's token already: nobody else can lock it out there, so its
+    // guesses count per account whatever the address (a stolen token used from many addresses gains nothing).
+    const accountHereKey = scope === 'account' ? emailKey : emailHereKey;
+    // From an address the account signed in from lately, the account-wide limit does not apply: guesses spread over
+    // many addresses cannot keep its owner out from where they sign in.
+    const known = scope === 'email' && (await this.isKnown(emailHereKey));
     const limits: Array<[RateLimiterAbstract, string, SignInLimit]> = [
-      [this.perEmailHere, emailHereKey, 'account'],
-      [this.perEmail, emailKey, 'account_all'],
+      [this.perEmailHere, accountHereKey, 'account'],
+      ...(known ? [] : [[this.perEmail, emailKey, 'account_all'] as [RateLimiterAbstract, string, SignInLimit]]),
       [this.perIp, ip, 'ip'],
       ...(this.volumePerIp ? [[this.volumePerIp, ip, 'ip_volume'] as [RateLimiterAbstract, string, SignInLimit]] : []),
     ];
@@ -134,11 +143,31 @@ export class LoginAttemptsService {
     }
     return {
       succeeded: async () => {
-        await Promise.all([this.perEmailHere.delete(emailHereKey), this.perEmail.reward(emailKey), this.perIp.reward(ip)]);
+        await Promise.all([
+          this.perEmailHere.delete(accountHereKey),
+          known ? undefined : this.perEmail.reward(emailKey),
+          this.perIp.reward(ip),
+          scope === 'email' ? this.knownAddresses.set(emailHereKey, 1, KNOWN_ADDRESS_DAYS * 86_400) : undefined,
+        ]);
       },
     };
   }
+
+  /** Whether this email signed in from this address within KNOWN_ADDRESS_DAYS; a store that fails says no. */
+  private async isKnown(emailHereKey: string): Promise<boolean> {
+    try {
+      return ((await this.knownAddresses.get(emailHereKey))?.consumedPoints ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
 }
+
+/**
+ * How long a successful sign-in makes its address known for its account (exempt from the account-wide limit). Under
+ * 24.8 days: the in-memory store (no Redis) expires a key with a timer, which Node cannot set longer.
+ */
+export const KNOWN_ADDRESS_DAYS = 14;
 
 /**
  * The key an email's failures are counted under: a keyed digest (HMAC-SHA-256), not the address, so that Redis key

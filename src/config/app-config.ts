@@ -224,7 +224,7 @@ export class AppConfig {
     this.trustProxy = parseTrustProxy(env.TRUST_PROXY) ?? false;
     this.login = {
       maxAttemptsPerEmail: env.LOGIN_MAX_ATTEMPTS ?? 5,
-      maxAttemptsPerAccount: env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT ?? 50,
+      maxAttemptsPerAccount: env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT ?? Math.max(50, 10 * (env.LOGIN_MAX_ATTEMPTS ?? 5)),
       maxAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP ?? 20,
       windowSeconds: env.LOGIN_WINDOW_SECONDS ?? 900,
       maxPerIpPerMinute: env.LOGIN_MAX_PER_IP_PER_MINUTE ?? 60,

@@ -96,6 +96,11 @@ describe(validateEnvironment.name, () => {
     ['HOST', '127.0.0.1:3000', /^HOST must be an IP address/],
     ['DEFAULT_COUNTRY', 'XX', /^DEFAULT_COUNTRY must be a country with phone numbers .*XX is not one$/],
     ['PORT', '70000', /^PORT must not be greater than 65535$/],
+    [
+      'LOGIN_MAX_ATTEMPTS_PER_ACCOUNT',
+      '3',
+      /^LOGIN_MAX_ATTEMPTS_PER_ACCOUNT \(failures from all addresses\) must be at least LOGIN_MAX_ATTEMPTS \(from one address, 5\); got 3$/,
+    ],
     ['SMS_ALLOWED_COUNTRIES', 'FR,XX', /^SMS_ALLOWED_COUNTRIES must list two-letter country codes .*: XX is not one$/],
     ['SMS_ALLOWED_COUNTRIES', 'France', /^SMS_ALLOWED_COUNTRIES must list .*: FRANCE is not one$/],
     ['CORS_ORIGINS', 'app.example.com', /CORS_ORIGINS must be \* or a comma-separated list of origins/],
@@ -202,6 +207,8 @@ describe(AppConfig.name, () => {
     expect(sut.smsUserMaxPerMinute).toBeNull();
     expect(sut.sms.allowedCountries).toBeNull();
     expect(sut.login).toMatchObject({ maxAttemptsPerEmail: 5, maxAttemptsPerAccount: 50, maxAttemptsPerIp: 20 });
+    // Ten addresses' worth of LOGIN_MAX_ATTEMPTS at least, when only that is raised.
+    expect(AppConfig.fromEnvironment({ LOGIN_MAX_ATTEMPTS: '20' }).login.maxAttemptsPerAccount).toBe(200);
     expect(sut.corsOrigins).toEqual([]);
     expect(sut.retention).toBeNull();
     // The circuit in front of Twilio is on: 30 s without calls once it looks down.

@@ -623,6 +623,11 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
       problems.push(`JWT_EXPIRES_IN must be between 1m and 365d (got ${env.JWT_EXPIRES_IN})`);
     }
   }
+  if (typeof env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT === 'number' && env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT < (env.LOGIN_MAX_ATTEMPTS ?? 5)) {
+    problems.push(
+      `LOGIN_MAX_ATTEMPTS_PER_ACCOUNT (failures from all addresses) must be at least LOGIN_MAX_ATTEMPTS (from one address, ${env.LOGIN_MAX_ATTEMPTS ?? 5}); got ${env.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT}`,
+    );
+  }
   if (env.SMS_ALLOWED_COUNTRIES) {
     const unknown = parseCountryList(env.SMS_ALLOWED_COUNTRIES).filter((code) => !isSupportedCountry(code));
     if (unknown.length)
