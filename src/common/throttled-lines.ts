@@ -8,6 +8,8 @@
 export class ThrottledLines {
   /** When each key's last line was written. */
   private readonly lastLineAt = new Map<string, number>();
+  /** Closed (shutdown): what is held has been said, and each event from then on is said at once, no timer left. */
+  private closed = false;
   /** Events held since that line, the last one's line builder, and the timer that will say them. */
   private readonly held = new Map<string, { count: number; line: (more: number) => string; timer: NodeJS.Timeout }>();
 
@@ -19,6 +21,10 @@ export class ThrottledLines {
 
   /** One event of `key`; `line(more)` writes it, standing for itself and `more` others. */
   say(key: string, line: (more: number) => string): void {
+    if (this.closed) {
+      this.write(line(0));
+      return;
+    }
     const held = this.held.get(key);
     if (held) {
       held.count++;
@@ -36,8 +42,9 @@ export class ThrottledLines {
     this.held.set(key, { count: 1, line, timer });
   }
 
-  /** Says what is held now (at shutdown, say); the timers go. */
-  flushAll(): void {
+  /** At shutdown: says what is held now, and each later event at once (no timer firing after the app has stopped). */
+  close(): void {
+    this.closed = true;
     for (const key of [...this.held.keys()]) this.flush(key);
   }
 

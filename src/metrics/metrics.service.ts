@@ -205,10 +205,14 @@ export class MetricsService implements OnModuleDestroy {
     for (const each of ['closed', 'open', 'half_open'] as const) this.circuit.set({ state: each }, each === state ? 1 : 0);
   }
 
-  /** A retention pass ended: rows per step, and how (a failed pass counts no rows: they are in the database). */
-  retentionPass(outcome: 'ok' | 'interrupted' | 'failed', rows: Record<string, number> = {}, endedAt = new Date()): void {
+  /** Rows one chunk of a retention step scrubbed or deleted (each chunk commits on its own: counted as it goes). */
+  retentionPurged(step: string, rows: number): void {
+    if (rows > 0) this.retentionRows.inc({ step }, rows);
+  }
+
+  /** A retention pass ended, and how. */
+  retentionPass(outcome: 'ok' | 'interrupted' | 'failed', endedAt = new Date()): void {
     this.retentionPasses.inc({ outcome });
-    for (const [step, n] of Object.entries(rows)) if (n > 0) this.retentionRows.inc({ step }, n);
     if (outcome === 'ok') this.retentionLastOkAt = endedAt.getTime();
   }
 

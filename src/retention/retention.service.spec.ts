@@ -46,14 +46,13 @@ describe('RetentionService at boot', () => {
 });
 
 describe('RetentionService metrics', () => {
-  it('counts a failed pass (the database away), no rows, and leaves the last success where it was', async () => {
+  it('counts a failed pass (the database lost halfway), the rows its chunks purged before, and leaves the last success', async () => {
     const metrics = new MetricsService();
+    // The first step's chunk deletes 3 rows (committed), the second step's fails.
+    const query = vi.fn().mockResolvedValueOnce({ affected: 3 }).mockRejectedValueOnce(new Error('connect ECONNREFUSED'));
     const failing = {
       options: { type: 'postgres' },
-      createQueryRunner: () => ({
-        query: () => Promise.reject(new Error('connect ECONNREFUSED')),
-        release: () => Promise.resolve(),
-      }),
+      createQueryRunner: () => ({ query, release: () => Promise.resolve() }),
     } as unknown as DataSource;
     const sut = new RetentionService(
       failing,
@@ -61,13 +60,17 @@ describe('RetentionService metrics', () => {
       { now: () => new Date('2030-01-01T00:00:00Z') } as Clock,
       AppConfig.fromEnvironment({ RETENTION_DAYS: '30' }),
       new SchedulerRegistry(),
-      [{ name: 'auditLogs', kind: 'delete', table: 'audit_logs', timeColumn: 'created_at' }],
+      [
+        { name: 'inboundMessages', kind: 'delete', table: 'sms_inbound_messages', timeColumn: 'received_at' },
+        { name: 'auditLogs', kind: 'delete', table: 'audit_logs', timeColumn: 'created_at' },
+      ],
       metrics,
     );
     await expect(sut.purge()).rejects.toThrow('ECONNREFUSED');
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/^retention_passes_total\{outcome="failed"\} 1$/m);
-    expect(text).not.toMatch(/^retention_rows_purged_total\{/m);
+    expect(text).toMatch(/^retention_rows_purged_total\{step="inboundMessages"\} 3$/m);
+    expect(text).not.toMatch(/^retention_rows_purged_total\{step="auditLogs"\}/m);
     expect(text).toMatch(/^retention_last_success_timestamp_seconds nan$/im);
     metrics.onModuleDestroy();
   });

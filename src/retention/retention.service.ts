@@ -115,6 +115,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
         const affected = await this.runChunk(step, cutoff, now, retention.chunkSize);
         result.statements += 1;
         result.rows += affected;
+        this.metrics.retentionPurged(step.name, affected);
         if (affected < retention.chunkSize) break;
         if (retention.chunkPauseMs > 0) await sleep(retention.chunkPauseMs);
       }
@@ -134,7 +135,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
       });
       this.logger.log(`Retention purge (older than ${cutoff.toISOString()}): ${JSON.stringify(counts)}`);
     }
-    this.metrics.retentionPass(report.interrupted ? 'interrupted' : 'ok', counts);
+    this.metrics.retentionPass(report.interrupted ? 'interrupted' : 'ok');
     return report;
   }
 

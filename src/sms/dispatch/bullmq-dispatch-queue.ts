@@ -246,7 +246,7 @@ export class BullmqDispatchQueue extends WorkerHost implements DispatchQueue {
     if (!this.started) return;
     this.started = false;
     if (this.sweeper) clearInterval(this.sweeper);
-    this.lostLocks.flushAll();
+    this.lostLocks.close();
     // Redis away (refusing): closed at once (forced), as its QUIT would wait in ioredis's offline queue for ever.
     const up = this.redisUp();
     const closing = this.worker.close(!up).catch((error) => this.logger.warn(`Closing the BullMQ worker: ${messageOf(error)}`));

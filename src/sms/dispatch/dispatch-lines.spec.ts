@@ -41,12 +41,16 @@ describe('DispatchLines', () => {
       'An SMS left mid-send by a stopped worker (lease expired) was not at Twilio: sent now',
       'An SMS left mid-send by a stopped worker (lease expired) was at Twilio: stored as sent, not sent again',
     ]);
-    sut.flush();
+    sut.close();
     expect(lines.slice(2).sort()).toEqual([
       'An SMS left mid-send by a stopped worker (lease expired) was at Twilio: stored as sent, not sent again (and 398 more since the last such line)',
       'An SMS left mid-send by a stopped worker (lease expired) was not at Twilio: sent now (and 98 more since the last such line)',
     ]);
     vi.advanceTimersByTime(10 * 60_000);
     expect(lines).toHaveLength(4);
+    // Closed: a later one is said at once, no timer left behind.
+    sut.takenOver(true);
+    expect(lines).toHaveLength(5);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

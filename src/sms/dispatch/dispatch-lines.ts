@@ -28,9 +28,9 @@ export class DispatchLines {
     this.lines.say(`takeover ${atTwilio}`, (more) => `An SMS left mid-send by a stopped worker (lease expired) ${outcome}${andMore(more)}`);
   }
 
-  /** Says what is held (at shutdown). */
-  flush(): void {
-    this.lines.flushAll();
+  /** At shutdown: says what is held, and later events at once. */
+  close(): void {
+    this.lines.close();
   }
 }
 

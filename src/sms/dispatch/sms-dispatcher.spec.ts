@@ -283,6 +283,11 @@ describe(SmsDispatcher.name, () => {
     expect(taken()[1]).toBe('An SMS left mid-send by a stopped worker (lease expired) was not at Twilio: sent now');
     await sut.process(claimed({ errorCode: 'TIMEOUT', attempts: 2 }));
     expect(taken()).toHaveLength(2);
+    // Not at Twilio, but not sent either (the number opted out meanwhile): nothing said of a send.
+    optOuts.isOptedOut.mockResolvedValue({ phone: '+33612345678', optedOutAt: new Date('2026-03-12T09:30:00Z'), source: 'keyword' });
+    await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
+    expect(provider.send).toHaveBeenCalledTimes(2);
+    expect(taken()).toHaveLength(2);
   });
 
   it('adopts the next message found when another row (same number and text) adopted the first one meanwhile; sends when none is left', async () => {

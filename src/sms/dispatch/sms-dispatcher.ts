@@ -126,7 +126,7 @@ export class SmsDispatcher {
   halt(): void {
     this.stopped = true;
     this.settled.emit('halted');
-    this.lines.flush();
+    this.lines.close();
   }
 
   /** `beforeSend` is awaited right before the provider is asked to send (the inline rate gate). */
@@ -191,7 +191,6 @@ export class SmsDispatcher {
         const errorMessage = `${message.errorMessage ?? message.errorCode}; not at Twilio, no attempt left`;
         return this.store(message, attempt, { kind: 'failed', errorCode: message.errorCode!, errorMessage });
       }
-      if (message.errorCode === LEASE_EXPIRED) this.lines.takenOver(false);
     }
 
     const notNow = await this.notNow(message, attempt);
@@ -221,6 +220,9 @@ export class SmsDispatcher {
       this.logger.warn(`SMS ${message.id}: lease lost before attempt ${attempt} was made; another worker owns it, not sent from here`);
       return { final: false, lostLease: true };
     }
+    // Said here, when it is sent again (not when it is held, skipped or dropped instead): the mark goes with the lease's
+    // renewal just above, so a message is counted once.
+    if (message.errorCode === LEASE_EXPIRED) this.lines.takenOver(false);
     try {
       const receipt = await this.circuit.call(() => this.provider.send({ to: message.to, body: message.body }));
       return this.store(message, attempt, { kind: 'sent', ...receipt });
