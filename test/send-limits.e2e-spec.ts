@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import twilio from 'twilio';
 import { inject } from 'vitest';
 import { SendQuotaService } from '../src/limits/send-quota.service.js';
 import { Role } from '../src/users/role.enum.js';
@@ -274,7 +275,11 @@ describeEachDatabase('Destination countries (SMS_ALLOWED_COUNTRIES)', (kind) => 
 
   beforeAll(async () => {
     standIn = await TwilioStandIn.start(credentials);
-    t = await TestApp.start(kind, { ...twilioEnvironment(standIn, credentials.authToken), SMS_ALLOWED_COUNTRIES: 'FR, RE' });
+    t = await TestApp.start(kind, {
+      ...twilioEnvironment(standIn, credentials.authToken),
+      SMS_ALLOWED_COUNTRIES: 'FR, RE',
+      PUBLIC_BASE_URL: 'https://sms.example.test',
+    });
     token = await t.rootToken();
   });
   afterAll(async () => {
@@ -315,5 +320,76 @@ describeEachDatabase('Destination countries (SMS_ALLOWED_COUNTRIES)', (kind) => 
     }).expect(202);
     expect(accepted.body).toMatchObject({ queued: 1, invalid: [{ index: 0, phone: NIGERIA, code: 'COUNTRY_NOT_ALLOWED' }] });
     await vi.waitFor(() => expect(sends().map((r) => r.form.To)).toEqual(['+262692123456', '+33612345678']), { timeout: 10_000 });
+  });
+
+  it("records a STOP from a country left out but sends it no reply (a reply is an SMS we pay for); a listed country's gets one", async () => {
+    const inbound = (from: string, body: string) => {
+      const params = {
+        MessageSid: `SM${randomBytes(16).toString('hex')}`,
+        AccountSid: credentials.accountSid,
+        From: from,
+        To: '+33700000000',
+        Body: body,
+      };
+      return t.http
+        .post('/api/sms/webhooks/inbound')
+        .type('form')
+        .set(
+          'X-Twilio-Signature',
+          twilio.getExpectedTwilioSignature(credentials.authToken, `https://sms.example.test/api/sms/webhooks/inbound`, params),
+        )
+        .send(params)
+        .expect(200);
+    };
+    expect((await inbound(NIGERIA, 'HELP')).text).not.toContain('<Message>');
+    expect((await inbound(NIGERIA, 'STOP')).text).not.toContain('<Message>');
+    const optOuts = await t.http.get('/api/sms/opt-outs').query({ phone: NIGERIA }).set('Authorization', `Bearer ${token}`).expect(200);
+    expect(optOuts.body.items.map((o: { phone: string }) => o.phone)).toEqual([NIGERIA]);
+    expect((await inbound('+33612345690', 'HELP')).text).toContain('<Message>');
+  });
+
+  it('skips a queued message whose country the list leaves out by the time it is sent (the list set after it was accepted)', async () => {
+    // Accepted by an instance without the list, sent by one with it (a restart with SMS_ALLOWED_COUNTRIES set).
+    const before = await TestApp.start(kind, twilioEnvironment(standIn, credentials.authToken), t.db);
+    let id: string;
+    try {
+      const queued = await before.http
+        .post('/api/sms/send')
+        .set('Authorization', `Bearer ${await before.rootToken()}`)
+        .send({ to: '+447911123456', message: 'Bonjour', sendAt: new Date(Date.now() + 3_000).toISOString() })
+        .expect(202);
+      id = queued.body.id as string;
+    } finally {
+      await before.close();
+    }
+    const sent = sends().length;
+    await vi.waitFor(
+      async () => {
+        const stored = await t.http.get(`/api/sms/messages/${id}`).set('Authorization', `Bearer ${token}`).expect(200);
+        expect(stored.body).toMatchObject({ status: 'skipped', errorCode: 'COUNTRY_NOT_ALLOWED' });
+      },
+      { timeout: 15_000, interval: 200 },
+    );
+    expect(sends()).toHaveLength(sent);
+  });
+
+  it('lets an appointment whose number the list now leaves out be edited with that same number sent back; a new one is refused', async () => {
+    const before = await TestApp.start(kind, twilioEnvironment(standIn, credentials.authToken), t.db);
+    let id: string;
+    try {
+      const created = await before.http
+        .post('/api/appointments')
+        .set('Authorization', `Bearer ${await before.rootToken()}`)
+        .send({ clientName: 'Ade', clientPhone: NIGERIA, startsAt: new Date(Date.now() + 5 * 86_400_000).toISOString() })
+        .expect(201);
+      id = created.body.id as string;
+    } finally {
+      await before.close();
+    }
+    const patch = (body: object) => t.http.patch(`/api/appointments/${id}`).set('Authorization', `Bearer ${token}`).send(body);
+    const edited = await patch({ clientName: 'Ade O.', clientPhone: '+234 803 123 4567', notes: 'Interprète' }).expect(200);
+    expect(edited.body).toMatchObject({ clientName: 'Ade O.', clientPhone: NIGERIA, notes: 'Interprète' });
+    const refused = await patch({ clientPhone: '+2348031234568' }).expect(400);
+    expect(refused.body).toMatchObject({ code: 'COUNTRY_NOT_ALLOWED', details: [{ field: 'clientPhone' }] });
   });
 });

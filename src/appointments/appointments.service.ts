@@ -100,6 +100,16 @@ export class AppointmentsService {
     return { ...appointment, messages, delivery: this.messages.deliveryCounts(messages) };
   }
 
+  /**
+   * The number a PATCH gives, in E.164. The number the appointment has already (a form sending every field back) is
+   * taken as it is, even if it could not be accepted now (SMS_ALLOWED_COUNTRIES narrowed since): refusing it would
+   * block every other edit. A new one must be able to receive SMS.
+   */
+  private newClientPhone(given: string, current: string): string {
+    const e164 = this.phones.normalize(given, { field: 'clientPhone' });
+    return e164 === current ? current : this.phones.normalize(given, { field: 'clientPhone', sms: true });
+  }
+
   async update(id: string, dto: UpdateAppointmentDto, actor: Actor, attempt = 1): Promise<Appointment> {
     const current = await this.get(id);
     if (current.status === AppointmentStatus.Cancelled || current.status === AppointmentStatus.Completed) {
@@ -107,7 +117,7 @@ export class AppointmentsService {
     }
     const changes: Partial<Appointment> = {};
     if (dto.clientName !== undefined) changes.clientName = dto.clientName;
-    if (dto.clientPhone !== undefined) changes.clientPhone = this.phones.normalize(dto.clientPhone, { field: 'clientPhone', sms: true });
+    if (dto.clientPhone !== undefined) changes.clientPhone = this.newClientPhone(dto.clientPhone, current.clientPhone);
     if (dto.clientLocale !== undefined) changes.clientLocale = dto.clientLocale;
     if (dto.durationMinutes !== undefined) changes.durationMinutes = dto.durationMinutes;
     if (dto.location !== undefined) changes.location = dto.location || null;

@@ -41,7 +41,8 @@ export interface LoginAttempt {
  *   there: failures from one address never lock the account's owner out from another (anyone who knew the email could
  *   otherwise keep any account, the superadmin's included, out for good with 5 requests every 15 minutes);
  * - per account from all addresses together (LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, 50): guesses spread over many addresses
- *   are bounded too; reaching it takes that many failures, and a success does not clear it (only its own point);
+ *   are bounded too; reaching it takes that many failures, and a success does not clear it (only its own point); it
+ *   does not apply from an address the account signed in from within KNOWN_ADDRESS_DAYS;
  * - per IP across accounts (LOGIN_MAX_ATTEMPTS_PER_IP).
  * Besides, every sign-in request counts per IP per minute (LOGIN_MAX_PER_IP_PER_MINUTE, successful or not): a
  * backstop on raw volume.
@@ -49,7 +50,8 @@ export interface LoginAttempt {
  * Each attempt takes its points before the password is checked, atomically (an increment in memory, a
  * Lua script in Redis): thirty concurrent guesses cannot all pass a check made before any of them is
  * recorded. A successful sign-in gives its failure points back, so only failures count there, and clears
- * the email. With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
+ * the email's count from its address. The own-password route (scope `account`) counts per account from any address:
+ * its caller holds a token of the account, and guesses of the current password there must stay few. With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
  * instance counts its own. If Redis stops answering, each instance counts in memory meanwhile.
  */
 @Injectable()
@@ -95,8 +97,9 @@ export class LoginAttemptsService {
     const emailKey = emailCountKey(email, scope === 'account' ? this.accountKeySecret : this.emailKeySecret);
     const ip = ipCountKey(address);
     const emailHereKey = `${emailKey}:${ip}`;
-    // The own-password route's caller holds the account's token already: nobody else can lock it out there, so its
-    // guesses count per account whatever the address (a stolen token used from many addresses gains nothing).
+    // The own-password route's caller holds a token of the account: its guesses of the current password count per
+    // account whatever the address (a stolen token used from many addresses gains nothing). A thief can so keep the
+    // owner from changing it there for a window; an admin's reset or disable (PATCH /api/users/:id) revokes every token.
     const accountHereKey = scope === 'account' ? emailKey : emailHereKey;
     // From an address the account signed in from lately, the account-wide limit does not apply: guesses spread over
     // many addresses cannot keep its owner out from where they sign in.

@@ -373,6 +373,17 @@ export class PhoneNumberService {
     return refused ? { ...result, e164: null, valid: false, reason: refused } : result;
   }
 
+  /**
+   * Why SMS_ALLOWED_COUNTRIES refuses a number stored earlier (E.164), as it stands now: the list may have been set or
+   * narrowed since the message was accepted (SMS pumping under way when the operator sets it). Undefined when it may
+   * go, when there is no list, or when the number does not parse any more (it was accepted: not this rule's to judge).
+   */
+  countryRefusal(e164: string): PhoneNumberProblem | undefined {
+    if (!this.allowedCountries) return undefined;
+    const result = this.format(e164);
+    return result.valid ? this.smsRefusal(null, result.country) : undefined;
+  }
+
   /** Why a valid number cannot receive SMS from this service: its type (a landline…), or its country not allowed. */
   private smsRefusal(type: string | null | undefined, country: string | null): PhoneNumberProblem | undefined {
     const refused = notSmsCapable(type);

@@ -219,6 +219,10 @@ const OWN_CODES: Record<string, { fr: string; en: string }> = {
     fr: 'Rappel non envoyé : les heures de silence (QUIET_HOURS) avaient commencé avant que Twilio ne le prenne.',
     en: 'Reminder not sent: quiet hours (QUIET_HOURS) had begun before Twilio took it.',
   },
+  COUNTRY_NOT_ALLOWED: {
+    fr: "SMS non envoyé : le pays de ce numéro n'est plus parmi ceux où le service envoie (SMS_ALLOWED_COUNTRIES).",
+    en: "SMS not sent: this number's country is no longer one the service sends to (SMS_ALLOWED_COUNTRIES).",
+  },
   OUTDATED: {
     fr: "SMS non envoyé : le rendez-vous a été annulé, déplacé, a changé de numéro ou a commencé depuis qu'il a été écrit.",
     en: 'SMS not sent: its appointment was cancelled, moved, given another number or has started since it was written.',

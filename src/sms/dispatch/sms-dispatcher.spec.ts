@@ -59,6 +59,9 @@ describe(SmsDispatcher.name, () => {
   let circuit: ProviderCircuit;
   let now: Date;
   let sut: SmsDispatcher;
+  /** SMS_ALLOWED_COUNTRIES as the dispatcher's PhoneNumberService holds it (a test sets it before rebuilding). */
+  let allowedCountries: string[] | null = null;
+  let build: () => SmsDispatcher;
 
   beforeEach(() => {
     outbox = {
@@ -87,18 +90,22 @@ describe(SmsDispatcher.name, () => {
     const clock = { now: () => now } as Clock;
     optOuts = { isOptedOut: vi.fn().mockResolvedValue(null), optOut: vi.fn().mockResolvedValue({ created: true }) };
     records = { whyOutdated: vi.fn().mockResolvedValue(null) };
-    sut = new SmsDispatcher(
-      outbox as unknown as SmsOutbox,
-      provider as unknown as SmsProvider,
-      events as unknown as EventEmitter2,
-      config,
-      { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
-      optOuts as unknown as OptOutService,
-      { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
-      new SendHours(new MarketingPolicy(config, clock, new PhoneNumberService('FR')), config, clock, new PhoneNumberService('FR')),
-      records as unknown as RelatedRecords,
-      (circuit = new ProviderCircuit(config, { providerCircuit: vi.fn() } as unknown as MetricsService)),
-    );
+    allowedCountries = null;
+    build = () =>
+      new SmsDispatcher(
+        outbox as unknown as SmsOutbox,
+        provider as unknown as SmsProvider,
+        events as unknown as EventEmitter2,
+        config,
+        { smsStateChanged: vi.fn(), retry: vi.fn() } as unknown as MetricsService,
+        optOuts as unknown as OptOutService,
+        { adoptEarlyCallbacks: vi.fn().mockResolvedValue(0) } as unknown as DeliveryStatusService,
+        new SendHours(new MarketingPolicy(config, clock, new PhoneNumberService('FR')), config, clock, new PhoneNumberService('FR')),
+        records as unknown as RelatedRecords,
+        (circuit = new ProviderCircuit(config, { providerCircuit: vi.fn() } as unknown as MetricsService)),
+        new PhoneNumberService('FR', allowedCountries),
+      );
+    sut = build();
   });
 
   afterEach(() => circuit.onApplicationShutdown());
@@ -288,6 +295,30 @@ describe(SmsDispatcher.name, () => {
     await sut.process(claimed({ errorCode: 'LEASE_EXPIRED', attempts: 2 }));
     expect(provider.send).toHaveBeenCalledTimes(2);
     expect(taken()).toHaveLength(2);
+  });
+
+  it('skips at claim time a message whose number SMS_ALLOWED_COUNTRIES refuses now (set after it was accepted)', async () => {
+    circuit.onApplicationShutdown();
+    allowedCountries = ['BE'];
+    sut = build();
+    expect(await sut.process(claimed({ kind: SmsKind.Bulk, relatedType: null, relatedId: null }))).toEqual({ final: true });
+    expect(provider.send).not.toHaveBeenCalled();
+    expect(outbox.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      1,
+      {
+        kind: 'skipped',
+        errorCode: 'COUNTRY_NOT_ALLOWED',
+        errorMessage: 'The number is of FR, and SMS go only to BE (SMS_ALLOWED_COUNTRIES).',
+      },
+      expect.any(Date),
+    );
+    // Allowed: it goes.
+    circuit.onApplicationShutdown();
+    allowedCountries = ['FR'];
+    sut = build();
+    await sut.process(claimed({ kind: SmsKind.Bulk, relatedType: null, relatedId: null }));
+    expect(provider.send).toHaveBeenCalledTimes(1);
   });
 
   it('adopts the next message found when another row (same number and text) adopted the first one meanwhile; sends when none is left', async () => {

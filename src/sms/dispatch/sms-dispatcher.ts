@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { PhoneNumberService } from '../../phone/phone-number.service.js';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { EventEmitter } from 'node:events';
 import { describeError, safeLogText } from '../../common/log-safe.js';
@@ -45,6 +46,9 @@ export function leaseNeededForCall(leaseMs: number, callMs: number): number {
 
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
 export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
+
+/** The code of a message skipped at claim time because SMS_ALLOWED_COUNTRIES refuses its number now. */
+export const COUNTRY_NOT_ALLOWED = 'COUNTRY_NOT_ALLOWED';
 
 /** The code stored for a failure (Twilio's code, its HTTP status, or TIMEOUT / NETWORK / CONNECTION_LOST). */
 export function failureCode(failure: ProviderFailure): string {
@@ -99,6 +103,7 @@ export class SmsDispatcher {
     private readonly hours: SendHours,
     private readonly records: RelatedRecords,
     private readonly circuit: ProviderCircuit,
+    @Optional() private readonly phones?: PhoneNumberService,
   ) {
     this.retry = {
       maxAttempts: config.dispatch.maxAttempts,
@@ -196,6 +201,11 @@ export class SmsDispatcher {
     const notNow = await this.notNow(message, attempt);
     if (notNow) return notNow;
     if (message.batchId) await this.markStarted(message.batchId);
+
+    // Checked when the message is claimed, as the opt-out list below: SMS_ALLOWED_COUNTRIES set or narrowed after the
+    // message was accepted (pumping under way) stops what is queued too, sends later and retries included.
+    const country = this.phones?.countryRefusal(message.to);
+    if (country) return this.store(message, attempt, { kind: 'skipped', errorCode: COUNTRY_NOT_ALLOWED, errorMessage: country.message });
 
     // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.
     const optOut = await this.optOuts.isOptedOut(message.to);

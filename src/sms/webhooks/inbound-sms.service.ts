@@ -85,8 +85,11 @@ export class InboundSmsService {
       else if (phone && keyword === 'opt_in') liftedOptOut = (await this.optOuts.optIn(phone, { source: 'keyword' }, manager)) !== null;
 
       // Twilio's Advanced Opt-Out already replied (OptOutType): nothing to say. A short code or an alphanumeric
-      // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled.
-      const text = optOutType || !phone || (keyword === 'opt_in' && !liftedOptOut) ? '' : this.replyText(keyword);
+      // sender cannot be texted back (nor opted out): nothing to say either, no reply journaled. Nor a number of a
+      // country SMS_ALLOWED_COUNTRIES leaves out (a reply is an SMS we pay for: HELP from premium ranges abroad is
+      // pumping too); its STOP is still recorded.
+      const silent = optOutType || !phone || (keyword === 'opt_in' && !liftedOptOut) || this.phones.countryRefusal(phone);
+      const text = silent ? '' : this.replyText(keyword);
       // The reply is an SMS we send (Twilio sends it from our TwiML): journaled like any other send, by the
       // system. Twilio gives it its SID only once it goes, so the entry has none.
       if (text)
