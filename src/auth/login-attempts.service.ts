@@ -51,8 +51,9 @@ export interface LoginAttempt {
  * Lua script in Redis): thirty concurrent guesses cannot all pass a check made before any of them is
  * recorded. A successful sign-in gives its failure points back, so only failures count there, and clears
  * the email's count from its address. The own-password route (scope `account`) counts per account from any address:
- * its caller holds a token of the account, and guesses of the current password there must stay few. With `REDIS_URL` the counts live in Redis and every instance shares them; without it, each
- * instance counts its own. If Redis stops answering, each instance counts in memory meanwhile.
+ * its caller holds a token of the account, and guesses of the current password there must stay few. With `REDIS_URL`
+ * the counts live in Redis and every instance shares them; without it, each instance counts its own. If Redis stops
+ * answering, each instance counts in memory meanwhile.
  */
 @Injectable()
 export class LoginAttemptsService {
