@@ -197,7 +197,7 @@ export class AppConfig {
       provider: env.SMS_PROVIDER ?? (hasCredentials ? 'twilio' : 'dry-run'),
       providerExplicit: !!env.SMS_PROVIDER,
       bulkMaxRecipients: env.SMS_BULK_MAX_RECIPIENTS ?? 10_000,
-      allowedCountries: parseCountryList(env.SMS_ALLOWED_COUNTRIES).length ? parseCountryList(env.SMS_ALLOWED_COUNTRIES) : null,
+      allowedCountries: nonEmpty(parseCountryList(env.SMS_ALLOWED_COUNTRIES)),
     };
     this.dispatch = {
       sendWaitMs: env.SMS_SEND_WAIT_MS ?? 10_000,
@@ -286,4 +286,9 @@ export class AppConfig {
   static fromEnvironment(raw: Record<string, unknown>): AppConfig {
     return new AppConfig(validateEnvironment(raw));
   }
+}
+
+/** A list, or null when it is empty (a setting left empty means "no list"). */
+function nonEmpty<T>(list: T[]): T[] | null {
+  return list.length ? list : null;
 }

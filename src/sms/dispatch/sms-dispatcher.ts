@@ -47,9 +47,6 @@ export function leaseNeededForCall(leaseMs: number, callMs: number): number {
 /** What became of a claimed message (`held`: not attempted, outside its sending hours until `retryAt`: see SendHours). */
 export type DispatchResult = { final: true } | { final: false; retryAt: Date; held?: true } | { final: false; lostLease: true };
 
-/** The code of a message skipped at claim time because SMS_ALLOWED_COUNTRIES refuses its number now. */
-export const COUNTRY_NOT_ALLOWED = 'COUNTRY_NOT_ALLOWED';
-
 /** The code stored for a failure (Twilio's code, its HTTP status, or TIMEOUT / NETWORK / CONNECTION_LOST). */
 export function failureCode(failure: ProviderFailure): string {
   if (failure.kind === 'rejected') return String(failure.code ?? failure.status ?? 'UNKNOWN');
@@ -205,7 +202,7 @@ export class SmsDispatcher {
     // Checked when the message is claimed, as the opt-out list below: SMS_ALLOWED_COUNTRIES set or narrowed after the
     // message was accepted (pumping under way) stops what is queued too, sends later and retries included.
     const country = this.phones?.countryRefusal(message.to);
-    if (country) return this.store(message, attempt, { kind: 'skipped', errorCode: COUNTRY_NOT_ALLOWED, errorMessage: country.message });
+    if (country) return this.store(message, attempt, { kind: 'skipped', errorCode: country.code, errorMessage: country.message });
 
     // Checked when the message is claimed: a number that opted out after the message was queued gets nothing.
     const optOut = await this.optOuts.isOptedOut(message.to);
