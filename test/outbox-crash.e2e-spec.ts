@@ -31,8 +31,22 @@ interface AppProcess {
   output: () => string;
 }
 
-/** `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). */
+/**
+ * `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). The port freePort found can be taken
+ * before the app listens (another test file's socket given it as its own local port): the app then exits with
+ * EADDRINUSE, and it is started again on another one.
+ */
 async function startApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startAppOnce(env, nodeArgs);
+    } catch (error) {
+      if (tries >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+async function startAppOnce(env: Record<string, string>, nodeArgs: string[]): Promise<AppProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, build.main], {
     cwd: build.dir,
@@ -43,16 +57,17 @@ async function startApp(env: Record<string, string>, nodeArgs: string[] = []): P
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const app = { child, url: `http://127.0.0.1:${port}`, output: () => output };
-  await vi.waitFor(
-    async () => {
-      // A native abort (SIGABRT) ends it with a signal and no exit code.
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the app exited while starting (${child.signalCode ?? child.exitCode}):\n${output}`);
-      expect((await fetch(`${app.url}/api/health`)).status).toBe(200);
-    },
-    { timeout: 60_000, interval: 200 },
-  );
-  return app;
+  for (const deadline = Date.now() + 60_000; ; await new Promise((resolve) => setTimeout(resolve, 200))) {
+    // A native abort (SIGABRT) ends it with a signal and no exit code. Said at once (startApp may try another port).
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the app exited while starting (${child.signalCode ?? child.exitCode}):\n${output}`);
+    const status = await fetch(`${app.url}/api/health`).then(
+      (res) => res.status,
+      () => 0,
+    );
+    if (status === 200) return app;
+    if (Date.now() > deadline) throw new Error(`the app did not start (health ${status}):\n${output}`);
+  }
 }
 
 async function kill(app: AppProcess): Promise<void> {

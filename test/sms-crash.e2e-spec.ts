@@ -35,7 +35,18 @@ class AppProcess {
     private readonly output: string[],
   ) {}
 
+  /** Started again on another port if the one freePort found was taken before the app listened (EADDRINUSE). */
   static async start(env: Record<string, string>): Promise<AppProcess> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await AppProcess.startOnce(env);
+      } catch (error) {
+        if (tries >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(env: Record<string, string>): Promise<AppProcess> {
     const port = await freePort();
     const child = spawn(process.execPath, [build.main], {
       cwd: build.dir,
