@@ -579,6 +579,17 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(reminders()).toHaveLength(1);
   });
 
+  it('confirmed late, at night, for an evening appointment in quiet hours: the reminder when the night ends, not minutes ahead', async () => {
+    // Confirmed at 22:00 in Paris for 21:30 the next evening (less than 24 hours ahead): 08:00, not 20:55.
+    setNow('2030-01-20T21:00:00Z');
+    const appointment = await confirmed('2030-01-21T20:30:00Z', '0612345675');
+    expect(appointment.reminderDueAt).toBe('2030-01-21T07:00:00.000Z');
+    standIn.reset();
+    setNow('2030-01-21T07:00:30Z'); // 08:00:30 in Paris
+    await scan();
+    expect(reminders().map((r) => r.form.To)).toEqual([appointment.clientPhone]);
+  });
+
   it("keeps the client's own night too: an overseas client's reminder is not moved into its night by Paris's quiet hours", async () => {
     setNow('2030-03-01T10:00:00Z');
     // 00:30 in Réunion (UTC+4) is 21:30 in Paris: its reminder, 24 hours ahead, falls just after Paris's quiet hours

@@ -49,6 +49,23 @@ describe('ReminderPolicy.dueAt', () => {
     expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-04T07:00:00Z'));
   });
 
+  it('confirmed late in the night before an evening appointment in quiet hours: when that night ends, not 35 minutes ahead', () => {
+    // Confirmed at 22:00 in Paris for 21:30 the next day: 08:00 (10 hours after the confirmation, 13.5 before the
+    // appointment), not 20:55 (35 minutes before it).
+    expect(policy.dueAt(at('2030-11-05T20:30:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // Confirmed at 02:00 for 21:30 that day: 08:00 too.
+    expect(policy.dueAt(at('2030-11-05T20:30:00Z'), at('2030-11-05T01:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // Confirmed at 06:00 for 15:00 that day (not in quiet hours: no evening before): 08:00 as well.
+    expect(policy.dueAt(at('2030-11-05T14:00:00Z'), at('2030-11-05T05:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // Confirmed at 07:50 for 07:45 the next day: 20:55 that evening, not 08:00 ten minutes after the confirmation.
+    expect(policy.dueAt(at('2030-11-05T06:45:00Z'), at('2030-11-04T06:50:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
+  });
+
+  it('confirmed late the same day for an evening appointment in quiet hours: just before they begin, the only time apart', () => {
+    // Confirmed at 12:00 in Paris for 21:30: 20:55 (35 minutes ahead), not at once right after the confirmation.
+    expect(policy.dueAt(at('2030-11-05T20:30:00Z'), at('2030-11-05T11:00:00Z'))).toEqual(at('2030-11-05T19:55:00Z'));
+  });
+
   it('confirmed late in the morning its lead time fell in: not at the end of that night, minutes after the confirmation', () => {
     // Confirmed at 07:30 in Paris for 07:00 the next day: 08:00 today would follow the confirmation's SMS by half an
     // hour; just before this evening's quiet hours instead, as for any late confirmation of an early appointment.

@@ -30,21 +30,35 @@ export class ReminderPolicy {
   }
 
   /**
-   * `now`: when the appointment is confirmed or moved. A due time already past (confirmed less than the lead
-   * before the start) is not "at once" when the appointment falls in quiet hours and the evening before is still
-   * ahead: confirmed at 11:00 for 07:00 the next day, the reminder goes just before that evening's quiet hours,
-   * not 20 hours ahead right after the confirmation. Otherwise a past due time means at the next scan.
+   * `now`: when the appointment is confirmed or moved. Confirmed at least the lead ahead: the usual time, even if
+   * moving it out of quiet hours put it in the past (then the next scan, or the end of the night under way).
+   * Confirmed later (the lead time past): lateConfirmation.
    */
   dueAt(startsAt: Date, now: Date, phone?: string | null): Date {
     const zones = this.zonesFor(phone);
     const leadBefore = this.leadBefore(startsAt);
     const due = this.outsideQuietHours(leadBefore, startsAt, zones);
-    // Confirmed at least the lead ahead: the usual time, even if moving it out of quiet hours put it in the past.
-    // Confirmed later (the lead time past), a time moved to the end of that night is not kept: it could follow the
-    // confirmation's own SMS by minutes.
     if (leadBefore >= now) return this.notInTonight(due, now, startsAt, zones);
-    const latest = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
-    return latest && latest > now ? latest : this.notInTonight(due, now, startsAt, zones);
+    return this.lateConfirmation(now, startsAt, zones) ?? this.notInTonight(due, now, startsAt, zones);
+  }
+
+  /**
+   * Confirmed less than the lead before the start, the reminder can go at once (at the next scan: right after the
+   * confirmation's own SMS), when the night under way ends (confirmed in quiet hours), or just before the quiet hours
+   * the appointment falls in. Of those still ahead of `now` and of the appointment, the one furthest from both (the
+   * larger of the two gaps' smaller one; on a tie, the earlier): confirmed at 11:00 for 07:00 the next morning,
+   * 20:55 (not at once, 20 hours ahead); at 07:30 for 07:00 the next morning, 20:55 too (not 08:00, half an hour after
+   * the confirmation); at 22:00 for 21:30 the next evening, 08:00 (13.5 hours ahead, not 20:55, 35 minutes ahead); at
+   * 12:00 for 21:30 the same evening, 20:55 (the only time apart from the confirmation). Null when neither of the two
+   * later times applies: the next scan, or notInTonight.
+   */
+  private lateConfirmation(now: Date, startsAt: Date, zones: readonly string[]): Date | null {
+    const night = this.quietWindowAt(now, zones);
+    const evening = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
+    const candidates = [night && night.end < startsAt ? night.end : null, evening && evening > now ? evening : null];
+    const apart = (t: Date) => Math.min(t.getTime() - now.getTime(), startsAt.getTime() - t.getTime());
+    const best = candidates.filter((t): t is Date => t !== null).sort((a, b) => apart(b) - apart(a) || a.getTime() - b.getTime())[0];
+    return best ?? null;
   }
 
   /**
