@@ -107,15 +107,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Answers given once shutdown has begun close their connection (src/common/http/close-on-shutdown.ts).
   installCloseOnShutdown(app);
 
-  const document = createApiDocument(app);
-  const clock = app.get(Clock);
-  SwaggerModule.setup('api/docs', app, document, {
-    jsonDocumentUrl: 'api/docs-json',
-    customSiteTitle: 'SMS backbone API',
-    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
-    // The send examples' sendAt stays "tomorrow" however long the service has been up.
-    patchDocumentOnRequest: (_request, _reply, served) => withCurrentSendAt(served, clock.now()),
-  });
+  // API_DOCS_ENABLED=false: no Swagger UI nor OpenAPI document (404), for a deployment that does not publish its API.
+  if (config.apiDocsEnabled) {
+    const document = createApiDocument(app);
+    const clock = app.get(Clock);
+    SwaggerModule.setup('api/docs', app, document, {
+      jsonDocumentUrl: 'api/docs-json',
+      customSiteTitle: 'SMS backbone API',
+      // The token given to Authorize is kept in the browser's localStorage across reloads.
+      swaggerOptions: { persistAuthorization: true, tryItOutEnabled: true },
+      // The send examples' sendAt stays "tomorrow" however long the service has been up.
+      patchDocumentOnRequest: (_request, _reply, served) => withCurrentSendAt(served, clock.now()),
+    });
+  }
 
   if (config.jwt.secretGenerated) {
     new Logger('Config').warn('JWT_SECRET is not set: using a random secret for this run (tokens end when the process stops)');

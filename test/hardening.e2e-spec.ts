@@ -128,6 +128,28 @@ describeEachDatabase('Security headers (helmet) and CORS_ORIGINS', (kind) => {
   });
 });
 
+describe('API_DOCS_ENABLED=false', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await TestApp.start('sqlite', { API_DOCS_ENABLED: 'false' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('serves neither Swagger UI nor the OpenAPI document, and the API as before', async () => {
+    for (const path of ['/api/docs', '/api/docs/', '/api/docs-json', '/api/docs/swagger-ui-init.js']) {
+      const res = await t.http.get(path).expect(404);
+      expect(res.body).toMatchObject({ statusCode: 404 });
+    }
+    await t.http.get('/api/health/live').expect(200);
+    await t.http
+      .get('/api/sms/templates')
+      .set('Authorization', `Bearer ${await t.rootToken()}`)
+      .expect(200);
+  });
+});
+
 const chromiumPath = inject('chromiumPath');
 // Without Chromium this is skipped; global-setup prints why (and REQUIRE_BROWSER=1 makes it a failure).
 describe.skipIf(!chromiumPath)('Swagger UI under the Content-Security-Policy (headless Chromium)', () => {

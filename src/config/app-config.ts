@@ -164,6 +164,8 @@ export class AppConfig {
   readonly smsUserMaxPerMinute: number | null;
   /** Origins allowed to call the API from a browser (`['*']`: any); empty: CORS off. */
   readonly corsOrigins: string[];
+  /** Swagger UI at /api/docs and the OpenAPI document at /api/docs-json (API_DOCS_ENABLED, on by default). */
+  readonly apiDocsEnabled: boolean;
   /** Data retention; null: off (nothing is purged). */
   readonly retention: { days: number; intervalMinutes: number; chunkSize: number; chunkPauseMs: number } | null;
   /** RETENTION_* settings given without RETENTION_DAYS: they change nothing (said at boot). */
@@ -267,6 +269,7 @@ export class AppConfig {
     };
     this.smsUserMaxPerMinute = env.SMS_USER_MAX_PER_MINUTE ? env.SMS_USER_MAX_PER_MINUTE : null;
     this.corsOrigins = parseCorsOrigins(env.CORS_ORIGINS) ?? [];
+    this.apiDocsEnabled = env.API_DOCS_ENABLED !== 'false';
     this.retention = env.RETENTION_DAYS
       ? {
           days: env.RETENTION_DAYS,

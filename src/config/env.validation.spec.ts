@@ -80,6 +80,7 @@ describe(validateEnvironment.name, () => {
     ['QUIET_HOURS', '9pm-8am', /QUIET_HOURS must be HH:MM-HH:MM/],
     ['REMINDER_LEAD_HOURS', '0', /REMINDER_LEAD_HOURS/],
     ['TRUST_PROXY', 'yes', /TRUST_PROXY must be true, false, or a comma-separated list/],
+    ['API_DOCS_ENABLED', 'off', /^API_DOCS_ENABLED must be true or false$/],
     ['TRUST_PROXY', '10.0.0.0/33', /TRUST_PROXY must be/],
     ['TRUST_PROXY', '10.0.0.1,proxy.internal', /TRUST_PROXY must be/],
     ['TRUST_PROXY', '2', /TRUST_PROXY cannot be a hop count/],

@@ -388,6 +388,11 @@ export class EnvironmentVariables {
   REMINDERS_ENABLED?: 'true' | 'false';
 
   @IsOptional()
+  @IsIn(['true', 'false'], { message: 'API_DOCS_ENABLED must be true or false' })
+  @emptyAsUndefined
+  API_DOCS_ENABLED?: 'true' | 'false';
+
+  @IsOptional()
   @IsIn(['true', 'false'], { message: 'EVENT_RELAY_ENABLED must be true or false' })
   @emptyAsUndefined
   EVENT_RELAY_ENABLED?: 'true' | 'false';
