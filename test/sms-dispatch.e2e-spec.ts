@@ -183,6 +183,26 @@ describeEachDatabase('SMS dispatch', (kind) => {
         expect(lookups[0].query).toMatchObject({ To: SEND.to });
       });
 
+      it("a gateway's 504 without Twilio's answer, the message created behind it: looked up and adopted, never sent twice", async () => {
+        standIn.setBehaviour({ gateway: { status: 504, created: true } });
+        const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
+        expect(standIn.gatewayFailures).toBe(1);
+        expect(standIn.messages).toHaveLength(1);
+        expect(res.body.sid).toBe(standIn.messages[0].sid);
+        expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+        expect(standIn.requests.filter((r) => r.method === 'GET').length).toBeGreaterThanOrEqual(1);
+      });
+
+      it("a gateway's 503 without Twilio's answer (nothing behind it): sent again, no look-up", async () => {
+        standIn.setBehaviour({ gateway: { status: 503, created: false } });
+        const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
+        expect(standIn.gatewayFailures).toBe(1);
+        expect(standIn.messages).toHaveLength(1);
+        expect(res.body.sid).toBe(standIn.messages[0].sid);
+        expect(standIn.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+        expect(standIn.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
+      });
+
       it("adopts a message still waiting in Twilio's own queue (no date_sent yet) instead of sending it again", async () => {
         // Twilio holds what it accepted for a minute (a long code's 1 per second, a backlog): such a message has no
         // date_sent, so a look-up filtered on DateSent would not list it, and the send would go twice.

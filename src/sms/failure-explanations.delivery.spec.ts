@@ -26,6 +26,9 @@ describe('explainErrorCode', () => {
     ['20429', 'fr', /^Twilio limite le débit/],
     // An HTTP status without a Twilio code: no link to a Twilio page that does not exist.
     ['503', 'fr', /^Twilio a rencontré une erreur \(HTTP 503\)\.$/],
+    // A gateway's 500, 502 or 504 without Twilio's error: the SMS may have left.
+    ['504', 'fr', /^Une passerelle devant Twilio a échoué sans réponse de Twilio : le SMS a peut-être été envoyé\.$/],
+    ['502', 'en', /^A gateway in front of Twilio failed without Twilio's answer: the SMS may have been sent\.$/],
     ['429', 'en', /^Twilio is rate limiting: too many requests \(HTTP 429\)\.$/],
     ['404', 'en', /^Twilio refused the message \(HTTP 404\)\.$/],
   ] as const)('%s in %s', (code, lang, expected) => expect(explainErrorCode(code, lang)).toMatch(expected));

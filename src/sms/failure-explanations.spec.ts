@@ -45,6 +45,20 @@ describe('explainFailure', () => {
     },
   );
 
+  it("should answer a gateway's 500, 502 or 504 without Twilio's error as an unknown outcome (504, the SMS may have left)", () => {
+    expect(explainFailure({ kind: 'rejected', status: 504, message: '[HTTP 504] Failed to execute request' }, 'en')).toMatchObject({
+      httpStatus: 504,
+      code: '504',
+      explanation: "A gateway in front of Twilio failed without Twilio's answer: the SMS may have been sent.",
+    });
+    // Twilio's own 500 (code 20500) and a gateway's 503: Twilio is failing, nothing was created.
+    expect(explainFailure(rejected({ code: 20500, status: 500 }), 'en')).toMatchObject({
+      httpStatus: 502,
+      explanation: 'Twilio had an error.',
+    });
+    expect(explainFailure({ kind: 'rejected', status: 503, message: '' }, 'en')).toMatchObject({ httpStatus: 502 });
+  });
+
   it('should explain in French or in English', () => {
     const failure = rejected({ code: 21211, status: 400 });
 

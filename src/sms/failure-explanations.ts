@@ -4,6 +4,7 @@
  */
 import { HttpStatus } from '@nestjs/common';
 import { preferredLanguage } from '../common/i18n/accept-language.js';
+import { isGatewayFailure } from './dispatch/retry-policy.js';
 import type { ProviderFailure } from './providers/sms-provider.js';
 
 const LANGS = ['fr', 'en'] as const;
@@ -110,6 +111,18 @@ const TIMEOUT: Explanation = {
   },
   en: { explanation: 'Twilio did not answer in time.', hint: 'The SMS may have been sent: check /api/sms/messages before retrying.' },
 };
+/** A gateway in front of Twilio answered 500, 502 or 504 without Twilio's error (isGatewayFailure). */
+const GATEWAY: Explanation = {
+  status: HttpStatus.GATEWAY_TIMEOUT,
+  fr: {
+    explanation: 'Une passerelle devant Twilio a échoué sans réponse de Twilio : le SMS a peut-être été envoyé.',
+    hint: 'Il est recherché chez Twilio avant tout nouvel envoi : consultez /api/sms/messages avant de réessayer.',
+  },
+  en: {
+    explanation: "A gateway in front of Twilio failed without Twilio's answer: the SMS may have been sent.",
+    hint: 'It is looked up at Twilio before any resend: check /api/sms/messages before retrying.',
+  },
+};
 const UNREACHABLE: Explanation = {
   status: HttpStatus.BAD_GATEWAY,
   fr: { explanation: 'Twilio est injoignable.', hint: 'Réessayez plus tard.' },
@@ -147,7 +160,7 @@ export function explainFailure(failure: ProviderFailure, lang: Lang): ExplainedF
   }
   const rateLimited = failure.code === 20429 || failure.status === 429;
   const known = rateLimited ? TWILIO_CODES[20429] : failure.code ? TWILIO_CODES[failure.code] : undefined;
-  const e = known ?? ((failure.status ?? 500) >= 500 ? TWILIO_DOWN : OTHER_REJECTION);
+  const e = known ?? (isGatewayFailure(failure) ? GATEWAY : (failure.status ?? 500) >= 500 ? TWILIO_DOWN : OTHER_REJECTION);
   return {
     httpStatus: e.status,
     code: String(failure.code ?? failure.status ?? 'UNKNOWN'),
@@ -249,6 +262,7 @@ export function explainErrorCode(code: string | null | undefined, lang: Lang): s
   if (!/^\d+$/.test(code)) return lang === 'en' ? `Error ${code}.` : `Erreur ${code}.`;
   // An HTTP status Twilio answered without a code of its own (stored as the code): no Twilio page for it.
   if (code.length === 3) {
+    if (isGatewayFailure({ kind: 'rejected', status: n, message: '' })) return GATEWAY[lang].explanation;
     const e = n === 429 ? TWILIO_CODES[20429]! : n >= 500 ? TWILIO_DOWN : OTHER_REJECTION;
     return `${e[lang].explanation.replace(/\.$/, '')} (HTTP ${code}).`;
   }

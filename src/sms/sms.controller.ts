@@ -343,7 +343,7 @@ export class SmsController {
   @ApiAcceptedResponse({
     type: SmsMessageDto,
     description:
-      'Its last attempt’s outcome is unknown (errorCode TIMEOUT, CONNECTION_LOST or LEASE_EXPIRED): it may be at Twilio. ' +
+      'Its last attempt’s outcome is unknown (errorCode TIMEOUT, CONNECTION_LOST, LEASE_EXPIRED, or a gateway’s bare 500, 502, 504): it may be at Twilio. ' +
       'Still queued, with cancelRequestedAt: never sent again, looked up at Twilio once more, then sent (Twilio had it) or cancelled',
   })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'id is not a UUID' })

@@ -110,6 +110,12 @@ export interface StandInBehaviour {
    */
   faults?: { status: 500 | 429 | 503; rate: number }[];
   dropReplyRate?: number;
+  /**
+   * A gateway in front of the API failing the first `first` (default 1) message creations with `status` and an HTML
+   * page (no Twilio error body): after creating the message (`created`: its load balancer timed out waiting for the
+   * answer) or before (`created: false`: nothing behind it).
+   */
+  gateway?: { status: 500 | 502 | 503 | 504; created: boolean; first?: number };
   /** Seed of the generator behind `faults` and `dropReplyRate` (default 1). */
   seed?: number;
 }
@@ -188,6 +194,8 @@ export class TwilioStandIn {
   readonly createTimes: number[] = [];
   /** Replies dropped after the message was created (`dropReplyRate`). */
   droppedReplies = 0;
+  /** Message creations a gateway failed (`gateway`). */
+  gatewayFailures = 0;
 
   private behaviour: StandInBehaviour = {};
   /** When Twilio sends each created message (its `date_sent`), by SID: see `queueMs`. */
@@ -247,6 +255,7 @@ export class TwilioStandIn {
     this.createTimes.length = 0;
     this.peakInFlight = this.inFlight;
     this.droppedReplies = 0;
+    this.gatewayFailures = 0;
     this.setBehaviour({});
   }
 
@@ -311,7 +320,11 @@ export class TwilioStandIn {
           throw new HttpError(fault.status, code, message, headers);
         }
       }
+      const gateway = this.behaviour.gateway;
+      const gatewayFails = create && gateway && this.gatewayFailures < (gateway.first ?? 1);
+      if (gatewayFails && !gateway.created) return this.gatewayAnswer(res, gateway.status);
       const { status, body } = this.route(req, url);
+      if (gatewayFails && status === 201) return this.gatewayAnswer(res, gateway.status);
       if (create && status === 201 && draw < edge + (this.behaviour.dropReplyRate ?? 0)) {
         // Twilio took the message; the reply never reaches the client.
         this.droppedReplies += 1;
@@ -326,6 +339,14 @@ export class TwilioStandIn {
       const errorBody = { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status };
       send(res, status, errorBody, err.headers);
     }
+  }
+
+  /** A gateway's own error page: HTML, no Twilio code (the SDK's RestException then has only the status). */
+  private gatewayAnswer(res: http.ServerResponse, status: number): void {
+    this.gatewayFailures += 1;
+    const page = `<html><body><h1>${status} ${http.STATUS_CODES[status]}</h1></body></html>`;
+    res.writeHead(status, { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(page) });
+    res.end(page);
   }
 
   /** Deterministic failRate: request n fails when floor(n·rate) steps up (Bresenham-style). */

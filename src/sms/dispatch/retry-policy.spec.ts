@@ -43,6 +43,11 @@ describe('retry policy', () => {
     expect(isAmbiguous({ kind: 'lost', message: '' })).toBe(true);
     expect(isAmbiguous({ kind: 'network', message: '' })).toBe(false);
     expect(isAmbiguous(rejected(20500, 500))).toBe(false);
+    // A gateway's 500, 502 or 504 without Twilio's error body (no code): the API behind it may have created it.
+    for (const status of [500, 502, 504]) expect(isAmbiguous({ kind: 'rejected', status, message: '' })).toBe(true);
+    // A gateway's 503 (nothing behind it), Twilio's own 5xx and 4xx: Twilio answered, nothing was created.
+    for (const status of [503, 429, 400]) expect(isAmbiguous({ kind: 'rejected', status, message: '' })).toBe(false);
+    expect(decideRetry({ kind: 'rejected', status: 504, message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: true });
     expect(decideRetry({ kind: 'timeout', message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: true });
     expect(decideRetry({ kind: 'network', message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: false });
   });

@@ -66,8 +66,9 @@ export interface AttemptTimes {
  * - Twilio rate limits (HTTP 429, code 20429), honouring Retry-After, and its full sender queue (21611, QUEUE_FULL);
  * - Twilio's 5xx;
  * - the request never reached Twilio (connection refused, DNS);
- * - the outcome is unknown (timeout, connection lost after the request was written): retried only
- *   after a look-up, never simply resent, and not before `lookUpAfterMs`.
+ * - the outcome is unknown (timeout, connection lost after the request was written, a gateway's 500, 502 or 504
+ *   without Twilio's error: isGatewayFailure): retried only after a look-up, never simply resent, and not before
+ *   `lookUpAfterMs`.
  * Everything else (Twilio's other 4xx, the table above) is final. After `maxAttempts` calls, final too, unless
  * the provider is down (isOutage) and the first attempt is less than `outageRetryMs` old (`times`).
  */
@@ -126,7 +127,19 @@ export function lookUpRetryDelay(failure: ProviderFailure, settings: RetrySettin
 
 /** The request may have reached the provider: what happened must be looked up, not assumed. */
 export function isAmbiguous(failure: ProviderFailure): boolean {
-  return failure.kind === 'timeout' || failure.kind === 'lost';
+  return failure.kind === 'timeout' || failure.kind === 'lost' || isGatewayFailure(failure);
+}
+
+/**
+ * HTTP statuses that, answered without Twilio's own error body (no Twilio code: the SDK's "[HTTP 504] Failed to execute
+ * request"), come from a gateway in front of Twilio's API, which may have passed the request on before it failed or
+ * timed out: the message may exist. 503 without a body is a gateway with nothing behind it: nothing was created.
+ */
+const GATEWAY_STATUSES: ReadonlySet<number> = new Set([500, 502, 504]);
+
+/** A gateway's 500, 502 or 504 (GATEWAY_STATUSES): the outcome is unknown, as after a timeout. */
+export function isGatewayFailure(failure: ProviderFailure): boolean {
+  return failure.kind === 'rejected' && failure.code === undefined && GATEWAY_STATUSES.has(failure.status ?? 0);
 }
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, base · 2^(attempt-1))]. */

@@ -18,8 +18,12 @@ import type { QueuedMessage } from './dispatch-queue.js';
 import { SMS_CANCELLED, SMS_FAILED, SMS_QUEUED, SMS_SENDING, SMS_SKIPPED, SmsMessage } from '../sms-message.entity.js';
 import type { SmsCategory } from '../marketing/marketing-policy.js';
 
-/** Error codes stored on a waiting row whose previous attempt may have reached the provider. */
-export const UNKNOWN_OUTCOME_CODES = ['TIMEOUT', 'CONNECTION_LOST', 'LEASE_EXPIRED'] as const;
+/**
+ * Error codes stored on a waiting row whose previous attempt may have reached the provider: a timeout, a connection
+ * lost, a worker stopped mid-send, a gateway's 500, 502 or 504 without Twilio's error (isGatewayFailure: stored as the
+ * bare HTTP status; Twilio's own 5xx store their 205xx code).
+ */
+export const UNKNOWN_OUTCOME_CODES = ['TIMEOUT', 'CONNECTION_LOST', 'LEASE_EXPIRED', '500', '502', '504'] as const;
 export const LEASE_EXPIRED = 'LEASE_EXPIRED';
 
 /** Rows per multi-row INSERT: well under both databases' bound-parameter limits (25 columns). */

@@ -353,7 +353,7 @@ export class SmsMessageDto {
     format: 'date-time',
     nullable: true,
     description:
-      'When it was cancelled while its last attempt’s outcome was unknown (errorCode TIMEOUT, CONNECTION_LOST, LEASE_EXPIRED): it is never sent again, but looked up at Twilio, then stored as sent (Twilio had it) or cancelled',
+      'When it was cancelled while its last attempt’s outcome was unknown (errorCode TIMEOUT, CONNECTION_LOST, LEASE_EXPIRED, or a gateway’s bare 500, 502, 504): it is never sent again, but looked up at Twilio, then stored as sent (Twilio had it) or cancelled',
   })
   cancelRequestedAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When Twilio took it' }) sentAt: Date | null;
