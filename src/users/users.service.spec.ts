@@ -207,6 +207,14 @@ describe(UsersService.name, () => {
       );
     });
 
+    it('should journal only the fields sent, not those the request left undefined (a DTO with every property declared)', async () => {
+      users.findOneBy.mockResolvedValue(aUser({ id: 'other', role: Role.SuperAdmin }));
+      const dto = { role: undefined, password: undefined, name: undefined, phone: undefined, disabled: true };
+
+      await expect(sut.update('other', dto, admin)).rejects.toBeInstanceOf(ForbiddenException);
+      expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ metadata: expect.objectContaining({ fields: ['disabled'] }) }));
+    });
+
     it('should let an admin modify a user', async () => {
       await sut.update('user-1', { name: 'Marie M.' }, admin);
 

@@ -159,7 +159,7 @@ export class UsersService {
     const user = await this.findById(id);
     if (!user) throw new NotFoundException(`No user with id ${id}`);
     const isSuper = actor.role === Role.SuperAdmin;
-    const attempted = { attempted: 'update', email: user.email, role: user.role, fields: Object.keys(dto).filter((k) => k !== 'password') };
+    const attempted = { attempted: 'update', email: user.email, role: user.role, fields: sentFields(dto) };
     if (!isSuper && PRIVILEGED_ROLES.includes(user.role) && user.id !== actor.id) {
       throw await this.refused(actor, user.id, 'Only a superadmin can change an admin or a superadmin', attempted);
     }
@@ -293,4 +293,11 @@ export class UsersService {
       throw new ConflictException('This user was changed meanwhile (role or state): read it again and retry');
     throw new ConflictException('This is the last active superadmin: promote another one first');
   }
+}
+
+/** The fields a request sent (the DTO's own properties left undefined were not), its password never named. */
+function sentFields(dto: UpdateUserDto): string[] {
+  return Object.entries(dto)
+    .filter(([key, value]) => value !== undefined && key !== 'password')
+    .map(([key]) => key);
 }
