@@ -193,6 +193,14 @@ describeEachDatabase('SMS through Twilio', (kind) => {
         .send({ to: '+33612345678', message: 'a'.repeat(1601) })
         .expect(400);
       expect(long.body.message).toMatch(/1600/);
+      // A notification: the rendered text is too long, not `data` (which is a few names).
+      const rendered = await t.http
+        .post('/api/sms/notification')
+        .set(auth(admin))
+        .send({ to: '+33612345678', type: 'dossier_updated', data: { name: 'x'.repeat(1700) } })
+        .expect(400);
+      expect(rendered.body.message).toMatch(/^the message rendered from data is \d+ characters long; Twilio accepts at most 1600$/);
+      expect(rendered.body.details).toEqual([expect.objectContaining({ field: 'data' })]);
       await t.http
         .post('/api/sms/send')
         .set(auth(admin))

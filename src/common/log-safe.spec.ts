@@ -88,6 +88,8 @@ describe('maskPhone', () => {
   it('masks email addresses in text to their first character and domain', () => {
     expect(maskEmailsInText('by agent@example.fr and Élodie.B@mail.example.com.')).toBe('by a***@example.fr and É***@mail.example.com.');
     expect(maskEmailsInText('no address @ here, nor a@b')).toBe('no address @ here, nor a@b');
+    // A domain without a dot: the default superadmin's address, an intranet's.
+    expect(maskEmailsInText('/api/audit?actor=admin@localhost&limit=1')).toBe('/api/audit?actor=a***@localhost&limit=1');
   });
 });
 

@@ -237,8 +237,11 @@ export const LOGGED_QUERY_KEYS: ReadonlySet<string> = new Set([
 ]);
 const PERCENT_ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
 
-/** An email address in free text or a URL: its local part (the usual characters, not `/ ? & =`) and its domain. */
-const EMAIL = /[\p{L}\p{N}._%+'-]{1,64}@((?:[\p{L}\p{N}-]+\.)+[\p{L}\p{N}-]{2,})/gu;
+/**
+ * An email address in free text or a URL: its local part (the usual characters, not `/ ? & =`) and its domain, dotted
+ * or not (`admin@localhost`, the default superadmin's, is an address too), of at least two characters.
+ */
+const EMAIL = /[\p{L}\p{N}._%+'-]{1,64}@((?:[\p{L}\p{N}-]+\.)*[\p{L}\p{N}-]{2,})/gu;
 
 /** Email addresses masked to their first character and domain: `agent@example.fr` → `a***@example.fr`. */
 export function maskEmailsInText(text: string): string {

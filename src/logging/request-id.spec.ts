@@ -21,6 +21,7 @@ describe('request ids', () => {
     ['a phone number', '+33612345678'],
     ['a phone number inside', 'appt:0612345678'],
     ['an email address', 'jean.dupont@example.fr'],
+    ['an email address without a dot in its domain', 'ops@localhost'],
   ])('replaces an id with %s by a UUID', (_, id) => {
     expect(saneRequestId(id)).toBeUndefined();
     expect(requestIdFor(request(id))).toMatch(UUID);

@@ -598,9 +598,11 @@ export class SmsService {
   }
 
   private analyze(body: string, field: string): SmsBodyAnalysis {
-    if (!hasVisibleText(body)) throw new SmsInputError(field, `${field} must contain text, not only spaces`);
+    // `data`: the text is the template rendered with it, not `data` itself.
+    const what = field === 'data' ? 'the message rendered from data' : field;
+    if (!hasVisibleText(body)) throw new SmsInputError(field, `${what} must contain text, not only spaces`);
     if (body.length > MAX_SMS_BODY_LENGTH) {
-      throw new SmsInputError(field, `${field} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
+      throw new SmsInputError(field, `${what} is ${body.length} characters long; Twilio accepts at most ${MAX_SMS_BODY_LENGTH}`);
     }
     return analyzeSmsBody(body);
   }
