@@ -41,7 +41,15 @@ describe(UsersService.name, () => {
     insert: ReturnType<typeof vi.fn>;
     update: ReturnType<typeof vi.fn>;
     findOneBy: ReturnType<typeof vi.fn>;
-    manager: { connection: { driver: { options: { type: string } } }; createQueryBuilder: ReturnType<typeof vi.fn> };
+    manager: {
+      connection: {
+        options: { type: string };
+        driver: { options: { type: string } };
+        transaction: (work: (m: unknown) => unknown) => unknown;
+      };
+      createQueryBuilder: ReturnType<typeof vi.fn>;
+      insert: (entity: unknown, row: unknown) => unknown;
+    };
   };
   /** The conditional UPDATE that keeps an active superadmin: what it sets, its conditions, and how many rows it changes. */
   let guarded: {
@@ -59,7 +67,12 @@ describe(UsersService.name, () => {
       insert: vi.fn().mockResolvedValue(undefined),
       update: vi.fn().mockResolvedValue(undefined),
       findOneBy: vi.fn().mockResolvedValue(aUser()),
-      manager: { connection: { driver: { options: { type: 'sqlite' } } }, createQueryBuilder: vi.fn() },
+      manager: {
+        // runTransaction's PostgreSQL path (TypeORM's own transaction): the work runs with this manager.
+        connection: { options: { type: 'postgres' }, driver: { options: { type: 'sqlite' } }, transaction: (work) => work(users.manager) },
+        createQueryBuilder: vi.fn(),
+        insert: (_entity, row) => (users.insert as (row: unknown) => unknown)(row),
+      },
     };
     guarded = { set: vi.fn(), where: vi.fn(), andWhere: vi.fn(), affected: 1 };
     const builder = {
@@ -177,12 +190,16 @@ describe(UsersService.name, () => {
       const view = await sut.create(dto({ role: Role.Admin }), superAdmin);
 
       expect(audit.record).toHaveBeenCalledTimes(1);
-      expect(audit.record).toHaveBeenCalledWith({
-        action: AuditAction.UserCreated,
-        actor: superAdmin,
-        target: { type: 'user', id: 'new-user' },
-        metadata: { email: 'marie.martin@example.com', role: Role.Admin },
-      });
+      expect(audit.record).toHaveBeenCalledWith(
+        {
+          action: AuditAction.UserCreated,
+          actor: superAdmin,
+          target: { type: 'user', id: 'new-user' },
+          metadata: { email: 'marie.martin@example.com', role: Role.Admin },
+        },
+        // In the insert's transaction (its manager): no user without its entry.
+        users.manager,
+      );
       expect(JSON.stringify(audit.record.mock.calls)).not.toMatch(/correct-horse-battery/);
       expect(view).not.toHaveProperty('passwordHash');
     });
@@ -386,12 +403,16 @@ describe(UsersService.name, () => {
       await sut.update('user-1', { name: 'Marie M.', password: NEW_PASSWORD }, superAdmin);
 
       expect(audit.record).toHaveBeenCalledTimes(1);
-      expect(audit.record).toHaveBeenCalledWith({
-        action: AuditAction.UserUpdated,
-        actor: superAdmin,
-        target: { type: 'user', id: 'user-1' },
-        metadata: { email: 'marie@example.com', changed: ['name', 'password'], role: Role.User, disabled: false },
-      });
+      expect(audit.record).toHaveBeenCalledWith(
+        {
+          action: AuditAction.UserUpdated,
+          actor: superAdmin,
+          target: { type: 'user', id: 'user-1' },
+          metadata: { email: 'marie@example.com', changed: ['name', 'password'], role: Role.User, disabled: false },
+        },
+        // In the UPDATE's transaction: no change without its entry.
+        users.manager,
+      );
       const journaled = JSON.stringify(audit.record.mock.calls);
       expect(journaled).not.toContain(NEW_PASSWORD);
       expect(journaled).not.toContain('passwordHash');
@@ -411,6 +432,7 @@ describe(UsersService.name, () => {
             previousDisabled: false,
           },
         }),
+        users.manager,
       );
     });
 

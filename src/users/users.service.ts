@@ -139,20 +139,25 @@ export class UsersService {
       phone: dto.phone ? this.phones.normalize(dto.phone, { field: 'phone' }) : null,
       disabled: false,
     });
+    // The account and its journal entry are committed together: no user without its user_created entry.
     try {
-      await this.users.insert(user);
+      await runTransaction(this.users.manager.connection, async (manager) => {
+        await manager.insert(User, user);
+        await this.audit.record(
+          {
+            action: AuditAction.UserCreated,
+            actor,
+            target: { type: 'user', id: user.id },
+            metadata: { email: user.email, role: user.role },
+          },
+          manager,
+        );
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new ConflictException(`A user with the email ${user.email} already exists`);
       throw error;
     }
-    const saved = (await this.findById(user.id))!;
-    await this.audit.record({
-      action: AuditAction.UserCreated,
-      actor,
-      target: { type: 'user', id: saved.id },
-      metadata: { email: saved.email, role: saved.role },
-    });
-    return UserView.from(saved);
+    return UserView.from((await this.findById(user.id))!);
   }
 
   async update(id: string, dto: UpdateUserDto, actor: Actor): Promise<UserView> {
@@ -208,21 +213,26 @@ export class UsersService {
       // A new password or a disable revokes every token issued so far (the strategy compares versions).
       const revokes = changes.passwordHash !== undefined || changes.disabled === true;
       const set = { ...changes, ...(revokes ? { tokenVersion: () => 'token_version + 1' } : {}) } as Partial<User>;
-      await this.applyUpdate(user, set, !!losesSuper);
-      await this.audit.record({
-        action: AuditAction.UserUpdated,
-        actor,
-        target: { type: 'user', id },
-        // Which fields changed, the new role/state and what a changed one was before; never the password.
-        metadata: {
-          email: user.email,
-          changed,
-          role: changes.role ?? user.role,
-          disabled: changes.disabled ?? user.disabled,
-          ...(changes.role ? { previousRole: user.role } : {}),
-          ...(changes.disabled !== undefined ? { previousDisabled: user.disabled } : {}),
-        },
-      });
+      // Committed with the change itself: no change without its user_updated entry.
+      await this.applyUpdate(user, set, !!losesSuper, (manager) =>
+        this.audit.record(
+          {
+            action: AuditAction.UserUpdated,
+            actor,
+            target: { type: 'user', id },
+            // Which fields changed, the new role/state and what a changed one was before; never the password.
+            metadata: {
+              email: user.email,
+              changed,
+              role: changes.role ?? user.role,
+              disabled: changes.disabled ?? user.disabled,
+              ...(changes.role ? { previousRole: user.role } : {}),
+              ...(changes.disabled !== undefined ? { previousDisabled: user.disabled } : {}),
+            },
+          },
+          manager,
+        ),
+      );
     }
     return UserView.from((await this.findById(id))!);
   }
@@ -265,10 +275,16 @@ export class UsersService {
    * such UPDATEs (demoting A, demoting B) could each see the other still superadmin in their snapshot: the active
    * superadmins' rows are locked first (in id order), so the second waits for the first to commit and then sees its
    * result. (Any UPDATE re-reads its row's conditions once a concurrent writer of that row has committed.)
+   * `journal` writes the change's entry in the same transaction, only when the UPDATE changed the row.
    */
-  private async applyUpdate(read: User, set: Partial<User>, keepASuperadmin: boolean): Promise<void> {
+  private async applyUpdate(
+    read: User,
+    set: Partial<User>,
+    keepASuperadmin: boolean,
+    journal: (manager: EntityManager) => Promise<void>,
+  ): Promise<void> {
     const postgres = this.users.manager.connection.driver.options.type === 'postgres';
-    const apply = async (manager: EntityManager): Promise<number> => {
+    const affected = await runTransaction(this.users.manager.connection, async (manager: EntityManager): Promise<number> => {
       if (postgres && keepASuperadmin) {
         await manager.query(`SELECT "id" FROM "users" WHERE "role" = $1 AND NOT "disabled" ORDER BY "id" FOR UPDATE`, [Role.SuperAdmin]);
       }
@@ -283,9 +299,10 @@ export class UsersService {
         update.andWhere('EXISTS (SELECT 1 FROM users other WHERE other.role = :superadmin AND NOT other.disabled AND other.id <> :id)', {
           superadmin: Role.SuperAdmin,
         });
-      return (await update.execute()).affected ?? 0;
-    };
-    const affected = postgres && keepASuperadmin ? await this.users.manager.transaction(apply) : await apply(this.users.manager);
+      const changed = (await update.execute()).affected ?? 0;
+      if (changed) await journal(manager);
+      return changed;
+    });
     if (affected) return;
     const now = await this.findById(read.id);
     if (!now) throw new NotFoundException(`No user with id ${read.id}`);
