@@ -13,8 +13,26 @@ import { SmsInputError } from './sms-exceptions.js';
 import type { SmsMessage } from './sms-message.entity.js';
 import type { OptOutService } from './opt-outs/opt-out.service.js';
 import type { MarketingPolicy } from './marketing/marketing-policy.js';
-import { parseSendAt, SmsService } from './sms.service.js';
+import { analyzeSmsBody } from './encoding/sms-encoding.js';
+import { encodingNote, parseSendAt, SmsService } from './sms.service.js';
 import type { SmsTemplateService } from './templates/sms-template.service.js';
+
+describe('encodingNote', () => {
+  const note = (body: string) => encodingNote(body, analyzeSmsBody(body));
+
+  it('names the characters that force UCS-2 and what the text costs without them', () => {
+    expect(note('Rappel : fête')).toBe('UCS-2 because of ê: 1 segment (1 segment without it)');
+  });
+
+  it('names a space or an invisible character by its code point (a no-break space, a zero-width joiner)', () => {
+    expect(note('Bonjour\u00a0!')).toBe('UCS-2 because of U+00A0: 1 segment (1 segment without it)');
+    expect(note('a\u200db')).toBe('UCS-2 because of U+200D: 1 segment (1 segment without it)');
+  });
+
+  it('says when nothing but those characters is left, not "0 segment"', () => {
+    expect(note('你好')).toBe('UCS-2 because of 你 好: 1 segment (nothing but them)');
+  });
+});
 
 describe('parseSendAt', () => {
   const now = new Date('2030-01-10T12:00:00Z');

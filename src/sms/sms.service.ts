@@ -661,11 +661,17 @@ function storedFailure(row: SmsMessage): ProviderFailure {
 }
 
 /** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */
-function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
-  const forcing = analysis.ucs2Characters.join(' ');
-  const withoutThem = analyzeSmsBody([...body].filter((ch) => !analysis.ucs2Characters.includes(ch)).join(''));
+export function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
+  // A space or an invisible character (a no-break space, a tab, a zero-width joiner) is named by its code point: written
+  // as itself it cannot be seen in the note.
+  const named = (ch: string) =>
+    /^[\p{Z}\p{C}\s]+$/u.test(ch) ? `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : ch;
+  const forcing = analysis.ucs2Characters.map(named).join(' ');
+  const rest = [...body].filter((ch) => !analysis.ucs2Characters.includes(ch)).join('');
   const plural = (n: number) => `${n} segment${n > 1 ? 's' : ''}`;
-  return `UCS-2 because of ${forcing}: ${plural(analysis.segments)} (${plural(withoutThem.segments)} without ${analysis.ucs2Characters.length > 1 ? 'them' : 'it'})`;
+  const it = analysis.ucs2Characters.length > 1 ? 'them' : 'it';
+  if (!rest) return `UCS-2 because of ${forcing}: ${plural(analysis.segments)} (nothing but ${it})`;
+  return `UCS-2 because of ${forcing}: ${plural(analysis.segments)} (${plural(analyzeSmsBody(rest).segments)} without ${it})`;
 }
 
 /** 409 for a batch that is no longer running, with its status. */
