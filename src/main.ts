@@ -22,7 +22,8 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const url = `http://${displayHost(config.host)}:${typeof address === 'object' && address ? address.port : config.port}`;
   const logger = new Logger('Bootstrap');
-  logger.log(`Listening on ${url} (Swagger UI: ${url}/api/docs, database: ${config.database.type})`);
+  const docs = config.apiDocsEnabled ? `Swagger UI: ${url}/api/docs` : 'no API docs: API_DOCS_ENABLED=false';
+  logger.log(`Listening on ${url} (${docs}, database: ${config.database.type})`);
 
   // Graceful shutdown: stop accepting requests, let those in flight finish, stop the reminder
   // scanner, close the database, then exit 0.

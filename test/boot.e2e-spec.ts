@@ -136,7 +136,7 @@ describe('Booting the built service', () => {
 
   it.each([
     ['PORT=0 alone', {}, 'localhost'],
-    ['HOST=127.0.0.1, this machine only', { HOST: '127.0.0.1' }, '127.0.0.1'],
+    ['HOST=127.0.0.1, this machine only, API docs off', { HOST: '127.0.0.1', API_DOCS_ENABLED: 'false' }, '127.0.0.1'],
   ] as const)('with %s: listens on a free port and prints that one, at its address', async (_, extra, shown) => {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,
@@ -150,7 +150,9 @@ describe('Booting the built service', () => {
       const line = JSON.parse(stdout.split('\n').find((l) => l.includes('Listening on'))!) as { msg: string };
       const port = Number(new RegExp(`^Listening on http://${shown.replace(/\./g, '\\.')}:(\\d+) `).exec(line.msg)?.[1]);
       expect(port).toBeGreaterThan(0);
-      expect(line.msg).toContain(`Swagger UI: http://${shown}:${port}/api/docs`);
+      expect(line.msg).toContain(
+        'API_DOCS_ENABLED' in extra ? 'no API docs: API_DOCS_ENABLED=false' : `Swagger UI: http://${shown}:${port}/api/docs`,
+      );
       expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
       // Another address of this machine (when it has one) answers only when listening on every interface.
       const other = Object.values(networkInterfaces())

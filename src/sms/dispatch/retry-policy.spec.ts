@@ -45,6 +45,8 @@ describe('retry policy', () => {
     expect(isAmbiguous(rejected(20500, 500))).toBe(false);
     // A gateway's 500, 502 or 504 without Twilio's error body (no code): the API behind it may have created it.
     for (const status of [500, 502, 504]) expect(isAmbiguous({ kind: 'rejected', status, message: '' })).toBe(true);
+    // A JSON body whose code is null (failureCode stores the bare status then, as for no code at all).
+    expect(isAmbiguous({ kind: 'rejected', status: 504, code: null as unknown as undefined, message: '' })).toBe(true);
     // A gateway's 503 (nothing behind it), Twilio's own 5xx and 4xx: Twilio answered, nothing was created.
     for (const status of [503, 429, 400]) expect(isAmbiguous({ kind: 'rejected', status, message: '' })).toBe(false);
     expect(decideRetry({ kind: 'rejected', status: 504, message: '' }, 1, settings)).toMatchObject({ retry: true, lookUpFirst: true });

@@ -139,7 +139,7 @@ const GATEWAY_STATUSES: ReadonlySet<number> = new Set([500, 502, 504]);
 
 /** A gateway's 500, 502 or 504 (GATEWAY_STATUSES): the outcome is unknown, as after a timeout. */
 export function isGatewayFailure(failure: ProviderFailure): boolean {
-  return failure.kind === 'rejected' && failure.code === undefined && GATEWAY_STATUSES.has(failure.status ?? 0);
+  return failure.kind === 'rejected' && failure.code == null && GATEWAY_STATUSES.has(failure.status ?? 0);
 }
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, base · 2^(attempt-1))]. */
