@@ -660,7 +660,7 @@ function storedFailure(row: SmsMessage): ProviderFailure {
   return { kind: 'rejected', code: n, status, message, moreInfo: `https://www.twilio.com/docs/errors/${n}` };
 }
 
-/** E.g. "UCS-2 because of ê: 2 segments instead of 1 in GSM-7". */
+/** E.g. "UCS-2 because of ê: 2 segments (1 segment without it)"; "UCS-2 because of U+00A0: …" for a no-break space. */
 export function encodingNote(body: string, analysis: SmsBodyAnalysis): string {
   // A space or an invisible character (a no-break space, a tab, a zero-width joiner) is named by its code point: written
   // as itself it cannot be seen in the note.
