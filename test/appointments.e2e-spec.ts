@@ -788,11 +788,13 @@ describeEachDatabase('Appointment reminders', (kind) => {
     }
     await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T12:00:00Z' }).expect(200);
     const back = await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T10:00:00Z' }).expect(200);
-    // The move back armed a new reminder (its lead time is past: the next scan sends it).
-    expect(back.body).toMatchObject({ reminderDueAt: '2030-06-02T10:00:00.000Z', reminderSentAt: null });
+    // The move back armed a new reminder (its lead time is past: at 08:00 in Paris the next morning, the end of the
+    // night between the move and the appointment, ReminderPolicy.lateConfirmation).
+    expect(back.body).toMatchObject({ reminderDueAt: '2030-06-03T06:00:00.000Z', reminderSentAt: null });
     standIn.setBehaviour({});
     open();
     await settle();
+    setNow('2030-06-03T06:00:30Z');
     await scan();
     // Past the first reminder's retry: had it been sent, it would be at Twilio by now.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, refusedAt + 3_000 - Date.now())));
@@ -930,10 +932,14 @@ describeEachDatabase('Appointment reminders', (kind) => {
     setNow('2030-07-02T10:00:00Z');
     expect(await scan()).toMatchObject({ claimed: 1 });
     expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111']);
-    // Staff correct the number an hour later: the new number gets the confirmation, then the reminder.
+    // Staff correct the number an hour later: the new number gets the confirmation, then the reminder (within the
+    // lead: at 08:00 in Paris the next morning, ReminderPolicy.lateConfirmation).
     setNow('2030-07-02T11:00:00Z');
-    await a.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ clientPhone: '0622222222' }).expect(200);
+    const corrected = await a.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ clientPhone: '0622222222' }).expect(200);
+    expect(corrected.body).toMatchObject({ reminderDueAt: '2030-07-03T06:00:00.000Z', reminderSentAt: null });
     await settle();
+    expect(await scan()).toMatchObject({ claimed: 0 });
+    setNow('2030-07-03T06:00:30Z');
     expect(await scan()).toMatchObject({ claimed: 1 });
     expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111', '+33622222222']);
   });
@@ -943,7 +949,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     const moved = await confirmed('2030-08-02T12:00:00Z');
     standIn.reset();
     // The service comes back after the appointment's start; while its scan holds the row it read, staff move the
-    // appointment to the next day at 12:00 (its reminder due at once: within the 24 h lead).
+    // appointment to the next day at 12:00 (its reminder, within the 24 h lead, due at 08:00 in Paris that morning).
     setNow('2030-08-02T13:00:00Z');
     const scheduler = a.get(ReminderScheduler) as unknown as { claim: (...args: unknown[]) => Promise<boolean> };
     const claim = scheduler.claim.bind(scheduler);
@@ -953,6 +959,7 @@ describeEachDatabase('Appointment reminders', (kind) => {
     });
     try {
       expect(await scan()).toMatchObject({ claimed: 0, expired: 0 });
+      setNow('2030-08-03T06:00:30Z');
       expect(await scan()).toMatchObject({ claimed: 1, expired: 0 });
     } finally {
       spy.mockRestore();

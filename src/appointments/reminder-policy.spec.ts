@@ -71,6 +71,46 @@ describe('ReminderPolicy.dueAt', () => {
     // hour; just before this evening's quiet hours instead, as for any late confirmation of an early appointment.
     expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T06:30:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
   });
+  it('confirmed late in the afternoon for the next day: the morning of the appointment day, not at once', () => {
+    // Confirmed at 15:00 in Paris for 14:00 the next day: 08:00 that day (7 hours after the night, 6 before the
+    // appointment), not right after the confirmation's own SMS.
+    expect(policy.dueAt(at('2030-11-05T13:00:00Z'), at('2030-11-04T14:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+  });
+});
+
+describe('ReminderPolicy.dueAt with a lead over a day (48 hours, quiet hours 21:00-08:00 in Paris)', () => {
+  const policy = new ReminderPolicy({
+    reminders: { leadHours: 48, quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
+    defaultTimeZone: 'Europe/Paris',
+  } as AppConfig);
+  const at = (iso: string) => new Date(iso);
+
+  it('confirmed late for an evening appointment in quiet hours: the morning of its day, not 35 minutes ahead', () => {
+    // Confirmed on Tuesday 12:00 for Wednesday 21:30: Wednesday 08:00 (13.5 hours ahead), not Wednesday 20:55.
+    expect(policy.dueAt(at('2030-11-06T20:30:00Z'), at('2030-11-05T11:00:00Z'))).toEqual(at('2030-11-06T07:00:00Z'));
+  });
+
+  it('confirmed late two days ahead: whichever night end is furthest from both', () => {
+    // Confirmed on Monday 12:00 for Wednesday 07:00: Tuesday 08:00 (20 hours after, 23 before), not Tuesday 20:55
+    // (10 hours before).
+    expect(policy.dueAt(at('2030-11-06T06:00:00Z'), at('2030-11-04T11:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // Confirmed on Monday 22:00 for Wednesday 18:00: Tuesday 08:00 (the end of the night under way, 10 hours after and
+    // 34 before) and Wednesday 08:00 (34 hours after, 10 before) tie: the earlier.
+    expect(policy.dueAt(at('2030-11-06T17:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+  });
+});
+
+describe('ReminderPolicy.dueAt, late, with a night ending in the hour the clocks skip (QUIET_HOURS=22:00-02:30, Paris)', () => {
+  const policy = new ReminderPolicy({
+    reminders: { leadHours: 48, quietHours: { startMinute: 22 * 60, endMinute: 2 * 60 + 30 } },
+    defaultTimeZone: 'Europe/Paris',
+  } as AppConfig);
+
+  it('finds that night and its end (03:00 summer time)', () => {
+    // Confirmed on Saturday 29 March 2025 at 12:00 CET for Sunday 30 March at 18:00 CEST: the night's end, 03:00 CEST
+    // (01:00 UTC), is 14 hours after and 15 before.
+    expect(policy.dueAt(new Date('2025-03-30T16:00:00Z'), new Date('2025-03-29T11:00:00Z'))).toEqual(new Date('2025-03-30T01:00:00Z'));
+  });
 });
 
 describe('ReminderPolicy.dueAt, confirmed at least the lead ahead', () => {
