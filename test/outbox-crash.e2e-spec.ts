@@ -12,7 +12,7 @@ import { SmsBatch } from '../src/sms/sms-batch.entity.js';
 import { SmsMessage } from '../src/sms/sms-message.entity.js';
 import { SMS_EVENTS } from '../src/sms/sms.events.js';
 import { buildApp } from './support/built-app.js';
-import { freePort } from './support/free-port.js';
+import { onFreePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
@@ -31,23 +31,12 @@ interface AppProcess {
   output: () => string;
 }
 
-/**
- * `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). The port freePort found can be taken
- * before the app listens (another test file's socket given it as its own local port): the app then exits with
- * EADDRINUSE, and it is started again on another one.
- */
+/** `nodeArgs`: e.g. `--import` of a test hook (test/support/crash-after-settle.mjs). Started again on another port on EADDRINUSE (onFreePort). */
 async function startApp(env: Record<string, string>, nodeArgs: string[] = []): Promise<AppProcess> {
-  for (let tries = 1; ; tries++) {
-    try {
-      return await startAppOnce(env, nodeArgs);
-    } catch (error) {
-      if (tries >= 3 || !String(error).includes('EADDRINUSE')) throw error;
-    }
-  }
+  return onFreePort((port) => startAppOnce(env, nodeArgs, port));
 }
 
-async function startAppOnce(env: Record<string, string>, nodeArgs: string[]): Promise<AppProcess> {
-  const port = await freePort();
+async function startAppOnce(env: Record<string, string>, nodeArgs: string[], port: number): Promise<AppProcess> {
   const child = spawn(process.execPath, [...nodeArgs, build.main], {
     cwd: build.dir,
     env: { PATH: process.env.PATH, ...env, PORT: String(port) },

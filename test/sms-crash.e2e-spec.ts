@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { inject } from 'vitest';
 import { buildApp } from './support/built-app.js';
 import { dispatchEnvironment, dropQueue, uniqueQueueName } from './support/dispatch.js';
-import { freePort } from './support/free-port.js';
+import { onFreePort } from './support/free-port.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/databases.js';
 import { baseEnvironment, ROOT_EMAIL, ROOT_PASSWORD, twilioEnvironment } from './support/test-app.js';
 import { testTwilioCredentials, TwilioStandIn } from './support/twilio-stand-in.js';
@@ -35,19 +35,12 @@ class AppProcess {
     private readonly output: string[],
   ) {}
 
-  /** Started again on another port if the one freePort found was taken before the app listened (EADDRINUSE). */
+  /** Started again on another port if the one found was taken before the app listened (onFreePort). */
   static async start(env: Record<string, string>): Promise<AppProcess> {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await AppProcess.startOnce(env);
-      } catch (error) {
-        if (tries >= 3 || !String(error).includes('EADDRINUSE')) throw error;
-      }
-    }
+    return onFreePort((port) => AppProcess.startOnce(env, port));
   }
 
-  private static async startOnce(env: Record<string, string>): Promise<AppProcess> {
-    const port = await freePort();
+  private static async startOnce(env: Record<string, string>, port: number): Promise<AppProcess> {
     const child = spawn(process.execPath, [build.main], {
       cwd: build.dir,
       env: { PATH: process.env.PATH, ...env, PORT: String(port) },

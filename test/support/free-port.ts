@@ -10,3 +10,17 @@ export async function freePort(): Promise<number> {
   await once(server, 'close');
   return port;
 }
+
+/**
+ * `start(port)` on a port freePort found, again on another (three tries in all) when it fails with EADDRINUSE: the port
+ * can be taken between freePort and the process's listen (another test file's socket given it as its own local port).
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await start(await freePort());
+    } catch (error) {
+      if (tries >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
