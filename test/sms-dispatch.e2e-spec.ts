@@ -4,9 +4,10 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource, In } from 'typeorm';
-import { inject, vi } from 'vitest';
+import { inject, onTestFinished, vi } from 'vitest';
 import { DISPATCH_QUEUE, type DispatchQueue } from '../src/sms/dispatch/dispatch-queue.js';
 import { SmsOutbox } from '../src/sms/dispatch/sms-outbox.js';
+import { MetricsService } from '../src/metrics/metrics.service.js';
 import { SMS_DISPATCH_QUEUE } from '../src/sms/dispatch/sms-bullmq.module.js';
 import { SMS_PROVIDER, SmsProviderError, type SmsProvider } from '../src/sms/providers/sms-provider.js';
 import { SmsMessage, SmsKind } from '../src/sms/sms-message.entity.js';
@@ -185,7 +186,10 @@ describeEachDatabase('SMS dispatch', (kind) => {
 
       it("a gateway's 504 without Twilio's answer, the message created behind it: looked up and adopted, never sent twice", async () => {
         standIn.setBehaviour({ gateway: { status: 504, created: true } });
+        const retried = vi.spyOn(t.get(MetricsService), 'retry');
+        onTestFinished(() => retried.mockRestore());
         const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
+        expect(retried.mock.calls).toEqual([['unknown_outcome']]);
         expect(standIn.gatewayFailures).toBe(1);
         expect(standIn.messages).toHaveLength(1);
         expect(res.body.sid).toBe(standIn.messages[0].sid);
@@ -195,7 +199,10 @@ describeEachDatabase('SMS dispatch', (kind) => {
 
       it("a gateway's 503 without Twilio's answer (nothing behind it): sent again, no look-up", async () => {
         standIn.setBehaviour({ gateway: { status: 503, created: false } });
+        const retried = vi.spyOn(t.get(MetricsService), 'retry');
+        onTestFinished(() => retried.mockRestore());
         const res = await t.http.post('/api/sms/send').set(auth()).send(SEND).expect(201);
+        expect(retried.mock.calls).toEqual([['server_error']]);
         expect(standIn.gatewayFailures).toBe(1);
         expect(standIn.messages).toHaveLength(1);
         expect(res.body.sid).toBe(standIn.messages[0].sid);

@@ -148,10 +148,15 @@ export function fullJitter(attempt: number, settings: Pick<RetrySettings, 'baseM
   return Math.floor(random() * ceiling);
 }
 
-/** The metrics' retry reason (`sms_retries_total{reason}`) for a stored error code. */
-export function retryReason(code: string): string {
+/**
+ * The metrics' retry reason (`sms_retries_total{reason}`) for a stored error code. A gateway's bare 500, 502 or 504
+ * (GATEWAY_STATUSES: stored as the bare status) is `unknown_outcome` after a send (the message may exist: looked up
+ * before any resend), `server_error` after a look-up (`afterLookUp`: a read, nothing was created).
+ */
+export function retryReason(code: string, afterLookUp = false): string {
   if (code === String(QUEUE_FULL)) return 'queue_full';
   if (code === '20429' || code === '429') return 'rate_limited';
+  if (!afterLookUp && /^\d{3}$/.test(code) && GATEWAY_STATUSES.has(Number(code))) return 'unknown_outcome';
   if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
   if (code === 'NETWORK') return 'network';
   if (code === 'TIMEOUT') return 'timeout';

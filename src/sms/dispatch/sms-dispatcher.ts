@@ -152,7 +152,7 @@ export class SmsDispatcher {
           const notBefore = later(lookUpRetryDelay(failure, this.retry, times));
           const result = await this.store(message, attempt, { kind: 'held', notBefore });
           if ('held' in result) {
-            this.metrics.retry(retryReason(failureCode(failure)));
+            this.metrics.retry(retryReason(failureCode(failure), true));
             this.logger.debug(`SMS ${message.id}: look-up failed (${failure.message}), asked again at ${notBefore.toISOString()}`);
           }
           return result;
