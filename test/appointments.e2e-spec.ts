@@ -87,6 +87,21 @@ describeEachDatabase('Appointments', (kind) => {
     expect(date.body.message).toMatch(/startsAt must be an ISO 8601/);
   });
 
+  it('refuses a client name of nothing visible (its SMS could not be written), on creation and on an edit', async () => {
+    const invisible = await t.http
+      .post('/api/appointments')
+      .set(auth())
+      .send({ clientName: '\u200b\u200e', clientPhone: '0612345678', startsAt: inHours(48) })
+      .expect(400);
+    expect(invisible.body.details).toEqual([
+      { field: 'clientName', problems: ['clientName must not be empty (it holds only invisible or control characters)'] },
+    ]);
+    const appointment = await create();
+    const edit = await t.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ clientName: '\u00ad' }).expect(400);
+    expect(edit.body.details[0].field).toBe('clientName');
+    expect((await t.http.get(`/api/appointments/${appointment.id}`).set(auth()).expect(200)).body.clientName).toBe('Jean Dupont');
+  });
+
   it('confirm texts the client, journals the send with the acting user, and shows the SMS on the appointment', async () => {
     const appointment = await create({ startsAt: '2030-01-15T13:30:00Z' });
     const res = await t.http.post(`/api/appointments/${appointment.id}/confirm`).set(auth()).expect(200);
@@ -788,13 +803,13 @@ describeEachDatabase('Appointment reminders', (kind) => {
     }
     await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T12:00:00Z' }).expect(200);
     const back = await a.http.patch(`/api/appointments/${appt.id}`).set(auth()).send({ startsAt: '2030-06-03T10:00:00Z' }).expect(200);
-    // The move back armed a new reminder (its lead time is past: at 08:00 in Paris the next morning, the end of the
-    // night between the move and the appointment, ReminderPolicy.lateConfirmation).
-    expect(back.body).toMatchObject({ reminderDueAt: '2030-06-03T06:00:00.000Z', reminderSentAt: null });
+    // The move back armed a new reminder (its lead time is past: at 20:55 in Paris that evening, just before quiet
+    // hours, ReminderPolicy.lateConfirmation).
+    expect(back.body).toMatchObject({ reminderDueAt: '2030-06-02T18:55:00.000Z', reminderSentAt: null });
     standIn.setBehaviour({});
     open();
     await settle();
-    setNow('2030-06-03T06:00:30Z');
+    setNow('2030-06-02T18:55:30Z');
     await scan();
     // Past the first reminder's retry: had it been sent, it would be at Twilio by now.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, refusedAt + 3_000 - Date.now())));
@@ -933,13 +948,13 @@ describeEachDatabase('Appointment reminders', (kind) => {
     expect(await scan()).toMatchObject({ claimed: 1 });
     expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111']);
     // Staff correct the number an hour later: the new number gets the confirmation, then the reminder (within the
-    // lead: at 08:00 in Paris the next morning, ReminderPolicy.lateConfirmation).
+    // lead: at 20:55 in Paris that evening, ReminderPolicy.lateConfirmation).
     setNow('2030-07-02T11:00:00Z');
     const corrected = await a.http.patch(`/api/appointments/${appointment.id}`).set(auth()).send({ clientPhone: '0622222222' }).expect(200);
-    expect(corrected.body).toMatchObject({ reminderDueAt: '2030-07-03T06:00:00.000Z', reminderSentAt: null });
+    expect(corrected.body).toMatchObject({ reminderDueAt: '2030-07-02T18:55:00.000Z', reminderSentAt: null });
     await settle();
     expect(await scan()).toMatchObject({ claimed: 0 });
-    setNow('2030-07-03T06:00:30Z');
+    setNow('2030-07-02T18:55:30Z');
     expect(await scan()).toMatchObject({ claimed: 1 });
     expect(reminders().map((r) => r.form.To)).toEqual(['+33611111111', '+33622222222']);
   });

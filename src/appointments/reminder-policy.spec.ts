@@ -71,6 +71,13 @@ describe('ReminderPolicy.dueAt', () => {
     // hour; just before this evening's quiet hours instead, as for any late confirmation of an early appointment.
     expect(policy.dueAt(at('2030-11-05T06:00:00Z'), at('2030-11-04T06:30:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
   });
+  it('confirmed late for just after the night ends: the evening before, never minutes ahead', () => {
+    // Confirmed at 12:09 in Paris for 08:01 the next morning: 20:55 (8h46 after, 11h06 before), not 08:00.
+    expect(policy.dueAt(at('2030-11-05T07:01:00Z'), at('2030-11-04T11:09:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
+    // For 08:30: 20:55 too, not 08:00 half an hour ahead.
+    expect(policy.dueAt(at('2030-11-05T07:30:00Z'), at('2030-11-04T11:09:00Z'))).toEqual(at('2030-11-04T19:55:00Z'));
+  });
+
   it('confirmed late in the afternoon for the next day: the morning of the appointment day, not at once', () => {
     // Confirmed at 15:00 in Paris for 14:00 the next day: 08:00 that day (7 hours after the night, 6 before the
     // appointment), not right after the confirmation's own SMS.
@@ -94,9 +101,11 @@ describe('ReminderPolicy.dueAt with a lead over a day (48 hours, quiet hours 21:
     // Confirmed on Monday 12:00 for Wednesday 07:00: Tuesday 08:00 (20 hours after, 23 before), not Tuesday 20:55
     // (10 hours before).
     expect(policy.dueAt(at('2030-11-06T06:00:00Z'), at('2030-11-04T11:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
-    // Confirmed on Monday 22:00 for Wednesday 18:00: Tuesday 08:00 (the end of the night under way, 10 hours after and
-    // 34 before) and Wednesday 08:00 (34 hours after, 10 before) tie: the earlier.
-    expect(policy.dueAt(at('2030-11-06T17:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-05T07:00:00Z'));
+    // Confirmed on Monday 22:00 for Wednesday 18:00: Tuesday 20:55, the evening before (22h55 after, 21h05 before),
+    // not Tuesday 08:00 (the end of the night under way, 10 hours after) nor Wednesday 08:00 (10 hours before).
+    expect(policy.dueAt(at('2030-11-06T17:00:00Z'), at('2030-11-04T21:00:00Z'))).toEqual(at('2030-11-05T19:55:00Z'));
+    // Confirmed on Tuesday 12:00 for Wednesday 08:10: Tuesday 20:55, not Wednesday 08:00 (10 minutes ahead).
+    expect(policy.dueAt(at('2030-11-06T07:10:00Z'), at('2030-11-05T11:00:00Z'))).toEqual(at('2030-11-05T19:55:00Z'));
   });
 });
 

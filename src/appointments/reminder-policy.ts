@@ -46,47 +46,51 @@ export class ReminderPolicy {
 
   /**
    * Confirmed less than the lead before the start, the reminder can go at once (at the next scan: right after the
-   * confirmation's own SMS), at the end of any night between the confirmation and the appointment (the one under way
-   * when confirmed in quiet hours, and each later one: with a lead over a day, the morning of the appointment day), or
-   * just before the quiet hours the appointment falls in. Of those still ahead of `now` and of the appointment, the one
-   * furthest from both (the larger of the two gaps' smaller one; on a tie, the earlier): confirmed at 11:00 for 07:00
-   * the next morning, 20:55 (not at once, 20 hours ahead); at 07:30 for 07:00 the next morning, 20:55 too (not 08:00,
-   * half an hour after the confirmation); at 22:00 for 21:30 the next evening, 08:00 (13.5 hours ahead, not 20:55, 35
-   * minutes ahead); at 12:00 for 21:30 the same evening, 20:55 (the only time apart from the confirmation); at 15:00
-   * for 14:00 the next day, 08:00 that day (not at once, minutes after the confirmation). Null when none applies (the
-   * same day, outside quiet hours): the next scan, or notInTonight.
+   * confirmation's own SMS), or on either side of any quiet period between the confirmation and the appointment: when
+   * it ends (the night under way when confirmed in quiet hours, and each later one) or just before it begins (the
+   * evening before, or the evening of an appointment inside quiet hours). Of those still ahead of `now` and of the
+   * appointment, the one furthest from both (the larger of the two gaps' smaller one; on a tie, the earlier), so
+   * never minutes before the appointment when an evening leaves hours: confirmed at 11:00 for 07:00 the next morning,
+   * 20:55 (not at once, 20 hours ahead); for 08:01 the next morning, 20:55 too (not 08:00, a minute ahead); at 07:30
+   * for 07:00 the next morning, 20:55 (not 08:00, half an hour after the confirmation); at 22:00 for 21:30 the next
+   * evening, 08:00 (13.5 hours ahead, not 20:55, 35 minutes ahead); at 15:00 for 14:00 the next day, 08:00 that day
+   * (6 hours ahead; 20:55 would follow the confirmation by 6 hours less 5 minutes); at 12:00 for 21:30 the same
+   * evening, 20:55 (the only time apart from the confirmation). Null when none applies (the same day, outside quiet
+   * hours): the next scan, or notInTonight.
    */
   private lateConfirmation(now: Date, startsAt: Date, zones: readonly string[]): Date | null {
-    const evening = this.quietWindowAt(startsAt, zones) ? this.beforeQuietHours(startsAt, zones) : null;
-    const candidates = [...this.nightEndsBetween(now, startsAt, zones), ...(evening && evening > now ? [evening] : [])];
+    const candidates = new Map<number, Date>();
+    for (const night of this.quietPeriodsAround(now, startsAt, zones)) {
+      const before = new Date(night.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000);
+      for (const t of [before, night.end]) if (t > now && t < startsAt) candidates.set(t.getTime(), t);
+    }
     const apart = (t: Date) => Math.min(t.getTime() - now.getTime(), startsAt.getTime() - t.getTime());
-    const best = candidates.sort((a, b) => apart(b) - apart(a) || a.getTime() - b.getTime())[0];
+    const best = [...candidates.values()].sort((a, b) => apart(b) - apart(a) || a.getTime() - b.getTime())[0];
     return best ?? null;
   }
 
   /**
-   * The ends of the quiet periods (in any of `zones`) that end after `from` and before `to`: the night under way at
-   * `from`, and every later one, each found from the middle of QUIET_HOURS on a day of DEFAULT_TIMEZONE's calendar
-   * (from the day before `from`'s, for a night that begins the evening before its middle; a middle the clocks skip
-   * moves forward by the gap, still inside the night). None when quiet hours are off.
+   * The quiet periods (in any of `zones`) around `from` to `to`: those holding `from` or `to`, and the one found from
+   * the middle of QUIET_HOURS on each day of DEFAULT_TIMEZONE's calendar from the day before `from`'s to the day after
+   * `to`'s (a middle the clocks skip moves forward by the gap, still inside the night). None when quiet hours are off.
    */
-  private nightEndsBetween(from: Date, to: Date, zones: readonly string[]): Date[] {
+  private quietPeriodsAround(from: Date, to: Date, zones: readonly string[]): { start: Date; end: Date }[] {
     const quiet = this.config.reminders.quietHours;
     if (!quiet) return [];
     const zone = this.config.defaultTimeZone;
     const length = (quiet.endMinute - quiet.startMinute + DAY_MINUTES) % DAY_MINUTES;
     const middle = (quiet.startMinute + Math.floor(length / 2)) % DAY_MINUTES;
-    const lastDay = DateTime.fromJSDate(to, { zone }).startOf('day');
-    const probes = [from];
+    const lastDay = DateTime.fromJSDate(to, { zone }).startOf('day').plus({ days: 1 });
+    const probes = [from, to];
     for (let day = DateTime.fromJSDate(from, { zone }).startOf('day').minus({ days: 1 }); day <= lastDay; day = day.plus({ days: 1 })) {
       probes.push(day.set({ hour: Math.floor(middle / 60), minute: middle % 60 }).toJSDate());
     }
-    const ends = new Map<number, Date>();
+    const periods = new Map<number, { start: Date; end: Date }>();
     for (const probe of probes) {
       const window = this.quietWindowAt(probe, zones);
-      if (window && window.end > from && window.end < to) ends.set(window.end.getTime(), window.end);
+      if (window) periods.set(window.start.getTime(), window);
     }
-    return [...ends.values()];
+    return [...periods.values()];
   }
 
   /**
@@ -134,12 +138,6 @@ export class ReminderPolicy {
     const afterKeepsHalf = startsAt.getTime() - window.end.getTime() >= lead / 2;
     const afterIsNearer = window.end.getTime() - leadBefore.getTime() < leadBefore.getTime() - before.getTime();
     return afterKeepsHalf && afterIsNearer ? window.end : before;
-  }
-
-  /** `instant`, or just before the quiet period containing it. */
-  private beforeQuietHours(instant: Date, zones: readonly string[]): Date {
-    const window = this.quietWindowAt(instant, zones);
-    return window ? new Date(window.start.getTime() - BEFORE_QUIET_HOURS_MINUTES * 60_000) : instant;
   }
 
   /**

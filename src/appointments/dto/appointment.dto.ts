@@ -14,7 +14,7 @@ const MAX_DURATION = 1440;
 export class CreateAppointmentDto {
   @ApiProperty({ example: 'Jean Dupont', maxLength: 120 })
   @trim
-  @IsText({ max: 120 })
+  @IsText({ max: 120, visible: true })
   clientName: string;
 
   @ApiProperty({ example: '06 12 34 56 78', maxLength: 32, description: 'Normalised to E.164 (France by default)' })
@@ -60,7 +60,7 @@ export class UpdateAppointmentDto {
   @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: 120 })
   @Optional()
   @trim
-  @IsText({ max: 120 })
+  @IsText({ max: 120, visible: true })
   clientName?: string;
 
   @ApiPropertyOptional({ example: '+33612345678', maxLength: 32 })

@@ -45,6 +45,16 @@ describe('DTO validators: one message per failure', () => {
     expect(problems({ text: 'ok' })).toEqual({});
   });
 
+  it("IsText's `visible`: a text of nothing but invisible or control characters is empty too", () => {
+    const rule = textRule({ max: 20, visible: true });
+    const invisible = 'must not be empty (it holds only invisible or control characters)';
+    for (const value of ['\u200b', '\u00ad', '\u200e\u200f', '\u0007', ' \u2060 \ufeff ']) expect(rule(value)).toBe(invisible);
+    expect(rule('Jean\u200b')).toBeNull();
+    expect(rule('👨\u200d👩')).toBeNull();
+    // Without it, such a text passes (a password may be anything).
+    expect(textRule({ max: 20 })('\u200b')).toBeNull();
+  });
+
   it('Optional skips only a missing field; Nullable also lets null through (to clear a value)', () => {
     expect(problems({ text: 'ok', locale: null })).toEqual({ locale: ['locale must be one of: fr, en'] });
     expect(problems({ text: 'ok', locale: 'de' })).toEqual({ locale: ['locale must be one of: fr, en'] });

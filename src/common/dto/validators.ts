@@ -41,7 +41,16 @@ export interface TextOptions {
   min?: number;
   /** The message past `max` (default "must be at most N characters"). */
   tooLong?: string;
+  /**
+   * A text written into a client's SMS (an appointment's client name): one of nothing but invisible characters
+   * (zero-width spaces, direction marks, a soft hyphen), control characters and spaces is empty too, as the template
+   * (inlineText) would see it.
+   */
+  visible?: boolean;
 }
+
+/** Nothing a reader sees: format (`\p{Cf}`) and control (`\p{Cc}`) characters, separators, whitespace. */
+const NOTHING_VISIBLE = /^[\p{Cf}\p{Cc}\p{Z}\s]*$/u;
 
 /**
  * A required or optional text, checked by one rule so a failure gives one message: "is required" when missing,
@@ -54,12 +63,13 @@ export function IsText(options: TextOptions): PropertyDecorator {
 
 /** The rule behind {@link IsText}: the problem with `value` (without the field's name), or null. */
 export function textRule(options: TextOptions): (value: unknown) => string | null {
-  const { max, min = 1, tooLong } = options;
+  const { max, min = 1, tooLong, visible = false } = options;
   return (value) => {
     if (value === undefined) return 'is required';
     if (value === null) return 'must be a string, not null';
     if (typeof value !== 'string') return 'must be a string';
     if (value.trim() === '') return min > 0 ? 'must not be empty' : null;
+    if (visible && min > 0 && NOTHING_VISIBLE.test(value)) return 'must not be empty (it holds only invisible or control characters)';
     if (value.length < min) return `must be at least ${min} characters long`;
     if (value.length > max) return tooLong ?? `must be at most ${max} characters`;
     return null;

@@ -156,7 +156,9 @@ export class AppointmentSmsListener {
         this.logger.log(`${type} SMS for appointment ${appointment.id} skipped: the number opted out`);
         return;
       }
-      // A replay finding its message already failed (or bad data): stored as failed, the change stands.
+      // A replay finding its message already failed: stored as failed, the change stands. Data the template refuses
+      // (SmsInputError) is refused before anything is stored, so the appointment routes validate it first (a client
+      // name of nothing visible is a 400: IsText's `visible`); should any still come, it is logged and the change stands.
       if (!(error instanceof SmsSendError) && !(error instanceof SmsInputError)) throw error;
       this.logger.warn(`${type} SMS for appointment ${appointment.id} failed: ${safeLogText(error.message)}`);
     }
