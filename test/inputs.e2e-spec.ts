@@ -492,6 +492,56 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
       expect(stored.body.total).toBe(0);
     });
 
+    it('refuses a value holding a placeholder left unfilled upstream: a bulk name (that recipient alone), a notification value, an appointment name or place', async () => {
+      const bulk = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({
+          recipients: [
+            { phone: '0612345631', name: '{{first_name}}' },
+            { phone: '0612345632', name: 'Jean' },
+          ],
+          message: 'Bonjour {{name}}',
+        })
+        .expect(202);
+      expect(bulk.body).toMatchObject({ total: 2, queued: 1 });
+      expect(bulk.body.invalid).toEqual([
+        {
+          index: 0,
+          phone: '0612345631',
+          name: '{{first_name}}',
+          code: 'NAME_PLACEHOLDER',
+          message: 'name must not contain {{ or }} (a placeholder left unfilled would reach the client as written)',
+        },
+      ]);
+      // A text without {{name}} does not use the name: sent.
+      const unused = await t.http
+        .post('/api/sms/bulk')
+        .set(auth())
+        .send({ recipients: [{ phone: '0612345633', name: '{{first_name}}' }], message: 'Votre dossier est à jour' })
+        .expect(202);
+      expect(unused.body).toMatchObject({ queued: 1, invalid: [] });
+      const notification = await t.http
+        .post('/api/sms/notification')
+        .set(auth())
+        .send({ to: '0612345634', type: 'dossier_updated', data: { name: 'Jean {{nom}}' } })
+        .expect(400);
+      expect(notification.body.details).toEqual([
+        {
+          field: 'data.name',
+          problems: ['name must not contain {{ or }} (a placeholder left unfilled would reach the client as written)'],
+        },
+      ]);
+      const appointment = await t.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean', clientPhone: '0612345635', startsAt: '2030-01-15T13:30:00Z', location: '{{cabinet}}' })
+        .expect(400);
+      expect(appointment.body.details[0].field).toBe('location');
+      const stored = await t.http.get('/api/sms/messages?phone=%2B33612345634').set(auth()).expect(200);
+      expect(stored.body.total).toBe(0);
+    });
+
     it('reports a bulk recipient whose personalised message would be empty, and sends the others', async () => {
       const res = await t.http
         .post('/api/sms/bulk')

@@ -31,6 +31,7 @@ import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './s
 import { PROVIDER_PAUSED } from './sms.events.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 import { NAME_PLACEHOLDER, ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
+import { placeholderProblem } from '../common/dto/validators.js';
 
 /** Like Twilio's own scheduling: at most 35 days ahead. */
 const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;
@@ -137,6 +138,7 @@ export class SmsService {
     // Ids in recipient order: the batch's messages list in that order (they share createdAt; pages sort by id next).
     const ids = orderedUuids(recipients.length, now.getTime());
     let segments = 0;
+    const usesName = NAME_PLACEHOLDER.test(body);
     // A number written the same way twice is parsed once; a parsed number is not formatted for display.
     const verdicts = new Map<string, ReturnType<PhoneNumberService['recipientNumber']>>();
     const numbers = recipients.map((recipient) => {
@@ -172,6 +174,13 @@ export class SmsService {
         invalid.push({ index, phone: recipient.phone, name: recipient.name, code: OPTED_OUT, message: describeOptOut(optOut) });
         return;
       }
+      // A name holding a placeholder left unfilled upstream ("{{first_name}}" from a failed mail merge) would reach the
+      // client as written: this recipient is refused, the others go.
+      const namePlaceholder = usesName && typeof recipient.name === 'string' && placeholderProblem(recipient.name);
+      if (namePlaceholder) {
+        invalid.push({ index, phone: recipient.phone, name: recipient.name, code: 'NAME_PLACEHOLDER', message: `name ${namePlaceholder}` });
+        return;
+      }
       const personal = personalize(body, recipient.name);
       // Only when the text without a name says nothing: does this recipient's name say something (for a
       // marketing batch, besides the mention: a name of punctuation, or the mention itself, does not)?
@@ -198,7 +207,7 @@ export class SmsService {
         });
         return;
       }
-      // Counted as seen only once accepted: a refusal that depends on this entry's name (EMPTY_BODY, BODY_TOO_LONG) leaves
+      // Counted as seen only once accepted: a refusal that depends on this entry's name (NAME_PLACEHOLDER, EMPTY_BODY, BODY_TOO_LONG) leaves
       // a later spelling of the number, with another name, its chance.
       seen.add(e164);
       let analysis = analyses.get(personal);

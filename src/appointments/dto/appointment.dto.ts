@@ -14,7 +14,7 @@ const MAX_DURATION = 1440;
 export class CreateAppointmentDto {
   @ApiProperty({ example: 'Jean Dupont', maxLength: 120 })
   @trim
-  @IsText({ max: 120, visible: true })
+  @IsText({ max: 120, visible: true, noPlaceholder: true })
   clientName: string;
 
   @ApiProperty({ example: '06 12 34 56 78', maxLength: 32, description: 'Normalised to E.164 (France by default)' })
@@ -38,7 +38,7 @@ export class CreateAppointmentDto {
   @ApiPropertyOptional({ example: 'Cabinet Paris 11e', maxLength: 200 })
   @Optional()
   @trim
-  @IsText({ max: 200, min: 0 })
+  @IsText({ max: 200, min: 0, noPlaceholder: true })
   location?: string;
 
   @ApiPropertyOptional({ example: 'Apporter les justificatifs', maxLength: 2000 })
@@ -60,7 +60,7 @@ export class UpdateAppointmentDto {
   @ApiPropertyOptional({ example: 'Jean Dupont', maxLength: 120 })
   @Optional()
   @trim
-  @IsText({ max: 120, visible: true })
+  @IsText({ max: 120, visible: true, noPlaceholder: true })
   clientName?: string;
 
   @ApiPropertyOptional({ example: '+33612345678', maxLength: 32 })
@@ -86,7 +86,7 @@ export class UpdateAppointmentDto {
   @ApiPropertyOptional({ type: String, example: 'Cabinet Lyon', maxLength: 200, nullable: true, description: 'null or "" clears it' })
   @Nullable()
   @trim
-  @IsText({ max: 200, min: 0 })
+  @IsText({ max: 200, min: 0, noPlaceholder: true })
   location?: string | null;
 
   @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true, description: 'null or "" clears it' })

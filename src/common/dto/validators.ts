@@ -47,6 +47,16 @@ export interface TextOptions {
    * (inlineText) would see it.
    */
   visible?: boolean;
+  /**
+   * A text written into a client's SMS: `{{` or `}}` in it is refused, a placeholder left unfilled upstream (a
+   * "{{first_name}}" from a failed mail merge) that the client would receive as written.
+   */
+  noPlaceholder?: boolean;
+}
+
+/** The problem of a text holding `{{` or `}}` (TextOptions.noPlaceholder), or null. */
+export function placeholderProblem(value: string): string | null {
+  return /\{\{|\}\}/.test(value) ? 'must not contain {{ or }} (a placeholder left unfilled would reach the client as written)' : null;
 }
 
 /** Nothing a reader sees: format (`\p{Cf}`) and control (`\p{Cc}`) characters, separators, whitespace. */
@@ -63,13 +73,14 @@ export function IsText(options: TextOptions): PropertyDecorator {
 
 /** The rule behind {@link IsText}: the problem with `value` (without the field's name), or null. */
 export function textRule(options: TextOptions): (value: unknown) => string | null {
-  const { max, min = 1, tooLong, visible = false } = options;
+  const { max, min = 1, tooLong, visible = false, noPlaceholder = false } = options;
   return (value) => {
     if (value === undefined) return 'is required';
     if (value === null) return 'must be a string, not null';
     if (typeof value !== 'string') return 'must be a string';
     if (value.trim() === '') return min > 0 ? 'must not be empty' : null;
     if (visible && min > 0 && NOTHING_VISIBLE.test(value)) return 'must not be empty (it holds only invisible or control characters)';
+    if (noPlaceholder && placeholderProblem(value)) return placeholderProblem(value);
     if (value.length < min) return `must be at least ${min} characters long`;
     if (value.length > max) return tooLong ?? `must be at most ${max} characters`;
     return null;

@@ -100,7 +100,7 @@ export class BulkInvalidRecipientDto {
   @ApiProperty({
     example: 'TOO_SHORT',
     description:
-      "Why: the number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE), COUNTRY_NOT_ALLOWED (SMS_ALLOWED_COUNTRIES), OPTED_OUT, EMPTY_BODY or BODY_TOO_LONG once personalised",
+      "Why: the number's problem (NOT_A_NUMBER, INVALID_COUNTRY, TOO_SHORT, TOO_LONG, INVALID_LENGTH, INVALID_NUMBER, NOT_SMS_CAPABLE), COUNTRY_NOT_ALLOWED (SMS_ALLOWED_COUNTRIES), OPTED_OUT, NAME_PLACEHOLDER (the name holds {{ or }}), EMPTY_BODY or BODY_TOO_LONG once personalised",
   })
   code: string;
 

@@ -370,10 +370,18 @@ describe(SmsTemplateService.name, () => {
         expect(() => sut.refuseUndeclaredFields('dossier_updated', null)).not.toThrow();
       });
 
-      it('inserts a value containing placeholders literally (no template injection)', () => {
-        expect(sut.render('message_received', { name: '{{name}}', sender: '{{#sender}}x{{/sender}}' })).toBe(
-          'Bonjour {{name}}, {{#sender}}x{{/sender}} vous a envoyé un message. Lisez-le dans votre espace personnel.',
-        );
+      it('refuses a value holding a placeholder: never re-read as a template, nor sent as written to the client', () => {
+        expect(errorOf(() => sut.render('message_received', { name: '{{first_name}}' }))).toMatchObject({
+          field: 'name',
+          problem: 'placeholder',
+          message: 'name must not contain {{ or }} (a placeholder left unfilled would reach the client as written)',
+        });
+        expect(errorOf(() => sut.render('message_received', { name: 'A', sender: '{{#sender}}x{{/sender}}' }))).toMatchObject({
+          field: 'sender',
+          problem: 'placeholder',
+        });
+        // A single brace is text.
+        expect(sut.render('message_received', { name: 'Jean {Dupont}' })).toContain('Bonjour Jean {Dupont},');
       });
 
       it.each([

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { parseIsoInstant } from '../../common/dto/iso-date.js';
+import { placeholderProblem } from '../../common/dto/validators.js';
 import { InputError } from '../../common/errors/mapped-error.js';
 import { quoteInput } from '../../common/log-safe.js';
 import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
@@ -32,6 +33,7 @@ export type TemplateDataProblem =
   | 'missing'
   | 'empty'
   | 'not_text'
+  | 'placeholder'
   | 'invalid_date'
   | 'conflicting';
 
@@ -213,6 +215,9 @@ export class SmsTemplateService {
       } else if (raw === undefined || raw === null) {
         values[field.name] = undefined;
       } else if (typeof raw === 'string') {
+        // Inserted as written, never re-read: a placeholder left unfilled upstream would reach the client as is.
+        const placeholder = placeholderProblem(raw);
+        if (placeholder) throw new TemplateDataError(field.name, 'placeholder', `${field.name} ${placeholder}`);
         values[field.name] = inlineText(raw) || undefined;
       } else if (typeof raw === 'number' && Number.isFinite(raw)) {
         values[field.name] = String(raw);
