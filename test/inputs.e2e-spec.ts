@@ -538,6 +538,19 @@ describeEachDatabase('Bad input is refused with 400, whatever it is', (kind) => 
         .send({ clientName: 'Jean', clientPhone: '0612345635', startsAt: '2030-01-15T13:30:00Z', location: '{{cabinet}}' })
         .expect(400);
       expect(appointment.body.details[0].field).toBe('location');
+      // A cancellation's reason is written into its SMS too (a soft hyphen between the braces is dropped when written in).
+      const booked = await t.http
+        .post('/api/appointments')
+        .set(auth())
+        .send({ clientName: 'Jean', clientPhone: '0612345636', startsAt: '2030-01-15T13:30:00Z' })
+        .expect(201);
+      const cancel = await t.http
+        .post(`/api/appointments/${booked.body.id}/cancel`)
+        .set(auth())
+        .send({ reason: '{\u00ad{motif}}' })
+        .expect(400);
+      expect(cancel.body.details[0].field).toBe('reason');
+      expect((await t.http.get(`/api/appointments/${booked.body.id}`).set(auth()).expect(200)).body.status).toBe('pending');
       const stored = await t.http.get('/api/sms/messages?phone=%2B33612345634').set(auth()).expect(200);
       expect(stored.body.total).toBe(0);
     });

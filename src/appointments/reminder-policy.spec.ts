@@ -109,6 +109,18 @@ describe('ReminderPolicy.dueAt with a lead over a day (48 hours, quiet hours 21:
   });
 });
 
+describe('ReminderPolicy.dueAt with a lead of weeks (720 hours)', () => {
+  const policy = new ReminderPolicy({
+    reminders: { leadHours: 720, quietHours: { startMinute: 21 * 60, endMinute: 8 * 60 } },
+    defaultTimeZone: 'Europe/Paris',
+  } as AppConfig);
+
+  it('confirmed late: a few days before the appointment (the last LATE_REMINDER_DAYS, from the day before), not halfway', () => {
+    // Confirmed on 1 November 13:00 in Paris for 30 November 12:00: 25 November 20:55, not about 15 November.
+    expect(policy.dueAt(new Date('2030-11-30T11:00:00Z'), new Date('2030-11-01T12:00:00Z'))).toEqual(new Date('2030-11-25T19:55:00Z'));
+  });
+});
+
 describe('ReminderPolicy.dueAt, late, with a night ending in the hour the clocks skip (QUIET_HOURS=22:00-02:30, Paris)', () => {
   const policy = new ReminderPolicy({
     reminders: { leadHours: 48, quietHours: { startMinute: 22 * 60, endMinute: 2 * 60 + 30 } },
@@ -220,6 +232,21 @@ describe("ReminderPolicy in the client's zone too (overseas numbers)", () => {
     expect(policy.dueAt(at('2030-11-06T10:00:00Z'), at('2030-11-05T09:00:00Z'), MARTINIQUE)).toEqual(at('2030-11-05T12:00:00Z'));
     // In Paris the same instants are outside quiet hours: 24 hours before.
     expect(policy.dueAt(at('2030-11-06T10:00:00Z'), at('2030-11-05T09:00:00Z'), '+33612345678')).toEqual(at('2030-11-05T10:00:00Z'));
+  });
+
+  it("confirmed late: weighs the client's own quiet hours even when they do not join DEFAULT_TIMEZONE's", () => {
+    const midday = new ReminderPolicy(
+      {
+        reminders: { leadHours: 24, quietHours: { startMinute: 12 * 60, endMinute: 14 * 60 } },
+        defaultTimeZone: 'Europe/Paris',
+      } as AppConfig,
+      new PhoneNumberService('FR'),
+    );
+    // QUIET_HOURS=12:00-14:00; confirmed at 14:59 in Paris (09:59 in Martinique) for 06:56 in Paris the next day: the
+    // end of Martinique's quiet hours, 14:00 there (18:00 UTC), 4 hours after the confirmation, not at once.
+    expect(midday.dueAt(at('2030-11-04T05:56:00Z'), at('2030-11-03T13:59:00Z'), MARTINIQUE)).toEqual(at('2030-11-03T18:00:00Z'));
+    // A Paris number has no such period between: at once (the lead time, past).
+    expect(midday.dueAt(at('2030-11-04T05:56:00Z'), at('2030-11-03T13:59:00Z'), '+33612345678')).toEqual(at('2030-11-03T05:56:00Z'));
   });
 
   it('is due again when the quiet hours of both zones have ended, not at 08:00 in Paris (03:00 in Martinique)', () => {

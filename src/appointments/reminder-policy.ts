@@ -9,6 +9,13 @@ import { quietHoursZones } from '../phone/region-time-zones.js';
 export const BEFORE_QUIET_HOURS_MINUTES = 5;
 
 const DAY_MINUTES = 24 * 60;
+const DAY_MS = DAY_MINUTES * 60_000;
+/**
+ * A late confirmation's reminder is chosen among the quiet periods of the last days before the appointment (and the one
+ * under way): with a lead of weeks, a few days before it, not halfway (confirmed 29 days ahead with a 30-day lead, not
+ * 15 days later), and a bounded amount of work in the request.
+ */
+const LATE_REMINDER_DAYS = 3;
 
 /**
  * When a reminder is due: REMINDER_LEAD_HOURS before the appointment, moved out of quiet hours when it would fall
@@ -71,26 +78,36 @@ export class ReminderPolicy {
 
   /**
    * The quiet periods (in any of `zones`) around `from` to `to`: those holding `from` or `to`, and the one found from
-   * the middle of QUIET_HOURS on each day of DEFAULT_TIMEZONE's calendar from the day before `from`'s to the day after
-   * `to`'s (a middle the clocks skip moves forward by the gap, still inside the night). None when quiet hours are off.
+   * the middle of QUIET_HOURS on each day of each zone's calendar from the day before `from`'s (or, when `to` is further
+   * away, LATE_REMINDER_DAYS before `to`) to the day after `to`'s (a middle the clocks skip moves forward by the gap,
+   * still inside the night). None when quiet hours are off.
    */
   private quietPeriodsAround(from: Date, to: Date, zones: readonly string[]): { start: Date; end: Date }[] {
     const quiet = this.config.reminders.quietHours;
     if (!quiet) return [];
-    const zone = this.config.defaultTimeZone;
     const length = (quiet.endMinute - quiet.startMinute + DAY_MINUTES) % DAY_MINUTES;
     const middle = (quiet.startMinute + Math.floor(length / 2)) % DAY_MINUTES;
-    const lastDay = DateTime.fromJSDate(to, { zone }).startOf('day').plus({ days: 1 });
     const probes = [from, to];
-    for (let day = DateTime.fromJSDate(from, { zone }).startOf('day').minus({ days: 1 }); day <= lastDay; day = day.plus({ days: 1 })) {
-      probes.push(day.set({ hour: Math.floor(middle / 60), minute: middle % 60 }).toJSDate());
+    const firstDay = new Date(Math.max(from.getTime(), to.getTime() - LATE_REMINDER_DAYS * DAY_MS));
+    // Each zone's own nights: a client's night that does not join DEFAULT_TIMEZONE's is a period of its own.
+    for (const zone of zones) {
+      const lastDay = DateTime.fromJSDate(to, { zone }).startOf('day').plus({ days: 1 });
+      for (
+        let day = DateTime.fromJSDate(firstDay, { zone }).startOf('day').minus({ days: 1 });
+        day <= lastDay;
+        day = day.plus({ days: 1 })
+      ) {
+        probes.push(day.set({ hour: Math.floor(middle / 60), minute: middle % 60 }).toJSDate());
+      }
     }
-    const periods = new Map<number, { start: Date; end: Date }>();
+    const periods: { start: Date; end: Date }[] = [];
+    const known = (instant: Date) => periods.some((p) => p.start <= instant && instant < p.end);
     for (const probe of probes) {
+      if (known(probe)) continue;
       const window = this.quietWindowAt(probe, zones);
-      if (window) periods.set(window.start.getTime(), window);
+      if (window && !periods.some((p) => p.start.getTime() === window.start.getTime())) periods.push(window);
     }
-    return [...periods.values()];
+    return periods;
   }
 
   /**

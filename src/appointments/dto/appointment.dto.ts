@@ -104,7 +104,7 @@ export class CancelAppointmentDto {
   @ApiPropertyOptional({ example: 'Indisponibilité du conseiller', maxLength: 200, description: 'Included in the cancellation SMS' })
   @Optional()
   @trim
-  @IsText({ max: 200, min: 0 })
+  @IsText({ max: 200, min: 0, noPlaceholder: true })
   reason?: string;
 }
 

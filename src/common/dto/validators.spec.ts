@@ -51,6 +51,10 @@ describe('DTO validators: one message per failure', () => {
     for (const value of ['\u200b', '\u00ad', '\u200e\u200f', '\u0007', ' \u2060 \ufeff ']) expect(rule(value)).toBe(invisible);
     expect(rule('Jean\u200b')).toBeNull();
     expect(rule('👨\u200d👩')).toBeNull();
+    // `noPlaceholder`: {{ or }}, also split by a character dropped when the value is written in.
+    const names = textRule({ max: 40, noPlaceholder: true });
+    for (const value of ['{{prenom}}', 'Jean }}', '{\u00ad{prenom}\u200b}']) expect(names(value)).toMatch(/^must not contain \{\{ or \}\}/);
+    expect(names('Jean {Dupont}')).toBeNull();
     // Without it, such a text passes (a password may be anything).
     expect(textRule({ max: 20 })('\u200b')).toBeNull();
   });

@@ -56,7 +56,11 @@ export interface TextOptions {
 
 /** The problem of a text holding `{{` or `}}` (TextOptions.noPlaceholder), or null. */
 export function placeholderProblem(value: string): string | null {
-  return /\{\{|\}\}/.test(value) ? 'must not contain {{ or }} (a placeholder left unfilled would reach the client as written)' : null;
+  // Format characters (a soft hyphen, a zero-width space) are dropped when the value is written in (inlineText):
+  // `{\u00ad{prenom}}` would reach the client as `{{prenom}}`.
+  return /\{\{|\}\}/.test(value.replace(/\p{Cf}/gu, ''))
+    ? 'must not contain {{ or }} (a placeholder left unfilled would reach the client as written)'
+    : null;
 }
 
 /** Nothing a reader sees: format (`\p{Cf}`) and control (`\p{Cc}`) characters, separators, whitespace. */

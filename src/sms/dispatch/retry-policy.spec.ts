@@ -141,11 +141,13 @@ describe('retryReason', () => {
     // A gateway's bare status after a send: the message may exist.
     ['504', 'unknown_outcome'],
     ['500', 'unknown_outcome'],
+    ['502', 'unknown_outcome'],
     ['503', 'server_error'],
   ])('%s → %s', (code, reason) => expect(retryReason(code)).toBe(reason));
 
   it("counts a gateway's failure of a look-up (a read) as a server error", () => {
     expect(retryReason('504', true)).toBe('server_error');
     expect(retryReason('TIMEOUT', true)).toBe('timeout');
+    expect(retryReason('CONNECTION_LOST', true)).toBe('network');
   });
 });

@@ -157,6 +157,8 @@ export function retryReason(code: string, afterLookUp = false): string {
   if (code === String(QUEUE_FULL)) return 'queue_full';
   if (code === '20429' || code === '429') return 'rate_limited';
   if (!afterLookUp && /^\d{3}$/.test(code) && GATEWAY_STATUSES.has(Number(code))) return 'unknown_outcome';
+  // A look-up is a read: a connection lost during it is the network's failure, nothing was created.
+  if (afterLookUp && code === 'CONNECTION_LOST') return 'network';
   if (/^(205\d\d|5\d\d)$/.test(code)) return 'server_error';
   if (code === 'NETWORK') return 'network';
   if (code === 'TIMEOUT') return 'timeout';
