@@ -2,6 +2,8 @@
  * The `{{…}}` placeholders of a text an operator writes: `{{name}}` filled per recipient in a bulk, any other
  * refused before a send (strayPlaceholder), so that no client receives "Bonjour {{prenom}}".
  */
+import { inlineText } from '../common/inline-text.js';
+
 /** `{{name}}`, the one placeholder of a bulk text (filled per recipient by `personalize`). */
 export const NAME_PLACEHOLDER = /\{\{\s*name\s*\}\}/;
 /** NAME_PLACEHOLDER and nothing else (strayPlaceholder's `allowed` for a bulk). */
@@ -31,28 +33,6 @@ export function strayPlaceholder(body: string, allowed: RegExp | null): string |
 
 /** A run of two or more opening braces, anything but braces, two or more closing ones (see strayPlaceholder). */
 const PLACEHOLDER_RUN = /(?<!\{)\{{2,}[^{}]*\}{2,}/g;
-
-/**
- * A value written into a message (a bulk recipient's name, a template's field), as it is written in: composed (NFC:
- * `é`, not `e` and a combining accent, which is UCS-2), without invisible or control characters (a zero-width space,
- * a bell; the zero-width joiner of an emoji sequence stays), every run of spaces (a tab, a line break, a no-break
- * space, UCS-2 too) one plain space, trimmed. So a name pasted from a phone neither doubles a message's segments nor
- * breaks its line.
- */
-export function inlineText(value: string): string {
-  return value
-    .normalize('NFC')
-    .replace(INVISIBLE_BUT_EMOJI, '')
-    .replace(/[\p{Cc}\s]+/gu, ' ')
-    .trim();
-}
-
-/**
- * Format characters (`\p{Cf}`: zero-width spaces, direction marks…) but those an emoji is made of: a zero-width joiner
- * between two pictographs (👨‍👩‍👧; a stray one after a name is UCS-2 for nothing), the tags of a subdivision flag after 🏴.
- */
-const INVISIBLE_BUT_EMOJI =
-  /(?<!\p{Extended_Pictographic}[\uFE0F\p{Emoji_Modifier}]?)\u200D|\u200D(?!\p{Extended_Pictographic})|(?<![\u{1F3F4}\u{E0020}-\u{E007F}])[\u{E0020}-\u{E007F}]|(?![\u200D\u{E0020}-\u{E007F}])\p{Cf}/gu;
 
 /** `{{name}}` per recipient (its inlineText); without a name the placeholder and the spaces before it go. */
 export function personalize(body: string, name: string | undefined): string {

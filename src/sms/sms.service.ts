@@ -31,7 +31,7 @@ import type { BulkAccepted, BulkRecipient, SmsContext, SmsSendResult } from './s
 import { PROVIDER_PAUSED } from './sms.events.js';
 import { SmsTemplateService, TemplateDataError } from './templates/sms-template.service.js';
 import { NAME_PLACEHOLDER, ONLY_NAME_PLACEHOLDER, personalize, strayPlaceholder } from './placeholders.js';
-import { placeholderProblem } from '../common/dto/validators.js';
+import { placeholderProblem } from '../common/inline-text.js';
 
 /** Like Twilio's own scheduling: at most 35 days ahead. */
 const MAX_SEND_AHEAD_MS = 35 * 24 * 3600 * 1000;

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
 import { ValidateIf, ValidationArguments, ValidationOptions, isEmail, registerDecorator } from 'class-validator';
+import { inlineText, placeholderProblem } from '../inline-text.js';
 
 /**
  * The field may be left out (`undefined`), but `null` is validated like any other value, so it is refused by the
@@ -42,29 +43,15 @@ export interface TextOptions {
   /** The message past `max` (default "must be at most N characters"). */
   tooLong?: string;
   /**
-   * A text written into a client's SMS (an appointment's client name): one of nothing but invisible characters
-   * (zero-width spaces, direction marks, a soft hyphen), control characters and spaces is empty too, as the template
-   * (inlineText) would see it.
+   * A text written into a client's SMS (an appointment's client name): one that is nothing once written in
+   * (inlineText: zero-width spaces, direction marks, a soft hyphen, control characters and spaces only) is empty too.
    */
   visible?: boolean;
   /**
-   * A text written into a client's SMS: `{{` or `}}` in it is refused, a placeholder left unfilled upstream (a
-   * "{{first_name}}" from a failed mail merge) that the client would receive as written.
+   * A text written into a client's SMS: `{{` or `}}` in it is refused (placeholderProblem).
    */
   noPlaceholder?: boolean;
 }
-
-/** The problem of a text holding `{{` or `}}` (TextOptions.noPlaceholder), or null. */
-export function placeholderProblem(value: string): string | null {
-  // Format characters (a soft hyphen, a zero-width space) are dropped when the value is written in (inlineText):
-  // `{\u00ad{prenom}}` would reach the client as `{{prenom}}`.
-  return /\{\{|\}\}/.test(value.replace(/\p{Cf}/gu, ''))
-    ? 'must not contain {{ or }} (a placeholder left unfilled would reach the client as written)'
-    : null;
-}
-
-/** Nothing a reader sees: format (`\p{Cf}`) and control (`\p{Cc}`) characters, separators, whitespace. */
-const NOTHING_VISIBLE = /^[\p{Cf}\p{Cc}\p{Z}\s]*$/u;
 
 /**
  * A required or optional text, checked by one rule so a failure gives one message: "is required" when missing,
@@ -83,7 +70,7 @@ export function textRule(options: TextOptions): (value: unknown) => string | nul
     if (value === null) return 'must be a string, not null';
     if (typeof value !== 'string') return 'must be a string';
     if (value.trim() === '') return min > 0 ? 'must not be empty' : null;
-    if (visible && min > 0 && NOTHING_VISIBLE.test(value)) return 'must not be empty (it holds only invisible or control characters)';
+    if (visible && min > 0 && inlineText(value) === '') return 'must not be empty (it holds only invisible or control characters)';
     if (noPlaceholder && placeholderProblem(value)) return placeholderProblem(value);
     if (value.length < min) return `must be at least ${min} characters long`;
     if (value.length > max) return tooLong ?? `must be at most ${max} characters`;

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { parseIsoInstant } from '../../common/dto/iso-date.js';
-import { placeholderProblem } from '../../common/dto/validators.js';
 import { InputError } from '../../common/errors/mapped-error.js';
 import { quoteInput } from '../../common/log-safe.js';
 import { isRenderableNotificationType, NOTIFICATION_TYPES, type NotificationType } from './notification-types.js';
@@ -14,7 +13,7 @@ import {
   type TemplateSpec,
 } from './template-catalog.js';
 import { renderTemplate } from './template-renderer.js';
-import { inlineText } from '../placeholders.js';
+import { inlineText, placeholderProblem } from '../../common/inline-text.js';
 
 /** Injection token of the IANA time zone in which `startsAt` is written (e.g. 'Europe/Paris'). */
 export const DEFAULT_TIME_ZONE = Symbol('DEFAULT_TIME_ZONE');
